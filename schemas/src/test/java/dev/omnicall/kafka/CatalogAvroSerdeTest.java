@@ -1,0 +1,164 @@
+package dev.omnicall.kafka;
+
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.TurnRequest;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumWriter;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.EncoderFactory;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.common.errors.SerializationException;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class CatalogAvroSerdeTest {
+
+    private static <V extends SpecificRecord> V roundTrip(Class<V> type, V value) {
+        CatalogAvroSerde<V> serde = new CatalogAvroSerde<>(type, SchemaCatalog.bundled());
+        return serde.deserialize("t", serde.serialize("t", value));
+    }
+
+    @Test
+    void shouldRoundTripEveryEvent() {
+        assertThat(roundTrip(CallEvent.class, SampleEvents.callStarted("c1"))).isEqualTo(SampleEvents.callStarted("c1"));
+        assertThat(roundTrip(CallEvent.class, SampleEvents.callEnded("c1"))).isEqualTo(SampleEvents.callEnded("c1"));
+        assertThat(roundTrip(AudioSegment.class, SampleEvents.segment("c1", 0, 3, true)))
+                .isEqualTo(SampleEvents.segment("c1", 0, 3, true));
+        assertThat(roundTrip(TurnRequest.class, SampleEvents.turnRequest("c1"))).isEqualTo(SampleEvents.turnRequest("c1"));
+        assertThat(roundTrip(dev.omnicall.events.TextDelta.class, SampleEvents.textDelta("c1"))).isEqualTo(SampleEvents.textDelta("c1"));
+        assertThat(roundTrip(dev.omnicall.events.AudioChunk.class, SampleEvents.audioChunk("c1"))).isEqualTo(SampleEvents.audioChunk("c1"));
+        assertThat(roundTrip(dev.omnicall.events.TurnMetrics.class, SampleEvents.turnMetrics("c1"))).isEqualTo(SampleEvents.turnMetrics("c1"));
+        assertThat(roundTrip(dev.omnicall.events.Transcript.class, SampleEvents.transcript("c1"))).isEqualTo(SampleEvents.transcript("c1"));
+        assertThat(roundTrip(dev.omnicall.events.DeadLetter.class, SampleEvents.deadLetter())).isEqualTo(SampleEvents.deadLetter());
+    }
+
+    @Test
+    void shouldFrameRecordsInTheConfluentWireFormat() {
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+
+        byte[] bytes = serde.serialize("call-events", SampleEvents.callStarted("c1"));
+
+        assertThat(bytes[0]).as("magic byte").isEqualTo((byte) 0);
+        assertThat(ByteBuffer.wrap(bytes, 1, 4).getInt()).as("schema id").isEqualTo(serde.writerSchemaId()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldExplainARecordShorterThanTheHeader() {
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+
+        assertThatThrownBy(() -> serde.deserialize("call-events", new byte[]{0, 0}))
+                .isInstanceOf(SerializationException.class).hasMessageContaining("shorter than the 5-byte");
+    }
+
+    @Test
+    void shouldExplainAWrongMagicByte() {
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+
+        assertThatThrownBy(() -> serde.deserialize("call-events", "{\"callId\":1}".getBytes()))
+                .isInstanceOf(SerializationException.class).hasMessageContaining("magic byte 0x7b");
+    }
+
+    @Test
+    void shouldExplainAnUnknownSchemaId() {
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+
+        assertThatThrownBy(() -> serde.deserialize("call-events", new byte[]{0, 0, 0, 0x7f, 0x7f, 1}))
+                .isInstanceOf(SerializationException.class).hasMessageContaining("schema id 32639");
+    }
+
+    @Test
+    void shouldRefuseARecordOfAnotherTypeOnTheTopic() {
+        byte[] segment = new CatalogAvroSerde<>(AudioSegment.class, SchemaCatalog.bundled())
+                .serialize("x", SampleEvents.segment("c1", 0, 0, false));
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+
+        assertThatThrownBy(() -> serde.deserialize("call-events", segment))
+                .isInstanceOf(SerializationException.class).hasMessageContaining("written as AudioSegment");
+    }
+
+    @Test
+    void shouldExplainATruncatedBody() {
+        var serde = new CatalogAvroSerde<>(TurnRequest.class, SchemaCatalog.bundled());
+        byte[] whole = serde.serialize("t", SampleEvents.turnRequest("c1"));
+
+        byte[] cut = Arrays.copyOf(whole, whole.length - 3);
+
+        assertThatThrownBy(() -> serde.deserialize("turn-requests", cut))
+                .isInstanceOf(SerializationException.class).hasMessageContaining("corrupt Avro body of TurnRequest");
+    }
+
+    @Test
+    void shouldExplainTrailingGarbage() {
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+        byte[] whole = serde.serialize("t", SampleEvents.callEnded("c1"));
+
+        byte[] longer = Arrays.copyOf(whole, whole.length + 4);
+
+        assertThatThrownBy(() -> serde.deserialize("call-events", longer))
+                .isInstanceOf(SerializationException.class).hasMessageContaining("bytes left after");
+    }
+
+    @Test
+    void shouldRefuseAByteFieldClaimingMoreBytesThanTheRecordHolds() {
+        // Given an AudioSegment whose pcm length prefix claims ~1 GB (zig-zag varint) in a 40-byte record
+        var serde = new CatalogAvroSerde<>(AudioSegment.class, SchemaCatalog.bundled());
+        byte[] good = serde.serialize("t", SampleEvents.segment("c", 0, 0, false));
+        // header(5) + callId "c" (len 0x02, 'c') + utteranceId 0 + seq 0 + sampleRate 16000 (3 bytes) -> pcm length at 13
+        byte[] bad = good.clone();
+        int pcmLengthAt = 5 + 2 + 1 + 1 + 3;
+        assertThat(bad[pcmLengthAt]).as("fixture: pcm length of 4 bytes, zig-zag encoded").isEqualTo((byte) 8);
+        byte[] huge = new byte[bad.length + 4];
+        System.arraycopy(bad, 0, huge, 0, pcmLengthAt);
+        byte[] varint = {(byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, 0x07};
+        System.arraycopy(varint, 0, huge, pcmLengthAt, varint.length);
+        System.arraycopy(bad, pcmLengthAt + 1, huge, pcmLengthAt + varint.length, bad.length - pcmLengthAt - 1);
+
+        // When read, Then it is a clear error, not an allocation of a gigabyte
+        assertThatThrownBy(() -> serde.deserialize("caller-audio", huge)).isInstanceOf(SerializationException.class);
+    }
+
+    @Test
+    void shouldReadARecordWrittenWithAnOlderReleasedSchema() throws Exception {
+        // Given a catalog where v1 of CallEvent lacked bridgeId's sibling field... here: v1 without "ptimeMs" default field
+        Schema current = CallEvent.getClassSchema();
+        String olderJson = current.toString().replace(",{\"name\":\"ptimeMs\",\"type\":\"int\",\"default\":20}", "");
+        assertThat(olderJson).as("fixture removed ptimeMs").isNotEqualTo(current.toString());
+        Schema older = new Schema.Parser().parse(olderJson);
+        List<SchemaCatalog.Entry> entries = new ArrayList<>(SchemaCatalog.bundled().entries());
+        entries.add(new SchemaCatalog.Entry(900, "CallEvent", 0, older));
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.of(entries));
+
+        // When an old producer wrote a CallStarted without ptimeMs
+        Schema startedOld = older.getField("payload").schema().getTypes().get(0);
+        GenericRecord started = new GenericData.Record(startedOld);
+        started.put("from", "sip:a@x");
+        started.put("to", "sip:b@x");
+        started.put("codec", new GenericData.EnumSymbol(startedOld.getField("codec").schema(), "PCMA"));
+        GenericRecord event = new GenericData.Record(older);
+        event.put("callId", "c9");
+        event.put("bridgeId", "b");
+        event.put("occurredUs", 7L);
+        event.put("payload", started);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(new byte[]{0, 0, 0, 3, (byte) 0x84});
+        BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(out, null);
+        new GenericDatumWriter<GenericRecord>(older).write(event, enc);
+        enc.flush();
+
+        // Then today's reader fills in the default
+        CallEvent read = serde.deserialize("call-events", out.toByteArray());
+        assertThat(read.getCallId()).isEqualTo("c9");
+        assertThat(((dev.omnicall.events.CallStarted) read.getPayload()).getPtimeMs()).isEqualTo(20);
+    }
+}
