@@ -62,6 +62,8 @@ public record KafkaSettings(String bootstrapServers, Map<String, Object> passthr
         // Audio is latency-bound: send at once rather than wait to fill a batch.
         p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
         p.putIfAbsent(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000);
+        // A whole utterance (TurnRequest) or a dead letter carrying one can exceed the 1 MB default.
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Topic.LARGE_RECORD_BYTES);
         return p;
     }
 

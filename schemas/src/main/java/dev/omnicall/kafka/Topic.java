@@ -15,8 +15,15 @@ import java.util.Objects;
  * @param valueType  generated Avro class of the values
  * @param compacted  true for table topics (the latest record per call ID is the state)
  * @param retentionMs retention of a delete-policy topic; ignored when compacted
+ * @param maxMessageBytes largest record the topic accepts (a 60 s utterance of 16 kHz PCM is 1.9 MB)
  */
-public record Topic<V extends SpecificRecord>(String name, Class<V> valueType, boolean compacted, long retentionMs) {
+public record Topic<V extends SpecificRecord>(String name, Class<V> valueType, boolean compacted, long retentionMs,
+                                              int maxMessageBytes) {
+
+    /** Room for a 60 s utterance plus history with some audio: what turn-requests and the context changelog need. */
+    public static final int LARGE_RECORD_BYTES = 8 * 1024 * 1024;
+    public static final int DEFAULT_RECORD_BYTES = 1024 * 1024;
+
 
     public Topic {
         Objects.requireNonNull(name, "name");
@@ -38,9 +45,10 @@ public record Topic<V extends SpecificRecord>(String name, Class<V> valueType, b
 
     /** Broker-side topic settings used when the topic is created. */
     public Map<String, String> topicConfigs() {
+        String max = Integer.toString(maxMessageBytes);
         if (compacted) {
-            return Map.of("cleanup.policy", "compact", "min.compaction.lag.ms", "0");
+            return Map.of("cleanup.policy", "compact", "min.compaction.lag.ms", "0", "max.message.bytes", max);
         }
-        return Map.of("cleanup.policy", "delete", "retention.ms", Long.toString(retentionMs));
+        return Map.of("cleanup.policy", "delete", "retention.ms", Long.toString(retentionMs), "max.message.bytes", max);
     }
 }

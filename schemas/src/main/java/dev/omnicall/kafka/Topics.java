@@ -30,21 +30,21 @@ public final class Topics {
     private static final long DAY_MS = Duration.ofDays(1).toMillis();
 
     /** CallStarted, CallEnded, BargeIn, Dtmf, PlaybackStarted (bridge). */
-    public static final Topic<CallEvent> CALL_EVENTS = new Topic<>("call-events", CallEvent.class, false, 7 * DAY_MS);
+    public static final Topic<CallEvent> CALL_EVENTS = new Topic<>("call-events", CallEvent.class, false, 7 * DAY_MS, Topic.DEFAULT_RECORD_BYTES);
     /** Caller audio in 100-200 ms segments (bridge). Short retention: it is raw voice. */
-    public static final Topic<AudioSegment> CALLER_AUDIO = new Topic<>("caller-audio", AudioSegment.class, false, HOUR_MS);
+    public static final Topic<AudioSegment> CALLER_AUDIO = new Topic<>("caller-audio", AudioSegment.class, false, HOUR_MS, Topic.DEFAULT_RECORD_BYTES);
     /** One request per caller utterance, with history (streams). */
-    public static final Topic<TurnRequest> TURN_REQUESTS = new Topic<>("turn-requests", TurnRequest.class, false, HOUR_MS);
+    public static final Topic<TurnRequest> TURN_REQUESTS = new Topic<>("turn-requests", TurnRequest.class, false, HOUR_MS, Topic.LARGE_RECORD_BYTES);
     /** Streaming assistant text (worker). */
-    public static final Topic<TextDelta> RESPONSE_TEXT = new Topic<>("response-text", TextDelta.class, false, 7 * DAY_MS);
+    public static final Topic<TextDelta> RESPONSE_TEXT = new Topic<>("response-text", TextDelta.class, false, 7 * DAY_MS, Topic.DEFAULT_RECORD_BYTES);
     /** Streaming assistant audio, Omega units per chunk (worker). */
-    public static final Topic<AudioChunk> RESPONSE_AUDIO = new Topic<>("response-audio", AudioChunk.class, false, HOUR_MS);
+    public static final Topic<AudioChunk> RESPONSE_AUDIO = new Topic<>("response-audio", AudioChunk.class, false, HOUR_MS, Topic.DEFAULT_RECORD_BYTES);
     /** Per-call transcript table (streams). */
-    public static final Topic<Transcript> TRANSCRIPTS = new Topic<>("transcripts", Transcript.class, true, 0);
+    public static final Topic<Transcript> TRANSCRIPTS = new Topic<>("transcripts", Transcript.class, true, 0, Topic.DEFAULT_RECORD_BYTES);
     /** One latency breakdown per turn (streams). */
-    public static final Topic<TurnMetrics> TURN_METRICS = new Topic<>("turn-metrics", TurnMetrics.class, false, 7 * DAY_MS);
+    public static final Topic<TurnMetrics> TURN_METRICS = new Topic<>("turn-metrics", TurnMetrics.class, false, 7 * DAY_MS, Topic.DEFAULT_RECORD_BYTES);
     /** Records that could not be read or processed, with the original bytes and the error (every role). */
-    public static final Topic<DeadLetter> DEAD_LETTERS = new Topic<>("dead-letters", DeadLetter.class, false, 14 * DAY_MS);
+    public static final Topic<DeadLetter> DEAD_LETTERS = new Topic<>("dead-letters", DeadLetter.class, false, 14 * DAY_MS, Topic.LARGE_RECORD_BYTES);
 
     private static final List<Topic<?>> ALL = List.of(CALL_EVENTS, CALLER_AUDIO, TURN_REQUESTS, RESPONSE_TEXT,
             RESPONSE_AUDIO, TRANSCRIPTS, TURN_METRICS, DEAD_LETTERS);
