@@ -1,0 +1,70 @@
+package dev.omnicall.bridge;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+import java.util.Objects;
+
+/**
+ * The counters of the SIP, call and Kafka side of the bridge. Every rejected or malformed input is
+ * counted with a reason tag, so bad traffic shows on a dashboard while the bridge keeps running.
+ *
+ * <ul>
+ *   <li>{@code omnicall_bridge_sip_rejected_total{reason}}: INVITEs and other requests answered with an
+ *       error (forbidden_source, rate_limited, max_calls, auth_challenge, auth_failed, bad_sdp,
+ *       no_common_codec, method_not_allowed, no_such_call, media_unavailable)</li>
+ *   <li>{@code omnicall_bridge_sip_malformed_total{kind}}: messages the SIP parser refused or repaired
+ *       (parse_error, bad_header, missing_header)</li>
+ *   <li>{@code omnicall_bridge_calls_started_total}, {@code omnicall_bridge_calls_ended_total{reason}}</li>
+ *   <li>{@code omnicall_bridge_kafka_errors_total{stage}}: produce failures and unreadable response
+ *       records (the latter also go to the dead-letter topic)</li>
+ * </ul>
+ */
+public final class BridgeMetrics {
+
+    private final MeterRegistry registry;
+
+    public BridgeMetrics(MeterRegistry registry) {
+        this.registry = Objects.requireNonNull(registry, "registry");
+    }
+
+    /** Counters kept in memory only; for tests and for running without a metrics backend. */
+    public static BridgeMetrics inMemory() {
+        return new BridgeMetrics(new SimpleMeterRegistry());
+    }
+
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    public void sipRejected(String reason) {
+        counter("omnicall_bridge_sip_rejected_total", "reason", reason).increment();
+    }
+
+    public void sipMalformed(String kind) {
+        counter("omnicall_bridge_sip_malformed_total", "kind", kind).increment();
+    }
+
+    public void callStarted() {
+        registry.counter("omnicall_bridge_calls_started_total").increment();
+    }
+
+    public void callEnded(String reason) {
+        counter("omnicall_bridge_calls_ended_total", "reason", reason).increment();
+    }
+
+    public void kafkaError(String stage) {
+        counter("omnicall_bridge_kafka_errors_total", "stage", stage).increment();
+    }
+
+    /** Current value of a counter, 0 when it was never incremented. */
+    public double count(String name, String tagKey, String tagValue) {
+        Counter c = registry.find(name).tag(tagKey, tagValue).counter();
+        return c == null ? 0 : c.count();
+    }
+
+    private Counter counter(String name, String tagKey, String tagValue) {
+        return Counter.builder(name).tag(tagKey, tagValue).register(registry);
+    }
+}
