@@ -1,0 +1,44 @@
+package dev.omnicall.bridge.media;
+
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+/** {@link MediaMetrics} as plain counters, for tests, the benchmark and logs. */
+public final class CountingMediaMetrics implements MediaMetrics {
+    public final LongAdder received = new LongAdder();
+    public final LongAdder lost = new LongAdder();
+    public final LongAdder late = new LongAdder();
+    public final LongAdder malformed = new LongAdder();
+    public final LongAdder wrongPayloadType = new LongAdder();
+    public final LongAdder unknownSource = new LongAdder();
+    public final LongAdder sent = new LongAdder();
+    public final LongAdder bargeIns = new LongAdder();
+    public final LongAdder dtmfDigits = new LongAdder();
+    public final LongAdder segments = new LongAdder();
+    public final LatencyHistogram sendLateness = new LatencyHistogram();
+    private final Map<PlayoutBuffer.Outcome, LongAdder> rejected = new EnumMap<>(PlayoutBuffer.Outcome.class);
+
+    public CountingMediaMetrics() {
+        for (PlayoutBuffer.Outcome o : PlayoutBuffer.Outcome.values()) {
+            rejected.put(o, new LongAdder());
+        }
+    }
+
+    @Override public void packetReceived() { received.increment(); }
+    @Override public void packetsLost(long count) { lost.add(count); }
+    @Override public void packetLate() { late.increment(); }
+    @Override public void packetMalformed() { malformed.increment(); }
+    @Override public void packetWrongPayloadType() { wrongPayloadType.increment(); }
+    @Override public void packetUnknownSource() { unknownSource.increment(); }
+    @Override public void packetSent() { sent.increment(); }
+    @Override public void sendLatenessMicros(long micros) { sendLateness.record(micros); }
+    @Override public void bargeIn() { bargeIns.increment(); }
+    @Override public void dtmfDigit() { dtmfDigits.increment(); }
+    @Override public void segmentEmitted() { segments.increment(); }
+    @Override public void chunkRejected(PlayoutBuffer.Outcome outcome) { rejected.get(outcome).increment(); }
+
+    public long rejected(PlayoutBuffer.Outcome outcome) {
+        return rejected.get(outcome).sum();
+    }
+}

@@ -1,0 +1,30 @@
+package dev.omnicall.bridge.media;
+
+import dev.omnicall.bridge.rtp.DtmfDetector.DtmfDigit;
+import java.net.InetSocketAddress;
+
+/**
+ * What a {@link MediaSession} reports. Caller-side events (segments, DTMF, barge-in, latching) come from
+ * the session's receive thread, in order; playback events come from the pacer thread. Keep handlers
+ * short (hand off to a producer); an exception thrown here is logged and does not stop the session.
+ */
+public interface MediaListener {
+
+    /** A caller audio segment to publish on caller-audio. */
+    default void onSegment(Segment segment) {}
+
+    /** A DTMF key press (RFC 4733), reported once. */
+    default void onDtmf(DtmfDigit digit) {}
+
+    /** The caller spoke over {@code turn}: its playback is already stopped; cancel its generation. */
+    default void onBargeIn(TurnAttempt turn, long epochMicros) {}
+
+    /** The first RTP packet of {@code turn} went out at {@code firstRtpEpochMicros}. */
+    default void onPlaybackStarted(TurnAttempt turn, long firstRtpEpochMicros) {}
+
+    /** The last packet of {@code turn} went out (not called for a stopped turn). */
+    default void onPlaybackFinished(TurnAttempt turn) {}
+
+    /** With NAT latching on, the first packet fixed the remote address. */
+    default void onRemoteLatched(InetSocketAddress remote) {}
+}

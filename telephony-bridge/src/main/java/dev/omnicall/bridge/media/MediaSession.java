@@ -1,0 +1,414 @@
+package dev.omnicall.bridge.media;
+
+import dev.omnicall.bridge.codec.G711;
+import dev.omnicall.bridge.codec.Upsampler8To16;
+import dev.omnicall.bridge.rtp.DtmfDetector;
+import dev.omnicall.bridge.rtp.JitterBuffer;
+import dev.omnicall.bridge.rtp.ParseResult;
+import dev.omnicall.bridge.rtp.ReceptionStats;
+import dev.omnicall.bridge.rtp.RtpPacket;
+import dev.omnicall.bridge.rtp.TelephoneEvent;
+import dev.omnicall.bridge.vad.Vad;
+import java.io.IOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The media of one call: what the SIP layer opens after the offer/answer and closes at BYE.
+ *
+ * <pre>
+ * receive thread: UDP → source check → RTP parse → payload type → jitter buffer ─┬→ RFC 4733 → DTMF
+ *                                                                                └→ G.711 decode → 8→16 kHz
+ *                 → 512-sample frames → VAD ─┬→ utterance segmenter → onSegment
+ *                                            └→ barge-in detector → stop playback → onBargeIn
+ * pacer thread:   playChunk → playout buffer (16→8 kHz) → every ptime: G.711 encode → RTP → UDP
+ * </pre>
+ *
+ * <p>Bad input from the network (truncated or non-RTP datagrams, unknown payload types, packets from
+ * other addresses) is counted and dropped; nothing thrown by one packet stops the receive loop.
+ * Lifecycle: {@link #open} binds the port (put {@link #localPort()} in the SDP answer), {@link #start}
+ * begins receiving and sending, {@link #close} ends both and frees the port. A partial utterance at
+ * close is dropped (the call is over; no turn is requested for it).
+ */
+public final class MediaSession implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(MediaSession.class);
+    private static final int COMFORT_NOISE_PAYLOAD_TYPE = 13; // RFC 3389: ignored, not an error
+    private static final int RECEIVE_POLL_MS = 20;
+    /** Caller audio missing this long (silence suppression, hold) is taken as silence by the segmenter. */
+    private static final long SILENCE_FILL_AFTER_MICROS = 80_000;
+    private static final int MAX_DATAGRAM = 1500;
+
+    private final MediaConfig config;
+    private final DatagramSocket socket;
+    private final PlayoutBuffer playout;
+    private final Vad vad;
+    private final Object rx = new Object();
+    private volatile G711 codec;
+    private volatile InetSocketAddress remote;
+    private volatile boolean held;
+    private volatile boolean closed;
+    private volatile MediaListener listener = new MediaListener() {};
+
+    private RtpSender sender;
+    private RtpPacer.Handle pacing;
+    private Thread receiver;
+
+    // receive thread state, guarded by rx
+    private boolean latched;
+    private final ReceptionStats reception = new ReceptionStats(G711.CLOCK_RATE);
+    private final JitterBuffer jitter;
+    private final DtmfDetector dtmf;
+    private final Upsampler8To16 upsampler = new Upsampler8To16();
+    private final UtteranceSegmenter segmenter;
+    private final BargeInDetector bargeIn;
+    private final short[] frame = new short[Vad.FRAME_SAMPLES];
+    private int frameFill;
+    private long lastFrameEndUs;
+    private long malformed;
+    private long wrongPayloadType;
+    private long unknownSource;
+    private long arrivalEpochUs;
+    private int samplesLeftInPacket;
+
+    private MediaSession(MediaConfig config, DatagramSocket socket, G711 codec, int ptimeMs, InetSocketAddress remote) {
+        RtpSender.checkPtime(ptimeMs);
+        this.config = config;
+        this.socket = socket;
+        this.codec = codec;
+        this.remote = remote;
+        this.playout = new PlayoutBuffer(config.playoutPrebufferMs(), config.playoutMaxQueuedMs(),
+                config.playoutMaxStallMs());
+        this.vad = config.vadFactory().newVad();
+        this.jitter = new JitterBuffer(config.jitterDepthPackets(), config.concealment(), codec.silence(), this::onSlot);
+        this.dtmf = new DtmfDetector(G711.CLOCK_RATE, d -> {
+            config.metrics().dtmfDigit();
+            notify(l -> l.onDtmf(d));
+        });
+        this.segmenter = new UtteranceSegmenter(config.segmenter(), config.epochMicros(), s -> {
+            config.metrics().segmentEmitted();
+            notify(l -> l.onSegment(s));
+        });
+        this.bargeIn = new BargeInDetector(config.segmenter().startThreshold(), config.bargeInMinSpeechMs());
+        this.sender = new RtpSender(socket, playout, codec, ptimeMs, remote, new Relay(), config.metrics(),
+                config.epochMicros());
+    }
+
+    /**
+     * Binds a UDP port from {@code ports} for a call whose answer chose {@code codec} and {@code ptimeMs}
+     * (20 or 30 for G.711; 10 and 40 are accepted too). {@code remoteRtpAddress} is the address:port of
+     * the remote's SDP; with {@link MediaConfig#latchRemote()} it may be a placeholder.
+     */
+    public static MediaSession open(MediaConfig config, RtpPortAllocator ports, G711 codec, int ptimeMs,
+                                    InetSocketAddress remoteRtpAddress) throws IOException {
+        Objects.requireNonNull(codec, "codec");
+        if (remoteRtpAddress == null && !config.latchRemote()) {
+            throw new IllegalArgumentException("a remote RTP address is needed unless latching is on");
+        }
+        DatagramSocket socket = ports.allocate();
+        try {
+            socket.setReceiveBufferSize(256 * 1024);
+            socket.setSoTimeout(RECEIVE_POLL_MS);
+            return new MediaSession(config, socket, codec, ptimeMs, remoteRtpAddress);
+        } catch (IOException | RuntimeException e) {
+            socket.close();
+            throw e;
+        }
+    }
+
+    public int localPort() {
+        return socket.getLocalPort();
+    }
+
+    public InetSocketAddress localAddress() {
+        return (InetSocketAddress) socket.getLocalSocketAddress();
+    }
+
+    /** Starts receiving and the send clock; events go to {@code listener}. */
+    public synchronized void start(MediaListener listener) {
+        if (receiver != null) {
+            throw new IllegalStateException("media session on port " + localPort() + " already started");
+        }
+        this.listener = Objects.requireNonNull(listener, "listener");
+        receiver = new Thread(this::receiveLoop, "rtp-rx-" + localPort());
+        receiver.setDaemon(true);
+        receiver.start();
+        pacing = config.pacer().schedule(sender, System.nanoTime() + sender.periodNanos());
+    }
+
+    /**
+     * Queues a chunk of reply audio (16 kHz S16LE mono). Duplicates, other attempts of a turn and chunks
+     * of a stopped turn are not played; the outcome says which.
+     */
+    public PlayoutBuffer.Outcome playChunk(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal) {
+        if ((pcm16k.length & 1) != 0) {
+            throw new IllegalArgumentException("16-bit PCM has an even byte count, got " + pcm16k.length);
+        }
+        PlayoutBuffer.Outcome outcome = playout.offer(turnId, attempt, seq, pcm16k, isFinal);
+        if (outcome != PlayoutBuffer.Outcome.QUEUED) {
+            config.metrics().chunkRejected(outcome);
+        }
+        return outcome;
+    }
+
+    /** Stops playback now (queued audio is dropped); returns the turn that was playing, or null. */
+    public TurnAttempt stopPlayback() {
+        return playout.stop();
+    }
+
+    public boolean isPlaying() {
+        return playout.isActive();
+    }
+
+    /** A re-INVITE moved the remote, or changed codec or ptime. */
+    public void updateRemote(InetSocketAddress remoteRtpAddress, G711 newCodec, int ptimeMs) {
+        synchronized (rx) {
+            this.remote = remoteRtpAddress;
+            this.codec = newCodec;
+            this.latched = false;
+        }
+        sender.updateRemote(remoteRtpAddress, newCodec, ptimeMs);
+    }
+
+    public void updateRemote(InetSocketAddress remoteRtpAddress) {
+        updateRemote(remoteRtpAddress, codec, (int) (sender.periodNanos() / 1_000_000));
+    }
+
+    /**
+     * On hold nothing is sent (the send clock keeps running, so the RTP timestamp shows the pause) and
+     * received audio is counted but not listened to; the VAD and any partial utterance are reset.
+     */
+    public void hold(boolean on) {
+        held = on;
+        sender.hold(on);
+        synchronized (rx) {
+            if (on) {
+                segmenter.reset();
+                vad.reset();
+                frameFill = 0;
+            }
+        }
+    }
+
+    public MediaStats stats() {
+        synchronized (rx) {
+            LatencyHistogram lateness = sender.lateness();
+            return new MediaStats(reception.received(), Math.max(0, reception.lost()), reception.jitterMillis(),
+                    jitter.late(), jitter.lost(), malformed, wrongPayloadType, unknownSource, sender.packetsSent(),
+                    lateness.percentileMicros(0.99), lateness.maxMicros());
+        }
+    }
+
+    /** Send lateness of this call, for fleet-wide percentiles. */
+    public LatencyHistogram sendLateness() {
+        return sender.lateness();
+    }
+
+    public String vadName() {
+        return vad.name();
+    }
+
+    public long ssrc() {
+        return sender.ssrc();
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (pacing != null) {
+            pacing.cancel();
+        }
+        playout.stop();
+        socket.close();
+        Thread r = receiver;
+        if (r != null && r != Thread.currentThread()) {
+            try {
+                r.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        vad.close();
+    }
+
+    private void receiveLoop() {
+        byte[] buf = new byte[MAX_DATAGRAM];
+        DatagramPacket datagram = new DatagramPacket(buf, buf.length);
+        while (!closed) {
+            try {
+                datagram.setLength(buf.length);
+                socket.receive(datagram);
+                onDatagram(buf, datagram.getLength(), (InetSocketAddress) datagram.getSocketAddress());
+            } catch (SocketTimeoutException idle) {
+                onIdle();
+            } catch (IOException e) {
+                if (!closed) {
+                    LOG.warn("RTP receive on port {} failed, session ends: {}", localPort(), e.toString());
+                }
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("RTP packet on port {} could not be processed; the session goes on", localPort(), e);
+            }
+        }
+    }
+
+    void onDatagram(byte[] buf, int length, InetSocketAddress from) {
+        long arrivalNanos = System.nanoTime();
+        synchronized (rx) {
+            ParseResult<RtpPacket> parsed = RtpPacket.parse(buf, 0, length);
+            if (parsed instanceof ParseResult.Failed<RtpPacket> failed) {
+                malformed++;
+                config.metrics().packetMalformed();
+                if (malformed == 1) {
+                    LOG.info("port {}: dropping malformed RTP from {}: {}", localPort(), from, failed.error().getMessage());
+                }
+                return;
+            }
+            RtpPacket packet = ((ParseResult.Ok<RtpPacket>) parsed).value();
+            if (!fromRemote(from)) {
+                unknownSource++;
+                config.metrics().packetUnknownSource();
+                return;
+            }
+            int pt = packet.payloadType();
+            boolean audio = pt == codec.payloadType();
+            boolean event = pt == config.telephoneEventPayloadType();
+            if (!audio && !event) {
+                if (pt != COMFORT_NOISE_PAYLOAD_TYPE) {
+                    wrongPayloadType++;
+                    config.metrics().packetWrongPayloadType();
+                }
+                return;
+            }
+            latchIfNeeded(from);
+            config.metrics().packetReceived();
+            reception.onPacket(packet.sequenceNumber(), packet.timestamp(), arrivalNanos, audio);
+            if (held) {
+                return;
+            }
+            arrivalEpochUs = config.epochMicros().getAsLong();
+            long lostBefore = jitter.lost();
+            long lateBefore = jitter.late();
+            jitter.offer(packet);
+            if (jitter.lost() > lostBefore) {
+                config.metrics().packetsLost(jitter.lost() - lostBefore);
+            }
+            if (jitter.late() > lateBefore) {
+                config.metrics().packetLate();
+            }
+        }
+    }
+
+    private boolean fromRemote(InetSocketAddress from) {
+        if (config.latchRemote() && !latched) {
+            return true;
+        }
+        return from.equals(remote);
+    }
+
+    private void latchIfNeeded(InetSocketAddress from) {
+        if (config.latchRemote() && !latched) {
+            latched = true;
+            if (!from.equals(remote)) {
+                remote = from;
+                sender.latchRemote(from);
+            }
+            notify(l -> l.onRemoteLatched(from));
+        }
+    }
+
+    /** A slot released in order by the jitter buffer. */
+    private void onSlot(JitterBuffer.Slot slot) {
+        RtpPacket packet = slot.packet();
+        if (packet.payloadType() == config.telephoneEventPayloadType()) {
+            if (slot.concealed()) {
+                return;
+            }
+            ParseResult<TelephoneEvent> e = TelephoneEvent.parse(packet.payload());
+            if (e instanceof ParseResult.Ok<TelephoneEvent> ok) {
+                dtmf.onPacket(packet.timestamp(), ok.value());
+            } else {
+                malformed++;
+                config.metrics().packetMalformed();
+            }
+            return;
+        }
+        if (packet.payload().length == 0 || packet.payloadType() != codec.payloadType()) {
+            return;
+        }
+        short[] pcm16k = upsampler.process(codec.decode(packet.payload()));
+        samplesLeftInPacket = pcm16k.length;
+        int at = 0;
+        while (at < pcm16k.length) {
+            int take = Math.min(Vad.FRAME_SAMPLES - frameFill, pcm16k.length - at);
+            System.arraycopy(pcm16k, at, frame, frameFill, take);
+            frameFill += take;
+            at += take;
+            samplesLeftInPacket = pcm16k.length - at;
+            if (frameFill == Vad.FRAME_SAMPLES) {
+                frameFill = 0;
+                // The packet arrived when its last sample was captured (plus network delay).
+                long frameEndUs = arrivalEpochUs - samplesLeftInPacket * 1_000_000L / Vad.SAMPLE_RATE;
+                onFrame(frame, frameEndUs - Vad.FRAME_MICROS);
+            }
+        }
+    }
+
+    private void onFrame(short[] pcm, long captureStartUs) {
+        float p = vad.speechProbability(pcm);
+        lastFrameEndUs = captureStartUs + Vad.FRAME_MICROS;
+        segmenter.accept(pcm, p, captureStartUs);
+        if (bargeIn.onFrame(p, Vad.FRAME_MICROS, playout.isActive())) {
+            TurnAttempt stopped = playout.stop();
+            if (stopped != null) {
+                config.metrics().bargeIn();
+                long now = config.epochMicros().getAsLong();
+                notify(l -> l.onBargeIn(stopped, now));
+            }
+        }
+    }
+
+    /** No datagram for a poll interval: if the caller went quiet mid-utterance, feed silence. */
+    private void onIdle() {
+        synchronized (rx) {
+            if (held || !segmenter.inUtterance()) {
+                return;
+            }
+            long now = config.epochMicros().getAsLong();
+            while (now - lastFrameEndUs >= SILENCE_FILL_AFTER_MICROS && segmenter.inUtterance()) {
+                short[] silence = new short[Vad.FRAME_SAMPLES];
+                long start = lastFrameEndUs;
+                lastFrameEndUs = start + Vad.FRAME_MICROS;
+                segmenter.accept(silence, 0f, start);
+            }
+        }
+    }
+
+    private void notify(java.util.function.Consumer<MediaListener> event) {
+        try {
+            event.accept(listener);
+        } catch (RuntimeException e) {
+            LOG.warn("media listener failed on port {}", localPort(), e);
+        }
+    }
+
+    /** Playback events from the sender, forwarded to whatever listener is current. */
+    private final class Relay implements MediaListener {
+        @Override
+        public void onPlaybackStarted(TurnAttempt turn, long firstRtpEpochMicros) {
+            MediaSession.this.notify(l -> l.onPlaybackStarted(turn, firstRtpEpochMicros));
+        }
+
+        @Override
+        public void onPlaybackFinished(TurnAttempt turn) {
+            MediaSession.this.notify(l -> l.onPlaybackFinished(turn));
+        }
+    }
+}

@@ -1,0 +1,260 @@
+package dev.omnicall.bridge.media;
+
+import dev.omnicall.bridge.codec.Downsampler16To8;
+import java.util.ArrayDeque;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Reply audio waiting to be sent: 16 kHz chunks in, 8 kHz packets' worth of samples out.
+ *
+ * <p>Delivery to the bridge is at-least-once, so chunks are deduplicated by (turnId, attempt, seq). The
+ * first attempt heard for a turn is the one played; chunks of other attempts of that turn are ignored
+ * (except that a higher attempt replaces one that has not begun playing: its worker evidently retried).
+ * Chunks of one attempt play in seq order (an early one waits for the gap to fill, or is played past the
+ * gap when the queue runs dry). Turns play one after another in the order they arrive; a turn older
+ * than one already started, or one that was {@link #stop() stopped}, is never played.
+ *
+ * <p>A turn starts once {@code prebufferSamples} are queued or its final chunk is in, which absorbs
+ * jitter in chunk arrival. Each turn has its own resampler, flushed with zeros after the final chunk
+ * so its tail is not lost. Thread-safe: the Kafka consumer offers, the pacer polls, the receive loop stops.
+ */
+public final class PlayoutBuffer {
+
+    /** What became of an offered chunk. */
+    public enum Outcome { QUEUED, DUPLICATE, OTHER_ATTEMPT, STOPPED_TURN, STALE_TURN, AFTER_FINAL, OVERFLOW }
+
+    /** One packet's worth of 8 kHz samples and the turn they belong to. */
+    public record Frame(TurnAttempt turn, short[] pcm8k, boolean firstOfTurn, boolean lastOfTurn) {}
+
+    private static final int REMEMBERED_TURNS = 64;
+    private static final short[] FILTER_FLUSH = new short[96];
+
+    private final class Turn {
+        final TurnAttempt id;
+        final Downsampler16To8 resampler = new Downsampler16To8();
+        final Set<Integer> seen = new HashSet<>();
+        final TreeMap<Integer, Chunk> early = new TreeMap<>();
+        final ArrayDeque<short[]> audio = new ArrayDeque<>();
+        int headOffset;
+        int queued;
+        int nextSeq;
+        boolean finalQueued;
+        boolean started;
+        boolean polled;
+        int underrunMs;
+
+        Turn(TurnAttempt id) {
+            this.id = id;
+        }
+    }
+
+    private record Chunk(byte[] pcm16k, boolean isFinal) {}
+
+    private final int prebufferSamples;
+    private final int maxQueuedSamples;
+    private final int maxStallMs;
+    private final ArrayDeque<Turn> queue = new ArrayDeque<>();
+    /** turnId → the attempt chosen for it; eldest forgotten. */
+    private final Map<Integer, Integer> chosenAttempt = new LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Integer, Integer> e) {
+            return size() > REMEMBERED_TURNS;
+        }
+    };
+    private final Set<Integer> stoppedTurns = new HashSet<>();
+    private int highestStartedTurn = Integer.MIN_VALUE;
+    private Turn playing;
+
+    /**
+     * @param prebufferMs  audio queued before a turn starts playing (unless its final chunk is in)
+     * @param maxQueuedMs  bound on queued audio; chunks beyond it are dropped and reported as OVERFLOW
+     * @param maxStallMs   a playing attempt that delivers nothing for this long without its final chunk
+     *                     is ended, so a crashed worker cannot block the turns behind it
+     */
+    public PlayoutBuffer(int prebufferMs, int maxQueuedMs, int maxStallMs) {
+        this.prebufferSamples = prebufferMs * 8;
+        this.maxQueuedSamples = maxQueuedMs * 8;
+        this.maxStallMs = maxStallMs;
+    }
+
+    /** Offers a chunk of 16 kHz S16LE mono reply audio. */
+    public synchronized Outcome offer(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal) {
+        if (stoppedTurns.contains(turnId)) {
+            return Outcome.STOPPED_TURN;
+        }
+        Integer chosen = chosenAttempt.get(turnId);
+        if (chosen == null) {
+            if (turnId < highestStartedTurn) {
+                return Outcome.STALE_TURN;
+            }
+            chosenAttempt.put(turnId, attempt);
+            chosen = attempt;
+        }
+        Turn turn = find(turnId);
+        if (chosen != attempt) {
+            if (attempt > chosen && turn != null && !turn.started) {
+                queue.remove(turn); // a retry overtook an attempt that never began playing
+                turn = null;
+                chosenAttempt.put(turnId, attempt);
+            } else {
+                return Outcome.OTHER_ATTEMPT;
+            }
+        }
+        if (turn == null) {
+            if (turnId <= highestStartedTurn && (playing == null || playing.id.turnId() != turnId)) {
+                return Outcome.AFTER_FINAL; // it played out completely already
+            }
+            turn = new Turn(new TurnAttempt(turnId, attempt));
+            queue.addLast(turn);
+        }
+        if (!turn.seen.add(seq)) {
+            return Outcome.DUPLICATE;
+        }
+        if (turn.finalQueued) {
+            return Outcome.AFTER_FINAL;
+        }
+        if (totalQueued() + pcm16k.length / 4 > maxQueuedSamples) {
+            turn.seen.remove(seq);
+            return Outcome.OVERFLOW;
+        }
+        turn.early.put(seq, new Chunk(pcm16k, isFinal));
+        moveInOrder(turn, false);
+        return Outcome.QUEUED;
+    }
+
+    /**
+     * Takes the next {@code samples} 8 kHz samples, or null when nothing is ready to play. A turn's last
+     * frame is padded with silence.
+     */
+    public synchronized Frame poll(int samples) {
+        Turn turn = playing != null ? playing : queue.peekFirst();
+        if (turn == null) {
+            return null;
+        }
+        if (!turn.started) {
+            if (turn.queued < prebufferSamples && !turn.finalQueued) {
+                return null;
+            }
+            turn.started = true;
+            playing = turn;
+            highestStartedTurn = Math.max(highestStartedTurn, turn.id.turnId());
+        }
+        if (turn.queued < samples && !turn.finalQueued) {
+            moveInOrder(turn, true); // running dry: play past a missing chunk
+        }
+        if (turn.queued == 0 && !turn.finalQueued) {
+            // underrun: wait for the next chunk, but give up on an attempt that stopped producing
+            turn.underrunMs += samples / 8;
+            if (turn.underrunMs < maxStallMs) {
+                return null;
+            }
+            turn.finalQueued = true;
+        }
+        turn.underrunMs = 0;
+        boolean first = !turn.polled;
+        turn.polled = true;
+        short[] out = new short[samples];
+        drain(turn, out);
+        boolean last = turn.finalQueued && turn.queued == 0;
+        if (last) {
+            queue.remove(turn);
+            playing = null;
+        }
+        return new Frame(turn.id, out, first, last);
+    }
+
+    /** True while a turn is playing or waiting to play. */
+    public synchronized boolean isActive() {
+        return playing != null || !queue.isEmpty();
+    }
+
+    /** The turn whose audio is going out now, or null. */
+    public synchronized TurnAttempt playing() {
+        return playing == null ? null : playing.id;
+    }
+
+    /**
+     * Drops all queued audio and refuses later chunks of the dropped turns. Returns the turn that was
+     * playing (or, if none had started, the first queued one), or null when idle.
+     */
+    public synchronized TurnAttempt stop() {
+        Turn head = playing != null ? playing : queue.peekFirst();
+        for (Turn t : queue) {
+            stoppedTurns.add(t.id.turnId());
+            highestStartedTurn = Math.max(highestStartedTurn, t.id.turnId());
+        }
+        queue.clear();
+        playing = null;
+        return head == null ? null : head.id;
+    }
+
+    /** 8 kHz samples queued over all turns. */
+    public synchronized int totalQueued() {
+        int n = 0;
+        for (Turn t : queue) {
+            n += t.queued;
+        }
+        return n;
+    }
+
+    private Turn find(int turnId) {
+        for (Turn t : queue) {
+            if (t.id.turnId() == turnId) {
+                return t;
+            }
+        }
+        return null;
+    }
+
+    private void moveInOrder(Turn turn, boolean skipGap) {
+        while (!turn.early.isEmpty()) {
+            Map.Entry<Integer, Chunk> head = turn.early.firstEntry();
+            if (head.getKey() != turn.nextSeq && !skipGap) {
+                return;
+            }
+            turn.early.pollFirstEntry();
+            turn.nextSeq = head.getKey() + 1;
+            skipGap = false;
+            enqueue(turn, head.getValue());
+        }
+    }
+
+    private void enqueue(Turn turn, Chunk chunk) {
+        short[] pcm16k = new short[chunk.pcm16k().length / 2];
+        for (int i = 0; i < pcm16k.length; i++) {
+            pcm16k[i] = (short) ((chunk.pcm16k()[2 * i] & 0xFF) | (chunk.pcm16k()[2 * i + 1] << 8));
+        }
+        add(turn, turn.resampler.process(pcm16k));
+        if (chunk.isFinal()) {
+            add(turn, turn.resampler.process(FILTER_FLUSH));
+            turn.finalQueued = true;
+        }
+    }
+
+    private static void add(Turn turn, short[] pcm8k) {
+        if (pcm8k.length > 0) {
+            turn.audio.addLast(pcm8k);
+            turn.queued += pcm8k.length;
+        }
+    }
+
+    private static void drain(Turn turn, short[] out) {
+        int filled = 0;
+        while (filled < out.length && !turn.audio.isEmpty()) {
+            short[] head = turn.audio.peekFirst();
+            int take = Math.min(out.length - filled, head.length - turn.headOffset);
+            System.arraycopy(head, turn.headOffset, out, filled, take);
+            filled += take;
+            turn.headOffset += take;
+            turn.queued -= take;
+            if (turn.headOffset == head.length) {
+                turn.audio.removeFirst();
+                turn.headOffset = 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+package dev.omnicall.bridge.vad;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Makes one {@link Vad} per call: Silero when its model can be found and loaded, otherwise the energy
+ * VAD, saying so once in the log. The model is looked for at, in order: the system property
+ * {@value #MODEL_PROPERTY}, the environment variable {@value #MODEL_ENV}, then the places the build puts
+ * it ({@code telephony-bridge/target/silero-vad/silero_vad.onnx}, {@code target/silero-vad/silero_vad.onnx},
+ * {@code .omnicall/silero_vad.onnx}, relative to the working directory).
+ */
+public final class VadFactory implements AutoCloseable {
+    public static final String MODEL_PROPERTY = "omnicall.vad.silero-model";
+    public static final String MODEL_ENV = "OMNICALL_SILERO_MODEL";
+    private static final Logger LOG = LoggerFactory.getLogger(VadFactory.class);
+
+    private final SileroModel silero; // null: energy fallback
+    private final String fallbackReason;
+
+    private VadFactory(SileroModel silero, String fallbackReason) {
+        this.silero = silero;
+        this.fallbackReason = fallbackReason;
+    }
+
+    /** Finds and loads Silero if possible; logs the fallback otherwise. */
+    public static VadFactory create() {
+        return create(locateModel());
+    }
+
+    public static VadFactory create(Optional<Path> modelPath) {
+        if (modelPath.isEmpty()) {
+            String reason = "Silero VAD model not found (looked at " + candidates() + "; set -D" + MODEL_PROPERTY
+                    + " or run the build with npm available)";
+            LOG.warn("{}: falling back to the energy VAD", reason);
+            return new VadFactory(null, reason);
+        }
+        try {
+            SileroModel model = SileroModel.load(modelPath.get());
+            LOG.info("VAD: Silero v5 from {}", modelPath.get());
+            return new VadFactory(model, null);
+        } catch (Exception | UnsatisfiedLinkError e) {
+            String reason = "Silero VAD model " + modelPath.get() + " failed to load: " + e.getMessage();
+            LOG.warn("{}: falling back to the energy VAD", reason);
+            return new VadFactory(null, reason);
+        }
+    }
+
+    /** Only the energy VAD, e.g. for load tests that leave Silero out on purpose. */
+    public static VadFactory energyOnly() {
+        return new VadFactory(null, "energy VAD chosen by configuration");
+    }
+
+    public static Optional<Path> locateModel() {
+        for (Path p : candidates()) {
+            if (Files.isRegularFile(p)) {
+                return Optional.of(p);
+            }
+        }
+        return Optional.empty();
+    }
+
+    static List<Path> candidates() {
+        List<Path> paths = new ArrayList<>();
+        String prop = System.getProperty(MODEL_PROPERTY);
+        if (prop != null && !prop.isBlank()) {
+            paths.add(Path.of(prop));
+        }
+        String env = System.getenv(MODEL_ENV);
+        if (env != null && !env.isBlank()) {
+            paths.add(Path.of(env));
+        }
+        paths.add(Path.of("telephony-bridge", "target", "silero-vad", "silero_vad.onnx"));
+        paths.add(Path.of("target", "silero-vad", "silero_vad.onnx"));
+        paths.add(Path.of(".omnicall", "silero_vad.onnx"));
+        paths.add(Path.of("..", ".omnicall", "silero_vad.onnx"));
+        return paths;
+    }
+
+    public Vad newVad() {
+        return silero != null ? silero.newVad() : new EnergyVad();
+    }
+
+    public boolean usesSilero() {
+        return silero != null;
+    }
+
+    /** Why the energy VAD is used, or empty when Silero is. */
+    public Optional<String> fallbackReason() {
+        return Optional.ofNullable(fallbackReason);
+    }
+
+    @Override
+    public void close() {
+        if (silero != null) {
+            silero.close();
+        }
+    }
+}
