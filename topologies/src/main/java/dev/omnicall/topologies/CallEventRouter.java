@@ -1,0 +1,83 @@
+package dev.omnicall.topologies;
+
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.Dtmf;
+import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.state.ConversationState;
+import dev.omnicall.state.UtteranceProgress;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+/**
+ * Call lifecycle for every piece of state: CallStarted opens the transcript, Dtmf and BargeIn annotate it,
+ * PlaybackStarted completes the bridge half of the turn metrics, and CallEnded clears the call's buffers and
+ * context, closes its transcript and flushes its unfinished metrics.
+ */
+final class CallEventRouter extends DecodingProcessor<CallEvent> {
+
+    private KeyValueStore<String, AudioSegment> segments;
+    private KeyValueStore<String, UtteranceProgress> progress;
+    private ConversationContext conversation;
+    private TranscriptBook transcripts;
+    private TurnMetricsBook turnMetrics;
+
+    CallEventRouter(Deserializer<CallEvent> deserializer, ConversationConfig config, TopologyMetrics metrics) {
+        super(Topics.CALL_EVENTS, deserializer, config, metrics);
+    }
+
+    @Override
+    protected void open() {
+        segments = context.getStateStore(ConversationTopology.SEGMENT_STORE);
+        progress = context.getStateStore(ConversationTopology.PROGRESS_STORE);
+        KeyValueStore<String, ConversationState> ctx = context.getStateStore(ConversationTopology.CONTEXT_STORE);
+        conversation = new ConversationContext(ctx, config, metrics);
+        transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE));
+        turnMetrics = new TurnMetricsBook(context.getStateStore(ConversationTopology.METRICS_STORE));
+    }
+
+    @Override
+    protected String callIdOf(CallEvent value) {
+        return value.getCallId();
+    }
+
+    @Override
+    protected void handle(String callId, CallEvent event, long timestamp) {
+        Object payload = event.getPayload();
+        if (payload instanceof CallStarted) {
+            forwardTranscript(callId, transcripts.started(callId), timestamp);
+        } else if (payload instanceof Dtmf dtmf) {
+            forwardTranscript(callId, transcripts.dtmf(callId, dtmf.getDigit()), timestamp);
+        } else if (payload instanceof BargeIn bargeIn) {
+            conversation.markInterrupted(callId, bargeIn.getTurnId());
+        } else if (payload instanceof PlaybackStarted ps) {
+            turnMetrics.playbackStarted(callId, ps.getTurnId(), ps.getAttempt(), ps.getChunkReceivedUs(), ps.getFirstRtpUs())
+                    .ifPresent(m -> forwardMetrics(callId, m, timestamp));
+        } else if (payload instanceof CallEnded) {
+            UtteranceAssembler.clear(callId, segments, progress);
+            conversation.clear(callId);
+            for (TurnMetrics m : turnMetrics.flush(callId)) {
+                forwardMetrics(callId, m, timestamp);
+            }
+            forwardTranscript(callId, transcripts.ended(callId), timestamp);
+            metrics.increment(TopologyMetrics.CALLS_CLEARED);
+        } else {
+            throw new IllegalArgumentException("unknown call event payload " + (payload == null ? "null" : payload.getClass().getSimpleName()));
+        }
+    }
+
+    private void forwardTranscript(String callId, dev.omnicall.events.Transcript t, long timestamp) {
+        context.forward(new Record<>(callId, t, timestamp), ConversationTopology.TRANSCRIPT_SINK);
+    }
+
+    private void forwardMetrics(String callId, TurnMetrics m, long timestamp) {
+        metrics.increment(TopologyMetrics.TURN_METRICS);
+        context.forward(new Record<>(callId, m, timestamp), ConversationTopology.TURN_METRICS_SINK);
+    }
+}

@@ -1,0 +1,56 @@
+package dev.omnicall.topologies;
+
+import java.time.Duration;
+
+/**
+ * Settings of the conversation topology.
+ *
+ * @param historyTurns        completed turns kept per call and joined into each TurnRequest
+ * @param historyAudioTurns   of those, how many most recent keep the caller's audio (the rest keep text only)
+ * @param maxUtterance        longest caller utterance assembled; audio past it goes to the dead-letter topic
+ * @param maxSegment          longest single AudioSegment accepted
+ * @param gapTimeout          how long an ended utterance waits for missing segments before it is sent without them
+ * @param sampleRate          the only caller-audio sample rate accepted
+ * @param applicationId       written into dead letters to say who gave up
+ */
+public record ConversationConfig(int historyTurns, int historyAudioTurns, Duration maxUtterance, Duration maxSegment,
+                                 Duration gapTimeout, int sampleRate, String applicationId) {
+
+    public static final int BYTES_PER_SAMPLE = 2;
+
+    public ConversationConfig {
+        if (historyTurns < 0) {
+            throw new IllegalArgumentException("historyTurns must be >= 0, got " + historyTurns);
+        }
+        if (historyAudioTurns < 0 || historyAudioTurns > historyTurns) {
+            throw new IllegalArgumentException("historyAudioTurns must be in 0.." + historyTurns + ", got " + historyAudioTurns);
+        }
+        if (maxUtterance.isNegative() || maxUtterance.isZero()) {
+            throw new IllegalArgumentException("maxUtterance must be positive, got " + maxUtterance);
+        }
+        if (sampleRate <= 0) {
+            throw new IllegalArgumentException("sampleRate must be positive, got " + sampleRate);
+        }
+    }
+
+    public static ConversationConfig defaults() {
+        return new ConversationConfig(8, 1, Duration.ofSeconds(60), Duration.ofSeconds(2), Duration.ofSeconds(1),
+                16_000, "omnicall-streams");
+    }
+
+    public ConversationConfig withHistoryTurns(int turns, int audioTurns) {
+        return new ConversationConfig(turns, audioTurns, maxUtterance, maxSegment, gapTimeout, sampleRate, applicationId);
+    }
+
+    public ConversationConfig withMaxUtterance(Duration d) {
+        return new ConversationConfig(historyTurns, historyAudioTurns, d, maxSegment, gapTimeout, sampleRate, applicationId);
+    }
+
+    public long maxUtteranceBytes() {
+        return maxUtterance.toMillis() * sampleRate / 1000 * BYTES_PER_SAMPLE;
+    }
+
+    public long maxSegmentBytes() {
+        return maxSegment.toMillis() * sampleRate / 1000 * BYTES_PER_SAMPLE;
+    }
+}

@@ -1,0 +1,109 @@
+package dev.omnicall.topologies;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topic;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.state.ConversationState;
+import dev.omnicall.state.PendingTurnMetrics;
+import dev.omnicall.state.UtteranceProgress;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.state.Stores;
+
+import java.util.Map;
+
+/**
+ * The streams role: one topology over the co-partitioned call topics.
+ *
+ * <pre>
+ *  caller-audio   ─▶ utterance-assembler ─┬─▶ turn-requests
+ *                                         │        (joined with history from conversation-context)
+ *  response-text  ─▶ reply-collector ─────┼─▶ transcripts          (conversation-context, transcripts)
+ *  call-events    ─▶ call-event-router ───┼─▶ transcripts, turn-metrics  (clears every store on CallEnded)
+ *  response-audio ─▶ first-chunk-timings ─┼─▶ turn-metrics
+ *                    every processor ─────┴─▶ dead-letters
+ * </pre>
+ *
+ * The four pieces share state keyed by call ID, so they are one sub-topology: a call's records from every
+ * topic are processed by the same task. Sources read raw bytes and the first processor decodes them, so a
+ * record that cannot be read becomes a dead letter in the same transaction as the rest of the output.
+ */
+public final class ConversationTopology {
+
+    public static final String SEGMENT_STORE = "utterance-segments";
+    public static final String PROGRESS_STORE = "utterance-progress";
+    public static final String CONTEXT_STORE = "conversation-context";
+    public static final String TRANSCRIPT_STORE = "transcripts-by-call";
+    public static final String METRICS_STORE = "pending-turn-metrics";
+
+    static final String AUDIO_SOURCE = "caller-audio-source";
+    static final String TEXT_SOURCE = "response-text-source";
+    static final String EVENT_SOURCE = "call-events-source";
+    static final String CHUNK_SOURCE = "response-audio-source";
+    static final String ASSEMBLER = "utterance-assembler";
+    static final String REPLIES = "reply-collector";
+    static final String EVENTS = "call-event-router";
+    static final String CHUNKS = "first-chunk-timings";
+    static final String TURN_REQUEST_SINK = "turn-requests-sink";
+    static final String TRANSCRIPT_SINK = "transcripts-sink";
+    static final String TURN_METRICS_SINK = "turn-metrics-sink";
+    static final String DEAD_LETTER_SINK = "dead-letters-sink";
+
+    private ConversationTopology() {
+    }
+
+    public static Topology build(ConversationConfig config, SerdeConfig serdes, TopologyMetrics metrics) {
+        Serde<AudioSegment> segmentSerde = Topics.CALLER_AUDIO.valueSerde(serdes);
+        Serde<TextDelta> textSerde = Topics.RESPONSE_TEXT.valueSerde(serdes);
+        Serde<CallEvent> eventSerde = Topics.CALL_EVENTS.valueSerde(serdes);
+        Serde<AudioChunk> chunkSerde = Topics.RESPONSE_AUDIO.valueSerde(serdes);
+        Serde<TurnRequest> requestSerde = Topics.TURN_REQUESTS.valueSerde(serdes);
+        Serde<Transcript> transcriptSerde = Topics.TRANSCRIPTS.valueSerde(serdes);
+        Serde<TurnMetrics> metricsSerde = Topics.TURN_METRICS.valueSerde(serdes);
+        Serde<DeadLetter> deadLetterSerde = Topics.DEAD_LETTERS.valueSerde(serdes);
+        ByteArrayDeserializer raw = new ByteArrayDeserializer();
+
+        Topology t = new Topology();
+        t.addSource(AUDIO_SOURCE, raw, raw, Topics.CALLER_AUDIO.name());
+        t.addSource(TEXT_SOURCE, raw, raw, Topics.RESPONSE_TEXT.name());
+        t.addSource(EVENT_SOURCE, raw, raw, Topics.CALL_EVENTS.name());
+        t.addSource(CHUNK_SOURCE, raw, raw, Topics.RESPONSE_AUDIO.name());
+
+        t.addProcessor(ASSEMBLER, () -> new UtteranceAssembler(segmentSerde.deserializer(), config, metrics), AUDIO_SOURCE);
+        t.addProcessor(REPLIES, () -> new ReplyCollector(textSerde.deserializer(), config, metrics), TEXT_SOURCE);
+        t.addProcessor(EVENTS, () -> new CallEventRouter(eventSerde.deserializer(), config, metrics), EVENT_SOURCE);
+        t.addProcessor(CHUNKS, () -> new FirstChunkTimings(chunkSerde.deserializer(), config, metrics), CHUNK_SOURCE);
+
+        Map<String, String> largeChangelog = Map.of("max.message.bytes", Integer.toString(Topic.LARGE_RECORD_BYTES));
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SEGMENT_STORE),
+                Serdes.String(), segmentSerde), ASSEMBLER, EVENTS);
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PROGRESS_STORE),
+                Serdes.String(), StateSerdes.singleObject(UtteranceProgress.class)), ASSEMBLER, EVENTS);
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(CONTEXT_STORE),
+                Serdes.String(), StateSerdes.singleObject(ConversationState.class)).withLoggingEnabled(largeChangelog),
+                ASSEMBLER, REPLIES, EVENTS);
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(TRANSCRIPT_STORE),
+                Serdes.String(), transcriptSerde), REPLIES, EVENTS);
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(METRICS_STORE),
+                Serdes.String(), StateSerdes.singleObject(PendingTurnMetrics.class)), EVENTS, CHUNKS);
+
+        StringSerializer keys = new StringSerializer();
+        t.addSink(TURN_REQUEST_SINK, Topics.TURN_REQUESTS.name(), keys, requestSerde.serializer(), ASSEMBLER);
+        t.addSink(TRANSCRIPT_SINK, Topics.TRANSCRIPTS.name(), keys, transcriptSerde.serializer(), REPLIES, EVENTS);
+        t.addSink(TURN_METRICS_SINK, Topics.TURN_METRICS.name(), keys, metricsSerde.serializer(), EVENTS, CHUNKS);
+        t.addSink(DEAD_LETTER_SINK, Topics.DEAD_LETTERS.name(), keys, deadLetterSerde.serializer(),
+                ASSEMBLER, REPLIES, EVENTS, CHUNKS);
+        return t;
+    }
+}

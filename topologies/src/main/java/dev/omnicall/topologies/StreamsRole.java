@@ -1,0 +1,63 @@
+package dev.omnicall.topologies;
+
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.SerdeConfig;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+
+/**
+ * Runs the conversation topology: the streams role, framework-free. The app creates one, calls
+ * {@link #start()} after the topics exist, and {@link #close()} on shutdown.
+ */
+public final class StreamsRole implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StreamsRole.class);
+
+    private final KafkaStreams streams;
+    private final TopologyMetrics metrics;
+
+    public StreamsRole(KafkaSettings kafka, SerdeConfig serdes, StreamsSettings settings, ConversationConfig config) {
+        this.metrics = new TopologyMetrics();
+        this.streams = new KafkaStreams(ConversationTopology.build(config, serdes, metrics), settings.toProperties(kafka));
+        // A failing stream thread is replaced rather than leaving the role dead; the error is logged.
+        streams.setUncaughtExceptionHandler(e -> {
+            LOG.error("stream thread failed; replacing it", e);
+            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+    }
+
+    public void start() {
+        streams.start();
+    }
+
+    public KafkaStreams.State state() {
+        return streams.state();
+    }
+
+    /** Running, or rebalancing on its way to running. */
+    public boolean isHealthy() {
+        KafkaStreams.State s = streams.state();
+        return s == KafkaStreams.State.RUNNING || s == KafkaStreams.State.REBALANCING || s == KafkaStreams.State.CREATED;
+    }
+
+    public boolean isRunning() {
+        return streams.state() == KafkaStreams.State.RUNNING;
+    }
+
+    public TopologyMetrics metrics() {
+        return metrics;
+    }
+
+    public KafkaStreams streams() {
+        return streams;
+    }
+
+    @Override
+    public void close() {
+        streams.close(Duration.ofSeconds(10));
+    }
+}

@@ -1,0 +1,60 @@
+package dev.omnicall.topologies;
+
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.Topic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+
+import java.nio.file.Path;
+import java.util.Properties;
+
+/**
+ * Kafka Streams settings of the streams role.
+ *
+ * @param applicationId    the Streams application id (consumer group, state and changelog prefix)
+ * @param stateDir         local state directory (RocksDB); persistent across restarts where possible
+ * @param commitIntervalMs how often output is committed; under exactly-once this is added to the latency
+ *                         of every TurnRequest (read_committed consumers see it at the commit), so it is small
+ * @param exactlyOnce      exactly-once v2 (transactions) instead of at-least-once
+ * @param threads          stream threads
+ */
+public record StreamsSettings(String applicationId, Path stateDir, long commitIntervalMs, boolean exactlyOnce, int threads) {
+
+    public StreamsSettings {
+        if (commitIntervalMs < 1) {
+            throw new IllegalArgumentException("commitIntervalMs must be >= 1, got " + commitIntervalMs);
+        }
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        }
+    }
+
+    public static StreamsSettings defaults(Path stateDir) {
+        return new StreamsSettings("omnicall-streams", stateDir, 20, true, 1);
+    }
+
+    public Properties toProperties(KafkaSettings kafka) {
+        Properties p = new Properties();
+        p.putAll(kafka.common());
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
+        p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, exactlyOnce ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitIntervalMs);
+        p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
+        // Sources read bytes and decode inside the topology (dead letters go out in the same transaction);
+        // this handler only guards against anything that still fails before the first processor.
+        p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
+        // No record cache: a TurnRequest must leave as soon as its utterance is complete.
+        p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        // A restarted instance must not wait 45 s for its previous member to time out.
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1500);
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 10);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topic.LARGE_RECORD_BYTES);
+        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1);
+        return p;
+    }
+}

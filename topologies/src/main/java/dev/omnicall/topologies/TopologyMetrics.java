@@ -1,0 +1,48 @@
+package dev.omnicall.topologies;
+
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Counters of the conversation topology, readable by the app's metrics registry. Counting here keeps the
+ * topology free of any metrics framework; {@link #snapshot()} gives name → count.
+ */
+public final class TopologyMetrics {
+
+    public static final String DEAD_LETTERS = "dead_letters";
+    public static final String DUPLICATE_SEGMENTS = "duplicate_segments";
+    public static final String LATE_SEGMENTS = "late_segments";
+    public static final String CAPPED_SEGMENTS = "capped_segments";
+    public static final String UTTERANCES_WITH_GAPS = "utterances_with_gaps";
+    public static final String TURN_REQUESTS = "turn_requests";
+    public static final String DUPLICATE_DELTAS = "duplicate_deltas";
+    public static final String STALE_ATTEMPTS = "stale_attempts";
+    public static final String TURNS_COMPLETED = "turns_completed";
+    public static final String TURN_METRICS = "turn_metrics";
+    public static final String CALLS_CLEARED = "calls_cleared";
+
+    private final ConcurrentHashMap<String, LongAdder> counters = new ConcurrentHashMap<>();
+
+    public void increment(String name) {
+        counters.computeIfAbsent(name, k -> new LongAdder()).increment();
+    }
+
+    /** Dead letters are counted per source topic and stage, e.g. {@code dead_letters{caller-audio,deserialize}}. */
+    public void deadLetter(String topic, String stage) {
+        increment(DEAD_LETTERS);
+        increment(DEAD_LETTERS + "{" + topic + "," + stage + "}");
+    }
+
+    public long get(String name) {
+        LongAdder a = counters.get(name);
+        return a == null ? 0 : a.sum();
+    }
+
+    public Map<String, Long> snapshot() {
+        Map<String, Long> out = new TreeMap<>();
+        counters.forEach((k, v) -> out.put(k, v.sum()));
+        return out;
+    }
+}

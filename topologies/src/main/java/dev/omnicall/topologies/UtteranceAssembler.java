@@ -1,0 +1,199 @@
+package dev.omnicall.topologies;
+
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Clock;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.state.ConversationState;
+import dev.omnicall.state.UtteranceProgress;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Utterance assembly: caller AudioSegments become one TurnRequest per utterance.
+ *
+ * <ul>
+ *   <li>Segments are buffered by (call, utterance, seq), so duplicates are recognised and order does not
+ *       matter; the utterance goes out once its end-of-utterance segment and every seq before it are in.</li>
+ *   <li>An ended utterance still missing segments after the gap timeout goes out without them (counted).</li>
+ *   <li>Audio past the size cap is not buffered: each such segment goes to the dead-letter topic, saying so,
+ *       and the request carries the first {@code maxUtterance} of speech.</li>
+ *   <li>A segment for an utterance already sent is late: dead-lettered, not silently dropped.</li>
+ *   <li>The request is joined with the call's conversation history.</li>
+ * </ul>
+ */
+final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
+
+    private KeyValueStore<String, AudioSegment> segments;
+    private KeyValueStore<String, UtteranceProgress> progress;
+    private ConversationContext conversation;
+
+    UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics) {
+        super(Topics.CALLER_AUDIO, deserializer, config, metrics);
+    }
+
+    @Override
+    protected void open() {
+        segments = context.getStateStore(ConversationTopology.SEGMENT_STORE);
+        progress = context.getStateStore(ConversationTopology.PROGRESS_STORE);
+        KeyValueStore<String, ConversationState> ctx = context.getStateStore(ConversationTopology.CONTEXT_STORE);
+        conversation = new ConversationContext(ctx, config, metrics);
+        long every = Math.max(50, config.gapTimeout().toMillis() / 4);
+        context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::sendUtterancesPastGapTimeout);
+    }
+
+    @Override
+    protected String callIdOf(AudioSegment value) {
+        return value.getCallId();
+    }
+
+    @Override
+    protected void handle(String callId, AudioSegment seg, long timestamp) {
+        validate(seg);
+        String progressKey = StoreKeys.utterance(callId, seg.getUtteranceId());
+        UtteranceProgress p = progress.get(progressKey);
+        if (p == null) {
+            p = UtteranceProgress.newBuilder().setUtteranceId(seg.getUtteranceId()).build();
+        }
+        if (p.getEmitted()) {
+            metrics.increment(TopologyMetrics.LATE_SEGMENTS);
+            throw new IllegalStateException("late segment seq " + seg.getSeq() + " of utterance " + seg.getUtteranceId()
+                    + ": its TurnRequest was already sent");
+        }
+        if (p.getLastSeq() >= 0 && seg.getSeq() > p.getLastSeq()) {
+            throw new IllegalStateException("segment seq " + seg.getSeq() + " comes after the end of utterance "
+                    + seg.getUtteranceId() + " at seq " + p.getLastSeq());
+        }
+        String segmentKey = StoreKeys.segment(callId, seg.getUtteranceId(), seg.getSeq());
+        if (segments.get(segmentKey) != null) {
+            metrics.increment(TopologyMetrics.DUPLICATE_SEGMENTS);
+            return;
+        }
+        int bytes = seg.getPcm().remaining();
+        boolean overCap = p.getCapExceeded() || p.getBytes() + bytes > config.maxUtteranceBytes();
+        if (overCap) {
+            // Keep the seq (for completeness) but not the audio; the audio goes to the dead-letter topic.
+            p.setCapExceeded(true);
+            p.setDroppedSegments(p.getDroppedSegments() + 1);
+            metrics.increment(TopologyMetrics.CAPPED_SEGMENTS);
+            deadLetter("process", new IllegalStateException("utterance " + seg.getUtteranceId() + " of call " + callId
+                    + " is longer than the " + config.maxUtterance().toSeconds() + " s cap; segment seq " + seg.getSeq()
+                    + " (" + bytes + " bytes) is not part of the turn request"));
+            AudioSegment marker = AudioSegment.newBuilder(seg).setPcm(ByteBuffer.allocate(0)).build();
+            segments.put(segmentKey, marker);
+        } else {
+            segments.put(segmentKey, seg);
+            p.setBytes(p.getBytes() + bytes);
+        }
+        p.setSegments(p.getSegments() + 1);
+        if (seg.getEndOfUtterance()) {
+            p.setLastSeq(seg.getSeq());
+            // The processor's clock (not Clock) so the gap timeout follows the punctuator's notion of time.
+            p.setEndSeenUs(context.currentSystemTimeMs() * 1000);
+            p.setTimings(seg.getTimings());
+        }
+        if (p.getLastSeq() >= 0 && p.getSegments() == p.getLastSeq() + 1) {
+            send(callId, p, timestamp);
+        }
+        progress.put(progressKey, p);
+    }
+
+    private void validate(AudioSegment seg) {
+        if (seg.getUtteranceId() < 0 || seg.getSeq() < 0) {
+            throw new IllegalArgumentException("utteranceId " + seg.getUtteranceId() + " and seq " + seg.getSeq()
+                    + " must not be negative");
+        }
+        if (seg.getSampleRate() != config.sampleRate()) {
+            throw new IllegalArgumentException("segment sample rate is " + seg.getSampleRate() + " Hz; caller audio must be "
+                    + config.sampleRate() + " Hz");
+        }
+        int bytes = seg.getPcm().remaining();
+        if (bytes % ConversationConfig.BYTES_PER_SAMPLE != 0) {
+            throw new IllegalArgumentException("segment holds " + bytes + " bytes, not a whole number of 16-bit samples");
+        }
+        if (bytes > config.maxSegmentBytes()) {
+            throw new IllegalArgumentException("segment holds " + bytes + " bytes, more than the "
+                    + config.maxSegment().toMillis() + " ms segment limit (" + config.maxSegmentBytes() + " bytes)");
+        }
+    }
+
+    /** Sends the utterance as a TurnRequest with the call's history; its buffered segments are dropped. */
+    private void send(String callId, UtteranceProgress p, long timestamp) {
+        ByteArrayOutputStream audio = new ByteArrayOutputStream((int) Math.min(p.getBytes(), Integer.MAX_VALUE));
+        List<String> keys = new ArrayList<>();
+        int present = 0;
+        try (KeyValueIterator<String, AudioSegment> it = segments.prefixScan(
+                StoreKeys.segmentPrefix(callId, p.getUtteranceId()), new StringSerializer())) {
+            while (it.hasNext()) {
+                var kv = it.next();
+                keys.add(kv.key);
+                ByteBuffer pcm = kv.value.getPcm();
+                audio.write(pcm.array(), pcm.arrayOffset() + pcm.position(), pcm.remaining());
+                present++;
+            }
+        }
+        keys.forEach(segments::delete);
+        if (p.getLastSeq() >= 0 && present < p.getLastSeq() + 1) {
+            metrics.increment(TopologyMetrics.UTTERANCES_WITH_GAPS);
+        }
+        TurnTimings timings = p.getTimings() == null ? new TurnTimings() : TurnTimings.newBuilder(p.getTimings()).build();
+        timings.setRequestProducedUs(Clock.nowMicros());
+        ByteBuffer pcm = ByteBuffer.wrap(audio.toByteArray());
+        TurnRequest request = TurnRequest.newBuilder()
+                .setCallId(callId).setTurnId(p.getUtteranceId()).setAttempt(0).setSampleRate(config.sampleRate())
+                .setAudio(pcm).setHistory(conversation.history(callId)).setTimings(timings).build();
+        conversation.addPending(callId, p.getUtteranceId(), pcm);
+        p.setEmitted(true);
+        metrics.increment(TopologyMetrics.TURN_REQUESTS);
+        context.forward(new Record<>(callId, request, timestamp), ConversationTopology.TURN_REQUEST_SINK);
+    }
+
+    private void sendUtterancesPastGapTimeout(long now) {
+        long cutoff = (now - config.gapTimeout().toMillis()) * 1000;
+        List<KeyValueIteratorEntry> due = new ArrayList<>();
+        try (KeyValueIterator<String, UtteranceProgress> it = progress.all()) {
+            while (it.hasNext()) {
+                var kv = it.next();
+                UtteranceProgress p = kv.value;
+                if (!p.getEmitted() && p.getEndSeenUs() != null && p.getEndSeenUs() < cutoff) {
+                    due.add(new KeyValueIteratorEntry(kv.key, p));
+                }
+            }
+        }
+        for (KeyValueIteratorEntry e : due) {
+            String callId = StoreKeys.callIdOf(e.key());
+            send(callId, e.progress(), now);
+            progress.put(e.key(), e.progress());
+        }
+    }
+
+    private record KeyValueIteratorEntry(String key, UtteranceProgress progress) {
+    }
+
+    /** Forgets every utterance of the call (CallEnded). */
+    static void clear(String callId, KeyValueStore<String, AudioSegment> segments, KeyValueStore<String, UtteranceProgress> progress) {
+        deletePrefix(segments, StoreKeys.callPrefix(callId));
+        deletePrefix(progress, StoreKeys.callPrefix(callId));
+    }
+
+    private static <V> void deletePrefix(KeyValueStore<String, V> store, String prefix) {
+        List<String> keys = new ArrayList<>();
+        try (KeyValueIterator<String, V> it = store.prefixScan(prefix, new StringSerializer())) {
+            while (it.hasNext()) {
+                keys.add(it.next().key);
+            }
+        }
+        keys.forEach(store::delete);
+    }
+}
