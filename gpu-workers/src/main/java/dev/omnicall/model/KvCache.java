@@ -1,0 +1,132 @@
+package dev.omnicall.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Keys and values of one sequence for every layer, in preallocated buffers that grow by doubling, so a
+ * decode step writes one slot in place instead of copying the whole history. {@link #positionKeys()}
+ * remembers what each cached position holds (a token id, or a negative id for a speech row), which is
+ * what lets a call reuse the cached prefix of its next turn's prompt.
+ */
+public final class KvCache implements AutoCloseable {
+    private final NDManager manager;
+    private final NDArray[] keys; // per layer [kvHeads, capacity, headDim]
+    private final NDArray[] values; // per layer [kvHeads, capacity, headDim]
+    private final long kvHeads;
+    private final long headDim;
+    private final DataType type;
+    private long capacity;
+    private int length;
+    private long[] positionKeys = new long[64];
+    private boolean closed;
+
+    KvCache(NDManager parent, int layers, long kvHeads, long headDim, DataType type, long initialCapacity) {
+        this.manager = parent.newSubManager();
+        this.keys = new NDArray[layers];
+        this.values = new NDArray[layers];
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.type = type;
+        this.capacity = Math.max(16, initialCapacity);
+        for (int i = 0; i < layers; i++) {
+            keys[i] = allocate(capacity);
+            values[i] = allocate(capacity);
+        }
+    }
+
+    private NDArray allocate(long cap) {
+        NDArray a = manager.zeros(new Shape(kvHeads, cap, headDim), type);
+        NDScope.unregister(a);
+        return a;
+    }
+
+    /** Cached positions. */
+    public int length() {
+        return length;
+    }
+
+    /** Cached positions' identities (token ids; negative ids for speech rows). */
+    public long[] positionKeys() {
+        return java.util.Arrays.copyOf(positionKeys, length);
+    }
+
+    /** Forgets every position from {@code newLength} on (the buffers keep their size). */
+    public void truncate(int newLength) {
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("cannot truncate a cache of " + length + " to " + newLength);
+        }
+        length = newLength;
+    }
+
+    /** Makes room for count more positions. */
+    void reserve(long count) {
+        long needed = length + count;
+        if (needed <= capacity) {
+            return;
+        }
+        long newCapacity = Math.max(needed, capacity * 2);
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = grow(keys[i], newCapacity);
+            values[i] = grow(values[i], newCapacity);
+        }
+        capacity = newCapacity;
+    }
+
+    private NDArray grow(NDArray old, long newCapacity) {
+        NDArray bigger = allocate(newCapacity);
+        if (length > 0) {
+            bigger.set(new NDIndex(":, :{}", length), old.get(new NDIndex(":, :{}", length)));
+        }
+        old.close();
+        return bigger;
+    }
+
+    /**
+     * Writes k, v [kvHeads, T, headDim] of layer at positions length..length+T-1 and returns views of all
+     * cached keys and values including them ([kvHeads, length+T, headDim]). Call {@link #advance} once
+     * every layer has appended.
+     */
+    NDArray[] append(int layer, NDArray k, NDArray v) {
+        long t = k.getShape().get(1);
+        if (length + t > capacity) {
+            throw new IllegalStateException("reserve() before append: capacity " + capacity);
+        }
+        NDIndex slot = new NDIndex(":, {}:{}", length, length + t);
+        keys[layer].set(slot, k);
+        values[layer].set(slot, v);
+        NDIndex upTo = new NDIndex(":, :{}", length + t);
+        return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
+    }
+
+    /** Commits T appended positions with their identities. */
+    void advance(long[] keysOfPositions) {
+        int t = keysOfPositions.length;
+        if (length + t > positionKeys.length) {
+            positionKeys = java.util.Arrays.copyOf(positionKeys, Math.max(length + t, positionKeys.length * 2));
+        }
+        System.arraycopy(keysOfPositions, 0, positionKeys, length, t);
+        length += t;
+    }
+
+    /** Bytes held on the device (for the worker's eviction policy). */
+    public long deviceBytes() {
+        return 2L * keys.length * kvHeads * capacity * headDim * type.getNumOfBytes();
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            manager.close();
+        }
+    }
+}

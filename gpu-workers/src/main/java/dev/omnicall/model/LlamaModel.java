@@ -1,0 +1,135 @@
+package dev.omnicall.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.io.TensorSource;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Llama-3.1 (paper §2.3): token embedding, N decoder layers, final RMSNorm, LM head. A sequence's
+ * state is its {@link KvCache}. {@link #forward} runs one sequence over several new rows (prefill, or a
+ * full recompute when given a fresh cache); {@link #decodeBatch} runs one new token for each of several
+ * sequences in one pass (continuous batching).
+ */
+public final class LlamaModel {
+    final NDArray embedTokens; // [vocab, dim]
+    final List<LlamaLayer> layers; // num_hidden_layers
+    final NDArray norm; // [dim]
+    final NDArray lmHead; // [vocab, dim]
+    private final OmniConfig config;
+    private final RotaryEmbedding rope;
+    private final DataType type;
+    private final NDManager manager;
+
+    /** Output of a forward pass: the final-normed hidden states and the logits of the last row. */
+    public record Output(NDArray hidden, NDArray lastLogits) {
+    }
+
+    LlamaModel(TensorSource src, NDManager m, DataType type, OmniConfig c) {
+        this.config = c;
+        this.type = type;
+        this.manager = m;
+        this.rope = new RotaryEmbedding(c.headDim(), c.rope());
+        int dim = c.hiddenSize();
+        embedTokens = src.load(m, "model.embed_tokens.weight", type, c.vocabSize(), dim);
+        layers = new ArrayList<>();
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            layers.add(new LlamaLayer(src, m, type, "model.layers." + i + ".", dim, c.numAttentionHeads(),
+                    c.numKeyValueHeads(), c.intermediateSize(), c.rmsNormEps()));
+        }
+        norm = src.load(m, "model.norm.weight", type, dim);
+        lmHead = c.tieWordEmbeddings() ? embedTokens
+                : src.load(m, "lm_head.weight", type, c.vocabSize(), dim);
+    }
+
+    public OmniConfig config() {
+        return config;
+    }
+
+    public DataType dataType() {
+        return type;
+    }
+
+    /** An empty cache sized for this model. */
+    public KvCache newCache(long initialCapacity) {
+        return new KvCache(manager, layers.size(), config.numKeyValueHeads(), config.headDim(), type,
+                initialCapacity);
+    }
+
+    /** Token ids [T] -> embeddings [T, dim]. */
+    public NDArray embed(long[] ids) {
+        return Ops.scoped(() -> Ops.embedding(manager.create(ids), embedTokens));
+    }
+
+    /**
+     * One sequence: inputs [T, dim] become positions cache.length()..+T-1; keys identifies them in the
+     * cache (token ids, negative for speech rows). Returns the normed hidden states [T, dim] and the
+     * logits of the last row [vocab].
+     */
+    public Output forward(NDArray inputs, KvCache cache, long[] keys) {
+        long t = inputs.getShape().get(0);
+        if (keys.length != t) {
+            throw new IllegalArgumentException(keys.length + " position keys for " + t + " rows");
+        }
+        long start = cache.length();
+        NDArray hidden = Ops.scoped(() -> {
+            // room for the new rows
+            cache.reserve(t);
+            // rotary tables for the new positions
+            NDArray[] cs = rope.table(manager, RotaryEmbedding.range(start, t), type);
+            // decoder layers over the new rows, appending to the cache
+            NDArray x = inputs;
+            for (int i = 0; i < layers.size(); i++) {
+                x = layers.get(i).forward(x, cs[0], cs[1], cache, i, start);
+            }
+            // final norm
+            return Ops.rmsNorm(x, norm, config.rmsNormEps());
+        });
+        cache.advance(keys);
+        // LM head on the last row only
+        NDArray logits = Ops.scoped(() -> Ops.linear(hidden.get(t - 1), lmHead).toType(DataType.FLOAT32, false));
+        return new Output(hidden, logits);
+    }
+
+    /**
+     * One new token for each sequence: tokens[i] is appended to caches.get(i). Returns the normed hidden
+     * states [B, dim] and logits [B, vocab].
+     */
+    public Output decodeBatch(long[] tokens, List<KvCache> caches) {
+        int b = tokens.length;
+        if (caches.size() != b) {
+            throw new IllegalArgumentException(b + " tokens for " + caches.size() + " caches");
+        }
+        long[] positions = new long[b];
+        for (int i = 0; i < b; i++) {
+            positions[i] = caches.get(i).length();
+            caches.get(i).reserve(1);
+        }
+        NDArray hidden = Ops.scoped(() -> {
+            // embeddings of the new tokens [B, dim]
+            NDArray x = Ops.embedding(manager.create(tokens), embedTokens);
+            // each row at its own position
+            NDArray[] cs = rope.table(manager, positions, type);
+            // decoder layers: batched projections, per-sequence attention
+            for (int i = 0; i < layers.size(); i++) {
+                x = layers.get(i).forwardBatch(x, cs[0], cs[1], caches, i);
+            }
+            // final norm
+            return Ops.rmsNorm(x, norm, config.rmsNormEps());
+        });
+        for (int i = 0; i < b; i++) {
+            caches.get(i).advance(new long[] {tokens[i]});
+        }
+        // LM head for every row
+        NDArray logits = Ops.scoped(() -> Ops.linear(hidden, lmHead).toType(DataType.FLOAT32, false));
+        return new Output(hidden, logits);
+    }
+
+    /** Greedy choice. */
+    static long argmax(NDArray logits) {
+        return logits.argMax().toType(DataType.INT64, false).getLong();
+    }
+}

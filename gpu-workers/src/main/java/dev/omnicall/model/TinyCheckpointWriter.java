@@ -1,0 +1,420 @@
+package dev.omnicall.model;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import dev.omnicall.model.config.Json;
+import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.RopeScaling;
+import dev.omnicall.model.config.VocoderConfig;
+import dev.omnicall.model.io.DType;
+import dev.omnicall.model.io.SafeTensorsWriter;
+import dev.omnicall.model.io.ShardedCheckpoint;
+import dev.omnicall.model.io.TorchCheckpointWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Writes a small random checkpoint in exactly the published layout: config.json, three fp16 safetensors
+ * shards with model.safetensors.index.json, the same tensor names with tiny dimensions, a byte-level
+ * BPE tokenizer.json carrying the Llama-3 special tokens, and a fairseq-style vocoder (torch.save zip
+ * with weight-norm pairs under "generator", plus its config.json). Deterministic for a seed; takes well
+ * under a second. Tests use it, and so does the zero-setup run.
+ */
+public final class TinyCheckpointWriter {
+    /** Special tokens after the 256 byte tokens, in this order. */
+    public static final List<String> SPECIALS = List.of("<|begin_of_text|>", "<|end_of_text|>",
+            "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>");
+    public static final int BOS = 256;
+    public static final int END_OF_TEXT = 257;
+    public static final int EOM = 260;
+    public static final int EOT = 261;
+    private static final String COMPLETE_MARKER = ".tiny-checkpoint-complete";
+
+    /** Tiny dimensions; the tensor names and the wiring are those of the real model. */
+    public static OmniConfig tinyConfig() {
+        return new OmniConfig("omni_speech2s_llama", 64, 128, 4, 2, 2, 1e-5, 500000,
+                RopeScaling.llama3(8, 1, 4, 8192), 264, 4096, BOS, List.of(END_OF_TEXT, EOM, EOT), false,
+                "float16", "whisper", 5, 64, 4, 2, "linear", 96, "ctc", "(2,48,4,96)", 25, 100);
+    }
+
+    public static VocoderConfig tinyVocoderConfig() {
+        return new VocoderConfig(List.of(5, 4, 4, 2, 2), List.of(11, 8, 8, 4, 4), 32, "1", List.of(3, 7, 11),
+                List.of(List.of(1, 3, 5), List.of(1, 3, 5), List.of(1, 3, 5)), 16, 100, 16, 320, 16000,
+                new VocoderConfig.DurationPredictorParams(16, 16, 3, 0.5));
+    }
+
+    private final SplittableRandom random;
+
+    private TinyCheckpointWriter(long seed) {
+        this.random = new SplittableRandom(seed);
+    }
+
+    /** Writes the tiny checkpoint into dir unless a complete one is already there; returns dir. */
+    public static Path writeIfAbsent(Path dir, long seed) {
+        if (Files.isRegularFile(dir.resolve(COMPLETE_MARKER))) {
+            return dir;
+        }
+        try {
+            Files.createDirectories(dir.toAbsolutePath().getParent());
+            Path staging = Files.createTempDirectory(dir.toAbsolutePath().getParent(), ".tiny-");
+            new TinyCheckpointWriter(seed).write(staging, tinyConfig(), tinyVocoderConfig());
+            Files.writeString(staging.resolve(COMPLETE_MARKER), "seed=" + seed + "\n");
+            try {
+                Files.move(staging, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException raced) {
+                if (!Files.isRegularFile(dir.resolve(COMPLETE_MARKER))) {
+                    throw raced;
+                }
+                deleteTree(staging);
+            }
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the tiny checkpoint to " + dir, e);
+        }
+    }
+
+    /** Writes a checkpoint with the given (small) dimensions into an empty or new dir. */
+    public static void write(Path dir, long seed, OmniConfig config, VocoderConfig vocoder) throws IOException {
+        new TinyCheckpointWriter(seed).write(dir, config, vocoder);
+    }
+
+    private void write(Path dir, OmniConfig c, VocoderConfig vc) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve(OmniConfig.FILE_NAME), Json.write(c));
+        // shard 1: speech encoder and adaptor; shard 2: LLM; shard 3: speech generator
+        Map<String, SafeTensorsWriter> shards = new LinkedHashMap<>();
+        String s1 = "model-00001-of-00003.safetensors";
+        String s2 = "model-00002-of-00003.safetensors";
+        String s3 = "model-00003-of-00003.safetensors";
+        shards.put(s1, speechEncoderAndAdaptor(c));
+        shards.put(s2, llm(c));
+        shards.put(s3, speechGenerator(c));
+        JsonObject weightMap = new JsonObject();
+        long total = 0;
+        for (Map.Entry<String, SafeTensorsWriter> e : shards.entrySet()) {
+            e.getValue().metadata("format", "pt");
+            e.getValue().write(dir.resolve(e.getKey()));
+            total += e.getValue().dataBytes();
+        }
+        for (Map.Entry<String, SafeTensorsWriter> e : shards.entrySet()) {
+            for (String name : dev.omnicall.model.io.SafeTensorsFile.open(dir.resolve(e.getKey())).names()) {
+                weightMap.addProperty(name, e.getKey());
+            }
+        }
+        JsonObject index = new JsonObject();
+        JsonObject meta = new JsonObject();
+        meta.addProperty("total_size", total);
+        index.add("metadata", meta);
+        index.add("weight_map", weightMap);
+        Files.writeString(dir.resolve(ShardedCheckpoint.INDEX_FILE), index.toString());
+        Files.writeString(dir.resolve(OmniTokenizer.FILE_NAME), tokenizerJson(c.vocabSize()));
+        writeVocoder(dir, vc);
+    }
+
+    private SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c) {
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        String p = WhisperEncoder.PREFIX;
+        int d = c.speechEncoderHiddenSize();
+        int mels = 128;
+        linear(w, p + "conv1.weight", d, mels * 3L, new long[] {d, mels, 3});
+        bias(w, p + "conv1.bias", d);
+        linear(w, p + "conv2.weight", d, d * 3L, new long[] {d, d, 3});
+        bias(w, p + "conv2.bias", d);
+        w.putFloats(p + "positional_embedding", DType.F16, new long[] {1500, d}, sinusoids(1500, d));
+        for (int i = 0; i < c.speechEncoderNumLayers(); i++) {
+            String b = p + "blocks." + i + ".";
+            norm(w, b + "attn_ln", d);
+            for (String proj : List.of("query", "key", "value", "out")) {
+                linear(w, b + "attn." + proj + ".weight", d, d, new long[] {d, d});
+                if (!proj.equals("key")) {
+                    bias(w, b + "attn." + proj + ".bias", d);
+                }
+            }
+            norm(w, b + "mlp_ln", d);
+            linear(w, b + "mlp.0.weight", 4L * d, d, new long[] {4L * d, d});
+            bias(w, b + "mlp.0.bias", 4 * d);
+            linear(w, b + "mlp.2.weight", d, 4L * d, new long[] {d, 4L * d});
+            bias(w, b + "mlp.2.bias", d);
+        }
+        norm(w, p + "ln_post", d);
+        String a = SpeechAdaptor.PREFIX;
+        long in = (long) c.speechEncoderDsRate() * d;
+        linear(w, a + "linear1.weight", c.speechProjectorHiddenSize(), in, new long[] {c.speechProjectorHiddenSize(), in});
+        bias(w, a + "linear1.bias", c.speechProjectorHiddenSize());
+        linear(w, a + "linear2.weight", c.hiddenSize(), c.speechProjectorHiddenSize(),
+                new long[] {c.hiddenSize(), c.speechProjectorHiddenSize()});
+        bias(w, a + "linear2.bias", c.hiddenSize());
+        return w;
+    }
+
+    private SafeTensorsWriter llm(OmniConfig c) {
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        int d = c.hiddenSize();
+        w.putFloats("model.embed_tokens.weight", DType.F16, new long[] {c.vocabSize(), d},
+                gaussian(c.vocabSize() * d, 1.0));
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            llamaLayer(w, "model.layers." + i + ".", d, c.numAttentionHeads(), c.numKeyValueHeads(),
+                    c.intermediateSize());
+        }
+        w.putFloats("model.norm.weight", DType.F16, new long[] {d}, nearOnes(d));
+        linear(w, "lm_head.weight", c.vocabSize(), d, new long[] {c.vocabSize(), d});
+        return w;
+    }
+
+    private SafeTensorsWriter speechGenerator(OmniConfig c) {
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        var spec = c.ctcDecoder();
+        String p = CtcUnitDecoder.PREFIX;
+        linear(w, p + "input_proj.weight", spec.dim(), c.hiddenSize(), new long[] {spec.dim(), c.hiddenSize()});
+        bias(w, p + "input_proj.bias", spec.dim());
+        for (int i = 0; i < spec.layers(); i++) {
+            llamaLayer(w, p + "layers." + i + ".", spec.dim(), spec.heads(), spec.heads(), spec.ffn());
+        }
+        // a larger output scale makes greedy labels decisive, as a trained decoder's are
+        long classes = c.unitVocabSize() + 1L;
+        w.putFloats(p + "output_proj.weight", DType.F16, new long[] {classes, spec.dim()},
+                gaussian((int) (classes * spec.dim()), 3.0 / Math.sqrt(spec.dim())));
+        bias(w, p + "output_proj.bias", (int) classes);
+        return w;
+    }
+
+    private void llamaLayer(SafeTensorsWriter w, String p, int d, int heads, int kvHeads, int ffn) {
+        int headDim = d / heads;
+        linear(w, p + "self_attn.q_proj.weight", (long) heads * headDim, d, new long[] {(long) heads * headDim, d});
+        linear(w, p + "self_attn.k_proj.weight", (long) kvHeads * headDim, d, new long[] {(long) kvHeads * headDim, d});
+        linear(w, p + "self_attn.v_proj.weight", (long) kvHeads * headDim, d, new long[] {(long) kvHeads * headDim, d});
+        linear(w, p + "self_attn.o_proj.weight", d, (long) heads * headDim, new long[] {d, (long) heads * headDim});
+        linear(w, p + "mlp.gate_proj.weight", ffn, d, new long[] {ffn, d});
+        linear(w, p + "mlp.up_proj.weight", ffn, d, new long[] {ffn, d});
+        linear(w, p + "mlp.down_proj.weight", d, ffn, new long[] {d, ffn});
+        w.putFloats(p + "input_layernorm.weight", DType.F16, new long[] {d}, nearOnes(d));
+        w.putFloats(p + "post_attention_layernorm.weight", DType.F16, new long[] {d}, nearOnes(d));
+    }
+
+    private void writeVocoder(Path dir, VocoderConfig vc) throws IOException {
+        TorchCheckpointWriter w = new TorchCheckpointWriter();
+        int emb = vc.embeddingDim();
+        var dp = vc.durPredictorParams();
+        int h = dp.varPredHiddenDim();
+        int k = dp.varPredKernelSize();
+        w.put("dict.weight", new long[] {vc.numEmbeddings(), emb}, gaussian(vc.numEmbeddings() * emb, 1.0));
+        w.put("dur_predictor.conv1.0.weight", new long[] {h, emb, k}, gaussian(h * emb * k, 1 / Math.sqrt(emb * k)));
+        w.put("dur_predictor.conv1.0.bias", new long[] {h}, gaussian(h, 0.02));
+        w.put("dur_predictor.ln1.weight", new long[] {h}, nearOnes(h));
+        w.put("dur_predictor.ln1.bias", new long[] {h}, gaussian(h, 0.02));
+        w.put("dur_predictor.conv2.0.weight", new long[] {h, h, k}, gaussian(h * h * k, 1 / Math.sqrt(h * k)));
+        w.put("dur_predictor.conv2.0.bias", new long[] {h}, gaussian(h, 0.02));
+        w.put("dur_predictor.ln2.weight", new long[] {h}, nearOnes(h));
+        w.put("dur_predictor.ln2.bias", new long[] {h}, gaussian(h, 0.02));
+        // log-durations around 1.1: one to three frames per unit
+        w.put("dur_predictor.proj.weight", new long[] {1, h}, gaussian(h, 0.3 / Math.sqrt(h)));
+        w.put("dur_predictor.proj.bias", new long[] {1}, new float[] {1.1f});
+        int c0 = vc.upsampleInitialChannel();
+        weightNorm(w, "conv_pre", c0, emb, 7);
+        w.put("conv_pre.bias", new long[] {c0}, gaussian(c0, 0.02));
+        int kernels = vc.resblockKernelSizes().size();
+        for (int i = 0; i < vc.upsampleRates().size(); i++) {
+            int in = c0 >> i;
+            int out = c0 >> (i + 1);
+            weightNorm(w, "ups." + i, in, out, vc.upsampleKernelSizes().get(i));
+            w.put("ups." + i + ".bias", new long[] {out}, gaussian(out, 0.02));
+            for (int j = 0; j < kernels; j++) {
+                String rb = "resblocks." + (i * kernels + j) + ".";
+                int kk = vc.resblockKernelSizes().get(j);
+                for (int m = 0; m < vc.resblockDilationSizes().get(j).size(); m++) {
+                    for (String conv : List.of("convs1.", "convs2.")) {
+                        weightNorm(w, rb + conv + m, out, out, kk);
+                        w.put(rb + conv + m + ".bias", new long[] {out}, gaussian(out, 0.02));
+                    }
+                }
+            }
+        }
+        int last = c0 >> vc.upsampleRates().size();
+        weightNorm(w, "conv_post", 1, last, 7);
+        w.put("conv_post.bias", new long[] {1}, gaussian(1, 0.02));
+        w.write(dir.resolve(ModelOptions.DEFAULT_VOCODER), "generator");
+        Files.writeString(dir.resolve(ModelOptions.DEFAULT_VOCODER_CONFIG), Json.write(vc));
+    }
+
+    /** weight_v random, weight_g around 1 per dim-0 slice (so each output channel has unit norm). */
+    private void weightNorm(TorchCheckpointWriter w, String p, int d0, int d1, int k) {
+        w.put(p + ".weight_v", new long[] {d0, d1, k}, gaussian(d0 * d1 * k, 1.0));
+        float[] g = new float[d0];
+        for (int i = 0; i < d0; i++) {
+            g[i] = (float) (1.0 + 0.1 * random.nextGaussian());
+        }
+        w.put(p + ".weight_g", new long[] {d0, 1, 1}, g);
+    }
+
+    private void linear(SafeTensorsWriter w, String name, long out, long in, long[] shape) {
+        w.putFloats(name, DType.F16, shape, gaussian((int) (out * in), 1 / Math.sqrt(in)));
+    }
+
+    private void bias(SafeTensorsWriter w, String name, int n) {
+        w.putFloats(name, DType.F16, new long[] {n}, gaussian(n, 0.02));
+    }
+
+    private void norm(SafeTensorsWriter w, String prefix, int d) {
+        w.putFloats(prefix + ".weight", DType.F16, new long[] {d}, nearOnes(d));
+        w.putFloats(prefix + ".bias", DType.F16, new long[] {d}, gaussian(d, 0.02));
+    }
+
+    private float[] gaussian(int n, double std) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (random.nextGaussian() * std);
+        }
+        return v;
+    }
+
+    private float[] nearOnes(int n) {
+        float[] v = gaussian(n, 0.1);
+        for (int i = 0; i < n; i++) {
+            v[i] += 1;
+        }
+        return v;
+    }
+
+    /** openai/whisper's sinusoids(length, channels). */
+    static float[] sinusoids(int length, int channels) {
+        int half = channels / 2;
+        double inc = Math.log(10000) / (half - 1);
+        float[] out = new float[length * channels];
+        for (int t = 0; t < length; t++) {
+            for (int j = 0; j < half; j++) {
+                double angle = t * Math.exp(-inc * j);
+                out[t * channels + j] = (float) Math.sin(angle);
+                out[t * channels + half + j] = (float) Math.cos(angle);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A byte-level BPE tokenizer (GPT-2 byte alphabet, ids 0-255, no merges) with the Llama-3 special
+     * tokens at 256.. and, like the real Llama-3 tokenizer.json, a post-processor that prepends
+     * <|begin_of_text|> (which the runtime must not use).
+     */
+    static String tokenizerJson(int vocabSize) {
+        if (vocabSize < 256 + SPECIALS.size()) {
+            throw new IllegalArgumentException("vocab_size " + vocabSize + " too small for the tiny tokenizer");
+        }
+        JsonObject vocab = new JsonObject();
+        int[] byteToChar = byteLevelAlphabet();
+        for (int b = 0; b < 256; b++) {
+            vocab.addProperty(new String(Character.toChars(byteToChar[b])), b);
+        }
+        JsonArray added = new JsonArray();
+        for (int i = 0; i < SPECIALS.size(); i++) {
+            JsonObject t = new JsonObject();
+            t.addProperty("id", 256 + i);
+            t.addProperty("content", SPECIALS.get(i));
+            t.addProperty("single_word", false);
+            t.addProperty("lstrip", false);
+            t.addProperty("rstrip", false);
+            t.addProperty("normalized", false);
+            t.addProperty("special", true);
+            added.add(t);
+        }
+        JsonObject byteLevel = new JsonObject();
+        byteLevel.addProperty("type", "ByteLevel");
+        byteLevel.addProperty("add_prefix_space", false);
+        byteLevel.addProperty("trim_offsets", true);
+        byteLevel.addProperty("use_regex", true);
+        JsonObject model = new JsonObject();
+        model.addProperty("type", "BPE");
+        model.add("dropout", null);
+        model.add("unk_token", null);
+        model.add("continuing_subword_prefix", null);
+        model.add("end_of_word_suffix", null);
+        model.addProperty("fuse_unk", false);
+        model.addProperty("byte_fallback", false);
+        model.add("vocab", vocab);
+        model.add("merges", new JsonArray());
+        JsonObject bosPiece = new JsonObject();
+        JsonObject special = new JsonObject();
+        special.addProperty("id", "<|begin_of_text|>");
+        special.addProperty("type_id", 0);
+        bosPiece.add("SpecialToken", special);
+        JsonObject seqPiece = new JsonObject();
+        JsonObject seq = new JsonObject();
+        seq.addProperty("id", "A");
+        seq.addProperty("type_id", 0);
+        seqPiece.add("Sequence", seq);
+        JsonArray single = new JsonArray();
+        single.add(bosPiece);
+        single.add(seqPiece);
+        JsonObject bosEntry = new JsonObject();
+        bosEntry.addProperty("id", "<|begin_of_text|>");
+        JsonArray bosIds = new JsonArray();
+        bosIds.add(BOS);
+        bosEntry.add("ids", bosIds);
+        JsonArray bosTokens = new JsonArray();
+        bosTokens.add("<|begin_of_text|>");
+        bosEntry.add("tokens", bosTokens);
+        JsonObject specialTokens = new JsonObject();
+        specialTokens.add("<|begin_of_text|>", bosEntry);
+        JsonObject post = new JsonObject();
+        post.addProperty("type", "TemplateProcessing");
+        post.add("single", single);
+        JsonArray pair = new JsonArray();
+        pair.add(bosPiece);
+        pair.add(seqPiece);
+        post.add("pair", pair);
+        post.add("special_tokens", specialTokens);
+        JsonObject root = new JsonObject();
+        root.addProperty("version", "1.0");
+        root.add("truncation", null);
+        root.add("padding", null);
+        root.add("added_tokens", added);
+        root.add("normalizer", null);
+        root.add("pre_tokenizer", byteLevel);
+        root.add("post_processor", post);
+        root.add("decoder", byteLevel);
+        root.add("model", model);
+        return new com.google.gson.GsonBuilder().serializeNulls().disableHtmlEscaping().create().toJson(root);
+    }
+
+    /** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to 256+n. */
+    static int[] byteLevelAlphabet() {
+        int[] map = new int[256];
+        boolean[] printable = new boolean[256];
+        for (int b = '!'; b <= '~'; b++) {
+            printable[b] = true;
+        }
+        for (int b = 0xA1; b <= 0xAC; b++) {
+            printable[b] = true;
+        }
+        for (int b = 0xAE; b <= 0xFF; b++) {
+            printable[b] = true;
+        }
+        int n = 0;
+        for (int b = 0; b < 256; b++) {
+            map[b] = printable[b] ? b : 256 + n++;
+        }
+        return map;
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        try (var paths = Files.walk(root)) {
+            List<Path> all = new ArrayList<>(paths.toList());
+            java.util.Collections.reverse(all);
+            for (Path p : all) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,202 @@
+package dev.omnicall.model.stream;
+
+import ai.djl.ndarray.NDArray;
+import dev.omnicall.model.CtcUnitDecoder;
+import dev.omnicall.model.KvCache;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One turn in flight: the handle {@link SpeechGenerator#start} returns. Each {@link #step()} takes the
+ * token the LLM predicted last, emits its text, feeds the state that predicted it to the CTC decoder,
+ * vocodes a chunk once Ω new units exist (paper Algorithm 1), then runs the LLM one token further.
+ * Not thread-safe: drive all turns of a generator from one thread.
+ */
+public final class TurnGenerator implements AutoCloseable {
+    private final SpeechGenerator generator;
+    private final CtcUnitDecoder.Stream ctc;
+    private final StreamingVocoder vocoder;
+    private final List<Long> tokens = new ArrayList<>();
+    private final List<Integer> unitsSoFar = new ArrayList<>();
+    private KvCache cache;
+    private long pendingToken;
+    private NDArray pendingState; // [llmDim]: the LLM output that predicted pendingToken
+    private int[] unvocoded = new int[0];
+    private int chunkIndex;
+    private String emittedText = "";
+    private boolean done;
+    private boolean cancelled;
+    private final long inferenceStartUs;
+    private final int reusedPositions;
+    private long prefillDoneUs;
+    private long firstUnitsUs;
+    private long firstAudioUs;
+
+    TurnGenerator(SpeechGenerator generator, KvCache cache, long firstToken, NDArray firstState,
+            long inferenceStartUs, int reusedPositions) {
+        this.generator = generator;
+        this.cache = cache;
+        this.pendingToken = firstToken;
+        this.pendingState = firstState;
+        this.inferenceStartUs = inferenceStartUs;
+        this.reusedPositions = reusedPositions;
+        this.prefillDoneUs = SpeechGenerator.nowUs();
+        this.ctc = generator.model().ctc().newStream();
+        GenerationOptions o = generator.options();
+        this.vocoder = new StreamingVocoder(generator.model().vocoder(), o.vocoderContextUnits(), o.crossfadeSamples());
+    }
+
+    /** Runs one step of this turn alone (no batching). */
+    public StepResult step() {
+        return generator.stepAll(List.of(this)).get(0);
+    }
+
+    public boolean isDone() {
+        return done;
+    }
+
+    public boolean isCancelled() {
+        return cancelled;
+    }
+
+    /** Stops the turn: no further text or audio; the cache stays available to {@link #takeCache()}. */
+    public void cancel() {
+        if (!done) {
+            cancelled = true;
+            done = true;
+            releaseStepState();
+        }
+    }
+
+    public TurnStamps stamps() {
+        return new TurnStamps(inferenceStartUs, prefillDoneUs, firstUnitsUs, firstAudioUs);
+    }
+
+    /** Generated token ids so far (end-of-turn token excluded). */
+    public long[] tokenIds() {
+        return tokens.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** The reply text emitted so far. */
+    public String text() {
+        return emittedText;
+    }
+
+    /** Every collapsed unit so far, vocoded or not. */
+    public int[] units() {
+        return unitsSoFar.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Prompt positions taken from a reused call cache instead of being prefilled. */
+    public int reusedPositions() {
+        return reusedPositions;
+    }
+
+    /**
+     * Hands over the LLM cache (prompt + reply) for the call's next turn; only once the turn is done or
+     * cancelled. Returns null if already taken.
+     */
+    public CallCache takeCache() {
+        if (!done) {
+            throw new IllegalStateException("the turn is still running; cancel() it or step() it to the end first");
+        }
+        KvCache c = cache;
+        cache = null;
+        return c == null ? null : new CallCache(c);
+    }
+
+    // ---- the parts of a step, called by SpeechGenerator.stepAll ----
+
+    /** Before the LLM runs: text, CTC units and audio for the pending token. */
+    StepResult emitPending() {
+        long token = pendingToken;
+        boolean eos = generator.model().isEos(token);
+        String piece = "";
+        if (!eos) {
+            tokens.add(token);
+            piece = textDelta();
+        }
+        // the state that predicted this token (EOS included) goes to the CTC decoder
+        int[] newUnits = ctc.step(pendingState);
+        for (int u : newUnits) {
+            unitsSoFar.add(u);
+        }
+        unvocoded = concat(unvocoded, newUnits);
+        done = eos || tokens.size() >= generator.options().maxNewTokens();
+        List<AudioPiece> audio = new ArrayList<>();
+        if (done) {
+            // end of turn: flush everything as the last chunk
+            audio.add(vocode(true));
+            releaseStepState();
+        } else if (unvocoded.length >= generator.options().schedule().sizeFor(chunkIndex)) {
+            audio.add(vocode(false));
+        }
+        return new StepResult(piece, token, audio, done, false);
+    }
+
+    private AudioPiece vocode(boolean last) {
+        if (firstUnitsUs == 0 && unvocoded.length > 0) {
+            firstUnitsUs = SpeechGenerator.nowUs();
+        }
+        AudioPiece piece = vocoder.push(unvocoded, last);
+        unvocoded = new int[0];
+        chunkIndex++;
+        if (firstAudioUs == 0 && piece.pcm().length > 0) {
+            firstAudioUs = SpeechGenerator.nowUs();
+        }
+        return piece;
+    }
+
+    private String textDelta() {
+        String full = generator.model().tokenizer().decode(tokenIds());
+        if (full.endsWith("\uFFFD") || !full.startsWith(emittedText)) {
+            return ""; // an incomplete UTF-8 sequence: wait for the next token
+        }
+        String delta = full.substring(emittedText.length());
+        emittedText = full;
+        return delta;
+    }
+
+    KvCache cache() {
+        return cache;
+    }
+
+    long pendingToken() {
+        return pendingToken;
+    }
+
+    /** After the LLM ran: the next token and the state that predicted it. */
+    void acceptNext(long token, NDArray state) {
+        if (pendingState != null) {
+            pendingState.close();
+        }
+        pendingToken = token;
+        pendingState = state;
+    }
+
+    private void releaseStepState() {
+        if (pendingState != null) {
+            pendingState.close();
+            pendingState = null;
+        }
+        ctc.close();
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    /** Frees the turn's device memory, including its LLM cache unless it was taken. */
+    @Override
+    public void close() {
+        if (!done) {
+            cancel();
+        }
+        if (cache != null) {
+            cache.close();
+            cache = null;
+        }
+    }
+}
