@@ -463,8 +463,9 @@ public final class SipUserAgent implements SipListenerExt, AutoCloseable {
             metrics.sipRejected("no_such_call");
             return;
         }
-        st.sendResponse(response(Response.OK, bye, null));
+        // the call layer tears the call down before the caller hears the 200: it sees a finished call
         endFromRemote(call, SipCallListener.RemoteEnd.BYE, "caller sent BYE");
+        st.sendResponse(response(Response.OK, bye, null));
     }
 
     private void onCancel(RequestEvent event) throws Exception {
@@ -494,8 +495,8 @@ public final class SipUserAgent implements SipListenerExt, AutoCloseable {
             return; // RFC 3261 §9.2: CANCEL after the final response has no effect
         }
         calls.remove(call.sipCallId(), call);
-        call.inviteTransaction.sendResponse(response(Response.REQUEST_TERMINATED, call.invite, call.localTag()));
         listener.onRemoteEnd(call, SipCallListener.RemoteEnd.CANCEL, "caller cancelled while ringing");
+        call.inviteTransaction.sendResponse(response(Response.REQUEST_TERMINATED, call.invite, call.localTag()));
     }
 
     private void onOptions(RequestEvent event) throws Exception {
