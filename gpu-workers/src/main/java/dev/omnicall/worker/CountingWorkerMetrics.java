@@ -1,0 +1,116 @@
+package dev.omnicall.worker;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** Plain counters, readable from any thread: for tests, the benchmark and {@link WorkerMain}'s log line. */
+public final class CountingWorkerMetrics implements WorkerMetrics {
+
+    private final AtomicInteger queueDepth = new AtomicInteger();
+    private final AtomicInteger activeTurns = new AtomicInteger();
+    private final AtomicInteger maxBatch = new AtomicInteger();
+    private final AtomicLong steps = new AtomicLong();
+    private final AtomicLong tokens = new AtomicLong();
+    private final AtomicLong turnsCompleted = new AtomicLong();
+    private final AtomicLong kvHits = new AtomicLong();
+    private final AtomicLong kvMisses = new AtomicLong();
+    private final Map<String, AtomicLong> deadLetters = new ConcurrentHashMap<>();
+    private final Map<String, AtomicLong> cancellations = new ConcurrentHashMap<>();
+
+    @Override
+    public void queueDepth(int waiting) {
+        queueDepth.set(waiting);
+    }
+
+    @Override
+    public void activeTurns(int active) {
+        activeTurns.set(active);
+    }
+
+    @Override
+    public void decodeStep(int batchSize) {
+        steps.incrementAndGet();
+        maxBatch.accumulateAndGet(batchSize, Math::max);
+    }
+
+    @Override
+    public void tokens(int count) {
+        tokens.addAndGet(count);
+    }
+
+    @Override
+    public void deadLetter(String reason) {
+        deadLetters.computeIfAbsent(reason, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    @Override
+    public void cancellation(String reason) {
+        cancellations.computeIfAbsent(reason, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    @Override
+    public void turnCompleted(long firstAudioMicros) {
+        turnsCompleted.incrementAndGet();
+    }
+
+    @Override
+    public void kvCache(boolean hit) {
+        (hit ? kvHits : kvMisses).incrementAndGet();
+    }
+
+    public int queueDepth() {
+        return queueDepth.get();
+    }
+
+    public int activeTurns() {
+        return activeTurns.get();
+    }
+
+    /** The largest batch any decode step ran. */
+    public int maxBatchSeen() {
+        return maxBatch.get();
+    }
+
+    public long steps() {
+        return steps.get();
+    }
+
+    public long tokens() {
+        return tokens.get();
+    }
+
+    public long turnsCompleted() {
+        return turnsCompleted.get();
+    }
+
+    public long kvHits() {
+        return kvHits.get();
+    }
+
+    public long kvMisses() {
+        return kvMisses.get();
+    }
+
+    public long deadLetters(String reason) {
+        AtomicLong n = deadLetters.get(reason);
+        return n == null ? 0 : n.get();
+    }
+
+    public long deadLettersTotal() {
+        return deadLetters.values().stream().mapToLong(AtomicLong::get).sum();
+    }
+
+    public long cancellations(String reason) {
+        AtomicLong n = cancellations.get(reason);
+        return n == null ? 0 : n.get();
+    }
+
+    @Override
+    public String toString() {
+        return "queue=" + queueDepth() + " active=" + activeTurns() + " steps=" + steps() + " tokens=" + tokens()
+                + " turns=" + turnsCompleted() + " kvHits=" + kvHits() + " kvMisses=" + kvMisses()
+                + " deadLetters=" + deadLetters + " cancellations=" + cancellations;
+    }
+}

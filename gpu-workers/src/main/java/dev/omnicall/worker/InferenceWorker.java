@@ -1,0 +1,406 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.kafka.DeadLetters;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.worker.engine.TurnEngine;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The inference worker: one consumer over {@code turn-requests} and {@code call-events} (co-partitioned, one
+ * group, so all of a call lands here), a {@link TurnScheduler} doing continuous batching on the engine, and
+ * one idempotent producer for TextDeltas, AudioChunks and dead letters. One thread runs poll → dispatch →
+ * one decode step → commit, so a BargeIn or CallEnded read after a step cancels its turn before the next.
+ *
+ * <p><b>At-least-once.</b> An offset is committed only when every turn at or below it on its partition has
+ * completed, been cancelled or been dead-lettered ({@link OffsetTracker}); a call event's offset waits for
+ * the turns read before it on the same partition, so after a crash the new owner sees the cancel again.
+ *
+ * <p><b>Attempts.</b> Output carries {@code attempt} = the consumer-group generation in which this worker read
+ * the request. A partition only changes owner through a rebalance, which raises the generation, so a request
+ * re-delivered after a crash or a reassignment always runs under a higher attempt than any earlier try; the
+ * bridge plays the first attempt it hears and lets a higher one replace one that has not begun to play.
+ * (Static membership, {@code group.instance.id}, would let a restarted member keep its generation: do not
+ * set it for workers.)
+ *
+ * <p><b>Bad input.</b> Values are consumed as bytes and decoded per record: anything unreadable or invalid
+ * goes to {@code dead-letters} with the original bytes and the error, is counted, and the loop goes on.
+ */
+public final class InferenceWorker implements Runnable, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(InferenceWorker.class);
+    private static final Duration IDLE_POLL = Duration.ofMillis(50);
+    /** Cancelled turns and ended calls remembered, so a request read after its cancel never runs. */
+    private static final int TOMBSTONES = 10_000;
+
+    private final WorkerConfig config;
+    private final WorkerMetrics metrics;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final KafkaProducer<String, byte[]> producer;
+    private final TurnRequests requests;
+    private final Deserializer<CallEvent> callEvents;
+    private final Serializer<TextDelta> textSerializer;
+    private final Serializer<AudioChunk> audioSerializer;
+    private final Serializer<DeadLetter> deadLetterSerializer;
+    private final OffsetTracker offsets = new OffsetTracker();
+    private final ConversationCache cache;
+    private final TurnScheduler scheduler;
+    private final Set<String> cancelledTurns = tombstoneSet();
+    private final Set<String> endedCalls = tombstoneSet();
+    private final Set<TopicPartition> paused = new HashSet<>();
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final AtomicBoolean started = new AtomicBoolean();
+    private volatile boolean assigned;
+
+    public InferenceWorker(WorkerConfig config, TurnEngine engine, WorkerMetrics metrics) {
+        this.config = config;
+        this.metrics = metrics;
+        Map<String, Object> c = config.kafka().consumer(config.groupId(), config.instanceId());
+        // Move only the partitions that change owner on a rebalance; the others keep generating.
+        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        this.consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.producer = new KafkaProducer<>(config.kafka().producer(config.instanceId()), new StringSerializer(),
+                new ByteArraySerializer());
+        this.requests = new TurnRequests(Topics.TURN_REQUESTS.valueSerde(config.serde()).deserializer(),
+                config.maxAudio().toMillis() / 1000.0);
+        this.callEvents = Topics.CALL_EVENTS.valueSerde(config.serde()).deserializer();
+        this.textSerializer = Topics.RESPONSE_TEXT.valueSerde(config.serde()).serializer();
+        this.audioSerializer = Topics.RESPONSE_AUDIO.valueSerde(config.serde()).serializer();
+        this.deadLetterSerializer = Topics.DEAD_LETTERS.valueSerde(config.serde()).serializer();
+        this.cache = new ConversationCache(config.kvCacheBytes(), metrics);
+        this.scheduler = new TurnScheduler(engine, cache, config.maxBatch(), config.batchedDecode(),
+                config.instanceId(), metrics, new KafkaOutput());
+    }
+
+    /** The loop; returns after {@link #close()} (from another thread) or a fatal error. */
+    @Override
+    public void run() {
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("worker " + config.instanceId() + " runs already");
+        }
+        if (!running.get()) {
+            shutdown();
+            return;
+        }
+        consumer.subscribe(List.of(Topics.TURN_REQUESTS.name(), Topics.CALL_EVENTS.name()), new Rebalance());
+        LOG.info("worker {} on {} reading {} and {} in group {} (max batch {}, batched decode {})",
+                config.instanceId(), config.device(), Topics.TURN_REQUESTS.name(), Topics.CALL_EVENTS.name(),
+                config.groupId(), config.maxBatch(), config.batchedDecode());
+        try {
+            while (running.get()) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(scheduler.hasWork() ? Duration.ZERO : IDLE_POLL);
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    dispatch(r);
+                }
+                scheduler.runOnce();
+                applyBackpressure();
+                commitAsync();
+            }
+        } catch (WakeupException e) {
+            if (running.get()) {
+                throw e;
+            }
+        } catch (RuntimeException e) {
+            LOG.error("worker {} stops on an unexpected error", config.instanceId(), e);
+            throw e;
+        } finally {
+            shutdown();
+        }
+    }
+
+    /** True once the group gave this worker its partitions at least once. */
+    public boolean isAssigned() {
+        return assigned;
+    }
+
+    public int waitingTurns() {
+        return scheduler.waiting();
+    }
+
+    public int activeTurns() {
+        return scheduler.active();
+    }
+
+    /** The per-call KV cache, for tests and the dashboard. */
+    public ConversationCache cache() {
+        return cache;
+    }
+
+    private void dispatch(ConsumerRecord<byte[], byte[]> r) {
+        TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+        if (r.topic().equals(Topics.TURN_REQUESTS.name())) {
+            onTurnRequest(tp, r);
+        } else if (r.topic().equals(Topics.CALL_EVENTS.name())) {
+            onCallEvent(tp, r);
+        } else {
+            offsets.handled(tp, r.offset());
+        }
+    }
+
+    private void onTurnRequest(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
+        offsets.begin(tp, r.offset());
+        TurnRequest request;
+        try {
+            request = requests.read(r.topic(), r.key(), r.value());
+        } catch (BadTurnRequestException e) {
+            LOG.warn("dead-lettering {}:{}: {}", tp, r.offset(), e.getMessage());
+            deadLetter(r, e.reason().equals("undecodable") ? "deserialize" : "worker", e, e.reason());
+            offsets.finish(tp, r.offset());
+            return;
+        }
+        int attempt = consumer.groupMetadata().generationId();
+        Turn turn = new Turn(request, TurnRequests.toInput(request, config.maxNewTokens()), tp, r.offset(), r.key(),
+                r.value(), attempt);
+        String callId = turn.callId();
+        if (endedCalls.contains(callId) || cancelledTurns.contains(callId + "#" + turn.turnId())) {
+            scheduler.rejectCancelled(turn, "already-cancelled");
+            return;
+        }
+        scheduler.submit(turn);
+    }
+
+    private void onCallEvent(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
+        TopicPartition turns = new TopicPartition(Topics.TURN_REQUESTS.name(), r.partition());
+        CallEvent event;
+        try {
+            if (r.value() == null) {
+                throw new IllegalArgumentException("the record has no value (a tombstone?)");
+            }
+            event = callEvents.deserialize(r.topic(), r.value());
+        } catch (RuntimeException e) {
+            LOG.warn("dead-lettering unreadable call event {}:{}: {}", tp, r.offset(), e.toString());
+            deadLetter(r, "deserialize", e, "undecodable-call-event");
+            offsets.handled(tp, r.offset());
+            return;
+        }
+        String callId = event.getCallId().toString();
+        Object payload = event.getPayload();
+        if (payload instanceof BargeIn b) {
+            cancelledTurns.add(callId + "#" + b.getTurnId());
+            if (scheduler.cancel(callId, b.getTurnId(), "barge-in")) {
+                LOG.info("call {} turn {} cancelled by barge-in", callId, b.getTurnId());
+            }
+        } else if (payload instanceof CallEnded) {
+            endedCalls.add(callId);
+            int n = scheduler.cancelCall(callId, "call-ended");
+            if (n > 0) {
+                LOG.info("call {} ended: {} turn(s) cancelled", callId, n);
+            }
+        }
+        offsets.handledAfter(tp, r.offset(), turns);
+    }
+
+    private void deadLetter(ConsumerRecord<byte[], byte[]> r, String stage, Throwable error, String reason) {
+        DeadLetter dl = DeadLetters.of(r.topic(), r.partition(), r.offset(), r.key(), r.value(), stage, error,
+                "worker:" + config.instanceId());
+        send(Topics.DEAD_LETTERS.name(), DeadLetters.keyOf(r.key()), deadLetterSerializer, dl);
+        metrics.deadLetter(reason);
+    }
+
+    private <V extends SpecificRecord> void send(String topic, String key, Serializer<V> serializer, V value) {
+        byte[] bytes = serializer.serialize(topic, value);
+        producer.send(new ProducerRecord<>(topic, key, bytes), (md, e) -> {
+            if (e != null) {
+                LOG.error("could not produce to {} for key {}: {}", topic, key, e.toString());
+            }
+        });
+    }
+
+    /** Stops reading new turns while the queue is full; call events keep flowing so cancels still land. */
+    private void applyBackpressure() {
+        boolean full = scheduler.waiting() >= config.maxQueuedTurns();
+        if (full && paused.isEmpty()) {
+            for (TopicPartition tp : consumer.assignment()) {
+                if (tp.topic().equals(Topics.TURN_REQUESTS.name())) {
+                    paused.add(tp);
+                }
+            }
+            consumer.pause(paused);
+        } else if (!full && !paused.isEmpty()) {
+            consumer.resume(paused);
+            paused.clear();
+        }
+    }
+
+    private void commitAsync() {
+        Map<TopicPartition, Long> positions = offsets.pendingCommits();
+        if (positions.isEmpty()) {
+            return;
+        }
+        // Output of the finished turns must be durable before their offsets are: flush first. The flush is
+        // only paid on the steps where a turn finished.
+        producer.flush();
+        offsets.markCommitted(positions);
+        consumer.commitAsync(toOffsets(positions), (committed, e) -> {
+            if (e != null) {
+                LOG.warn("offset commit failed (a later commit or a re-delivery covers it): {}", e.toString());
+            }
+        });
+    }
+
+    private void commitSync(Collection<TopicPartition> only) {
+        Map<TopicPartition, Long> positions = offsets.pendingCommits();
+        positions.keySet().retainAll(only);
+        if (positions.isEmpty()) {
+            return;
+        }
+        producer.flush();
+        try {
+            consumer.commitSync(toOffsets(positions));
+            offsets.markCommitted(positions);
+        } catch (RuntimeException e) {
+            LOG.warn("offset commit of {} failed; those records will be read again: {}", positions, e.toString());
+        }
+    }
+
+    private static Map<TopicPartition, OffsetAndMetadata> toOffsets(Map<TopicPartition, Long> positions) {
+        Map<TopicPartition, OffsetAndMetadata> out = new HashMap<>();
+        positions.forEach((tp, pos) -> out.put(tp, new OffsetAndMetadata(pos)));
+        return out;
+    }
+
+    private final class Rebalance implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            if (partitions.isEmpty()) {
+                return;
+            }
+            commitSync(partitions);
+            release(partitions, "revoked");
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            release(partitions, "lost");
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            assigned = true;
+            if (!partitions.isEmpty()) {
+                LOG.info("worker {} assigned {} (generation {})", config.instanceId(), partitions,
+                        consumer.groupMetadata().generationId());
+            }
+        }
+
+        private void release(Collection<TopicPartition> partitions, String why) {
+            int abandoned = scheduler.abandon(partitions);
+            Set<Integer> numbers = new HashSet<>();
+            for (TopicPartition tp : partitions) {
+                if (tp.topic().equals(Topics.TURN_REQUESTS.name())) {
+                    numbers.add(tp.partition());
+                }
+            }
+            cache.dropPartitions(numbers);
+            offsets.forget(partitions);
+            paused.removeAll(partitions);
+            LOG.info("worker {}: partitions {} {}; {} unfinished turn(s) left to the next owner", config.instanceId(),
+                    partitions, why, abandoned);
+        }
+    }
+
+    private final class KafkaOutput implements TurnOutput {
+        @Override
+        public void text(Turn turn, TextDelta delta) {
+            send(Topics.RESPONSE_TEXT.name(), turn.callId(), textSerializer, delta);
+        }
+
+        @Override
+        public void audio(Turn turn, AudioChunk chunk) {
+            send(Topics.RESPONSE_AUDIO.name(), turn.callId(), audioSerializer, chunk);
+        }
+
+        @Override
+        public void finished(Turn turn, Outcome outcome, Throwable error) {
+            if (outcome == Outcome.FAILED) {
+                DeadLetter dl = DeadLetters.of(turn.partition().topic(), turn.partition().partition(), turn.offset(),
+                        turn.key(), turn.value(), "process", error, "worker:" + config.instanceId());
+                send(Topics.DEAD_LETTERS.name(), turn.callId(), deadLetterSerializer, dl);
+                metrics.deadLetter("model-error");
+            }
+            offsets.finish(turn.partition(), turn.offset());
+        }
+    }
+
+    /** Asks the loop to stop; waits until it has committed what is finished and closed its clients. */
+    @Override
+    public void close() {
+        if (running.compareAndSet(true, false)) {
+            if (!started.get()) {
+                if (started.compareAndSet(false, true)) {
+                    shutdown();
+                    return;
+                }
+            }
+            consumer.wakeup();
+        }
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void shutdown() {
+        try {
+            commitSync(consumer.assignment());
+        } catch (RuntimeException e) {
+            LOG.warn("final commit failed: {}", e.toString());
+        }
+        scheduler.close();
+        cache.clear();
+        try {
+            consumer.close(Duration.ofSeconds(5));
+        } catch (RuntimeException e) {
+            LOG.warn("consumer close: {}", e.toString());
+        }
+        producer.close(Duration.ofSeconds(5));
+        stopped.countDown();
+        LOG.info("worker {} stopped", config.instanceId());
+    }
+
+    private static Set<String> tombstoneSet() {
+        return java.util.Collections.newSetFromMap(new LinkedHashMap<>(256, 0.75f, false) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+                return size() > TOMBSTONES;
+            }
+        });
+    }
+}

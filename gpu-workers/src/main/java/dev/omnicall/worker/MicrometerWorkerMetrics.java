@@ -1,0 +1,95 @@
+package dev.omnicall.worker;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * {@link WorkerMetrics} on a Micrometer registry. Meter names (Prometheus renders dots as underscores):
+ * {@code omnicall.worker.queue.depth}, {@code omnicall.worker.turns.active} (gauges),
+ * {@code omnicall.worker.batch.size} (summary per decode step), {@code omnicall.worker.tokens} (counter;
+ * {@code rate()} is tokens/s), {@code omnicall.worker.dead.letters{reason}},
+ * {@code omnicall.worker.cancellations{reason}}, {@code omnicall.worker.turns.completed},
+ * {@code omnicall.worker.first.audio} (timer: inference start to first chunk), {@code omnicall.worker.kv.cache{result}}.
+ * Every meter carries the tag {@code instance}.
+ */
+public final class MicrometerWorkerMetrics implements WorkerMetrics {
+
+    private final MeterRegistry registry;
+    private final String instance;
+    private final AtomicInteger queueDepth = new AtomicInteger();
+    private final AtomicInteger activeTurns = new AtomicInteger();
+    private final DistributionSummary batchSize;
+    private final Counter tokens;
+    private final Counter turnsCompleted;
+    private final Timer firstAudio;
+    private final Counter kvHit;
+    private final Counter kvMiss;
+
+    public MicrometerWorkerMetrics(MeterRegistry registry, String instanceId) {
+        this.registry = registry;
+        this.instance = instanceId;
+        Gauge.builder("omnicall.worker.queue.depth", queueDepth, AtomicInteger::get).tag("instance", instance)
+                .description("turns read and waiting for a batch slot").register(registry);
+        Gauge.builder("omnicall.worker.turns.active", activeTurns, AtomicInteger::get).tag("instance", instance)
+                .description("turns in the running batch").register(registry);
+        batchSize = DistributionSummary.builder("omnicall.worker.batch.size").tag("instance", instance)
+                .description("sessions per decode step").register(registry);
+        tokens = Counter.builder("omnicall.worker.tokens").tag("instance", instance)
+                .description("tokens generated").register(registry);
+        turnsCompleted = Counter.builder("omnicall.worker.turns.completed").tag("instance", instance).register(registry);
+        firstAudio = Timer.builder("omnicall.worker.first.audio").tag("instance", instance)
+                .description("inference start to first audio chunk produced").publishPercentileHistogram()
+                .register(registry);
+        kvHit = Counter.builder("omnicall.worker.kv.cache").tag("instance", instance).tag("result", "hit").register(registry);
+        kvMiss = Counter.builder("omnicall.worker.kv.cache").tag("instance", instance).tag("result", "miss").register(registry);
+    }
+
+    @Override
+    public void queueDepth(int waiting) {
+        queueDepth.set(waiting);
+    }
+
+    @Override
+    public void activeTurns(int active) {
+        activeTurns.set(active);
+    }
+
+    @Override
+    public void decodeStep(int size) {
+        batchSize.record(size);
+    }
+
+    @Override
+    public void tokens(int count) {
+        tokens.increment(count);
+    }
+
+    @Override
+    public void deadLetter(String reason) {
+        registry.counter("omnicall.worker.dead.letters", "instance", instance, "reason", reason).increment();
+    }
+
+    @Override
+    public void cancellation(String reason) {
+        registry.counter("omnicall.worker.cancellations", "instance", instance, "reason", reason).increment();
+    }
+
+    @Override
+    public void turnCompleted(long firstAudioMicros) {
+        turnsCompleted.increment();
+        if (firstAudioMicros >= 0) {
+            firstAudio.record(Duration.ofNanos(firstAudioMicros * 1_000));
+        }
+    }
+
+    @Override
+    public void kvCache(boolean hit) {
+        (hit ? kvHit : kvMiss).increment();
+    }
+}

@@ -1,0 +1,21 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.TextDelta;
+
+/** Where the scheduler's output goes: the Kafka producer in the worker, a list in tests. */
+public interface TurnOutput {
+
+    /** How a turn ended. */
+    enum Outcome { COMPLETED, CANCELLED, FAILED }
+
+    void text(Turn turn, TextDelta delta);
+
+    void audio(Turn turn, AudioChunk chunk);
+
+    /**
+     * The turn will produce nothing more: its offset may be committed. {@code error} is set when
+     * {@code outcome} is FAILED (the worker dead-letters the request).
+     */
+    void finished(Turn turn, Outcome outcome, Throwable error);
+}

@@ -1,0 +1,320 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.kafka.Clock;
+import dev.omnicall.worker.engine.ConversationSnapshot;
+import dev.omnicall.worker.engine.EngineSession;
+import dev.omnicall.worker.engine.StepOutput;
+import dev.omnicall.worker.engine.TurnEngine;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * Continuous batching of turns. Turns wait in arrival order; before every decode step the free batch slots
+ * are filled (each newcomer runs its encoder and prefill), then one decode step advances every active turn,
+ * batched into one forward when {@code batchedDecode} is on. Cancellation removes a turn between steps,
+ * so a cancelled turn produces at most the output of the step that was already running.
+ *
+ * <p>Every turn's output: TextDeltas with seq 0, 1, ... and AudioChunks with seq 0, 1, ... (each topic its own
+ * sequence), the last of each with {@code last=true}; a cancelled turn ends with one TextDelta
+ * {@code cancelled=true, last=true} and no further audio. Not thread-safe: the worker's loop thread drives it.
+ */
+public final class TurnScheduler {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TurnScheduler.class);
+
+    private final TurnEngine engine;
+    private final ConversationCache cache;
+    private final int maxBatch;
+    private final boolean batchedDecode;
+    private final String workerId;
+    private final WorkerMetrics metrics;
+    private final TurnOutput output;
+    private final ArrayDeque<Turn> waiting = new ArrayDeque<>();
+    private final List<Turn> active = new ArrayList<>();
+
+    public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode,
+                         String workerId, WorkerMetrics metrics, TurnOutput output) {
+        if (maxBatch < 1) {
+            throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
+        }
+        this.engine = engine;
+        this.cache = cache;
+        this.maxBatch = maxBatch;
+        this.batchedDecode = batchedDecode;
+        this.workerId = workerId;
+        this.metrics = metrics;
+        this.output = output;
+    }
+
+    /** Queues a turn; it joins the batch before a later decode step. */
+    public void submit(Turn turn) {
+        waiting.addLast(turn);
+        metrics.queueDepth(waiting.size());
+    }
+
+    /** True while any turn waits or runs. */
+    public boolean hasWork() {
+        return !waiting.isEmpty() || !active.isEmpty();
+    }
+
+    public int waiting() {
+        return waiting.size();
+    }
+
+    public int active() {
+        return active.size();
+    }
+
+    /** Cancels turn {@code turnId} of the call (BargeIn); returns whether a turn was found. */
+    public boolean cancel(String callId, int turnId, String reason) {
+        return cancelWhere(t -> t.callId().equals(callId) && t.turnId() == turnId, reason) > 0;
+    }
+
+    /** Cancels every turn of the call (CallEnded) and drops its kept KV cache. */
+    public int cancelCall(String callId, String reason) {
+        int n = cancelWhere(t -> t.callId().equals(callId), reason);
+        cache.drop(callId);
+        return n;
+    }
+
+    /**
+     * Stops, without output, every turn read from {@code partitions}: this worker no longer owns them, and
+     * the new owner runs them again from the committed offset as a new attempt.
+     */
+    public int abandon(Collection<TopicPartition> partitions) {
+        Set<TopicPartition> gone = Set.copyOf(partitions);
+        int n = 0;
+        for (Iterator<Turn> it = waiting.iterator(); it.hasNext(); ) {
+            Turn t = it.next();
+            if (gone.contains(t.partition())) {
+                it.remove();
+                n++;
+            }
+        }
+        for (Iterator<Turn> it = active.iterator(); it.hasNext(); ) {
+            Turn t = it.next();
+            if (gone.contains(t.partition())) {
+                it.remove();
+                t.session.close();
+                n++;
+            }
+        }
+        publishGauges();
+        return n;
+    }
+
+    /** Fills free batch slots from the queue, then runs one decode step over the batch. */
+    public void runOnce() {
+        admit();
+        if (active.isEmpty()) {
+            return;
+        }
+        List<Turn> batch = List.copyOf(active);
+        List<StepOutput> outs;
+        try {
+            outs = decode(batch);
+        } catch (RuntimeException e) {
+            LOG.error("decode step over {} turns failed; failing them all", batch.size(), e);
+            for (Turn t : batch) {
+                fail(t, e);
+            }
+            return;
+        }
+        long now = Clock.nowMicros();
+        metrics.decodeStep(batch.size());
+        metrics.tokens(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            Turn t = batch.get(i);
+            StepOutput out = outs.get(i);
+            t.tokens++;
+            if (out.newUnits() > 0 && t.timings.getFirstUnitsUs() == null) {
+                t.timings.setFirstUnitsUs(now);
+            }
+            if (!out.audio().isEmpty() && t.timings.getFirstAudioUs() == null) {
+                t.timings.setFirstAudioUs(now);
+            }
+            emit(t, out);
+            if (out.done()) {
+                complete(t);
+            }
+        }
+        publishGauges();
+    }
+
+    private List<StepOutput> decode(List<Turn> batch) {
+        List<EngineSession> sessions = new ArrayList<>(batch.size());
+        batch.forEach(t -> sessions.add(t.session));
+        if (batchedDecode) {
+            return checked(engine.step(sessions), sessions.size());
+        }
+        List<StepOutput> outs = new ArrayList<>(sessions.size());
+        for (EngineSession s : sessions) {
+            outs.add(checked(engine.step(List.of(s)), 1).get(0));
+        }
+        return outs;
+    }
+
+    private static List<StepOutput> checked(List<StepOutput> outs, int expected) {
+        if (outs.size() != expected) {
+            throw new IllegalStateException("engine returned " + outs.size() + " step outputs for " + expected + " sessions");
+        }
+        return outs;
+    }
+
+    private void admit() {
+        while (active.size() < maxBatch && !waiting.isEmpty()) {
+            Turn t = waiting.pollFirst();
+            t.timings.setInferenceStartUs(Clock.nowMicros());
+            ConversationSnapshot kept = cache.take(t.callId());
+            try {
+                t.session = engine.start(t.input(), kept);
+            } catch (RuntimeException e) {
+                LOG.warn("{}: start failed: {}", t, e.toString());
+                output.text(t, textDelta(t, "", true, true));
+                output.finished(t, TurnOutput.Outcome.FAILED, e);
+                continue;
+            }
+            t.timings.setPrefillDoneUs(Clock.nowMicros());
+            active.add(t);
+        }
+        publishGauges();
+    }
+
+    private void emit(Turn t, StepOutput out) {
+        if (!out.text().isEmpty() || out.done()) {
+            output.text(t, textDelta(t, out.text(), out.done(), false));
+        }
+        List<StepOutput.AudioPiece> pieces = out.audio();
+        for (int i = 0; i < pieces.size(); i++) {
+            boolean last = out.done() && i == pieces.size() - 1;
+            output.audio(t, audioChunk(t, pieces.get(i), last));
+        }
+        if (out.done() && pieces.isEmpty()) {
+            // The flush produced no samples: close the audio sequence with an empty last chunk.
+            output.audio(t, audioChunk(t, new StepOutput.AudioPiece(new byte[0], 0), true));
+        }
+    }
+
+    private void complete(Turn t) {
+        active.remove(t);
+        ConversationSnapshot keep = null;
+        try {
+            keep = t.session.keep();
+        } catch (RuntimeException e) {
+            LOG.warn("{}: keeping the KV cache failed, the next turn prefills cold: {}", t, e.toString());
+        } finally {
+            t.session.close();
+        }
+        if (keep != null) {
+            cache.put(t.callId(), t.partition() == null ? -1 : t.partition().partition(), keep);
+        }
+        Long start = t.timings.getInferenceStartUs();
+        Long first = t.timings.getFirstChunkProducedUs();
+        metrics.turnCompleted(start != null && first != null ? first - start : -1);
+        output.finished(t, TurnOutput.Outcome.COMPLETED, null);
+    }
+
+    private void fail(Turn t, Throwable error) {
+        active.remove(t);
+        t.session.close();
+        output.text(t, textDelta(t, "", true, true));
+        output.finished(t, TurnOutput.Outcome.FAILED, error);
+        publishGauges();
+    }
+
+    private int cancelWhere(Predicate<Turn> match, String reason) {
+        List<Turn> cancelled = new ArrayList<>();
+        for (Iterator<Turn> it = active.iterator(); it.hasNext(); ) {
+            Turn t = it.next();
+            if (match.test(t)) {
+                it.remove();
+                t.session.close();
+                cancelled.add(t);
+            }
+        }
+        for (Iterator<Turn> it = waiting.iterator(); it.hasNext(); ) {
+            Turn t = it.next();
+            if (match.test(t)) {
+                it.remove();
+                cancelled.add(t);
+            }
+        }
+        for (Turn t : cancelled) {
+            t.cancelReason = reason;
+            metrics.cancellation(reason);
+            output.text(t, textDelta(t, "", true, true));
+            output.finished(t, TurnOutput.Outcome.CANCELLED, null);
+        }
+        if (!cancelled.isEmpty()) {
+            publishGauges();
+        }
+        return cancelled.size();
+    }
+
+    /**
+     * Ends a turn that never ran (its call was already cancelled when it arrived): one cancelled last
+     * TextDelta, then finished.
+     */
+    public void rejectCancelled(Turn t, String reason) {
+        metrics.cancellation(reason);
+        output.text(t, textDelta(t, "", true, true));
+        output.finished(t, TurnOutput.Outcome.CANCELLED, null);
+    }
+
+    TextDelta textDelta(Turn t, String text, boolean last, boolean cancelled) {
+        return TextDelta.newBuilder()
+                .setCallId(t.callId())
+                .setTurnId(t.turnId())
+                .setAttempt(t.attempt())
+                .setSeq(t.textSeq++)
+                .setText(text)
+                .setLast(last)
+                .setCancelled(cancelled)
+                .setWorkerId(workerId)
+                .setTimings(t.timings.build())
+                .build();
+    }
+
+    AudioChunk audioChunk(Turn t, StepOutput.AudioPiece piece, boolean last) {
+        if (t.timings.getFirstChunkProducedUs() == null) {
+            t.timings.setFirstChunkProducedUs(Clock.nowMicros());
+        }
+        return AudioChunk.newBuilder()
+                .setCallId(t.callId())
+                .setTurnId(t.turnId())
+                .setAttempt(t.attempt())
+                .setSeq(t.audioSeq++)
+                .setSampleRate(TurnRequests.SAMPLE_RATE)
+                .setPcm(ByteBuffer.wrap(piece.pcm()))
+                .setUnitCount(piece.unitCount())
+                .setLast(last)
+                .setWorkerId(workerId)
+                .setTimings(t.timings.build())
+                .build();
+    }
+
+    private void publishGauges() {
+        metrics.queueDepth(waiting.size());
+        metrics.activeTurns(active.size());
+    }
+
+    /** Closes every session and empties the queue (worker shutdown); no output. */
+    public void close() {
+        active.forEach(t -> t.session.close());
+        active.clear();
+        waiting.clear();
+        publishGauges();
+    }
+}

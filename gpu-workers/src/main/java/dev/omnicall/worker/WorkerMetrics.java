@@ -1,0 +1,45 @@
+package dev.omnicall.worker;
+
+/**
+ * What the worker reports. Framework-free so the library stays testable; the Quarkus app passes a
+ * {@link MicrometerWorkerMetrics} bound to its registry, tests and {@link WorkerMain} a
+ * {@link CountingWorkerMetrics}. Called from the worker's loop thread.
+ */
+public interface WorkerMetrics {
+
+    /** Turns read and waiting for a batch slot. */
+    void queueDepth(int waiting);
+
+    /** Turns in the running batch (prefilled, generating). */
+    void activeTurns(int active);
+
+    /** Sessions advanced by one decode step (the batch size of that step). */
+    void decodeStep(int batchSize);
+
+    /** Tokens generated (one per session per step); a rate of this counter is tokens/s. */
+    void tokens(int count);
+
+    /** A record went to the dead-letter topic; {@code reason} is a short stable word (no-audio, sample-rate, ...). */
+    void deadLetter(String reason);
+
+    /** A turn was cancelled; {@code reason} is barge-in, call-ended or revoked. */
+    void cancellation(String reason);
+
+    /** A turn completed; {@code firstAudioMicros} is inference start to first chunk produced (-1 if none). */
+    void turnCompleted(long firstAudioMicros);
+
+    /** A turn's start found (hit) or did not find (miss) the call's kept KV cache. */
+    void kvCache(boolean hit);
+
+    /** Reports nothing. */
+    WorkerMetrics NOOP = new WorkerMetrics() {
+        @Override public void queueDepth(int waiting) { }
+        @Override public void activeTurns(int active) { }
+        @Override public void decodeStep(int batchSize) { }
+        @Override public void tokens(int count) { }
+        @Override public void deadLetter(String reason) { }
+        @Override public void cancellation(String reason) { }
+        @Override public void turnCompleted(long firstAudioMicros) { }
+        @Override public void kvCache(boolean hit) { }
+    };
+}

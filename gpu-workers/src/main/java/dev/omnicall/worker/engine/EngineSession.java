@@ -1,0 +1,21 @@
+package dev.omnicall.worker.engine;
+
+/** One started turn inside the engine: its KV caches, its CTC and vocoder state. */
+public interface EngineSession extends AutoCloseable {
+
+    /** True when {@link TurnEngine#start} reused the call's kept conversation state instead of a cold prefill. */
+    boolean reusedSnapshot();
+
+    /** True once the session produced its last output (EOS or the token limit, audio flushed). */
+    boolean done();
+
+    /**
+     * After {@link #done()}: the conversation state worth keeping for the call's next turn (prompt, history,
+     * this turn and its answer), or null when the engine keeps none. The caller owns the snapshot.
+     */
+    ConversationSnapshot keep();
+
+    /** Frees what the session holds; safe after {@link #keep()} and safe to call twice. */
+    @Override
+    void close();
+}

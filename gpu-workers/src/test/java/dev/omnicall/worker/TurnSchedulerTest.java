@@ -1,0 +1,230 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.kafka.SampleEvents;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.IntStream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class TurnSchedulerTest {
+
+    private static final TopicPartition TP = new TopicPartition("turn-requests", 0);
+
+    /** Collects output. */
+    static final class Collected implements TurnOutput {
+        final List<TextDelta> texts = new ArrayList<>();
+        final List<AudioChunk> chunks = new ArrayList<>();
+        final List<String> finished = new ArrayList<>();
+
+        @Override
+        public void text(Turn turn, TextDelta delta) {
+            texts.add(delta);
+        }
+
+        @Override
+        public void audio(Turn turn, AudioChunk chunk) {
+            chunks.add(chunk);
+        }
+
+        @Override
+        public void finished(Turn turn, Outcome outcome, Throwable error) {
+            finished.add(turn.callId() + "/" + turn.turnId() + ":" + outcome);
+        }
+
+        List<TextDelta> texts(String callId) {
+            return texts.stream().filter(t -> t.getCallId().toString().equals(callId)).toList();
+        }
+
+        List<AudioChunk> chunks(String callId) {
+            return chunks.stream().filter(t -> t.getCallId().toString().equals(callId)).toList();
+        }
+    }
+
+    private final CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+    private final Collected out = new Collected();
+
+    private static Turn turn(String callId, int turnId, long offset) {
+        TurnRequest r = TurnRequest.newBuilder(SampleEvents.turnRequest(callId)).setTurnId(turnId)
+                .setAudio(ByteBuffer.wrap(new byte[3200])).build();
+        return new Turn(r, TurnRequests.toInput(r, 16), TP, offset, callId.getBytes(), new byte[0], 7);
+    }
+
+    private TurnScheduler scheduler(ScriptedEngine engine, int maxBatch, boolean batched, ConversationCache cache) {
+        return new TurnScheduler(engine, cache, maxBatch, batched, "w1", metrics, out);
+    }
+
+    private static void drain(TurnScheduler s) {
+        for (int i = 0; i < 1000 && s.hasWork(); i++) {
+            s.runOnce();
+        }
+    }
+
+    @Test
+    void shouldBatchActiveTurnsUpToMaxBatchAndAdmitNewcomersBetweenSteps() {
+        // Given a max batch of 2 and three turns of 4 steps each
+        ScriptedEngine engine = new ScriptedEngine(4, 2);
+        TurnScheduler s = scheduler(engine, 2, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        s.submit(turn("c", 1, 2));
+        // When the first step runs
+        s.runOnce();
+        // Then two turns share one forward and the third waits
+        assertThat(engine.stepSizes).containsExactly(2);
+        assertThat(s.waiting()).isEqualTo(1);
+        // When a fourth turn arrives mid-generation it waits too, and joins as soon as a slot frees
+        s.submit(turn("d", 1, 3));
+        drain(s);
+        assertThat(engine.stepSizes).containsExactly(2, 2, 2, 2, 2, 2, 2, 2);
+        assertThat(out.finished).containsExactly("a/1:COMPLETED", "b/1:COMPLETED", "c/1:COMPLETED", "d/1:COMPLETED");
+        assertThat(metrics.tokens()).isEqualTo(16);
+        assertThat(metrics.maxBatchSeen()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldStepEachTurnAloneWhenBatchedDecodeIsOff() {
+        ScriptedEngine engine = new ScriptedEngine(3, 2);
+        TurnScheduler s = scheduler(engine, 4, false, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        drain(s);
+        assertThat(engine.stepSizes).hasSize(6).allMatch(n -> n == 1);
+        assertThat(out.texts("a")).extracting(t -> t.getText().toString()).containsExactly("t0 ", "t1 ", "t2 ");
+    }
+
+    @Test
+    void shouldEmitContiguousSeqAndOneLastFlagPerTopicWhenTurnCompletes() {
+        ScriptedEngine engine = new ScriptedEngine(5, 2);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 3, 0));
+        drain(s);
+
+        List<TextDelta> texts = out.texts("a");
+        assertThat(texts).extracting(TextDelta::getSeq).containsExactlyElementsOf(IntStream.range(0, 5).boxed().toList());
+        assertThat(texts).filteredOn(TextDelta::getLast).hasSize(1);
+        assertThat(texts.get(texts.size() - 1).getLast()).isTrue();
+        assertThat(texts).noneMatch(TextDelta::getCancelled);
+        assertThat(texts).allMatch(t -> t.getAttempt() == 7 && t.getTurnId() == 3 && t.getWorkerId().toString().equals("w1"));
+
+        List<AudioChunk> chunks = out.chunks("a");
+        assertThat(chunks).extracting(AudioChunk::getSeq).containsExactly(0, 1, 2);
+        assertThat(chunks).extracting(AudioChunk::getUnitCount).containsExactly(2, 2, 1);
+        assertThat(chunks).extracting(AudioChunk::getLast).containsExactly(false, false, true);
+        // Timings: upstream stamps copied, worker stamps filled in order
+        var t = chunks.get(2).getTimings();
+        assertThat(t.getSpeechEndUs()).isEqualTo(SampleEvents.timings().getSpeechEndUs());
+        assertThat(t.getInferenceStartUs()).isNotNull();
+        assertThat(t.getPrefillDoneUs()).isGreaterThanOrEqualTo(t.getInferenceStartUs());
+        assertThat(t.getFirstUnitsUs()).isGreaterThanOrEqualTo(t.getPrefillDoneUs());
+        assertThat(t.getFirstAudioUs()).isGreaterThanOrEqualTo(t.getFirstUnitsUs());
+        assertThat(t.getFirstChunkProducedUs()).isGreaterThanOrEqualTo(t.getFirstAudioUs());
+    }
+
+    @Test
+    void shouldStopTurnWithinOneStepAndEndWithCancelledLastDeltaWhenBargedIn() {
+        // Given two calls generating together
+        ScriptedEngine engine = new ScriptedEngine(10, 2);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        s.runOnce();
+        s.runOnce();
+        int chunksBefore = out.chunks("a").size();
+        // When call a barges into turn 1
+        boolean found = s.cancel("a", 1, "barge-in");
+        drain(s);
+        // Then a gets nothing more but one cancelled last delta, and b runs to the end alone
+        assertThat(found).isTrue();
+        assertThat(out.chunks("a")).hasSize(chunksBefore);
+        TextDelta lastA = out.texts("a").get(out.texts("a").size() - 1);
+        assertThat(lastA.getCancelled()).isTrue();
+        assertThat(lastA.getLast()).isTrue();
+        assertThat(lastA.getSeq()).isEqualTo(2);
+        assertThat(out.finished).containsExactly("a/1:CANCELLED", "b/1:COMPLETED");
+        assertThat(engine.started.get(0).closed).isTrue();
+        assertThat(engine.stepSizes.subList(2, engine.stepSizes.size())).allMatch(n -> n == 1);
+        assertThat(metrics.cancellations("barge-in")).isEqualTo(1);
+    }
+
+    @Test
+    void shouldCancelQueuedAndRunningTurnsAndDropCacheWhenCallEnds() {
+        ConversationCache cache = new ConversationCache(1000, metrics);
+        FakeSnapshot kept = new FakeSnapshot(10);
+        cache.put("a", 0, kept);
+        ScriptedEngine engine = new ScriptedEngine(10, 2);
+        TurnScheduler s = scheduler(engine, 1, true, cache);
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("a", 2, 1));
+        s.runOnce();
+
+        int n = s.cancelCall("a", "call-ended");
+
+        assertThat(n).isEqualTo(2);
+        assertThat(s.hasWork()).isFalse();
+        assertThat(out.finished).containsExactly("a/1:CANCELLED", "a/2:CANCELLED");
+        assertThat(out.texts("a")).filteredOn(TextDelta::getCancelled).extracting(TextDelta::getTurnId).containsExactly(1, 2);
+        assertThat(cache.contains("a")).isFalse();
+    }
+
+    @Test
+    void shouldReuseKeptStateForTheCallsNextTurn() {
+        ConversationCache cache = new ConversationCache(1000, metrics);
+        ScriptedEngine engine = new ScriptedEngine(2, 2);
+        TurnScheduler s = scheduler(engine, 4, true, cache);
+        s.submit(turn("a", 1, 0));
+        drain(s);
+        assertThat(cache.contains("a")).isTrue();
+
+        s.submit(turn("a", 2, 1));
+        drain(s);
+
+        assertThat(engine.started.get(0).reusedSnapshot()).isFalse();
+        assertThat(engine.started.get(1).reusedSnapshot()).isTrue();
+        assertThat(metrics.kvHits()).isEqualTo(1);
+        assertThat(metrics.kvMisses()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldAbandonWithoutOutputTurnsOfRevokedPartitions() {
+        ScriptedEngine engine = new ScriptedEngine(10, 2);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.runOnce();
+        int texts = out.texts.size();
+
+        int n = s.abandon(List.of(TP));
+
+        assertThat(n).isEqualTo(1);
+        assertThat(s.hasWork()).isFalse();
+        assertThat(out.texts).hasSize(texts);
+        assertThat(out.finished).isEmpty();
+        assertThat(engine.started.get(0).closed).isTrue();
+    }
+
+    @Test
+    void shouldFailEveryTurnOfTheBatchWhenTheStepThrows() {
+        ScriptedEngine engine = new ScriptedEngine(10, 2) {
+            @Override
+            public List<dev.omnicall.worker.engine.StepOutput> step(List<dev.omnicall.worker.engine.EngineSession> b) {
+                throw new IllegalStateException("device lost");
+            }
+        };
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+
+        s.runOnce();
+
+        assertThat(out.finished).containsExactly("a/1:FAILED", "b/1:FAILED");
+        assertThat(out.texts).allMatch(t -> t.getLast() && t.getCancelled());
+        assertThat(s.hasWork()).isFalse();
+    }
+}

@@ -1,0 +1,69 @@
+package dev.omnicall.worker;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class WorkerConfigTest {
+
+    @Test
+    void shouldReadEveryKeyFromProperties() {
+        WorkerConfig c = WorkerConfig.fromProperties(Map.of(
+                "kafka.bootstrap.servers", "k:9092",
+                "kafka.security.protocol", "SSL",
+                "omnicall.worker.model-dir", "/models/omni",
+                "omnicall.worker.device", "gpu:1",
+                "omnicall.worker.omega", "10, 20,40",
+                "omnicall.worker.max-batch", "4",
+                "omnicall.worker.batched-decode", "false",
+                "omnicall.worker.kv-cache-bytes", "2g",
+                "omnicall.worker.max-audio-seconds", "30",
+                "omnicall.worker.instance-id", "w7"));
+
+        assertThat(c.kafka().bootstrapServers()).isEqualTo("k:9092");
+        assertThat(c.kafka().passthrough()).containsEntry("security.protocol", "SSL");
+        assertThat(c.device()).isEqualTo(new DeviceSpec(1));
+        assertThat(c.omegaSchedule()).containsExactly(10, 20, 40);
+        assertThat(c.maxBatch()).isEqualTo(4);
+        assertThat(c.batchedDecode()).isFalse();
+        assertThat(c.kvCacheBytes()).isEqualTo(2L << 30);
+        assertThat(c.maxAudio()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(c.instanceId()).isEqualTo("w7");
+        assertThat(c.groupId()).isEqualTo(WorkerConfig.DEFAULT_GROUP);
+    }
+
+    @Test
+    void shouldSayWhichKeyIsWrong() {
+        Map<String, String> base = Map.of("kafka.bootstrap.servers", "k:9092", "omnicall.worker.model-dir", "/m");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(Map.of("kafka.bootstrap.servers", "k:9092")))
+                .hasMessageContaining("model-dir");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.omega", "10,0")))
+                .hasMessageContaining("omega");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.kv-cache-bytes", "lots")))
+                .hasMessageContaining("kv-cache-bytes");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.device", "tpu:0")))
+                .hasMessageContaining("cpu or gpu:N");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.max-batch", "0")))
+                .hasMessageContaining("max-batch");
+    }
+
+    @Test
+    void shouldParseDevices() {
+        assertThat(DeviceSpec.parse("cpu").isGpu()).isFalse();
+        assertThat(DeviceSpec.parse("GPU:3")).isEqualTo(new DeviceSpec(3));
+        assertThat(DeviceSpec.parse("gpu").toString()).isEqualTo("gpu:0");
+        assertThatThrownBy(() -> DeviceSpec.parse("gpu:x")).isInstanceOf(IllegalArgumentException.class);
+        assertThat(WorkerConfig.parseOmega("10,20,40,80")).isEqualTo(List.of(10, 20, 40, 80));
+    }
+
+    private static Map<String, String> with(Map<String, String> base, String k, String v) {
+        var m = new java.util.HashMap<>(base);
+        m.put(k, v);
+        return m;
+    }
+}
