@@ -1,0 +1,70 @@
+package dev.omnicall.bridge.call;
+
+import dev.omnicall.bridge.media.Segment;
+import dev.omnicall.bridge.sdp.AudioCodec;
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.Codec;
+import dev.omnicall.events.Dtmf;
+import dev.omnicall.events.EndReason;
+import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.TurnTimings;
+
+import java.nio.ByteBuffer;
+
+/** Builds the Avro records the bridge publishes, from SIP and media facts. */
+public final class CallEvents {
+
+    private final String bridgeId;
+
+    public CallEvents(String bridgeId) {
+        this.bridgeId = bridgeId;
+    }
+
+    private CallEvent event(String callId, long occurredUs, Object payload) {
+        return CallEvent.newBuilder().setCallId(callId).setBridgeId(bridgeId).setOccurredUs(occurredUs)
+                .setPayload(payload).build();
+    }
+
+    public CallEvent started(String callId, long nowUs, String from, String to, AudioCodec codec, int ptimeMs) {
+        return event(callId, nowUs, CallStarted.newBuilder().setFrom(from).setTo(to)
+                .setCodec(codec == AudioCodec.PCMA ? Codec.PCMA : Codec.PCMU).setPtimeMs(ptimeMs).build());
+    }
+
+    public CallEvent ended(String callId, long nowUs, EndReason reason, String detail) {
+        return event(callId, nowUs, CallEnded.newBuilder().setReason(reason).setDetail(detail).build());
+    }
+
+    public CallEvent dtmf(String callId, long nowUs, char digit, int durationMs) {
+        return event(callId, nowUs, Dtmf.newBuilder().setDigit(String.valueOf(digit)).setDurationMs(durationMs).build());
+    }
+
+    public CallEvent bargeIn(String callId, long atUs, int turnId, int attempt) {
+        return event(callId, atUs, BargeIn.newBuilder().setTurnId(turnId).setAttempt(attempt).build());
+    }
+
+    public CallEvent playbackStarted(String callId, long nowUs, int turnId, int attempt, long chunkReceivedUs,
+                                     long firstRtpUs) {
+        return event(callId, nowUs, PlaybackStarted.newBuilder().setTurnId(turnId).setAttempt(attempt)
+                .setChunkReceivedUs(chunkReceivedUs).setFirstRtpUs(firstRtpUs).build());
+    }
+
+    /**
+     * Maps a media segment onto Avro. The end-of-utterance segment carries the bridge's three stamps of
+     * the latency split: speechEndUs and endOfTurnUs from the segmenter, segmentProducedUs = now.
+     */
+    public static AudioSegment segment(String callId, Segment s, long producedUs) {
+        TurnTimings timings = null;
+        if (s.endOfUtterance()) {
+            timings = TurnTimings.newBuilder().setSpeechEndUs(s.speechEndUs()).setEndOfTurnUs(s.endOfTurnUs())
+                    .setSegmentProducedUs(producedUs).build();
+        }
+        return AudioSegment.newBuilder().setCallId(callId).setUtteranceId(s.utteranceId()).setSeq(s.seq())
+                .setSampleRate(Segment.SAMPLE_RATE).setPcm(ByteBuffer.wrap(s.pcm())).setVoiced(s.voiced())
+                .setSpeechProbability(s.speechProbability()).setEndOfUtterance(s.endOfUtterance())
+                .setCaptureStartUs(s.captureStartUs()).setCaptureEndUs(s.captureEndUs()).setTimings(timings).build();
+    }
+}
