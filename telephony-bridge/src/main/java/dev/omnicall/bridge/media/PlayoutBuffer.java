@@ -15,7 +15,7 @@ import java.util.TreeMap;
  * first attempt heard for a turn is the one played; chunks of other attempts of that turn are ignored
  * (except that a higher attempt replaces one that has not begun playing: its worker evidently retried).
  * Chunks of one attempt play in seq order (an early one waits for the gap to fill, or is played past the
- * gap when the queue runs dry). Turns play one after another in the order they arrive; a turn older
+ * gap after the queue has been dry for 200 ms). Turns play one after another in the order they arrive; a turn older
  * than one already started, or one that was {@link #stop() stopped}, is never played.
  *
  * <p>A turn starts once {@code prebufferSamples} are queued or its final chunk is in, which absorbs
@@ -31,6 +31,8 @@ public final class PlayoutBuffer {
     public record Frame(TurnAttempt turn, short[] pcm8k, boolean firstOfTurn, boolean lastOfTurn) {}
 
     private static final int REMEMBERED_TURNS = 64;
+    /** How long a missing chunk is waited for (with the queue dry) before later ones play past it. */
+    private static final int GAP_WAIT_MS = 200;
     private static final short[] FILTER_FLUSH = new short[96];
 
     private final class Turn {
@@ -143,8 +145,8 @@ public final class PlayoutBuffer {
             playing = turn;
             highestStartedTurn = Math.max(highestStartedTurn, turn.id.turnId());
         }
-        if (turn.queued < samples && !turn.finalQueued) {
-            moveInOrder(turn, true); // running dry: play past a missing chunk
+        if (turn.queued < samples && !turn.finalQueued && turn.underrunMs >= GAP_WAIT_MS) {
+            moveInOrder(turn, true); // a chunk is missing and the queue ran dry: play past the gap
         }
         if (turn.queued == 0 && !turn.finalQueued) {
             // underrun: wait for the next chunk, but give up on an attempt that stopped producing
