@@ -644,8 +644,10 @@ public final class SipUserAgent implements SipListenerExt, AutoCloseable {
                     provider.removeSipListener(this);
                     stack.deleteSipProvider(provider);
                 }
-                for (java.util.Iterator<?> it = stack.getListeningPoints(); it.hasNext(); ) {
-                    stack.deleteListeningPoint((ListeningPoint) it.next());
+                List<ListeningPoint> points = new java.util.ArrayList<>();
+                stack.getListeningPoints().forEachRemaining(lp -> points.add((ListeningPoint) lp));
+                for (ListeningPoint lp : points) {
+                    stack.deleteListeningPoint(lp);
                 }
             } catch (Exception e) {
                 LOG.warn("while closing the SIP stack: {}", e.toString());

@@ -1,0 +1,156 @@
+package dev.omnicall.bridge.testing;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topics;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Predicate;
+
+/**
+ * Reads call-events and caller-audio from the beginning, as the streams role would, and writes
+ * AudioChunks to response-audio, as a worker would.
+ */
+public final class KafkaProbe implements AutoCloseable {
+
+    public final List<CallEvent> events = new CopyOnWriteArrayList<>();
+    public final List<AudioSegment> segments = new CopyOnWriteArrayList<>();
+    private final KafkaConsumer<String, byte[]> consumer;
+    private final KafkaProducer<String, byte[]> producer;
+    private final Deserializer<CallEvent> eventDeserializer;
+    private final Deserializer<AudioSegment> segmentDeserializer;
+    private final Serializer<AudioChunk> chunkSerializer;
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    public KafkaProbe(KafkaSettings settings, SerdeConfig serde) {
+        Map<String, Object> props = settings.consumer("probe", "probe");
+        props.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        consumer = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer());
+        producer = new KafkaProducer<>(settings.producer("probe-worker"), new StringSerializer(), new ByteArraySerializer());
+        eventDeserializer = Topics.CALL_EVENTS.valueSerde(serde).deserializer();
+        segmentDeserializer = Topics.CALLER_AUDIO.valueSerde(serde).deserializer();
+        chunkSerializer = Topics.RESPONSE_AUDIO.valueSerde(serde).serializer();
+        List<TopicPartition> parts = new ArrayList<>();
+        for (String topic : List.of(Topics.CALL_EVENTS.name(), Topics.CALLER_AUDIO.name())) {
+            consumer.partitionsFor(topic).forEach(p -> parts.add(new TopicPartition(topic, p.partition())));
+        }
+        consumer.assign(parts);
+        consumer.seekToBeginning(parts);
+        thread = new Thread(this::run, "kafka-probe");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    private void run() {
+        try {
+            while (running) {
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                    if (r.topic().equals(Topics.CALL_EVENTS.name())) {
+                        events.add(eventDeserializer.deserialize(r.topic(), r.value()));
+                    } else {
+                        segments.add(segmentDeserializer.deserialize(r.topic(), r.value()));
+                    }
+                }
+            }
+        } catch (WakeupException e) {
+            // closing
+        } finally {
+            consumer.close();
+        }
+    }
+
+    public List<CallEvent> events(String callId) {
+        return events.stream().filter(e -> e.getCallId().equals(callId)).toList();
+    }
+
+    public List<AudioSegment> segments(String callId) {
+        return segments.stream().filter(s -> s.getCallId().equals(callId)).toList();
+    }
+
+    /** Waits for a call event whose payload is of {@code type} and matches {@code filter}. */
+    public <T> T awaitEvent(Class<T> type, Predicate<CallEvent> filter, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (CallEvent e : events) {
+                if (type.isInstance(e.getPayload()) && filter.test(e)) {
+                    return type.cast(e.getPayload());
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no " + type.getSimpleName() + " event within " + timeout + "; events: " + events);
+    }
+
+    public CallEvent awaitEventRecord(Class<?> type, Predicate<CallEvent> filter, Duration timeout)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (CallEvent e : events) {
+                if (type.isInstance(e.getPayload()) && filter.test(e)) {
+                    return e;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no " + type.getSimpleName() + " event within " + timeout + "; events: " + events);
+    }
+
+    /** Sends reply audio for a turn as a worker would: chunkMs pieces of 16 kHz S16LE, the last flagged. */
+    public void sendReply(String callId, int turnId, int attempt, byte[] pcm16k, int chunkMs) {
+        int chunkBytes = 16 * 2 * chunkMs;
+        int seq = 0;
+        for (int off = 0; off < pcm16k.length; off += chunkBytes) {
+            int len = Math.min(chunkBytes, pcm16k.length - off);
+            byte[] piece = new byte[len];
+            System.arraycopy(pcm16k, off, piece, 0, len);
+            AudioChunk chunk = AudioChunk.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt)
+                    .setSeq(seq++).setSampleRate(16000).setPcm(ByteBuffer.wrap(piece)).setUnitCount(len / 640)
+                    .setLast(off + len >= pcm16k.length).setWorkerId("probe").setTimings(TurnTimings.newBuilder().build())
+                    .build();
+            producer.send(new ProducerRecord<>(Topics.RESPONSE_AUDIO.name(), callId,
+                    chunkSerializer.serialize(Topics.RESPONSE_AUDIO.name(), chunk)));
+        }
+        producer.flush();
+    }
+
+    /** Writes raw bytes to response-audio (for the dead-letter path). */
+    public void sendRaw(String callId, byte[] value) {
+        producer.send(new ProducerRecord<>(Topics.RESPONSE_AUDIO.name(), callId, value));
+        producer.flush();
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        consumer.wakeup();
+        try {
+            thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        producer.close();
+    }
+}
