@@ -259,11 +259,11 @@ class KubernetesManifestTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("renderings")
     void shouldGiveEachBridgeItsNodesSipPortAndAnRtpRangeLargeEnoughForItsCalls(Rendered rendered) {
-        Deployment bridge = rendered.get(Deployment.class, "omnicall-bridge");
+        StatefulSet bridge = rendered.get(StatefulSet.class, "omnicall-bridge");
         PodTemplateSpec template = bridge.getSpec().getTemplate();
         Container app = Pods.app(template);
 
-        // Host networking, cluster DNS still reachable, one bridge per node, no surge onto a taken node
+        // Host networking, cluster DNS still reachable, one bridge per node
         assertThat(template.getSpec().getHostNetwork()).isTrue();
         assertThat(template.getSpec().getDnsPolicy()).isEqualTo("ClusterFirstWithHostNet");
         assertThat(template.getSpec().getAffinity().getPodAntiAffinity().getRequiredDuringSchedulingIgnoredDuringExecution())
@@ -271,7 +271,13 @@ class KubernetesManifestTest {
                     assertThat(term.getTopologyKey()).isEqualTo("kubernetes.io/hostname");
                     assertThat(term.getLabelSelector().getMatchLabels()).containsEntry("app.kubernetes.io/component", "bridge");
                 });
-        assertThat(bridge.getSpec().getStrategy().getRollingUpdate().getMaxSurge().getIntVal()).isZero();
+
+        // Bridge i of N owns the response-audio partitions p % N == i: N is the replica count, i the ordinal
+        assertThat(Integer.parseInt(Pods.envValue(app, "OMNICALL_BRIDGE_COUNT"))).as("OMNICALL_BRIDGE_COUNT")
+                .isEqualTo(bridge.getSpec().getReplicas())
+                .isLessThanOrEqualTo(rendered.appConfigInt("OMNICALL_KAFKA_PARTITIONS"));
+        assertThat(Pods.env(app, "OMNICALL_BRIDGE_INDEX").orElseThrow().getValueFrom().getFieldRef().getFieldPath())
+                .isEqualTo("metadata.labels['apps.kubernetes.io/pod-index']");
 
         // SDP carries the node's address; two ports (RTP + RTCP) per call fit in the range
         assertThat(Pods.env(app, "OMNICALL_RTP_ADVERTISED_ADDRESS").orElseThrow()

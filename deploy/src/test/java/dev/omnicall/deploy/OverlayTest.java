@@ -65,6 +65,8 @@ class OverlayTest {
         assertThat(volume.getPersistentVolumeClaim().getReadOnly()).isTrue();
         PersistentVolumeClaim claim = PROD.get(PersistentVolumeClaim.class, volume.getPersistentVolumeClaim().getClaimName());
         assertThat(claim.getSpec().getAccessModes()).containsExactly("ReadOnlyMany");
+        // A wrong path fails the pod instead of serving a tiny random checkpoint
+        assertThat(Pods.envValue(app, "OMNICALL_MODEL_WRITE_TINY_IF_MISSING")).isEqualTo("false");
     }
 
     @Test
@@ -88,7 +90,7 @@ class OverlayTest {
         GenericKubernetesResource scaler = PROD.custom("ScaledObject", "omnicall-worker");
         assertThat(((Number) scaler.get("spec", "maxReplicaCount")).intValue()).isGreaterThanOrEqualTo(34);
         assertThat(PROD.appConfigInt("OMNICALL_KAFKA_PARTITIONS")).isEqualTo(96);
-        Deployment bridge = PROD.get(Deployment.class, "omnicall-bridge");
+        var bridge = PROD.get(io.fabric8.kubernetes.api.model.apps.StatefulSet.class, "omnicall-bridge");
         int calls = Integer.parseInt(Pods.envValue(Pods.app(bridge.getSpec().getTemplate()), "OMNICALL_SIP_MAX_CALLS"));
         assertThat((bridge.getSpec().getReplicas() - 1) * calls).as("2,000 calls with one bridge down").isGreaterThanOrEqualTo(2000);
     }
