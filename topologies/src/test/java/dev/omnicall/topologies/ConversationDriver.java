@@ -42,6 +42,7 @@ final class ConversationDriver implements AutoCloseable {
     final TestInputTopic<byte[], byte[]> rawAudio;
     final TestInputTopic<byte[], byte[]> rawText;
     final TestInputTopic<byte[], byte[]> rawEvents;
+    final TestInputTopic<byte[], byte[]> rawChunks;
     final TestOutputTopic<String, TurnRequest> requests;
     final TestOutputTopic<String, Transcript> transcripts;
     final TestOutputTopic<String, TurnMetrics> turnMetrics;
@@ -59,6 +60,7 @@ final class ConversationDriver implements AutoCloseable {
         rawAudio = driver.createInputTopic(Topics.CALLER_AUDIO.name(), raw, raw);
         rawText = driver.createInputTopic(Topics.RESPONSE_TEXT.name(), raw, raw);
         rawEvents = driver.createInputTopic(Topics.CALL_EVENTS.name(), raw, raw);
+        rawChunks = driver.createInputTopic(Topics.RESPONSE_AUDIO.name(), raw, raw);
         StringDeserializer k = new StringDeserializer();
         requests = driver.createOutputTopic(Topics.TURN_REQUESTS.name(), k, Topics.TURN_REQUESTS.valueSerde(SERDES).deserializer());
         transcripts = driver.createOutputTopic(Topics.TRANSCRIPTS.name(), k, Topics.TRANSCRIPTS.valueSerde(SERDES).deserializer());
