@@ -181,14 +181,14 @@ public final class SafeTensorsFile implements TensorSource {
                 values[i] = HalfFloats.bf16ToFloat(mapped.getShort(i * 2));
             }
             try (NDArray wide = manager.create(values, shape)) {
-                return wide.toType(target, true);
+                return Tensors.ownedCopy(wide, target);
             }
         }
         // create from the mapped bytes, then copy so nothing keeps pointing into the mapping
         ByteBuffer bytes = ByteBuffer.allocateDirect((int) length).order(ByteOrder.nativeOrder());
         bytes.put(mapped).flip();
         try (NDArray raw = manager.create(bytes, shape, info.dtype().djl())) {
-            return raw.toType(target, true);
+            return Tensors.ownedCopy(raw, target);
         }
     }
 

@@ -177,13 +177,13 @@ public final class TorchCheckpoint implements TensorSource {
                 values[i] = HalfFloats.bf16ToFloat(bytes.getShort(i * 2));
             }
             try (NDArray wide = manager.create(values, shape)) {
-                return wide.toType(target, true);
+                return Tensors.ownedCopy(wide, target);
             }
         }
         ByteBuffer direct = ByteBuffer.allocateDirect((int) info.length()).order(ByteOrder.nativeOrder());
         direct.put(bytes).flip();
         try (NDArray raw = manager.create(direct, shape, t.dtype().djl())) {
-            return raw.toType(target, true);
+            return Tensors.ownedCopy(raw, target);
         }
     }
 

@@ -24,6 +24,11 @@ public final class StreamingVocoder {
         this.fade = contextUnits == 0 ? 0 : crossfadeSamples;
     }
 
+    /** Durations (frames of hop samples) each vocoded unit got. */
+    public int[] durations() {
+        return durations.clone();
+    }
+
     /** Units vocoded so far. */
     public int[] units() {
         return units.clone();
