@@ -139,11 +139,12 @@ public final class TurnScheduler {
             Turn t = batch.get(i);
             StepOutput out = outs.get(i);
             t.tokens++;
+            // The engine's own stamps are finer (taken inside the step); the step's end is the fallback.
             if (out.newUnits() > 0 && t.timings.getFirstUnitsUs() == null) {
-                t.timings.setFirstUnitsUs(now);
+                t.timings.setFirstUnitsUs(t.session.firstUnitsUs() > 0 ? t.session.firstUnitsUs() : now);
             }
             if (!out.audio().isEmpty() && t.timings.getFirstAudioUs() == null) {
-                t.timings.setFirstAudioUs(now);
+                t.timings.setFirstAudioUs(t.session.firstAudioUs() > 0 ? t.session.firstAudioUs() : now);
             }
             emit(t, out);
             if (out.done()) {
@@ -203,7 +204,7 @@ public final class TurnScheduler {
         }
         if (out.done() && pieces.isEmpty()) {
             // The flush produced no samples: close the audio sequence with an empty last chunk.
-            output.audio(t, audioChunk(t, new StepOutput.AudioPiece(new byte[0], 0), true));
+            output.audio(t, audioChunk(t, new StepOutput.AudioPiece(new byte[0], TurnRequests.SAMPLE_RATE, 0), true));
         }
     }
 
@@ -296,7 +297,7 @@ public final class TurnScheduler {
                 .setTurnId(t.turnId())
                 .setAttempt(t.attempt())
                 .setSeq(t.audioSeq++)
-                .setSampleRate(TurnRequests.SAMPLE_RATE)
+                .setSampleRate(piece.sampleRate())
                 .setPcm(ByteBuffer.wrap(piece.pcm()))
                 .setUnitCount(piece.unitCount())
                 .setLast(last)

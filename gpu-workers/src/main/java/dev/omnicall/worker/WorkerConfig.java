@@ -21,6 +21,8 @@ import java.util.Objects;
  * @param serde          value serde ({@code omnicall.serde.*})
  * @param modelDir       checkpoint directory (config.json + safetensors + vocoder)
  * @param device         {@code cpu} or {@code gpu:N}; one worker process per GPU
+ * @param encoderPaddedSeconds log-mel input length: 30 pads every utterance to 30 s as the reference model
+ *                       does; 0 encodes the audio's own length (lower latency; measure any quality cost)
  * @param omegaSchedule  units per audio chunk: the first chunk takes the first entry, later chunks the next
  *                       ones, the last entry repeats (e.g. 10,20,40,80)
  * @param maxBatch       most turns decoded together in one step
@@ -34,7 +36,7 @@ import java.util.Objects;
  * @param groupId        consumer group shared by all workers
  */
 public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir, DeviceSpec device,
-                           List<Integer> omegaSchedule, int maxBatch, boolean batchedDecode, long kvCacheBytes,
+                           double encoderPaddedSeconds, List<Integer> omegaSchedule, int maxBatch, boolean batchedDecode, long kvCacheBytes,
                            int maxNewTokens, Duration maxAudio, int maxQueuedTurns, String instanceId,
                            String groupId) {
 
@@ -46,6 +48,9 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
         Objects.requireNonNull(serde, "serde config");
         Objects.requireNonNull(modelDir, PREFIX + "model-dir");
         Objects.requireNonNull(device, PREFIX + "device");
+        if (!(encoderPaddedSeconds >= 0 && encoderPaddedSeconds <= 30)) {
+            throw new IllegalArgumentException(PREFIX + "encoder-padded-seconds must be in [0, 30], got " + encoderPaddedSeconds);
+        }
         omegaSchedule = List.copyOf(omegaSchedule);
         if (omegaSchedule.isEmpty() || omegaSchedule.stream().anyMatch(o -> o < 1)) {
             throw new IllegalArgumentException(PREFIX + "omega must list unit counts >= 1, got " + omegaSchedule);
@@ -76,13 +81,13 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
 
     /** Defaults for everything but Kafka and the model directory. */
     public static WorkerConfig defaults(KafkaSettings kafka, Path modelDir) {
-        return new WorkerConfig(kafka, SerdeConfig.embedded(), modelDir, DeviceSpec.CPU, List.of(10, 20, 40, 80),
+        return new WorkerConfig(kafka, SerdeConfig.embedded(), modelDir, DeviceSpec.CPU, 30, List.of(10, 20, 40, 80),
                 8, true, 512L << 20, 256, Duration.ofSeconds(60), 64, defaultInstanceId(), DEFAULT_GROUP);
     }
 
     /**
      * Reads {@code kafka.*}, {@code omnicall.serde.*} and {@code omnicall.worker.*}: model-dir (required),
-     * device, omega, max-batch, batched-decode, kv-cache-bytes (k/m/g suffixes), max-new-tokens,
+     * device, encoder-padded-seconds, omega, max-batch, batched-decode, kv-cache-bytes (k/m/g suffixes), max-new-tokens,
      * max-audio-seconds, max-queued-turns, instance-id, group-id.
      */
     public static WorkerConfig fromProperties(Map<String, ?> props) {
@@ -93,6 +98,7 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
         WorkerConfig d = defaults(KafkaSettings.fromProperties(props), Path.of(dir.toString()));
         return new WorkerConfig(d.kafka, SerdeConfig.fromProperties(props), d.modelDir,
                 DeviceSpec.parse(get(props, "device", d.device.toString())),
+                Double.parseDouble(get(props, "encoder-padded-seconds", Double.toString(d.encoderPaddedSeconds))),
                 parseOmega(get(props, "omega", join(d.omegaSchedule))),
                 Integer.parseInt(get(props, "max-batch", Integer.toString(d.maxBatch))),
                 Boolean.parseBoolean(get(props, "batched-decode", Boolean.toString(d.batchedDecode))),
@@ -104,27 +110,32 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
     }
 
     public WorkerConfig withDevice(DeviceSpec d) {
-        return new WorkerConfig(kafka, serde, modelDir, d, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
+        return new WorkerConfig(kafka, serde, modelDir, d, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
                 maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
     }
 
+    public WorkerConfig withEncoderPaddedSeconds(double seconds) {
+        return new WorkerConfig(kafka, serde, modelDir, device, seconds, omegaSchedule, maxBatch, batchedDecode,
+                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+    }
+
     public WorkerConfig withBatching(int batch, boolean batched) {
-        return new WorkerConfig(kafka, serde, modelDir, device, omegaSchedule, batch, batched, kvCacheBytes,
+        return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, batch, batched, kvCacheBytes,
                 maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
     }
 
     public WorkerConfig withOmega(List<Integer> schedule) {
-        return new WorkerConfig(kafka, serde, modelDir, device, schedule, maxBatch, batchedDecode, kvCacheBytes,
+        return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, schedule, maxBatch, batchedDecode, kvCacheBytes,
                 maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
     }
 
     public WorkerConfig withLimits(int newTokens, Duration audio, long cacheBytes) {
-        return new WorkerConfig(kafka, serde, modelDir, device, omegaSchedule, maxBatch, batchedDecode, cacheBytes,
+        return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, cacheBytes,
                 newTokens, audio, maxQueuedTurns, instanceId, groupId);
     }
 
     public WorkerConfig withIdentity(String instance, String group) {
-        return new WorkerConfig(kafka, serde, modelDir, device, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
+        return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
                 maxNewTokens, maxAudio, maxQueuedTurns, instance, group);
     }
 

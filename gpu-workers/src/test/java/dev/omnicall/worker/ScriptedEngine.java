@@ -84,7 +84,7 @@ class ScriptedEngine implements TurnEngine {
             boolean done = s.done();
             List<StepOutput.AudioPiece> audio = new ArrayList<>();
             if (s.pendingUnits >= unitsPerChunk || (done && s.pendingUnits > 0)) {
-                audio.add(new StepOutput.AudioPiece(new byte[s.pendingUnits * 640], s.pendingUnits));
+                audio.add(new StepOutput.AudioPiece(new byte[s.pendingUnits * 640], 16_000, s.pendingUnits));
                 s.pendingUnits = 0;
             }
             out.add(new StepOutput(text, 1, audio, done));

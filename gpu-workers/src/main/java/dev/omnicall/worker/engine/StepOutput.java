@@ -21,10 +21,13 @@ public record StepOutput(String text, int newUnits, List<AudioPiece> audio, bool
         }
     }
 
-    /** Mono 16 kHz signed 16-bit little-endian PCM made from {@code unitCount} units. */
-    public record AudioPiece(byte[] pcm, int unitCount) {
+    /** Mono signed 16-bit little-endian PCM at {@code sampleRate} made from {@code unitCount} units. */
+    public record AudioPiece(byte[] pcm, int sampleRate, int unitCount) {
         public AudioPiece {
             Objects.requireNonNull(pcm, "pcm");
+            if (sampleRate < 1) {
+                throw new IllegalArgumentException("sample rate must be > 0, got " + sampleRate);
+            }
             if (pcm.length % 2 != 0) {
                 throw new IllegalArgumentException("pcm must hold whole 16-bit samples, got " + pcm.length + " bytes");
             }

@@ -1,0 +1,167 @@
+package dev.omnicall.worker.engine;
+
+import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.stream.AudioPiece;
+import dev.omnicall.model.stream.CallCache;
+import dev.omnicall.model.stream.ChunkSchedule;
+import dev.omnicall.model.stream.GenerationOptions;
+import dev.omnicall.model.stream.SpeechGenerator;
+import dev.omnicall.model.stream.StepResult;
+import dev.omnicall.model.stream.TurnGenerator;
+import dev.omnicall.worker.WorkerConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@link TurnEngine} on the real model runtime: {@link SpeechGenerator#start} for encoder + adaptor + prefill
+ * (reusing the call's {@link CallCache} prefix), {@link SpeechGenerator#stepAll} for one batched LLM forward
+ * per step, CTC units and Ω-scheduled vocoder chunks per turn.
+ *
+ * <p>History enters the prompt as text (the model's chat template): a past turn's user audio is not
+ * re-encoded; an untranscribed user turn appears as the template's placeholder.
+ */
+public final class OmniTurnEngine implements TurnEngine {
+
+    private final OmniModel model;
+    private final SpeechGenerator generator;
+    private final boolean ownsModel;
+
+    public OmniTurnEngine(SpeechGenerator generator) {
+        this(generator, false);
+    }
+
+    private OmniTurnEngine(SpeechGenerator generator, boolean ownsModel) {
+        this.generator = generator;
+        this.model = generator.model();
+        this.ownsModel = ownsModel;
+    }
+
+    /** Loads the checkpoint in {@code config.modelDir()} on {@code config.device()}. */
+    public static OmniTurnEngine load(WorkerConfig config) {
+        ModelOptions options = ModelOptions.defaults().withDevice(config.device().toString())
+                .withPaddedSeconds(config.encoderPaddedSeconds());
+        OmniModel model = OmniModel.load(config.modelDir(), options);
+        try {
+            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config)), true);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** The worker's Ω schedule and token limit on the model's streaming defaults (seam context and crossfade). */
+    public static GenerationOptions generationOptions(WorkerConfig config) {
+        String omega = String.join(",", config.omegaSchedule().stream().map(String::valueOf).toList());
+        return GenerationOptions.defaults().withSchedule(ChunkSchedule.parse(omega))
+                .withMaxNewTokens(config.maxNewTokens());
+    }
+
+    public SpeechGenerator generator() {
+        return generator;
+    }
+
+    @Override
+    public EngineSession start(TurnInput input, ConversationSnapshot reuse) {
+        CallCache kept = null;
+        if (reuse instanceof Snapshot s) {
+            kept = s.cache;
+        } else if (reuse != null) {
+            reuse.close();
+        }
+        List<ChatPrompt.HistoryTurn> history = new ArrayList<>(input.history().size());
+        for (TurnInput.PastTurn t : input.history()) {
+            history.add(new ChatPrompt.HistoryTurn(t.userText(), t.assistantText()));
+        }
+        return new Session(generator.start(input.pcm16k(), history, kept));
+    }
+
+    @Override
+    public List<StepOutput> step(List<EngineSession> batch) {
+        List<TurnGenerator> turns = new ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            Session s = (Session) batch.get(i);
+            turns.add(s.turn);
+        }
+        List<StepResult> results = generator.stepAll(turns);
+        List<StepOutput> out = new ArrayList<>(results.size());
+        for (int i = 0; i < results.size(); i++) {
+            StepResult r = results.get(i);
+            List<StepOutput.AudioPiece> audio = new ArrayList<>(r.audio().size());
+            int vocodedUnits = 0;
+            for (AudioPiece p : r.audio()) {
+                audio.add(new StepOutput.AudioPiece(p.pcmBytes(), p.sampleRate(), p.unitCount()));
+                vocodedUnits += p.unitCount();
+            }
+            // Units count once they leave the CTC decoder as a vocoder chunk (Ω reached), as the timing stamp says.
+            out.add(new StepOutput(r.text(), vocodedUnits, audio, r.done()));
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        if (ownsModel) {
+            model.close();
+        }
+    }
+
+    private static final class Session implements EngineSession {
+        final TurnGenerator turn;
+
+        Session(TurnGenerator turn) {
+            this.turn = turn;
+        }
+
+        @Override
+        public boolean reusedSnapshot() {
+            return turn.reusedPositions() > 0;
+        }
+
+        @Override
+        public long firstUnitsUs() {
+            return turn.stamps().firstUnitsUs();
+        }
+
+        @Override
+        public long firstAudioUs() {
+            return turn.stamps().firstAudioUs();
+        }
+
+        @Override
+        public boolean done() {
+            return turn.isDone();
+        }
+
+        @Override
+        public ConversationSnapshot keep() {
+            CallCache cache = turn.takeCache();
+            return cache == null ? null : new Snapshot(cache);
+        }
+
+        @Override
+        public void close() {
+            turn.close();
+        }
+    }
+
+    private static final class Snapshot implements ConversationSnapshot {
+        final CallCache cache;
+
+        Snapshot(CallCache cache) {
+            this.cache = cache;
+        }
+
+        @Override
+        public long bytes() {
+            return cache.deviceBytes();
+        }
+
+        @Override
+        public void close() {
+            cache.close();
+        }
+    }
+}

@@ -1,0 +1,293 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.ConversationTurn;
+import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.SampleEvents;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.worker.engine.OmniTurnEngine;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+import static dev.omnicall.worker.WorkerHarness.await;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The worker loop on the real embedded broker with the real model runtime on a tiny checkpoint written by
+ * {@code TinyCheckpointWriter}. One broker and one loaded model for the class; each test starts its own
+ * worker in the shared consumer group and uses its own call IDs.
+ */
+@Timeout(180)
+class InferenceWorkerIT {
+
+    static final int MAX_NEW_TOKENS = 24;
+    static final Duration WAIT = Duration.ofSeconds(60);
+
+    static WorkerHarness harness;
+    static OmniTurnEngine engine;
+    static WorkerConfig config;
+
+    final List<Running> workers = new ArrayList<>();
+
+    record Running(InferenceWorker worker, Thread thread, CountingWorkerMetrics metrics) {
+        void stop() throws InterruptedException {
+            worker.close();
+            thread.join(15_000);
+        }
+    }
+
+    @BeforeAll
+    static void startBrokerAndModel() {
+        harness = new WorkerHarness(2);
+        config = WorkerConfig.defaults(harness.kafka.settings(), WorkerHarness.tinyCheckpoint())
+                .withEncoderPaddedSeconds(0)
+                .withOmega(List.of(4, 8, 16))
+                .withLimits(MAX_NEW_TOKENS, Duration.ofSeconds(5), 64L << 20)
+                .withBatching(4, true)
+                .withIdentity("it-worker", "it-workers");
+        engine = OmniTurnEngine.load(config);
+    }
+
+    @AfterAll
+    static void stopAll() {
+        if (engine != null) {
+            engine.close();
+        }
+        if (harness != null) {
+            harness.close();
+        }
+    }
+
+    @AfterEach
+    void stopWorkers() throws InterruptedException {
+        for (Running r : workers) {
+            r.stop();
+        }
+    }
+
+    Running startWorker(String instanceId) {
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        InferenceWorker worker = new InferenceWorker(config.withIdentity(instanceId, config.groupId()), engine, metrics);
+        Thread t = new Thread(worker, instanceId);
+        t.start();
+        Running r = new Running(worker, t, metrics);
+        workers.add(r);
+        await("partition assignment of " + instanceId, WAIT, worker::isAssigned);
+        return r;
+    }
+
+    @Test
+    void shouldStreamTextAndAudioWithContiguousSeqAndTimingsWhenTurnRequestArrives() throws Exception {
+        // Given a running worker
+        Running w = startWorker("it-stream");
+        String callId = WorkerHarness.newCallId();
+        // When one TurnRequest arrives
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.6, 1), List.of()));
+        await("the turn's last delta and chunk", WAIT, () -> harness.turnEnded(callId, 1) && harness.audioEnded(callId, 1));
+        // Then TextDeltas and AudioChunks stream with contiguous seq, one last flag each, one attempt
+        List<TextDelta> texts = harness.texts(callId);
+        List<AudioChunk> chunks = harness.chunks(callId);
+        assertThat(texts).extracting(TextDelta::getSeq).containsExactlyElementsOf(range(texts.size()));
+        assertThat(chunks).extracting(AudioChunk::getSeq).containsExactlyElementsOf(range(chunks.size()));
+        assertThat(texts).filteredOn(TextDelta::getLast).containsExactly(texts.get(texts.size() - 1));
+        assertThat(chunks).filteredOn(AudioChunk::getLast).containsExactly(chunks.get(chunks.size() - 1));
+        assertThat(texts).noneMatch(TextDelta::getCancelled);
+        int attempt = texts.get(0).getAttempt();
+        assertThat(attempt).as("attempt = consumer-group generation, >= 1").isPositive();
+        assertThat(texts).allMatch(t -> t.getAttempt() == attempt && t.getWorkerId().toString().equals("it-stream"));
+        assertThat(chunks).allMatch(c -> c.getAttempt() == attempt && c.getSampleRate() == 16_000);
+        assertThat(chunks.size()).as("Ω 4,8,16 over a %d-token reply gives several chunks", MAX_NEW_TOKENS).isGreaterThan(2);
+        assertThat(chunks.stream().mapToInt(c -> c.getPcm().remaining()).sum()).isPositive();
+        assertThat(w.metrics().tokens()).isGreaterThan(1);
+        // And the last records carry the upstream stamps plus the worker's, in causal order
+        TurnTimings t = chunks.get(chunks.size() - 1).getTimings();
+        assertThat(t.getSpeechEndUs()).isEqualTo(SampleEvents.timings().getSpeechEndUs());
+        assertThat(t.getEndOfTurnUs()).isEqualTo(SampleEvents.timings().getEndOfTurnUs());
+        assertThat(t.getInferenceStartUs()).isPositive();
+        assertThat(t.getPrefillDoneUs()).isGreaterThanOrEqualTo(t.getInferenceStartUs());
+        assertThat(t.getFirstUnitsUs()).isGreaterThanOrEqualTo(t.getPrefillDoneUs());
+        assertThat(t.getFirstAudioUs()).isGreaterThanOrEqualTo(t.getFirstUnitsUs());
+        assertThat(t.getFirstChunkProducedUs()).isGreaterThanOrEqualTo(t.getFirstAudioUs());
+        assertThat(texts.get(texts.size() - 1).getTimings().getFirstChunkProducedUs()).isEqualTo(t.getFirstChunkProducedUs());
+        // And the request's offset is committed once the turn is done
+        await("the commit of the finished turn", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
+    }
+
+    @Test
+    void shouldCancelWithinAStepAndEndWithCancelledLastDeltaWhenBargeInArrives() throws Exception {
+        // Given a worker generating a reply
+        Running w = startWorker("it-cancel");
+        String callId = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 4, WorkerHarness.utterance(0.6, 2), List.of()));
+        await("the first audio chunk", WAIT, () -> !harness.chunks(callId).isEmpty());
+        // When the caller barges in
+        harness.send(Topics.CALL_EVENTS, callId, WorkerHarness.bargeIn(callId, 4));
+        await("the cancelled final delta", WAIT, () -> harness.turnEnded(callId, 4));
+        Thread.sleep(300); // anything the worker wrongly produced after the cancel would arrive by now
+        // Then the turn ends with one cancelled last TextDelta, cut short, and nothing follows it
+        List<WorkerHarness.Received<TextDelta>> texts = harness.texts.stream()
+                .filter(r -> r.value().getCallId().toString().equals(callId)).toList();
+        WorkerHarness.Received<TextDelta> fin = texts.get(texts.size() - 1);
+        assertThat(fin.value().getCancelled()).isTrue();
+        assertThat(fin.value().getLast()).isTrue();
+        assertThat(texts).extracting(r -> r.value().getSeq()).containsExactlyElementsOf(range(texts.size()));
+        assertThat(texts.size()).as("cut short of the token limit").isLessThan(MAX_NEW_TOKENS);
+        assertThat(harness.chunks(callId)).noneMatch(AudioChunk::getLast);
+        List<WorkerHarness.Received<AudioChunk>> chunks = harness.chunks.stream()
+                .filter(r -> r.value().getCallId().toString().equals(callId)).toList();
+        assertThat(chunks).allMatch(c -> c.timestampMs() <= fin.timestampMs());
+        assertThat(w.metrics().cancellations("barge-in")).isEqualTo(1);
+        await("the commit past the cancelled turn and the barge-in", WAIT,
+                () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()) && committedEqualsEnd(Topics.CALL_EVENTS.name()));
+    }
+
+    @Test
+    void shouldDeadLetterBadRequestsAndServeTheNextGoodOneWhenInputIsBroken() {
+        // Given a running worker
+        Running w = startWorker("it-bad");
+        String callId = WorkerHarness.newCallId();
+        byte[] garbage = {0, 0, 0, 0, 1, 42, 42, 42};
+        byte[] noAudio = harness.bytes(Topics.TURN_REQUESTS, WorkerHarness.request(callId, 1, new byte[0], List.of()));
+        byte[] narrowband = harness.bytes(Topics.TURN_REQUESTS, TurnRequest.newBuilder(
+                WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.2, 3), List.of())).setSampleRate(8000).build());
+        byte[] oversized = harness.bytes(Topics.TURN_REQUESTS, WorkerHarness.request(callId, 1, new byte[6 * 32_000], List.of()));
+        // When four bad requests arrive, then a good one for the same call
+        harness.sendRaw(Topics.TURN_REQUESTS, callId, garbage);
+        harness.sendRaw(Topics.TURN_REQUESTS, callId, noAudio);
+        harness.sendRaw(Topics.TURN_REQUESTS, callId, narrowband);
+        harness.sendRaw(Topics.TURN_REQUESTS, callId, oversized);
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 2, WorkerHarness.utterance(0.4, 4), List.of()));
+        // Then each bad one is a dead letter with its original bytes and the error, counted by reason
+        await("four dead letters", WAIT, () -> deadLettersFor(callId).size() == 4);
+        List<DeadLetter> dls = deadLettersFor(callId);
+        assertThat(dls).extracting(d -> bytes(d.getValue())).containsExactly(garbage, noAudio, narrowband, oversized);
+        assertThat(dls).allMatch(d -> d.getSourceTopic().toString().equals(Topics.TURN_REQUESTS.name()) && d.getOffset() >= 0);
+        assertThat(dls).extracting(d -> d.getStage().toString()).containsExactly("deserialize", "worker", "worker", "worker");
+        assertThat(dls.get(2).getErrorMessage().toString()).contains("8000 Hz");
+        assertThat(dls.get(3).getErrorMessage().toString()).contains("exceeds the cap");
+        assertThat(w.metrics().deadLetters("undecodable")).isEqualTo(1);
+        assertThat(w.metrics().deadLetters("no-audio")).isEqualTo(1);
+        assertThat(w.metrics().deadLetters("sample-rate")).isEqualTo(1);
+        assertThat(w.metrics().deadLetters("oversized")).isEqualTo(1);
+        // And the good request after them is served
+        await("the good turn", WAIT, () -> harness.turnEnded(callId, 2) && harness.audioEnded(callId, 2));
+        assertThat(harness.texts(callId)).allMatch(t -> t.getTurnId() == 2);
+        await("the commit past all five", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
+    }
+
+    @Test
+    void shouldReuseTheCallsKvCacheOnItsSecondTurnAndMatchAColdRun() {
+        // Given a call whose first turn completed on this worker
+        Running w = startWorker("it-cache");
+        String callId = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.5, 5), List.of()));
+        await("turn 1", WAIT, () -> harness.turnEnded(callId, 1) && harness.audioEnded(callId, 1));
+        await("turn 1's cache kept", WAIT, () -> w.worker().cache().contains(callId));
+        String reply1 = text(harness.texts(callId), 1);
+        List<ConversationTurn> history = List.of(ConversationTurn.newBuilder().setTurnId(1).setUserText("hello there")
+                .setAssistantText(reply1).build());
+        byte[] audio2 = WorkerHarness.utterance(0.5, 6);
+        long hitsBefore = w.metrics().kvHits();
+        // When its second turn arrives, and the same turn (same audio and history) of a call never seen
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 2, audio2, history));
+        await("turn 2", WAIT, () -> harness.turnEnded(callId, 2) && harness.audioEnded(callId, 2));
+        String coldCall = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, coldCall, WorkerHarness.request(coldCall, 2, audio2, history));
+        await("the cold run", WAIT, () -> harness.turnEnded(coldCall, 2) && harness.audioEnded(coldCall, 2));
+        // Then the second turn hit the cache, and its output equals the cold run's
+        assertThat(w.metrics().kvHits()).isEqualTo(hitsBefore + 1);
+        assertThat(text(harness.texts(callId), 2)).isEqualTo(text(harness.texts(coldCall), 2)).isNotEmpty();
+        assertThat(audio(harness.chunks(callId), 2)).isEqualTo(audio(harness.chunks(coldCall), 2));
+        // And CallEnded drops the call's cache
+        harness.send(Topics.CALL_EVENTS, callId, SampleEvents.callEnded(callId));
+        await("the cache dropped on CallEnded", WAIT, () -> !w.worker().cache().contains(callId));
+    }
+
+    @Test
+    void shouldRunARedeliveredRequestAsAHigherAttemptWhenTheWorkerStopsMidTurn() throws Exception {
+        // Given a worker that stops while generating a turn (its offset is not committed)
+        Running first = startWorker("it-first");
+        String callId = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.6, 7), List.of()));
+        await("the first attempt's first delta", WAIT, () -> !harness.texts(callId).isEmpty());
+        first.stop();
+        workers.remove(first);
+        int firstAttempt = harness.texts(callId).get(0).getAttempt();
+        assertThat(harness.turnEnded(callId, 1)).as("stopped before the end").isFalse();
+        // When another worker takes the partition over
+        startWorker("it-second");
+        // Then it runs the request again, as a higher attempt, to the end
+        await("the second attempt's end", WAIT, () -> harness.texts(callId).stream().anyMatch(t -> t.getLast() && t.getAttempt() != firstAttempt));
+        Map<Integer, List<TextDelta>> byAttempt = harness.texts(callId).stream().collect(Collectors.groupingBy(TextDelta::getAttempt));
+        assertThat(byAttempt).hasSize(2);
+        int second = byAttempt.keySet().stream().filter(a -> a != firstAttempt).findFirst().orElseThrow();
+        assertThat(second).isGreaterThan(firstAttempt);
+        assertThat(byAttempt.get(second)).extracting(TextDelta::getSeq).containsExactlyElementsOf(range(byAttempt.get(second).size()));
+        assertThat(byAttempt.get(second).get(0).getWorkerId().toString()).isEqualTo("it-second");
+    }
+
+    // ---- helpers ----
+
+    private static List<Integer> range(int n) {
+        return IntStream.range(0, n).boxed().toList();
+    }
+
+    private static List<DeadLetter> deadLettersFor(String callId) {
+        return harness.deadLetters.stream().map(WorkerHarness.Received::value)
+                .filter(d -> d.getKey() != null && new String(bytes(d.getKey())).equals(callId)).toList();
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        ByteBuffer d = b.duplicate();
+        byte[] out = new byte[d.remaining()];
+        d.get(out);
+        return out;
+    }
+
+    private static String text(List<TextDelta> deltas, int turnId) {
+        return deltas.stream().filter(t -> t.getTurnId() == turnId).map(t -> t.getText().toString()).collect(Collectors.joining());
+    }
+
+    private static byte[] audio(List<AudioChunk> chunks, int turnId) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        chunks.stream().filter(c -> c.getTurnId() == turnId).forEach(c -> out.writeBytes(bytes(c.getPcm())));
+        return out.toByteArray();
+    }
+
+    /** True when the worker group's committed offsets equal the end offsets on every partition of the topic. */
+    private static boolean committedEqualsEnd(String topic) {
+        try (Admin admin = Admin.create(harness.kafka.settings().admin())) {
+            Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(config.groupId())
+                    .partitionsToOffsetAndMetadata().get();
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            for (int p = 0; p < 2; p++) {
+                latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+            }
+            var ends = admin.listOffsets(latest).all().get();
+            return ends.entrySet().stream().allMatch(e -> e.getValue().offset() == 0
+                    || (committed.get(e.getKey()) != null && committed.get(e.getKey()).offset() == e.getValue().offset()));
+        } catch (Exception e) {
+            return false;
+        }
+    }
+}
