@@ -1,0 +1,244 @@
+package dev.omnicall.bridge.bench;
+
+import dev.omnicall.bridge.codec.MuLaw;
+import dev.omnicall.bridge.media.CountingMediaMetrics;
+import dev.omnicall.bridge.media.LatencyHistogram;
+import dev.omnicall.bridge.media.MediaConfig;
+import dev.omnicall.bridge.media.MediaListener;
+import dev.omnicall.bridge.media.MediaSession;
+import dev.omnicall.bridge.media.MediaStats;
+import dev.omnicall.bridge.media.RtpPacer;
+import dev.omnicall.bridge.media.RtpPortAllocator;
+import dev.omnicall.bridge.media.Segment;
+import dev.omnicall.bridge.vad.VadFactory;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.lang.management.ThreadMXBean;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * How many calls one bridge instance carries: N callers on loopback ({@link RtpLoadGenerator}) send
+ * PCMU speech into N {@link MediaSession}s (decode, resample, VAD, segmentation) while every session
+ * plays a reply back (resample, encode, paced RTP). For each N it reports send lateness against the
+ * absolute schedule (p50/p99/max over all packets), loss both ways, and the CPU of the bridge's own
+ * threads per call. The answer is the largest N with send-jitter p99 ≤ 2 ms and no loss.
+ *
+ * <pre>
+ * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,25,50,100,200] [--seconds=10]
+ *      [--vad=silero|energy] [--ptime=20]
+ * </pre>
+ *
+ * Barge-in is switched off here (the callers talk all the time, which would stop every reply).
+ */
+public final class MediaLoadBenchmark {
+    private static final long P99_LIMIT_MICROS = 2_000;
+
+    record StepResult(int calls, long p50, long p99, long max, long sentByBridge, long receivedByCallers,
+                      long callerSideGaps, long bridgeSideLost, long segments, double bridgeCpuPerCallPct,
+                      double processCpuPct, long pacerSlips) {
+        boolean passes() {
+            return p99 <= P99_LIMIT_MICROS && callerSideGaps == 0 && bridgeSideLost == 0
+                    && receivedByCallers >= sentByBridge;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<Integer> steps = List.of(10, 25, 50, 100, 200);
+        int seconds = 10;
+        String vadKind = "silero";
+        int ptime = 20;
+        for (String a : args) {
+            if (a.startsWith("--calls=")) {
+                steps = java.util.Arrays.stream(a.substring(8).split(",")).map(Integer::parseInt).toList();
+            } else if (a.startsWith("--seconds=")) {
+                seconds = Integer.parseInt(a.substring(10));
+            } else if (a.startsWith("--vad=")) {
+                vadKind = a.substring(6);
+            } else if (a.startsWith("--ptime=")) {
+                ptime = Integer.parseInt(a.substring(8));
+            } else {
+                throw new IllegalArgumentException("unknown argument " + a);
+            }
+        }
+        short[] speech = speech8k();
+        System.out.printf(Locale.ROOT, "media load benchmark: %d cores, ptime %d ms, %d s per step, caller audio %.1f s%n",
+                Runtime.getRuntime().availableProcessors(), ptime, seconds, speech.length / 8000.0);
+        VadFactory vads = "energy".equals(vadKind) ? VadFactory.energyOnly() : VadFactory.create();
+        System.out.println("VAD: " + (vads.usesSilero() ? "silero" : "energy (" + vads.fallbackReason().orElse("") + ")"));
+        List<StepResult> results = new ArrayList<>();
+        for (int calls : steps) {
+            StepResult r = runStep(calls, seconds, ptime, vads, speech);
+            results.add(r);
+            System.out.printf(Locale.ROOT,
+                    "calls=%4d  send lateness p50=%5d us p99=%5d us max=%6d us  bridge sent=%d callers got=%d gaps=%d"
+                            + "  bridge lost=%d  segments=%d  bridge cpu/call=%.2f%%  process cpu=%.0f%%  slips=%d  %s%n",
+                    r.calls, r.p50, r.p99, r.max, r.sentByBridge, r.receivedByCallers, r.callerSideGaps, r.bridgeSideLost,
+                    r.segments, r.bridgeCpuPerCallPct, r.processCpuPct, r.pacerSlips, r.passes() ? "PASS" : "FAIL");
+            if (!r.passes() && r.p99 > 4 * P99_LIMIT_MICROS) {
+                break; // far past the limit: larger steps only take longer to fail
+            }
+        }
+        vads.close();
+        StepResult best = null;
+        for (StepResult r : results) {
+            if (r.passes() && (best == null || r.calls > best.calls)) {
+                best = r;
+            }
+        }
+        System.out.printf(Locale.ROOT,
+                "bench=media-load vad=%s ptime_ms=%d cores=%d max_calls=%d p99_us_at_max=%d cpu_per_call_pct=%.2f steps=%s%n",
+                vads.usesSilero() ? "silero" : "energy", ptime, Runtime.getRuntime().availableProcessors(),
+                best == null ? 0 : best.calls, best == null ? -1 : best.p99,
+                best == null ? -1.0 : best.bridgeCpuPerCallPct,
+                results.stream().map(r -> r.calls + (r.passes() ? "ok" : "fail")).toList().toString().replace(" ", ""));
+    }
+
+    private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech)
+            throws Exception {
+        InetAddress lo = InetAddress.getLoopbackAddress();
+        CountingMediaMetrics metrics = new CountingMediaMetrics();
+        LongAdder segments = new LongAdder();
+        MediaListener listener = new MediaListener() {
+            @Override
+            public void onSegment(Segment s) {
+                segments.increment();
+            }
+        };
+        RtpPacer pacer = new RtpPacer("bench-pacer", Math.max(1, Runtime.getRuntime().availableProcessors() / 4));
+        MediaConfig config = MediaConfig.defaults(vads).withPacer(pacer).withMetrics(metrics)
+                .withBargeInMinSpeechMs(Integer.MAX_VALUE / 2);
+        RtpPortAllocator ports = new RtpPortAllocator(lo, 40_000, 49_998);
+        List<MediaSession> sessions = new ArrayList<>();
+        byte[] reply = replyChunk();
+        try (RtpLoadGenerator generator = new RtpLoadGenerator(speech)) {
+            for (int i = 0; i < calls; i++) {
+                RtpLoadGenerator.Caller caller = generator.addCaller(new InetSocketAddress(lo, 0));
+                MediaSession s = MediaSession.open(config, ports, MuLaw.INSTANCE, ptime, caller.localAddress());
+                caller.bridge = s.localAddress();
+                sessions.add(s);
+            }
+            int replyChunks = seconds + 4;
+            for (MediaSession s : sessions) {
+                s.start(listener);
+                for (int c = 0; c < replyChunks; c++) {
+                    s.playChunk(0, 0, c, reply, c == replyChunks - 1);
+                }
+            }
+            generator.start();
+            Thread.sleep(2_000); // warm-up: JIT, first packets, the VAD's first frames
+            for (MediaSession s : sessions) {
+                s.sendLateness().clear();
+            }
+            ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+            com.sun.management.OperatingSystemMXBean os =
+                    (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            long bridgeCpu0 = bridgeThreadCpuNanos(threads);
+            long processCpu0 = os.getProcessCpuTime();
+            long wall0 = System.nanoTime();
+            Thread.sleep(seconds * 1000L);
+            long wall = System.nanoTime() - wall0;
+            long bridgeCpu = bridgeThreadCpuNanos(threads) - bridgeCpu0;
+            long processCpu = os.getProcessCpuTime() - processCpu0;
+            LatencyHistogram all = new LatencyHistogram();
+            for (MediaSession s : sessions) {
+                s.sendLateness().addTo(all);
+            }
+            for (MediaSession s : sessions) {
+                s.stopPlayback();
+            }
+            Thread.sleep(300); // let the last packets land
+            long sent = 0;
+            long lost = 0;
+            for (MediaSession s : sessions) {
+                MediaStats st = s.stats();
+                sent += st.packetsSent();
+                lost += st.packetsLost() + st.packetsLate();
+            }
+            long got = 0;
+            long gaps = 0;
+            for (RtpLoadGenerator.Caller c : generator.callers()) {
+                got += c.received.get();
+                gaps += c.gaps.get();
+            }
+            return new StepResult(calls, all.percentileMicros(0.5), all.percentileMicros(0.99), all.maxMicros(), sent, got,
+                    gaps, lost, segments.sum(), 100.0 * bridgeCpu / wall / calls, 100.0 * processCpu / wall,
+                    pacer.slips());
+        } finally {
+            for (MediaSession s : sessions) {
+                s.close();
+            }
+            pacer.close();
+        }
+    }
+
+    private static long bridgeThreadCpuNanos(ThreadMXBean threads) {
+        long total = 0;
+        for (ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (info != null && (info.getThreadName().startsWith("rtp-rx-") || info.getThreadName().startsWith("bench-pacer"))) {
+                long t = threads.getThreadCpuTime(info.getThreadId());
+                if (t > 0) {
+                    total += t;
+                }
+            }
+        }
+        return total;
+    }
+
+    /** One second of 16 kHz reply audio: a vowel-like harmonic tone. */
+    private static byte[] replyChunk() {
+        ByteBuffer b = ByteBuffer.allocate(32_000).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 16_000; i++) {
+            double t = i / 16_000.0;
+            double v = 0;
+            for (int h = 1; h <= 8; h++) {
+                v += Math.sin(2 * Math.PI * 140 * h * t) / h;
+            }
+            b.putShort((short) (v * 4000));
+        }
+        return b.array();
+    }
+
+    /** Caller audio: espeak-ng speech with pauses when the tools exist, else a syllable-modulated tone. */
+    static short[] speech8k() {
+        try {
+            Path dir = Files.createTempDirectory("omnicall-bench");
+            Path wav = dir.resolve("s.wav");
+            Path raw = dir.resolve("s.raw");
+            run("espeak-ng", "-v", "en-us", "-w", wav.toString(),
+                    "I would like to change my booking to Friday evening, for four people please.");
+            run("sox", wav.toString(), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw",
+                    raw.toString(), "pad", "0", "1.0");
+            byte[] bytes = Files.readAllBytes(raw);
+            short[] pcm = new short[bytes.length / 2];
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(pcm);
+            return pcm;
+        } catch (IOException | InterruptedException e) {
+            short[] pcm = new short[8000 * 3];
+            for (int i = 0; i < pcm.length; i++) {
+                double t = i / 8000.0;
+                double envelope = t < 2.0 ? Math.max(0, Math.sin(2 * Math.PI * 4 * t)) : 0;
+                pcm[i] = (short) (envelope * 6000 * Math.sin(2 * Math.PI * 180 * t));
+            }
+            return pcm;
+        }
+    }
+
+    private static void run(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(String.join(" ", command) + " failed");
+        }
+    }
+}
