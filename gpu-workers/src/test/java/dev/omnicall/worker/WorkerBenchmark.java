@@ -1,0 +1,230 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Clock;
+import dev.omnicall.kafka.EmbeddedKafka;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.worker.engine.OmniTurnEngine;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Worker-level figures on the CPU with the tiny checkpoint:
+ * <ol>
+ *   <li>decode throughput (tokens/s) of 1, 4 and 8 concurrent turns through {@link TurnScheduler} with
+ *       batched decode on (one LLM forward per step for the batch) and off (one forward per turn);</li>
+ *   <li>time to first audio chunk through the whole worker on a real embedded broker: TurnRequest produced →
+ *       first AudioChunk consumed, split by the TurnTimings stamps.</li>
+ * </ol>
+ * The per-token cost of the model blocks is the model's own benchmark; this one measures what the worker
+ * adds (scheduling, batching, Avro, Kafka). System properties: {@code bench.tokens} (reply length, 32),
+ * {@code bench.audioSeconds} (1.0), {@code bench.ttfaTurns} (8), {@code bench.device} (cpu).
+ * Ends with one {@code key=value} line.
+ */
+public final class WorkerBenchmark {
+
+    private static final int[] CONCURRENCY = {1, 4, 8};
+
+    private WorkerBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int tokens = Integer.getInteger("bench.tokens", 32);
+        double audioSeconds = Double.parseDouble(System.getProperty("bench.audioSeconds", "1.0"));
+        int ttfaTurns = Integer.getInteger("bench.ttfaTurns", 8);
+        DeviceSpec device = DeviceSpec.parse(System.getProperty("bench.device", "cpu"));
+        Map<String, String> summary = new LinkedHashMap<>();
+        System.out.printf(Locale.ROOT, "worker benchmark: tiny checkpoint, device %s, %d-token replies, %.1f s utterances, %d cores%n",
+                device, tokens, audioSeconds, Runtime.getRuntime().availableProcessors());
+
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(EmbeddedKafka.Options.forTests().withPartitions(1))) {
+            kafka.createTopics();
+            WorkerConfig config = WorkerConfig.defaults(kafka.settings(), WorkerHarness.tinyCheckpoint())
+                    .withDevice(device).withEncoderPaddedSeconds(0).withOmega(List.of(10, 20, 40, 80))
+                    .withLimits(tokens, Duration.ofSeconds(30), 256L << 20).withBatching(8, true)
+                    .withIdentity("bench-worker", "bench-workers");
+            try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
+                throughput(engine, tokens, audioSeconds, summary);
+                timeToFirstAudio(kafka, engine, config, audioSeconds, ttfaTurns, summary);
+            }
+        }
+        StringBuilder line = new StringBuilder();
+        summary.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
+        System.out.println(line);
+    }
+
+    // ---- 1: tokens/s with batching on and off ----
+
+    private static void throughput(OmniTurnEngine engine, int tokens, double audioSeconds, Map<String, String> summary) {
+        // Warm-up: JIT, libtorch's allocator and thread pools.
+        runBatch(engine, 4, true, audioSeconds);
+        runBatch(engine, 1, false, audioSeconds);
+        System.out.println();
+        System.out.println("decode throughput (prefill excluded), tokens/s of all turns together");
+        System.out.println("turns  batched tok/s  unbatched tok/s  speed-up  batched ms/step  prefill ms/turn");
+        for (int n : CONCURRENCY) {
+            Result on = runBatch(engine, n, true, audioSeconds);
+            Result off = runBatch(engine, n, false, audioSeconds);
+            System.out.printf(Locale.ROOT, "%5d  %13.1f  %15.1f  %7.2fx  %15.1f  %15.1f%n", n, on.decodeTokensPerSecond,
+                    off.decodeTokensPerSecond, on.decodeTokensPerSecond / off.decodeTokensPerSecond, on.msPerStep,
+                    on.prefillMsPerTurn);
+            summary.put("tps_batched_" + n, fmt(on.decodeTokensPerSecond));
+            summary.put("tps_unbatched_" + n, fmt(off.decodeTokensPerSecond));
+        }
+    }
+
+    record Result(double decodeTokensPerSecond, double msPerStep, double prefillMsPerTurn) {
+    }
+
+    private static Result runBatch(OmniTurnEngine engine, int n, boolean batched, double audioSeconds) {
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        TurnOutput discard = new TurnOutput() {
+            @Override
+            public void text(Turn turn, TextDelta delta) {
+            }
+
+            @Override
+            public void audio(Turn turn, AudioChunk chunk) {
+            }
+
+            @Override
+            public void finished(Turn turn, Outcome outcome, Throwable error) {
+            }
+        };
+        TurnScheduler scheduler = new TurnScheduler(engine, new ConversationCache(0, metrics), 8, batched, "bench",
+                metrics, discard);
+        for (int i = 0; i < n; i++) {
+            String callId = "bench-" + i;
+            TurnRequest r = WorkerHarness.request(callId, 1, WorkerHarness.utterance(audioSeconds, 100 + i), List.of());
+            scheduler.submit(new Turn(r, TurnRequests.toInput(r, 1), new TopicPartition("bench", 0), i, null, null, 0));
+        }
+        // The first round admits every turn (encoder + prefill each) and runs one step.
+        long t0 = System.nanoTime();
+        scheduler.runOnce();
+        long t1 = System.nanoTime();
+        long tokensAfterFirst = metrics.tokens();
+        long stepsAfterFirst = metrics.steps();
+        while (scheduler.hasWork()) {
+            scheduler.runOnce();
+        }
+        long t2 = System.nanoTime();
+        double decodeSeconds = (t2 - t1) / 1e9;
+        long decodeTokens = metrics.tokens() - tokensAfterFirst;
+        long steps = metrics.steps() - stepsAfterFirst;
+        return new Result(decodeTokens / decodeSeconds, decodeSeconds * 1000 / Math.max(1, steps),
+                (t1 - t0) / 1e6 / n);
+    }
+
+    // ---- 2: time to first audio through the worker ----
+
+    private static void timeToFirstAudio(EmbeddedKafka kafka, OmniTurnEngine engine, WorkerConfig config,
+                                         double audioSeconds, int turns, Map<String, String> summary) throws Exception {
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        InferenceWorker worker = new InferenceWorker(config, engine, metrics);
+        Thread loop = new Thread(worker, "bench-worker");
+        loop.start();
+        SerdeConfig serde = config.serde();
+        var requestSer = Topics.TURN_REQUESTS.valueSerde(serde).serializer();
+        var audioDe = Topics.RESPONSE_AUDIO.valueSerde(serde).deserializer();
+        long[] total = new long[turns];
+        long[][] parts = new long[6][turns];
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(kafka.settings().producer("bench-producer"),
+                new StringSerializer(), new ByteArraySerializer());
+             KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(kafka.settings().consumer("bench-reader", "bench-reader"),
+                     new StringDeserializer(), new ByteArrayDeserializer())) {
+            TopicPartition audioTp = new TopicPartition(Topics.RESPONSE_AUDIO.name(), 0);
+            consumer.assign(List.of(audioTp));
+            consumer.seekToEnd(List.of(audioTp));
+            consumer.position(audioTp);
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (!worker.isAssigned() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            // One warm-up turn, then the measured ones, one at a time (an idle worker: the latency floor).
+            for (int i = -1; i < turns; i++) {
+                String callId = "ttfa-" + i;
+                byte[] audio = WorkerHarness.utterance(audioSeconds, 200 + i);
+                long sentUs = Clock.nowMicros();
+                TurnRequest r = WorkerHarness.request(callId, 1, audio, List.of());
+                r.setTimings(TurnTimings.newBuilder().setRequestProducedUs(sentUs).build());
+                producer.send(new ProducerRecord<>(Topics.TURN_REQUESTS.name(), callId,
+                        requestSer.serialize(Topics.TURN_REQUESTS.name(), r)));
+                AudioChunk first = null;
+                boolean ended = false;
+                long receivedUs = 0;
+                while (!ended) {
+                    for (ConsumerRecord<String, byte[]> rec : consumer.poll(Duration.ofMillis(5))) {
+                        AudioChunk c = audioDe.deserialize(rec.topic(), rec.value());
+                        if (!c.getCallId().toString().equals(callId)) {
+                            continue;
+                        }
+                        if (first == null) {
+                            first = c;
+                            receivedUs = Clock.nowMicros();
+                        }
+                        ended |= c.getLast();
+                    }
+                    if (System.nanoTime() > deadline + Duration.ofMinutes(5).toNanos()) {
+                        throw new IllegalStateException("no reply for " + callId);
+                    }
+                }
+                if (i < 0) {
+                    continue;
+                }
+                TurnTimings t = first.getTimings();
+                total[i] = receivedUs - sentUs;
+                parts[0][i] = t.getInferenceStartUs() - sentUs;
+                parts[1][i] = t.getPrefillDoneUs() - t.getInferenceStartUs();
+                parts[2][i] = t.getFirstUnitsUs() - t.getPrefillDoneUs();
+                parts[3][i] = t.getFirstAudioUs() - t.getFirstUnitsUs();
+                parts[4][i] = t.getFirstChunkProducedUs() - t.getFirstAudioUs();
+                parts[5][i] = receivedUs - t.getFirstChunkProducedUs();
+            }
+        } finally {
+            worker.close();
+            loop.join(10_000);
+        }
+        String[] names = {"request->inference start", "encoder+prefill", "->first units (Ω=10)", "vocoder (first chunk)",
+                "->chunk produced", "chunk produced->consumed"};
+        System.out.println();
+        System.out.printf(Locale.ROOT, "time to first audio through the worker, %d turns, one at a time, medians (ms)%n", turns);
+        System.out.printf(Locale.ROOT, "  %-26s %8.1f%n", "TOTAL request->first chunk", median(total) / 1000.0);
+        for (int p = 0; p < names.length; p++) {
+            System.out.printf(Locale.ROOT, "  %-26s %8.1f%n", names[p], median(parts[p]) / 1000.0);
+        }
+        summary.put("ttfa_ms_p50", fmt(median(total) / 1000.0));
+        summary.put("ttfa_ms_max", fmt(Arrays.stream(total).max().orElse(0) / 1000.0));
+        summary.put("prefill_ms_p50", fmt(median(parts[1]) / 1000.0));
+        summary.put("kafka_in_ms_p50", fmt(median(parts[0]) / 1000.0));
+        summary.put("kafka_out_ms_p50", fmt(median(parts[5]) / 1000.0));
+    }
+
+    private static double median(long[] xs) {
+        long[] s = xs.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2.0;
+    }
+
+    private static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.1f", v);
+    }
+}
