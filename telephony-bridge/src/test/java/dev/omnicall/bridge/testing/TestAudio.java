@@ -33,6 +33,14 @@ public final class TestAudio {
         return out;
     }
 
+    /** A WAV of digital silence, 8 kHz mono S16 (baresip's aufile microphone). */
+    public static Path silenceWav(Path dir, String name, double seconds) throws IOException, InterruptedException {
+        Path out = dir.resolve(name);
+        exec(List.of("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", out.toString(), "trim", "0",
+                Double.toString(seconds)));
+        return out;
+    }
+
     /** Converts any audio file to raw 16-bit little-endian mono at {@code rate} and returns the samples. */
     public static short[] readAsPcm(Path file, int rate) throws IOException, InterruptedException {
         Path raw = Files.createTempFile(file.getParent(), "pcm-", ".s16");
