@@ -74,6 +74,10 @@ public final class MediaLoadBenchmark {
         short[] speech = speech8k();
         System.out.printf(Locale.ROOT, "media load benchmark: %d cores, ptime %d ms, %d s per step, caller audio %.1f s%n",
                 Runtime.getRuntime().availableProcessors(), ptime, seconds, speech.length / 8000.0);
+        long[] floor = schedulingFloor(3);
+        System.out.printf(Locale.ROOT, "machine floor: an idle thread waking every 20 ms is late by p50=%d us p99=%d us"
+                + " max=%d us (load average %.1f)%n", floor[0], floor[1], floor[2],
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         VadFactory vads = "energy".equals(vadKind) ? VadFactory.energyOnly() : VadFactory.create();
         System.out.println("VAD: " + (vads.usesSilero() ? "silero" : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
@@ -97,8 +101,9 @@ public final class MediaLoadBenchmark {
             }
         }
         System.out.printf(Locale.ROOT,
-                "bench=media-load vad=%s ptime_ms=%d cores=%d max_calls=%d p99_us_at_max=%d cpu_per_call_pct=%.2f steps=%s%n",
-                vads.usesSilero() ? "silero" : "energy", ptime, Runtime.getRuntime().availableProcessors(),
+                "bench=media-load vad=%s ptime_ms=%d cores=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
+                        + " cpu_per_call_pct=%.2f steps=%s%n",
+                vads.usesSilero() ? "silero" : "energy", ptime, Runtime.getRuntime().availableProcessors(), floor[1],
                 best == null ? 0 : best.calls, best == null ? -1 : best.p99,
                 best == null ? -1.0 : best.bridgeCpuPerCallPct,
                 results.stream().map(r -> r.calls + (r.passes() ? "ok" : "fail")).toList().toString().replace(" ", ""));
@@ -180,6 +185,29 @@ public final class MediaLoadBenchmark {
             }
             pacer.close();
         }
+    }
+
+    /**
+     * What the machine alone costs: a thread doing nothing but wake at absolute 20 ms deadlines, at the
+     * pacer's priority. Its lateness is the floor under any send-jitter figure on this host.
+     */
+    static long[] schedulingFloor(int seconds) throws InterruptedException {
+        LatencyHistogram h = new LatencyHistogram();
+        Thread t = new Thread(() -> {
+            long start = System.nanoTime();
+            for (long n = 1; n <= seconds * 50L; n++) {
+                long due = start + n * 20_000_000L;
+                long wait;
+                while ((wait = due - System.nanoTime()) > 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                }
+                h.record((System.nanoTime() - due) / 1000);
+            }
+        }, "bench-floor");
+        t.setPriority(Thread.MAX_PRIORITY);
+        t.start();
+        t.join();
+        return new long[] {h.percentileMicros(0.5), h.percentileMicros(0.99), h.maxMicros()};
     }
 
     private static long bridgeThreadCpuNanos(ThreadMXBean threads) {
