@@ -42,6 +42,9 @@ public record StreamsSettings(String applicationId, Path stateDir, long commitIn
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, exactlyOnce ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitIntervalMs);
+        // An idle stream thread blocks in poll for poll.ms (default 100) before it looks at the commit timer
+        // again; under exactly-once a finished TurnRequest is invisible until that commit, so poll briefly.
+        p.put(StreamsConfig.POLL_MS_CONFIG, Math.max(1, Math.min(10, commitIntervalMs / 2)));
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
         // Sources read bytes and decode inside the topology (dead letters go out in the same transaction);
         // this handler only guards against anything that still fails before the first processor.
