@@ -1,0 +1,320 @@
+package dev.omnicall.app.boot;
+
+import dev.omnicall.app.config.ConfigCheck;
+import dev.omnicall.app.config.KafkaProperties;
+import dev.omnicall.app.config.OmniCallConfig;
+import dev.omnicall.app.config.Role;
+import dev.omnicall.app.observe.DashboardState;
+import dev.omnicall.app.observe.PipelineMetrics;
+import dev.omnicall.app.observe.PipelineObserver;
+import dev.omnicall.app.roles.RoleContext;
+import dev.omnicall.app.roles.RoleFactory;
+import dev.omnicall.app.roles.RoleService;
+import dev.omnicall.app.roles.RoleStatus;
+import dev.omnicall.app.web.DashboardStream;
+import dev.omnicall.kafka.EmbeddedKafka;
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topics;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.Quarkus;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.annotation.Priority;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import org.apache.kafka.clients.admin.Admin;
+import org.eclipse.microprofile.config.Config;
+import org.jboss.logging.Logger;
+
+import java.time.Duration;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The ordered start-up and shutdown of one OmniCall process:
+ *
+ * <ol>
+ *   <li>check the configuration (every problem at once; the process exits on any)</li>
+ *   <li>Kafka: the configured cluster, or, with no {@code kafka.bootstrap.servers}, the embedded broker</li>
+ *   <li>topics: created when missing, partition counts checked</li>
+ *   <li>model: the tiny checkpoint written or reused (worker role, zero-setup run)</li>
+ *   <li>the dashboard/metrics consumer</li>
+ *   <li>the selected roles: streams, then worker, then bridge (calls are accepted last)</li>
+ * </ol>
+ *
+ * Steps 2-6 run on one boot thread, so the HTTP server (health, dashboard) answers while a broker
+ * starts or a large model loads; readiness stays DOWN until the roles run. Shutdown closes everything in
+ * reverse order, the broker last, after every client that talks to it.
+ */
+@ApplicationScoped
+public class OmniCallRuntime {
+
+    private static final Logger LOG = Logger.getLogger("dev.omnicall.app");
+
+    public enum Phase { STARTING, RUNNING, FAILED, STOPPING, STOPPED }
+
+    @Inject
+    OmniCallConfig config;
+    @Inject
+    Config rawConfig;
+    @Inject
+    MeterRegistry registry;
+    @Inject
+    RoleFactory roleFactory;
+    @Inject
+    DashboardStream stream;
+    @Inject
+    Banner banner;
+
+    private final Deque<Closer> started = new ConcurrentLinkedDeque<>();
+    private final List<BootStep> steps = Collections.synchronizedList(new ArrayList<>());
+    private final Map<Role, RoleService> roles = Collections.synchronizedMap(new LinkedHashMap<>());
+    private volatile Phase phase = Phase.STARTING;
+    private volatile String failure;
+    private volatile Thread bootThread;
+    private volatile KafkaSettings kafka;
+    private volatile EmbeddedKafka embedded;
+    private volatile PipelineObserver observer;
+    private volatile PipelineMetrics metrics;
+    private volatile DashboardState dashboard;
+    private long bootStartNanos;
+
+    private record Closer(String name, AutoCloseable resource) {
+    }
+
+    void onStart(@Observes @Priority(10) StartupEvent event) {
+        bootStartNanos = System.nanoTime();
+        try {
+            ConfigCheck.validate(config);
+        } catch (ConfigCheck.InvalidConfigException e) {
+            fail(e.getMessage(), 2);
+            return;
+        }
+        Map<String, String> kafkaProps = KafkaProperties.from(rawConfig);
+        LOG.infof("OmniCall starting, roles %s", config.roles().stream().map(Role::key).sorted().toList());
+        ConfigSummary.lines(config, kafkaProps).forEach(l -> LOG.info("config " + l));
+        metrics = new PipelineMetrics(registry);
+        dashboard = new DashboardState(config.dashboard().maxCalls());
+        for (Role role : List.of(Role.STREAMS, Role.WORKER, Role.BRIDGE)) {
+            if (config.roles().contains(role)) {
+                roles.put(role, roleFactory.create(role));
+            }
+        }
+        Thread t = new Thread(() -> boot(kafkaProps), "omnicall-boot");
+        t.setDaemon(true);
+        bootThread = t;
+        t.start();
+    }
+
+    private void boot(Map<String, String> kafkaProps) {
+        try {
+            SerdeConfig serde = SerdeConfig.fromProperties(serdeProperties());
+            kafka = connectKafka(kafkaProps);
+            createTopics();
+            prepareModel();
+            startObserver(serde);
+            RoleContext context = new RoleContext(config, kafka, serde, registry);
+            for (RoleService role : roles.values()) {
+                checkInterrupted();
+                long t0 = System.nanoTime();
+                LOG.infof("role %s: starting", role.role().key());
+                started.push(new Closer("role " + role.role().key(), role));
+                role.start(context);
+                step("role " + role.role().key(), t0, role.status().state() + " " + role.status().detail());
+            }
+            long total = (System.nanoTime() - bootStartNanos) / 1_000_000;
+            steps.add(new BootStep("total", total, "start-up sequence"));
+            phase = Phase.RUNNING;
+            banner.print(this, total);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            LOG.info("start-up interrupted by shutdown");
+        } catch (EmbeddedKafka.EmbeddedKafkaException e) {
+            fail("embedded Kafka broker: " + e.getMessage(), 1);
+        } catch (Exception e) {
+            LOG.error("start-up failed", e);
+            fail("start-up failed: " + e.getMessage(), 1);
+        }
+    }
+
+    private KafkaSettings connectKafka(Map<String, String> kafkaProps) {
+        long t0 = System.nanoTime();
+        if (KafkaProperties.bootstrap(rawConfig).isPresent()) {
+            KafkaSettings settings = KafkaSettings.fromProperties(kafkaProps);
+            step("kafka", t0, "using " + settings.bootstrapServers());
+            return settings;
+        }
+        var e = config.kafka().embedded();
+        LOG.infof("[kafka] no kafka.bootstrap.servers set: starting the embedded single-node KRaft broker"
+                + " (log dir %s, port %s) ...", e.dir().map(Object::toString).orElse("temporary"),
+                e.port() == 0 ? "any free" : e.port());
+        embedded = EmbeddedKafka.start(new EmbeddedKafka.Options(e.dir().orElse(null), e.port(), e.controllerPort(),
+                config.kafka().partitions()));
+        started.push(new Closer("embedded Kafka broker", embedded));
+        Map<String, String> withBootstrap = new HashMap<>(kafkaProps);
+        withBootstrap.put(KafkaProperties.BOOTSTRAP, embedded.bootstrapServers());
+        step("broker", t0, "embedded broker on " + embedded.bootstrapServers());
+        return KafkaSettings.fromProperties(withBootstrap);
+    }
+
+    private void createTopics() throws InterruptedException {
+        checkInterrupted();
+        if (!config.kafka().createTopics()) {
+            LOG.info("[topics] omnicall.kafka.create-topics=false: expecting the topics to exist");
+            return;
+        }
+        long t0 = System.nanoTime();
+        try (Admin admin = Admin.create(kafka.admin())) {
+            Topics.ensureCreated(admin, config.kafka().partitions(), config.kafka().replicationFactor(), Duration.ofSeconds(60));
+        }
+        step("topics", t0, Topics.all().size() + " topics with " + config.kafka().partitions() + " partitions");
+    }
+
+    private void prepareModel() throws InterruptedException {
+        checkInterrupted();
+        if (!config.roles().contains(Role.WORKER)) {
+            return;
+        }
+        long t0 = System.nanoTime();
+        // TinyCheckpointWriter lands with gpu-workers; until then there is nothing to write or load.
+        step("checkpoint", t0, "skipped: the worker role is not available in this build");
+    }
+
+    private void startObserver(SerdeConfig serde) throws InterruptedException {
+        checkInterrupted();
+        if (!config.dashboard().enabled()) {
+            return;
+        }
+        long t0 = System.nanoTime();
+        PipelineObserver o = new PipelineObserver(kafka, serde, "omnicall-dashboard-" + config.instanceId(),
+                "omnicall-dashboard-" + config.instanceId(), metrics, dashboard, stream::publish);
+        started.push(new Closer("dashboard consumer", o));
+        observer = o;
+        o.start();
+        step("dashboard consumer", t0, "watching " + PipelineObserver.WATCHED.size() + " topics");
+    }
+
+    private Map<String, Object> serdeProperties() {
+        Map<String, Object> p = new HashMap<>();
+        p.put(SerdeConfig.KIND, config.serde().kind());
+        config.serde().registryUrl().ifPresent(u -> p.put(SerdeConfig.REGISTRY_URL, u));
+        for (String name : rawConfig.getPropertyNames()) {
+            if (name.startsWith("apicurio.registry.") || name.startsWith("schema.registry.") || name.startsWith("basic.auth.")) {
+                rawConfig.getOptionalValue(name, String.class).ifPresent(v -> p.put(name, v));
+            }
+        }
+        return p;
+    }
+
+    private void step(String name, long t0, String detail) {
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        steps.add(new BootStep(name, ms, detail));
+        LOG.infof("[%s] %s (%d ms)", name, detail, ms);
+    }
+
+    private static void checkInterrupted() throws InterruptedException {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedException();
+        }
+    }
+
+    private void fail(String message, int exitCode) {
+        if (phase == Phase.STOPPING || phase == Phase.STOPPED) {
+            LOG.infof("start-up abandoned during shutdown: %s", message);
+            return;
+        }
+        failure = message;
+        phase = Phase.FAILED;
+        LOG.error(message);
+        LOG.errorf("OmniCall cannot start; exiting with status %d", exitCode);
+        Quarkus.asyncExit(exitCode);
+    }
+
+    void onStop(@Observes @Priority(10) ShutdownEvent event) {
+        phase = Phase.STOPPING;
+        Thread t = bootThread;
+        if (t != null && t.isAlive()) {
+            t.interrupt();
+            try {
+                t.join(30_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        while (!started.isEmpty()) {
+            Closer c = started.pop();
+            long t0 = System.nanoTime();
+            try {
+                c.resource().close();
+                LOG.infof("[shutdown] %s stopped (%d ms)", c.name(), (System.nanoTime() - t0) / 1_000_000);
+            } catch (Exception e) {
+                LOG.warnf("[shutdown] %s did not stop cleanly: %s", c.name(), e.toString());
+            }
+        }
+        phase = Phase.STOPPED;
+    }
+
+    public Phase phase() {
+        return phase;
+    }
+
+    public Optional<String> failure() {
+        return Optional.ofNullable(failure);
+    }
+
+    public List<BootStep> steps() {
+        synchronized (steps) {
+            return List.copyOf(steps);
+        }
+    }
+
+    public Map<Role, RoleService> roles() {
+        synchronized (roles) {
+            return Map.copyOf(roles);
+        }
+    }
+
+    public RoleStatus roleStatus(Role role) {
+        RoleService s = roles.get(role);
+        if (s == null) {
+            return RoleStatus.of(RoleStatus.State.STOPPED, "not selected in omnicall.roles");
+        }
+        if (phase == Phase.STARTING && !started.stream().anyMatch(c -> c.resource() == s)) {
+            return RoleStatus.of(RoleStatus.State.PENDING, "waiting for Kafka and topics");
+        }
+        return s.status();
+    }
+
+    public Optional<KafkaSettings> kafka() {
+        return Optional.ofNullable(kafka);
+    }
+
+    public Optional<EmbeddedKafka> embedded() {
+        return Optional.ofNullable(embedded);
+    }
+
+    public Optional<PipelineObserver> observer() {
+        return Optional.ofNullable(observer);
+    }
+
+    public PipelineMetrics metrics() {
+        return metrics;
+    }
+
+    public DashboardState dashboard() {
+        return dashboard;
+    }
+
+    public OmniCallConfig config() {
+        return config;
+    }
+}

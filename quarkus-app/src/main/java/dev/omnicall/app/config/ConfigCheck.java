@@ -1,0 +1,191 @@
+package dev.omnicall.app.config;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Range and combination checks of {@link OmniCallConfig} that types alone cannot express. Every problem
+ * is reported at once, each naming its key, its value and what is allowed, so one restart fixes them all.
+ */
+public final class ConfigCheck {
+
+    private static final Pattern DEVICE = Pattern.compile("cpu|gpu:\\d+");
+    private static final Set<String> TRANSPORTS = Set.of("udp", "tcp");
+    private static final Set<String> SERDE_KINDS = Set.of("embedded", "apicurio", "confluent");
+    private static final Set<String> VAD_KINDS = Set.of("silero", "energy");
+
+    private ConfigCheck() {
+    }
+
+    /** Thrown when the configuration is invalid; the message lists every problem, one per line. */
+    public static final class InvalidConfigException extends RuntimeException {
+        private final List<String> problems;
+
+        public InvalidConfigException(List<String> problems) {
+            super("invalid OmniCall configuration:\n  - " + String.join("\n  - ", problems));
+            this.problems = List.copyOf(problems);
+        }
+
+        public List<String> problems() {
+            return problems;
+        }
+    }
+
+    /** The problems found; empty when the configuration is usable. */
+    public static List<String> problems(OmniCallConfig c) {
+        List<String> p = new ArrayList<>();
+        if (c.roles().isEmpty()) {
+            p.add("omnicall.roles is empty: name at least one of bridge, worker, streams");
+        }
+        if (c.instanceId().isBlank() || !c.instanceId().matches("[A-Za-z0-9._-]+")) {
+            p.add("omnicall.instance-id='" + c.instanceId() + "' must be letters, digits, '.', '_' or '-'");
+        }
+
+        var kafka = c.kafka();
+        atLeast(p, "omnicall.kafka.partitions", kafka.partitions(), 1);
+        atLeast(p, "omnicall.kafka.replication-factor", kafka.replicationFactor(), 1);
+        port(p, "omnicall.kafka.embedded.port", kafka.embedded().port(), true);
+        port(p, "omnicall.kafka.embedded.controller-port", kafka.embedded().controllerPort(), true);
+
+        String serde = c.serde().kind().trim().toLowerCase(Locale.ROOT);
+        if (!SERDE_KINDS.contains(serde)) {
+            p.add("omnicall.serde.kind='" + c.serde().kind() + "' is not one of embedded, apicurio, confluent");
+        } else if (!serde.equals("embedded") && c.serde().registryUrl().filter(u -> !u.isBlank()).isEmpty()) {
+            p.add("omnicall.serde.kind=" + serde + " needs omnicall.serde.registry-url");
+        }
+
+        var model = c.model();
+        if (!DEVICE.matcher(model.device()).matches()) {
+            p.add("omnicall.model.device='" + model.device() + "' must be cpu or gpu:N (N = GPU index)");
+        }
+        if (model.omega().isEmpty() || model.omega().stream().anyMatch(o -> o == null || o < 1)) {
+            p.add("omnicall.model.omega=" + model.omega() + " must be one or more unit counts, each >= 1");
+        }
+        atLeast(p, "omnicall.model.max-new-tokens", model.maxNewTokens(), 1);
+        atLeast(p, "omnicall.worker.max-batch", c.worker().maxBatch(), 1);
+        atLeast(p, "omnicall.worker.kv-cache-bytes", c.worker().kvCacheBytes(), 0);
+
+        var sip = c.sip();
+        port(p, "omnicall.sip.port", sip.port(), false);
+        if (sip.transports().isEmpty() || !TRANSPORTS.containsAll(lower(sip.transports()))) {
+            p.add("omnicall.sip.transports=" + sip.transports() + " must be udp, tcp or both");
+        }
+        atLeast(p, "omnicall.sip.max-calls", sip.maxCalls(), 1);
+        if (!(sip.inviteRatePerSource() > 0)) {
+            p.add("omnicall.sip.invite-rate-per-source=" + sip.inviteRatePerSource() + " must be > 0");
+        }
+        for (String cidr : sip.allow()) {
+            String why = cidrProblem(cidr);
+            if (why != null) {
+                p.add("omnicall.sip.allow entry '" + cidr + "' " + why);
+            }
+        }
+        boolean user = sip.auth().username().filter(s -> !s.isBlank()).isPresent();
+        boolean pass = sip.auth().password().filter(s -> !s.isBlank()).isPresent();
+        if (user && !pass) {
+            p.add("omnicall.sip.auth.username is set but omnicall.sip.auth.password is not");
+        }
+        if (pass && !user) {
+            p.add("omnicall.sip.auth.password is set but omnicall.sip.auth.username is not (auth is on when a username is set)");
+        }
+
+        var rtp = c.rtp();
+        port(p, "omnicall.rtp.port-min", rtp.portMin(), false);
+        port(p, "omnicall.rtp.port-max", rtp.portMax(), false);
+        if (rtp.portMax() - rtp.portMin() < 1) {
+            p.add("omnicall.rtp.port-min=" + rtp.portMin() + " .. port-max=" + rtp.portMax()
+                    + " must hold at least one RTP/RTCP pair (port-max > port-min)");
+        }
+
+        var vad = c.vad();
+        if (!VAD_KINDS.contains(vad.kind().trim().toLowerCase(Locale.ROOT))) {
+            p.add("omnicall.vad.kind='" + vad.kind() + "' is not one of silero, energy");
+        }
+        if (!(vad.threshold() > 0 && vad.threshold() < 1)) {
+            p.add("omnicall.vad.threshold=" + vad.threshold() + " must be between 0 and 1 (exclusive)");
+        }
+        if (vad.endSilenceMs() < 20 || vad.endSilenceMs() > 10_000) {
+            p.add("omnicall.vad.end-silence-ms=" + vad.endSilenceMs() + " must be 20..10000");
+        }
+        if (vad.segmentMs() < 20 || vad.segmentMs() > 2_000 || vad.segmentMs() % 20 != 0) {
+            p.add("omnicall.vad.segment-ms=" + vad.segmentMs() + " must be a multiple of 20 in 20..2000 (RTP packets are 20 ms)");
+        }
+
+        atLeast(p, "omnicall.streams.history-turns", c.streams().historyTurns(), 0);
+        atLeast(p, "omnicall.streams.commit-interval-ms", c.streams().commitIntervalMs(), 0);
+        atLeast(p, "omnicall.dashboard.max-calls", c.dashboard().maxCalls(), 1);
+        return p;
+    }
+
+    /** Throws {@link InvalidConfigException} listing every problem, if there is any. */
+    public static void validate(OmniCallConfig c) {
+        List<String> p = problems(c);
+        if (!p.isEmpty()) {
+            throw new InvalidConfigException(p);
+        }
+    }
+
+    private static void atLeast(List<String> p, String key, long value, long min) {
+        if (value < min) {
+            p.add(key + "=" + value + " must be >= " + min);
+        }
+    }
+
+    private static void port(List<String> p, String key, int value, boolean zeroMeansAny) {
+        int min = zeroMeansAny ? 0 : 1;
+        if (value < min || value > 65535) {
+            p.add(key + "=" + value + " must be " + min + "..65535" + (zeroMeansAny ? " (0 picks a free port)" : ""));
+        }
+    }
+
+    private static List<String> lower(List<String> values) {
+        return values.stream().map(s -> s.trim().toLowerCase(Locale.ROOT)).toList();
+    }
+
+    /** Null when {@code cidr} is a valid IPv4 or IPv6 block, else why not. Never does a DNS lookup. */
+    static String cidrProblem(String cidr) {
+        String s = cidr.trim();
+        int slash = s.indexOf('/');
+        if (slash < 0) {
+            return "is not a CIDR block (address/prefix, e.g. 10.0.0.0/8)";
+        }
+        String addr = s.substring(0, slash);
+        boolean v6 = addr.contains(":");
+        if (!v6 && !isIpv4Literal(addr)) {
+            return "has no literal IPv4 or IPv6 address";
+        }
+        int bits = v6 ? 128 : 32;
+        try {
+            if (v6) {
+                InetAddress.getByName(addr); // a string with ':' is parsed as an IPv6 literal, never resolved
+            }
+            int prefix = Integer.parseInt(s.substring(slash + 1));
+            if (prefix < 0 || prefix > bits) {
+                return "has prefix /" + prefix + " outside 0.." + bits;
+            }
+        } catch (NumberFormatException e) {
+            return "has a prefix that is not a number";
+        } catch (UnknownHostException e) {
+            return "has an IPv6 address that does not parse";
+        }
+        return null;
+    }
+
+    private static boolean isIpv4Literal(String addr) {
+        String[] octets = addr.split("\\.", -1);
+        if (octets.length != 4) {
+            return false;
+        }
+        for (String o : octets) {
+            if (!o.matches("\\d{1,3}") || Integer.parseInt(o) > 255) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,188 @@
+package dev.omnicall.app.config;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import io.smallrye.config.WithName;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Every {@code omnicall.*} key of {@code application.properties}, typed. Types are checked by SmallRye
+ * Config when the app starts (a port that is not a number names its key); ranges and combinations are
+ * checked by {@link ConfigCheck}, which lists every problem at once. {@code kafka.*} keys are not here:
+ * they pass through to the Kafka clients unchanged (see {@link KafkaProperties}).
+ */
+@ConfigMapping(prefix = "omnicall")
+public interface OmniCallConfig {
+
+    /** Roles this process runs. */
+    @WithDefault("bridge,worker,streams")
+    Set<Role> roles();
+
+    /** Names this instance in events and consumer client ids. */
+    @WithDefault("local")
+    String instanceId();
+
+    Kafka kafka();
+
+    Serde serde();
+
+    Model model();
+
+    Worker worker();
+
+    Sip sip();
+
+    Rtp rtp();
+
+    Vad vad();
+
+    Streams streams();
+
+    Dashboard dashboard();
+
+    interface Kafka {
+        /** One partition count for every call-keyed topic. */
+        @WithDefault("6")
+        int partitions();
+
+        @WithDefault("1")
+        short replicationFactor();
+
+        /** Create missing topics at start-up (off where an operator such as Strimzi owns them). */
+        @WithDefault("true")
+        boolean createTopics();
+
+        Embedded embedded();
+
+        interface Embedded {
+            /** Log directory of the embedded broker; empty for a temporary one deleted on shutdown. */
+            Optional<Path> dir();
+
+            /** Client port; 0 picks a free one. */
+            @WithDefault("9092")
+            int port();
+
+            /** KRaft controller port; 0 picks a free one. */
+            @WithDefault("0")
+            int controllerPort();
+        }
+    }
+
+    interface Serde {
+        /** embedded, apicurio or confluent. */
+        @WithDefault("embedded")
+        String kind();
+
+        Optional<String> registryUrl();
+    }
+
+    interface Model {
+        @WithDefault(".omnicall/tiny-model")
+        Path dir();
+
+        /** cpu or gpu:N. */
+        @WithDefault("cpu")
+        String device();
+
+        /** Units per audio chunk: one number, or a schedule. */
+        @WithDefault("10,20,40,80")
+        List<Integer> omega();
+
+        @WithDefault("256")
+        int maxNewTokens();
+
+        /** Write a tiny random checkpoint into {@link #dir()} when it holds none (zero-setup run only). */
+        @WithDefault("true")
+        boolean writeTinyIfMissing();
+    }
+
+    interface Worker {
+        @WithDefault("8")
+        int maxBatch();
+
+        @WithDefault("2147483648")
+        long kvCacheBytes();
+    }
+
+    interface Sip {
+        @WithDefault("0.0.0.0")
+        String host();
+
+        @WithDefault("5060")
+        int port();
+
+        @WithDefault("udp,tcp")
+        List<String> transports();
+
+        @WithDefault("100")
+        int maxCalls();
+
+        @WithDefault("5")
+        double inviteRatePerSource();
+
+        @WithDefault("0.0.0.0/0,::/0")
+        List<String> allow();
+
+        Auth auth();
+
+        interface Auth {
+            @WithDefault("omnicall")
+            String realm();
+
+            Optional<String> username();
+
+            /** Never logged. */
+            Optional<String> password();
+        }
+    }
+
+    interface Rtp {
+        @WithDefault("20000")
+        int portMin();
+
+        @WithDefault("20999")
+        int portMax();
+
+        Optional<String> advertisedAddress();
+    }
+
+    interface Vad {
+        @WithDefault("silero")
+        String kind();
+
+        @WithDefault("0.5")
+        double threshold();
+
+        @WithDefault("500")
+        int endSilenceMs();
+
+        @WithDefault("160")
+        int segmentMs();
+    }
+
+    interface Streams {
+        @WithDefault(".omnicall/streams")
+        Path stateDir();
+
+        @WithDefault("8")
+        int historyTurns();
+
+        @WithDefault("20")
+        long commitIntervalMs();
+    }
+
+    interface Dashboard {
+        /** Run the dashboard/metrics consumer (own group, latest offsets) in this process. */
+        @WithDefault("true")
+        boolean enabled();
+
+        /** Calls the dashboard keeps in memory; older ones are dropped. */
+        @WithName("max-calls")
+        @WithDefault("50")
+        int maxCalls();
+    }
+}

@@ -1,0 +1,124 @@
+package dev.omnicall.app.observe;
+
+import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.Dtmf;
+import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TranscriptTurn;
+import dev.omnicall.events.TurnMetrics;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The JSON shape of each event the dashboard receives over SSE: a flat map with a {@code type}
+ * ({@code call}, {@code text}, {@code transcript}, {@code metrics}, {@code dead-letter}). Latencies are
+ * in milliseconds. Dead letters carry the error, never the original bytes (they may hold caller audio).
+ */
+public final class EventViews {
+
+    private EventViews() {
+    }
+
+    public static Map<String, Object> call(CallEvent e) {
+        Map<String, Object> m = base("call", e.getCallId());
+        m.put("bridgeId", e.getBridgeId());
+        m.put("occurredUs", e.getOccurredUs());
+        Object p = e.getPayload();
+        if (p instanceof CallStarted s) {
+            m.put("kind", "started");
+            m.put("from", s.getFrom());
+            m.put("to", s.getTo());
+            m.put("codec", String.valueOf(s.getCodec()));
+        } else if (p instanceof CallEnded s) {
+            m.put("kind", "ended");
+            m.put("reason", String.valueOf(s.getReason()));
+            m.put("detail", s.getDetail());
+        } else if (p instanceof BargeIn s) {
+            m.put("kind", "barge-in");
+            m.put("turnId", s.getTurnId());
+            m.put("attempt", s.getAttempt());
+        } else if (p instanceof Dtmf s) {
+            m.put("kind", "dtmf");
+            m.put("digit", s.getDigit());
+        } else if (p instanceof PlaybackStarted s) {
+            m.put("kind", "playback");
+            m.put("turnId", s.getTurnId());
+            m.put("attempt", s.getAttempt());
+        } else {
+            m.put("kind", "unknown");
+        }
+        return m;
+    }
+
+    public static Map<String, Object> text(TextDelta d) {
+        Map<String, Object> m = base("text", d.getCallId());
+        m.put("turnId", d.getTurnId());
+        m.put("attempt", d.getAttempt());
+        m.put("seq", d.getSeq());
+        m.put("text", d.getText());
+        m.put("last", d.getLast());
+        m.put("cancelled", d.getCancelled());
+        m.put("workerId", d.getWorkerId());
+        return m;
+    }
+
+    public static Map<String, Object> transcript(Transcript t) {
+        Map<String, Object> m = base("transcript", t.getCallId());
+        List<Map<String, Object>> turns = new ArrayList<>();
+        for (TranscriptTurn turn : t.getTurns()) {
+            Map<String, Object> v = new LinkedHashMap<>();
+            v.put("turnId", turn.getTurnId());
+            v.put("userText", turn.getUserText());
+            v.put("assistantText", turn.getAssistantText());
+            v.put("interrupted", turn.getInterrupted());
+            turns.add(v);
+        }
+        m.put("turns", turns);
+        m.put("dtmf", t.getDtmf());
+        m.put("ended", t.getEnded());
+        return m;
+    }
+
+    public static Map<String, Object> metrics(TurnMetrics t) {
+        Map<String, Object> m = base("metrics", t.getCallId());
+        m.put("turnId", t.getTurnId());
+        m.put("attempt", t.getAttempt());
+        m.put("firstAudioMs", millis(t.getFirstAudioLatencyUs()));
+        Map<String, Object> stages = new LinkedHashMap<>();
+        PipelineMetrics.stageValues(t).forEach((stage, us) -> stages.put(stage, millis(us)));
+        m.put("stagesMs", stages);
+        return m;
+    }
+
+    public static Map<String, Object> deadLetter(String key, DeadLetter d) {
+        Map<String, Object> m = base("dead-letter", key);
+        m.put("sourceTopic", d.getSourceTopic());
+        m.put("partition", d.getPartition());
+        m.put("offset", d.getOffset());
+        m.put("stage", d.getStage());
+        m.put("errorClass", d.getErrorClass());
+        m.put("errorMessage", d.getErrorMessage());
+        m.put("application", d.getApplication());
+        m.put("occurredUs", d.getOccurredUs());
+        return m;
+    }
+
+    private static Map<String, Object> base(String type, String callId) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("type", type);
+        m.put("callId", callId);
+        return m;
+    }
+
+    static Double millis(Long us) {
+        return us == null ? null : Math.round(us / 100.0) / 10.0;
+    }
+}

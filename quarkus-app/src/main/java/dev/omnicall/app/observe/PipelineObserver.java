@@ -1,0 +1,205 @@
+package dev.omnicall.app.observe;
+
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topic;
+import dev.omnicall.kafka.Topics;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.jboss.logging.Logger;
+
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * The dashboard's and metrics' view of the pipeline: one consumer, in its own group, reading
+ * {@code response-text}, {@code call-events}, {@code transcripts}, {@code turn-metrics} and
+ * {@code dead-letters} from the latest offsets. Each record updates the {@link PipelineMetrics} and the
+ * {@link DashboardState} and is published to the SSE stream.
+ *
+ * <p>A record it cannot decode is counted ({@code omnicall_observer_unreadable_total{topic}}) and logged,
+ * never dead-lettered: this consumer only watches, and every instance runs one, so dead-lettering here
+ * would duplicate what the owning role already reported.
+ */
+public final class PipelineObserver implements AutoCloseable {
+
+    private static final Logger LOG = Logger.getLogger(PipelineObserver.class);
+
+    /** The topics the dashboard watches. */
+    public static final List<Topic<?>> WATCHED = List.of(Topics.RESPONSE_TEXT, Topics.CALL_EVENTS,
+            Topics.TRANSCRIPTS, Topics.TURN_METRICS, Topics.DEAD_LETTERS);
+
+    private final KafkaConsumer<String, byte[]> consumer;
+    private final Map<String, Deserializer<?>> deserializers = new HashMap<>();
+    private final PipelineMetrics metrics;
+    private final DashboardState state;
+    private final Consumer<Map<String, Object>> publish;
+    private final AtomicLong unreadable = new AtomicLong();
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile boolean assigned;
+    private volatile String lastError;
+
+    public PipelineObserver(KafkaSettings kafka, SerdeConfig serde, String groupId, String clientId,
+                            PipelineMetrics metrics, DashboardState state, Consumer<Map<String, Object>> publish) {
+        Map<String, Object> props = kafka.consumer(groupId, clientId);
+        // A dashboard shows what happens from now on; it neither replays history nor needs commits.
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest");
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        this.consumer = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer());
+        for (Topic<?> t : WATCHED) {
+            deserializers.put(t.name(), t.valueSerde(serde).deserializer());
+        }
+        this.metrics = metrics;
+        this.state = state;
+        this.publish = publish;
+        this.thread = new Thread(this::run, "omnicall-dashboard-consumer");
+        this.thread.setDaemon(true);
+    }
+
+    public void start() {
+        thread.start();
+    }
+
+    /** True once the consumer holds its partitions and knows their latest offsets. */
+    public boolean assigned() {
+        return assigned;
+    }
+
+    public String lastError() {
+        return lastError;
+    }
+
+    public long unreadable() {
+        return unreadable.get();
+    }
+
+    private void run() {
+        try {
+            consumer.subscribe(WATCHED.stream().map(Topic::name).toList(), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    assigned = false;
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    // Resolve "latest" now, so anything produced after assigned() is true is seen.
+                    partitions.forEach(consumer::position);
+                    assigned = true;
+                }
+            });
+            while (running) {
+                try {
+                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                        handle(r);
+                    }
+                    lastError = null;
+                } catch (WakeupException e) {
+                    if (running) {
+                        throw e;
+                    }
+                } catch (KafkaException e) {
+                    metrics.pollError();
+                    if (!java.util.Objects.equals(e.getMessage(), lastError)) {
+                        LOG.warnf("dashboard consumer: poll failed, retrying in 1 s: %s", e.getMessage());
+                    }
+                    lastError = e.getMessage();
+                    Thread.sleep(1000);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            lastError = e.toString();
+            LOG.error("dashboard consumer stopped", e);
+        } finally {
+            assigned = false;
+            consumer.close(Duration.ofSeconds(5));
+        }
+    }
+
+    private void handle(ConsumerRecord<String, byte[]> r) {
+        String topic = r.topic();
+        metrics.recordRead(topic);
+        Object value;
+        try {
+            value = r.value() == null ? null : deserializers.get(topic).deserialize(topic, r.value());
+        } catch (RuntimeException e) {
+            metrics.unreadable(topic);
+            if (unreadable.incrementAndGet() <= 10 || unreadable.get() % 1000 == 0) {
+                LOG.warnf("dashboard consumer: unreadable record %s-%d@%d (%d so far): %s", topic, r.partition(),
+                        r.offset(), unreadable.get(), e.getMessage());
+            }
+            return;
+        }
+        if (value == null) {
+            return; // a tombstone on the compacted transcripts topic
+        }
+        Map<String, Object> view;
+        if (value instanceof TextDelta d) {
+            metrics.textDelta(d.getCallId(), d.getTurnId(), d.getAttempt(), d.getLast() || d.getCancelled());
+            view = EventViews.text(d);
+        } else if (value instanceof CallEvent e) {
+            if (e.getPayload() instanceof CallStarted) {
+                metrics.callStarted(e.getCallId());
+            } else if (e.getPayload() instanceof CallEnded ended) {
+                metrics.callEnded(e.getCallId(), String.valueOf(ended.getReason()));
+            } else if (e.getPayload() instanceof BargeIn) {
+                metrics.bargeIn();
+            }
+            view = EventViews.call(e);
+        } else if (value instanceof TurnMetrics m) {
+            metrics.turnMetrics(m);
+            view = EventViews.metrics(m);
+        } else if (value instanceof Transcript t) {
+            view = EventViews.transcript(t);
+        } else if (value instanceof DeadLetter d) {
+            metrics.deadLetter(d.getSourceTopic(), d.getStage());
+            view = EventViews.deadLetter(r.key(), d);
+        } else {
+            return;
+        }
+        state.apply(view);
+        publish.accept(view);
+    }
+
+    /** Stops polling and closes the consumer; waits up to 10 s. */
+    @Override
+    public void close() {
+        running = false;
+        if (!thread.isAlive()) {
+            if (thread.getState() == Thread.State.NEW) {
+                consumer.close(Duration.ofSeconds(5));
+            }
+            return;
+        }
+        consumer.wakeup();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

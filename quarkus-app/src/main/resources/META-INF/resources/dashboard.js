@@ -1,0 +1,215 @@
+// OmniCall dashboard: one snapshot (/api/snapshot), then live events (/api/events, SSE).
+// Every value from the pipeline is written with textContent, never as HTML: transcripts are caller input.
+"use strict";
+
+const STAGES = [
+  ["vad_wait", "VAD end-of-turn wait", "#94a3b8"],
+  ["bridge_to_request", "bridge → request on Kafka", "#60a5fa"],
+  ["request_to_inference", "request → inference start", "#a78bfa"],
+  ["encoder_prefill", "encoder + prefill", "#f472b6"],
+  ["first_units", "first Ω units", "#fb923c"],
+  ["vocoder", "vocoder", "#facc15"],
+  ["chunk_to_bridge", "chunk → bridge", "#34d399"],
+  ["bridge_to_rtp", "bridge → first RTP", "#2dd4bf"],
+];
+
+const calls = new Map(); // callId -> {callId, info, turns: Map(turnId -> turn)}
+const deadLetters = [];
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "style") e.style.cssText = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+function call(callId) {
+  let c = calls.get(callId);
+  if (!c) { c = { callId, info: { state: "unknown" }, turns: new Map() }; calls.set(callId, c); }
+  return c;
+}
+
+function turn(c, turnId) {
+  let t = c.turns.get(turnId);
+  if (!t) { t = { turnId, attempt: -1, pieces: new Map(), last: false, cancelled: false }; c.turns.set(turnId, t); }
+  return t;
+}
+
+function turnText(t) {
+  if (t.pieces.size === 0) return t.finalText || "";
+  return [...t.pieces.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1]).join("");
+}
+
+function loadSnapshot(s) {
+  calls.clear();
+  for (const cv of [...s.calls].reverse()) {
+    const c = call(cv.callId);
+    const { turns, callId, ...info } = cv;
+    c.info = info;
+    for (const tv of turns) {
+      const t = turn(c, tv.turnId);
+      Object.assign(t, { attempt: tv.attempt, last: tv.last, cancelled: tv.cancelled, bargedIn: tv.bargedIn,
+        userText: tv.userText, firstAudioMs: tv.firstAudioMs, stagesMs: tv.stagesMs });
+      t.pieces = new Map(tv.pieces);
+      t.finalText = tv.finalText;
+    }
+  }
+  deadLetters.length = 0;
+  deadLetters.push(...s.deadLetters);
+  renderStatus(s.status);
+  renderCounters(s.counters);
+  renderAll();
+}
+
+function apply(ev) {
+  switch (ev.type) {
+    case "counters": renderCounters(ev); return;
+    case "dead-letter":
+      deadLetters.unshift(ev); if (deadLetters.length > 20) deadLetters.pop(); renderDeadLetters(); return;
+  }
+  const c = call(ev.callId);
+  if (ev.type === "call") {
+    if (ev.kind === "started") Object.assign(c.info, { state: "live", from: ev.from, to: ev.to, codec: ev.codec });
+    else if (ev.kind === "ended") Object.assign(c.info, { state: "ended", endReason: ev.reason });
+    else if (ev.kind === "barge-in") turn(c, ev.turnId).bargedIn = true;
+    else if (ev.kind === "dtmf") c.info.dtmf = (c.info.dtmf || "") + ev.digit;
+  } else if (ev.type === "text") {
+    const t = turn(c, ev.turnId);
+    if (ev.attempt < t.attempt) return; // late delta of an abandoned attempt
+    if (ev.attempt > t.attempt) { t.attempt = ev.attempt; t.pieces = new Map(); t.last = false; t.cancelled = false; }
+    t.pieces.set(ev.seq, ev.text);
+    t.last = t.last || ev.last;
+    t.cancelled = t.cancelled || ev.cancelled;
+  } else if (ev.type === "metrics") {
+    Object.assign(turn(c, ev.turnId), { firstAudioMs: ev.firstAudioMs, stagesMs: ev.stagesMs });
+  } else if (ev.type === "transcript") {
+    for (const tt of ev.turns) {
+      const t = turn(c, tt.turnId);
+      t.userText = tt.userText;
+      if (t.pieces.size === 0) t.finalText = tt.assistantText;
+    }
+    if (ev.ended) c.info.state = "ended";
+  }
+  renderCall(c);
+}
+
+function renderAll() {
+  document.getElementById("calls").replaceChildren();
+  for (const c of calls.values()) renderCall(c);
+  renderDeadLetters();
+}
+
+function renderCall(c) {
+  const box = document.getElementById("calls");
+  let card = box.querySelector(`[data-call="${CSS.escape(c.callId)}"]`);
+  const fresh = el("div", { class: "call", "data-call": c.callId });
+  const state = c.info.state || "unknown";
+  fresh.append(el("div", { class: "call-head" },
+    el("span", { class: "call-id" }, c.callId),
+    el("span", { class: "state-" + state, "data-role": "call-state" }, state),
+    c.info.from ? el("span", { class: "muted" }, `${c.info.from} → ${c.info.to || ""}`) : null,
+    c.info.codec ? el("span", { class: "badge" }, c.info.codec) : null,
+    c.info.dtmf ? el("span", { class: "badge" }, "DTMF " + c.info.dtmf) : null,
+    c.info.endReason ? el("span", { class: "badge" }, c.info.endReason) : null));
+  for (const t of [...c.turns.values()].sort((a, b) => a.turnId - b.turnId)) fresh.append(renderTurn(t));
+  if (card) card.replaceWith(fresh); else box.prepend(fresh);
+  document.getElementById("no-calls").hidden = calls.size > 0;
+}
+
+function renderTurn(t) {
+  const div = el("div", { class: "turn", "data-turn": String(t.turnId) });
+  if (t.userText) div.append(el("div", {}, el("span", { class: "who" }, "caller"), el("span", { class: "user-text" }, t.userText)));
+  const streaming = !t.last && !t.cancelled && t.pieces.size > 0;
+  div.append(el("div", {},
+    el("span", { class: "who" }, `bot · turn ${t.turnId}`),
+    el("span", { class: "assistant-text" + (streaming ? " streaming" : ""), "data-role": "assistant-text" }, turnText(t)),
+    t.attempt > 0 ? el("span", { class: "badge" }, "attempt " + t.attempt) : null,
+    t.cancelled ? el("span", { class: "badge bad" }, "cancelled") : null,
+    t.bargedIn ? el("span", { class: "badge bad" }, "barge-in") : null));
+  if (t.firstAudioMs != null || t.stagesMs) div.append(renderLatency(t));
+  return div;
+}
+
+function renderLatency(t) {
+  const stages = t.stagesMs || {};
+  const total = t.firstAudioMs != null ? t.firstAudioMs : Object.values(stages).reduce((a, b) => a + b, 0);
+  const wrap = el("div", { class: "latency" },
+    el("span", {}, "first audio "), el("strong", { "data-role": "first-audio-ms" }, total != null ? `${total} ms` : "—"));
+  const bar = el("div", { class: "bar" });
+  const parts = [];
+  for (const [key, label, color] of STAGES) {
+    const v = stages[key];
+    if (v == null) continue;
+    parts.push(`${label} ${v} ms`);
+    bar.append(el("span", { title: `${label}: ${v} ms`, style: `width:${total > 0 ? Math.max(0.5, 100 * v / total) : 0}%;background:${color}` }));
+  }
+  wrap.append(bar, el("div", { class: "muted", "data-role": "stage-breakdown" }, parts.join(" · ")));
+  return wrap;
+}
+
+function renderCounters(c) {
+  document.getElementById("active-calls").textContent = c.activeCalls;
+  document.getElementById("active-turns").textContent = c.activeTurns;
+  const dl = Object.values(c.deadLetters || {}).reduce((a, b) => a + b, 0);
+  document.getElementById("dead-letter-count").textContent = dl;
+  const topics = Object.entries(c.topics || {}).map(([k, v]) => `${k} ${v}`);
+  const bad = Object.entries(c.unreadable || {}).map(([k, v]) => `${k} unreadable ${v}`);
+  document.getElementById("topic-counts").textContent = [...topics, ...bad].join(" · ") || "—";
+}
+
+function renderDeadLetters() {
+  const ul = document.getElementById("dead-letters");
+  ul.replaceChildren(...deadLetters.map(d => el("li", {},
+    el("strong", {}, `${d.sourceTopic}`), ` [${d.stage}] ${d.errorClass}: ${d.errorMessage}`,
+    d.callId ? el("div", { class: "muted" }, `call ${d.callId}, partition ${d.partition}, offset ${d.offset}`) : null)));
+  if (deadLetters.length === 0) ul.append(el("li", { class: "muted", style: "border:0;background:none" }, "none"));
+}
+
+function renderStatus(s) {
+  const phase = document.getElementById("phase");
+  phase.textContent = s.phase.toLowerCase();
+  phase.className = "pill " + (s.phase === "RUNNING" ? "ok" : s.phase === "FAILED" ? "bad" : "warn");
+  const roles = document.getElementById("roles");
+  roles.replaceChildren(...Object.entries(s.roles).filter(([, r]) => r.detail !== "not selected in omnicall.roles")
+    .map(([name, r]) => el("span", { class: "pill " + (r.state === "RUNNING" ? "ok" : r.state === "PENDING" || r.state === "STARTING" ? "warn" : "bad"),
+      title: r.detail }, `${name}: ${r.state.toLowerCase()}`)));
+  document.getElementById("steps").replaceChildren(...s.steps.map(st => el("li", {}, `${st.name}: ${st.millis} ms — ${st.detail}`)));
+}
+
+function legend() {
+  document.getElementById("legend").replaceChildren(...STAGES.map(([, label, color]) => el("li", { style: `--c:${color}` }, label)));
+}
+
+// Events that arrive while a snapshot loads are held and replayed on top of it; replay is harmless
+// because text pieces are keyed by (attempt, seq).
+let held = null;
+
+async function refreshSnapshot() {
+  held = [];
+  try {
+    const r = await fetch("api/snapshot");
+    loadSnapshot(await r.json());
+  } finally {
+    const replay = held;
+    held = null;
+    replay.forEach(apply);
+  }
+}
+
+function receive(ev) {
+  if (held) held.push(ev); else apply(ev);
+}
+
+function connect() {
+  const state = document.getElementById("stream-state");
+  const es = new EventSource("api/events");
+  es.onopen = () => { state.textContent = "stream: live"; state.className = "pill ok"; refreshSnapshot(); };
+  es.onmessage = m => receive(JSON.parse(m.data));
+  es.onerror = () => { state.textContent = "stream: reconnecting"; state.className = "pill warn"; };
+}
+
+legend();
+connect();
+setInterval(async () => { try { renderStatus(await (await fetch("api/status")).json()); } catch (e) { /* shown by stream state */ } }, 3000);

@@ -1,0 +1,89 @@
+package dev.omnicall.app;
+
+import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.Codec;
+import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Clock;
+import dev.omnicall.kafka.DeadLetters;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topic;
+import dev.omnicall.kafka.Topics;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Writes pipeline events onto the running app's broker, as the bridge, worker and streams roles would,
+ * so the dashboard and metrics can be tested before those roles exist.
+ */
+final class PipelineEvents implements AutoCloseable {
+
+    private final KafkaProducer<String, byte[]> producer;
+    private final SerdeConfig serde = SerdeConfig.embedded();
+
+    PipelineEvents(OmniCallRuntime runtime) {
+        awaitDashboardConsumer(runtime);
+        this.producer = new KafkaProducer<>(runtime.kafka().orElseThrow().producer("test-producer"),
+                new org.apache.kafka.common.serialization.StringSerializer(), new ByteArraySerializer());
+    }
+
+    /** Waits until the boot sequence has run and the dashboard consumer (latest offsets) holds its partitions. */
+    static void awaitDashboardConsumer(OmniCallRuntime runtime) {
+        await().atMost(Duration.ofSeconds(60)).until(() -> runtime.observer().map(o -> o.assigned()).orElse(false));
+    }
+
+    <V extends SpecificRecord> void send(Topic<V> topic, String callId, V value) {
+        sendRaw(topic.name(), callId, topic.valueSerde(serde).serializer().serialize(topic.name(), value));
+    }
+
+    void sendRaw(String topic, String key, byte[] value) {
+        try {
+            producer.send(new ProducerRecord<>(topic, key, value)).get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("could not produce to " + topic, e);
+        }
+    }
+
+    void callStarted(String callId) {
+        send(Topics.CALL_EVENTS, callId, CallEvent.newBuilder().setCallId(callId).setBridgeId("test-bridge")
+                .setOccurredUs(Clock.nowMicros())
+                .setPayload(CallStarted.newBuilder().setFrom("sip:alice@127.0.0.1").setTo("sip:omnicall@127.0.0.1")
+                        .setCodec(Codec.PCMU).build())
+                .build());
+    }
+
+    void text(String callId, int turnId, int attempt, int seq, String text, boolean last) {
+        send(Topics.RESPONSE_TEXT, callId, TextDelta.newBuilder().setCallId(callId).setTurnId(turnId)
+                .setAttempt(attempt).setSeq(seq).setText(text).setLast(last).setWorkerId("test-worker")
+                .setTimings(TurnTimings.newBuilder().build()).build());
+    }
+
+    void turnMetrics(String callId, int turnId, long firstAudioUs, long vadWaitUs, long encoderPrefillUs) {
+        send(Topics.TURN_METRICS, callId, TurnMetrics.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(0)
+                .setTimings(TurnTimings.newBuilder().build())
+                .setVadWaitUs(vadWaitUs).setEncoderPrefillUs(encoderPrefillUs)
+                .setFirstAudioLatencyUs(firstAudioUs).build());
+    }
+
+    void deadLetter(String callId, String sourceTopic, String stage) {
+        DeadLetter d = DeadLetters.of(sourceTopic, 0, 42, callId.getBytes(), new byte[]{1, 2, 3}, stage,
+                new IllegalArgumentException("unknown schema id 99"), "test");
+        send(Topics.DEAD_LETTERS, callId, d);
+    }
+
+    @Override
+    public void close() {
+        producer.close(Duration.ofSeconds(5));
+    }
+}

@@ -1,0 +1,136 @@
+package dev.omnicall.app.config;
+
+import io.smallrye.config.ConfigMappings;
+import io.smallrye.config.PropertiesConfigSource;
+import io.smallrye.config.SmallRyeConfig;
+import io.smallrye.config.SmallRyeConfigBuilder;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The typed mapping of application.properties and its checks, without starting the app. */
+class OmniCallConfigTest {
+
+    private static OmniCallConfig load(Map<String, String> props) {
+        SmallRyeConfig config = new SmallRyeConfigBuilder()
+                .addDefaultInterceptors()
+                .withMapping(OmniCallConfig.class)
+                .withSources(new PropertiesConfigSource(props, "test", 500))
+                .build();
+        return config.getConfigMapping(OmniCallConfig.class);
+    }
+
+    private static Map<String, String> catalogue() throws IOException {
+        Properties p = new Properties();
+        try (InputStream in = OmniCallConfigTest.class.getResourceAsStream("/application.properties")) {
+            p.load(in);
+        }
+        Map<String, String> out = new HashMap<>();
+        p.stringPropertyNames().stream().filter(k -> !k.startsWith("%")).forEach(k -> out.put(k, p.getProperty(k)));
+        return out;
+    }
+
+    @Test
+    void shouldAcceptTheShippedCatalogueWhenLoadedAsIs() throws IOException {
+        // Given the application.properties that ships in the jar
+        // When it is mapped and checked
+        OmniCallConfig c = load(catalogue());
+        // Then it is valid and means what the comments say
+        assertThat(ConfigCheck.problems(c)).isEmpty();
+        assertThat(c.roles()).containsExactlyInAnyOrder(Role.BRIDGE, Role.WORKER, Role.STREAMS);
+        assertThat(c.model().omega()).containsExactly(10, 20, 40, 80);
+        assertThat(c.sip().auth().password()).isEmpty();
+        assertThat(c.kafka().embedded().port()).isEqualTo(9092);
+    }
+
+    @Test
+    void shouldListEveryMappedKeyInTheCatalogueWhenTheDeployManifestsCheckAgainstIt() throws IOException {
+        // Given every key the typed mapping knows
+        Set<String> mapped = ConfigMappings.getProperties(ConfigMappings.ConfigClass.configClass(OmniCallConfig.class, "omnicall"))
+                .keySet().stream().filter(k -> !k.endsWith("[*]")).collect(Collectors.toSet());
+        // When compared with the keys of application.properties, commented-out ones included
+        String text;
+        try (InputStream in = OmniCallConfigTest.class.getResourceAsStream("/application.properties")) {
+            text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        Set<String> listed = text.lines().map(l -> l.startsWith("#") ? l.substring(1) : l)
+                .filter(l -> l.startsWith("omnicall.") && l.contains("="))
+                .map(l -> l.substring(0, l.indexOf('=')).trim()).collect(Collectors.toSet());
+        // Then the catalogue names them all, and nothing it names is unknown to the mapping
+        assertThat(listed).containsExactlyInAnyOrderElementsOf(mapped);
+    }
+
+    @Test
+    void shouldReportEveryBadValueWithItsKeyWhenSeveralAreWrong() {
+        // Given a config with several out-of-range values
+        Map<String, String> props = new HashMap<>();
+        props.put("omnicall.sip.port", "70000");
+        props.put("omnicall.rtp.port-min", "21000");
+        props.put("omnicall.rtp.port-max", "20000");
+        props.put("omnicall.vad.threshold", "1.5");
+        props.put("omnicall.model.device", "cuda");
+        props.put("omnicall.model.omega", "10,0");
+        props.put("omnicall.sip.allow", "10.0.0.0/8,300.1.1.1/8,example.com/24");
+        props.put("omnicall.sip.auth.password", "pw-only");
+        props.put("omnicall.serde.kind", "apicurio");
+        // When it is checked
+        // Then one exception lists each problem, naming key and value, and never the password's value
+        assertThatThrownBy(() -> ConfigCheck.validate(load(props)))
+                .isInstanceOf(ConfigCheck.InvalidConfigException.class)
+                .hasMessageContaining("omnicall.sip.port=70000 must be 1..65535")
+                .hasMessageContaining("omnicall.rtp.port-min=21000 .. port-max=20000")
+                .hasMessageContaining("omnicall.vad.threshold=1.5")
+                .hasMessageContaining("omnicall.model.device='cuda' must be cpu or gpu:N")
+                .hasMessageContaining("omnicall.model.omega=[10, 0]")
+                .hasMessageContaining("'300.1.1.1/8' has no literal IPv4")
+                .hasMessageContaining("'example.com/24' has no literal IPv4")
+                .hasMessageContaining("omnicall.sip.auth.password is set but omnicall.sip.auth.username is not")
+                .hasMessageContaining("omnicall.serde.kind=apicurio needs omnicall.serde.registry-url")
+                .hasMessageNotContaining("pw-only")
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(9));
+    }
+
+    @Test
+    void shouldNameTheKeyWhenAValueIsNotANumber() {
+        // Given a port that is not a number
+        Map<String, String> props = Map.of("omnicall.sip.port", "five-oh-six-oh");
+        // When the mapping is built
+        // Then SmallRye Config refuses it, naming the key
+        assertThatThrownBy(() -> load(props)).hasMessageContaining("omnicall.sip.port").hasMessageContaining("five-oh-six-oh");
+    }
+
+    @Test
+    void shouldListTheAllowedRolesWhenARoleIsMisspelt() {
+        // Given a role that does not exist
+        Map<String, String> props = Map.of("omnicall.roles", "bridge,wroker");
+        // When the mapping is built
+        // Then the error names the key, the bad value and the allowed ones
+        assertThatThrownBy(() -> load(props)).hasMessageContaining("omnicall.roles").hasMessageContaining("wroker")
+                .hasMessageContaining("worker");
+    }
+
+    @Test
+    void shouldAcceptIpv6AndIpv4BlocksWhenTheyAreWellFormed() {
+        assertThat(ConfigCheck.cidrProblem("192.168.0.0/16")).isNull();
+        assertThat(ConfigCheck.cidrProblem("::/0")).isNull();
+        assertThat(ConfigCheck.cidrProblem("fd00::/8")).isNull();
+        assertThat(ConfigCheck.cidrProblem("10.0.0.0/33")).contains("outside 0..32");
+        assertThat(ConfigCheck.cidrProblem("10.0.0.1")).contains("not a CIDR block");
+    }
+
+    @Test
+    void shouldMapKafkaEnvironmentNamesToDottedKeysWhenPassingThemThrough() {
+        assertThat(KafkaProperties.dotted("KAFKA_SASL_JAAS_CONFIG")).isEqualTo("kafka.sasl.jaas.config");
+        assertThat(KafkaProperties.dotted("kafka.security.protocol")).isEqualTo("kafka.security.protocol");
+        assertThat(KafkaProperties.dotted("OMNICALL_SIP_PORT")).isNull();
+    }
+}
