@@ -86,6 +86,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean started = new AtomicBoolean();
+    private volatile boolean joined;
     private volatile boolean assigned;
 
     public InferenceWorker(WorkerConfig config, TurnEngine engine, WorkerMetrics metrics) {
@@ -144,7 +145,12 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         }
     }
 
-    /** True once the group gave this worker its partitions at least once. */
+    /** True once this worker joined its group (it may hold no partition when workers outnumber them). */
+    public boolean hasJoined() {
+        return joined;
+    }
+
+    /** True once the group gave this worker at least one partition. */
     public boolean isAssigned() {
         return assigned;
     }
@@ -312,8 +318,9 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-            assigned = true;
+            joined = true;
             if (!partitions.isEmpty()) {
+                assigned = true;
                 LOG.info("worker {} assigned {} (generation {})", config.instanceId(), partitions,
                         consumer.groupMetadata().generationId());
             }

@@ -1,0 +1,111 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.worker.engine.OmniTurnEngine;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs one inference worker against a Kafka cluster, without Quarkus: for the kill -9 fault test and for
+ * running a worker by hand. Settings, later ones winning: {@code --config FILE} (a properties file), JVM
+ * system properties, then {@code key=value} arguments; the keys are those of {@link WorkerConfig#fromProperties}
+ * ({@code kafka.bootstrap.servers}, {@code omnicall.worker.model-dir}, ...). {@code --tiny} writes the tiny
+ * checkpoint into the model directory first if none is there.
+ *
+ * <pre>
+ * java -cp ... dev.omnicall.worker.WorkerMain kafka.bootstrap.servers=127.0.0.1:9092 \
+ *      omnicall.worker.model-dir=/models/omni omnicall.worker.device=gpu:0
+ * </pre>
+ *
+ * Prints {@code WORKER READY instance=... group=...} once it has joined its consumer group;
+ * SIGTERM stops it cleanly (finished turns committed); SIGKILL leaves unfinished turns to the next owner.
+ */
+public final class WorkerMain {
+
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerMain.class);
+
+    private WorkerMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> props = new HashMap<>();
+        boolean tiny = false;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--config") && i + 1 < args.length) {
+                props.putAll(load(Path.of(args[++i])));
+            } else if (args[i].equals("--tiny")) {
+                tiny = true;
+            }
+        }
+        System.getProperties().forEach((k, v) -> {
+            String key = k.toString();
+            if (key.startsWith("kafka.") || key.startsWith("omnicall.")) {
+                props.put(key, v.toString());
+            }
+        });
+        for (String a : args) {
+            int eq = a.indexOf('=');
+            if (eq > 0 && !a.startsWith("--")) {
+                props.put(a.substring(0, eq), a.substring(eq + 1));
+            }
+        }
+        WorkerConfig config;
+        try {
+            config = WorkerConfig.fromProperties(props);
+        } catch (IllegalArgumentException e) {
+            System.err.println("worker config: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        if (tiny) {
+            TinyCheckpointWriter.writeIfAbsent(config.modelDir(), 20240906L);
+        }
+        LOG.info("worker {} config: kafka {}, model {}, device {}, omega {}, max batch {}, kv cache {} bytes",
+                config.instanceId(), config.kafka(), config.modelDir(), config.device(), config.omegaSchedule(),
+                config.maxBatch(), config.kvCacheBytes());
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        OmniTurnEngine engine = OmniTurnEngine.load(config);
+        InferenceWorker worker = new InferenceWorker(config, engine, metrics);
+        Thread loop = new Thread(worker, "worker-" + config.instanceId());
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            worker.close();
+            engine.close();
+        }, "worker-shutdown"));
+        ScheduledExecutorService status = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "worker-status");
+            t.setDaemon(true);
+            return t;
+        });
+        status.scheduleAtFixedRate(() -> LOG.info("worker {}: {}", config.instanceId(), metrics), 10, 10, TimeUnit.SECONDS);
+        loop.start();
+        while (!worker.hasJoined() && loop.isAlive()) {
+            Thread.sleep(20);
+        }
+        if (worker.hasJoined()) {
+            System.out.println("WORKER READY instance=" + config.instanceId() + " group=" + config.groupId());
+            System.out.flush();
+        }
+        loop.join();
+    }
+
+    private static Map<String, String> load(Path file) throws IOException {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(file)) {
+            p.load(r);
+        }
+        Map<String, String> out = new HashMap<>();
+        p.forEach((k, v) -> out.put(k.toString(), v.toString()));
+        return out;
+    }
+}
