@@ -191,7 +191,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             return;
         }
         int attempt = consumer.groupMetadata().generationId();
-        Turn turn = new Turn(request, TurnRequests.toInput(request, config.maxNewTokens()), tp, r.offset(), r.key(),
+        Turn turn = new Turn(request, TurnRequests.toInput(request), tp, r.offset(), r.key(),
                 r.value(), attempt);
         String callId = turn.callId();
         if (endedCalls.contains(callId) || cancelledTurns.contains(callId + "#" + turn.turnId())) {

@@ -84,7 +84,7 @@ public final class TurnRequests {
     }
 
     /** The engine's view of a valid request. */
-    public static TurnInput toInput(TurnRequest r, int maxNewTokens) {
+    public static TurnInput toInput(TurnRequest r) {
         List<TurnInput.PastTurn> history = new ArrayList<>(r.getHistory().size());
         for (ConversationTurn t : r.getHistory()) {
             history.add(new TurnInput.PastTurn(t.getTurnId(),
@@ -92,7 +92,7 @@ public final class TurnRequests {
                     t.getUserAudio() == null ? null : samples(t.getUserAudio()),
                     t.getAssistantText().toString()));
         }
-        return new TurnInput(r.getCallId().toString(), samples(r.getAudio()), history, maxNewTokens);
+        return new TurnInput(r.getCallId().toString(), samples(r.getAudio()), history);
     }
 
     /** Little-endian signed 16-bit PCM to samples; the buffer's position is left alone. */

@@ -21,10 +21,12 @@ import java.util.Set;
 import java.util.function.Predicate;
 
 /**
- * Continuous batching of turns. Turns wait in arrival order; before every decode step the free batch slots
- * are filled (each newcomer runs its encoder and prefill), then one decode step advances every active turn,
- * batched into one forward when {@code batchedDecode} is on. Cancellation removes a turn between steps,
- * so a cancelled turn produces at most the output of the step that was already running.
+ * Continuous batching of turns. Turns wait in arrival order; before every decode step one newcomer takes a
+ * free batch slot (running its encoder and prefill), then one decode step advances every active turn,
+ * batched into one forward when {@code batchedDecode} is on. Admitting one per step bounds how long a burst
+ * of newcomers stalls the turns already speaking (one prefill per step, not eight) and how long a cancel read
+ * between steps waits. Cancellation removes a turn between steps, so a cancelled turn produces at most the
+ * output of the step that was already running.
  *
  * <p>Every turn's output: TextDeltas with seq 0, 1, ... and AudioChunks with seq 0, 1, ... (each topic its own
  * sequence), the last of each with {@code last=true}; a cancelled turn ends with one TextDelta
@@ -115,7 +117,7 @@ public final class TurnScheduler {
         return n;
     }
 
-    /** Fills free batch slots from the queue, then runs one decode step over the batch. */
+    /** Admits at most one waiting turn into a free batch slot, then runs one decode step over the batch. */
     public void runOnce() {
         admit();
         if (active.isEmpty()) {
@@ -175,7 +177,9 @@ public final class TurnScheduler {
     }
 
     private void admit() {
-        while (active.size() < maxBatch && !waiting.isEmpty()) {
+        // One newcomer per step; a turn whose start fails does not use up the step's admission.
+        boolean admitted = false;
+        while (!admitted && active.size() < maxBatch && !waiting.isEmpty()) {
             Turn t = waiting.pollFirst();
             t.timings.setInferenceStartUs(Clock.nowMicros());
             ConversationSnapshot kept = cache.take(t.callId());
@@ -189,6 +193,7 @@ public final class TurnScheduler {
             }
             t.timings.setPrefillDoneUs(Clock.nowMicros());
             active.add(t);
+            admitted = true;
         }
         publishGauges();
     }

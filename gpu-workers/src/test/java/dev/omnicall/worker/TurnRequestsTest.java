@@ -42,8 +42,8 @@ class TurnRequestsTest {
 
         TurnRequest read = requests.read(Topics.TURN_REQUESTS.name(), "c1".getBytes(), bytes(r));
 
-        assertThat(TurnRequests.toInput(read, 8).pcm16k()).containsExactly((short) 1, (short) -1);
-        assertThat(TurnRequests.toInput(read, 8).history()).hasSize(1);
+        assertThat(TurnRequests.toInput(read).pcm16k()).containsExactly((short) 1, (short) -1);
+        assertThat(TurnRequests.toInput(read).history()).hasSize(1);
     }
 
     @Test

@@ -54,7 +54,7 @@ class TurnSchedulerTest {
     private static Turn turn(String callId, int turnId, long offset) {
         TurnRequest r = TurnRequest.newBuilder(SampleEvents.turnRequest(callId)).setTurnId(turnId)
                 .setAudio(ByteBuffer.wrap(new byte[3200])).build();
-        return new Turn(r, TurnRequests.toInput(r, 16), TP, offset, callId.getBytes(), new byte[0], 7);
+        return new Turn(r, TurnRequests.toInput(r), TP, offset, callId.getBytes(), new byte[0], 7);
     }
 
     private TurnScheduler scheduler(ScriptedEngine engine, int maxBatch, boolean batched, ConversationCache cache) {
@@ -75,15 +75,17 @@ class TurnSchedulerTest {
         s.submit(turn("a", 1, 0));
         s.submit(turn("b", 1, 1));
         s.submit(turn("c", 1, 2));
-        // When the first step runs
+        // When two steps run
         s.runOnce();
-        // Then two turns share one forward and the third waits
-        assertThat(engine.stepSizes).containsExactly(2);
+        s.runOnce();
+        // Then one newcomer joined per step: a alone, then a and b in one forward, c waiting
+        assertThat(engine.stepSizes).containsExactly(1, 2);
         assertThat(s.waiting()).isEqualTo(1);
-        // When a fourth turn arrives mid-generation it waits too, and joins as soon as a slot frees
+        // When a fourth turn arrives mid-generation it waits too, and each joins as soon as a slot frees
         s.submit(turn("d", 1, 3));
         drain(s);
-        assertThat(engine.stepSizes).containsExactly(2, 2, 2, 2, 2, 2, 2, 2);
+        // a: steps 1-4, b: 2-5, c: 5-8 (joins as a leaves), d: 6-9 (joins as b leaves)
+        assertThat(engine.stepSizes).containsExactly(1, 2, 2, 2, 2, 2, 2, 2, 1);
         assertThat(out.finished).containsExactly("a/1:COMPLETED", "b/1:COMPLETED", "c/1:COMPLETED", "d/1:COMPLETED");
         assertThat(metrics.tokens()).isEqualTo(16);
         assertThat(metrics.maxBatchSeen()).isEqualTo(2);
@@ -221,6 +223,7 @@ class TurnSchedulerTest {
         s.submit(turn("a", 1, 0));
         s.submit(turn("b", 1, 1));
 
+        s.runOnce();
         s.runOnce();
 
         assertThat(out.finished).containsExactly("a/1:FAILED", "b/1:FAILED");

@@ -9,17 +9,13 @@ import java.util.Objects;
  * @param callId       the call, for logs and the engine's own bookkeeping
  * @param pcm16k       the utterance: 16 kHz mono samples
  * @param history      the conversation before it, oldest first
- * @param maxNewTokens the token limit of the reply
  */
-public record TurnInput(String callId, short[] pcm16k, List<PastTurn> history, int maxNewTokens) {
+public record TurnInput(String callId, short[] pcm16k, List<PastTurn> history) {
 
     public TurnInput {
         Objects.requireNonNull(callId, "callId");
         Objects.requireNonNull(pcm16k, "pcm16k");
         history = List.copyOf(history);
-        if (maxNewTokens < 1) {
-            throw new IllegalArgumentException("maxNewTokens must be >= 1, got " + maxNewTokens);
-        }
     }
 
     /**
