@@ -209,6 +209,12 @@ public final class SdpParser {
             if (f.length - 3 > MAX_FORMATS) {
                 return "m= lists " + (f.length - 3) + " formats, limit " + MAX_FORMATS;
             }
+            for (String field : f) {
+                // RFC 4566 §9: media, proto and fmt are tokens of visible ASCII; the answer echoes them back
+                if (!isToken(field)) {
+                    return "m= field '" + abbreviate(field) + "' is not a token of visible ASCII characters";
+                }
+            }
             String port = f[1];
             int slash = port.indexOf('/');
             if (slash >= 0) {
@@ -345,6 +351,16 @@ public final class SdpParser {
             v = v * 10 + (ch - '0');
         }
         return v < min || v > max ? null : v;
+    }
+
+    private static boolean isToken(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char ch = s.charAt(i);
+            if (ch < 0x21 || ch > 0x7e) {
+                return false;
+            }
+        }
+        return !s.isEmpty();
     }
 
     static String abbreviate(String s) {

@@ -13,8 +13,8 @@ class SdpAnswerBuilderTest {
     }
 
     @Test
-    void shouldWriteExactAnswerToBaresipOffer_rfc3264_6_1() {
-        SessionDescription offer = offer(SdpFixtures.BARESIP);
+    void shouldWriteExactAnswerToMultiCodecOffer_rfc3264_6_1() {
+        SessionDescription offer = offer(SdpFixtures.MULTI_CODEC);
         NegotiatedMedia media = ((Negotiation.Agreed) new SdpNegotiator(List.of(AudioCodec.PCMU, AudioCodec.PCMA))
                 .negotiate(offer)).media();
 

@@ -20,8 +20,33 @@ final class SdpFixtures {
             + "a=rtpmap:101 telephone-event/8000\r\n"
             + "a=fmtp:101 0-11,16\r\n";
 
-    /** baresip 1.0 style offer: several codecs, dynamic telephone-event, ptime, sendrecv at media level. */
-    static final String BARESIP = ""
+    /**
+     * The offer baresip 1.0.0 sent in this project's tests (captured with tshark on loopback; its account
+     * was limited to PCMU).
+     */
+    static final String BARESIP_CAPTURED = ""
+            + "v=0\r\n"
+            + "o=- 3733349937 2001876062 IN IP4 127.0.0.1\r\n"
+            + "s=-\r\n"
+            + "c=IN IP4 127.0.0.1\r\n"
+            + "t=0 0\r\n"
+            + "a=tool:baresip 1.0.0\r\n"
+            + "m=audio 30006 RTP/AVP 0 101\r\n"
+            + "a=rtpmap:0 PCMU/8000\r\n"
+            + "a=rtpmap:101 telephone-event/8000\r\n"
+            + "a=fmtp:101 0-15\r\n"
+            + "a=sendrecv\r\n"
+            + "a=label:1\r\n"
+            + "a=rtcp-rsize\r\n"
+            + "a=ssrc:3137188237 cname:sip:caller@127.0.0.1\r\n"
+            + "a=minptime:20\r\n"
+            + "a=ptime:20\r\n";
+
+    /**
+     * A constructed offer in the style of a softphone with all codecs enabled: opus and G.722 before
+     * G.711, dynamic telephone-event, media-level sendrecv and ptime.
+     */
+    static final String MULTI_CODEC = ""
             + "v=0\r\n"
             + "o=- 1834862577 2059357712 IN IP4 127.0.0.1\r\n"
             + "s=-\r\n"

@@ -44,12 +44,25 @@ class SdpParserTest {
     }
 
     @Test
-    void shouldReadChannelsPtimeAndDirectionOfBaresipOffer() {
-        SessionDescription sdp = parsed(SdpFixtures.BARESIP);
+    void shouldReadChannelsPtimeAndDirectionOfMultiCodecOffer() {
+        SessionDescription sdp = parsed(SdpFixtures.MULTI_CODEC);
 
         MediaDescription m = sdp.media().get(0);
         assertThat(m.formats()).containsExactly("111", "9", "0", "8", "101");
         assertThat(m.rtpMaps().get(111)).isEqualTo(new RtpMap(111, "opus", 48000, 2));
+        assertThat(m.ptimeMs()).isEqualTo(20);
+        assertThat(m.direction()).isEqualTo(Direction.SENDRECV);
+    }
+
+    @Test
+    void shouldReadCapturedBaresipOfferAndIgnoreUnknownAttributes_rfc4566_5_13() {
+        SessionDescription sdp = parsed(SdpFixtures.BARESIP_CAPTURED);
+
+        MediaDescription m = sdp.media().get(0);
+        assertThat(sdp.origin().sessionId()).isEqualTo("3733349937");
+        assertThat(m.port()).isEqualTo(30006);
+        assertThat(m.formats()).containsExactly("0", "101");
+        assertThat(m.fmtps()).isEqualTo(Map.of(101, "0-15"));
         assertThat(m.ptimeMs()).isEqualTo(20);
         assertThat(m.direction()).isEqualTo(Direction.SENDRECV);
     }
@@ -107,6 +120,18 @@ class SdpParserTest {
             assertThat(bad.lineNumber()).as((String) c[0]).isEqualTo(c[1]);
             assertThat(bad.message()).as((String) c[0]).contains((String) c[2]);
         }
+    }
+
+    @Test
+    void shouldRefuseControlCharacterInNonRtpFormat_regressionFoundByJazzer() {
+        // Found by SdpParserFuzzTest: proto "RTP\u00ff\u00ff/AVP" with format "\u001d" parsed, and the answer
+        // echoing that section (port 0) no longer parsed. RFC 4566 §9: fmt and proto are visible-ASCII tokens.
+        String sdp = "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nm=audio 4000 RTP\u00ff\u00ff/AVP \u001d 101\r\n";
+
+        SdpParseResult.Invalid bad = invalid(sdp);
+
+        assertThat(bad.lineNumber()).isEqualTo(4);
+        assertThat(bad.message()).contains("not a token");
     }
 
     @Test
