@@ -89,8 +89,9 @@ public final class MediaLoadBenchmark {
                             + "  bridge lost=%d  segments=%d  bridge cpu/call=%.2f%%  process cpu=%.0f%%  slips=%d  %s%n",
                     r.calls, r.p50, r.p99, r.max, r.sentByBridge, r.receivedByCallers, r.callerSideGaps, r.bridgeSideLost,
                     r.segments, r.bridgeCpuPerCallPct, r.processCpuPct, r.pacerSlips, r.passes() ? "PASS" : "FAIL");
-            if (!r.passes() && r.p99 > 4 * P99_LIMIT_MICROS) {
-                break; // far past the limit: larger steps only take longer to fail
+            if (r.callerSideGaps > 0 || r.bridgeSideLost > 0
+                    || r.processCpuPct > 90.0 * Runtime.getRuntime().availableProcessors()) {
+                break; // losing packets or out of CPU: larger steps only take longer to fail
             }
         }
         vads.close();
