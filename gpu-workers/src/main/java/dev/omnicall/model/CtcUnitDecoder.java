@@ -66,15 +66,20 @@ public final class CtcUnitDecoder {
         private final CtcCollapser collapser = new CtcCollapser(blank);
         private NDArray lastLogits; // [λ, units+1] of the latest step, for dumps
 
-        /** Feeds one LLM state [llmDim]; returns the units it completes (possibly none). */
-        public int[] step(NDArray llmState) {
+        /**
+         * Feeds one LLM state [llmDim], or n consecutive states [n, llmDim] (same result as n calls);
+         * returns the units they complete (possibly none).
+         */
+        public int[] step(NDArray llmStates) {
             long start = cache.length();
+            long rows = llmStates.getShape().dimension() == 1 ? 1 : llmStates.getShape().get(0);
+            long frames = rows * upsample;
             NDArray logits = Ops.scoped(() -> {
-                // project once and repeat λ times (same rows as upsampling first)
-                NDArray x = Ops.linear(llmState.reshape(1, -1), inputProj, inputProjBias).repeat(0, upsample);
-                // causal layers over the λ new frames, with this turn's cache
-                cache.reserve(upsample);
-                NDArray[] cs = rope.table(manager, RotaryEmbedding.range(start, upsample), type);
+                // project once per state and repeat λ times (same rows as upsampling first)
+                NDArray x = Ops.linear(llmStates.reshape(rows, -1), inputProj, inputProjBias).repeat(0, upsample);
+                // causal layers over the new frames, with this turn's cache
+                cache.reserve(frames);
+                NDArray[] cs = rope.table(manager, RotaryEmbedding.range(start, frames), type);
                 for (int i = 0; i < layers.size(); i++) {
                     x = layers.get(i).forward(x, cs[0], cs[1], cache, i, start);
                 }
@@ -82,7 +87,7 @@ public final class CtcUnitDecoder {
                 return Ops.linear(x, outputProj, outputProjBias).toType(DataType.FLOAT32, false);
             });
             ai.djl.ndarray.NDScope.unregister(logits);
-            cache.advance(new long[upsample]);
+            cache.advance(new long[(int) frames]);
             if (lastLogits != null) {
                 lastLogits.close();
             }

@@ -60,12 +60,30 @@ public final class OmniModel implements AutoCloseable {
     }
 
     public static OmniModel load(Path dir, ModelOptions options) {
+        OmniConfig config = OmniConfig.read(dir);
+        Path vocoderFile = dir.resolve(options.vocoderCheckpoint());
+        if (!Files.isRegularFile(vocoderFile)) {
+            throw new IllegalArgumentException("vocoder checkpoint " + vocoderFile + " does not exist");
+        }
+        VocoderConfig vocoderConfig = VocoderConfig.read(dir.resolve(options.vocoderConfig()));
+        try (ShardedCheckpoint weights = ShardedCheckpoint.open(dir);
+                TensorSource vocoderWeights = vocoderFile.toString().endsWith(".safetensors")
+                        ? SafeTensorsFile.open(vocoderFile) : TorchCheckpoint.open(vocoderFile, "generator")) {
+            return assemble(config, weights, vocoderConfig, vocoderWeights, dir, options);
+        }
+    }
+
+    /**
+     * Builds the model from any weight source (the benchmark uses random weights of a large shape); the
+     * tokenizer and vocoder still come from dir.
+     */
+    public static OmniModel assemble(OmniConfig config, TensorSource weights, VocoderConfig vocoderConfig,
+            TensorSource vocoderWeights, Path tokenizerDir, ModelOptions options) {
         ensureOffline();
         long t0 = System.nanoTime();
-        OmniConfig config = OmniConfig.read(dir);
         NDManager manager = NDManager.newBaseManager(options.djlDevice(), Engine.getEngine("PyTorch").getEngineName());
         DataType type = options.dataType();
-        try (ShardedCheckpoint weights = ShardedCheckpoint.open(dir)) {
+        try {
             var convInfo = weights.info(WhisperEncoder.PREFIX + "conv1.weight");
             int nMels = convInfo == null ? 128 : (int) convInfo.shape()[1];
             LogMelFrontend frontend = new LogMelFrontend(manager, nMels, options.paddedSeconds());
@@ -73,32 +91,18 @@ public final class OmniModel implements AutoCloseable {
             SpeechAdaptor adaptor = new SpeechAdaptor(weights, manager, type, config);
             LlamaModel llm = new LlamaModel(weights, manager, type, config);
             CtcUnitDecoder ctc = new CtcUnitDecoder(weights, manager, type, config);
-            UnitVocoder vocoder = loadVocoder(dir, options, manager);
+            UnitVocoder vocoder = new UnitVocoder(vocoderWeights, manager, vocoderConfig);
             if (vocoder.config().numEmbeddings() != config.unitVocabSize()) {
                 throw new IllegalArgumentException("vocoder has " + vocoder.config().numEmbeddings()
                         + " unit embeddings but config.json unit_vocab_size is " + config.unitVocabSize());
             }
-            OmniTokenizer tokenizer = OmniTokenizer.load(dir);
-            LOG.info("loaded {} on {} as {} in {} ms", dir, options.device(), type,
+            OmniTokenizer tokenizer = OmniTokenizer.load(tokenizerDir);
+            LOG.info("loaded {} on {} as {} in {} ms", tokenizerDir, options.device(), type,
                     (System.nanoTime() - t0) / 1_000_000);
             return new OmniModel(config, options, manager, frontend, encoder, adaptor, llm, ctc, vocoder, tokenizer);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
-        }
-    }
-
-    /** The fairseq checkpoint (torch.save zip, generator under "generator") or a converted safetensors file. */
-    static UnitVocoder loadVocoder(Path dir, ModelOptions options, NDManager manager) {
-        Path file = dir.resolve(options.vocoderCheckpoint());
-        Path cfg = dir.resolve(options.vocoderConfig());
-        if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("vocoder checkpoint " + file + " does not exist");
-        }
-        VocoderConfig vocoderConfig = VocoderConfig.read(cfg);
-        try (TensorSource src = file.toString().endsWith(".safetensors") ? SafeTensorsFile.open(file)
-                : TorchCheckpoint.open(file, "generator")) {
-            return new UnitVocoder(src, manager, vocoderConfig);
         }
     }
 
