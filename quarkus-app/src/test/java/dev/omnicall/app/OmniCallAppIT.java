@@ -74,20 +74,22 @@ class OmniCallAppIT {
     }
 
     @Test
-    void shouldReportLiveUpAndEachUnavailableRoleDownWhenRolesHaveNoLibraryYet() {
+    void shouldReportEveryRoleReadyWhenAllThreeRunOnTheEmbeddedBroker() {
+        // Given the default roles (bridge, worker, streams) on the embedded broker
         PipelineEvents.awaitDashboardConsumer(runtime);
-        // Liveness: nothing broke, so nothing to restart
+        // When the health endpoints are asked, once the roles have had time to join their groups
         given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
-        // Readiness: Kafka and the dashboard are up; a requested role with no entry point in this build is DOWN
-        // and says why, so a deployment asking for it never looks healthy.
-        given().get("/q/health/ready").then().statusCode(503)
-                .body("checks.find { it.name == 'omnicall-kafka' }.status", equalTo("UP"))
-                .body("checks.find { it.name == 'omnicall-startup' }.status", equalTo("UP"))
-                .body("checks.find { it.name == 'omnicall-dashboard' }.status", equalTo("UP"))
-                .body("checks.find { it.name == 'omnicall-role-bridge' }.status", equalTo("DOWN"))
-                .body("checks.find { it.name == 'omnicall-role-bridge' }.data.detail", containsString("not available in this build"))
-                .body("checks.find { it.name == 'omnicall-role-worker' }.status", equalTo("DOWN"))
-                .body("checks.find { it.name == 'omnicall-role-streams' }.status", equalTo("DOWN"));
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> given().get("/q/health/ready").then()
+                .statusCode(200)
+                // Then one check per role is UP, beside Kafka, the start-up sequence and the dashboard consumer
+                .body("status", equalTo("UP"))
+                .body("checks.find { it.name == 'omnicall-kafka' }.data.embedded", equalTo(true))
+                .body("checks.find { it.name == 'omnicall-role-bridge' }.data.detail", containsString("sip:omnicall@127.0.0.1:"))
+                .body("checks.find { it.name == 'omnicall-role-worker' }.data.detail", containsString("tiny-model"))
+                .body("checks.find { it.name == 'omnicall-role-streams' }.data.state", equalTo("RUNNING"))
+                .body("checks.name", org.hamcrest.Matchers.hasItems("omnicall-startup", "omnicall-dashboard")));
+        // And the tiny checkpoint was written (the test profile's model dir starts empty)
+        assertThat(runtime.steps()).anySatisfy(s -> assertThat(s.name()).isEqualTo("checkpoint"));
     }
 
     @Test

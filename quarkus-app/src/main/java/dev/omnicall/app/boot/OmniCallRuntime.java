@@ -28,6 +28,10 @@ import org.apache.kafka.clients.admin.Admin;
 import org.eclipse.microprofile.config.Config;
 import org.jboss.logging.Logger;
 
+import dev.omnicall.model.TinyCheckpointWriter;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.ArrayList;
@@ -88,6 +92,11 @@ public class OmniCallRuntime {
     private volatile DashboardState dashboard;
     private long bootStartNanos;
 
+    /** Seed of the zero-setup run's tiny checkpoint: the same weights on every machine. */
+    private static final long TINY_SEED = 20240906L;
+    /** Written by TinyCheckpointWriter beside a complete tiny checkpoint. */
+    private static final String TINY_MARKER = ".tiny-checkpoint-complete";
+
     private record Closer(String name, AutoCloseable resource) {
     }
 
@@ -106,7 +115,7 @@ public class OmniCallRuntime {
         dashboard = new DashboardState(config.dashboard().maxCalls());
         for (Role role : List.of(Role.STREAMS, Role.WORKER, Role.BRIDGE)) {
             if (config.roles().contains(role)) {
-                roles.put(role, roleFactory.create(role));
+                roles.put(role, roleFactory.create(role, config.model().dir()));
             }
         }
         Thread t = new Thread(() -> boot(kafkaProps), "omnicall-boot");
@@ -185,8 +194,20 @@ public class OmniCallRuntime {
             return;
         }
         long t0 = System.nanoTime();
-        // TinyCheckpointWriter lands with gpu-workers; until then there is nothing to write or load.
-        step("checkpoint", t0, "skipped: the worker role is not available in this build");
+        Path dir = config.model().dir();
+        if (Files.isRegularFile(dir.resolve("config.json"))) {
+            step("checkpoint", t0, "reusing the checkpoint in " + dir.toAbsolutePath()
+                    + (Files.exists(dir.resolve(TINY_MARKER)) ? " (tiny, random weights)" : ""));
+            return;
+        }
+        if (!config.model().writeTinyIfMissing()) {
+            throw new IllegalStateException("omnicall.model.dir=" + dir.toAbsolutePath() + " holds no checkpoint"
+                    + " (no config.json) and omnicall.model.write-tiny-if-missing=false: mount the model there");
+        }
+        LOG.warnf("[checkpoint] %s holds no checkpoint: writing the TINY RANDOM one (replies will be noise;"
+                + " set omnicall.model.dir to a real LLaMA-Omni checkpoint for speech)", dir.toAbsolutePath());
+        TinyCheckpointWriter.writeIfAbsent(dir, TINY_SEED);
+        step("checkpoint", t0, "wrote the tiny checkpoint to " + dir.toAbsolutePath());
     }
 
     private void startObserver(SerdeConfig serde) throws InterruptedException {

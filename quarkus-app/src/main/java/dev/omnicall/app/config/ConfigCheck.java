@@ -71,9 +71,9 @@ public final class ConfigCheck {
         atLeast(p, "omnicall.worker.kv-cache-bytes", c.worker().kvCacheBytes(), 0);
 
         var sip = c.sip();
-        port(p, "omnicall.sip.port", sip.port(), false);
-        if (sip.transports().isEmpty() || !TRANSPORTS.containsAll(lower(sip.transports()))) {
-            p.add("omnicall.sip.transports=" + sip.transports() + " must be udp, tcp or both");
+        port(p, "omnicall.sip.port", sip.port(), true);
+        if (!lower(sip.transports()).contains("udp") || !TRANSPORTS.containsAll(lower(sip.transports()))) {
+            p.add("omnicall.sip.transports=" + sip.transports() + " must be udp or udp,tcp (UDP is always on)");
         }
         atLeast(p, "omnicall.sip.max-calls", sip.maxCalls(), 1);
         if (!(sip.inviteRatePerSource() > 0)) {
@@ -109,15 +109,24 @@ public final class ConfigCheck {
         if (!(vad.threshold() > 0 && vad.threshold() < 1)) {
             p.add("omnicall.vad.threshold=" + vad.threshold() + " must be between 0 and 1 (exclusive)");
         }
-        if (vad.endSilenceMs() < 20 || vad.endSilenceMs() > 10_000) {
-            p.add("omnicall.vad.end-silence-ms=" + vad.endSilenceMs() + " must be 20..10000");
+        if (vad.endSilenceMs() < 100 || vad.endSilenceMs() > 10_000) {
+            p.add("omnicall.vad.end-silence-ms=" + vad.endSilenceMs() + " must be 100..10000");
         }
-        if (vad.segmentMs() < 20 || vad.segmentMs() > 2_000 || vad.segmentMs() % 20 != 0) {
-            p.add("omnicall.vad.segment-ms=" + vad.segmentMs() + " must be a multiple of 20 in 20..2000 (RTP packets are 20 ms)");
+        if (vad.segmentMs() < 100 || vad.segmentMs() > 200) {
+            p.add("omnicall.vad.segment-ms=" + vad.segmentMs() + " must be 100..200");
         }
 
         atLeast(p, "omnicall.streams.history-turns", c.streams().historyTurns(), 0);
-        atLeast(p, "omnicall.streams.commit-interval-ms", c.streams().commitIntervalMs(), 0);
+        atLeast(p, "omnicall.streams.commit-interval-ms", c.streams().commitIntervalMs(), 1);
+        var bridge = c.bridge();
+        if (bridge.count() < 1 || bridge.index() < 0 || bridge.index() >= bridge.count()) {
+            p.add("omnicall.bridge.index=" + bridge.index() + " must be in 0..omnicall.bridge.count-1 (count="
+                    + bridge.count() + ")");
+        }
+        if (bridge.count() > kafka.partitions()) {
+            p.add("omnicall.bridge.count=" + bridge.count() + " must not exceed omnicall.kafka.partitions="
+                    + kafka.partitions() + " (each bridge owns at least one response-audio partition)");
+        }
         atLeast(p, "omnicall.dashboard.max-calls", c.dashboard().maxCalls(), 1);
         return p;
     }

@@ -42,6 +42,8 @@ public interface OmniCallConfig {
 
     Streams streams();
 
+    Bridge bridge();
+
     Dashboard dashboard();
 
     interface Kafka {
@@ -162,6 +164,9 @@ public interface OmniCallConfig {
 
         @WithDefault("160")
         int segmentMs();
+
+        /** silero_vad.onnx; empty: the places the build puts it (see telephony-bridge README). */
+        Optional<Path> sileroModel();
     }
 
     interface Streams {
@@ -173,6 +178,16 @@ public interface OmniCallConfig {
 
         @WithDefault("20")
         long commitIntervalMs();
+    }
+
+    interface Bridge {
+        /** This bridge's slot 0..count-1 (StatefulSet ordinal); it owns response-audio partitions p % count == index. */
+        @WithDefault("0")
+        int index();
+
+        /** How many bridges share the topics. */
+        @WithDefault("1")
+        int count();
     }
 
     interface Dashboard {

@@ -4,17 +4,18 @@ import dev.omnicall.app.config.Role;
 import jakarta.enterprise.context.ApplicationScoped;
 
 /**
- * Creates the service of each role from its library. A role whose library has no entry point yet gets
- * an {@link UnavailableRole} that says so; nothing is faked.
+ * Creates the service of each role from its library. A role whose library has no entry point in a build
+ * gets an {@link UnavailableRole} that says so (readiness DOWN with the reason); nothing is faked. All
+ * three are wired in this build.
  */
 @ApplicationScoped
 public class RoleFactory {
 
-    public RoleService create(Role role) {
+    public RoleService create(Role role, java.nio.file.Path modelDir) {
         return switch (role) {
-            case STREAMS -> new UnavailableRole(role, "topologies/ exposes no topology builder yet");
-            case WORKER -> new UnavailableRole(role, "gpu-workers/ exposes no inference worker yet");
-            case BRIDGE -> new UnavailableRole(role, "telephony-bridge/ exposes no BridgeServer yet");
+            case STREAMS -> new StreamsRoleService();
+            case WORKER -> new WorkerRoleService(modelDir);
+            case BRIDGE -> new BridgeRoleService();
         };
     }
 }

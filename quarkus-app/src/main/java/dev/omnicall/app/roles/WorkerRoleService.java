@@ -1,0 +1,124 @@
+package dev.omnicall.app.roles;
+
+import dev.omnicall.app.config.OmniCallConfig;
+import dev.omnicall.app.config.Role;
+import dev.omnicall.worker.DeviceSpec;
+import dev.omnicall.worker.InferenceWorker;
+import dev.omnicall.worker.MicrometerWorkerMetrics;
+import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.worker.engine.OmniTurnEngine;
+import org.jboss.logging.Logger;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * The worker role: {@code gpu-workers/}'s {@link InferenceWorker} on an {@link OmniTurnEngine} loaded from
+ * {@code omnicall.model.dir} on {@code omnicall.model.device}, in the shared consumer group
+ * {@value WorkerConfig#DEFAULT_GROUP}. Its meters ({@code omnicall_worker_queue_depth}, ...) go to the app's
+ * registry.
+ */
+public final class WorkerRoleService implements RoleService {
+
+    private static final Logger LOG = Logger.getLogger(WorkerRoleService.class);
+    private static final Duration JOIN_TIMEOUT = Duration.ofSeconds(60);
+
+    private final Path modelDir;
+    private volatile OmniTurnEngine engine;
+    private volatile InferenceWorker worker;
+    private volatile Thread loop;
+    private volatile Throwable crashed;
+    private volatile boolean closing;
+    private volatile long loadMillis = -1;
+
+    /** @param modelDir the checkpoint the boot sequence prepared (real, or the tiny one it wrote) */
+    public WorkerRoleService(Path modelDir) {
+        this.modelDir = modelDir;
+    }
+
+    /** The worker's settings from the app's: the library's defaults for what the catalogue does not list. */
+    static WorkerConfig workerConfig(RoleContext context, Path modelDir) {
+        OmniCallConfig c = context.config();
+        WorkerConfig d = WorkerConfig.defaults(context.kafka(), modelDir);
+        return new WorkerConfig(context.kafka(), context.serde(), modelDir, DeviceSpec.parse(c.model().device()),
+                d.encoderPaddedSeconds(), c.model().omega(), c.worker().maxBatch(), d.batchedDecode(),
+                c.worker().kvCacheBytes(), c.model().maxNewTokens(), d.maxAudio(), d.maxQueuedTurns(),
+                "worker-" + c.instanceId(), WorkerConfig.DEFAULT_GROUP);
+    }
+
+    @Override
+    public Role role() {
+        return Role.WORKER;
+    }
+
+    @Override
+    public void start(RoleContext context) throws InterruptedException {
+        WorkerConfig config = workerConfig(context, modelDir);
+        long t0 = System.nanoTime();
+        engine = OmniTurnEngine.load(config);
+        loadMillis = (System.nanoTime() - t0) / 1_000_000;
+        LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);
+        InferenceWorker w = new InferenceWorker(config, engine, new MicrometerWorkerMetrics(context.registry(), config.instanceId()));
+        worker = w;
+        Thread t = new Thread(() -> {
+            try {
+                w.run();
+            } catch (Throwable e) {
+                crashed = e;
+                LOG.error("worker loop stopped", e);
+            }
+        }, "omnicall-worker");
+        t.setDaemon(true);
+        loop = t;
+        t.start();
+        long deadline = System.nanoTime() + JOIN_TIMEOUT.toNanos();
+        while (!w.hasJoined() && t.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        if (!w.hasJoined()) {
+            LOG.warnf("worker has not joined group %s after %d s", config.groupId(), JOIN_TIMEOUT.toSeconds());
+        }
+    }
+
+    @Override
+    public RoleStatus status() {
+        InferenceWorker w = worker;
+        Thread t = loop;
+        if (crashed != null || (t != null && !t.isAlive() && !closing)) {
+            return RoleStatus.of(RoleStatus.State.FAILED, "worker loop stopped: " + crashed);
+        }
+        if (closing) {
+            return RoleStatus.of(RoleStatus.State.STOPPED, "stopped");
+        }
+        if (w == null) {
+            return RoleStatus.of(RoleStatus.State.STARTING, "loading the model from " + modelDir);
+        }
+        if (!w.hasJoined()) {
+            return RoleStatus.of(RoleStatus.State.STARTING, "joining group " + WorkerConfig.DEFAULT_GROUP);
+        }
+        return RoleStatus.of(RoleStatus.State.RUNNING, "model " + modelDir + " (loaded in " + loadMillis + " ms), "
+                + w.waitingTurns() + " waiting, " + w.activeTurns() + " active turns"
+                + (w.isAssigned() ? "" : ", no partition assigned (more workers than partitions)"));
+    }
+
+    @Override
+    public void close() {
+        closing = true;
+        InferenceWorker w = worker;
+        if (w != null) {
+            w.close();
+        }
+        Thread t = loop;
+        if (t != null) {
+            try {
+                t.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        OmniTurnEngine e = engine;
+        if (e != null) {
+            e.close();
+        }
+    }
+}
