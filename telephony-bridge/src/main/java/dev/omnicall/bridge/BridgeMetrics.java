@@ -15,7 +15,7 @@ import java.util.Objects;
  *       error (forbidden_source, rate_limited, max_calls, auth_challenge, auth_failed, bad_sdp,
  *       no_common_codec, method_not_allowed, no_such_call, media_unavailable)</li>
  *   <li>{@code omnicall_bridge_sip_malformed_total{kind}}: messages the SIP parser refused or repaired
- *       (parse_error, bad_header, missing_header)</li>
+ *       (parse_error, bad_header, missing_header, hostile_header)</li>
  *   <li>{@code omnicall_bridge_calls_started_total}, {@code omnicall_bridge_calls_ended_total{reason}}</li>
  *   <li>{@code omnicall_bridge_kafka_errors_total{stage}}: produce failures and unreadable response
  *       records (the latter also go to the dead-letter topic)</li>

@@ -58,6 +58,12 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
                     handler.handleException(ex, message, headerClass, headerText, messageText);
                 }
             };
+            int hostileLine = headerLineEndingInBackslash(msgBuffer);
+            if (hostileLine >= 0) {
+                metrics.sipMalformed("hostile_header");
+                throw new ParseException("header line " + hostileLine + " ends in a backslash escape; refused before"
+                        + " parsing (JAIN-SIP 1.3.0-91's Via parser loops until out of memory on it)", 0);
+            }
             SIPMessage message;
             try {
                 message = delegate.parseSIPMessage(msgBuffer, readBody, strict, counting);
@@ -76,6 +82,41 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
                 metrics.sipMalformed("missing_header");
             }
             return message;
+        }
+
+        /**
+         * Regression guard for a denial of service found by {@code SipMessageFuzzTest}: a Via header with an
+         * unclosed comment ending in a backslash ({@code Via: SIP/2.0/UDP h (c\}) makes JAIN-SIP's lexer
+         * append forever (OutOfMemoryError from one datagram). No valid header line ends in a backslash (a
+         * quoted-pair needs a following character), so such lines are refused outright.
+         *
+         * @return the 1-based index of the first offending header line, or -1
+         */
+        static int headerLineEndingInBackslash(byte[] msg) {
+            int line = 1;
+            int lastNonBlank = -1; // last byte of the current line that is not CR, SP or HTAB
+            int lineStart = 0;
+            for (int i = 0; i < msg.length; i++) {
+                byte b = msg[i];
+                if (b == '\n') {
+                    if (lastNonBlank < 0 && i > lineStart) {
+                        // a line of only CR/whitespace: treat like the empty line that ends the headers
+                        return -1;
+                    }
+                    if (i == lineStart || (i == lineStart + 1 && msg[lineStart] == '\r')) {
+                        return -1; // empty line: the body starts, it is not header-parsed
+                    }
+                    if (lastNonBlank >= 0 && msg[lastNonBlank] == '\\') {
+                        return line;
+                    }
+                    line++;
+                    lineStart = i + 1;
+                    lastNonBlank = -1;
+                } else if (b != '\r' && b != ' ' && b != '\t') {
+                    lastNonBlank = i;
+                }
+            }
+            return lastNonBlank >= 0 && msg[lastNonBlank] == '\\' ? line : -1;
         }
 
         /** RFC 3261 §8.1.1: From, To, Call-ID, CSeq and Via are mandatory; the stack drops messages without. */

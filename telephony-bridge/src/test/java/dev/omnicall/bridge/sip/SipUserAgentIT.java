@@ -221,7 +221,9 @@ class SipUserAgentIT {
         // When garbage and a request without mandatory headers arrive over UDP
         try (DatagramSocket s = new DatagramSocket()) {
             for (String junk : List.of("\u0000\u0001garbage\r\n\r\n", "INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n",
-                    "SIP/2.0 abc\r\n\r\n", "OPTIONS sip:bot@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n")) {
+                    "SIP/2.0 abc\r\n\r\n", "OPTIONS sip:bot@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n",
+                    // regression: this Via made JAIN-SIP's parser run out of memory (found by SipMessageFuzzTest)
+                    "OPTIONS sip:bot@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4 (c\\\r\nCall-ID: x\r\n\r\n")) {
                 byte[] b = junk.getBytes(StandardCharsets.ISO_8859_1);
                 s.send(new DatagramPacket(b, b.length, InetAddress.getLoopbackAddress(), agent.port()));
             }
@@ -234,6 +236,7 @@ class SipUserAgentIT {
                 + metrics.count("omnicall_bridge_sip_malformed_total", "kind", "bad_header")
                 + metrics.count("omnicall_bridge_sip_malformed_total", "kind", "missing_header");
         assertThat(malformed).isGreaterThanOrEqualTo(3);
+        assertThat(metrics.count("omnicall_bridge_sip_malformed_total", "kind", "hostile_header")).isEqualTo(1);
     }
 
     @Test
