@@ -38,7 +38,8 @@ final class CallEventRouter extends DecodingProcessor<CallEvent> {
         progress = context.getStateStore(ConversationTopology.PROGRESS_STORE);
         KeyValueStore<String, ConversationState> ctx = context.getStateStore(ConversationTopology.CONTEXT_STORE);
         conversation = new ConversationContext(ctx, config, metrics);
-        transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE));
+        transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE),
+                config.redactTranscripts());
         turnMetrics = new TurnMetricsBook(context.getStateStore(ConversationTopology.METRICS_STORE));
     }
 

@@ -12,9 +12,11 @@ import java.time.Duration;
  * @param gapTimeout          how long an ended utterance waits for missing segments before it is sent without them
  * @param sampleRate          the only caller-audio sample rate accepted
  * @param applicationId       written into dead letters to say who gave up
+ * @param redactTranscripts   mask card-number-like digit runs and DTMF digits in the transcripts topic
+ *                            (PCI-DSS hygiene for analytics consumers); off by default
  */
 public record ConversationConfig(int historyTurns, int historyAudioTurns, Duration maxUtterance, Duration maxSegment,
-                                 Duration gapTimeout, int sampleRate, String applicationId) {
+                                 Duration gapTimeout, int sampleRate, String applicationId, boolean redactTranscripts) {
 
     public static final int BYTES_PER_SAMPLE = 2;
 
@@ -35,15 +37,22 @@ public record ConversationConfig(int historyTurns, int historyAudioTurns, Durati
 
     public static ConversationConfig defaults() {
         return new ConversationConfig(8, 1, Duration.ofSeconds(60), Duration.ofSeconds(2), Duration.ofSeconds(1),
-                16_000, "omnicall-streams");
+                16_000, "omnicall-streams", false);
     }
 
     public ConversationConfig withHistoryTurns(int turns, int audioTurns) {
-        return new ConversationConfig(turns, audioTurns, maxUtterance, maxSegment, gapTimeout, sampleRate, applicationId);
+        return new ConversationConfig(turns, audioTurns, maxUtterance, maxSegment, gapTimeout, sampleRate, applicationId,
+                redactTranscripts);
     }
 
     public ConversationConfig withMaxUtterance(Duration d) {
-        return new ConversationConfig(historyTurns, historyAudioTurns, d, maxSegment, gapTimeout, sampleRate, applicationId);
+        return new ConversationConfig(historyTurns, historyAudioTurns, d, maxSegment, gapTimeout, sampleRate, applicationId,
+                redactTranscripts);
+    }
+
+    public ConversationConfig withRedactedTranscripts(boolean on) {
+        return new ConversationConfig(historyTurns, historyAudioTurns, maxUtterance, maxSegment, gapTimeout, sampleRate,
+                applicationId, on);
     }
 
     public long maxUtteranceBytes() {

@@ -25,7 +25,8 @@ final class ReplyCollector extends DecodingProcessor<TextDelta> {
     protected void open() {
         KeyValueStore<String, ConversationState> ctx = context.getStateStore(ConversationTopology.CONTEXT_STORE);
         conversation = new ConversationContext(ctx, config, metrics);
-        transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE));
+        transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE),
+                config.redactTranscripts());
     }
 
     @Override

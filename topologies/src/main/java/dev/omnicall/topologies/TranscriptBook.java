@@ -16,9 +16,11 @@ import java.util.List;
 final class TranscriptBook {
 
     private final KeyValueStore<String, Transcript> store;
+    private final boolean redact;
 
-    TranscriptBook(KeyValueStore<String, Transcript> store) {
+    TranscriptBook(KeyValueStore<String, Transcript> store, boolean redact) {
         this.store = store;
+        this.redact = redact;
     }
 
     private Transcript load(String callId) {
@@ -42,6 +44,22 @@ final class TranscriptBook {
         return save(t);
     }
 
+    /** What leaves for the topic: the stored transcript, masked when redaction is on. */
+    private Transcript published(Transcript t) {
+        Transcript out = Transcript.newBuilder(t).build();
+        if (!redact) {
+            return out;
+        }
+        List<TranscriptTurn> turns = new ArrayList<>();
+        for (TranscriptTurn turn : out.getTurns()) {
+            turns.add(TranscriptTurn.newBuilder(turn).setUserText(TranscriptRedactor.redactText(turn.getUserText()))
+                    .setAssistantText(TranscriptRedactor.redactText(turn.getAssistantText())).build());
+        }
+        out.setTurns(turns);
+        out.setDtmf(TranscriptRedactor.redactDtmf(out.getDtmf()));
+        return out;
+    }
+
     Transcript dtmf(String callId, String digit) {
         Transcript t = load(callId);
         t.setDtmf(t.getDtmf() + digit);
@@ -54,12 +72,12 @@ final class TranscriptBook {
         t.setEnded(true);
         t.setUpdatedUs(Clock.nowMicros());
         store.delete(callId);
-        return t;
+        return published(t);
     }
 
     private Transcript save(Transcript t) {
         t.setUpdatedUs(Clock.nowMicros());
         store.put(t.getCallId(), t);
-        return Transcript.newBuilder(t).build();
+        return published(t);
     }
 }
