@@ -40,7 +40,8 @@ final class PipelineEvents implements AutoCloseable {
 
     /** Waits until the boot sequence has run and the dashboard consumer (latest offsets) holds its partitions. */
     static void awaitDashboardConsumer(OmniCallRuntime runtime) {
-        await().atMost(Duration.ofSeconds(60)).until(() -> runtime.observer().map(o -> o.assigned()).orElse(false));
+        await().atMost(Duration.ofSeconds(90)).until(() -> runtime.phase() == OmniCallRuntime.Phase.RUNNING
+                && runtime.observer().map(o -> o.assigned()).orElse(false));
     }
 
     <V extends SpecificRecord> void send(Topic<V> topic, String callId, V value) {
