@@ -1,6 +1,5 @@
 package dev.omnicall.app.roles;
 
-import dev.omnicall.app.boot.Banner;
 import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
 import dev.omnicall.bridge.BridgeConfig;
@@ -36,6 +35,7 @@ public final class BridgeRoleService implements RoleService {
     private volatile BridgeServer server;
     private volatile VadFactory vads;
     private volatile String sipUri;
+    private volatile String authHint = "";
     private volatile boolean closing;
 
     @Override
@@ -87,6 +87,7 @@ public final class BridgeRoleService implements RoleService {
         server = s;
         s.start();
         sipUri = "sip:omnicall@" + config.sip().advertisedAddress() + ":" + config.sip().port();
+        authHint = c.sip().auth().username().map(u -> " --user " + u + " --password '<omnicall.sip.auth.password>'").orElse("");
         LOG.infof("[bridge] SIP %s (%s), RTP %d-%d, VAD %s", sipUri, config.sip().tcp() ? "UDP+TCP" : "UDP",
                 config.rtpPortMin(), config.rtpPortMax(),
                 vads.usesSilero() ? "Silero" : "energy (" + vads.fallbackReason().orElse("") + ")");
@@ -100,7 +101,7 @@ public final class BridgeRoleService implements RoleService {
     @Override
     public List<String> bannerLines() {
         return sipUri == null ? List.of() : List.of("Call:       " + sipUri + "   (G.711 PCMU/PCMA)",
-                "Test call:  bin/call --to " + sipUri + " --say \"What is the capital of France?\" --out reply.wav");
+                "Test call:  bin/call --to " + sipUri + authHint + " --say \"What is the capital of France?\" --out reply.wav");
     }
 
     @Override

@@ -82,11 +82,14 @@ class OmniCallConfigTest {
         props.put("omnicall.sip.allow", "10.0.0.0/8,300.1.1.1/8,example.com/24");
         props.put("omnicall.sip.auth.password", "pw-only");
         props.put("omnicall.serde.kind", "apicurio");
+        props.put("omnicall.sip.transports", "tcp");
+        props.put("omnicall.bridge.index", "3");
+        props.put("omnicall.bridge.count", "3");
         // When it is checked
         // Then one exception lists each problem, naming key and value, and never the password's value
         assertThatThrownBy(() -> ConfigCheck.validate(load(props)))
                 .isInstanceOf(ConfigCheck.InvalidConfigException.class)
-                .hasMessageContaining("omnicall.sip.port=70000 must be 1..65535")
+                .hasMessageContaining("omnicall.sip.port=70000 must be 0..65535")
                 .hasMessageContaining("omnicall.rtp.port-min=21000 .. port-max=20000")
                 .hasMessageContaining("omnicall.vad.threshold=1.5")
                 .hasMessageContaining("omnicall.model.device='cuda' must be cpu or gpu:N")
@@ -95,8 +98,10 @@ class OmniCallConfigTest {
                 .hasMessageContaining("'example.com/24' has no literal IPv4")
                 .hasMessageContaining("omnicall.sip.auth.password is set but omnicall.sip.auth.username is not")
                 .hasMessageContaining("omnicall.serde.kind=apicurio needs omnicall.serde.registry-url")
+                .hasMessageContaining("omnicall.sip.transports=[tcp] must be udp or udp,tcp")
+                .hasMessageContaining("omnicall.bridge.index=3 must be in 0..omnicall.bridge.count-1")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(9));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(11));
     }
 
     @Test
