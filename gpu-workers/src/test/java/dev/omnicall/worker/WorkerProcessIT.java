@@ -60,6 +60,7 @@ class WorkerProcessIT {
     Process startWorkerProcess(String instanceId) throws IOException, InterruptedException {
         Path java = Paths.get(System.getProperty("java.home"), "bin", "java");
         List<String> cmd = List.of(java.toString(), "-Xmx1g", "-Dai.djl.offline=true",
+                "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1",
                 "-DENGINE_CACHE_DIR=" + Paths.get("target", "djl-cache").toAbsolutePath(),
                 "-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
                 "kafka.bootstrap.servers=" + harness.kafka.bootstrapServers(),
