@@ -32,6 +32,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -40,6 +41,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The inference worker: one consumer over {@code turn-requests} and {@code call-events} (co-partitioned, one
@@ -50,6 +52,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p><b>At-least-once.</b> An offset is committed only when every turn at or below it on its partition has
  * completed, been cancelled or been dead-lettered ({@link OffsetTracker}); a call event's offset waits for
  * the turns read before it on the same partition, so after a crash the new owner sees the cancel again.
+ * The producer is flushed before each commit; if a produce failed for good, the worker commits nothing more
+ * and stops, leaving the turns to its successor.
  *
  * <p><b>Attempts.</b> Output carries {@code attempt} = the consumer-group generation in which this worker read
  * the request. A partition only changes owner through a rebalance, which raises the generation, so a request
@@ -86,6 +90,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean started = new AtomicBoolean();
+    /** The first produce that failed for good: output was lost, so no offset may be committed after it. */
+    private final AtomicReference<Exception> sendFailure = new AtomicReference<>();
     private volatile boolean joined;
     private volatile boolean assigned;
 
@@ -244,6 +250,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         producer.send(new ProducerRecord<>(topic, key, bytes), (md, e) -> {
             if (e != null) {
                 LOG.error("could not produce to {} for key {}: {}", topic, key, e.toString());
+                sendFailure.compareAndSet(null, e);
             }
         });
     }
@@ -272,6 +279,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         // Output of the finished turns must be durable before their offsets are: flush first. The flush is
         // only paid on the steps where a turn finished.
         producer.flush();
+        requireOutputDelivered();
         offsets.markCommitted(positions);
         consumer.commitAsync(toOffsets(positions), (committed, e) -> {
             if (e != null) {
@@ -287,11 +295,28 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             return;
         }
         producer.flush();
+        if (sendFailure.get() != null) {
+            LOG.warn("not committing {}: output was lost ({}); those records will be read again", positions,
+                    sendFailure.get().toString());
+            return;
+        }
         try {
             consumer.commitSync(toOffsets(positions));
             offsets.markCommitted(positions);
         } catch (RuntimeException e) {
             LOG.warn("offset commit of {} failed; those records will be read again: {}", positions, e.toString());
+        }
+    }
+
+    /**
+     * A produce that failed after the producer's own retries (delivery timeout, fatal idempotence error) lost
+     * output: stop without committing, so the turns are read again by this worker's successor.
+     */
+    private void requireOutputDelivered() {
+        Exception e = sendFailure.get();
+        if (e != null) {
+            throw new IllegalStateException("worker " + config.instanceId() + " stops: output could not be produced"
+                    + " and committing past it would lose it: " + e, e);
         }
     }
 
@@ -403,7 +428,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     }
 
     private static Set<String> tombstoneSet() {
-        return java.util.Collections.newSetFromMap(new LinkedHashMap<>(256, 0.75f, false) {
+        return Collections.newSetFromMap(new LinkedHashMap<>(256, 0.75f, false) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
                 return size() > TOMBSTONES;

@@ -162,6 +162,30 @@ class InferenceWorkerIT {
     }
 
     @Test
+    void shouldNeverRunATurnWhoseBargeInOrCallEndedWasReadFirst() {
+        // Given a BargeIn for turn 9 of one call and a CallEnded of another, both before their requests
+        Running w = startWorker("it-early-cancel");
+        String bargedCall = WorkerHarness.newCallId();
+        String endedCall = WorkerHarness.newCallId();
+        harness.send(Topics.CALL_EVENTS, bargedCall, WorkerHarness.bargeIn(bargedCall, 9));
+        harness.send(Topics.CALL_EVENTS, endedCall, SampleEvents.callEnded(endedCall));
+        await("both call events handled", WAIT, () -> committedEqualsEnd(Topics.CALL_EVENTS.name()));
+        // When their TurnRequests arrive
+        harness.send(Topics.TURN_REQUESTS, bargedCall, WorkerHarness.request(bargedCall, 9, WorkerHarness.utterance(0.3, 8), List.of()));
+        harness.send(Topics.TURN_REQUESTS, endedCall, WorkerHarness.request(endedCall, 1, WorkerHarness.utterance(0.3, 9), List.of()));
+        // Then each ends with one cancelled last TextDelta and no audio, without any model work
+        await("both closed", WAIT, () -> harness.turnEnded(bargedCall, 9) && harness.turnEnded(endedCall, 1));
+        for (String callId : List.of(bargedCall, endedCall)) {
+            assertThat(harness.texts(callId)).singleElement()
+                    .matches(t -> t.getSeq() == 0 && t.getLast() && t.getCancelled() && t.getText().toString().isEmpty());
+            assertThat(harness.chunks(callId)).isEmpty();
+        }
+        assertThat(w.metrics().tokens()).isZero();
+        assertThat(w.metrics().cancellations("already-cancelled")).isEqualTo(2);
+        await("the commit past both requests", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
+    }
+
+    @Test
     void shouldDeadLetterBadRequestsAndServeTheNextGoodOneWhenInputIsBroken() {
         // Given a running worker
         Running w = startWorker("it-bad");
