@@ -161,15 +161,17 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         return assigned;
     }
 
+    /** Turns waiting for a batch slot; safe from any thread. */
     public int waitingTurns() {
-        return scheduler.waiting();
+        return scheduler.publishedWaiting();
     }
 
+    /** Turns generating; safe from any thread. */
     public int activeTurns() {
-        return scheduler.active();
+        return scheduler.publishedActive();
     }
 
-    /** The per-call KV cache, for tests and the dashboard. */
+    /** The per-call KV cache, for tests (not thread-safe: read it only while the worker is quiet). */
     public ConversationCache cache() {
         return cache;
     }

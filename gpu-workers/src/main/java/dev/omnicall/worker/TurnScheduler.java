@@ -45,6 +45,9 @@ public final class TurnScheduler {
     private final TurnOutput output;
     private final ArrayDeque<Turn> waiting = new ArrayDeque<>();
     private final List<Turn> active = new ArrayList<>();
+    // Copies of the two sizes for other threads (status pages); the loop thread reads the collections.
+    private volatile int publishedWaiting;
+    private volatile int publishedActive;
 
     public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode,
                          String workerId, WorkerMetrics metrics, TurnOutput output) {
@@ -63,7 +66,7 @@ public final class TurnScheduler {
     /** Queues a turn; it joins the batch before a later decode step. */
     public void submit(Turn turn) {
         waiting.addLast(turn);
-        metrics.queueDepth(waiting.size());
+        publishGauges();
     }
 
     /** True while any turn waits or runs. */
@@ -311,9 +314,21 @@ public final class TurnScheduler {
                 .build();
     }
 
+    /** Waiting turns as last published, safe to read from any thread. */
+    public int publishedWaiting() {
+        return publishedWaiting;
+    }
+
+    /** Active turns as last published, safe to read from any thread. */
+    public int publishedActive() {
+        return publishedActive;
+    }
+
     private void publishGauges() {
-        metrics.queueDepth(waiting.size());
-        metrics.activeTurns(active.size());
+        publishedWaiting = waiting.size();
+        publishedActive = active.size();
+        metrics.queueDepth(publishedWaiting);
+        metrics.activeTurns(publishedActive);
     }
 
     /** Closes every session and empties the queue (worker shutdown); no output. */
