@@ -40,7 +40,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 @Timeout(180)
 class InferenceWorkerIT {
 
-    static final int MAX_NEW_TOKENS = 24;
+    static final int MAX_NEW_TOKENS = 64;
     static final Duration WAIT = Duration.ofSeconds(60);
 
     static WorkerHarness harness;
