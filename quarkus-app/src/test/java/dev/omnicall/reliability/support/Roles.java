@@ -1,0 +1,142 @@
+package dev.omnicall.reliability.support;
+
+import dev.omnicall.bridge.BridgeConfig;
+import dev.omnicall.bridge.BridgeMetrics;
+import dev.omnicall.bridge.BridgeServer;
+import dev.omnicall.bridge.media.CountingMediaMetrics;
+import dev.omnicall.bridge.media.MediaConfig;
+import dev.omnicall.bridge.sip.SipConfig;
+import dev.omnicall.bridge.vad.VadFactory;
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.topologies.ConversationConfig;
+import dev.omnicall.topologies.StreamsRole;
+import dev.omnicall.topologies.StreamsSettings;
+import dev.omnicall.worker.CountingWorkerMetrics;
+import dev.omnicall.worker.InferenceWorker;
+import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.worker.engine.OmniTurnEngine;
+
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The three roles started in the test JVM from their library classes, as the app wires them. */
+public final class Roles {
+
+    public static final SerdeConfig SERDE = SerdeConfig.embedded();
+    public static final long TINY_SEED = 20240906L;
+
+    private Roles() {
+    }
+
+    /** The tiny random checkpoint in the published layout (written once, byte-identical for the seed). */
+    public static Path tinyCheckpoint() {
+        return TinyCheckpointWriter.writeIfAbsent(Paths.get("target", "tiny-checkpoint-" + TINY_SEED).toAbsolutePath(),
+                TINY_SEED);
+    }
+
+    // ---- streams ------------------------------------------------------------------------------------------
+
+    public static StreamsRole startStreams(KafkaSettings kafka, String applicationId, Path stateDir) {
+        StreamsRole role = new StreamsRole(kafka, SERDE, new StreamsSettings(applicationId, stateDir, 20, true, 1),
+                ConversationConfig.defaults());
+        role.start();
+        Waits.until("streams role RUNNING", Duration.ofSeconds(90), role::isRunning);
+        return role;
+    }
+
+    // ---- worker -------------------------------------------------------------------------------------------
+
+    /** Worker properties as {@code WorkerMain} takes them: a short session timeout so a dead member is noticed. */
+    public static Map<String, String> workerProperties(String bootstrap, String instance, String group, int maxTokens) {
+        Map<String, String> p = new HashMap<>();
+        p.put("kafka.bootstrap.servers", bootstrap);
+        p.put("kafka.session.timeout.ms", "6000");
+        p.put("kafka.heartbeat.interval.ms", "1000");
+        p.put("omnicall.worker.model-dir", tinyCheckpoint().toString());
+        p.put("omnicall.worker.encoder-padded-seconds", "0");
+        p.put("omnicall.worker.max-new-tokens", Integer.toString(maxTokens));
+        p.put("omnicall.worker.instance-id", instance);
+        p.put("omnicall.worker.group-id", group);
+        return p;
+    }
+
+    /** One inference worker on its own thread. */
+    public static final class Worker implements AutoCloseable {
+        public final InferenceWorker worker;
+        public final CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        public final WorkerConfig config;
+        private final OmniTurnEngine engine;
+        private final Thread thread;
+
+        public Worker(Map<String, String> props) {
+            config = WorkerConfig.fromProperties(props);
+            engine = OmniTurnEngine.load(config);
+            worker = new InferenceWorker(config, engine, metrics);
+            thread = new Thread(worker, "worker-" + config.instanceId());
+            thread.setDaemon(true);
+            thread.start();
+            Waits.until("worker " + config.instanceId() + " assigned", Duration.ofSeconds(60), worker::isAssigned);
+        }
+
+        public boolean isAlive() {
+            return thread.isAlive();
+        }
+
+        @Override
+        public void close() {
+            worker.close();
+            engine.close();
+        }
+    }
+
+    // ---- bridge -------------------------------------------------------------------------------------------
+
+    /** A bridge with counting media metrics, the energy VAD (no model file needed) and a 40-port RTP range. */
+    public static final class Bridge implements AutoCloseable {
+        public final BridgeServer server;
+        public final BridgeMetrics metrics = BridgeMetrics.inMemory();
+        public final CountingMediaMetrics media = new CountingMediaMetrics();
+        public final int sipPort;
+        private final VadFactory vad;
+
+        public Bridge(KafkaSettings kafka, String id, int sipPort, int maxCalls, double invitesPerSecond, int burst) {
+            this.sipPort = sipPort;
+            this.vad = VadFactory.energyOnly();
+            SipConfig sip = SipConfig.defaults("127.0.0.1", sipPort, "127.0.0.1").withMaxCalls(maxCalls)
+                    .withRateLimit(invitesPerSecond, burst);
+            int rtp = SippCaller.freeRtpBase();
+            BridgeConfig config = BridgeConfig.single(id, sip, MediaConfig.defaults(vad).withMetrics(media), kafka, SERDE)
+                    .withRtpPorts(rtp, rtp + Math.max(40, maxCalls * 2 + 2)).withRtpTimeout(Duration.ofSeconds(5));
+            server = new BridgeServer(config, metrics);
+            server.start();
+        }
+
+        public List<String> liveCalls() {
+            return server.liveCalls();
+        }
+
+        public double kafkaErrors(String stage) {
+            return metrics.count("omnicall_bridge_kafka_errors_total", "stage", stage);
+        }
+
+        public double rejected(String reason) {
+            return metrics.count("omnicall_bridge_sip_rejected_total", "reason", reason);
+        }
+
+        public double malformed(String kind) {
+            return metrics.count("omnicall_bridge_sip_malformed_total", "kind", kind);
+        }
+
+        @Override
+        public void close() {
+            server.stop();
+            vad.close();
+        }
+    }
+}
