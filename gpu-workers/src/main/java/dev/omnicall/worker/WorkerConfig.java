@@ -109,6 +109,11 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
                 get(props, "instance-id", d.instanceId), get(props, "group-id", d.groupId));
     }
 
+    public WorkerConfig withModelDir(Path dir) {
+        return new WorkerConfig(kafka, serde, dir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode,
+                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+    }
+
     public WorkerConfig withDevice(DeviceSpec d) {
         return new WorkerConfig(kafka, serde, modelDir, d, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
                 maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);

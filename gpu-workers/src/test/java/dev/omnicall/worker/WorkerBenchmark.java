@@ -37,7 +37,8 @@ import java.util.Map;
  * </ol>
  * The per-token cost of the model blocks is the model's own benchmark; this one measures what the worker
  * adds (scheduling, batching, Avro, Kafka). System properties: {@code bench.tokens} (reply length, 32),
- * {@code bench.audioSeconds} (1.0), {@code bench.ttfaTurns} (8), {@code bench.device} (cpu), {@code bench.threads} (torch intra-op threads, 1).
+ * {@code bench.audioSeconds} (1.0), {@code bench.ttfaTurns} (8), {@code bench.device} (cpu), {@code bench.threads} (torch intra-op threads, 1),
+ * {@code bench.small} (true: also the throughput of a 1024-wide, 8-layer random LLM, where batching pays).
  * Ends with one {@code key=value} line.
  */
 public final class WorkerBenchmark {
@@ -69,8 +70,20 @@ public final class WorkerBenchmark {
                     .withLimits(tokens, Duration.ofSeconds(30), 256L << 20).withBatching(8, true)
                     .withIdentity("bench-worker", "bench-workers");
             try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
-                throughput(engine, tokens, audioSeconds, summary);
+                System.out.println();
+                System.out.println("[tiny] " + describe(engine));
+                throughput("tiny", engine, tokens, audioSeconds, summary);
                 timeToFirstAudio(kafka, engine, config, audioSeconds, ttfaTurns, summary);
+            }
+            if (!System.getProperty("bench.small", "true").equals("false")) {
+                // A wider, deeper LLM (random weights, same tiny speech parts): the LLM forward dominates a step,
+                // which is where batching pays, as with an 8B LLM.
+                WorkerConfig small = config.withModelDir(smallCheckpoint());
+                try (OmniTurnEngine engine = OmniTurnEngine.load(small)) {
+                    System.out.println();
+                    System.out.println("[small] " + describe(engine));
+                    throughput("small", engine, tokens, audioSeconds, summary);
+                }
             }
         }
         summary.put("load_end", loadAverage());
@@ -81,13 +94,39 @@ public final class WorkerBenchmark {
 
     // ---- 1: tokens/s with batching on and off ----
 
-    private static void throughput(OmniTurnEngine engine, int tokens, double audioSeconds, Map<String, String> summary) {
+    /** LLM 1024 wide, 8 layers, 16/4 heads, FFN 2816 (~90 M parameters); the tiny encoder, CTC decoder and vocoder. */
+    static java.nio.file.Path smallCheckpoint() throws java.io.IOException {
+        java.nio.file.Path dir = java.nio.file.Paths.get("target", "worker-bench-small-" + WorkerHarness.SEED).toAbsolutePath();
+        java.nio.file.Path done = dir.resolve(".complete");
+        if (!java.nio.file.Files.exists(done)) {
+            dev.omnicall.model.config.OmniConfig t = dev.omnicall.model.TinyCheckpointWriter.tinyConfig();
+            dev.omnicall.model.config.OmniConfig c = new dev.omnicall.model.config.OmniConfig(t.modelType(), 1024, 2816,
+                    16, 4, 8, t.rmsNormEps(), t.ropeTheta(), t.ropeScaling(), t.vocabSize(), t.maxPositionEmbeddings(),
+                    t.bosTokenId(), t.eosTokenId(), t.tieWordEmbeddings(), t.torchDtype(), t.speechEncoderType(),
+                    t.speechEncoderDsRate(), t.speechEncoderHiddenSize(), t.speechEncoderNumHeads(),
+                    t.speechEncoderNumLayers(), t.speechProjectorType(), t.speechProjectorHiddenSize(),
+                    t.speechGeneratorType(), t.ctcDecoderConfig(), t.ctcUpsampleFactor(), t.unitVocabSize());
+            dev.omnicall.model.TinyCheckpointWriter.write(dir, WorkerHarness.SEED, c,
+                    dev.omnicall.model.TinyCheckpointWriter.tinyVocoderConfig());
+            java.nio.file.Files.writeString(done, "ok\n");
+        }
+        return dir;
+    }
+
+    private static String describe(OmniTurnEngine engine) {
+        var c = engine.generator().model().config();
+        return String.format(Locale.ROOT, "LLM %d wide, %d layers, %d/%d heads, FFN %d; CTC decoder %s; vocab %d",
+                c.hiddenSize(), c.numHiddenLayers(), c.numAttentionHeads(), c.numKeyValueHeads(), c.intermediateSize(),
+                c.ctcDecoderConfig(), c.vocabSize());
+    }
+
+    private static void throughput(String shape, OmniTurnEngine engine, int tokens, double audioSeconds,
+                                   Map<String, String> summary) {
         // Warm-up, one discarded pass over every configuration: JIT, libtorch's allocator and thread pools.
         for (int n : CONCURRENCY) {
             runBatch(engine, n, true, audioSeconds);
             runBatch(engine, n, false, audioSeconds);
         }
-        System.out.println();
         System.out.println("decode throughput (prefill excluded), tokens/s of all turns together, best of 3 runs");
         System.out.println("turns  batched tok/s  unbatched tok/s  speed-up  batched ms/step  prefill ms/turn");
         for (int n : CONCURRENCY) {
@@ -96,8 +135,8 @@ public final class WorkerBenchmark {
             System.out.printf(Locale.ROOT, "%5d  %13.1f  %15.1f  %7.2fx  %15.1f  %15.1f%n", n, on.decodeTokensPerSecond,
                     off.decodeTokensPerSecond, on.decodeTokensPerSecond / off.decodeTokensPerSecond, on.msPerStep,
                     on.prefillMsPerTurn);
-            summary.put("tps_batched_" + n, fmt(on.decodeTokensPerSecond));
-            summary.put("tps_unbatched_" + n, fmt(off.decodeTokensPerSecond));
+            summary.put(shape + "_tps_batched_" + n, fmt(on.decodeTokensPerSecond));
+            summary.put(shape + "_tps_unbatched_" + n, fmt(off.decodeTokensPerSecond));
         }
     }
 
