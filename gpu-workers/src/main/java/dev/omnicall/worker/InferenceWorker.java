@@ -8,6 +8,7 @@ import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.DeadLetters;
+import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.worker.engine.TurnEngine;
 import org.apache.avro.specific.SpecificRecord;
@@ -30,6 +31,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.Collections;
@@ -71,6 +73,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private static final Duration IDLE_POLL = Duration.ofMillis(50);
     /** Cancelled turns and ended calls remembered, so a request read after its cancel never runs. */
     private static final int TOMBSTONES = 10_000;
+    /** Room left in a dead letter for the original value: the topic's record limit less 64 KiB for the rest. */
+    static final int MAX_DEAD_LETTER_VALUE = Topic.LARGE_RECORD_BYTES - 64 * 1024;
 
     private final WorkerConfig config;
     private final WorkerMetrics metrics;
@@ -243,10 +247,39 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private void deadLetter(ConsumerRecord<byte[], byte[]> r, String stage, Throwable error, String reason) {
         DeadLetter dl = DeadLetters.of(r.topic(), r.partition(), r.offset(), r.key(), r.value(), stage, error,
                 "worker:" + config.instanceId());
-        send(Topics.DEAD_LETTERS.name(), DeadLetters.keyOf(r.key()), deadLetterSerializer, dl);
+        sendDeadLetter(DeadLetters.keyOf(r.key()), dl);
         metrics.deadLetter(reason);
     }
 
+    /**
+     * A dead letter is best effort: one that cannot be produced is logged and counted, never a reason to stop
+     * (else a poison record would stop every worker that reads it). Its value is cut to fit the topic.
+     */
+    private void sendDeadLetter(String key, DeadLetter dl) {
+        byte[] bytes = deadLetterSerializer.serialize(Topics.DEAD_LETTERS.name(), bounded(dl, MAX_DEAD_LETTER_VALUE));
+        producer.send(new ProducerRecord<>(Topics.DEAD_LETTERS.name(), key, bytes), (md, e) -> {
+            if (e != null) {
+                LOG.error("could not produce a dead letter for {}:{}@{}: {}", dl.getSourceTopic(), dl.getPartition(),
+                        dl.getOffset(), e.toString());
+                metrics.deadLetter("lost");
+            }
+        });
+    }
+
+    /** {@code dl} with its original value cut to {@code maxValueBytes}, saying so in the error message. */
+    static DeadLetter bounded(DeadLetter dl, int maxValueBytes) {
+        if (dl.getValue() == null || dl.getValue().remaining() <= maxValueBytes) {
+            return dl;
+        }
+        int original = dl.getValue().remaining();
+        ByteBuffer cut = dl.getValue().duplicate();
+        cut.limit(cut.position() + maxValueBytes);
+        return DeadLetter.newBuilder(dl).setValue(cut.slice())
+                .setErrorMessage(dl.getErrorMessage() + " [value cut from " + original + " to " + maxValueBytes
+                        + " bytes to fit the dead-letter topic]").build();
+    }
+
+    /** Output (text, audio): a produce that fails for good stops the worker before it commits past the loss. */
     private <V extends SpecificRecord> void send(String topic, String key, Serializer<V> serializer, V value) {
         byte[] bytes = serializer.serialize(topic, value);
         producer.send(new ProducerRecord<>(topic, key, bytes), (md, e) -> {
@@ -385,7 +418,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             if (outcome == Outcome.FAILED) {
                 DeadLetter dl = DeadLetters.of(turn.partition().topic(), turn.partition().partition(), turn.offset(),
                         turn.key(), turn.value(), "process", error, "worker:" + config.instanceId());
-                send(Topics.DEAD_LETTERS.name(), turn.callId(), deadLetterSerializer, dl);
+                sendDeadLetter(turn.callId(), dl);
                 metrics.deadLetter("model-error");
             }
             offsets.finish(turn.partition(), turn.offset());
