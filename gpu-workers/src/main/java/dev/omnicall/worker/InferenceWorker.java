@@ -379,6 +379,13 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             joined = true;
+            if (!paused.isEmpty()) {
+                // the queue is full: newly assigned turn partitions wait too
+                List<TopicPartition> turnPartitions = partitions.stream()
+                        .filter(tp -> tp.topic().equals(Topics.TURN_REQUESTS.name())).toList();
+                consumer.pause(turnPartitions);
+                paused.addAll(turnPartitions);
+            }
             if (!partitions.isEmpty()) {
                 assigned = true;
                 LOG.info("worker {} assigned {} (generation {})", config.instanceId(), partitions,
