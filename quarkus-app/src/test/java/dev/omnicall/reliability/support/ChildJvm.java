@@ -1,5 +1,7 @@
 package dev.omnicall.reliability.support;
 
+import dev.omnicall.reliability.proc.LoggedMain;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -35,18 +37,16 @@ public final class ChildJvm implements AutoCloseable {
 
     /**
      * Starts {@code mainClass} with {@code args}; {@code jvmArgs} go before the class name. Logging goes to
-     * stdout through JBoss LogManager (the test class path's SLF4J provider) configured by
-     * {@code reliability/child-logging.properties}.
+     * stdout through {@link LoggedMain}.
      */
     public static ChildJvm start(String name, Class<?> mainClass, List<String> jvmArgs, List<String> args, Path logDir)
             throws IOException {
         Path java = Paths.get(System.getProperty("java.home"), "bin", "java");
         List<String> cmd = new ArrayList<>(List.of(java.toString(), "-Xmx768m", "-XX:+UseSerialGC",
                 "-Djava.util.logging.manager=org.jboss.logmanager.LogManager",
-                "-Dlogging.configuration=" + loggingConfig().toUri(),
                 "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1"));
         cmd.addAll(jvmArgs);
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass.getName()));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), LoggedMain.class.getName(), mainClass.getName()));
         cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("OMP_NUM_THREADS", "1");
@@ -58,20 +58,6 @@ public final class ChildJvm implements AutoCloseable {
         pump.setDaemon(true);
         pump.start();
         return child;
-    }
-
-    private static synchronized Path loggingConfig() throws IOException {
-        Path file = Paths.get("target", "reliability", "child-logging.properties").toAbsolutePath();
-        if (!Files.exists(file)) {
-            Files.createDirectories(file.getParent());
-            try (var in = ChildJvm.class.getResourceAsStream("/reliability/child-logging.properties")) {
-                if (in == null) {
-                    throw new IOException("reliability/child-logging.properties is not on the test class path");
-                }
-                Files.copy(in, file);
-            }
-        }
-        return file;
     }
 
     private void pump() {
