@@ -211,5 +211,6 @@ function connect() {
 }
 
 legend();
+refreshSnapshot().catch(() => { /* the stream's reconnect loads it again */ });
 connect();
 setInterval(async () => { try { renderStatus(await (await fetch("api/status")).json()); } catch (e) { /* shown by stream state */ } }, 3000);

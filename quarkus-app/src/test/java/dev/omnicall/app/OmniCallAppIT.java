@@ -163,7 +163,8 @@ class OmniCallAppIT {
         // Given the test profile sets omnicall.sip.auth.password and kafka.sasl.jaas.config with secrets
         PipelineEvents.awaitDashboardConsumer(runtime);
         events(); // a producer and its config dump are in the log too
-        Path log = Path.of("target/quarkus-test.log");
+        Path log = Path.of(org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getValue("quarkus.log.file.path", String.class));
         // When the log of the whole start-up is read
         await().atMost(Duration.ofSeconds(10)).until(() -> Files.exists(log)
                 && Files.readString(log).contains("config sip:"));

@@ -12,6 +12,7 @@ import dev.omnicall.app.roles.RoleFactory;
 import dev.omnicall.app.roles.RoleService;
 import dev.omnicall.app.roles.RoleStatus;
 import dev.omnicall.app.web.DashboardStream;
+import dev.omnicall.kafka.DeadLetters;
 import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
@@ -148,10 +149,11 @@ public class OmniCallRuntime {
             Thread.currentThread().interrupt();
             LOG.info("start-up interrupted by shutdown");
         } catch (EmbeddedKafka.EmbeddedKafkaException e) {
-            fail("embedded Kafka broker: " + e.getMessage(), 1);
+            fail("embedded Kafka broker: " + e.getMessage() + " (omnicall.kafka.embedded.port)", 1);
         } catch (Exception e) {
-            LOG.error("start-up failed", e);
-            fail("start-up failed: " + e.getMessage(), 1);
+            // One readable line (with causes) for the operator; the stack trace for a developer at DEBUG.
+            LOG.debug("start-up failure", e);
+            fail("start-up failed: " + DeadLetters.describe(e), 1);
         }
     }
 
