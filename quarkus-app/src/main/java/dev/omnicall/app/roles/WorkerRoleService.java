@@ -98,7 +98,7 @@ public final class WorkerRoleService implements RoleService {
         }
         return RoleStatus.of(RoleStatus.State.RUNNING, "model " + modelDir + " (loaded in " + loadMillis + " ms), "
                 + w.waitingTurns() + " waiting, " + w.activeTurns() + " active turns"
-                + (w.isAssigned() ? "" : ", no partition assigned (more workers than partitions)"));
+                + (w.isAssigned() ? "" : ", no partition assigned yet (none at all when workers outnumber partitions)"));
     }
 
     @Override
