@@ -4,9 +4,8 @@ import dev.omnicall.app.config.Role;
 import jakarta.enterprise.context.ApplicationScoped;
 
 /**
- * Creates the service of each role from its library. A role whose library has no entry point in a build
- * gets an {@link UnavailableRole} that says so (readiness DOWN with the reason); nothing is faked. All
- * three are wired in this build.
+ * Creates the service of each role from its library's entry point: topologies' {@code StreamsRole},
+ * gpu-workers' {@code InferenceWorker}, telephony-bridge's {@code BridgeServer}.
  */
 @ApplicationScoped
 public class RoleFactory {

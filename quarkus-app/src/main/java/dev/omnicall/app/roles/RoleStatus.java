@@ -10,8 +10,6 @@ public record RoleStatus(State state, String detail) {
         RUNNING,
         /** Started and then broke (a Streams thread died, the SIP stack stopped): restarting the process helps. */
         FAILED,
-        /** This build has no implementation for the role: restarting does not help. */
-        UNAVAILABLE,
         STOPPED
     }
 
