@@ -106,13 +106,18 @@ public final class Roles {
         private final VadFactory vad;
 
         public Bridge(KafkaSettings kafka, String id, int sipPort, int maxCalls, double invitesPerSecond, int burst) {
+            this(kafka, id, sipPort, maxCalls, invitesPerSecond, burst, Duration.ofSeconds(5));
+        }
+
+        public Bridge(KafkaSettings kafka, String id, int sipPort, int maxCalls, double invitesPerSecond, int burst,
+                      Duration rtpTimeout) {
             this.sipPort = sipPort;
             this.vad = VadFactory.energyOnly();
             SipConfig sip = SipConfig.defaults("127.0.0.1", sipPort, "127.0.0.1").withMaxCalls(maxCalls)
                     .withRateLimit(invitesPerSecond, burst);
             int rtp = SippCaller.freeRtpBase();
             BridgeConfig config = BridgeConfig.single(id, sip, MediaConfig.defaults(vad).withMetrics(media), kafka, SERDE)
-                    .withRtpPorts(rtp, rtp + Math.max(40, maxCalls * 2 + 2)).withRtpTimeout(Duration.ofSeconds(5));
+                    .withRtpPorts(rtp, rtp + Math.max(40, maxCalls * 2 + 2)).withRtpTimeout(rtpTimeout);
             server = new BridgeServer(config, metrics);
             server.start();
         }
