@@ -74,6 +74,13 @@ public final class MediaSession implements AutoCloseable {
     private long unknownSource;
     private long arrivalEpochUs;
     private int samplesLeftInPacket;
+    // RTP timeline bookkeeping: silence fed by onIdle is a guess made on the wall clock; the next audio
+    // packet's timestamp says how much silence there really was (none, if packets were only delayed).
+    private long nextAudioTimestamp = -1;
+    private long idleFilledSamples;
+    private long surplusSamples;
+    /** Longest caller pause that is replayed as silence from RTP timestamps (longer: a new talkspurt). */
+    private static final long MAX_TIMESTAMP_GAP_SAMPLES_8K = 2 * G711.CLOCK_RATE;
 
     private MediaSession(MediaConfig config, DatagramSocket socket, G711 codec, int ptimeMs, InetSocketAddress remote) {
         RtpSender.checkPtime(ptimeMs);
@@ -344,8 +351,8 @@ public final class MediaSession implements AutoCloseable {
             return;
         }
         short[] pcm16k = upsampler.process(codec.decode(packet.payload()));
-        samplesLeftInPacket = pcm16k.length;
-        int at = 0;
+        int at = reconcileTimeline(packet.timestamp(), packet.payload().length, pcm16k.length);
+        samplesLeftInPacket = pcm16k.length - at;
         while (at < pcm16k.length) {
             int take = Math.min(Vad.FRAME_SAMPLES - frameFill, pcm16k.length - at);
             System.arraycopy(pcm16k, at, frame, frameFill, take);
@@ -356,6 +363,52 @@ public final class MediaSession implements AutoCloseable {
                 frameFill = 0;
                 // The packet arrived when its last sample was captured (plus network delay).
                 long frameEndUs = arrivalEpochUs - samplesLeftInPacket * 1_000_000L / Vad.SAMPLE_RATE;
+                onFrame(frame, frameEndUs - Vad.FRAME_MICROS);
+            }
+        }
+    }
+
+    /**
+     * Keeps the audio handed to the segmenter as long as the caller's RTP timeline. A pause the caller did not
+     * send (silence suppression) is filled with silence: by onIdle while it lasts, and here for whatever part
+     * the timestamps show onIdle did not cover. Silence onIdle fed while packets were merely late (a stall
+     * here or in the network) is paid back by skipping as many samples of the late audio, so a delay never
+     * makes an utterance longer. Returns how many samples of this packet to skip.
+     */
+    private int reconcileTimeline(long timestamp, int samples8k, int samples16k) {
+        long gap8k = 0;
+        if (nextAudioTimestamp >= 0) {
+            gap8k = (int) (timestamp - nextAudioTimestamp);         // 32-bit RTP arithmetic, wrap-safe
+            if (gap8k < 0 || gap8k > MAX_TIMESTAMP_GAP_SAMPLES_8K) {
+                gap8k = 0;                                           // reordered past the buffer, or a new talkspurt
+            }
+        }
+        nextAudioTimestamp = (timestamp + samples8k) & 0xFFFF_FFFFL;
+        long pause16k = gap8k * (Vad.SAMPLE_RATE / G711.CLOCK_RATE);
+        if (idleFilledSamples > pause16k) {
+            surplusSamples += idleFilledSamples - pause16k;
+        } else if (pause16k > idleFilledSamples && segmenter.inUtterance()) {
+            long missing = pause16k - idleFilledSamples;
+            long payBack = Math.min(missing, surplusSamples);
+            surplusSamples -= payBack;
+            feedSilence(missing - payBack);
+        }
+        idleFilledSamples = 0;
+        int skip = (int) Math.min(surplusSamples, samples16k);
+        surplusSamples -= skip;
+        return skip;
+    }
+
+    private void feedSilence(long samples) {
+        long left = samples;
+        while (left > 0) {
+            int take = (int) Math.min(Vad.FRAME_SAMPLES - frameFill, left);
+            java.util.Arrays.fill(frame, frameFill, frameFill + take, (short) 0);
+            frameFill += take;
+            left -= take;
+            if (frameFill == Vad.FRAME_SAMPLES) {
+                frameFill = 0;
+                long frameEndUs = arrivalEpochUs - left * 1_000_000L / Vad.SAMPLE_RATE;
                 onFrame(frame, frameEndUs - Vad.FRAME_MICROS);
             }
         }
@@ -386,6 +439,7 @@ public final class MediaSession implements AutoCloseable {
                 short[] silence = new short[Vad.FRAME_SAMPLES];
                 long start = lastFrameEndUs;
                 lastFrameEndUs = start + Vad.FRAME_MICROS;
+                idleFilledSamples += Vad.FRAME_SAMPLES;
                 segmenter.accept(silence, 0f, start);
             }
         }

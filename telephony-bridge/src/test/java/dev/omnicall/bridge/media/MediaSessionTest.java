@@ -254,14 +254,47 @@ class MediaSessionTest {
         assertThat(metrics.bargeIns.sum()).isEqualTo(1);
     }
 
+    @Test
+    void shouldNotLengthenAnUtteranceWhenPacketsArriveLateAfterAStall() throws Exception {
+        // Regression: a receive stall longer than the 80 ms idle fill used to add that silence AND then the late
+        // packets, so under CPU load an utterance on Kafka came out longer than the caller spoke (BridgeSippIT
+        // measured 3.6 % more). The RTP timestamps show the stream never paused, so the fill must be paid back.
+        assumeTrue(Speech.toolsAvailable(), "espeak-ng and sox are needed");
+        short[] speech = Speech.concat(new short[4000], Speech.say("Please tell me the opening hours of the bank.", 8000),
+                new short[8000]);
+
+        open(MuLaw.INSTANCE, 20, config());
+        sendAudio(speech, 0, -1);
+        await(() -> segments.stream().anyMatch(Segment::endOfUtterance), 3000);
+        int paced = segments.stream().mapToInt(Segment::samples).sum();
+        close();
+        segments.clear();
+
+        open(MuLaw.INSTANCE, 20, config());
+        sendAudio(speech, 0, 40);   // after 40 packets nothing for 300 ms, then the held-back packets at once
+        await(() -> segments.stream().anyMatch(Segment::endOfUtterance), 3000);
+        int stalled = segments.stream().mapToInt(Segment::samples).sum();
+
+        assertThat(stalled).as("samples published after a 300 ms stall vs paced").isCloseTo(paced,
+                org.assertj.core.api.Assertions.within(2 * 512));
+    }
+
     /** Sends 8 kHz audio as PCMU packets of 20 ms, paced in real time like a phone. */
     private void sendAudio(short[] pcm8k, int firstSeq) throws Exception {
+        sendAudio(pcm8k, firstSeq, -1);
+    }
+
+    /** As above; from packet {@code stallAt} on, packets due in the next 300 ms are held back and sent at once. */
+    private void sendAudio(short[] pcm8k, int firstSeq, int stallAt) throws Exception {
         long start = System.nanoTime();
         int seq = firstSeq;
         for (int at = 0, n = 0; at + 160 <= pcm8k.length; at += 160, n++) {
             short[] frame = java.util.Arrays.copyOfRange(pcm8k, at, at + 160);
             send(RtpPacket.of(n == 0, 0, seq++ & 0xFFFF, 1000 + at, 99, MuLaw.INSTANCE.encode(frame)).toBytes());
             long due = start + (n + 1) * 20_000_000L;
+            if (stallAt >= 0 && n >= stallAt && n < stallAt + 15) {
+                due = start + (stallAt + 15) * 20_000_000L;
+            }
             long wait = due - System.nanoTime();
             if (wait > 0) {
                 Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
