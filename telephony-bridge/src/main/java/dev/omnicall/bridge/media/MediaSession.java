@@ -39,8 +39,12 @@ public final class MediaSession implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MediaSession.class);
     private static final int COMFORT_NOISE_PAYLOAD_TYPE = 13; // RFC 3389: ignored, not an error
     private static final int RECEIVE_POLL_MS = 20;
-    /** Caller audio missing this long (silence suppression, hold) is taken as silence by the segmenter. */
-    private static final long SILENCE_FILL_AFTER_MICROS = 80_000;
+    /**
+     * Caller audio missing this long beyond the end-of-utterance silence is taken as silence (silence
+     * suppression). Shorter gaps are left to the RTP timestamps of the next packet: a stall that only delays
+     * packets must not put silence into the speech.
+     */
+    private static final long SILENCE_FILL_MARGIN_MICROS = 40_000;
     private static final int MAX_DATAGRAM = 1500;
 
     private final MediaConfig config;
@@ -428,14 +432,22 @@ public final class MediaSession implements AutoCloseable {
         }
     }
 
-    /** No datagram for a poll interval: if the caller went quiet mid-utterance, feed silence. */
+    /**
+     * No datagram for a poll interval. Once nothing has arrived for longer than the silence that ends an
+     * utterance, the caller has stopped sending (silence suppression): the gap is fed as silence so the
+     * utterance ends on time.
+     */
     private void onIdle() {
         synchronized (rx) {
             if (held || !segmenter.inUtterance()) {
                 return;
             }
             long now = config.epochMicros().getAsLong();
-            while (now - lastFrameEndUs >= SILENCE_FILL_AFTER_MICROS && segmenter.inUtterance()) {
+            long fillAfter = config.segmenter().endOfUtteranceSilenceMs() * 1000L + SILENCE_FILL_MARGIN_MICROS;
+            if (now - lastFrameEndUs < fillAfter) {
+                return;
+            }
+            while (now - lastFrameEndUs >= Vad.FRAME_MICROS && segmenter.inUtterance()) {
                 short[] silence = new short[Vad.FRAME_SAMPLES];
                 long start = lastFrameEndUs;
                 lastFrameEndUs = start + Vad.FRAME_MICROS;
