@@ -106,6 +106,11 @@ public final class ChildJvm implements AutoCloseable {
         return String.join("\n", l.subList(Math.max(0, l.size() - n), l.size()));
     }
 
+    @Override
+    public String toString() {
+        return name;
+    }
+
     public long pid() {
         return process.pid();
     }

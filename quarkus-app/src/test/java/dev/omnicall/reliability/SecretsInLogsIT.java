@@ -1,0 +1,122 @@
+package dev.omnicall.reliability;
+
+import dev.omnicall.reliability.proc.BridgeMain;
+import dev.omnicall.reliability.proc.StreamsMain;
+import dev.omnicall.reliability.support.Broker;
+import dev.omnicall.reliability.support.ChildJvm;
+import dev.omnicall.reliability.support.Figures;
+import dev.omnicall.reliability.support.RawSipCall;
+import dev.omnicall.reliability.support.Roles;
+import dev.omnicall.reliability.support.SippCaller;
+import dev.omnicall.worker.WorkerMain;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Secrets never reach a log. Each role runs as its own JVM with OmniCall logging at DEBUG and Kafka's
+ * configuration dumps at INFO, with a Kafka SASL JAAS config, SSL passwords and (bridge) a SIP digest
+ * password configured; the bridge is also sent an unauthenticated INVITE and one with a wrong digest. The
+ * captured output must show the configuration was logged, and must not hold any secret value.
+ */
+@Timeout(240)
+class SecretsInLogsIT {
+
+    private static final String JAAS_SECRET = "jaas-secret-R3l1";
+    private static final String TRUST_SECRET = "trust-secret-R3l1";
+    private static final String KEY_SECRET = "key-secret-R3l1";
+    private static final String SIP_SECRET = "sip-secret-R3l1";
+    private static final Duration WAIT = Duration.ofSeconds(120);
+
+    @TempDir
+    Path tmp;
+
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            try {
+                open.get(i).close();
+            } catch (Exception e) {
+                System.out.println("close: " + e);
+            }
+        }
+    }
+
+    private <T extends AutoCloseable> T keep(T c) {
+        open.add(c);
+        return c;
+    }
+
+    /** Kafka client settings carrying secrets; PLAINTEXT to the embedded broker, so they are configured but unused. */
+    private static List<String> kafkaSecrets(Broker broker) {
+        return List.of("kafka.bootstrap.servers=" + broker.bootstrapServers(),
+                "kafka.sasl.mechanism=PLAIN",
+                "kafka.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"svc\" password=\""
+                        + JAAS_SECRET + "\";",
+                "kafka.ssl.truststore.password=" + TRUST_SECRET,
+                "kafka.ssl.key.password=" + KEY_SECRET);
+    }
+
+    @Test
+    void shouldNeverLogASecretWhenEveryRoleRunsWithSecretsConfigured() throws Exception {
+        // Given the three roles, each in its own JVM, with secrets in their configuration
+        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        List<String> worker = new ArrayList<>(kafkaSecrets(broker));
+        Roles.workerProperties(broker.bootstrapServers(), "secret-worker", "secret-workers", 8).entrySet().stream()
+                .filter(e -> !e.getKey().equals("kafka.bootstrap.servers"))
+                .forEach(e -> worker.add(e.getKey() + "=" + e.getValue()));
+        List<String> streams = new ArrayList<>(kafkaSecrets(broker));
+        streams.addAll(List.of("state-dir=" + tmp.resolve("state"), "application-id=secret-streams"));
+        int sipPort = SippCaller.freeUdpTcpPort();
+        List<String> bridge = new ArrayList<>(kafkaSecrets(broker));
+        bridge.addAll(List.of("sip-port=" + sipPort, "rtp-port-min=" + SippCaller.freeRtpBase(), "sip-user=tester",
+                "sip-password=" + SIP_SECRET));
+        ChildJvm w = keep(ChildJvm.start("secret-worker", WorkerMain.class, List.of(), worker, tmp.resolve("logs")));
+        ChildJvm s = keep(ChildJvm.start("secret-streams", StreamsMain.class, List.of(), streams, tmp.resolve("logs")));
+        ChildJvm b = keep(ChildJvm.start("secret-bridge", BridgeMain.class, List.of(), bridge, tmp.resolve("logs")));
+        w.awaitLine(l -> l.startsWith("WORKER READY"), WAIT);
+        s.awaitLine(l -> l.startsWith("READY"), WAIT);
+        b.awaitLine(l -> l.startsWith("READY"), WAIT);
+
+        // When the bridge is called without credentials and with a wrong digest
+        String invite = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        List<Integer> challenge = RawSipCall.probe(sipPort, local -> RawSipCall.invite(sipPort, local, "application/sdp", invite)
+                .getBytes(StandardCharsets.ISO_8859_1), 1500);
+        List<Integer> wrong = RawSipCall.probe(sipPort, local -> RawSipCall.invite(sipPort, local, "application/sdp", invite)
+                .replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nAuthorization: Digest username=\"tester\", realm=\"omnicall\","
+                        + " nonce=\"00ff\", uri=\"sip:bot@127.0.0.1\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5\r\n")
+                .getBytes(StandardCharsets.ISO_8859_1), 1500);
+        Thread.sleep(1500);   // a status line of the worker, a METRICS line of streams
+
+        // Then the configuration was logged (the check means something) and no secret appears anywhere
+        assertThat(challenge).contains(401);
+        assertThat(wrong).containsAnyOf(401, 403);
+        String all = String.join("\n", w.output(), s.output(), b.output());
+        assertThat(all).contains("sasl.jaas.config").contains("ssl.truststore.password");
+        for (ChildJvm c : List.of(w, s, b)) {
+            for (String secret : List.of(JAAS_SECRET, TRUST_SECRET, KEY_SECRET, SIP_SECRET)) {
+                assertThat(c.output()).as("%s's log", c).doesNotContain(secret);
+            }
+        }
+        long lines = w.lines().size() + s.lines().size() + b.lines().size();
+        Figures.note("log lines checked: worker %d, streams %d, bridge %d; secret-bearing keys logged as: %s",
+                w.lines().size(), s.lines().size(), b.lines().size(), all.lines()
+                        .filter(l -> l.contains("sasl.jaas.config") || l.contains("ssl.truststore.password")).distinct().limit(4)
+                        .map(String::trim).collect(Collectors.joining(" | ")));
+        Figures.line("test=secrets-in-logs roles=3 log_lines=%d secrets=4 secrets_found=0 sip_challenge=%s sip_wrong_digest=%s",
+                lines, challenge, wrong);
+    }
+}
