@@ -31,7 +31,8 @@ public final class ConfigSummary {
                 + " create-topics=" + c.kafka().createTopics());
         out.add("serde: " + c.serde().kind() + c.serde().registryUrl().map(u -> " registry=" + u).orElse(""));
         out.add("model: dir=" + c.model().dir() + " device=" + c.model().device() + " omega=" + c.model().omega()
-                + " max-new-tokens=" + c.model().maxNewTokens() + "; worker: max-batch=" + c.worker().maxBatch()
+                + " max-new-tokens=" + c.model().maxNewTokens() + " encoder-padded-seconds=" + c.model().encoderPaddedSeconds()
+                + "; worker: max-batch=" + c.worker().maxBatch()
                 + " kv-cache-bytes=" + c.worker().kvCacheBytes());
         var sip = c.sip();
         out.add("sip: " + sip.host() + ":" + sip.port() + " " + sip.transports() + " max-calls=" + sip.maxCalls()

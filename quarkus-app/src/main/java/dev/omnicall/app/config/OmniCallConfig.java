@@ -97,6 +97,10 @@ public interface OmniCallConfig {
         @WithDefault("256")
         int maxNewTokens();
 
+        /** Log-mel input length: 30 pads every utterance to 30 s as the reference model does; 0 encodes its own length. */
+        @WithDefault("30")
+        double encoderPaddedSeconds();
+
         /** Write a tiny random checkpoint into {@link #dir()} when it holds none (zero-setup run only). */
         @WithDefault("true")
         boolean writeTinyIfMissing();

@@ -41,7 +41,7 @@ public final class WorkerRoleService implements RoleService {
         OmniCallConfig c = context.config();
         WorkerConfig d = WorkerConfig.defaults(context.kafka(), modelDir);
         return new WorkerConfig(context.kafka(), context.serde(), modelDir, DeviceSpec.parse(c.model().device()),
-                d.encoderPaddedSeconds(), c.model().omega(), c.worker().maxBatch(), d.batchedDecode(),
+                c.model().encoderPaddedSeconds(), c.model().omega(), c.worker().maxBatch(), d.batchedDecode(),
                 c.worker().kvCacheBytes(), c.model().maxNewTokens(), d.maxAudio(), d.maxQueuedTurns(),
                 "worker-" + c.instanceId(), WorkerConfig.DEFAULT_GROUP);
     }

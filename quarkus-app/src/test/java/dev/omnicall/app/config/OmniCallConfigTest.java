@@ -79,6 +79,7 @@ class OmniCallConfigTest {
         props.put("omnicall.vad.threshold", "1.5");
         props.put("omnicall.model.device", "cuda");
         props.put("omnicall.model.omega", "10,0");
+        props.put("omnicall.model.encoder-padded-seconds", "31");
         props.put("omnicall.sip.allow", "10.0.0.0/8,300.1.1.1/8,example.com/24");
         props.put("omnicall.sip.auth.password", "pw-only");
         props.put("omnicall.serde.kind", "apicurio");
@@ -94,6 +95,7 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.vad.threshold=1.5")
                 .hasMessageContaining("omnicall.model.device='cuda' must be cpu or gpu:N")
                 .hasMessageContaining("omnicall.model.omega=[10, 0]")
+                .hasMessageContaining("omnicall.model.encoder-padded-seconds=31.0 must be 0..30")
                 .hasMessageContaining("'300.1.1.1/8' has no literal IPv4")
                 .hasMessageContaining("'example.com/24' has no literal IPv4")
                 .hasMessageContaining("omnicall.sip.auth.password is set but omnicall.sip.auth.username is not")
@@ -101,7 +103,7 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.sip.transports=[tcp] must be udp or udp,tcp")
                 .hasMessageContaining("omnicall.bridge.index=3 must be in 0..omnicall.bridge.count-1")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(11));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(12));
     }
 
     @Test

@@ -1,0 +1,259 @@
+package dev.omnicall.app.bench;
+
+import dev.omnicall.app.observe.PipelineMetrics;
+import dev.omnicall.events.TurnMetrics;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+
+/**
+ * Pipeline-overhead benchmark: K concurrent real SIP calls (sipp streaming espeak-ng speech as μ-law RTP)
+ * through the whole app (bridge → caller-audio → streams → turn-requests → worker → response-audio →
+ * bridge → RTP), for each K of {@code bench.k}. From {@code turn-metrics} it prints the first-audio latency
+ * (end of caller speech → first RTP packet of the reply) and each stage of its split, p50 and p99, and the
+ * part that is not model compute: bridge → request (bridge, Kafka, streams), request → inference (Kafka
+ * hop, worker queue), chunk → bridge (worker producer, Kafka hop) and bridge → first RTP (playout). Then the
+ * CPU the round took, and one {@code key=value} line.
+ *
+ * <pre>
+ * ./mvnw -q -pl quarkus-app -am package -DskipTests
+ * ./mvnw -q -o -pl quarkus-app test-compile exec:java -Dexec.classpathScope=test \
+ *     -Dexec.mainClass=dev.omnicall.app.bench.PipelineBenchmark [-Dbench.k=1,10,50] [-Dbench.utterances=2] ...
+ * </pre>
+ *
+ * Options (system properties): {@code bench.k} (1,10,50), {@code bench.utterances} (1 or 2, default 2),
+ * {@code bench.gap-s} (silence between utterances, 7), {@code bench.hold-s} (on the line after the audio, 6),
+ * {@code bench.rate} (calls per second as a round dials, 10), {@code bench.app} (the started app's extra
+ * settings, {@code ;}-separated, default tiny model with encoder-padded-seconds=0 and max-new-tokens=48),
+ * {@code bench.jar}, {@code bench.sip} + {@code bench.bootstrap} (host:port of a running app's SIP side and
+ * its Kafka bootstrap: no app is started; it must accept unauthenticated calls from 127.0.0.1 at
+ * {@code bench.rate}), {@code bench.warmup} (one unmeasured call first, true).
+ */
+public final class PipelineBenchmark {
+
+    static final List<String> SENTENCES = List.of("Hello, what is the capital of France?",
+            "And how many people live there?");
+    static final List<String> NON_MODEL = List.of("bridge_to_request", "request_to_inference", "chunk_to_bridge",
+            "bridge_to_rtp");
+    static final List<String> MODEL = List.of("encoder_prefill", "first_units", "vocoder");
+    /** The non-model stages without request → inference, which also holds the wait for a free worker slot. */
+    static final List<String> TRANSPORT = List.of("bridge_to_request", "chunk_to_bridge", "bridge_to_rtp");
+    static final String DEFAULT_APP = "omnicall.model.encoder-padded-seconds=0;omnicall.model.max-new-tokens=48";
+
+    private PipelineBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<Integer> ks = Arrays.stream(prop("bench.k", "1,10,50").split(",")).map(String::trim).map(Integer::parseInt).toList();
+        int utterances = Integer.parseInt(prop("bench.utterances", "2"));
+        if (utterances < 1 || utterances > SENTENCES.size()) {
+            throw new IllegalArgumentException("bench.utterances must be 1.." + SENTENCES.size() + ", got " + utterances);
+        }
+        double gapSeconds = Double.parseDouble(prop("bench.gap-s", "7"));
+        double holdSeconds = Double.parseDouble(prop("bench.hold-s", "6"));
+        double rate = Double.parseDouble(prop("bench.rate", "10"));
+        boolean warmup = Boolean.parseBoolean(prop("bench.warmup", "true"));
+        Path root = repoRoot();
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        Path scratch = Files.createDirectories(root.resolve("quarkus-app/target/bench-pipeline-" + stamp));
+
+        Path audio = scratch.resolve("caller.ul");
+        long audioMs = SippRound.writeAudio(scratch, SENTENCES.subList(0, utterances), gapSeconds, 3.0, audio);
+        long holdMs = audioMs + (long) (holdSeconds * 1000);
+
+        String sip = System.getProperty("bench.sip");
+        List<String> appProps = Arrays.stream(prop("bench.app", DEFAULT_APP).split(";")).map(String::trim)
+                .filter(s -> !s.isEmpty()).toList();
+        System.out.printf("pipeline benchmark: K=%s, %d utterance(s) per call (%s), audio %.1f s, BYE after %.1f s, "
+                        + "dialing %.0f calls/s, %d cores, load average %s%n", ks, utterances,
+                String.join(" / ", SENTENCES.subList(0, utterances)), audioMs / 1000.0, holdMs / 1000.0, rate,
+                Runtime.getRuntime().availableProcessors(), Arrays.toString(CpuSampler.loadAverage()));
+        try (AppUnderTest app = sip != null
+                ? AppUnderTest.attach(sip, prop("bench.bootstrap", "127.0.0.1:9092"))
+                : AppUnderTest.start(Path.of(prop("bench.jar", root.resolve("quarkus-app/target/quarkus-app/quarkus-run.jar").toString())),
+                root, scratch, appProps, Duration.ofSeconds(180))) {
+            System.out.println("app: " + app.describe() + (sip == null ? ", settings " + appProps : ""));
+            if (warmup) {
+                Round w = round(app, scratch, "warmup-" + stamp, 1, audio, holdMs, rate, utterances);
+                System.out.printf("warm-up call: %d turn(s), first audio %s ms (not counted)%n", w.complete().size(),
+                        w.complete().stream().map(m -> fmt(m.getFirstAudioLatencyUs() / 1000.0)).toList());
+            }
+            if (app.process().isPresent()) {
+                CpuSampler idle = new CpuSampler(app.process());
+                Thread.sleep(10_000);
+                CpuSampler.Result r = idle.finish(10_000);
+                System.out.printf(Locale.ROOT, "app idle (no calls, 10 s after the warm-up): %.2f CPU-s per s; machine busy %.0f %%"
+                        + " (other users' work included)%n", r.appCpuSeconds() / r.wallSeconds(), r.machineBusyPercent());
+            }
+            Map<String, String> keys = new LinkedHashMap<>();
+            keys.put("bench", "pipeline");
+            keys.put("ks", ks.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse(""));
+            keys.put("utterances", String.valueOf(utterances));
+            for (int k : ks) {
+                Round r = round(app, scratch, "bench-" + stamp + "-k" + k, k, audio, holdMs, rate, utterances);
+                r.print();
+                r.keys(keys);
+            }
+            StringBuilder line = new StringBuilder();
+            keys.forEach((k, v) -> line.append(line.isEmpty() ? "" : " ").append(k).append('=').append(v));
+            System.out.println(line);
+        }
+    }
+
+    /** One round: K calls dialled together, then their turn-metrics gathered until quiet. */
+    static Round round(AppUnderTest app, Path scratch, String tag, int k, Path audio, long holdMs, double rate,
+                       int utterances) throws Exception {
+        try (RoundCollector collector = new RoundCollector(app.bootstrap(), tag)) {
+            CpuSampler cpu = new CpuSampler(app.process());
+            long t0 = System.nanoTime();
+            SippRound sipp = SippRound.start(scratch, app.sipHost(), app.sipPort(), tag, audio, holdMs, k, rate);
+            long limitSeconds = holdMs / 1000 + (long) (k / rate) + 120;
+            int exit;
+            while (true) {
+                cpu.sample(Optional.of(sipp.handle()));
+                if (!sipp.handle().isAlive()) {
+                    exit = sipp.await(5);
+                    break;
+                }
+                if ((System.nanoTime() - t0) / 1_000_000_000L > limitSeconds) {
+                    exit = sipp.await(0);
+                    break;
+                }
+                Thread.sleep(1000);
+            }
+            long sippDone = System.nanoTime();
+            // Every call ended, and turn-metrics quiet for 3 s (CallEnded flushes half-finished turns), at most 60 s.
+            while ((collector.callsEnded() < collector.callsStarted() || collector.quietMillis() < 3000)
+                    && (System.nanoTime() - sippDone) < 60_000_000_000L) {
+                cpu.sample(Optional.empty());
+                Thread.sleep(500);
+            }
+            CpuSampler.Result used = cpu.finish((System.nanoTime() - t0) / 1_000_000);
+            Map<String, String> stats = sipp.stats();
+            if (exit != 0) {
+                System.out.printf("K=%d: sipp exited with %d (%s); errors: %s%n", k, exit, sipp.dir(),
+                        sipp.errors().lines().limit(6).toList());
+            }
+            return new Round(k, utterances, collector.callsStarted(), stats.getOrDefault("SuccessfulCall(C)", "?"),
+                    stats.getOrDefault("FailedCall(C)", "?"), collector.metrics(), collector.bargeIns(),
+                    collector.unreadable(), used);
+        }
+    }
+
+    record Round(int k, int utterances, int callsStarted, String sippOk, String sippFailed, List<TurnMetrics> metrics,
+                 int bargeIns, int unreadable, CpuSampler.Result cpu) {
+
+        /** Turns whose first audio reached the caller (every stage present). */
+        List<TurnMetrics> complete() {
+            return metrics.stream().filter(m -> m.getFirstAudioLatencyUs() != null).toList();
+        }
+
+        Map<String, List<Double>> stagesMs() {
+            Map<String, List<Double>> out = new LinkedHashMap<>();
+            out.put("first_audio", millis(complete(), TurnMetrics::getFirstAudioLatencyUs));
+            for (String stage : PipelineMetrics.STAGES) {
+                out.put(stage, millis(complete(), m -> PipelineMetrics.stageValues(m).get(stage)));
+            }
+            out.put("non_model", sums(NON_MODEL));
+            out.put("transport", sums(TRANSPORT));
+            out.put("model", sums(MODEL));
+            return out;
+        }
+
+        private List<Double> sums(List<String> stages) {
+            List<Double> out = new ArrayList<>();
+            for (TurnMetrics m : complete()) {
+                Map<String, Long> v = PipelineMetrics.stageValues(m);
+                if (v.keySet().containsAll(stages)) {
+                    out.add(stages.stream().mapToLong(v::get).sum() / 1000.0);
+                }
+            }
+            return out;
+        }
+
+        void print() {
+            System.out.printf("%nK=%d: %d calls started (sipp: %s ok, %s failed), %d of %d turns measured, %d partial "
+                            + "(no first RTP: barged in or call ended first), %d barge-ins%s%n", k, callsStarted, sippOk,
+                    sippFailed, complete().size(), k * utterances, metrics.size() - complete().size(), bargeIns,
+                    unreadable > 0 ? ", " + unreadable + " unreadable records" : "");
+            System.out.printf("  %-46s %9s %9s %9s%n", "stage (ms)", "p50", "p99", "max");
+            stagesMs().forEach((stage, values) -> System.out.printf("  %-46s %9s %9s %9s%n", label(stage),
+                    fmt(percentile(values, 0.50)), fmt(percentile(values, 0.99)), fmt(percentile(values, 1.0))));
+            System.out.printf(Locale.ROOT, "  cpu: machine busy %.0f %% of %d cores, app %.1f CPU-s (%.0f %% of the machine), "
+                            + "sipp %.1f CPU-s, over %.1f s; load average 1 min %.2f at the end (max %.2f)%n",
+                    cpu.machineBusyPercent(), cpu.cores(), cpu.appCpuSeconds(), cpu.appPercentOfMachine(),
+                    cpu.sippCpuSeconds(), cpu.wallSeconds(), cpu.load1End(), cpu.load1Max());
+        }
+
+        void keys(Map<String, String> out) {
+            String p = "k" + k + "_";
+            out.put(p + "turns", String.valueOf(complete().size()));
+            out.put(p + "expected_turns", String.valueOf(k * utterances));
+            Map<String, List<Double>> s = stagesMs();
+            for (String stage : List.of("first_audio", "non_model", "transport", "model", "vad_wait", "bridge_to_request",
+                    "request_to_inference", "chunk_to_bridge", "bridge_to_rtp")) {
+                out.put(p + stage + "_p50_ms", fmt(percentile(s.get(stage), 0.50)));
+                out.put(p + stage + "_p99_ms", fmt(percentile(s.get(stage), 0.99)));
+            }
+            out.put(p + "barge_ins", String.valueOf(bargeIns));
+            out.put(p + "machine_busy_pct", String.format(Locale.ROOT, "%.0f", cpu.machineBusyPercent()));
+            out.put(p + "load1", String.format(Locale.ROOT, "%.2f", cpu.load1End()));
+        }
+
+        private static String label(String stage) {
+            return switch (stage) {
+                case "first_audio" -> "first audio (speech end -> first RTP)";
+                case "non_model" -> "non-model: Kafka hops + bridge + streams";
+                case "transport" -> "  of which without request->inference";
+                case "model" -> "model: encoder+prefill + first units + vocoder";
+                default -> "  " + stage;
+            };
+        }
+    }
+
+    static List<Double> millis(List<TurnMetrics> ms, Function<TurnMetrics, Long> us) {
+        return ms.stream().map(us).filter(v -> v != null).map(v -> v / 1000.0).toList();
+    }
+
+    /** Nearest-rank percentile; NaN for no values. */
+    static double percentile(List<Double> values, double q) {
+        if (values.isEmpty()) {
+            return Double.NaN;
+        }
+        double[] s = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        int rank = (int) Math.ceil(q * s.length);
+        return s[Math.max(0, Math.min(s.length - 1, rank - 1))];
+    }
+
+    static String fmt(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.1f", v);
+    }
+
+    private static String prop(String key, String fallback) {
+        String v = System.getProperty(key);
+        return v == null || v.isBlank() ? fallback : v;
+    }
+
+    /** The checkout's root: the working directory or a parent of it that holds quarkus-app/ and bin/call. */
+    private static Path repoRoot() {
+        Path p = Path.of("").toAbsolutePath();
+        while (p != null) {
+            if (Files.isDirectory(p.resolve("quarkus-app")) && Files.isRegularFile(p.resolve("bin/call"))) {
+                return p;
+            }
+            p = p.getParent();
+        }
+        throw new IllegalStateException("run from the checkout (no quarkus-app/ and bin/call above " + Path.of("").toAbsolutePath() + ")");
+    }
+}
