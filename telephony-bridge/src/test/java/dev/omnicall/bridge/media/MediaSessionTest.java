@@ -130,9 +130,12 @@ class MediaSessionTest {
             assertThat(got.get(i).timestamp()).isEqualTo((got.get(i - 1).timestamp() + 160) & 0xFFFF_FFFFL);
             assertThat(got.get(i).payload()).hasSize(160);
         }
-        // paced, not bursted: 19 intervals of 20 ms
+        // paced, not bursted: 19 intervals of 20 ms is 380 ms. The bounds are wide because a late first
+        // receive on a loaded machine shortens the span (the pacer keeps its absolute clock) and a busy
+        // machine stretches it; a burst would take a few milliseconds. Pacing precision is measured by
+        // MediaLoadBenchmark, not here.
         long spanMs = (arrivals.get(19) - arrivals.get(0)) / 1_000_000;
-        assertThat(spanMs).isBetween(340L, 440L);
+        assertThat(spanMs).isBetween(250L, 700L);
         await(() -> playbackStarted.size() == 1, 1000);
         assertThat(playbackStarted).hasSize(1);
     }
