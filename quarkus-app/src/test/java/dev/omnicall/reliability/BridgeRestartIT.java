@@ -16,16 +16,13 @@ import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
 import org.apache.kafka.common.utils.Utils;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,31 +37,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Tag("reliability")
 @Timeout(300)
-class BridgeRestartIT {
+class BridgeRestartIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(90);
     private static final int CALLS = 4;
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     private static List<TextDelta> deltas(Tail tail, String call) {
         return tail.values(Topics.RESPONSE_TEXT).stream().filter(d -> d.getCallId().toString().equals(call)).toList();

@@ -13,15 +13,12 @@ import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -37,32 +34,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Tag("reliability")
 @Timeout(400)
-class BrokerRestartIT {
+class BrokerRestartIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(120);
     private static final int CALLS = Integer.getInteger("reliability.broker-restart.calls", 20);
     private static final long DOWN_MS = 5000;
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     private static Set<String> stored(Tail tail) {
         Set<String> keys = new HashSet<>();

@@ -20,15 +20,12 @@ import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
 import dev.omnicall.events.CallStarted;
-import dev.omnicall.events.CallEvent;
 import dev.omnicall.topologies.ConversationConfig;
 import dev.omnicall.topologies.StreamsRole;
 import dev.omnicall.topologies.TopologyMetrics;
 import org.apache.kafka.common.errors.RecordTooLargeException;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -52,30 +49,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * and the next good record must still flow. One broker per role so the counts are exact.
  */
 @Timeout(240)
-class PoisonPillIT {
+class PoisonPillIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(60);
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     /** A named pill: which topic, the exact bytes. */
     record Pill(String name, Topic<?> topic, String key, byte[] value) {}

@@ -9,56 +9,31 @@ import dev.omnicall.reliability.support.RawSipCall;
 import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.worker.WorkerMain;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.stream.Collectors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Secrets never reach a log. Each role runs as its own JVM with OmniCall logging at DEBUG and Kafka's
+ * Secrets never reach a log, and {@code kafka.*} security settings reach every Kafka client. Each role runs as its own JVM with OmniCall logging at DEBUG and Kafka's
  * configuration dumps at INFO, with a Kafka SASL JAAS config, SSL passwords and (bridge) a SIP digest
  * password configured; the bridge is also sent an unauthenticated INVITE and one with a wrong digest. The
  * captured output must show the configuration was logged, and must not hold any secret value.
  */
 @Timeout(240)
-class SecretsInLogsIT {
+class SecretsInLogsIT extends ReliabilityTest {
 
     private static final String JAAS_SECRET = "jaas-secret-R3l1";
     private static final String TRUST_SECRET = "trust-secret-R3l1";
     private static final String KEY_SECRET = "key-secret-R3l1";
     private static final String SIP_SECRET = "sip-secret-R3l1";
     private static final Duration WAIT = Duration.ofSeconds(120);
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     /** Kafka client settings carrying secrets; PLAINTEXT to the embedded broker, so they are configured but unused. */
     private static List<String> kafkaSecrets(Broker broker) {
@@ -107,6 +82,9 @@ class SecretsInLogsIT {
         String all = String.join("\n", w.output(), s.output(), b.output());
         assertThat(all).contains("sasl.jaas.config").contains("ssl.truststore.password");
         for (ChildJvm c : List.of(w, s, b)) {
+            // the kafka.* keys reached this role's Kafka clients (their config dumps show them)
+            assertThat(c.output()).as("%s's Kafka client config", c).contains("sasl.mechanism = PLAIN")
+                    .contains("sasl.jaas.config = [hidden]");
             for (String secret : List.of(JAAS_SECRET, TRUST_SECRET, KEY_SECRET, SIP_SECRET)) {
                 assertThat(c.output()).as("%s's log", c).doesNotContain(secret);
             }

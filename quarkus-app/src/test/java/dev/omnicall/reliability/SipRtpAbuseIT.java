@@ -9,18 +9,15 @@ import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -39,31 +36,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Tag("reliability")
 @Timeout(300)
-class SipRtpAbuseIT {
+class SipRtpAbuseIT extends ReliabilityTest {
 
     private static final int FLOOD = Integer.getInteger("reliability.flood.invites", 1000);
     private static final int FLOOD_RATE = 200;
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     /** RTP quality of the packets that arrived between two instants. */
     /**

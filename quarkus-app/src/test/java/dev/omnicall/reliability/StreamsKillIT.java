@@ -12,14 +12,11 @@ import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
@@ -33,30 +30,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * emitted twice.
  */
 @Timeout(240)
-class StreamsKillIT {
+class StreamsKillIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(90);
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     private ChildJvm startStreams(Broker broker, String name, Path stateDir) throws Exception {
         return keep(ChildJvm.start(name, StreamsMain.class, List.of(),

@@ -11,14 +11,11 @@ import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
 import org.apache.kafka.common.utils.Utils;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,31 +33,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Tag("reliability")
 @Timeout(240)
-class WorkerCoPartitioningIT {
+class WorkerCoPartitioningIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final int PARTITIONS = 3;
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     /** A call ID that Kafka's default partitioner puts on {@code partition}. */
     private static String callOnPartition(int partition) {

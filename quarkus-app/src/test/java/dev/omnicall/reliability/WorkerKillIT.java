@@ -17,11 +17,9 @@ import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
 import dev.omnicall.worker.WorkerMain;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -40,32 +38,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Tag("reliability")
 @Timeout(300)
-class WorkerKillIT {
+class WorkerKillIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(90);
     private static final int SESSION_TIMEOUT_MS = 6000;
     private static final String GROUP = "kill-workers";
-
-    @TempDir
-    Path tmp;
-
-    private final List<AutoCloseable> open = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            try {
-                open.get(i).close();
-            } catch (Exception e) {
-                System.out.println("close: " + e);
-            }
-        }
-    }
-
-    private <T extends AutoCloseable> T keep(T c) {
-        open.add(c);
-        return c;
-    }
 
     private ChildJvm startWorker(Broker broker, String instance) throws Exception {
         List<String> args = Roles.workerProperties(broker.bootstrapServers(), instance, GROUP, 160).entrySet().stream()
