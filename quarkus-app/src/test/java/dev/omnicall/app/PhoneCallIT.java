@@ -47,12 +47,35 @@ class PhoneCallIT {
         Files.deleteIfExists(reply);
 
         // When a caller says one sentence and stays on the line
+        Path callLog = Path.of("target", "phone-call-bin-call.log").toAbsolutePath();
         Process call = new ProcessBuilder(CALL_SCRIPT.toString(), "--to", bridge.sipUri(),
                 "--user", "tester", "--password", "sip-secret-Xq81",
                 "--say", "Hello, what is the capital of France?", "--listen", "15", "--out", reply.toString())
-                .redirectErrorStream(true).start();
-        String output = new String(call.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                .redirectErrorStream(true).redirectOutput(callLog.toFile()).start();
+
+        // Then, while the call is up, Prometheus shows the caller's RTP jitter over the live calls
+        AssertionError notYet = new AssertionError("bin/call ended before /q/metrics was read");
+        boolean shown = false;
+        while (!shown && call.isAlive()) {
+            String live = given().get("/q/metrics").then().extract().asString();
+            String rtp = live.lines().filter(l -> l.startsWith("omnicall_rtp_") || l.startsWith("omnicall_bridge_calls_live"))
+                    .collect(java.util.stream.Collectors.joining("\n"));
+            try {
+                assertThat(counter(live, "omnicall_bridge_calls_live")).as(rtp).isEqualTo(1);
+                assertThat(counter(live, "omnicall_rtp_packets_received_total")).as(rtp).isGreaterThan(50);
+                assertThat(gauge(live, "omnicall_rtp_jitter_seconds{stat=\"max\"")).as(rtp).isPositive().isLessThan(0.5);
+                assertThat(gauge(live, "omnicall_rtp_jitter_seconds{stat=\"mean\"")).as(rtp).isPositive();
+                shown = true;
+            } catch (AssertionError e) {
+                notYet = e;
+                Thread.sleep(500);
+            }
+        }
+        if (!shown) {
+            throw notYet;
+        }
         assertThat(call.waitFor(90, TimeUnit.SECONDS)).as("bin/call finished").isTrue();
+        String output = Files.readString(callLog, StandardCharsets.UTF_8);
 
         // Then the call was answered and the caller heard a reply
         assertThat(call.exitValue()).as("bin/call output:%n%s", output).isZero();
@@ -83,6 +106,16 @@ class PhoneCallIT {
         assertThat(metrics).contains("omnicall_first_audio_latency_seconds_count")
                 .contains("omnicall_rtp_packets_received_total").contains("omnicall_worker_queue_depth");
         assertThat(counter(metrics, "omnicall_rtp_packets_received_total")).isGreaterThan(50);
+        // And with the call over, the live-call gauges read 0 again
+        assertThat(gauge(metrics, "omnicall_rtp_jitter_seconds{stat=\"max\"")).isZero();
+        assertThat(metrics).contains("omnicall_rtp_send_lateness_call_p99_seconds{");
+    }
+
+    /** The value of the one sample whose name and leading labels are {@code prefix}; fails when absent. */
+    private static double gauge(String metrics, String prefix) {
+        return metrics.lines().filter(l -> l.startsWith(prefix)).findFirst()
+                .map(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .orElseThrow(() -> new AssertionError("no sample " + prefix + " in /q/metrics"));
     }
 
     /** Length of a 16-bit PCM WAV from its header's data size. */

@@ -1,9 +1,11 @@
 package dev.omnicall.bridge;
 
 import dev.omnicall.bridge.call.CallManager;
+import dev.omnicall.bridge.call.CallSession;
 import dev.omnicall.bridge.kafka.KafkaCallEventSink;
 import dev.omnicall.bridge.kafka.PartitionAffinity;
 import dev.omnicall.bridge.kafka.ResponseAudioConsumer;
+import dev.omnicall.bridge.media.MediaStats;
 import dev.omnicall.bridge.media.RtpPortAllocator;
 import dev.omnicall.bridge.sip.SipStartException;
 import dev.omnicall.bridge.sip.SipUserAgent;
@@ -15,7 +17,9 @@ import org.slf4j.LoggerFactory;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One telephony bridge: the SIP user agent, the calls with their media, the Kafka producer of call
@@ -99,6 +103,25 @@ public final class BridgeServer implements AutoCloseable {
     public List<String> liveCalls() {
         CallManager c = calls;
         return c == null ? List.of() : c.callIds();
+    }
+
+    /**
+     * A snapshot of the media counters of each call this bridge holds now (call ID → stats): RFC 3550
+     * interarrival jitter, loss, send lateness. Empty before start and after stop.
+     */
+    public Map<String, MediaStats> liveCallStats() {
+        CallManager c = calls;
+        if (c == null) {
+            return Map.of();
+        }
+        Map<String, MediaStats> out = new LinkedHashMap<>();
+        for (String callId : c.callIds()) {
+            CallSession session = c.session(callId);
+            if (session != null) { // it may have ended since callIds()
+                out.put(callId, session.media().stats());
+            }
+        }
+        return out;
     }
 
     public BridgeMetrics metrics() {

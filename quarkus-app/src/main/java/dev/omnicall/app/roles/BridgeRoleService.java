@@ -84,6 +84,7 @@ public final class BridgeRoleService implements RoleService {
         BridgeServer s = new BridgeServer(config, new BridgeMetrics(context.registry()));
         Gauge.builder("omnicall.bridge.calls.live", s, b -> b.liveCalls().size())
                 .description("calls held by this bridge now").register(context.registry());
+        new LiveMediaGauges(s::liveCallStats).register(context.registry());
         server = s;
         s.start();
         sipUri = "sip:omnicall@" + config.sip().advertisedAddress() + ":" + config.sip().port();
