@@ -87,7 +87,7 @@ function apply(ev) {
   } else if (ev.type === "transcript") {
     for (const tt of ev.turns) {
       const t = turn(c, tt.turnId);
-      t.userText = tt.userText;
+      if (tt.userText != null) t.userText = tt.userText; // a transcript without caller text keeps what was shown
       if (t.pieces.size === 0) t.finalText = tt.assistantText;
     }
     if (ev.ended) c.info.state = "ended";

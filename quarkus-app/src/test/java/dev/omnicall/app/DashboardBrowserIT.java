@@ -14,17 +14,20 @@ import org.junit.jupiter.api.Timeout;
 
 import java.net.URL;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 import static com.microsoft.playwright.assertions.PlaywrightAssertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /**
  * The dashboard in a real headless browser (Debian's chromium, driven by Playwright): text streamed on
  * response-text appears in the call's turn and grows as more deltas arrive; the latency split of the turn
- * shows once its turn-metrics record lands.
+ * shows once its turn-metrics record lands; a call that ended before the page was opened is listed from the
+ * page's first snapshot.
  */
 @QuarkusTest
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -38,14 +41,47 @@ class DashboardBrowserIT {
     @TestHTTPResource("/")
     URL base;
 
+    private static Playwright playwright() {
+        return Playwright.create(new Playwright.CreateOptions().setEnv(Map.of("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")));
+    }
+
+    private static Browser chromium(Playwright playwright) {
+        return playwright.chromium().launch(new BrowserType.LaunchOptions().setExecutablePath(CHROMIUM).setHeadless(true)
+                .setArgs(List.of("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")));
+    }
+
+    @Test
+    void shouldListACallThatEndedBeforeThePageWasOpened() {
+        try (PipelineEvents events = new PipelineEvents(runtime);
+             Playwright playwright = playwright();
+             Browser browser = chromium(playwright)) {
+            // Given a call that was answered, replied to, measured and hung up while no page was open
+            events.callStarted("call-before-page");
+            events.text("call-before-page", 1, 0, 0, "Paris is the capital.", true);
+            events.turnMetrics("call-before-page", 1, 640_000, 510_000, 40_000);
+            events.callEnded("call-before-page");
+            await().atMost(Duration.ofSeconds(30)).until(() -> DashboardHistoryIT.find(runtime.dashboard(), "call-before-page")
+                    .filter(c -> "ended".equals(c.get("state"))
+                            && DashboardHistoryIT.turn(c).get("firstAudioMs") != null).isPresent());
+
+            // When someone opens the dashboard afterwards
+            Page page = browser.newPage();
+            page.navigate(base.toString());
+
+            // Then the call is listed, ended, with its reply and latency split, from the page's first snapshot
+            Locator call = page.locator("[data-call='call-before-page']");
+            assertThat(call.locator("[data-role='call-state']")).hasText("ended");
+            assertThat(call.locator("[data-turn='1'] [data-role='assistant-text']")).hasText("Paris is the capital.");
+            assertThat(call.locator("[data-turn='1'] [data-role='first-audio-ms']")).hasText("640 ms");
+            assertThat(page.locator("#no-calls")).isHidden();
+        }
+    }
+
     @Test
     void shouldShowStreamedTextAndUpdateItWhenMoreDeltasArrive() {
         try (PipelineEvents events = new PipelineEvents(runtime);
-             Playwright playwright = Playwright.create(new Playwright.CreateOptions()
-                     .setEnv(Map.of("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")));
-             Browser browser = playwright.chromium().launch(new BrowserType.LaunchOptions()
-                     .setExecutablePath(CHROMIUM).setHeadless(true)
-                     .setArgs(List.of("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")))) {
+             Playwright playwright = playwright();
+             Browser browser = chromium(playwright)) {
             // Given the dashboard open and its event stream connected
             Page page = browser.newPage();
             page.navigate(base.toString());

@@ -1,11 +1,15 @@
 package dev.omnicall.app;
 
 import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
 import dev.omnicall.events.Codec;
 import dev.omnicall.events.DeadLetter;
+import dev.omnicall.events.EndReason;
 import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TranscriptTurn;
 import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Clock;
@@ -19,6 +23,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
@@ -62,6 +67,22 @@ final class PipelineEvents implements AutoCloseable {
                 .setPayload(CallStarted.newBuilder().setFrom("sip:alice@127.0.0.1").setTo("sip:omnicall@127.0.0.1")
                         .setCodec(Codec.PCMU).build())
                 .build());
+    }
+
+    void callEnded(String callId) {
+        send(Topics.CALL_EVENTS, callId, CallEvent.newBuilder().setCallId(callId).setBridgeId("test-bridge")
+                .setOccurredUs(Clock.nowMicros())
+                .setPayload(CallEnded.newBuilder().setReason(EndReason.CALLER_HANGUP).build())
+                .build());
+    }
+
+    /** The call's transcript as the streams role writes it to the compacted topic: one turn, ended or not. */
+    void transcript(String callId, int turnId, String userText, String assistantText, boolean ended) {
+        long now = Clock.nowMicros();
+        send(Topics.TRANSCRIPTS, callId, Transcript.newBuilder().setCallId(callId)
+                .setTurns(List.of(TranscriptTurn.newBuilder().setTurnId(turnId).setUserText(userText)
+                        .setAssistantText(assistantText).setCompletedUs(now).build()))
+                .setEnded(ended).setUpdatedUs(now).build());
     }
 
     void text(String callId, int turnId, int attempt, int seq, String text, boolean last) {

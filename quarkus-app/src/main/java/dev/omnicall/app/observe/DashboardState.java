@@ -11,14 +11,16 @@ import java.util.TreeMap;
 /**
  * What the dashboard shows when a browser connects: the recent calls with their turns and the latest
  * dead letters. Fed with the same event views that go out over SSE, so the page's first snapshot and the
- * live stream agree. Bounded: the oldest call is dropped beyond {@code maxCalls}.
+ * live stream agree. Bounded: beyond {@code maxCalls} the call whose latest event is oldest is dropped. Events
+ * may come out of order across topics (history read back at start-up interleaves them), so the view keeps
+ * the record timestamps: calls are listed by their first event, newest first, and an ended call stays ended.
  *
  * <p>Workers are at-least-once: a turn may arrive as a retry (higher attempt) or with duplicate deltas.
  * The view keeps the highest attempt of each turn and its pieces by sequence number.
  */
 public final class DashboardState {
 
-    private static final int MAX_DEAD_LETTERS = 20;
+    static final int MAX_DEAD_LETTERS = 20;
 
     private final int maxCalls;
     private final LinkedHashMap<String, CallView> calls = new LinkedHashMap<>();
@@ -28,7 +30,17 @@ public final class DashboardState {
         this.maxCalls = maxCalls;
     }
 
-    public synchronized void apply(Map<String, Object> event) {
+    public int maxCalls() {
+        return maxCalls;
+    }
+
+    /** Applies an event seen now. */
+    public void apply(Map<String, Object> event) {
+        apply(event, System.currentTimeMillis());
+    }
+
+    /** Applies an event whose record carries {@code timestampMs} (Kafka record time). */
+    public synchronized void apply(Map<String, Object> event, long timestampMs) {
         String type = (String) event.get("type");
         if ("dead-letter".equals(type)) {
             deadLetters.addFirst(event);
@@ -42,6 +54,8 @@ public final class DashboardState {
             return;
         }
         CallView call = calls.computeIfAbsent(callId, CallView::new);
+        call.firstMs = Math.min(call.firstMs, timestampMs);
+        call.lastMs = Math.max(call.lastMs, timestampMs);
         switch (type) {
             case "call" -> call.apply(event);
             case "text" -> call.turn((Integer) event.get("turnId")).text(event);
@@ -50,14 +64,23 @@ public final class DashboardState {
             default -> { }
         }
         while (calls.size() > maxCalls) {
-            calls.remove(calls.keySet().iterator().next());
+            String stalest = null;
+            long oldest = Long.MAX_VALUE;
+            for (CallView c : calls.values()) {
+                if (c.lastMs < oldest) {
+                    oldest = c.lastMs;
+                    stalest = c.callId;
+                }
+            }
+            calls.remove(stalest);
         }
     }
 
     /** The JSON-able snapshot: newest call first. */
     public synchronized Map<String, Object> snapshot() {
         List<Map<String, Object>> list = new ArrayList<>();
-        calls.values().forEach(c -> list.add(0, c.view()));
+        calls.values().stream().sorted(java.util.Comparator.comparingLong((CallView c) -> c.firstMs).reversed())
+                .forEach(c -> list.add(c.view()));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("calls", list);
         out.put("deadLetters", new ArrayList<>(deadLetters));
@@ -68,6 +91,8 @@ public final class DashboardState {
         final String callId;
         final Map<String, Object> info = new LinkedHashMap<>();
         final TreeMap<Integer, TurnView> turns = new TreeMap<>();
+        long firstMs = Long.MAX_VALUE;
+        long lastMs = Long.MIN_VALUE;
 
         CallView(String callId) {
             this.callId = callId;
@@ -77,7 +102,9 @@ public final class DashboardState {
         void apply(Map<String, Object> e) {
             switch ((String) e.get("kind")) {
                 case "started" -> {
-                    info.put("state", "live");
+                    if (!"ended".equals(info.get("state"))) { // an end read before the start stays
+                        info.put("state", "live");
+                    }
                     info.put("from", e.get("from"));
                     info.put("to", e.get("to"));
                     info.put("codec", e.get("codec"));
@@ -99,7 +126,9 @@ public final class DashboardState {
             List<Map<String, Object>> ts = (List<Map<String, Object>>) e.get("turns");
             for (Map<String, Object> t : ts) {
                 TurnView v = turn((Integer) t.get("turnId"));
-                v.userText = (String) t.get("userText");
+                if (t.get("userText") != null) { // a transcript without caller text must not erase one already shown
+                    v.userText = (String) t.get("userText");
+                }
                 if (v.pieces.isEmpty()) {
                     v.finalText = (String) t.get("assistantText");
                 }

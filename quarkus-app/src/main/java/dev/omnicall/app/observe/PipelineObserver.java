@@ -27,8 +27,10 @@ import org.jboss.logging.Logger;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
@@ -37,6 +39,14 @@ import java.util.function.Consumer;
  * {@code response-text}, {@code call-events}, {@code transcripts}, {@code turn-metrics} and
  * {@code dead-letters} from the latest offsets. Each record updates the {@link PipelineMetrics} and the
  * {@link DashboardState} and is published to the SSE stream.
+ *
+ * <p>So that a page opened after a restart (or on a pod that started after the calls) is not empty, the
+ * first assignment of each partition also reads back a bounded tail: the last {@code maxCalls} records of
+ * the compacted {@code transcripts} (one per call: caller and bot text, ended), and the last
+ * {@code 4 × maxCalls} of {@code call-events} and {@code turn-metrics} and 20 of {@code dead-letters}.
+ * Those history records only fill the dashboard state: they are not counted in the metrics (a restart must
+ * not count old calls again) and not pushed to browsers. {@code response-text} is not read back (the
+ * transcripts carry each turn's final text).
  *
  * <p>A record it cannot decode is counted ({@code omnicall_observer_unreadable_total{topic}}) and logged,
  * never dead-lettered: this consumer only watches, and every instance runs one, so dead-lettering here
@@ -56,6 +66,10 @@ public final class PipelineObserver implements AutoCloseable {
     private final DashboardState state;
     private final Consumer<Map<String, Object>> publish;
     private final AtomicLong unreadable = new AtomicLong();
+    /** Per partition, the end offset when it was first assigned: records below it are history. */
+    private final Map<TopicPartition, Long> historyEnd = new HashMap<>();
+    private final Set<TopicPartition> seeded = new HashSet<>();
+    private final AtomicLong historyRecords = new AtomicLong();
     private final Thread thread;
     private volatile boolean running = true;
     private volatile boolean assigned;
@@ -105,6 +119,7 @@ public final class PipelineObserver implements AutoCloseable {
 
                 @Override
                 public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    readBackTails(partitions);
                     // Resolve "latest" now, so anything produced after assigned() is true is seen.
                     partitions.forEach(consumer::position);
                     assigned = true;
@@ -140,8 +155,66 @@ public final class PipelineObserver implements AutoCloseable {
         }
     }
 
+    /** Number of records read back as history at start-up (and on first assignment of a partition). */
+    public long historyRecords() {
+        return historyRecords.get();
+    }
+
+    /** How many records before the end of {@code topic}'s partitions the first assignment reads back. */
+    private int tailDepth(String topic) {
+        int calls = state.maxCalls();
+        if (topic.equals(Topics.TRANSCRIPTS.name())) {
+            return calls;
+        }
+        if (topic.equals(Topics.CALL_EVENTS.name()) || topic.equals(Topics.TURN_METRICS.name())) {
+            return 4 * calls;
+        }
+        if (topic.equals(Topics.DEAD_LETTERS.name())) {
+            return DashboardState.MAX_DEAD_LETTERS;
+        }
+        return 0;
+    }
+
+    /** Seeks each partition assigned for the first time back by its topic's tail depth. */
+    private void readBackTails(Collection<TopicPartition> partitions) {
+        List<TopicPartition> fresh = partitions.stream().filter(tp -> !seeded.contains(tp) && tailDepth(tp.topic()) > 0).toList();
+        seeded.addAll(partitions);
+        if (fresh.isEmpty()) {
+            return;
+        }
+        Map<TopicPartition, Long> begin = consumer.beginningOffsets(fresh);
+        Map<TopicPartition, Long> end = consumer.endOffsets(fresh);
+        for (TopicPartition tp : fresh) {
+            long e = end.getOrDefault(tp, 0L);
+            long from = Math.max(begin.getOrDefault(tp, 0L), e - tailDepth(tp.topic()));
+            if (from < e) {
+                historyEnd.put(tp, e);
+                consumer.seek(tp, from);
+            }
+        }
+    }
+
+    private boolean isHistory(ConsumerRecord<String, byte[]> r) {
+        if (historyEnd.isEmpty()) {
+            return false;
+        }
+        TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+        Long end = historyEnd.get(tp);
+        if (end == null) {
+            return false;
+        }
+        if (r.offset() + 1 >= end) {
+            historyEnd.remove(tp); // the tail is read: the rest of this partition is live
+        }
+        return r.offset() < end;
+    }
+
     private void handle(ConsumerRecord<String, byte[]> r) {
         String topic = r.topic();
+        if (isHistory(r)) {
+            replay(r);
+            return;
+        }
         metrics.recordRead(topic);
         Object value;
         try {
@@ -181,8 +254,32 @@ public final class PipelineObserver implements AutoCloseable {
         } else {
             return;
         }
-        state.apply(view);
+        state.apply(view, r.timestamp());
         publish.accept(view);
+    }
+
+    /** A history record: into the dashboard state only; an unreadable one is skipped (it was counted when live). */
+    private void replay(ConsumerRecord<String, byte[]> r) {
+        Object value;
+        try {
+            value = r.value() == null ? null : deserializers.get(r.topic()).deserialize(r.topic(), r.value());
+        } catch (RuntimeException e) {
+            return;
+        }
+        Map<String, Object> view;
+        if (value instanceof CallEvent e) {
+            view = EventViews.call(e);
+        } else if (value instanceof TurnMetrics m) {
+            view = EventViews.metrics(m);
+        } else if (value instanceof Transcript t) {
+            view = EventViews.transcript(t);
+        } else if (value instanceof DeadLetter d) {
+            view = EventViews.deadLetter(r.key(), d);
+        } else {
+            return;
+        }
+        historyRecords.incrementAndGet();
+        state.apply(view, r.timestamp());
     }
 
     /** Stops polling and closes the consumer; waits up to 10 s. */
