@@ -81,8 +81,7 @@ public final class Topics {
                     }
                 }
             }
-            var descriptions = admin.describeTopics(ALL.stream().map(Topic::name).toList())
-                    .allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            var descriptions = describeWhenKnown(admin, timeout);
             for (var d : descriptions.values()) {
                 if (d.partitions().size() != partitions) {
                     throw new IllegalStateException("topic " + d.name() + " has " + d.partitions().size()
@@ -95,6 +94,27 @@ public final class Topics {
             throw new IllegalStateException("interrupted while creating topics", e);
         } catch (ExecutionException | TimeoutException e) {
             throw new IllegalStateException("could not create topics: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Describes every topic, retrying while a topic created a moment ago is not yet in the broker's metadata
+     * (UnknownTopicOrPartitionException right after CreateTopics succeeded).
+     */
+    private static java.util.Map<String, org.apache.kafka.clients.admin.TopicDescription> describeWhenKnown(
+            Admin admin, Duration timeout) throws InterruptedException, ExecutionException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try {
+                return admin.describeTopics(ALL.stream().map(Topic::name).toList())
+                        .allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)
+                        || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(50);
+            }
         }
     }
 }
