@@ -3,12 +3,27 @@ package dev.omnicall.app;
 import dev.omnicall.app.boot.OmniCallRuntime;
 import dev.omnicall.app.roles.BridgeRoleService;
 import dev.omnicall.app.config.Role;
+import dev.omnicall.app.roles.StreamsRoleService;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.topologies.ConversationTopology;
+import dev.omnicall.topologies.StreamsRole;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
+import java.lang.reflect.Field;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,22 +38,25 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * The whole system on one phone call: {@code bin/call} dials the app's bridge with baresip (a real SIP
- * caller, digest auth as the test profile requires), speaks an espeak-ng sentence and records the reply.
- * In between: bridge (VAD, caller-audio) → streams (TurnRequest) → worker (tiny checkpoint on CPU) →
- * response-audio → bridge (RTP). The reply is random-weight noise, but it must arrive, and the turn's
- * latency split must reach turn-metrics, the dashboard and /q/metrics.
+ * caller, digest auth as the test profile requires), speaks two espeak-ng sentences with a pause between
+ * them and records the reply. In between: bridge (VAD, caller-audio) → streams (TurnRequest with history) →
+ * worker (tiny checkpoint on CPU) → response-audio → bridge (RTP). The reply is random-weight noise, but it
+ * must arrive; the turn's latency split must reach turn-metrics (every stage's stamp), the dashboard and
+ * /q/metrics; the second turn must carry the first in its history; and the caller's hang-up must publish
+ * CallEnded and clear the call's conversation context, which held it while the call was up.
  */
 @QuarkusTest
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class PhoneCallIT {
 
     private static final Path CALL_SCRIPT = Path.of("..", "bin", "call");
+    private static final String CALLER = "sip:tester@127.0.0.1";
 
     @Inject
     OmniCallRuntime runtime;
 
     @Test
-    void shouldPlayAReplyAndRecordItsLatencySplitWhenARealSipCallerSpeaks() throws Exception {
+    void shouldPlayRepliesCarryHistoryAndClearTheContextWhenARealSipCallerSpeaksTwiceAndHangsUp() throws Exception {
         // Given the app with every role running
         PipelineEvents.awaitDashboardConsumer(runtime);
         BridgeRoleService bridge = (BridgeRoleService) runtime.roles().get(Role.BRIDGE);
@@ -46,69 +64,156 @@ class PhoneCallIT {
         Path reply = Path.of("target", "phone-call-reply.wav").toAbsolutePath();
         Files.deleteIfExists(reply);
 
-        // When a caller says one sentence and stays on the line
-        Path callLog = Path.of("target", "phone-call-bin-call.log").toAbsolutePath();
-        Process call = new ProcessBuilder(CALL_SCRIPT.toString(), "--to", bridge.sipUri(),
-                "--user", "tester", "--password", "sip-secret-Xq81",
-                "--say", "Hello, what is the capital of France?", "--listen", "15", "--out", reply.toString())
-                .redirectErrorStream(true).redirectOutput(callLog.toFile()).start();
+        ReadOnlyKeyValueStore<String, Object> context = contextStore();
+        Path speech = twoUtterances();
+        try (TopicTail tail = TopicTail.open(runtime, Topics.CALL_EVENTS, Topics.TURN_REQUESTS, Topics.TURN_METRICS)) {
 
-        // Then, while the call is up, Prometheus shows the caller's RTP jitter over the live calls
-        AssertionError notYet = new AssertionError("bin/call ended before /q/metrics was read");
-        boolean shown = false;
-        while (!shown && call.isAlive()) {
-            String live = given().get("/q/metrics").then().extract().asString();
-            String rtp = live.lines().filter(l -> l.startsWith("omnicall_rtp_") || l.startsWith("omnicall_bridge_calls_live"))
-                    .collect(java.util.stream.Collectors.joining("\n"));
-            try {
-                assertThat(counter(live, "omnicall_bridge_calls_live")).as(rtp).isEqualTo(1);
-                assertThat(counter(live, "omnicall_rtp_packets_received_total")).as(rtp).isGreaterThan(50);
-                assertThat(gauge(live, "omnicall_rtp_jitter_seconds{stat=\"max\"")).as(rtp).isPositive().isLessThan(0.5);
-                assertThat(gauge(live, "omnicall_rtp_jitter_seconds{stat=\"mean\"")).as(rtp).isPositive();
-                shown = true;
-            } catch (AssertionError e) {
-                notYet = e;
-                Thread.sleep(500);
+            // When a caller says one sentence, waits 7 s (the reply plays, or is barged into), says a second
+            // one, listens, and hangs up
+            Path callLog = Path.of("target", "phone-call-bin-call.log").toAbsolutePath();
+            Process call = new ProcessBuilder(CALL_SCRIPT.toString(), "--to", bridge.sipUri(),
+                    "--user", "tester", "--password", "sip-secret-Xq81",
+                    "--wav", speech.toString(), "--listen", "10", "--out", reply.toString())
+                    .redirectErrorStream(true).redirectOutput(callLog.toFile()).start();
+
+            // Then, while the call is up, Prometheus shows the caller's RTP jitter over the live calls
+            AssertionError notYet = new AssertionError("bin/call ended before /q/metrics was read");
+            boolean shown = false;
+            while (!shown && call.isAlive()) {
+                String live = given().get("/q/metrics").then().extract().asString();
+                String rtp = live.lines().filter(l -> l.startsWith("omnicall_rtp_") || l.startsWith("omnicall_bridge_calls_live"))
+                        .collect(java.util.stream.Collectors.joining("\n"));
+                try {
+                    assertThat(counter(live, "omnicall_bridge_calls_live")).as(rtp).isEqualTo(1);
+                    assertThat(counter(live, "omnicall_rtp_packets_received_total")).as(rtp).isGreaterThan(50);
+                    assertThat(gauge(live, "omnicall_rtp_jitter_seconds{stat=\"max\"")).as(rtp).isPositive().isLessThan(0.5);
+                    assertThat(gauge(live, "omnicall_rtp_jitter_seconds{stat=\"mean\"")).as(rtp).isPositive();
+                    shown = true;
+                } catch (AssertionError e) {
+                    notYet = e;
+                    Thread.sleep(500);
+                }
             }
-        }
-        if (!shown) {
-            throw notYet;
-        }
-        assertThat(call.waitFor(90, TimeUnit.SECONDS)).as("bin/call finished").isTrue();
-        String output = Files.readString(callLog, StandardCharsets.UTF_8);
+            if (!shown) {
+                throw notYet;
+            }
 
-        // Then the call was answered and the caller heard a reply
-        assertThat(call.exitValue()).as("bin/call output:%n%s", output).isZero();
-        assertThat(output).contains("call: answered");
-        assertThat(reply).exists();
-        assertThat(wavSeconds(reply)).as("reply length in seconds").isGreaterThan(0.2);
+            // And, while the call is up, the conversation-context store holds the call once its first turn was requested
+            String callId = await().atMost(Duration.ofSeconds(30)).until(() -> tail.values(Topics.CALL_EVENTS,
+                    e -> e.getPayload() instanceof CallStarted cs && CALLER.equals(cs.getFrom())).stream()
+                    .map(CallEvent::getCallId).findFirst().orElse(null), java.util.Objects::nonNull);
+            await().atMost(Duration.ofSeconds(30)).ignoreExceptions()
+                    .until(() -> !call.isAlive() || context.get(callId) != null);
+            assertThat(call.isAlive()).as("bin/call still on the line when the context was read").isTrue();
+            assertThat(context.get(callId)).as("conversation context of %s while the call is up", callId).isNotNull();
+            assertThat(tail.values(Topics.CALL_EVENTS, e -> callId.equals(e.getCallId()) && e.getPayload() instanceof CallEnded))
+                    .as("CallEnded before the hang-up").isEmpty();
 
-        // And the dashboard holds the call, ended by the caller, with a turn whose first-audio latency is split
-        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
-            List<Map<String, Object>> calls = given().get("/api/snapshot").then().statusCode(200)
-                    .extract().jsonPath().getList("calls");
-            Map<String, Object> phoneCall = calls.stream().filter(c -> "sip:tester@127.0.0.1".equals(c.get("from")))
-                    .findFirst().orElseThrow(() -> new AssertionError("no call from the test caller in " + calls));
-            assertThat(phoneCall.get("state")).isEqualTo("ended");
-            assertThat(phoneCall.get("endReason")).isEqualTo("CALLER_HANGUP");
-            @SuppressWarnings("unchecked")
-            List<Map<String, Object>> turns = (List<Map<String, Object>>) phoneCall.get("turns");
-            assertThat(turns).anySatisfy(t -> {
-                assertThat(t.get("last")).isEqualTo(true);
-                assertThat(((Number) t.get("firstAudioMs")).doubleValue()).isPositive();
+            assertThat(call.waitFor(90, TimeUnit.SECONDS)).as("bin/call finished").isTrue();
+            String output = Files.readString(callLog, StandardCharsets.UTF_8);
+
+            // Then the call was answered and the caller heard a reply
+            assertThat(call.exitValue()).as("bin/call output:%n%s", output).isZero();
+            assertThat(output).contains("call: answered");
+            assertThat(reply).exists();
+            assertThat(wavSeconds(reply)).as("reply length in seconds").isGreaterThan(0.2);
+
+            // And the dashboard holds the call, ended by the caller, with a turn whose first-audio latency is split
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                List<Map<String, Object>> calls = given().get("/api/snapshot").then().statusCode(200)
+                        .extract().jsonPath().getList("calls");
+                Map<String, Object> phoneCall = calls.stream().filter(c -> "sip:tester@127.0.0.1".equals(c.get("from")))
+                        .findFirst().orElseThrow(() -> new AssertionError("no call from the test caller in " + calls));
+                assertThat(phoneCall.get("state")).isEqualTo("ended");
+                assertThat(phoneCall.get("endReason")).isEqualTo("CALLER_HANGUP");
                 @SuppressWarnings("unchecked")
-                Map<String, Object> stages = (Map<String, Object>) t.get("stagesMs");
-                assertThat(stages).containsKeys("vad_wait", "encoder_prefill", "bridge_to_rtp");
+                List<Map<String, Object>> turns = (List<Map<String, Object>>) phoneCall.get("turns");
+                assertThat(turns).anySatisfy(t -> {
+                    assertThat(t.get("last")).isEqualTo(true);
+                    assertThat(((Number) t.get("firstAudioMs")).doubleValue()).isPositive();
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> stages = (Map<String, Object>) t.get("stagesMs");
+                    assertThat(stages).containsKeys("vad_wait", "encoder_prefill", "bridge_to_rtp");
+                });
             });
-        });
-        // And Prometheus sees the turn and the RTP side of the call
-        String metrics = given().get("/q/metrics").then().extract().asString();
-        assertThat(metrics).contains("omnicall_first_audio_latency_seconds_count")
-                .contains("omnicall_rtp_packets_received_total").contains("omnicall_worker_queue_depth");
-        assertThat(counter(metrics, "omnicall_rtp_packets_received_total")).isGreaterThan(50);
-        // And with the call over, the live-call gauges read 0 again
-        assertThat(gauge(metrics, "omnicall_rtp_jitter_seconds{stat=\"max\"")).isZero();
-        assertThat(metrics).contains("omnicall_rtp_send_lateness_call_p99_seconds{");
+            // And Prometheus sees the turn and the RTP side of the call
+            String metrics = given().get("/q/metrics").then().extract().asString();
+            assertThat(metrics).contains("omnicall_first_audio_latency_seconds_count")
+                    .contains("omnicall_rtp_packets_received_total").contains("omnicall_worker_queue_depth");
+            assertThat(counter(metrics, "omnicall_rtp_packets_received_total")).isGreaterThan(50);
+            // And with the call over, the live-call gauges read 0 again
+            assertThat(gauge(metrics, "omnicall_rtp_jitter_seconds{stat=\"max\"")).isZero();
+            assertThat(metrics).contains("omnicall_rtp_send_lateness_call_p99_seconds{");
+
+            // And the request of the second turn carries the first turn in its history
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                List<TurnRequest> second = tail.values(Topics.TURN_REQUESTS, r -> callId.equals(r.getCallId()) && r.getTurnId() == 1);
+                assertThat(second).as("TurnRequest of turn 1 (turns requested: %s)", tail.values(Topics.TURN_REQUESTS,
+                        r -> callId.equals(r.getCallId())).stream().map(r -> r.getTurnId() + "/" + r.getAttempt()).toList())
+                        .isNotEmpty();
+                assertThat(second).allSatisfy(r -> assertThat(r.getHistory()).anySatisfy(h -> {
+                    assertThat(h.getTurnId()).isZero();
+                    assertThat(!h.getAssistantText().isEmpty() || h.getInterrupted())
+                            .as("turn 0 in history has reply text or is marked interrupted: %s", h).isTrue();
+                }));
+            });
+            // And a played turn's metrics carry every stage's stamp and a positive first-audio latency
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                List<TurnMetrics> turnMetrics = tail.values(Topics.TURN_METRICS, m -> callId.equals(m.getCallId()));
+                assertThat(turnMetrics).as("turn metrics of %s", callId).anySatisfy(m -> {
+                    TurnTimings t = m.getTimings();
+                    assertThat(java.util.Arrays.asList(t.getSpeechEndUs(), t.getEndOfTurnUs(), t.getSegmentProducedUs(),
+                            t.getRequestProducedUs(), t.getInferenceStartUs(), t.getPrefillDoneUs(), t.getFirstUnitsUs(),
+                            t.getFirstAudioUs(), t.getFirstChunkProducedUs(), t.getChunkReceivedUs(), t.getFirstRtpUs()))
+                            .as("stamps of turn %d: %s", m.getTurnId(), t).doesNotContainNull();
+                    assertThat(m.getFirstAudioLatencyUs()).as("first-audio latency of turn %d", m.getTurnId()).isNotNull().isPositive();
+                });
+            });
+            // And the hang-up is on call-events and clears the call's conversation context
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(tail.values(Topics.CALL_EVENTS,
+                    e -> callId.equals(e.getCallId()) && e.getPayload() instanceof CallEnded)).as("CallEnded of %s", callId)
+                    .singleElement().satisfies(e -> assertThat(((CallEnded) e.getPayload()).getReason())
+                            .isEqualTo(dev.omnicall.events.EndReason.CALLER_HANGUP)));
+            await().atMost(Duration.ofSeconds(30)).ignoreExceptions().untilAsserted(() ->
+                    assertThat(context.get(callId)).as("conversation context of %s after the hang-up", callId).isNull());
+        }
+    }
+
+    /** Two espeak-ng sentences with 7 s of silence between them, as one WAV (bin/call adds the listening silence). */
+    private static Path twoUtterances() throws IOException, InterruptedException {
+        Path dir = Files.createDirectories(Path.of("target", "phone-call-speech").toAbsolutePath());
+        Path first = dir.resolve("first.wav");
+        Path second = dir.resolve("second.wav");
+        Path firstPadded = dir.resolve("first-padded.wav");
+        Path both = dir.resolve("two-utterances.wav");
+        exec("espeak-ng", "-w", first.toString(), "Hello, what is the capital of France?");
+        exec("espeak-ng", "-w", second.toString(), "And how many people live there?");
+        exec("sox", first.toString(), firstPadded.toString(), "pad", "0", "7");
+        exec("sox", firstPadded.toString(), second.toString(), both.toString());
+        return both;
+    }
+
+    private static void exec(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("%s finished", command[0]).isTrue();
+        assertThat(p.exitValue()).as("%s: %s", String.join(" ", command), out).isZero();
+    }
+
+    /**
+     * The streams role's {@code conversation-context} store, queried interactively. The app's
+     * {@link StreamsRoleService} has no accessor for its {@link StreamsRole}, so the test reads the field.
+     */
+    @SuppressWarnings("unchecked")
+    private ReadOnlyKeyValueStore<String, Object> contextStore() throws ReflectiveOperationException {
+        StreamsRoleService service = (StreamsRoleService) runtime.roles().get(Role.STREAMS);
+        Field field = StreamsRoleService.class.getDeclaredField("streams");
+        field.setAccessible(true);
+        KafkaStreams streams = ((StreamsRole) field.get(service)).streams();
+        await().atMost(Duration.ofSeconds(60)).until(() -> streams.state() == KafkaStreams.State.RUNNING);
+        return await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> streams.store(
+                StoreQueryParameters.fromNameAndType(ConversationTopology.CONTEXT_STORE,
+                        QueryableStoreTypes.<String, Object>keyValueStore())), java.util.Objects::nonNull);
     }
 
     /** The value of the one sample whose name and leading labels are {@code prefix}; fails when absent. */

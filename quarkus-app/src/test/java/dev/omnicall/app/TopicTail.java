@@ -1,0 +1,103 @@
+package dev.omnicall.app;
+
+import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topic;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Predicate;
+
+/**
+ * Reads some topics of the running app from their current ends onwards, on its own thread, and keeps
+ * every record (decoded with the embedded serde), so a test can assert on what the roles published
+ * after the tail was opened. Records written before {@link #open} are not seen.
+ */
+final class TopicTail implements AutoCloseable {
+
+    /** One record as read: its topic, key and decoded value. */
+    record Event(String topic, String key, SpecificRecord value) {
+    }
+
+    private final KafkaConsumer<String, byte[]> consumer;
+    private final List<Topic<?>> topics;
+    private final SerdeConfig serde = SerdeConfig.embedded();
+    private final List<Event> events = new CopyOnWriteArrayList<>();
+    private final Thread poller;
+    private volatile boolean running = true;
+    private volatile RuntimeException failure;
+
+    private TopicTail(OmniCallRuntime runtime, List<Topic<?>> topics) {
+        this.topics = topics;
+        String id = "phone-call-tail-" + UUID.randomUUID();
+        this.consumer = new KafkaConsumer<>(runtime.kafka().orElseThrow().consumer(id, id),
+                new StringDeserializer(), new ByteArrayDeserializer());
+        List<TopicPartition> partitions = new ArrayList<>();
+        for (Topic<?> t : topics) {
+            consumer.partitionsFor(t.name(), Duration.ofSeconds(30))
+                    .forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
+        }
+        consumer.assign(partitions);
+        consumer.seekToEnd(partitions);
+        // Resolve the end offsets now, so that records written from here on are all read.
+        partitions.forEach(p -> consumer.position(p, Duration.ofSeconds(30)));
+        this.poller = new Thread(this::poll, "phone-call-topic-tail");
+        poller.setDaemon(true);
+        poller.start();
+    }
+
+    static TopicTail open(OmniCallRuntime runtime, Topic<?>... topics) {
+        return new TopicTail(runtime, List.of(topics));
+    }
+
+    private void poll() {
+        try {
+            while (running) {
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                    Topic<?> topic = topics.stream().filter(t -> t.name().equals(r.topic())).findFirst().orElseThrow();
+                    SpecificRecord value = topic.valueSerde(serde).deserializer().deserialize(r.topic(), r.value());
+                    events.add(new Event(r.topic(), r.key(), value));
+                }
+            }
+        } catch (org.apache.kafka.common.errors.WakeupException e) {
+            // closing
+        } catch (RuntimeException e) {
+            failure = e;
+        } finally {
+            consumer.close(Duration.ofSeconds(5));
+        }
+    }
+
+    /** The values read so far from {@code topic} that match {@code filter}, in the order read. */
+    <V extends SpecificRecord> List<V> values(Topic<V> topic, Predicate<V> filter) {
+        if (failure != null) {
+            throw new AssertionError("the test consumer failed", failure);
+        }
+        List<V> out = new ArrayList<>();
+        for (Event e : events) {
+            if (e.topic().equals(topic.name()) && topic.valueType().isInstance(e.value())) {
+                V v = topic.valueType().cast(e.value());
+                if (filter.test(v)) {
+                    out.add(v);
+                }
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        running = false;
+        consumer.wakeup();
+        poller.join(10_000);
+    }
+}
