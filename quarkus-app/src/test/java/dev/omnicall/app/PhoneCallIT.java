@@ -23,7 +23,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
-import java.lang.reflect.Field;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -205,11 +204,10 @@ class PhoneCallIT {
      * {@link StreamsRoleService} has no accessor for its {@link StreamsRole}, so the test reads the field.
      */
     @SuppressWarnings("unchecked")
-    private ReadOnlyKeyValueStore<String, Object> contextStore() throws ReflectiveOperationException {
+    private ReadOnlyKeyValueStore<String, Object> contextStore() {
         StreamsRoleService service = (StreamsRoleService) runtime.roles().get(Role.STREAMS);
-        Field field = StreamsRoleService.class.getDeclaredField("streams");
-        field.setAccessible(true);
-        KafkaStreams streams = ((StreamsRole) field.get(service)).streams();
+        KafkaStreams streams = service.streamsRole().map(StreamsRole::streams)
+                .orElseThrow(() -> new AssertionError("the streams role has not started"));
         await().atMost(Duration.ofSeconds(60)).until(() -> streams.state() == KafkaStreams.State.RUNNING);
         return await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> streams.store(
                 StoreQueryParameters.fromNameAndType(ConversationTopology.CONTEXT_STORE,

@@ -66,6 +66,11 @@ public final class StreamsRoleService implements RoleService {
         }
     }
 
+    /** The running streams role (for interactive queries of its state stores), once started. */
+    public java.util.Optional<StreamsRole> streamsRole() {
+        return java.util.Optional.ofNullable(streams);
+    }
+
     @Override
     public RoleStatus status() {
         StreamsRole s = streams;
