@@ -16,7 +16,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
-import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -103,8 +103,12 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.config = config;
         this.metrics = metrics;
         Map<String, Object> c = config.kafka().consumer(config.groupId(), config.instanceId());
-        // Move only the partitions that change owner on a rebalance; the others keep generating.
-        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        // Partition i of turn-requests and of call-events must land on the same worker, or a call's BargeIn or
+        // CallEnded reaches a worker that is not running its turn (BUG-1, WorkerCoPartitioningIT). The range
+        // assignor gives every topic of equal partition count the same split. Its price: it is eager, so a
+        // membership change restarts the turns in flight (as higher attempts). A co-partitioning cooperative
+        // assignor would keep them; CooperativeStickyAssignor balances topic-partitions and splits calls.
+        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
         this.consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.producer = new KafkaProducer<>(config.kafka().producer(config.instanceId()), new StringSerializer(),
                 new ByteArraySerializer());
