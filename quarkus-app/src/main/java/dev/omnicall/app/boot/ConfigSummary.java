@@ -46,7 +46,8 @@ public final class ConfigSummary {
                 + "; vad: " + c.vad().kind() + " threshold=" + c.vad().threshold() + " end-silence-ms="
                 + c.vad().endSilenceMs() + " segment-ms=" + c.vad().segmentMs());
         out.add("streams: state-dir=" + c.streams().stateDir() + " history-turns=" + c.streams().historyTurns()
-                + " commit-interval-ms=" + c.streams().commitIntervalMs());
+                + " commit-interval-ms=" + c.streams().commitIntervalMs()
+                + " redact-transcripts=" + c.streams().redactTranscripts());
         return out;
     }
 }

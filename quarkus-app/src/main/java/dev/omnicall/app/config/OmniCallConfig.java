@@ -182,6 +182,10 @@ public interface OmniCallConfig {
 
         @WithDefault("20")
         long commitIntervalMs();
+
+        /** Mask card-number-like digit runs and DTMF digits in the transcripts topic (PCI-DSS hygiene). */
+        @WithDefault("false")
+        boolean redactTranscripts();
     }
 
     interface Bridge {

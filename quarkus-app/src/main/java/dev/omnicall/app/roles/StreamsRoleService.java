@@ -43,7 +43,7 @@ public final class StreamsRoleService implements RoleService {
         StreamsSettings settings = new StreamsSettings(APPLICATION_ID, c.stateDir(), c.commitIntervalMs(), true, 1);
         ConversationConfig defaults = ConversationConfig.defaults();
         ConversationConfig conversation = defaults.withHistoryTurns(c.historyTurns(),
-                Math.min(defaults.historyAudioTurns(), c.historyTurns()));
+                Math.min(defaults.historyAudioTurns(), c.historyTurns())).withRedactedTranscripts(c.redactTranscripts());
         StreamsRole role = new StreamsRole(context.kafka(), context.serde(), settings, conversation);
         bind(role.metrics(), context.registry());
         streams = role;
