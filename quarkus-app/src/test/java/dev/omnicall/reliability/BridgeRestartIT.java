@@ -1,5 +1,7 @@
 package dev.omnicall.reliability;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
@@ -58,7 +60,7 @@ class BridgeRestartIT extends ReliabilityTest {
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALL_EVENTS, Topics.RESPONSE_TEXT));
         Roles.Worker w1 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "rw-1", "restart-workers", 2000)));
         Roles.Worker w2 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "rw-2", "restart-workers", 2000)));
-        int sipPort = SippCaller.freeUdpTcpPort();
+        int sipPort = FreePorts.udpAndTcp();
         Roles.Bridge bridge = new Roles.Bridge(broker.settings(), "restart-bridge", sipPort, 10, 50, 50);
         Path quiet = CallerAudio.quiet(tmp, "quiet", 2);
         SippCaller callers = SippCaller.start(tmp, "call_stream_until_bye.xml",

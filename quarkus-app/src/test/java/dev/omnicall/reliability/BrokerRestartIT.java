@@ -1,5 +1,7 @@
 package dev.omnicall.reliability;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
@@ -86,7 +88,7 @@ class BrokerRestartIT extends ReliabilityTest {
     void shouldStoreEverySegmentAndEndEveryCallWhenTheBrokerRestartsUnderLiveCalls() throws Exception {
         // Given a bridge with 20 live calls streaming speech
         Broker broker = keep(Broker.start(tmp.resolve("kafka"), 3));
-        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "restart-broker-bridge", SippCaller.freeUdpTcpPort(),
+        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "restart-broker-bridge", FreePorts.udpAndTcp(),
                 CALLS + 5, 100, 100));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALLER_AUDIO, Topics.CALL_EVENTS));
         Path speech = CallerAudio.speech(tmp, "speech", "Hello, I would like to book a table for two people tonight please.",

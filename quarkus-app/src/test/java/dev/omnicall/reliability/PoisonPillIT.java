@@ -1,5 +1,7 @@
 package dev.omnicall.reliability;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.ConversationTurn;
 import dev.omnicall.events.DeadLetter;
@@ -232,7 +234,7 @@ class PoisonPillIT extends ReliabilityTest {
         Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.DEAD_LETTERS, Topics.CALL_EVENTS));
-        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "poison-bridge", SippCaller.freeUdpTcpPort(), 4, 5, 20));
+        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "poison-bridge", FreePorts.udpAndTcp(), 4, 5, 20));
         // Given a live call from sipp
         Path quiet = CallerAudio.quiet(tmp, "quiet", 2);
         SippCaller caller = SippCaller.start(tmp, "call_stream_until_bye.xml",

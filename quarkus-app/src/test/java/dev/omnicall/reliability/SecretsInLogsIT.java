@@ -1,5 +1,7 @@
 package dev.omnicall.reliability;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.reliability.proc.BridgeMain;
 import dev.omnicall.reliability.proc.StreamsMain;
 import dev.omnicall.reliability.support.Broker;
@@ -55,9 +57,9 @@ class SecretsInLogsIT extends ReliabilityTest {
                 .forEach(e -> worker.add(e.getKey() + "=" + e.getValue()));
         List<String> streams = new ArrayList<>(kafkaSecrets(broker));
         streams.addAll(List.of("state-dir=" + tmp.resolve("state"), "application-id=secret-streams"));
-        int sipPort = SippCaller.freeUdpTcpPort();
+        int sipPort = FreePorts.udpAndTcp();
         List<String> bridge = new ArrayList<>(kafkaSecrets(broker));
-        bridge.addAll(List.of("sip-port=" + sipPort, "rtp-port-min=" + SippCaller.freeRtpBase(), "sip-user=tester",
+        bridge.addAll(List.of("sip-port=" + sipPort, "rtp-port-min=" + FreePorts.rtpRange(40), "sip-user=tester",
                 "sip-password=" + SIP_SECRET));
         ChildJvm w = keep(ChildJvm.start("secret-worker", WorkerMain.class, List.of(), worker, tmp.resolve("logs")));
         ChildJvm s = keep(ChildJvm.start("secret-streams", StreamsMain.class, List.of(), streams, tmp.resolve("logs")));

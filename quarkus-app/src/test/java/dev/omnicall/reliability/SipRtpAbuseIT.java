@@ -1,5 +1,7 @@
 package dev.omnicall.reliability;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.Events;
@@ -89,7 +91,7 @@ class SipRtpAbuseIT extends ReliabilityTest {
         // Given a bridge (5 INVITEs/s per source, burst 20, 3 calls at most) with one live call playing a reply
         Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
-        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "abuse-bridge", SippCaller.freeUdpTcpPort(), 3, 5, 20));
+        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "abuse-bridge", FreePorts.udpAndTcp(), 3, 5, 20));
         int port = bridge.sipPort;
         RawSipCall call = keep(new RawSipCall(port));
         assertThat(call.call()).isEqualTo(200);

@@ -1,5 +1,7 @@
 package dev.omnicall.reliability;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.bridge.media.PlayoutBuffer;
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.CallStarted;
@@ -71,7 +73,7 @@ class WorkerKillIT extends ReliabilityTest {
         }
         Waits.until("both workers hold partitions", WAIT, () -> a.output().contains(" assigned [") && b.output().contains(" assigned ["));
         Waits.sleep(1000);   // let the cooperative rebalance settle
-        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "kill-bridge", SippCaller.freeUdpTcpPort(), 4, 5, 20));
+        Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "kill-bridge", FreePorts.udpAndTcp(), 4, 5, 20));
         Path quiet = CallerAudio.quiet(tmp, "quiet", 2);
         SippCaller caller = SippCaller.start(tmp, "call_stream_until_bye.xml",
                 Map.of("AUDIO", quiet.toString(), "LOOPS", "-1", "WAIT_MS", "200000"), bridge.sipPort, 1, 1, 1);

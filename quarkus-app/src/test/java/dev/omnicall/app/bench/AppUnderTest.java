@@ -1,7 +1,8 @@
 package dev.omnicall.app.bench;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import java.io.IOException;
-import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -60,7 +61,7 @@ final class AppUnderTest implements AutoCloseable {
         }
         int http = freeTcpPort();
         int kafka = freeTcpPort();
-        int sip = freeUdpTcpPort();
+        int sip = FreePorts.udpAndTcp();
         int rtpMin = 30000 + ThreadLocalRandom.current().nextInt(0, 40) * 500;
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Dquarkus.http.port=" + http,
@@ -156,31 +157,4 @@ final class AppUnderTest implements AutoCloseable {
         }
     }
 
-    /** A port free for both UDP and TCP on 127.0.0.1 now (SIP listens on both). */
-    static int freeUdpTcpPort() {
-        for (int i = 0; i < 200; i++) {
-            int port = ThreadLocalRandom.current().nextInt(20000, 30000);
-            if (freeUdp(port) && freeTcp(port)) {
-                return port;
-            }
-        }
-        throw new IllegalStateException("no port free for UDP and TCP on 127.0.0.1");
-    }
-
-    static boolean freeUdp(int port) {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(), port))) {
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    static boolean freeTcp(int port) {
-        try (ServerSocket s = new ServerSocket()) {
-            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
-    }
 }

@@ -1,5 +1,7 @@
 package dev.omnicall.app.bench;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -9,7 +11,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -72,7 +73,7 @@ final class SippRound {
         Files.writeString(scenario, xml, StandardCharsets.ISO_8859_1);
         List<String> cmd = List.of("sipp", sipHost + ":" + sipPort, "-sf", scenario.toString(),
                 "-m", Integer.toString(calls), "-l", Integer.toString(calls), "-r", String.valueOf(ratePerSecond),
-                "-rp", "1000", "-i", "127.0.0.1", "-p", Integer.toString(AppUnderTest.freeUdpTcpPort()),
+                "-rp", "1000", "-i", "127.0.0.1", "-p", Integer.toString(FreePorts.udpAndTcp()),
                 "-mp", Integer.toString(freeMediaBase(calls)), "-nostdin", "-timeout", (holdMs / 1000 + 120) + "s",
                 "-timeout_error", "-trace_err", "-error_file", dir.resolve("errors.log").toString(),
                 "-trace_stat", "-stf", dir.resolve("stats.csv").toString(), "-fd", "1");
@@ -129,18 +130,7 @@ final class SippRound {
 
     /** An even media port with room for every call's RTP and RTCP ports after it. */
     private static int freeMediaBase(int calls) {
-        int span = Math.max(40, calls * 4 + 8);
-        for (int i = 0; i < 200; i++) {
-            int base = ThreadLocalRandom.current().nextInt(5000, 9000) * 2;
-            boolean free = true;
-            for (int port = base; port < base + span && free; port += 2) {
-                free = AppUnderTest.freeUdp(port);
-            }
-            if (free) {
-                return base;
-            }
-        }
-        throw new IllegalStateException("no free range of " + span + " UDP ports for sipp's media");
+        return FreePorts.rtpRange(Math.max(40, calls * 4 + 8));
     }
 
     private static void run(Path dir, String... cmd) throws IOException, InterruptedException {

@@ -1,5 +1,7 @@
 package dev.omnicall.reliability.support;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import dev.omnicall.bridge.BridgeConfig;
 import dev.omnicall.bridge.BridgeMetrics;
 import dev.omnicall.bridge.BridgeServer;
@@ -115,7 +117,7 @@ public final class Roles {
             this.vad = VadFactory.energyOnly();
             SipConfig sip = SipConfig.defaults("127.0.0.1", sipPort, "127.0.0.1").withMaxCalls(maxCalls)
                     .withRateLimit(invitesPerSecond, burst);
-            int rtp = SippCaller.freeRtpBase();
+            int rtp = FreePorts.rtpRange(40);
             BridgeConfig config = BridgeConfig.single(id, sip, MediaConfig.defaults(vad).withMetrics(media), kafka, SERDE)
                     .withRtpPorts(rtp, rtp + Math.max(40, maxCalls * 2 + 2)).withRtpTimeout(rtpTimeout);
             server = new BridgeServer(config, metrics);

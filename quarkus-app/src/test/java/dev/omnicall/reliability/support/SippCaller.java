@@ -1,18 +1,15 @@
 package dev.omnicall.reliability.support;
 
+import dev.omnicall.bridge.testing.FreePorts;
+
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.DatagramSocket;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -52,8 +49,8 @@ public final class SippCaller {
         Files.writeString(file, xml, StandardCharsets.ISO_8859_1);
         List<String> cmd = new ArrayList<>(List.of("sipp", "127.0.0.1:" + sipPort, "-sf", file.toString(),
                 "-m", Integer.toString(calls), "-l", Integer.toString(parallel), "-r", String.valueOf(ratePerSecond),
-                "-rp", "1000", "-i", "127.0.0.1", "-p", Integer.toString(freeUdpTcpPort()),
-                "-mp", Integer.toString(freeRtpBase()), "-nostdin", "-timeout", "120s", "-timeout_error",
+                "-rp", "1000", "-i", "127.0.0.1", "-p", Integer.toString(FreePorts.udpAndTcp()),
+                "-mp", Integer.toString(FreePorts.rtpRange(40)), "-nostdin", "-timeout", "120s", "-timeout_error",
                 "-trace_err", "-error_file", dir.resolve("errors.log").toString(),
                 "-trace_stat", "-stf", dir.resolve("stats.csv").toString(), "-fd", "1"));
         cmd.addAll(List.of(extra));
@@ -112,48 +109,5 @@ public final class SippCaller {
     public void kill() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor(5, TimeUnit.SECONDS);
-    }
-
-    /** A port free for both UDP and TCP on 127.0.0.1 now. */
-    public static int freeUdpTcpPort() {
-        for (int i = 0; i < 200; i++) {
-            int port = ThreadLocalRandom.current().nextInt(20000, 60000);
-            if (freeUdp(port) && freeTcp(port)) {
-                return port;
-            }
-        }
-        throw new IllegalStateException("no free UDP+TCP port on 127.0.0.1");
-    }
-
-    /** An even port with 40 free ports after it (RTP of several calls). */
-    public static int freeRtpBase() {
-        for (int i = 0; i < 200; i++) {
-            int port = ThreadLocalRandom.current().nextInt(5000, 15000) * 2;
-            boolean ok = true;
-            for (int p = port; p < port + 40 && ok; p += 2) {
-                ok = freeUdp(p);
-            }
-            if (ok) {
-                return port;
-            }
-        }
-        throw new IllegalStateException("no free RTP range on 127.0.0.1");
-    }
-
-    private static boolean freeUdp(int port) {
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(), port))) {
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    private static boolean freeTcp(int port) {
-        try (ServerSocket s = new ServerSocket()) {
-            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 }

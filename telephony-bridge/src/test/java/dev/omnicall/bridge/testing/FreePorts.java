@@ -35,6 +35,21 @@ public final class FreePorts {
         throw new IllegalStateException("no free RTP port pair found on 127.0.0.1");
     }
 
+    /** An even port with every even port up to {@code base + span} free too: RTP for several calls. */
+    public static int rtpRange(int span) {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int base = ThreadLocalRandom.current().nextInt(5000, 15000) * 2;
+            boolean free = true;
+            for (int port = base; port < base + span && free; port += 2) {
+                free = freeUdp(port);
+            }
+            if (free) {
+                return base;
+            }
+        }
+        throw new IllegalStateException("no free range of " + span + " UDP ports on 127.0.0.1");
+    }
+
     private static boolean freeUdp(int port) {
         try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(), port))) {
             return true;
