@@ -22,8 +22,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Properties;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -42,11 +50,12 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /**
      * @param dataDir        log directory; null for a temporary one removed on close
-     * @param brokerPort     client port; 0 picks a free one
+     * @param brokerPort     client port (PLAINTEXT); 0 picks a free one
      * @param controllerPort KRaft controller port; 0 picks a free one
      * @param partitions     partition count used by {@link #createTopics()}
+     * @param saslSsl        an extra client listener secured with SASL_SSL; null for none
      */
-    public record Options(Path dataDir, int brokerPort, int controllerPort, int partitions) {
+    public record Options(Path dataDir, int brokerPort, int controllerPort, int partitions, SaslSslListener saslSsl) {
         public Options {
             if (brokerPort < 0 || brokerPort > 65535 || controllerPort < 0 || controllerPort > 65535) {
                 throw new IllegalArgumentException("ports must be in 0..65535, got broker " + brokerPort
@@ -57,21 +66,87 @@ public final class EmbeddedKafka implements AutoCloseable {
             }
         }
 
+        /** PLAINTEXT only, as before the SASL_SSL listener existed. */
+        public Options(Path dataDir, int brokerPort, int controllerPort, int partitions) {
+            this(dataDir, brokerPort, controllerPort, partitions, null);
+        }
+
         /** Random ports, a temporary directory, 3 partitions: what tests want. */
         public static Options forTests() {
             return new Options(null, 0, 0, 3);
         }
 
         public Options withPartitions(int n) {
-            return new Options(dataDir, brokerPort, controllerPort, n);
+            return new Options(dataDir, brokerPort, controllerPort, n, saslSsl);
         }
 
         public Options withDataDir(Path dir) {
-            return new Options(dir, brokerPort, controllerPort, partitions);
+            return new Options(dir, brokerPort, controllerPort, partitions, saslSsl);
         }
 
         public Options withPorts(int broker, int controller) {
-            return new Options(dataDir, broker, controller, partitions);
+            return new Options(dataDir, broker, controller, partitions, saslSsl);
+        }
+
+        public Options withSaslSsl(SaslSslListener listener) {
+            return new Options(dataDir, brokerPort, controllerPort, partitions, listener);
+        }
+    }
+
+    /**
+     * A second client listener, {@code SASL_SSL://127.0.0.1:port}, authenticating with SCRAM-SHA-512 (what
+     * Strimzi's KafkaUsers use) over TLS. The PLAINTEXT listener, the controller and inter-broker traffic stay
+     * as they are. The SCRAM credentials are written into the cluster metadata when the log directory is
+     * formatted (StorageTool {@code --add-scram}), so they exist before the listener accepts a connection; a
+     * restart on a formatted directory keeps the credentials it was formatted with.
+     *
+     * @param port             0 picks a free one
+     * @param keystore         PKCS12 keystore with the broker's key and certificate (its chain); the certificate
+     *                         must name 127.0.0.1, which clients verify (https endpoint identification)
+     * @param keystorePassword the keystore's password, also the key's
+     * @param users            SCRAM-SHA-512 users, name to password
+     */
+    public record SaslSslListener(int port, Path keystore, String keystorePassword, Map<String, String> users) {
+
+        public static final String MECHANISM = "SCRAM-SHA-512";
+        /** What StorageTool's credential syntax can carry without quoting. */
+        private static final Pattern PLAIN_TOKEN = Pattern.compile("[A-Za-z0-9._@-]+");
+
+        public SaslSslListener {
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("the SASL_SSL port must be in 0..65535, got " + port);
+            }
+            Objects.requireNonNull(keystore, "keystore");
+            if (!Files.isReadable(keystore)) {
+                throw new IllegalArgumentException("the SASL_SSL keystore " + keystore + " is not a readable file");
+            }
+            if (keystorePassword == null || keystorePassword.isEmpty()) {
+                throw new IllegalArgumentException("the SASL_SSL keystore needs a password");
+            }
+            if (users == null || users.isEmpty()) {
+                throw new IllegalArgumentException("a SASL_SSL listener needs at least one SCRAM user");
+            }
+            users.forEach((name, password) -> {
+                if (name == null || !PLAIN_TOKEN.matcher(name).matches()) {
+                    throw new IllegalArgumentException("SCRAM user name '" + name + "' must match " + PLAIN_TOKEN);
+                }
+                if (password == null || !PLAIN_TOKEN.matcher(password).matches()) {
+                    // the password itself is not repeated: it may be a real one with a typo
+                    throw new IllegalArgumentException("the SCRAM password of user '" + name + "' must match " + PLAIN_TOKEN);
+                }
+            });
+            users = Map.copyOf(users);
+        }
+
+        public SaslSslListener withPort(int p) {
+            return new SaslSslListener(p, keystore, keystorePassword, users);
+        }
+
+        /** No password in it: options get logged. */
+        @Override
+        public String toString() {
+            return "SaslSslListener[port=" + port + ", keystore=" + keystore + ", mechanism=" + MECHANISM
+                    + ", users=" + new TreeSet<>(users.keySet()) + "]";
         }
     }
 
@@ -87,16 +162,18 @@ public final class EmbeddedKafka implements AutoCloseable {
     private final boolean temporaryDir;
     private final int brokerPort;
     private final int controllerPort;
+    private final int saslSslPort;
     private final long startupMillis;
     private KafkaRaftServer server;
 
     private EmbeddedKafka(Options options, Path dataDir, boolean temporaryDir, int brokerPort, int controllerPort,
-                          KafkaRaftServer server, long startupMillis) {
+                          int saslSslPort, KafkaRaftServer server, long startupMillis) {
         this.options = options;
         this.dataDir = dataDir;
         this.temporaryDir = temporaryDir;
         this.brokerPort = brokerPort;
         this.controllerPort = controllerPort;
+        this.saslSslPort = saslSslPort;
         this.server = server;
         this.startupMillis = startupMillis;
     }
@@ -105,6 +182,11 @@ public final class EmbeddedKafka implements AutoCloseable {
         long t0 = System.nanoTime();
         int brokerPort = options.brokerPort() == 0 ? freePort() : requireFree(options.brokerPort(), "broker");
         int controllerPort = options.controllerPort() == 0 ? freePort() : requireFree(options.controllerPort(), "controller");
+        SaslSslListener saslSsl = options.saslSsl();
+        if (saslSsl != null) {
+            saslSsl = saslSsl.withPort(saslSsl.port() == 0 ? freePort() : requireFree(saslSsl.port(), "SASL_SSL"));
+        }
+        int saslSslPort = saslSsl == null ? -1 : saslSsl.port();
         boolean temporary = options.dataDir() == null;
         Path dir;
         try {
@@ -113,6 +195,9 @@ public final class EmbeddedKafka implements AutoCloseable {
             throw new EmbeddedKafkaException("cannot create the broker's log directory " + options.dataDir() + ": " + e.getMessage(), e);
         }
         Properties props = brokerProperties(dir.resolve("logs"), brokerPort, controllerPort, options.partitions());
+        if (saslSsl != null) {
+            addSaslSslListener(props, saslSsl);
+        }
         Exit.setExitProcedure((status, message) -> {
             throw new EmbeddedKafkaException("the embedded broker asked to exit the JVM with status " + status + ": " + message, null);
         });
@@ -121,15 +206,17 @@ public final class EmbeddedKafka implements AutoCloseable {
         });
         KafkaRaftServer server = null;
         try {
-            format(dir, props);
+            format(dir, props, saslSsl);
             server = new KafkaRaftServer(new KafkaConfig(props, false), Time.SYSTEM);
             server.startup();
-            EmbeddedKafka kafka = new EmbeddedKafka(options, dir, temporary, brokerPort, controllerPort, server,
-                    0);
+            EmbeddedKafka kafka = new EmbeddedKafka(options, dir, temporary, brokerPort, controllerPort, saslSslPort,
+                    server, 0);
             kafka.awaitReady(Duration.ofSeconds(60));
             long ms = (System.nanoTime() - t0) / 1_000_000;
-            LOG.info("embedded Kafka broker ready on {} in {} ms (log dir {})", kafka.bootstrapServers(), ms, dir);
-            return new EmbeddedKafka(options, dir, temporary, brokerPort, controllerPort, server, ms);
+            LOG.info("embedded Kafka broker ready on {}{} in {} ms (log dir {})", kafka.bootstrapServers(),
+                    saslSsl == null ? "" : " and SASL_SSL/" + SaslSslListener.MECHANISM + " " + kafka.saslSslBootstrapServers(),
+                    ms, dir);
+            return new EmbeddedKafka(options, dir, temporary, brokerPort, controllerPort, saslSslPort, server, ms);
         } catch (RuntimeException e) {
             if (server != null) {
                 try {
@@ -174,7 +261,28 @@ public final class EmbeddedKafka implements AutoCloseable {
         return p;
     }
 
-    private static void format(Path dir, Properties props) {
+    /**
+     * Adds {@code SASL_SSL://127.0.0.1:port} for clients: TLS with the given keystore, SCRAM-SHA-512 only. The
+     * listener's settings carry its name as prefix, so the PLAINTEXT listener and the controller are untouched.
+     */
+    static void addSaslSslListener(Properties p, SaslSslListener l) {
+        String name = "SASL_SSL";
+        String prefix = "listener.name." + name.toLowerCase(Locale.ROOT) + ".";
+        p.put("listeners", p.getProperty("listeners") + "," + name + "://" + LOOPBACK + ":" + l.port());
+        p.put("advertised.listeners", p.getProperty("advertised.listeners") + "," + name + "://" + LOOPBACK + ":" + l.port());
+        p.put("listener.security.protocol.map", p.getProperty("listener.security.protocol.map") + "," + name + ":SASL_SSL");
+        p.put(prefix + "sasl.enabled.mechanisms", SaslSslListener.MECHANISM);
+        // The server side of SCRAM needs a login module but no credentials of its own: users live in the metadata.
+        p.put(prefix + SaslSslListener.MECHANISM.toLowerCase(Locale.ROOT) + ".sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+        p.put(prefix + "ssl.keystore.type", "PKCS12");
+        p.put(prefix + "ssl.keystore.location", l.keystore().toAbsolutePath().toString());
+        p.put(prefix + "ssl.keystore.password", l.keystorePassword());
+        p.put(prefix + "ssl.key.password", l.keystorePassword());
+        p.put(prefix + "ssl.client.auth", "none");
+    }
+
+    private static void format(Path dir, Properties props, SaslSslListener saslSsl) {
         Path config = dir.resolve("server.properties");
         try (Writer w = Files.newBufferedWriter(config, StandardCharsets.UTF_8)) {
             props.store(w, "embedded OmniCall broker");
@@ -182,11 +290,21 @@ public final class EmbeddedKafka implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        int rc = StorageTool$.MODULE$.execute(new String[]{"format", "--cluster-id", clusterId(dir),
-                "--config", config.toString(), "--ignore-formatted"}, new PrintStream(out, true, StandardCharsets.UTF_8));
+        List<String> args = new ArrayList<>(List.of("format", "--cluster-id", clusterId(dir), "--config", config.toString(),
+                "--ignore-formatted"));
+        if (saslSsl != null) {
+            new TreeMap<>(saslSsl.users()).forEach((name, password) -> args.addAll(List.of("--add-scram",
+                    SaslSslListener.MECHANISM + "=[name=" + name + ",password=" + password + "]")));
+        }
+        int rc = StorageTool$.MODULE$.execute(args.toArray(String[]::new), new PrintStream(out, true, StandardCharsets.UTF_8));
         if (rc != 0) {
-            throw new EmbeddedKafkaException("formatting the broker's log directory failed (" + rc + "): "
-                    + out.toString(StandardCharsets.UTF_8).trim(), null);
+            String said = out.toString(StandardCharsets.UTF_8).trim();
+            if (saslSsl != null) {
+                for (String password : saslSsl.users().values()) {
+                    said = said.replace(password, "[redacted]");
+                }
+            }
+            throw new EmbeddedKafkaException("formatting the broker's log directory failed (" + rc + "): " + said, null);
         }
     }
 
@@ -246,6 +364,19 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     public String bootstrapServers() {
         return LOOPBACK + ":" + brokerPort;
+    }
+
+    /** The SASL_SSL client listener's {@code host:port}; fails when the broker was started without one. */
+    public String saslSslBootstrapServers() {
+        if (saslSslPort < 0) {
+            throw new IllegalStateException("this broker has no SASL_SSL listener (Options.withSaslSsl)");
+        }
+        return LOOPBACK + ":" + saslSslPort;
+    }
+
+    /** The SASL_SSL listener's port, or -1 when there is none. */
+    public int saslSslPort() {
+        return saslSslPort;
     }
 
     public int brokerPort() {

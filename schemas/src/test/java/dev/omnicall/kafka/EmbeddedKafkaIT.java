@@ -1,11 +1,14 @@
 package dev.omnicall.kafka;
 
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.kafka.testing.TestTls;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.SaslAuthenticationException;
+import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
@@ -14,10 +17,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -71,17 +78,83 @@ class EmbeddedKafkaIT {
         }
     }
 
+    @Test
+    void shouldAuthenticateScramOverTlsWhenStartedWithASaslSslListener(@TempDir Path dir) throws Exception {
+        // Given a broker with a SASL_SSL listener beside its PLAINTEXT one, and a client CA truststore
+        TestTls tls = TestTls.create(dir.resolve("tls"));
+        EmbeddedKafka.Options options = EmbeddedKafka.Options.forTests()
+                .withSaslSsl(tls.listener(Map.of("omnicall", "right-pw-1", "other", "other-pw-2")));
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(options)) {
+            kafka.createTopics();
+            String saslSsl = kafka.saslSslBootstrapServers();
+            assertThat(kafka.saslSslPort()).isNotIn(kafka.brokerPort(), kafka.controllerPort());
+
+            // When a client configured only through the documented kafka.* keys produces and consumes there
+            KafkaSettings good = KafkaSettings.fromProperties(tls.clientProperties(saslSsl, "omnicall", "right-pw-1"));
+            produce(good, SampleEvents.callStarted("call-tls"));
+
+            // Then the record comes back over SASL_SSL, and the PLAINTEXT listener still works
+            assertThat(consume(good, 1)).containsExactly(SampleEvents.callStarted("call-tls"));
+            assertThat(consume(kafka.settings(), 1)).containsExactly(SampleEvents.callStarted("call-tls"));
+
+            // And a wrong password is refused by SCRAM, a client that does not trust the CA fails the TLS handshake
+            KafkaSettings wrong = KafkaSettings.fromProperties(tls.clientProperties(saslSsl, "omnicall", "other-pw-2"));
+            assertThat(describeFailure(wrong)).isInstanceOf(SaslAuthenticationException.class)
+                    .hasMessageContaining("SCRAM-SHA-512").hasMessageNotContaining("other-pw-2");
+            Map<String, Object> untrusting = new HashMap<>(tls.clientProperties(saslSsl, "omnicall", "right-pw-1"));
+            untrusting.keySet().removeIf(k -> k.startsWith("kafka.ssl.truststore"));
+            assertThat(describeFailure(KafkaSettings.fromProperties(untrusting))).isInstanceOf(SslAuthenticationException.class);
+        }
+    }
+
+    @Test
+    void shouldRefuseASaslSslListenerWhosePasswordStorageToolCannotCarry(@TempDir Path dir) throws Exception {
+        // Given a keystore file
+        Path keystore = Files.writeString(dir.resolve("ks.p12"), "x");
+
+        // When a SCRAM password holds a character of StorageTool's credential syntax, Then it is refused without echoing it
+        assertThatThrownBy(() -> new EmbeddedKafka.SaslSslListener(0, keystore, "ks", Map.of("omnicall", "pw,with]comma")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'omnicall'")
+                .hasMessageNotContaining("pw,with]comma");
+        // And the listener's string form, which gets logged, holds no password
+        assertThat(new EmbeddedKafka.SaslSslListener(0, keystore, "ks-secret", Map.of("omnicall", "pw-secret")).toString())
+                .contains("omnicall").doesNotContain("ks-secret").doesNotContain("pw-secret");
+    }
+
+    /** The cause of the failure of an admin call made with these settings. */
+    private static Throwable describeFailure(KafkaSettings settings) {
+        Map<String, Object> props = settings.admin();
+        props.put("default.api.timeout.ms", 15_000);
+        props.put("request.timeout.ms", 10_000);
+        try (Admin admin = Admin.create(props)) {
+            admin.describeCluster().nodes().get(20, TimeUnit.SECONDS);
+            throw new AssertionError("the admin call succeeded with " + settings);
+        } catch (ExecutionException e) {
+            return e.getCause();
+        } catch (Exception e) {
+            return e;
+        }
+    }
+
     private static void produce(EmbeddedKafka kafka, CallEvent event) throws Exception {
+        produce(kafka.settings(), event);
+    }
+
+    private static List<CallEvent> consume(EmbeddedKafka kafka, int expected) {
+        return consume(kafka.settings(), expected);
+    }
+
+    private static void produce(KafkaSettings settings, CallEvent event) throws Exception {
         SerdeConfig serdes = SerdeConfig.embedded();
-        try (var producer = new KafkaProducer<>(kafka.settings().producer("test"), new StringSerializer(),
+        try (var producer = new KafkaProducer<>(settings.producer("test"), new StringSerializer(),
                 Topics.CALL_EVENTS.valueSerde(serdes).serializer())) {
             producer.send(new ProducerRecord<>(Topics.CALL_EVENTS.name(), event.getCallId(), event)).get();
         }
     }
 
-    private static List<CallEvent> consume(EmbeddedKafka kafka, int expected) {
+    private static List<CallEvent> consume(KafkaSettings settings, int expected) {
         List<CallEvent> out = new ArrayList<>();
-        try (var consumer = new KafkaConsumer<>(kafka.settings().consumer("test-" + System.nanoTime(), "c"),
+        try (var consumer = new KafkaConsumer<>(settings.consumer("test-" + System.nanoTime(), "c"),
                 new StringDeserializer(), Topics.CALL_EVENTS.valueSerde(SerdeConfig.embedded()).deserializer())) {
             consumer.subscribe(List.of(Topics.CALL_EVENTS.name()));
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
