@@ -2,7 +2,9 @@ package dev.omnicall.reliability.support;
 
 import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.KafkaSettings;
+import org.apache.kafka.storage.internals.checkpoint.CleanShutdownFileHandler;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -61,6 +63,20 @@ public final class Broker implements AutoCloseable {
 
     public boolean isRunning() {
         return kafka != null;
+    }
+
+    /** Whether the broker's log directory holds Kafka's clean-shutdown marker now. */
+    public boolean hasCleanShutdownMarker() {
+        return hasCleanShutdownMarker(dataDir);
+    }
+
+    /**
+     * Whether Kafka's clean-shutdown marker is in the log directory {@link EmbeddedKafka} keeps under
+     * {@code dataDir}: written by a clean stop, deleted at start-up, absent after a crash (the next start then
+     * recovers the logs).
+     */
+    public static boolean hasCleanShutdownMarker(Path dataDir) {
+        return Files.exists(dataDir.resolve("logs").resolve(CleanShutdownFileHandler.CLEAN_SHUTDOWN_FILE_NAME));
     }
 
     @Override

@@ -1,0 +1,240 @@
+package dev.omnicall.reliability;
+
+import dev.omnicall.bridge.testing.FreePorts;
+import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.EndReason;
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.kafka.Topics;
+import dev.omnicall.reliability.support.CallerAudio;
+import dev.omnicall.reliability.support.Roles;
+import dev.omnicall.reliability.support.SippCaller;
+import dev.omnicall.reliability.support.Tail;
+import dev.omnicall.reliability.support.Waits;
+
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * What the broker-outage tests share: a real bridge with {@code calls} live sipp calls streaming espeak-ng
+ * speech, an outage the test supplies (a clean stop or a SIGKILL, then a start on the same ports and data),
+ * and the count afterwards: every AudioSegment the bridge's segmenter emitted against what a read_committed
+ * reader of caller-audio finds from the start, and each call's CallStarted / CallEnded.
+ */
+final class BrokerOutageUnderCalls {
+
+    static final Duration WAIT = Duration.ofSeconds(120);
+    /** How long the broker stays down after the test's take-down step returns. */
+    static final long DOWN_MS = 5000;
+
+    /** One step of the outage. */
+    interface Step {
+        void run() throws Exception;
+    }
+
+    /** What one call left on the topics. */
+    record CallRecord(int started, List<EndReason> ends, int segmentsCapturedWhileDown, int segmentsCapturedAfter) {}
+
+    /**
+     * The figures of one outage. {@code emitted}: segments the bridge emitted; {@code stored}: distinct
+     * (call, utterance, seq) on caller-audio; {@code records}: records on caller-audio; {@code catchUpMs}: from
+     * the broker answering again until every segment emitted by then was stored, -1 if that never happened.
+     */
+    record Result(int calls, long emitted, int stored, long records, long emittedWhileDown, long takeDownMs,
+                  long downMs, long bringBackMs, long catchUpMs, Map<String, CallRecord> perCall, List<String> stillLive,
+                  Set<String> rtpThreadsBlockedOnKafka, double produceErrors, double queueFull, long rtpReceived,
+                  long rtpLost, int sippExit, String sippErrors) {
+
+        long lost() {
+            return emitted - stored;
+        }
+
+        long duplicates() {
+            return records - stored;
+        }
+
+        long callsStartedOnce() {
+            return perCall.values().stream().filter(c -> c.started() == 1).count();
+        }
+
+        long callsEndedByCaller() {
+            return perCall.values().stream().filter(c -> c.ends().equals(List.of(EndReason.CALLER_HANGUP))).count();
+        }
+
+        long callsResumed() {
+            return perCall.values().stream().filter(c -> c.segmentsCapturedAfter() > 0).count();
+        }
+
+        /** Nothing lost, nothing twice, no media thread in the producer, each call resumed and ended by its caller. */
+        void assertNothingLostAndEveryCallEnded() {
+            assertThat(sippExit).as("sipp exit code; errors: " + sippErrors).isZero();
+            assertThat(stillLive).as("calls still up on the bridge after every caller hung up").isEmpty();
+            assertThat(catchUpMs).as("ms until the backlog was stored (-1: never)").isNotNegative();
+            assertThat(stored).as("distinct AudioSegments stored of %d emitted", emitted).isEqualTo(emitted);
+            assertThat(records).as("records on caller-audio (duplicates)").isEqualTo(emitted);
+            assertThat(produceErrors).as("failed produce calls").isZero();
+            assertThat(queueFull).as("segments dropped on a full sender queue").isZero();
+            assertThat(emittedWhileDown).as("segments emitted while the broker was down").isPositive();
+            assertThat(rtpThreadsBlockedOnKafka).as("RTP threads seen blocked in the Kafka producer during the outage").isEmpty();
+            assertThat(perCall).as("calls on call-events").hasSize(calls);
+            perCall.forEach((call, r) -> {
+                assertThat(r.started()).as("CallStarted of " + call).isEqualTo(1);
+                assertThat(r.ends()).as("CallEnded of " + call).containsExactly(EndReason.CALLER_HANGUP);
+                assertThat(r.segmentsCapturedAfter()).as("segments of " + call + " captured after the broker was back").isPositive();
+            });
+        }
+    }
+
+    private final ReliabilityTest test;
+    private final String name;
+    private final int calls;
+
+    BrokerOutageUnderCalls(ReliabilityTest test, String name, int calls) {
+        this.test = test;
+        this.name = name;
+        this.calls = calls;
+    }
+
+    private static Set<String> stored(Tail tail) {
+        Set<String> keys = new HashSet<>();
+        for (AudioSegment s : tail.values(Topics.CALLER_AUDIO)) {
+            keys.add(s.getCallId() + "/" + s.getUtteranceId() + "/" + s.getSeq());
+        }
+        return keys;
+    }
+
+    /**
+     * Starts the bridge and the callers, waits until segments flow, runs {@code takeDown}, waits
+     * {@link #DOWN_MS}, runs {@code bringBack} (which returns once the broker answers), lets the calls run to
+     * their end and counts. Asserts only what the steps need; the verdict is {@link Result#assertNothingLostAndEveryCallEnded}.
+     */
+    Result run(KafkaSettings kafka, Step takeDown, Step bringBack) throws Exception {
+        // A bridge with the calls streaming speech, segments flowing to the broker
+        Roles.Bridge bridge = test.keep(new Roles.Bridge(kafka, name + "-bridge", FreePorts.udpAndTcp(), calls + 5, 100, 100));
+        Tail tail = test.keep(new Tail(kafka, Roles.SERDE, Topics.CALLER_AUDIO, Topics.CALL_EVENTS));
+        Path speech = CallerAudio.speech(test.tmp, "speech", "Hello, I would like to book a table for two people tonight please.",
+                0.3, 1.2);
+        SippCaller callers = SippCaller.start(test.tmp, "call_stream_bye.xml",
+                Map.of("AUDIO", speech.toString(), "LOOPS", "-1", "PAUSE_MS", "30000"), bridge.sipPort, calls, 10, calls);
+        Waits.until(calls + " calls up", WAIT, () -> bridge.liveCalls().size() == calls);
+        Waits.until("segments flowing to the broker", WAIT, () -> stored(tail).size() > calls * 10);
+
+        // The outage
+        BlockedOnKafka blocked = new BlockedOnKafka();
+        blocked.start();
+        long emittedAtStop = bridge.media.segments.sum();
+        long downEpochUs = System.currentTimeMillis() * 1000;
+        long stopNanos = System.nanoTime();
+        takeDown.run();
+        long takeDownMs = Waits.msSince(stopNanos);
+        Waits.sleep(DOWN_MS);
+        long bringBackNanos = System.nanoTime();
+        bringBack.run();
+        long bringBackMs = Waits.msSince(bringBackNanos);
+        long downMs = Waits.msSince(stopNanos);
+        long backEpochUs = System.currentTimeMillis() * 1000;
+        long emittedAtRestart = bridge.media.segments.sum();
+        // (a segment lost or a call stuck must show in the count, not as a timeout: these waits do not fail)
+        long catchUpMs = awaitUpTo(Duration.ofSeconds(60), () -> stored(tail).size() >= emittedAtRestart);
+        blocked.stop();
+
+        // The calls run on to their normal end; every segment emitted is given time to arrive
+        int sippExit = callers.await(120);
+        awaitUpTo(Duration.ofSeconds(30), () -> bridge.liveCalls().isEmpty());
+        List<String> stillLive = bridge.liveCalls();
+        long emitted = bridge.media.segments.sum();
+        awaitUpTo(Duration.ofSeconds(30), () -> stored(tail).size() >= emitted);
+        Waits.sleep(1000);
+
+        // The count
+        List<AudioSegment> segments = tail.values(Topics.CALLER_AUDIO);
+        Set<String> keys = stored(tail);
+        Map<String, CallRecord> perCall = perCall(tail.values(Topics.CALL_EVENTS), segments, downEpochUs, backEpochUs);
+        return new Result(calls, emitted, keys.size(), segments.size(), emittedAtRestart - emittedAtStop, takeDownMs,
+                downMs, bringBackMs, catchUpMs, perCall, stillLive, Set.copyOf(blocked.seen), bridge.kafkaErrors("produce"),
+                bridge.kafkaErrors("queue_full"), bridge.media.received.sum(), bridge.media.lost.sum(), sippExit,
+                callers.errors());
+    }
+
+    /** Waits up to {@code timeout} for {@code condition}; returns the milliseconds it took, -1 if it never held. */
+    private static long awaitUpTo(Duration timeout, java.util.function.BooleanSupplier condition) {
+        try {
+            return Waits.until("", timeout, condition);
+        } catch (AssertionError timedOut) {
+            return -1;
+        }
+    }
+
+    private static Map<String, CallRecord> perCall(List<CallEvent> events, List<AudioSegment> segments, long downEpochUs,
+                                                   long backEpochUs) {
+        Map<String, CallRecord> out = new TreeMap<>();
+        for (CallEvent e : events) {
+            CallRecord r = out.getOrDefault(e.getCallId().toString(), new CallRecord(0, List.of(), 0, 0));
+            if (e.getPayload() instanceof CallStarted) {
+                r = new CallRecord(r.started() + 1, r.ends(), 0, 0);
+            } else if (e.getPayload() instanceof CallEnded ended) {
+                r = new CallRecord(r.started(), append(r.ends(), ended.getReason()), 0, 0);
+            }
+            out.put(e.getCallId().toString(), r);
+        }
+        for (AudioSegment s : segments) {
+            CallRecord r = out.getOrDefault(s.getCallId().toString(), new CallRecord(0, List.of(), 0, 0));
+            boolean whileDown = s.getCaptureStartUs() >= downEpochUs && s.getCaptureStartUs() < backEpochUs;
+            boolean after = s.getCaptureStartUs() >= backEpochUs;
+            out.put(s.getCallId().toString(), new CallRecord(r.started(), r.ends(),
+                    r.segmentsCapturedWhileDown() + (whileDown ? 1 : 0), r.segmentsCapturedAfter() + (after ? 1 : 0)));
+        }
+        return out;
+    }
+
+    private static List<EndReason> append(List<EndReason> list, EndReason reason) {
+        List<EndReason> out = new java.util.ArrayList<>(list);
+        out.add(reason);
+        return List.copyOf(out);
+    }
+
+    /** Samples thread stacks during the outage: an RTP receive thread inside KafkaProducer.send would stall media (BUG-2). */
+    private static final class BlockedOnKafka {
+        final Set<String> seen = ConcurrentHashMap.newKeySet();
+        private volatile boolean running = true;
+        private final Thread thread = new Thread(this::run, "blocked-on-kafka-probe");
+
+        void start() {
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        void stop() throws InterruptedException {
+            running = false;
+            thread.join(2000);
+        }
+
+        private void run() {
+            var mx = ManagementFactory.getThreadMXBean();
+            while (running) {
+                for (var info : mx.dumpAllThreads(false, false)) {
+                    if (info.getThreadName().startsWith("rtp-")) {
+                        for (StackTraceElement e : info.getStackTrace()) {
+                            if (e.getClassName().startsWith("org.apache.kafka.clients.producer")
+                                    && (e.getMethodName().equals("waitOnMetadata") || e.getMethodName().equals("allocate"))) {
+                                seen.add(info.getThreadName() + " in " + e);
+                            }
+                        }
+                    }
+                }
+                Waits.sleep(100);
+            }
+        }
+    }
+}
