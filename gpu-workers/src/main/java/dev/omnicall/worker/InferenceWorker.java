@@ -71,6 +71,10 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(InferenceWorker.class);
     private static final Duration IDLE_POLL = Duration.ofMillis(50);
+    /** The consumer session timeout unless {@code kafka.session.timeout.ms} says otherwise. */
+    public static final int DEFAULT_SESSION_TIMEOUT_MS = 6000;
+    /** The consumer heartbeat interval unless {@code kafka.heartbeat.interval.ms} says otherwise. */
+    public static final int DEFAULT_HEARTBEAT_INTERVAL_MS = 250;
     /** Cancelled turns and ended calls remembered, so a request read after its cancel never runs. */
     private static final int TOMBSTONES = 10_000;
     /** Room left in a dead letter for the original value: the topic's record limit less 64 KiB for the rest. */
@@ -109,6 +113,12 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         // membership change restarts the turns in flight (as higher attempts). A co-partitioning cooperative
         // assignor would keep them; CooperativeStickyAssignor balances topic-partitions and splits calls.
         c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+        // A dead worker's turns wait out its session before another worker redoes them: the client default
+        // (45 s) would leave callers in silence that long. 6 s is the brokers' default minimum
+        // (group.min.session.timeout.ms); heartbeats every 250 ms let the survivor learn of the
+        // rebalance within a quarter second of the expiry. Both can be overridden as kafka.* keys.
+        c.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, DEFAULT_SESSION_TIMEOUT_MS);
+        c.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, DEFAULT_HEARTBEAT_INTERVAL_MS);
         this.consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.producer = new KafkaProducer<>(config.kafka().producer(config.instanceId()), new StringSerializer(),
                 new ByteArraySerializer());

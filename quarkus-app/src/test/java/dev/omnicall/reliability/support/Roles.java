@@ -54,12 +54,10 @@ public final class Roles {
 
     // ---- worker -------------------------------------------------------------------------------------------
 
-    /** Worker properties as {@code WorkerMain} takes them: a short session timeout so a dead member is noticed. */
+    /** Worker properties as {@code WorkerMain} takes them (the worker's own session timeout and heartbeat). */
     public static Map<String, String> workerProperties(String bootstrap, String instance, String group, int maxTokens) {
         Map<String, String> p = new HashMap<>();
         p.put("kafka.bootstrap.servers", bootstrap);
-        p.put("kafka.session.timeout.ms", "6000");
-        p.put("kafka.heartbeat.interval.ms", "1000");
         p.put("omnicall.worker.model-dir", tinyCheckpoint().toString());
         p.put("omnicall.worker.encoder-padded-seconds", "0");
         p.put("omnicall.worker.max-new-tokens", Integer.toString(maxTokens));
