@@ -1,13 +1,17 @@
 package dev.omnicall.kafka;
 
 import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.EndReason;
 import dev.omnicall.events.TurnRequest;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.io.BinaryEncoder;
+import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.io.EncoderFactory;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.errors.SerializationException;
@@ -50,7 +54,7 @@ class CatalogAvroSerdeTest {
         byte[] bytes = serde.serialize("call-events", SampleEvents.callStarted("c1"));
 
         assertThat(bytes[0]).as("magic byte").isEqualTo((byte) 0);
-        assertThat(ByteBuffer.wrap(bytes, 1, 4).getInt()).as("schema id").isEqualTo(serde.writerSchemaId()).isEqualTo(1);
+        assertThat(ByteBuffer.wrap(bytes, 1, 4).getInt()).as("schema id").isEqualTo(serde.writerSchemaId()).isEqualTo(9);
     }
 
     @Test
@@ -160,5 +164,55 @@ class CatalogAvroSerdeTest {
         CallEvent read = serde.deserialize("call-events", out.toByteArray());
         assertThat(read.getCallId()).isEqualTo("c9");
         assertThat(((dev.omnicall.events.CallStarted) read.getPayload()).getPtimeMs()).isEqualTo(20);
+    }
+
+    @Test
+    void shouldReadACallEndedThatAV1ProducerWroteWithTheV2Reader() throws Exception {
+        // Given a CallEnded(BRIDGE_SHUTDOWN) framed with id 1, as a bridge built before CallEvent v2 wrote it
+        SchemaCatalog.Entry v1 = SchemaCatalog.bundled().versionsOf("CallEvent").get(0);
+        assertThat(v1.id()).isEqualTo(1);
+        Schema endedV1 = v1.schema().getField("payload").schema().getTypes().get(1);
+        GenericRecord ended = new GenericData.Record(endedV1);
+        ended.put("reason", new GenericData.EnumSymbol(endedV1.getField("reason").schema(), "BRIDGE_SHUTDOWN"));
+        ended.put("detail", "bridge shutting down");
+        GenericRecord event = new GenericData.Record(v1.schema());
+        event.put("callId", "c1");
+        event.put("bridgeId", "b");
+        event.put("occurredUs", 7L);
+        event.put("payload", ended);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(new byte[]{0, 0, 0, 0, 1});
+        BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(out, null);
+        new GenericDatumWriter<GenericRecord>(v1.schema()).write(event, enc);
+        enc.flush();
+
+        // When today's serde reads it
+        CallEvent read = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled()).deserialize("call-events", out.toByteArray());
+
+        // Then the reason is resolved by name, not by position
+        assertThat(((CallEnded) read.getPayload()).getReason()).isEqualTo(EndReason.BRIDGE_SHUTDOWN);
+        assertThat(((CallEnded) read.getPayload()).getDetail()).isEqualTo("bridge shutting down");
+    }
+
+    @Test
+    void shouldGiveAV1ReaderTheEnumDefaultErrorForBridgeLost() throws Exception {
+        // Given a CallEnded(BRIDGE_LOST) written with today's schema (v2)
+        var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
+        CallEvent lost = CallEvent.newBuilder().setCallId("c1").setBridgeId("b").setOccurredUs(7L)
+                .setPayload(CallEnded.newBuilder().setReason(EndReason.BRIDGE_LOST).setDetail("bridge restarted").build())
+                .build();
+        byte[] bytes = serde.serialize("call-events", lost);
+        SchemaCatalog.Entry writer = SchemaCatalog.bundled().byId(ByteBuffer.wrap(bytes, 1, 4).getInt());
+        assertThat(writer.version()).isEqualTo(2);
+
+        // When a reader that knows only v1 resolves it (what a registry-backed consumer built before v2 does)
+        Schema v1 = SchemaCatalog.bundled().versionsOf("CallEvent").get(0).schema();
+        GenericRecord read = new GenericDatumReader<GenericRecord>(writer.schema(), v1)
+                .read(null, DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, null));
+
+        // Then it sees the enum's default, ERROR, and the detail
+        GenericRecord payload = (GenericRecord) read.get("payload");
+        assertThat(payload.get("reason").toString()).isEqualTo("ERROR");
+        assertThat(payload.get("detail").toString()).isEqualTo("bridge restarted");
     }
 }
