@@ -2,6 +2,7 @@ package dev.omnicall.worker;
 
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.worker.engine.OmniTurnEngine;
+import org.apache.kafka.common.errors.AuthenticationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,6 +16,7 @@ import java.util.Properties;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Runs one inference worker against a Kafka cluster, without Quarkus: for the kill -9 fault test and for
@@ -29,7 +31,9 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  *
  * Prints {@code WORKER READY instance=... group=...} once it has joined its consumer group;
- * SIGTERM stops it cleanly (finished turns committed); SIGKILL leaves unfinished turns to the next owner.
+ * SIGTERM stops it cleanly (finished turns committed); SIGKILL leaves unfinished turns to the next owner. A
+ * loop that stops on an error (Kafka refusing the credentials, say) ends the process with status 1 after an
+ * ERROR line naming the cause.
  */
 public final class WorkerMain {
 
@@ -78,6 +82,10 @@ public final class WorkerMain {
         OmniTurnEngine engine = OmniTurnEngine.load(config);
         InferenceWorker worker = new InferenceWorker(config, engine, metrics);
         Thread loop = new Thread(worker, "worker-" + config.instanceId());
+        // The loop logs its own failure; what is kept here decides the exit status: a worker that cannot
+        // go on (Kafka refused its credentials, say) must not end as if it had been stopped.
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        loop.setUncaughtExceptionHandler((t, e) -> failure.set(e));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             worker.close();
             engine.close();
@@ -97,6 +105,23 @@ public final class WorkerMain {
             System.out.flush();
         }
         loop.join();
+        Throwable e = failure.get();
+        if (e != null) {
+            LOG.error("worker {} stopped: {}; exiting with status 1", config.instanceId(), cause(e));
+            System.exit(1);
+        }
+    }
+
+    /** The failure in words, with a hint where the cause is the Kafka login (never a configured value). */
+    static String cause(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof AuthenticationException) {
+                return "Kafka refused the connection (" + c.getClass().getSimpleName() + ": " + c.getMessage()
+                        + "); check kafka.security.protocol, kafka.sasl.mechanism, kafka.sasl.jaas.config and"
+                        + " kafka.ssl.truststore.*";
+            }
+        }
+        return e.getClass().getSimpleName() + ": " + e.getMessage();
     }
 
     private static Map<String, String> load(Path file) throws IOException {

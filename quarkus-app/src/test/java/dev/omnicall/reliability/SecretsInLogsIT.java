@@ -1,14 +1,15 @@
 package dev.omnicall.reliability;
 
 import dev.omnicall.bridge.testing.FreePorts;
+import dev.omnicall.kafka.testing.TestTls;
 
 import dev.omnicall.reliability.proc.BridgeMain;
 import dev.omnicall.reliability.proc.StreamsMain;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.ChildJvm;
 import dev.omnicall.reliability.support.Figures;
 import dev.omnicall.reliability.support.RawSipCall;
 import dev.omnicall.reliability.support.Roles;
+import dev.omnicall.reliability.support.SaslSslBroker;
 import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.worker.WorkerMain;
 import org.junit.jupiter.api.Test;
@@ -23,10 +24,12 @@ import java.util.stream.Collectors;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Secrets never reach a log, and {@code kafka.*} security settings reach every Kafka client. Each role runs as its own JVM with OmniCall logging at DEBUG and Kafka's
- * configuration dumps at INFO, with a Kafka SASL JAAS config, SSL passwords and (bridge) a SIP digest
- * password configured; the bridge is also sent an unauthenticated INVITE and one with a wrong digest. The
- * captured output must show the configuration was logged, and must not hold any secret value.
+ * Secrets never reach a log, and {@code kafka.*} security settings reach every Kafka client. Each role runs as
+ * its own JVM with OmniCall logging at DEBUG and Kafka's configuration dumps at INFO, against the broker's real
+ * SASL_SSL listener (SCRAM-SHA-512, a test CA): the SCRAM password in the JAAS config and the truststore
+ * password are in use, not merely configured, plus an SSL key password and (bridge) a SIP digest password. The
+ * bridge is also sent an unauthenticated INVITE and one with a wrong digest. The captured output must show the
+ * configuration was logged and the logins succeeded, and must not hold any secret value.
  */
 @Timeout(240)
 class SecretsInLogsIT extends ReliabilityTest {
@@ -37,22 +40,23 @@ class SecretsInLogsIT extends ReliabilityTest {
     private static final String SIP_SECRET = "sip-secret-R3l1";
     private static final Duration WAIT = Duration.ofSeconds(120);
 
-    /** Kafka client settings carrying secrets; PLAINTEXT to the embedded broker, so they are configured but unused. */
-    private static List<String> kafkaSecrets(Broker broker) {
-        return List.of("kafka.bootstrap.servers=" + broker.bootstrapServers(),
-                "kafka.sasl.mechanism=PLAIN",
-                "kafka.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"svc\" password=\""
-                        + JAAS_SECRET + "\";",
-                "kafka.ssl.truststore.password=" + TRUST_SECRET,
-                "kafka.ssl.key.password=" + KEY_SECRET);
+    /**
+     * Kafka client settings carrying secrets, for the SASL_SSL listener: the SCRAM password and the truststore
+     * password are used by every connection; the key password is configured only (no client certificate).
+     */
+    private static List<String> kafkaSecrets(SaslSslBroker broker) {
+        List<String> args = new ArrayList<>(broker.clientArgs());
+        args.add("kafka.ssl.key.password=" + KEY_SECRET);
+        return args;
     }
 
     @Test
     void shouldNeverLogASecretWhenEveryRoleRunsWithSecretsConfigured() throws Exception {
         // Given the three roles, each in its own JVM, with secrets in their configuration
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        SaslSslBroker broker = keep(SaslSslBroker.start(tmp, 2, "svc", JAAS_SECRET,
+                TestTls.create(tmp.resolve("tls"), "broker-ks-R3l1", TRUST_SECRET)));
         List<String> worker = new ArrayList<>(kafkaSecrets(broker));
-        Roles.workerProperties(broker.bootstrapServers(), "secret-worker", "secret-workers", 8).entrySet().stream()
+        Roles.workerProperties("unused", "secret-worker", "secret-workers", 8).entrySet().stream()
                 .filter(e -> !e.getKey().equals("kafka.bootstrap.servers"))
                 .forEach(e -> worker.add(e.getKey() + "=" + e.getValue()));
         List<String> streams = new ArrayList<>(kafkaSecrets(broker));
@@ -78,15 +82,18 @@ class SecretsInLogsIT extends ReliabilityTest {
                 .getBytes(StandardCharsets.ISO_8859_1), 1500);
         Thread.sleep(1500);   // a status line of the worker, a METRICS line of streams
 
-        // Then the configuration was logged (the check means something) and no secret appears anywhere
+        // Then the configuration was logged (the check means something), the SASL_SSL logins succeeded (the
+        // worker joined its group and streams is RUNNING through them; no client was refused) and no secret
+        // appears anywhere
         assertThat(challenge).contains(401);
         assertThat(wrong).containsAnyOf(401, 403);
         String all = String.join("\n", w.output(), s.output(), b.output());
         assertThat(all).contains("sasl.jaas.config").contains("ssl.truststore.password");
         for (ChildJvm c : List.of(w, s, b)) {
             // the kafka.* keys reached this role's Kafka clients (their config dumps show them)
-            assertThat(c.output()).as("%s's Kafka client config", c).contains("sasl.mechanism = PLAIN")
-                    .contains("sasl.jaas.config = [hidden]");
+            assertThat(c.output()).as("%s's Kafka client config", c).contains("security.protocol = SASL_SSL")
+                    .contains("sasl.mechanism = SCRAM-SHA-512").contains("sasl.jaas.config = [hidden]")
+                    .contains("ssl.truststore.password = [hidden]").doesNotContain("failed authentication");
             for (String secret : List.of(JAAS_SECRET, TRUST_SECRET, KEY_SECRET, SIP_SECRET)) {
                 assertThat(c.output()).as("%s's log", c).doesNotContain(secret);
             }
@@ -96,7 +103,7 @@ class SecretsInLogsIT extends ReliabilityTest {
                 w.lines().size(), s.lines().size(), b.lines().size(), all.lines()
                         .filter(l -> l.contains("sasl.jaas.config") || l.contains("ssl.truststore.password")).distinct().limit(4)
                         .map(String::trim).collect(Collectors.joining(" | ")));
-        Figures.line("test=secrets-in-logs roles=3 log_lines=%d secrets=4 secrets_found=0 sip_challenge=%s sip_wrong_digest=%s",
-                lines, challenge, wrong);
+        Figures.line("test=secrets-in-logs roles=3 kafka=SASL_SSL/SCRAM-SHA-512 log_lines=%d secrets=4 secrets_found=0"
+                + " sip_challenge=%s sip_wrong_digest=%s", lines, challenge, wrong);
     }
 }

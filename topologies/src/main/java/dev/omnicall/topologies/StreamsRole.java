@@ -2,6 +2,7 @@ package dev.omnicall.topologies;
 
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
+import org.apache.kafka.common.errors.AuthenticationException;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.slf4j.Logger;
@@ -23,11 +24,27 @@ public final class StreamsRole implements AutoCloseable {
     public StreamsRole(KafkaSettings kafka, SerdeConfig serdes, StreamsSettings settings, ConversationConfig config) {
         this.metrics = new TopologyMetrics();
         this.streams = new KafkaStreams(ConversationTopology.build(config, serdes, metrics), settings.toProperties(kafka));
-        // A failing stream thread is replaced rather than leaving the role dead; the error is logged.
-        streams.setUncaughtExceptionHandler(e -> {
-            LOG.error("stream thread failed; replacing it", e);
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
-        });
+        streams.setUncaughtExceptionHandler(StreamsRole::onThreadFailure);
+    }
+
+    /**
+     * A failing stream thread is replaced rather than leaving the role dead; the error is logged. Except when
+     * Kafka refused the login (wrong SASL password, untrusted broker certificate): a new thread would be
+     * refused the same way, so replacing it would loop for ever while the role looks healthy. Then the role
+     * stops (state ERROR, so {@link #isHealthy()} turns false) with one line that names the cause.
+     */
+    static StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse onThreadFailure(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof AuthenticationException) {
+                LOG.error("Kafka refused the streams role's connection ({}: {}); a new stream thread would be refused"
+                                + " too, so the role stops. Check kafka.security.protocol, kafka.sasl.mechanism,"
+                                + " kafka.sasl.jaas.config and kafka.ssl.truststore.*",
+                        c.getClass().getSimpleName(), c.getMessage());
+                return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+            }
+        }
+        LOG.error("stream thread failed; replacing it", e);
+        return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     }
 
     public void start() {

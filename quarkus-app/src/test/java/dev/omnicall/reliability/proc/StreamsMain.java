@@ -12,7 +12,7 @@ import java.util.Map;
 /**
  * The streams role alone in a JVM, for the kill -9 test: {@code kafka.*} keys plus {@code state-dir=} and
  * {@code application-id=}. Prints {@code READY streams} once the role is RUNNING and its counters every
- * second ({@code METRICS {...}}).
+ * second ({@code METRICS {...}}); exits with status 1 ({@code FAILED streams ...}) if the role stops before.
  */
 public final class StreamsMain {
 
@@ -29,6 +29,12 @@ public final class StreamsMain {
         long t0 = System.nanoTime();
         role.start();
         while (!role.isRunning()) {
+            if (!role.isHealthy()) {
+                // the role logged why (a refused Kafka login, say); a harness must not wait for READY for ever
+                System.out.println("FAILED streams state=" + role.state());
+                System.out.flush();
+                System.exit(1);
+            }
             Thread.sleep(10);
         }
         System.out.println("READY streams in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
