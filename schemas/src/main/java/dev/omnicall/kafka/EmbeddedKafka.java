@@ -42,6 +42,10 @@ import java.util.stream.Stream;
  * starts the server and waits until an admin client sees the broker. A port already in use is reported as
  * {@link EmbeddedKafkaException} before anything starts; Kafka's own exit and halt calls are turned into
  * exceptions while the broker runs, so a broker failure never kills the host JVM.
+ *
+ * <p>Clients connect over PLAINTEXT; {@link Options#withSaslSsl} adds a second client listener secured with
+ * SASL_SSL and SCRAM-SHA-512 ({@link SaslSslListener}), so the security settings a real cluster needs can be
+ * exercised end to end.
  */
 public final class EmbeddedKafka implements AutoCloseable {
 
