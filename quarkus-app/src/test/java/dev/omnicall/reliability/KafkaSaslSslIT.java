@@ -18,6 +18,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -63,8 +64,12 @@ class KafkaSaslSslIT extends ReliabilityTest {
     }
 
     private List<String> workerArgs(SaslSslBroker broker, String password, String instance) {
-        List<String> args = new ArrayList<>(broker.clientArgs(password));
-        Roles.workerProperties("unused", instance, instance + "-group", 8).forEach((k, v) -> {
+        return workerArgs(broker.clientArgs(password), instance, instance + "-group");
+    }
+
+    private static List<String> workerArgs(List<String> kafka, String instance, String group) {
+        List<String> args = new ArrayList<>(kafka);
+        Roles.workerProperties("unused", instance, group, 8).forEach((k, v) -> {
             if (!k.equals("kafka.bootstrap.servers")) {
                 args.add(k + "=" + v);
             }
@@ -73,34 +78,44 @@ class KafkaSaslSslIT extends ReliabilityTest {
     }
 
     private List<String> streamsArgs(SaslSslBroker broker, String password, String id) {
-        List<String> args = new ArrayList<>(broker.clientArgs(password));
+        return streamsArgs(broker.clientArgs(password), id);
+    }
+
+    private List<String> streamsArgs(List<String> kafka, String id) {
+        List<String> args = new ArrayList<>(kafka);
         args.addAll(List.of("state-dir=" + tmp.resolve("state-" + id), "application-id=" + id));
         return args;
     }
 
-    @Test
-    void shouldAnswerATurnOverSaslSslWhenTheRolesAreConfiguredOnlyThroughKafkaKeys() throws Exception {
-        // Given a broker with a SASL_SSL listener, and the worker and streams roles as JVMs given only kafka.* keys
-        SaslSslBroker broker = keep(SaslSslBroker.start(tmp, 2, USER, PASSWORD, tls));
-        List<String> worker = workerArgs(broker, PASSWORD, "tls-worker");
-        List<String> streams = streamsArgs(broker, PASSWORD, "tls-streams");
-        for (List<String> args : List.of(worker, streams)) {
-            assertThat(String.join(" ", args)).as("no role is told the PLAINTEXT port")
-                    .doesNotContain(":" + broker.kafka.brokerPort()).contains("kafka.security.protocol=SASL_SSL");
+    /** A call's turns through the worker and streams JVMs, and how long each hop took from the end of speech. */
+    private record Call(ChildJvm worker, ChildJvm streams, Tail tail, String callId, List<TurnRequest> requests, long[] toRequest,
+                        long[] toDelta, long[] toChunk) {
+        /** Median over the turns after the first (the first pays for connections and JIT). */
+        long warm(long[] hop) {
+            return p50(Arrays.copyOfRange(hop, 1, hop.length));
         }
+    }
+
+    /**
+     * Starts the worker and the streams role as JVMs with {@code roleKafka} (the {@code kafka.*} arguments, nothing
+     * else about Kafka), and speaks {@code turns} utterances of one call through them, each answered before the
+     * next; the test side writes and reads with {@code testSide}. The worker's group and the streams application
+     * id derive from {@code group}, so a second run with the same one resumes where the first stopped. The JVMs
+     * are left running for the caller.
+     */
+    private Call speak(KafkaSettings testSide, List<String> roleKafka, String name, String group, int turns) throws Exception {
         Roles.tinyCheckpoint();
-        ChildJvm w = keep(ChildJvm.start("tls-worker", WorkerMain.class, List.of(), worker, tmp.resolve("logs")));
-        ChildJvm s = keep(ChildJvm.start("tls-streams", StreamsMain.class, List.of(), streams, tmp.resolve("logs")));
+        ChildJvm w = keep(ChildJvm.start(name + "-worker", WorkerMain.class, List.of(),
+                workerArgs(roleKafka, name + "-worker", group + "-workers"), tmp.resolve("logs")));
+        ChildJvm s = keep(ChildJvm.start(name + "-streams", StreamsMain.class, List.of(),
+                streamsArgs(roleKafka, group + "-streams"), tmp.resolve("logs")));
         w.awaitLine(l -> l.startsWith("WORKER READY"), WAIT);
         s.awaitLine(l -> l.startsWith("READY"), WAIT);
-        Writer writer = keep(new Writer(broker.settings(), Roles.SERDE));
-        Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.TURN_REQUESTS, Topics.RESPONSE_TEXT,
+        Writer writer = keep(new Writer(testSide, Roles.SERDE));
+        Tail tail = keep(new Tail(testSide, Roles.SERDE, Topics.TURN_REQUESTS, Topics.RESPONSE_TEXT,
                 Topics.RESPONSE_AUDIO, Topics.DEAD_LETTERS));
-
-        // When a call speaks three utterances over SASL_SSL, each answered before the next
         String call = "call-" + UUID.randomUUID();
         writer.send(Topics.CALL_EVENTS, call, Events.callStarted(call));
-        int turns = 3;
         long[] toRequest = new long[turns];
         long[] toDelta = new long[turns];
         long[] toChunk = new long[turns];
@@ -115,17 +130,28 @@ class KafkaSaslSslIT extends ReliabilityTest {
             arrival(tail, Topics.RESPONSE_TEXT, d -> is(d.getCallId(), call) && d.getTurnId() == t && d.getLast());
             Waits.sleep(200);   // streams folds the reply into the context before the next utterance
         }
+        assertThat(tail.values(Topics.DEAD_LETTERS)).as("dead letters").isEmpty();
+        List<TurnRequest> requests = tail.values(Topics.TURN_REQUESTS).stream().filter(r -> is(r.getCallId(), call)).toList();
+        return new Call(w, s, tail, call, requests, toRequest, toDelta, toChunk);
+    }
+
+    @Test
+    void shouldAnswerATurnOverSaslSslWhenTheRolesAreConfiguredOnlyThroughKafkaKeys() throws Exception {
+        // Given a broker with a SASL_SSL listener, and role arguments that are only the documented kafka.* keys
+        SaslSslBroker broker = keep(SaslSslBroker.start(tmp, 2, USER, PASSWORD, tls));
+        assertThat(String.join(" ", broker.clientArgs())).as("no role is told the PLAINTEXT port")
+                .doesNotContain(":" + broker.kafka.brokerPort()).contains("kafka.security.protocol=SASL_SSL");
+
+        // When the worker and streams JVMs run with them and a call speaks three utterances over SASL_SSL
+        Call call = speak(broker.settings(), broker.clientArgs(), "tls", "tls", 3);
 
         // Then every hop ran over SASL_SSL: requests from streams, text and audio from the worker, and the
         // reply of each turn came back into the next request's history through streams
-        List<TurnRequest> requests = tail.values(Topics.TURN_REQUESTS).stream().filter(r -> is(r.getCallId(), call)).toList();
-        assertThat(requests).extracting(TurnRequest::getTurnId).containsExactly(0, 1, 2);
-        String reply0 = tail.values(Topics.RESPONSE_TEXT).stream().filter(d -> is(d.getCallId(), call) && d.getTurnId() == 0)
-                .map(d -> d.getText().toString()).reduce("", String::concat);
-        assertThat(requests.get(1).getHistory()).extracting(h -> h.getAssistantText().toString()).containsExactly(reply0);
-        assertThat(requests.get(2).getHistory()).hasSize(2);
-        assertThat(tail.values(Topics.DEAD_LETTERS)).isEmpty();
-        for (ChildJvm c : List.of(w, s)) {
+        assertThat(call.requests()).extracting(TurnRequest::getTurnId).containsExactly(0, 1, 2);
+        assertThat(call.requests().get(1).getHistory()).hasSize(1);
+        assertThat(call.requests().get(1).getHistory().get(0).getAssistantText().toString()).isNotBlank();
+        assertThat(call.requests().get(2).getHistory()).hasSize(2);
+        for (ChildJvm c : List.of(call.worker(), call.streams())) {
             assertThat(c.output()).as("%s's Kafka client config dumps", c).contains("security.protocol = SASL_SSL")
                     .contains("sasl.mechanism = SCRAM-SHA-512").doesNotContain("security.protocol = PLAINTEXT")
                     .doesNotContain(PASSWORD);
@@ -139,14 +165,50 @@ class KafkaSaslSslIT extends ReliabilityTest {
         Figures.note("TLS material (keytool, CA + broker cert + truststore) %d ms; broker started in %d ms",
                 broker.tls.millis(), broker.kafka.startupMillis());
         Figures.note("EOU -> TurnRequest %s ms, -> first TextDelta %s ms, -> first AudioChunk %s ms (SASL_SSL, turns 0..2)",
-                Arrays.toString(toRequest), Arrays.toString(toDelta), Arrays.toString(toChunk));
+                Arrays.toString(call.toRequest()), Arrays.toString(call.toDelta()), Arrays.toString(call.toChunk()));
         Figures.note("new client to first metadata: SASL_SSL %s ms, PLAINTEXT %s ms; produce ack: SASL_SSL p50 %d ms, PLAINTEXT p50 %d ms",
                 Arrays.toString(connectTls), Arrays.toString(connectPlain), p50(ackTls), p50(ackPlain));
-        Figures.line("test=kafka-sasl-ssl turns=%d roles=2 handshake=ok eou_to_request_ms=%d eou_to_first_delta_ms=%d"
+        Figures.line("test=kafka-sasl-ssl turns=3 roles=2 handshake=ok eou_to_request_ms=%d eou_to_first_delta_ms=%d"
                         + " eou_to_first_chunk_ms=%d connect_sasl_ssl_p50_ms=%d connect_plaintext_p50_ms=%d"
                         + " ack_sasl_ssl_p50_ms=%d ack_plaintext_p50_ms=%d keytool_ms=%d",
-                turns, p50(toRequest), p50(toDelta), p50(toChunk), p50(connectTls), p50(connectPlain), p50(ackTls),
-                p50(ackPlain), broker.tls.millis());
+                p50(call.toRequest()), p50(call.toDelta()), p50(call.toChunk()), p50(connectTls), p50(connectPlain),
+                p50(ackTls), p50(ackPlain), broker.tls.millis());
+    }
+
+    @Test
+    @Tag("reliability")
+    void shouldRedoNothingWhenTheRolesMoveFromPlaintextToSaslSsl() throws Exception {
+        // Given one broker with both listeners
+        SaslSslBroker broker = keep(SaslSslBroker.start(tmp, 2, USER, PASSWORD, tls));
+        int turns = 6;
+
+        // When the same roles answer the same call shape first over PLAINTEXT, then (restarted, same groups, so
+        // nothing is read twice) over SASL_SSL
+        Call plain = speak(broker.plaintext(), List.of("kafka.bootstrap.servers=" + broker.kafka.bootstrapServers()),
+                "cmp-plain", "cmp", turns);
+        plain.worker().stop(Duration.ofSeconds(20));
+        plain.streams().stop(Duration.ofSeconds(20));
+        Call secure = speak(broker.settings(), broker.clientArgs(), "cmp-tls", "cmp", turns);
+
+        // Then both answered every turn, and the SASL_SSL roles, resuming the groups' offsets, neither requested
+        // nor answered a turn of the first call again (the figures say what SASL_SSL costs on this box)
+        assertThat(plain.requests()).hasSize(turns);
+        assertThat(secure.requests()).hasSize(turns);
+        assertThat(secure.streams().output()).contains("security.protocol = SASL_SSL");
+        Waits.sleep(1000);
+        assertThat(secure.tail().values(Topics.TURN_REQUESTS).stream().filter(r -> is(r.getCallId(), plain.callId())))
+                .hasSize(turns);
+        assertThat(secure.tail().values(Topics.RESPONSE_TEXT).stream().filter(d -> is(d.getCallId(), plain.callId()))
+                .map(d -> d.getWorkerId().toString()).distinct()).containsExactly("cmp-plain-worker");
+        Figures.note("PLAINTEXT: EOU -> TurnRequest %s, -> first TextDelta %s, -> first AudioChunk %s ms",
+                Arrays.toString(plain.toRequest()), Arrays.toString(plain.toDelta()), Arrays.toString(plain.toChunk()));
+        Figures.note("SASL_SSL:  EOU -> TurnRequest %s, -> first TextDelta %s, -> first AudioChunk %s ms",
+                Arrays.toString(secure.toRequest()), Arrays.toString(secure.toDelta()), Arrays.toString(secure.toChunk()));
+        Figures.line("test=kafka-sasl-ssl-vs-plaintext turns=%d warm_p50_request_ms=%d/%d warm_p50_first_delta_ms=%d/%d"
+                        + " warm_p50_first_chunk_ms=%d/%d first_turn_delta_ms=%d/%d (plaintext/sasl_ssl)",
+                turns, plain.warm(plain.toRequest()), secure.warm(secure.toRequest()), plain.warm(plain.toDelta()),
+                secure.warm(secure.toDelta()), plain.warm(plain.toChunk()), secure.warm(secure.toChunk()),
+                plain.toDelta()[0], secure.toDelta()[0]);
     }
 
     @Test
