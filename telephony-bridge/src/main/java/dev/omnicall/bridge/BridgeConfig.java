@@ -23,10 +23,15 @@ import java.util.Objects;
  * @param rtpTimeout   a call with no RTP from the caller this long (and not on hold) is ended with RTP_TIMEOUT
  * @param kafka        client settings (producers are acks=all, idempotent)
  * @param serde        value serde choice (embedded catalog by default)
+ * @param orphanLookback how far back the start-up orphan sweep reads call-events for calls a crashed previous
+ *                     run of this bridge left live (see {@code OrphanSweep}); zero turns the sweep off
  */
 public record BridgeConfig(String bridgeId, int bridgeIndex, int bridgeCount, SipConfig sip, String rtpBindAddress,
                            int rtpPortMin, int rtpPortMax, MediaConfig media, Duration rtpTimeout,
-                           KafkaSettings kafka, SerdeConfig serde) {
+                           KafkaSettings kafka, SerdeConfig serde, Duration orphanLookback) {
+
+    /** The default look-back of the orphan sweep: longer than nearly every call; the read is that window's call-events. */
+    public static final Duration DEFAULT_ORPHAN_LOOKBACK = Duration.ofHours(4);
 
     public BridgeConfig {
         Objects.requireNonNull(bridgeId, "bridgeId");
@@ -48,32 +53,40 @@ public record BridgeConfig(String bridgeId, int bridgeIndex, int bridgeCount, Si
         if (rtpTimeout == null || rtpTimeout.toMillis() < 200) {
             throw new IllegalArgumentException("rtpTimeout must be at least 200 ms, got " + rtpTimeout);
         }
+        if (orphanLookback == null || orphanLookback.isNegative()) {
+            throw new IllegalArgumentException("orphanLookback must be zero (sweep off) or positive, got " + orphanLookback);
+        }
     }
 
-    /** One bridge, RTP on 20000-29999, 30 s RTP timeout. */
+    /** One bridge, RTP on 20000-29999, 30 s RTP timeout, the default orphan look-back. */
     public static BridgeConfig single(String bridgeId, SipConfig sip, MediaConfig media, KafkaSettings kafka,
                                       SerdeConfig serde) {
         return new BridgeConfig(bridgeId, 0, 1, sip, sip.bindAddress(), 20000, 29999, media, Duration.ofSeconds(30),
-                kafka, serde);
+                kafka, serde, DEFAULT_ORPHAN_LOOKBACK);
     }
 
     public BridgeConfig withRtpTimeout(Duration d) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, media,
-                d, kafka, serde);
+                d, kafka, serde, orphanLookback);
     }
 
     public BridgeConfig withRtpPorts(int min, int max) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, min, max, media, rtpTimeout,
-                kafka, serde);
+                kafka, serde, orphanLookback);
     }
 
     public BridgeConfig withSip(SipConfig s) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, s, rtpBindAddress, rtpPortMin, rtpPortMax, media,
-                rtpTimeout, kafka, serde);
+                rtpTimeout, kafka, serde, orphanLookback);
     }
 
     public BridgeConfig withMedia(MediaConfig m) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, m,
-                rtpTimeout, kafka, serde);
+                rtpTimeout, kafka, serde, orphanLookback);
+    }
+
+    public BridgeConfig withOrphanLookback(Duration d) {
+        return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, media,
+                rtpTimeout, kafka, serde, d);
     }
 }

@@ -18,7 +18,10 @@ import java.util.Objects;
  *       (parse_error, bad_header, missing_header, hostile_header)</li>
  *   <li>{@code omnicall_bridge_calls_started_total}, {@code omnicall_bridge_calls_ended_total{reason}}</li>
  *   <li>{@code omnicall_bridge_kafka_errors_total{stage}}: produce failures and unreadable response
- *       records (the latter also go to the dead-letter topic)</li>
+ *       records (the latter also go to the dead-letter topic); {@code orphan_sweep} when the start-up sweep
+ *       failed or did not finish, {@code orphan_sweep_unreadable} per call-events record it had to skip</li>
+ *   <li>{@code omnicall_bridge_orphan_calls_ended_total}: calls a previous run of this bridge left live
+ *       (it crashed) that the start-up sweep ended with CallEnded(BRIDGE_LOST)</li>
  * </ul>
  */
 public final class BridgeMetrics {
@@ -52,6 +55,16 @@ public final class BridgeMetrics {
 
     public void callEnded(String reason) {
         counter("omnicall_bridge_calls_ended_total", "reason", reason).increment();
+    }
+
+    public void orphanCallsEnded(int n) {
+        registry.counter("omnicall_bridge_orphan_calls_ended_total").increment(n);
+    }
+
+    /** Current value of a counter without tags, 0 when it was never incremented. */
+    public double count(String name) {
+        Counter c = registry.find(name).counter();
+        return c == null ? 0 : c.count();
     }
 
     public void kafkaError(String stage) {

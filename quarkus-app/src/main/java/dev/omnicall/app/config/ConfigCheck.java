@@ -130,6 +130,9 @@ public final class ConfigCheck {
             p.add("omnicall.bridge.count=" + bridge.count() + " must not exceed omnicall.kafka.partitions="
                     + kafka.partitions() + " (each bridge owns at least one response-audio partition)");
         }
+        if (bridge.orphanLookback().isNegative()) {
+            p.add("omnicall.bridge.orphan-lookback=" + bridge.orphanLookback() + " must be PT0S (sweep off) or positive");
+        }
         atLeast(p, "omnicall.dashboard.max-calls", c.dashboard().maxCalls(), 1);
         return p;
     }

@@ -5,6 +5,7 @@ import io.smallrye.config.WithDefault;
 import io.smallrye.config.WithName;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -196,6 +197,13 @@ public interface OmniCallConfig {
         /** How many bridges share the topics. */
         @WithDefault("1")
         int count();
+
+        /**
+         * How far back the start-up orphan sweep reads this bridge's call-events partitions for calls a crashed
+         * previous run left live (they get CallEnded(BRIDGE_LOST)); PT0S turns the sweep off.
+         */
+        @WithDefault("PT4H")
+        Duration orphanLookback();
     }
 
     interface Dashboard {

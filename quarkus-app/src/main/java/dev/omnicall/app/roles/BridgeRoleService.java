@@ -71,7 +71,8 @@ public final class BridgeRoleService implements RoleService {
         MediaConfig media = MediaConfig.defaults(vads).withSegmenter(segmenter)
                 .withMetrics(new MicrometerMediaMetrics(context.registry()));
         return new BridgeConfig(c.instanceId(), c.bridge().index(), c.bridge().count(), sip, s.host(),
-                c.rtp().portMin(), c.rtp().portMax(), media, Duration.ofSeconds(30), context.kafka(), context.serde());
+                c.rtp().portMin(), c.rtp().portMax(), media, Duration.ofSeconds(30), context.kafka(), context.serde(),
+                c.bridge().orphanLookback());
     }
 
     @Override

@@ -50,6 +50,7 @@ class OmniCallConfigTest {
         assertThat(c.model().omega()).containsExactly(10, 20, 40, 80);
         assertThat(c.sip().auth().password()).isEmpty();
         assertThat(c.kafka().embedded().port()).isEqualTo(9092);
+        assertThat(c.bridge().orphanLookback()).isEqualTo(java.time.Duration.ofHours(4));
     }
 
     @Test
@@ -86,6 +87,7 @@ class OmniCallConfigTest {
         props.put("omnicall.sip.transports", "tcp");
         props.put("omnicall.bridge.index", "3");
         props.put("omnicall.bridge.count", "3");
+        props.put("omnicall.bridge.orphan-lookback", "-PT1H");
         // When it is checked
         // Then one exception lists each problem, naming key and value, and never the password's value
         assertThatThrownBy(() -> ConfigCheck.validate(load(props)))
@@ -102,8 +104,9 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.serde.kind=apicurio needs omnicall.serde.registry-url")
                 .hasMessageContaining("omnicall.sip.transports=[tcp] must be udp or udp,tcp")
                 .hasMessageContaining("omnicall.bridge.index=3 must be in 0..omnicall.bridge.count-1")
+                .hasMessageContaining("omnicall.bridge.orphan-lookback=PT-1H must be PT0S (sweep off) or positive")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(12));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(13));
     }
 
     @Test

@@ -13,6 +13,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -37,6 +38,8 @@ public final class KafkaProbe implements AutoCloseable {
 
     public final List<CallEvent> events = new CopyOnWriteArrayList<>();
     public final List<AudioSegment> segments = new CopyOnWriteArrayList<>();
+    /** Records a test wrote on purpose that no serde reads: where they were and why (the probe keeps reading). */
+    public final List<String> unreadable = new CopyOnWriteArrayList<>();
     private final KafkaConsumer<String, byte[]> consumer;
     private final KafkaProducer<String, byte[]> producer;
     private final Deserializer<CallEvent> eventDeserializer;
@@ -68,10 +71,14 @@ public final class KafkaProbe implements AutoCloseable {
         try {
             while (running) {
                 for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
-                    if (r.topic().equals(Topics.CALL_EVENTS.name())) {
-                        events.add(eventDeserializer.deserialize(r.topic(), r.value()));
-                    } else {
-                        segments.add(segmentDeserializer.deserialize(r.topic(), r.value()));
+                    try {
+                        if (r.topic().equals(Topics.CALL_EVENTS.name())) {
+                            events.add(eventDeserializer.deserialize(r.topic(), r.value()));
+                        } else {
+                            segments.add(segmentDeserializer.deserialize(r.topic(), r.value()));
+                        }
+                    } catch (SerializationException e) {
+                        unreadable.add(r.topic() + "-" + r.partition() + "@" + r.offset() + ": " + e.getMessage());
                     }
                 }
             }
