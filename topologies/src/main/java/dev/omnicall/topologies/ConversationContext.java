@@ -61,9 +61,18 @@ final class ConversationContext {
      * Adds a TextDelta to its turn's reply. Returns the completed turn when this delta was the last one of the
      * attempt being collected. The first attempt seen is collected; a newer attempt that starts again at seq 0
      * (a retry after a worker failed) replaces it; anything else is a duplicate.
+     *
+     * <p>A delta of a call with no context is dropped and counted: every request this topology emits first
+     * stores its pending turn, so no context means CallEnded cleared it. The worker's deltas sent before it
+     * read that CallEnded, and its cancelled last delta, arrive afterwards; storing them brought the context
+     * back for good, since nothing clears a call twice (BUG-3, found by BridgeCrashIT).
      */
     Optional<ConversationTurn> apply(String callId, TextDelta delta) {
-        ConversationState s = load(callId);
+        ConversationState s = store.get(callId);
+        if (s == null) {
+            metrics.increment(TopologyMetrics.DELTAS_WITHOUT_CONTEXT);
+            return Optional.empty();
+        }
         int lastCompleted = s.getTurns().stream().mapToInt(ConversationTurn::getTurnId).max().orElse(-1);
         if (delta.getTurnId() <= lastCompleted) {
             metrics.increment(TopologyMetrics.DUPLICATE_DELTAS);

@@ -22,6 +22,8 @@ public final class TopologyMetrics {
     public static final String TURNS_COMPLETED = "turns_completed";
     public static final String TURN_METRICS = "turn_metrics";
     public static final String CALLS_CLEARED = "calls_cleared";
+    /** Reply deltas of a call with no conversation context (it ended): dropped, never stored. */
+    public static final String DELTAS_WITHOUT_CONTEXT = "deltas_without_context";
 
     private final ConcurrentHashMap<String, LongAdder> counters = new ConcurrentHashMap<>();
 

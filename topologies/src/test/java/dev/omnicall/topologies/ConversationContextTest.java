@@ -121,6 +121,24 @@ class ConversationContextTest {
     }
 
     @Test
+    void shouldNotBringTheContextBackWhenDeltasOfTheEndedCallArriveAfterCallEnded() {
+        // Given a reply being generated when the call ends (regression test of BUG-3)
+        turn("call-1", 0);
+        d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 0, "Let me", false));
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+
+        // When the worker's in-flight delta and its cancelled last delta arrive after the CallEnded
+        d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, " explain", false));
+        d.text.pipeInput("call-1", dev.omnicall.events.TextDelta.newBuilder(ConversationDriver.delta("call-1", 0, 0, 2, "", true)).setCancelled(true).build());
+
+        // Then the store holds nothing for the call, no transcript turn comes out, and both are counted
+        KeyValueStore<String, ConversationState> store = d.driver.getKeyValueStore(ConversationTopology.CONTEXT_STORE);
+        assertThat(store.get("call-1")).isNull();
+        assertThat(d.metrics.get(TopologyMetrics.DELTAS_WITHOUT_CONTEXT)).isEqualTo(2);
+        assertThat(d.metrics.get(TopologyMetrics.TURNS_COMPLETED)).isZero();
+    }
+
+    @Test
     void shouldNotLeakHistoryBetweenCalls() {
         turn("call-a", 0);
         d.reply("call-a", 0, 0, "for a");
