@@ -44,10 +44,6 @@ class BridgeRestartIT extends ReliabilityTest {
     private static final Duration WAIT = Duration.ofSeconds(90);
     private static final int CALLS = 4;
 
-    private static List<TextDelta> deltas(Tail tail, String call) {
-        return tail.values(Topics.RESPONSE_TEXT).stream().filter(d -> d.getCallId().toString().equals(call)).toList();
-    }
-
     private static int partitionOf(String callId, int partitions) {
         return Utils.toPositive(Utils.murmur2(callId.getBytes(StandardCharsets.UTF_8))) % partitions;
     }
@@ -70,8 +66,8 @@ class BridgeRestartIT extends ReliabilityTest {
         for (String call : calls) {
             w.send(Topics.TURN_REQUESTS, call, Events.turnRequest(call, 0, Events.utterance(0.5, call.hashCode())));
         }
-        Waits.until("every call's reply generating", WAIT, () -> calls.stream().allMatch(c -> !deltas(tail, c).isEmpty()));
-        assertThat(calls).allMatch(c -> deltas(tail, c).stream().noneMatch(TextDelta::getLast));
+        Waits.until("every call's reply generating", WAIT, () -> calls.stream().allMatch(c -> !tail.deltasOf(c).isEmpty()));
+        assertThat(calls).allMatch(c -> tail.deltasOf(c).stream().noneMatch(TextDelta::getLast));
 
         // When the bridge stops
         long stopNanos = System.nanoTime();
@@ -89,14 +85,14 @@ class BridgeRestartIT extends ReliabilityTest {
         assertThat(ended.values()).extracting(CallEnded::getReason).containsOnly(EndReason.BRIDGE_SHUTDOWN);
 
         // And every turn is cancelled by its worker, with nothing generated after the cancel
-        Waits.until("every turn cancelled", WAIT, () -> calls.stream().allMatch(c -> deltas(tail, c).stream()
+        Waits.until("every turn cancelled", WAIT, () -> calls.stream().allMatch(c -> tail.deltasOf(c).stream()
                 .anyMatch(d -> d.getLast() && d.getCancelled())));
         long allCancelledMs = Waits.msSince(stopNanos);
         Map<String, Integer> counts = new LinkedHashMap<>();
-        calls.forEach(c -> counts.put(c, deltas(tail, c).size()));
+        calls.forEach(c -> counts.put(c, tail.deltasOf(c).size()));
         Waits.sleep(2000);
         for (String c : calls) {
-            List<TextDelta> ds = deltas(tail, c);
+            List<TextDelta> ds = tail.deltasOf(c);
             assertThat(ds).as("deltas of %s after its cancel", c).hasSize(counts.get(c));
             assertThat(ds.get(ds.size() - 1).getCancelled()).isTrue();
             assertThat(ds).filteredOn(TextDelta::getLast).hasSize(1);

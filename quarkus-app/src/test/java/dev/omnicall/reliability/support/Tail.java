@@ -1,8 +1,11 @@
 package dev.omnicall.reliability.support;
 
+import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topic;
+import dev.omnicall.kafka.Topics;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -107,6 +110,16 @@ public final class Tail implements AutoCloseable {
     }
 
     public record Timed<V>(V value, long arrivedNanos) {}
+
+    /** The reply deltas of one call, in arrival order (the tail must read response-text). */
+    public List<TextDelta> deltasOf(String callId) {
+        return values(Topics.RESPONSE_TEXT).stream().filter(d -> d.getCallId().equals(callId)).toList();
+    }
+
+    /** The call events of one call, in arrival order (the tail must read call-events). */
+    public List<CallEvent> callEventsOf(String callId) {
+        return values(Topics.CALL_EVENTS).stream().filter(e -> e.getCallId().equals(callId)).toList();
+    }
 
     /** Waits for the first value matching {@code p}; fails the test with {@code what} after the timeout. */
     public <V extends SpecificRecord> V await(Topic<V> topic, Predicate<V> p, Duration timeout, String what) {
