@@ -16,7 +16,6 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
-import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -108,11 +107,10 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.metrics = metrics;
         Map<String, Object> c = config.kafka().consumer(config.groupId(), config.instanceId());
         // Partition i of turn-requests and of call-events must land on the same worker, or a call's BargeIn or
-        // CallEnded reaches a worker that is not running its turn (BUG-1, WorkerCoPartitioningIT). The range
-        // assignor gives every topic of equal partition count the same split. Its price: it is eager, so a
-        // membership change restarts the turns in flight (as higher attempts). A co-partitioning cooperative
-        // assignor would keep them; CooperativeStickyAssignor balances topic-partitions and splits calls.
-        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+        // CallEnded reaches a worker that is not running its turn (BUG-1, WorkerCoPartitioningIT):
+        // CallPartitionAssignor hands out partition numbers, sticky and cooperative, so a membership change
+        // moves only the partitions it must and the turns of the others keep generating.
+        c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CallPartitionAssignor.class.getName());
         // A dead worker's turns wait out its session before another worker redoes them: the client default
         // (45 s) would leave callers in silence that long. 6 s is the brokers' default minimum
         // (group.min.session.timeout.ms); heartbeats every 250 ms let the survivor learn of the

@@ -86,8 +86,12 @@ class InferenceWorkerIT {
     }
 
     Running startWorker(String instanceId) {
+        return startWorker(instanceId, config);
+    }
+
+    Running startWorker(String instanceId, WorkerConfig base) {
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
-        InferenceWorker worker = new InferenceWorker(config.withIdentity(instanceId, config.groupId()), engine, metrics);
+        InferenceWorker worker = new InferenceWorker(base.withIdentity(instanceId, base.groupId()), engine, metrics);
         Thread t = new Thread(worker, instanceId);
         t.start();
         Running r = new Running(worker, t, metrics);
@@ -270,7 +274,61 @@ class InferenceWorkerIT {
         assertThat(byAttempt.get(second).get(0).getWorkerId().toString()).isEqualTo("it-second");
     }
 
+    @Test
+    void shouldKeepGeneratingTheTurnsOfPartitionsThatStayWhenASecondWorkerJoins() throws Exception {
+        // Given one worker holding both partitions, generating a long turn on each
+        WorkerConfig longTurns = config.withLimits(2000, Duration.ofSeconds(5), 64L << 20);
+        Running solo = startWorker("it-solo", longTurns);
+        String stays = callIdOn(0);
+        String moves = callIdOn(1);
+        for (String callId : List.of(stays, moves)) {
+            harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.6, 11), List.of()));
+        }
+        await("both turns streaming", WAIT, () -> !harness.texts(stays).isEmpty() && !harness.texts(moves).isEmpty());
+        int soloAttempt = harness.texts(stays).get(0).getAttempt();
+
+        // When a second worker joins the group
+        Running joiner = startWorker("it-joiner", longTurns);
+        await("the moved turn redone by the joiner", WAIT, () -> harness.texts(moves).stream()
+                .anyMatch(t -> t.getWorkerId().toString().equals("it-joiner")));
+        List<TextDelta> atTakeover = harness.texts(stays);
+        assertThat(atTakeover).as("the kept turn outlasts the rebalance (%d deltas so far)", atTakeover.size())
+                .noneMatch(TextDelta::getLast);
+        // (a BargeIn for each call, read where each partition now lives: the moved one on the joiner)
+        for (String callId : List.of(stays, moves)) {
+            harness.send(Topics.CALL_EVENTS, callId, WorkerHarness.bargeIn(callId, 1));
+        }
+        await("both turns ended", WAIT, () -> harness.turnEnded(stays, 1) && harness.turnEnded(moves, 1));
+
+        // Then the turn on the partition that stayed was never restarted: one attempt, one worker, contiguous
+        // seq from before the rebalance to its end (cancelled by the BargeIn, or finished just before it)
+        List<TextDelta> kept = harness.texts(stays);
+        assertThat(kept.size()).isGreaterThan(atTakeover.size());
+        assertThat(kept).allMatch(t -> t.getAttempt() == soloAttempt && t.getWorkerId().toString().equals("it-solo"));
+        assertThat(kept).extracting(TextDelta::getSeq).containsExactlyElementsOf(range(kept.size()));
+        // And the moved turn ran on the joiner as a higher attempt, and the joiner, which now reads that
+        // partition of call-events too, cancelled it
+        List<TextDelta> moved = harness.texts(moves).stream()
+                .filter(t -> t.getWorkerId().toString().equals("it-joiner")).toList();
+        assertThat(moved.get(0).getAttempt()).isGreaterThan(soloAttempt);
+        assertThat(moved.get(moved.size() - 1).getLast()).isTrue();
+        assertThat(moved.get(moved.size() - 1).getCancelled()).isTrue();
+        assertThat(solo.metrics().tokens()).isPositive();
+        assertThat(joiner.metrics().tokens()).isPositive();
+    }
+
     // ---- helpers ----
+
+    /** A fresh call ID that Kafka's default partitioner puts on {@code partition} of the harness' 2. */
+    private static String callIdOn(int partition) {
+        while (true) {
+            String id = WorkerHarness.newCallId();
+            byte[] key = id.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            if (org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(key)) % 2 == partition) {
+                return id;
+            }
+        }
+    }
 
     private static List<Integer> range(int n) {
         return IntStream.range(0, n).boxed().toList();
