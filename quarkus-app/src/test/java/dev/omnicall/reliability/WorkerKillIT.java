@@ -47,7 +47,7 @@ class WorkerKillIT extends ReliabilityTest {
     /** The worker's own default: this test runs the workers as configured in production. */
     private static final int SESSION_TIMEOUT_MS = InferenceWorker.DEFAULT_SESSION_TIMEOUT_MS;
     /** Reply length: short enough that the redo's generation fits the second after the session expires. */
-    private static final int MAX_TOKENS = Integer.getInteger("reliability.worker-kill.max-tokens", 32);
+    private static final int MAX_TOKENS = Integer.getInteger("reliability.worker-kill.max-tokens", 24);
     private static final String GROUP = "kill-workers";
 
     private ChildJvm startWorker(Broker broker, String instance) throws Exception {
