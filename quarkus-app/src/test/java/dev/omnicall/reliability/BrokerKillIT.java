@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -18,7 +19,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * stream espeak-ng speech through a real bridge; the broker is killed with SIGKILL (no flush, no clean-shutdown
  * marker, in-flight requests cut), stays down 5 s, and a new process on the same ports and data recovers the
  * logs. Every AudioSegment the bridge emitted must be stored on caller-audio exactly once, and every call must
- * resume and end with its CallEvents. {@link BrokerRestartIT} is the clean-stop sibling.
+ * resume and end with its CallEvents. {@link BrokerRestartIT} is the clean-stop sibling. Knobs (test JVM
+ * properties): {@code reliability.broker-restart.calls} (20), {@code reliability.broker-restart.down-ms} (5000).
  */
 @Tag("reliability")
 @Timeout(400)
@@ -43,20 +45,25 @@ class BrokerKillIT extends ReliabilityTest {
                 },
                 () -> restartMs.set(broker.startAgain()));
         long killToBacklogMs = r.catchUpMs() < 0 ? -1 : r.downMs() + r.catchUpMs();
-        String recovery = String.join("\n  ", broker.jvm().lines().stream()
-                .filter(l -> l.contains("recover") || l.contains("Recover") || l.contains("clean shutdown")).limit(8).toList());
-
+        List<String> brokerLines = broker.jvm().lines();
+        long registrationRefused = brokerLines.stream().filter(l -> l.contains("DUPLICATE_BROKER_REGISTRATION")).count();
+        String recovery = String.join("\n  ", brokerLines.stream()
+                .filter(l -> l.contains("since no clean shutdown file") || l.contains("Successfully registered broker")
+                        || (l.contains("Recovering unflushed segment") && l.contains("caller-audio")))
+                .toList());
         Figures.note("broker process killed in %d ms; kill -> broker ready %d ms (new JVM to READY %d ms: %s);"
                         + " %d segments emitted while down; backlog stored %d ms after ready (kill -> backlog %d ms);"
-                        + " RTP packets received %d, lost %d%n  %s", killMs.get(), r.downMs(), restartMs.get(),
-                broker.readyLine(), r.emittedWhileDown(), r.catchUpMs(), killToBacklogMs, r.rtpReceived(), r.rtpLost(),
-                recovery);
+                        + " RTP packets received %d, lost %d; the controller refused the new broker's registration %d times"
+                        + " (DUPLICATE_BROKER_REGISTRATION: the killed one's session was still open)%n  %s",
+                killMs.get(), r.downMs(), restartMs.get(), broker.readyLine(), r.emittedWhileDown(), r.catchUpMs(),
+                killToBacklogMs, r.rtpReceived(), r.rtpLost(), registrationRefused, recovery);
         Figures.line("test=broker-kill9 calls=%d segments_sent=%d segments_stored=%d lost=%d duplicates=%d"
                         + " emitted_while_down=%d kill_to_ready_ms=%d restart_ms=%d catch_up_ms=%d kill_to_backlog_ms=%d"
-                        + " calls_started=%d calls_resumed=%d calls_ended_ok=%d unclean=%b",
+                        + " calls_started=%d calls_resumed=%d calls_ended_ok=%d unclean=%b registration_refused=%d"
+                        + " held_while_down_kb=%d",
                 CALLS, r.emitted(), r.stored(), r.lost(), r.duplicates(), r.emittedWhileDown(), r.downMs(),
                 restartMs.get(), r.catchUpMs(), killToBacklogMs, r.callsStartedOnce(), r.callsResumed(),
-                r.callsEndedByCaller(), !markerAfterKill.get());
+                r.callsEndedByCaller(), !markerAfterKill.get(), registrationRefused, r.bytesHeldWhileDown() / 1024);
 
         // Then the restart was a crash recovery (no clean-shutdown marker), every emitted segment is stored exactly
         // once, and every call resumed and ended with CallStarted + CallEnded(CALLER_HANGUP)

@@ -36,7 +36,9 @@ final class BrokerOutageUnderCalls {
 
     static final Duration WAIT = Duration.ofSeconds(120);
     /** How long the broker stays down after the test's take-down step returns. */
-    static final long DOWN_MS = 5000;
+    static final long DOWN_MS = Long.getLong("reliability.broker-restart.down-ms", 5000);
+    /** Each call lasts 30 s with the default 5 s down time, longer with a longer one, so it can resume after the outage. */
+    static final long CALL_MS = 30_000 + Math.max(0, DOWN_MS - 5000);
 
     /** One step of the outage. */
     interface Step {
@@ -51,7 +53,7 @@ final class BrokerOutageUnderCalls {
      * (call, utterance, seq) on caller-audio; {@code records}: records on caller-audio; {@code catchUpMs}: from
      * the broker answering again until every segment emitted by then was stored, -1 if that never happened.
      */
-    record Result(int calls, long emitted, int stored, long records, long emittedWhileDown, long takeDownMs,
+    record Result(int calls, long emitted, int stored, long records, long bytesStored, long emittedWhileDown, long takeDownMs,
                   long downMs, long bringBackMs, long catchUpMs, Map<String, CallRecord> perCall, List<String> stillLive,
                   Set<String> rtpThreadsBlockedOnKafka, double produceErrors, double queueFull, long rtpReceived,
                   long rtpLost, int sippExit, String sippErrors) {
@@ -70,6 +72,11 @@ final class BrokerOutageUnderCalls {
 
         long callsEndedByCaller() {
             return perCall.values().stream().filter(c -> c.ends().equals(List.of(EndReason.CALLER_HANGUP))).count();
+        }
+
+        /** Bytes of AudioSegments the bridge held while the broker was down (mean stored record size × count). */
+        long bytesHeldWhileDown() {
+            return records == 0 ? 0 : bytesStored / records * emittedWhileDown;
         }
 
         long callsResumed() {
@@ -126,7 +133,7 @@ final class BrokerOutageUnderCalls {
         Path speech = CallerAudio.speech(test.tmp, "speech", "Hello, I would like to book a table for two people tonight please.",
                 0.3, 1.2);
         SippCaller callers = SippCaller.start(test.tmp, "call_stream_bye.xml",
-                Map.of("AUDIO", speech.toString(), "LOOPS", "-1", "PAUSE_MS", "30000"), bridge.sipPort, calls, 10, calls);
+                Map.of("AUDIO", speech.toString(), "LOOPS", "-1", "PAUSE_MS", Long.toString(CALL_MS)), bridge.sipPort, calls, 10, calls);
         Waits.until(calls + " calls up", WAIT, () -> bridge.liveCalls().size() == calls);
         Waits.until("segments flowing to the broker", WAIT, () -> stored(tail).size() > calls * 10);
 
@@ -161,7 +168,8 @@ final class BrokerOutageUnderCalls {
         List<AudioSegment> segments = tail.values(Topics.CALLER_AUDIO);
         Set<String> keys = stored(tail);
         Map<String, CallRecord> perCall = perCall(tail.values(Topics.CALL_EVENTS), segments, downEpochUs, backEpochUs);
-        return new Result(calls, emitted, keys.size(), segments.size(), emittedAtRestart - emittedAtStop, takeDownMs,
+        long bytes = tail.raw(Topics.CALLER_AUDIO).stream().mapToLong(seen -> seen.value().length).sum();
+        return new Result(calls, emitted, keys.size(), segments.size(), bytes, emittedAtRestart - emittedAtStop, takeDownMs,
                 downMs, bringBackMs, catchUpMs, perCall, stillLive, Set.copyOf(blocked.seen), bridge.kafkaErrors("produce"),
                 bridge.kafkaErrors("queue_full"), bridge.media.received.sum(), bridge.media.lost.sum(), sippExit,
                 callers.errors());

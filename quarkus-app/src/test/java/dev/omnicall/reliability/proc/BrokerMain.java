@@ -14,8 +14,9 @@ import java.util.logging.Logger;
  * data directory, so a second process started with the same arguments recovers the first one's logs. Prints
  * {@code READY broker port=<p> in <ms> ms} once an admin client sees it (and the topics exist, if asked).
  *
- * <p>Kafka's log-loading lines are logged at INFO (the rest of Kafka at WARN, see {@link LoggedMain}): they say
- * whether the broker found a clean-shutdown marker or recovered its logs.
+ * <p>Kafka's log-loading and broker-registration lines are logged at INFO (the rest of Kafka at WARN, see
+ * {@link LoggedMain}): they say whether the broker found a clean-shutdown marker or recovered its logs, and how
+ * long the controller refused to register the new process while the killed one's session was still open.
  */
 public final class BrokerMain {
 
@@ -23,7 +24,7 @@ public final class BrokerMain {
     private static final List<Logger> LOG_LOADING = List.of(Logger.getLogger("kafka.log.LogManager"),
             Logger.getLogger("org.apache.kafka.storage.internals.log.LogLoader"),
             Logger.getLogger("org.apache.kafka.storage.internals.log.UnifiedLog"),
-            Logger.getLogger("kafka.log.UnifiedLog"));
+            Logger.getLogger("kafka.log.UnifiedLog"), Logger.getLogger("kafka.server.BrokerLifecycleManager"));
     /** Optional {@code kafka-log-level=INFO}: all of Kafka's broker logging, to see where a start-up spends its time. */
     private static final List<Logger> KAFKA = List.of(Logger.getLogger("kafka"), Logger.getLogger("org.apache.kafka"));
 
