@@ -12,13 +12,18 @@ import dev.omnicall.kafka.Topics;
 import dev.omnicall.state.ConversationState;
 import dev.omnicall.state.UtteranceProgress;
 import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
+
+import java.util.List;
 
 /**
  * Call lifecycle for every piece of state: CallStarted opens the transcript, Dtmf and BargeIn annotate it,
  * PlaybackStarted completes the bridge half of the turn metrics, and CallEnded clears the call's buffers and
- * context, closes its transcript and flushes its unfinished metrics.
+ * context, closes its transcript, flushes its unfinished metrics and marks it ended in {@link CallActivity}, so
+ * its late records are refused. A wall-clock punctuator runs the {@link StateSweeper} for calls whose
+ * CallEnded never comes.
  */
 final class CallEventRouter extends DecodingProcessor<CallEvent> {
 
@@ -41,6 +46,15 @@ final class CallEventRouter extends DecodingProcessor<CallEvent> {
         transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE),
                 config.redactTranscripts());
         turnMetrics = new TurnMetricsBook(context.getStateStore(ConversationTopology.METRICS_STORE));
+        StateSweeper sweeper = new StateSweeper(context.getStateStore(ConversationTopology.ACTIVITY_STORE),
+                List.of(ctx, context.getStateStore(ConversationTopology.TRANSCRIPT_STORE)),
+                List.of(segments, progress, context.getStateStore(ConversationTopology.METRICS_STORE)), config, metrics);
+        context.schedule(CallActivity.touchEvery(config), PunctuationType.WALL_CLOCK_TIME, sweeper::sweep);
+    }
+
+    @Override
+    protected boolean startsCall(CallEvent value) {
+        return value.getPayload() instanceof CallStarted;
     }
 
     @Override
@@ -67,6 +81,7 @@ final class CallEventRouter extends DecodingProcessor<CallEvent> {
                 forwardMetrics(callId, m, timestamp);
             }
             forwardTranscript(callId, transcripts.ended(callId), timestamp);
+            calls.ended(callId, context.currentSystemTimeMs());
             metrics.increment(TopologyMetrics.CALLS_CLEARED);
         } else {
             throw new IllegalArgumentException("unknown call event payload " + (payload == null ? "null" : payload.getClass().getSimpleName()));

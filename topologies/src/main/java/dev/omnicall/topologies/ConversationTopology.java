@@ -30,14 +30,17 @@ import java.util.Map;
  *  caller-audio   ─▶ utterance-assembler ─┬─▶ turn-requests
  *                                         │        (joined with history from conversation-context)
  *  response-text  ─▶ reply-collector ─────┼─▶ transcripts          (conversation-context, transcripts)
- *  call-events    ─▶ call-event-router ───┼─▶ transcripts, turn-metrics  (clears every store on CallEnded)
+ *  call-events    ─▶ call-event-router ───┼─▶ transcripts, turn-metrics  (clears every store on CallEnded,
+ *                                         │        and, every minute, those of calls idle past stateTtl)
  *  response-audio ─▶ first-chunk-timings ─┼─▶ turn-metrics
  *                    every processor ─────┴─▶ dead-letters
  * </pre>
  *
  * The four pieces share state keyed by call ID, so they are one sub-topology: a call's records from every
  * topic are processed by the same task. Sources read raw bytes and the first processor decodes them, so a
- * record that cannot be read becomes a dead letter in the same transaction as the rest of the output.
+ * record that cannot be read becomes a dead letter in the same transaction as the rest of the output. Every
+ * processor first asks {@code call-activity} whether the call has ended; records of an ended call are
+ * dropped and counted, so nothing brings back state that CallEnded cleared.
  */
 public final class ConversationTopology {
 
@@ -46,6 +49,8 @@ public final class ConversationTopology {
     public static final String CONTEXT_STORE = "conversation-context";
     public static final String TRANSCRIPT_STORE = "transcripts-by-call";
     public static final String METRICS_STORE = "pending-turn-metrics";
+    /** Per call: last seen, and whether it ended (see {@link CallActivity}); every processor consults it first. */
+    public static final String ACTIVITY_STORE = "call-activity";
 
     static final String AUDIO_SOURCE = "caller-audio-source";
     static final String TEXT_SOURCE = "response-text-source";
@@ -97,6 +102,8 @@ public final class ConversationTopology {
                 Serdes.String(), transcriptSerde), REPLIES, EVENTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(METRICS_STORE),
                 Serdes.String(), StateSerdes.singleObject(PendingTurnMetrics.class)), EVENTS, CHUNKS);
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACTIVITY_STORE),
+                Serdes.String(), CallActivity.serde()), ASSEMBLER, REPLIES, EVENTS, CHUNKS);
 
         StringSerializer keys = new StringSerializer();
         t.addSink(TURN_REQUEST_SINK, Topics.TURN_REQUESTS.name(), keys, requestSerde.serializer(), ASSEMBLER);

@@ -19,7 +19,8 @@ import java.nio.charset.StandardCharsets;
  * First processor behind every source: reads raw bytes, decodes the value, checks the key is the call ID,
  * then hands over to {@link #handle}. Anything that cannot be decoded or processed becomes a DeadLetter with
  * the original bytes and the error, forwarded to the dead-letter sink inside the same transaction, and
- * processing goes on with the next record.
+ * processing goes on with the next record. A good record of a call that has ended is dropped and counted
+ * before it reaches {@link #handle} (see {@link CallActivity}).
  */
 abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<byte[], byte[], String, SpecificRecord> {
 
@@ -30,6 +31,7 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
     protected final TopologyMetrics metrics;
     protected final ConversationConfig config;
     protected ProcessorContext<String, SpecificRecord> context;
+    protected CallActivity calls;
     private Record<byte[], byte[]> current;
 
     DecodingProcessor(Topic<V> topic, Deserializer<V> deserializer, ConversationConfig config, TopologyMetrics metrics) {
@@ -42,6 +44,7 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
     @Override
     public final void init(ProcessorContext<String, SpecificRecord> context) {
         this.context = context;
+        this.calls = new CallActivity(context.getStateStore(ConversationTopology.ACTIVITY_STORE), config);
         open();
     }
 
@@ -53,6 +56,11 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
     protected abstract String callIdOf(V value);
 
     protected abstract void handle(String callId, V value, long timestamp);
+
+    /** Whether the value starts a call (the one record that an earlier end of the same call ID does not refuse). */
+    protected boolean startsCall(V value) {
+        return false;
+    }
 
     @Override
     public final void process(Record<byte[], byte[]> record) {
@@ -73,6 +81,10 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
             if (key == null || !key.equals(callId)) {
                 deadLetter("process", new IllegalArgumentException("record key " + (key == null ? "is missing" : "'" + key + "'")
                         + " but the value belongs to call '" + callId + "'; every topic is keyed by call ID"));
+                return;
+            }
+            if (!calls.admit(callId, startsCall(value), context.currentSystemTimeMs())) {
+                metrics.recordAfterCallEnded(topic.name());
                 return;
             }
             try {

@@ -24,6 +24,19 @@ public final class TopologyMetrics {
     public static final String CALLS_CLEARED = "calls_cleared";
     /** Reply deltas of a call with no conversation context (it ended): dropped, never stored. */
     public static final String DELTAS_WITHOUT_CONTEXT = "deltas_without_context";
+    /**
+     * Records of a call whose CallEnded was already processed: dropped before they touch any state, counted in
+     * all and per source topic, e.g. {@code records_after_call_ended{response-audio}}.
+     */
+    public static final String RECORDS_AFTER_CALL_ENDED = "records_after_call_ended";
+    /** Live calls not seen for {@code stateTtl} whose state the sweep removed (their CallEnded never came). */
+    public static final String CALLS_EXPIRED = "calls_expired";
+    /** Store entries (segments, progress, context, transcript, pending metrics) removed with those calls. */
+    public static final String EXPIRED_STATE_ENTRIES = "expired_state_entries";
+    /** Calls found in the stores with no activity entry (state older than this rule), given one so they can expire. */
+    public static final String CALLS_ADOPTED = "calls_adopted";
+    /** Ends of calls forgotten after {@code CallActivity.ENDED_MEMORY}. */
+    public static final String ENDED_CALLS_FORGOTTEN = "ended_calls_forgotten";
 
     private final ConcurrentHashMap<String, LongAdder> counters = new ConcurrentHashMap<>();
 
@@ -35,6 +48,17 @@ public final class TopologyMetrics {
     public void deadLetter(String topic, String stage) {
         increment(DEAD_LETTERS);
         increment(DEAD_LETTERS + "{" + topic + "," + stage + "}");
+    }
+
+    public void recordAfterCallEnded(String topic) {
+        increment(RECORDS_AFTER_CALL_ENDED);
+        increment(RECORDS_AFTER_CALL_ENDED + "{" + topic + "}");
+    }
+
+    public void add(String name, long n) {
+        if (n > 0) {
+            counters.computeIfAbsent(name, k -> new LongAdder()).add(n);
+        }
     }
 
     public long get(String name) {

@@ -115,7 +115,8 @@ class ConversationContextTest {
 
         d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
 
-        // A call ID reused after the end starts with no history
+        // A call ID reused after the end (it starts with CallStarted, as every call does) starts with no history
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
         assertThat(turn("call-1", 0).getHistory()).isEmpty();
         assertThat(d.metrics.get(TopologyMetrics.CALLS_CLEARED)).isEqualTo(1);
     }
@@ -131,10 +132,29 @@ class ConversationContextTest {
         d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, " explain", false));
         d.text.pipeInput("call-1", dev.omnicall.events.TextDelta.newBuilder(ConversationDriver.delta("call-1", 0, 0, 2, "", true)).setCancelled(true).build());
 
-        // Then the store holds nothing for the call, no transcript turn comes out, and both are counted
+        // Then the store holds nothing for the call, no transcript turn comes out, and both are counted (refused
+        // as records of an ended call, before they reach the context)
         KeyValueStore<String, ConversationState> store = d.driver.getKeyValueStore(ConversationTopology.CONTEXT_STORE);
         assertThat(store.get("call-1")).isNull();
-        assertThat(d.metrics.get(TopologyMetrics.DELTAS_WITHOUT_CONTEXT)).isEqualTo(2);
+        assertThat(d.metrics.get(TopologyMetrics.RECORDS_AFTER_CALL_ENDED + "{response-text}")).isEqualTo(2);
+        assertThat(d.metrics.get(TopologyMetrics.TURNS_COMPLETED)).isZero();
+    }
+
+    @Test
+    void shouldStillDropDeltasWithoutContextOnceTheEndIsForgotten() {
+        // Given a call that ended longer ago than its end is remembered
+        turn("call-1", 0);
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+        d.advanceWallClock(CallActivity.ENDED_MEMORY.plusMinutes(2));
+
+        // When a very late delta of it arrives
+        d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, " explain", true));
+
+        // Then the context rule still refuses it (BUG-3's fix is the second line of defence)
+        KeyValueStore<String, ConversationState> store = d.driver.getKeyValueStore(ConversationTopology.CONTEXT_STORE);
+        assertThat(store.get("call-1")).isNull();
+        assertThat(d.metrics.get(TopologyMetrics.ENDED_CALLS_FORGOTTEN)).isEqualTo(1);
+        assertThat(d.metrics.get(TopologyMetrics.DELTAS_WITHOUT_CONTEXT)).isEqualTo(1);
         assertThat(d.metrics.get(TopologyMetrics.TURNS_COMPLETED)).isZero();
     }
 

@@ -1,0 +1,195 @@
+package dev.omnicall.topologies;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.Dtmf;
+import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TranscriptTurn;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Topics;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Records of a call that arrive after its CallEnded (the worker's in-flight replies, a redo attempt after a
+ * worker crash, caller audio that lost the race across partitions) must not bring any of its state back:
+ * nothing clears a call twice, so what they stored would stay for ever.
+ */
+class RecordsAfterCallEndedTest {
+
+    private static final int SAMPLES = 1600;
+
+    @TempDir
+    Path stateDir;
+    private ConversationDriver d;
+
+    @BeforeEach
+    void start() {
+        d = new ConversationDriver(ConversationConfig.defaults(), stateDir);
+    }
+
+    @AfterEach
+    void stop() {
+        d.close();
+    }
+
+    /** Keys of a store that belong to the call (plain or composite keys). */
+    private List<String> keysOf(String store, String callId) {
+        KeyValueStore<String, Object> s = d.driver.getKeyValueStore(store);
+        List<String> keys = new ArrayList<>();
+        try (KeyValueIterator<String, Object> it = s.all()) {
+            it.forEachRemaining(kv -> {
+                if (StoreKeys.callIdOf(kv.key).equals(callId)) {
+                    keys.add(kv.key);
+                }
+            });
+        }
+        return keys;
+    }
+
+    private static AudioChunk firstChunk(int attempt) {
+        return AudioChunk.newBuilder().setCallId("call-1").setTurnId(0).setAttempt(attempt).setSeq(0)
+                .setPcm(ByteBuffer.allocate(640)).setUnitCount(10).setLast(false)
+                .setTimings(TurnTimings.newBuilder().setInferenceStartUs(1_000L).setPrefillDoneUs(2_000L).build()).build();
+    }
+
+    private static String afterEnded(String topic) {
+        return TopologyMetrics.RECORDS_AFTER_CALL_ENDED + "{" + topic + "}";
+    }
+
+    @Test
+    void shouldNotKeepAPendingTurnMetricWhenTheFirstChunkComesAfterCallEnded() {
+        // Given a call whose caller hung up while the worker was still in prefill
+        d.sendUtterance("call-1", 0, 1, SAMPLES);
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+
+        // When the attempt's first chunk, a redo attempt's first chunk and a PlaybackStarted arrive afterwards
+        d.chunks.pipeInput("call-1", firstChunk(0));
+        d.chunks.pipeInput("call-1", firstChunk(1));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 1, 3_000L, 4_000L)));
+
+        // Then nothing waits in the pending metrics store for a flush that will never come, and all three are counted
+        assertThat(keysOf(ConversationTopology.METRICS_STORE, "call-1")).isEmpty();
+        assertThat(d.turnMetrics.isEmpty()).isTrue();
+        assertThat(d.metrics.get(afterEnded(Topics.RESPONSE_AUDIO.name()))).isEqualTo(2);
+        assertThat(d.metrics.get(afterEnded(Topics.CALL_EVENTS.name()))).isEqualTo(1);
+    }
+
+    @Test
+    void shouldNotReopenTheTranscriptWhenADtmfComesAfterCallEnded() {
+        // Given a call with one answered turn that ended
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.sendUtterance("call-1", 0, 1, SAMPLES);
+        d.reply("call-1", 0, 0, "Hello");
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+        List<Transcript> before = d.transcripts.readValuesToList();
+        assertThat(before.get(before.size() - 1).getEnded()).isTrue();
+
+        // When a DTMF digit of that call arrives afterwards
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new Dtmf("7", 100)));
+
+        // Then no transcript entry comes back, and no open transcript replaces the final one on the compacted topic
+        assertThat(keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        assertThat(d.transcripts.readValuesToList()).allSatisfy(t -> assertThat(t.getEnded()).isTrue());
+        assertThat(d.metrics.get(afterEnded(Topics.CALL_EVENTS.name()))).isEqualTo(1);
+    }
+
+    @Test
+    void shouldNotReplaceTheFinalTranscriptWhenCallEndedComesTwice() {
+        // Given a call with one answered turn whose transcript went out ended
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.sendUtterance("call-1", 0, 1, SAMPLES);
+        d.reply("call-1", 0, 0, "Hello");
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+        d.transcripts.readValuesToList();
+
+        // When a second CallEnded of the same call arrives (a restarted bridge's sweep, a redelivery)
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+
+        // Then the compacted topic's last transcript is still the one with the turn: no empty one replaces it
+        List<Transcript> after = d.transcripts.readValuesToList();
+        assertThat(after).allSatisfy(t -> assertThat(t.getTurns()).extracting(TranscriptTurn::getAssistantText)
+                .containsExactly("Hello"));
+        assertThat(d.metrics.get(TopologyMetrics.CALLS_CLEARED)).isEqualTo(1);
+    }
+
+    @Test
+    void shouldNotBufferCallerAudioThatComesAfterCallEnded() {
+        // Given a call that ended
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+
+        // When a segment of an utterance that never ends arrives afterwards
+        d.audio.pipeInput("call-1", ConversationDriver.segment("call-1", 3, 0, SAMPLES, false));
+
+        // Then neither the segment nor the utterance's progress is kept (the gap timeout only sends ended ones)
+        assertThat(keysOf(ConversationTopology.SEGMENT_STORE, "call-1")).isEmpty();
+        assertThat(keysOf(ConversationTopology.PROGRESS_STORE, "call-1")).isEmpty();
+        assertThat(d.metrics.get(afterEnded(Topics.CALLER_AUDIO.name()))).isEqualTo(1);
+    }
+
+    @Test
+    void shouldNotRequestATurnForAnUtteranceThatComesAfterCallEnded() {
+        // Given a call that ended
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+        d.transcripts.readValuesToList();
+
+        // When a whole utterance arrives afterwards, and (were it requested) the worker's reply to it
+        d.sendUtterance("call-1", 3, 2, SAMPLES);
+        d.reply("call-1", 3, 0, "Nobody", " listens");
+
+        // Then no inference is asked for, and neither the context nor the transcript comes back
+        assertThat(d.requests.isEmpty()).isTrue();
+        assertThat(keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
+        assertThat(keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        assertThat(d.transcripts.isEmpty()).isTrue();
+    }
+
+    @Test
+    void shouldDropTheWorkersLastDeltasOfAnEndedCallAndCountThem() {
+        // Given a reply being generated when the call ends
+        d.sendUtterance("call-1", 0, 1, SAMPLES);
+        d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 0, "Let me", false));
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+
+        // When the in-flight delta and the cancelled last delta arrive afterwards
+        d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, " explain", false));
+        d.text.pipeInput("call-1", TextDelta.newBuilder(ConversationDriver.delta("call-1", 0, 0, 2, "", true))
+                .setCancelled(true).build());
+
+        // Then nothing is stored, and they are counted per topic and in all
+        assertThat(keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
+        assertThat(keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        assertThat(d.metrics.get(afterEnded(Topics.RESPONSE_TEXT.name()))).isEqualTo(2);
+        assertThat(d.metrics.get(TopologyMetrics.RECORDS_AFTER_CALL_ENDED)).isEqualTo(2);
+    }
+
+    @Test
+    void shouldStartAReusedCallIdAfreshWhenCallStartedFollowsItsEnd() {
+        // Given a call that ended (call IDs are random UUIDs, but a CallStarted never trails its own CallEnded:
+        // both come from one producer on one partition, so a CallStarted after it means the ID was reused)
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+
+        // When the call ID starts again and the caller speaks
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.sendUtterance("call-1", 0, 1, SAMPLES);
+
+        // Then it is a live call again: the turn is requested with no history
+        assertThat(d.requests.readValue().getHistory()).isEmpty();
+        assertThat(d.metrics.get(TopologyMetrics.RECORDS_AFTER_CALL_ENDED)).isZero();
+    }
+}
