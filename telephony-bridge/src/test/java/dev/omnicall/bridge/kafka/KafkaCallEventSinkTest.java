@@ -18,9 +18,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Regression test for BUG-2 of the reliability suite: {@code KafkaProducer.send} blocks its caller while it has
  * no metadata (a broker restart), and the sink called it on the RTP receive thread, stalling the call's media.
+ * BUG-3 (broker-backed): {@link KafkaCallEventSinkOutageIT}.
  */
 @Timeout(30)
 class KafkaCallEventSinkTest {
+
+    private static AudioSegment segment(int seq) {
+        return AudioSegment.newBuilder().setCallId("c1").setUtteranceId(0).setSeq(seq)
+                .setPcm(ByteBuffer.wrap(new byte[5120])).setVoiced(true).setEndOfUtterance(false)
+                .setCaptureStartUs(0).setCaptureEndUs(160_000).build();
+    }
 
     @Test
     void shouldReturnAtOnceAndCountTheFailureWhenNoBrokerAnswers() throws Exception {
@@ -34,9 +41,7 @@ class KafkaCallEventSinkTest {
         BridgeMetrics metrics = BridgeMetrics.inMemory();
         KafkaSettings settings = new KafkaSettings("127.0.0.1:" + closedPort, Map.of("max.block.ms", 1000));
         try (KafkaCallEventSink sink = new KafkaCallEventSink(settings, SerdeConfig.embedded(), "sink-test", metrics)) {
-            AudioSegment segment = AudioSegment.newBuilder().setCallId("c1").setUtteranceId(0).setSeq(0)
-                    .setPcm(ByteBuffer.wrap(new byte[5120])).setVoiced(true).setEndOfUtterance(false)
-                    .setCaptureStartUs(0).setCaptureEndUs(160_000).build();
+            AudioSegment segment = segment(0);
 
             // When a media thread hands it three segments
             long t0 = System.nanoTime();
