@@ -57,6 +57,9 @@ class BrokerKillIT extends ReliabilityTest {
                         + " (DUPLICATE_BROKER_REGISTRATION: the killed one's session was still open)%n  %s",
                 killMs.get(), r.downMs(), restartMs.get(), broker.readyLine(), r.emittedWhileDown(), r.catchUpMs(),
                 killToBacklogMs, r.rtpReceived(), r.rtpLost(), registrationRefused, recovery);
+        Figures.note("bridge producer during the outage: sender thread first waiting in %s (ms after the kill);"
+                        + " segments dropped on a full sender queue %.0f, failed sends %.0f",
+                r.senderWaits(), r.queueFull(), r.produceErrors());
         Figures.line("test=broker-kill9 calls=%d segments_sent=%d segments_stored=%d lost=%d duplicates=%d"
                         + " emitted_while_down=%d kill_to_ready_ms=%d restart_ms=%d catch_up_ms=%d kill_to_backlog_ms=%d"
                         + " calls_started=%d calls_resumed=%d calls_ended_ok=%d unclean=%b registration_refused=%d"
@@ -68,6 +71,8 @@ class BrokerKillIT extends ReliabilityTest {
         // Then the restart was a crash recovery (no clean-shutdown marker), every emitted segment is stored exactly
         // once, and every call resumed and ended with CallStarted + CallEnded(CALLER_HANGUP)
         assertThat(markerAfterKill).as("clean-shutdown marker after SIGKILL").isFalse();
+        assertThat(r.senderWaits()).as("the bridge's Kafka sender waiting for metadata while the broker was down (BUG-3)")
+                .doesNotContainKey("waitOnMetadata");
         r.assertNothingLostAndEveryCallEnded();
     }
 }

@@ -55,7 +55,8 @@ final class BrokerOutageUnderCalls {
      */
     record Result(int calls, long emitted, int stored, long records, long bytesStored, long emittedWhileDown, long takeDownMs,
                   long downMs, long bringBackMs, long catchUpMs, Map<String, CallRecord> perCall, List<String> stillLive,
-                  Set<String> rtpThreadsBlockedOnKafka, double produceErrors, double queueFull, long rtpReceived,
+                  Set<String> rtpThreadsBlockedOnKafka, Map<String, Long> senderWaits,
+                  double produceErrors, double queueFull, long rtpReceived,
                   long rtpLost, int sippExit, String sippErrors) {
 
         long lost() {
@@ -170,7 +171,8 @@ final class BrokerOutageUnderCalls {
         Map<String, CallRecord> perCall = perCall(tail.values(Topics.CALL_EVENTS), segments, downEpochUs, backEpochUs);
         long bytes = tail.raw(Topics.CALLER_AUDIO).stream().mapToLong(seen -> seen.value().length).sum();
         return new Result(calls, emitted, keys.size(), segments.size(), bytes, emittedAtRestart - emittedAtStop, takeDownMs,
-                downMs, bringBackMs, catchUpMs, perCall, stillLive, Set.copyOf(blocked.seen), bridge.kafkaErrors("produce"),
+                downMs, bringBackMs, catchUpMs, perCall, stillLive, Set.copyOf(blocked.seen),
+                Map.copyOf(blocked.senderWaits), bridge.kafkaErrors("produce"),
                 bridge.kafkaErrors("queue_full"), bridge.media.received.sum(), bridge.media.lost.sum(), sippExit,
                 callers.errors());
     }
@@ -212,9 +214,15 @@ final class BrokerOutageUnderCalls {
         return List.copyOf(out);
     }
 
-    /** Samples thread stacks during the outage: an RTP receive thread inside KafkaProducer.send would stall media (BUG-2). */
+    /**
+     * Samples every 100 ms during the outage: thread stacks (an RTP receive thread inside KafkaProducer.send would
+     * stall media, BUG-2; where the sink's sender thread waits).
+     */
     private static final class BlockedOnKafka {
         final Set<String> seen = ConcurrentHashMap.newKeySet();
+        /** Where the sink's sender thread was first seen waiting inside the producer: method → ms after the outage began. */
+        final Map<String, Long> senderWaits = new ConcurrentHashMap<>();
+        private final long t0 = System.nanoTime();
         private volatile boolean running = true;
         private final Thread thread = new Thread(this::run, "blocked-on-kafka-probe");
 
@@ -232,12 +240,16 @@ final class BrokerOutageUnderCalls {
             var mx = ManagementFactory.getThreadMXBean();
             while (running) {
                 for (var info : mx.dumpAllThreads(false, false)) {
-                    if (info.getThreadName().startsWith("rtp-")) {
-                        for (StackTraceElement e : info.getStackTrace()) {
-                            if (e.getClassName().startsWith("org.apache.kafka.clients.producer")
-                                    && (e.getMethodName().equals("waitOnMetadata") || e.getMethodName().equals("allocate"))) {
-                                seen.add(info.getThreadName() + " in " + e);
-                            }
+                    boolean rtp = info.getThreadName().startsWith("rtp-");
+                    boolean sender = info.getThreadName().endsWith("-kafka-sender");
+                    for (StackTraceElement e : info.getStackTrace()) {
+                        boolean waiting = e.getClassName().startsWith("org.apache.kafka.clients.producer")
+                                && (e.getMethodName().equals("waitOnMetadata") || e.getMethodName().equals("allocate"));
+                        if (waiting && rtp) {
+                            seen.add(info.getThreadName() + " in " + e);
+                        }
+                        if (waiting && sender) {
+                            senderWaits.putIfAbsent(e.getMethodName(), Waits.msSince(t0));
                         }
                     }
                 }
