@@ -130,6 +130,9 @@ public final class ConfigCheck {
             p.add("omnicall.bridge.count=" + bridge.count() + " must not exceed omnicall.kafka.partitions="
                     + kafka.partitions() + " (each bridge owns at least one response-audio partition)");
         }
+        if (c.streams().stateTtl().isNegative()) {
+            p.add("omnicall.streams.state-ttl=" + c.streams().stateTtl() + " must be PT0S (sweep off) or positive");
+        }
         if (bridge.orphanLookback().isNegative()) {
             p.add("omnicall.bridge.orphan-lookback=" + bridge.orphanLookback() + " must be PT0S (sweep off) or positive");
         }

@@ -187,6 +187,13 @@ public interface OmniCallConfig {
         /** Mask card-number-like digit runs and DTMF digits in the transcripts topic (PCI-DSS hygiene). */
         @WithDefault("false")
         boolean redactTranscripts();
+
+        /**
+         * State of a call not seen for this long is removed (its CallEnded never came: a bridge lost for good);
+         * longer than any call. PT0S turns the sweep off.
+         */
+        @WithDefault("PT4H")
+        Duration stateTtl();
     }
 
     interface Bridge {

@@ -27,7 +27,9 @@ public final class StreamsRoleService implements RoleService {
     private static final List<String> COUNTERS = List.of(TopologyMetrics.TURN_REQUESTS, TopologyMetrics.TURNS_COMPLETED,
             TopologyMetrics.TURN_METRICS, TopologyMetrics.DEAD_LETTERS, TopologyMetrics.DUPLICATE_SEGMENTS,
             TopologyMetrics.LATE_SEGMENTS, TopologyMetrics.CAPPED_SEGMENTS, TopologyMetrics.UTTERANCES_WITH_GAPS,
-            TopologyMetrics.DUPLICATE_DELTAS, TopologyMetrics.STALE_ATTEMPTS, TopologyMetrics.CALLS_CLEARED);
+            TopologyMetrics.DUPLICATE_DELTAS, TopologyMetrics.STALE_ATTEMPTS, TopologyMetrics.CALLS_CLEARED,
+            TopologyMetrics.DELTAS_WITHOUT_CONTEXT, TopologyMetrics.RECORDS_AFTER_CALL_ENDED, TopologyMetrics.CALLS_EXPIRED,
+            TopologyMetrics.EXPIRED_STATE_ENTRIES, TopologyMetrics.CALLS_ADOPTED, TopologyMetrics.ENDED_CALLS_FORGOTTEN);
 
     private volatile StreamsRole streams;
     private volatile boolean closing;
@@ -43,7 +45,8 @@ public final class StreamsRoleService implements RoleService {
         StreamsSettings settings = new StreamsSettings(APPLICATION_ID, c.stateDir(), c.commitIntervalMs(), true, 1);
         ConversationConfig defaults = ConversationConfig.defaults();
         ConversationConfig conversation = defaults.withHistoryTurns(c.historyTurns(),
-                Math.min(defaults.historyAudioTurns(), c.historyTurns())).withRedactedTranscripts(c.redactTranscripts());
+                Math.min(defaults.historyAudioTurns(), c.historyTurns())).withRedactedTranscripts(c.redactTranscripts())
+                .withStateTtl(c.stateTtl());
         StreamsRole role = new StreamsRole(context.kafka(), context.serde(), settings, conversation);
         bind(role.metrics(), context.registry());
         streams = role;
