@@ -100,6 +100,10 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     /** The first produce that failed for good: output was lost, so no offset may be committed after it. */
     private final AtomicReference<Exception> sendFailure = new AtomicReference<>();
     private volatile boolean joined;
+    private volatile boolean draining;
+    private volatile long drainDeadlineNanos;
+    /** Turn-requests have been paused for the drain (written by the loop thread). */
+    private volatile boolean drainPaused;
     private volatile boolean assigned;
 
     public InferenceWorker(WorkerConfig config, TurnEngine engine, WorkerMetrics metrics) {
@@ -147,6 +151,9 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
                 config.groupId(), config.maxBatch(), config.batchedDecode());
         try {
             while (running.get()) {
+                if (draining && drained()) {
+                    break;
+                }
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(scheduler.hasWork() ? Duration.ZERO : IDLE_POLL);
                 for (ConsumerRecord<byte[], byte[]> r : records) {
                     dispatch(r);
@@ -165,6 +172,57 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         } finally {
             shutdown();
         }
+    }
+
+    /**
+     * Stops taking turns and lets the ones already read finish, for at most {@code grace}, then stops as
+     * {@link #close()} does (a rollout or scale-in: callers hear their replies to the end). Call events are
+     * still read while draining, so a BargeIn or CallEnded still cancels. Turns unfinished at the deadline are
+     * left uncommitted and redone by the partition's next owner.
+     */
+    public void drainAndClose(Duration grace) {
+        if (!running.get()) {
+            close();
+            return;
+        }
+        drainDeadlineNanos = System.nanoTime() + grace.toNanos();
+        draining = true;
+        try {
+            if (!stopped.await(grace.toMillis() + 1000, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                LOG.warn("worker {}: drain did not end within {} s, stopping", config.instanceId(), grace.toSeconds());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        close();
+    }
+
+    /** True once a drain began and the worker takes no new turn. */
+    public boolean isDraining() {
+        return drainPaused;
+    }
+
+    /** Loop thread: pauses turn-requests once draining begins; true when the turns are done or time is up. */
+    private boolean drained() {
+        if (!drainPaused) {
+            List<TopicPartition> turnPartitions = consumer.assignment().stream()
+                    .filter(tp -> tp.topic().equals(Topics.TURN_REQUESTS.name())).toList();
+            consumer.pause(turnPartitions);
+            paused.addAll(turnPartitions);
+            drainPaused = true;
+            LOG.info("worker {} draining: {} turn(s) running, {} queued, turn-requests paused", config.instanceId(),
+                    scheduler.active(), scheduler.waiting());
+        }
+        if (!scheduler.hasWork()) {
+            LOG.info("worker {} drained", config.instanceId());
+            return true;
+        }
+        if (System.nanoTime() - drainDeadlineNanos > 0) {
+            LOG.warn("worker {}: drain deadline reached with {} turn(s) unfinished; they go to the next owner",
+                    config.instanceId(), scheduler.active() + scheduler.waiting());
+            return true;
+        }
+        return false;
     }
 
     /** True once this worker joined its group (it may hold no partition when workers outnumber them). */
@@ -304,6 +362,9 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
 
     /** Stops reading new turns while the queue is full; call events keep flowing so cancels still land. */
     private void applyBackpressure() {
+        if (drainPaused) {
+            return;   // draining: turn-requests stay paused until the worker stops
+        }
         boolean full = scheduler.waiting() >= config.maxQueuedTurns();
         if (full && paused.isEmpty()) {
             for (TopicPartition tp : consumer.assignment()) {
@@ -391,8 +452,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             joined = true;
-            if (!paused.isEmpty()) {
-                // the queue is full: newly assigned turn partitions wait too
+            if (!paused.isEmpty() || drainPaused) {
+                // the queue is full, or the worker drains: newly assigned turn partitions wait too
                 List<TopicPartition> turnPartitions = partitions.stream()
                         .filter(tp -> tp.topic().equals(Topics.TURN_REQUESTS.name())).toList();
                 consumer.pause(turnPartitions);

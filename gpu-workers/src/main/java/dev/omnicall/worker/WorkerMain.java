@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
@@ -41,6 +42,10 @@ public final class WorkerMain {
 
     private WorkerMain() {
     }
+
+    /** How long a stopping worker lets the turns it already runs finish ({@code PT0S}: stop at once). */
+    public static final String DRAIN_TIMEOUT_KEY = "omnicall.worker.drain-timeout";
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
 
     public static void main(String[] args) throws Exception {
         Map<String, String> props = new HashMap<>();
@@ -86,8 +91,10 @@ public final class WorkerMain {
         // go on (Kafka refused its credentials, say) must not end as if it had been stopped.
         AtomicReference<Throwable> failure = new AtomicReference<>();
         loop.setUncaughtExceptionHandler((t, e) -> failure.set(e));
+        // SIGTERM (a rollout, a scale-in): finish the replies already generating, then stop.
+        Duration drain = Duration.parse(props.getOrDefault(DRAIN_TIMEOUT_KEY, DEFAULT_DRAIN_TIMEOUT.toString()));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            worker.close();
+            worker.drainAndClose(drain);
             engine.close();
         }, "worker-shutdown"));
         ScheduledExecutorService status = Executors.newSingleThreadScheduledExecutor(r -> {

@@ -317,6 +317,38 @@ class InferenceWorkerIT {
         assertThat(joiner.metrics().tokens()).isPositive();
     }
 
+    @Test
+    void shouldFinishTheTurnItRunsButTakeNoNewOneWhenDrained() throws Exception {
+        // Given a worker generating a turn
+        Running w = startWorker("it-drain");
+        String running = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, running, WorkerHarness.request(running, 1, WorkerHarness.utterance(0.6, 3), List.of()));
+        await("the turn's first delta", WAIT, () -> !harness.texts(running).isEmpty());
+        assertThat(harness.turnEnded(running, 1)).as("still generating when the drain begins").isFalse();
+
+        // When it is drained (a rollout's SIGTERM) and a new request arrives meanwhile
+        Thread drain = new Thread(() -> w.worker().drainAndClose(Duration.ofSeconds(30)), "drain");
+        drain.start();
+        await("the drain to begin", WAIT, () -> w.worker().isDraining());
+        String late = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, late, WorkerHarness.request(late, 1, WorkerHarness.utterance(0.6, 4), List.of()));
+        drain.join(WAIT.toMillis());
+        workers.remove(w);
+
+        // Then the running turn was finished, not cancelled, by this worker in one attempt
+        assertThat(drain.isAlive()).isFalse();
+        List<TextDelta> texts = harness.texts(running);
+        assertThat(texts.get(texts.size() - 1).getLast()).isTrue();
+        assertThat(texts.get(texts.size() - 1).getCancelled()).isFalse();
+        assertThat(texts).extracting(TextDelta::getAttempt).containsOnly(texts.get(0).getAttempt());
+        assertThat(harness.audioEnded(running, 1)).isTrue();
+        // And the request that came during the drain was left for the next owner: not run, not committed
+        assertThat(harness.texts(late)).isEmpty();
+        startWorker("it-after-drain");
+        await("the late request answered by the next worker", WAIT, () -> harness.turnEnded(late, 1));
+        assertThat(harness.texts(late)).allMatch(t -> t.getWorkerId().toString().equals("it-after-drain"));
+    }
+
     // ---- helpers ----
 
     /** A fresh call ID that Kafka's default partitioner puts on {@code partition} of the harness' 2. */

@@ -130,6 +130,9 @@ public final class ConfigCheck {
             p.add("omnicall.bridge.count=" + bridge.count() + " must not exceed omnicall.kafka.partitions="
                     + kafka.partitions() + " (each bridge owns at least one response-audio partition)");
         }
+        if (c.worker().drainTimeout().isNegative()) {
+            p.add("omnicall.worker.drain-timeout=" + c.worker().drainTimeout() + " must be PT0S (no drain) or positive");
+        }
         if (c.streams().stateTtl().isNegative()) {
             p.add("omnicall.streams.state-ttl=" + c.streams().stateTtl() + " must be PT0S (sweep off) or positive");
         }

@@ -113,6 +113,14 @@ public interface OmniCallConfig {
 
         @WithDefault("2147483648")
         long kvCacheBytes();
+
+        /**
+         * On shutdown (a rollout, a scale-in) the worker stops taking turns and lets the ones it runs finish for
+         * at most this long; unfinished ones go to the partition's next owner. PT0S: stop at once. Keep it below
+         * the pod's termination grace period.
+         */
+        @WithDefault("PT30S")
+        Duration drainTimeout();
     }
 
     interface Sip {

@@ -30,6 +30,7 @@ public final class WorkerRoleService implements RoleService {
     private volatile Throwable crashed;
     private volatile boolean closing;
     private volatile long loadMillis = -1;
+    private volatile Duration drainTimeout = Duration.ZERO;
 
     /** @param modelDir the checkpoint the boot sequence prepared (real, or the tiny one it wrote) */
     public WorkerRoleService(Path modelDir) {
@@ -54,6 +55,7 @@ public final class WorkerRoleService implements RoleService {
     @Override
     public void start(RoleContext context) throws InterruptedException {
         WorkerConfig config = workerConfig(context, modelDir);
+        drainTimeout = context.config().worker().drainTimeout();
         long t0 = System.nanoTime();
         engine = OmniTurnEngine.load(config);
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
@@ -106,7 +108,7 @@ public final class WorkerRoleService implements RoleService {
         closing = true;
         InferenceWorker w = worker;
         if (w != null) {
-            w.close();
+            w.drainAndClose(drainTimeout);
         }
         Thread t = loop;
         if (t != null) {
