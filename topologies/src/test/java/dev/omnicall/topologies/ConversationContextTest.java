@@ -7,12 +7,9 @@ import dev.omnicall.state.ConversationState;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.streams.state.KeyValueStore;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -21,19 +18,9 @@ class ConversationContextTest {
 
     private static final int SAMPLES = 1600;
 
-    @TempDir
-    Path stateDir;
-    private ConversationDriver d;
-
-    @BeforeEach
-    void start() {
-        d = new ConversationDriver(ConversationConfig.defaults().withHistoryTurns(2, 1), stateDir);
-    }
-
-    @AfterEach
-    void stop() {
-        d.close();
-    }
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
+    private ConversationDriver d = topology.open(ConversationConfig.defaults().withHistoryTurns(2, 1));
 
     private TurnRequest turn(String callId, int turnId) {
         d.sendUtterance(callId, turnId, 2, SAMPLES);
@@ -179,7 +166,7 @@ class ConversationContextTest {
 
         // When a new instance starts with an empty store and restores it from the changelog, as Streams does
         // (TopologyTestDriver wipes local state on close; ConversationTopologyIT restarts against a real broker)
-        d = new ConversationDriver(ConversationConfig.defaults().withHistoryTurns(2, 1), stateDir.resolve("restarted"));
+        d = topology.open(ConversationConfig.defaults().withHistoryTurns(2, 1));
         KeyValueStore<String, ConversationState> store = d.driver.getKeyValueStore(ConversationTopology.CONTEXT_STORE);
         var serde = StateSerdes.singleObject(ConversationState.class);
         changelog.forEach(kv -> {

@@ -22,10 +22,14 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
 
 /** A TopologyTestDriver around {@link ConversationTopology} with typed topics and event builders. */
@@ -47,6 +51,7 @@ final class ConversationDriver implements AutoCloseable {
     final TestOutputTopic<String, Transcript> transcripts;
     final TestOutputTopic<String, TurnMetrics> turnMetrics;
     final TestOutputTopic<String, DeadLetter> deadLetters;
+    private boolean closed;
 
     ConversationDriver(ConversationConfig config, Path stateDir) {
         Properties props = StreamsSettings.defaults(stateDir).toProperties(KafkaSettings.of("dummy:9092"));
@@ -118,8 +123,26 @@ final class ConversationDriver implements AutoCloseable {
         driver.advanceWallClockTime(d);
     }
 
+    /** Keys of a store that belong to the call (plain or composite keys). */
+    List<String> keysOf(String store, String callId) {
+        KeyValueStore<String, Object> s = driver.getKeyValueStore(store);
+        List<String> keys = new ArrayList<>();
+        try (KeyValueIterator<String, Object> it = s.all()) {
+            it.forEachRemaining(kv -> {
+                if (StoreKeys.callIdOf(kv.key).equals(callId)) {
+                    keys.add(kv.key);
+                }
+            });
+        }
+        return keys;
+    }
+
+    /** Closes the driver once; a test that restarts the topology closes it before {@link TopologyFixture} does. */
     @Override
     public void close() {
-        driver.close();
+        if (!closed) {
+            closed = true;
+            driver.close();
+        }
     }
 }

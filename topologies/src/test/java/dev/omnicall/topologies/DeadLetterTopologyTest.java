@@ -6,15 +6,12 @@ import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Topics;
 import org.apache.kafka.streams.TestInputTopic;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -23,19 +20,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** A bad record on any input topic becomes a dead letter, and the next good record still flows. */
 class DeadLetterTopologyTest {
 
-    @TempDir
-    Path stateDir;
-    private ConversationDriver d;
-
-    @BeforeEach
-    void start() {
-        d = new ConversationDriver(ConversationConfig.defaults(), stateDir);
-    }
-
-    @AfterEach
-    void stop() {
-        d.close();
-    }
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
+    private ConversationDriver d = topology.open(ConversationConfig.defaults());
 
     private Map<String, Function<ConversationDriver, TestInputTopic<byte[], byte[]>>> rawInputs() {
         return Map.of(Topics.CALLER_AUDIO.name(), x -> x.rawAudio, Topics.RESPONSE_TEXT.name(), x -> x.rawText,

@@ -8,16 +8,10 @@ import dev.omnicall.events.Transcript;
 import dev.omnicall.events.TranscriptTurn;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Topics;
-import org.apache.kafka.streams.state.KeyValueIterator;
-import org.apache.kafka.streams.state.KeyValueStore;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -31,32 +25,17 @@ class RecordsAfterCallEndedTest {
 
     private static final int SAMPLES = 1600;
 
-    @TempDir
-    Path stateDir;
-    private ConversationDriver d;
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
+    private ConversationDriver d = topology.open(ConversationConfig.defaults());
 
-    @BeforeEach
-    void start() {
-        d = new ConversationDriver(ConversationConfig.defaults(), stateDir);
-    }
-
-    @AfterEach
-    void stop() {
-        d.close();
-    }
-
-    /** Keys of a store that belong to the call (plain or composite keys). */
-    private List<String> keysOf(String store, String callId) {
-        KeyValueStore<String, Object> s = d.driver.getKeyValueStore(store);
-        List<String> keys = new ArrayList<>();
-        try (KeyValueIterator<String, Object> it = s.all()) {
-            it.forEachRemaining(kv -> {
-                if (StoreKeys.callIdOf(kv.key).equals(callId)) {
-                    keys.add(kv.key);
-                }
-            });
-        }
-        return keys;
+    /** call-1 starts, its caller says one utterance, the worker answers "Hello", the call ends; returns the transcripts published. */
+    private List<Transcript> answeredCallThatEnded() {
+        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
+        d.sendUtterance("call-1", 0, 1, SAMPLES);
+        d.reply("call-1", 0, 0, "Hello");
+        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+        return d.transcripts.readValuesToList();
     }
 
     private static AudioChunk firstChunk(int attempt) {
@@ -81,7 +60,7 @@ class RecordsAfterCallEndedTest {
         d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 1, 3_000L, 4_000L)));
 
         // Then nothing waits in the pending metrics store for a flush that will never come, and all three are counted
-        assertThat(keysOf(ConversationTopology.METRICS_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.METRICS_STORE, "call-1")).isEmpty();
         assertThat(d.turnMetrics.isEmpty()).isTrue();
         assertThat(d.metrics.get(afterEnded(Topics.RESPONSE_AUDIO.name()))).isEqualTo(2);
         assertThat(d.metrics.get(afterEnded(Topics.CALL_EVENTS.name()))).isEqualTo(1);
@@ -90,18 +69,14 @@ class RecordsAfterCallEndedTest {
     @Test
     void shouldNotReopenTheTranscriptWhenADtmfComesAfterCallEnded() {
         // Given a call with one answered turn that ended
-        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
-        d.sendUtterance("call-1", 0, 1, SAMPLES);
-        d.reply("call-1", 0, 0, "Hello");
-        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
-        List<Transcript> before = d.transcripts.readValuesToList();
+        List<Transcript> before = answeredCallThatEnded();
         assertThat(before.get(before.size() - 1).getEnded()).isTrue();
 
         // When a DTMF digit of that call arrives afterwards
         d.events.pipeInput("call-1", ConversationDriver.event("call-1", new Dtmf("7", 100)));
 
         // Then no transcript entry comes back, and no open transcript replaces the final one on the compacted topic
-        assertThat(keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
         assertThat(d.transcripts.readValuesToList()).allSatisfy(t -> assertThat(t.getEnded()).isTrue());
         assertThat(d.metrics.get(afterEnded(Topics.CALL_EVENTS.name()))).isEqualTo(1);
     }
@@ -109,11 +84,7 @@ class RecordsAfterCallEndedTest {
     @Test
     void shouldNotReplaceTheFinalTranscriptWhenCallEndedComesTwice() {
         // Given a call with one answered turn whose transcript went out ended
-        d.events.pipeInput("call-1", ConversationDriver.started("call-1"));
-        d.sendUtterance("call-1", 0, 1, SAMPLES);
-        d.reply("call-1", 0, 0, "Hello");
-        d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
-        d.transcripts.readValuesToList();
+        answeredCallThatEnded();
 
         // When a second CallEnded of the same call arrives (a restarted bridge's sweep, a redelivery)
         d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
@@ -135,8 +106,8 @@ class RecordsAfterCallEndedTest {
         d.audio.pipeInput("call-1", ConversationDriver.segment("call-1", 3, 0, SAMPLES, false));
 
         // Then neither the segment nor the utterance's progress is kept (the gap timeout only sends ended ones)
-        assertThat(keysOf(ConversationTopology.SEGMENT_STORE, "call-1")).isEmpty();
-        assertThat(keysOf(ConversationTopology.PROGRESS_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.SEGMENT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.PROGRESS_STORE, "call-1")).isEmpty();
         assertThat(d.metrics.get(afterEnded(Topics.CALLER_AUDIO.name()))).isEqualTo(1);
     }
 
@@ -153,8 +124,8 @@ class RecordsAfterCallEndedTest {
 
         // Then no inference is asked for, and neither the context nor the transcript comes back
         assertThat(d.requests.isEmpty()).isTrue();
-        assertThat(keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
-        assertThat(keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
         assertThat(d.transcripts.isEmpty()).isTrue();
     }
 
@@ -171,8 +142,8 @@ class RecordsAfterCallEndedTest {
                 .setCancelled(true).build());
 
         // Then nothing is stored, and they are counted per topic and in all
-        assertThat(keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
-        assertThat(keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
         assertThat(d.metrics.get(afterEnded(Topics.RESPONSE_TEXT.name()))).isEqualTo(2);
         assertThat(d.metrics.get(TopologyMetrics.RECORDS_AFTER_CALL_ENDED)).isEqualTo(2);
     }

@@ -4,16 +4,12 @@ import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.state.ConversationState;
-import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -32,34 +28,19 @@ class StateTtlTest {
     private static final List<String> STORES = List.of(ConversationTopology.SEGMENT_STORE, ConversationTopology.PROGRESS_STORE,
             ConversationTopology.CONTEXT_STORE, ConversationTopology.TRANSCRIPT_STORE, ConversationTopology.METRICS_STORE);
 
-    @TempDir
-    Path stateDir;
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
     private ConversationDriver d;
 
-    @AfterEach
-    void stop() {
-        if (d != null) {
-            d.close();
-        }
-    }
-
     private void open(Duration ttl) {
-        d = new ConversationDriver(ConversationConfig.defaults().withStateTtl(ttl), stateDir);
+        d = topology.open(ConversationConfig.defaults().withStateTtl(ttl));
     }
 
     /** Entries the call has, per store (stores where it has none are left out). */
     private Map<String, Integer> entriesOf(String callId) {
         Map<String, Integer> out = new TreeMap<>();
         for (String name : STORES) {
-            KeyValueStore<String, Object> s = d.driver.getKeyValueStore(name);
-            List<String> keys = new ArrayList<>();
-            try (KeyValueIterator<String, Object> it = s.all()) {
-                it.forEachRemaining(kv -> {
-                    if (StoreKeys.callIdOf(kv.key).equals(callId)) {
-                        keys.add(kv.key);
-                    }
-                });
-            }
+            List<String> keys = d.keysOf(name, callId);
             if (!keys.isEmpty()) {
                 out.put(name, keys.size());
             }

@@ -3,30 +3,17 @@ package dev.omnicall.topologies;
 import dev.omnicall.events.Dtmf;
 import dev.omnicall.events.Transcript;
 import dev.omnicall.events.TranscriptTurn;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Path;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 class TranscriptTopologyTest {
 
-    @TempDir
-    Path stateDir;
-    private ConversationDriver d;
-
-    @BeforeEach
-    void start() {
-        d = new ConversationDriver(ConversationConfig.defaults(), stateDir);
-    }
-
-    @AfterEach
-    void stop() {
-        d.close();
-    }
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
+    private ConversationDriver d = topology.open(ConversationConfig.defaults());
 
     @Test
     void shouldPublishTheWholeTranscriptOnEveryChangeKeyedByCall() {

@@ -4,31 +4,18 @@ import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnTimings;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 class TurnMetricsTopologyTest {
 
-    @TempDir
-    Path stateDir;
-    private ConversationDriver d;
-
-    @BeforeEach
-    void start() {
-        d = new ConversationDriver(ConversationConfig.defaults(), stateDir);
-    }
-
-    @AfterEach
-    void stop() {
-        d.close();
-    }
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
+    private ConversationDriver d = topology.open(ConversationConfig.defaults());
 
     private static TurnTimings workerStamps() {
         return TurnTimings.newBuilder().setSpeechEndUs(1_000_000L).setEndOfTurnUs(1_400_000L)

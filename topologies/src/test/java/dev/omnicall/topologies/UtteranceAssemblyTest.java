@@ -4,13 +4,10 @@ import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.Topics;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.time.Duration;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -19,19 +16,9 @@ class UtteranceAssemblyTest {
 
     private static final int SAMPLES = 1600;  // 100 ms at 16 kHz
 
-    @TempDir
-    Path stateDir;
-    private ConversationDriver d;
-
-    @BeforeEach
-    void start() {
-        d = new ConversationDriver(ConversationConfig.defaults(), stateDir);
-    }
-
-    @AfterEach
-    void stop() {
-        d.close();
-    }
+    @RegisterExtension
+    final TopologyFixture topology = new TopologyFixture();
+    private ConversationDriver d = topology.open(ConversationConfig.defaults());
 
     private static int seqAt(TurnRequest r, int sampleIndex) {
         return r.getAudio().get(sampleIndex * 2);
@@ -103,7 +90,7 @@ class UtteranceAssemblyTest {
     void shouldCapAnOversizeUtteranceAndDeadLetterTheAudioPastTheCap() {
         // Given a 1 s cap and an utterance of 15 segments of 100 ms
         d.close();
-        d = new ConversationDriver(ConversationConfig.defaults().withMaxUtterance(Duration.ofSeconds(1)), stateDir.resolve("cap"));
+        d = topology.open(ConversationConfig.defaults().withMaxUtterance(Duration.ofSeconds(1)));
 
         d.sendUtterance("call-1", 0, 15, SAMPLES);
 
