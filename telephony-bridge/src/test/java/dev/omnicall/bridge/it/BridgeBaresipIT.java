@@ -7,7 +7,7 @@ import dev.omnicall.bridge.media.MediaConfig;
 import dev.omnicall.bridge.sip.SipConfig;
 import dev.omnicall.bridge.testing.Baresip;
 import dev.omnicall.bridge.testing.FreePorts;
-import dev.omnicall.bridge.testing.KafkaProbe;
+import dev.omnicall.bridge.testing.ProbedBroker;
 import dev.omnicall.bridge.testing.TestAudio;
 import dev.omnicall.bridge.vad.VadFactory;
 import dev.omnicall.events.BargeIn;
@@ -16,7 +16,6 @@ import dev.omnicall.events.CallStarted;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.kafka.Clock;
-import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.SerdeConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -43,8 +42,7 @@ class BridgeBaresipIT {
     @TempDir
     static Path tmp;
 
-    static EmbeddedKafka kafka;
-    static KafkaProbe probe;
+    static ProbedBroker broker;
     static VadFactory vad;
     static BridgeServer bridge;
     static int sipPort;
@@ -52,15 +50,13 @@ class BridgeBaresipIT {
 
     @BeforeAll
     static void startBrokerAndBridge() throws Exception {
-        kafka = EmbeddedKafka.start(EmbeddedKafka.Options.forTests().withPartitions(3));
-        kafka.createTopics();
-        probe = new KafkaProbe(kafka.settings(), SERDE);
-        vad = VadFactory.create();
+        broker = ProbedBroker.start(3, SERDE);
+        vad = broker.own(VadFactory.create());
         sipPort = FreePorts.udpAndTcp();
         int rtpBase = FreePorts.rtpPair();
         SipConfig sip = SipConfig.defaults("127.0.0.1", sipPort, "127.0.0.1");
-        bridge = new BridgeServer(BridgeConfig.single("it-baresip", sip, MediaConfig.defaults(vad), kafka.settings(), SERDE)
-                .withRtpPorts(rtpBase, rtpBase + 40).withRtpTimeout(Duration.ofSeconds(5)), BridgeMetrics.inMemory());
+        bridge = broker.own(new BridgeServer(BridgeConfig.single("it-baresip", sip, MediaConfig.defaults(vad), broker.settings(), SERDE)
+                .withRtpPorts(rtpBase, rtpBase + 40).withRtpTimeout(Duration.ofSeconds(5)), BridgeMetrics.inMemory()));
         bridge.start();
         Path reply = TestAudio.speak(tmp, "reply.raw", "Your table for two is booked for eight o clock tonight thank you",
                 0, 0, "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", "-L", "-t", "raw");
@@ -69,17 +65,8 @@ class BridgeBaresipIT {
 
     @AfterAll
     static void stopAll() {
-        if (bridge != null) {
-            bridge.stop();
-        }
-        if (probe != null) {
-            probe.close();
-        }
-        if (vad != null) {
-            vad.close();
-        }
-        if (kafka != null) {
-            kafka.close();
+        if (broker != null) {
+            broker.close();
         }
     }
 
@@ -94,16 +81,16 @@ class BridgeBaresipIT {
         Path silence = TestAudio.silenceWav(tmp, "silence.wav", 15);
         long since = Clock.nowMicros();
         try (Baresip caller = Baresip.call(tmp, sipPort, silence, 8)) {
-            String callId = probe.awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
+            String callId = broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
 
             // When a worker's reply for turn 0 arrives on response-audio
-            probe.sendReply(callId, 0, 0, TestAudio.bytes(reply16k), 200);
+            broker.probe().sendReply(callId, 0, 0, TestAudio.bytes(reply16k), 200);
 
             // Then playback starts, and baresip hangs up at the end (CALLER_HANGUP)
-            PlaybackStarted started = probe.awaitEvent(PlaybackStarted.class, e -> e.getCallId().equals(callId), WAIT);
+            PlaybackStarted started = broker.probe().awaitEvent(PlaybackStarted.class, e -> e.getCallId().equals(callId), WAIT);
             assertThat(started.getFirstRtpUs()).isGreaterThanOrEqualTo(started.getChunkReceivedUs());
             assertThat(caller.await(30)).as(caller.log()).isTrue();
-            CallEnded ended = probe.awaitEvent(CallEnded.class, e -> e.getCallId().equals(callId), WAIT);
+            CallEnded ended = broker.probe().awaitEvent(CallEnded.class, e -> e.getCallId().equals(callId), WAIT);
             assertThat(ended.getReason()).isEqualTo(EndReason.CALLER_HANGUP);
 
             // And the caller's recording holds the reply: not silent, as long as what was sent
@@ -123,17 +110,17 @@ class BridgeBaresipIT {
                 "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer");
         long since = Clock.nowMicros();
         try (Baresip caller = Baresip.call(tmp, sipPort, talk, 8)) {
-            String callId = probe.awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
+            String callId = broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
 
             // When a long reply (the sentence three times) starts playing at once
             short[] longReply = new short[reply16k.length * 3];
             for (int i = 0; i < 3; i++) {
                 System.arraycopy(reply16k, 0, longReply, i * reply16k.length, reply16k.length);
             }
-            probe.sendReply(callId, 0, 0, TestAudio.bytes(longReply), 200);
+            broker.probe().sendReply(callId, 0, 0, TestAudio.bytes(longReply), 200);
 
             // Then the bridge publishes BargeIn for turn 0
-            BargeIn bargeIn = probe.awaitEvent(BargeIn.class, e -> e.getCallId().equals(callId), WAIT);
+            BargeIn bargeIn = broker.probe().awaitEvent(BargeIn.class, e -> e.getCallId().equals(callId), WAIT);
             assertThat(bargeIn.getTurnId()).isEqualTo(0);
             assertThat(caller.await(30)).as(caller.log()).isTrue();
 

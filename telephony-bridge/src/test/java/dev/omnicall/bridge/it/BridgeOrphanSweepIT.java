@@ -10,12 +10,11 @@ import dev.omnicall.bridge.media.MediaConfig;
 import dev.omnicall.bridge.sdp.AudioCodec;
 import dev.omnicall.bridge.sip.SipConfig;
 import dev.omnicall.bridge.testing.FreePorts;
-import dev.omnicall.bridge.testing.KafkaProbe;
+import dev.omnicall.bridge.testing.ProbedBroker;
 import dev.omnicall.bridge.vad.VadFactory;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.EndReason;
-import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topics;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -46,8 +45,7 @@ class BridgeOrphanSweepIT {
     private static final int INDEX = 1;
     private static final int COUNT = 2;
 
-    static EmbeddedKafka kafka;
-    static KafkaProbe probe;
+    static ProbedBroker broker;
     static VadFactory vad;
     static KafkaProducer<String, byte[]> producer;
     static Serializer<CallEvent> serializer;
@@ -55,28 +53,17 @@ class BridgeOrphanSweepIT {
 
     @BeforeAll
     static void startBroker() {
-        kafka = EmbeddedKafka.start(EmbeddedKafka.Options.forTests().withPartitions(3));
-        kafka.createTopics();
-        probe = new KafkaProbe(kafka.settings(), SERDE);
-        vad = VadFactory.energyOnly();
-        producer = new KafkaProducer<>(kafka.settings().producer("dead-bridge"), new StringSerializer(), new ByteArraySerializer());
+        broker = ProbedBroker.start(3, SERDE);
+        vad = broker.own(VadFactory.energyOnly());
+        producer = broker.own(new KafkaProducer<>(broker.settings().producer("dead-bridge"), new StringSerializer(), new ByteArraySerializer()));
         serializer = Topics.CALL_EVENTS.valueSerde(SERDE).serializer();
         affinity = new PartitionAffinity(INDEX, COUNT, 3);
     }
 
     @AfterAll
     static void stopAll() {
-        if (producer != null) {
-            producer.close();
-        }
-        if (probe != null) {
-            probe.close();
-        }
-        if (vad != null) {
-            vad.close();
-        }
-        if (kafka != null) {
-            kafka.close();
+        if (broker != null) {
+            broker.close();
         }
     }
 
@@ -84,7 +71,19 @@ class BridgeOrphanSweepIT {
         SipConfig sip = SipConfig.defaults("127.0.0.1", FreePorts.udpAndTcp(), "127.0.0.1");
         int rtp = FreePorts.rtpRange(10);
         return new BridgeConfig(bridgeId, INDEX, COUNT, sip, "127.0.0.1", rtp, rtp + 10, MediaConfig.defaults(vad),
-                Duration.ofSeconds(30), kafka.settings(), SERDE, Duration.ofHours(1));
+                Duration.ofSeconds(30), broker.settings(), SERDE, Duration.ofHours(1));
+    }
+
+    /** Starts a bridge as a restarted run would (stopped again if it fails to start); the caller closes it. */
+    private static BridgeServer started(BridgeConfig config, BridgeMetrics metrics) {
+        BridgeServer bridge = new BridgeServer(config, metrics);
+        try {
+            bridge.start();
+        } catch (RuntimeException e) {
+            bridge.stop();
+            throw e;
+        }
+        return bridge;
     }
 
     /** Publishes as the dead run did, with the record timestamp the producer stamped then. */
@@ -98,7 +97,7 @@ class BridgeOrphanSweepIT {
     }
 
     private static List<CallEnded> endsOf(String callId) {
-        return probe.events(callId).stream().filter(e -> e.getPayload() instanceof CallEnded)
+        return broker.probe().events(callId).stream().filter(e -> e.getPayload() instanceof CallEnded)
                 .map(e -> (CallEnded) e.getPayload()).toList();
     }
 
@@ -126,19 +125,17 @@ class BridgeOrphanSweepIT {
 
         // When a bridge with the same id starts, and its sweep is done
         BridgeMetrics metrics = BridgeMetrics.inMemory();
-        BridgeServer bridge = new BridgeServer(config("crash-bridge"), metrics);
-        try {
-            bridge.start();
+        try (BridgeServer bridge = started(config("crash-bridge"), metrics)) {
             OrphanSweep.Result result = bridge.orphanSweep().get(30, TimeUnit.SECONDS);
 
             // Then the two live calls, and only they, get one CallEnded(BRIDGE_LOST) from this bridge
             assertThat(result.orphans()).extracting(OrphanSweep.Orphan::callId).containsExactlyInAnyOrder(liveA, liveB);
             for (String call : List.of(liveA, liveB)) {
-                CallEnded ended = probe.awaitEvent(CallEnded.class, e -> e.getCallId().equals(call), WAIT);
+                CallEnded ended = broker.probe().awaitEvent(CallEnded.class, e -> e.getCallId().equals(call), WAIT);
                 assertThat(ended.getReason()).isEqualTo(EndReason.BRIDGE_LOST);
                 assertThat(ended.getDetail()).contains("crash-bridge restarted").contains("live on it");
             }
-            assertThat(probe.events(liveA)).filteredOn(e -> e.getPayload() instanceof CallEnded)
+            assertThat(broker.probe().events(liveA)).filteredOn(e -> e.getPayload() instanceof CallEnded)
                     .allMatch(e -> e.getBridgeId().equals("crash-bridge"));
             assertThat(endsOf(hungUp)).extracting(CallEnded::getReason).containsExactly(EndReason.CALLER_HANGUP);
             assertThat(endsOf(others)).isEmpty();
@@ -148,15 +145,11 @@ class BridgeOrphanSweepIT {
             assertThat(result.unreadable()).isEqualTo(1);
             assertThat(metrics.count("omnicall_bridge_kafka_errors_total", "stage", "orphan_sweep_unreadable")).isEqualTo(1);
             assertThat(result.incompletePartitions()).isEmpty();
-        } finally {
-            bridge.stop();
         }
 
         // When the bridge restarts once more
         BridgeMetrics again = BridgeMetrics.inMemory();
-        BridgeServer second = new BridgeServer(config("crash-bridge"), again);
-        try {
-            second.start();
+        try (BridgeServer second = started(config("crash-bridge"), again)) {
             OrphanSweep.Result result = second.orphanSweep().get(30, TimeUnit.SECONDS);
 
             // Then it finds the calls already ended and ends nothing twice
@@ -165,8 +158,6 @@ class BridgeOrphanSweepIT {
             Thread.sleep(500);
             assertThat(endsOf(liveA)).hasSize(1);
             assertThat(endsOf(liveB)).hasSize(1);
-        } finally {
-            second.stop();
         }
     }
 
@@ -178,7 +169,7 @@ class BridgeOrphanSweepIT {
         String answeredByNewRun = affinity.newCallId();
         publish(started(bridge, orphan, System.currentTimeMillis()), System.currentTimeMillis());
         producer.flush();
-        try (OrphanSweep sweep = new OrphanSweep(kafka.settings(), SERDE, "mark-bridge", affinity.ownedPartitions(),
+        try (OrphanSweep sweep = new OrphanSweep(broker.settings(), SERDE, "mark-bridge", affinity.ownedPartitions(),
                 Duration.ofHours(1), Duration.ofSeconds(20), System::currentTimeMillis, BridgeMetrics.inMemory())) {
             sweep.markEnd();
 
@@ -201,17 +192,13 @@ class BridgeOrphanSweepIT {
 
         // When the bridge starts with the sweep off
         BridgeMetrics metrics = BridgeMetrics.inMemory();
-        BridgeServer bridge = new BridgeServer(config("off-bridge").withOrphanLookback(Duration.ZERO), metrics);
-        try {
-            bridge.start();
+        try (BridgeServer bridge = started(config("off-bridge").withOrphanLookback(Duration.ZERO), metrics)) {
             OrphanSweep.Result result = bridge.orphanSweep().get(5, TimeUnit.SECONDS);
 
             // Then the call is left as it was
             assertThat(result.orphans()).isEmpty();
             Thread.sleep(500);
             assertThat(endsOf(orphan)).isEmpty();
-        } finally {
-            bridge.stop();
         }
     }
 }

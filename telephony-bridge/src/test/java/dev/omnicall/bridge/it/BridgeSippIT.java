@@ -6,7 +6,7 @@ import dev.omnicall.bridge.BridgeServer;
 import dev.omnicall.bridge.media.MediaConfig;
 import dev.omnicall.bridge.sip.SipConfig;
 import dev.omnicall.bridge.testing.FreePorts;
-import dev.omnicall.bridge.testing.KafkaProbe;
+import dev.omnicall.bridge.testing.ProbedBroker;
 import dev.omnicall.bridge.testing.Sipp;
 import dev.omnicall.bridge.testing.TestAudio;
 import dev.omnicall.bridge.vad.VadFactory;
@@ -18,7 +18,6 @@ import dev.omnicall.events.Codec;
 import dev.omnicall.events.Dtmf;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.kafka.Clock;
-import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.SerdeConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -49,52 +48,40 @@ class BridgeSippIT {
     @TempDir
     static Path tmp;
 
-    static EmbeddedKafka kafka;
-    static KafkaProbe probe;
+    static ProbedBroker broker;
     static VadFactory vad;
     static BridgeServer bridge;
     static int sipPort;
 
     @BeforeAll
     static void startBrokerAndBridge() {
-        kafka = EmbeddedKafka.start(EmbeddedKafka.Options.forTests().withPartitions(3));
-        kafka.createTopics();
-        probe = new KafkaProbe(kafka.settings(), SERDE);
-        vad = VadFactory.create();
+        broker = ProbedBroker.start(3, SERDE);
+        vad = broker.own(VadFactory.create());
         sipPort = FreePorts.udpAndTcp();
-        bridge = new BridgeServer(config("it-bridge", sipPort), BridgeMetrics.inMemory());
+        bridge = broker.own(new BridgeServer(config("it-bridge", sipPort), BridgeMetrics.inMemory()));
         bridge.start();
     }
 
     static BridgeConfig config(String id, int port) {
         SipConfig sip = SipConfig.defaults("127.0.0.1", port, "127.0.0.1").withMaxCalls(1);
         int rtpBase = FreePorts.rtpPair();
-        return BridgeConfig.single(id, sip, MediaConfig.defaults(vad), kafka.settings(), SERDE)
+        return BridgeConfig.single(id, sip, MediaConfig.defaults(vad), broker.settings(), SERDE)
                 .withRtpPorts(rtpBase, rtpBase + 40).withRtpTimeout(Duration.ofSeconds(2));
     }
 
     @AfterAll
     static void stopAll() {
-        if (bridge != null) {
-            bridge.stop();
-        }
-        if (probe != null) {
-            probe.close();
-        }
-        if (vad != null) {
-            vad.close();
-        }
-        if (kafka != null) {
-            kafka.close();
+        if (broker != null) {
+            broker.close();
         }
     }
 
     private static String awaitCallStartedAfter(long sinceUs) throws InterruptedException {
-        return probe.awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= sinceUs, WAIT).getCallId();
+        return broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= sinceUs, WAIT).getCallId();
     }
 
     private static CallEnded awaitEnded(String callId) throws InterruptedException {
-        return probe.awaitEvent(CallEnded.class, e -> e.getCallId().equals(callId), WAIT);
+        return broker.probe().awaitEvent(CallEnded.class, e -> e.getCallId().equals(callId), WAIT);
     }
 
     @Test
@@ -112,12 +99,12 @@ class BridgeSippIT {
         // Then the call was answered and announced with PCMU, and ended by the caller
         assertThat(result.passed()).as(result.log()).isTrue();
         String callId = awaitCallStartedAfter(since);
-        CallStarted started = probe.awaitEvent(CallStarted.class, e -> e.getCallId().equals(callId), WAIT);
+        CallStarted started = broker.probe().awaitEvent(CallStarted.class, e -> e.getCallId().equals(callId), WAIT);
         assertThat(started.getCodec()).isEqualTo(Codec.PCMU);
         assertThat(awaitEnded(callId).getReason()).isEqualTo(EndReason.CALLER_HANGUP);
 
         // And the segments on caller-audio, laid on their capture clock, carry the same speech
-        List<AudioSegment> segments = probe.segments(callId).stream()
+        List<AudioSegment> segments = broker.probe().segments(callId).stream()
                 .sorted(Comparator.comparingLong(AudioSegment::getCaptureStartUs)).toList();
         assertThat(segments).isNotEmpty();
         assertThat(segments.stream().filter(AudioSegment::getEndOfUtterance)).isNotEmpty();
@@ -167,7 +154,7 @@ class BridgeSippIT {
 
         assertThat(result.passed()).as(result.log()).isTrue();
         String callId = awaitCallStartedAfter(since);
-        Dtmf dtmf = probe.awaitEvent(Dtmf.class, e -> e.getCallId().equals(callId), WAIT);
+        Dtmf dtmf = broker.probe().awaitEvent(Dtmf.class, e -> e.getCallId().equals(callId), WAIT);
         assertThat(dtmf.getDigit()).isEqualTo("1");
         assertThat(awaitEnded(callId).getReason()).isEqualTo(EndReason.CALLER_HANGUP);
     }
@@ -224,7 +211,7 @@ class BridgeSippIT {
         other.start();
         long since = Clock.nowMicros();
         Sipp.Running run = new Sipp(tmp, "uac_wait_bye.xml", Map.of("WAIT_MS", "10000")).start(port);
-        String callId = probe.awaitEventRecord(CallStarted.class,
+        String callId = broker.probe().awaitEventRecord(CallStarted.class,
                 e -> e.getOccurredUs() >= since && e.getBridgeId().equals("it-bridge-2"), WAIT).getCallId();
 
         // When it stops
@@ -240,7 +227,7 @@ class BridgeSippIT {
     void shouldDeadLetterUnreadableReplyRecordAndKeepServing() throws Exception {
         double before = bridge.metrics().count("omnicall_bridge_kafka_errors_total", "stage", "deserialize");
 
-        probe.sendRaw("not-a-call", new byte[]{1, 2, 3, 4, 5});
+        broker.probe().sendRaw("not-a-call", new byte[]{1, 2, 3, 4, 5});
 
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (bridge.metrics().count("omnicall_bridge_kafka_errors_total", "stage", "deserialize") == before
@@ -262,6 +249,6 @@ class BridgeSippIT {
 
     @SuppressWarnings("unused")
     private static List<CallEvent> eventsOf(String callId) {
-        return probe.events(callId);
+        return broker.probe().events(callId);
     }
 }

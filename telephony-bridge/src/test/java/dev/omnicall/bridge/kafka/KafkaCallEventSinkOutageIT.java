@@ -1,15 +1,14 @@
 package dev.omnicall.bridge.kafka;
 
 import dev.omnicall.bridge.BridgeMetrics;
-import dev.omnicall.events.AudioSegment;
 import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.SerdeConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.management.ManagementFactory;
-import java.nio.ByteBuffer;
 
+import static dev.omnicall.bridge.kafka.KafkaCallEventSinkTest.segment;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -20,12 +19,6 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Timeout(60)
 class KafkaCallEventSinkOutageIT {
-
-    private static AudioSegment segment(int seq) {
-        return AudioSegment.newBuilder().setCallId("c1").setUtteranceId(0).setSeq(seq)
-                .setPcm(ByteBuffer.wrap(new byte[5120])).setVoiced(true).setEndOfUtterance(false)
-                .setCaptureStartUs(0).setCaptureEndUs(160_000).build();
-    }
 
     /** Where the sink's sender thread is now, as "Class.method" frames. */
     private static String senderStack(String clientId) {

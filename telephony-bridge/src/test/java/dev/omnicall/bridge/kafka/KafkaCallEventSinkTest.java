@@ -23,7 +23,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 @Timeout(30)
 class KafkaCallEventSinkTest {
 
-    private static AudioSegment segment(int seq) {
+    /** A 160 ms voiced segment of call c1 (5120 bytes of PCM); {@link KafkaCallEventSinkOutageIT} sends these too. */
+    static AudioSegment segment(int seq) {
         return AudioSegment.newBuilder().setCallId("c1").setUtteranceId(0).setSeq(seq)
                 .setPcm(ByteBuffer.wrap(new byte[5120])).setVoiced(true).setEndOfUtterance(false)
                 .setCaptureStartUs(0).setCaptureEndUs(160_000).build();
