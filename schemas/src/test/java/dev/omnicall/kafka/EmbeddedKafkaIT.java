@@ -1,6 +1,7 @@
 package dev.omnicall.kafka;
 
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.kafka.testing.AdminFailures;
 import dev.omnicall.kafka.testing.TestTls;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -99,11 +100,11 @@ class EmbeddedKafkaIT {
 
             // And a wrong password is refused by SCRAM, a client that does not trust the CA fails the TLS handshake
             KafkaSettings wrong = KafkaSettings.fromProperties(tls.clientProperties(saslSsl, "omnicall", "other-pw-2"));
-            assertThat(describeFailure(wrong)).isInstanceOf(SaslAuthenticationException.class)
+            assertThat(AdminFailures.ofDescribeCluster(wrong)).isInstanceOf(SaslAuthenticationException.class)
                     .hasMessageContaining("SCRAM-SHA-512").hasMessageNotContaining("other-pw-2");
             Map<String, Object> untrusting = new HashMap<>(tls.clientProperties(saslSsl, "omnicall", "right-pw-1"));
             untrusting.keySet().removeIf(k -> k.startsWith("kafka.ssl.truststore"));
-            assertThat(describeFailure(KafkaSettings.fromProperties(untrusting))).isInstanceOf(SslAuthenticationException.class);
+            assertThat(AdminFailures.ofDescribeCluster(KafkaSettings.fromProperties(untrusting))).isInstanceOf(SslAuthenticationException.class);
         }
     }
 
@@ -119,21 +120,6 @@ class EmbeddedKafkaIT {
         // And the listener's string form, which gets logged, holds no password
         assertThat(new EmbeddedKafka.SaslSslListener(0, keystore, "ks-secret", Map.of("omnicall", "pw-secret")).toString())
                 .contains("omnicall").doesNotContain("ks-secret").doesNotContain("pw-secret");
-    }
-
-    /** The cause of the failure of an admin call made with these settings. */
-    private static Throwable describeFailure(KafkaSettings settings) {
-        Map<String, Object> props = settings.admin();
-        props.put("default.api.timeout.ms", 15_000);
-        props.put("request.timeout.ms", 10_000);
-        try (Admin admin = Admin.create(props)) {
-            admin.describeCluster().nodes().get(20, TimeUnit.SECONDS);
-            throw new AssertionError("the admin call succeeded with " + settings);
-        } catch (ExecutionException e) {
-            return e.getCause();
-        } catch (Exception e) {
-            return e;
-        }
     }
 
     private static void produce(EmbeddedKafka kafka, CallEvent event) throws Exception {
