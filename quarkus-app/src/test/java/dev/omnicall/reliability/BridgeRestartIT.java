@@ -10,6 +10,7 @@ import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.CallerAudio;
+import dev.omnicall.reliability.support.CancelChecks;
 import dev.omnicall.reliability.support.Events;
 import dev.omnicall.reliability.support.Figures;
 import dev.omnicall.reliability.support.Roles;
@@ -88,15 +89,7 @@ class BridgeRestartIT extends ReliabilityTest {
         Waits.until("every turn cancelled", WAIT, () -> calls.stream().allMatch(c -> tail.deltasOf(c).stream()
                 .anyMatch(d -> d.getLast() && d.getCancelled())));
         long allCancelledMs = Waits.msSince(stopNanos);
-        Map<String, Integer> counts = new LinkedHashMap<>();
-        calls.forEach(c -> counts.put(c, tail.deltasOf(c).size()));
-        Waits.sleep(2000);
-        for (String c : calls) {
-            List<TextDelta> ds = tail.deltasOf(c);
-            assertThat(ds).as("deltas of %s after its cancel", c).hasSize(counts.get(c));
-            assertThat(ds.get(ds.size() - 1).getCancelled()).isTrue();
-            assertThat(ds).filteredOn(TextDelta::getLast).hasSize(1);
-        }
+        CancelChecks.assertNothingGeneratedAfterTheCancel(tail, calls, 2000);
         assertThat(w1.metrics.cancellations("call-ended") + w2.metrics.cancellations("call-ended")).isEqualTo(CALLS);
 
         // When a new bridge starts on the same SIP port

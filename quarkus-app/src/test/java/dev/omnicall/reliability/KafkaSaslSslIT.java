@@ -3,6 +3,7 @@ package dev.omnicall.reliability;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.testing.AdminFailures;
 import dev.omnicall.kafka.testing.TestTls;
 import dev.omnicall.reliability.proc.StreamsMain;
 import dev.omnicall.reliability.support.ChildJvm;
@@ -217,10 +218,10 @@ class KafkaSaslSslIT extends ReliabilityTest {
         SaslSslBroker broker = keep(SaslSslBroker.start(tmp, 2, USER, PASSWORD, tls));
 
         // When a client presents a wrong password, or does not trust the broker's CA
-        Throwable wrongPassword = adminFailure(KafkaSettings.fromProperties(broker.clientProperties(WRONG)));
+        Throwable wrongPassword = AdminFailures.ofDescribeCluster(KafkaSettings.fromProperties(broker.clientProperties(WRONG)));
         Map<String, Object> untrusting = new HashMap<>(broker.clientProperties());
         untrusting.keySet().removeIf(k -> k.startsWith("kafka.ssl.truststore"));
-        Throwable untrusted = adminFailure(KafkaSettings.fromProperties(untrusting));
+        Throwable untrusted = AdminFailures.ofDescribeCluster(KafkaSettings.fromProperties(untrusting));
 
         // Then SCRAM refuses the first and the TLS handshake fails for the second, both saying so
         assertThat(wrongPassword).isInstanceOf(SaslAuthenticationException.class)
@@ -309,20 +310,6 @@ class KafkaSaslSslIT extends ReliabilityTest {
             }
         }
         return out;
-    }
-
-    private static Throwable adminFailure(KafkaSettings settings) {
-        Map<String, Object> props = settings.admin();
-        props.put("default.api.timeout.ms", 15_000);
-        props.put("request.timeout.ms", 10_000);
-        try (Admin admin = Admin.create(props)) {
-            admin.describeCluster().nodes().get(20, TimeUnit.SECONDS);
-            throw new AssertionError("the admin call succeeded with " + settings);
-        } catch (ExecutionException e) {
-            return e.getCause();
-        } catch (Exception e) {
-            return e;
-        }
     }
 
     /** Waits until every child has exited; returns each one's milliseconds from {@code t0} to its exit seen. */
