@@ -90,8 +90,12 @@ class InferenceWorkerIT {
     }
 
     Running startWorker(String instanceId, WorkerConfig base) {
+        return startWorker(instanceId, base, engine);
+    }
+
+    Running startWorker(String instanceId, WorkerConfig base, OmniTurnEngine turnEngine) {
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
-        InferenceWorker worker = new InferenceWorker(base.withIdentity(instanceId, base.groupId()), engine, metrics);
+        InferenceWorker worker = new InferenceWorker(base.withIdentity(instanceId, base.groupId()), turnEngine, metrics);
         Thread t = new Thread(worker, instanceId);
         t.start();
         Running r = new Running(worker, t, metrics);
@@ -276,9 +280,21 @@ class InferenceWorkerIT {
 
     @Test
     void shouldKeepGeneratingTheTurnsOfPartitionsThatStayWhenASecondWorkerJoins() throws Exception {
-        // Given one worker holding both partitions, generating a long turn on each
+        // Given one worker holding both partitions, generating a long turn on each (an engine of its own: the
+        // token limit is the engine's, and the class's engine stops at 64 tokens, before a rebalance ends)
         WorkerConfig longTurns = config.withLimits(2000, Duration.ofSeconds(5), 64L << 20);
-        Running solo = startWorker("it-solo", longTurns);
+        try (OmniTurnEngine longEngine = OmniTurnEngine.load(longTurns)) {
+            try {
+                scaleOut(longTurns, longEngine);
+            } finally {
+                stopWorkers();   // before their engine closes
+                workers.clear();
+            }
+        }
+    }
+
+    private void scaleOut(WorkerConfig longTurns, OmniTurnEngine longEngine) throws Exception {
+        Running solo = startWorker("it-solo", longTurns, longEngine);
         String stays = callIdOn(0);
         String moves = callIdOn(1);
         for (String callId : List.of(stays, moves)) {
@@ -288,7 +304,7 @@ class InferenceWorkerIT {
         int soloAttempt = harness.texts(stays).get(0).getAttempt();
 
         // When a second worker joins the group
-        Running joiner = startWorker("it-joiner", longTurns);
+        Running joiner = startWorker("it-joiner", longTurns, longEngine);
         await("the moved turn redone by the joiner", WAIT, () -> harness.texts(moves).stream()
                 .anyMatch(t -> t.getWorkerId().toString().equals("it-joiner")));
         List<TextDelta> atTakeover = harness.texts(stays);
