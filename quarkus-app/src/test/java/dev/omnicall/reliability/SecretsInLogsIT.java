@@ -98,6 +98,10 @@ class SecretsInLogsIT extends ReliabilityTest {
                 assertThat(c.output()).as("%s's log", c).doesNotContain(secret);
             }
         }
+        // the bridge's own Kafka consumer authenticated too: its start-up orphan sweep marked the ends of its
+        // call-events partitions and read them through the SASL_SSL listener
+        b.awaitLine(l -> l.contains("orphan sweep: ended 0 calls"), WAIT);
+        assertThat(b.output()).doesNotContain("orphan sweep failed").doesNotContain("did not read call-events partitions");
         long lines = w.lines().size() + s.lines().size() + b.lines().size();
         Figures.note("log lines checked: worker %d, streams %d, bridge %d; secret-bearing keys logged as: %s",
                 w.lines().size(), s.lines().size(), b.lines().size(), all.lines()
