@@ -10,6 +10,7 @@ import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.SafeTensorsWriter;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
+import dev.omnicall.model.io.WhisperCheckpoint;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -38,6 +39,20 @@ public final class TinyCheckpointWriter {
     public static final int EOM = 260;
     public static final int EOT = 261;
     private static final String COMPLETE_MARKER = ".tiny-checkpoint-complete";
+    /** Where {@link EncoderLayout#OPENAI_FILE} puts openai's Whisper file, relative to the checkpoint dir. */
+    public static final String OPENAI_ENCODER_FILE = "speech_encoder/large-v3.pt";
+
+    /** Where the Whisper encoder's weights go. */
+    public enum EncoderLayout {
+        /** Inside the safetensors shards under {@code model.speech_encoder.} (the default). */
+        IN_SHARDS,
+        /**
+         * In a separate openai-format file ({@link #OPENAI_ENCODER_FILE}: {@code {"dims", "model_state_dict"}}
+         * with {@code encoder.*} and a few {@code decoder.*} tensors, fp16) that config.json
+         * {@code speech_encoder} names, as the reference code loads it; none in the shards.
+         */
+        OPENAI_FILE
+    }
 
     /** Tiny dimensions; the tensor names and the wiring are those of the real model. */
     public static OmniConfig tinyConfig() {
@@ -53,20 +68,32 @@ public final class TinyCheckpointWriter {
     }
 
     private final SplittableRandom random;
+    private final long seed;
+    private final EncoderLayout layout;
 
-    private TinyCheckpointWriter(long seed) {
+    private TinyCheckpointWriter(long seed, EncoderLayout layout) {
         this.random = new SplittableRandom(seed);
+        this.seed = seed;
+        this.layout = layout;
     }
 
     /** Writes the tiny checkpoint into dir unless a complete one is already there; returns dir. */
     public static Path writeIfAbsent(Path dir, long seed) {
+        return writeIfAbsent(dir, seed, EncoderLayout.IN_SHARDS);
+    }
+
+    /**
+     * The same, with the encoder in the given layout; for one seed both layouts hold the same weights
+     * (the .pt file's extra decoder tensors come from a random stream of their own).
+     */
+    public static Path writeIfAbsent(Path dir, long seed, EncoderLayout layout) {
         if (Files.isRegularFile(dir.resolve(COMPLETE_MARKER))) {
             return dir;
         }
         try {
             Files.createDirectories(dir.toAbsolutePath().getParent());
             Path staging = Files.createTempDirectory(dir.toAbsolutePath().getParent(), ".tiny-");
-            new TinyCheckpointWriter(seed).write(staging, tinyConfig(), tinyVocoderConfig());
+            new TinyCheckpointWriter(seed, layout).write(staging, tinyConfig(), tinyVocoderConfig());
             Files.writeString(staging.resolve(COMPLETE_MARKER), "seed=" + seed + "\n");
             try {
                 Files.move(staging, dir, StandardCopyOption.ATOMIC_MOVE);
@@ -84,18 +111,25 @@ public final class TinyCheckpointWriter {
 
     /** Writes a checkpoint with the given (small) dimensions into an empty or new dir. */
     public static void write(Path dir, long seed, OmniConfig config, VocoderConfig vocoder) throws IOException {
-        new TinyCheckpointWriter(seed).write(dir, config, vocoder);
+        write(dir, seed, config, vocoder, EncoderLayout.IN_SHARDS);
+    }
+
+    /** The same, with the encoder in the given layout. */
+    public static void write(Path dir, long seed, OmniConfig config, VocoderConfig vocoder, EncoderLayout layout)
+            throws IOException {
+        new TinyCheckpointWriter(seed, layout).write(dir, config, vocoder);
     }
 
     private void write(Path dir, OmniConfig c, VocoderConfig vc) throws IOException {
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve(OmniConfig.FILE_NAME), Json.write(c));
+        OmniConfig written = layout == EncoderLayout.OPENAI_FILE ? c.withSpeechEncoder(OPENAI_ENCODER_FILE) : c;
+        Files.writeString(dir.resolve(OmniConfig.FILE_NAME), Json.write(written));
         // shard 1: speech encoder and adaptor; shard 2: LLM; shard 3: speech generator
         Map<String, SafeTensorsWriter> shards = new LinkedHashMap<>();
         String s1 = "model-00001-of-00003.safetensors";
         String s2 = "model-00002-of-00003.safetensors";
         String s3 = "model-00003-of-00003.safetensors";
-        shards.put(s1, speechEncoderAndAdaptor(c));
+        shards.put(s1, speechEncoderAndAdaptor(c, dir));
         shards.put(s2, llm(c));
         shards.put(s3, speechGenerator(c));
         JsonObject weightMap = new JsonObject();
@@ -120,32 +154,28 @@ public final class TinyCheckpointWriter {
         writeVocoder(dir, vc);
     }
 
-    private SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c) {
+    /** Where a generated tensor goes: a name after the encoder prefix, its shape, its values. */
+    private interface Sink {
+        void put(String name, long[] shape, float[] values);
+    }
+
+    private static final int MELS = 128;
+    private static final int AUDIO_CTX = 1500;
+
+    private SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c, Path dir) throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
-        String p = WhisperEncoder.PREFIX;
-        int d = c.speechEncoderHiddenSize();
-        int mels = 128;
-        linear(w, p + "conv1.weight", d, mels * 3L, new long[] {d, mels, 3});
-        bias(w, p + "conv1.bias", d);
-        linear(w, p + "conv2.weight", d, d * 3L, new long[] {d, d, 3});
-        bias(w, p + "conv2.bias", d);
-        w.putFloats(p + "positional_embedding", DType.F16, new long[] {1500, d}, sinusoids(1500, d));
-        for (int i = 0; i < c.speechEncoderNumLayers(); i++) {
-            String b = p + "blocks." + i + ".";
-            norm(w, b + "attn_ln", d);
-            for (String proj : List.of("query", "key", "value", "out")) {
-                linear(w, b + "attn." + proj + ".weight", d, d, new long[] {d, d});
-                if (!proj.equals("key")) {
-                    bias(w, b + "attn." + proj + ".bias", d);
-                }
-            }
-            norm(w, b + "mlp_ln", d);
-            linear(w, b + "mlp.0.weight", 4L * d, d, new long[] {4L * d, d});
-            bias(w, b + "mlp.0.bias", 4 * d);
-            linear(w, b + "mlp.2.weight", d, 4L * d, new long[] {d, 4L * d});
-            bias(w, b + "mlp.2.bias", d);
+        if (layout == EncoderLayout.IN_SHARDS) {
+            whisperEncoder(c, (name, shape, values) -> w.putFloats(WhisperEncoder.PREFIX + name, DType.F16, shape,
+                    values));
+        } else {
+            TorchCheckpointWriter pt = new TorchCheckpointWriter();
+            whisperEncoder(c, (name, shape, values) -> pt.put(WhisperCheckpoint.ENCODER_PREFIX + name, shape, values,
+                    DType.F16));
+            whisperDecoderSample(c, pt);
+            pt.write(dir.resolve(OPENAI_ENCODER_FILE), WhisperCheckpoint.STATE_KEY,
+                    Map.of(WhisperCheckpoint.DIMS_KEY, whisperDims(c)));
         }
-        norm(w, p + "ln_post", d);
+        int d = c.speechEncoderHiddenSize();
         String a = SpeechAdaptor.PREFIX;
         long in = (long) c.speechEncoderDsRate() * d;
         linear(w, a + "linear1.weight", c.speechProjectorHiddenSize(), in, new long[] {c.speechProjectorHiddenSize(), in});
@@ -154,6 +184,72 @@ public final class TinyCheckpointWriter {
                 new long[] {c.hiddenSize(), c.speechProjectorHiddenSize()});
         bias(w, a + "linear2.bias", c.hiddenSize());
         return w;
+    }
+
+    /** The encoder's tensors in openai's order and names (after {@code encoder.}), one random stream. */
+    private void whisperEncoder(OmniConfig c, Sink w) {
+        int d = c.speechEncoderHiddenSize();
+        w.put("conv1.weight", new long[] {d, MELS, 3}, gaussian(d * MELS * 3, 1 / Math.sqrt(MELS * 3)));
+        w.put("conv1.bias", new long[] {d}, gaussian(d, 0.02));
+        w.put("conv2.weight", new long[] {d, d, 3}, gaussian(d * d * 3, 1 / Math.sqrt(d * 3)));
+        w.put("conv2.bias", new long[] {d}, gaussian(d, 0.02));
+        w.put("positional_embedding", new long[] {AUDIO_CTX, d}, sinusoids(AUDIO_CTX, d));
+        for (int i = 0; i < c.speechEncoderNumLayers(); i++) {
+            String b = "blocks." + i + ".";
+            w.put(b + "attn_ln.weight", new long[] {d}, nearOnes(d));
+            w.put(b + "attn_ln.bias", new long[] {d}, gaussian(d, 0.02));
+            for (String proj : List.of("query", "key", "value", "out")) {
+                w.put(b + "attn." + proj + ".weight", new long[] {d, d}, gaussian(d * d, 1 / Math.sqrt(d)));
+                if (!proj.equals("key")) {
+                    w.put(b + "attn." + proj + ".bias", new long[] {d}, gaussian(d, 0.02));
+                }
+            }
+            w.put(b + "mlp_ln.weight", new long[] {d}, nearOnes(d));
+            w.put(b + "mlp_ln.bias", new long[] {d}, gaussian(d, 0.02));
+            w.put(b + "mlp.0.weight", new long[] {4L * d, d}, gaussian(4 * d * d, 1 / Math.sqrt(d)));
+            w.put(b + "mlp.0.bias", new long[] {4L * d}, gaussian(4 * d, 0.02));
+            w.put(b + "mlp.2.weight", new long[] {d, 4L * d}, gaussian(4 * d * d, 1 / Math.sqrt(4.0 * d)));
+            w.put(b + "mlp.2.bias", new long[] {d}, gaussian(d, 0.02));
+        }
+        w.put("ln_post.weight", new long[] {d}, nearOnes(d));
+        w.put("ln_post.bias", new long[] {d}, gaussian(d, 0.02));
+    }
+
+    private static final int TEXT_VOCAB = 300;
+    private static final int TEXT_CTX = 448;
+
+    /** openai's ModelDimensions for the tiny encoder (text side as small as the audio side). */
+    static Map<String, Object> whisperDims(OmniConfig c) {
+        Map<String, Object> dims = new LinkedHashMap<>();
+        dims.put("n_mels", MELS);
+        dims.put("n_vocab", TEXT_VOCAB);
+        dims.put("n_audio_ctx", AUDIO_CTX);
+        dims.put("n_audio_state", c.speechEncoderHiddenSize());
+        dims.put("n_audio_head", c.speechEncoderNumHeads());
+        dims.put("n_audio_layer", c.speechEncoderNumLayers());
+        dims.put("n_text_ctx", TEXT_CTX);
+        dims.put("n_text_state", c.speechEncoderHiddenSize());
+        dims.put("n_text_head", c.speechEncoderNumHeads());
+        dims.put("n_text_layer", 1);
+        return dims;
+    }
+
+    /** A few decoder tensors, as openai's file has (the loader must skip them); own random stream. */
+    private void whisperDecoderSample(OmniConfig c, TorchCheckpointWriter pt) {
+        SplittableRandom r = new SplittableRandom(seed ^ 0x5EEDDEC0DE5L);
+        int d = c.speechEncoderHiddenSize();
+        java.util.function.IntFunction<float[]> g = n -> {
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = (float) (r.nextGaussian() * 0.02);
+            }
+            return v;
+        };
+        pt.put("decoder.token_embedding.weight", new long[] {TEXT_VOCAB, d}, g.apply(TEXT_VOCAB * d), DType.F16);
+        pt.put("decoder.positional_embedding", new long[] {TEXT_CTX, d}, g.apply(TEXT_CTX * d), DType.F16);
+        pt.put("decoder.blocks.0.attn.query.weight", new long[] {d, d}, g.apply(d * d), DType.F16);
+        pt.put("decoder.blocks.0.cross_attn.key.weight", new long[] {d, d}, g.apply(d * d), DType.F16);
+        pt.put("decoder.ln.weight", new long[] {d}, g.apply(d), DType.F16);
     }
 
     private SafeTensorsWriter llm(OmniConfig c) {

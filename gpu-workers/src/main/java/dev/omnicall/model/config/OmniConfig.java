@@ -10,7 +10,9 @@ import java.util.List;
  * the checkpoint's own. Fields the published file may leave out take the reference code's defaults
  * here; {@code speech_encoder_num_heads}, {@code speech_encoder_num_layers} and
  * {@code speech_projector_hidden_size} are this runtime's optional additions (Whisper-large-v3 and
- * LLaMA-Omni values by default) so that tiny test checkpoints can shrink them.
+ * LLaMA-Omni values by default) so that tiny test checkpoints can shrink them. {@code speech_encoder}
+ * (may be absent) is the reference's path of openai's Whisper file, used when the shards hold no
+ * {@code model.speech_encoder.*} tensors.
  */
 public record OmniConfig(
         @SerializedName("model_type") String modelType,
@@ -38,7 +40,8 @@ public record OmniConfig(
         @SerializedName("speech_generator_type") String speechGeneratorType,
         @SerializedName("ctc_decoder_config") String ctcDecoderConfig,
         @SerializedName("ctc_upsample_factor") int ctcUpsampleFactor,
-        @SerializedName("unit_vocab_size") int unitVocabSize) {
+        @SerializedName("unit_vocab_size") int unitVocabSize,
+        @SerializedName("speech_encoder") String speechEncoder) {
 
     public static final String FILE_NAME = "config.json";
 
@@ -111,6 +114,31 @@ public record OmniConfig(
 
     public static OmniConfig read(Path checkpointDir) {
         return Json.read(checkpointDir.resolve(FILE_NAME), OmniConfig.class);
+    }
+
+    /** Without {@code speech_encoder}: the encoder is in the shards. */
+    public OmniConfig(String modelType, int hiddenSize, int intermediateSize, int numAttentionHeads,
+            int numKeyValueHeads, int numHiddenLayers, double rmsNormEps, double ropeTheta, RopeScaling ropeScaling,
+            int vocabSize, int maxPositionEmbeddings, int bosTokenId, List<Integer> eosTokenId,
+            boolean tieWordEmbeddings, String torchDtype, String speechEncoderType, int speechEncoderDsRate,
+            int speechEncoderHiddenSize, int speechEncoderNumHeads, int speechEncoderNumLayers,
+            String speechProjectorType, int speechProjectorHiddenSize, String speechGeneratorType,
+            String ctcDecoderConfig, int ctcUpsampleFactor, int unitVocabSize) {
+        this(modelType, hiddenSize, intermediateSize, numAttentionHeads, numKeyValueHeads, numHiddenLayers,
+                rmsNormEps, ropeTheta, ropeScaling, vocabSize, maxPositionEmbeddings, bosTokenId, eosTokenId,
+                tieWordEmbeddings, torchDtype, speechEncoderType, speechEncoderDsRate, speechEncoderHiddenSize,
+                speechEncoderNumHeads, speechEncoderNumLayers, speechProjectorType, speechProjectorHiddenSize,
+                speechGeneratorType, ctcDecoderConfig, ctcUpsampleFactor, unitVocabSize, null);
+    }
+
+    /** The same config naming another Whisper file (null: none). */
+    public OmniConfig withSpeechEncoder(String path) {
+        return new OmniConfig(modelType, hiddenSize, intermediateSize, numAttentionHeads, numKeyValueHeads,
+                numHiddenLayers, rmsNormEps, ropeTheta, ropeScaling, vocabSize, maxPositionEmbeddings, bosTokenId,
+                eosTokenId, tieWordEmbeddings, torchDtype, speechEncoderType, speechEncoderDsRate,
+                speechEncoderHiddenSize, speechEncoderNumHeads, speechEncoderNumLayers, speechProjectorType,
+                speechProjectorHiddenSize, speechGeneratorType, ctcDecoderConfig, ctcUpsampleFactor, unitVocabSize,
+                path);
     }
 
     public int headDim() {

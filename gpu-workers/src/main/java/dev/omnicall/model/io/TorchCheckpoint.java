@@ -69,7 +69,15 @@ public final class TorchCheckpoint implements TensorSource {
 
     /** Opens the file and exposes the tensors under {@code topKey} (null or empty: the top-level dict). */
     public static TorchCheckpoint open(Path file, String topKey) {
-        Map<String, Object> root = readRoot(file);
+        return open(file, readRoot(file), topKey, name -> true);
+    }
+
+    /**
+     * The tensors under {@code topKey} of an already unpickled root whose names pass {@code keep}; only
+     * the storages those tensors use are read (the Whisper file's decoder half stays on disk).
+     */
+    public static TorchCheckpoint open(Path file, Map<String, Object> root, String topKey,
+            java.util.function.Predicate<String> keep) {
         Object dict = (topKey == null || topKey.isEmpty()) ? root : root.get(topKey);
         if (!(dict instanceof Map<?, ?> map)) {
             throw new CheckpointException(file + " has no dict under key '" + topKey + "' (top-level keys: "
@@ -77,11 +85,14 @@ public final class TorchCheckpoint implements TensorSource {
         }
         Map<String, TensorRef> tensors = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : map.entrySet()) {
-            if (e.getValue() instanceof TensorRef t) {
-                tensors.put(String.valueOf(e.getKey()), t);
+            String name = String.valueOf(e.getKey());
+            if (e.getValue() instanceof TensorRef t && keep.test(name)) {
+                tensors.put(name, t);
             }
         }
-        return new TorchCheckpoint(file, readStorages(file), Collections.unmodifiableMap(tensors));
+        Set<String> used = new java.util.HashSet<>();
+        tensors.values().forEach(t -> used.add(t.storageKey()));
+        return new TorchCheckpoint(file, readStorages(file, used), Collections.unmodifiableMap(tensors));
     }
 
     /** The unpickled top-level object, which torch.save of a dict makes a map. */
@@ -110,13 +121,13 @@ public final class TorchCheckpoint implements TensorSource {
         }
     }
 
-    private static Map<String, byte[]> readStorages(Path file) {
+    private static Map<String, byte[]> readStorages(Path file, Set<String> keys) {
         Map<String, byte[]> storages = new HashMap<>();
         try (ZipFile zip = new ZipFile(file.toFile())) {
             for (ZipEntry e : Collections.list(zip.entries())) {
                 String name = e.getName();
                 int at = name.lastIndexOf("/data/");
-                if (at >= 0 && !e.isDirectory()) {
+                if (at >= 0 && !e.isDirectory() && keys.contains(name.substring(at + 6))) {
                     try (InputStream in = zip.getInputStream(e)) {
                         storages.put(name.substring(at + 6), in.readAllBytes());
                     }

@@ -15,17 +15,27 @@ import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 
 /**
- * Writes {@code {topKey: OrderedDict(name -> float32 tensor)}} in the torch.save zip format (pickle
- * protocol 2, one storage per tensor, entries stored uncompressed), the way a fairseq vocoder
- * checkpoint is laid out. {@code torch.load} reads the result; {@link TorchCheckpoint} reads both.
+ * Writes {@code {topKey: OrderedDict(name -> float32 or float16 tensor), ...extras}} in the torch.save zip
+ * format (pickle protocol 2, one storage per tensor, entries stored uncompressed): the way a fairseq
+ * vocoder checkpoint is laid out ({@code "generator"}), and openai's Whisper file
+ * ({@code {"dims": {...}, "model_state_dict": {...}}}, fp16). {@code torch.load} reads the result;
+ * {@link TorchCheckpoint} reads both.
  */
 public final class TorchCheckpointWriter {
-    private record Tensor(long[] shape, float[] values) {
+    private record Tensor(long[] shape, float[] values, DType dtype) {
     }
 
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
 
     public TorchCheckpointWriter put(String name, long[] shape, float[] values) {
+        return put(name, shape, values, DType.F32);
+    }
+
+    /** A tensor stored as F32 or F16 (values rounded to half precision on write). */
+    public TorchCheckpointWriter put(String name, long[] shape, float[] values, DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16) {
+            throw new IllegalArgumentException("tensor " + name + ": only F32 and F16 can be written, not " + dtype);
+        }
         long n = 1;
         for (long d : shape) {
             n *= d;
@@ -34,20 +44,32 @@ public final class TorchCheckpointWriter {
             throw new IllegalArgumentException("tensor " + name + ": " + values.length + " values for shape "
                     + java.util.Arrays.toString(shape));
         }
-        tensors.put(name, new Tensor(shape.clone(), values));
+        tensors.put(name, new Tensor(shape.clone(), values, dtype));
         return this;
     }
 
     public void write(Path file, String topKey) throws IOException {
+        write(file, topKey, Map.of());
+    }
+
+    /**
+     * Writes the tensors under topKey and, after it, the extras as further top-level entries; an extra
+     * is a String, an integer (Integer/Long) or a Map of those (e.g. Whisper's {@code dims}).
+     */
+    public void write(Path file, String topKey, Map<String, ?> extras) throws IOException {
         String archive = "archive";
         Files.createDirectories(file.toAbsolutePath().getParent());
         try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(file))) {
-            stored(zip, archive + "/data.pkl", pickle(topKey));
+            stored(zip, archive + "/data.pkl", pickle(topKey, extras));
             int key = 0;
             for (Tensor t : tensors.values()) {
-                ByteBuffer b = ByteBuffer.allocate(t.values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                ByteBuffer b = ByteBuffer.allocate(t.values.length * t.dtype.bytes()).order(ByteOrder.LITTLE_ENDIAN);
                 for (float v : t.values) {
-                    b.putFloat(v);
+                    if (t.dtype == DType.F16) {
+                        b.putShort(HalfFloats.floatToHalf(v));
+                    } else {
+                        b.putFloat(v);
+                    }
                 }
                 stored(zip, archive + "/data/" + key++, b.array());
             }
@@ -69,7 +91,7 @@ public final class TorchCheckpointWriter {
         zip.closeEntry();
     }
 
-    private byte[] pickle(String topKey) throws IOException {
+    private byte[] pickle(String topKey, Map<String, ?> extras) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(new byte[] {(byte) 0x80, 2}); // PROTO 2
         out.write('}'); // EMPTY_DICT (the top-level dict)
@@ -87,7 +109,7 @@ public final class TorchCheckpointWriter {
             // persistent id: ('storage', torch.FloatStorage, key, 'cpu', numel)
             out.write('(');
             string(out, "storage");
-            global(out, "torch", "FloatStorage");
+            global(out, "torch", t.dtype == DType.F16 ? "HalfStorage" : "FloatStorage");
             string(out, Integer.toString(key++));
             string(out, "cpu");
             integer(out, t.values.length);
@@ -119,8 +141,30 @@ public final class TorchCheckpointWriter {
         }
         out.write('u'); // SETITEMS into the OrderedDict
         out.write('s'); // SETITEM topKey -> OrderedDict
+        for (Map.Entry<String, ?> e : extras.entrySet()) {
+            string(out, e.getKey());
+            value(out, e.getValue());
+            out.write('s');
+        }
         out.write('.');
         return out.toByteArray();
+    }
+
+    private static void value(OutputStream out, Object v) throws IOException {
+        if (v instanceof String s) {
+            string(out, s);
+        } else if (v instanceof Integer || v instanceof Long) {
+            integer(out, ((Number) v).longValue());
+        } else if (v instanceof Map<?, ?> m) {
+            out.write('}');
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                string(out, String.valueOf(e.getKey()));
+                value(out, e.getValue());
+                out.write('s');
+            }
+        } else {
+            throw new IllegalArgumentException("cannot pickle a " + (v == null ? "null" : v.getClass().getSimpleName()));
+        }
     }
 
     private static void global(OutputStream out, String module, String name) throws IOException {
