@@ -104,7 +104,8 @@ public final class OmniModel implements AutoCloseable {
         if (!Files.isRegularFile(file)) {
             throw new CheckpointException("speech encoder file " + file + " (" + from + " '" + named
                     + "') does not exist; the shards in " + dir + " hold no " + WhisperEncoder.PREFIX
-                    + "* tensors, so openai's Whisper checkpoint (large-v3.pt) is needed there");
+                    + "* tensors, so openai's Whisper checkpoint (large-v3.pt) is needed there, or its path in the "
+                    + "speechEncoder option (relative to the checkpoint dir unless absolute)");
         }
         WhisperCheckpoint whisper = WhisperCheckpoint.open(file, WhisperEncoder.PREFIX);
         try {
