@@ -43,6 +43,9 @@ public final class WorkerMain {
     private WorkerMain() {
     }
 
+    /** The Whisper encoder's openai {@code .pt} file, for checkpoints whose shards do not hold the encoder. */
+    public static final String SPEECH_ENCODER_KEY = "omnicall.model.speech-encoder";
+
     /** How long a stopping worker lets the turns it already runs finish ({@code PT0S}: stop at once). */
     public static final String DRAIN_TIMEOUT_KEY = "omnicall.worker.drain-timeout";
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
@@ -84,7 +87,9 @@ public final class WorkerMain {
                 config.instanceId(), config.kafka(), config.modelDir(), config.device(), config.omegaSchedule(),
                 config.maxBatch(), config.kvCacheBytes());
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
-        OmniTurnEngine engine = OmniTurnEngine.load(config);
+        String speechEncoder = props.get(SPEECH_ENCODER_KEY);
+        OmniTurnEngine engine = OmniTurnEngine.load(config, speechEncoder == null || speechEncoder.isBlank() ? null
+                : Path.of(speechEncoder));
         InferenceWorker worker = new InferenceWorker(config, engine, metrics);
         Thread loop = new Thread(worker, "worker-" + config.instanceId());
         // The loop logs its own failure; what is kept here decides the exit status: a worker that cannot

@@ -41,8 +41,19 @@ public final class OmniTurnEngine implements TurnEngine {
 
     /** Loads the checkpoint in {@code config.modelDir()} on {@code config.device()}. */
     public static OmniTurnEngine load(WorkerConfig config) {
+        return load(config, null);
+    }
+
+    /**
+     * As {@link #load(WorkerConfig)}, with the Whisper encoder's openai {@code .pt} file used when the shards
+     * hold no {@code model.speech_encoder.*} tensors ({@code null}: config.json's {@code speech_encoder}).
+     */
+    public static OmniTurnEngine load(WorkerConfig config, java.nio.file.Path speechEncoder) {
         ModelOptions options = ModelOptions.defaults().withDevice(config.device().toString())
                 .withPaddedSeconds(config.encoderPaddedSeconds());
+        if (speechEncoder != null) {
+            options = options.withSpeechEncoder(speechEncoder.toString());
+        }
         OmniModel model = OmniModel.load(config.modelDir(), options);
         try {
             return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config)), true);

@@ -102,6 +102,12 @@ public interface OmniCallConfig {
         @WithDefault("30")
         double encoderPaddedSeconds();
 
+        /**
+         * The Whisper encoder's openai file ({@code large-v3.pt}), used only when the checkpoint's shards hold no
+         * {@code model.speech_encoder.*} tensors; unset: config.json's {@code speech_encoder}, relative to {@link #dir()}.
+         */
+        Optional<Path> speechEncoder();
+
         /** Write a tiny random checkpoint into {@link #dir()} when it holds none (zero-setup run only). */
         @WithDefault("true")
         boolean writeTinyIfMissing();

@@ -57,7 +57,7 @@ public final class WorkerRoleService implements RoleService {
         WorkerConfig config = workerConfig(context, modelDir);
         drainTimeout = context.config().worker().drainTimeout();
         long t0 = System.nanoTime();
-        engine = OmniTurnEngine.load(config);
+        engine = OmniTurnEngine.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);
         InferenceWorker w = new InferenceWorker(config, engine, new MicrometerWorkerMetrics(context.registry(), config.instanceId()));
