@@ -5,6 +5,7 @@ import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.events.TurnRequest;
+import dev.omnicall.events.TurnTimings;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericDatumReader;
@@ -214,5 +215,68 @@ class CatalogAvroSerdeTest {
         GenericRecord payload = (GenericRecord) read.get("payload");
         assertThat(payload.get("reason").toString()).isEqualTo("ERROR");
         assertThat(payload.get("detail").toString()).isEqualTo("bridge restarted");
+    }
+
+    @Test
+    void shouldReadATurnRequestThatAV1StreamsInstanceWroteWithoutRequestConsumedUs() throws Exception {
+        // Given a TurnRequest framed with id 3 (TurnRequest v1, before TurnTimings.requestConsumedUs), as streams built before v2 wrote it
+        SchemaCatalog.Entry v1 = SchemaCatalog.bundled().versionsOf("TurnRequest").get(0);
+        assertThat(v1.id()).isEqualTo(3);
+        assertThat(v1.schema().getField("timings").schema().getField("requestConsumedUs")).isNull();
+        var serde = new CatalogAvroSerde<>(TurnRequest.class, SchemaCatalog.bundled());
+        TurnRequest sample = SampleEvents.turnRequest("c1");
+        sample.getTimings().setRequestProducedUs(2_000L);
+        sample.getTimings().setInferenceStartUs(3_000L);
+        GenericRecord asV1 = toGeneric(sample, v1.schema());
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(new byte[]{0, 0, 0, 0, 3});
+        BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(out, null);
+        new GenericDatumWriter<GenericRecord>(v1.schema()).write(asV1, enc);
+        enc.flush();
+
+        // When today's serde reads it
+        TurnRequest read = serde.deserialize("turn-requests", out.toByteArray());
+
+        // Then the new stamp is null (the stage falls back to request_to_inference) and the others survive by name
+        TurnTimings t = read.getTimings();
+        assertThat(t.getRequestConsumedUs()).isNull();
+        assertThat(t.getRequestProducedUs()).isEqualTo(2_000L);
+        assertThat(t.getInferenceStartUs()).isEqualTo(3_000L);
+        assertThat(t.getSpeechEndUs()).isEqualTo(1_000L);
+    }
+
+    @Test
+    void shouldLetAV1ReaderSkipRequestConsumedUsInATurnRequestWrittenWithV2() throws Exception {
+        // Given a TurnRequest written with today's schema (v2, id 11) carrying requestConsumedUs
+        var serde = new CatalogAvroSerde<>(TurnRequest.class, SchemaCatalog.bundled());
+        TurnRequest sample = SampleEvents.turnRequest("c1");
+        sample.getTimings().setRequestProducedUs(2_000L);
+        sample.getTimings().setRequestConsumedUs(2_500L);
+        sample.getTimings().setInferenceStartUs(3_000L);
+        byte[] bytes = serde.serialize("turn-requests", sample);
+        SchemaCatalog.Entry writer = SchemaCatalog.bundled().byId(ByteBuffer.wrap(bytes, 1, 4).getInt());
+        assertThat(writer.id()).isEqualTo(11);
+        assertThat(writer.version()).isEqualTo(2);
+
+        // When a reader that knows only v1 resolves it with the v2 writer schema
+        Schema v1 = SchemaCatalog.bundled().versionsOf("TurnRequest").get(0).schema();
+        GenericRecord read = new GenericDatumReader<GenericRecord>(writer.schema(), v1)
+                .read(null, DecoderFactory.get().binaryDecoder(bytes, 5, bytes.length - 5, null));
+
+        // Then the unknown stamp is skipped and the stamps after it still line up
+        GenericRecord timings = (GenericRecord) read.get("timings");
+        assertThat(timings.getSchema().getField("requestConsumedUs")).isNull();
+        assertThat(timings.get("requestProducedUs")).isEqualTo(2_000L);
+        assertThat(timings.get("inferenceStartUs")).isEqualTo(3_000L);
+    }
+
+    /** Today's record re-read as a generic record of an older schema (fields resolved by name). */
+    private static GenericRecord toGeneric(SpecificRecord value, Schema older) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(out, null);
+        new org.apache.avro.specific.SpecificDatumWriter<SpecificRecord>(value.getSchema()).write(value, enc);
+        enc.flush();
+        return new GenericDatumReader<GenericRecord>(value.getSchema(), older)
+                .read(null, DecoderFactory.get().binaryDecoder(out.toByteArray(), null));
     }
 }
