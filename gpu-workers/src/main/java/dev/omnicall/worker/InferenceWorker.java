@@ -7,6 +7,7 @@ import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnRequest;
+import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.DeadLetters;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
@@ -262,6 +263,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     }
 
     private void onTurnRequest(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
+        // The end of the Kafka hop: taken as the polled record is dispatched, before it waits for a batch slot.
+        long consumedUs = Clock.nowMicros();
         offsets.begin(tp, r.offset());
         TurnRequest request;
         try {
@@ -275,6 +278,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         int attempt = consumer.groupMetadata().generationId();
         Turn turn = new Turn(request, TurnRequests.toInput(request), tp, r.offset(), r.key(),
                 r.value(), attempt);
+        turn.timings.setRequestConsumedUs(consumedUs);
         String callId = turn.callId();
         if (endedCalls.contains(callId) || cancelledTurns.contains(callId + "#" + turn.turnId())) {
             scheduler.rejectCancelled(turn, "already-cancelled");

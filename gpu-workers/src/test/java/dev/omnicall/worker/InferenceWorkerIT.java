@@ -6,6 +6,7 @@ import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.SampleEvents;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.worker.engine.OmniTurnEngine;
@@ -109,8 +110,11 @@ class InferenceWorkerIT {
         // Given a running worker
         Running w = startWorker("it-stream");
         String callId = WorkerHarness.newCallId();
-        // When one TurnRequest arrives
-        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.6, 1), List.of()));
+        // When one TurnRequest arrives, stamped as streams stamps it (same host, same wall clock as the worker)
+        TurnRequest request = WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.6, 1), List.of());
+        long producedUs = Clock.nowMicros();
+        request.getTimings().setRequestProducedUs(producedUs);
+        harness.send(Topics.TURN_REQUESTS, callId, request);
         await("the turn's last delta and chunk", WAIT, () -> harness.turnEnded(callId, 1) && harness.audioEnded(callId, 1));
         // Then TextDeltas and AudioChunks stream with contiguous seq, one last flag each, one attempt
         List<TextDelta> texts = harness.texts(callId);
@@ -131,7 +135,11 @@ class InferenceWorkerIT {
         TurnTimings t = chunks.get(chunks.size() - 1).getTimings();
         assertThat(t.getSpeechEndUs()).isEqualTo(SampleEvents.timings().getSpeechEndUs());
         assertThat(t.getEndOfTurnUs()).isEqualTo(SampleEvents.timings().getEndOfTurnUs());
-        assertThat(t.getInferenceStartUs()).isPositive();
+        assertThat(t.getRequestProducedUs()).isEqualTo(producedUs);
+        assertThat(t.getRequestConsumedUs()).as("the worker read the request after streams produced it")
+                .isGreaterThanOrEqualTo(t.getRequestProducedUs());
+        assertThat(t.getInferenceStartUs()).as("the turn started after the worker read it")
+                .isGreaterThanOrEqualTo(t.getRequestConsumedUs());
         assertThat(t.getPrefillDoneUs()).isGreaterThanOrEqualTo(t.getInferenceStartUs());
         assertThat(t.getFirstUnitsUs()).isGreaterThanOrEqualTo(t.getPrefillDoneUs());
         assertThat(t.getFirstAudioUs()).isGreaterThanOrEqualTo(t.getFirstUnitsUs());
