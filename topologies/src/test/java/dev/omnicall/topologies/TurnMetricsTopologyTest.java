@@ -19,7 +19,8 @@ class TurnMetricsTopologyTest {
 
     private static TurnTimings workerStamps() {
         return TurnTimings.newBuilder().setSpeechEndUs(1_000_000L).setEndOfTurnUs(1_400_000L)
-                .setSegmentProducedUs(1_401_000L).setRequestProducedUs(1_420_000L).setInferenceStartUs(1_425_000L)
+                .setSegmentProducedUs(1_401_000L).setRequestProducedUs(1_420_000L).setRequestConsumedUs(1_422_000L)
+                .setInferenceStartUs(1_425_000L)
                 .setPrefillDoneUs(1_525_000L).setFirstUnitsUs(1_600_000L).setFirstAudioUs(1_620_000L)
                 .setFirstChunkProducedUs(1_621_000L).build();
     }
@@ -45,11 +46,30 @@ class TurnMetricsTopologyTest {
         assertThat(m.getVadWaitUs()).isEqualTo(400_000L);
         assertThat(m.getBridgeToRequestUs()).isEqualTo(20_000L);
         assertThat(m.getRequestToInferenceUs()).isEqualTo(5_000L);
+        assertThat(m.getRequestToWorkerUs()).isEqualTo(2_000L);
+        assertThat(m.getWorkerQueueUs()).isEqualTo(3_000L);
         assertThat(m.getEncoderPrefillUs()).isEqualTo(100_000L);
         assertThat(m.getFirstUnitsUs()).isEqualTo(75_000L);
         assertThat(m.getVocoderUs()).isEqualTo(20_000L);
         assertThat(m.getChunkToBridgeUs()).isEqualTo(10_000L);
         assertThat(m.getBridgeToRtpUs()).isEqualTo(20_000L);
+        assertThat(m.getFirstAudioLatencyUs()).isEqualTo(650_000L);
+    }
+
+    @Test
+    void shouldLeaveTheKafkaHopAndQueueSplitNullButKeepRequestToInferenceWhenTheWorkerDidNotStampConsumption() {
+        // Given a first chunk from a worker built before TurnTimings.requestConsumedUs
+        TurnTimings old = TurnTimings.newBuilder(workerStamps()).setRequestConsumedUs(null).build();
+        d.chunks.pipeInput("call-1", chunk(0, old));
+
+        // When the bridge reports playback started
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L)));
+
+        // Then the combined stage is there and the split is null, not zero
+        TurnMetrics m = d.turnMetrics.readValue();
+        assertThat(m.getRequestToInferenceUs()).isEqualTo(5_000L);
+        assertThat(m.getRequestToWorkerUs()).isNull();
+        assertThat(m.getWorkerQueueUs()).isNull();
         assertThat(m.getFirstAudioLatencyUs()).isEqualTo(650_000L);
     }
 
