@@ -5,7 +5,9 @@
 const STAGES = [
   ["vad_wait", "VAD end-of-turn wait", "#94a3b8"],
   ["bridge_to_request", "bridge → request on Kafka", "#60a5fa"],
-  ["request_to_inference", "request → inference start", "#a78bfa"],
+  ["request_to_worker", "request → worker (Kafka hop)", "#818cf8"],
+  ["worker_queue", "worker queue (batch slot)", "#c084fc"],
+  ["request_to_inference", "request → inference start (not split: older worker)", "#a78bfa"],
   ["encoder_prefill", "encoder + prefill", "#f472b6"],
   ["first_units", "first Ω units", "#fb923c"],
   ["vocoder", "vocoder", "#facc15"],

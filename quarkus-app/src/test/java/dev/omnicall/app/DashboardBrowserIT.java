@@ -109,7 +109,7 @@ class DashboardBrowserIT {
             assertThat(text).not().hasClass(Pattern.compile("streaming"));
 
             // When the turn's latency split arrives
-            events.turnMetrics("call-browser-1", 1, 812_000, 600_000, 150_000);
+            events.turnMetrics("call-browser-1", 1, 812_000, 600_000, 150_000, 25_000, 7_000L, 18_000L);
 
             // Then the turn shows first-audio latency and its breakdown
             assertThat(call.locator("[data-turn='1'] [data-role='first-audio-ms']")).hasText("812 ms");
@@ -117,6 +117,12 @@ class DashboardBrowserIT {
                     .containsText("VAD end-of-turn wait 600 ms");
             assertThat(call.locator("[data-turn='1'] [data-role='stage-breakdown']"))
                     .containsText("encoder + prefill 150 ms");
+            assertThat(call.locator("[data-turn='1'] [data-role='stage-breakdown']"))
+                    .containsText("request → worker (Kafka hop) 7 ms");
+            assertThat(call.locator("[data-turn='1'] [data-role='stage-breakdown']"))
+                    .containsText("worker queue (batch slot) 18 ms");
+            assertThat(call.locator("[data-turn='1'] [data-role='stage-breakdown']"))
+                    .not().containsText("request → inference");
         }
     }
 }

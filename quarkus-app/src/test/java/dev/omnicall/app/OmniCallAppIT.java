@@ -28,6 +28,8 @@ import static org.awaitility.Awaitility.await;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.hasItem;
+import static org.hamcrest.Matchers.hasKey;
+import static org.hamcrest.Matchers.not;
 
 /**
  * The app as it starts with no Kafka configured: the embedded broker on a random port, topics created,
@@ -122,7 +124,9 @@ class OmniCallAppIT {
     @Test
     void shouldExposeLatencyHistogramAndDeadLetterCountWhenTurnMetricsAndDeadLettersArrive() {
         // Given a finished turn's metrics and a dead letter on the topics
-        events().turnMetrics("call-metrics-1", 1, 640_000, 500_000, 90_000);
+        events().turnMetrics("call-metrics-1", 1, 640_000, 500_000, 90_000, 30_000, 12_000L, 18_000L);
+        // and one from a worker that did not stamp requestConsumedUs (TurnTimings v1): only the combined stage
+        events().turnMetrics("call-metrics-old", 1, 640_000, 500_000, 90_000, 30_000, null, null);
         events().deadLetter("call-metrics-1", Topics.CALLER_AUDIO.name(), "deserialize");
         // When Prometheus scrapes /q/metrics
         // Then the first-audio histogram, the stage split and the dead-letter counter show them
@@ -131,16 +135,27 @@ class OmniCallAppIT {
             assertThat(metrics).contains("omnicall_first_audio_latency_seconds_count")
                     .contains("omnicall_first_audio_latency_seconds_bucket{le=\"0.75\"}")
                     .contains("omnicall_turn_stage_latency_seconds_count{stage=\"vad_wait\"}")
+                    .contains("omnicall_turn_stage_latency_seconds_count{stage=\"request_to_worker\"}")
+                    .contains("omnicall_turn_stage_latency_seconds_count{stage=\"worker_queue\"}")
+                    .contains("omnicall_turn_stage_latency_seconds_count{stage=\"request_to_inference\"}")
                     .contains("omnicall_dead_letters_total{source_topic=\"caller-audio\",stage=\"deserialize\"}")
                     .contains("omnicall_calls_active");
             assertThat(line(metrics, "omnicall_first_audio_latency_seconds_bucket{le=\"0.5\"}")).endsWith(" 0.0");
             assertThat(line(metrics, "omnicall_first_audio_latency_seconds_bucket{le=\"0.75\"}")).doesNotEndWith(" 0.0");
         });
         // And the dashboard snapshot carries the per-turn breakdown in milliseconds
-        given().get("/api/snapshot").then().statusCode(200)
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> given().get("/api/snapshot").then().statusCode(200)
                 .body("calls.find { it.callId == 'call-metrics-1' }.turns[0].firstAudioMs", equalTo(640.0f))
                 .body("calls.find { it.callId == 'call-metrics-1' }.turns[0].stagesMs.encoder_prefill", equalTo(90.0f))
-                .body("deadLetters.sourceTopic", hasItem("caller-audio"));
+                // the Kafka hop and the worker queue apart, and not the combined stage as well (no double count)
+                .body("calls.find { it.callId == 'call-metrics-1' }.turns[0].stagesMs.request_to_worker", equalTo(12.0f))
+                .body("calls.find { it.callId == 'call-metrics-1' }.turns[0].stagesMs.worker_queue", equalTo(18.0f))
+                .body("calls.find { it.callId == 'call-metrics-1' }.turns[0].stagesMs", not(hasKey("request_to_inference")))
+                // an old record falls back to the combined stage
+                .body("calls.find { it.callId == 'call-metrics-old' }.turns[0].stagesMs.request_to_inference", equalTo(30.0f))
+                .body("calls.find { it.callId == 'call-metrics-old' }.turns[0].stagesMs", not(hasKey("request_to_worker")))
+                .body("calls.find { it.callId == 'call-metrics-old' }.turns[0].stagesMs", not(hasKey("worker_queue")))
+                .body("deadLetters.sourceTopic", hasItem("caller-audio")));
     }
 
     @Test

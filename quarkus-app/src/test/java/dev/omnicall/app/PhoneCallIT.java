@@ -132,7 +132,8 @@ class PhoneCallIT {
                     assertThat(((Number) t.get("firstAudioMs")).doubleValue()).isPositive();
                     @SuppressWarnings("unchecked")
                     Map<String, Object> stages = (Map<String, Object>) t.get("stagesMs");
-                    assertThat(stages).containsKeys("vad_wait", "encoder_prefill", "bridge_to_rtp");
+                    assertThat(stages).containsKeys("vad_wait", "request_to_worker", "worker_queue", "encoder_prefill",
+                            "bridge_to_rtp").doesNotContainKey("request_to_inference");
                 });
             });
             // And Prometheus sees the turn and the RTP side of the call
@@ -162,9 +163,14 @@ class PhoneCallIT {
                 assertThat(turnMetrics).as("turn metrics of %s", callId).anySatisfy(m -> {
                     TurnTimings t = m.getTimings();
                     assertThat(java.util.Arrays.asList(t.getSpeechEndUs(), t.getEndOfTurnUs(), t.getSegmentProducedUs(),
-                            t.getRequestProducedUs(), t.getInferenceStartUs(), t.getPrefillDoneUs(), t.getFirstUnitsUs(),
-                            t.getFirstAudioUs(), t.getFirstChunkProducedUs(), t.getChunkReceivedUs(), t.getFirstRtpUs()))
+                            t.getRequestProducedUs(), t.getRequestConsumedUs(), t.getInferenceStartUs(), t.getPrefillDoneUs(),
+                            t.getFirstUnitsUs(), t.getFirstAudioUs(), t.getFirstChunkProducedUs(), t.getChunkReceivedUs(),
+                            t.getFirstRtpUs()))
                             .as("stamps of turn %d: %s", m.getTurnId(), t).doesNotContainNull();
+                    // streams and the worker share this JVM's clock: the Kafka hop and the queue wait are not negative
+                    assertThat(t.getRequestConsumedUs()).isGreaterThanOrEqualTo(t.getRequestProducedUs());
+                    assertThat(t.getInferenceStartUs()).isGreaterThanOrEqualTo(t.getRequestConsumedUs());
+                    assertThat(m.getRequestToWorkerUs() + m.getWorkerQueueUs()).isEqualTo(m.getRequestToInferenceUs());
                     assertThat(m.getFirstAudioLatencyUs()).as("first-audio latency of turn %d", m.getTurnId()).isNotNull().isPositive();
                 });
             });

@@ -98,6 +98,17 @@ final class PipelineEvents implements AutoCloseable {
                 .setFirstAudioLatencyUs(firstAudioUs).build());
     }
 
+    /** A turn's metrics with the request stages: split when {@code requestToWorkerUs} is set, else as a worker before TurnTimings v2 wrote them. */
+    void turnMetrics(String callId, int turnId, long firstAudioUs, long vadWaitUs, long encoderPrefillUs,
+                     long requestToInferenceUs, Long requestToWorkerUs, Long workerQueueUs) {
+        send(Topics.TURN_METRICS, callId, TurnMetrics.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(0)
+                .setTimings(TurnTimings.newBuilder().build())
+                .setVadWaitUs(vadWaitUs).setEncoderPrefillUs(encoderPrefillUs)
+                .setRequestToInferenceUs(requestToInferenceUs).setRequestToWorkerUs(requestToWorkerUs)
+                .setWorkerQueueUs(workerQueueUs)
+                .setFirstAudioLatencyUs(firstAudioUs).build());
+    }
+
     void deadLetter(String callId, String sourceTopic, String stage) {
         DeadLetter d = DeadLetters.of(sourceTopic, 0, 42, callId.getBytes(), new byte[]{1, 2, 3}, stage,
                 new IllegalArgumentException("unknown schema id 99"), "test");

@@ -31,9 +31,16 @@ import java.util.concurrent.TimeUnit;
  */
 public final class PipelineMetrics {
 
-    /** Stage names of the latency split, in pipeline order (the TurnMetrics fields, in snake case). */
-    public static final List<String> STAGES = List.of("vad_wait", "bridge_to_request", "request_to_inference",
-            "encoder_prefill", "first_units", "vocoder", "chunk_to_bridge", "bridge_to_rtp");
+    /**
+     * Stage names of the latency split, in pipeline order (the TurnMetrics fields, in snake case).
+     * {@code request_to_worker} (the Kafka hop of the TurnRequest) and {@code worker_queue} (its wait for a
+     * batch slot) split {@code request_to_inference}; a turn reports either the two of them or, when the
+     * worker did not stamp {@code requestConsumedUs} (a worker built before TurnTimings v2), the combined one,
+     * never both, so the stages of a turn still add up to its first-audio latency.
+     */
+    public static final List<String> STAGES = List.of("vad_wait", "bridge_to_request", "request_to_worker",
+            "worker_queue", "request_to_inference", "encoder_prefill", "first_units", "vocoder", "chunk_to_bridge",
+            "bridge_to_rtp");
 
     private static final Duration[] LATENCY_BUCKETS = {
             Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofMillis(200), Duration.ofMillis(300),
@@ -119,12 +126,15 @@ public final class PipelineMetrics {
 
     /** The stages of {@code m} that have a value, in pipeline order, in microseconds. */
     public static Map<String, Long> stageValues(TurnMetrics m) {
+        boolean split = m.getRequestToWorkerUs() != null && m.getWorkerQueueUs() != null;
         Map<String, Long> out = new LinkedHashMap<>();
         for (String stage : STAGES) {
             Long v = switch (stage) {
                 case "vad_wait" -> m.getVadWaitUs();
                 case "bridge_to_request" -> m.getBridgeToRequestUs();
-                case "request_to_inference" -> m.getRequestToInferenceUs();
+                case "request_to_worker" -> split ? m.getRequestToWorkerUs() : null;
+                case "worker_queue" -> split ? m.getWorkerQueueUs() : null;
+                case "request_to_inference" -> split ? null : m.getRequestToInferenceUs();
                 case "encoder_prefill" -> m.getEncoderPrefillUs();
                 case "first_units" -> m.getFirstUnitsUs();
                 case "vocoder" -> m.getVocoderUs();
