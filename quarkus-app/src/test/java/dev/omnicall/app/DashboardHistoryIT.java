@@ -4,7 +4,15 @@ import dev.omnicall.app.boot.OmniCallRuntime;
 import dev.omnicall.app.observe.DashboardState;
 import dev.omnicall.app.observe.PipelineMetrics;
 import dev.omnicall.app.observe.PipelineObserver;
+import dev.omnicall.app.roles.StreamsRoleService;
 import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.Topics;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.common.TopicPartition;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
@@ -12,6 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -44,9 +53,13 @@ class DashboardHistoryIT {
             events.transcript(callId, 1, "Quelle heure est-il ?", "Bonjour le monde.", true);
             events.callEnded(callId);
         }
-        // (the running app's own dashboard has seen all of it, so every record is on the broker)
+        // (the running app's own dashboard has seen all of it, so every record is on the broker; and the
+        // streams role has committed its input offsets up to the end, so its own transcripts of the call are out
+        // too: under exactly-once they commit together. Otherwise, on a loaded box, its transcript of the call
+        // could arrive after the fresh consumer started and rightly count as live.)
         await().atMost(Duration.ofSeconds(30)).until(() -> find(runtime.dashboard(), callId)
                 .filter(c -> "ended".equals(c.get("state")) && turn(c).get("firstAudioMs") != null).isPresent());
+        await().atMost(Duration.ofSeconds(60)).until(this::streamsCaughtUp);
 
         // When a dashboard consumer starts afresh, as after a restart (new group, empty state, own metrics)
         DashboardState state = new DashboardState(50);
@@ -75,6 +88,24 @@ class DashboardHistoryIT {
             assertThat(registry.find("omnicall.calls.started").counter().count()).isZero();
             assertThat(registry.find("omnicall.turns.completed").counter().count()).isZero();
             assertThat(published).noneMatch(e -> callId.equals(e.get("callId")));
+        }
+    }
+
+    /** True when the streams role's committed offsets equal the end offsets of every topic it reads. */
+    private boolean streamsCaughtUp() {
+        List<String> inputs = List.of(Topics.CALLER_AUDIO.name(), Topics.RESPONSE_TEXT.name(), Topics.CALL_EVENTS.name(),
+                Topics.RESPONSE_AUDIO.name());
+        try (Admin admin = Admin.create(runtime.kafka().orElseThrow().admin())) {
+            Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(StreamsRoleService.APPLICATION_ID)
+                    .partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS);
+            Map<TopicPartition, OffsetSpec> ends = new HashMap<>();
+            admin.describeTopics(inputs).allTopicNames().get(10, TimeUnit.SECONDS).forEach((name, d) ->
+                    d.partitions().forEach(p -> ends.put(new TopicPartition(name, p.partition()), OffsetSpec.latest())));
+            var latest = admin.listOffsets(ends, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).all().get(10, TimeUnit.SECONDS);
+            return latest.entrySet().stream().allMatch(e -> e.getValue().offset() == 0
+                    || (committed.get(e.getKey()) != null && committed.get(e.getKey()).offset() >= e.getValue().offset()));
+        } catch (Exception e) {
+            return false;
         }
     }
 
