@@ -88,13 +88,15 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
          * Regression guard for a denial of service found by {@code SipMessageFuzzTest}: a Via header with an
          * unclosed comment ending in a backslash ({@code Via: SIP/2.0/UDP h (c\}) makes JAIN-SIP's lexer
          * append forever (OutOfMemoryError from one datagram). No valid header line ends in a backslash (a
-         * quoted-pair needs a following character), so such lines are refused outright.
+         * quoted-pair needs a following character), so such lines are refused outright. "Ends" as the stack
+         * trims a header value, like {@link String#trim()}: every byte up to U+0020 counts as blank, control
+         * characters and NUL included (the CI fuzz run found {@code (29a23\E]\} followed by NUL NUL NUL TAB).
          *
          * @return the 1-based index of the first offending header line, or -1
          */
         static int headerLineEndingInBackslash(byte[] msg) {
             int line = 1;
-            int lastNonBlank = -1; // last byte of the current line that is not CR, SP or HTAB
+            int lastNonBlank = -1; // last byte of the current line above U+0020 (what String.trim keeps)
             int lineStart = 0;
             for (int i = 0; i < msg.length; i++) {
                 byte b = msg[i];
@@ -112,7 +114,7 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
                     line++;
                     lineStart = i + 1;
                     lastNonBlank = -1;
-                } else if (b != '\r' && b != ' ' && b != '\t') {
+                } else if ((b & 0xff) > ' ') {
                     lastNonBlank = i;
                 }
             }

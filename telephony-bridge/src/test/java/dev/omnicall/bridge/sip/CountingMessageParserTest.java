@@ -53,6 +53,20 @@ class CountingMessageParserTest {
     }
 
     @Test
+    @Timeout(value = 10, unit = TimeUnit.SECONDS)
+    void shouldRefuseViaCommentEndingInBackslashBeforeControlBytes_regressionFoundByCiFuzzing() {
+        // Found by the CI fuzz run: the stack trims the value (all bytes up to U+0020, NUL included), so the
+        // comment still ends in a backslash and the Via parser appends until OutOfMemoryError
+        String hostile = String.format(OPTIONS, "Via: SIP/2.0/UDP 1.2.3.4 (c\\\u0000\u0000\t\r\n");
+
+        assertThatThrownBy(() -> parse(hostile)).isInstanceOf(ParseException.class).hasMessageContaining("backslash");
+        assertThat(metrics.count("omnicall_bridge_sip_malformed_total", "kind", "hostile_header")).isEqualTo(1);
+        byte[] lineOfNuls = "INVITE sip:b SIP/2.0\r\n\u0000\r\nVia: x (c\\\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1);
+        assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(lineOfNuls))
+                .as("a line of NULs ends the headers for the stack too").isEqualTo(-1);
+    }
+
+    @Test
     void shouldNotLookForBackslashesInTheBody() {
         byte[] msg = "INVITE sip:b SIP/2.0\r\nVia: x\r\n\r\nbody ends in \\\r\n".getBytes(StandardCharsets.ISO_8859_1);
         assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(msg)).isEqualTo(-1);
