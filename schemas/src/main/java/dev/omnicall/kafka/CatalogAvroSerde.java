@@ -1,7 +1,6 @@
 package dev.omnicall.kafka;
 
 import org.apache.avro.Schema;
-import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.BinaryEncoder;
 import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.io.EncoderFactory;
@@ -110,7 +109,9 @@ public final class CatalogAvroSerde<V extends SpecificRecord> implements Serde<V
                     + entry.version() + " (id " + id + ") but this topic holds " + type.getSimpleName());
         }
         SpecificDatumReader<V> reader = readers.computeIfAbsent(id, k -> new SpecificDatumReader<>(entry.schema(), readerSchema));
-        BinaryDecoder decoder = DecoderFactory.get().binaryDecoder(data, HEADER_BYTES, data.length - HEADER_BYTES, null);
+        BoundedDecoder decoder = new BoundedDecoder(
+                DecoderFactory.get().binaryDecoder(data, HEADER_BYTES, data.length - HEADER_BYTES, null),
+                data.length - HEADER_BYTES);
         try {
             V value = reader.read(null, decoder);
             if (!decoder.isEnd()) {

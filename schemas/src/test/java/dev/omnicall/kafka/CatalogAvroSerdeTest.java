@@ -35,6 +35,19 @@ class CatalogAvroSerdeTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Timeout(10)
+    void shouldRefuseAnArrayClaimingMoreItemsThanTheRecordHasBytes_regressionFoundByCiFuzzing() {
+        // Found by the CI fuzz run: a TurnRequest (id 3) whose history block claims ~2^31 items in 18 bytes;
+        // Avro allocated the claimed capacity and the JVM ran out of memory
+        byte[] record = java.util.HexFormat.of().parseHex("0000000003127b736565441d00000000000000afafafd00f02000000");
+        var serde = new CatalogAvroSerde<>(TurnRequest.class, SchemaCatalog.bundled());
+
+        assertThatThrownBy(() -> serde.deserialize("turn-requests", record)).isInstanceOf(SerializationException.class)
+                .hasMessageContaining("corrupt Avro body").rootCause().hasMessageContaining("claims")
+                .hasMessageContaining("items in a record of 23 bytes");
+    }
+
+    @Test
     void shouldRoundTripEveryEvent() {
         assertThat(roundTrip(CallEvent.class, SampleEvents.callStarted("c1"))).isEqualTo(SampleEvents.callStarted("c1"));
         assertThat(roundTrip(CallEvent.class, SampleEvents.callEnded("c1"))).isEqualTo(SampleEvents.callEnded("c1"));
