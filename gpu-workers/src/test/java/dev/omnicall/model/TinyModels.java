@@ -36,4 +36,19 @@ public final class TinyModels {
         }
         return x;
     }
+
+    /** A copy of a checkpoint directory (files only; tiny checkpoints are small), for tests that break one. */
+    public static Path copyCheckpoint(Path src, Path dst) throws java.io.IOException {
+        try (var paths = java.nio.file.Files.walk(src)) {
+            for (Path p : paths.toList()) {
+                Path target = dst.resolve(src.relativize(p).toString());
+                if (java.nio.file.Files.isDirectory(p)) {
+                    java.nio.file.Files.createDirectories(target);
+                } else {
+                    java.nio.file.Files.copy(p, target);
+                }
+            }
+        }
+        return dst;
+    }
 }

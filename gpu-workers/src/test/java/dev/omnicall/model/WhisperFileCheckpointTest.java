@@ -66,18 +66,7 @@ class WhisperFileCheckpointTest {
 
     /** A copy of a checkpoint dir (files only; small). */
     private Path copy(Path src, String name) throws IOException {
-        Path dst = tmp.resolve(name);
-        try (var paths = Files.walk(src)) {
-            for (Path p : paths.toList()) {
-                Path target = dst.resolve(src.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(p, target);
-                }
-            }
-        }
-        return dst;
+        return TinyModels.copyCheckpoint(src, tmp.resolve(name));
     }
 
     private static ModelOptions fast() {

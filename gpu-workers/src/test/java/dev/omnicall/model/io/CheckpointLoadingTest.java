@@ -25,19 +25,7 @@ class CheckpointLoadingTest {
     Path tmp;
 
     private Path copyOfTiny() throws IOException {
-        Path src = TinyModels.checkpointDir();
-        Path dst = tmp.resolve("ckpt");
-        try (var paths = Files.walk(src)) {
-            for (Path p : paths.toList()) {
-                Path target = dst.resolve(src.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(p, target);
-                }
-            }
-        }
-        return dst;
+        return TinyModels.copyCheckpoint(TinyModels.checkpointDir(), tmp.resolve("ckpt"));
     }
 
     /** Rewrites the shard holding name so that the tensor has another shape or dtype (or is gone). */
