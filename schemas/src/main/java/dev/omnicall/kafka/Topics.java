@@ -3,6 +3,7 @@ package dev.omnicall.kafka;
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
@@ -39,6 +40,8 @@ public final class Topics {
     public static final Topic<TextDelta> RESPONSE_TEXT = new Topic<>("response-text", TextDelta.class, false, 7 * DAY_MS, Topic.DEFAULT_RECORD_BYTES);
     /** Streaming assistant audio, Omega units per chunk (worker). */
     public static final Topic<AudioChunk> RESPONSE_AUDIO = new Topic<>("response-audio", AudioChunk.class, false, HOUR_MS, Topic.DEFAULT_RECORD_BYTES);
+    /** What the caller said, one record per turn attempt (worker's Whisper decoder). */
+    public static final Topic<CallerText> CALLER_TEXT = new Topic<>("caller-text", CallerText.class, false, 7 * DAY_MS, Topic.DEFAULT_RECORD_BYTES);
     /** Per-call transcript table (streams). */
     public static final Topic<Transcript> TRANSCRIPTS = new Topic<>("transcripts", Transcript.class, true, 0, Topic.DEFAULT_RECORD_BYTES);
     /** One latency breakdown per turn (streams). */
@@ -47,7 +50,7 @@ public final class Topics {
     public static final Topic<DeadLetter> DEAD_LETTERS = new Topic<>("dead-letters", DeadLetter.class, false, 14 * DAY_MS, Topic.LARGE_RECORD_BYTES);
 
     private static final List<Topic<?>> ALL = List.of(CALL_EVENTS, CALLER_AUDIO, TURN_REQUESTS, RESPONSE_TEXT,
-            RESPONSE_AUDIO, TRANSCRIPTS, TURN_METRICS, DEAD_LETTERS);
+            RESPONSE_AUDIO, CALLER_TEXT, TRANSCRIPTS, TURN_METRICS, DEAD_LETTERS);
 
     private Topics() {
     }
