@@ -53,7 +53,8 @@ function loadSnapshot(s) {
     for (const tv of turns) {
       const t = turn(c, tv.turnId);
       Object.assign(t, { attempt: tv.attempt, last: tv.last, cancelled: tv.cancelled, bargedIn: tv.bargedIn,
-        userText: tv.userText, firstAudioMs: tv.firstAudioMs, stagesMs: tv.stagesMs });
+        userText: tv.userText, firstAudioMs: tv.firstAudioMs, stagesMs: tv.stagesMs, interrupted: tv.interrupted,
+        heardChars: tv.heardChars, generatedChars: tv.generatedChars });
       t.pieces = new Map(tv.pieces);
       t.finalText = tv.finalText;
     }
@@ -75,7 +76,13 @@ function apply(ev) {
   if (ev.type === "call") {
     if (ev.kind === "started") Object.assign(c.info, { state: "live", from: ev.from, to: ev.to, codec: ev.codec });
     else if (ev.kind === "ended") Object.assign(c.info, { state: "ended", endReason: ev.reason });
-    else if (ev.kind === "barge-in") turn(c, ev.turnId).bargedIn = true;
+    else if (ev.kind === "barge-in") {
+      const t = turn(c, ev.turnId);
+      t.bargedIn = true;
+      t.interrupted = true;
+      // what the caller heard of the reply; the transcript's cut text replaces it when it arrives
+      if (ev.playedTextChars != null && ev.playedTextChars >= 0 && !t.fromTranscript) t.heardChars = ev.playedTextChars;
+    }
     else if (ev.kind === "dtmf") c.info.dtmf = (c.info.dtmf || "") + ev.digit;
   } else if (ev.type === "text") {
     const t = turn(c, ev.turnId);
@@ -84,13 +91,23 @@ function apply(ev) {
     t.pieces.set(ev.seq, ev.text);
     t.last = t.last || ev.last;
     t.cancelled = t.cancelled || ev.cancelled;
+  } else if (ev.type === "caller-text") {
+    const t = turn(c, ev.turnId);
+    // the transcript's caller text (redacted as the topic keeps it) wins; a retry's text replaces an older attempt's
+    if (t.userFromTranscript || (t.userAttempt != null && ev.attempt < t.userAttempt)) return;
+    t.userAttempt = ev.attempt;
+    t.userText = ev.text;
   } else if (ev.type === "metrics") {
     Object.assign(turn(c, ev.turnId), { firstAudioMs: ev.firstAudioMs, stagesMs: ev.stagesMs });
   } else if (ev.type === "transcript") {
     for (const tt of ev.turns) {
       const t = turn(c, tt.turnId);
-      if (tt.userText != null) t.userText = tt.userText; // a transcript without caller text keeps what was shown
+      if (tt.userText != null) { t.userText = tt.userText; t.userFromTranscript = true; } // none: keep what was shown
       if (t.pieces.size === 0) t.finalText = tt.assistantText;
+      if (tt.interrupted) {
+        Object.assign(t, { interrupted: true, fromTranscript: true, heardChars: tt.assistantText.length,
+          generatedChars: tt.generatedChars >= 0 ? tt.generatedChars : null });
+      }
     }
     if (ev.ended) c.info.state = "ended";
   }
@@ -122,14 +139,33 @@ function renderCall(c) {
 
 function renderTurn(t) {
   const div = el("div", { class: "turn", "data-turn": String(t.turnId) });
-  if (t.userText) div.append(el("div", {}, el("span", { class: "who" }, "caller"), el("span", { class: "user-text" }, t.userText)));
+  // The caller's line comes first: it is what the bot answered, whenever its text arrived.
+  if (t.userText != null) {
+    div.append(el("div", { class: "line caller-line", "data-role": "caller-line" },
+      el("span", { class: "who" }, "Caller:"), " ",
+      t.userText === "" ? el("span", { class: "user-text muted", "data-role": "user-text" }, "(no words recognised)")
+        : el("span", { class: "user-text", "data-role": "user-text" }, t.userText)));
+  }
   const streaming = !t.last && !t.cancelled && t.pieces.size > 0;
-  div.append(el("div", {},
-    el("span", { class: "who" }, `bot · turn ${t.turnId}`),
-    el("span", { class: "assistant-text" + (streaming ? " streaming" : ""), "data-role": "assistant-text" }, turnText(t)),
+  const text = turnText(t);
+  const cut = t.heardChars != null && (t.heardChars < text.length || (t.generatedChars != null && t.heardChars < t.generatedChars));
+  const said = el("span", { class: "assistant-text" + (streaming ? " streaming" : ""), "data-role": "assistant-text" });
+  if (cut) {
+    // heard: what went out as audio before the barge-in; the rest was generated (or streamed) but never heard
+    said.append(el("span", { class: "heard", "data-role": "heard-text" }, text.slice(0, t.heardChars)),
+      el("span", { class: "unheard", "data-role": "unheard-text", title: "cut: the caller barged in before hearing this" },
+        text.slice(t.heardChars)));
+  } else {
+    said.append(text);
+  }
+  const generated = t.generatedChars != null ? t.generatedChars : text.length;
+  div.append(el("div", { class: "line bot-line", "data-role": "bot-line" },
+    el("span", { class: "who" }, `Bot · turn ${t.turnId}:`), " ",
+    said,
     t.attempt > 0 ? el("span", { class: "badge" }, "attempt " + t.attempt) : null,
     t.cancelled ? el("span", { class: "badge bad" }, "cancelled") : null,
-    t.bargedIn ? el("span", { class: "badge bad" }, "barge-in") : null));
+    t.bargedIn || t.interrupted ? el("span", { class: "badge bad", "data-role": "cut-badge" },
+      t.heardChars != null ? `cut: heard ${t.heardChars} of ${generated} chars` : "barge-in") : null));
   if (t.firstAudioMs != null || t.stagesMs) div.append(renderLatency(t));
   return div;
 }

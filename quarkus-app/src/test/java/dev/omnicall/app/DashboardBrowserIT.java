@@ -26,8 +26,9 @@ import static org.awaitility.Awaitility.await;
 /**
  * The dashboard in a real headless browser (Debian's chromium, driven by Playwright): text streamed on
  * response-text appears in the call's turn and grows as more deltas arrive; the latency split of the turn
- * shows once its turn-metrics record lands; a call that ended before the page was opened is listed from the
- * page's first snapshot.
+ * shows once its turn-metrics record lands; the caller's words from caller-text show as the turn's first line,
+ * before the bot's reply, and a reply the caller barged into shows what was heard and what was cut; a call
+ * that ended before the page was opened is listed (both sides) from the page's first snapshot.
  */
 @QuarkusTest
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -57,6 +58,7 @@ class DashboardBrowserIT {
              Browser browser = chromium(playwright)) {
             // Given a call that was answered, replied to, measured and hung up while no page was open
             events.callStarted("call-before-page");
+            events.callerText("call-before-page", 1, 0, "What is the capital of France?");
             events.text("call-before-page", 1, 0, 0, "Paris is the capital.", true);
             events.turnMetrics("call-before-page", 1, 640_000, 510_000, 40_000);
             events.callEnded("call-before-page");
@@ -71,9 +73,66 @@ class DashboardBrowserIT {
             // Then the call is listed, ended, with its reply and latency split, from the page's first snapshot
             Locator call = page.locator("[data-call='call-before-page']");
             assertThat(call.locator("[data-role='call-state']")).hasText("ended");
+            assertThat(call.locator("[data-turn='1'] [data-role='user-text']")).hasText("What is the capital of France?");
             assertThat(call.locator("[data-turn='1'] [data-role='assistant-text']")).hasText("Paris is the capital.");
             assertThat(call.locator("[data-turn='1'] [data-role='first-audio-ms']")).hasText("640 ms");
             assertThat(page.locator("#no-calls")).isHidden();
+        }
+    }
+
+    @Test
+    void shouldShowTheCallersLineBeforeTheReplyAndCutTheReplyWhenTheCallerBargesIn() {
+        try (PipelineEvents events = new PipelineEvents(runtime);
+             Playwright playwright = playwright();
+             Browser browser = chromium(playwright)) {
+            // Given the dashboard open, and a call whose reply has begun to stream
+            Page page = browser.newPage();
+            page.navigate(base.toString());
+            assertThat(page.locator("#stream-state")).hasText("stream: live");
+            events.callStarted("call-browser-2");
+            events.text("call-browser-2", 0, 0, 0, "Bonjour", false);
+            Locator turn = page.locator("[data-call='call-browser-2'] [data-turn='0']");
+            assertThat(turn.locator("[data-role='assistant-text']")).hasText("Bonjour");
+            assertThat(turn.locator("[data-role='caller-line']")).hasCount(0);
+
+            // When the caller's words of that turn arrive on caller-text (the decoder runs beside the reply)
+            events.callerText("call-browser-2", 0, 0, "What time is it?");
+
+            // Then the caller's line shows, above the bot's
+            assertThat(turn.locator("[data-role='user-text']")).hasText("What time is it?");
+            assertThat(turn.locator("[data-role='caller-line']")).containsText("Caller:");
+            assertThat(turn.locator(":scope > .line").nth(0)).hasAttribute("data-role", "caller-line");
+            assertThat(turn.locator(":scope > .line").nth(1)).hasAttribute("data-role", "bot-line");
+
+            // When the reply finishes streaming and the caller barges in after 7 of its 17 characters were played
+            events.text("call-browser-2", 0, 0, 1, " le monde.", true);
+            assertThat(turn.locator("[data-role='assistant-text']")).hasText("Bonjour le monde.");
+            events.bargeIn("call-browser-2", 0, 0, 7);
+
+            // Then the heard part and the cut part show apart
+            assertThat(turn.locator("[data-role='heard-text']")).hasText("Bonjour");
+            assertThat(turn.locator("[data-role='unheard-text']")).hasText(" le monde.");
+            assertThat(turn.locator("[data-role='cut-badge']")).hasText("cut: heard 7 of 17 chars");
+
+            // When the transcript keeps the heard part, and a page opened now loads it from the snapshot
+            events.interruptedTranscript("call-browser-2", 0, "What time is it?", "Bonjour", 17);
+            await().atMost(Duration.ofSeconds(30)).until(() -> DashboardHistoryIT.find(runtime.dashboard(), "call-browser-2")
+                    .map(c -> DashboardHistoryIT.turn(c, 0).get("generatedChars")).filter(g -> g.equals(17)).isPresent());
+            Page later = browser.newPage();
+            later.navigate(base.toString());
+            Locator laterTurn = later.locator("[data-call='call-browser-2'] [data-turn='0']");
+
+            // Then it shows both sides and the cut the same way
+            assertThat(laterTurn.locator("[data-role='user-text']")).hasText("What time is it?");
+            assertThat(laterTurn.locator("[data-role='heard-text']")).hasText("Bonjour");
+            assertThat(laterTurn.locator("[data-role='unheard-text']")).hasText(" le monde.");
+            // And the call's transcript endpoint lists caller then bot, the bot's line cut to what was heard
+            io.restassured.RestAssured.given().get("/api/calls/call-browser-2/transcript").then().statusCode(200)
+                    .body("lines.speaker", org.hamcrest.Matchers.contains("caller", "bot"))
+                    .body("lines.text", org.hamcrest.Matchers.contains("What time is it?", "Bonjour"))
+                    .body("lines[1].interrupted", org.hamcrest.Matchers.equalTo(true))
+                    .body("lines[1].generatedChars", org.hamcrest.Matchers.equalTo(17));
+            io.restassured.RestAssured.given().get("/api/calls/no-such-call/transcript").then().statusCode(404);
         }
     }
 

@@ -32,7 +32,7 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * A dashboard that starts after the calls (an app restart, or a pod that came up later) still lists them:
- * its consumer reads back the tail of call-events, transcripts and turn-metrics on the real broker. The
+ * its consumer reads back the tail of call-events, caller-text, transcripts and turn-metrics on the real broker. The
  * history fills the dashboard state only; it is neither counted again in the metrics nor pushed to browsers.
  */
 @QuarkusTest
@@ -51,6 +51,8 @@ class DashboardHistoryIT {
             events.text(callId, 1, 0, 0, "Bonjour le monde.", true);
             events.turnMetrics(callId, 1, 812_000, 600_000, 150_000);
             events.transcript(callId, 1, "Quelle heure est-il ?", "Bonjour le monde.", true);
+            // a second turn whose caller text was published but whose transcript never came (the call ended first)
+            events.callerText(callId, 2, 0, "Et demain ?");
             events.callEnded(callId);
         }
         // (the running app's own dashboard has seen all of it, so every record is on the broker; and the
@@ -81,6 +83,7 @@ class DashboardHistoryIT {
                 assertThat(turn.get("text")).isEqualTo("Bonjour le monde.");
                 assertThat(turn.get("userText")).isEqualTo("Quelle heure est-il ?");
                 assertThat(turn.get("firstAudioMs")).isEqualTo(812.0);
+                assertThat(turn(call, 2).get("userText")).as("caller-text read back").isEqualTo("Et demain ?");
             });
             assertThat(fresh.historyRecords()).isPositive();
             // And the old call is not counted again, nor pushed to browsers as if it were happening now
@@ -115,9 +118,13 @@ class DashboardHistoryIT {
         return calls.stream().filter(c -> callId.equals(c.get("callId"))).findFirst();
     }
 
-    @SuppressWarnings("unchecked")
     static Map<String, Object> turn(Map<String, Object> call) {
+        return turn(call, 1);
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> turn(Map<String, Object> call, int turnId) {
         List<Map<String, Object>> turns = (List<Map<String, Object>>) call.get("turns");
-        return turns.stream().filter(t -> Integer.valueOf(1).equals(t.get("turnId"))).findFirst().orElse(Map.of());
+        return turns.stream().filter(t -> Integer.valueOf(turnId).equals(t.get("turnId"))).findFirst().orElse(Map.of());
     }
 }

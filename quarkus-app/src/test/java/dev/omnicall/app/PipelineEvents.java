@@ -3,7 +3,9 @@ package dev.omnicall.app;
 import dev.omnicall.app.boot.OmniCallRuntime;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.Codec;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.EndReason;
@@ -83,6 +85,35 @@ final class PipelineEvents implements AutoCloseable {
                 .setTurns(List.of(TranscriptTurn.newBuilder().setTurnId(turnId).setUserText(userText)
                         .setAssistantText(assistantText).setCompletedUs(now).build()))
                 .setEnded(ended).setUpdatedUs(now).build());
+    }
+
+    /** The caller's words of one turn attempt, as the worker's Whisper decoder publishes them on caller-text. */
+    void callerText(String callId, int turnId, int attempt, String text) {
+        long now = Clock.nowMicros();
+        send(Topics.CALLER_TEXT, callId, CallerText.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt)
+                .setText(text).setLanguage("en").setTokenCount(text.split(" ").length).setAudioMs(1500)
+                .setDecodeStartUs(now - 40_000).setDecodeDoneUs(now).setDecodeCpuUs(25_000).setWorkerId("test-worker")
+                .setTimings(TurnTimings.newBuilder().build()).build());
+    }
+
+    /** The bridge's BargeIn: the caller spoke over the reply after {@code playedTextChars} of its text were played. */
+    void bargeIn(String callId, int turnId, int attempt, int playedTextChars) {
+        send(Topics.CALL_EVENTS, callId, CallEvent.newBuilder().setCallId(callId).setBridgeId("test-bridge")
+                .setOccurredUs(Clock.nowMicros())
+                .setPayload(BargeIn.newBuilder().setTurnId(turnId).setAttempt(attempt).setPlayedMs(700)
+                        .setPlayedTextChars(playedTextChars).build())
+                .build());
+    }
+
+    /** A transcript of one interrupted turn: the caller's words and the part of the reply the caller heard. */
+    void interruptedTranscript(String callId, int turnId, String userText, String heardText, int generatedChars) {
+        long now = Clock.nowMicros();
+        send(Topics.TRANSCRIPTS, callId, Transcript.newBuilder().setCallId(callId)
+                .setTurns(List.of(TranscriptTurn.newBuilder().setTurnId(turnId).setUserText(userText)
+                        .setAssistantText(heardText).setInterrupted(true).setCompletedUs(now)
+                        .setUserEndedUs(now - 3_000_000).setReplyStartedUs(now - 2_000_000)
+                        .setGeneratedChars(generatedChars).build()))
+                .setEnded(false).setUpdatedUs(now).build());
     }
 
     void text(String callId, int turnId, int attempt, int seq, String text, boolean last) {

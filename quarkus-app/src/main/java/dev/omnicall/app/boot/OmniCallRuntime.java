@@ -17,6 +17,7 @@ import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.topologies.TranscriptRedactor;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.ShutdownEvent;
@@ -43,6 +44,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 
 /**
  * The ordered start-up and shutdown of one OmniCall process:
@@ -219,7 +221,8 @@ public class OmniCallRuntime {
         }
         long t0 = System.nanoTime();
         PipelineObserver o = new PipelineObserver(kafka, serde, "omnicall-dashboard-" + config.instanceId(),
-                "omnicall-dashboard-" + config.instanceId(), metrics, dashboard, stream::publish);
+                "omnicall-dashboard-" + config.instanceId(), metrics, dashboard, stream::publish,
+                config.streams().redactTranscripts() ? TranscriptRedactor::redactText : UnaryOperator.identity());
         started.push(new Closer("dashboard consumer", o));
         observer = o;
         o.start();

@@ -17,6 +17,12 @@ import java.util.TreeMap;
  *
  * <p>Workers are at-least-once: a turn may arrive as a retry (higher attempt) or with duplicate deltas.
  * The view keeps the highest attempt of each turn and its pieces by sequence number.
+ *
+ * <p>Each turn holds both sides: the caller's words (from {@code caller-text} while the turn runs; the
+ * transcript's {@code userText}, which is what the transcripts topic keeps, once it arrives) and the bot's
+ * reply. A reply the caller barged into carries {@code heardChars}: how many characters of it the caller heard
+ * (the BargeIn's {@code playedTextChars}, or the transcript's cut {@code assistantText}), so the page can show
+ * the rest as cut.
  */
 public final class DashboardState {
 
@@ -59,6 +65,7 @@ public final class DashboardState {
         switch (type) {
             case "call" -> call.apply(event);
             case "text" -> call.turn((Integer) event.get("turnId")).text(event);
+            case "caller-text" -> call.turn((Integer) event.get("turnId")).callerText(event);
             case "metrics" -> call.turn((Integer) event.get("turnId")).metrics(event);
             case "transcript" -> call.transcript(event);
             default -> { }
@@ -85,6 +92,47 @@ public final class DashboardState {
         out.put("calls", list);
         out.put("deadLetters", new ArrayList<>(deadLetters));
         return out;
+    }
+
+    /**
+     * One call's conversation as lines in the order they were spoken: per turn, the caller's line (when its text
+     * is known) and then the bot's, the bot's cut to what the caller heard when the caller barged in. Empty when
+     * the call is not (or no longer) in the view.
+     */
+    public synchronized java.util.Optional<Map<String, Object>> transcript(String callId) {
+        CallView c = calls.get(callId);
+        if (c == null) {
+            return java.util.Optional.empty();
+        }
+        List<Map<String, Object>> lines = new ArrayList<>();
+        for (TurnView t : c.turns.values()) {
+            if (t.userText != null) {
+                Map<String, Object> caller = new LinkedHashMap<>();
+                caller.put("speaker", "caller");
+                caller.put("turnId", t.turnId);
+                caller.put("text", t.userText);
+                caller.put("atUs", t.userEndedUs > 0 ? t.userEndedUs : null);
+                lines.add(caller);
+            }
+            String said = t.text();
+            if (!said.isEmpty() || t.attempt >= 0 || t.finalText != null) {
+                Integer heard = t.heardChars();
+                Map<String, Object> bot = new LinkedHashMap<>();
+                bot.put("speaker", "bot");
+                bot.put("turnId", t.turnId);
+                bot.put("text", heard == null ? said : said.substring(0, Math.min(heard, said.length())));
+                bot.put("interrupted", t.interrupted || t.bargedIn);
+                bot.put("generatedChars", heard == null ? null
+                        : t.generatedChars >= 0 ? Integer.valueOf(t.generatedChars) : Integer.valueOf(said.length()));
+                bot.put("atUs", t.replyStartedUs > 0 ? t.replyStartedUs : null);
+                lines.add(bot);
+            }
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("callId", callId);
+        out.put("state", c.info.get("state"));
+        out.put("lines", lines);
+        return java.util.Optional.of(out);
     }
 
     private static final class CallView {
@@ -115,7 +163,7 @@ public final class DashboardState {
                     info.put("endReason", e.get("reason"));
                     info.put("endedUs", e.get("occurredUs"));
                 }
-                case "barge-in" -> turn((Integer) e.get("turnId")).bargedIn = true;
+                case "barge-in" -> turn((Integer) e.get("turnId")).bargeIn(e);
                 case "dtmf" -> info.merge("dtmf", e.get("digit"), (a, b) -> a + "" + b);
                 default -> { }
             }
@@ -125,13 +173,7 @@ public final class DashboardState {
             @SuppressWarnings("unchecked")
             List<Map<String, Object>> ts = (List<Map<String, Object>>) e.get("turns");
             for (Map<String, Object> t : ts) {
-                TurnView v = turn((Integer) t.get("turnId"));
-                if (t.get("userText") != null) { // a transcript without caller text must not erase one already shown
-                    v.userText = (String) t.get("userText");
-                }
-                if (v.pieces.isEmpty()) {
-                    v.finalText = (String) t.get("assistantText");
-                }
+                turn((Integer) t.get("turnId")).transcript(t);
             }
             if (Boolean.TRUE.equals(e.get("ended"))) {
                 info.put("state", "ended");
@@ -161,9 +203,22 @@ public final class DashboardState {
         boolean cancelled;
         boolean bargedIn;
         String userText;
+        /** Attempt of the caller-text shown; the transcript's caller text (redacted as the topic is) wins over any. */
+        int userAttempt = -1;
+        boolean userFromTranscript;
+        String language;
         String finalText;
         Object firstAudioMs;
         Object stagesMs;
+        /** From the BargeIn: how much of the attempt's reply text was played (-1 unknown). */
+        int playedTextChars = -1;
+        int bargeInAttempt = -1;
+        /** From the transcript. */
+        boolean interrupted;
+        String heardText;
+        int generatedChars = -1;
+        long userEndedUs;
+        long replyStartedUs;
 
         TurnView(int turnId) {
             this.turnId = turnId;
@@ -185,16 +240,71 @@ public final class DashboardState {
             cancelled |= Boolean.TRUE.equals(e.get("cancelled"));
         }
 
+        void callerText(Map<String, Object> e) {
+            int a = (Integer) e.get("attempt");
+            if (userFromTranscript || a < userAttempt) {
+                return;
+            }
+            userAttempt = a;
+            userText = (String) e.get("text");
+            language = (String) e.get("language");
+        }
+
+        void bargeIn(Map<String, Object> e) {
+            bargedIn = true;
+            int a = (Integer) e.get("attempt");
+            Object played = e.get("playedTextChars");
+            if (a >= bargeInAttempt && played instanceof Integer p) {
+                bargeInAttempt = a;
+                playedTextChars = p;
+            }
+        }
+
+        void transcript(Map<String, Object> t) {
+            if (t.get("userText") != null) { // a transcript without caller text must not erase one already shown
+                userText = (String) t.get("userText");
+                userFromTranscript = true;
+            }
+            String assistant = (String) t.get("assistantText");
+            if (pieces.isEmpty()) {
+                finalText = assistant;
+            }
+            interrupted = Boolean.TRUE.equals(t.get("interrupted"));
+            heardText = interrupted ? assistant : null;
+            generatedChars = t.get("generatedChars") instanceof Integer g ? g : -1;
+            userEndedUs = t.get("userEndedUs") instanceof Long u ? u : 0;
+            replyStartedUs = t.get("replyStartedUs") instanceof Long r ? r : 0;
+        }
+
+        /**
+         * Characters of the reply the caller heard, when the reply was cut: the transcript's (what the topic keeps)
+         * or, before it arrives, the BargeIn's playedTextChars; null when not cut or not known.
+         */
+        Integer heardChars() {
+            if (heardText != null) {
+                return heardText.length();
+            }
+            if (bargedIn && playedTextChars >= 0 && bargeInAttempt == attempt) {
+                return playedTextChars;
+            }
+            return null;
+        }
+
         void metrics(Map<String, Object> e) {
             firstAudioMs = e.get("firstAudioMs");
             stagesMs = e.get("stagesMs");
+        }
+
+        /** The reply text as streamed (every piece of the attempt), or the transcript's when no piece was seen. */
+        String text() {
+            return pieces.isEmpty() && finalText != null ? finalText : String.join("", pieces.values());
         }
 
         Map<String, Object> view() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("turnId", turnId);
             m.put("attempt", attempt);
-            m.put("text", pieces.isEmpty() && finalText != null ? finalText : String.join("", pieces.values()));
+            m.put("text", text());
             List<List<Object>> seqAndText = new ArrayList<>();
             pieces.forEach((seq, text) -> seqAndText.add(List.of(seq, text)));
             m.put("pieces", seqAndText);
@@ -203,6 +313,12 @@ public final class DashboardState {
             m.put("cancelled", cancelled);
             m.put("bargedIn", bargedIn);
             m.put("userText", userText);
+            m.put("language", language);
+            m.put("interrupted", interrupted || bargedIn);
+            m.put("heardChars", heardChars());
+            m.put("generatedChars", generatedChars >= 0 ? generatedChars : null);
+            m.put("userEndedUs", userEndedUs > 0 ? userEndedUs : null);
+            m.put("replyStartedUs", replyStartedUs > 0 ? replyStartedUs : null);
             m.put("firstAudioMs", firstAudioMs);
             m.put("stagesMs", stagesMs);
             return m;

@@ -4,6 +4,7 @@ import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.Dtmf;
 import dev.omnicall.events.PlaybackStarted;
@@ -19,8 +20,8 @@ import java.util.Map;
 
 /**
  * The JSON shape of each event the dashboard receives over SSE: a flat map with a {@code type}
- * ({@code call}, {@code text}, {@code transcript}, {@code metrics}, {@code dead-letter}). Latencies are
- * in milliseconds. Dead letters carry the error, never the original bytes (they may hold caller audio).
+ * ({@code call}, {@code text}, {@code caller-text}, {@code transcript}, {@code metrics}, {@code dead-letter}).
+ * Latencies are in milliseconds. Dead letters carry the error, never the original bytes (they may hold caller audio).
  */
 public final class EventViews {
 
@@ -45,6 +46,9 @@ public final class EventViews {
             m.put("kind", "barge-in");
             m.put("turnId", s.getTurnId());
             m.put("attempt", s.getAttempt());
+            // -1: a bridge older than CallEvent v3 did not say how much of the reply went out
+            m.put("playedMs", s.getPlayedMs());
+            m.put("playedTextChars", s.getPlayedTextChars());
         } else if (p instanceof Dtmf s) {
             m.put("kind", "dtmf");
             m.put("digit", s.getDigit());
@@ -70,6 +74,26 @@ public final class EventViews {
         return m;
     }
 
+    /**
+     * What the caller said in one turn, as the worker's Whisper decoder heard it. {@code text} has already been
+     * through {@code redact} (the identity unless transcript redaction is on), so the dashboard never shows
+     * more of the caller's words than the transcripts topic does.
+     */
+    public static Map<String, Object> callerText(CallerText c, java.util.function.UnaryOperator<String> redact) {
+        Map<String, Object> m = base("caller-text", c.getCallId());
+        m.put("turnId", c.getTurnId());
+        m.put("attempt", c.getAttempt());
+        m.put("text", redact.apply(c.getText()));
+        m.put("language", c.getLanguage());
+        m.put("tokenCount", c.getTokenCount());
+        m.put("truncated", c.getTruncated());
+        m.put("audioMs", c.getAudioMs());
+        m.put("decodeMs", millis(c.getDecodeDoneUs() - c.getDecodeStartUs()));
+        m.put("decodeCpuMs", millis(c.getDecodeCpuUs()));
+        m.put("workerId", c.getWorkerId());
+        return m;
+    }
+
     public static Map<String, Object> transcript(Transcript t) {
         Map<String, Object> m = base("transcript", t.getCallId());
         List<Map<String, Object>> turns = new ArrayList<>();
@@ -79,6 +103,10 @@ public final class EventViews {
             v.put("userText", turn.getUserText());
             v.put("assistantText", turn.getAssistantText());
             v.put("interrupted", turn.getInterrupted());
+            v.put("completedUs", turn.getCompletedUs());
+            v.put("userEndedUs", turn.getUserEndedUs());
+            v.put("replyStartedUs", turn.getReplyStartedUs());
+            v.put("generatedChars", turn.getGeneratedChars());
             turns.add(v);
         }
         m.put("turns", turns);

@@ -1,5 +1,6 @@
 package dev.omnicall.app.observe;
 
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TurnMetrics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -24,6 +25,9 @@ import java.util.concurrent.TimeUnit;
  *       {@code omnicall_barge_ins_total}, {@code omnicall_turns_completed_total}</li>
  *   <li>{@code omnicall_first_audio_latency_seconds} (histogram: end of caller speech to first RTP packet)</li>
  *   <li>{@code omnicall_turn_stage_latency_seconds{stage}} (histogram per stage of the split)</li>
+ *   <li>{@code omnicall_caller_texts_total{truncated}} (caller-text records: one per transcribed turn attempt),
+ *       {@code omnicall_caller_text_decode_seconds} (histogram: the Whisper decoder's wall time per utterance,
+ *       decodeStartUs to decodeDoneUs, interleaved with the reply's decode steps)</li>
  *   <li>{@code omnicall_dead_letters_total{source_topic,stage}}</li>
  *   <li>{@code omnicall_observer_records_total{topic}}, {@code omnicall_observer_unreadable_total{topic}},
  *       {@code omnicall_observer_poll_errors_total}</li>
@@ -55,6 +59,7 @@ public final class PipelineMetrics {
     private final Counter bargeIns;
     private final Counter callsStarted;
     private final Counter pollErrors;
+    private final Timer callerTextDecode;
 
     public PipelineMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -68,6 +73,9 @@ public final class PipelineMetrics {
         turnsCompleted = Counter.builder("omnicall.turns.completed").description("turn-metrics records seen").register(registry);
         bargeIns = Counter.builder("omnicall.barge.ins").description("BargeIn events seen").register(registry);
         callsStarted = Counter.builder("omnicall.calls.started").description("CallStarted events seen").register(registry);
+        callerTextDecode = Timer.builder("omnicall.caller.text.decode")
+                .description("the worker's Whisper decoder on one utterance, start to done (wall time, interleaved with the reply), from caller-text")
+                .serviceLevelObjectives(LATENCY_BUCKETS).register(registry);
         pollErrors = Counter.builder("omnicall.observer.poll.errors").description("failed polls of the dashboard consumer").register(registry);
     }
 
@@ -103,6 +111,15 @@ public final class PipelineMetrics {
 
     public void bargeIn() {
         bargeIns.increment();
+    }
+
+    public void callerText(CallerText c) {
+        Counter.builder("omnicall.caller.texts").tag("truncated", String.valueOf(c.getTruncated()))
+                .description("caller-text records seen (the caller's words of one turn attempt)").register(registry).increment();
+        long us = c.getDecodeDoneUs() - c.getDecodeStartUs();
+        if (us >= 0) {
+            callerTextDecode.record(us, TimeUnit.MICROSECONDS);
+        }
     }
 
     public void textDelta(String callId, int turnId, int attempt, boolean last) {

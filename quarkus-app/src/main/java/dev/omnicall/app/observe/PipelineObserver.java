@@ -4,6 +4,7 @@ import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallStarted;
 import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
@@ -33,17 +34,19 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 
 /**
  * The dashboard's and metrics' view of the pipeline: one consumer, in its own group, reading
- * {@code response-text}, {@code call-events}, {@code transcripts}, {@code turn-metrics} and
- * {@code dead-letters} from the latest offsets. Each record updates the {@link PipelineMetrics} and the
+ * {@code response-text}, {@code caller-text}, {@code call-events}, {@code transcripts}, {@code turn-metrics}
+ * and {@code dead-letters} from the latest offsets. Each record updates the {@link PipelineMetrics} and the
  * {@link DashboardState} and is published to the SSE stream.
  *
  * <p>So that a page opened after a restart (or on a pod that started after the calls) is not empty, the
  * first assignment of each partition also reads back a bounded tail: the last {@code maxCalls} records of
  * the compacted {@code transcripts} (one per call: caller and bot text, ended), and the last
- * {@code 4 × maxCalls} of {@code call-events} and {@code turn-metrics} and 20 of {@code dead-letters}.
+ * {@code 4 × maxCalls} of {@code call-events}, {@code caller-text} and {@code turn-metrics} and 20 of
+ * {@code dead-letters}.
  * Those history records only fill the dashboard state: they are not counted in the metrics (a restart must
  * not count old calls again) and not pushed to browsers. {@code response-text} is not read back (the
  * transcripts carry each turn's final text).
@@ -51,13 +54,17 @@ import java.util.function.Consumer;
  * <p>A record it cannot decode is counted ({@code omnicall_observer_unreadable_total{topic}}) and logged,
  * never dead-lettered: this consumer only watches, and every instance runs one, so dead-lettering here
  * would duplicate what the owning role already reported.
+ *
+ * <p>The caller's words on {@code caller-text} are raw (the worker does not redact); when transcript redaction
+ * is on, the observer masks them with the streams role's own redactor before they reach the dashboard state or
+ * a browser, so the page never shows more than the {@code transcripts} topic.
  */
 public final class PipelineObserver implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(PipelineObserver.class);
 
     /** The topics the dashboard watches. */
-    public static final List<Topic<?>> WATCHED = List.of(Topics.RESPONSE_TEXT, Topics.CALL_EVENTS,
+    public static final List<Topic<?>> WATCHED = List.of(Topics.RESPONSE_TEXT, Topics.CALLER_TEXT, Topics.CALL_EVENTS,
             Topics.TRANSCRIPTS, Topics.TURN_METRICS, Topics.DEAD_LETTERS);
 
     private final KafkaConsumer<String, byte[]> consumer;
@@ -65,6 +72,7 @@ public final class PipelineObserver implements AutoCloseable {
     private final PipelineMetrics metrics;
     private final DashboardState state;
     private final Consumer<Map<String, Object>> publish;
+    private final UnaryOperator<String> redactCallerText;
     private final AtomicLong unreadable = new AtomicLong();
     /** Per partition, the end offset when it was first assigned: records below it are history. */
     private final Map<TopicPartition, Long> historyEnd = new HashMap<>();
@@ -77,6 +85,16 @@ public final class PipelineObserver implements AutoCloseable {
 
     public PipelineObserver(KafkaSettings kafka, SerdeConfig serde, String groupId, String clientId,
                             PipelineMetrics metrics, DashboardState state, Consumer<Map<String, Object>> publish) {
+        this(kafka, serde, groupId, clientId, metrics, state, publish, UnaryOperator.identity());
+    }
+
+    /**
+     * @param redactCallerText applied to the caller's text of every {@code caller-text} record
+     *                         ({@code TranscriptRedactor::redactText} when transcript redaction is on)
+     */
+    public PipelineObserver(KafkaSettings kafka, SerdeConfig serde, String groupId, String clientId,
+                            PipelineMetrics metrics, DashboardState state, Consumer<Map<String, Object>> publish,
+                            UnaryOperator<String> redactCallerText) {
         Map<String, Object> props = kafka.consumer(groupId, clientId);
         // A dashboard shows what happens from now on; it neither replays history nor needs commits.
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest");
@@ -88,6 +106,7 @@ public final class PipelineObserver implements AutoCloseable {
         this.metrics = metrics;
         this.state = state;
         this.publish = publish;
+        this.redactCallerText = redactCallerText;
         this.thread = new Thread(this::run, "omnicall-dashboard-consumer");
         this.thread.setDaemon(true);
     }
@@ -166,7 +185,8 @@ public final class PipelineObserver implements AutoCloseable {
         if (topic.equals(Topics.TRANSCRIPTS.name())) {
             return calls;
         }
-        if (topic.equals(Topics.CALL_EVENTS.name()) || topic.equals(Topics.TURN_METRICS.name())) {
+        if (topic.equals(Topics.CALL_EVENTS.name()) || topic.equals(Topics.TURN_METRICS.name())
+                || topic.equals(Topics.CALLER_TEXT.name())) {
             return 4 * calls;
         }
         if (topic.equals(Topics.DEAD_LETTERS.name())) {
@@ -234,6 +254,9 @@ public final class PipelineObserver implements AutoCloseable {
         if (value instanceof TextDelta d) {
             metrics.textDelta(d.getCallId(), d.getTurnId(), d.getAttempt(), d.getLast() || d.getCancelled());
             view = EventViews.text(d);
+        } else if (value instanceof CallerText c) {
+            metrics.callerText(c);
+            view = EventViews.callerText(c, redactCallerText);
         } else if (value instanceof CallEvent e) {
             if (e.getPayload() instanceof CallStarted) {
                 metrics.callStarted(e.getCallId());
@@ -269,6 +292,8 @@ public final class PipelineObserver implements AutoCloseable {
         Map<String, Object> view;
         if (value instanceof CallEvent e) {
             view = EventViews.call(e);
+        } else if (value instanceof CallerText c) {
+            view = EventViews.callerText(c, redactCallerText);
         } else if (value instanceof TurnMetrics m) {
             view = EventViews.metrics(m);
         } else if (value instanceof Transcript t) {

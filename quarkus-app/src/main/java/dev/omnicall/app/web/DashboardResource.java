@@ -7,7 +7,9 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.smallrye.mutiny.Multi;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.GET;
+import jakarta.ws.rs.NotFoundException;
 import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import org.jboss.resteasy.reactive.RestStreamElementType;
@@ -20,7 +22,8 @@ import java.util.TreeMap;
 /**
  * The dashboard's API. {@code GET /api/snapshot} returns the recent calls, the counters and the start-up
  * state; {@code GET /api/events} streams every watched event as it arrives (SSE, one JSON object per
- * event) plus a {@code counters} event every 2 s.
+ * event) plus a {@code counters} event every 2 s; {@code GET /api/calls/{callId}/transcript} returns one call's
+ * conversation as lines, caller and bot in the order spoken (a barged-in reply cut to what the caller heard).
  */
 @Path("/api")
 public class DashboardResource {
@@ -52,6 +55,17 @@ public class DashboardResource {
             out.putAll(runtime.dashboard().snapshot());
         }
         return out;
+    }
+
+    @GET
+    @Path("/calls/{callId}/transcript")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> transcript(@PathParam("callId") String callId) {
+        if (runtime.dashboard() == null) {
+            throw new NotFoundException("the dashboard is off (omnicall.dashboard.enabled=false)");
+        }
+        return runtime.dashboard().transcript(callId)
+                .orElseThrow(() -> new NotFoundException("no call " + callId + " in the dashboard's recent calls"));
     }
 
     @GET
