@@ -16,6 +16,9 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     private final AtomicLong turnsCompleted = new AtomicLong();
     private final AtomicLong kvHits = new AtomicLong();
     private final AtomicLong kvMisses = new AtomicLong();
+    private final AtomicLong transcriptionsOk = new AtomicLong();
+    private final AtomicLong transcriptionsFailed = new AtomicLong();
+    private final AtomicLong transcriptionCpuMicros = new AtomicLong();
     private final Map<String, AtomicLong> deadLetters = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> cancellations = new ConcurrentHashMap<>();
 
@@ -58,6 +61,21 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     @Override
     public void kvCache(boolean hit) {
         (hit ? kvHits : kvMisses).incrementAndGet();
+    }
+
+    @Override
+    public void transcription(boolean ok, long decodeCpuMicros) {
+        (ok ? transcriptionsOk : transcriptionsFailed).incrementAndGet();
+        transcriptionCpuMicros.addAndGet(Math.max(0, decodeCpuMicros));
+    }
+
+    public long transcriptions(boolean ok) {
+        return (ok ? transcriptionsOk : transcriptionsFailed).get();
+    }
+
+    /** Time inside the caller decoder, all utterances together. */
+    public long transcriptionCpuMicros() {
+        return transcriptionCpuMicros.get();
     }
 
     public int queueDepth() {
@@ -111,6 +129,7 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     public String toString() {
         return "queue=" + queueDepth() + " active=" + activeTurns() + " steps=" + steps() + " tokens=" + tokens()
                 + " turns=" + turnsCompleted() + " kvHits=" + kvHits() + " kvMisses=" + kvMisses()
-                + " deadLetters=" + deadLetters + " cancellations=" + cancellations;
+                + " deadLetters=" + deadLetters + " cancellations=" + cancellations
+                + " transcriptions=" + transcriptionsOk + "/" + transcriptionsFailed + "failed";
     }
 }

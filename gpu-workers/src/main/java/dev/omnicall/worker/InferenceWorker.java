@@ -4,6 +4,7 @@ import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnRequest;
@@ -48,7 +49,7 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * The inference worker: one consumer over {@code turn-requests} and {@code call-events} (co-partitioned, one
  * group, so all of a call lands here), a {@link TurnScheduler} doing continuous batching on the engine, and
- * one idempotent producer for TextDeltas, AudioChunks and dead letters. One thread runs poll → dispatch →
+ * one idempotent producer for TextDeltas, AudioChunks, CallerTexts and dead letters. One thread runs poll → dispatch →
  * one decode step → commit, so a BargeIn or CallEnded read after a step cancels its turn before the next.
  *
  * <p><b>At-least-once.</b> An offset is committed only when every turn at or below it on its partition has
@@ -88,6 +89,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private final Deserializer<CallEvent> callEvents;
     private final Serializer<TextDelta> textSerializer;
     private final Serializer<AudioChunk> audioSerializer;
+    private final Serializer<CallerText> callerTextSerializer;
     private final Serializer<DeadLetter> deadLetterSerializer;
     private final OffsetTracker offsets = new OffsetTracker();
     private final ConversationCache cache;
@@ -130,10 +132,11 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.callEvents = Topics.CALL_EVENTS.valueSerde(config.serde()).deserializer();
         this.textSerializer = Topics.RESPONSE_TEXT.valueSerde(config.serde()).serializer();
         this.audioSerializer = Topics.RESPONSE_AUDIO.valueSerde(config.serde()).serializer();
+        this.callerTextSerializer = Topics.CALLER_TEXT.valueSerde(config.serde()).serializer();
         this.deadLetterSerializer = Topics.DEAD_LETTERS.valueSerde(config.serde()).serializer();
         this.cache = new ConversationCache(config.kvCacheBytes(), metrics);
         this.scheduler = new TurnScheduler(engine, cache, config.maxBatch(), config.batchedDecode(),
-                config.instanceId(), metrics, new KafkaOutput());
+                config.instanceId(), metrics, new KafkaOutput(), config.transcription().tokensPerStep());
     }
 
     /** The loop; returns after {@link #close()} (from another thread) or a fatal error. */
@@ -495,6 +498,21 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         @Override
         public void audio(Turn turn, AudioChunk chunk) {
             send(Topics.RESPONSE_AUDIO.name(), turn.callId(), audioSerializer, chunk);
+        }
+
+        @Override
+        public void callerText(Turn turn, CallerText text) {
+            send(Topics.CALLER_TEXT.name(), turn.callId(), callerTextSerializer, text);
+        }
+
+        @Override
+        public void transcriptionFailed(Turn turn, Throwable error) {
+            // The request itself was fine and its reply plays: the dead letter records the utterance the decoder
+            // failed on (stage transcribe), so it can be replayed once the decoder is fixed.
+            DeadLetter dl = DeadLetters.of(turn.partition().topic(), turn.partition().partition(), turn.offset(),
+                    turn.key(), turn.value(), "transcribe", error, "worker:" + config.instanceId());
+            sendDeadLetter(turn.callId(), dl);
+            metrics.deadLetter("transcription");
         }
 
         @Override

@@ -15,7 +15,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code omnicall.worker.batch.size} (summary per decode step), {@code omnicall.worker.tokens} (counter;
  * {@code rate()} is tokens/s), {@code omnicall.worker.dead.letters{reason}},
  * {@code omnicall.worker.cancellations{reason}}, {@code omnicall.worker.turns.completed},
- * {@code omnicall.worker.first.audio} (timer: inference start to first chunk), {@code omnicall.worker.kv.cache{result}}.
+ * {@code omnicall.worker.first.audio} (timer: inference start to first chunk), {@code omnicall.worker.kv.cache{result}},
+ * {@code omnicall.worker.transcriptions{outcome=ok|failed}} (counter: caller transcriptions per utterance) and
+ * {@code omnicall.worker.transcription.decode} (timer: time inside the Whisper decoder per utterance, ok or failed).
  * Every meter carries the tag {@code instance}.
  */
 public final class MicrometerWorkerMetrics implements WorkerMetrics {
@@ -30,6 +32,9 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     private final Timer firstAudio;
     private final Counter kvHit;
     private final Counter kvMiss;
+    private final Counter transcriptionsOk;
+    private final Counter transcriptionsFailed;
+    private final Timer transcriptionDecode;
 
     public MicrometerWorkerMetrics(MeterRegistry registry, String instanceId) {
         this.registry = registry;
@@ -48,6 +53,14 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
                 .register(registry);
         kvHit = Counter.builder("omnicall.worker.kv.cache").tag("instance", instance).tag("result", "hit").register(registry);
         kvMiss = Counter.builder("omnicall.worker.kv.cache").tag("instance", instance).tag("result", "miss").register(registry);
+        transcriptionsOk = Counter.builder("omnicall.worker.transcriptions").tag("instance", instance)
+                .tag("outcome", "ok").description("caller utterances transcribed").register(registry);
+        transcriptionsFailed = Counter.builder("omnicall.worker.transcriptions").tag("instance", instance)
+                .tag("outcome", "failed").description("caller utterances whose transcription failed (dead-lettered)")
+                .register(registry);
+        transcriptionDecode = Timer.builder("omnicall.worker.transcription.decode").tag("instance", instance)
+                .description("time inside the Whisper decoder per caller utterance").publishPercentileHistogram()
+                .register(registry);
     }
 
     @Override
@@ -91,5 +104,11 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     @Override
     public void kvCache(boolean hit) {
         (hit ? kvHit : kvMiss).increment();
+    }
+
+    @Override
+    public void transcription(boolean ok, long decodeCpuMicros) {
+        (ok ? transcriptionsOk : transcriptionsFailed).increment();
+        transcriptionDecode.record(Duration.ofNanos(Math.max(0, decodeCpuMicros) * 1_000));
     }
 }

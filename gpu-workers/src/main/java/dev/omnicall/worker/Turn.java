@@ -26,6 +26,9 @@ public final class Turn {
     int textSeq;
     int audioSeq;
     int tokens;
+    /** Length of the reply text sent so far (the concatenated TextDelta texts). */
+    int textChars;
+    boolean callerTextPublished;
     String cancelReason;
 
     public Turn(TurnRequest request, TurnInput input, TopicPartition partition, long offset, byte[] key, byte[] value,

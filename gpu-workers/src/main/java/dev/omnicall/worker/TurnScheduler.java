@@ -1,6 +1,7 @@
 package dev.omnicall.worker;
 
 import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.worker.engine.ConversationSnapshot;
@@ -30,7 +31,19 @@ import java.util.function.Predicate;
  *
  * <p>Every turn's output: TextDeltas with seq 0, 1, ... and AudioChunks with seq 0, 1, ... (each topic its own
  * sequence), the last of each with {@code last=true}; a cancelled turn ends with one TextDelta
- * {@code cancelled=true, last=true} and no further audio. Not thread-safe: the worker's loop thread drives it.
+ * {@code cancelled=true, last=true} and no further audio. Each AudioChunk carries {@code textChars}, the length of
+ * the attempt's reply text whose speech it completes.
+ *
+ * <p><b>Caller text.</b> When the engine transcribes, each turn attempt that was started gives exactly one caller
+ * transcript: a {@link CallerText} record, or (decoder failed on the utterance) a dead letter; either is counted
+ * ({@link WorkerMetrics#transcription}) and handed to the output before the turn is {@code finished}, so its
+ * offset is committed only once the caller text is flushed. A completed turn's transcript comes with its steps
+ * (at the latest its done step). A turn cancelled mid-reply (barge-in, hang-up) gets its cancelled TextDelta at
+ * once, then stays in a transcribe-only tail: the caller still said the words, so its transcription goes on by
+ * {@code transcribeTokensPerStep} tokens per step (only while every running turn has its first audio out, and all
+ * at once when no turn runs) and its CallerText is published when done. A turn cancelled before it started (no
+ * encoder output), a failed turn and an abandoned one (revoked partition: the next owner redoes it) publish none.
+ * Not thread-safe: the worker's loop thread drives it.
  */
 public final class TurnScheduler {
 
@@ -45,12 +58,25 @@ public final class TurnScheduler {
     private final TurnOutput output;
     private final ArrayDeque<Turn> waiting = new ArrayDeque<>();
     private final List<Turn> active = new ArrayList<>();
+    /** Cancelled turns whose caller transcription is still being finished (no more reply output). */
+    private final List<Turn> tails = new ArrayList<>();
+    private final int transcribeTokensPerStep;
     // Copies of the two sizes for other threads (status pages); the loop thread reads the collections.
     private volatile int publishedWaiting;
     private volatile int publishedActive;
 
     public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode,
                          String workerId, WorkerMetrics metrics, TurnOutput output) {
+        this(engine, cache, maxBatch, batchedDecode, workerId, metrics, output, 2);
+    }
+
+    /** @param transcribeTokensPerStep caller-decoder tokens per step for a cancelled turn's unfinished transcript */
+    public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode,
+                         String workerId, WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep) {
+        if (transcribeTokensPerStep < 1) {
+            throw new IllegalArgumentException("transcribe tokens per step must be >= 1, got " + transcribeTokensPerStep);
+        }
+        this.transcribeTokensPerStep = transcribeTokensPerStep;
         if (maxBatch < 1) {
             throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
         }
@@ -69,9 +95,14 @@ public final class TurnScheduler {
         publishGauges();
     }
 
-    /** True while any turn waits or runs. */
+    /** True while any turn waits, runs or finishes its caller transcript. */
     public boolean hasWork() {
-        return !waiting.isEmpty() || !active.isEmpty();
+        return !waiting.isEmpty() || !active.isEmpty() || !tails.isEmpty();
+    }
+
+    /** Cancelled turns still finishing their caller transcript. */
+    public int transcribing() {
+        return tails.size();
     }
 
     public int waiting() {
@@ -108,21 +139,32 @@ public final class TurnScheduler {
                 n++;
             }
         }
-        for (Iterator<Turn> it = active.iterator(); it.hasNext(); ) {
-            Turn t = it.next();
-            if (gone.contains(t.partition())) {
-                it.remove();
-                t.session.close();
-                n++;
+        for (List<Turn> running : List.of(active, tails)) {
+            for (Iterator<Turn> it = running.iterator(); it.hasNext(); ) {
+                Turn t = it.next();
+                if (gone.contains(t.partition())) {
+                    it.remove();
+                    t.session.close();
+                    n++;
+                }
             }
         }
         publishGauges();
         return n;
     }
 
-    /** Admits at most one waiting turn into a free batch slot, then runs one decode step over the batch. */
+    /**
+     * Admits at most one waiting turn into a free batch slot, runs one decode step over the batch, then advances
+     * the caller transcripts of cancelled turns.
+     */
     public void runOnce() {
         admit();
+        step();
+        advanceTails();
+        publishGauges();
+    }
+
+    private void step() {
         if (active.isEmpty()) {
             return;
         }
@@ -156,7 +198,38 @@ public final class TurnScheduler {
                 complete(t);
             }
         }
-        publishGauges();
+    }
+
+    /**
+     * Cancelled turns finish their caller transcript without delaying anyone's first audio: nothing while a running
+     * turn has no audio out yet, a few tokens per step while turns run, the rest at once when none does.
+     */
+    private void advanceTails() {
+        if (tails.isEmpty()) {
+            return;
+        }
+        boolean idle = active.isEmpty();
+        if (!idle && active.stream().anyMatch(t -> t.timings.getFirstAudioUs() == null)) {
+            return;
+        }
+        for (Iterator<Turn> it = tails.iterator(); it.hasNext(); ) {
+            Turn t = it.next();
+            StepOutput.CallerText text;
+            try {
+                text = t.session.advanceCallerText(idle ? Integer.MAX_VALUE : transcribeTokensPerStep);
+            } catch (RuntimeException e) {
+                long now = Clock.nowMicros();
+                text = new StepOutput.CallerText("", "", 0, false, now, now, 0, e);
+            }
+            if (text != null || !t.session.callerTextPending()) {
+                it.remove();
+                if (text != null) {
+                    publishCallerText(t, text);
+                }
+                t.session.close();
+                output.finished(t, TurnOutput.Outcome.CANCELLED, null);
+            }
+        }
     }
 
     private List<StepOutput> decode(List<Turn> batch) {
@@ -201,6 +274,21 @@ public final class TurnScheduler {
         publishGauges();
     }
 
+    private void publishCallerText(Turn t, StepOutput.CallerText text) {
+        if (t.callerTextPublished) {
+            LOG.warn("{}: the engine handed out a second caller transcript; ignored", t);
+            return;
+        }
+        t.callerTextPublished = true;
+        metrics.transcription(!text.failed(), text.decodeCpuUs());
+        if (text.failed()) {
+            LOG.warn("{}: caller transcription failed (the reply is unaffected): {}", t, text.error().toString());
+            output.transcriptionFailed(t, text.error());
+        } else {
+            output.callerText(t, callerText(t, text));
+        }
+    }
+
     private void emit(Turn t, StepOutput out) {
         if (!out.text().isEmpty() || out.done()) {
             output.text(t, textDelta(t, out.text(), out.done(), false));
@@ -211,8 +299,12 @@ public final class TurnScheduler {
             output.audio(t, audioChunk(t, pieces.get(i), last));
         }
         if (out.done() && pieces.isEmpty()) {
-            // The flush produced no samples: close the audio sequence with an empty last chunk.
-            output.audio(t, audioChunk(t, new StepOutput.AudioPiece(new byte[0], TurnRequests.SAMPLE_RATE, 0), true));
+            // The flush produced no samples: close the audio sequence with an empty last chunk (it covers all the text).
+            output.audio(t, audioChunk(t, new StepOutput.AudioPiece(new byte[0], TurnRequests.SAMPLE_RATE, 0,
+                    t.textChars), true));
+        }
+        if (out.callerText() != null) {
+            publishCallerText(t, out.callerText());
         }
     }
 
@@ -245,12 +337,17 @@ public final class TurnScheduler {
 
     private int cancelWhere(Predicate<Turn> match, String reason) {
         List<Turn> cancelled = new ArrayList<>();
+        List<Turn> toTail = new ArrayList<>();
         for (Iterator<Turn> it = active.iterator(); it.hasNext(); ) {
             Turn t = it.next();
             if (match.test(t)) {
                 it.remove();
-                t.session.close();
                 cancelled.add(t);
+                if (!t.callerTextPublished && t.session.callerTextPending()) {
+                    toTail.add(t);   // the reply stops now; the caller's words are still transcribed
+                } else {
+                    t.session.close();
+                }
             }
         }
         for (Iterator<Turn> it = waiting.iterator(); it.hasNext(); ) {
@@ -264,7 +361,11 @@ public final class TurnScheduler {
             t.cancelReason = reason;
             metrics.cancellation(reason);
             output.text(t, textDelta(t, "", true, true));
-            output.finished(t, TurnOutput.Outcome.CANCELLED, null);
+            if (toTail.contains(t)) {
+                tails.add(t);   // finished once its caller text is out
+            } else {
+                output.finished(t, TurnOutput.Outcome.CANCELLED, null);
+            }
         }
         if (!cancelled.isEmpty()) {
             publishGauges();
@@ -283,6 +384,7 @@ public final class TurnScheduler {
     }
 
     TextDelta textDelta(Turn t, String text, boolean last, boolean cancelled) {
+        t.textChars += text.length();
         return TextDelta.newBuilder()
                 .setCallId(t.callId())
                 .setTurnId(t.turnId())
@@ -309,6 +411,25 @@ public final class TurnScheduler {
                 .setPcm(ByteBuffer.wrap(piece.pcm()))
                 .setUnitCount(piece.unitCount())
                 .setLast(last)
+                .setTextChars(piece.textChars() < 0 ? -1 : Math.min(piece.textChars(), t.textChars))
+                .setWorkerId(workerId)
+                .setTimings(t.timings.build())
+                .build();
+    }
+
+    CallerText callerText(Turn t, StepOutput.CallerText text) {
+        return CallerText.newBuilder()
+                .setCallId(t.callId())
+                .setTurnId(t.turnId())
+                .setAttempt(t.attempt())
+                .setText(text.text())
+                .setLanguage(text.language())
+                .setTokenCount(text.tokenCount())
+                .setTruncated(text.truncated())
+                .setAudioMs((int) (t.input().pcm16k().length * 1000L / TurnRequests.SAMPLE_RATE))
+                .setDecodeStartUs(text.decodeStartUs())
+                .setDecodeDoneUs(text.decodeDoneUs())
+                .setDecodeCpuUs(text.decodeCpuUs())
                 .setWorkerId(workerId)
                 .setTimings(t.timings.build())
                 .build();
@@ -335,6 +456,8 @@ public final class TurnScheduler {
     public void close() {
         active.forEach(t -> t.session.close());
         active.clear();
+        tails.forEach(t -> t.session.close());
+        tails.clear();
         waiting.clear();
         publishGauges();
     }

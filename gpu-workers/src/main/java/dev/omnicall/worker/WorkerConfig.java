@@ -2,6 +2,7 @@ package dev.omnicall.worker;
 
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.model.stream.TranscriptionOptions;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -34,14 +35,28 @@ import java.util.Objects;
  *                       (call-events keep flowing, so cancellation still works)
  * @param instanceId     this worker's name in output events, client ids and metrics
  * @param groupId        consumer group shared by all workers
+ * @param transcription  caller transcription ({@code omnicall.worker.transcribe.*}): on/off, language or auto, the
+ *                       token cap per utterance, decoder tokens per reply step; on by default, and off with one log
+ *                       line when the checkpoint has no Whisper decoder
  */
 public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir, DeviceSpec device,
                            double encoderPaddedSeconds, List<Integer> omegaSchedule, int maxBatch, boolean batchedDecode, long kvCacheBytes,
                            int maxNewTokens, Duration maxAudio, int maxQueuedTurns, String instanceId,
-                           String groupId) {
+                           String groupId, TranscriptionOptions transcription) {
 
     public static final String PREFIX = "omnicall.worker.";
     public static final String DEFAULT_GROUP = "omnicall-workers";
+    /** Caller transcription keys: {@code omnicall.worker.transcribe.enabled|language|max-tokens|tokens-per-step}. */
+    public static final String TRANSCRIBE = PREFIX + "transcribe.";
+
+    /** With the default caller transcription settings ({@link TranscriptionOptions#defaults()}). */
+    public WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir, DeviceSpec device,
+                        double encoderPaddedSeconds, List<Integer> omegaSchedule, int maxBatch, boolean batchedDecode,
+                        long kvCacheBytes, int maxNewTokens, Duration maxAudio, int maxQueuedTurns, String instanceId,
+                        String groupId) {
+        this(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
+                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, TranscriptionOptions.defaults());
+    }
 
     public WorkerConfig {
         Objects.requireNonNull(kafka, "kafka settings");
@@ -77,6 +92,7 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
         if (groupId == null || groupId.isBlank()) {
             throw new IllegalArgumentException(PREFIX + "group-id is blank");
         }
+        Objects.requireNonNull(transcription, TRANSCRIBE + "*");
     }
 
     /** Defaults for everything but Kafka and the model directory. */
@@ -88,7 +104,9 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
     /**
      * Reads {@code kafka.*}, {@code omnicall.serde.*} and {@code omnicall.worker.*}: model-dir (required),
      * device, encoder-padded-seconds, omega, max-batch, batched-decode, kv-cache-bytes (k/m/g suffixes), max-new-tokens,
-     * max-audio-seconds, max-queued-turns, instance-id, group-id.
+     * max-audio-seconds, max-queued-turns, instance-id, group-id, and transcribe.enabled (true),
+     * transcribe.language ({@code auto} or a Whisper code such as {@code en}), transcribe.max-tokens (128),
+     * transcribe.tokens-per-step (2).
      */
     public static WorkerConfig fromProperties(Map<String, ?> props) {
         Object dir = props.get(PREFIX + "model-dir");
@@ -106,42 +124,70 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
                 Integer.parseInt(get(props, "max-new-tokens", Integer.toString(d.maxNewTokens))),
                 Duration.ofMillis(Math.round(1000 * Double.parseDouble(get(props, "max-audio-seconds", "60")))),
                 Integer.parseInt(get(props, "max-queued-turns", Integer.toString(d.maxQueuedTurns))),
-                get(props, "instance-id", d.instanceId), get(props, "group-id", d.groupId));
+                get(props, "instance-id", d.instanceId), get(props, "group-id", d.groupId),
+                transcription(props, d.transcription));
+    }
+
+    private static TranscriptionOptions transcription(Map<String, ?> props, TranscriptionOptions d) {
+        String enabled = get(props, "transcribe.enabled", Boolean.toString(d.enabled())).trim();
+        if (!enabled.equalsIgnoreCase("true") && !enabled.equalsIgnoreCase("false")) {
+            throw new IllegalArgumentException(TRANSCRIBE + "enabled must be true or false, got '" + enabled + "'");
+        }
+        String language = get(props, "transcribe.language", d.languageOrAuto()).trim();
+        if (!language.equalsIgnoreCase("auto") && !language.matches("[a-z]{2,3}")) {
+            throw new IllegalArgumentException(TRANSCRIBE + "language must be auto or a Whisper language code such as en,"
+                    + " got '" + language + "'");
+        }
+        try {
+            return new TranscriptionOptions(Boolean.parseBoolean(enabled), language,
+                    Integer.parseInt(get(props, "transcribe.max-tokens", Integer.toString(d.maxTokens())).trim()),
+                    Integer.parseInt(get(props, "transcribe.tokens-per-step", Integer.toString(d.tokensPerStep())).trim()));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(TRANSCRIBE + "max-tokens and " + TRANSCRIBE + "tokens-per-step must be"
+                    + " whole numbers: " + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(TRANSCRIBE + "*: " + e.getMessage());
+        }
+    }
+
+    public WorkerConfig withTranscription(TranscriptionOptions t) {
+        return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode,
+                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, t);
     }
 
     public WorkerConfig withModelDir(Path dir) {
         return new WorkerConfig(kafka, serde, dir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode,
-                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, transcription);
     }
 
     public WorkerConfig withDevice(DeviceSpec d) {
         return new WorkerConfig(kafka, serde, modelDir, d, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
-                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, transcription);
     }
 
     public WorkerConfig withEncoderPaddedSeconds(double seconds) {
         return new WorkerConfig(kafka, serde, modelDir, device, seconds, omegaSchedule, maxBatch, batchedDecode,
-                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+                kvCacheBytes, maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, transcription);
     }
 
     public WorkerConfig withBatching(int batch, boolean batched) {
         return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, batch, batched, kvCacheBytes,
-                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, transcription);
     }
 
     public WorkerConfig withOmega(List<Integer> schedule) {
         return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, schedule, maxBatch, batchedDecode, kvCacheBytes,
-                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId);
+                maxNewTokens, maxAudio, maxQueuedTurns, instanceId, groupId, transcription);
     }
 
     public WorkerConfig withLimits(int newTokens, Duration audio, long cacheBytes) {
         return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, cacheBytes,
-                newTokens, audio, maxQueuedTurns, instanceId, groupId);
+                newTokens, audio, maxQueuedTurns, instanceId, groupId, transcription);
     }
 
     public WorkerConfig withIdentity(String instance, String group) {
         return new WorkerConfig(kafka, serde, modelDir, device, encoderPaddedSeconds, omegaSchedule, maxBatch, batchedDecode, kvCacheBytes,
-                maxNewTokens, maxAudio, maxQueuedTurns, instance, group);
+                maxNewTokens, maxAudio, maxQueuedTurns, instance, group, transcription);
     }
 
     /** Parses "10,20,40,80". */

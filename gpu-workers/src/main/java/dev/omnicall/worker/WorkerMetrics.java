@@ -31,6 +31,12 @@ public interface WorkerMetrics {
     /** A turn's start found (hit) or did not find (miss) the call's kept KV cache. */
     void kvCache(boolean hit);
 
+    /**
+     * One utterance's caller transcription ended: {@code ok} (published as CallerText) or failed (dead-lettered);
+     * {@code decodeCpuMicros} is the time spent inside the decoder on it.
+     */
+    void transcription(boolean ok, long decodeCpuMicros);
+
     /** Reports nothing. */
     WorkerMetrics NOOP = new WorkerMetrics() {
         @Override public void queueDepth(int waiting) { }
@@ -41,5 +47,6 @@ public interface WorkerMetrics {
         @Override public void cancellation(String reason) { }
         @Override public void turnCompleted(long firstAudioMicros) { }
         @Override public void kvCache(boolean hit) { }
+        @Override public void transcription(boolean ok, long decodeCpuMicros) { }
     };
 }

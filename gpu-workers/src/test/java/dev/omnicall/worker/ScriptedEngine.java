@@ -1,5 +1,6 @@
 package dev.omnicall.worker;
 
+import dev.omnicall.kafka.Clock;
 import dev.omnicall.worker.engine.ConversationSnapshot;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.StepOutput;
@@ -13,6 +14,11 @@ import java.util.List;
  * A scripted engine for the scheduler's unit tests (the ITs run the real model): every session says
  * "t0 t1 ..." one token per step, one unit per step, an audio piece every {@code unitsPerChunk} steps, and
  * ends after {@code steps} steps. It records the size of each step call.
+ *
+ * <p>Caller text (unless {@link #withoutTranscription()}): each session "hears" {@code "caller <callId>"} in
+ * {@link #callerTokens} decoder tokens, one per step once its first audio is out, the rest in its done step; a
+ * cancelled session finishes it through {@link EngineSession#advanceCallerText}. A call ID containing
+ * {@code "bad-decoder"} gives a failed transcript instead.
  */
 class ScriptedEngine implements TurnEngine {
 
@@ -20,10 +26,21 @@ class ScriptedEngine implements TurnEngine {
     final int unitsPerChunk;
     final List<Integer> stepSizes = new ArrayList<>();
     final List<Session> started = new ArrayList<>();
+    boolean transcribes = true;
+    int callerTokens = 4;
 
     ScriptedEngine(int steps, int unitsPerChunk) {
         this.steps = steps;
         this.unitsPerChunk = unitsPerChunk;
+    }
+
+    ScriptedEngine withoutTranscription() {
+        transcribes = false;
+        return this;
+    }
+
+    static String heard(TurnInput input) {
+        return "caller " + input.callId();
     }
 
     final class Session implements EngineSession {
@@ -31,7 +48,12 @@ class ScriptedEngine implements TurnEngine {
         final boolean reused;
         int step;
         int pendingUnits;
+        int textChars;
+        boolean hadAudio;
         boolean closed;
+        int decoded;
+        boolean callerHandedOut = !transcribes;
+        long decodeStartUs;
 
         Session(TurnInput input, boolean reused) {
             this.input = input;
@@ -51,6 +73,35 @@ class ScriptedEngine implements TurnEngine {
         @Override
         public ConversationSnapshot keep() {
             return new FakeSnapshot(100);
+        }
+
+        @Override
+        public boolean callerTextPending() {
+            return !callerHandedOut;
+        }
+
+        @Override
+        public StepOutput.CallerText advanceCallerText(int tokens) {
+            if (closed) {
+                throw new IllegalStateException("transcribing a closed session");
+            }
+            if (callerHandedOut) {
+                return null;
+            }
+            if (decodeStartUs == 0) {
+                decodeStartUs = Clock.nowMicros();
+            }
+            decoded = (int) Math.min((long) callerTokens, (long) decoded + tokens);
+            if (decoded < callerTokens) {
+                return null;
+            }
+            callerHandedOut = true;
+            long now = Clock.nowMicros();
+            if (input.callId().contains("bad-decoder")) {
+                return new StepOutput.CallerText("", "en", 0, false, decodeStartUs, now, 7,
+                        new IllegalStateException("scripted decoder failure on " + input.callId()));
+            }
+            return new StepOutput.CallerText(heard(input), "en", callerTokens, false, decodeStartUs, now, 5, null);
         }
 
         @Override
@@ -81,13 +132,21 @@ class ScriptedEngine implements TurnEngine {
             String text = "t" + s.step + " ";
             s.step++;
             s.pendingUnits++;
+            s.textChars += text.length();
             boolean done = s.done();
             List<StepOutput.AudioPiece> audio = new ArrayList<>();
             if (s.pendingUnits >= unitsPerChunk || (done && s.pendingUnits > 0)) {
-                audio.add(new StepOutput.AudioPiece(new byte[s.pendingUnits * 640], 16_000, s.pendingUnits));
+                audio.add(new StepOutput.AudioPiece(new byte[s.pendingUnits * 640], 16_000, s.pendingUnits, s.textChars));
                 s.pendingUnits = 0;
+                s.hadAudio = true;
             }
-            out.add(new StepOutput(text, 1, audio, done));
+            StepOutput.CallerText caller = null;
+            if (done) {
+                caller = s.advanceCallerText(Integer.MAX_VALUE);
+            } else if (s.hadAudio) {
+                caller = s.advanceCallerText(1);
+            }
+            out.add(new StepOutput(text, 1, audio, done, caller));
         }
         return out;
     }

@@ -1,6 +1,7 @@
 package dev.omnicall.worker;
 
 import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.SampleEvents;
@@ -23,20 +24,43 @@ class TurnSchedulerTest {
         final List<TextDelta> texts = new ArrayList<>();
         final List<AudioChunk> chunks = new ArrayList<>();
         final List<String> finished = new ArrayList<>();
+        final List<CallerText> callerTexts = new ArrayList<>();
+        final List<String> transcriptionFailures = new ArrayList<>();
+        /** Everything in the order it was handed out: "text", "audio", "caller", "caller-failed", "finished". */
+        final List<String> order = new ArrayList<>();
 
         @Override
         public void text(Turn turn, TextDelta delta) {
             texts.add(delta);
+            order.add(turn.callId() + ":text");
+        }
+
+        @Override
+        public void callerText(Turn turn, CallerText text) {
+            callerTexts.add(text);
+            order.add(turn.callId() + ":caller");
+        }
+
+        @Override
+        public void transcriptionFailed(Turn turn, Throwable error) {
+            transcriptionFailures.add(turn.callId() + "/" + turn.turnId() + ":" + error.getMessage());
+            order.add(turn.callId() + ":caller-failed");
         }
 
         @Override
         public void audio(Turn turn, AudioChunk chunk) {
             chunks.add(chunk);
+            order.add(turn.callId() + ":audio");
         }
 
         @Override
         public void finished(Turn turn, Outcome outcome, Throwable error) {
             finished.add(turn.callId() + "/" + turn.turnId() + ":" + outcome);
+            order.add(turn.callId() + ":finished");
+        }
+
+        List<CallerText> callerTexts(String callId) {
+            return callerTexts.stream().filter(t -> t.getCallId().toString().equals(callId)).toList();
         }
 
         List<TextDelta> texts(String callId) {
@@ -169,11 +193,146 @@ class TurnSchedulerTest {
 
         int n = s.cancelCall("a", "call-ended");
 
+        // Then both end with a cancelled delta at once; the queued one (never started) is finished at once, the
+        // running one once its caller text is out (the caller said the words before hanging up)
         assertThat(n).isEqualTo(2);
-        assertThat(s.hasWork()).isFalse();
-        assertThat(out.finished).containsExactly("a/1:CANCELLED", "a/2:CANCELLED");
         assertThat(out.texts("a")).filteredOn(TextDelta::getCancelled).extracting(TextDelta::getTurnId).containsExactly(1, 2);
+        assertThat(out.finished).containsExactly("a/2:CANCELLED");
         assertThat(cache.contains("a")).isFalse();
+        drain(s);
+        assertThat(s.hasWork()).isFalse();
+        assertThat(out.finished).containsExactly("a/2:CANCELLED", "a/1:CANCELLED");
+        assertThat(out.callerTexts("a")).extracting(CallerText::getTurnId).containsExactly(1);
+        assertThat(engine.stepSizes).as("no reply step after the cancel").hasSize(1);
+        assertThat(engine.started.get(0).closed).isTrue();
+    }
+
+    @Test
+    void shouldPublishOneCallerTextPerTurnWithItsKeysBeforeTheTurnIsFinished() {
+        // Given two turns of two calls
+        ScriptedEngine engine = new ScriptedEngine(6, 2);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 3, 0));
+        s.submit(turn("b", 5, 1));
+        // When they run to the end
+        drain(s);
+        // Then each has exactly one CallerText with the turn's keys, stamps and audio length, before its finish
+        for (String call : List.of("a", "b")) {
+            assertThat(out.callerTexts(call)).hasSize(1);
+            CallerText c = out.callerTexts(call).get(0);
+            assertThat(c.getText().toString()).isEqualTo("caller " + call);
+            assertThat(c.getTurnId()).isEqualTo(call.equals("a") ? 3 : 5);
+            assertThat(c.getAttempt()).isEqualTo(7);
+            assertThat(c.getWorkerId().toString()).isEqualTo("w1");
+            assertThat(c.getLanguage().toString()).isEqualTo("en");
+            assertThat(c.getTokenCount()).isEqualTo(engine.callerTokens);
+            assertThat(c.getAudioMs()).as("3200 bytes = 1600 samples at 16 kHz").isEqualTo(100);
+            assertThat(c.getDecodeDoneUs()).isGreaterThanOrEqualTo(c.getDecodeStartUs());
+            assertThat(c.getTimings().getSpeechEndUs()).isEqualTo(SampleEvents.timings().getSpeechEndUs());
+            assertThat(c.getTimings().getInferenceStartUs()).isNotNull();
+            assertThat(out.order.indexOf(call + ":caller")).isLessThan(out.order.indexOf(call + ":finished"));
+        }
+        assertThat(metrics.transcriptions(true)).isEqualTo(2);
+        assertThat(metrics.transcriptions(false)).isZero();
+    }
+
+    @Test
+    void shouldFinishACancelledTurnsCallerTextInTheTailWithoutAnotherReplyStep() {
+        // Given two turns with their first audio out
+        ScriptedEngine engine = new ScriptedEngine(20, 2);
+        engine.callerTokens = 9;
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        s.runOnce();
+        s.runOnce();
+        s.runOnce();
+        int decodedAtCancel = engine.started.get(0).decoded;
+        // When a is barged into with its caller text unfinished
+        s.cancel("a", 1, "barge-in");
+        // Then its cancelled delta goes out at once, its reply stops, and its transcript advances by the tail's
+        // tokens per step (2) while b speaks, then is published before a is finished
+        assertThat(out.texts("a").get(out.texts("a").size() - 1).getCancelled()).isTrue();
+        assertThat(out.finished).isEmpty();
+        assertThat(s.transcribing()).isEqualTo(1);
+        int replyStepsOfA = engine.started.get(0).step;
+        s.runOnce();
+        assertThat(engine.started.get(0).decoded).isEqualTo(decodedAtCancel + 2);
+        drain(s);
+        assertThat(engine.started.get(0).step).isEqualTo(replyStepsOfA);
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(out.order.indexOf("a:caller")).isLessThan(out.order.indexOf("a:finished"));
+        assertThat(out.finished).containsExactly("a/1:CANCELLED", "b/1:COMPLETED");
+        assertThat(engine.started.get(0).closed).isTrue();
+    }
+
+    @Test
+    void shouldHoldTheTailWhileARunningTurnWaitsForItsFirstAudio() {
+        // Given a cancelled turn in the tail and a newcomer that has no audio yet (first chunk after 5 units)
+        ScriptedEngine engine = new ScriptedEngine(20, 5);
+        engine.callerTokens = 30;
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        for (int i = 0; i < 6; i++) {
+            s.runOnce();
+        }
+        s.cancel("a", 1, "barge-in");
+        s.submit(turn("b", 1, 1));
+        int decoded = engine.started.get(0).decoded;
+        // When b takes its first four steps (no audio yet)
+        for (int i = 0; i < 4; i++) {
+            s.runOnce();
+            assertThat(engine.started.get(0).decoded).as("tail held at step %d of b", i + 1).isEqualTo(decoded);
+        }
+        // Then the tail moves once b's first chunk is out
+        s.runOnce();
+        assertThat(out.chunks("b")).isNotEmpty();
+        assertThat(engine.started.get(0).decoded).isEqualTo(decoded + 2);
+        drain(s);
+        assertThat(out.callerTexts("a")).hasSize(1);
+    }
+
+    @Test
+    void shouldDeadLetterAFailedTranscriptionAndStillCompleteTheReply() {
+        // Given a call whose utterance the decoder fails on
+        ScriptedEngine engine = new ScriptedEngine(5, 2);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("bad-decoder", 1, 0));
+        // When it runs
+        drain(s);
+        // Then no CallerText but one transcription failure, counted, and the reply complete
+        assertThat(out.callerTexts).isEmpty();
+        assertThat(out.transcriptionFailures).containsExactly("bad-decoder/1:scripted decoder failure on bad-decoder");
+        assertThat(metrics.transcriptions(false)).isEqualTo(1);
+        assertThat(out.chunks("bad-decoder")).extracting(AudioChunk::getUnitCount).containsExactly(2, 2, 1);
+        assertThat(out.chunks("bad-decoder").get(2).getLast()).isTrue();
+        assertThat(out.finished).containsExactly("bad-decoder/1:COMPLETED");
+    }
+
+    @Test
+    void shouldPublishNoCallerTextWhenTheEngineDoesNotTranscribe() {
+        ScriptedEngine engine = new ScriptedEngine(4, 2).withoutTranscription();
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.runOnce();
+        s.cancel("a", 1, "barge-in");
+        s.submit(turn("b", 1, 1));
+        drain(s);
+        assertThat(out.callerTexts).isEmpty();
+        assertThat(out.finished).containsExactly("a/1:CANCELLED", "b/1:COMPLETED");
+        assertThat(metrics.transcriptions(true) + metrics.transcriptions(false)).isZero();
+    }
+
+    @Test
+    void shouldCountTheReplyTextEachChunkCompletesUpToTheWholeText() {
+        ScriptedEngine engine = new ScriptedEngine(7, 3);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        drain(s);
+        int whole = out.texts("a").stream().mapToInt(t -> t.getText().length()).sum();
+        // "t0 t1 t2 " after chunk 0, "... t5 " after chunk 1, all 7 tokens after the last
+        assertThat(out.chunks("a")).extracting(AudioChunk::getTextChars).containsExactly(9, 18, whole);
+        assertThat(whole).isEqualTo(21);
     }
 
     @Test
@@ -209,6 +368,28 @@ class TurnSchedulerTest {
         assertThat(out.texts).hasSize(texts);
         assertThat(out.finished).isEmpty();
         assertThat(engine.started.get(0).closed).isTrue();
+    }
+
+    @Test
+    void shouldDropTailsOfRevokedPartitionsWithoutOutput() {
+        ScriptedEngine engine = new ScriptedEngine(10, 2);
+        engine.callerTokens = 50;
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        s.runOnce();
+        s.runOnce();
+        s.runOnce();
+        s.cancel("a", 1, "barge-in");
+        assertThat(s.transcribing()).isEqualTo(1);
+
+        int n = s.abandon(List.of(TP));
+
+        assertThat(n).isEqualTo(2);
+        assertThat(s.hasWork()).isFalse();
+        assertThat(out.callerTexts).isEmpty();
+        assertThat(out.finished).isEmpty();
+        assertThat(engine.started).allMatch(x -> x.closed);
     }
 
     @Test

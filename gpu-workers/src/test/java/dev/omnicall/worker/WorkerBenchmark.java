@@ -167,6 +167,14 @@ public final class WorkerBenchmark {
             }
 
             @Override
+            public void callerText(Turn turn, dev.omnicall.events.CallerText text) {
+            }
+
+            @Override
+            public void transcriptionFailed(Turn turn, Throwable error) {
+            }
+
+            @Override
             public void finished(Turn turn, Outcome outcome, Throwable error) {
             }
         };

@@ -4,13 +4,21 @@ package dev.omnicall.model.stream;
  * Streaming settings. schedule: Ω per chunk. maxNewTokens: hard stop for a reply. vocoderContextUnits:
  * units of the previous chunk re-synthesised (with their old durations) in front of a new chunk so the
  * convolutions see left context. crossfadeSamples: the tail of each chunk held back and crossfaded with
- * the same stretch re-synthesised by the next chunk (0 with no context). Defaults: Ω 10,20,40,80;
- * 512 tokens; 4 units; 320 samples (20 ms).
+ * the same stretch re-synthesised by the next chunk (0 with no context). transcription: the caller's words
+ * from the turn's encoder output (needs a {@link CallerDecoder}). Defaults: Ω 10,20,40,80; 512 tokens;
+ * 4 units; 320 samples (20 ms); transcription off.
  */
 public record GenerationOptions(ChunkSchedule schedule, int maxNewTokens, int vocoderContextUnits,
-        int crossfadeSamples) {
+        int crossfadeSamples, TranscriptionOptions transcription) {
+
+    public GenerationOptions(ChunkSchedule schedule, int maxNewTokens, int vocoderContextUnits, int crossfadeSamples) {
+        this(schedule, maxNewTokens, vocoderContextUnits, crossfadeSamples, TranscriptionOptions.off());
+    }
 
     public GenerationOptions {
+        if (transcription == null) {
+            transcription = TranscriptionOptions.off();
+        }
         if (schedule == null) {
             throw new IllegalArgumentException("schedule is required");
         }
@@ -31,14 +39,18 @@ public record GenerationOptions(ChunkSchedule schedule, int maxNewTokens, int vo
     }
 
     public GenerationOptions withSchedule(ChunkSchedule s) {
-        return new GenerationOptions(s, maxNewTokens, vocoderContextUnits, crossfadeSamples);
+        return new GenerationOptions(s, maxNewTokens, vocoderContextUnits, crossfadeSamples, transcription);
     }
 
     public GenerationOptions withMaxNewTokens(int n) {
-        return new GenerationOptions(schedule, n, vocoderContextUnits, crossfadeSamples);
+        return new GenerationOptions(schedule, n, vocoderContextUnits, crossfadeSamples, transcription);
     }
 
     public GenerationOptions withSeams(int contextUnits, int fadeSamples) {
-        return new GenerationOptions(schedule, maxNewTokens, contextUnits, fadeSamples);
+        return new GenerationOptions(schedule, maxNewTokens, contextUnits, fadeSamples, transcription);
+    }
+
+    public GenerationOptions withTranscription(TranscriptionOptions t) {
+        return new GenerationOptions(schedule, maxNewTokens, vocoderContextUnits, crossfadeSamples, t);
     }
 }

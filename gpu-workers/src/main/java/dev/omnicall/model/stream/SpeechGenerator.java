@@ -25,10 +25,26 @@ public final class SpeechGenerator {
 
     private final OmniModel model;
     private final GenerationOptions options;
+    private final CallerDecoder callerDecoder; // null: no caller transcription
 
+    /** Without caller transcription. */
     public SpeechGenerator(OmniModel model, GenerationOptions options) {
+        this(model, options, null);
+    }
+
+    /**
+     * callerDecoder (nullable) transcribes each turn's caller from the turn's own encoder output when
+     * {@code options.transcription()} is enabled; null, or the option off, runs without it.
+     */
+    public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder) {
         this.model = model;
         this.options = options;
+        this.callerDecoder = options.transcription().enabled() ? callerDecoder : null;
+    }
+
+    /** True when every turn also transcribes its caller. */
+    public boolean transcribes() {
+        return callerDecoder != null;
     }
 
     public OmniModel model() {
@@ -52,10 +68,19 @@ public final class SpeechGenerator {
         long startUs = nowUs();
         LlamaModel llm = model.llm();
         KvCache cache = reuse == null ? null : reuse.take();
+        NDArray encoderOut = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             // speech embeddings: log-mel -> encoder -> adaptor
-            NDArray speech = model.encodeSpeech(audio16k);
+            NDArray speech;
+            if (callerDecoder == null) {
+                speech = model.encodeSpeech(audio16k);
+            } else {
+                // the same three blocks, keeping the encoder output for the caller's transcription (no second pass)
+                encoderOut = model.encoder().forward(model.frontend().forward(model.manager(), audio16k));
+                speech = model.adaptor().forward(encoderOut);
+                NDScope.unregister(encoderOut);
+            }
             // the chat prompt with the speech spliced in
             long speechKey = -1 - SPEECH_KEYS.getAndIncrement() * 100_000L;
             OmniModel.Prompt prompt = model.prompt(speech, history, speechKey);
@@ -75,10 +100,15 @@ public final class SpeechGenerator {
             long first = out.lastLogits().argMax().getLong();
             NDArray state = out.hidden().get(keys.length - 1).duplicate();
             NDScope.unregister(state);
-            return new TurnGenerator(this, cache, first, state, startUs, reused);
+            CallerTranscription transcription = encoderOut == null ? null
+                    : new CallerTranscription(callerDecoder, options.transcription(), encoderOut);
+            return new TurnGenerator(this, cache, first, state, startUs, reused, transcription);
         } catch (RuntimeException e) {
             if (cache != null) {
                 cache.close();
+            }
+            if (encoderOut != null) {
+                encoderOut.close();
             }
             throw e;
         }
@@ -86,9 +116,51 @@ public final class SpeechGenerator {
 
     /**
      * One step for each turn: text, units and audio of every turn's pending token, then one LLM forward
-     * over all turns still running. Finished turns in the list answer with an empty, done result.
+     * over all turns still running, then (when transcribing) a few caller-decoder tokens per turn. Finished
+     * turns in the list answer with an empty, done result.
      */
     public List<StepResult> stepAll(List<TurnGenerator> turns) {
+        List<StepResult> results = replyStep(turns);
+        if (callerDecoder != null) {
+            transcribe(turns, results);
+        }
+        return results;
+    }
+
+    /**
+     * The caller's words, after the reply's work of the step. No decoder token runs while any turn of the batch
+     * still waits for its first audio chunk, so caller transcription never stands between a turn's start and its
+     * first audio (a turn's first chunk comes at the same step, with the same bytes and no later, as with
+     * transcription off); after that each turn advances {@code tokensPerStep} tokens per step, and a reply that
+     * ends finishes what is left. The decoder runs per turn (one {@link CallerDecoder.Run} each), not batched.
+     */
+    private void transcribe(List<TurnGenerator> turns, List<StepResult> results) {
+        boolean everyTurnSpeaks = true;
+        for (TurnGenerator t : turns) {
+            if (!t.isDone() && !t.hasFirstAudio()) {
+                everyTurnSpeaks = false;
+            }
+        }
+        int perStep = options.transcription().tokensPerStep();
+        for (int i = 0; i < turns.size(); i++) {
+            TurnGenerator t = turns.get(i);
+            if (!t.transcribes()) {
+                continue;
+            }
+            StepResult r = results.get(i);
+            if (r.done()) {
+                t.finishTranscription();
+            } else if (everyTurnSpeaks) {
+                t.advanceTranscription(perStep);
+            }
+            CallerTranscript text = t.takeCallerText();
+            if (text != null) {
+                results.set(i, r.withCallerText(text));
+            }
+        }
+    }
+
+    private List<StepResult> replyStep(List<TurnGenerator> turns) {
         List<StepResult> results = new ArrayList<>(turns.size());
         List<TurnGenerator> running = new ArrayList<>();
         try (NDScope scope = new NDScope()) {

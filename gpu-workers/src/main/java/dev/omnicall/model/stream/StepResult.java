@@ -5,10 +5,21 @@ import java.util.List;
 /**
  * What one step produced: the new piece of reply text (may be empty: an end-of-turn token or an
  * incomplete UTF-8 sequence held back), the token id (-1 when the turn was already over), zero or more
- * audio chunks, and whether the turn is now finished (done) or was cancelled.
+ * audio chunks, whether the turn is now finished (done) or was cancelled, and the caller's transcript when
+ * it was finished in this step (null otherwise; each turn hands it out once, at the latest in its done step).
  */
-public record StepResult(String text, long tokenId, List<AudioPiece> audio, boolean done, boolean cancelled) {
+public record StepResult(String text, long tokenId, List<AudioPiece> audio, boolean done, boolean cancelled,
+        CallerTranscript callerText) {
+
+    public StepResult(String text, long tokenId, List<AudioPiece> audio, boolean done, boolean cancelled) {
+        this(text, tokenId, audio, done, cancelled, null);
+    }
+
     static StepResult finished(boolean cancelled) {
-        return new StepResult("", -1, List.of(), true, cancelled);
+        return new StepResult("", -1, List.of(), true, cancelled, null);
+    }
+
+    StepResult withCallerText(CallerTranscript transcript) {
+        return new StepResult(text, tokenId, audio, done, cancelled, transcript);
     }
 }

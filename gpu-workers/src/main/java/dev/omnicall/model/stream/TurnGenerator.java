@@ -31,10 +31,12 @@ public final class TurnGenerator implements AutoCloseable {
     private long prefillDoneUs;
     private long firstUnitsUs;
     private long firstAudioUs;
+    private final CallerTranscription transcription; // null when the generator does not transcribe
 
     TurnGenerator(SpeechGenerator generator, KvCache cache, long firstToken, NDArray firstState,
-            long inferenceStartUs, int reusedPositions) {
+            long inferenceStartUs, int reusedPositions, CallerTranscription transcription) {
         this.generator = generator;
+        this.transcription = transcription;
         this.cache = cache;
         this.pendingToken = firstToken;
         this.pendingState = firstState;
@@ -59,7 +61,10 @@ public final class TurnGenerator implements AutoCloseable {
         return cancelled;
     }
 
-    /** Stops the turn: no further text or audio; the cache stays available to {@link #takeCache()}. */
+    /**
+     * Stops the turn: no further text or audio; the cache stays available to {@link #takeCache()} and the
+     * caller's transcription to {@link #advanceCallerText} (the caller said the words even if the reply is cut).
+     */
     public void cancel() {
         if (!done) {
             cancelled = true;
@@ -105,6 +110,53 @@ public final class TurnGenerator implements AutoCloseable {
         return c == null ? null : new CallCache(c);
     }
 
+    /**
+     * True while this turn's caller transcript has not been handed out (false when the generator does not
+     * transcribe). A turn that stopped without its done step (cancelled by a barge-in or a hang-up) still has one
+     * to give: the caller said the words even if the reply was cut; see {@link #advanceCallerText}.
+     */
+    public boolean hasCallerTextPending() {
+        return transcription != null && !transcription.isHandedOut();
+    }
+
+    /**
+     * Decodes up to {@code tokens} more caller tokens ({@code Integer.MAX_VALUE}: all that is left, up to the cap)
+     * and hands the transcript out once it is finished; null while unfinished, after it was handed out, or when the
+     * generator does not transcribe. Decoder errors come back as a failed transcript, never as an exception.
+     */
+    public CallerTranscript advanceCallerText(int tokens) {
+        if (transcription == null) {
+            return null;
+        }
+        if (tokens == Integer.MAX_VALUE) {
+            transcription.finish();
+        } else {
+            transcription.advance(tokens);
+        }
+        return transcription.take();
+    }
+
+    /** True once the vocoder returned this turn's first non-empty chunk. */
+    boolean hasFirstAudio() {
+        return firstAudioUs != 0;
+    }
+
+    boolean transcribes() {
+        return transcription != null;
+    }
+
+    void advanceTranscription(int tokens) {
+        transcription.advance(tokens);
+    }
+
+    void finishTranscription() {
+        transcription.finish();
+    }
+
+    CallerTranscript takeCallerText() {
+        return transcription == null ? null : transcription.take();
+    }
+
     // ---- the parts of a step, called by SpeechGenerator.stepAll ----
 
     /** Before the LLM runs: text, CTC units and audio for the pending token. */
@@ -138,7 +190,8 @@ public final class TurnGenerator implements AutoCloseable {
         if (firstUnitsUs == 0 && unvocoded.length > 0) {
             firstUnitsUs = SpeechGenerator.nowUs();
         }
-        AudioPiece piece = vocoder.push(unvocoded, last);
+        // the units vocoded so far come from the states that predicted every token emitted so far
+        AudioPiece piece = vocoder.push(unvocoded, last).withTextChars(emittedText.length());
         unvocoded = new int[0];
         chunkIndex++;
         if (firstAudioUs == 0 && piece.pcm().length > 0) {
@@ -197,6 +250,9 @@ public final class TurnGenerator implements AutoCloseable {
         if (cache != null) {
             cache.close();
             cache = null;
+        }
+        if (transcription != null) {
+            transcription.close();
         }
     }
 }

@@ -16,6 +16,23 @@ public interface EngineSession extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * True while the session's caller transcript has not been handed out (in a {@link StepOutput} or by
+     * {@link #advanceCallerText}); false when the engine does not transcribe.
+     */
+    default boolean callerTextPending() {
+        return false;
+    }
+
+    /**
+     * For a session that stopped without its done step (cancelled: barge-in, hang-up), whose caller still said the
+     * words: decodes up to {@code tokens} more caller tokens ({@code Integer.MAX_VALUE}: all that is left) and returns
+     * the transcript once finished (once); null while unfinished or when there is none. Call before {@link #close()}.
+     */
+    default StepOutput.CallerText advanceCallerText(int tokens) {
+        return null;
+    }
+
     /** True once the session produced its last output (EOS or the token limit, audio flushed). */
     boolean done();
 

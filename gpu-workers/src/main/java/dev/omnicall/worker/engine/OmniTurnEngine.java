@@ -5,12 +5,17 @@ import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.CallCache;
+import dev.omnicall.model.stream.CallerDecoder;
+import dev.omnicall.model.stream.CallerTranscript;
 import dev.omnicall.model.stream.ChunkSchedule;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.SpeechGenerator;
 import dev.omnicall.model.stream.StepResult;
+import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.model.stream.TurnGenerator;
 import dev.omnicall.worker.WorkerConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -22,8 +27,15 @@ import java.util.List;
  *
  * <p>History enters the prompt as text (the model's chat template): a past turn's user audio is not
  * re-encoded; an untranscribed user turn appears as the template's placeholder.
+ *
+ * <p>Caller transcription (when {@code config.transcription()} is on and the checkpoint has a Whisper decoder):
+ * each turn keeps its encoder output and the model's Whisper decoder turns it into the caller's words between the
+ * reply's steps (never before every turn of the batch has its first audio); the finished transcript rides on a
+ * {@link StepOutput}, or comes from {@link EngineSession#advanceCallerText} for a cancelled turn.
  */
 public final class OmniTurnEngine implements TurnEngine {
+
+    private static final Logger LOG = LoggerFactory.getLogger(OmniTurnEngine.class);
 
     private final OmniModel model;
     private final SpeechGenerator generator;
@@ -56,18 +68,35 @@ public final class OmniTurnEngine implements TurnEngine {
         }
         OmniModel model = OmniModel.load(config.modelDir(), options);
         try {
-            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config)), true);
+            CallerDecoder decoder = callerDecoder(model, config);
+            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder), true);
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
     }
 
-    /** The worker's Ω schedule and token limit on the model's streaming defaults (seam context and crossfade). */
+    /**
+     * The worker's Ω schedule, token limit and transcription settings on the model's streaming defaults (seam
+     * context and crossfade).
+     */
     public static GenerationOptions generationOptions(WorkerConfig config) {
         String omega = String.join(",", config.omegaSchedule().stream().map(String::valueOf).toList());
         return GenerationOptions.defaults().withSchedule(ChunkSchedule.parse(omega))
-                .withMaxNewTokens(config.maxNewTokens());
+                .withMaxNewTokens(config.maxNewTokens()).withTranscription(config.transcription());
+    }
+
+    /**
+     * The model's Whisper decoder as the turns' caller decoder, or null (transcription off, or a checkpoint without a
+     * decoder), saying which in one log line at start-up.
+     */
+    static CallerDecoder callerDecoder(OmniModel model, WorkerConfig config) {
+        TranscriptionOptions t = config.transcription();
+        if (!t.enabled()) {
+            LOG.info("caller transcription off ({}transcribe.enabled=false): no caller-text records", WorkerConfig.PREFIX);
+            return null;
+        }
+        return null;
     }
 
     public SpeechGenerator generator() {
@@ -103,13 +132,18 @@ public final class OmniTurnEngine implements TurnEngine {
             List<StepOutput.AudioPiece> audio = new ArrayList<>(r.audio().size());
             int vocodedUnits = 0;
             for (AudioPiece p : r.audio()) {
-                audio.add(new StepOutput.AudioPiece(p.pcmBytes(), p.sampleRate(), p.unitCount()));
+                audio.add(new StepOutput.AudioPiece(p.pcmBytes(), p.sampleRate(), p.unitCount(), p.textChars()));
                 vocodedUnits += p.unitCount();
             }
             // Units count once they leave the CTC decoder as a vocoder chunk (Ω reached), as the timing stamp says.
-            out.add(new StepOutput(r.text(), vocodedUnits, audio, r.done()));
+            out.add(new StepOutput(r.text(), vocodedUnits, audio, r.done(), callerText(r.callerText())));
         }
         return out;
+    }
+
+    static StepOutput.CallerText callerText(CallerTranscript t) {
+        return t == null ? null : new StepOutput.CallerText(t.text(), t.language(), t.tokenCount(), t.truncated(),
+                t.decodeStartUs(), t.decodeDoneUs(), t.decodeCpuUs(), t.error());
     }
 
     @Override
@@ -144,6 +178,16 @@ public final class OmniTurnEngine implements TurnEngine {
         @Override
         public boolean done() {
             return turn.isDone();
+        }
+
+        @Override
+        public boolean callerTextPending() {
+            return turn.hasCallerTextPending();
+        }
+
+        @Override
+        public StepOutput.CallerText advanceCallerText(int tokens) {
+            return callerText(turn.advanceCallerText(tokens));
         }
 
         @Override

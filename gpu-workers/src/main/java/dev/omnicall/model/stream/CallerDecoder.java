@@ -1,0 +1,38 @@
+package dev.omnicall.model.stream;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * Where a turn's caller transcription comes from: the model's Whisper decoder in production
+ (adapted in the worker's engine), a wrapper around it in tests that must make one utterance fail.
+ */
+public interface CallerDecoder {
+
+    /**
+     * Begins greedy decoding of one utterance.
+     *
+     * @param encoderOut [frames, n_audio_state]: the Whisper encoder output the turn already computed
+     * @param language   a Whisper language code, or null to detect it
+     * @param maxTokens  the token cap
+     */
+    Run start(NDArray encoderOut, String language, int maxTokens);
+
+    /** One utterance being decoded, one token per {@link #step()}. */
+    interface Run extends AutoCloseable {
+        /** Decodes one more token; returns {@link #isDone()}. */
+        boolean step();
+
+        boolean isDone();
+
+        String text();
+
+        String language();
+
+        int tokenCount();
+
+        boolean truncated();
+
+        @Override
+        void close();
+    }
+}
