@@ -130,6 +130,6 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
         return "queue=" + queueDepth() + " active=" + activeTurns() + " steps=" + steps() + " tokens=" + tokens()
                 + " turns=" + turnsCompleted() + " kvHits=" + kvHits() + " kvMisses=" + kvMisses()
                 + " deadLetters=" + deadLetters + " cancellations=" + cancellations
-                + " transcriptions=" + transcriptionsOk + "/" + transcriptionsFailed + "failed";
+                + " transcriptions(ok/failed)=" + transcriptionsOk + "/" + transcriptionsFailed;
     }
 }

@@ -131,6 +131,13 @@ class InferenceWorkerIT {
         assertThat(chunks.size()).as("Ω 4,8,16 over a %d-token reply gives several chunks", MAX_NEW_TOKENS).isGreaterThan(2);
         assertThat(chunks.stream().mapToInt(c -> c.getPcm().remaining()).sum()).isPositive();
         assertThat(w.metrics().tokens()).isGreaterThan(1);
+        // And each chunk says how much of the reply text its speech completes: never less than the chunk before,
+        // never more than the text sent before it, and the last chunk all of it
+        int replyChars = texts.stream().mapToInt(d -> d.getText().length()).sum();
+        assertThat(replyChars).as("the tiny model's reply text").isPositive();
+        List<Integer> textChars = chunks.stream().map(AudioChunk::getTextChars).toList();
+        assertThat(textChars).isSorted().allMatch(n -> n >= 0 && n <= replyChars);
+        assertThat(textChars.get(textChars.size() - 1)).isEqualTo(replyChars);
         // And the last records carry the upstream stamps plus the worker's, in causal order
         TurnTimings t = chunks.get(chunks.size() - 1).getTimings();
         assertThat(t.getSpeechEndUs()).isEqualTo(SampleEvents.timings().getSpeechEndUs());

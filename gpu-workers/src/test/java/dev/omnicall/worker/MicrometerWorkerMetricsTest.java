@@ -23,6 +23,9 @@ class MicrometerWorkerMetricsTest {
         m.cancellation("barge-in");
         m.turnCompleted(120_000);
         m.kvCache(true);
+        m.transcription(true, 30_000);
+        m.transcription(true, 10_000);
+        m.transcription(false, 5_000);
         // Then each meter holds it, tagged with the instance
         assertThat(registry.get("omnicall.worker.queue.depth").tag("instance", "w1").gauge().value()).isEqualTo(3);
         assertThat(registry.get("omnicall.worker.turns.active").gauge().value()).isEqualTo(2);
@@ -34,5 +37,12 @@ class MicrometerWorkerMetricsTest {
                 .isEqualTo(120.0);
         assertThat(registry.get("omnicall.worker.kv.cache").tag("result", "hit").counter().count()).isEqualTo(1);
         assertThat(registry.get("omnicall.worker.kv.cache").tag("result", "miss").counter().count()).isZero();
+        // Prometheus: omnicall_worker_transcriptions_total{outcome}, omnicall_worker_transcription_decode_seconds
+        assertThat(registry.get("omnicall.worker.transcriptions").tag("instance", "w1").tag("outcome", "ok").counter()
+                .count()).isEqualTo(2);
+        assertThat(registry.get("omnicall.worker.transcriptions").tag("outcome", "failed").counter().count()).isEqualTo(1);
+        assertThat(registry.get("omnicall.worker.transcription.decode").timer().count()).isEqualTo(3);
+        assertThat(registry.get("omnicall.worker.transcription.decode").timer()
+                .totalTime(java.util.concurrent.TimeUnit.MILLISECONDS)).isEqualTo(45.0);
     }
 }

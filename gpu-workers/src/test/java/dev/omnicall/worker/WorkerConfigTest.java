@@ -53,6 +53,42 @@ class WorkerConfigTest {
     }
 
     @Test
+    void shouldReadTheTranscriptionKeysAndDefaultToOnWithAutoLanguage() {
+        Map<String, String> base = Map.of("kafka.bootstrap.servers", "k:9092", "omnicall.worker.model-dir", "/m");
+        var d = WorkerConfig.fromProperties(base).transcription();
+        assertThat(d.enabled()).isTrue();
+        assertThat(d.language()).as("auto = detect").isNull();
+        assertThat(d.maxTokens()).isEqualTo(128);
+        assertThat(d.tokensPerStep()).isEqualTo(2);
+
+        var m = new java.util.HashMap<>(base);
+        m.put("omnicall.worker.transcribe.enabled", "false");
+        m.put("omnicall.worker.transcribe.language", "de");
+        m.put("omnicall.worker.transcribe.max-tokens", "64");
+        m.put("omnicall.worker.transcribe.tokens-per-step", "3");
+        var t = WorkerConfig.fromProperties(m).transcription();
+        assertThat(t.enabled()).isFalse();
+        assertThat(t.language()).isEqualTo("de");
+        assertThat(t.maxTokens()).isEqualTo(64);
+        assertThat(t.tokensPerStep()).isEqualTo(3);
+        assertThat(WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.language", "auto"))
+                .transcription().language()).isNull();
+    }
+
+    @Test
+    void shouldSayWhichTranscriptionKeyIsWrong() {
+        Map<String, String> base = Map.of("kafka.bootstrap.servers", "k:9092", "omnicall.worker.model-dir", "/m");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.enabled", "yes")))
+                .hasMessageContaining("omnicall.worker.transcribe.enabled");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.language", "English")))
+                .hasMessageContaining("omnicall.worker.transcribe.language");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.max-tokens", "0")))
+                .hasMessageContaining("maxTokens");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.tokens-per-step", "x")))
+                .hasMessageContaining("tokens-per-step");
+    }
+
+    @Test
     void shouldParseDevices() {
         assertThat(DeviceSpec.parse("cpu").isGpu()).isFalse();
         assertThat(DeviceSpec.parse("GPU:3")).isEqualTo(new DeviceSpec(3));

@@ -3,6 +3,7 @@ package dev.omnicall.worker;
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.ConversationTurn;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
@@ -38,7 +39,7 @@ import java.util.function.BooleanSupplier;
 
 /**
  * Test plumbing around the real broker: a producer of raw and typed records, and a collector that reads
- * response-text, response-audio and dead-letters from the beginning into lists (with each record's
+ * response-text, response-audio, caller-text and dead-letters from the beginning into lists (with each record's
  * producer timestamp).
  */
 final class WorkerHarness implements AutoCloseable {
@@ -54,6 +55,7 @@ final class WorkerHarness implements AutoCloseable {
     final List<Received<TextDelta>> texts = new CopyOnWriteArrayList<>();
     final List<Received<AudioChunk>> chunks = new CopyOnWriteArrayList<>();
     final List<Received<DeadLetter>> deadLetters = new CopyOnWriteArrayList<>();
+    final List<Received<CallerText>> callerTexts = new CopyOnWriteArrayList<>();
     private final AtomicBoolean running = new AtomicBoolean(true);
     private final Thread collector;
 
@@ -124,6 +126,10 @@ final class WorkerHarness implements AutoCloseable {
         return chunks.stream().map(Received::value).filter(t -> t.getCallId().toString().equals(callId)).toList();
     }
 
+    List<CallerText> callerTexts(String callId) {
+        return callerTexts.stream().map(Received::value).filter(t -> t.getCallId().toString().equals(callId)).toList();
+    }
+
     boolean turnEnded(String callId, int turnId) {
         return texts(callId).stream().anyMatch(t -> t.getTurnId() == turnId && t.getLast());
     }
@@ -152,14 +158,18 @@ final class WorkerHarness implements AutoCloseable {
         var textDe = Topics.RESPONSE_TEXT.valueSerde(SERDE).deserializer();
         var audioDe = Topics.RESPONSE_AUDIO.valueSerde(SERDE).deserializer();
         var dlDe = Topics.DEAD_LETTERS.valueSerde(SERDE).deserializer();
+        var callerDe = Topics.CALLER_TEXT.valueSerde(SERDE).deserializer();
         try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer())) {
-            c.subscribe(List.of(Topics.RESPONSE_TEXT.name(), Topics.RESPONSE_AUDIO.name(), Topics.DEAD_LETTERS.name()));
+            c.subscribe(List.of(Topics.RESPONSE_TEXT.name(), Topics.RESPONSE_AUDIO.name(), Topics.DEAD_LETTERS.name(),
+                    Topics.CALLER_TEXT.name()));
             while (running.get()) {
                 for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(20))) {
                     if (r.topic().equals(Topics.RESPONSE_TEXT.name())) {
                         texts.add(new Received<>(textDe.deserialize(r.topic(), r.value()), r.timestamp(), r.partition(), r.offset()));
                     } else if (r.topic().equals(Topics.RESPONSE_AUDIO.name())) {
                         chunks.add(new Received<>(audioDe.deserialize(r.topic(), r.value()), r.timestamp(), r.partition(), r.offset()));
+                    } else if (r.topic().equals(Topics.CALLER_TEXT.name())) {
+                        callerTexts.add(new Received<>(callerDe.deserialize(r.topic(), r.value()), r.timestamp(), r.partition(), r.offset()));
                     } else {
                         deadLetters.add(new Received<>(dlDe.deserialize(r.topic(), r.value()), r.timestamp(), r.partition(), r.offset()));
                     }
