@@ -19,8 +19,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
 import java.util.List;
 
 /**
- * Call lifecycle for every piece of state: CallStarted opens the transcript, Dtmf and BargeIn annotate it,
- * PlaybackStarted completes the bridge half of the turn metrics, and CallEnded clears the call's buffers and
+ * Call lifecycle for every piece of state: CallStarted opens the transcript, Dtmf annotates it, BargeIn
+ * marks its turn interrupted and cuts the reply to what the caller heard (in the context and the transcript),
+ * PlaybackStarted dates the reply and completes the bridge half of the turn metrics, and CallEnded clears the call's buffers and
  * context, closes its transcript, flushes its unfinished metrics and marks it ended in {@link CallActivity}, so
  * its late records are refused. A wall-clock punctuator runs the {@link StateSweeper} for calls whose
  * CallEnded never comes.
@@ -70,8 +71,14 @@ final class CallEventRouter extends DecodingProcessor<CallEvent> {
         } else if (payload instanceof Dtmf dtmf) {
             forwardTranscript(callId, transcripts.dtmf(callId, dtmf.getDigit()), timestamp);
         } else if (payload instanceof BargeIn bargeIn) {
-            conversation.markInterrupted(callId, bargeIn.getTurnId());
+            conversation.bargeIn(callId, bargeIn.getTurnId(), bargeIn.getAttempt(), bargeIn.getPlayedTextChars())
+                    .flatMap(late -> transcripts.interruptedAfterCompletion(callId, late))
+                    .ifPresent(t -> forwardTranscript(callId, t, timestamp));
         } else if (payload instanceof PlaybackStarted ps) {
+            if (conversation.replyStarted(callId, ps.getTurnId(), ps.getFirstRtpUs())) {
+                transcripts.replyStarted(callId, ps.getTurnId(), ps.getFirstRtpUs())
+                        .ifPresent(t -> forwardTranscript(callId, t, timestamp));
+            }
             turnMetrics.playbackStarted(callId, ps.getTurnId(), ps.getAttempt(), ps.getChunkReceivedUs(), ps.getFirstRtpUs())
                     .ifPresent(m -> forwardMetrics(callId, m, timestamp));
         } else if (payload instanceof CallEnded) {

@@ -5,22 +5,43 @@ import dev.omnicall.events.TextDelta;
 import dev.omnicall.state.ConversationState;
 import dev.omnicall.state.PendingUserTurn;
 import dev.omnicall.state.ReplyDraft;
+import dev.omnicall.state.TurnNote;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
 /**
  * The conversation-context store, keyed by call ID: the last N completed turns (assistant text from the
- * response-text finals, the caller's side as audio for the most recent turns), the caller audio of requests
- * still awaiting a reply, and the replies being collected. Cleared on CallEnded.
+ * response-text finals, the caller's side as text from caller-text and as audio for the most recent turns),
+ * the caller audio of requests still awaiting a reply, the replies being collected, and a {@link TurnNote}
+ * per turn (the attempts its texts came from, the caller's text until the reply completes, the barge-in cut).
+ * Cleared on CallEnded.
+ *
+ * <p>The caller's text and the barge-in may come before, during or after the reply's TextDeltas; each is kept
+ * in the turn's note until the reply completes, or applied to the completed turn when it comes later.
  */
 final class ConversationContext {
 
     /** Requests awaiting a reply, per call; older ones are forgotten (their reply never came). */
     static final int MAX_PENDING = 4;
+    /** Notes kept per call beyond those of turns still in flight (late CallerTexts and BargeIns find them). */
+    static final int MAX_NOTES = 16;
+
+    /** A completed turn as the history keeps it, and the length of its generated reply when it was cut (else -1). */
+    record CompletedTurn(ConversationTurn turn, int generatedChars, long userEndedUs, long replyStartedUs) {
+    }
+
+    /** The caller's text of a turn, accepted, with the turn's times known so far (0 unknown) for the transcript. */
+    record CallerSide(String text, long userEndedUs, long replyStartedUs) {
+    }
+
+    /** What a BargeIn that came after its turn completed means for the transcript: heardChars -1 marks it only. */
+    record LateBargeIn(int turnId, int heardChars) {
+    }
 
     private final KeyValueStore<String, ConversationState> store;
     private final ConversationConfig config;
@@ -35,7 +56,62 @@ final class ConversationContext {
     private ConversationState load(String callId) {
         ConversationState s = store.get(callId);
         return s != null ? s : ConversationState.newBuilder().setTurns(new ArrayList<>())
-                .setPending(new ArrayList<>()).setDrafts(new ArrayList<>()).build();
+                .setPending(new ArrayList<>()).setDrafts(new ArrayList<>()).setNotes(new ArrayList<>()).build();
+    }
+
+    /**
+     * The note of a turn the context knows (requested, collecting, or completed and still remembered), made
+     * if it has none yet; null for a turn it does not know.
+     */
+    private static TurnNote noteOf(ConversationState s, int turnId) {
+        for (TurnNote n : s.getNotes()) {
+            if (n.getTurnId() == turnId) {
+                return n;
+            }
+        }
+        boolean known = s.getPending().stream().anyMatch(p -> p.getTurnId() == turnId)
+                || s.getDrafts().stream().anyMatch(d -> d.getTurnId() == turnId)
+                || s.getTurns().stream().anyMatch(t -> t.getTurnId() == turnId);
+        if (!known) {
+            return null;
+        }
+        TurnNote n = TurnNote.newBuilder().setTurnId(turnId).build();
+        List<TurnNote> notes = new ArrayList<>(s.getNotes());
+        notes.add(n);
+        s.setNotes(notes);
+        return n;
+    }
+
+    /** Drops the oldest notes of turns no longer in flight beyond {@link #MAX_NOTES}. */
+    private static void pruneNotes(ConversationState s) {
+        List<TurnNote> notes = new ArrayList<>(s.getNotes());
+        notes.sort(Comparator.comparingInt(TurnNote::getTurnId));
+        for (int i = 0; i < notes.size() && notes.size() > MAX_NOTES; ) {
+            int turnId = notes.get(i).getTurnId();
+            boolean inFlight = s.getPending().stream().anyMatch(p -> p.getTurnId() == turnId)
+                    || s.getDrafts().stream().anyMatch(d -> d.getTurnId() == turnId);
+            if (inFlight) {
+                i++;
+            } else {
+                notes.remove(i);
+            }
+        }
+        s.setNotes(notes);
+    }
+
+    private static ConversationTurn completedTurn(ConversationState s, int turnId) {
+        for (ConversationTurn t : s.getTurns()) {
+            if (t.getTurnId() == turnId) {
+                return t;
+            }
+        }
+        return null;
+    }
+
+    /** Whether the reply of the turn completed (its note says which attempt; a completed turn has no draft). */
+    private static boolean completed(ConversationState s, TurnNote note) {
+        return note.getReplyAttempt() >= 0 && s.getDrafts().stream().noneMatch(d -> d.getTurnId() == note.getTurnId())
+                && s.getPending().stream().noneMatch(p -> p.getTurnId() == note.getTurnId());
     }
 
     /** The completed turns, oldest first, to join into the next request. */
@@ -44,8 +120,11 @@ final class ConversationContext {
         return s == null ? List.of() : List.copyOf(s.getTurns());
     }
 
-    /** Remembers the caller audio of a request so it can join the history once the reply is complete. */
-    void addPending(String callId, int turnId, ByteBuffer audio) {
+    /**
+     * Remembers the caller audio of a request so it can join the history once the reply is complete, and when
+     * the caller stopped speaking ({@code userEndedUs}, 0 unknown) for the transcript.
+     */
+    void addPending(String callId, int turnId, ByteBuffer audio, long userEndedUs) {
         ConversationState s = load(callId);
         List<PendingUserTurn> pending = new ArrayList<>(s.getPending());
         pending.removeIf(p -> p.getTurnId() == turnId);
@@ -54,6 +133,11 @@ final class ConversationContext {
             pending.remove(0);
         }
         s.setPending(pending);
+        TurnNote note = noteOf(s, turnId);
+        if (userEndedUs > 0) {
+            note.setUserEndedUs(userEndedUs);
+        }
+        pruneNotes(s);
         store.put(callId, s);
     }
 
@@ -67,7 +151,7 @@ final class ConversationContext {
      * read that CallEnded, and its cancelled last delta, arrive afterwards; storing them brought the context
      * back for good, since nothing clears a call twice (BUG-3, found by BridgeCrashIT).
      */
-    Optional<ConversationTurn> apply(String callId, TextDelta delta) {
+    Optional<CompletedTurn> apply(String callId, TextDelta delta) {
         ConversationState s = store.get(callId);
         if (s == null) {
             metrics.increment(TopologyMetrics.DELTAS_WITHOUT_CONTEXT);
@@ -83,11 +167,14 @@ final class ConversationContext {
         if (draft == null) {
             draft = new ReplyDraft(delta.getTurnId(), delta.getAttempt(), 0, "", false);
             drafts.add(draft);
+            s.setDrafts(drafts);
+            noteOf(s, delta.getTurnId()).setReplyAttempt(delta.getAttempt());
         } else if (draft.getAttempt() != delta.getAttempt()) {
             if (delta.getAttempt() > draft.getAttempt() && delta.getSeq() == 0) {
                 draft.setAttempt(delta.getAttempt());
                 draft.setNextSeq(0);
                 draft.setText("");
+                noteOf(s, delta.getTurnId()).setReplyAttempt(delta.getAttempt());
             } else {
                 metrics.increment(TopologyMetrics.STALE_ATTEMPTS);
                 return Optional.empty();
@@ -100,18 +187,22 @@ final class ConversationContext {
         draft.setText(draft.getText() + delta.getText());
         draft.setNextSeq(delta.getSeq() + 1);
         draft.setInterrupted(draft.getInterrupted() || delta.getCancelled());
-        Optional<ConversationTurn> completed = Optional.empty();
+        Optional<CompletedTurn> completed = Optional.empty();
+        s.setDrafts(drafts);
         if (delta.getLast()) {
             drafts.remove(draft);
-            ConversationTurn turn = complete(s, draft);
-            completed = Optional.of(turn);
+            completed = Optional.of(complete(s, draft));
         }
-        s.setDrafts(drafts);
         store.put(callId, s);
         return completed;
     }
 
-    private ConversationTurn complete(ConversationState s, ReplyDraft draft) {
+    /**
+     * The reply is complete: the turn joins the history with the caller's text if it came already, and, when
+     * the caller barged in on this attempt and the bridge said how much was heard, only the heard part.
+     */
+    private CompletedTurn complete(ConversationState s, ReplyDraft draft) {
+        TurnNote note = noteOf(s, draft.getTurnId());
         List<PendingUserTurn> pending = new ArrayList<>(s.getPending());
         ByteBuffer userAudio = null;
         for (PendingUserTurn p : pending) {
@@ -120,8 +211,22 @@ final class ConversationContext {
             }
         }
         pending.removeIf(p -> p.getTurnId() <= draft.getTurnId());
-        ConversationTurn turn = ConversationTurn.newBuilder().setTurnId(draft.getTurnId()).setUserText(null)
-                .setUserAudio(userAudio).setAssistantText(draft.getText()).setInterrupted(draft.getInterrupted()).build();
+        String generated = draft.getText();
+        String heard = generated;
+        int generatedChars = -1;
+        if (note.getBargedIn() && note.getHeardChars() >= 0) {
+            if (note.getCutAttempt() == draft.getAttempt()) {
+                heard = HeardText.cut(generated, note.getHeardChars());
+                generatedChars = generated.length();
+                metrics.increment(TopologyMetrics.REPLIES_CUT);
+            } else {
+                metrics.increment(TopologyMetrics.CUTS_OF_ANOTHER_ATTEMPT);
+            }
+        }
+        ConversationTurn turn = ConversationTurn.newBuilder().setTurnId(draft.getTurnId()).setUserText(note.getUserText())
+                .setUserAudio(userAudio).setAssistantText(heard)
+                .setInterrupted(draft.getInterrupted() || note.getBargedIn()).build();
+        note.setUserText(null);   // it lives in the turn from now on
         List<ConversationTurn> turns = new ArrayList<>(s.getTurns());
         turns.add(turn);
         while (turns.size() > config.historyTurns()) {
@@ -133,26 +238,122 @@ final class ConversationContext {
         }
         s.setTurns(turns);
         s.setPending(pending);
+        pruneNotes(s);
         metrics.increment(TopologyMetrics.TURNS_COMPLETED);
-        return ConversationTurn.newBuilder(turn).build();
+        return new CompletedTurn(ConversationTurn.newBuilder(turn).build(), generatedChars, note.getUserEndedUs(),
+                note.getReplyStartedUs());
     }
 
-    /** The caller barged in: the reply of that turn is marked interrupted when it completes. */
-    void markInterrupted(String callId, int turnId) {
+    /**
+     * What the caller said in a turn (CallerText). Returns the caller's text to put into the transcript turn
+     * and when the caller stopped speaking, or empty when it is ignored, counted: the call has no context
+     * ({@code caller_texts_without_context}), the turn is unknown ({@code caller_texts_unknown_turn}), the same
+     * attempt's text came already ({@code duplicate_caller_texts}), or it is of an older attempt than the text
+     * or the reply already taken for the turn ({@code stale_caller_texts}). A newer attempt's text replaces an
+     * older one. Before the reply completes the text waits in the turn's note; after, it goes into the turn.
+     */
+    Optional<CallerSide> callerText(String callId, int turnId, int attempt, String text, long userEndedUs) {
         ConversationState s = store.get(callId);
         if (s == null) {
-            return;
+            metrics.increment(TopologyMetrics.CALLER_TEXTS_WITHOUT_CONTEXT);
+            return Optional.empty();
         }
-        boolean changed = false;
+        TurnNote note = noteOf(s, turnId);
+        if (note == null) {
+            metrics.increment(TopologyMetrics.CALLER_TEXTS_UNKNOWN_TURN);
+            return Optional.empty();
+        }
+        if (attempt == note.getUserTextAttempt()) {
+            metrics.increment(TopologyMetrics.DUPLICATE_CALLER_TEXTS);
+            return Optional.empty();
+        }
+        if (attempt < Math.max(note.getUserTextAttempt(), note.getReplyAttempt())) {
+            metrics.increment(TopologyMetrics.STALE_CALLER_TEXTS);
+            return Optional.empty();
+        }
+        note.setUserTextAttempt(attempt);
+        if (note.getUserEndedUs() <= 0 && userEndedUs > 0) {
+            note.setUserEndedUs(userEndedUs);
+        }
+        // No words recognised: the history keeps "unknown" (null), the transcript shows the empty text.
+        String forHistory = text.isBlank() ? null : text;
+        ConversationTurn done = completedTurn(s, turnId);
+        if (done != null) {
+            done.setUserText(forHistory);
+        } else if (!completed(s, note)) {
+            note.setUserText(forHistory);
+        }
+        pruneNotes(s);
+        store.put(callId, s);
+        metrics.increment(TopologyMetrics.CALLER_TEXTS);
+        return Optional.of(new CallerSide(text, note.getUserEndedUs(), note.getReplyStartedUs()));
+    }
+
+    /**
+     * The caller barged in on {@code attempt} of the turn, having heard {@code heardChars} of its text (-1
+     * unknown). The turn is marked interrupted; with a known length its reply keeps only what was heard. The
+     * cut waits in the turn's note for a reply still being collected (TextDeltas may follow the BargeIn), or
+     * is applied at once to a completed one, which is returned for the transcript. Only the first BargeIn of
+     * a turn counts ({@code duplicate_barge_ins}); one of an unknown turn is counted
+     * ({@code barge_ins_unknown_turn}) and ignored; a cut is applied only to the attempt it names
+     * ({@code cuts_of_another_attempt} otherwise: marked interrupted, text kept whole).
+     */
+    Optional<LateBargeIn> bargeIn(String callId, int turnId, int attempt, int heardChars) {
+        ConversationState s = store.get(callId);
+        TurnNote note = s == null ? null : noteOf(s, turnId);
+        if (note == null) {
+            metrics.increment(TopologyMetrics.BARGE_INS_UNKNOWN_TURN);
+            return Optional.empty();
+        }
+        if (note.getBargedIn()) {
+            metrics.increment(TopologyMetrics.DUPLICATE_BARGE_INS);
+            return Optional.empty();
+        }
+        note.setBargedIn(true);
+        note.setCutAttempt(attempt);
+        note.setHeardChars(Math.max(-1, heardChars));
         for (ReplyDraft d : s.getDrafts()) {
             if (d.getTurnId() == turnId) {
                 d.setInterrupted(true);
-                changed = true;
             }
         }
-        if (changed) {
-            store.put(callId, s);
+        Optional<LateBargeIn> late = Optional.empty();
+        if (completed(s, note)) {
+            int cutAt = -1;
+            if (note.getHeardChars() >= 0) {
+                if (note.getReplyAttempt() == attempt) {
+                    cutAt = note.getHeardChars();
+                    metrics.increment(TopologyMetrics.REPLIES_CUT);
+                } else {
+                    metrics.increment(TopologyMetrics.CUTS_OF_ANOTHER_ATTEMPT);
+                }
+            }
+            ConversationTurn done = completedTurn(s, turnId);
+            if (done != null) {
+                done.setInterrupted(true);
+                if (cutAt >= 0) {
+                    done.setAssistantText(HeardText.cut(done.getAssistantText(), cutAt));
+                }
+            }
+            late = Optional.of(new LateBargeIn(turnId, cutAt));
         }
+        store.put(callId, s);
+        return late;
+    }
+
+    /**
+     * The first RTP packet of the turn's reply went out: the note keeps the time for a transcript turn made
+     * later. Returns false for an unknown turn, or when the turn's reply had started already (a redelivery).
+     */
+    boolean replyStarted(String callId, int turnId, long firstRtpUs) {
+        ConversationState s = store.get(callId);
+        TurnNote note = s == null ? null : noteOf(s, turnId);
+        if (note == null || note.getReplyStartedUs() > 0) {
+            return false;
+        }
+        note.setReplyStartedUs(firstRtpUs);
+        store.put(callId, s);
+        return true;
     }
 
     void clear(String callId) {

@@ -3,6 +3,7 @@ package dev.omnicall.topologies;
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
@@ -30,13 +31,14 @@ import java.util.Map;
  *  caller-audio   ─▶ utterance-assembler ─┬─▶ turn-requests
  *                                         │        (joined with history from conversation-context)
  *  response-text  ─▶ reply-collector ─────┼─▶ transcripts          (conversation-context, transcripts)
+ *  caller-text    ─▶ caller-text-collector┼─▶ transcripts          (conversation-context, transcripts)
  *  call-events    ─▶ call-event-router ───┼─▶ transcripts, turn-metrics  (clears every store on CallEnded,
  *                                         │        and, every minute, those of calls idle past stateTtl)
  *  response-audio ─▶ first-chunk-timings ─┼─▶ turn-metrics
  *                    every processor ─────┴─▶ dead-letters
  * </pre>
  *
- * The four pieces share state keyed by call ID, so they are one sub-topology: a call's records from every
+ * The pieces share state keyed by call ID, so they are one sub-topology: a call's records from every
  * topic are processed by the same task. Sources read raw bytes and the first processor decodes them, so a
  * record that cannot be read becomes a dead letter in the same transaction as the rest of the output. Every
  * processor first asks {@code call-activity} whether the call has ended; records of an ended call are
@@ -56,10 +58,12 @@ public final class ConversationTopology {
     static final String TEXT_SOURCE = "response-text-source";
     static final String EVENT_SOURCE = "call-events-source";
     static final String CHUNK_SOURCE = "response-audio-source";
+    static final String CALLER_TEXT_SOURCE = "caller-text-source";
     static final String ASSEMBLER = "utterance-assembler";
     static final String REPLIES = "reply-collector";
     static final String EVENTS = "call-event-router";
     static final String CHUNKS = "first-chunk-timings";
+    static final String CALLER_TEXTS = "caller-text-collector";
     static final String TURN_REQUEST_SINK = "turn-requests-sink";
     static final String TRANSCRIPT_SINK = "transcripts-sink";
     static final String TURN_METRICS_SINK = "turn-metrics-sink";
@@ -73,6 +77,7 @@ public final class ConversationTopology {
         Serde<TextDelta> textSerde = Topics.RESPONSE_TEXT.valueSerde(serdes);
         Serde<CallEvent> eventSerde = Topics.CALL_EVENTS.valueSerde(serdes);
         Serde<AudioChunk> chunkSerde = Topics.RESPONSE_AUDIO.valueSerde(serdes);
+        Serde<CallerText> callerTextSerde = Topics.CALLER_TEXT.valueSerde(serdes);
         Serde<TurnRequest> requestSerde = Topics.TURN_REQUESTS.valueSerde(serdes);
         Serde<Transcript> transcriptSerde = Topics.TRANSCRIPTS.valueSerde(serdes);
         Serde<TurnMetrics> metricsSerde = Topics.TURN_METRICS.valueSerde(serdes);
@@ -84,11 +89,14 @@ public final class ConversationTopology {
         t.addSource(TEXT_SOURCE, raw, raw, Topics.RESPONSE_TEXT.name());
         t.addSource(EVENT_SOURCE, raw, raw, Topics.CALL_EVENTS.name());
         t.addSource(CHUNK_SOURCE, raw, raw, Topics.RESPONSE_AUDIO.name());
+        t.addSource(CALLER_TEXT_SOURCE, raw, raw, Topics.CALLER_TEXT.name());
 
         t.addProcessor(ASSEMBLER, () -> new UtteranceAssembler(segmentSerde.deserializer(), config, metrics), AUDIO_SOURCE);
         t.addProcessor(REPLIES, () -> new ReplyCollector(textSerde.deserializer(), config, metrics), TEXT_SOURCE);
         t.addProcessor(EVENTS, () -> new CallEventRouter(eventSerde.deserializer(), config, metrics), EVENT_SOURCE);
         t.addProcessor(CHUNKS, () -> new FirstChunkTimings(chunkSerde.deserializer(), config, metrics), CHUNK_SOURCE);
+        t.addProcessor(CALLER_TEXTS, () -> new CallerTextCollector(callerTextSerde.deserializer(), config, metrics),
+                CALLER_TEXT_SOURCE);
 
         Map<String, String> largeChangelog = Map.of("max.message.bytes", Integer.toString(Topic.LARGE_RECORD_BYTES));
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SEGMENT_STORE),
@@ -96,21 +104,22 @@ public final class ConversationTopology {
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PROGRESS_STORE),
                 Serdes.String(), StateSerdes.singleObject(UtteranceProgress.class)), ASSEMBLER, EVENTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(CONTEXT_STORE),
-                Serdes.String(), StateSerdes.singleObject(ConversationState.class)).withLoggingEnabled(largeChangelog),
-                ASSEMBLER, REPLIES, EVENTS);
+                Serdes.String(), StateSerdes.singleObject(ConversationState.class, StateSerdes.CONVERSATION_STATE_V1))
+                .withLoggingEnabled(largeChangelog), ASSEMBLER, REPLIES, EVENTS, CALLER_TEXTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(TRANSCRIPT_STORE),
-                Serdes.String(), transcriptSerde), REPLIES, EVENTS);
+                Serdes.String(), transcriptSerde), REPLIES, EVENTS, CALLER_TEXTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(METRICS_STORE),
                 Serdes.String(), StateSerdes.singleObject(PendingTurnMetrics.class)), EVENTS, CHUNKS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACTIVITY_STORE),
-                Serdes.String(), CallActivity.serde()), ASSEMBLER, REPLIES, EVENTS, CHUNKS);
+                Serdes.String(), CallActivity.serde()), ASSEMBLER, REPLIES, EVENTS, CHUNKS, CALLER_TEXTS);
 
         StringSerializer keys = new StringSerializer();
         t.addSink(TURN_REQUEST_SINK, Topics.TURN_REQUESTS.name(), keys, requestSerde.serializer(), ASSEMBLER);
-        t.addSink(TRANSCRIPT_SINK, Topics.TRANSCRIPTS.name(), keys, transcriptSerde.serializer(), REPLIES, EVENTS);
+        t.addSink(TRANSCRIPT_SINK, Topics.TRANSCRIPTS.name(), keys, transcriptSerde.serializer(), REPLIES, EVENTS,
+                CALLER_TEXTS);
         t.addSink(TURN_METRICS_SINK, Topics.TURN_METRICS.name(), keys, metricsSerde.serializer(), EVENTS, CHUNKS);
         t.addSink(DEAD_LETTER_SINK, Topics.DEAD_LETTERS.name(), keys, deadLetterSerde.serializer(),
-                ASSEMBLER, REPLIES, EVENTS, CHUNKS);
+                ASSEMBLER, REPLIES, EVENTS, CHUNKS, CALLER_TEXTS);
         return t;
     }
 }

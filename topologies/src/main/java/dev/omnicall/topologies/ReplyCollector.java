@@ -40,8 +40,8 @@ final class ReplyCollector extends DecodingProcessor<TextDelta> {
             throw new IllegalArgumentException("turnId " + delta.getTurnId() + ", attempt " + delta.getAttempt()
                     + " and seq " + delta.getSeq() + " must not be negative");
         }
-        conversation.apply(callId, delta).ifPresent(turn -> {
-            Transcript t = transcripts.turnCompleted(callId, turn);
+        conversation.apply(callId, delta).ifPresent(done -> {
+            Transcript t = transcripts.turnCompleted(callId, done);
             context.forward(new Record<>(callId, t, timestamp), ConversationTopology.TRANSCRIPT_SINK);
         });
     }

@@ -38,6 +38,25 @@ public final class TopologyMetrics {
     /** Ends of calls forgotten after {@code CallActivity.ENDED_MEMORY}. */
     public static final String ENDED_CALLS_FORGOTTEN = "ended_calls_forgotten";
 
+    /** CallerTexts taken into the context and the transcript. */
+    public static final String CALLER_TEXTS = "caller_texts";
+    /** CallerTexts of a call with no conversation context (never requested, or forgotten): ignored. */
+    public static final String CALLER_TEXTS_WITHOUT_CONTEXT = "caller_texts_without_context";
+    /** CallerTexts of a turn the context does not know (never requested, or long gone): ignored. */
+    public static final String CALLER_TEXTS_UNKNOWN_TURN = "caller_texts_unknown_turn";
+    /** A CallerText of the same turn and attempt again (redelivery): ignored. */
+    public static final String DUPLICATE_CALLER_TEXTS = "duplicate_caller_texts";
+    /** A CallerText of an older attempt than the text or reply already taken for its turn: ignored. */
+    public static final String STALE_CALLER_TEXTS = "stale_caller_texts";
+    /** Interrupted replies cut to what the caller heard (BargeIn.playedTextChars known). */
+    public static final String REPLIES_CUT = "replies_cut";
+    /** BargeIns whose cut names another attempt than the reply collected: marked interrupted, not cut. */
+    public static final String CUTS_OF_ANOTHER_ATTEMPT = "cuts_of_another_attempt";
+    /** BargeIns of a turn the context does not know: ignored. */
+    public static final String BARGE_INS_UNKNOWN_TURN = "barge_ins_unknown_turn";
+    /** A second BargeIn of a turn (redelivery): the first one's cut stands. */
+    public static final String DUPLICATE_BARGE_INS = "duplicate_barge_ins";
+
     private final ConcurrentHashMap<String, LongAdder> counters = new ConcurrentHashMap<>();
 
     public void increment(String name) {

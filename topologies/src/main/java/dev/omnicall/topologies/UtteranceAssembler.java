@@ -153,10 +153,19 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         TurnRequest request = TurnRequest.newBuilder()
                 .setCallId(callId).setTurnId(p.getUtteranceId()).setAttempt(0).setSampleRate(config.sampleRate())
                 .setAudio(pcm).setHistory(conversation.history(callId)).setTimings(timings).build();
-        conversation.addPending(callId, p.getUtteranceId(), pcm);
+        conversation.addPending(callId, p.getUtteranceId(), pcm, userEndedUs(timings));
         p.setEmitted(true);
         metrics.increment(TopologyMetrics.TURN_REQUESTS);
         context.forward(new Record<>(callId, request, timestamp), ConversationTopology.TURN_REQUEST_SINK);
+    }
+
+    /** When the caller stopped speaking, for the transcript: the last voiced frame, else the VAD's decision; 0 unknown. */
+    static long userEndedUs(TurnTimings timings) {
+        if (timings == null) {
+            return 0;
+        }
+        Long at = timings.getSpeechEndUs() != null ? timings.getSpeechEndUs() : timings.getEndOfTurnUs();
+        return at == null ? 0 : at;
     }
 
     private void sendUtterancesPastGapTimeout(long now) {

@@ -168,7 +168,7 @@ class ConversationContextTest {
         // (TopologyTestDriver wipes local state on close; ConversationTopologyIT restarts against a real broker)
         d = topology.open(ConversationConfig.defaults().withHistoryTurns(2, 1));
         KeyValueStore<String, ConversationState> store = d.driver.getKeyValueStore(ConversationTopology.CONTEXT_STORE);
-        var serde = StateSerdes.singleObject(ConversationState.class);
+        var serde = StateSerdes.singleObject(ConversationState.class, StateSerdes.CONVERSATION_STATE_V1);
         changelog.forEach(kv -> {
             if (kv.value == null) {
                 store.delete(kv.key);
@@ -180,6 +180,34 @@ class ConversationContextTest {
         // Then the next turn still carries the history
         assertThat(turn("call-1", 1).getHistory()).extracting(ConversationTurn::getAssistantText)
                 .containsExactly("Remember me");
+    }
+
+    @Test
+    void shouldReadAContextWrittenBeforeTurnNotesExisted() throws Exception {
+        // Given a context value as the previous build wrote it (ConversationState v1: no notes)
+        org.apache.avro.Schema v1 = new org.apache.avro.Schema.Parser().parse(
+                StateSerdes.class.getResourceAsStream(StateSerdes.CONVERSATION_STATE_V1));
+        var turnSchema = v1.getField("turns").schema().getElementType();
+        var turn = new org.apache.avro.generic.GenericData.Record(turnSchema);
+        turn.put("turnId", 0);
+        turn.put("assistantText", "from the old build");
+        turn.put("interrupted", false);
+        var state = new org.apache.avro.generic.GenericData.Record(v1);
+        state.put("turns", List.of(turn));
+        state.put("pending", List.of());
+        state.put("drafts", List.of());
+        var buf = new org.apache.avro.message.BinaryMessageEncoder<org.apache.avro.generic.GenericRecord>(
+                org.apache.avro.generic.GenericData.get(), v1).encode(state);
+        byte[] bytes = new byte[buf.remaining()];
+        buf.get(bytes);
+
+        // When this build reads it, as a restore from the changelog would
+        ConversationState read = StateSerdes.singleObject(ConversationState.class, StateSerdes.CONVERSATION_STATE_V1)
+                .deserializer().deserialize("changelog", bytes);
+
+        // Then the turn is there and the new field takes its default
+        assertThat(read.getTurns()).extracting(ConversationTurn::getAssistantText).containsExactly("from the old build");
+        assertThat(read.getNotes()).isEmpty();
     }
 
     @Test

@@ -5,6 +5,7 @@ import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.Codec;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.EndReason;
@@ -43,10 +44,12 @@ final class ConversationDriver implements AutoCloseable {
     final TestInputTopic<String, TextDelta> text;
     final TestInputTopic<String, CallEvent> events;
     final TestInputTopic<String, AudioChunk> chunks;
+    final TestInputTopic<String, CallerText> callerText;
     final TestInputTopic<byte[], byte[]> rawAudio;
     final TestInputTopic<byte[], byte[]> rawText;
     final TestInputTopic<byte[], byte[]> rawEvents;
     final TestInputTopic<byte[], byte[]> rawChunks;
+    final TestInputTopic<byte[], byte[]> rawCallerText;
     final TestOutputTopic<String, TurnRequest> requests;
     final TestOutputTopic<String, Transcript> transcripts;
     final TestOutputTopic<String, TurnMetrics> turnMetrics;
@@ -61,11 +64,13 @@ final class ConversationDriver implements AutoCloseable {
         text = driver.createInputTopic(Topics.RESPONSE_TEXT.name(), keys, Topics.RESPONSE_TEXT.valueSerde(SERDES).serializer());
         events = driver.createInputTopic(Topics.CALL_EVENTS.name(), keys, Topics.CALL_EVENTS.valueSerde(SERDES).serializer());
         chunks = driver.createInputTopic(Topics.RESPONSE_AUDIO.name(), keys, Topics.RESPONSE_AUDIO.valueSerde(SERDES).serializer());
+        callerText = driver.createInputTopic(Topics.CALLER_TEXT.name(), keys, Topics.CALLER_TEXT.valueSerde(SERDES).serializer());
         ByteArraySerializer raw = new ByteArraySerializer();
         rawAudio = driver.createInputTopic(Topics.CALLER_AUDIO.name(), raw, raw);
         rawText = driver.createInputTopic(Topics.RESPONSE_TEXT.name(), raw, raw);
         rawEvents = driver.createInputTopic(Topics.CALL_EVENTS.name(), raw, raw);
         rawChunks = driver.createInputTopic(Topics.RESPONSE_AUDIO.name(), raw, raw);
+        rawCallerText = driver.createInputTopic(Topics.CALLER_TEXT.name(), raw, raw);
         StringDeserializer k = new StringDeserializer();
         requests = driver.createOutputTopic(Topics.TURN_REQUESTS.name(), k, Topics.TURN_REQUESTS.valueSerde(SERDES).deserializer());
         transcripts = driver.createOutputTopic(Topics.TRANSCRIPTS.name(), k, Topics.TRANSCRIPTS.valueSerde(SERDES).deserializer());
@@ -103,6 +108,18 @@ final class ConversationDriver implements AutoCloseable {
     static TextDelta delta(String callId, int turnId, int attempt, int seq, String piece, boolean last) {
         return TextDelta.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt).setSeq(seq).setText(piece)
                 .setLast(last).setTimings(new TurnTimings()).build();
+    }
+
+    /** What the worker's Whisper decoder heard in a turn; the caller stopped speaking at 5 ms (as {@link #segment} says). */
+    static CallerText callerText(String callId, int turnId, int attempt, String text) {
+        return CallerText.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt).setText(text)
+                .setLanguage("en").setTokenCount(text.split(" ").length).setAudioMs(1000).setDecodeStartUs(6_000L)
+                .setDecodeDoneUs(7_000L).setTimings(TurnTimings.newBuilder().setSpeechEndUs(5_000L).setEndOfTurnUs(5_500L).build())
+                .build();
+    }
+
+    void says(String callId, int turnId, String text) {
+        callerText.pipeInput(callId, callerText(callId, turnId, 0, text));
     }
 
     static CallEvent started(String callId) {

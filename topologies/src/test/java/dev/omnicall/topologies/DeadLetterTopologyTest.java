@@ -26,11 +26,12 @@ class DeadLetterTopologyTest {
 
     private Map<String, Function<ConversationDriver, TestInputTopic<byte[], byte[]>>> rawInputs() {
         return Map.of(Topics.CALLER_AUDIO.name(), x -> x.rawAudio, Topics.RESPONSE_TEXT.name(), x -> x.rawText,
-                Topics.CALL_EVENTS.name(), x -> x.rawEvents, Topics.RESPONSE_AUDIO.name(), x -> x.rawChunks);
+                Topics.CALL_EVENTS.name(), x -> x.rawEvents, Topics.RESPONSE_AUDIO.name(), x -> x.rawChunks,
+                Topics.CALLER_TEXT.name(), x -> x.rawCallerText);
     }
 
     @ParameterizedTest(name = "corrupt bytes on {0}")
-    @ValueSource(strings = {"caller-audio", "response-text", "call-events", "response-audio"})
+    @ValueSource(strings = {"caller-audio", "response-text", "call-events", "response-audio", "caller-text"})
     void shouldDeadLetterCorruptBytesOnEveryInputTopic(String topic) {
         byte[] garbage = {0, 0, 0, 0, 1, (byte) 0xde, (byte) 0xad, (byte) 0xbe, (byte) 0xef};
 
@@ -46,7 +47,7 @@ class DeadLetterTopologyTest {
     }
 
     @ParameterizedTest(name = "a record of the wrong schema on {0}")
-    @ValueSource(strings = {"caller-audio", "response-text", "call-events", "response-audio"})
+    @ValueSource(strings = {"caller-audio", "response-text", "call-events", "response-audio", "caller-text"})
     void shouldDeadLetterARecordOfAnotherSchema(String topic) {
         byte[] transcript = Topics.TRANSCRIPTS.valueSerde(ConversationDriver.SERDES).serializer()
                 .serialize("x", dev.omnicall.events.Transcript.newBuilder().setCallId("call-1")
@@ -76,7 +77,7 @@ class DeadLetterTopologyTest {
         // Then two dead letters, and every good record produced its output
         assertThat(d.deadLetters.readValuesToList()).hasSize(2);
         assertThat(d.requests.readValuesToList()).hasSize(1);
-        assertThat(d.transcripts.readValuesToList()).hasSize(2);
+        assertThat(d.transcripts.readValuesToList()).hasSize(3);   // started, turn 0, turn 0 dated by PlaybackStarted
         assertThat(d.turnMetrics.readValue().getFirstAudioLatencyUs()).isEqualTo(8L);
     }
 }
