@@ -6,13 +6,16 @@ import ai.djl.ndarray.types.DataType;
 /**
  * How to run a checkpoint: device ({@code cpu} or {@code gpu:N}), compute type ({@code float32} or
  * {@code float16}; null picks float32 on CPU and float16 on GPU), the log-mel input length (30 s as the
- * reference, or 0 for the audio's own length: the latency option), where the vocoder files are, and
+ * reference, or 0 for the audio's own length: the latency option), where the vocoder files are,
  * {@code speechEncoder}: openai's Whisper file (e.g. {@code large-v3.pt}) to use when the shards hold no
- * {@code model.speech_encoder.*} tensors, overriding config.json's {@code speech_encoder} (null: use that).
+ * {@code model.speech_encoder.*} tensors, overriding config.json's {@code speech_encoder} (null: use that),
+ * {@code transcriberVocabulary}: the Whisper tiktoken vocabulary ({@code multilingual.tiktoken}) overriding
+ * config.json's {@code speech_tokenizer} (null: use that, else the default beside the Whisper file), and
+ * {@code transcriber}: false switches the caller transcriber off (the decoder is then not even read).
  * Paths are relative to the checkpoint directory unless absolute.
  */
 public record ModelOptions(String device, String computeType, double paddedSeconds, String vocoderCheckpoint,
-        String vocoderConfig, String speechEncoder) {
+        String vocoderConfig, String speechEncoder, String transcriberVocabulary, boolean transcriber) {
 
     public static final String DEFAULT_VOCODER = "vocoder/g_00500000";
     public static final String DEFAULT_VOCODER_CONFIG = "vocoder/config.json";
@@ -35,31 +38,60 @@ public record ModelOptions(String device, String computeType, double paddedSecon
         if (vocoderConfig == null) {
             vocoderConfig = DEFAULT_VOCODER_CONFIG;
         }
+        if (speechEncoder != null && speechEncoder.isBlank()) {
+            speechEncoder = null;
+        }
+        if (transcriberVocabulary != null && transcriberVocabulary.isBlank()) {
+            transcriberVocabulary = null;
+        }
+    }
+
+    /** With the transcriber on and config.json's vocabulary. */
+    public ModelOptions(String device, String computeType, double paddedSeconds, String vocoderCheckpoint,
+            String vocoderConfig, String speechEncoder) {
+        this(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, speechEncoder, null, true);
     }
 
     /** Without a speech encoder override: config.json's {@code speech_encoder} applies. */
     public ModelOptions(String device, String computeType, double paddedSeconds, String vocoderCheckpoint,
             String vocoderConfig) {
-        this(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, null);
+        this(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, null, null, true);
     }
 
     /** CPU, float32, 30 s padding: the reference behaviour. */
     public static ModelOptions defaults() {
-        return new ModelOptions("cpu", null, 30, null, null, null);
+        return new ModelOptions("cpu", null, 30, null, null, null, null, true);
     }
 
     public ModelOptions withPaddedSeconds(double seconds) {
-        return new ModelOptions(device, computeType, seconds, vocoderCheckpoint, vocoderConfig, speechEncoder);
+        return new ModelOptions(device, computeType, seconds, vocoderCheckpoint, vocoderConfig, speechEncoder,
+                transcriberVocabulary, transcriber);
     }
 
     public ModelOptions withDevice(String newDevice) {
-        return new ModelOptions(newDevice, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, speechEncoder);
+        return new ModelOptions(newDevice, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, speechEncoder,
+                transcriberVocabulary, transcriber);
     }
 
     /** openai's Whisper file (relative to the checkpoint dir unless absolute); null or blank: config.json's. */
     public ModelOptions withSpeechEncoder(String path) {
         return new ModelOptions(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig,
-                path == null || path.isBlank() ? null : path);
+                path == null || path.isBlank() ? null : path, transcriberVocabulary, transcriber);
+    }
+
+    /**
+     * The Whisper tiktoken vocabulary ({@code multilingual.tiktoken}; relative to the checkpoint dir unless
+     * absolute); null or blank: config.json {@code speech_tokenizer}, else the default location.
+     */
+    public ModelOptions withTranscriberVocabulary(String path) {
+        return new ModelOptions(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, speechEncoder,
+                path, transcriber);
+    }
+
+    /** false: no transcriber even when the checkpoint has a Whisper decoder (its weights are not read). */
+    public ModelOptions withTranscriber(boolean on) {
+        return new ModelOptions(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig, speechEncoder,
+                transcriberVocabulary, on);
     }
 
     public Device djlDevice() {

@@ -15,13 +15,15 @@ import dev.omnicall.model.io.SafeTensorsFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import ai.djl.ndarray.NDArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A loaded LLaMA-Omni checkpoint: every block on one device, plus the tokenizer. The blocks are
- * stateless after loading; per-turn state lives in caches and streams, so one model serves many turns.
+ * A loaded LLaMA-Omni checkpoint: every block on one device, plus the tokenizer, and the caller
+ * transcriber (Whisper's decoder) when the checkpoint has one. The blocks are stateless after loading;
+ * per-turn state lives in caches and streams, so one model serves many turns.
  */
 public final class OmniModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(OmniModel.class);
@@ -36,10 +38,11 @@ public final class OmniModel implements AutoCloseable {
     private final CtcUnitDecoder ctc;
     private final UnitVocoder vocoder;
     private final OmniTokenizer tokenizer;
+    private final Transcriber transcriber; // null: none
 
     private OmniModel(OmniConfig config, ModelOptions options, NDManager manager, LogMelFrontend frontend,
             WhisperEncoder encoder, SpeechAdaptor adaptor, LlamaModel llm, CtcUnitDecoder ctc, UnitVocoder vocoder,
-            OmniTokenizer tokenizer) {
+            OmniTokenizer tokenizer, Transcriber transcriber) {
         this.config = config;
         this.options = options;
         this.manager = manager;
@@ -50,6 +53,7 @@ public final class OmniModel implements AutoCloseable {
         this.ctc = ctc;
         this.vocoder = vocoder;
         this.tokenizer = tokenizer;
+        this.transcriber = transcriber;
     }
 
     /**
@@ -75,7 +79,9 @@ public final class OmniModel implements AutoCloseable {
                         ? SafeTensorsFile.open(vocoderFile) : TorchCheckpoint.open(vocoderFile, "generator")) {
             TensorSource weights = whisper == null ? shards
                     : new PrefixRoutedSource(shards, WhisperEncoder.PREFIX, whisper);
-            return assemble(config, weights, vocoderConfig, vocoderWeights, dir, options);
+            try (TranscriberLoader.Plan transcriberPlan = TranscriberLoader.plan(shards, whisper, config, dir, options)) {
+                return assemble(config, weights, vocoderConfig, vocoderWeights, dir, options, transcriberPlan);
+            }
         }
     }
 
@@ -153,6 +159,12 @@ public final class OmniModel implements AutoCloseable {
      */
     public static OmniModel assemble(OmniConfig config, TensorSource weights, VocoderConfig vocoderConfig,
             TensorSource vocoderWeights, Path tokenizerDir, ModelOptions options) {
+        return assemble(config, weights, vocoderConfig, vocoderWeights, tokenizerDir, options,
+                TranscriberLoader.Plan.absent("assembled without a Whisper decoder source"));
+    }
+
+    private static OmniModel assemble(OmniConfig config, TensorSource weights, VocoderConfig vocoderConfig,
+            TensorSource vocoderWeights, Path tokenizerDir, ModelOptions options, TranscriberLoader.Plan transcriberPlan) {
         ensureOffline();
         long t0 = System.nanoTime();
         NDManager manager = NDManager.newBaseManager(options.djlDevice(), Engine.getEngine("PyTorch").getEngineName());
@@ -170,10 +182,12 @@ public final class OmniModel implements AutoCloseable {
                 throw new IllegalArgumentException("vocoder has " + vocoder.config().numEmbeddings()
                         + " unit embeddings but config.json unit_vocab_size is " + config.unitVocabSize());
             }
+            Transcriber transcriber = TranscriberLoader.build(transcriberPlan, manager, type);
             OmniTokenizer tokenizer = OmniTokenizer.load(tokenizerDir);
             LOG.info("loaded {} on {} as {} in {} ms", tokenizerDir, options.device(), type,
                     (System.nanoTime() - t0) / 1_000_000);
-            return new OmniModel(config, options, manager, frontend, encoder, adaptor, llm, ctc, vocoder, tokenizer);
+            return new OmniModel(config, options, manager, frontend, encoder, adaptor, llm, ctc, vocoder, tokenizer,
+                    transcriber);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -187,6 +201,28 @@ public final class OmniModel implements AutoCloseable {
     /** 16 kHz audio in [-1, 1] -> speech embeddings [rows, llmDim]: log-mel, encoder, adaptor. */
     public NDArray encodeSpeech(float[] audio16k) {
         return Ops.scoped(() -> adaptor.forward(encoder.forward(frontend.forward(manager, audio16k))));
+    }
+
+    /**
+     * 16 kHz audio in [-1, 1] -> Whisper encoder output [frames, n_audio_state] (log-mel + encoder): what
+     * {@link Transcriber#start} takes; {@link #adapt} turns it into the speech embeddings, so a turn that
+     * transcribes runs the encoder once ({@code encodeSpeech(a)} equals {@code adapt(encodeAudio(a))}).
+     */
+    public NDArray encodeAudio(float[] audio16k) {
+        return Ops.scoped(() -> encoder.forward(frontend.forward(manager, audio16k)));
+    }
+
+    /** Encoder output [frames, n_audio_state] -> speech embeddings [rows, llmDim] (the adaptor). */
+    public NDArray adapt(NDArray encoderOut) {
+        return Ops.scoped(() -> adaptor.forward(encoderOut));
+    }
+
+    /**
+     * The caller transcriber: present when the checkpoint has a Whisper decoder and its vocabulary and
+     * {@link ModelOptions#transcriber()} is on; the load log says why when it is absent.
+     */
+    public Optional<Transcriber> transcriber() {
+        return Optional.ofNullable(transcriber);
     }
 
     /**
@@ -265,6 +301,9 @@ public final class OmniModel implements AutoCloseable {
     @Override
     public void close() {
         tokenizer.close();
+        if (transcriber != null) {
+            transcriber.close();
+        }
         manager.close();
     }
 }

@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import dev.omnicall.model.config.Json;
 import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.config.RopeScaling;
+import dev.omnicall.model.config.SpeechDecoderConfig;
 import dev.omnicall.model.config.VocoderConfig;
 import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.SafeTensorsWriter;
@@ -39,6 +40,11 @@ public final class TinyCheckpointWriter {
     public static final int EOM = 260;
     public static final int EOT = 261;
     private static final String COMPLETE_MARKER = ".tiny-checkpoint-complete";
+    /**
+     * The marker's second line: a complete directory with another (older) format is rewritten.
+     * 2 = with the Whisper text decoder and its tiktoken vocabulary.
+     */
+    private static final String FORMAT = "format=2 whisper-decoder";
     /** Where {@link EncoderLayout#OPENAI_FILE} puts openai's Whisper file, relative to the checkpoint dir. */
     public static final String OPENAI_ENCODER_FILE = "speech_encoder/large-v3.pt";
 
@@ -87,18 +93,32 @@ public final class TinyCheckpointWriter {
      * (the .pt file's extra decoder tensors come from a random stream of their own).
      */
     public static Path writeIfAbsent(Path dir, long seed, EncoderLayout layout) {
-        if (Files.isRegularFile(dir.resolve(COMPLETE_MARKER))) {
-            return dir;
-        }
+        Path marker = dir.resolve(COMPLETE_MARKER);
+        String stamp = "seed=" + seed + "\n" + FORMAT + "\n";
         try {
+            if (Files.isRegularFile(marker)) {
+                if (Files.readString(marker).equals(stamp)) {
+                    return dir;
+                }
+                // written by an older version of this writer (e.g. without the Whisper decoder): replace it
+                Path old = dir.resolveSibling(dir.getFileName() + ".old-" + System.nanoTime());
+                try {
+                    Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+                    deleteTree(old);
+                } catch (IOException movedByAnother) {
+                    if (Files.isRegularFile(marker) && Files.readString(marker).equals(stamp)) {
+                        return dir;
+                    }
+                }
+            }
             Files.createDirectories(dir.toAbsolutePath().getParent());
             Path staging = Files.createTempDirectory(dir.toAbsolutePath().getParent(), ".tiny-");
             new TinyCheckpointWriter(seed, layout).write(staging, tinyConfig(), tinyVocoderConfig());
-            Files.writeString(staging.resolve(COMPLETE_MARKER), "seed=" + seed + "\n");
+            Files.writeString(staging.resolve(COMPLETE_MARKER), stamp);
             try {
                 Files.move(staging, dir, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException raced) {
-                if (!Files.isRegularFile(dir.resolve(COMPLETE_MARKER))) {
+                if (!Files.isRegularFile(marker)) {
                     throw raced;
                 }
                 deleteTree(staging);
@@ -123,7 +143,19 @@ public final class TinyCheckpointWriter {
     private void write(Path dir, OmniConfig c, VocoderConfig vc) throws IOException {
         Files.createDirectories(dir);
         OmniConfig written = layout == EncoderLayout.OPENAI_FILE ? c.withSpeechEncoder(OPENAI_ENCODER_FILE) : c;
-        Files.writeString(dir.resolve(OmniConfig.FILE_NAME), Json.write(written));
+        JsonObject configJson = com.google.gson.JsonParser.parseString(Json.write(written)).getAsJsonObject();
+        if (layout == EncoderLayout.IN_SHARDS) {
+            // the decoder in the shards: its layers and heads in config.json (openai's file carries its own dims)
+            configJson.addProperty(SpeechDecoderConfig.NUM_LAYERS_KEY, TEXT_LAYERS);
+            configJson.addProperty(SpeechDecoderConfig.NUM_HEADS_KEY, c.speechEncoderNumHeads());
+        }
+        Files.writeString(dir.resolve(OmniConfig.FILE_NAME), new com.google.gson.GsonBuilder().setPrettyPrinting()
+                .disableHtmlEscaping().create().toJson(configJson));
+        // the Whisper vocabulary at its default place: beside the decoder's weights
+        Path vocabulary = layout == EncoderLayout.IN_SHARDS ? dir.resolve(WhisperTokenizer.FILE_NAME)
+                : dir.resolve(OPENAI_ENCODER_FILE).resolveSibling(WhisperTokenizer.FILE_NAME);
+        Files.createDirectories(vocabulary.getParent());
+        Files.writeString(vocabulary, TinyTiktoken.fileText(), StandardCharsets.US_ASCII);
         // shard 1: speech encoder and adaptor; shard 2: LLM; shard 3: speech generator
         Map<String, SafeTensorsWriter> shards = new LinkedHashMap<>();
         String s1 = "model-00001-of-00003.safetensors";
@@ -167,11 +199,14 @@ public final class TinyCheckpointWriter {
         if (layout == EncoderLayout.IN_SHARDS) {
             whisperEncoder(c, (name, shape, values) -> w.putFloats(WhisperEncoder.PREFIX + name, DType.F16, shape,
                     values));
+            whisperDecoder(c, (name, shape, values) -> w.putFloats(WhisperDecoder.PREFIX + name, DType.F16, shape,
+                    values));
         } else {
             TorchCheckpointWriter pt = new TorchCheckpointWriter();
             whisperEncoder(c, (name, shape, values) -> pt.put(WhisperCheckpoint.ENCODER_PREFIX + name, shape, values,
                     DType.F16));
-            whisperDecoderSample(c, pt);
+            whisperDecoder(c, (name, shape, values) -> pt.put(WhisperCheckpoint.DECODER_PREFIX + name, shape, values,
+                    DType.F16));
             pt.write(dir.resolve(OPENAI_ENCODER_FILE), WhisperCheckpoint.STATE_KEY,
                     Map.of(WhisperCheckpoint.DIMS_KEY, whisperDims(c)));
         }
@@ -215,14 +250,15 @@ public final class TinyCheckpointWriter {
         w.put("ln_post.bias", new long[] {d}, gaussian(d, 0.02));
     }
 
-    private static final int TEXT_VOCAB = 300;
-    private static final int TEXT_CTX = 448;
+    /** The tiny Whisper decoder: as wide and with as many heads as the tiny encoder, 2 blocks, 448 positions. */
+    public static final int TEXT_LAYERS = 2;
+    public static final int TEXT_CTX = 448;
 
-    /** openai's ModelDimensions for the tiny encoder (text side as small as the audio side). */
+    /** openai's ModelDimensions for the tiny Whisper (the text side as wide as the audio side, as in every Whisper). */
     static Map<String, Object> whisperDims(OmniConfig c) {
         Map<String, Object> dims = new LinkedHashMap<>();
         dims.put("n_mels", MELS);
-        dims.put("n_vocab", TEXT_VOCAB);
+        dims.put("n_vocab", TinyTiktoken.nVocab());
         dims.put("n_audio_ctx", AUDIO_CTX);
         dims.put("n_audio_state", c.speechEncoderHiddenSize());
         dims.put("n_audio_head", c.speechEncoderNumHeads());
@@ -230,26 +266,66 @@ public final class TinyCheckpointWriter {
         dims.put("n_text_ctx", TEXT_CTX);
         dims.put("n_text_state", c.speechEncoderHiddenSize());
         dims.put("n_text_head", c.speechEncoderNumHeads());
-        dims.put("n_text_layer", 1);
+        dims.put("n_text_layer", TEXT_LAYERS);
         return dims;
     }
 
-    /** A few decoder tensors, as openai's file has (the loader must skip them); own random stream. */
-    private void whisperDecoderSample(OmniConfig c, TorchCheckpointWriter pt) {
+    /**
+     * The Whisper text decoder's tensors in openai's names (after {@code decoder.}), from a random stream of
+     * its own (so every other weight is the same as before the decoder existed, and both layouts get the same
+     * decoder). The embedding rows of the special tokens other than end-of-text are drawn 4x larger, so an
+     * unsuppressed greedy decode would pick specials: the suppression tests rely on that.
+     */
+    private void whisperDecoder(OmniConfig c, Sink w) {
         SplittableRandom r = new SplittableRandom(seed ^ 0x5EEDDEC0DE5L);
         int d = c.speechEncoderHiddenSize();
-        java.util.function.IntFunction<float[]> g = n -> {
-            float[] v = new float[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = (float) (r.nextGaussian() * 0.02);
+        int vocab = TinyTiktoken.nVocab();
+        int eot = TinyTiktoken.tokens().size();
+        float[] embedding = new float[vocab * d];
+        for (int t = 0; t < vocab; t++) {
+            double std = t > eot ? 4.0 : 1.0;
+            for (int j = 0; j < d; j++) {
+                embedding[t * d + j] = (float) (r.nextGaussian() * std);
             }
-            return v;
-        };
-        pt.put("decoder.token_embedding.weight", new long[] {TEXT_VOCAB, d}, g.apply(TEXT_VOCAB * d), DType.F16);
-        pt.put("decoder.positional_embedding", new long[] {TEXT_CTX, d}, g.apply(TEXT_CTX * d), DType.F16);
-        pt.put("decoder.blocks.0.attn.query.weight", new long[] {d, d}, g.apply(d * d), DType.F16);
-        pt.put("decoder.blocks.0.cross_attn.key.weight", new long[] {d, d}, g.apply(d * d), DType.F16);
-        pt.put("decoder.ln.weight", new long[] {d}, g.apply(d), DType.F16);
+        }
+        w.put("token_embedding.weight", new long[] {vocab, d}, embedding);
+        w.put("positional_embedding", new long[] {TEXT_CTX, d}, gaussian(r, TEXT_CTX * d, 0.3));
+        for (int i = 0; i < TEXT_LAYERS; i++) {
+            String b = "blocks." + i + ".";
+            for (String attn : List.of("attn", "cross_attn")) {
+                for (String proj : List.of("query", "key", "value", "out")) {
+                    w.put(b + attn + "." + proj + ".weight", new long[] {d, d}, gaussian(r, d * d, 1 / Math.sqrt(d)));
+                    if (!proj.equals("key")) {
+                        w.put(b + attn + "." + proj + ".bias", new long[] {d}, gaussian(r, d, 0.02));
+                    }
+                }
+                w.put(b + attn + "_ln.weight", new long[] {d}, plusOne(gaussian(r, d, 0.1)));
+                w.put(b + attn + "_ln.bias", new long[] {d}, gaussian(r, d, 0.02));
+            }
+            w.put(b + "mlp.0.weight", new long[] {4L * d, d}, gaussian(r, 4 * d * d, 1 / Math.sqrt(d)));
+            w.put(b + "mlp.0.bias", new long[] {4L * d}, gaussian(r, 4 * d, 0.02));
+            w.put(b + "mlp.2.weight", new long[] {d, 4L * d}, gaussian(r, 4 * d * d, 1 / Math.sqrt(4.0 * d)));
+            w.put(b + "mlp.2.bias", new long[] {d}, gaussian(r, d, 0.02));
+            w.put(b + "mlp_ln.weight", new long[] {d}, plusOne(gaussian(r, d, 0.1)));
+            w.put(b + "mlp_ln.bias", new long[] {d}, gaussian(r, d, 0.02));
+        }
+        w.put("ln.weight", new long[] {d}, plusOne(gaussian(r, d, 0.1)));
+        w.put("ln.bias", new long[] {d}, gaussian(r, d, 0.02));
+    }
+
+    private static float[] gaussian(SplittableRandom r, int n, double std) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (r.nextGaussian() * std);
+        }
+        return v;
+    }
+
+    private static float[] plusOne(float[] v) {
+        for (int i = 0; i < v.length; i++) {
+            v[i] += 1;
+        }
+        return v;
     }
 
     private SafeTensorsWriter llm(OmniConfig c) {

@@ -1,0 +1,178 @@
+package dev.omnicall.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * Greedy Whisper transcription of the encoder output a turn already computed (no second encoder pass).
+ * Prompt {@code <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>}; the language comes from the
+ * caller or is detected as whisper's {@code detect_language} does it (the language token with the highest
+ * logit after start-of-transcript). The detection pass is the first position of the prompt itself, so it
+ * costs nothing extra and the cache continues from it.
+ *
+ * <p>Suppression: whisper's {@code suppress_tokens="-1"} set ({@link WhisperTokenizer#nonSpeechTokens}) and
+ * every special token except end-of-text (whisper itself suppresses only the task/start/no-speech tokens
+ * and, without timestamps, leaves the language tokens and timestamps to its decode step to drop; here none
+ * of them can be emitted at all); at the first sampled position also the blank ({@code encode(" ")}) and
+ * end-of-text ({@code suppress_blank}). Tokens are capped by the caller's limit and by n_text_ctx.
+ *
+ * <p>One Transcriber serves any number of utterances; each {@link Transcription} is driven from one thread.
+ */
+public final class Transcriber {
+    /** Prompt length with the language token: sot, language, transcribe, notimestamps. */
+    public static final int PROMPT_TOKENS = 4;
+
+    private final WhisperDecoder decoder;
+    private final WhisperTokenizer tokenizer;
+    private final NDManager manager;
+    private final int[] suppressed; // sorted ids never emitted
+    private final int[] suppressedAtFirst; // blank + end-of-text, first sampled position only
+    private final NDArray suppressMask; // [nVocab] 0 or -inf
+    private final NDArray firstMask; // [nVocab] 0 or -inf, suppressMask plus suppressedAtFirst
+    private final NDArray languageMask; // [nVocab] 0 on language tokens, -inf elsewhere
+
+    Transcriber(WhisperDecoder decoder, WhisperTokenizer tokenizer, NDManager parent) {
+        if (tokenizer.nVocab() != decoder.dims().nVocab()) {
+            throw new IllegalArgumentException("vocabulary n_vocab " + tokenizer.nVocab() + " differs from the decoder's "
+                    + decoder.dims().nVocab());
+        }
+        this.decoder = decoder;
+        this.tokenizer = tokenizer;
+        this.manager = parent.newSubManager();
+        int n = tokenizer.nVocab();
+        boolean[] never = new boolean[n];
+        for (int t : tokenizer.nonSpeechTokens()) {
+            never[t] = true;
+        }
+        for (int t = tokenizer.endOfText() + 1; t < n; t++) {
+            never[t] = true;
+        }
+        this.suppressed = indices(never);
+        boolean[] first = never.clone();
+        long[] blank = tokenizer.encode(" ");
+        for (long t : blank) {
+            first[(int) t] = true;
+        }
+        first[tokenizer.endOfText()] = true;
+        this.suppressedAtFirst = new int[blank.length + 1];
+        for (int i = 0; i < blank.length; i++) {
+            suppressedAtFirst[i] = (int) blank[i];
+        }
+        suppressedAtFirst[blank.length] = tokenizer.endOfText();
+        boolean[] notLanguage = new boolean[n];
+        Arrays.fill(notLanguage, true);
+        for (int i = 0; i < tokenizer.languages().size(); i++) {
+            notLanguage[tokenizer.firstLanguageToken() + i] = false;
+        }
+        this.suppressMask = mask(never);
+        this.firstMask = mask(first);
+        this.languageMask = mask(notLanguage);
+    }
+
+    private NDArray mask(boolean[] minusInfinity) {
+        float[] m = new float[minusInfinity.length];
+        for (int i = 0; i < m.length; i++) {
+            m[i] = minusInfinity[i] ? Float.NEGATIVE_INFINITY : 0f;
+        }
+        NDArray a = manager.create(m, new Shape(m.length));
+        ai.djl.ndarray.NDScope.unregister(a);
+        return a;
+    }
+
+    private static int[] indices(boolean[] set) {
+        int count = 0;
+        for (boolean b : set) {
+            count += b ? 1 : 0;
+        }
+        int[] out = new int[count];
+        int j = 0;
+        for (int i = 0; i < set.length; i++) {
+            if (set[i]) {
+                out[j++] = i;
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Starts transcribing one utterance: computes the cross-attention keys/values once, detects the language
+     * if asked, and runs the prompt; {@link Transcription#step()} then emits one token per call.
+     *
+     * @param encoderOut [frames, n_audio_state]: the WhisperEncoder output the turn already computed
+     * @param languageOrNull a whisper language code ("en", "de", ...); null, blank or "auto": detect
+     * @param maxTokens text tokens at most (also bounded by n_text_ctx minus the 4 prompt tokens)
+     */
+    public Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens) {
+        if (maxTokens < 1) {
+            throw new IllegalArgumentException("maxTokens must be at least 1, got " + maxTokens);
+        }
+        String asked = languageOrNull == null ? "auto" : languageOrNull.trim().toLowerCase(Locale.ROOT);
+        boolean detect = asked.isEmpty() || asked.equals("auto");
+        int languageToken = detect ? -1 : tokenizer.languageToken(asked);
+        int cap = Math.min(maxTokens, maxTokens());
+        WhisperDecoder.State state = decoder.newState(encoderOut);
+        try {
+            NDArray logits;
+            if (detect) {
+                // language: the highest-logit language token after start-of-transcript
+                try (NDArray atSot = decoder.decode(state, new long[] {tokenizer.startOfTranscript()}, false)) {
+                    languageToken = (int) argmax(atSot, languageMask);
+                }
+                logits = decoder.decode(state, new long[] {languageToken, tokenizer.transcribe(),
+                        tokenizer.noTimestamps()}, false);
+            } else {
+                logits = decoder.decode(state, new long[] {tokenizer.startOfTranscript(), languageToken,
+                        tokenizer.transcribe(), tokenizer.noTimestamps()}, false);
+            }
+            String language = tokenizer.languageOf(languageToken).orElseThrow();
+            return new Transcription(this, state, language, cap, logits);
+        } catch (RuntimeException e) {
+            state.close();
+            throw e;
+        }
+    }
+
+    /** Token id chosen from float32 logits [1, nVocab] or [nVocab]: argmax after suppression. */
+    long pick(NDArray logits, boolean firstSampled) {
+        return argmax(logits, firstSampled ? firstMask : suppressMask);
+    }
+
+    private static long argmax(NDArray logits, NDArray mask) {
+        try (NDArray masked = logits.reshape(-1).add(mask.toDevice(logits.getDevice(), false));
+                NDArray idx = masked.argMax()) {
+            return idx.toType(DataType.INT64, false).getLong();
+        }
+    }
+
+    /** The most text tokens one transcription can have: n_text_ctx minus the prompt. */
+    public int maxTokens() {
+        return decoder.dims().nTextCtx() - PROMPT_TOKENS;
+    }
+
+    public WhisperTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public WhisperDecoder decoder() {
+        return decoder;
+    }
+
+    /** Ids that are never emitted (sorted): non-speech symbols and every special token but end-of-text. */
+    public int[] suppressedTokens() {
+        return suppressed.clone();
+    }
+
+    /** Ids also suppressed at the first sampled position: the blank and end-of-text. */
+    public int[] suppressedAtFirstToken() {
+        return suppressedAtFirst.clone();
+    }
+
+    /** Frees the masks (the model's manager frees them too). */
+    void close() {
+        manager.close();
+    }
+}

@@ -1,0 +1,315 @@
+package dev.omnicall.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.io.TensorSource;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Whisper's text decoder (openai/whisper {@code TextDecoder}): token embedding plus learned positions,
+ * pre-LN blocks of causal self-attention, cross-attention over the encoder output and a GELU MLP, a final
+ * LayerNorm, and logits from the token embedding itself (tied: logits = x · token_embedding^T). Weights
+ * under {@code model.speech_decoder.} with openai's names after {@code decoder.}.
+ *
+ * <p>{@link #forward} recomputes every position (the reference the tests compare with); a {@link State}
+ * computes the cross-attention keys and values once per utterance and keeps a self-attention KV cache, so
+ * {@link #decode} costs one position per new token.
+ */
+public final class WhisperDecoder {
+    static final String PREFIX = "model.speech_decoder.";
+    private static final double LN_EPS = 1e-5;
+
+    /** openai's text dims: n_vocab, n_text_ctx, n_text_state, n_text_head, n_text_layer. */
+    public record Dims(int nVocab, int nTextCtx, int nTextState, int nTextHead, int nTextLayer) {
+        public Dims {
+            if (nVocab <= 0 || nTextCtx <= 0 || nTextState <= 0 || nTextHead <= 0 || nTextLayer <= 0) {
+                throw new IllegalArgumentException("Whisper decoder dims must be positive: n_vocab " + nVocab
+                        + ", n_text_ctx " + nTextCtx + ", n_text_state " + nTextState + ", n_text_head " + nTextHead
+                        + ", n_text_layer " + nTextLayer);
+            }
+            if (nTextState % nTextHead != 0) {
+                throw new IllegalArgumentException("Whisper decoder n_text_state " + nTextState
+                        + " is not divisible by n_text_head " + nTextHead);
+            }
+        }
+
+        /** Whisper large-v3's decoder. */
+        public static Dims largeV3() {
+            return new Dims(51866, 448, 1280, 20, 32);
+        }
+    }
+
+    final NDArray tokenEmbedding; // [nVocab, dim], also the output projection
+    final NDArray positionalEmbedding; // [nTextCtx, dim]
+    final List<Block> blocks; // n_text_layer
+    final NDArray lnWeight; // [dim]
+    final NDArray lnBias; // [dim]
+    private final Dims dims;
+    private final DataType type;
+    private final NDManager manager;
+
+    /** openai's MultiHeadAttention: query, key (no bias), value, out. */
+    static final class Attention {
+        final NDArray query; // [dim, dim]
+        final NDArray queryBias; // [dim]
+        final NDArray key; // [dim, dim], no bias
+        final NDArray value; // [dim, dim]
+        final NDArray valueBias; // [dim]
+        final NDArray out; // [dim, dim]
+        final NDArray outBias; // [dim]
+
+        Attention(TensorSource src, NDManager m, DataType t, String p, int dim) {
+            query = src.load(m, p + "query.weight", t, dim, dim);
+            queryBias = src.load(m, p + "query.bias", t, dim);
+            key = src.load(m, p + "key.weight", t, dim, dim);
+            value = src.load(m, p + "value.weight", t, dim, dim);
+            valueBias = src.load(m, p + "value.bias", t, dim);
+            out = src.load(m, p + "out.weight", t, dim, dim);
+            outBias = src.load(m, p + "out.bias", t, dim);
+        }
+    }
+
+    /** One residual block: self-attention, cross-attention, MLP, each behind its own LayerNorm. */
+    static final class Block {
+        final NDArray attnLnWeight; // [dim]
+        final NDArray attnLnBias; // [dim]
+        final Attention attn;
+        final NDArray crossAttnLnWeight; // [dim]
+        final NDArray crossAttnLnBias; // [dim]
+        final Attention crossAttn;
+        final NDArray mlpLnWeight; // [dim]
+        final NDArray mlpLnBias; // [dim]
+        final NDArray mlp0; // [4*dim, dim]
+        final NDArray mlp0Bias; // [4*dim]
+        final NDArray mlp2; // [dim, 4*dim]
+        final NDArray mlp2Bias; // [dim]
+
+        Block(TensorSource src, NDManager m, DataType t, String p, int dim) {
+            attnLnWeight = src.load(m, p + "attn_ln.weight", t, dim);
+            attnLnBias = src.load(m, p + "attn_ln.bias", t, dim);
+            attn = new Attention(src, m, t, p + "attn.", dim);
+            crossAttnLnWeight = src.load(m, p + "cross_attn_ln.weight", t, dim);
+            crossAttnLnBias = src.load(m, p + "cross_attn_ln.bias", t, dim);
+            crossAttn = new Attention(src, m, t, p + "cross_attn.", dim);
+            mlpLnWeight = src.load(m, p + "mlp_ln.weight", t, dim);
+            mlpLnBias = src.load(m, p + "mlp_ln.bias", t, dim);
+            mlp0 = src.load(m, p + "mlp.0.weight", t, 4L * dim, dim);
+            mlp0Bias = src.load(m, p + "mlp.0.bias", t, 4L * dim);
+            mlp2 = src.load(m, p + "mlp.2.weight", t, dim, 4L * dim);
+            mlp2Bias = src.load(m, p + "mlp.2.bias", t, dim);
+        }
+    }
+
+    WhisperDecoder(TensorSource src, NDManager m, DataType t, Dims dims) {
+        this.dims = dims;
+        this.type = t;
+        this.manager = m;
+        int dim = dims.nTextState();
+        tokenEmbedding = src.load(m, PREFIX + "token_embedding.weight", t, dims.nVocab(), dim);
+        positionalEmbedding = src.load(m, PREFIX + "positional_embedding", t, dims.nTextCtx(), dim);
+        blocks = new ArrayList<>();
+        for (int i = 0; i < dims.nTextLayer(); i++) {
+            blocks.add(new Block(src, m, t, PREFIX + "blocks." + i + ".", dim));
+        }
+        lnWeight = src.load(m, PREFIX + "ln.weight", t, dim);
+        lnBias = src.load(m, PREFIX + "ln.bias", t, dim);
+    }
+
+    public Dims dims() {
+        return dims;
+    }
+
+    public DataType dataType() {
+        return type;
+    }
+
+    /**
+     * Per-utterance state: the cross-attention keys and values of every block (computed once from the
+     * encoder output) and the self-attention cache of the positions decoded so far.
+     */
+    public final class State implements AutoCloseable {
+        private final NDArray[] crossKeys; // per block [heads, frames, headDim], scaled by d_head^-0.25
+        private final NDArray[] crossValues; // per block [heads, frames, headDim]
+        private final KvCache cache;
+        private final NDManager owned; // holds the cross K/V, whoever owns the encoder output
+        private boolean closed;
+
+        private State(NDArray encoderOut) {
+            crossKeys = new NDArray[blocks.size()];
+            crossValues = new NDArray[blocks.size()];
+            owned = manager.newSubManager();
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                NDArray xa = encoderOut.toType(type, false);
+                for (int i = 0; i < blocks.size(); i++) {
+                    NDArray[] kv = crossKeysAndValues(blocks.get(i).crossAttn, xa);
+                    crossKeys[i] = kv[0];
+                    crossValues[i] = kv[1];
+                    NDScope.unregister(kv);
+                    kv[0].attach(owned);
+                    kv[1].attach(owned);
+                }
+            } catch (RuntimeException e) {
+                owned.close();
+                throw e;
+            }
+            cache = new KvCache(manager, blocks.size(), dims.nTextHead(), headDim(), type, 16);
+        }
+
+        /** Positions decoded so far. */
+        public int length() {
+            return cache.length();
+        }
+
+        /** Frames of the encoder output this state attends to. */
+        public long frames() {
+            return crossKeys[0].getShape().get(1);
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                owned.close();
+                cache.close();
+            }
+        }
+    }
+
+    /** Cross K/V for one utterance; encoderOut [frames, n_audio_state] (= n_text_state in every Whisper). */
+    public State newState(NDArray encoderOut) {
+        checkEncoderOut(encoderOut);
+        return new State(encoderOut);
+    }
+
+    /**
+     * Feeds tokens at positions state.length().. and returns float32 logits: of the last position only
+     * ([1, nVocab]) unless allPositions ([n, nVocab]).
+     */
+    public NDArray decode(State state, long[] tokens, boolean allPositions) {
+        if (state.closed) {
+            throw new IllegalStateException("decoder state is closed");
+        }
+        long start = state.length();
+        checkPositions(start, tokens.length);
+        NDArray logits = Ops.scoped(() -> {
+            state.cache.reserve(tokens.length);
+            NDArray x = run(embed(tokens, start), start, state.crossKeys, state.crossValues, state.cache);
+            if (!allPositions) {
+                x = x.get(new NDIndex("{}:", tokens.length - 1));
+            }
+            return logits(x);
+        });
+        state.cache.advance(tokens);
+        return logits;
+    }
+
+    /** The reference: all tokens at positions 0.., cross K/V from encoderOut, no cache. float32 [n, nVocab]. */
+    public NDArray forward(long[] tokens, NDArray encoderOut) {
+        checkEncoderOut(encoderOut);
+        checkPositions(0, tokens.length);
+        return Ops.scoped(() -> {
+            NDArray xa = encoderOut.toType(type, false);
+            NDArray[] keys = new NDArray[blocks.size()];
+            NDArray[] values = new NDArray[blocks.size()];
+            for (int i = 0; i < blocks.size(); i++) {
+                NDArray[] kv = crossKeysAndValues(blocks.get(i).crossAttn, xa);
+                keys[i] = kv[0];
+                values[i] = kv[1];
+            }
+            return logits(run(embed(tokens, 0), 0, keys, values, null));
+        });
+    }
+
+    /** Token embeddings plus the learned positions start..start+n-1. */
+    private NDArray embed(long[] tokens, long start) {
+        for (long t : tokens) {
+            if (t < 0 || t >= dims.nVocab()) {
+                throw new IllegalArgumentException("token " + t + " outside n_vocab " + dims.nVocab());
+            }
+        }
+        NDArray ids = manager.create(tokens);
+        NDArray positions = positionalEmbedding.get(new NDIndex("{}:{}", start, start + tokens.length));
+        return Ops.embedding(ids, tokenEmbedding).add(positions);
+    }
+
+    /** The blocks over x [n, dim] at positions start..; cache null = no earlier positions. */
+    private NDArray run(NDArray x, long start, NDArray[] crossKeys, NDArray[] crossValues, KvCache cache) {
+        for (int i = 0; i < blocks.size(); i++) {
+            Block b = blocks.get(i);
+            // causal self-attention over this and the earlier positions
+            x = x.add(selfAttention(b.attn, Ops.layerNorm(x, b.attnLnWeight, b.attnLnBias, LN_EPS), i, start, cache));
+            // cross-attention over the whole utterance
+            NDArray q = heads(Ops.linear(Ops.layerNorm(x, b.crossAttnLnWeight, b.crossAttnLnBias, LN_EPS),
+                    b.crossAttn.query, b.crossAttn.queryBias)).mul(scale());
+            x = x.add(Ops.linear(Ops.attention(q, crossKeys[i], crossValues[i], 1.0, false, 0), b.crossAttn.out,
+                    b.crossAttn.outBias));
+            // Linear-GELU-Linear
+            NDArray h = Ops.layerNorm(x, b.mlpLnWeight, b.mlpLnBias, LN_EPS);
+            x = x.add(Ops.linear(Ops.gelu(Ops.linear(h, b.mlp0, b.mlp0Bias)), b.mlp2, b.mlp2Bias));
+        }
+        // final LayerNorm
+        return Ops.layerNorm(x, lnWeight, lnBias, LN_EPS);
+    }
+
+    /** q and k each scaled by d_head^-0.25 as in openai/whisper; k and v appended to the cache if any. */
+    private NDArray selfAttention(Attention a, NDArray h, int layer, long start, KvCache cache) {
+        NDArray q = heads(Ops.linear(h, a.query, a.queryBias)).mul(scale());
+        NDArray k = heads(Ops.linear(h, a.key)).mul(scale());
+        NDArray v = heads(Ops.linear(h, a.value, a.valueBias));
+        if (cache != null) {
+            NDArray[] all = cache.append(layer, k, v);
+            k = all[0];
+            v = all[1];
+        }
+        return Ops.linear(Ops.attention(q, k, v, 1.0, true, start), a.out, a.outBias);
+    }
+
+    /** Cross-attention keys (scaled) and values of one block: [heads, frames, headDim] each. */
+    private NDArray[] crossKeysAndValues(Attention a, NDArray xa) {
+        NDArray k = heads(Ops.linear(xa, a.key)).mul(scale());
+        NDArray v = heads(Ops.linear(xa, a.value, a.valueBias));
+        return new NDArray[] {k, v};
+    }
+
+    /** Tied output projection: x · token_embedding^T, as float32. */
+    private NDArray logits(NDArray x) {
+        return Ops.linear(x, tokenEmbedding).toType(DataType.FLOAT32, false);
+    }
+
+    /** [n, dim] -> [heads, n, headDim]. */
+    private NDArray heads(NDArray x) {
+        long n = x.getShape().get(0);
+        return x.reshape(n, dims.nTextHead(), headDim()).transpose(1, 0, 2);
+    }
+
+    private int headDim() {
+        return dims.nTextState() / dims.nTextHead();
+    }
+
+    private double scale() {
+        return Math.pow(headDim(), -0.25);
+    }
+
+    private void checkPositions(long start, int count) {
+        if (count == 0) {
+            throw new IllegalArgumentException("no tokens to decode");
+        }
+        if (start + count > dims.nTextCtx()) {
+            throw new IllegalArgumentException("positions " + start + ".." + (start + count - 1)
+                    + " exceed the decoder's n_text_ctx " + dims.nTextCtx());
+        }
+    }
+
+    private void checkEncoderOut(NDArray encoderOut) {
+        var s = encoderOut.getShape();
+        if (s.dimension() != 2 || s.get(1) != dims.nTextState() || s.get(0) < 1) {
+            throw new IllegalArgumentException("encoder output must be [frames, " + dims.nTextState() + "], got "
+                    + s);
+        }
+    }
+}
