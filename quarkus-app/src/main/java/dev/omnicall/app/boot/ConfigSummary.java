@@ -33,7 +33,10 @@ public final class ConfigSummary {
         out.add("model: dir=" + c.model().dir() + " device=" + c.model().device() + " omega=" + c.model().omega()
                 + " max-new-tokens=" + c.model().maxNewTokens() + " encoder-padded-seconds=" + c.model().encoderPaddedSeconds()
                 + "; worker: max-batch=" + c.worker().maxBatch()
-                + " kv-cache-bytes=" + c.worker().kvCacheBytes());
+                + " kv-cache-bytes=" + c.worker().kvCacheBytes()
+                + " transcribe=" + (c.worker().transcribe().enabled() ? "on (language " + c.worker().transcribe().language()
+                + ", max-tokens " + c.worker().transcribe().maxTokens() + ", tokens-per-step "
+                + c.worker().transcribe().tokensPerStep() + ")" : "off"));
         var sip = c.sip();
         out.add("sip: " + sip.host() + ":" + sip.port() + " " + sip.transports() + " max-calls=" + sip.maxCalls()
                 + " invite-rate-per-source=" + sip.inviteRatePerSource() + " allow=" + sip.allow()

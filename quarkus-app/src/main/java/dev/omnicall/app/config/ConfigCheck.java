@@ -72,6 +72,13 @@ public final class ConfigCheck {
         }
         atLeast(p, "omnicall.worker.max-batch", c.worker().maxBatch(), 1);
         atLeast(p, "omnicall.worker.kv-cache-bytes", c.worker().kvCacheBytes(), 0);
+        var transcribe = c.worker().transcribe();
+        if (!transcribe.language().trim().equalsIgnoreCase("auto") && !transcribe.language().trim().matches("[a-z]{2,3}")) {
+            p.add("omnicall.worker.transcribe.language='" + transcribe.language()
+                    + "' must be auto or a Whisper language code such as en");
+        }
+        atLeast(p, "omnicall.worker.transcribe.max-tokens", transcribe.maxTokens(), 1);
+        atLeast(p, "omnicall.worker.transcribe.tokens-per-step", transcribe.tokensPerStep(), 1);
 
         var sip = c.sip();
         port(p, "omnicall.sip.port", sip.port(), true);

@@ -127,6 +127,30 @@ public interface OmniCallConfig {
          */
         @WithDefault("PT30S")
         Duration drainTimeout();
+
+        /** Caller transcription: Whisper's decoder on the encoder output each turn already computed. */
+        Transcribe transcribe();
+
+        interface Transcribe {
+            /**
+             * Transcribe the caller's words (CallerText on caller-text, userText in the history and the transcript).
+             * Runs only where the checkpoint has a Whisper decoder and vocabulary; off: the worker runs as before.
+             */
+            @WithDefault("true")
+            boolean enabled();
+
+            /** {@code auto} (the decoder detects it) or a Whisper language code such as {@code en}. */
+            @WithDefault("auto")
+            String language();
+
+            /** Token cap per utterance; a longer one is cut there and marked truncated. */
+            @WithDefault("128")
+            int maxTokens();
+
+            /** Decoder tokens each turn advances per reply step, once every turn of the batch has its first audio out. */
+            @WithDefault("2")
+            int tokensPerStep();
+        }
     }
 
     interface Sip {

@@ -2,6 +2,7 @@ package dev.omnicall.app.roles;
 
 import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
+import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.DeviceSpec;
 import dev.omnicall.worker.InferenceWorker;
 import dev.omnicall.worker.MicrometerWorkerMetrics;
@@ -44,7 +45,12 @@ public final class WorkerRoleService implements RoleService {
         return new WorkerConfig(context.kafka(), context.serde(), modelDir, DeviceSpec.parse(c.model().device()),
                 c.model().encoderPaddedSeconds(), c.model().omega(), c.worker().maxBatch(), d.batchedDecode(),
                 c.worker().kvCacheBytes(), c.model().maxNewTokens(), d.maxAudio(), d.maxQueuedTurns(),
-                "worker-" + c.instanceId(), WorkerConfig.DEFAULT_GROUP);
+                "worker-" + c.instanceId(), WorkerConfig.DEFAULT_GROUP, transcription(c.worker().transcribe()));
+    }
+
+    /** {@code omnicall.worker.transcribe.*} as the worker's options (ConfigCheck has checked the ranges). */
+    static TranscriptionOptions transcription(OmniCallConfig.Worker.Transcribe t) {
+        return new TranscriptionOptions(t.enabled(), t.language().trim(), t.maxTokens(), t.tokensPerStep());
     }
 
     @Override

@@ -88,6 +88,9 @@ class OmniCallConfigTest {
         props.put("omnicall.bridge.index", "3");
         props.put("omnicall.bridge.count", "3");
         props.put("omnicall.bridge.orphan-lookback", "-PT1H");
+        props.put("omnicall.worker.transcribe.language", "English");
+        props.put("omnicall.worker.transcribe.max-tokens", "0");
+        props.put("omnicall.worker.transcribe.tokens-per-step", "0");
         // When it is checked
         // Then one exception lists each problem, naming key and value, and never the password's value
         assertThatThrownBy(() -> ConfigCheck.validate(load(props)))
@@ -105,8 +108,11 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.sip.transports=[tcp] must be udp or udp,tcp")
                 .hasMessageContaining("omnicall.bridge.index=3 must be in 0..omnicall.bridge.count-1")
                 .hasMessageContaining("omnicall.bridge.orphan-lookback=PT-1H must be PT0S (sweep off) or positive")
+                .hasMessageContaining("omnicall.worker.transcribe.language='English' must be auto or a Whisper language code")
+                .hasMessageContaining("omnicall.worker.transcribe.max-tokens=0")
+                .hasMessageContaining("omnicall.worker.transcribe.tokens-per-step=0")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(13));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(16));
     }
 
     @Test
