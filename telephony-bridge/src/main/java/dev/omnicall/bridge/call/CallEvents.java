@@ -42,8 +42,18 @@ public final class CallEvents {
         return event(callId, nowUs, Dtmf.newBuilder().setDigit(String.valueOf(digit)).setDurationMs(durationMs).build());
     }
 
+    /** A barge-in from a bridge that does not know how much was played (playedMs, playedTextChars -1). */
     public CallEvent bargeIn(String callId, long atUs, int turnId, int attempt) {
-        return event(callId, atUs, BargeIn.newBuilder().setTurnId(turnId).setAttempt(attempt).build());
+        return bargeIn(callId, atUs, turnId, attempt, -1, -1);
+    }
+
+    /**
+     * The caller spoke over {@code turnId}/{@code attempt}; {@code playedMs} of its audio went out as RTP and
+     * {@code playedTextChars} of its text was voiced by the chunks played to their end.
+     */
+    public CallEvent bargeIn(String callId, long atUs, int turnId, int attempt, int playedMs, int playedTextChars) {
+        return event(callId, atUs, BargeIn.newBuilder().setTurnId(turnId).setAttempt(attempt).setPlayedMs(playedMs)
+                .setPlayedTextChars(playedTextChars).build());
     }
 
     public CallEvent playbackStarted(String callId, long nowUs, int turnId, int attempt, long chunkReceivedUs,

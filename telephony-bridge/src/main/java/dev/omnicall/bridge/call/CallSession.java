@@ -2,6 +2,7 @@ package dev.omnicall.bridge.call;
 
 import dev.omnicall.bridge.media.MediaListener;
 import dev.omnicall.bridge.media.MediaSession;
+import dev.omnicall.bridge.media.PlayedPart;
 import dev.omnicall.bridge.media.PlayoutBuffer;
 import dev.omnicall.bridge.media.Segment;
 import dev.omnicall.bridge.media.TurnAttempt;
@@ -86,7 +87,8 @@ public final class CallSession implements MediaListener {
         firstChunkReceivedUs.putIfAbsent(turn, receivedUs);
         byte[] pcm = new byte[chunk.getPcm().remaining()];
         chunk.getPcm().duplicate().get(pcm);
-        return media.playChunk(chunk.getTurnId(), chunk.getAttempt(), chunk.getSeq(), pcm, chunk.getLast());
+        return media.playChunk(chunk.getTurnId(), chunk.getAttempt(), chunk.getSeq(), pcm, chunk.getLast(),
+                chunk.getTextChars());
     }
 
     /** Closes the media and publishes CallEnded, once; false when the call had already ended. */
@@ -116,8 +118,10 @@ public final class CallSession implements MediaListener {
     }
 
     @Override
-    public void onBargeIn(TurnAttempt turn, long epochMicros) {
-        sink.callEvent(events.bargeIn(callId, epochMicros, turn.turnId(), turn.attempt()));
+    public void onBargeIn(PlayedPart played, long epochMicros) {
+        TurnAttempt turn = played.turn();
+        sink.callEvent(events.bargeIn(callId, epochMicros, turn.turnId(), turn.attempt(), played.playedMs(),
+                played.playedTextChars()));
     }
 
     @Override

@@ -8,6 +8,8 @@ package dev.omnicall.bridge.codec;
  */
 public final class Downsampler16To8 {
     static final int TAPS = 96;
+    /** The filter's delay in output (8 kHz) samples: an input sample's sound leaves this many outputs later. */
+    public static final int DELAY_OUTPUT_SAMPLES = TAPS / 4;
     private static final float[] H = WindowedSinc.lowPass(TAPS, 3600.0 / 16000.0, 8.0, 1.0);
 
     private float[] work = new float[TAPS - 1 + 640];

@@ -19,6 +19,14 @@ public interface MediaListener {
     /** The caller spoke over {@code turn}: its playback is already stopped; cancel its generation. */
     default void onBargeIn(TurnAttempt turn, long epochMicros) {}
 
+    /**
+     * The caller spoke over {@code played.turn()}, having heard {@code played}; what the media session calls.
+     * By default it reports the turn alone to {@link #onBargeIn(TurnAttempt, long)}.
+     */
+    default void onBargeIn(PlayedPart played, long epochMicros) {
+        onBargeIn(played.turn(), epochMicros);
+    }
+
     /** The first RTP packet of {@code turn} went out at {@code firstRtpEpochMicros}. */
     default void onPlaybackStarted(TurnAttempt turn, long firstRtpEpochMicros) {}
 

@@ -156,10 +156,18 @@ public final class MediaSession implements AutoCloseable {
      * of a stopped turn are not played; the outcome says which.
      */
     public PlayoutBuffer.Outcome playChunk(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal) {
+        return playChunk(turnId, attempt, seq, pcm16k, isFinal, -1);
+    }
+
+    /**
+     * As above, with the chunk's {@code textChars} (how much of the attempt's reply text is voiced by its end,
+     * -1 unknown), so that a barge-in can say how much of the text the caller heard.
+     */
+    public PlayoutBuffer.Outcome playChunk(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal, int textChars) {
         if ((pcm16k.length & 1) != 0) {
             throw new IllegalArgumentException("16-bit PCM has an even byte count, got " + pcm16k.length);
         }
-        PlayoutBuffer.Outcome outcome = playout.offer(turnId, attempt, seq, pcm16k, isFinal);
+        PlayoutBuffer.Outcome outcome = playout.offer(turnId, attempt, seq, pcm16k, isFinal, textChars);
         if (outcome != PlayoutBuffer.Outcome.QUEUED) {
             config.metrics().chunkRejected(outcome);
         }
@@ -169,6 +177,11 @@ public final class MediaSession implements AutoCloseable {
     /** Stops playback now (queued audio is dropped); returns the turn that was playing, or null. */
     public TurnAttempt stopPlayback() {
         return playout.stop();
+    }
+
+    /** Stops playback now, as a barge-in does; returns how much of the turn that was playing went out, or null. */
+    public PlayedPart interruptPlayback() {
+        return playout.stopAndReport();
     }
 
     public boolean isPlaying() {
@@ -423,7 +436,7 @@ public final class MediaSession implements AutoCloseable {
         lastFrameEndUs = captureStartUs + Vad.FRAME_MICROS;
         segmenter.accept(pcm, p, captureStartUs);
         if (bargeIn.onFrame(p, Vad.FRAME_MICROS, playout.isActive())) {
-            TurnAttempt stopped = playout.stop();
+            PlayedPart stopped = playout.stopAndReport();
             if (stopped != null) {
                 config.metrics().bargeIn();
                 long now = config.epochMicros().getAsLong();

@@ -21,6 +21,11 @@ import java.util.TreeMap;
  * <p>A turn starts once {@code prebufferSamples} are queued or its final chunk is in, which absorbs
  * jitter in chunk arrival. Each turn has its own resampler, flushed with zeros after the final chunk
  * so its tail is not lost. Thread-safe: the Kafka consumer offers, the pacer polls, the receive loop stops.
+ *
+ * <p>For barge-in reports each attempt counts the 8 kHz samples taken for sending and remembers where each
+ * chunk's sound ends in its output (after the resampler's delay; the final chunk's after the flush) with the
+ * chunk's {@code textChars}, so {@link #stopAndReport()} can say how much audio and how much reply text went
+ * out before the stop.
  */
 public final class PlayoutBuffer {
 
@@ -48,13 +53,18 @@ public final class PlayoutBuffer {
         boolean started;
         boolean polled;
         int underrunMs;
+        /** 8 kHz samples queued over the attempt's life, and taken for sending. */
+        long queuedTotal;
+        long played;
+        /** Per chunk in play order: the sample count at which its sound has gone out, and its textChars. */
+        final ArrayDeque<long[]> chunkEnds = new ArrayDeque<>();
 
         Turn(TurnAttempt id) {
             this.id = id;
         }
     }
 
-    private record Chunk(byte[] pcm16k, boolean isFinal) {}
+    private record Chunk(byte[] pcm16k, boolean isFinal, int textChars) {}
 
     private final int prebufferSamples;
     private final int maxQueuedSamples;
@@ -83,8 +93,16 @@ public final class PlayoutBuffer {
         this.maxStallMs = maxStallMs;
     }
 
-    /** Offers a chunk of 16 kHz S16LE mono reply audio. */
-    public synchronized Outcome offer(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal) {
+    /** Offers a chunk of 16 kHz S16LE mono reply audio whose text length is not known. */
+    public Outcome offer(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal) {
+        return offer(turnId, attempt, seq, pcm16k, isFinal, -1);
+    }
+
+    /**
+     * Offers a chunk of 16 kHz S16LE mono reply audio; {@code textChars} is how much of the attempt's reply text
+     * is voiced by the end of it (AudioChunk.textChars, -1 unknown).
+     */
+    public synchronized Outcome offer(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal, int textChars) {
         if (stoppedTurns.contains(turnId)) {
             return Outcome.STOPPED_TURN;
         }
@@ -123,7 +141,7 @@ public final class PlayoutBuffer {
             turn.seen.remove(seq);
             return Outcome.OVERFLOW;
         }
-        turn.early.put(seq, new Chunk(pcm16k, isFinal));
+        turn.early.put(seq, new Chunk(pcm16k, isFinal, textChars));
         moveInOrder(turn, false);
         return Outcome.QUEUED;
     }
@@ -183,7 +201,17 @@ public final class PlayoutBuffer {
      * Drops all queued audio and refuses later chunks of the dropped turns. Returns the turn that was
      * playing (or, if none had started, the first queued one), or null when idle.
      */
-    public synchronized TurnAttempt stop() {
+    public TurnAttempt stop() {
+        PlayedPart stopped = stopAndReport();
+        return stopped == null ? null : stopped.turn();
+    }
+
+    /**
+     * As {@link #stop()}, and says how much of the stopped attempt went out: its samples taken for sending
+     * (a frame taken is sent in the same pacer tick, so nothing taken is held back) and the textChars of its
+     * last chunk whose sound was taken to its end. Null when idle.
+     */
+    public synchronized PlayedPart stopAndReport() {
         Turn head = playing != null ? playing : queue.peekFirst();
         for (Turn t : queue) {
             stoppedTurns.add(t.id.turnId());
@@ -191,7 +219,17 @@ public final class PlayoutBuffer {
         }
         queue.clear();
         playing = null;
-        return head == null ? null : head.id;
+        if (head == null) {
+            return null;
+        }
+        int textChars = 0;
+        for (long[] end : head.chunkEnds) {
+            if (end[0] > head.played) {
+                break;
+            }
+            textChars = (int) end[1];
+        }
+        return new PlayedPart(head.id, (int) (head.played / 8), textChars);
     }
 
     /** 8 kHz samples queued over all turns. */
@@ -231,16 +269,20 @@ public final class PlayoutBuffer {
             pcm16k[i] = (short) ((chunk.pcm16k()[2 * i] & 0xFF) | (chunk.pcm16k()[2 * i + 1] << 8));
         }
         add(turn, turn.resampler.process(pcm16k));
+        long soundEnd = turn.queuedTotal + Downsampler16To8.DELAY_OUTPUT_SAMPLES;
         if (chunk.isFinal()) {
             add(turn, turn.resampler.process(FILTER_FLUSH));
             turn.finalQueued = true;
+            soundEnd = turn.queuedTotal;
         }
+        turn.chunkEnds.addLast(new long[] {soundEnd, chunk.textChars()});
     }
 
     private static void add(Turn turn, short[] pcm8k) {
         if (pcm8k.length > 0) {
             turn.audio.addLast(pcm8k);
             turn.queued += pcm8k.length;
+            turn.queuedTotal += pcm8k.length;
         }
     }
 
@@ -251,6 +293,7 @@ public final class PlayoutBuffer {
             int take = Math.min(out.length - filled, head.length - turn.headOffset);
             System.arraycopy(head, turn.headOffset, out, filled, take);
             filled += take;
+            turn.played += take;
             turn.headOffset += take;
             turn.queued -= take;
             if (turn.headOffset == head.length) {

@@ -117,11 +117,15 @@ class BridgeBaresipIT {
             for (int i = 0; i < 3; i++) {
                 System.arraycopy(reply16k, 0, longReply, i * reply16k.length, reply16k.length);
             }
-            broker.probe().sendReply(callId, 0, 0, TestAudio.bytes(longReply), 200);
+            broker.probe().sendReply(callId, 0, 0, TestAudio.bytes(longReply), 200, 10);   // 10 more text chars per chunk
 
-            // Then the bridge publishes BargeIn for turn 0
+            // Then the bridge publishes BargeIn for turn 0, saying how much of it went out: a whole number of
+            // packets, and the text of the last 200 ms chunk (1600 samples at 8 kHz, + 24 of resampler delay) out whole
             BargeIn bargeIn = broker.probe().awaitEvent(BargeIn.class, e -> e.getCallId().equals(callId), WAIT);
             assertThat(bargeIn.getTurnId()).isEqualTo(0);
+            assertThat(bargeIn.getPlayedMs() % 20).isZero();
+            int wholeChunks = Math.max(0, (bargeIn.getPlayedMs() * 8 - 24) / 1600);
+            assertThat(bargeIn.getPlayedTextChars()).isEqualTo(10 * wholeChunks);
             assertThat(caller.await(30)).as(caller.log()).isTrue();
 
             // And the caller heard only the start of the reply
@@ -129,8 +133,13 @@ class BridgeBaresipIT {
             short[] heard = TestAudio.readAsPcm(recording, 16000);
             int fullMs = longReply.length / 16;
             int heardMs = speechMs(heard, 16000);
-            System.out.printf("barge-in: full reply %d ms, caller heard %d ms%n", fullMs, heardMs);
+            System.out.printf("barge-in: full reply %d ms, caller heard %d ms, BargeIn.playedMs %d, playedTextChars %d%n",
+                    fullMs, heardMs, bargeIn.getPlayedMs(), bargeIn.getPlayedTextChars());
             assertThat(heardMs).isGreaterThan(200).isLessThan(fullMs / 2);
+            // What the bridge says went out is what the caller's recording holds: its speech span, give or take the
+            // reply's leading silence and the packets still in baresip's jitter buffer when it hung up (measured:
+            // 1440 ms said, 1340 ms of speech recorded)
+            assertThat(bargeIn.getPlayedMs()).isBetween(heardMs - 60, heardMs + 300);
         }
     }
 }

@@ -37,6 +37,7 @@ class MediaSessionTest {
     private final List<Segment> segments = new CopyOnWriteArrayList<>();
     private final List<DtmfDigit> digits = new CopyOnWriteArrayList<>();
     private final List<TurnAttempt> bargeIns = new CopyOnWriteArrayList<>();
+    private final List<PlayedPart> heard = new CopyOnWriteArrayList<>();
     private final List<Long> playbackStarted = new CopyOnWriteArrayList<>();
     private DatagramSocket caller;
     private MediaSession session;
@@ -44,7 +45,7 @@ class MediaSessionTest {
     private final MediaListener listener = new MediaListener() {
         @Override public void onSegment(Segment s) { segments.add(s); }
         @Override public void onDtmf(DtmfDigit d) { digits.add(d); }
-        @Override public void onBargeIn(TurnAttempt t, long us) { bargeIns.add(t); }
+        @Override public void onBargeIn(PlayedPart p, long us) { heard.add(p); bargeIns.add(p.turn()); }
         @Override public void onPlaybackStarted(TurnAttempt t, long us) { playbackStarted.add(us); }
     };
 
@@ -174,6 +175,42 @@ class MediaSessionTest {
     }
 
     @Test
+    void shouldReportTheAudioThatWentOutAsRtpAndTheTextItVoicedWhenPlaybackIsInterrupted() throws Exception {
+        // Given a reply of five 200 ms chunks, each voicing more of the reply text (AudioChunk.textChars)
+        open(MuLaw.INSTANCE, 20, config());
+        int[] textChars = {9, 21, 30, 44, 52};
+        for (int seq = 0; seq < textChars.length; seq++) {
+            session.playChunk(4, 0, seq, pcm16k(200, 440), false, textChars[seq]);
+        }
+
+        // When the caller has received about half a second and playback is interrupted
+        int received = 0;
+        while (received < 26) {
+            receive();
+            received++;
+        }
+        PlayedPart played = session.interruptPlayback();
+        caller.setSoTimeout(300);
+        try {
+            while (true) {
+                receive();   // the packet of the tick in flight, if any
+                received++;
+            }
+        } catch (SocketTimeoutException quiet) {
+            // nothing more came
+        }
+
+        // Then the report matches what the caller got: every packet is 20 ms of the reply, and the text is that
+        // of the last chunk whose sound (1600 samples each, plus the resampler's 24-sample delay) arrived whole
+        assertThat(played.turn()).isEqualTo(new TurnAttempt(4, 0));
+        assertThat(played.playedMs()).isEqualTo(received * 20);
+        assertThat(session.stats().packetsSent()).isEqualTo(received);
+        int wholeChunks = (received * 160 - 24) / 1600;
+        assertThat(played.playedTextChars()).isEqualTo(wholeChunks == 0 ? 0 : textChars[wholeChunks - 1]);
+        assertThat(wholeChunks).as("the test interrupts after two chunks and before the third").isEqualTo(2);
+    }
+
+    @Test
     void shouldReportDtmfDigitOnceFromThreeEndPacketsPerRfc4733() throws Exception {
         open(MuLaw.INSTANCE, 20, config());
         int seq = 100;
@@ -255,6 +292,11 @@ class MediaSessionTest {
         assertThat(bargeIns).containsExactly(new TurnAttempt(7, 1));
         assertThat(session.isPlaying()).isFalse();
         assertThat(metrics.bargeIns.sum()).isEqualTo(1);
+        // and it says how much went out: every packet the session sent, none of the 10 s chunk to its end
+        Thread.sleep(60);
+        PlayedPart played = heard.get(0);
+        assertThat(played.playedMs()).isEqualTo(20 * session.stats().packetsSent()).isBetween(200, 9_000);
+        assertThat(played.playedTextChars()).isZero();
     }
 
     @Test

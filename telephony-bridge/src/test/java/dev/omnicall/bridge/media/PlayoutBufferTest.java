@@ -139,4 +139,84 @@ class PlayoutBufferTest {
         assertThat(p.offer(1, 0, 0, chunk(900, (short) 1), false)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
         assertThat(p.offer(1, 0, 1, chunk(200, (short) 1), false)).isEqualTo(PlayoutBuffer.Outcome.OVERFLOW);
     }
+
+    // ---- what was played when stopped (barge-in) -------------------------------------------------------
+
+    /** 100 ms chunks: 800 samples at 8 kHz, 5 packets each; chunk k's sound has gone out after 800(k+1) + 24 samples. */
+    private static PlayoutBuffer fourChunksVoicing(int... textChars) {
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        for (int seq = 0; seq < textChars.length; seq++) {
+            p.offer(6, 1, seq, chunk(100, (short) 1000), false, textChars[seq]);
+        }
+        return p;
+    }
+
+    private static void poll(PlayoutBuffer p, int packets) {
+        for (int i = 0; i < packets; i++) {
+            assertThat(p.poll(PACKET)).isNotNull();
+        }
+    }
+
+    @Test
+    void shouldReportThePlayedAudioAndTheTextOfTheLastChunkPlayedToItsEnd() {
+        PlayoutBuffer p = fourChunksVoicing(5, 11, 18, 26);
+        poll(p, 11);   // 1760 samples: chunks 0 (824) and 1 (1624) are out, chunk 2 (2424) is not
+
+        assertThat(p.stopAndReport()).isEqualTo(new PlayedPart(new TurnAttempt(6, 1), 220, 11));
+    }
+
+    @Test
+    void shouldNotCountAChunkWhoseLastSoundIsStillInTheResampler() {
+        PlayoutBuffer p = fourChunksVoicing(5, 11, 18, 26);
+        poll(p, 10);   // 1600 samples: chunk 1's input is all in, but its last 3 ms leave with the next samples
+
+        assertThat(p.stopAndReport().playedTextChars()).isEqualTo(5);
+    }
+
+    @Test
+    void shouldCountChunksInPlayOrderWhenTheyArriveOutOfOrder() {
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.offer(6, 0, 1, chunk(100, (short) 2000), false, 11);
+        p.offer(6, 0, 0, chunk(100, (short) 1000), false, 5);
+        p.offer(6, 0, 2, chunk(100, (short) 3000), false, 18);
+        poll(p, 6);    // 960 samples: chunk 0 only
+
+        assertThat(p.stopAndReport().playedTextChars()).isEqualTo(5);
+    }
+
+    @Test
+    void shouldReportNothingPlayedForATurnStoppedBeforeItStarted() {
+        PlayoutBuffer p = new PlayoutBuffer(200, 60_000, 3_000);   // waits for 200 ms before playing
+        p.offer(2, 0, 0, chunk(100, (short) 1000), false, 9);
+        assertThat(p.poll(PACKET)).isNull();
+
+        assertThat(p.stopAndReport()).isEqualTo(new PlayedPart(new TurnAttempt(2, 0), 0, 0));
+        assertThat(p.stopAndReport()).as("idle now").isNull();
+    }
+
+    @Test
+    void shouldSayUnknownWhenTheWorkerDidNotSayHowMuchTextAChunkVoices() {
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.offer(3, 0, 0, chunk(100, (short) 1000), false);
+        p.offer(3, 0, 1, chunk(100, (short) 1000), false);
+        poll(p, 3);
+        PlayoutBuffer q = new PlayoutBuffer(0, 60_000, 3_000);
+        q.offer(3, 0, 0, chunk(100, (short) 1000), false);
+        q.offer(3, 0, 1, chunk(100, (short) 1000), false);
+        poll(q, 7);
+
+        assertThat(p.stopAndReport().playedTextChars()).as("no chunk out yet").isZero();
+        assertThat(q.stopAndReport().playedTextChars()).as("chunk 0 out, its text length unknown").isEqualTo(-1);
+    }
+
+    @Test
+    void shouldReportTheStoppedTurnOnlyNotTheOneThatPlayedBefore() {
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.offer(1, 0, 0, chunk(40, (short) 1000), true, 7);
+        p.offer(2, 0, 0, chunk(100, (short) 1000), false, 12);
+        p.offer(2, 0, 1, chunk(100, (short) 1000), false, 30);
+        poll(p, 3 + 2);   // turn 1 whole (3 packets), then 2 packets of turn 2
+
+        assertThat(p.stopAndReport()).isEqualTo(new PlayedPart(new TurnAttempt(2, 0), 40, 0));
+    }
 }

@@ -127,15 +127,25 @@ public final class KafkaProbe implements AutoCloseable {
 
     /** Sends reply audio for a turn as a worker would: chunkMs pieces of 16 kHz S16LE, the last flagged. */
     public void sendReply(String callId, int turnId, int attempt, byte[] pcm16k, int chunkMs) {
+        sendReply(callId, turnId, attempt, pcm16k, chunkMs, -1);
+    }
+
+    /**
+     * As above; with {@code textCharsPerChunk} >= 0 each chunk says it voices that many more characters of the
+     * reply text than the one before (AudioChunk.textChars = (seq + 1) * textCharsPerChunk), else -1.
+     */
+    public void sendReply(String callId, int turnId, int attempt, byte[] pcm16k, int chunkMs, int textCharsPerChunk) {
         int chunkBytes = 16 * 2 * chunkMs;
         int seq = 0;
         for (int off = 0; off < pcm16k.length; off += chunkBytes) {
             int len = Math.min(chunkBytes, pcm16k.length - off);
             byte[] piece = new byte[len];
             System.arraycopy(pcm16k, off, piece, 0, len);
+            int textChars = textCharsPerChunk < 0 ? -1 : (seq + 1) * textCharsPerChunk;
             AudioChunk chunk = AudioChunk.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt)
                     .setSeq(seq++).setSampleRate(16000).setPcm(ByteBuffer.wrap(piece)).setUnitCount(len / 640)
                     .setLast(off + len >= pcm16k.length).setWorkerId("probe").setTimings(TurnTimings.newBuilder().build())
+                    .setTextChars(textChars)
                     .build();
             producer.send(new ProducerRecord<>(Topics.RESPONSE_AUDIO.name(), callId,
                     chunkSerializer.serialize(Topics.RESPONSE_AUDIO.name(), chunk)));
