@@ -1,9 +1,12 @@
 package dev.omnicall.topologies;
 
 import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.ConversationTurn;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TranscriptTurn;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.EmbeddedKafka;
 import dev.omnicall.kafka.SerdeConfig;
@@ -29,13 +32,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The streams role on the real embedded broker: two turns with history, a restart that must restore the
  * context from its changelog, and a corrupt record that must reach the dead-letter topic while the next good
- * record still flows.
+ * record still flows; the caller's words (caller-text) reaching the transcript and the next turn's history,
+ * and a barge-in cutting the transcript to what the caller heard.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class ConversationTopologyIT {
@@ -61,7 +66,11 @@ class ConversationTopologyIT {
     }
 
     private static StreamsRole startStreams(Path stateDir) {
-        StreamsSettings settings = new StreamsSettings("omnicall-streams-it", stateDir, 20, true, 1);
+        return startStreams("omnicall-streams-it", stateDir);
+    }
+
+    private static StreamsRole startStreams(String applicationId, Path stateDir) {
+        StreamsSettings settings = new StreamsSettings(applicationId, stateDir, 20, true, 1);
         StreamsRole role = new StreamsRole(kafka.settings(), SERDES, settings, ConversationConfig.defaults());
         role.start();
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
@@ -120,21 +129,89 @@ class ConversationTopologyIT {
         }
     }
 
+    @Test
+    void shouldPutTheCallersWordsIntoTheTranscriptAndTheNextTurnsHistoryAndCutABargedInReply() throws Exception {
+        String call = "it-call-2";
+        try (var producer = new KafkaProducer<>(kafka.settings().producer("it-caller"), new StringSerializer(), new ByteArraySerializer());
+             var requests = consumer(Topics.TURN_REQUESTS);
+             var transcripts = consumer(Topics.TRANSCRIPTS);
+             StreamsRole streams = startStreams("omnicall-streams-it-caller", tmp.resolve("state-caller"))) {
+
+            // Given a call whose turn 0 was requested
+            var events = Topics.CALL_EVENTS.valueSerde(SERDES).serializer();
+            producer.send(new ProducerRecord<>(Topics.CALL_EVENTS.name(), call, events.serialize("", ConversationDriver.started(call)))).get();
+            sendUtterance(producer, call, 0);
+            assertThat(pollUntil(requests, r -> r.getCallId().equals(call)).getTurnId()).isZero();
+
+            // When the worker's transcription of the caller and its reply go through the broker
+            var texts = Topics.CALLER_TEXT.valueSerde(SERDES).serializer();
+            producer.send(new ProducerRecord<>(Topics.CALLER_TEXT.name(), call, texts.serialize("",
+                    ConversationDriver.callerText(call, 0, 0, "When are you open on Saturdays?")))).get();
+            reply(producer, call, 0, "We open at ten on Saturdays.");
+
+            // Then the transcript holds both sides of turn 0
+            Transcript t0 = pollUntil(transcripts, t -> t.getCallId().equals(call) && t.getTurns().size() == 1
+                    && !t.getTurns().get(0).getAssistantText().isEmpty());
+            assertThat(t0.getTurns().get(0).getUserText()).isEqualTo("When are you open on Saturdays?");
+            assertThat(t0.getTurns().get(0).getAssistantText()).isEqualTo("We open at ten on Saturdays.");
+
+            // And the next turn's request carries the caller's words in its history
+            sendUtterance(producer, call, 1);
+            TurnRequest second = pollUntil(requests, r -> r.getCallId().equals(call) && r.getTurnId() == 1);
+            assertThat(second.getHistory()).extracting(ConversationTurn::getUserText)
+                    .containsExactly("When are you open on Saturdays?");
+
+            // When the caller barges in on turn 1's reply having heard "And on Sun" (10 characters)
+            reply(producer, call, 1, "And on Sundays we are closed.");
+            producer.send(new ProducerRecord<>(Topics.CALL_EVENTS.name(), call, events.serialize("",
+                    ConversationDriver.event(call, new BargeIn(1, 0, 700, 10))))).get();
+
+            // Then the transcript keeps only the words heard, and the generated length
+            Transcript cut = pollUntil(transcripts, t -> t.getCallId().equals(call) && t.getTurns().size() == 2
+                    && t.getTurns().get(1).getInterrupted());
+            TranscriptTurn t1 = cut.getTurns().get(1);
+            assertThat(t1.getAssistantText()).isEqualTo("And on");
+            assertThat(t1.getGeneratedChars()).isEqualTo("And on Sundays we are closed.".length());
+            assertThat(cut.getTurns().get(0).getUserText()).isEqualTo("When are you open on Saturdays?");
+        }
+    }
+
     private static void sendUtterance(KafkaProducer<String, byte[]> producer, int utterance) throws Exception {
+        sendUtterance(producer, CALL, utterance);
+    }
+
+    private static void sendUtterance(KafkaProducer<String, byte[]> producer, String call, int utterance) throws Exception {
         var ser = Topics.CALLER_AUDIO.valueSerde(SERDES).serializer();
         for (int seq = 0; seq < 3; seq++) {
-            AudioSegment s = ConversationDriver.segment(CALL, utterance, seq, 1600, seq == 2);
-            producer.send(new ProducerRecord<>(Topics.CALLER_AUDIO.name(), CALL, ser.serialize("", s))).get();
+            AudioSegment s = ConversationDriver.segment(call, utterance, seq, 1600, seq == 2);
+            producer.send(new ProducerRecord<>(Topics.CALLER_AUDIO.name(), call, ser.serialize("", s))).get();
         }
     }
 
     private static void reply(KafkaProducer<String, byte[]> producer, int turn, String text) throws Exception {
+        reply(producer, CALL, turn, text);
+    }
+
+    private static void reply(KafkaProducer<String, byte[]> producer, String call, int turn, String text) throws Exception {
         var ser = Topics.RESPONSE_TEXT.valueSerde(SERDES).serializer();
         String[] words = text.split("(?= )");
         for (int i = 0; i < words.length; i++) {
-            TextDelta delta = ConversationDriver.delta(CALL, turn, 0, i, words[i], i == words.length - 1);
-            producer.send(new ProducerRecord<>(Topics.RESPONSE_TEXT.name(), CALL, ser.serialize("", delta))).get();
+            TextDelta delta = ConversationDriver.delta(call, turn, 0, i, words[i], i == words.length - 1);
+            producer.send(new ProducerRecord<>(Topics.RESPONSE_TEXT.name(), call, ser.serialize("", delta))).get();
         }
+    }
+
+    /** The first record that matches, within 60 s; the ones before it are skipped. */
+    private static <V> V pollUntil(KafkaConsumer<String, V> consumer, Predicate<V> wanted) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (System.nanoTime() < deadline) {
+            for (var r : consumer.poll(Duration.ofMillis(100))) {
+                if (wanted.test(r.value())) {
+                    return r.value();
+                }
+            }
+        }
+        throw new AssertionError("no matching record within 60 s");
     }
 
     private static <V extends SpecificRecord> KafkaConsumer<String, V> consumer(Topic<V> topic) {
@@ -144,11 +221,19 @@ class ConversationTopologyIT {
         return c;
     }
 
+    /**
+     * The next {@code n} records of {@link #CALL}, within 60 s. Records of other calls are skipped: the other
+     * test's streams application, started on the same topics from the earliest offsets, re-emits its call's.
+     */
     private static <V> List<V> poll(KafkaConsumer<String, V> consumer, int n) {
         List<V> out = new ArrayList<>();
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (out.size() < n && System.nanoTime() < deadline) {
-            consumer.poll(Duration.ofMillis(100)).forEach(r -> out.add(r.value()));
+            consumer.poll(Duration.ofMillis(100)).forEach(r -> {
+                if (CALL.equals(r.key())) {
+                    out.add(r.value());
+                }
+            });
         }
         assertThat(out).as("records within 60 s").hasSizeGreaterThanOrEqualTo(n);
         return out;
