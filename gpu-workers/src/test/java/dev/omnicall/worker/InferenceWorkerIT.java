@@ -1,6 +1,7 @@
 package dev.omnicall.worker;
 
 import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.ConversationTurn;
 import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.TextDelta;
@@ -9,6 +10,9 @@ import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.SampleEvents;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.model.stream.CallerDecoder;
+import dev.omnicall.model.stream.SpeechGenerator;
+import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.engine.OmniTurnEngine;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -152,6 +156,24 @@ class InferenceWorkerIT {
         assertThat(t.getFirstAudioUs()).isGreaterThanOrEqualTo(t.getFirstUnitsUs());
         assertThat(t.getFirstChunkProducedUs()).isGreaterThanOrEqualTo(t.getFirstAudioUs());
         assertThat(texts.get(texts.size() - 1).getTimings().getFirstChunkProducedUs()).isEqualTo(t.getFirstChunkProducedUs());
+        // And the caller's words (the tiny checkpoint has a Whisper decoder) come once, keyed like the reply
+        await("the caller text", WAIT, () -> !harness.callerTexts(callId).isEmpty());
+        CallerText caller = harness.callerTexts(callId).get(0);
+        assertThat(harness.callerTexts.stream().filter(r -> r.value().getCallId().toString().equals(callId)))
+                .singleElement().satisfies(r -> assertThat(r.partition()).isEqualTo(partitionOf(callId)));
+        assertThat(caller.getTurnId()).isEqualTo(1);
+        assertThat(caller.getAttempt()).isEqualTo(attempt);
+        assertThat(caller.getWorkerId().toString()).isEqualTo("it-stream");
+        assertThat(caller.getAudioMs()).isEqualTo(600);
+        assertThat(caller.getTokenCount()).isPositive();
+        assertThat(caller.getLanguage().toString()).isNotEmpty();
+        assertThat(caller.getDecodeStartUs()).as("the decoder starts after the first audio")
+                .isGreaterThanOrEqualTo(t.getFirstAudioUs());
+        assertThat(caller.getDecodeDoneUs()).isGreaterThanOrEqualTo(caller.getDecodeStartUs());
+        assertThat(caller.getDecodeCpuUs()).isPositive();
+        assertThat(caller.getTimings().getSpeechEndUs()).isEqualTo(SampleEvents.timings().getSpeechEndUs());
+        assertThat(caller.getTimings().getRequestProducedUs()).isEqualTo(producedUs);
+        assertThat(w.metrics().transcriptions(true)).isEqualTo(1);
         // And the request's offset is committed once the turn is done
         await("the commit of the finished turn", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
     }
@@ -180,8 +202,95 @@ class InferenceWorkerIT {
                 .filter(r -> r.value().getCallId().toString().equals(callId)).toList();
         assertThat(chunks).allMatch(c -> c.timestampMs() <= fin.timestampMs());
         assertThat(w.metrics().cancellations("barge-in")).isEqualTo(1);
+        // And the caller's words still go out, once: the caller said them even though the reply was cut
+        await("the cancelled turn's caller text", WAIT, () -> !harness.callerTexts(callId).isEmpty());
+        assertThat(harness.callerTexts(callId)).singleElement()
+                .satisfies(c -> assertThat(c.getTurnId()).isEqualTo(4))
+                .satisfies(c -> assertThat(c.getAttempt()).isEqualTo(fin.value().getAttempt()))
+                .satisfies(c -> assertThat(c.getTokenCount()).isPositive());
         await("the commit past the cancelled turn and the barge-in", WAIT,
                 () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()) && committedEqualsEnd(Topics.CALL_EVENTS.name()));
+    }
+
+    @Test
+    void shouldDeadLetterAFailedTranscriptionCountItAndStillPlayTheWholeReply() {
+        // Given a worker whose caller decoder (the model's own) fails on its third token of one call's utterance
+        SpeechGenerator real = engine.generator();
+        CallerDecoder decoder = CallerDecoder.of(real.model().transcriber().orElseThrow());
+        java.util.concurrent.atomic.AtomicInteger starts = new java.util.concurrent.atomic.AtomicInteger();
+        CallerDecoder failing = (encoderOut, language, maxTokens) -> {
+            CallerDecoder.Run run = decoder.start(encoderOut, language, maxTokens);
+            return starts.getAndIncrement() == 0 ? new FailingRun(run) : run;
+        };
+        OmniTurnEngine failingEngine = new OmniTurnEngine(new SpeechGenerator(real.model(), real.options(), failing));
+        Running w = startWorker("it-bad-decoder", config, failingEngine);
+        String badCall = WorkerHarness.newCallId();
+        String goodCall = WorkerHarness.newCallId();
+        // When a turn arrives (its transcription, the first this decoder starts, fails), then another one
+        harness.send(Topics.TURN_REQUESTS, badCall, WorkerHarness.request(badCall, 1, WorkerHarness.utterance(0.9, 21), List.of()));
+        await("the first turn's first audio", WAIT, () -> !harness.chunks(badCall).isEmpty());
+        harness.send(Topics.TURN_REQUESTS, goodCall, WorkerHarness.request(goodCall, 1, WorkerHarness.utterance(0.5, 22), List.of()));
+        await("both replies", WAIT, () -> harness.audioEnded(badCall, 1) && harness.audioEnded(goodCall, 1)
+                && !deadLettersFor(badCall).isEmpty() && !harness.callerTexts(goodCall).isEmpty());
+        // Then the failed one is a dead letter (stage transcribe, the request's bytes, the error), counted, with
+        // no CallerText; its reply is complete and normal; the other call is transcribed
+        assertThat(deadLettersFor(badCall)).singleElement().satisfies(d -> {
+            assertThat(d.getStage().toString()).isEqualTo("transcribe");
+            assertThat(d.getErrorMessage().toString()).contains("injected");
+            assertThat(d.getSourceTopic().toString()).isEqualTo(Topics.TURN_REQUESTS.name());
+        });
+        assertThat(harness.callerTexts(badCall)).isEmpty();
+        assertThat(w.metrics().transcriptions(false)).isEqualTo(1);
+        assertThat(w.metrics().transcriptions(true)).isEqualTo(1);
+        assertThat(w.metrics().deadLetters("transcription")).isEqualTo(1);
+        List<TextDelta> texts = harness.texts(badCall);
+        assertThat(texts).noneMatch(TextDelta::getCancelled);
+        assertThat(texts.get(texts.size() - 1).getLast()).isTrue();
+        List<AudioChunk> chunks = harness.chunks(badCall);
+        assertThat(chunks).extracting(AudioChunk::getSeq).containsExactlyElementsOf(range(chunks.size()));
+        assertThat(chunks.get(chunks.size() - 1).getTextChars())
+                .isEqualTo(texts.stream().mapToInt(d -> d.getText().length()).sum());
+        await("the commit past both", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
+    }
+
+    /** The real decoder run, failing at its third token as a device error would. */
+    private static final class FailingRun implements CallerDecoder.Run {
+        private final CallerDecoder.Run run;
+        private int steps;
+
+        FailingRun(CallerDecoder.Run run) {
+            this.run = run;
+        }
+
+        @Override
+        public boolean step() {
+            if (++steps == 3) {
+                throw new IllegalStateException("injected decoder failure at token 3");
+            }
+            return run.step();
+        }
+
+        @Override public boolean isDone() { return run.isDone(); }
+        @Override public String text() { return run.text(); }
+        @Override public String language() { return run.language(); }
+        @Override public int tokenCount() { return run.tokenCount(); }
+        @Override public boolean truncated() { return run.truncated(); }
+        @Override public void close() { run.close(); }
+    }
+
+    @Test
+    void shouldPublishNoCallerTextWhenTranscriptionIsOff() {
+        SpeechGenerator real = engine.generator();
+        OmniTurnEngine silent = new OmniTurnEngine(new SpeechGenerator(real.model(),
+                real.options().withTranscription(TranscriptionOptions.off()), CallerDecoder.of(real.model().transcriber().orElseThrow())));
+        startWorker("it-transcription-off", config, silent);
+        String callId = WorkerHarness.newCallId();
+        harness.send(Topics.TURN_REQUESTS, callId, WorkerHarness.request(callId, 1, WorkerHarness.utterance(0.4, 23), List.of()));
+        await("the reply", WAIT, () -> harness.turnEnded(callId, 1) && harness.audioEnded(callId, 1));
+        await("the commit", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
+        assertThat(harness.callerTexts(callId)).isEmpty();
+        assertThat(harness.chunks(callId).get(harness.chunks(callId).size() - 1).getTextChars())
+                .isEqualTo(harness.texts(callId).stream().mapToInt(d -> d.getText().length()).sum());
     }
 
     @Test
@@ -391,6 +500,12 @@ class InferenceWorkerIT {
                 return id;
             }
         }
+    }
+
+    /** The partition Kafka's default partitioner gives {@code callId} among the harness' 2. */
+    private static int partitionOf(String callId) {
+        byte[] key = callId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(key)) % 2;
     }
 
     private static List<Integer> range(int n) {

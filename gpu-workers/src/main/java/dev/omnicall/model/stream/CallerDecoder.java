@@ -1,6 +1,8 @@
 package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
+import dev.omnicall.model.Transcriber;
+import dev.omnicall.model.Transcription;
 
 /**
  * Where a turn's caller transcription comes from: the model's Whisper decoder in production
@@ -34,5 +36,21 @@ public interface CallerDecoder {
 
         @Override
         void close();
+    }
+
+    /** The model's own transcriber ({@code OmniModel.transcriber()}). */
+    static CallerDecoder of(Transcriber transcriber) {
+        return (encoderOut, language, maxTokens) -> {
+            Transcription t = transcriber.start(encoderOut, language, maxTokens);
+            return new Run() {
+                @Override public boolean step() { return t.step(); }
+                @Override public boolean isDone() { return t.isDone(); }
+                @Override public String text() { return t.text(); }
+                @Override public String language() { return t.language(); }
+                @Override public int tokenCount() { return t.tokenCount(); }
+                @Override public boolean truncated() { return t.truncated(); }
+                @Override public void close() { t.close(); }
+            };
+        };
     }
 }

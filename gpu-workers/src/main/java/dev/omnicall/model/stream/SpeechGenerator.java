@@ -76,9 +76,9 @@ public final class SpeechGenerator {
             if (callerDecoder == null) {
                 speech = model.encodeSpeech(audio16k);
             } else {
-                // the same three blocks, keeping the encoder output for the caller's transcription (no second pass)
-                encoderOut = model.encoder().forward(model.frontend().forward(model.manager(), audio16k));
-                speech = model.adaptor().forward(encoderOut);
+                // the same blocks, keeping the encoder output for the caller's transcription (no second pass)
+                encoderOut = model.encodeAudio(audio16k);
+                speech = model.adapt(encoderOut);
                 NDScope.unregister(encoderOut);
             }
             // the chat prompt with the speech spliced in

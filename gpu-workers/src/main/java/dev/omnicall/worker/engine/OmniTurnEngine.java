@@ -14,11 +14,13 @@ import dev.omnicall.model.stream.StepResult;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.model.stream.TurnGenerator;
 import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.model.Transcriber;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@link TurnEngine} on the real model runtime: {@link SpeechGenerator#start} for encoder + adaptor + prefill
@@ -61,8 +63,9 @@ public final class OmniTurnEngine implements TurnEngine {
      * hold no {@code model.speech_encoder.*} tensors ({@code null}: config.json's {@code speech_encoder}).
      */
     public static OmniTurnEngine load(WorkerConfig config, java.nio.file.Path speechEncoder) {
+        // transcription off: the model does not even read the Whisper decoder's weights
         ModelOptions options = ModelOptions.defaults().withDevice(config.device().toString())
-                .withPaddedSeconds(config.encoderPaddedSeconds());
+                .withPaddedSeconds(config.encoderPaddedSeconds()).withTranscriber(config.transcription().enabled());
         if (speechEncoder != null) {
             options = options.withSpeechEncoder(speechEncoder.toString());
         }
@@ -93,10 +96,24 @@ public final class OmniTurnEngine implements TurnEngine {
     static CallerDecoder callerDecoder(OmniModel model, WorkerConfig config) {
         TranscriptionOptions t = config.transcription();
         if (!t.enabled()) {
-            LOG.info("caller transcription off ({}transcribe.enabled=false): no caller-text records", WorkerConfig.PREFIX);
+            LOG.info("caller transcription off ({}enabled=false): no caller-text records", WorkerConfig.TRANSCRIBE);
             return null;
         }
-        return null;
+        Optional<Transcriber> transcriber = model.transcriber();
+        if (transcriber.isEmpty()) {
+            LOG.info("caller transcription off: the checkpoint in {} has no Whisper decoder with its vocabulary (the"
+                    + " model's 'transcriber: none' line says why); replies run as before, no caller-text records",
+                    config.modelDir());
+            return null;
+        }
+        if (t.language() != null && !transcriber.get().tokenizer().languages().contains(t.language())) {
+            throw new IllegalArgumentException(WorkerConfig.TRANSCRIBE + "language '" + t.language() + "' is not one"
+                    + " of the decoder's languages " + transcriber.get().tokenizer().languages() + " (or auto)");
+        }
+        LOG.info("caller transcription on: language {}, at most {} tokens per utterance, {} decoder tokens per reply"
+                + " step once every running turn has its first audio, the rest when the reply ends", t.languageOrAuto(),
+                Math.min(t.maxTokens(), transcriber.get().maxTokens()), t.tokensPerStep());
+        return CallerDecoder.of(transcriber.get());
     }
 
     public SpeechGenerator generator() {

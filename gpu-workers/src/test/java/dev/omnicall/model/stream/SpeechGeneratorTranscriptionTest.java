@@ -1,0 +1,262 @@
+package dev.omnicall.model.stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDArray;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.Transcriber;
+import dev.omnicall.model.Transcription;
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Caller transcription interleaved with the reply, on the tiny checkpoint (random weights, so the caller text is
+ * gibberish but deterministic): the interleaved transcript equals transcribing the same encoder output alone; the
+ * reply is untouched (first audio at the same step with the same bytes; no decoder work before every turn's first
+ * audio); one transcript per turn; a cancelled turn's transcript can still be finished; a decoder failure gives a
+ * failed transcript and a complete reply; each chunk's textChars is the text emitted up to its step.
+ */
+class SpeechGeneratorTranscriptionTest {
+    private static final int REPLY_TOKENS = 24;
+    private static final int CALLER_TOKENS = 20;
+    private static final GenerationOptions BASE = GenerationOptions.defaults().withMaxNewTokens(REPLY_TOKENS)
+            .withSchedule(ChunkSchedule.parse("10,20"));
+    private static final TranscriptionOptions ON = new TranscriptionOptions(true, null, CALLER_TOKENS, 2);
+
+    private final OmniModel model = TinyModels.model();
+    private final Transcriber transcriber = model.transcriber().orElseThrow();
+    private final float[][] inputs = {TinyModels.testAudio(1.0, 1), TinyModels.testAudio(0.7, 2),
+        TinyModels.testAudio(1.3, 3)};
+
+    /** What one turn produced, step by step. */
+    static final class Trace {
+        final List<String> texts = new ArrayList<>();
+        final List<AudioPiece> pieces = new ArrayList<>();
+        final List<Integer> pieceSteps = new ArrayList<>();
+        final List<CallerTranscript> callerTexts = new ArrayList<>();
+        final List<Integer> callerSteps = new ArrayList<>();
+        int steps;
+
+        void add(StepResult r) {
+            texts.add(r.text());
+            for (AudioPiece p : r.audio()) {
+                pieces.add(p);
+                pieceSteps.add(steps);
+            }
+            if (r.callerText() != null) {
+                callerTexts.add(r.callerText());
+                callerSteps.add(steps);
+            }
+            steps++;
+        }
+
+        int firstAudioStep() {
+            for (int i = 0; i < pieces.size(); i++) {
+                if (pieces.get(i).pcm().length > 0) {
+                    return pieceSteps.get(i);
+                }
+            }
+            return -1;
+        }
+
+        byte[] pcm() {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            pieces.forEach(p -> out.writeBytes(p.pcmBytes()));
+            return out.toByteArray();
+        }
+    }
+
+    /** Runs the inputs together in one batch (stepAll) to the end. */
+    private List<Trace> runBatch(SpeechGenerator generator) {
+        List<TurnGenerator> turns = new ArrayList<>();
+        List<Trace> traces = new ArrayList<>();
+        try {
+            for (float[] in : inputs) {
+                turns.add(generator.start(in, List.of(), null));
+                traces.add(new Trace());
+            }
+            while (turns.stream().anyMatch(t -> !t.isDone())) {
+                List<StepResult> rs = generator.stepAll(turns);
+                for (int i = 0; i < turns.size(); i++) {
+                    if (rs.get(i).tokenId() >= 0 || rs.get(i).callerText() != null) {
+                        traces.get(i).add(rs.get(i));
+                    }
+                }
+            }
+        } finally {
+            turns.forEach(TurnGenerator::close);
+        }
+        return traces;
+    }
+
+    /** The slow, obvious reference: the model's transcriber on the same utterance's encoder output, alone. */
+    private Transcription transcribeAlone(float[] audio) {
+        NDArray encoderOut = model.encodeAudio(audio);
+        Transcription t = transcriber.start(encoderOut, null, CALLER_TOKENS);
+        while (!t.step()) {
+            // one token per call
+        }
+        t.close();
+        encoderOut.close();
+        return t;
+    }
+
+    @Test
+    void shouldTranscribeEachTurnLikeItsEncoderOutputTranscribedAlone() {
+        // Given three turns decoding together with transcription on
+        List<Trace> traces = runBatch(new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber)));
+        // Then each hands out exactly one caller transcript, equal to the reference on its own utterance
+        for (int i = 0; i < inputs.length; i++) {
+            Transcription reference = transcribeAlone(inputs[i]);
+            assertThat(traces.get(i).callerTexts).as("turn %d", i).hasSize(1);
+            CallerTranscript got = traces.get(i).callerTexts.get(0);
+            assertThat(got.failed()).isFalse();
+            assertThat(got.text()).isEqualTo(reference.text());
+            assertThat(got.language()).isEqualTo(reference.language());
+            assertThat(got.tokenCount()).isEqualTo(reference.tokenCount()).isPositive();
+            assertThat(got.truncated()).isEqualTo(reference.truncated());
+            assertThat(got.decodeDoneUs()).isGreaterThanOrEqualTo(got.decodeStartUs());
+            assertThat(got.decodeCpuUs()).isPositive().isLessThanOrEqualTo(got.decodeDoneUs() - got.decodeStartUs());
+            assertThat(traces.get(i).callerSteps.get(0)).as("at the latest in the done step")
+                    .isLessThanOrEqualTo(traces.get(i).steps - 1);
+        }
+    }
+
+    @Test
+    void shouldLeaveTheReplyAndItsFirstAudioStepUntouchedAndDecodeNothingBeforeEveryTurnHasAudio() {
+        // Given a decoder that records at which reply step it was first called
+        AtomicInteger replySteps = new AtomicInteger();
+        AtomicInteger firstDecoderCallAtStep = new AtomicInteger(-1);
+        CallerDecoder real = CallerDecoder.of(transcriber);
+        CallerDecoder watched = (enc, lang, max) -> {
+            firstDecoderCallAtStep.compareAndSet(-1, replySteps.get());
+            return real.start(enc, lang, max);
+        };
+        SpeechGenerator off = new SpeechGenerator(model, BASE);
+        SpeechGenerator on = new SpeechGenerator(model, BASE.withTranscription(ON), watched);
+        // When the same batch runs with transcription off and on
+        List<Trace> without = runBatch(off);
+        List<Trace> with = new ArrayList<>();
+        List<TurnGenerator> turns = new ArrayList<>();
+        for (float[] in : inputs) {
+            turns.add(on.start(in, List.of(), null));
+            with.add(new Trace());
+        }
+        int lastFirstAudio = 0;
+        while (turns.stream().anyMatch(t -> !t.isDone())) {
+            List<StepResult> rs = on.stepAll(turns);
+            for (int i = 0; i < turns.size(); i++) {
+                if (rs.get(i).tokenId() >= 0 || rs.get(i).callerText() != null) {
+                    with.get(i).add(rs.get(i));
+                }
+            }
+            replySteps.incrementAndGet();
+        }
+        turns.forEach(TurnGenerator::close);
+        // Then every turn's first audio comes at the same step with the same bytes, and so does all the rest
+        for (int i = 0; i < inputs.length; i++) {
+            assertThat(with.get(i).firstAudioStep()).as("turn %d", i).isEqualTo(without.get(i).firstAudioStep())
+                    .isNotNegative();
+            assertThat(with.get(i).pcm()).isEqualTo(without.get(i).pcm());
+            assertThat(with.get(i).texts).isEqualTo(without.get(i).texts);
+            assertThat(with.get(i).pieceSteps).isEqualTo(without.get(i).pieceSteps);
+            lastFirstAudio = Math.max(lastFirstAudio, with.get(i).firstAudioStep());
+        }
+        // And the decoder started only in the step after which every turn had its first audio
+        assertThat(firstDecoderCallAtStep.get()).isEqualTo(lastFirstAudio);
+    }
+
+    @Test
+    void shouldStillTranscribeACancelledTurnWhenAskedAndOnlyOnce() {
+        SpeechGenerator generator = new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber));
+        try (TurnGenerator turn = generator.start(inputs[0], List.of(), null)) {
+            // Given a turn cut by a barge-in right after its first audio, its transcript unfinished
+            while (!turn.hasFirstAudio()) {
+                assertThat(turn.step().callerText()).isNull();
+            }
+            turn.cancel();
+            assertThat(turn.hasCallerTextPending()).isTrue();
+            // When the worker finishes it in steps
+            CallerTranscript text = null;
+            int calls = 0;
+            while (text == null && calls++ < CALLER_TOKENS + 8) {
+                text = turn.advanceCallerText(2);
+            }
+            // Then it equals the transcript of the utterance alone, and is handed out once
+            assertThat(text).isNotNull();
+            assertThat(text.text()).isEqualTo(transcribeAlone(inputs[0]).text());
+            assertThat(turn.hasCallerTextPending()).isFalse();
+            assertThat(turn.advanceCallerText(Integer.MAX_VALUE)).isNull();
+            assertThat(turn.step().callerText()).isNull();
+        }
+    }
+
+    @Test
+    void shouldGiveAFailedTranscriptAndACompleteReplyWhenTheDecoderFailsMidUtterance() {
+        // Given the real decoder failing on its third token of the second utterance
+        CallerDecoder real = CallerDecoder.of(transcriber);
+        AtomicInteger starts = new AtomicInteger();
+        CallerDecoder failing = (enc, lang, max) -> {
+            CallerDecoder.Run run = real.start(enc, lang, max);
+            if (starts.getAndIncrement() != 1) {
+                return run;
+            }
+            return new FailingRun(run, 3);
+        };
+        // When the batch runs
+        List<Trace> with = runBatch(new SpeechGenerator(model, BASE.withTranscription(ON), failing));
+        List<Trace> without = runBatch(new SpeechGenerator(model, BASE));
+        // Then exactly one turn's transcript failed, with the error, and every reply is complete and unchanged
+        List<CallerTranscript> all = with.stream().flatMap(t -> t.callerTexts.stream()).toList();
+        assertThat(all).hasSize(inputs.length);
+        assertThat(all).filteredOn(CallerTranscript::failed).singleElement()
+                .satisfies(c -> assertThat(c.error()).hasMessageContaining("injected"))
+                .satisfies(c -> assertThat(c.tokenCount()).isEqualTo(2));
+        for (int i = 0; i < inputs.length; i++) {
+            assertThat(with.get(i).pcm()).isEqualTo(without.get(i).pcm());
+            assertThat(with.get(i).pieces.get(with.get(i).pieces.size() - 1).last()).isTrue();
+        }
+    }
+
+    @Test
+    void shouldCountInEachChunkTheTextEmittedUpToItsStep() {
+        List<Trace> traces = runBatch(new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber)));
+        for (Trace t : traces) {
+            int previous = 0;
+            for (int k = 0; k < t.pieces.size(); k++) {
+                int step = t.pieceSteps.get(k);
+                int emitted = t.texts.subList(0, step + 1).stream().mapToInt(String::length).sum();
+                assertThat(t.pieces.get(k).textChars()).isEqualTo(emitted).isGreaterThanOrEqualTo(previous);
+                previous = emitted;
+            }
+            int whole = t.texts.stream().mapToInt(String::length).sum();
+            assertThat(t.pieces.get(t.pieces.size() - 1).textChars()).isEqualTo(whole).isPositive();
+        }
+    }
+
+    /** The real decoder run, failing on its n-th step as a device error would. */
+    private record FailingRun(CallerDecoder.Run run, int failAt, AtomicInteger steps) implements CallerDecoder.Run {
+        FailingRun(CallerDecoder.Run run, int failAt) {
+            this(run, failAt, new AtomicInteger());
+        }
+
+        @Override
+        public boolean step() {
+            if (steps.incrementAndGet() == failAt) {
+                throw new IllegalStateException("injected decoder failure at token " + failAt);
+            }
+            return run.step();
+        }
+
+        @Override public boolean isDone() { return run.isDone(); }
+        @Override public String text() { return run.text(); }
+        @Override public String language() { return run.language(); }
+        @Override public int tokenCount() { return run.tokenCount(); }
+        @Override public boolean truncated() { return run.truncated(); }
+        @Override public void close() { run.close(); }
+    }
+}
