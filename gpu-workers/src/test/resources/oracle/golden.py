@@ -73,6 +73,35 @@ for i in range(cfg['speech_encoder_num_layers']):
     h = h + lin(b + 'mlp.2')(gelu(lin(b + 'mlp.0')(ln(b + 'mlp_ln')(h))))
 out['encoder'] = ln(p + 'ln_post')(h)
 
+# whisper text decoder from nn modules: Embedding, MultiheadAttention (causal float mask for self-attention,
+# the encoder output as key/value for cross-attention), LayerNorm, Linear, GELU; logits = x @ embedding^T
+if 'dec_tokens' in x:
+    p = 'model.speech_decoder.'
+    dheads = cfg['speech_decoder_num_heads']
+    emb_w = W[p + 'token_embedding.weight']
+    emb = nn.Embedding(emb_w.shape[0], d)
+    emb.weight.copy_(emb_w)
+    tokens = x['dec_tokens'].long()
+    xa = x['dec_xa'][None]
+    n = tokens.shape[0]
+    h = emb(tokens) + W[p + 'positional_embedding'][:n]
+    causal = torch.full((n, n), float('-inf')).triu(1)
+    def mha(prefix):
+        m = nn.MultiheadAttention(d, dheads, bias=True, batch_first=True)
+        m.in_proj_weight.copy_(torch.cat([W[prefix + 'query.weight'], W[prefix + 'key.weight'], W[prefix + 'value.weight']]))
+        m.in_proj_bias.copy_(torch.cat([W[prefix + 'query.bias'], torch.zeros(d), W[prefix + 'value.bias']]))
+        m.out_proj.weight.copy_(W[prefix + 'out.weight']); m.out_proj.bias.copy_(W[prefix + 'out.bias'])
+        return m
+    for i in range(cfg['speech_decoder_num_layers']):
+        b = p + 'blocks.%d.' % i
+        a = ln(b + 'attn_ln')(h)[None]
+        h = h + mha(b + 'attn.')(a, a, a, attn_mask=causal, need_weights=False)[0][0]
+        a = ln(b + 'cross_attn_ln')(h)[None]
+        h = h + mha(b + 'cross_attn.')(a, xa, xa, need_weights=False)[0][0]
+        h = h + lin(b + 'mlp.2')(gelu(lin(b + 'mlp.0')(ln(b + 'mlp_ln')(h))))
+    h = ln(p + 'ln')(h)
+    out['dec_logits'] = h @ emb.weight.T
+
 # transposed convolution
 meta = x['ct_meta'].long().tolist()
 out['convt'] = F.conv_transpose1d(x['ct_in'], x['ct_w'], x['ct_b'], stride=meta[0], padding=meta[1])

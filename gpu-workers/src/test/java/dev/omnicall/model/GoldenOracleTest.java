@@ -22,7 +22,8 @@ import org.junit.jupiter.api.Assumptions;
  * The Java blocks against Debian PyTorch 1.13 / torchaudio library operators on the tiny checkpoint's
  * weights (src/test/resources/oracle/golden.py): torch.stft + torchaudio's Slaney filterbank,
  * nn.Conv1d/GELU/MultiheadAttention/LayerNorm for the Whisper encoder, F.conv_transpose1d, and the
- * vocoder from torch._weight_norm and functional convolutions. Skipped without the oracle.
+ * vocoder from torch._weight_norm and functional convolutions, and the Whisper text decoder from
+ * nn.Embedding/MultiheadAttention (causal float mask)/LayerNorm/GELU. Skipped without the oracle.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class GoldenOracleTest {
@@ -35,6 +36,10 @@ class GoldenOracleTest {
     private float[] ctW;
     private float[] ctB;
     private int[] units;
+    private float[] decoderInput; // the Java encoder output the decoder attends to
+    private long[] frames;
+    private long[] decoderTokens; // prompt + the Java transcriber's greedy tokens
+    private boolean endedByEndOfText;
 
     @BeforeAll
     void runOracle() throws Exception {
@@ -54,8 +59,28 @@ class GoldenOracleTest {
             mel = m.toFloatArray();
         }
         long frames = mel.length / 128;
+        // the decoder: the Java encoder output (so encoder error is not inherited) and a greedy Java transcript
+        Transcriber transcriber = model.transcriber().orElseThrow();
+        long[] sequence;
+        try (NDArray xa = model.encodeAudio(audio)) {
+            decoderInput = xa.toFloatArray();
+            this.frames = xa.getShape().getShape();
+            try (Transcription t = transcriber.start(xa, "en", 24)) {
+                while (!t.step()) {
+                    // greedy to the end
+                }
+                endedByEndOfText = !t.truncated();
+                WhisperTokenizer tok = transcriber.tokenizer();
+                long[] prompt = {tok.startOfTranscript(), tok.languageToken("en"), tok.transcribe(), tok.noTimestamps()};
+                sequence = java.util.stream.LongStream.concat(Arrays.stream(prompt), Arrays.stream(t.tokenIds()))
+                        .toArray();
+            }
+        }
+        decoderTokens = sequence;
         Path in = tmp.resolve("inputs.pt");
         new TorchCheckpointWriter().put("audio", new long[] {audio.length}, audio)
+                .put("dec_xa", this.frames, decoderInput)
+                .put("dec_tokens", new long[] {decoderTokens.length}, toFloats(decoderTokens))
                 .put("mel", new long[] {128, frames}, mel)
                 .put("ct_in", new long[] {1, 8, 10}, ctIn).put("ct_w", new long[] {8, 4, 8}, ctW)
                 .put("ct_b", new long[] {4}, ctB).put("ct_meta", new long[] {2}, new float[] {4, 2})
@@ -115,6 +140,42 @@ class GoldenOracleTest {
         assertThat(maxAbsDiff(javaWave, torchWave)).isLessThan(1e-4f);
     }
 
+    @Test
+    void shouldMatchEmbeddingMultiheadAttentionAndLayerNormForTheWhisperDecoderLogits() {
+        // Given the prompt and the Java transcriber's greedy tokens, teacher-forced through both decoders
+        Transcriber transcriber = model.transcriber().orElseThrow();
+        NDArray xa = manager.create(decoderInput, new Shape(frames));
+        NDArray java = transcriber.decoder().forward(decoderTokens, xa);
+        NDArray torch = expected("dec_logits");
+        // Then the logits agree at every position (relative to their scale)
+        assertThat(java.getShape()).isEqualTo(torch.getShape());
+        float scale = Math.max(1f, torch.abs().max().getFloat());
+        System.out.printf("decoder logits vs torch: max abs diff %.3g, largest |logit| %.1f, %d positions%n",
+                maxAbsDiff(java, torch), scale, decoderTokens.length);
+        assertThat(maxAbsDiff(java, torch) / scale).isLessThan(1e-5f);
+        // And torch's logits under the same suppression choose each next Java token (and end-of-text at the end)
+        float[][] rows = rows(torch);
+        for (int pos = 3; pos < decoderTokens.length; pos++) {
+            try (NDArray row = manager.create(rows[pos])) {
+                assertThat(transcriber.pick(row, pos == 3)).as("token after position %d", pos)
+                        .isEqualTo(pos + 1 < decoderTokens.length ? decoderTokens[pos + 1]
+                                : endedByEndOfText ? transcriber.tokenizer().endOfText() : transcriber.pick(row, false));
+            }
+        }
+        assertThat(decoderTokens.length).isGreaterThan(6);
+    }
+
+    private static float[][] rows(NDArray matrix) {
+        int n = (int) matrix.getShape().get(0);
+        int v = (int) matrix.getShape().get(1);
+        float[] all = matrix.toFloatArray();
+        float[][] out = new float[n][];
+        for (int i = 0; i < n; i++) {
+            out[i] = Arrays.copyOfRange(all, i * v, (i + 1) * v);
+        }
+        return out;
+    }
+
     private NDArray oracleInput() {
         try (NDArray m = model.frontend().forward(manager, audio)) {
             return m.duplicate();
@@ -131,6 +192,14 @@ class GoldenOracleTest {
             v[i] = (float) r.nextGaussian();
         }
         return v;
+    }
+
+    private static float[] toFloats(long[] v) {
+        float[] f = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            f[i] = v[i];
+        }
+        return f;
     }
 
     private static float[] toFloats(int[] v) {
