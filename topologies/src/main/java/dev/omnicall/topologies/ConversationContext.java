@@ -203,6 +203,13 @@ final class ConversationContext {
      */
     private CompletedTurn complete(ConversationState s, ReplyDraft draft) {
         TurnNote note = noteOf(s, draft.getTurnId());
+        if (note == null) {
+            // a draft from before notes existed whose request was forgotten: the turn is known by its reply
+            note = TurnNote.newBuilder().setTurnId(draft.getTurnId()).setReplyAttempt(draft.getAttempt()).build();
+            List<TurnNote> notes = new ArrayList<>(s.getNotes());
+            notes.add(note);
+            s.setNotes(notes);
+        }
         List<PendingUserTurn> pending = new ArrayList<>(s.getPending());
         ByteBuffer userAudio = null;
         for (PendingUserTurn p : pending) {
