@@ -61,7 +61,7 @@ def dump_compact(obj):
     return lines + "\n ]\n}\n"
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--units", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1234)
@@ -70,7 +70,7 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="3 answers, 16 units: seconds, for CI")
     ap.add_argument("--work", default=None, help="default demo-model/work (smoke: demo-model/work/smoke)")
     ap.add_argument("--no-copy", action="store_true", help="do not copy units.json into checkpoint/")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.work is None:
         args.work = os.path.join(vc.WORK, "smoke") if args.smoke else vc.WORK
     torch.set_num_threads(2)

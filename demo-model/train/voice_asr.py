@@ -1,0 +1,170 @@
+"""Intelligibility check of bot speech with a recognizer nobody here wrote: Debian's pocketsphinx_continuous
+(pocketsphinx + pocketsphinx-en-us, CMU dictionary, en-us acoustic model), JSGF grammars built from intents.json.
+
+Two grammars:
+- sentence: the 12 answers as the alternatives of one rule; a file counts as right when the recognised
+  alternative is the expected intent's answer;
+- words: a loop over the domain's words (every word of the answers; --vocab all adds the questions' words);
+  word error rate of the hypothesis against the expected answer text.
+
+Every input is first converted by sox to 16 kHz mono 16-bit (any rate/encoding in, e.g. an 8 kHz recording);
+--g711 adds an 8 kHz G.711 mu-law round trip before recognition (the telephone band).
+
+usage (/usr/bin/python3 or any python3; no torch needed):
+  voice_asr.py [--g711] [--vocab answers|all] [--json OUT] INTENT=WAV ...    score recordings
+  voice_asr.py --espeak [--g711] ...                                         score espeak-ng's own answers (ceiling)
+pocketsphinx_continuous runs with -wip 1e-3 -silprob 0.1 (fewer inserted short words in the word loop).
+prints one line per file, then `sentence_correct=N total=M wer=X words=W` (key=value, last line).
+As a library: score(pairs, g711=False, vocab="answers") -> dict with "files", "sentence_correct", "total", "wer";
+word_error_rate([(text, wav)], vocab="all", g711=False) -> (wer, hypotheses) for any sentences.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INTENTS = os.path.join(os.path.dirname(HERE), "intents.json")
+
+
+def words(text):
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def load(path=INTENTS):
+    with open(path) as f:
+        return json.load(f)
+
+
+def grammars(intents, vocab, tmp):
+    answers = [" ".join(words(i["answer"])) for i in intents["intents"]]
+    sentence = os.path.join(tmp, "sentence.jsgf")
+    with open(sentence, "w") as f:
+        f.write("#JSGF V1.0;\ngrammar answers;\npublic <answer> = " + " | ".join(answers) + " ;\n")
+    texts = [i["answer"] for i in intents["intents"]]
+    if vocab == "all":
+        texts += [q for i in intents["intents"] for q in i["train"] + i["test"]]
+    vocabulary = sorted({w for t in texts for w in words(t)})
+    loop = os.path.join(tmp, "words.jsgf")
+    with open(loop, "w") as f:
+        f.write("#JSGF V1.0;\ngrammar words;\n<word> = " + " | ".join(vocabulary) + " ;\npublic <loop> = <word>+ ;\n")
+    return sentence, loop, answers, len(vocabulary)
+
+
+def to16k(src, dst, g711, tmp):
+    if g711:
+        ulaw = os.path.join(tmp, "g711.wav")
+        subprocess.run(["sox", "-D", src, "-r", "8000", "-c", "1", "-e", "u-law", "-b", "8", ulaw], check=True,
+                       capture_output=True)
+        src = ulaw
+    subprocess.run(["sox", "-D", src, "-r", "16000", "-c", "1", "-e", "signed-integer", "-b", "16", dst],
+                   check=True, capture_output=True)
+
+
+def recognise(wav, grammar):
+    out = subprocess.run(
+        ["pocketsphinx_continuous", "-infile", wav, "-jsgf", grammar, "-logfn", "/dev/null",
+         "-vad_postspeech", "150", "-wip", "1e-3", "-silprob", "0.1"],
+        capture_output=True, text=True, check=True)
+    return " ".join(line.strip() for line in out.stdout.splitlines() if line.strip())
+
+
+def edit_distance(a, b):
+    d = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(b) + 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+    return d[len(b)]
+
+
+def score(pairs, g711=False, vocab="answers", intents=None):
+    """pairs: [(intent name, wav path)] -> {"files": [...], "sentence_correct", "total", "wer", "words"}."""
+    intents = intents or load()
+    by_name = {i["name"]: i for i in intents["intents"]}
+    files, errors, ref_words, correct = [], 0, 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        sentence, loop, answers, n_vocab = grammars(intents, vocab, tmp)
+        for k, (name, path) in enumerate(pairs):
+            if name not in by_name:
+                raise ValueError(f"unknown intent '{name}' (intents.json has {sorted(by_name)})")
+            wav = os.path.join(tmp, f"in{k}.wav")
+            to16k(path, wav, g711, tmp)
+            expected = " ".join(words(by_name[name]["answer"]))
+            picked = recognise(wav, sentence)
+            hyp = recognise(wav, loop)
+            e = edit_distance(words(expected), words(hyp))
+            errors += e
+            ref_words += len(words(expected))
+            ok = picked == expected
+            correct += ok
+            files.append({"intent": name, "wav": path, "sentence_ok": ok, "picked": picked, "words_hyp": hyp,
+                          "word_errors": e, "ref_words": len(words(expected))})
+    return {"files": files, "sentence_correct": correct, "total": len(pairs),
+            "wer": errors / max(1, ref_words), "words": n_vocab, "g711": g711, "vocab": vocab}
+
+
+def word_error_rate(pairs, vocab="all", g711=False, intents=None):
+    """pairs: [(reference text, wav path)] -> (WER with the word-loop grammar, [hypotheses]); for sentences
+    that are not answers (e.g. held-out questions re-synthesised by the vocoder)."""
+    intents = intents or load()
+    errors = ref_words = 0
+    hyps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _, loop, _, _ = grammars(intents, vocab, tmp)
+        for k, (text, path) in enumerate(pairs):
+            wav = os.path.join(tmp, f"in{k}.wav")
+            to16k(path, wav, g711, tmp)
+            hyp = recognise(wav, loop)
+            hyps.append(hyp)
+            errors += edit_distance(words(text), words(hyp))
+            ref_words += len(words(text))
+    return errors / max(1, ref_words), hyps
+
+
+def espeak_answers(intents, tmp):
+    """The answers rendered by espeak-ng in the bot voice (16 kHz), as the ceiling."""
+    bot = intents["voices"]["bot"]
+    voice = bot["voice"] + ("+" + bot["variant"] if bot.get("variant") else "")
+    pairs = []
+    for i in intents["intents"]:
+        raw = os.path.join(tmp, i["name"] + ".raw.wav")
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(bot["speed"]), "-p", str(bot["pitch"]), "-w", raw,
+                        i["answer"]], check=True, capture_output=True)
+        pairs.append((i["name"], raw))
+    return pairs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pairs", nargs="*", help="INTENT=WAV")
+    ap.add_argument("--espeak", action="store_true", help="score espeak-ng's bot-voice answers (the ceiling)")
+    ap.add_argument("--g711", action="store_true", help="8 kHz G.711 mu-law round trip before recognition")
+    ap.add_argument("--vocab", choices=["answers", "all"], default="answers")
+    ap.add_argument("--intents", default=INTENTS)
+    ap.add_argument("--json", help="write the per-file results here")
+    args = ap.parse_args()
+    intents = load(args.intents)
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs = [tuple(p.split("=", 1)) for p in args.pairs]
+        if args.espeak:
+            pairs += espeak_answers(intents, tmp)
+        if not pairs:
+            ap.error("give INTENT=WAV pairs or --espeak")
+        r = score(pairs, g711=args.g711, vocab=args.vocab, intents=intents)
+    for f in r["files"]:
+        print(f"{f['intent']:18s} sentence={'ok ' if f['sentence_ok'] else 'BAD'} errors={f['word_errors']}/"
+              f"{f['ref_words']} hyp='{f['words_hyp']}'")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=1)
+    print(f"sentence_correct={r['sentence_correct']} total={r['total']} wer={r['wer']:.3f} words={r['words']} "
+          f"g711={str(args.g711).lower()} vocab={args.vocab}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

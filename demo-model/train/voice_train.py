@@ -1,0 +1,54 @@
+"""The whole voice stage in one command: units -> vocoder training -> export (-> pocketsphinx evaluation).
+
+  /usr/bin/python3 demo-model/train/voice_train.py [--minutes 40] [--seed 1234] [--eval]
+  /usr/bin/python3 demo-model/train/voice_train.py --smoke     # CI: every step on 3 answers, tiny model, < 30 s
+
+Full run writes demo-model/work/{units.json,voice/*}, checkpoint/units.json and checkpoint/vocoder/*;
+--smoke writes only under demo-model/work/smoke/ (never touches checkpoint/).
+"""
+import argparse
+import time
+
+import voice_eval
+import voice_export
+import voice_units
+import voice_vocoder
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--minutes", type=float, default=40.0, help="vocoder training budget")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--eval", action="store_true", help="run voice_eval.py (pocketsphinx) at the end")
+    args = ap.parse_args()
+    seed = ["--seed", str(args.seed)]
+    smoke = ["--smoke"] if args.smoke else []
+    times = {}
+    t = time.time()
+    voice_units.main(seed + smoke)
+    times["units_s"] = time.time() - t
+    t = time.time()
+    voice_vocoder.main(seed + smoke + ([] if args.smoke else ["--minutes", str(args.minutes), "--fresh"]))
+    times["vocoder_s"] = time.time() - t
+    t = time.time()
+    voice_export.main(smoke)
+    times["export_s"] = time.time() - t
+    if args.smoke:  # the exported files load back into the module and speak an answer of the right size
+        import json, os
+        import voice_common as vc
+        import voice_oracle
+        model = voice_oracle.load_vocoder(os.path.join(vc.WORK, "smoke", "vocoder"))
+        with open(os.path.join(vc.WORK, "smoke", "units.json")) as f:
+            answer = json.load(f)["intents"][0]
+        wave, durations = model.synthesize(answer["units"])
+        assert wave.numel() == int(durations.sum()) * vc.HOP and wave.abs().max() <= 1, "smoke synthesis is wrong"
+    if args.eval and not args.smoke:
+        t = time.time()
+        voice_eval.main([])
+        times["eval_s"] = time.time() - t
+    print("voice_stage " + " ".join(f"{k}={v:.1f}" for k, v in times.items()) + f" smoke={str(args.smoke).lower()}")
+
+
+if __name__ == "__main__":
+    main()
