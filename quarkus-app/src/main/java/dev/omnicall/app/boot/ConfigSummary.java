@@ -30,8 +30,10 @@ public final class ConfigSummary {
                 + " partitions=" + c.kafka().partitions() + " replication-factor=" + c.kafka().replicationFactor()
                 + " create-topics=" + c.kafka().createTopics());
         out.add("serde: " + c.serde().kind() + c.serde().registryUrl().map(u -> " registry=" + u).orElse(""));
-        out.add("model: dir=" + c.model().dir() + " device=" + c.model().device() + " omega=" + c.model().omega()
-                + " max-new-tokens=" + c.model().maxNewTokens() + " encoder-padded-seconds=" + c.model().encoderPaddedSeconds()
+        out.add("model: dir=" + c.model().dir().map(Object::toString).orElse("(unset: demo model, else tiny)")
+                + " device=" + c.model().device() + " omega=" + c.model().omega()
+                + " max-new-tokens=" + c.model().maxNewTokens() + " encoder-padded-seconds="
+                + c.model().encoderPaddedSeconds().map(Object::toString).orElse("(unset: 0 for the demo model, else 30)")
                 + "; worker: max-batch=" + c.worker().maxBatch()
                 + " kv-cache-bytes=" + c.worker().kvCacheBytes()
                 + " transcribe=" + (c.worker().transcribe().enabled() ? "on (language " + c.worker().transcribe().language()

@@ -53,7 +53,8 @@ import java.util.function.UnaryOperator;
  *   <li>check the configuration (every problem at once; the process exits on any)</li>
  *   <li>Kafka: the configured cluster, or, with no {@code kafka.bootstrap.servers}, the embedded broker</li>
  *   <li>topics: created when missing, partition counts checked</li>
- *   <li>model: the tiny checkpoint written or reused (worker role, zero-setup run)</li>
+ *   <li>model: the configured checkpoint, else the demo model, else the tiny checkpoint written or reused
+ *       (worker role; {@link ModelChoice})</li>
  *   <li>the dashboard/metrics consumer</li>
  *   <li>the selected roles: streams, then worker, then bridge (calls are accepted last)</li>
  * </ol>
@@ -93,6 +94,7 @@ public class OmniCallRuntime {
     private volatile PipelineObserver observer;
     private volatile PipelineMetrics metrics;
     private volatile DashboardState dashboard;
+    private volatile ModelChoice model;
     private long bootStartNanos;
 
     /** Seed of the zero-setup run's tiny checkpoint: the same weights on every machine. */
@@ -114,11 +116,12 @@ public class OmniCallRuntime {
         Map<String, String> kafkaProps = KafkaProperties.from(rawConfig);
         LOG.infof("OmniCall starting, roles %s", config.roles().stream().map(Role::key).sorted().toList());
         ConfigSummary.lines(config, kafkaProps).forEach(l -> LOG.info("config " + l));
+        model = ModelChoice.resolve(config.model().dir(), config.model().encoderPaddedSeconds(), Path.of(""));
         metrics = new PipelineMetrics(registry);
         dashboard = new DashboardState(config.dashboard().maxCalls());
         for (Role role : List.of(Role.STREAMS, Role.WORKER, Role.BRIDGE)) {
             if (config.roles().contains(role)) {
-                roles.put(role, roleFactory.create(role, config.model().dir()));
+                roles.put(role, roleFactory.create(role, model.dir(), model.encoderPaddedSeconds()));
             }
         }
         Thread t = new Thread(() -> boot(kafkaProps), "omnicall-boot");
@@ -198,15 +201,22 @@ public class OmniCallRuntime {
             return;
         }
         long t0 = System.nanoTime();
-        Path dir = config.model().dir();
+        Path dir = model.dir();
+        String why = model.describe(Path.of(""));
+        if (model.source() == ModelChoice.Source.TINY) {
+            LOG.warn("[checkpoint] " + why);
+        } else {
+            LOG.info("[checkpoint] " + why);
+        }
         if (Files.isRegularFile(dir.resolve("config.json"))) {
-            step("checkpoint", t0, "reusing the checkpoint in " + dir.toAbsolutePath()
-                    + (Files.exists(dir.resolve(TINY_MARKER)) ? " (tiny, random weights)" : ""));
+            step("checkpoint", t0, (model.source() == ModelChoice.Source.DEMO ? "the demo model in " : "reusing the checkpoint in ")
+                    + dir + (Files.exists(dir.resolve(TINY_MARKER)) ? " (tiny, random weights)" : ""));
             return;
         }
         if (!config.model().writeTinyIfMissing()) {
-            throw new IllegalStateException("omnicall.model.dir=" + dir.toAbsolutePath() + " holds no checkpoint"
-                    + " (no config.json) and omnicall.model.write-tiny-if-missing=false: mount the model there");
+            throw new IllegalStateException((model.source() == ModelChoice.Source.CONFIGURED ? "omnicall.model.dir=" + dir
+                    : "omnicall.model.dir is not set, there is no demo model at " + ModelChoice.demoDir(Path.of("")) + ", and " + dir)
+                    + " holds no checkpoint (no config.json) and omnicall.model.write-tiny-if-missing=false: mount the model there");
         }
         LOG.warnf("[checkpoint] %s holds no checkpoint: writing the TINY RANDOM one (replies will be noise;"
                 + " set omnicall.model.dir to a real LLaMA-Omni checkpoint for speech)", dir.toAbsolutePath());
@@ -342,5 +352,10 @@ public class OmniCallRuntime {
 
     public OmniCallConfig config() {
         return config;
+    }
+
+    /** The checkpoint the worker role loads and its encoder input length (also when the role is not selected). */
+    public ModelChoice model() {
+        return model;
     }
 }

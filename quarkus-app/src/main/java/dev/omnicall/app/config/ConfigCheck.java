@@ -67,9 +67,8 @@ public final class ConfigCheck {
             p.add("omnicall.model.omega=" + model.omega() + " must be one or more unit counts, each >= 1");
         }
         atLeast(p, "omnicall.model.max-new-tokens", model.maxNewTokens(), 1);
-        if (!(model.encoderPaddedSeconds() >= 0 && model.encoderPaddedSeconds() <= 30)) {
-            p.add("omnicall.model.encoder-padded-seconds=" + model.encoderPaddedSeconds() + " must be 0..30 (0: the audio's own length)");
-        }
+        model.encoderPaddedSeconds().filter(s -> !(s >= 0 && s <= 30)).ifPresent(s ->
+                p.add("omnicall.model.encoder-padded-seconds=" + s + " must be 0..30 (0: the audio's own length)"));
         atLeast(p, "omnicall.worker.max-batch", c.worker().maxBatch(), 1);
         atLeast(p, "omnicall.worker.kv-cache-bytes", c.worker().kvCacheBytes(), 0);
         var transcribe = c.worker().transcribe();

@@ -84,8 +84,11 @@ public interface OmniCallConfig {
     }
 
     interface Model {
-        @WithDefault(".omnicall/tiny-model")
-        Path dir();
+        /**
+         * The checkpoint directory. Unset: the demo model in {@code demo-model/checkpoint} under the working directory
+         * when it is there, else the tiny random checkpoint in {@code .omnicall/tiny-model} (see {@code ModelChoice}).
+         */
+        Optional<Path> dir();
 
         /** cpu or gpu:N. */
         @WithDefault("cpu")
@@ -98,9 +101,11 @@ public interface OmniCallConfig {
         @WithDefault("256")
         int maxNewTokens();
 
-        /** Log-mel input length: 30 pads every utterance to 30 s as the reference model does; 0 encodes its own length. */
-        @WithDefault("30")
-        double encoderPaddedSeconds();
+        /**
+         * Log-mel input length: 30 pads every utterance to 30 s as the reference model does; 0 encodes its own length.
+         * Unset: 0 for the demo model (trained at natural length), 30 for every other checkpoint.
+         */
+        Optional<Double> encoderPaddedSeconds();
 
         /**
          * The Whisper encoder's openai file ({@code large-v3.pt}), used only when the checkpoint's shards hold no

@@ -103,7 +103,7 @@ public final class BridgeRoleService implements RoleService {
     @Override
     public List<String> bannerLines() {
         return sipUri == null ? List.of() : List.of("Call:       " + sipUri + "   (G.711 PCMU/PCMA)",
-                "Test call:  bin/call --to " + sipUri + authHint + " --say \"What is the capital of France?\" --out reply.wav");
+                "Test call:  bin/call --to " + sipUri + authHint + " --say \"What time do you open on Saturday?\" --out reply.wav");
     }
 
     @Override

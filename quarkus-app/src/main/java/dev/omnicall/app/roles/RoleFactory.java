@@ -10,10 +10,14 @@ import jakarta.enterprise.context.ApplicationScoped;
 @ApplicationScoped
 public class RoleFactory {
 
-    public RoleService create(Role role, java.nio.file.Path modelDir) {
+    /**
+     * @param modelDir             the checkpoint the worker loads (the boot sequence's {@code ModelChoice})
+     * @param encoderPaddedSeconds the worker's log-mel input length for it
+     */
+    public RoleService create(Role role, java.nio.file.Path modelDir, double encoderPaddedSeconds) {
         return switch (role) {
             case STREAMS -> new StreamsRoleService();
-            case WORKER -> new WorkerRoleService(modelDir);
+            case WORKER -> new WorkerRoleService(modelDir, encoderPaddedSeconds);
             case BRIDGE -> new BridgeRoleService();
         };
     }

@@ -25,6 +25,7 @@ public final class WorkerRoleService implements RoleService {
     private static final Duration JOIN_TIMEOUT = Duration.ofSeconds(60);
 
     private final Path modelDir;
+    private final double encoderPaddedSeconds;
     private volatile OmniTurnEngine engine;
     private volatile InferenceWorker worker;
     private volatile Thread loop;
@@ -33,17 +34,21 @@ public final class WorkerRoleService implements RoleService {
     private volatile long loadMillis = -1;
     private volatile Duration drainTimeout = Duration.ZERO;
 
-    /** @param modelDir the checkpoint the boot sequence prepared (real, or the tiny one it wrote) */
-    public WorkerRoleService(Path modelDir) {
+    /**
+     * @param modelDir             the checkpoint the boot sequence prepared (configured, the demo model, or the tiny one it wrote)
+     * @param encoderPaddedSeconds log-mel input length for it (configured, or the boot sequence's default for that checkpoint)
+     */
+    public WorkerRoleService(Path modelDir, double encoderPaddedSeconds) {
         this.modelDir = modelDir;
+        this.encoderPaddedSeconds = encoderPaddedSeconds;
     }
 
     /** The worker's settings from the app's: the library's defaults for what the catalogue does not list. */
-    static WorkerConfig workerConfig(RoleContext context, Path modelDir) {
+    static WorkerConfig workerConfig(RoleContext context, Path modelDir, double encoderPaddedSeconds) {
         OmniCallConfig c = context.config();
         WorkerConfig d = WorkerConfig.defaults(context.kafka(), modelDir);
         return new WorkerConfig(context.kafka(), context.serde(), modelDir, DeviceSpec.parse(c.model().device()),
-                c.model().encoderPaddedSeconds(), c.model().omega(), c.worker().maxBatch(), d.batchedDecode(),
+                encoderPaddedSeconds, c.model().omega(), c.worker().maxBatch(), d.batchedDecode(),
                 c.worker().kvCacheBytes(), c.model().maxNewTokens(), d.maxAudio(), d.maxQueuedTurns(),
                 "worker-" + c.instanceId(), WorkerConfig.DEFAULT_GROUP, transcription(c.worker().transcribe()));
     }
@@ -60,7 +65,7 @@ public final class WorkerRoleService implements RoleService {
 
     @Override
     public void start(RoleContext context) throws InterruptedException {
-        WorkerConfig config = workerConfig(context, modelDir);
+        WorkerConfig config = workerConfig(context, modelDir, encoderPaddedSeconds);
         drainTimeout = context.config().worker().drainTimeout();
         long t0 = System.nanoTime();
         engine = OmniTurnEngine.load(config, context.config().model().speechEncoder().orElse(null));

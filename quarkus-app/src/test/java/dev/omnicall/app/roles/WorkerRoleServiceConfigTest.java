@@ -22,7 +22,7 @@ class WorkerRoleServiceConfigTest {
                 .withSources(new PropertiesConfigSource(props, "test", 500)).build().getConfigMapping(OmniCallConfig.class);
         RoleContext context = new RoleContext(config, KafkaSettings.of("127.0.0.1:9092"), SerdeConfig.embedded(),
                 new SimpleMeterRegistry());
-        return WorkerRoleService.workerConfig(context, Path.of("model"));
+        return WorkerRoleService.workerConfig(context, Path.of("model"), 30);
     }
 
     @Test
