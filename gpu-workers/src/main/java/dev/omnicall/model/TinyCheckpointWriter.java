@@ -28,8 +28,12 @@ import java.util.SplittableRandom;
  * Writes a small random checkpoint in exactly the published layout: config.json, three fp16 safetensors
  * shards with model.safetensors.index.json, the same tensor names with tiny dimensions, a byte-level
  * BPE tokenizer.json carrying the Llama-3 special tokens, and a fairseq-style vocoder (torch.save zip
- * with weight-norm pairs under "generator", plus its config.json). Deterministic for a seed; takes well
- * under a second. Tests use it, and so does the zero-setup run.
+ * with weight-norm pairs under "generator", plus its config.json). For the caller transcriber it adds a
+ * tiny Whisper text decoder (2 blocks, 64 wide, 4 heads, 448 positions; {@code model.speech_decoder.*} in the
+ * shards with config.json {@code speech_decoder_num_layers}/{@code _num_heads}, or {@code decoder.*} in the
+ * openai file) and a tiny tiktoken vocabulary ({@link TinyTiktoken}, {@code multilingual.tiktoken} beside
+ * the decoder's weights). Deterministic for a seed; takes well under a second. Tests use it, and so does the
+ * zero-setup run.
  */
 public final class TinyCheckpointWriter {
     /** Special tokens after the 256 byte tokens, in this order. */
@@ -54,8 +58,9 @@ public final class TinyCheckpointWriter {
         IN_SHARDS,
         /**
          * In a separate openai-format file ({@link #OPENAI_ENCODER_FILE}: {@code {"dims", "model_state_dict"}}
-         * with {@code encoder.*} and a few {@code decoder.*} tensors, fp16) that config.json
-         * {@code speech_encoder} names, as the reference code loads it; none in the shards.
+         * with {@code encoder.*} and the tiny Whisper decoder's {@code decoder.*} tensors, fp16) that config.json
+         * {@code speech_encoder} names, as the reference code loads it, and the vocabulary beside it
+         * ({@code speech_encoder/multilingual.tiktoken}); none of them in the shards.
          */
         OPENAI_FILE
     }
@@ -90,7 +95,9 @@ public final class TinyCheckpointWriter {
 
     /**
      * The same, with the encoder in the given layout; for one seed both layouts hold the same weights
-     * (the .pt file's extra decoder tensors come from a random stream of their own).
+     * (the Whisper decoder's come from a random stream of their own, the same in both layouts). A complete
+     * directory written by an older version of this writer (its marker lacks the current format line, e.g.
+     * one without the Whisper decoder) is replaced.
      */
     public static Path writeIfAbsent(Path dir, long seed, EncoderLayout layout) {
         Path marker = dir.resolve(COMPLETE_MARKER);

@@ -43,8 +43,17 @@ final class TinyTiktoken {
     private TinyTiktoken() {
     }
 
-    /** The base tokens: byte strings in rank order. */
-    static List<byte[]> tokens() {
+    private static List<byte[]> cached;
+
+    /** The base tokens: byte strings in rank order (learned once per JVM). */
+    static synchronized List<byte[]> tokens() {
+        if (cached == null) {
+            cached = List.copyOf(learn());
+        }
+        return cached;
+    }
+
+    private static List<byte[]> learn() {
         List<byte[]> vocab = new ArrayList<>();
         Map<String, Integer> rank = new HashMap<>();
         for (int b : byteOrder()) {

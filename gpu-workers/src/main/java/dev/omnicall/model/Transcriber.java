@@ -2,6 +2,7 @@ package dev.omnicall.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
@@ -73,13 +74,22 @@ public final class Transcriber {
         this.languageMask = mask(notLanguage);
     }
 
+    /**
+     * A transcriber from any weight source (the benchmark uses random weights of large-v3's shape): the decoder
+     * tensors under {@code model.speech_decoder.} with openai's names, on the manager's device as type.
+     */
+    public static Transcriber create(dev.omnicall.model.io.TensorSource weights, WhisperDecoder.Dims dims,
+            WhisperTokenizer tokenizer, NDManager manager, DataType type) {
+        return new Transcriber(new WhisperDecoder(weights, manager, type, dims), tokenizer, manager);
+    }
+
     private NDArray mask(boolean[] minusInfinity) {
         float[] m = new float[minusInfinity.length];
         for (int i = 0; i < m.length; i++) {
             m[i] = minusInfinity[i] ? Float.NEGATIVE_INFINITY : 0f;
         }
         NDArray a = manager.create(m, new Shape(m.length));
-        ai.djl.ndarray.NDScope.unregister(a);
+        NDScope.unregister(a);
         return a;
     }
 
@@ -142,9 +152,11 @@ public final class Transcriber {
     }
 
     private static long argmax(NDArray logits, NDArray mask) {
-        try (NDArray masked = logits.reshape(-1).add(mask.toDevice(logits.getDevice(), false));
-                NDArray idx = masked.argMax()) {
-            return idx.toType(DataType.INT64, false).getLong();
+        // in a scope of its own: every view and temporary is freed here, not when the model closes
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            return logits.reshape(-1).add(mask.toDevice(logits.getDevice(), false)).argMax()
+                    .toType(DataType.INT64, false).getLong();
         }
     }
 

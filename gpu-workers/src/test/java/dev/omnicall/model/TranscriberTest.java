@@ -241,6 +241,19 @@ class TranscriberTest {
         assertThat(early.tokenCount()).isZero();
     }
 
+    @Test
+    void shouldLeaveNoArrayBehindOnTheModelsManager() {
+        // Given the number of arrays the model's manager holds (its sub-managers included)
+        ai.djl.ndarray.BaseNDManager base = (ai.djl.ndarray.BaseNDManager) model.manager();
+        int before = base.getManagedArrays().size();
+        // When transcriptions run to the cap, to the end, and are closed early
+        run("en", 20);
+        run(null, 5);
+        transcriber.start(encoderOut, "en", 10).close();
+        // Then every array they made (caches, cross K/V, logits, views, masks applied) is gone again
+        assertThat(base.getManagedArrays().size()).isEqualTo(before);
+    }
+
     private static int argmax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) {
