@@ -2,12 +2,14 @@ package dev.omnicall.topologies;
 
 import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.ConversationTurn;
+import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
 import dev.omnicall.events.TranscriptTurn;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -182,5 +184,66 @@ class BargeInCutTest {
         TranscriptTurn t = transcriptOfTurn0();
         assertThat(t.getAssistantText()).isEqualTo("Your card XXXX XXXX XXXX 1111");
         assertThat(t.getGeneratedChars()).isEqualTo(reply.length());
+    }
+
+    @Test
+    void shouldEndInTheSameHistoryAndTranscriptWhateverOrderTheCallersTextTheBargeInAndThePlaybackCome() {
+        // Given the reply's two deltas in order, and the CallerText, the PlaybackStarted and the BargeIn placed
+        // anywhere among them (before the reply, while it is collected, after it completed): every one of the 60
+        // interleavings, each on a call of its own
+        String[] pieces = {"Our opening hours are nine to five", " on weekdays and ten to two on Saturdays."};
+        int interleavings = 0;
+        for (int[] slots : floatingSlots(pieces.length + 3)) {
+            String call = "order-" + interleavings++;
+            d.sendUtterance(call, 0, 1, 1600);
+            int seq = 0;
+            for (int at = 0; at < pieces.length + 3; at++) {
+                if (at == slots[0]) {
+                    d.callerText.pipeInput(call, ConversationDriver.callerText(call, 0, 0, "When are you open?"));
+                } else if (at == slots[1]) {
+                    d.events.pipeInput(call, ConversationDriver.event(call, new PlaybackStarted(0, 0, 8_000L, 9_000L)));
+                } else if (at == slots[2]) {
+                    d.events.pipeInput(call, ConversationDriver.event(call, new BargeIn(0, 0, 1_200, HEARD)));
+                } else {
+                    boolean last = seq == pieces.length - 1;
+                    d.text.pipeInput(call, TextDelta.newBuilder(ConversationDriver.delta(call, 0, 0, seq, pieces[seq], last))
+                            .setCancelled(last).build());
+                    seq++;
+                }
+            }
+            d.sendUtterance(call, 1, 1, 1600);
+
+            // Then the same end state: the caller's words and the heard words, in the history and the transcript
+            ConversationTurn h = d.requests.readValuesToList().stream().filter(r -> r.getTurnId() == 1).findFirst()
+                    .orElseThrow().getHistory().get(0);
+            String order = call + " " + java.util.Arrays.toString(slots);
+            assertThat(h.getUserText()).as(order).isEqualTo("When are you open?");
+            assertThat(h.getAssistantText()).as(order).isEqualTo(KEPT);
+            assertThat(h.getInterrupted()).as(order).isTrue();
+            List<Transcript> all = d.transcripts.readValuesToList();
+            TranscriptTurn t = all.get(all.size() - 1).getTurns().get(0);
+            assertThat(t.getUserText()).as(order).isEqualTo("When are you open?");
+            assertThat(t.getAssistantText()).as(order).isEqualTo(KEPT);
+            assertThat(t.getGeneratedChars()).as(order).isEqualTo(REPLY.length());
+            assertThat(t.getReplyStartedUs()).as(order).isEqualTo(9_000L);
+            assertThat(t.getUserEndedUs()).as(order).isEqualTo(5_000L);
+            assertThat(t.getCompletedUs()).as(order).isPositive();
+        }
+        assertThat(interleavings).isEqualTo(60);
+    }
+
+    /** Every way of giving three distinct events distinct positions among {@code n}. */
+    private static List<int[]> floatingSlots(int n) {
+        List<int[]> out = new ArrayList<>();
+        for (int a = 0; a < n; a++) {
+            for (int b = 0; b < n; b++) {
+                for (int c = 0; c < n; c++) {
+                    if (a != b && b != c && a != c) {
+                        out.add(new int[] {a, b, c});
+                    }
+                }
+            }
+        }
+        return out;
     }
 }
