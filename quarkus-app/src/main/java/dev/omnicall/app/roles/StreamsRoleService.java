@@ -29,7 +29,10 @@ public final class StreamsRoleService implements RoleService {
             TopologyMetrics.LATE_SEGMENTS, TopologyMetrics.CAPPED_SEGMENTS, TopologyMetrics.UTTERANCES_WITH_GAPS,
             TopologyMetrics.DUPLICATE_DELTAS, TopologyMetrics.STALE_ATTEMPTS, TopologyMetrics.CALLS_CLEARED,
             TopologyMetrics.DELTAS_WITHOUT_CONTEXT, TopologyMetrics.RECORDS_AFTER_CALL_ENDED, TopologyMetrics.CALLS_EXPIRED,
-            TopologyMetrics.EXPIRED_STATE_ENTRIES, TopologyMetrics.CALLS_ADOPTED, TopologyMetrics.ENDED_CALLS_FORGOTTEN);
+            TopologyMetrics.EXPIRED_STATE_ENTRIES, TopologyMetrics.CALLS_ADOPTED, TopologyMetrics.ENDED_CALLS_FORGOTTEN,
+            TopologyMetrics.CALLER_TEXTS, TopologyMetrics.CALLER_TEXTS_WITHOUT_CONTEXT, TopologyMetrics.CALLER_TEXTS_UNKNOWN_TURN,
+            TopologyMetrics.DUPLICATE_CALLER_TEXTS, TopologyMetrics.STALE_CALLER_TEXTS, TopologyMetrics.REPLIES_CUT,
+            TopologyMetrics.CUTS_OF_ANOTHER_ATTEMPT, TopologyMetrics.BARGE_INS_UNKNOWN_TURN, TopologyMetrics.DUPLICATE_BARGE_INS);
 
     private volatile StreamsRole streams;
     private volatile boolean closing;
