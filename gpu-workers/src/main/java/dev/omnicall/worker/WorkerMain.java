@@ -83,9 +83,9 @@ public final class WorkerMain {
         if (tiny) {
             TinyCheckpointWriter.writeIfAbsent(config.modelDir(), 20240906L);
         }
-        LOG.info("worker {} config: kafka {}, model {}, device {}, omega {}, max batch {}, kv cache {} bytes",
-                config.instanceId(), config.kafka(), config.modelDir(), config.device(), config.omegaSchedule(),
-                config.maxBatch(), config.kvCacheBytes());
+        LOG.info("worker {} config: kafka {}, model {}, device {}, omega {}, max batch {}, kv cache {} bytes,"
+                + " transcribe {}", config.instanceId(), config.kafka(), config.modelDir(), config.device(),
+                config.omegaSchedule(), config.maxBatch(), config.kvCacheBytes(), config.transcription());
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
         String speechEncoder = props.get(SPEECH_ENCODER_KEY);
         OmniTurnEngine engine = OmniTurnEngine.load(config, speechEncoder == null || speechEncoder.isBlank() ? null

@@ -33,12 +33,17 @@ import java.util.Map;
  *   <li>decode throughput (tokens/s) of 1, 4 and 8 concurrent turns through {@link TurnScheduler} with
  *       batched decode on (one LLM forward per step for the batch) and off (one forward per turn);</li>
  *   <li>time to first audio chunk through the whole worker on a real embedded broker: TurnRequest produced →
- *       first AudioChunk consumed, split by the TurnTimings stamps.</li>
+ *       first AudioChunk consumed, split by the TurnTimings stamps (caller transcription off, then on);</li>
+ *   <li>caller transcription on vs off through {@link TurnScheduler} for 1 and 8 concurrent turns (rounds
+ *       alternating off/on): first audio (inference start → first chunk produced), decode tokens/s, the caller
+ *       text's arrival (inference start → CallerText) and the decoder's time per utterance.</li>
  * </ol>
  * The per-token cost of the model blocks is the model's own benchmark; this one measures what the worker
  * adds (scheduling, batching, Avro, Kafka). System properties: {@code bench.tokens} (reply length, 32),
  * {@code bench.audioSeconds} (1.0), {@code bench.ttfaTurns} (8), {@code bench.device} (cpu), {@code bench.threads} (torch intra-op threads, 1),
- * {@code bench.small} (true: also the throughput of a 1024-wide, 8-layer random LLM, where batching pays).
+ * {@code bench.small} (true: also the throughput of a 1024-wide, 8-layer random LLM, where batching pays),
+ * {@code bench.callerTokens} (the transcription token cap, 16: the tiny decoder's random weights rarely pick
+ * end-of-text, so the cap stands in for the few tokens a real 1-3 s utterance has), {@code bench.rounds} (5).
  * Ends with one {@code key=value} line.
  */
 public final class WorkerBenchmark {
@@ -69,11 +74,16 @@ public final class WorkerBenchmark {
                     .withDevice(device).withEncoderPaddedSeconds(0).withOmega(List.of(10, 20, 40, 80))
                     .withLimits(tokens, Duration.ofSeconds(30), 256L << 20).withBatching(8, true)
                     .withIdentity("bench-worker", "bench-workers");
+            int callerTokens = Integer.getInteger("bench.callerTokens", 16);
+            config = config.withTranscription(new dev.omnicall.model.stream.TranscriptionOptions(true, null, callerTokens, 2));
             try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
+                OmniTurnEngine off = transcriptionOff(engine);
                 System.out.println();
                 System.out.println("[tiny] " + describe(engine));
-                throughput("tiny", engine, tokens, audioSeconds, summary);
-                timeToFirstAudio(kafka, engine, config, audioSeconds, ttfaTurns, summary);
+                throughput("tiny", off, tokens, audioSeconds, summary);
+                timeToFirstAudio(kafka, off, config, audioSeconds, ttfaTurns, summary, "");
+                timeToFirstAudio(kafka, engine, config, audioSeconds, ttfaTurns, summary, "_transcribe");
+                transcriptionCost(engine, off, audioSeconds, Integer.getInteger("bench.rounds", 5), summary);
             }
             if (!System.getProperty("bench.small", "true").equals("false")) {
                 // A wider, deeper LLM (random weights, same tiny speech parts): the LLM forward dominates a step,
@@ -82,7 +92,7 @@ public final class WorkerBenchmark {
                 try (OmniTurnEngine engine = OmniTurnEngine.load(small)) {
                     System.out.println();
                     System.out.println("[small] " + describe(engine));
-                    throughput("small", engine, tokens, audioSeconds, summary);
+                    throughput("small", transcriptionOff(engine), tokens, audioSeconds, summary);
                 }
             }
         }
@@ -205,10 +215,18 @@ public final class WorkerBenchmark {
                 (t1 - t0) / 1e6 / n);
     }
 
+    /** The same loaded model without caller transcription. */
+    static OmniTurnEngine transcriptionOff(OmniTurnEngine on) {
+        var g = on.generator();
+        return new OmniTurnEngine(new dev.omnicall.model.stream.SpeechGenerator(g.model(),
+                g.options().withTranscription(dev.omnicall.model.stream.TranscriptionOptions.off())));
+    }
+
     // ---- 2: time to first audio through the worker ----
 
     private static void timeToFirstAudio(EmbeddedKafka kafka, OmniTurnEngine engine, WorkerConfig config,
-                                         double audioSeconds, int turns, Map<String, String> summary) throws Exception {
+                                         double audioSeconds, int turns, Map<String, String> summary, String suffix)
+            throws Exception {
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
         InferenceWorker worker = new InferenceWorker(config, engine, metrics);
         Thread loop = new Thread(worker, "bench-worker");
@@ -277,16 +295,143 @@ public final class WorkerBenchmark {
         String[] names = {"request->inference start", "encoder+prefill", "->first units (Ω=10)", "vocoder (first chunk)",
                 "->chunk produced", "chunk produced->consumed"};
         System.out.println();
-        System.out.printf(Locale.ROOT, "time to first audio through the worker, %d turns, one at a time, medians (ms)%n", turns);
+        System.out.printf(Locale.ROOT, "time to first audio through the worker, %d turns, one at a time, medians (ms), caller"
+                + " transcription %s%n", turns, engine.generator().transcribes() ? "on" : "off");
         System.out.printf(Locale.ROOT, "  %-26s %8.1f%n", "TOTAL request->first chunk", median(total) / 1000.0);
         for (int p = 0; p < names.length; p++) {
             System.out.printf(Locale.ROOT, "  %-26s %8.1f%n", names[p], median(parts[p]) / 1000.0);
         }
-        summary.put("ttfa_ms_p50", fmt(median(total) / 1000.0));
-        summary.put("ttfa_ms_max", fmt(Arrays.stream(total).max().orElse(0) / 1000.0));
-        summary.put("prefill_ms_p50", fmt(median(parts[1]) / 1000.0));
-        summary.put("kafka_in_ms_p50", fmt(median(parts[0]) / 1000.0));
-        summary.put("kafka_out_ms_p50", fmt(median(parts[5]) / 1000.0));
+        summary.put("ttfa_ms_p50" + suffix, fmt(median(total) / 1000.0));
+        summary.put("ttfa_ms_max" + suffix, fmt(Arrays.stream(total).max().orElse(0) / 1000.0));
+        summary.put("prefill_ms_p50" + suffix, fmt(median(parts[1]) / 1000.0));
+        summary.put("kafka_in_ms_p50" + suffix, fmt(median(parts[0]) / 1000.0));
+        summary.put("kafka_out_ms_p50" + suffix, fmt(median(parts[5]) / 1000.0));
+    }
+
+    // ---- 3: caller transcription on vs off ----
+
+    /** What one scheduler run of n concurrent turns measured. */
+    record TranscribeRun(List<Long> firstAudioUs, double tokensPerSecond, List<Long> callerTextUs,
+                         List<Long> decodeCpuUs, List<Integer> callerTokens, int callerTextsBeforeReplyEnd) {
+    }
+
+    private static void transcriptionCost(OmniTurnEngine on, OmniTurnEngine off, double audioSeconds, int rounds,
+                                          Map<String, String> summary) {
+        for (int n : new int[] {1, 8}) {
+            transcribeRun(on, n, audioSeconds);   // warm-up
+            transcribeRun(off, n, audioSeconds);
+            List<Long> faOn = new ArrayList<>();
+            List<Long> faOff = new ArrayList<>();
+            List<Double> tpsOn = new ArrayList<>();
+            List<Double> tpsOff = new ArrayList<>();
+            List<Long> arrival = new ArrayList<>();
+            List<Long> cpu = new ArrayList<>();
+            List<Integer> count = new ArrayList<>();
+            int beforeEnd = 0;
+            for (int r = 0; r < rounds; r++) {
+                // alternate, so that a busy spell on the shared box hits both
+                TranscribeRun a = transcribeRun(off, n, audioSeconds);
+                TranscribeRun b = transcribeRun(on, n, audioSeconds);
+                faOff.addAll(a.firstAudioUs);
+                tpsOff.add(a.tokensPerSecond);
+                faOn.addAll(b.firstAudioUs);
+                tpsOn.add(b.tokensPerSecond);
+                arrival.addAll(b.callerTextUs);
+                cpu.addAll(b.decodeCpuUs);
+                count.addAll(b.callerTokens);
+                beforeEnd += b.callerTextsBeforeReplyEnd;
+            }
+            System.out.println();
+            System.out.printf(Locale.ROOT, "caller transcription, %d concurrent turn(s), %d rounds alternating off/on, medians%n",
+                    n, rounds);
+            System.out.printf(Locale.ROOT, "  first audio (inference start -> first chunk produced): off %.1f ms, on %.1f ms%n",
+                    medianL(faOff) / 1000.0, medianL(faOn) / 1000.0);
+            System.out.printf(Locale.ROOT, "  tokens/s of all turns (whole run, prefills included): off %.1f, on %.1f%n",
+                    medianD(tpsOff), medianD(tpsOn));
+            System.out.printf(Locale.ROOT, "  caller text after inference start %.1f ms; decoder time per utterance %.1f ms;"
+                    + " %.0f caller tokens per utterance; %d of %d caller texts out before their reply's last step%n",
+                    medianL(arrival) / 1000.0, medianL(cpu) / 1000.0, medianL(count.stream().map(Long::valueOf).toList()),
+                    beforeEnd, n * rounds);
+            summary.put("fa_ms_p50_off_k" + n, fmt(medianL(faOff) / 1000.0));
+            summary.put("fa_ms_p50_on_k" + n, fmt(medianL(faOn) / 1000.0));
+            summary.put("tps_off_k" + n, fmt(medianD(tpsOff)));
+            summary.put("tps_on_k" + n, fmt(medianD(tpsOn)));
+            summary.put("caller_text_ms_p50_k" + n, fmt(medianL(arrival) / 1000.0));
+            summary.put("decoder_ms_per_utterance_p50_k" + n, fmt(medianL(cpu) / 1000.0));
+        }
+    }
+
+    private static TranscribeRun transcribeRun(OmniTurnEngine engine, int n, double audioSeconds) {
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        Map<String, Long> firstAudio = new LinkedHashMap<>();
+        Map<String, Long> lastAudio = new LinkedHashMap<>();
+        List<dev.omnicall.events.CallerText> callerTexts = new ArrayList<>();
+        Map<String, Long> callerAt = new LinkedHashMap<>();
+        TurnOutput collect = new TurnOutput() {
+            @Override
+            public void text(Turn turn, TextDelta delta) {
+            }
+
+            @Override
+            public void audio(Turn turn, AudioChunk chunk) {
+                TurnTimings t = chunk.getTimings();
+                firstAudio.putIfAbsent(turn.callId(), t.getFirstChunkProducedUs() - t.getInferenceStartUs());
+                if (chunk.getLast()) {
+                    lastAudio.put(turn.callId(), Clock.nowMicros());
+                }
+            }
+
+            @Override
+            public void callerText(Turn turn, dev.omnicall.events.CallerText text) {
+                callerTexts.add(text);
+                callerAt.put(turn.callId(), Clock.nowMicros());
+            }
+
+            @Override
+            public void transcriptionFailed(Turn turn, Throwable error) {
+                throw new IllegalStateException("transcription failed in the benchmark", error);
+            }
+
+            @Override
+            public void finished(Turn turn, Outcome outcome, Throwable error) {
+            }
+        };
+        TurnScheduler scheduler = new TurnScheduler(engine, new ConversationCache(0, metrics), 8, true, "bench",
+                metrics, collect);
+        for (int i = 0; i < n; i++) {
+            TurnRequest r = WorkerHarness.request("tx-" + i, 1, WorkerHarness.utterance(audioSeconds, 300 + i), List.of());
+            scheduler.submit(new Turn(r, TurnRequests.toInput(r), new TopicPartition("bench", 0), i, null, null, 0));
+        }
+        long t0 = System.nanoTime();
+        while (scheduler.hasWork()) {
+            scheduler.runOnce();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        List<Long> arrival = new ArrayList<>();
+        List<Long> cpu = new ArrayList<>();
+        List<Integer> count = new ArrayList<>();
+        int beforeEnd = 0;
+        for (var c : callerTexts) {
+            arrival.add(c.getDecodeDoneUs() - c.getTimings().getInferenceStartUs());
+            cpu.add(c.getDecodeCpuUs());
+            count.add(c.getTokenCount());
+            String call = c.getCallId().toString();
+            // handed out in an earlier step than the reply's last chunk (not finished in the done step)
+            if (callerAt.get(call) < lastAudio.getOrDefault(call, Long.MAX_VALUE)) {
+                beforeEnd++;
+            }
+        }
+        return new TranscribeRun(new ArrayList<>(firstAudio.values()), metrics.tokens() / seconds, arrival, cpu, count,
+                beforeEnd);
+    }
+
+    private static double medianL(List<Long> xs) {
+        return xs.isEmpty() ? 0 : median(xs.stream().mapToLong(Long::longValue).toArray());
+    }
+
+    private static double medianD(List<Double> xs) {
+        double[] s = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return s.length == 0 ? 0 : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     /** The 1-minute load average (a shared machine skews every figure; print it beside them). */
