@@ -1,0 +1,197 @@
+"""Stage 3: the Whisper-style encoder trained jointly with a small Whisper decoder (caller transcription,
+issue 11) on the training callers' questions; an auxiliary intent head on the mean-pooled encoder output
+(not exported) makes the intent plain in the encoder states the LLM reads later. Writes work/asr.pt and
+reports the caller-text WER on the held-out voices + questions (greedy, the runtime's prompt)."""
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import bpe as B
+import common as C
+
+D_AUDIO, AUDIO_HEADS, AUDIO_LAYERS = 128, 4, 3
+TEXT_LAYERS = 2
+N_TEXT_CTX = 448
+N_LANGUAGES = 100  # large-v3's language tokens
+STEPS = int(os.environ.get("DEMO_ASR_STEPS", "500"))
+BATCH = 32
+LR = 2e-3
+POSITION_SCALE = 0.1
+
+
+def whisper_specials(n_base):
+    """whisper's special tokens after the base ranks, in whisper's order (tokenizer.py get_encoding)."""
+    names = ["<|endoftext|>", "<|startoftranscript|>"] + [f"<|lang{i}|>" for i in range(N_LANGUAGES)]
+    names[2] = "<|en|>"
+    names += ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
+              "<|notimestamps|>"]
+    names += [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
+    return {n: n_base + i for i, n in enumerate(names)}, n_base + len(names)
+
+
+def normalize(text):
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def wer(ref, hyp):
+    r, h = normalize(ref), normalize(hyp)
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+            prev, d[j] = d[j], cur
+    return d[len(h)], len(r)
+
+
+def spec_augment(mel, rnd):
+    mel = mel.clone()
+    for _ in range(2):
+        f = rnd.randint(0, 12)
+        f0 = rnd.randint(0, C.N_MELS - f)
+        mel[f0:f0 + f, :] = 0.0
+    t = mel.shape[1]
+    for _ in range(2):
+        w = rnd.randint(0, max(1, t // 12))
+        t0 = rnd.randint(0, max(0, t - w))
+        mel[:, t0:t0 + w] = 0.0
+    return mel
+
+
+def batch_mels(mels):
+    n = max(m.shape[1] for m in mels)
+    x = torch.zeros(len(mels), C.N_MELS, n)
+    for i, m in enumerate(mels):
+        x[i, :, :m.shape[1]] = m.float()
+    return x, torch.tensor([m.shape[1] for m in mels])
+
+
+@torch.no_grad()
+def transcribe(model, mel, sp, max_tokens=40):
+    xa, _ = model.encoder(mel[None].float())
+    toks = [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
+    n_base = sp["<|endoftext|>"]
+    out = []
+    for _ in range(max_tokens):
+        logits = model.decoder(torch.tensor([toks]), xa)[0, -1]
+        logits[n_base + 1:] = float("-inf")  # the runtime suppresses special tokens other than end of text
+        t = int(logits.argmax())
+        if t == n_base:
+            break
+        out.append(t)
+        toks.append(t)
+    return out
+
+
+def main():
+    C.setup()
+    with open(os.path.join(C.WORK, "bpe.json")) as f:
+        vb = json.load(f)
+    bpe = B.Bpe(vb["merges"])
+    sp, n_vocab = whisper_specials(vb["n_base"])
+    data = torch.load(os.path.join(C.WORK, "features.pt"))
+    man, mels = data["manifest"], data["mel"]
+    train = [i for i, m in enumerate(man) if m["split"] == "train"]
+    held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
+    prompt = [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
+    texts = {i: prompt + bpe.encode(" " + man[i]["text"].strip()) + [sp["<|endoftext|>"]] for i in range(len(man))}
+    dims = {"n_mels": C.N_MELS, "n_vocab": n_vocab, "n_audio_ctx": 1500, "n_audio_state": D_AUDIO,
+            "n_audio_head": AUDIO_HEADS, "n_audio_layer": AUDIO_LAYERS, "n_text_ctx": N_TEXT_CTX,
+            "n_text_state": D_AUDIO, "n_text_head": AUDIO_HEADS, "n_text_layer": TEXT_LAYERS}
+    model = C.Whisper(dims)
+    n_intents = len(C.intents()["intents"])
+    intent_head = nn.Linear(D_AUDIO, n_intents)
+    ctc_head = nn.Linear(D_AUDIO, vb["n_base"] + 1)  # BPE tokens + blank, auxiliary only
+    # the encoder's positions are a fixed table that the file carries (the runtime adds what the file holds):
+    # sinusoids at 0.1 so the audio outweighs them at the start of training
+    model.encoder.positional_embedding.mul_(POSITION_SCALE)
+    params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
+    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
+    steps = 2 if C.SMOKE else STEPS
+    warm = min(100, steps // 5 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    C.log("asr", f"encoder {C.count(model.encoder)} params, decoder {C.count(model.decoder)} params, "
+                 f"{len(train)} train / {len(held)} held-out utterances, {steps} steps of {BATCH}")
+    rnd = random.Random(C.SEED)
+    # length-bucketed batches: sort by length, cut into batches, shuffle the batches each epoch
+    order = sorted(train, key=lambda i: mels[i].shape[1])
+    t0 = time.time()
+    step = 0
+    model.train()
+    while step < steps:
+        batches = [order[k:k + BATCH] for k in range(0, len(order), BATCH)]
+        rnd.shuffle(batches)
+        for b in batches:
+            if step >= steps:
+                break
+            x, lens = batch_mels([spec_augment(mels[i].float(), rnd) for i in b])
+            xa, mask = model.encoder(x, lens)
+            seqs = [texts[i] for i in b]
+            n = max(len(s) for s in seqs)
+            tok = torch.full((len(b), n), sp["<|endoftext|>"], dtype=torch.long)
+            tgt = torch.full((len(b), n), -100, dtype=torch.long)
+            for j, s in enumerate(seqs):
+                tok[j, :len(s)] = torch.tensor(s)
+                tgt[j, :len(s) - 1] = torch.tensor(s[1:])
+                tgt[j, 1:3] = -100  # <|transcribe|> <|notimestamps|> are given, not predicted
+            logits = model.decoder(tok, xa, mask)
+            loss_text = F.cross_entropy(logits.reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100)
+            pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            labels = torch.tensor([man[i]["intent_index"] for i in b])
+            loss_int = F.cross_entropy(intent_head(pooled), labels)
+            logp = F.log_softmax(ctc_head(xa), -1).transpose(0, 1)
+            ctc_t = [torch.tensor(texts[i][4:-1]) for i in b]
+            loss_ctc = F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), torch.tensor([len(t) for t in ctc_t]),
+                                  blank=vb["n_base"], zero_infinity=True)
+            loss = loss_text + 0.3 * loss_int + 0.5 * loss_ctc
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 50 == 0 or step == steps or C.SMOKE:
+                C.log("asr", f"step {step}/{steps} text loss {loss_text.item():.3f} intent loss {loss_int.item():.3f} "
+                             f"ctc loss {loss_ctc.item():.3f} "
+                             f"({time.time() - t0:.0f} s)")
+            if step % 400 == 0:
+                torch.save({"dims": dims, "model": model.state_dict()}, os.path.join(C.WORK, "asr.pt"))
+    train_s = time.time() - t0
+    torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "train_seconds": train_s},
+               os.path.join(C.WORK, "asr.pt"))
+    # held-out caller-text WER and intent accuracy of the auxiliary head
+    model.eval()
+    errs = words = right = 0
+    samples = []
+    for i in (held[:2] if C.SMOKE else held):
+        hyp = bpe.decode(transcribe(model, mels[i], sp, 6 if C.SMOKE else 40)).strip()
+        e, n = wer(man[i]["text"], hyp)
+        errs += e
+        words += n
+        with torch.no_grad():
+            xa, _ = model.encoder(mels[i][None].float())
+            right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
+        if len(samples) < 8:
+            samples.append((man[i]["text"], hyp))
+    count = 2 if C.SMOKE else len(held)
+    result = {"caller_text_wer": errs / max(1, words), "heldout_utterances": count,
+              "aux_intent_accuracy": right / count, "train_seconds": round(train_s),
+              "encoder_params": C.count(model.encoder), "decoder_params": C.count(model.decoder)}
+    for ref, hyp in samples:
+        C.log("asr", f"  ref: {ref} | hyp: {hyp}")
+    C.log("asr", json.dumps(result))
+    with open(os.path.join(C.WORK, "asr_result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""Shared pieces of the demo-model trainer (brain side): paths, intents, the Whisper log-mel exactly as the
+Java LogMelFrontend computes it (natural length), the PyTorch modules whose names and numerics mirror the
+Java blocks, and a small safetensors writer (the python safetensors package is not installed here)."""
+import json
+import math
+import os
+import random
+import struct
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # demo-model/
+WORK = os.environ.get("DEMO_WORK", os.path.join(ROOT, "work"))
+CHECKPOINT = os.environ.get("DEMO_CHECKPOINT", os.path.join(ROOT, "checkpoint"))
+SEED = int(os.environ.get("DEMO_SEED", "12"))
+SMOKE = os.environ.get("DEMO_SMOKE", "0") == "1"
+
+SAMPLE_RATE = 16000
+N_FFT = 400
+HOP = 160
+N_MELS = 128
+SAMPLES_PER_ROW = 10 * HOP  # 10 mel frames -> 5 encoder frames -> 1 adaptor row
+MAX_SAMPLES = 30 * SAMPLE_RATE
+
+
+def setup(threads=int(os.environ.get("DEMO_THREADS", "1"))):
+    torch.set_num_threads(threads)
+    random.seed(SEED)
+    torch.manual_seed(SEED)
+    os.makedirs(WORK, exist_ok=True)
+
+
+def intents():
+    with open(os.path.join(ROOT, "intents.json")) as f:
+        return json.load(f)
+
+
+def log(stage, msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {stage}: {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- log-mel (== Java LogMelFrontend, paddedSeconds 0)
+
+_MEL = None
+
+
+def mel_filters():
+    global _MEL
+    if _MEL is None:
+        import torchaudio
+        # librosa.filters.mel(sr=16000, n_fft=400, n_mels=128): Slaney scale and Slaney area norm
+        _MEL = torchaudio.functional.melscale_fbanks(N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE,
+                                                     norm="slaney", mel_scale="slaney")  # [201, 128]
+    return _MEL
+
+
+def padded_length(samples):
+    rows = max(1, (samples + SAMPLES_PER_ROW - 1) // SAMPLES_PER_ROW)
+    return min(MAX_SAMPLES, rows * SAMPLES_PER_ROW)
+
+
+def log_mel(audio):
+    """audio: float tensor in [-1, 1] at 16 kHz -> [128, frames], frames = padded length / 160."""
+    length = padded_length(audio.numel())
+    x = torch.zeros(length)
+    n = min(length, audio.numel())
+    x[:n] = audio[:n]
+    spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, pad_mode="reflect",
+                      return_complex=True)
+    power = spec[:, :-1].abs() ** 2  # [201, frames]
+    mel = mel_filters().T @ power
+    lg = torch.clamp(mel, min=1e-10).log10()
+    lg = torch.maximum(lg, lg.max() - 8.0)
+    return (lg + 4.0) / 4.0
+
+
+def read_wav16k(path):
+    import wave
+    import numpy as np
+    with wave.open(path, "rb") as w:
+        assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 1 and w.getsampwidth() == 2, path
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return torch.from_numpy(pcm.astype("float32") / 32768.0)
+
+
+# ---------------------------------------------------------------- Whisper encoder / decoder (openai names)
+
+def sinusoids(length, channels, max_timescale=10000):
+    inc = math.log(max_timescale) / (channels // 2 - 1)
+    inv = torch.exp(-inc * torch.arange(channels // 2, dtype=torch.float64))
+    t = torch.arange(length, dtype=torch.float64)[:, None] * inv[None, :]
+    return torch.cat([torch.sin(t), torch.cos(t)], dim=1).float()
+
+
+class MultiHeadAttention(nn.Module):
+    """openai/whisper attention: key without bias, q and k each scaled by d_head^-0.25."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(d, d)
+        self.key = nn.Linear(d, d, bias=False)
+        self.value = nn.Linear(d, d)
+        self.out = nn.Linear(d, d)
+
+    def forward(self, x, xa=None, key_mask=None, causal=False):
+        src = x if xa is None else xa
+        b, t, d = x.shape
+        s = src.shape[1]
+        h = self.heads
+        scale = (d // h) ** -0.25
+        q = self.query(x).view(b, t, h, -1).transpose(1, 2) * scale
+        k = self.key(src).view(b, s, h, -1).transpose(1, 2) * scale
+        v = self.value(src).view(b, s, h, -1).transpose(1, 2)
+        w = q @ k.transpose(-1, -2)  # [b, h, t, s]
+        if causal:
+            w = w.masked_fill(torch.ones(t, s, dtype=torch.bool).triu(1), float("-inf"))
+        if key_mask is not None:  # [b, s] True = valid
+            w = w.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        a = torch.softmax(w.float(), dim=-1).to(q.dtype)
+        return self.out((a @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, d, heads, cross=False):
+        super().__init__()
+        self.attn = MultiHeadAttention(d, heads)
+        self.attn_ln = nn.LayerNorm(d)
+        self.cross_attn = MultiHeadAttention(d, heads) if cross else None
+        self.cross_attn_ln = nn.LayerNorm(d) if cross else None
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+        self.mlp_ln = nn.LayerNorm(d)
+
+    def forward(self, x, xa=None, mask=None, xa_mask=None, causal=False):
+        x = x + self.attn(self.attn_ln(x), key_mask=mask, causal=causal)
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(self.cross_attn_ln(x), xa, key_mask=xa_mask)
+        return x + self.mlp(self.mlp_ln(x))
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, n_mels, d, heads, layers, n_ctx=1500):
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_mels, d, 3, padding=1)
+        self.conv2 = nn.Conv1d(d, d, 3, stride=2, padding=1)
+        self.register_buffer("positional_embedding", sinusoids(n_ctx, d))
+        self.blocks = nn.ModuleList([ResidualAttentionBlock(d, heads) for _ in range(layers)])
+        self.ln_post = nn.LayerNorm(d)
+
+    def forward(self, mel, mel_lens=None):
+        """mel [B, n_mels, F] (F even); mel_lens: valid frames per item (multiples of 10) -> ([B, F/2, d], mask)."""
+        x = F.gelu(self.conv1(mel))
+        mask = None
+        if mel_lens is not None:
+            valid = torch.arange(mel.shape[2])[None, :] < mel_lens[:, None]
+            x = x * valid[:, None, :]  # what conv2 sees past the end is zero padding, as for one utterance
+        x = F.gelu(self.conv2(x)).permute(0, 2, 1)
+        t = x.shape[1]
+        x = x + self.positional_embedding[:t]
+        if mel_lens is not None:
+            mask = torch.arange(t)[None, :] < (mel_lens[:, None] // 2)
+        for b in self.blocks:
+            x = b(x, mask=mask)
+        return self.ln_post(x), mask
+
+
+class TextDecoder(nn.Module):
+    def __init__(self, n_vocab, n_ctx, d, heads, layers):
+        super().__init__()
+        self.token_embedding = nn.Embedding(n_vocab, d)
+        self.positional_embedding = nn.Parameter(torch.randn(n_ctx, d) * 0.01)
+        self.blocks = nn.ModuleList([ResidualAttentionBlock(d, heads, cross=True) for _ in range(layers)])
+        self.ln = nn.LayerNorm(d)
+        nn.init.normal_(self.token_embedding.weight, std=0.02)
+
+    def forward(self, tokens, xa, xa_mask=None):
+        t = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.positional_embedding[:t]
+        for b in self.blocks:
+            x = b(x, xa=xa, xa_mask=xa_mask, causal=True)
+        x = self.ln(x)
+        return x @ self.token_embedding.weight.T
+
+
+class Whisper(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+        self.encoder = AudioEncoder(dims["n_mels"], dims["n_audio_state"], dims["n_audio_head"],
+                                    dims["n_audio_layer"], dims["n_audio_ctx"])
+        self.decoder = TextDecoder(dims["n_vocab"], dims["n_text_ctx"], dims["n_text_state"], dims["n_text_head"],
+                                   dims["n_text_layer"])
+
+
+# ---------------------------------------------------------------- adaptor, Llama, CTC decoder (HF names)
+
+class SpeechProjector(nn.Module):
+    def __init__(self, k, enc_dim, hidden, llm_dim):
+        super().__init__()
+        self.k = k
+        self.linear1 = nn.Linear(k * enc_dim, hidden)
+        self.linear2 = nn.Linear(hidden, llm_dim)
+
+    def forward(self, h):
+        """h [T, enc_dim] -> [T // k, llm_dim] (T mod k frames dropped, k frames per row, frame-major)."""
+        rows = h.shape[0] // self.k
+        x = h[: rows * self.k].reshape(rows, -1)
+        return self.linear2(F.relu(self.linear1(x)))
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        x32 = x.float()
+        return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
+
+
+def rope_tables(head_dim, positions, theta):
+    inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    ang = positions.double()[:, None] * inv[None, :]
+    ang = torch.cat([ang, ang], dim=-1)
+    return ang.cos().float(), ang.sin().float()
+
+
+def apply_rope(x, cos, sin):
+    half = x.shape[-1] // 2
+    rot = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rot * sin
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, d, heads, kv_heads):
+        super().__init__()
+        self.heads, self.kv, self.hd = heads, kv_heads, d // heads
+        self.q_proj = nn.Linear(d, heads * self.hd, bias=False)
+        self.k_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.v_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.o_proj = nn.Linear(heads * self.hd, d, bias=False)
+
+    def forward(self, x, cos, sin):
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.kv, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.kv, self.hd).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        rep = self.heads // self.kv
+        if rep > 1:
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+        w = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
+        w = w.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+        a = torch.softmax(w.float(), -1).to(q.dtype) @ v
+        return self.o_proj(a.transpose(1, 2).reshape(b, t, -1))
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, d, ffn):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, ffn, bias=False)
+        self.up_proj = nn.Linear(d, ffn, bias=False)
+        self.down_proj = nn.Linear(ffn, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaLayer(nn.Module):
+    def __init__(self, d, heads, kv_heads, ffn, eps=1e-5):
+        super().__init__()
+        self.self_attn = LlamaAttention(d, heads, kv_heads)
+        self.mlp = LlamaMLP(d, ffn)
+        self.input_layernorm = RMSNorm(d, eps)
+        self.post_attention_layernorm = RMSNorm(d, eps)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaBody(nn.Module):
+    """`model.` of LlamaForCausalLM (embed_tokens, layers, norm) plus the speech projector."""
+
+    def __init__(self, c):
+        super().__init__()
+        d = c["hidden_size"]
+        self.embed_tokens = nn.Embedding(c["vocab_size"], d)
+        self.layers = nn.ModuleList([LlamaLayer(d, c["num_attention_heads"], c["num_key_value_heads"],
+                                                c["intermediate_size"], c["rms_norm_eps"])
+                                     for _ in range(c["num_hidden_layers"])])
+        self.norm = RMSNorm(d, c["rms_norm_eps"])
+        self.speech_projector = SpeechProjector(c["speech_encoder_ds_rate"], c["speech_encoder_hidden_size"],
+                                                c["speech_projector_hidden_size"], d)
+        nn.init.normal_(self.embed_tokens.weight, std=0.02)
+
+
+class OmniLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.model = LlamaBody(c)
+        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+
+    def hidden(self, emb):
+        """emb [B, T, d] (right padded; causal, so padding never reaches real positions) -> final-normed states."""
+        t = emb.shape[1]
+        hd = self.c["hidden_size"] // self.c["num_attention_heads"]
+        cos, sin = rope_tables(hd, torch.arange(t), self.c["rope_theta"])
+        x = emb
+        for layer in self.model.layers:
+            x = layer(x, cos, sin)
+        return self.model.norm(x)
+
+
+class SpeechGenerator(nn.Module):
+    """`speech_generator.`: input_proj, causal Llama layers (RoPE of the LLM's theta), output_proj; no final norm."""
+
+    def __init__(self, c):
+        super().__init__()
+        layers, dim, heads, ffn = [int(v) for v in c["ctc_decoder_config"].strip("()").split(",")]
+        self.c, self.dim, self.heads = c, dim, heads
+        self.up = c["ctc_upsample_factor"]
+        self.input_proj = nn.Linear(c["hidden_size"], dim)
+        self.layers = nn.ModuleList([LlamaLayer(dim, heads, heads, ffn, c["rms_norm_eps"]) for _ in range(layers)])
+        self.output_proj = nn.Linear(dim, c["unit_vocab_size"] + 1)
+
+    def forward(self, states):
+        """states [B, N, llm_dim] -> logits [B, N*λ, units+1] (frame t reads state t // λ)."""
+        x = self.input_proj(states).repeat_interleave(self.up, dim=1)
+        t = x.shape[1]
+        cos, sin = rope_tables(self.dim // self.heads, torch.arange(t), self.c["rope_theta"])
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.output_proj(x)
+
+
+# ---------------------------------------------------------------- safetensors writer
+
+_DT = {torch.float16: "F16", torch.float32: "F32", torch.int64: "I64", torch.bfloat16: "BF16"}
+
+
+def save_safetensors(path, tensors, metadata=None):
+    header = {}
+    blobs = []
+    offset = 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        data = t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes()
+        header[name] = {"dtype": _DT[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    if metadata:
+        header["__metadata__"] = metadata
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    return offset
+
+
+def load_safetensors(path):
+    import numpy as np
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    np_dt = {"F16": np.float16, "F32": np.float32, "I64": np.int64}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        arr = np.frombuffer(data[a:b], dtype=np_dt[info["dtype"]]).reshape(info["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+    return out
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())

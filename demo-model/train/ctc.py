@@ -1,0 +1,121 @@
+"""Stage 5: the CTC unit decoder (`speech_generator.`: input_proj, causal Llama layers with RoPE, output_proj to
+unit_vocab_size + 1 classes, blank last) on the final-normed LLM states of the answer tokens (EOS included; the
+state at the last prompt position first, as the runtime feeds them), each state repeated λ times, CTC loss
+to the voice stage's collapsed units of that answer (checkpoint/units.json). The LLM is frozen; its states
+come from the training questions with and without earlier turns. Writes work/ctc.pt."""
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+import common as C
+import llm as L
+
+CTC_CONFIG = "(2,128,4,384)"
+UPSAMPLE = 16  # units per answer token are at most 11.5 here
+STEPS = int(os.environ.get("DEMO_CTC_STEPS", "300"))
+BATCH = 8
+LR = 2e-3
+
+
+def units_file():
+    for p in (os.path.join(C.CHECKPOINT, "units.json"), os.path.join(C.WORK, "units.json")):
+        if os.path.exists(p):
+            return p
+    raise SystemExit("no units.json (the voice stage writes it)")
+
+
+def collapse(labels, blank):
+    out, prev = [], -1
+    for x in labels:
+        if x != prev and x != blank:
+            out.append(x)
+        prev = x
+    return out
+
+
+def main():
+    C.setup()
+    rnd = random.Random(C.SEED + 7)
+    spec = C.intents()
+    with open(units_file()) as f:
+        units = json.load(f)
+    by_name = {u["name"]: u["units"] for u in units["intents"]}
+    targets = [by_name[it["name"]] for it in spec["intents"]]
+    st = torch.load(os.path.join(C.WORK, "llm.pt"))
+    c = dict(st["config"], ctc_decoder_config=CTC_CONFIG, ctc_upsample_factor=UPSAMPLE,
+             unit_vocab_size=units["num_units"])
+    lm = C.OmniLM(st["config"])
+    lm.load_state_dict(st["model"])
+    lm.eval()
+    answer_ids = st["answer_ids"]
+    for t, a in zip(targets, answer_ids):
+        assert len(t) <= UPSAMPLE * len(a), "too many units for the answer's tokens"
+    # LLM states of the answers: training questions with and without history
+    data = torch.load(os.path.join(C.WORK, "features.pt"))
+    man, mels = data["manifest"], data["mel"]
+    train = [i for i, m in enumerate(man) if m["split"] == "train"]
+    pick = rnd.sample(train, 24 if C.SMOKE else 240)
+    asr_state = torch.load(os.path.join(C.WORK, "asr.pt"))
+    enc = L.encode_all(asr_state, [mels[i] for i in pick])
+    ids = L.java_prompt_ids(L.history_pool(spec, rnd, 8 if C.SMOKE else 40), [])
+    samples = []
+    with torch.no_grad():
+        for k, i in enumerate(pick):
+            before = ids["before"][0] if k % 2 == 0 else ids["before"][rnd.randrange(1, len(ids["before"]))]
+            ii = man[i]["intent_index"]
+            _, _, states, _ = L.batch_forward(lm, [(before, enc[k], ids["after"], answer_ids[ii])])
+            samples.append((states, ii))
+    C.log("ctc", f"{len(samples)} answer state sequences; units per answer {min(map(len, targets))}.."
+                 f"{max(map(len, targets))}, tokens per answer {min(map(len, answer_ids))}..{max(map(len, answer_ids))}")
+    gen = C.SpeechGenerator(c)
+    blank = c["unit_vocab_size"]
+    C.log("ctc", f"speech generator {C.count(gen)} params, config {CTC_CONFIG}, λ={UPSAMPLE}")
+    opt = torch.optim.AdamW(gen.parameters(), lr=LR, weight_decay=0.01)
+    steps = 4 if C.SMOKE else STEPS
+    warm = min(40, steps // 5 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    t0 = time.time()
+    for step in range(1, steps + 1):
+        batch = rnd.sample(samples, min(BATCH, len(samples)))
+        n = max(s.shape[0] for s, _ in batch)
+        x = torch.zeros(len(batch), n, c["hidden_size"])
+        for j, (s, _) in enumerate(batch):
+            x[j, :s.shape[0]] = s
+        logp = F.log_softmax(gen(x).float(), -1).transpose(0, 1)  # [T, B, C]
+        tg = [torch.tensor(targets[ii]) for _, ii in batch]
+        loss = F.ctc_loss(logp, torch.cat(tg), torch.tensor([s.shape[0] * UPSAMPLE for s, _ in batch]),
+                          torch.tensor([len(t) for t in tg]), blank=blank, zero_infinity=True)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == steps or C.SMOKE:
+            C.log("ctc", f"step {step}/{steps} ctc loss {loss.item():.4f} ({time.time() - t0:.0f} s)")
+    train_s = time.time() - t0
+    torch.save({"config": c, "model": gen.state_dict(), "train_seconds": train_s}, os.path.join(C.WORK, "ctc.pt"))
+    # exact unit sequences from greedy labels
+    gen.eval()
+    exact, dist = 0, 0
+    with torch.no_grad():
+        for s, ii in samples[:48]:
+            labels = gen(s[None])[0].argmax(-1).tolist()
+            got = collapse(labels, blank)
+            exact += got == targets[ii]
+            dist += sum(a != b for a, b in zip(got, targets[ii])) + abs(len(got) - len(targets[ii]))
+    result = {"train_seconds": round(train_s), "exact_unit_sequences": f"{exact}/{min(48, len(samples))}",
+              "unit_mismatches": dist}
+    C.log("ctc", json.dumps(result))
+    with open(os.path.join(C.WORK, "ctc_result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
