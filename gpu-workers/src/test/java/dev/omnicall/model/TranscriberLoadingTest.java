@@ -193,6 +193,20 @@ class TranscriberLoadingTest {
     }
 
     @Test
+    void shouldTakeTheDecoderFromTheNamedWhisperFileWhenOnlyTheEncoderIsInTheShards() throws IOException {
+        // Given the encoder in the shards but no decoder there, and openai's file (decoder + vocabulary) elsewhere
+        Path dir = copy(TinyModels.checkpointDir(), "encoder-only");
+        dropFromShards(dir, n -> n.startsWith(WhisperDecoder.PREFIX));
+        Files.delete(dir.resolve(WhisperTokenizer.FILE_NAME));
+        Path pt = openAiLayout().resolve(TinyCheckpointWriter.OPENAI_ENCODER_FILE);
+        // When the speechEncoder option names that file
+        try (OmniModel model = OmniModel.load(dir, fast().withSpeechEncoder(pt.toString()))) {
+            // Then the encoder still comes from the shards and the decoder and vocabulary from beside the file
+            assertThat(transcript(model)).containsExactly(transcript(TinyModels.model()));
+        }
+    }
+
+    @Test
     void shouldSayWhyThereIsNoTranscriberWhenSwitchedOffOrTheVocabularyIsMissing() throws IOException {
         Path dir = copy(TinyModels.checkpointDir(), "vocabulary");
         // switched off
