@@ -13,7 +13,7 @@ Every input is first converted by sox to 16 kHz mono 16-bit (any rate/encoding i
 usage (/usr/bin/python3 or any python3; no torch needed):
   voice_asr.py [--g711] [--vocab answers|all] [--json OUT] INTENT=WAV ...    score recordings
   voice_asr.py --espeak [--g711] ...                                         score espeak-ng's own answers (ceiling)
-pocketsphinx_continuous runs with -wip 1e-3 -silprob 0.1 (fewer inserted short words in the word loop).
+pocketsphinx_continuous flags: SENTENCE_FLAGS (wide beams) and LOOP_FLAGS (-wip 1e-3 -silprob 0.1) below.
 prints one line per file, then `sentence_correct=N total=M wer=X words=W` (key=value, last line).
 As a library: score(pairs, g711=False, vocab="answers") -> dict with "files", "sentence_correct", "total", "wer";
 word_error_rate([(text, wav)], vocab="all", g711=False) -> (wer, hypotheses) for any sentences.
@@ -64,10 +64,17 @@ def to16k(src, dst, g711, tmp):
                    check=True, capture_output=True)
 
 
-def recognise(wav, grammar):
+# sentence grammar: wide beams (with the defaults the 12-way grammar often ends with no hypothesis at all);
+# word loop: a word insertion penalty and a higher silence probability (without them pocketsphinx fills the
+# loop with short words: WER > 1 on espeak-ng's own answers)
+SENTENCE_FLAGS = ["-beam", "1e-80", "-pbeam", "1e-80", "-wbeam", "1e-60"]
+LOOP_FLAGS = ["-wip", "1e-3", "-silprob", "0.1"]
+
+
+def recognise(wav, grammar, flags):
     out = subprocess.run(
         ["pocketsphinx_continuous", "-infile", wav, "-jsgf", grammar, "-logfn", "/dev/null",
-         "-vad_postspeech", "150", "-wip", "1e-3", "-silprob", "0.1"],
+         "-vad_postspeech", "150", *flags],
         capture_output=True, text=True, check=True)
     return " ".join(line.strip() for line in out.stdout.splitlines() if line.strip())
 
@@ -94,8 +101,8 @@ def score(pairs, g711=False, vocab="answers", intents=None):
             wav = os.path.join(tmp, f"in{k}.wav")
             to16k(path, wav, g711, tmp)
             expected = " ".join(words(by_name[name]["answer"]))
-            picked = recognise(wav, sentence)
-            hyp = recognise(wav, loop)
+            picked = recognise(wav, sentence, SENTENCE_FLAGS)
+            hyp = recognise(wav, loop, LOOP_FLAGS)
             e = edit_distance(words(expected), words(hyp))
             errors += e
             ref_words += len(words(expected))
@@ -118,7 +125,7 @@ def word_error_rate(pairs, vocab="all", g711=False, intents=None):
         for k, (text, path) in enumerate(pairs):
             wav = os.path.join(tmp, f"in{k}.wav")
             to16k(path, wav, g711, tmp)
-            hyp = recognise(wav, loop)
+            hyp = recognise(wav, loop, LOOP_FLAGS)
             hyps.append(hyp)
             errors += edit_distance(words(text), words(hyp))
             ref_words += len(words(text))
