@@ -44,9 +44,6 @@ class ResBlock1(nn.Module):
             [weight_norm(nn.Conv1d(ch, ch, k, 1, dilation=d, padding=(k * d - d) // 2)) for d in dilations])
         self.convs2 = nn.ModuleList(
             [weight_norm(nn.Conv1d(ch, ch, k, 1, dilation=1, padding=(k - 1) // 2)) for _ in dilations])
-        for c in list(self.convs1) + list(self.convs2):
-            c.weight_v.data.normal_(0.0, 0.01)
-            c.weight_g.data = c.weight_v.data.flatten(1).norm(dim=1).view(-1, 1, 1).clone()
 
     def forward(self, x):
         for c1, c2 in zip(self.convs1, self.convs2):
@@ -95,9 +92,26 @@ class CodeHiFiGAN(nn.Module):
             for rk, rd in zip(cfg["resblock_kernel_sizes"], cfg["resblock_dilation_sizes"]):
                 self.resblocks.append(ResBlock1(c0 >> (i + 1), rk, rd))
         self.conv_post = weight_norm(nn.Conv1d(c0 >> len(cfg["upsample_rates"]), 1, 7, 1, padding=3))
-        for m in [self.conv_pre, self.conv_post, *self.ups]:
-            m.weight_v.data.normal_(0.0, 0.01)
-            m.weight_g.data = m.weight_v.data.flatten(1).norm(dim=1).view(-1, 1, 1).clone()
+        self.init_variance_preserving()
+
+    def init_variance_preserving(self):
+        """Weight-norm gains so that activations keep their scale (HiFi-GAN's N(0, 0.01) init shrinks the signal
+        ~1000x through the stack, and Adam needs thousands of steps to grow the gains back; this budget has
+        not got them): conv_pre 1, ups sqrt(rate) (leaky ReLU before, channels halve), resblock convs1 sqrt(2),
+        convs2 0.5 (residual branches start small), conv_post 0.5; biases zero."""
+        def set_gain(conv, g):
+            conv.weight_v.data.normal_(0.0, 1.0)
+            conv.weight_g.data.fill_(g)
+            conv.bias.data.zero_()
+        set_gain(self.conv_pre, 1.0)
+        for up, u in zip(self.ups, self.cfg["upsample_rates"]):
+            set_gain(up, u ** 0.5)
+        for rb in self.resblocks:
+            for c in rb.convs1:
+                set_gain(c, 2 ** 0.5)
+            for c in rb.convs2:
+                set_gain(c, 0.5)
+        set_gain(self.conv_post, 0.5)
 
     def generate(self, frame_units):
         """frame-level (already expanded) units [B, T] -> waveform [B, T * hop]."""
