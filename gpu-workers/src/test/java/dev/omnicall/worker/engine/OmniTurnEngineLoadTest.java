@@ -3,6 +3,9 @@ package dev.omnicall.worker.engine;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.TinyCheckpointWriter.EncoderLayout;
+import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.WhisperTokenizer;
+import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.WorkerConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -13,7 +16,11 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** The worker hands its speech-encoder setting to the model loader (`omnicall.model.speech-encoder`). */
+/**
+ * The worker hands its speech-encoder setting to the model loader (`omnicall.model.speech-encoder`), and its caller
+ * transcription settings: on with a checkpoint that has a Whisper decoder, off when switched off or when the
+ * checkpoint has none (the reply runs as before), a configured language the decoder lacks refused at start-up.
+ */
 class OmniTurnEngineLoadTest {
 
     @TempDir
@@ -33,5 +40,37 @@ class OmniTurnEngineLoadTest {
         try (OmniTurnEngine engine = OmniTurnEngine.load(config, moved)) {
             assertThat(engine.generator().model().config()).isNotNull();
         }
+    }
+
+    @Test
+    void shouldTranscribeOnlyWhenSwitchedOnAndTheCheckpointHasADecoder() throws Exception {
+        WorkerConfig on = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
+                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 0);
+        // Given the tiny checkpoint (a Whisper decoder and its vocabulary): on by default
+        try (OmniTurnEngine engine = OmniTurnEngine.load(on)) {
+            assertThat(engine.generator().transcribes()).isTrue();
+        }
+        // Switched off: no transcription, and the model did not even build the decoder
+        try (OmniTurnEngine engine = OmniTurnEngine.load(on.withTranscription(TranscriptionOptions.off()))) {
+            assertThat(engine.generator().transcribes()).isFalse();
+            assertThat(engine.generator().model().transcriber()).isEmpty();
+        }
+        // A checkpoint without the vocabulary (so no transcriber): runs as before, a turn completes
+        Path dir = TinyModels.copyCheckpoint(TinyModels.checkpointDir(), tmp.resolve("no-vocabulary"));
+        Files.delete(dir.resolve(WhisperTokenizer.FILE_NAME));
+        try (OmniTurnEngine engine = OmniTurnEngine.load(on.withModelDir(dir))) {
+            assertThat(engine.generator().transcribes()).isFalse();
+            EngineSession s = engine.start(new TurnInput("c", new short[8000], java.util.List.of()), null);
+            java.util.List<StepOutput> outs = new java.util.ArrayList<>();
+            while (!s.done()) {
+                outs.addAll(engine.step(java.util.List.of(s)));
+            }
+            assertThat(outs).allMatch(o -> o.callerText() == null);
+            assertThat(s.callerTextPending()).isFalse();
+            s.close();
+        }
+        // A language the decoder does not know is refused at start-up, naming the key
+        assertThatThrownBy(() -> OmniTurnEngine.load(on.withTranscription(new TranscriptionOptions(true, "xx", 16, 2))))
+                .hasMessageContaining("omnicall.worker.transcribe.language").hasMessageContaining("'xx'");
     }
 }
