@@ -79,7 +79,7 @@ public final class Transcription implements AutoCloseable {
     /** The text so far: special tokens dropped, trimmed; an unfinished UTF-8 character is held back. */
     public String text() {
         WhisperTokenizer t = owner.tokenizer();
-        return (done ? t.decode(Arrays.copyOf(tokens, count)) : t.decodeComplete(tokens, count)).trim();
+        return (done ? t.decode(Arrays.copyOf(tokens, count)) : t.decodeComplete(tokens, count)).strip();
     }
 
     /** The language code used (given or detected), e.g. "en". */

@@ -133,7 +133,7 @@ class TranscriberTest {
         assertThat(reference).hasSizeGreaterThan(2);
         assertThat(t.tokenIds()).containsExactly(reference.stream().mapToLong(Long::longValue).toArray());
         assertThat(t.tokenCount()).isEqualTo(reference.size());
-        assertThat(t.text()).isEqualTo(tokenizer.decode(t.tokenIds()).trim());
+        assertThat(t.text()).isEqualTo(tokenizer.decode(t.tokenIds()).strip());
         assertThat(t.language()).isEqualTo("en");
         assertThat(t.isDone()).isTrue();
     }
