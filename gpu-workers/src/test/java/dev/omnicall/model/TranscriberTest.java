@@ -242,6 +242,28 @@ class TranscriberTest {
     }
 
     @Test
+    void shouldComputeCloseLogitsInFloat16AsOnTheGpu() {
+        // Given the tiny checkpoint loaded as float16 (the GPU default), fed the same float32 encoder output
+        long[] tokens = new long[] {tokenizer.startOfTranscript(), tokenizer.languageToken("en"), tokenizer.transcribe(),
+                tokenizer.noTimestamps(), 300, 17, 256};
+        try (OmniModel half = OmniModel.load(TinyModels.checkpointDir(),
+                new ModelOptions("cpu", "float16", 0, null, null));
+                NDArray full = transcriber.decoder().forward(tokens, encoderOut);
+                NDArray fp16 = half.transcriber().orElseThrow().decoder().forward(tokens, encoderOut)) {
+            // Then the float32 logits agree within half precision (relative to their scale), and so do the transcripts' starts
+            float scale = full.abs().max().getFloat();
+            assertThat(fp16.getDataType()).isEqualTo(DataType.FLOAT32);
+            assertThat(maxAbsDiff(fp16, full) / scale).isLessThan(2e-2f);
+            Transcription t = half.transcriber().orElseThrow().start(encoderOut, "en", 3);
+            while (!t.step()) {
+                // to the cap
+            }
+            t.close();
+            assertThat(t.tokenIds()).containsExactly(Arrays.copyOf(run("en", 3).tokenIds(), t.tokenCount()));
+        }
+    }
+
+    @Test
     void shouldLeaveNoArrayBehindOnTheModelsManager() {
         // Given the number of arrays the model's manager holds (its sub-managers included)
         ai.djl.ndarray.BaseNDManager base = (ai.djl.ndarray.BaseNDManager) model.manager();
