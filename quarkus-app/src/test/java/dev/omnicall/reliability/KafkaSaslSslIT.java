@@ -46,13 +46,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * into a TurnRequest, the worker answers, and the test reads everything back over SASL_SSL. A wrong password
  * and a missing CA are refused, and a role given a wrong password stops with an error that names the cause.
  */
-@Timeout(120)
+// Bounds for a loaded 2-core box, not figures: at load average ~30 a role JVM took 49-59 s from its start to its
+// refusal of a wrong password, streams 29 s to READY and keytool 40 s; the 120 s class limit and 60 s waits failed
+// there (1 in 1 run of the whole suite) though every role did what is asserted. The figures print the real times.
+@Timeout(400)
 class KafkaSaslSslIT extends ReliabilityTest {
 
     private static final String USER = "omnicall";
     private static final String PASSWORD = "scram-R3l1-" + UUID.randomUUID().toString().substring(0, 8);
     private static final String WRONG = "wrong-R3l1-" + UUID.randomUUID().toString().substring(0, 8);
-    private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final Duration WAIT = Duration.ofSeconds(180);
 
     /** One CA, broker certificate and truststore for the class: keytool takes seconds on a busy box. */
     @TempDir
