@@ -29,6 +29,8 @@ public final class Turn {
     /** Length of the reply text sent so far (the concatenated TextDelta texts). */
     int textChars;
     boolean callerTextPublished;
+    /** How the turn ended, for one that waits in the scheduler's tail for its caller text. */
+    TurnOutput.Outcome tailOutcome;
     String cancelReason;
 
     public Turn(TurnRequest request, TurnInput input, TopicPartition partition, long offset, byte[] key, byte[] value,

@@ -38,7 +38,8 @@ import java.util.function.Predicate;
  * transcript: a {@link CallerText} record, or (decoder failed on the utterance) a dead letter; either is counted
  * ({@link WorkerMetrics#transcription}) and handed to the output before the turn is {@code finished}, so its
  * offset is committed only once the caller text is flushed. A completed turn's transcript comes with its steps
- * (at the latest its done step). A turn cancelled mid-reply (barge-in, hang-up) gets its cancelled TextDelta at
+ * (normally at the latest its done step; if its reply ends while another running turn still waits for its first
+ * audio, in the tail described next, after the reply's last records). A turn cancelled mid-reply (barge-in, hang-up) gets its cancelled TextDelta at
  * once, then stays in a transcribe-only tail: the caller still said the words, so its transcription goes on by
  * {@code transcribeTokensPerStep} tokens per step (only while every running turn has its first audio out, and all
  * at once when no turn runs) and its CallerText is published when done. A turn cancelled before it started (no
@@ -58,7 +59,10 @@ public final class TurnScheduler {
     private final TurnOutput output;
     private final ArrayDeque<Turn> waiting = new ArrayDeque<>();
     private final List<Turn> active = new ArrayList<>();
-    /** Cancelled turns whose caller transcription is still being finished (no more reply output). */
+    /**
+     * Turns with no more reply output whose caller transcription is still being finished: cancelled mid-reply, or
+     * completed while another turn still waited for its first audio.
+     */
     private final List<Turn> tails = new ArrayList<>();
     private final int transcribeTokensPerStep;
     // Copies of the two sizes for other threads (status pages); the loop thread reads the collections.
@@ -100,7 +104,7 @@ public final class TurnScheduler {
         return !waiting.isEmpty() || !active.isEmpty() || !tails.isEmpty();
     }
 
-    /** Cancelled turns still finishing their caller transcript. */
+    /** Turns with no more reply output still finishing their caller transcript. */
     public int transcribing() {
         return tails.size();
     }
@@ -201,7 +205,7 @@ public final class TurnScheduler {
     }
 
     /**
-     * Cancelled turns finish their caller transcript without delaying anyone's first audio: nothing while a running
+     * Tail turns finish their caller transcript without delaying anyone's first audio: nothing while a running
      * turn has no audio out yet, a few tokens per step while turns run, the rest at once when none does.
      */
     private void advanceTails() {
@@ -227,7 +231,7 @@ public final class TurnScheduler {
                     publishCallerText(t, text);
                 }
                 t.session.close();
-                output.finished(t, TurnOutput.Outcome.CANCELLED, null);
+                output.finished(t, t.tailOutcome, null);
             }
         }
     }
@@ -315,8 +319,6 @@ public final class TurnScheduler {
             keep = t.session.keep();
         } catch (RuntimeException e) {
             LOG.warn("{}: keeping the KV cache failed, the next turn prefills cold: {}", t, e.toString());
-        } finally {
-            t.session.close();
         }
         if (keep != null) {
             cache.put(t.callId(), t.partition() == null ? -1 : t.partition().partition(), keep);
@@ -324,6 +326,13 @@ public final class TurnScheduler {
         Long start = t.timings.getInferenceStartUs();
         Long first = t.timings.getFirstChunkProducedUs();
         metrics.turnCompleted(start != null && first != null ? first - start : -1);
+        if (!t.callerTextPublished && t.session.callerTextPending()) {
+            // the reply ended while another turn still waited for its first audio: its caller text follows in the tail
+            t.tailOutcome = TurnOutput.Outcome.COMPLETED;
+            tails.add(t);
+            return;
+        }
+        t.session.close();
         output.finished(t, TurnOutput.Outcome.COMPLETED, null);
     }
 
@@ -362,6 +371,7 @@ public final class TurnScheduler {
             metrics.cancellation(reason);
             output.text(t, textDelta(t, "", true, true));
             if (toTail.contains(t)) {
+                t.tailOutcome = TurnOutput.Outcome.CANCELLED;
                 tails.add(t);   // finished once its caller text is out
             } else {
                 output.finished(t, TurnOutput.Outcome.CANCELLED, null);

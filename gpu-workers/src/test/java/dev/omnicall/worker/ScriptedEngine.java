@@ -16,8 +16,9 @@ import java.util.List;
  * ends after {@code steps} steps. It records the size of each step call.
  *
  * <p>Caller text (unless {@link #withoutTranscription()}): each session "hears" {@code "caller <callId>"} in
- * {@link #callerTokens} decoder tokens, one per step once its first audio is out, the rest in its done step; a
- * cancelled session finishes it through {@link EngineSession#advanceCallerText}. A call ID containing
+ * {@link #callerTokens} decoder tokens, one per step once every session of the batch has its first audio out, the rest
+ * in its done step (unless a session of the batch still has no audio then); a cancelled session, or one done with
+ * its transcript unfinished, finishes it through {@link EngineSession#advanceCallerText}. A call ID containing
  * {@code "bad-decoder"} gives a failed transcript instead.
  */
 class ScriptedEngine implements TurnEngine {
@@ -140,13 +141,18 @@ class ScriptedEngine implements TurnEngine {
                 s.pendingUnits = 0;
                 s.hadAudio = true;
             }
-            StepOutput.CallerText caller = null;
-            if (done) {
-                caller = s.advanceCallerText(Integer.MAX_VALUE);
-            } else if (s.hadAudio) {
-                caller = s.advanceCallerText(1);
+            out.add(new StepOutput(text, 1, audio, done));
+        }
+        // as the real engine: no caller decoding while a session of the batch has no audio yet; then one token per
+        // step, the rest in the done step
+        boolean everySpeaks = batch.stream().allMatch(es -> ((Session) es).hadAudio || es.done());
+        for (int i = 0; i < batch.size() && everySpeaks; i++) {
+            Session s = (Session) batch.get(i);
+            StepOutput o = out.get(i);
+            StepOutput.CallerText caller = s.advanceCallerText(o.done() ? Integer.MAX_VALUE : 1);
+            if (caller != null) {
+                out.set(i, new StepOutput(o.text(), o.newUnits(), o.audio(), o.done(), caller));
             }
-            out.add(new StepOutput(text, 1, audio, done, caller));
         }
         return out;
     }

@@ -267,6 +267,36 @@ class TurnSchedulerTest {
     }
 
     @Test
+    void shouldFinishACompletedTurnsCallerTextAfterItsReplyWhenANewcomerStillWaitsForItsFirstAudio() {
+        // Given a turn about to end whose first chunk came one step ago, and a newcomer with no audio yet
+        ScriptedEngine engine = new ScriptedEngine(4, 3);
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.runOnce();
+        s.runOnce();
+        s.submit(turn("b", 1, 1));
+        s.runOnce();   // a: step 3, first chunk; b admitted, no audio
+        // When a's reply ends while b still has no audio
+        s.runOnce();
+        // Then a's reply is complete but its caller text was not decoded: it waits in the tail, a not finished
+        assertThat(out.chunks("a").get(out.chunks("a").size() - 1).getLast()).isTrue();
+        assertThat(engine.started.get(0).decoded).isZero();
+        assertThat(out.callerTexts("a")).isEmpty();
+        assertThat(out.finished).isEmpty();
+        assertThat(s.transcribing()).isEqualTo(1);
+        // And once b's first chunk is out, a's caller text is decoded, published, then a is finished as completed
+        drain(s);
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(out.order.indexOf("a:caller")).isGreaterThan(out.order.lastIndexOf("a:audio"))
+                .isLessThan(out.order.indexOf("a:finished"));
+        // (b's own caller text went out with its done step; a's tail, 2 tokens after b's first chunk, ended once
+        // no turn ran: so b is finished first)
+        assertThat(out.finished).containsExactly("b/1:COMPLETED", "a/1:COMPLETED");
+        assertThat(engine.started).allMatch(x -> x.closed);
+        assertThat(metrics.turnsCompleted()).isEqualTo(2);
+    }
+
+    @Test
     void shouldHoldTheTailWhileARunningTurnWaitsForItsFirstAudio() {
         // Given a cancelled turn in the tail and a newcomer that has no audio yet (first chunk after 5 units)
         ScriptedEngine engine = new ScriptedEngine(20, 5);

@@ -132,7 +132,10 @@ public final class SpeechGenerator {
      * still waits for its first audio chunk, so caller transcription never stands between a turn's start and its
      * first audio (a turn's first chunk comes at the same step, with the same bytes and no later, as with
      * transcription off); after that each turn advances {@code tokensPerStep} tokens per step, and a reply that
-     * ends finishes what is left. The decoder runs per turn (one {@link CallerDecoder.Run} each), not batched.
+     * ends finishes what is left. A reply that ends while some turn of the batch still waits for its first audio
+     * keeps its transcript pending ({@link TurnGenerator#hasCallerTextPending()}): its driver finishes it with
+     * {@link TurnGenerator#advanceCallerText} once that is over. The decoder runs per turn (one
+     * {@link CallerDecoder.Run} each), not batched.
      */
     private void transcribe(List<TurnGenerator> turns, List<StepResult> results) {
         boolean everyTurnSpeaks = true;
@@ -148,9 +151,12 @@ public final class SpeechGenerator {
                 continue;
             }
             StepResult r = results.get(i);
+            if (!everyTurnSpeaks) {
+                continue;
+            }
             if (r.done()) {
                 t.finishTranscription();
-            } else if (everyTurnSpeaks) {
+            } else {
                 t.advanceTranscription(perStep);
             }
             CallerTranscript text = t.takeCallerText();

@@ -25,8 +25,9 @@ public interface EngineSession extends AutoCloseable {
     }
 
     /**
-     * For a session that stopped without its done step (cancelled: barge-in, hang-up), whose caller still said the
-     * words: decodes up to {@code tokens} more caller tokens ({@code Integer.MAX_VALUE}: all that is left) and returns
+     * For a session that stopped with its caller transcript unfinished (cancelled by a barge-in or hang-up: the
+     * caller still said the words; or done while another turn of its batch still waited for its first audio):
+     * decodes up to {@code tokens} more caller tokens ({@code Integer.MAX_VALUE}: all that is left) and returns
      * the transcript once finished (once); null while unfinished or when there is none. Call before {@link #close()}.
      */
     default StepOutput.CallerText advanceCallerText(int tokens) {

@@ -11,7 +11,9 @@ import java.util.Objects;
  * @param audio      audio chunks the vocoder produced in this step, oldest first (Ω schedule; flushed at the end)
  * @param done       this was the session's last step
  * @param callerText the caller's transcript when it was finished in this step, else null; a session hands it out
- *                   once (at the latest in its done step; a cancelled session from {@link EngineSession#advanceCallerText})
+ *                   once: in a step, or, when it stopped with the transcript unfinished (cancelled, or done while
+ *                   another turn of the batch still waited for its first audio), from
+ *                   {@link EngineSession#advanceCallerText} while {@link EngineSession#callerTextPending()}
  */
 public record StepOutput(String text, int newUnits, List<AudioPiece> audio, boolean done, CallerText callerText) {
 

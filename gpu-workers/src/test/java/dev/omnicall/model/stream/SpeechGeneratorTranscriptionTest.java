@@ -87,6 +87,14 @@ class SpeechGeneratorTranscriptionTest {
                     }
                 }
             }
+            // a reply that ended while another turn still waited for its first audio left its transcript pending
+            for (int i = 0; i < turns.size(); i++) {
+                CallerTranscript pending = turns.get(i).advanceCallerText(Integer.MAX_VALUE);
+                if (pending != null) {
+                    traces.get(i).callerTexts.add(pending);
+                    traces.get(i).callerSteps.add(traces.get(i).steps);
+                }
+            }
         } finally {
             turns.forEach(TurnGenerator::close);
         }
@@ -121,7 +129,7 @@ class SpeechGeneratorTranscriptionTest {
             assertThat(got.truncated()).isEqualTo(reference.truncated());
             assertThat(got.decodeDoneUs()).isGreaterThanOrEqualTo(got.decodeStartUs());
             assertThat(got.decodeCpuUs()).isPositive().isLessThanOrEqualTo(got.decodeDoneUs() - got.decodeStartUs());
-            assertThat(traces.get(i).callerSteps.get(0)).as("at the latest in the done step")
+            assertThat(traces.get(i).callerSteps.get(0)).as("in a step: the turns started together")
                     .isLessThanOrEqualTo(traces.get(i).steps - 1);
         }
     }
@@ -168,6 +176,27 @@ class SpeechGeneratorTranscriptionTest {
         }
         // And the decoder started only in the step after which every turn had its first audio
         assertThat(firstDecoderCallAtStep.get()).isEqualTo(lastFirstAudio);
+    }
+
+    @Test
+    void shouldLeaveAnEndedReplysTranscriptPendingWhileAnotherTurnWaitsForItsFirstAudio() {
+        // Given a one-token reply (done at its first step) batched with a newcomer that has no audio yet
+        SpeechGenerator generator = new SpeechGenerator(model, BASE.withMaxNewTokens(1).withTranscription(ON),
+                CallerDecoder.of(transcriber));
+        SpeechGenerator longer = new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber));
+        try (TurnGenerator shortTurn = generator.start(inputs[0], List.of(), null);
+                TurnGenerator newcomer = longer.start(inputs[1], List.of(), null)) {
+            // When one step runs over both (the newcomer's first chunk needs more than one step)
+            List<StepResult> rs = generator.stepAll(List.of(shortTurn, newcomer));
+            assertThat(newcomer.hasFirstAudio()).isFalse();
+            // Then the short reply is done, its transcript not decoded yet but pending, and it can be finished later
+            assertThat(rs.get(0).done()).isTrue();
+            assertThat(rs.get(0).callerText()).isNull();
+            assertThat(shortTurn.hasCallerTextPending()).isTrue();
+            CallerTranscript text = shortTurn.advanceCallerText(Integer.MAX_VALUE);
+            assertThat(text.text()).isEqualTo(transcribeAlone(inputs[0]).text());
+            assertThat(shortTurn.hasCallerTextPending()).isFalse();
+        }
     }
 
     @Test
