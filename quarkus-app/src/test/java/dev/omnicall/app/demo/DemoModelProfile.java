@@ -1,0 +1,24 @@
+package dev.omnicall.app.demo;
+
+import io.quarkus.test.junit.QuarkusTestProfile;
+
+import java.util.Map;
+
+/**
+ * The app as the zero-setup run starts it with the demo model: every role, the embedded broker, the demo checkpoint
+ * with natural-length encoder input. The rest is the test profile's (random ports, SIP digest auth, energy VAD).
+ * Its own streams state directory: the app restarts for this profile on a fresh broker, and the other tests'
+ * state in {@code target/streams-state} belongs to the broker they ran against.
+ */
+public class DemoModelProfile implements QuarkusTestProfile {
+
+    @Override
+    public Map<String, String> getConfigOverrides() {
+        return Map.of(
+                "omnicall.model.dir", DemoModel.checkpoint().toString(),
+                "omnicall.model.encoder-padded-seconds", "0",
+                // never write a random checkpoint into the demo model's directory
+                "omnicall.model.write-tiny-if-missing", "false",
+                "omnicall.streams.state-dir", "target/demo-call/streams-state-" + System.currentTimeMillis());
+    }
+}
