@@ -26,6 +26,7 @@ public final class BrokerProcess implements AutoCloseable {
     private ChildJvm jvm;
     private String readyLine;
     private int starts;
+    private long firstStartMs;
 
     private BrokerProcess(Path dataDir, Path logDir, int partitions, int brokerPort, int controllerPort) {
         this.dataDir = dataDir;
@@ -43,7 +44,7 @@ public final class BrokerProcess implements AutoCloseable {
             controller = FreePorts.udpAndTcp();
         }
         BrokerProcess b = new BrokerProcess(dataDir, logDir, partitions, broker, controller);
-        b.launch(true);
+        b.firstStartMs = b.launch(true);
         return b;
     }
 
@@ -81,6 +82,11 @@ public final class BrokerProcess implements AutoCloseable {
             throw new IllegalStateException("the broker process " + jvm + " is still running");
         }
         return launch(false);
+    }
+
+    /** Milliseconds the first process took from launch until it answered (and its topics existed). */
+    public long firstStartMs() {
+        return firstStartMs;
     }
 
     /** The current process's {@code READY broker ...} line. */
