@@ -176,6 +176,20 @@ public final class RawSipCall implements AutoCloseable {
      */
     public static List<Integer> probe(int bridgeSipPort, java.util.function.IntFunction<byte[]> datagramFor, long waitMs)
             throws IOException {
+        return probe(bridgeSipPort, datagramFor, waitMs, false);
+    }
+
+    /**
+     * Like {@link #probe}, but returns as soon as a final response (200 and up) came, waiting at most {@code maxWaitMs}:
+     * for a request that must be answered, on a box busy enough that an answer can take seconds.
+     */
+    public static List<Integer> probeUntilFinal(int bridgeSipPort, java.util.function.IntFunction<byte[]> datagramFor,
+                                                long maxWaitMs) throws IOException {
+        return probe(bridgeSipPort, datagramFor, maxWaitMs, true);
+    }
+
+    private static List<Integer> probe(int bridgeSipPort, java.util.function.IntFunction<byte[]> datagramFor, long waitMs,
+                                       boolean untilFinal) throws IOException {
         List<Integer> codes = new ArrayList<>();
         try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             byte[] datagram = datagramFor.apply(s.getLocalPort());
@@ -190,7 +204,11 @@ public final class RawSipCall implements AutoCloseable {
                 } catch (SocketTimeoutException e) {
                     break;
                 }
-                codes.add(status(new String(buf, 0, p.getLength(), StandardCharsets.UTF_8)));
+                int code = status(new String(buf, 0, p.getLength(), StandardCharsets.UTF_8));
+                codes.add(code);
+                if (untilFinal && code >= 200) {
+                    break;
+                }
             }
         }
         return codes;
