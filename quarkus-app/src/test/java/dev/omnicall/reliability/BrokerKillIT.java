@@ -23,7 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * properties): {@code reliability.broker-restart.calls} (20), {@code reliability.broker-restart.down-ms} (5000).
  */
 @Tag("reliability")
-@Timeout(400)
+@Timeout(600)   // on a loaded box the broker takes ~50 s to start and the calls last longer (BrokerOutageUnderCalls)
 class BrokerKillIT extends ReliabilityTest {
 
     private static final int CALLS = Integer.getInteger("reliability.broker-restart.calls", 20);

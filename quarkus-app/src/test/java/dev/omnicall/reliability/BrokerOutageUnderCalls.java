@@ -128,6 +128,11 @@ final class BrokerOutageUnderCalls {
 
     private final long callMs;
 
+    /** How long sipp may run: the calls plus set-up and tear-down on a busy box (120 s for the default 30 s calls). */
+    private long sippSeconds() {
+        return callMs / 1000 + 90;
+    }
+
     private static Set<String> stored(Tail tail) {
         Set<String> keys = new HashSet<>();
         for (AudioSegment s : tail.values(Topics.CALLER_AUDIO)) {
@@ -148,7 +153,8 @@ final class BrokerOutageUnderCalls {
         Path speech = CallerAudio.speech(test.tmp, "speech", "Hello, I would like to book a table for two people tonight please.",
                 0.3, 1.2);
         SippCaller callers = SippCaller.start(test.tmp, "call_stream_bye.xml",
-                Map.of("AUDIO", speech.toString(), "LOOPS", "-1", "PAUSE_MS", Long.toString(callMs)), bridge.sipPort, calls, 10, calls);
+                Map.of("AUDIO", speech.toString(), "LOOPS", "-1", "PAUSE_MS", Long.toString(callMs)), bridge.sipPort, calls, 10, calls,
+                "-timeout", sippSeconds() + "s");   // (the later -timeout wins over SippCaller's 120 s)
         Waits.until(calls + " calls up", WAIT, () -> bridge.liveCalls().size() == calls);
         Waits.until("segments flowing to the broker", WAIT, () -> stored(tail).size() > calls * 10);
 
@@ -176,7 +182,7 @@ final class BrokerOutageUnderCalls {
         double metadataWaitNs = producerMetric("bridge-" + name + "-bridge", "metadata-wait-time-ns-total") - metadataWaitBefore;
 
         // The calls run on to their normal end; every segment emitted is given time to arrive
-        int sippExit = callers.await(120);
+        int sippExit = callers.await(sippSeconds());
         awaitUpTo(Duration.ofSeconds(30), () -> bridge.liveCalls().isEmpty());
         List<String> stillLive = bridge.liveCalls();
         long emitted = bridge.media.segments.sum();
