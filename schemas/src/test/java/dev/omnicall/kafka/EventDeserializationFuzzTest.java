@@ -47,7 +47,8 @@ class EventDeserializationFuzzTest {
         Path dir = Path.of("src/test/resources/dev/omnicall/kafka/EventDeserializationFuzzTestInputs/deserializeEveryTopic");
         List<SpecificRecord> samples = List.of(SampleEvents.callStarted("seed-call"), SampleEvents.segment("seed-call", 0, 0, true),
                 SampleEvents.turnRequest("seed-call"), SampleEvents.textDelta("seed-call"), SampleEvents.audioChunk("seed-call"),
-                SampleEvents.transcript("seed-call"), SampleEvents.turnMetrics("seed-call"), SampleEvents.deadLetter());
+                SampleEvents.transcript("seed-call"), SampleEvents.turnMetrics("seed-call"), SampleEvents.deadLetter(),
+                SampleEvents.callerText("seed-call"));
         for (SpecificRecord sample : samples) {
             int which = indexOf(sample.getClass());
             Path seed = dir.resolve(TOPICS.get(which).name() + ".bin");
@@ -73,7 +74,8 @@ class EventDeserializationFuzzTest {
         Path dir = Files.createDirectories(Path.of(args[0]));
         List<SpecificRecord> samples = List.of(SampleEvents.callStarted("seed-call"), SampleEvents.segment("seed-call", 0, 0, true),
                 SampleEvents.turnRequest("seed-call"), SampleEvents.textDelta("seed-call"), SampleEvents.audioChunk("seed-call"),
-                SampleEvents.transcript("seed-call"), SampleEvents.turnMetrics("seed-call"), SampleEvents.deadLetter());
+                SampleEvents.transcript("seed-call"), SampleEvents.turnMetrics("seed-call"), SampleEvents.deadLetter(),
+                SampleEvents.callerText("seed-call"));
         for (SpecificRecord s : samples) {
             int which = indexOf(s.getClass());
             @SuppressWarnings({"unchecked", "rawtypes"})

@@ -4,6 +4,7 @@ import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.CallStarted;
 import dev.omnicall.events.Codec;
 import dev.omnicall.events.ConversationTurn;
@@ -63,6 +64,12 @@ public final class SampleEvents {
     public static AudioChunk audioChunk(String callId) {
         return AudioChunk.newBuilder().setCallId(callId).setTurnId(1).setAttempt(0).setSeq(0)
                 .setPcm(ByteBuffer.wrap(new byte[640])).setUnitCount(10).setLast(false).setTimings(timings()).build();
+    }
+
+    public static CallerText callerText(String callId) {
+        return CallerText.newBuilder().setCallId(callId).setTurnId(1).setAttempt(0).setText("what time do you open")
+                .setLanguage("en").setTokenCount(5).setAudioMs(1800).setDecodeStartUs(1L).setDecodeDoneUs(2L)
+                .setTimings(timings()).build();
     }
 
     public static TurnMetrics turnMetrics(String callId) {
