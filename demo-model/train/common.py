@@ -28,6 +28,7 @@ MAX_SAMPLES = 30 * SAMPLE_RATE
 
 def setup(threads=int(os.environ.get("DEMO_THREADS", "1"))):
     torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # denormals made the CPU ops crawl
     random.seed(SEED)
     torch.manual_seed(SEED)
     os.makedirs(WORK, exist_ok=True)
@@ -88,6 +89,27 @@ def read_wav16k(path):
 
 # ---------------------------------------------------------------- Whisper encoder / decoder (openai names)
 
+class _Matmul(torch.autograd.Function):
+    """a @ b with contiguous operands in forward and backward: Debian's generic-BLAS torch runs batched matmuls
+    on transposed (strided) views ~30x slower, and autograd's own bmm backward feeds it such views."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        a, b = a.contiguous(), b.contiguous()
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        g = g.contiguous()
+        return g @ b.transpose(-1, -2).contiguous(), a.transpose(-1, -2).contiguous() @ g
+
+
+def matmul(a, b):
+    return _Matmul.apply(a, b)
+
+
 def sinusoids(length, channels, max_timescale=10000):
     inc = math.log(max_timescale) / (channels // 2 - 1)
     inv = torch.exp(-inc * torch.arange(channels // 2, dtype=torch.float64))
@@ -112,16 +134,17 @@ class MultiHeadAttention(nn.Module):
         s = src.shape[1]
         h = self.heads
         scale = (d // h) ** -0.25
-        q = self.query(x).view(b, t, h, -1).transpose(1, 2) * scale
-        k = self.key(src).view(b, s, h, -1).transpose(1, 2) * scale
-        v = self.value(src).view(b, s, h, -1).transpose(1, 2)
-        w = q @ k.transpose(-1, -2)  # [b, h, t, s]
+        # contiguous operands: Debian's generic-BLAS torch runs strided batched matmuls ~30x slower
+        q = (self.query(x).view(b, t, h, -1).transpose(1, 2) * scale).contiguous()
+        k = (self.key(src).view(b, s, h, -1).permute(0, 2, 3, 1) * scale).contiguous()  # [b, h, dh, s]
+        v = self.value(src).view(b, s, h, -1).transpose(1, 2).contiguous()
+        w = matmul(q, k)  # [b, h, t, s]
         if causal:
             w = w.masked_fill(torch.ones(t, s, dtype=torch.bool).triu(1), float("-inf"))
         if key_mask is not None:  # [b, s] True = valid
             w = w.masked_fill(~key_mask[:, None, None, :], float("-inf"))
         a = torch.softmax(w.float(), dim=-1).to(q.dtype)
-        return self.out((a @ v).transpose(1, 2).reshape(b, t, d))
+        return self.out(matmul(a, v).transpose(1, 2).reshape(b, t, d))
 
 
 class ResidualAttentionBlock(nn.Module):
@@ -254,9 +277,10 @@ class LlamaAttention(nn.Module):
         if rep > 1:
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-        w = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
+        q, v = q.contiguous(), v.contiguous()
+        w = matmul(q, k.transpose(-1, -2)) / math.sqrt(self.hd)
         w = w.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
-        a = torch.softmax(w.float(), -1).to(q.dtype) @ v
+        a = matmul(torch.softmax(w.float(), -1).to(q.dtype), v)
         return self.o_proj(a.transpose(1, 2).reshape(b, t, -1))
 
 

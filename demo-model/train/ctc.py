@@ -64,7 +64,7 @@ def main():
     data = torch.load(os.path.join(C.WORK, "features.pt"))
     man, mels = data["manifest"], data["mel"]
     train = [i for i, m in enumerate(man) if m["split"] == "train"]
-    pick = rnd.sample(train, 24 if C.SMOKE else 240)
+    pick = rnd.sample(train, 24 if C.SMOKE else int(os.environ.get("DEMO_CTC_SAMPLES", "240")))
     asr_state = torch.load(os.path.join(C.WORK, "asr.pt"))
     enc = L.encode_all(asr_state, [mels[i] for i in pick])
     ids = L.java_prompt_ids(L.history_pool(spec, rnd, 8 if C.SMOKE else 40), [])

@@ -23,10 +23,11 @@ LLM = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "
        "num_hidden_layers": 2, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "speech_encoder_ds_rate": 5,
        "speech_projector_hidden_size": 256}
 STEPS = int(os.environ.get("DEMO_LLM_STEPS", "400"))
-BATCH = 24
+BATCH = int(os.environ.get("DEMO_LLM_BATCH", "24"))
 LR = 2e-3
 HISTORY_POOL = 400
 HISTORY_SHARE = 0.35
+AUGMENTED_COPY = os.environ.get("DEMO_LLM_AUGMENT", "1") == "1"
 
 
 def java_prompt_ids(histories, texts):
@@ -133,9 +134,14 @@ def main():
     if C.SMOKE:
         keep = [i for i, m in enumerate(man) if m["question"] == 0][:16]
         man, mels = [man[i] for i in keep], [mels[i] for i in keep]
+    elif os.environ.get("DEMO_LLM_TRAIN_SUBSET"):  # a random subset of the training utterances (time budget)
+        tr = [i for i, m in enumerate(man) if m["split"] == "train"]
+        tr = set(random.Random(C.SEED).sample(tr, int(os.environ["DEMO_LLM_TRAIN_SUBSET"])))
+        keep = [i for i, m in enumerate(man) if i in tr or m["split"] == "heldout"]
+        man, mels = [man[i] for i in keep], [mels[i] for i in keep]
     t0 = time.time()
     clean = encode_all(asr_state, mels)
-    augmented = encode_all(asr_state, mels, random.Random(C.SEED + 5))
+    augmented = encode_all(asr_state, mels, random.Random(C.SEED + 5)) if AUGMENTED_COPY else clean
     C.log("llm", f"encoder outputs of {len(mels)} utterances (+ augmented) in {time.time() - t0:.0f} s")
     train = [i for i, m in enumerate(man) if m["split"] == "train"]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
@@ -162,7 +168,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % 50 == 0 or step == steps or C.SMOKE:
+        if step % 10 == 0 or step == steps or C.SMOKE:
             C.log("llm", f"step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f} s)")
     train_s = time.time() - t0
     torch.save({"config": c, "model": lm.state_dict(), "answer_ids": answer_ids, "eot": eot,
