@@ -131,7 +131,9 @@ function renderCall(c) {
     c.info.from ? el("span", { class: "muted" }, `${c.info.from} → ${c.info.to || ""}`) : null,
     c.info.codec ? el("span", { class: "badge" }, c.info.codec) : null,
     c.info.dtmf ? el("span", { class: "badge" }, "DTMF " + c.info.dtmf) : null,
-    c.info.endReason ? el("span", { class: "badge" }, c.info.endReason) : null));
+    c.info.endReason ? el("span", { class: "badge" }, c.info.endReason) : null,
+    el("a", { href: `api/calls/${encodeURIComponent(c.callId)}/transcript`, "data-role": "transcript-link", class: "muted" },
+      "transcript (JSON)")));
   for (const t of [...c.turns.values()].sort((a, b) => a.turnId - b.turnId)) fresh.append(renderTurn(t));
   if (card) card.replaceWith(fresh); else box.prepend(fresh);
   document.getElementById("no-calls").hidden = calls.size > 0;

@@ -24,8 +24,8 @@ import java.util.function.Predicate;
  */
 final class TopicTail implements AutoCloseable {
 
-    /** One record as read: its topic, key and decoded value. */
-    record Event(String topic, String key, SpecificRecord value) {
+    /** One record as read: its topic, key, decoded value, and when this tail received it (epoch microseconds). */
+    record Event(String topic, String key, SpecificRecord value, long receivedUs) {
     }
 
     private final KafkaConsumer<String, byte[]> consumer;
@@ -65,7 +65,7 @@ final class TopicTail implements AutoCloseable {
                 for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
                     Topic<?> topic = topics.stream().filter(t -> t.name().equals(r.topic())).findFirst().orElseThrow();
                     SpecificRecord value = topic.valueSerde(serde).deserializer().deserialize(r.topic(), r.value());
-                    events.add(new Event(r.topic(), r.key(), value));
+                    events.add(new Event(r.topic(), r.key(), value, dev.omnicall.kafka.Clock.nowMicros()));
                 }
             }
         } catch (org.apache.kafka.common.errors.WakeupException e) {
@@ -92,6 +92,17 @@ final class TopicTail implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** When this tail received the first record of {@code topic} matching {@code filter} (epoch microseconds). */
+    <V extends SpecificRecord> java.util.OptionalLong receivedUs(Topic<V> topic, Predicate<V> filter) {
+        for (Event e : events) {
+            if (e.topic().equals(topic.name()) && topic.valueType().isInstance(e.value())
+                    && filter.test(topic.valueType().cast(e.value()))) {
+                return java.util.OptionalLong.of(e.receivedUs());
+            }
+        }
+        return java.util.OptionalLong.empty();
     }
 
     @Override

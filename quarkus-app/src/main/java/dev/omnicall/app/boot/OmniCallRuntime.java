@@ -195,7 +195,7 @@ public class OmniCallRuntime {
         step("topics", t0, Topics.all().size() + " topics with " + config.kafka().partitions() + " partitions");
     }
 
-    private void prepareModel() throws InterruptedException {
+    private void prepareModel() throws InterruptedException, java.io.IOException {
         checkInterrupted();
         if (!config.roles().contains(Role.WORKER)) {
             return;
@@ -209,8 +209,20 @@ public class OmniCallRuntime {
             LOG.info("[checkpoint] " + why);
         }
         if (Files.isRegularFile(dir.resolve("config.json"))) {
+            boolean tiny = Files.exists(dir.resolve(TINY_MARKER));
+            if (tiny && config.model().writeTinyIfMissing()) {
+                // A tiny checkpoint from an older writer (e.g. before it had a Whisper decoder) is replaced; a
+                // current one is left as it is.
+                String before = Files.readString(dir.resolve(TINY_MARKER));
+                TinyCheckpointWriter.writeIfAbsent(dir, TINY_SEED);
+                if (!before.equals(Files.readString(dir.resolve(TINY_MARKER)))) {
+                    step("checkpoint", t0, "rewrote the tiny checkpoint in " + dir
+                            + " (it was written by an older version)");
+                    return;
+                }
+            }
             step("checkpoint", t0, (model.source() == ModelChoice.Source.DEMO ? "the demo model in " : "reusing the checkpoint in ")
-                    + dir + (Files.exists(dir.resolve(TINY_MARKER)) ? " (tiny, random weights)" : ""));
+                    + dir + (tiny ? " (tiny, random weights)" : ""));
             return;
         }
         if (!config.model().writeTinyIfMissing()) {

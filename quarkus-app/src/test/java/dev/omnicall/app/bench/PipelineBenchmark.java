@@ -1,6 +1,7 @@
 package dev.omnicall.app.bench;
 
 import dev.omnicall.app.observe.PipelineMetrics;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TurnMetrics;
 
 import java.nio.file.Files;
@@ -27,6 +28,13 @@ import java.util.function.Function;
  * producer, Kafka hop) and bridge → first RTP (playout). Then the CPU the round took, and one
  * {@code key=value} line.
  *
+ * <p>Caller transcription on vs off: {@code bench.transcription} (default {@code off,on}) lists the app runs, each a
+ * fresh app (own broker) with {@code omnicall.worker.transcribe.enabled} set accordingly, every K in each; repeat
+ * entries ({@code off,on,off,on}) to interleave runs on a machine whose load drifts, and the summary pools the turns
+ * of each mode. With transcription on it also prints the Whisper decoder's cost per utterance from the CallerText
+ * records (decodeCpuUs: time in the decoder's own steps; decodeDoneUs - decodeStartUs: wall time, interleaved with
+ * the reply). The summary compares first-audio p50/p99 per K between the modes.
+ *
  * <pre>
  * ./mvnw -q -pl quarkus-app -am package -DskipTests
  * ./mvnw -q -o -pl quarkus-app test-compile exec:java -Dexec.classpathScope=test \
@@ -38,8 +46,9 @@ import java.util.function.Function;
  * {@code bench.rate} (calls per second as a round dials, 10), {@code bench.app} (the started app's extra
  * settings, {@code ;}-separated, default tiny model with encoder-padded-seconds=0 and max-new-tokens=48),
  * {@code bench.jar}, {@code bench.sip} + {@code bench.bootstrap} (host:port of a running app's SIP side and
- * its Kafka bootstrap: no app is started; it must accept unauthenticated calls from 127.0.0.1 at
- * {@code bench.rate}), {@code bench.warmup} (one unmeasured call first, true).
+ * its Kafka bootstrap: no app is started, one run with whatever transcription setting that app has; it must accept
+ * unauthenticated calls from 127.0.0.1 at {@code bench.rate}), {@code bench.warmup} (one unmeasured call first,
+ * true), {@code bench.transcription} (off,on).
  */
 public final class PipelineBenchmark {
 
@@ -55,6 +64,8 @@ public final class PipelineBenchmark {
     static final List<String> TRANSPORT = List.of("bridge_to_request", "request_to_worker", "chunk_to_bridge",
             "bridge_to_rtp");
     static final String DEFAULT_APP = "omnicall.model.encoder-padded-seconds=0;omnicall.model.max-new-tokens=48";
+    /** The mode of a run against an app started elsewhere ({@code bench.sip}): its own transcription setting. */
+    static final String RUNNING_APP = "as-running";
 
     private PipelineBenchmark() {
     }
@@ -69,6 +80,12 @@ public final class PipelineBenchmark {
         double holdSeconds = Double.parseDouble(prop("bench.hold-s", "6"));
         double rate = Double.parseDouble(prop("bench.rate", "10"));
         boolean warmup = Boolean.parseBoolean(prop("bench.warmup", "true"));
+        String sip = System.getProperty("bench.sip");
+        List<String> modes = sip != null ? List.of(RUNNING_APP)
+                : Arrays.stream(prop("bench.transcription", "off,on").split(",")).map(String::trim).toList();
+        if (!modes.stream().allMatch(m -> m.equals("on") || m.equals("off") || m.equals(RUNNING_APP))) {
+            throw new IllegalArgumentException("bench.transcription must list on and/or off, got " + modes);
+        }
         Path root = repoRoot();
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         Path scratch = Files.createDirectories(root.resolve("quarkus-app/target/bench-pipeline-" + stamp));
@@ -77,48 +94,101 @@ public final class PipelineBenchmark {
         long audioMs = SippRound.writeAudio(scratch, SENTENCES.subList(0, utterances), gapSeconds, 3.0, audio);
         long holdMs = audioMs + (long) (holdSeconds * 1000);
 
-        String sip = System.getProperty("bench.sip");
         List<String> appProps = Arrays.stream(prop("bench.app", DEFAULT_APP).split(";")).map(String::trim)
                 .filter(s -> !s.isEmpty()).toList();
-        System.out.printf("pipeline benchmark: K=%s, %d utterance(s) per call (%s), audio %.1f s, BYE after %.1f s, "
-                        + "dialing %.0f calls/s, %d cores, load average %s%n", ks, utterances,
+        System.out.printf("pipeline benchmark: K=%s, transcription runs %s, %d utterance(s) per call (%s), audio %.1f s, "
+                        + "BYE after %.1f s, dialing %.0f calls/s, %d cores, load average %s%n", ks, modes, utterances,
                 String.join(" / ", SENTENCES.subList(0, utterances)), audioMs / 1000.0, holdMs / 1000.0, rate,
                 Runtime.getRuntime().availableProcessors(), Arrays.toString(CpuSampler.loadAverage()));
-        try (AppUnderTest app = sip != null
-                ? AppUnderTest.attach(sip, prop("bench.bootstrap", "127.0.0.1:9092"))
-                : AppUnderTest.start(Path.of(prop("bench.jar", root.resolve("quarkus-app/target/quarkus-app/quarkus-run.jar").toString())),
-                root, scratch, appProps, Duration.ofSeconds(180))) {
-            System.out.println("app: " + app.describe() + (sip == null ? ", settings " + appProps : ""));
-            if (warmup) {
-                Round w = round(app, scratch, "warmup-" + stamp, 1, audio, holdMs, rate, utterances);
-                System.out.printf("warm-up call: %d turn(s), first audio %s ms (not counted)%n", w.complete().size(),
-                        w.complete().stream().map(m -> fmt(m.getFirstAudioLatencyUs() / 1000.0)).toList());
+        Map<String, Map<Integer, List<Round>>> byMode = new LinkedHashMap<>();
+        for (int run = 0; run < modes.size(); run++) {
+            String mode = modes.get(run);
+            List<String> props = new ArrayList<>(appProps);
+            if (!mode.equals(RUNNING_APP)) {
+                props.add("omnicall.worker.transcribe.enabled=" + mode.equals("on"));
             }
-            if (app.process().isPresent()) {
-                CpuSampler idle = new CpuSampler(app.process());
-                Thread.sleep(10_000);
-                CpuSampler.Result r = idle.finish(10_000);
-                System.out.printf(Locale.ROOT, "app idle (no calls, 10 s after the warm-up): %.2f CPU-s per s; machine busy %.0f %%"
-                        + " (other users' work included)%n", r.appCpuSeconds() / r.wallSeconds(), r.machineBusyPercent());
+            Path runDir = Files.createDirectories(scratch.resolve("run-" + run + "-transcription-" + mode));
+            System.out.printf("%n=== run %d of %d: transcription %s ===%n", run + 1, modes.size(), mode);
+            try (AppUnderTest app = sip != null
+                    ? AppUnderTest.attach(sip, prop("bench.bootstrap", "127.0.0.1:9092"))
+                    : AppUnderTest.start(Path.of(prop("bench.jar", root.resolve("quarkus-app/target/quarkus-app/quarkus-run.jar").toString())),
+                    root, runDir, props, Duration.ofSeconds(180))) {
+                System.out.println("app: " + app.describe() + (sip == null ? ", settings " + props : ""));
+                String tag = "r" + run + "-" + stamp;
+                if (warmup) {
+                    Round w = round(app, runDir, "warmup-" + tag, 1, audio, holdMs, rate, utterances, mode);
+                    System.out.printf("warm-up call: %d turn(s), first audio %s ms, %d caller text(s) (not counted)%n",
+                            w.complete().size(), w.complete().stream().map(m -> fmt(m.getFirstAudioLatencyUs() / 1000.0)).toList(),
+                            w.callerTexts().size());
+                }
+                if (app.process().isPresent()) {
+                    CpuSampler idle = new CpuSampler(app.process());
+                    Thread.sleep(10_000);
+                    CpuSampler.Result r = idle.finish(10_000);
+                    System.out.printf(Locale.ROOT, "app idle (no calls, 10 s after the warm-up): %.2f CPU-s per s; machine busy %.0f %%"
+                            + " (other users' work included)%n", r.appCpuSeconds() / r.wallSeconds(), r.machineBusyPercent());
+                }
+                for (int k : ks) {
+                    Round r = round(app, runDir, "bench-" + tag + "-k" + k, k, audio, holdMs, rate, utterances, mode);
+                    r.print();
+                    byMode.computeIfAbsent(mode, m -> new LinkedHashMap<>()).computeIfAbsent(k, x -> new ArrayList<>()).add(r);
+                }
             }
-            Map<String, String> keys = new LinkedHashMap<>();
-            keys.put("bench", "pipeline");
-            keys.put("ks", ks.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse(""));
-            keys.put("utterances", String.valueOf(utterances));
-            for (int k : ks) {
-                Round r = round(app, scratch, "bench-" + stamp + "-k" + k, k, audio, holdMs, rate, utterances);
-                r.print();
-                r.keys(keys);
-            }
-            StringBuilder line = new StringBuilder();
-            keys.forEach((k, v) -> line.append(line.isEmpty() ? "" : " ").append(k).append('=').append(v));
-            System.out.println(line);
         }
+        Map<String, String> keys = new LinkedHashMap<>();
+        keys.put("bench", "pipeline");
+        keys.put("ks", ks.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse(""));
+        keys.put("utterances", String.valueOf(utterances));
+        keys.put("transcription_runs", String.join(",", modes));
+        printSummary(ks, byMode, keys);
+        StringBuilder line = new StringBuilder();
+        keys.forEach((k, v) -> line.append(line.isEmpty() ? "" : " ").append(k).append('=').append(v));
+        System.out.println(line);
+    }
+
+    /**
+     * The runs pooled per transcription mode and K: first audio p50/p99 off vs on and the decoder's cost per
+     * utterance; the pooled figures go into {@code keys} as {@code <mode>_k<K>_*}.
+     */
+    static void printSummary(List<Integer> ks, Map<String, Map<Integer, List<Round>>> byMode, Map<String, String> keys) {
+        System.out.printf("%nsummary: first audio (speech end -> first RTP), ms, pooled over the runs of each mode%n");
+        System.out.printf("  %-14s %4s %10s %9s %9s %9s %9s %12s %12s %10s%n", "transcription", "K", "turns", "p50", "p99",
+                "model p50", "texts", "decode cpu", "decode wall", "tokens");
+        for (var mode : byMode.entrySet()) {
+            for (int k : ks) {
+                List<Round> rounds = mode.getValue().getOrDefault(k, List.of());
+                Round pooled = Round.pool(k, rounds);
+                Map<String, List<Double>> s = pooled.stagesMs();
+                List<Double> cpu = millis(pooled.callerTexts(), c -> c.getDecodeCpuUs());
+                List<Double> wall = millis(pooled.callerTexts(), c -> c.getDecodeDoneUs() - c.getDecodeStartUs());
+                List<Double> tokens = pooled.callerTexts().stream().map(c -> (double) c.getTokenCount()).toList();
+                System.out.printf("  %-14s %4d %10s %9s %9s %9s %9d %12s %12s %10s%n", mode.getKey(), k,
+                        pooled.complete().size() + "/" + pooled.k() * pooled.utterances() * rounds.size(),
+                        fmt(percentile(s.get("first_audio"), 0.50)), fmt(percentile(s.get("first_audio"), 0.99)),
+                        fmt(percentile(s.get("model"), 0.50)), pooled.callerTexts().size(),
+                        fmt(percentile(cpu, 0.50)) + "/" + fmt(percentile(cpu, 0.99)),
+                        fmt(percentile(wall, 0.50)) + "/" + fmt(percentile(wall, 0.99)), fmt(percentile(tokens, 0.50)));
+                String p = mode.getKey() + "_k" + k + "_";
+                keys.put(p + "turns", String.valueOf(pooled.complete().size()));
+                keys.put(p + "first_audio_p50_ms", fmt(percentile(s.get("first_audio"), 0.50)));
+                keys.put(p + "first_audio_p99_ms", fmt(percentile(s.get("first_audio"), 0.99)));
+                keys.put(p + "model_p50_ms", fmt(percentile(s.get("model"), 0.50)));
+                keys.put(p + "transport_p50_ms", fmt(percentile(s.get("transport"), 0.50)));
+                keys.put(p + "caller_texts", String.valueOf(pooled.callerTexts().size()));
+                keys.put(p + "decode_cpu_p50_ms", fmt(percentile(cpu, 0.50)));
+                keys.put(p + "decode_cpu_p99_ms", fmt(percentile(cpu, 0.99)));
+                keys.put(p + "decode_wall_p50_ms", fmt(percentile(wall, 0.50)));
+                keys.put(p + "load1_max", String.format(Locale.ROOT, "%.2f",
+                        rounds.stream().mapToDouble(r -> r.cpu().load1Max()).max().orElse(Double.NaN)));
+            }
+        }
+        System.out.println("  (decode cpu: time in the decoder's own steps per utterance, p50/p99; decode wall: decoder start to"
+                + " done, interleaved with the reply's steps; tokens: text tokens per utterance, p50)");
     }
 
     /** One round: K calls dialled together, then their turn-metrics gathered until quiet. */
     static Round round(AppUnderTest app, Path scratch, String tag, int k, Path audio, long holdMs, double rate,
-                       int utterances) throws Exception {
+                       int utterances, String mode) throws Exception {
         try (RoundCollector collector = new RoundCollector(app.bootstrap(), tag)) {
             CpuSampler cpu = new CpuSampler(app.process());
             long t0 = System.nanoTime();
@@ -150,14 +220,28 @@ public final class PipelineBenchmark {
                 System.out.printf("K=%d: sipp exited with %d (%s); errors: %s%n", k, exit, sipp.dir(),
                         sipp.errors().lines().limit(6).toList());
             }
-            return new Round(k, utterances, collector.callsStarted(), stats.getOrDefault("SuccessfulCall(C)", "?"),
-                    stats.getOrDefault("FailedCall(C)", "?"), collector.metrics(), collector.bargeIns(),
-                    collector.unreadable(), used);
+            return new Round(mode, k, utterances, collector.callsStarted(), stats.getOrDefault("SuccessfulCall(C)", "?"),
+                    stats.getOrDefault("FailedCall(C)", "?"), collector.metrics(), collector.callerTexts(),
+                    collector.bargeIns(), collector.unreadable(), used);
         }
     }
 
-    record Round(int k, int utterances, int callsStarted, String sippOk, String sippFailed, List<TurnMetrics> metrics,
-                 int bargeIns, int unreadable, CpuSampler.Result cpu) {
+    record Round(String mode, int k, int utterances, int callsStarted, String sippOk, String sippFailed,
+                 List<TurnMetrics> metrics, List<CallerText> callerTexts, int bargeIns, int unreadable, CpuSampler.Result cpu) {
+
+        /** The turns and caller texts of several rounds of one mode and K, for the summary (cpu: the last round's). */
+        static Round pool(int k, List<Round> rounds) {
+            List<TurnMetrics> metrics = new ArrayList<>();
+            List<CallerText> texts = new ArrayList<>();
+            rounds.forEach(r -> {
+                metrics.addAll(r.metrics());
+                texts.addAll(r.callerTexts());
+            });
+            Round last = rounds.isEmpty() ? null : rounds.get(rounds.size() - 1);
+            return new Round(last == null ? "" : last.mode(), k, last == null ? 0 : last.utterances(),
+                    rounds.stream().mapToInt(Round::callsStarted).sum(), "", "", metrics, texts,
+                    rounds.stream().mapToInt(Round::bargeIns).sum(), 0, last == null ? null : last.cpu());
+        }
 
         /** Turns whose first audio reached the caller (every stage present). */
         List<TurnMetrics> complete() {
@@ -200,10 +284,11 @@ public final class PipelineBenchmark {
         }
 
         void print() {
-            System.out.printf("%nK=%d: %d calls started (sipp: %s ok, %s failed), %d of %d turns measured, %d partial "
-                            + "(no first RTP: barged in or call ended first), %d barge-ins%s%n", k, callsStarted, sippOk,
+            System.out.printf("%nK=%d, transcription %s: %d calls started (sipp: %s ok, %s failed), %d of %d turns measured, %d partial "
+                            + "(no first RTP: barged in or call ended first), %d barge-ins, %d caller texts%s%n", k, mode,
+                    callsStarted, sippOk,
                     sippFailed, complete().size(), k * utterances, metrics.size() - complete().size(), bargeIns,
-                    unreadable > 0 ? ", " + unreadable + " unreadable records" : "");
+                    callerTexts.size(), unreadable > 0 ? ", " + unreadable + " unreadable records" : "");
             System.out.printf("  %-46s %9s %9s %9s%n", "stage (ms)", "p50", "p99", "max");
             stagesMs().forEach((stage, values) -> System.out.printf("  %-46s %9s %9s %9s%n", label(stage),
                     fmt(percentile(values, 0.50)), fmt(percentile(values, 0.99)), fmt(percentile(values, 1.0))));
@@ -211,21 +296,6 @@ public final class PipelineBenchmark {
                             + "sipp %.1f CPU-s, over %.1f s; load average 1 min %.2f at the end (max %.2f)%n",
                     cpu.machineBusyPercent(), cpu.cores(), cpu.appCpuSeconds(), cpu.appPercentOfMachine(),
                     cpu.sippCpuSeconds(), cpu.wallSeconds(), cpu.load1End(), cpu.load1Max());
-        }
-
-        void keys(Map<String, String> out) {
-            String p = "k" + k + "_";
-            out.put(p + "turns", String.valueOf(complete().size()));
-            out.put(p + "expected_turns", String.valueOf(k * utterances));
-            Map<String, List<Double>> s = stagesMs();
-            for (String stage : List.of("first_audio", "non_model", "transport", "model", "vad_wait", "bridge_to_request",
-                    "request_to_worker", "worker_queue", "request_to_inference", "chunk_to_bridge", "bridge_to_rtp")) {
-                out.put(p + stage + "_p50_ms", fmt(percentile(s.get(stage), 0.50)));
-                out.put(p + stage + "_p99_ms", fmt(percentile(s.get(stage), 0.99)));
-            }
-            out.put(p + "barge_ins", String.valueOf(bargeIns));
-            out.put(p + "machine_busy_pct", String.format(Locale.ROOT, "%.0f", cpu.machineBusyPercent()));
-            out.put(p + "load1", String.format(Locale.ROOT, "%.2f", cpu.load1End()));
         }
 
         private static String label(String stage) {
@@ -242,7 +312,7 @@ public final class PipelineBenchmark {
         }
     }
 
-    static List<Double> millis(List<TurnMetrics> ms, Function<TurnMetrics, Long> us) {
+    static <T> List<Double> millis(List<T> ms, Function<T, Long> us) {
         return ms.stream().map(us).filter(v -> v != null).map(v -> v / 1000.0).toList();
     }
 

@@ -4,6 +4,7 @@ import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
@@ -28,10 +29,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Reads {@code call-events} and {@code turn-metrics} from their ends (as positioned when constructed) on
- * its own thread, and keeps what belongs to one round: the calls whose CallStarted comes from a caller
- * whose user part starts with the round's tag, and their TurnMetrics records (one per call, turn and
- * attempt; a redelivered record is counted once).
+ * Reads {@code call-events}, {@code turn-metrics} and {@code caller-text} from their ends (as positioned when
+ * constructed) on its own thread, and keeps what belongs to one round: the calls whose CallStarted comes from a
+ * caller whose user part starts with the round's tag, their TurnMetrics records and their CallerText records
+ * (each one per call, turn and attempt; a redelivered record is counted once).
  */
 final class RoundCollector implements AutoCloseable {
 
@@ -39,10 +40,12 @@ final class RoundCollector implements AutoCloseable {
     private final KafkaConsumer<String, byte[]> consumer;
     private final Deserializer<CallEvent> callEvents;
     private final Deserializer<TurnMetrics> turnMetrics;
+    private final Deserializer<CallerText> callerTexts;
     private final Thread thread;
     private final Set<String> calls = new HashSet<>();
     private final Set<String> ended = new HashSet<>();
     private final Map<String, TurnMetrics> metrics = new HashMap<>();
+    private final Map<String, CallerText> texts = new HashMap<>();
     private final AtomicInteger bargeIns = new AtomicInteger();
     private final AtomicLong lastMetricsNanos = new AtomicLong(System.nanoTime());
     private final AtomicInteger unreadable = new AtomicInteger();
@@ -57,8 +60,9 @@ final class RoundCollector implements AutoCloseable {
         SerdeConfig serde = SerdeConfig.embedded();
         this.callEvents = Topics.CALL_EVENTS.valueSerde(serde).deserializer();
         this.turnMetrics = Topics.TURN_METRICS.valueSerde(serde).deserializer();
+        this.callerTexts = Topics.CALLER_TEXT.valueSerde(serde).deserializer();
         List<TopicPartition> parts = new ArrayList<>();
-        for (String topic : List.of(Topics.CALL_EVENTS.name(), Topics.TURN_METRICS.name())) {
+        for (String topic : List.of(Topics.CALL_EVENTS.name(), Topics.TURN_METRICS.name(), Topics.CALLER_TEXT.name())) {
             consumer.partitionsFor(topic, Duration.ofSeconds(30))
                     .forEach(p -> parts.add(new TopicPartition(p.topic(), p.partition())));
         }
@@ -103,6 +107,11 @@ final class RoundCollector implements AutoCloseable {
                     bargeIns.incrementAndGet();
                 }
             }
+        } else if (r.topic().equals(Topics.CALLER_TEXT.name())) {
+            CallerText c = callerTexts.deserialize(r.topic(), r.value());
+            synchronized (this) {
+                texts.put(c.getCallId() + "/" + c.getTurnId() + "/" + c.getAttempt(), c);
+            }
         } else {
             TurnMetrics m = turnMetrics.deserialize(r.topic(), r.value());
             synchronized (this) {
@@ -125,6 +134,11 @@ final class RoundCollector implements AutoCloseable {
     /** The round's TurnMetrics records. */
     synchronized List<TurnMetrics> metrics() {
         return metrics.values().stream().filter(m -> calls.contains(m.getCallId())).toList();
+    }
+
+    /** The round's CallerText records (transcription on). */
+    synchronized List<CallerText> callerTexts() {
+        return texts.values().stream().filter(c -> calls.contains(c.getCallId())).toList();
     }
 
     int bargeIns() {

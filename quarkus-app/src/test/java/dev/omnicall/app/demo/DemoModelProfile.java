@@ -17,6 +17,8 @@ public class DemoModelProfile implements QuarkusTestProfile {
         return Map.of(
                 "omnicall.model.dir", DemoModel.checkpoint().toString(),
                 "omnicall.model.encoder-padded-seconds", "0",
+                // the test profile caps replies at 16 tokens for the tiny model; the demo model answers whole
+                "omnicall.model.max-new-tokens", "256",
                 // never write a random checkpoint into the demo model's directory
                 "omnicall.model.write-tiny-if-missing", "false",
                 "omnicall.streams.state-dir", "target/demo-call/streams-state-" + System.currentTimeMillis());
