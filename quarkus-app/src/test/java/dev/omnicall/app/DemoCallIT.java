@@ -130,7 +130,9 @@ class DemoCallIT {
         List<String> answers = intents.intents().stream().map(DemoModel.Intent::answer).toList();
         Path work = Files.createDirectories(Path.of("target", "demo-call").toAbsolutePath());
         Pocketsphinx recognizer = new Pocketsphinx(work.resolve("grammars"), answers, answers);
-        PipelineEvents.awaitDashboardConsumer(runtime);
+        // (the app restarts for this test's profile: on a loaded 2-core box its boot took up to 82 s)
+        await().atMost(Duration.ofSeconds(240)).until(() -> runtime.phase() == OmniCallRuntime.Phase.RUNNING
+                && runtime.observer().map(o -> o.assigned()).orElse(false));
         BridgeRoleService bridge = (BridgeRoleService) runtime.roles().get(Role.BRIDGE);
         await().atMost(Duration.ofSeconds(60)).until(() -> bridge.sipUri() != null);
         assertThat(runtime.model().dir()).isEqualTo(DemoModel.checkpoint().normalize());
