@@ -68,7 +68,7 @@ import static org.awaitility.Awaitility.await;
  */
 @QuarkusTest
 @TestProfile(DemoModelProfile.class)
-@EnabledIf(value = "dev.omnicall.app.demo.DemoModel#present", disabledReason = "no demo-model/checkpoint/config.json")
+@EnabledIf(value = "dev.omnicall.app.demo.DemoModel#present", disabledReason = "no demo checkpoint marked READY (evaluate one with -Ddemo.e2e=true)")
 @Timeout(value = 900, unit = TimeUnit.SECONDS)
 class DemoCallIT {
 
