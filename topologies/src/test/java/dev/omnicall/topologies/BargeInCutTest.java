@@ -246,4 +246,24 @@ class BargeInCutTest {
         }
         return out;
     }
+
+    @Test
+    void shouldGiveABargedInTurnItsCallerTextThatArrivesAfterTheNextTurnWasRequested() {
+        // Given turn 0's reply streaming, a barge-in after 20 heard characters, and the caller's interrupting
+        // sentence already assembled into turn 1 (the worker finishes a cancelled turn's transcription late)
+        request(0);
+        deltas(0, 0, 1);
+        bargeIn(0, HEARD);
+        deltas(0, 1, 3);
+        d.sendUtterance("call-1", 1, 1, 1600);
+        d.requests.readValue();
+
+        // When turn 0's CallerText arrives only now
+        d.callerText.pipeInput("call-1", ConversationDriver.callerText("call-1", 0, 0, "what time do you open"));
+
+        // Then the transcript's turn 0 has both sides: the caller's words and the heard part of the reply
+        TranscriptTurn t0 = transcriptOfTurn0();
+        assertThat(t0.getUserText()).isEqualTo("what time do you open");
+        assertThat(t0.getAssistantText()).isEqualTo(KEPT);
+    }
 }
