@@ -49,8 +49,9 @@ import static org.awaitility.Awaitility.await;
  *       transcript endpoint lists the same lines.</li>
  *   <li>A barge-in: the caller speaks over the first reply; the transcript keeps only what was played
  *       (assistantText is the first BargeIn.playedTextChars characters of the generated text, shorter than it, and
- *       generatedChars records the generated length); the next turn's history carries the interrupted turn with the
- *       caller's words.</li>
+ *       generatedChars records the generated length) and the caller's words of that turn, whose transcription
+ *       routinely ends after the hang-up (kept for the streams role's ended-call grace); the next turn's history carries
+ *       the interrupted turn, with the caller's words when they came before that request.</li>
  * </ul>
  */
 @QuarkusTest
@@ -134,11 +135,6 @@ class CallerTranscriptIT {
     }
 
     @Test
-    @org.junit.jupiter.api.Disabled("fails at 945f6da: the barged-in turn's transcript never gets its userText although its"
-            + " CallerText (turn 0, attempt 1) is on caller-text; transcripts seen: [], [0 interrupted, no caller text],"
-            + " [ended, 0 interrupted, no caller text]. The BargeIn and playedTextChars parts passed. For topologies (streams)"
-            + " to look at: a CallerText arriving after the turn was cut by a BargeIn (a cancelled turn finishes its"
-            + " transcription in a tail) is not merged into the transcript")
     void shouldKeepOnlyThePlayedPartOfTheReplyInTheTranscriptWhenTheCallerBargesIn() throws Exception {
         // Given a caller on the line who said the first sentence and is hearing the reply
         PipelineEvents.awaitDashboardConsumer(runtime);
@@ -195,6 +191,7 @@ class CallerTranscriptIT {
 
             // And the transcript keeps exactly the played part of that reply, marks it interrupted and records
             // how much was generated; the caller's side of the turn is there, equal to its CallerText
+            System.out.println("barge-in test: records of the call as read:" + tail.timeline(callId));
             CallerText text0 = callerText(tail, callId, 0, first.getAttempt());
             Transcript transcript = awaitFinalTranscript(tail, callId, 1);
             TranscriptTurn cut = transcript.getTurns().get(0);
@@ -206,12 +203,28 @@ class CallerTranscriptIT {
             assertThat(cut.getUserText()).isEqualTo(text0.getText());
             assertThat(cut.getUserEndedUs()).isPositive().isLessThan(cut.getReplyStartedUs());
 
-            // And the next turn's history carries the interrupted turn with the caller's words
+            // And the next turn's history carries the interrupted turn, with the caller's words when they were
+            // transcribed before the caller's next sentence ended. The worker transcribes a cut turn after its reply
+            // stopped, yielding to every turn that has no first audio yet; the tiny random decoder runs to its
+            // 128-token cap, seconds on a loaded CPU, so here its text often comes only after that request (and after
+            // the hang-up: the transcript above still got it, within the streams role's ended-call grace).
             List<TurnRequest> requests = tail.values(Topics.TURN_REQUESTS, r -> callId.equals(r.getCallId()) && r.getTurnId() == 1);
+            long text0Us = tail.receivedUs(Topics.CALLER_TEXT, c -> callId.equals(c.getCallId()) && c.getTurnId() == 0).orElseThrow();
+            long request1Us = tail.receivedUs(Topics.TURN_REQUESTS, r -> callId.equals(r.getCallId()) && r.getTurnId() == 1).orElseThrow();
+            long textLeadMs = (request1Us - text0Us) / 1000;
+            System.out.printf("barge-in test: turn 0's CallerText read %d ms before turn 1's TurnRequest%n", textLeadMs);
             assertThat(requests).isNotEmpty().allSatisfy(r -> {
                 ConversationTurn h = historyTurn(r, 0);
-                assertThat(h.getUserText()).isEqualTo(text0.getText());
                 assertThat(h.getInterrupted()).isTrue();
+                assertThat(h.getAssistantText()).isEqualTo(cut.getAssistantText());
+                if (textLeadMs > 1000) {
+                    assertThat(h.getUserText()).as("turn 0's caller text, read %d ms before the request", textLeadMs)
+                            .isEqualTo(text0.getText());
+                } else if (textLeadMs < 0) {
+                    assertThat(h.getUserText()).as("turn 0's caller text, read after the request").isNull();
+                } else {
+                    assertThat(h.getUserText()).as("turn 0's caller text, read just before the request").isIn(null, text0.getText());
+                }
             });
 
             // And the dashboard shows the bot's line of turn 0 cut to what was heard
@@ -341,7 +354,8 @@ class CallerTranscriptIT {
                             + (x.getUserText() == null ? "(no caller text)" : "(caller " + x.getUserText().length() + " chars)")
                             + (x.getInterrupted() ? "(interrupted)" : "")).toList()).toList()
                     + "; caller texts: " + tail.values(Topics.CALLER_TEXT, c -> callId.equals(c.getCallId())).stream()
-                    .map(c -> c.getTurnId() + "/" + c.getAttempt()).toList(), e);
+                    .map(c -> c.getTurnId() + "/" + c.getAttempt()).toList() + "; records of the call as read:"
+                    + tail.timeline(callId), e);
         }
         return latestTranscript(tail, callId).orElseThrow();
     }

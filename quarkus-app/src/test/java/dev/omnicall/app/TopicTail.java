@@ -94,6 +94,30 @@ final class TopicTail implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Every record read with key {@code key}, in the order read: "+ms topic Type(turn/attempt)" lines, the time
+     * relative to the first one. For a failure message: it shows which record overtook which.
+     */
+    String timeline(String key) {
+        List<Event> mine = events.stream().filter(e -> key.equals(e.key())).toList();
+        if (mine.isEmpty()) {
+            return "(no records of " + key + ")";
+        }
+        long t0 = mine.get(0).receivedUs();
+        StringBuilder out = new StringBuilder();
+        for (Event e : mine) {
+            SpecificRecord v = e.value();
+            Object payload = v instanceof dev.omnicall.events.CallEvent ce ? ce.getPayload() : v;
+            String what = payload.getClass().getSimpleName();
+            if (payload instanceof SpecificRecord r && r.getSchema().getField("turnId") != null) {
+                what += "(" + r.get(r.getSchema().getField("turnId").pos())
+                        + (r.getSchema().getField("attempt") != null ? "/" + r.get(r.getSchema().getField("attempt").pos()) : "") + ")";
+            }
+            out.append(String.format("%n  +%6d ms %-14s %s", (e.receivedUs() - t0) / 1000, e.topic(), what));
+        }
+        return out.toString();
+    }
+
     /** When this tail received the first record of {@code topic} matching {@code filter} (epoch microseconds). */
     <V extends SpecificRecord> java.util.OptionalLong receivedUs(Topic<V> topic, Predicate<V> filter) {
         for (Event e : events) {

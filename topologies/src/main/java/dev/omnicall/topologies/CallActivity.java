@@ -25,6 +25,11 @@ import java.time.Duration;
  * trails its own CallEnded (one producer, one partition): after an end it means the call ID was reused, and
  * the call starts afresh.
  *
+ * <p>A record that may still complete the call's transcript (a CallerText: the worker finishes the transcription
+ * of a turn cut by the hang-up or a barge-in after the reply stopped, so it routinely trails the CallEnded) is
+ * admitted for {@code endedGrace} after the end; the transcript and the text of the context are kept that long
+ * ({@link StateSweeper} releases them), and nothing else of the call is.
+ *
  * <p>The end of a call is remembered for {@link #ENDED_MEMORY}; late records trail a hang-up by seconds
  * (a worker's redo by its session timeout). Live calls not seen for {@code stateTtl} are cleared by
  * {@link StateSweeper}. State stores hold Avro single-object encoding; this one's schema lives here because
@@ -51,12 +56,26 @@ final class CallActivity {
                {"name": "endedMs", "type": "long", "default": -1, "doc": "wall clock of its CallEnded; -1 while live"}
              ]}""");
 
+    /** What {@link #admit} decided for a record. */
+    enum Admission {
+        /** The call is live. */
+        LIVE,
+        /** A CallStarted of a call ID that had ended: it is live again, and state kept from its end is stale. */
+        RESTARTED,
+        /** The call ended less than {@code endedGrace} ago and the record may still complete its transcript. */
+        IN_END_GRACE,
+        /** The call ended: the record must not touch any state. */
+        REFUSED
+    }
+
     private final KeyValueStore<String, Mark> store;
     private final long touchEveryMs;
+    private final long endedGraceMs;
 
     CallActivity(KeyValueStore<String, Mark> store, ConversationConfig config) {
         this.store = store;
         this.touchEveryMs = touchEvery(config).toMillis();
+        this.endedGraceMs = config.endedGrace().toMillis();
     }
 
     /**
@@ -70,18 +89,19 @@ final class CallActivity {
     }
 
     /**
-     * Whether a record of the call may be processed; if so the call is marked seen. False for every record of
-     * an ended call except a CallStarted (a reused call ID), which makes it live again.
+     * Whether a record of the call may be processed; a live call is marked seen. Every record of an ended call is
+     * refused, except a CallStarted (a reused call ID), which makes it live again, and, for {@code endedGrace}
+     * after the end, a record that {@code completesTranscript}.
      */
-    boolean admit(String callId, boolean startsCall, long nowMs) {
+    Admission admit(String callId, boolean startsCall, boolean completesTranscript, long nowMs) {
         Mark m = store.get(callId);
         if (m != null && m.ended() && !startsCall) {
-            return false;
+            return completesTranscript && nowMs - m.endedMs() < endedGraceMs ? Admission.IN_END_GRACE : Admission.REFUSED;
         }
         if (m == null || m.ended() || nowMs - m.lastSeenMs() >= touchEveryMs) {
             store.put(callId, new Mark(nowMs, LIVE));
         }
-        return true;
+        return m != null && m.ended() ? Admission.RESTARTED : Admission.LIVE;
     }
 
     void ended(String callId, long nowMs) {

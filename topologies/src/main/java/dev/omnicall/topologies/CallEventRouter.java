@@ -21,9 +21,10 @@ import java.util.List;
 /**
  * Call lifecycle for every piece of state: CallStarted opens the transcript, Dtmf annotates it, BargeIn
  * marks its turn interrupted and cuts the reply to what the caller heard (in the context and the transcript),
- * PlaybackStarted dates the reply and completes the bridge half of the turn metrics, and CallEnded clears the call's buffers and
- * context, closes its transcript, flushes its unfinished metrics and marks it ended in {@link CallActivity}, so
- * its late records are refused. A wall-clock punctuator runs the {@link StateSweeper} for calls whose
+ * PlaybackStarted dates the reply and completes the bridge half of the turn metrics, and CallEnded clears the call's buffers,
+ * closes its transcript, flushes its unfinished metrics and marks it ended in {@link CallActivity}, so its late
+ * records are refused; the transcript and the text of the context stay for {@code endedGrace}, for a CallerText
+ * still on its way (the sweep releases them). A wall-clock punctuator runs the {@link StateSweeper} for calls whose
  * CallEnded never comes.
  */
 final class CallEventRouter extends DecodingProcessor<CallEvent> {
@@ -67,6 +68,11 @@ final class CallEventRouter extends DecodingProcessor<CallEvent> {
     protected void handle(String callId, CallEvent event, long timestamp) {
         Object payload = event.getPayload();
         if (payload instanceof CallStarted) {
+            if (admission == CallActivity.Admission.RESTARTED) {
+                // a reused call ID: what its previous call left for the grace period belongs to that call
+                conversation.clear(callId);
+                transcripts.forget(callId);
+            }
             forwardTranscript(callId, transcripts.started(callId), timestamp);
         } else if (payload instanceof Dtmf dtmf) {
             forwardTranscript(callId, transcripts.dtmf(callId, dtmf.getDigit()), timestamp);
@@ -83,11 +89,12 @@ final class CallEventRouter extends DecodingProcessor<CallEvent> {
                     .ifPresent(m -> forwardMetrics(callId, m, timestamp));
         } else if (payload instanceof CallEnded) {
             UtteranceAssembler.clear(callId, segments, progress);
-            conversation.clear(callId);
+            boolean grace = !config.endedGrace().isZero();
+            conversation.ended(callId, grace);
             for (TurnMetrics m : turnMetrics.flush(callId)) {
                 forwardMetrics(callId, m, timestamp);
             }
-            forwardTranscript(callId, transcripts.ended(callId), timestamp);
+            forwardTranscript(callId, transcripts.ended(callId, grace), timestamp);
             calls.ended(callId, context.currentSystemTimeMs());
             metrics.increment(TopologyMetrics.CALLS_CLEARED);
         } else {

@@ -11,8 +11,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * Conversation context, caller side: what the caller said in a turn (the worker's Whisper decoder, one
  * CallerText per turn attempt) becomes that turn's {@code userText} in the context, so the next TurnRequest's
  * history carries the caller's words, and in the transcript, which is republished. It may come before or after
- * the reply's last TextDelta and after a barge-in; see {@link ConversationContext#callerText} for what is
- * ignored (and counted).
+ * the reply's last TextDelta, after a barge-in, and within {@code endedGrace} after the call's CallEnded (the
+ * transcript is then republished ended); see {@link ConversationContext#callerText} for what is ignored (and
+ * counted).
  */
 final class CallerTextCollector extends DecodingProcessor<CallerText> {
 
@@ -29,6 +30,12 @@ final class CallerTextCollector extends DecodingProcessor<CallerText> {
         conversation = new ConversationContext(ctx, config, metrics);
         transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE),
                 config.redactTranscripts());
+    }
+
+    /** The worker transcribes a turn cut by the hang-up after its reply stopped: its text trails the CallEnded. */
+    @Override
+    protected boolean completesTranscript(CallerText value) {
+        return true;
     }
 
     @Override

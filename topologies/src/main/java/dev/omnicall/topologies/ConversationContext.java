@@ -366,4 +366,27 @@ final class ConversationContext {
     void clear(String callId) {
         store.delete(callId);
     }
+
+    /**
+     * The call ended. With a grace period the context stays, for a CallerText still on its way only: the turns and
+     * notes keep their text and times (what {@link #callerText} needs), the caller audio and the replies being
+     * collected go (nothing will be requested or completed any more). Without one it is deleted at once.
+     */
+    void ended(String callId, boolean keepForGrace) {
+        ConversationState s = keepForGrace ? store.get(callId) : null;
+        if (s == null) {
+            store.delete(callId);
+            return;
+        }
+        List<ConversationTurn> turns = new ArrayList<>(s.getTurns());
+        turns.forEach(t -> t.setUserAudio(null));
+        List<PendingUserTurn> pending = new ArrayList<>();
+        for (PendingUserTurn p : s.getPending()) {
+            pending.add(new PendingUserTurn(p.getTurnId(), null));
+        }
+        s.setTurns(turns);
+        s.setPending(pending);
+        s.setDrafts(new ArrayList<>());
+        store.put(callId, s);
+    }
 }

@@ -20,7 +20,8 @@ import java.nio.charset.StandardCharsets;
  * then hands over to {@link #handle}. Anything that cannot be decoded or processed becomes a DeadLetter with
  * the original bytes and the error, forwarded to the dead-letter sink inside the same transaction, and
  * processing goes on with the next record. A good record of a call that has ended is dropped and counted
- * before it reaches {@link #handle} (see {@link CallActivity}).
+ * before it reaches {@link #handle} (see {@link CallActivity}), unless it may still complete the call's transcript
+ * ({@link #completesTranscript}) within {@code endedGrace}.
  */
 abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<byte[], byte[], String, SpecificRecord> {
 
@@ -33,6 +34,8 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
     protected ProcessorContext<String, SpecificRecord> context;
     protected CallActivity calls;
     private Record<byte[], byte[]> current;
+    /** What {@link CallActivity#admit} said about the record being handled. */
+    protected CallActivity.Admission admission;
 
     DecodingProcessor(Topic<V> topic, Deserializer<V> deserializer, ConversationConfig config, TopologyMetrics metrics) {
         this.topic = topic;
@@ -62,6 +65,14 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
         return false;
     }
 
+    /**
+     * Whether the value may still complete the transcript of a call that ended less than {@code endedGrace} ago
+     * (a late CallerText); such a value is handled with {@link #admission} {@code IN_END_GRACE}.
+     */
+    protected boolean completesTranscript(V value) {
+        return false;
+    }
+
     @Override
     public final void process(Record<byte[], byte[]> record) {
         current = record;
@@ -83,9 +94,13 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
                         + " but the value belongs to call '" + callId + "'; every topic is keyed by call ID"));
                 return;
             }
-            if (!calls.admit(callId, startsCall(value), context.currentSystemTimeMs())) {
+            admission = calls.admit(callId, startsCall(value), completesTranscript(value), context.currentSystemTimeMs());
+            if (admission == CallActivity.Admission.REFUSED) {
                 metrics.recordAfterCallEnded(topic.name());
                 return;
+            }
+            if (admission == CallActivity.Admission.IN_END_GRACE) {
+                metrics.recordInEndGrace(topic.name());
             }
             try {
                 handle(callId, value, record.timestamp());

@@ -18,6 +18,10 @@ import java.util.Set;
  * behalf. Its end is then remembered as a CallEnded's would be, so a straggler cannot bring the call back; the
  * ends of calls are forgotten after {@link CallActivity#ENDED_MEMORY}.
  *
+ * <p>It also releases what an ended call kept for {@code endedGrace} (its transcript and the text of its context,
+ * for a CallerText still on its way) once that is over ({@code ended_calls_released}): such state lives at most
+ * the grace plus one sweep interval.
+ *
  * <p>State written before the activity store existed has no entry there, so its first sweep after the task
  * opens gives every call found in the stores an entry seen now ({@code calls_adopted}): such calls (the
  * contexts BUG-3 left behind among them) expire a TTL later. With {@code stateTtl} zero only ends are
@@ -31,6 +35,7 @@ final class StateSweeper {
     /** Stores keyed by call ID + NUL + more (one call, many entries). */
     private final List<KeyValueStore<String, ?>> byCallPrefix;
     private final long ttlMs;
+    private final long endedGraceMs;
     private final TopologyMetrics metrics;
     private boolean adopted;
 
@@ -40,6 +45,7 @@ final class StateSweeper {
         this.byCall = byCall;
         this.byCallPrefix = byCallPrefix;
         this.ttlMs = config.stateTtl().toMillis();
+        this.endedGraceMs = config.endedGrace().toMillis();
         this.metrics = metrics;
     }
 
@@ -50,6 +56,7 @@ final class StateSweeper {
         }
         List<String> expired = new ArrayList<>();
         List<String> forgotten = new ArrayList<>();
+        List<String> graceOver = new ArrayList<>();
         try (KeyValueIterator<String, CallActivity.Mark> it = activity.all()) {
             while (it.hasNext()) {
                 KeyValue<String, CallActivity.Mark> kv = it.next();
@@ -57,6 +64,9 @@ final class StateSweeper {
                 if (m.ended()) {
                     if (nowMs - m.endedMs() >= CallActivity.ENDED_MEMORY.toMillis()) {
                         forgotten.add(kv.key);
+                    }
+                    if (nowMs - m.endedMs() >= endedGraceMs) {
+                        graceOver.add(kv.key);
                     }
                 } else if (ttlMs > 0 && nowMs - m.lastSeenMs() >= ttlMs) {
                     expired.add(kv.key);
@@ -68,8 +78,28 @@ final class StateSweeper {
             activity.put(callId, new CallActivity.Mark(nowMs, nowMs));
             metrics.increment(TopologyMetrics.CALLS_EXPIRED);
         }
+        for (String callId : graceOver) {
+            if (releaseKept(callId)) {
+                metrics.increment(TopologyMetrics.ENDED_CALLS_RELEASED);
+            }
+        }
         forgotten.forEach(activity::delete);
         metrics.add(TopologyMetrics.ENDED_CALLS_FORGOTTEN, forgotten.size());
+    }
+
+    /**
+     * Deletes what an ended call kept for its grace period (its transcript and context, in the stores keyed by call
+     * ID); reads first, so that the calls released before cost no changelog write. True when there was something.
+     */
+    private boolean releaseKept(String callId) {
+        boolean released = false;
+        for (KeyValueStore<String, ?> s : byCall) {
+            if (s.get(callId) != null) {
+                s.delete(callId);
+                released = true;
+            }
+        }
+        return released;
     }
 
     /** Deletes the call's entries from every store; returns how many there were. */

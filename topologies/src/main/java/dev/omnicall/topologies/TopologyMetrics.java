@@ -29,6 +29,14 @@ public final class TopologyMetrics {
      * all and per source topic, e.g. {@code records_after_call_ended{response-audio}}.
      */
     public static final String RECORDS_AFTER_CALL_ENDED = "records_after_call_ended";
+    /**
+     * CallerTexts of a call whose CallEnded was processed, arriving within {@code endedGrace}: still taken into the
+     * kept transcript (counted in all and per source topic, e.g. {@code records_in_end_grace{caller-text}}). One
+     * arriving later is refused and counted in {@link #RECORDS_AFTER_CALL_ENDED}.
+     */
+    public static final String RECORDS_IN_END_GRACE = "records_in_end_grace";
+    /** Ended calls whose kept transcript and context the sweep removed once {@code endedGrace} was over. */
+    public static final String ENDED_CALLS_RELEASED = "ended_calls_released";
     /** Live calls not seen for {@code stateTtl} whose state the sweep removed (their CallEnded never came). */
     public static final String CALLS_EXPIRED = "calls_expired";
     /** Store entries (segments, progress, context, transcript, pending metrics) removed with those calls. */
@@ -72,6 +80,11 @@ public final class TopologyMetrics {
     public void recordAfterCallEnded(String topic) {
         increment(RECORDS_AFTER_CALL_ENDED);
         increment(RECORDS_AFTER_CALL_ENDED + "{" + topic + "}");
+    }
+
+    public void recordInEndGrace(String topic) {
+        increment(RECORDS_IN_END_GRACE);
+        increment(RECORDS_IN_END_GRACE + "{" + topic + "}");
     }
 
     public void add(String name, long n) {

@@ -153,13 +153,25 @@ final class TranscriptBook {
         return save(t);
     }
 
-    /** Marks the transcript ended and drops it from the store; the topic keeps the final version. */
-    Transcript ended(String callId) {
+    /**
+     * Marks the transcript ended. With {@code keepForGrace} the store keeps it (ended) so that a CallerText arriving
+     * within the grace period still completes it, each change republished ended; without, it is dropped at once.
+     * Either way the topic keeps the latest version.
+     */
+    Transcript ended(String callId, boolean keepForGrace) {
         Transcript t = load(callId);
         t.setEnded(true);
+        if (keepForGrace) {
+            return save(t);
+        }
         t.setUpdatedUs(Clock.nowMicros());
         store.delete(callId);
         return published(t);
+    }
+
+    /** Drops what is kept of an earlier call with this ID (a call ID reused within the grace period). */
+    void forget(String callId) {
+        store.delete(callId);
     }
 
     private Transcript save(Transcript t) {

@@ -217,10 +217,12 @@ class CallerTextTopologyTest {
     }
 
     @Test
-    void shouldNotReviveAnEndedCallWithALateCallerText() {
+    void shouldNotReviveAnEndedCallWithACallerTextLaterThanTheEndedGrace() {
+        // (one within the grace completes the ended transcript: EndedCallGraceTest)
         turn(0);
         d.reply("call-1", 0, 0, "Bye.");
         d.events.pipeInput("call-1", ConversationDriver.ended("call-1"));
+        d.passEndedGrace();
         d.transcripts.readValuesToList();
 
         d.says("call-1", 0, "bye");

@@ -119,12 +119,17 @@ class ConversationContextTest {
         d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, " explain", false));
         d.text.pipeInput("call-1", dev.omnicall.events.TextDelta.newBuilder(ConversationDriver.delta("call-1", 0, 0, 2, "", true)).setCancelled(true).build());
 
-        // Then the store holds nothing for the call, no transcript turn comes out, and both are counted (refused
-        // as records of an ended call, before they reach the context)
+        // Then no reply is collected into what the store keeps for the call's grace period (text only, for a late
+        // CallerText), no transcript turn comes out, and both are counted (refused as records of an ended call,
+        // before they reach the context)
         KeyValueStore<String, ConversationState> store = d.driver.getKeyValueStore(ConversationTopology.CONTEXT_STORE);
-        assertThat(store.get("call-1")).isNull();
+        assertThat(store.get("call-1").getDrafts()).isEmpty();
+        assertThat(store.get("call-1").getTurns()).isEmpty();
         assertThat(d.metrics.get(TopologyMetrics.RECORDS_AFTER_CALL_ENDED + "{response-text}")).isEqualTo(2);
         assertThat(d.metrics.get(TopologyMetrics.TURNS_COMPLETED)).isZero();
+        // And once the grace is over the store holds nothing for the call
+        d.passEndedGrace();
+        assertThat(store.get("call-1")).isNull();
     }
 
     @Test

@@ -140,6 +140,11 @@ final class ConversationDriver implements AutoCloseable {
         driver.advanceWallClockTime(d);
     }
 
+    /** Lets the default {@code endedGrace} of ended calls run out and the sweep that releases their state run. */
+    void passEndedGrace() {
+        advanceWallClock(ConversationConfig.DEFAULT_ENDED_GRACE.plus(CallActivity.touchEvery(ConversationConfig.defaults())));
+    }
+
     /** Keys of a store that belong to the call (plain or composite keys). */
     List<String> keysOf(String store, String callId) {
         KeyValueStore<String, Object> s = driver.getKeyValueStore(store);

@@ -75,8 +75,11 @@ class RecordsAfterCallEndedTest {
         // When a DTMF digit of that call arrives afterwards
         d.events.pipeInput("call-1", ConversationDriver.event("call-1", new Dtmf("7", 100)));
 
-        // Then no transcript entry comes back, and no open transcript replaces the final one on the compacted topic
-        assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        // Then the transcript kept for the grace period stays ended and without the digit, and no open transcript
+        // replaces the final one on the compacted topic
+        Transcript kept = d.driver.<String, Transcript>getKeyValueStore(ConversationTopology.TRANSCRIPT_STORE).get("call-1");
+        assertThat(kept.getEnded()).isTrue();
+        assertThat(kept.getDtmf()).isEmpty();
         assertThat(d.transcripts.readValuesToList()).allSatisfy(t -> assertThat(t.getEnded()).isTrue());
         assertThat(d.metrics.get(afterEnded(Topics.CALL_EVENTS.name()))).isEqualTo(1);
     }
@@ -122,11 +125,13 @@ class RecordsAfterCallEndedTest {
         d.sendUtterance("call-1", 3, 2, SAMPLES);
         d.reply("call-1", 3, 0, "Nobody", " listens");
 
-        // Then no inference is asked for, and neither the context nor the transcript comes back
+        // Then no inference is asked for, neither the context nor the transcript comes back (once the ended call's
+        // grace is over nothing of it is left), and nothing is republished
         assertThat(d.requests.isEmpty()).isTrue();
+        assertThat(d.transcripts.isEmpty()).isTrue();
+        d.passEndedGrace();
         assertThat(d.keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
         assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
-        assertThat(d.transcripts.isEmpty()).isTrue();
     }
 
     @Test
@@ -141,11 +146,15 @@ class RecordsAfterCallEndedTest {
         d.text.pipeInput("call-1", TextDelta.newBuilder(ConversationDriver.delta("call-1", 0, 0, 2, "", true))
                 .setCancelled(true).build());
 
-        // Then nothing is stored, and they are counted per topic and in all
-        assertThat(d.keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
-        assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
+        // Then no reply is collected and no transcript goes out (what the caller never heard is not written down),
+        // they are counted per topic and in all, and after the ended call's grace nothing of it is stored
+        assertThat(d.transcripts.readValuesToList()).allSatisfy(t -> assertThat(t.getTurns()).isEmpty());
+        assertThat(d.metrics.get(TopologyMetrics.TURNS_COMPLETED)).isZero();
         assertThat(d.metrics.get(afterEnded(Topics.RESPONSE_TEXT.name()))).isEqualTo(2);
         assertThat(d.metrics.get(TopologyMetrics.RECORDS_AFTER_CALL_ENDED)).isEqualTo(2);
+        d.passEndedGrace();
+        assertThat(d.keysOf(ConversationTopology.CONTEXT_STORE, "call-1")).isEmpty();
+        assertThat(d.keysOf(ConversationTopology.TRANSCRIPT_STORE, "call-1")).isEmpty();
     }
 
     @Test

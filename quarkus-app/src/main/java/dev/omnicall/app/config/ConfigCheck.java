@@ -2,6 +2,7 @@ package dev.omnicall.app.config;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -141,6 +142,11 @@ public final class ConfigCheck {
         }
         if (c.streams().stateTtl().isNegative()) {
             p.add("omnicall.streams.state-ttl=" + c.streams().stateTtl() + " must be PT0S (sweep off) or positive");
+        }
+        Duration grace = c.streams().endedGrace();
+        if (grace.isNegative() || grace.compareTo(Duration.ofHours(1)) >= 0) {
+            p.add("omnicall.streams.ended-grace=" + grace + " must be PT0S (off) or positive and under PT1H"
+                    + " (how long the end of a call is remembered)");
         }
         if (bridge.orphanLookback().isNegative()) {
             p.add("omnicall.bridge.orphan-lookback=" + bridge.orphanLookback() + " must be PT0S (sweep off) or positive");

@@ -237,6 +237,13 @@ public interface OmniCallConfig {
          */
         @WithDefault("PT4H")
         Duration stateTtl();
+
+        /**
+         * How long an ended call's transcript is kept so that a caller text still on its way completes it (the
+         * worker transcribes a turn cut by the hang-up after its reply stopped). PT0S: closed at CallEnded.
+         */
+        @WithDefault("PT2M")
+        Duration endedGrace();
     }
 
     interface Bridge {

@@ -32,7 +32,8 @@ public final class StreamsRoleService implements RoleService {
             TopologyMetrics.EXPIRED_STATE_ENTRIES, TopologyMetrics.CALLS_ADOPTED, TopologyMetrics.ENDED_CALLS_FORGOTTEN,
             TopologyMetrics.CALLER_TEXTS, TopologyMetrics.CALLER_TEXTS_WITHOUT_CONTEXT, TopologyMetrics.CALLER_TEXTS_UNKNOWN_TURN,
             TopologyMetrics.DUPLICATE_CALLER_TEXTS, TopologyMetrics.STALE_CALLER_TEXTS, TopologyMetrics.REPLIES_CUT,
-            TopologyMetrics.CUTS_OF_ANOTHER_ATTEMPT, TopologyMetrics.BARGE_INS_UNKNOWN_TURN, TopologyMetrics.DUPLICATE_BARGE_INS);
+            TopologyMetrics.CUTS_OF_ANOTHER_ATTEMPT, TopologyMetrics.BARGE_INS_UNKNOWN_TURN, TopologyMetrics.DUPLICATE_BARGE_INS,
+            TopologyMetrics.RECORDS_IN_END_GRACE, TopologyMetrics.ENDED_CALLS_RELEASED);
 
     private volatile StreamsRole streams;
     private volatile boolean closing;
@@ -49,7 +50,7 @@ public final class StreamsRoleService implements RoleService {
         ConversationConfig defaults = ConversationConfig.defaults();
         ConversationConfig conversation = defaults.withHistoryTurns(c.historyTurns(),
                 Math.min(defaults.historyAudioTurns(), c.historyTurns())).withRedactedTranscripts(c.redactTranscripts())
-                .withStateTtl(c.stateTtl());
+                .withStateTtl(c.stateTtl()).withEndedGrace(c.endedGrace());
         StreamsRole role = new StreamsRole(context.kafka(), context.serde(), settings, conversation);
         bind(role.metrics(), context.registry());
         streams = role;

@@ -91,6 +91,7 @@ class OmniCallConfigTest {
         props.put("omnicall.worker.transcribe.language", "English");
         props.put("omnicall.worker.transcribe.max-tokens", "0");
         props.put("omnicall.worker.transcribe.tokens-per-step", "0");
+        props.put("omnicall.streams.ended-grace", "PT2H");
         // When it is checked
         // Then one exception lists each problem, naming key and value, and never the password's value
         assertThatThrownBy(() -> ConfigCheck.validate(load(props)))
@@ -111,8 +112,9 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.worker.transcribe.language='English' must be auto or a Whisper language code")
                 .hasMessageContaining("omnicall.worker.transcribe.max-tokens=0")
                 .hasMessageContaining("omnicall.worker.transcribe.tokens-per-step=0")
+                .hasMessageContaining("omnicall.streams.ended-grace=PT2H must be PT0S (off) or positive and under PT1H")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(16));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(17));
     }
 
     @Test
