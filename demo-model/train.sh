@@ -10,6 +10,10 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 PY=/usr/bin/python3
+# Debian's torch does its matrix products in OpenBLAS (pthreads build), whose worker threads spin outside torch's
+# own thread count: one of each (DEMO_THREADS, default 1) keeps a stage on one core, so two stages or a build can
+# share this 2-core box
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-${DEMO_THREADS:-1}}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-${DEMO_THREADS:-1}}"
 export DEMO_SEED="${DEMO_SEED:-12}"
 SMOKE=0
 if [[ "${1:-}" == "--smoke" ]]; then

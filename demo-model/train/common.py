@@ -32,6 +32,8 @@ def setup(threads=int(os.environ.get("DEMO_THREADS", "1"))):
     random.seed(SEED)
     torch.manual_seed(SEED)
     os.makedirs(WORK, exist_ok=True)
+    if gelu_backward_is_broken():
+        log("setup", "this torch's F.gelu backward is wrong for non-contiguous gradients; the trainer uses common.gelu")
 
 
 def intents():
@@ -110,6 +112,28 @@ def matmul(a, b):
     return _Matmul.apply(a, b)
 
 
+def gelu(x):
+    """exact GELU from elementwise ops. Debian's torch 1.13 computes GELU's backward wrong when the incoming
+    gradient is not contiguous (zeros or garbage: it read uninitialised memory here, gradient norms of 1e16
+    and inf), which is what the encoder's conv stack gets after `.permute`: with F.gelu the convolutions never
+    learned and the encoder could not tell the intents apart. Same values as F.gelu (erf form)."""
+    return 0.5 * x * (1.0 + torch.erf(x * 0.7071067811865476))
+
+
+class GELU(nn.Module):
+    def forward(self, x):
+        return gelu(x)
+
+
+def gelu_backward_is_broken():
+    """True when this torch has the non-contiguous-gradient GELU bug (logged by setup())."""
+    x = torch.linspace(-2, 2, 24).reshape(2, 3, 4).requires_grad_()
+    g = torch.ones(2, 4, 3)
+    F.gelu(x).permute(0, 2, 1).backward(g)
+    ref = torch.autograd.grad(gelu(x), x, g.permute(0, 2, 1).contiguous())[0]
+    return not torch.allclose(x.grad, ref, atol=1e-5)
+
+
 def sinusoids(length, channels, max_timescale=10000):
     inc = math.log(max_timescale) / (channels // 2 - 1)
     inv = torch.exp(-inc * torch.arange(channels // 2, dtype=torch.float64))
@@ -154,7 +178,7 @@ class ResidualAttentionBlock(nn.Module):
         self.attn_ln = nn.LayerNorm(d)
         self.cross_attn = MultiHeadAttention(d, heads) if cross else None
         self.cross_attn_ln = nn.LayerNorm(d) if cross else None
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), GELU(), nn.Linear(4 * d, d))
         self.mlp_ln = nn.LayerNorm(d)
 
     def forward(self, x, xa=None, mask=None, xa_mask=None, causal=False):
@@ -175,12 +199,12 @@ class AudioEncoder(nn.Module):
 
     def forward(self, mel, mel_lens=None):
         """mel [B, n_mels, F] (F even); mel_lens: valid frames per item (multiples of 10) -> ([B, F/2, d], mask)."""
-        x = F.gelu(self.conv1(mel))
+        x = gelu(self.conv1(mel))
         mask = None
         if mel_lens is not None:
             valid = torch.arange(mel.shape[2])[None, :] < mel_lens[:, None]
             x = x * valid[:, None, :]  # what conv2 sees past the end is zero padding, as for one utterance
-        x = F.gelu(self.conv2(x)).permute(0, 2, 1)
+        x = gelu(self.conv2(x)).permute(0, 2, 1).contiguous()
         t = x.shape[1]
         x = x + self.positional_embedding[:t]
         if mel_lens is not None:

@@ -18,7 +18,7 @@ import llm as L
 
 CTC_CONFIG = "(2,128,4,384)"
 UPSAMPLE = 16  # units per answer token are at most 11.5 here
-STEPS = int(os.environ.get("DEMO_CTC_STEPS", "300"))
+STEPS = int(os.environ.get("DEMO_CTC_STEPS", "1500"))
 BATCH = 8
 LR = 2e-3
 
@@ -37,6 +37,16 @@ def collapse(labels, blank):
             out.append(x)
         prev = x
     return out
+
+
+def edit_distance(a, b):
+    d = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(b) + 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+            prev, d[j] = d[j], cur
+    return d[len(b)]
 
 
 def main():
@@ -107,15 +117,16 @@ def main():
     torch.save({"config": c, "model": gen.state_dict(), "train_seconds": train_s}, os.path.join(C.WORK, "ctc.pt"))
     # exact unit sequences from greedy labels
     gen.eval()
-    exact, dist = 0, 0
+    exact, dist, total = 0, 0, 0
     with torch.no_grad():
         for s, ii in samples[:48]:
             labels = gen(s[None])[0].argmax(-1).tolist()
             got = collapse(labels, blank)
             exact += got == targets[ii]
-            dist += sum(a != b for a, b in zip(got, targets[ii])) + abs(len(got) - len(targets[ii]))
+            dist += edit_distance(got, targets[ii])
+            total += len(targets[ii])
     result = {"train_seconds": round(train_s), "exact_unit_sequences": f"{exact}/{min(48, len(samples))}",
-              "unit_mismatches": dist}
+              "unit_error_rate": round(dist / max(1, total), 4)}
     C.log("ctc", json.dumps(result))
     with open(os.path.join(C.WORK, "ctc_result.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -50,7 +50,8 @@ def main():
           f"{java.get('intents_majority_right')}/12 |")
     print(f"| caller-text WER, PyTorch greedy / Java transcriber | {asr.get('caller_text_wer', float('nan')):.3f} / "
           f"{java.get('caller_text_wer_java', float('nan')):.3f} |")
-    print(f"| CTC: exact unit sequences on training states | {ctc.get('exact_unit_sequences')} |")
+    print(f"| CTC: exact unit sequences / unit error rate (edit distance), greedy on training states | "
+          f"{ctc.get('exact_unit_sequences')} / {ctc.get('unit_error_rate', '?')} |")
     cmp_ = java.get("compare", {})
     print(f"| Java vs PyTorch on `{java.get('compare_file')}`: max abs diff log-mel / encoder / adaptor / LLM states / "
           f"CTC logits | {cmp_.get('log_mel', 0):.1e} / {cmp_.get('encoder_out', 0):.1e} / {cmp_.get('adaptor_out', 0):.1e} / "

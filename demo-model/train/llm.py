@@ -74,8 +74,8 @@ def encode_all(asr_state, mels, augment_rnd=None):
     out = []
     for m in mels:
         m = m.float()
-        if augment_rnd is not None:
-            m = A.spec_augment(m, augment_rnd)
+        if augment_rnd is not None:  # the augmented copy: warped voice and tempo (asr.perturb) plus SpecAugment
+            m = A.spec_augment(A.perturb(m, augment_rnd), augment_rnd)
         out.append(model.encoder(m[None])[0][0].half())
     return out
 

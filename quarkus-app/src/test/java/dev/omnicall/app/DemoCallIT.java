@@ -99,6 +99,7 @@ class DemoCallIT {
         String replyText = "";
         String callerText;
         Long firstAudioMs;
+        TurnMetrics metrics;
         double voicedSeconds;
         String sentenceHeard = "";
         int picked = -1;
@@ -229,6 +230,7 @@ class DemoCallIT {
         report.append(transcribingLine(calls, callerWords));
         report.append(String.format(Locale.ROOT, "first audio (turn-metrics, VAD wait included): p50 %d ms, max %d ms over %d turns (need p50 <= %d)%n",
                 p50, max, firstAudio.size(), MAX_FIRST_AUDIO_P50_MS));
+        report.append(breakdownLine(calls));
         report.append(String.format(Locale.ROOT, "run time: %d s (calls %d s); load average %s%n", seconds, callsMillis / 1000, loadAverage()));
         report.append(String.format(Locale.ROOT, "demo_e2e calls=%d reply_text_correct=%d sentence_bot=%d sentence_espeak_g711=%d "
                         + "wer_words_bot=%.3f wer_words_espeak_g711=%.3f caller_text_wer=%s first_audio_p50_ms=%d first_audio_max_ms=%d seconds=%d%n",
@@ -303,9 +305,10 @@ class DemoCallIT {
             return;
         }
         call.replyText = answered.getAssistantText();
-        call.firstAudioMs = tail.values(Topics.TURN_METRICS, m -> call.callId.equals(m.getCallId())
+        call.metrics = tail.values(Topics.TURN_METRICS, m -> call.callId.equals(m.getCallId())
                         && m.getTurnId() == answered.getTurnId() && m.getFirstAudioLatencyUs() != null).stream()
-                .map(TurnMetrics::getFirstAudioLatencyUs).reduce((a, b) -> b).map(us -> us / 1000).orElse(null);
+                .reduce((a, b) -> b).orElse(null);
+        call.firstAudioMs = call.metrics == null ? null : call.metrics.getFirstAudioLatencyUs() / 1000;
         Map<Integer, CallerText> byTurn = new TreeMap<>();
         for (CallerText t : tail.values(Topics.CALLER_TEXT, t -> call.callId.equals(t.getCallId()))) {
             byTurn.merge(t.getTurnId(), t, (a, b) -> b.getAttempt() >= a.getAttempt() ? b : a);
@@ -313,6 +316,27 @@ class DemoCallIT {
         if (!byTurn.isEmpty() && byTurn.size() >= call.turns) {
             call.callerText = byTurn.values().stream().map(CallerText::getText).collect(Collectors.joining(" ")).trim();
         }
+    }
+
+    /** Where the first-audio wait goes: the p50 over the calls of each stage of the turn metrics, in ms. */
+    static String breakdownLine(List<Call> calls) {
+        Map<String, java.util.function.Function<TurnMetrics, Long>> stages = new LinkedHashMap<>();
+        stages.put("vad wait", TurnMetrics::getVadWaitUs);
+        stages.put("bridge->request", TurnMetrics::getBridgeToRequestUs);
+        stages.put("request->inference", TurnMetrics::getRequestToInferenceUs);
+        stages.put("encoder+prefill", TurnMetrics::getEncoderPrefillUs);
+        stages.put("first units", TurnMetrics::getFirstUnitsUs);
+        stages.put("vocoder", TurnMetrics::getVocoderUs);
+        stages.put("chunk->bridge", TurnMetrics::getChunkToBridgeUs);
+        stages.put("bridge->rtp", TurnMetrics::getBridgeToRtpUs);
+        StringBuilder line = new StringBuilder("first-audio breakdown, p50 per stage (ms):");
+        stages.forEach((name, stage) -> {
+            List<Long> values = calls.stream().filter(c -> c.metrics != null).map(c -> stage.apply(c.metrics))
+                    .filter(java.util.Objects::nonNull).sorted().toList();
+            line.append(String.format(Locale.ROOT, " %s %s;", name,
+                    values.isEmpty() ? "-" : String.format(Locale.ROOT, "%.0f", values.get((values.size() - 1) / 2) / 1000.0)));
+        });
+        return line.append(System.lineSeparator()).toString();
     }
 
     /** Runs the recognizer over every recording and every espeak-ng answer through G.711, two at a time. */
