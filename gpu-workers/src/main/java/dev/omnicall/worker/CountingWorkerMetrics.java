@@ -19,6 +19,7 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     private final AtomicLong transcriptionsOk = new AtomicLong();
     private final AtomicLong transcriptionsFailed = new AtomicLong();
     private final AtomicLong transcriptionCpuMicros = new AtomicLong();
+    private final AtomicLong decoderHeldSteps = new AtomicLong();
     private final Map<String, AtomicLong> deadLetters = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> cancellations = new ConcurrentHashMap<>();
 
@@ -67,6 +68,16 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     public void transcription(boolean ok, long decodeCpuMicros) {
         (ok ? transcriptionsOk : transcriptionsFailed).incrementAndGet();
         transcriptionCpuMicros.addAndGet(Math.max(0, decodeCpuMicros));
+    }
+
+    @Override
+    public void decoderHeld() {
+        decoderHeldSteps.incrementAndGet();
+    }
+
+    /** Decode steps that ran with the caller decoder held for someone's first audio. */
+    public long decoderHeldSteps() {
+        return decoderHeldSteps.get();
     }
 
     public long transcriptions(boolean ok) {

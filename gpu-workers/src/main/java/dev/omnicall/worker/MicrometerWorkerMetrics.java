@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code omnicall.worker.cancellations{reason}}, {@code omnicall.worker.turns.completed},
  * {@code omnicall.worker.first.audio} (timer: inference start to first chunk), {@code omnicall.worker.kv.cache{result}},
  * {@code omnicall.worker.transcriptions{outcome=ok|failed}} (counter: caller transcriptions per utterance) and
- * {@code omnicall.worker.transcription.decode} (timer: time inside the Whisper decoder per utterance, ok or failed).
+ * {@code omnicall.worker.transcription.decode} (timer: time inside the Whisper decoder per utterance, ok or failed) and
+ * {@code omnicall.worker.decoder.held.steps} (counter: decode steps with the caller decoder held for first audio).
  * Every meter carries the tag {@code instance}.
  */
 public final class MicrometerWorkerMetrics implements WorkerMetrics {
@@ -35,6 +36,7 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     private final Counter transcriptionsOk;
     private final Counter transcriptionsFailed;
     private final Timer transcriptionDecode;
+    private final Counter decoderHeld;
 
     public MicrometerWorkerMetrics(MeterRegistry registry, String instanceId) {
         this.registry = registry;
@@ -61,6 +63,14 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
         transcriptionDecode = Timer.builder("omnicall.worker.transcription.decode").tag("instance", instance)
                 .description("time inside the Whisper decoder per caller utterance").publishPercentileHistogram()
                 .register(registry);
+        decoderHeld = Counter.builder("omnicall.worker.decoder.held.steps").tag("instance", instance)
+                .description("decode steps run with the caller decoder held for a queued, starting or silent turn")
+                .register(registry);
+    }
+
+    @Override
+    public void decoderHeld() {
+        decoderHeld.increment();
     }
 
     @Override

@@ -41,14 +41,29 @@ import java.util.function.Predicate;
  * (normally at the latest its done step; if its reply ends while another running turn still waits for its first
  * audio, in the tail described next, after the reply's last records). A turn cancelled mid-reply (barge-in, hang-up) gets its cancelled TextDelta at
  * once, then stays in a transcribe-only tail: the caller still said the words, so its transcription goes on by
- * {@code transcribeTokensPerStep} tokens per step (only while every running turn has its first audio out, and all
- * at once when no turn runs) and its CallerText is published when done. A turn cancelled before it started (no
- * encoder output), a failed turn and an abandoned one (revoked partition: the next owner redoes it) publish none.
+ * {@code transcribeTokensPerStep} tokens per step while turns run, {@link #IDLE_TAIL_TOKENS} per loop when none does,
+ * and its CallerText is published when done. A turn cancelled before it started (no encoder output), a failed turn
+ * and an abandoned one (revoked partition: the next owner redoes it) publish none.
+ *
+ * <p><b>The decoder yields to first audio.</b> No caller-decoder token runs, in a reply step or in the tail, while
+ * any turn is queued, is being admitted (its prefill ran in this loop) or has not produced its first audio: the
+ * {@link #decoderMayRun} rule, given to the engine with each step. A reply that ends decodes only its step's share
+ * and leaves the rest to the tail, so no step carries a whole utterance's decoding, and the worker loop (which polls
+ * Kafka between {@link #runOnce} calls) sees a newcomer within one step or one tail slice. So that transcripts still
+ * always finish under a load that never lets the queue empty, a tail turn held longer than {@code tailMaxHold}
+ * advances its {@code transcribeTokensPerStep} share per loop regardless.
  * Not thread-safe: the worker's loop thread drives it.
  */
 public final class TurnScheduler {
 
     private static final Logger LOG = LoggerFactory.getLogger(TurnScheduler.class);
+    /**
+     * Caller-decoder tokens a tail turn advances per loop when no turn runs: large enough that an idle worker
+     * finishes a transcript in a few loops, small enough that a request polled meanwhile waits at most one slice.
+     */
+    static final int IDLE_TAIL_TOKENS = 16;
+    /** Default {@code tailMaxHold}: far above a turn's time to first audio, far below the streams role's ended-call grace. */
+    static final java.time.Duration DEFAULT_TAIL_MAX_HOLD = java.time.Duration.ofSeconds(10);
 
     private final TurnEngine engine;
     private final ConversationCache cache;
@@ -65,6 +80,7 @@ public final class TurnScheduler {
      */
     private final List<Turn> tails = new ArrayList<>();
     private final int transcribeTokensPerStep;
+    private final long tailMaxHoldUs;
     // Copies of the two sizes for other threads (status pages); the loop thread reads the collections.
     private volatile int publishedWaiting;
     private volatile int publishedActive;
@@ -77,6 +93,16 @@ public final class TurnScheduler {
     /** @param transcribeTokensPerStep caller-decoder tokens per step for a cancelled turn's unfinished transcript */
     public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode,
                          String workerId, WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep) {
+        this(engine, cache, maxBatch, batchedDecode, workerId, metrics, output, transcribeTokensPerStep, DEFAULT_TAIL_MAX_HOLD);
+    }
+
+    /**
+     * @param tailMaxHold how long a tail turn's transcript may be held for others' first audio before it advances
+     *                    anyway (so that it finishes, and its offset is committed, under a load that never lets up)
+     */
+    TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode, String workerId,
+                  WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep, java.time.Duration tailMaxHold) {
+        this.tailMaxHoldUs = tailMaxHold.toNanos() / 1000;
         if (transcribeTokensPerStep < 1) {
             throw new IllegalArgumentException("transcribe tokens per step must be >= 1, got " + transcribeTokensPerStep);
         }
@@ -163,19 +189,30 @@ public final class TurnScheduler {
      */
     public void runOnce() {
         admit();
-        step();
+        step(decoderMayRun());
         advanceTails();
         publishGauges();
     }
 
-    private void step() {
+    /**
+     * Whether caller-decoder work may run now: no turn waits for a slot, and every running turn (the one admitted
+     * in this loop included) has its first audio out. Transcription then never delays anyone's first audio.
+     */
+    boolean decoderMayRun() {
+        return waiting.isEmpty() && active.stream().allMatch(t -> t.timings.getFirstAudioUs() != null);
+    }
+
+    private void step(boolean decoderMayRun) {
         if (active.isEmpty()) {
             return;
         }
         List<Turn> batch = List.copyOf(active);
+        if (!decoderMayRun) {
+            metrics.decoderHeld();
+        }
         List<StepOutput> outs;
         try {
-            outs = decode(batch);
+            outs = decode(batch, decoderMayRun);
         } catch (RuntimeException e) {
             LOG.error("decode step over {} turns failed; failing them all", batch.size(), e);
             for (Turn t : batch) {
@@ -205,25 +242,30 @@ public final class TurnScheduler {
     }
 
     /**
-     * Tail turns finish their caller transcript without delaying anyone's first audio: nothing while a running
-     * turn has no audio out yet, a few tokens per step while turns run, the rest at once when none does.
+     * Tail turns finish their caller transcript without delaying anyone's first audio: nothing while a turn is
+     * queued or a running turn has no audio out yet ({@link #decoderMayRun}), unless the tail turn has been held for
+     * {@code tailMaxHold} already; {@code transcribeTokensPerStep} tokens per step while turns run,
+     * {@link #IDLE_TAIL_TOKENS} per loop when none does.
      */
     private void advanceTails() {
         if (tails.isEmpty()) {
             return;
         }
-        boolean idle = active.isEmpty();
-        if (!idle && active.stream().anyMatch(t -> t.timings.getFirstAudioUs() == null)) {
-            return;
-        }
+        boolean mayRun = decoderMayRun();
+        boolean idle = active.isEmpty() && waiting.isEmpty();
+        long now = Clock.nowMicros();
         for (Iterator<Turn> it = tails.iterator(); it.hasNext(); ) {
             Turn t = it.next();
+            if (!mayRun && now - t.tailSinceUs < tailMaxHoldUs) {
+                continue;
+            }
             StepOutput.CallerText text;
             try {
-                text = t.session.advanceCallerText(idle ? Integer.MAX_VALUE : transcribeTokensPerStep);
+                text = t.session.advanceCallerText(idle ? Math.max(IDLE_TAIL_TOKENS, transcribeTokensPerStep)
+                        : transcribeTokensPerStep);
             } catch (RuntimeException e) {
-                long now = Clock.nowMicros();
-                text = new StepOutput.CallerText("", "", 0, false, now, now, 0, e);
+                long failedAt = Clock.nowMicros();
+                text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
             }
             if (text != null || !t.session.callerTextPending()) {
                 it.remove();
@@ -236,15 +278,15 @@ public final class TurnScheduler {
         }
     }
 
-    private List<StepOutput> decode(List<Turn> batch) {
+    private List<StepOutput> decode(List<Turn> batch, boolean decoderMayRun) {
         List<EngineSession> sessions = new ArrayList<>(batch.size());
         batch.forEach(t -> sessions.add(t.session));
         if (batchedDecode) {
-            return checked(engine.step(sessions), sessions.size());
+            return checked(engine.step(sessions, decoderMayRun), sessions.size());
         }
         List<StepOutput> outs = new ArrayList<>(sessions.size());
         for (EngineSession s : sessions) {
-            outs.add(checked(engine.step(List.of(s)), 1).get(0));
+            outs.add(checked(engine.step(List.of(s), decoderMayRun), 1).get(0));
         }
         return outs;
     }
@@ -327,8 +369,10 @@ public final class TurnScheduler {
         Long first = t.timings.getFirstChunkProducedUs();
         metrics.turnCompleted(start != null && first != null ? first - start : -1);
         if (!t.callerTextPublished && t.session.callerTextPending()) {
-            // the reply ended while another turn still waited for its first audio: its caller text follows in the tail
+            // the reply ended with its caller text unfinished (the decoder yields to first audio, and decodes only
+            // a step's share at the end): the rest follows in the tail
             t.tailOutcome = TurnOutput.Outcome.COMPLETED;
+            t.tailSinceUs = Clock.nowMicros();
             tails.add(t);
             return;
         }
@@ -372,6 +416,7 @@ public final class TurnScheduler {
             output.text(t, textDelta(t, "", true, true));
             if (toTail.contains(t)) {
                 t.tailOutcome = TurnOutput.Outcome.CANCELLED;
+                t.tailSinceUs = Clock.nowMicros();
                 tails.add(t);   // finished once its caller text is out
             } else {
                 output.finished(t, TurnOutput.Outcome.CANCELLED, null);

@@ -37,6 +37,13 @@ public interface WorkerMetrics {
      */
     void transcription(boolean ok, long decodeCpuMicros);
 
+    /**
+     * A decode step ran with the caller decoder held: a turn was queued, starting, or still without its first
+     * audio (the scheduler's rule that transcription never delays first audio).
+     */
+    default void decoderHeld() {
+    }
+
     /** Reports nothing. */
     WorkerMetrics NOOP = new WorkerMetrics() {
         @Override public void queueDepth(int waiting) { }

@@ -16,9 +16,10 @@ import java.util.List;
  * ends after {@code steps} steps. It records the size of each step call.
  *
  * <p>Caller text (unless {@link #withoutTranscription()}): each session "hears" {@code "caller <callId>"} in
- * {@link #callerTokens} decoder tokens, one per step once every session of the batch has its first audio out, the rest
- * in its done step (unless a session of the batch still has no audio then); a cancelled session, or one done with
- * its transcript unfinished, finishes it through {@link EngineSession#advanceCallerText}. A call ID containing
+ * {@link #callerTokens} decoder tokens, one per step once every session of the batch has its first audio out and the
+ * scheduler does not hold the decoder (the rest in its done step only when stepped without the scheduler's word); a
+ * cancelled session, or one done with its transcript unfinished, finishes it through
+ * {@link EngineSession#advanceCallerText}. A call ID containing
  * {@code "bad-decoder"} gives a failed transcript instead.
  */
 class ScriptedEngine implements TurnEngine {
@@ -27,6 +28,8 @@ class ScriptedEngine implements TurnEngine {
     final int unitsPerChunk;
     final List<Integer> stepSizes = new ArrayList<>();
     final List<Session> started = new ArrayList<>();
+    /** The scheduler's word on the caller decoder, per step call. */
+    final List<Boolean> decoderAllowed = new ArrayList<>();
     boolean transcribes = true;
     int callerTokens = 4;
 
@@ -121,8 +124,23 @@ class ScriptedEngine implements TurnEngine {
         return s;
     }
 
+    /** As the real engine's step without a driver's word: the rest of an ended reply's transcript in its done step. */
     @Override
     public List<StepOutput> step(List<EngineSession> batch) {
+        return step(batch, true, true);
+    }
+
+    /**
+     * As the real engine under the worker's scheduler: nothing while it holds the decoder, else one token per step
+     * (a done step included) once every session of the batch has its first audio; the rest through the tail.
+     */
+    @Override
+    public List<StepOutput> step(List<EngineSession> batch, boolean decoderMayRun) {
+        decoderAllowed.add(decoderMayRun);
+        return step(batch, decoderMayRun, false);
+    }
+
+    private List<StepOutput> step(List<EngineSession> batch, boolean decoderMayRun, boolean finishAtDone) {
         stepSizes.add(batch.size());
         List<StepOutput> out = new ArrayList<>();
         for (EngineSession es : batch) {
@@ -143,13 +161,13 @@ class ScriptedEngine implements TurnEngine {
             }
             out.add(new StepOutput(text, 1, audio, done));
         }
-        // as the real engine: no caller decoding while a session of the batch has no audio yet; then one token per
-        // step, the rest in the done step
+        // as the real engine: no caller decoding while the driver holds it or a session of the batch has no audio
+        // yet; then one token per step, the rest in the done step only without a driver's word
         boolean everySpeaks = batch.stream().allMatch(es -> ((Session) es).hadAudio || es.done());
-        for (int i = 0; i < batch.size() && everySpeaks; i++) {
+        for (int i = 0; i < batch.size() && everySpeaks && decoderMayRun; i++) {
             Session s = (Session) batch.get(i);
             StepOutput o = out.get(i);
-            StepOutput.CallerText caller = s.advanceCallerText(o.done() ? Integer.MAX_VALUE : 1);
+            StepOutput.CallerText caller = s.advanceCallerText(o.done() && finishAtDone ? Integer.MAX_VALUE : 1);
             if (caller != null) {
                 out.set(i, new StepOutput(o.text(), o.newUnits(), o.audio(), o.done(), caller));
             }

@@ -289,9 +289,9 @@ class TurnSchedulerTest {
         assertThat(out.callerTexts("a")).hasSize(1);
         assertThat(out.order.indexOf("a:caller")).isGreaterThan(out.order.lastIndexOf("a:audio"))
                 .isLessThan(out.order.indexOf("a:finished"));
-        // (b's own caller text went out with its done step; a's tail, 2 tokens after b's first chunk, ended once
-        // no turn ran: so b is finished first)
-        assertThat(out.finished).containsExactly("b/1:COMPLETED", "a/1:COMPLETED");
+        // (a's tail advances 2 tokens per step once b's first chunk is out, so its 4 tokens are done before b's
+        // reply ends: a is finished first)
+        assertThat(out.finished).containsExactly("a/1:COMPLETED", "b/1:COMPLETED");
         assertThat(engine.started).allMatch(x -> x.closed);
         assertThat(metrics.turnsCompleted()).isEqualTo(2);
     }
@@ -320,6 +320,118 @@ class TurnSchedulerTest {
         assertThat(engine.started.get(0).decoded).isEqualTo(decoded + 2);
         drain(s);
         assertThat(out.callerTexts("a")).hasSize(1);
+    }
+
+    @Test
+    void shouldHoldTheCallerDecoderWhileATurnWaitsForABatchSlot() {
+        // Given one slot, a turn speaking (its first chunk out) whose caller text is being decoded
+        ScriptedEngine engine = new ScriptedEngine(12, 2);
+        engine.callerTokens = 40;
+        TurnScheduler s = scheduler(engine, 1, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        for (int i = 0; i < 4; i++) {
+            s.runOnce();
+        }
+        ScriptedEngine.Session a = engine.started.get(0);
+        assertThat(a.hadAudio).isTrue();
+        assertThat(a.decoded).as("a decodes once it speaks and nobody waits").isPositive();
+        // When a newcomer arrives and must wait for the slot
+        s.submit(turn("b", 1, 1));
+        int decoded = a.decoded;
+        long heldBefore = metrics.decoderHeldSteps();
+        while (engine.started.size() < 2) {
+            s.runOnce();
+            // Then a's decoder does not move while b is queued, in its reply steps or in the tail
+            assertThat(a.decoded).as("a's caller decoder while b waits").isEqualTo(decoded);
+        }
+        assertThat(metrics.decoderHeldSteps()).isGreaterThan(heldBefore);
+        // And it stays held while b, admitted, has no audio; it moves once b's first chunk is out
+        ScriptedEngine.Session b = engine.started.get(1);
+        while (!b.hadAudio) {
+            assertThat(a.decoded).isEqualTo(decoded);
+            s.runOnce();
+        }
+        drain(s);
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(out.callerTexts("b")).hasSize(1);
+        assertThat(out.order.indexOf("a:caller")).isLessThan(out.order.indexOf("a:finished"));
+    }
+
+    @Test
+    void shouldHoldTheCallerDecoderInTheStepThatAdmitsANewcomer() {
+        // Given a turn speaking with its decoder running, and a free slot
+        ScriptedEngine engine = new ScriptedEngine(12, 2);
+        engine.callerTokens = 40;
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        for (int i = 0; i < 4; i++) {
+            s.runOnce();
+        }
+        assertThat(engine.decoderAllowed.get(engine.decoderAllowed.size() - 1)).isTrue();
+        // When a newcomer is admitted (its prefill runs in this loop)
+        s.submit(turn("b", 1, 1));
+        s.runOnce();
+        // Then the step after its prefill does no decoder work, nor does any step before its first audio
+        assertThat(engine.decoderAllowed.get(engine.decoderAllowed.size() - 1)).isFalse();
+        while (!engine.started.get(1).hadAudio) {
+            s.runOnce();
+            assertThat(engine.decoderAllowed.get(engine.decoderAllowed.size() - 1)).isFalse();
+        }
+        // And the step after b's first chunk may decode again
+        s.runOnce();
+        assertThat(engine.decoderAllowed.get(engine.decoderAllowed.size() - 1)).isTrue();
+    }
+
+    @Test
+    void shouldAdvanceAnIdleTailBySlicesSoANewcomerWaitsAtMostOneSlice() {
+        // Given a turn cut with a long caller transcript left, and no other turn
+        ScriptedEngine engine = new ScriptedEngine(20, 2);
+        engine.callerTokens = 100;
+        TurnScheduler s = scheduler(engine, 4, true, new ConversationCache(0, metrics));
+        s.submit(turn("a", 1, 0));
+        s.runOnce();
+        s.runOnce();
+        s.cancel("a", 1, "barge-in");
+        ScriptedEngine.Session a = engine.started.get(0);
+        int decoded = a.decoded;
+        // When the worker loops with nothing else to do
+        s.runOnce();
+        // Then one loop decodes one slice, not the whole utterance
+        assertThat(a.decoded).isEqualTo(decoded + TurnScheduler.IDLE_TAIL_TOKENS);
+        // And a newcomer read between two loops holds the tail until its first audio
+        s.submit(turn("b", 1, 1));
+        int atNewcomer = a.decoded;
+        s.runOnce();
+        assertThat(a.decoded).isEqualTo(atNewcomer);
+        drain(s);
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(out.finished).contains("a/1:CANCELLED", "b/1:COMPLETED");
+    }
+
+    @Test
+    void shouldStillAdvanceATailHeldLongerThanItsMaxHoldWhenTheQueueNeverEmpties() throws InterruptedException {
+        // Given a cut turn in the tail, one slot taken by a long reply and a turn queued behind it for good
+        ScriptedEngine engine = new ScriptedEngine(500, 2);
+        engine.callerTokens = 100;
+        TurnScheduler s = new TurnScheduler(engine, new ConversationCache(0, metrics), 1, true, "w1", metrics, out, 2,
+                java.time.Duration.ofMillis(200));
+        s.submit(turn("a", 1, 0));
+        s.runOnce();
+        s.runOnce();
+        s.cancel("a", 1, "barge-in");
+        s.submit(turn("b", 1, 1));
+        s.submit(turn("c", 1, 2));
+        ScriptedEngine.Session a = engine.started.get(0);
+        // When the worker loops within the max hold, the tail is held (c is queued)
+        int decoded = a.decoded;
+        s.runOnce();
+        s.runOnce();
+        assertThat(a.decoded).isEqualTo(decoded);
+        // Then once it has been held longer, it advances its share per loop although c still waits
+        Thread.sleep(250);
+        s.runOnce();
+        assertThat(s.waiting()).isEqualTo(1);
+        assertThat(a.decoded).isEqualTo(decoded + 2);
     }
 
     @Test
@@ -426,7 +538,8 @@ class TurnSchedulerTest {
     void shouldFailEveryTurnOfTheBatchWhenTheStepThrows() {
         ScriptedEngine engine = new ScriptedEngine(10, 2) {
             @Override
-            public List<dev.omnicall.worker.engine.StepOutput> step(List<dev.omnicall.worker.engine.EngineSession> b) {
+            public List<dev.omnicall.worker.engine.StepOutput> step(List<dev.omnicall.worker.engine.EngineSession> b,
+                                                                    boolean decoderMayRun) {
                 throw new IllegalStateException("device lost");
             }
         };

@@ -114,15 +114,38 @@ public final class SpeechGenerator {
         }
     }
 
+    /** How much caller-decoder work one {@link #stepAll} does after the reply's work. */
+    public enum DecoderWork {
+        /**
+         * None: the driver has a turn queued or starting (its prefill and first audio must not wait behind the
+         * decoder). A reply that ends keeps its transcript pending for {@link TurnGenerator#advanceCallerText}.
+         */
+        HOLD,
+        /**
+         * {@code tokensPerStep} tokens per turn once every turn of the batch has its first audio; a reply that ends
+         * decodes its step's share too and leaves the rest pending for {@link TurnGenerator#advanceCallerText}, so no
+         * step carries a whole utterance's decoding.
+         */
+        SLICE,
+        /** As {@link #SLICE}, but a reply that ends finishes its transcript in its done step (a driver with no tail). */
+        SLICE_FINISH_AT_DONE
+    }
+
     /**
      * One step for each turn: text, units and audio of every turn's pending token, then one LLM forward
-     * over all turns still running, then (when transcribing) a few caller-decoder tokens per turn. Finished
-     * turns in the list answer with an empty, done result.
+     * over all turns still running, then (when transcribing) a few caller-decoder tokens per turn, a reply
+     * that ends finishing its transcript ({@link DecoderWork#SLICE_FINISH_AT_DONE}). Finished turns in the list
+     * answer with an empty, done result.
      */
     public List<StepResult> stepAll(List<TurnGenerator> turns) {
+        return stepAll(turns, DecoderWork.SLICE_FINISH_AT_DONE);
+    }
+
+    /** As {@link #stepAll(List)}, with the caller-decoder work the driver allows this step. */
+    public List<StepResult> stepAll(List<TurnGenerator> turns, DecoderWork decoderWork) {
         List<StepResult> results = replyStep(turns);
-        if (callerDecoder != null) {
-            transcribe(turns, results);
+        if (callerDecoder != null && decoderWork != DecoderWork.HOLD) {
+            transcribe(turns, results, decoderWork == DecoderWork.SLICE_FINISH_AT_DONE);
         }
         return results;
     }
@@ -132,12 +155,13 @@ public final class SpeechGenerator {
      * still waits for its first audio chunk, so caller transcription never stands between a turn's start and its
      * first audio (a turn's first chunk comes at the same step, with the same bytes and no later, as with
      * transcription off); after that each turn advances {@code tokensPerStep} tokens per step, and a reply that
-     * ends finishes what is left. A reply that ends while some turn of the batch still waits for its first audio
-     * keeps its transcript pending ({@link TurnGenerator#hasCallerTextPending()}): its driver finishes it with
+     * ends finishes what is left when {@code finishAtDone}. A reply that ends while some turn of the batch still
+     * waits for its first audio (or without {@code finishAtDone} with its transcript unfinished) keeps it pending
+     * ({@link TurnGenerator#hasCallerTextPending()}): its driver finishes it with
      * {@link TurnGenerator#advanceCallerText} once that is over. The decoder runs per turn (one
      * {@link CallerDecoder.Run} each), not batched.
      */
-    private void transcribe(List<TurnGenerator> turns, List<StepResult> results) {
+    private void transcribe(List<TurnGenerator> turns, List<StepResult> results, boolean finishAtDone) {
         boolean everyTurnSpeaks = true;
         for (TurnGenerator t : turns) {
             if (!t.isDone() && !t.hasFirstAudio()) {
@@ -154,7 +178,7 @@ public final class SpeechGenerator {
             if (!everyTurnSpeaks) {
                 continue;
             }
-            if (r.done()) {
+            if (r.done() && finishAtDone) {
                 t.finishTranscription();
             } else {
                 t.advanceTranscription(perStep);

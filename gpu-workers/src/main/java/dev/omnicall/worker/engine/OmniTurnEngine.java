@@ -111,7 +111,7 @@ public final class OmniTurnEngine implements TurnEngine {
                     + " of the decoder's languages " + transcriber.get().tokenizer().languages() + " (or auto)");
         }
         LOG.info("caller transcription on: language {}, at most {} tokens per utterance, {} decoder tokens per reply"
-                + " step once every running turn has its first audio, the rest when the reply ends", t.languageOrAuto(),
+                + " step while no turn is queued, starting or without its first audio", t.languageOrAuto(),
                 Math.min(t.maxTokens(), transcriber.get().maxTokens()), t.tokensPerStep());
         return CallerDecoder.of(transcriber.get());
     }
@@ -135,14 +135,29 @@ public final class OmniTurnEngine implements TurnEngine {
         return new Session(generator.start(input.pcm16k(), history, kept));
     }
 
+    /** One step; a reply that ends finishes its caller transcript in this step (a driver without a tail). */
     @Override
     public List<StepOutput> step(List<EngineSession> batch) {
+        return step(batch, SpeechGenerator.DecoderWork.SLICE_FINISH_AT_DONE);
+    }
+
+    /**
+     * One step as the worker's scheduler drives it: no decoder work while it says a turn is queued or starting,
+     * else {@code tokensPerStep} per turn (once every turn of the batch has its first audio), the rest of an ended
+     * reply's transcript left to the scheduler's tail, a few tokens per loop.
+     */
+    @Override
+    public List<StepOutput> step(List<EngineSession> batch, boolean decoderMayRun) {
+        return step(batch, decoderMayRun ? SpeechGenerator.DecoderWork.SLICE : SpeechGenerator.DecoderWork.HOLD);
+    }
+
+    private List<StepOutput> step(List<EngineSession> batch, SpeechGenerator.DecoderWork decoderWork) {
         List<TurnGenerator> turns = new ArrayList<>(batch.size());
         for (int i = 0; i < batch.size(); i++) {
             Session s = (Session) batch.get(i);
             turns.add(s.turn);
         }
-        List<StepResult> results = generator.stepAll(turns);
+        List<StepResult> results = generator.stepAll(turns, decoderWork);
         List<StepOutput> out = new ArrayList<>(results.size());
         for (int i = 0; i < results.size(); i++) {
             StepResult r = results.get(i);

@@ -26,6 +26,17 @@ public interface TurnEngine extends AutoCloseable {
      */
     List<StepOutput> step(List<EngineSession> batch);
 
+    /**
+     * As {@link #step(List)}, with the driver's word on caller transcription: {@code decoderMayRun} false means a
+     * turn is queued or starting, and the engine must not spend the step on its caller decoder (nothing may stand
+     * between a turn's arrival and its first audio); true lets each session advance its decoder by its share of the
+     * step, leaving what a reply that ends has not decoded to {@link EngineSession#advanceCallerText}. Engines that do
+     * not transcribe may ignore it.
+     */
+    default List<StepOutput> step(List<EngineSession> batch, boolean decoderMayRun) {
+        return step(batch);
+    }
+
     /** Frees the model's weights. */
     @Override
     void close();

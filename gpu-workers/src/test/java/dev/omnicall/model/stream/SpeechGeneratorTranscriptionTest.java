@@ -252,6 +252,66 @@ class SpeechGeneratorTranscriptionTest {
     }
 
     @Test
+    void shouldDecodeNothingWhileTheDriverHoldsTheDecoderAndLeaveAnEndedReplysRestToTheTailWhenSliced() {
+        // Given a decoder that counts its tokens, and three turns the worker's scheduler drives: it holds the decoder
+        // for the first steps after every turn has its first audio (a newcomer queued), then lets it run in slices
+        CallerDecoder real = CallerDecoder.of(transcriber);
+        AtomicInteger decoderTokens = new AtomicInteger();
+        CallerDecoder counted = (enc, lang, max) -> new CountingRun(real.start(enc, lang, max), decoderTokens);
+        SpeechGenerator generator = new SpeechGenerator(model, BASE.withTranscription(ON), counted);
+        List<TurnGenerator> turns = new ArrayList<>();
+        List<Trace> traces = new ArrayList<>();
+        for (float[] in : inputs) {
+            turns.add(generator.start(in, List.of(), null));
+            traces.add(new Trace());
+        }
+        try {
+            int heldAfterAudio = 0;
+            while (turns.stream().anyMatch(t -> !t.isDone())) {
+                boolean everyTurnSpeaks = turns.stream().allMatch(t -> t.isDone() || t.hasFirstAudio());
+                boolean hold = !everyTurnSpeaks || heldAfterAudio < 8;
+                if (everyTurnSpeaks && hold) {
+                    heldAfterAudio++;
+                }
+                int before = decoderTokens.get();
+                List<StepResult> rs = generator.stepAll(turns, hold ? SpeechGenerator.DecoderWork.HOLD
+                        : SpeechGenerator.DecoderWork.SLICE);
+                // When the decoder is held, no decoder token runs in the step, whatever the turns' state
+                if (hold) {
+                    assertThat(decoderTokens.get()).as("decoder tokens in a held step").isEqualTo(before);
+                } else {
+                    // and when it runs, each running turn decodes at most its step's share, a reply that ends included
+                    assertThat(decoderTokens.get() - before).as("decoder tokens in a sliced step")
+                            .isLessThanOrEqualTo(ON.tokensPerStep() * turns.size());
+                }
+                for (int i = 0; i < turns.size(); i++) {
+                    if (rs.get(i).tokenId() >= 0 || rs.get(i).callerText() != null) {
+                        traces.get(i).add(rs.get(i));
+                    }
+                }
+            }
+            // Then the rest of each transcript comes from the driver's tail, a slice at a time, and equals the
+            // transcript of the same encoder output decoded alone (the slow, obvious reference)
+            int fromTail = 0;
+            for (int i = 0; i < turns.size(); i++) {
+                CallerTranscript text = traces.get(i).callerTexts.isEmpty() ? null : traces.get(i).callerTexts.get(0);
+                fromTail += text == null ? 1 : 0;
+                for (int slice = 0; text == null && slice < CALLER_TOKENS + 8; slice++) {
+                    int before = decoderTokens.get();
+                    text = turns.get(i).advanceCallerText(4);
+                    assertThat(decoderTokens.get() - before).isLessThanOrEqualTo(4);
+                }
+                assertThat(text).as("turn %d's transcript", i).isNotNull();
+                assertThat(text.text()).isEqualTo(transcribeAlone(inputs[i]).text());
+                assertThat(turns.get(i).hasCallerTextPending()).isFalse();
+            }
+            assertThat(fromTail).as("turns whose ended reply left its transcript to the tail").isPositive();
+        } finally {
+            turns.forEach(TurnGenerator::close);
+        }
+    }
+
+    @Test
     void shouldCountInEachChunkTheTextEmittedUpToItsStep() {
         List<Trace> traces = runBatch(new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber)));
         for (Trace t : traces) {
@@ -265,6 +325,22 @@ class SpeechGeneratorTranscriptionTest {
             int whole = t.texts.stream().mapToInt(String::length).sum();
             assertThat(t.pieces.get(t.pieces.size() - 1).textChars()).isEqualTo(whole).isPositive();
         }
+    }
+
+    /** The real decoder run, counting its tokens. */
+    private record CountingRun(CallerDecoder.Run run, AtomicInteger tokens) implements CallerDecoder.Run {
+        @Override
+        public boolean step() {
+            tokens.incrementAndGet();
+            return run.step();
+        }
+
+        @Override public boolean isDone() { return run.isDone(); }
+        @Override public String text() { return run.text(); }
+        @Override public String language() { return run.language(); }
+        @Override public int tokenCount() { return run.tokenCount(); }
+        @Override public boolean truncated() { return run.truncated(); }
+        @Override public void close() { run.close(); }
     }
 
     /** The real decoder run, failing on its n-th step as a device error would. */
