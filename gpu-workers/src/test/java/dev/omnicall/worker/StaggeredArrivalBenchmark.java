@@ -1,0 +1,192 @@
+package dev.omnicall.worker;
+
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.CallerText;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.kafka.Clock;
+import dev.omnicall.kafka.KafkaSettings;
+import dev.omnicall.model.stream.TranscriptionOptions;
+import dev.omnicall.worker.engine.OmniTurnEngine;
+import org.apache.kafka.common.TopicPartition;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Caller transcription's cost on first audio when turns arrive while others speak: the case PipelineBenchmark's K=10
+ * round makes (calls dialled at 10/s, later turns arriving while earlier replies stream and their transcripts are
+ * decoded), here through {@link TurnScheduler} and the real engine on the tiny checkpoint, in one process, with no
+ * broker, bridge or streams role in the way, so that a shared box's load hits both modes alike.
+ *
+ * <p>Each round submits {@code bench.k} turns (default 20), one every {@code bench.gapMs} (100 ms) of wall time, each
+ * as the worker loop would read it: between two {@code runOnce} calls once its arrival time has passed. First audio
+ * is arrival → first AudioChunk produced (the queue wait, the prefill, the steps before the first chunk, and whatever
+ * decoder work stood in front of them). Rounds alternate transcription off / on ({@code bench.rounds} each, 3);
+ * transcription as the app ships it: 128-token cap (the tiny decoder's random weights run to it), 2 tokens per step.
+ * Replies of {@code bench.tokens} (48, as PipelineBenchmark's app) tokens, max batch 8, 1 s utterances, one torch
+ * thread. Prints p50/p99 per mode and ends with one {@code key=value} line.
+ *
+ * <pre>
+ * java -Dai.djl.offline=true -cp gpu-workers/target/classes:gpu-workers/target/test-classes:$(cat cp.txt) \
+ *     dev.omnicall.worker.StaggeredArrivalBenchmark
+ * </pre>
+ * It uses only the scheduler's public surface of before the decoder-yield rule, so the same compiled benchmark can
+ * run against an older build's {@code gpu-workers/target/classes} placed first on the class path (before vs after).
+ */
+public final class StaggeredArrivalBenchmark {
+
+    private StaggeredArrivalBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int k = Integer.getInteger("bench.k", 20);
+        long gapMs = Long.getLong("bench.gapMs", 100);
+        int rounds = Integer.getInteger("bench.rounds", 3);
+        int tokens = Integer.getInteger("bench.tokens", 48);
+        int callerTokens = Integer.getInteger("bench.callerTokens", 128);
+        String label = System.getProperty("bench.label", "build");
+        System.setProperty("ai.djl.pytorch.num_threads", System.getProperty("bench.threads", "1"));
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        System.out.printf(Locale.ROOT, "staggered arrivals (%s): %d turns per round, one every %d ms, %d-token replies,"
+                        + " %d caller tokens, max batch 8, %d rounds per mode alternating off/on, load average %s%n",
+                label, k, gapMs, tokens, callerTokens, rounds, loadAverage());
+        String loadStart = loadAverage();
+        WorkerConfig config = WorkerConfig.defaults(KafkaSettings.of("unused:9092"), WorkerHarness.tinyCheckpoint())
+                .withEncoderPaddedSeconds(0).withOmega(List.of(10, 20, 40, 80))
+                .withLimits(tokens, Duration.ofSeconds(30), 256L << 20).withBatching(8, true)
+                .withTranscription(new TranscriptionOptions(true, null, callerTokens, 2));
+        List<Long> off = new ArrayList<>();
+        List<Long> on = new ArrayList<>();
+        List<Long> callerTextAfterArrival = new ArrayList<>();
+        int callerTexts = 0;
+        try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
+            OmniTurnEngine without = WorkerBenchmark.transcriptionOff(engine);
+            round(without, k, gapMs);   // warm-up, both modes
+            round(engine, k, gapMs);
+            for (int r = 0; r < rounds; r++) {
+                off.addAll(round(without, k, gapMs).firstAudioUs);
+                Round withText = round(engine, k, gapMs);
+                on.addAll(withText.firstAudioUs);
+                callerTextAfterArrival.addAll(withText.callerTextUs);
+                callerTexts += withText.callerTextUs.size();
+            }
+        }
+        Map<String, String> summary = new LinkedHashMap<>();
+        summary.put("bench", "staggered_arrivals");
+        summary.put("label", label);
+        summary.put("turns_per_mode", Integer.toString(off.size()));
+        summary.put("off_first_audio_p50_ms", ms(percentile(off, 50)));
+        summary.put("off_first_audio_p99_ms", ms(percentile(off, 99)));
+        summary.put("on_first_audio_p50_ms", ms(percentile(on, 50)));
+        summary.put("on_first_audio_p99_ms", ms(percentile(on, 99)));
+        summary.put("on_vs_off_p50", String.format(Locale.ROOT, "%.3f", percentile(on, 50) / percentile(off, 50)));
+        summary.put("caller_texts", Integer.toString(callerTexts));
+        summary.put("caller_text_after_arrival_p50_ms", ms(percentile(callerTextAfterArrival, 50)));
+        summary.put("load_start", loadStart);
+        summary.put("load_end", loadAverage());
+        System.out.printf(Locale.ROOT, "first audio (arrival -> first chunk produced), %d turns per mode: off p50 %s / p99 %s ms,"
+                        + " on p50 %s / p99 %s ms; caller texts %d, done %s ms after arrival (p50)%n", off.size(),
+                summary.get("off_first_audio_p50_ms"), summary.get("off_first_audio_p99_ms"),
+                summary.get("on_first_audio_p50_ms"), summary.get("on_first_audio_p99_ms"), callerTexts,
+                summary.get("caller_text_after_arrival_p50_ms"));
+        StringBuilder line = new StringBuilder();
+        summary.forEach((key, v) -> line.append(line.length() == 0 ? "" : " ").append(key).append('=').append(v));
+        System.out.println(line);
+    }
+
+    private record Round(List<Long> firstAudioUs, List<Long> callerTextUs) {
+    }
+
+    /** One round: k turns arriving gapMs apart while the scheduler runs, until every turn is finished. */
+    private static Round round(OmniTurnEngine engine, int k, long gapMs) {
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        Map<String, Long> arrivalUs = new LinkedHashMap<>();
+        Map<String, Long> firstAudioUs = new LinkedHashMap<>();
+        List<Long> callerTextUs = new ArrayList<>();
+        TurnOutput collect = new TurnOutput() {
+            @Override
+            public void text(Turn turn, TextDelta delta) {
+            }
+
+            @Override
+            public void audio(Turn turn, AudioChunk chunk) {
+                firstAudioUs.putIfAbsent(turn.callId(), chunk.getTimings().getFirstChunkProducedUs() - arrivalUs.get(turn.callId()));
+            }
+
+            @Override
+            public void callerText(Turn turn, CallerText text) {
+                callerTextUs.add(Clock.nowMicros() - arrivalUs.get(turn.callId()));
+            }
+
+            @Override
+            public void transcriptionFailed(Turn turn, Throwable error) {
+                throw new IllegalStateException("transcription failed in the benchmark", error);
+            }
+
+            @Override
+            public void finished(Turn turn, Outcome outcome, Throwable error) {
+            }
+        };
+        TurnScheduler scheduler = new TurnScheduler(engine, new ConversationCache(0, metrics), 8, true, "bench",
+                metrics, collect, 2);
+        long t0 = Clock.nowMicros();
+        int submitted = 0;
+        while (submitted < k || scheduler.hasWork()) {
+            long now = Clock.nowMicros();
+            // what the worker's poll between two loops would have read by now
+            while (submitted < k && now >= t0 + submitted * gapMs * 1000) {
+                String callId = "stagger-" + submitted;
+                long arrival = t0 + submitted * gapMs * 1000;
+                arrivalUs.put(callId, arrival);
+                TurnRequest r = WorkerHarness.request(callId, 1, WorkerHarness.utterance(1.0, 500 + submitted), List.of());
+                scheduler.submit(new Turn(r, TurnRequests.toInput(r), new TopicPartition("bench", 0), submitted, null, null, 0));
+                submitted++;
+            }
+            if (scheduler.hasWork()) {
+                scheduler.runOnce();
+            } else {
+                sleepMicros(t0 + submitted * gapMs * 1000 - now);
+            }
+        }
+        return new Round(new ArrayList<>(firstAudioUs.values()), callerTextUs);
+    }
+
+    private static void sleepMicros(long us) {
+        if (us > 0) {
+            try {
+                Thread.sleep(us / 1000, (int) (us % 1000) * 1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Nearest-rank percentile. */
+    private static double percentile(List<Long> xs, int p) {
+        if (xs.isEmpty()) {
+            return Double.NaN;
+        }
+        long[] s = xs.stream().mapToLong(Long::longValue).toArray();
+        Arrays.sort(s);
+        int rank = (int) Math.ceil(p / 100.0 * s.length);
+        return s[Math.max(0, Math.min(s.length - 1, rank - 1))];
+    }
+
+    private static String ms(double us) {
+        return String.format(Locale.ROOT, "%.1f", us / 1000.0);
+    }
+
+    private static String loadAverage() {
+        try {
+            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (java.io.IOException | RuntimeException e) {
+            return "na";
+        }
+    }
+}
