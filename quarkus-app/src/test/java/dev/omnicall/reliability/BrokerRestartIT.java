@@ -45,10 +45,10 @@ class BrokerRestartIT extends ReliabilityTest {
         Figures.line("test=broker-restart calls=%d segments_sent=%d segments_stored=%d lost=%d duplicates=%d"
                         + " emitted_while_down=%d down_ms=%d restart_ms=%d catch_up_ms=%d calls_ended_ok=%d",
                 CALLS, r.emitted(), r.stored(), r.lost(), r.duplicates(), r.emittedWhileDown(), r.downMs(),
-                restartMs.get(), r.catchUpMs(), r.callsEndedByCaller());
+                restartMs.get(), r.catchUpMs(), r.callsEndedOnce());
 
         // Then it was a clean stop (Kafka wrote its marker), every emitted segment is stored exactly once, and
-        // every call resumed and ended with CallStarted + CallEnded(CALLER_HANGUP)
+        // every call resumed and ended with CallStarted + one CallEnded (the bot's hang-up)
         assertThat(cleanMarker).as("clean-shutdown marker after the stop").isTrue();
         r.assertNothingLostAndEveryCallEnded();
     }
