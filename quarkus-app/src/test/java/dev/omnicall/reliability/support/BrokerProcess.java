@@ -54,7 +54,13 @@ public final class BrokerProcess implements AutoCloseable {
         jvm = ChildJvm.start("broker-" + starts, BrokerMain.class, List.of(),
                 List.of("data-dir=" + dataDir, "broker-port=" + brokerPort, "controller-port=" + controllerPort,
                         "partitions=" + partitions, "create-topics=" + createTopics), logDir);
-        readyLine = jvm.awaitLine(l -> l.startsWith("READY broker"), READY);
+        try {
+            readyLine = jvm.awaitLine(l -> l.startsWith("READY broker"), READY);
+        } catch (RuntimeException | AssertionError notReady) {
+            // a first start that fails never reaches the test's keep(): stop the process here, or it outlives the test
+            jvm.close();
+            throw notReady;
+        }
         return Waits.msSince(t0);
     }
 
