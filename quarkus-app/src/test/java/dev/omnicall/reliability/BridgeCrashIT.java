@@ -19,6 +19,7 @@ import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.topologies.ConversationTopology;
+import dev.omnicall.topologies.ConversationConfig;
 import dev.omnicall.topologies.StreamsRole;
 import org.apache.kafka.streams.StoreQueryParameters;
 import org.apache.kafka.streams.state.QueryableStoreTypes;
@@ -84,7 +85,10 @@ class BridgeCrashIT extends ReliabilityTest {
         // calls whose spoken questions became turns that the worker is generating
         Broker broker = keep(Broker.start(tmp.resolve("kafka"), 3));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALL_EVENTS, Topics.RESPONSE_TEXT));
-        StreamsRole streams = keep(Roles.startStreams(broker.settings(), "crash-streams", tmp.resolve("streams")));
+        // The ended-call grace (issue 11: a call's context text is kept 2 min after its CallEnded for late CallerTexts) is
+        // off here: this test checks that the context goes with the CallEnded (BUG-4), which the grace would defer
+        StreamsRole streams = keep(Roles.startStreams(broker.settings(), "crash-streams", tmp.resolve("streams"),
+                ConversationConfig.defaults().withEndedGrace(Duration.ZERO)));
         Roles.Worker worker = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "cw-1", "crash-workers", MAX_TOKENS)));
         int sipPort = FreePorts.udpAndTcp();
         int rtpPortMin = FreePorts.rtpRange(40);

@@ -45,8 +45,11 @@ public final class Roles {
     // ---- streams ------------------------------------------------------------------------------------------
 
     public static StreamsRole startStreams(KafkaSettings kafka, String applicationId, Path stateDir) {
-        StreamsRole role = new StreamsRole(kafka, SERDE, new StreamsSettings(applicationId, stateDir, 20, true, 1),
-                ConversationConfig.defaults());
+        return startStreams(kafka, applicationId, stateDir, ConversationConfig.defaults());
+    }
+
+    public static StreamsRole startStreams(KafkaSettings kafka, String applicationId, Path stateDir, ConversationConfig config) {
+        StreamsRole role = new StreamsRole(kafka, SERDE, new StreamsSettings(applicationId, stateDir, 20, true, 1), config);
         role.start();
         Waits.until("streams role RUNNING", Duration.ofSeconds(90), role::isRunning);
         return role;
