@@ -41,6 +41,17 @@ def intents():
         return json.load(f)
 
 
+def edit_distance(a, b):
+    """Levenshtein distance between two sequences (words, tokens, units)."""
+    d = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(b) + 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+            prev, d[j] = d[j], cur
+    return d[len(b)]
+
+
 def log(stage, msg):
     print(f"[{time.strftime('%H:%M:%S')}] {stage}: {msg}", flush=True)
 

@@ -39,16 +39,6 @@ def collapse(labels, blank):
     return out
 
 
-def edit_distance(a, b):
-    d = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(b) + 1):
-            cur = min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
-            prev, d[j] = d[j], cur
-    return d[len(b)]
-
-
 def main():
     C.setup()
     rnd = random.Random(C.SEED + 7)
@@ -123,7 +113,7 @@ def main():
             labels = gen(s[None])[0].argmax(-1).tolist()
             got = collapse(labels, blank)
             exact += got == targets[ii]
-            dist += edit_distance(got, targets[ii])
+            dist += C.edit_distance(got, targets[ii])
             total += len(targets[ii])
     result = {"train_seconds": round(train_s), "exact_unit_sequences": f"{exact}/{min(48, len(samples))}",
               "unit_error_rate": round(dist / max(1, total), 4)}
