@@ -42,7 +42,8 @@ import static org.awaitility.Awaitility.await;
  * worker (tiny checkpoint on CPU) → response-audio → bridge (RTP). The reply is random-weight noise, but it
  * must arrive; the turn's latency split must reach turn-metrics (every stage's stamp), the dashboard and
  * /q/metrics; the second turn must carry the first in its history; and the caller's hang-up must publish
- * CallEnded and clear the call's conversation context, which held it while the call was up.
+ * CallEnded and clear the call's conversation context down to its text (kept for the ended-call grace, then
+ * released), which held it while the call was up.
  */
 @QuarkusTest
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
@@ -174,13 +175,24 @@ class PhoneCallIT {
                     assertThat(m.getFirstAudioLatencyUs()).as("first-audio latency of turn %d", m.getTurnId()).isNotNull().isPositive();
                 });
             });
-            // And the hang-up is on call-events and clears the call's conversation context
+            // And the hang-up is on call-events and clears the call's conversation context down to its text: for the
+            // ended-call grace (omnicall.streams.ended-grace) streams keeps the ended call's text so a late CallerText
+            // still completes the transcript, without caller audio or reply drafts (released after the grace)
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(tail.values(Topics.CALL_EVENTS,
                     e -> callId.equals(e.getCallId()) && e.getPayload() instanceof CallEnded)).as("CallEnded of %s", callId)
                     .singleElement().satisfies(e -> assertThat(((CallEnded) e.getPayload()).getReason())
                             .isEqualTo(dev.omnicall.events.EndReason.CALLER_HANGUP)));
-            await().atMost(Duration.ofSeconds(30)).ignoreExceptions().untilAsserted(() ->
-                    assertThat(context.get(callId)).as("conversation context of %s after the hang-up", callId).isNull());
+            await().atMost(Duration.ofSeconds(30)).ignoreExceptions().untilAsserted(() -> {
+                Object kept = context.get(callId);
+                if (kept != null) {
+                    dev.omnicall.state.ConversationState state = (dev.omnicall.state.ConversationState) kept;
+                    assertThat(state.getTurns()).as("turns kept after the hang-up of %s", callId)
+                            .allSatisfy(t -> assertThat(t.getUserAudio()).isNull());
+                    assertThat(state.getPending()).as("pending turns kept after the hang-up of %s", callId)
+                            .allSatisfy(t -> assertThat(t.getUserAudio()).isNull());
+                    assertThat(state.getDrafts()).as("reply drafts kept after the hang-up of %s", callId).isEmpty();
+                }
+            });
         }
     }
 
