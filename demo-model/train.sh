@@ -37,12 +37,20 @@ fi
 javac -nowarn -cp "$REPO/gpu-workers/target/classes:$(cat "$DEMO_WORK/classpath.txt")" -d "$DEMO_WORK/java" \
   java/PromptIds.java java/EvalHeldout.java
 
-stage "voice: bot answers, speech units (units.json), CodeHiFiGAN vocoder (H5's voice_train.py)"
+VOICE_PID=""
 if [[ $SMOKE == 1 ]]; then
+  stage "voice: bot answers, speech units (units.json), CodeHiFiGAN vocoder (smoke)"
   $PY voice_train.py --smoke
   rm -rf "$DEMO_CHECKPOINT/vocoder"; cp -r "$HERE/work/smoke/vocoder" "$DEMO_CHECKPOINT/vocoder"
 else
-  $PY voice_train.py
+  stage "voice: bot answers, speech units (units.json)"
+  $PY voice_train.py --part units
+  # the vocoder needs nothing of the brain: it trains on the second core (its own thread count) while the brain
+  # stages run on the first, for DEMO_VOICE_MINUTES of wall clock; its log is $DEMO_WORK/voice.log
+  stage "voice: CodeHiFiGAN vocoder in the background (${DEMO_VOICE_MINUTES:-55} min, log $DEMO_WORK/voice.log)"
+  $PY voice_train.py --part vocoder --minutes "${DEMO_VOICE_MINUTES:-55}" >"$DEMO_WORK/voice.log" 2>&1 &
+  VOICE_PID=$!
+  trap '[[ -n "$VOICE_PID" ]] && kill "$VOICE_PID" 2>/dev/null' EXIT
 fi
 
 stage "1 caller audio";            $PY data.py
@@ -51,6 +59,11 @@ stage "0 vocabularies";            $PY bpe.py
 stage "3 Whisper encoder+decoder"; $PY asr.py
 stage "4 adaptor + LLM";           $PY llm.py
 stage "5 CTC unit decoder";        $PY ctc.py
+if [[ -n "$VOICE_PID" ]]; then
+  stage "waiting for the vocoder"
+  wait "$VOICE_PID" || { echo "the vocoder stage failed: $DEMO_WORK/voice.log"; tail -20 "$DEMO_WORK/voice.log"; exit 1; }
+  VOICE_PID=""
+fi
 stage "6 export";                  $PY export.py
 stage "7 Java runtime check";      $PY check_java.py
 stage "done"

@@ -1,6 +1,7 @@
 """Stage 3: the Whisper-style encoder trained jointly with a small Whisper decoder (caller transcription,
 issue 11) on the training callers' questions; an auxiliary intent head on the mean-pooled encoder output
-(not exported) makes the intent plain in the encoder states the LLM reads later. Writes work/asr.pt and
+(not exported) makes the intent plain in the encoder states the LLM reads later, and an auxiliary CTC head over
+the phonemes espeak-ng spoke (not exported) makes the encoder hear sounds rather than memorise sentences. Writes work/asr.pt and
 reports the caller-text WER on the held-out voices + questions (greedy, the runtime's prompt)."""
 import json
 import math
@@ -17,7 +18,9 @@ import torch.nn.functional as F
 import bpe as B
 import common as C
 
-D_AUDIO, AUDIO_HEADS, AUDIO_LAYERS = 96, 4, 2
+D_AUDIO = int(os.environ.get("DEMO_ASR_DIM", "128"))
+AUDIO_HEADS = 4
+AUDIO_LAYERS = int(os.environ.get("DEMO_ASR_LAYERS", "3"))
 TEXT_LAYERS = 1
 N_TEXT_CTX = 448
 N_LANGUAGES = 100  # large-v3's language tokens
@@ -27,6 +30,13 @@ LR = float(os.environ.get("DEMO_ASR_LR", "1e-3"))
 POSITION_SCALE = 0.1
 PERTURB = float(os.environ.get("DEMO_ASR_PERTURB", "0.8"))  # share of training utterances warped (perturb())
 CONV_GAIN = float(os.environ.get("DEMO_ASR_CONV_GAIN", "5"))
+CTC_WEIGHT = float(os.environ.get("DEMO_ASR_CTC_WEIGHT", "1.0"))  # phoneme CTC beside the text and intent losses
+STRESS = "\u02c8\u02cc"  # espeak-ng's primary/secondary stress marks: not sounds of their own
+
+
+def phoneme_symbols(ipa):
+    """one CTC symbol per IPA character (length marks and affricate halves included), a space between words."""
+    return [ch for ch in ipa if ch not in STRESS]
 
 
 def whisper_specials(n_base):
@@ -110,8 +120,12 @@ def main():
     sp, n_vocab = whisper_specials(vb["n_base"])
     data = torch.load(os.path.join(C.WORK, "features.pt"))
     man, mels = data["manifest"], data["mel"]
-    train = [i for i, m in enumerate(man) if m["split"] == "train"]
+    train = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
+    phones = sorted({ch for i in train for ch in phoneme_symbols(man[i].get("ipa", ""))})
+    phone_id = {ch: k for k, ch in enumerate(phones)}
+    phone_seq = {i: [phone_id[ch] for ch in phoneme_symbols(man[i].get("ipa", "")) if ch in phone_id]
+                 for i in range(len(man))}
     prompt = [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
     texts = {i: prompt + bpe.encode(" " + man[i]["text"].strip()) + [sp["<|endoftext|>"]] for i in range(len(man))}
     dims = {"n_mels": C.N_MELS, "n_vocab": n_vocab, "n_audio_ctx": 1500, "n_audio_state": D_AUDIO,
@@ -120,7 +134,7 @@ def main():
     model = C.Whisper(dims)
     n_intents = len(C.intents()["intents"])
     intent_head = nn.Linear(D_AUDIO, n_intents)
-    ctc_head = nn.Linear(D_AUDIO, vb["n_base"] + 1)  # BPE tokens + blank, auxiliary only
+    ctc_head = nn.Linear(D_AUDIO, len(phones) + 1)  # phonemes + blank, auxiliary only
     # the encoder's positions are a fixed table that the file carries (the runtime adds what the file holds):
     # sinusoids at 0.1 so the audio outweighs them at the start of training
     model.encoder.positional_embedding.mul_(POSITION_SCALE)
@@ -143,7 +157,8 @@ def main():
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
     C.log("asr", f"encoder {C.count(model.encoder)} params, decoder {C.count(model.decoder)} params, "
-                 f"{len(train)} train / {len(held)} held-out utterances, {steps} steps of {BATCH}")
+                 f"{len(train)} train / {len(held)} held-out utterances, {len(phones)} phoneme symbols, "
+                 f"{steps} steps of {BATCH}")
     rnd = random.Random(C.SEED)
     # random batches: length buckets would put the ten renderings of one question (similar lengths) into one
     # batch, leaving the intent and text losses nothing to contrast (padding costs little: 1.3-3.2 s utterances)
@@ -171,13 +186,14 @@ def main():
             logits = model.decoder(tok, xa, mask)
             loss_text = F.cross_entropy(logits.reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100)
             pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-            labels = torch.tensor([man[i]["intent_index"] for i in b])
-            loss_int = F.cross_entropy(intent_head(pooled), labels)
+            labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
+            loss_int = F.cross_entropy(intent_head(pooled), labels, ignore_index=-1) if (labels >= 0).any() \
+                else pooled.sum() * 0.0
             logp = F.log_softmax(ctc_head(xa), -1).transpose(0, 1)
-            ctc_t = [torch.tensor(texts[i][4:-1]) for i in b]
+            ctc_t = [torch.tensor(phone_seq[i], dtype=torch.long) for i in b]
             loss_ctc = F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), torch.tensor([len(t) for t in ctc_t]),
-                                  blank=vb["n_base"], zero_infinity=True)
-            loss = loss_text + 1.0 * loss_int + 0.3 * loss_ctc
+                                  blank=len(phones), zero_infinity=True)
+            loss = loss_text + 1.0 * loss_int + CTC_WEIGHT * loss_ctc
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -192,11 +208,11 @@ def main():
                 torch.save({"dims": dims, "model": model.state_dict()}, os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
     train_s = time.time() - t0
     torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "train_seconds": train_s,
-                "intent_head": intent_head.state_dict()},
+                "intent_head": intent_head.state_dict(), "ctc_head": ctc_head.state_dict(), "phonemes": phones},
                os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
     # held-out caller-text WER and intent accuracy of the auxiliary head
     model.eval()
-    errs = words = right = 0
+    errs = words = right = perr = plen = 0
     samples = []
     for i in (held[:2] if C.SMOKE else held):
         hyp = bpe.decode(transcribe(model, mels[i], sp, 6 if C.SMOKE else 40)).strip()
@@ -206,11 +222,16 @@ def main():
         with torch.no_grad():
             xa, _ = model.encoder(mels[i][None].float())
             right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
+            best = ctc_head(xa[0]).argmax(-1).tolist()  # greedy CTC: merge repeats, drop blanks
+            hyp_ph = [p for k, p in enumerate(best) if p != len(phones) and (k == 0 or p != best[k - 1])]
+            perr += C.edit_distance(phone_seq[i], hyp_ph)
+            plen += len(phone_seq[i])
         if len(samples) < 8:
             samples.append((man[i]["text"], hyp))
     count = 2 if C.SMOKE else len(held)
     result = {"caller_text_wer": errs / max(1, words), "heldout_utterances": count,
-              "aux_intent_accuracy": right / count, "train_seconds": round(train_s),
+              "aux_intent_accuracy": right / count,
+              "phoneme_error_rate": perr / max(1, plen), "train_seconds": round(train_s),
               "encoder_params": C.count(model.encoder), "decoder_params": C.count(model.decoder)}
     for ref, hyp in samples:
         C.log("asr", f"  ref: {ref} | hyp: {hyp}")

@@ -1,10 +1,14 @@
 """Stage 1: caller audio. Every training question of every intent spoken by randomly drawn training
 espeak-ng voice+variant / speed / pitch combinations, through the telephone band (8 kHz G.711 mu-law, some
 A-law, round trip with sox) and back to 16 kHz; held-out questions in held-out voices for the tests.
-Writes work/audio/{train,heldout}/*.wav and work/audio/manifest.json."""
+Also ASR-only utterances ("asr_extra": random strings of the training questions' and answers' words, no intent)
+that make the encoder and the Whisper decoder hear words rather than memorise sentences, and each utterance's
+phonemes as the rendering voice says them (`espeak-ng -q --ipa`, the encoder's auxiliary CTC target).
+Writes work/audio/{train,heldout,asr_extra}/*.wav (+ .ipa) and work/audio/manifest.json."""
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -15,10 +19,21 @@ import common as C
 RENDERS_PER_TRAIN_QUESTION = 10
 RENDERS_PER_TEST_QUESTION = 3
 ALAW_SHARE = 0.2
+EXTRA_UTTERANCES = 1200  # word strings for the ASR stage only
+
+
+def phonemes(text, voice):
+    """the IPA phonemes espeak-ng speaks for text in voice (stress marks kept here; asr.py drops them)."""
+    out = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", voice, text], check=True, capture_output=True, text=True)
+    return " ".join(out.stdout.split())
 
 
 def render(job):
     out, text, voice, variant, speed, pitch, codec, gain, lead, tail = job
+    if not os.path.exists(out[:-4] + ".ipa"):
+        with open(out[:-4] + ".ipa.tmp", "w") as f:
+            f.write(phonemes(text, voice))
+        os.replace(out[:-4] + ".ipa.tmp", out[:-4] + ".ipa")
     if os.path.exists(out):
         return out
     v = voice + ("+" + variant if variant else "")
@@ -45,8 +60,14 @@ def main():
     per_test = 1 if C.SMOKE else RENDERS_PER_TEST_QUESTION
     jobs, manifest = [], []
     base = os.path.join(C.WORK, "audio")
-    for split in ("train", "heldout"):
+    for split in ("train", "heldout", "asr_extra"):
         os.makedirs(os.path.join(base, split), exist_ok=True)
+
+    def draw(voices):
+        return (rnd.choice(voices["voices"]), rnd.choice(voices["variants"]),
+                rnd.choice(voices["speeds"]) + rnd.randint(-8, 8), rnd.choice(voices["pitches"]) + rnd.randint(-5, 5),
+                "alaw" if rnd.random() < ALAW_SHARE else "ulaw", rnd.uniform(0.5, 1.0),
+                rnd.uniform(0.05, 0.3), rnd.uniform(0.05, 0.3))
     for ii, it in enumerate(spec["intents"]):
         for split, questions, voices, n in (("train", it["train"], tv, per_train),
                                             ("heldout", it["test"], hv, per_test)):
@@ -54,23 +75,32 @@ def main():
                 questions = questions[:2]
             for qi, q in enumerate(questions):
                 for r in range(n):
-                    voice = rnd.choice(voices["voices"])
-                    variant = rnd.choice(voices["variants"])
-                    speed = rnd.choice(voices["speeds"]) + rnd.randint(-8, 8)
-                    pitch = rnd.choice(voices["pitches"]) + rnd.randint(-5, 5)
-                    codec = "alaw" if rnd.random() < ALAW_SHARE else "ulaw"
-                    gain = rnd.uniform(0.5, 1.0)
-                    lead, tail = rnd.uniform(0.05, 0.3), rnd.uniform(0.05, 0.3)
+                    voice, variant, speed, pitch, codec, gain, lead, tail = draw(voices)
                     path = os.path.join(base, split, f"{it['name']}_{qi:02d}_{r:02d}.wav")
                     jobs.append((path, q, voice, variant, speed, pitch, codec, gain, lead, tail))
                     manifest.append({"path": os.path.relpath(path, C.WORK), "split": split, "intent": it["name"],
                                      "intent_index": ii, "question": qi, "text": q, "voice": voice,
                                      "variant": variant, "speed": speed, "pitch": pitch, "codec": codec})
+    # ASR-only word strings: 3-8 words drawn from the training questions and the answers (never the held-out
+    # questions' own words unless training text has them too), in training voices
+    words = sorted({w for it in spec["intents"] for t in it["train"] + [it["answer"]]
+                    for w in re.sub(r"[^a-z' ]", " ", t.lower()).split()})
+    for k in range(4 if C.SMOKE else EXTRA_UTTERANCES):
+        text = " ".join(rnd.choice(words) for _ in range(rnd.randint(3, 8))).capitalize() + "."
+        voice, variant, speed, pitch, codec, gain, lead, tail = draw(tv)
+        path = os.path.join(base, "asr_extra", f"words_{k:04d}.wav")
+        jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
+        manifest.append({"path": os.path.relpath(path, C.WORK), "split": "asr_extra", "intent": None,
+                         "intent_index": -1, "question": k, "text": text, "voice": voice, "variant": variant,
+                         "speed": speed, "pitch": pitch, "codec": codec})
     C.log("data", f"{len(jobs)} utterances to render ({sum(m['split'] == 'train' for m in manifest)} train)")
     with Pool(2) as pool:
         for i, _ in enumerate(pool.imap_unordered(render, jobs, chunksize=8)):
             if (i + 1) % 500 == 0:
                 C.log("data", f"{i + 1}/{len(jobs)}")
+    for m in manifest:
+        with open(os.path.join(C.WORK, m["path"][:-4] + ".ipa")) as f:
+            m["ipa"] = f.read()
     with open(os.path.join(base, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=0)
     C.log("data", f"done: {len(manifest)} utterances")

@@ -131,6 +131,8 @@ def main():
     c["speech_encoder_hidden_size"] = asr_state["dims"]["n_audio_state"]
     data = torch.load(os.path.join(C.WORK, "features.pt"))
     man, mels = data["manifest"], data["mel"]
+    keep = [i for i, m in enumerate(man) if m["split"] != "asr_extra"]  # the ASR stage's word strings: no intent
+    man, mels = [man[i] for i in keep], [mels[i] for i in keep]
     if C.SMOKE:
         keep = [i for i, m in enumerate(man) if m["question"] == 0][:16]
         man, mels = [man[i] for i in keep], [mels[i] for i in keep]

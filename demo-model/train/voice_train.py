@@ -2,6 +2,8 @@
 
   /usr/bin/python3 demo-model/train/voice_train.py [--minutes 40] [--seed 1234] [--eval]
   /usr/bin/python3 demo-model/train/voice_train.py --smoke     # CI: every step on 3 answers, tiny model, < 30 s
+  --part units | --part vocoder: the units alone (minutes; the brain's CTC stage needs them), or vocoder + export
+  (train.sh runs the vocoder on the second core while the brain trains on the first)
 
 Full run writes demo-model/work/{units.json,voice/*}, checkpoint/units.json and checkpoint/vocoder/*;
 --smoke writes only under demo-model/work/smoke/ (never touches checkpoint/).
@@ -21,15 +23,23 @@ def main():
     ap.add_argument("--minutes", type=float, default=40.0, help="vocoder training budget")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--eval", action="store_true", help="run voice_eval.py (pocketsphinx) at the end")
+    ap.add_argument("--part", choices=("all", "units", "vocoder"), default="all")
+    ap.add_argument("--gan-after", type=float, default=None,
+                    help="minutes after which the discriminators join (voice_vocoder.py); default: never")
     args = ap.parse_args()
     seed = ["--seed", str(args.seed)]
     smoke = ["--smoke"] if args.smoke else []
     times = {}
+    if args.part in ("all", "units"):
+        t = time.time()
+        voice_units.main(seed + smoke)
+        times["units_s"] = time.time() - t
+    if args.part == "units":
+        print("voice_stage " + " ".join(f"{k}={v:.1f}" for k, v in times.items()) + " part=units")
+        return
     t = time.time()
-    voice_units.main(seed + smoke)
-    times["units_s"] = time.time() - t
-    t = time.time()
-    voice_vocoder.main(seed + smoke + ([] if args.smoke else ["--minutes", str(args.minutes), "--fresh"]))
+    gan = ["--gan-after", str(0 if args.smoke else args.gan_after)] if args.smoke or args.gan_after is not None else []
+    voice_vocoder.main(seed + smoke + gan + ([] if args.smoke else ["--minutes", str(args.minutes), "--fresh"]))
     times["vocoder_s"] = time.time() - t
     t = time.time()
     voice_export.main(smoke)

@@ -2,12 +2,13 @@
 
 Input: work/voice/data.pt from voice_units.py (bot-voice audio of the answers and of the training questions,
 frame-level units). Generator: teacher-forced frame units -> waveform, loss = log-mel L1 + multi-resolution
-STFT (spectral convergence + log magnitude), no discriminator. Duration predictor: MSE on log(1 + duration) of
+STFT (spectral convergence + log magnitude); after --gan-after minutes also least-squares adversarial + feature
+matching against voice_gan.py's period and waveform discriminators (the spectral losses weighted --spec-weight). Duration predictor: MSE on log(1 + duration) of
 the collapsed units (the inverse of fairseq's clamp(round(exp(x) - 1), 1)). The answers are sampled half the
 time (the bot only ever says them); the held-out questions are never trained on. Runs for a wall-clock budget,
 checkpointing every few minutes to work/voice/vocoder.pt (resumed unless --fresh).
 
-usage: /usr/bin/python3 demo-model/train/voice_vocoder.py [--minutes 35] [--seed 1234] [--fresh] [--smoke]
+usage: /usr/bin/python3 demo-model/train/voice_vocoder.py [--minutes 35] [--gan-after MIN] [--seed 1234] [--fresh] [--smoke]
 """
 import argparse
 import json
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 import torchaudio
 
 import voice_common as vc
+import voice_gan as vg
 import voice_model as vm
 
 
@@ -95,6 +97,10 @@ def main(argv=None):
     ap.add_argument("--answer-share", type=float, default=0.75, help="share of segments cut from the answers")
     ap.add_argument("--save-every", type=float, default=180.0, help="seconds between checkpoints")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--gan-after", type=float, default=-1.0,
+                    help="minutes of training (resumed time included) after which the discriminators join; <0: never")
+    ap.add_argument("--spec-weight", type=float, default=20.0, help="weight of the spectral losses in the GAN phase")
+    ap.add_argument("--fm-weight", type=float, default=2.0, help="weight of feature matching in the GAN phase")
     ap.add_argument("--smoke", action="store_true", help="3 steps of a tiny vocoder on the smoke data, for CI")
     ap.add_argument("--work", default=None)
     args = ap.parse_args(argv)
@@ -128,6 +134,8 @@ def main(argv=None):
     losses = Losses()
     path = os.path.join(args.work, "voice", "vocoder.pt")
     step, spent, log = 0, 0.0, []
+    disc, opt_d = vg.Discriminators(), None
+    disc_state = None
     if os.path.exists(path) and not args.fresh and not args.smoke:
         ck = torch.load(path)
         if ck["cfg"] == cfg:
@@ -135,14 +143,28 @@ def main(argv=None):
             opt.load_state_dict(ck["opt"])
             step, spent, log = ck["step"], ck["spent"], ck["log"]
             rng.setstate(ck["rng"])
-            print(f"resumed at step {step}, {spent / 60:.1f} min spent", flush=True)
+            disc_state = ck.get("disc")
+            print(f"resumed at step {step}, {spent / 60:.1f} min spent"
+                  f"{' (with discriminators)' if disc_state else ''}", flush=True)
+
+    def gan_on():
+        nonlocal opt_d
+        if opt_d is None:
+            opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.0)
+            if disc_state:
+                disc.load_state_dict(disc_state["model"])
+                opt_d.load_state_dict(disc_state["opt"])
+            print(f"discriminators join at step {step}: {sum(p.numel() for p in disc.parameters())} params",
+                  flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"params={n_params} cfg={json.dumps(cfg)} answers={len(answers)} extras={len(extras)}", flush=True)
     budget = 60.0 if args.smoke else args.minutes * 60.0
 
     def save():
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "spent": spent,
-                    "log": log, "cfg": cfg, "rng": rng.getstate(), "params": n_params, "args": vars(args)}, path + ".tmp")
+                    "log": log, "cfg": cfg, "rng": rng.getstate(), "params": n_params, "args": vars(args),
+                    "disc": {"model": disc.state_dict(), "opt": opt_d.state_dict()} if opt_d else disc_state},
+                   path + ".tmp")
         os.replace(path + ".tmp", path)
 
     t_start = time.time() - spent
@@ -154,7 +176,10 @@ def main(argv=None):
             break
         frac = min(1.0, spent / budget)
         lr = args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        for g in opt.param_groups:
+        gan = args.gan_after >= 0 and (spent >= args.gan_after * 60.0 or (args.smoke and step >= 1))
+        if gan:
+            gan_on()
+        for g in opt.param_groups + (opt_d.param_groups if opt_d else []):
             g["lr"] = lr
         model.train()
         units, audio = sample_segments(rng, answers, extras, args.batch, args.frames, args.answer_share)
@@ -162,18 +187,32 @@ def main(argv=None):
         mel, sc, mag = losses(y_hat, audio)
         du, dt, dm = duration_batch(rng, trainable, 8)
         dur = (((model.log_durations(du) - dt) ** 2) * dm).sum() / dm.sum()
-        loss = mel + sc + mag + dur
+        adv = fm = d_loss = torch.zeros(())
+        if gan:
+            # discriminators first, on the generated audio detached; then the generator against them
+            d_loss = vg.discriminator_loss(disc(audio), disc(y_hat.detach()))
+            opt_d.zero_grad()
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), 10.0)
+            opt_d.step()
+            with torch.no_grad():
+                real = disc(audio)
+            adv, fm = vg.generator_losses(real, disc(y_hat))
+            loss = args.spec_weight * (mel + sc + mag + dur) + adv + args.fm_weight * fm
+        else:
+            loss = mel + sc + mag + dur
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
         step += 1
-        acc.append([mel.item(), sc.item(), mag.item(), dur.item()])
+        acc.append([mel.item(), sc.item(), mag.item(), dur.item(), adv.item(), fm.item(), d_loss.item()])
         if step % 10 == 0 or args.smoke:
             m = torch.tensor(acc).mean(0).tolist()
             acc = []
             entry = {"step": step, "min": round(spent / 60, 2), "mel": round(m[0], 4), "sc": round(m[1], 4),
                      "mag": round(m[2], 4), "dur": round(m[3], 4), "lr": round(lr, 6),
+                     **({"adv": round(m[4], 4), "fm": round(m[5], 4), "d": round(m[6], 4)} if gan else {}),
                      "load": round(os.getloadavg()[0], 1)}
             log.append(entry)
             print(json.dumps(entry), flush=True)
