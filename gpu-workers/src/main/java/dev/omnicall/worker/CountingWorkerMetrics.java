@@ -1,7 +1,9 @@
 package dev.omnicall.worker;
 
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -20,6 +22,8 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     private final AtomicLong transcriptionsFailed = new AtomicLong();
     private final AtomicLong transcriptionCpuMicros = new AtomicLong();
     private final AtomicLong decoderHeldSteps = new AtomicLong();
+    private final AtomicLong decoderForcedTokens = new AtomicLong();
+    private final List<Long> transcriptDelays = new CopyOnWriteArrayList<>();
     private final Map<String, AtomicLong> deadLetters = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> cancellations = new ConcurrentHashMap<>();
 
@@ -73,6 +77,26 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     @Override
     public void decoderHeld() {
         decoderHeldSteps.incrementAndGet();
+    }
+
+    @Override
+    public void transcriptDelay(long delayMicros) {
+        transcriptDelays.add(delayMicros);
+    }
+
+    @Override
+    public void decoderForced(int tokens) {
+        decoderForcedTokens.addAndGet(tokens);
+    }
+
+    /** Each transcript's delay from the request read to its hand-out, in order (µs). */
+    public List<Long> transcriptDelays() {
+        return List.copyOf(transcriptDelays);
+    }
+
+    /** Caller-decoder tokens run for the delay bound. */
+    public long decoderForcedTokens() {
+        return decoderForcedTokens.get();
     }
 
     /** Decode steps that ran with the caller decoder held for someone's first audio. */

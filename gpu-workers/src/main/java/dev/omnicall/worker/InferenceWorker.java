@@ -136,7 +136,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.deadLetterSerializer = Topics.DEAD_LETTERS.valueSerde(config.serde()).serializer();
         this.cache = new ConversationCache(config.kvCacheBytes(), metrics);
         this.scheduler = new TurnScheduler(engine, cache, config.maxBatch(), config.batchedDecode(),
-                config.instanceId(), metrics, new KafkaOutput(), config.transcription().tokensPerStep());
+                config.instanceId(), metrics, new KafkaOutput(), config.transcription().tokensPerStep(),
+                config.transcription().maxDelay());
     }
 
     /** The loop; returns after {@link #close()} (from another thread) or a fatal error. */

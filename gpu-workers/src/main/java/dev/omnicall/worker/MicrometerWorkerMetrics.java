@@ -18,7 +18,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code omnicall.worker.first.audio} (timer: inference start to first chunk), {@code omnicall.worker.kv.cache{result}},
  * {@code omnicall.worker.transcriptions{outcome=ok|failed}} (counter: caller transcriptions per utterance) and
  * {@code omnicall.worker.transcription.decode} (timer: time inside the Whisper decoder per utterance, ok or failed) and
- * {@code omnicall.worker.decoder.held.steps} (counter: decode steps with the caller decoder held for first audio).
+ * {@code omnicall.worker.decoder.held.steps} (counter: decode steps with the caller decoder held for first audio),
+ * {@code omnicall.worker.transcription.delay} (timer: the worker reading a turn's request to its caller transcript
+ * handed to the producer, histogram; the {@code transcribe.max-delay} bound is about it) and
+ * {@code omnicall.worker.decoder.forced.tokens} (counter: decoder tokens run for that bound while otherwise held).
  * Every meter carries the tag {@code instance}.
  */
 public final class MicrometerWorkerMetrics implements WorkerMetrics {
@@ -37,6 +40,8 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     private final Counter transcriptionsFailed;
     private final Timer transcriptionDecode;
     private final Counter decoderHeld;
+    private final Timer transcriptDelay;
+    private final Counter decoderForced;
 
     public MicrometerWorkerMetrics(MeterRegistry registry, String instanceId) {
         this.registry = registry;
@@ -66,6 +71,22 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
         decoderHeld = Counter.builder("omnicall.worker.decoder.held.steps").tag("instance", instance)
                 .description("decode steps run with the caller decoder held for a queued, starting or silent turn")
                 .register(registry);
+        transcriptDelay = Timer.builder("omnicall.worker.transcription.delay").tag("instance", instance)
+                .description("request read by the worker to its caller transcript handed to the producer")
+                .publishPercentileHistogram().register(registry);
+        decoderForced = Counter.builder("omnicall.worker.decoder.forced.tokens").tag("instance", instance)
+                .description("caller-decoder tokens run for the transcript delay bound while the decoder was held")
+                .register(registry);
+    }
+
+    @Override
+    public void transcriptDelay(long delayMicros) {
+        transcriptDelay.record(Duration.ofNanos(Math.max(0, delayMicros) * 1_000));
+    }
+
+    @Override
+    public void decoderForced(int tokens) {
+        decoderForced.increment(tokens);
     }
 
     @Override

@@ -31,8 +31,8 @@ public final class Turn {
     boolean callerTextPublished;
     /** How the turn ended, for one that waits in the scheduler's tail for its caller text. */
     TurnOutput.Outcome tailOutcome;
-    /** When the turn entered the transcribe-only tail (epoch µs; 0 before). */
-    long tailSinceUs;
+    /** When the scheduler got the turn (epoch µs, the scheduler's clock): its caller transcript is due maxDelay later. */
+    long arrivalUs;
     String cancelReason;
 
     public Turn(TurnRequest request, TurnInput input, TopicPartition partition, long offset, byte[] key, byte[] value,

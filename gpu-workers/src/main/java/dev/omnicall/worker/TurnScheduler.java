@@ -4,6 +4,7 @@ import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Clock;
+import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.engine.ConversationSnapshot;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.StepOutput;
@@ -13,12 +14,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
+import java.util.function.LongSupplier;
 import java.util.function.Predicate;
 
 /**
@@ -49,9 +52,21 @@ import java.util.function.Predicate;
  * any turn is queued, is being admitted (its prefill ran in this loop) or has not produced its first audio: the
  * {@link #decoderMayRun} rule, given to the engine with each step. A reply that ends decodes only its step's share
  * and leaves the rest to the tail, so no step carries a whole utterance's decoding, and the worker loop (which polls
- * Kafka between {@link #runOnce} calls) sees a newcomer within one step or one tail slice. So that transcripts still
- * always finish under a load that never lets the queue empty, a tail turn held longer than {@code tailMaxHold}
- * advances its {@code transcribeTokensPerStep} share per loop regardless.
+ * Kafka between {@link #runOnce} calls) sees a newcomer within one step or one tail slice.
+ *
+ * <p><b>Every transcript has a delay bound</b> ({@code maxDelay}, {@code omnicall.worker.transcribe.max-delay}): the
+ * rule above alone holds a transcript as long as turns keep arriving, so the next turn's history would miss the
+ * caller's words. Each turn's transcript is due {@code maxDelay} after the scheduler got the turn ({@link #submit}, when
+ * the worker read the request). For the first half of that time the rule above decides alone (the decoder runs only
+ * in time nobody waits for). From half-way it advances whether or not the decoder is held, at the pace that finishes
+ * it by the due time: each loop {@code ceil(tokensLeft × loop / timeLeft)} tokens, {@code tokensLeft} the engine's
+ * upper bound ({@link EngineSession#callerTokensLeft}), {@code loop} the measured time between two {@link #runOnce}
+ * calls; once the due time is less than one loop away, what is left in one call. So no step carries a whole
+ * utterance's decoding unless the bound demands it, and the CallerText is handed out at most {@code maxDelay} (plus
+ * the last slice) after arrival. One exception keeps first audio first: a turn's own transcript never runs before the
+ * turn's own first audio (a turn still queued or silent at its due time has its transcript finished in the loop that
+ * brings its first audio). The forced tokens are counted ({@link WorkerMetrics#decoderForced}) and every transcript's
+ * arrival-to-hand-out delay is recorded ({@link WorkerMetrics#transcriptDelay}).
  * Not thread-safe: the worker's loop thread drives it.
  */
 public final class TurnScheduler {
@@ -62,8 +77,8 @@ public final class TurnScheduler {
      * finishes a transcript in a few loops, small enough that a request polled meanwhile waits at most one slice.
      */
     static final int IDLE_TAIL_TOKENS = 16;
-    /** Default {@code tailMaxHold}: far above a turn's time to first audio, far below the streams role's ended-call grace. */
-    static final java.time.Duration DEFAULT_TAIL_MAX_HOLD = java.time.Duration.ofSeconds(10);
+    /** The loop time assumed before the first one is measured (µs). */
+    static final long INITIAL_LOOP_US = 20_000;
 
     private final TurnEngine engine;
     private final ConversationCache cache;
@@ -80,7 +95,12 @@ public final class TurnScheduler {
      */
     private final List<Turn> tails = new ArrayList<>();
     private final int transcribeTokensPerStep;
-    private final long tailMaxHoldUs;
+    private final long maxDelayUs;
+    private final LongSupplier clockUs;
+    /** Time between two runOnce calls while there is work (EWMA, µs): the pace of the delay bound. */
+    private long loopUs = INITIAL_LOOP_US;
+    private long lastLoopStartUs;
+    private boolean lastLoopHadWork;
     // Copies of the two sizes for other threads (status pages); the loop thread reads the collections.
     private volatile int publishedWaiting;
     private volatile int publishedActive;
@@ -93,16 +113,29 @@ public final class TurnScheduler {
     /** @param transcribeTokensPerStep caller-decoder tokens per step for a cancelled turn's unfinished transcript */
     public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode,
                          String workerId, WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep) {
-        this(engine, cache, maxBatch, batchedDecode, workerId, metrics, output, transcribeTokensPerStep, DEFAULT_TAIL_MAX_HOLD);
+        this(engine, cache, maxBatch, batchedDecode, workerId, metrics, output, transcribeTokensPerStep,
+                TranscriptionOptions.DEFAULT_MAX_DELAY);
     }
 
     /**
-     * @param tailMaxHold how long a tail turn's transcript may be held for others' first audio before it advances
-     *                    anyway (so that it finishes, and its offset is committed, under a load that never lets up)
+     * @param maxDelay each caller transcript's delay bound, from {@link #submit} to its hand-out (see the class
+     *                 comment); {@code omnicall.worker.transcribe.max-delay}
      */
+    public TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode, String workerId,
+                         WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep, Duration maxDelay) {
+        this(engine, cache, maxBatch, batchedDecode, workerId, metrics, output, transcribeTokensPerStep, maxDelay,
+                Clock::nowMicros);
+    }
+
+    /** @param clockUs the clock of the delay bound (epoch µs); tests drive it */
     TurnScheduler(TurnEngine engine, ConversationCache cache, int maxBatch, boolean batchedDecode, String workerId,
-                  WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep, java.time.Duration tailMaxHold) {
-        this.tailMaxHoldUs = tailMaxHold.toNanos() / 1000;
+                  WorkerMetrics metrics, TurnOutput output, int transcribeTokensPerStep, Duration maxDelay,
+                  LongSupplier clockUs) {
+        if (maxDelay == null || maxDelay.isNegative() || maxDelay.isZero()) {
+            throw new IllegalArgumentException("transcript max delay must be > 0, got " + maxDelay);
+        }
+        this.maxDelayUs = maxDelay.toNanos() / 1000;
+        this.clockUs = clockUs;
         if (transcribeTokensPerStep < 1) {
             throw new IllegalArgumentException("transcribe tokens per step must be >= 1, got " + transcribeTokensPerStep);
         }
@@ -121,6 +154,7 @@ public final class TurnScheduler {
 
     /** Queues a turn; it joins the batch before a later decode step. */
     public void submit(Turn turn) {
+        turn.arrivalUs = clockUs.getAsLong();
         waiting.addLast(turn);
         publishGauges();
     }
@@ -188,10 +222,89 @@ public final class TurnScheduler {
      * the caller transcripts of cancelled turns.
      */
     public void runOnce() {
+        long start = clockUs.getAsLong();
+        if (lastLoopHadWork && lastLoopStartUs > 0) {
+            long interval = Math.max(0, Math.min(start - lastLoopStartUs, maxDelayUs));
+            loopUs = (7 * loopUs + 3 * interval) / 10;
+        }
+        lastLoopStartUs = start;
         admit();
-        step(decoderMayRun());
+        boolean mayRun = decoderMayRun();
+        step(mayRun);
+        keepActiveTranscriptsInBound(mayRun);
         advanceTails();
         publishGauges();
+        lastLoopHadWork = hasWork();
+    }
+
+    /**
+     * Caller-decoder tokens the delay bound asks of a turn's transcript in this loop: none in the first half of
+     * {@code maxDelay} after its arrival, none before the turn's own first audio; then the pace that finishes it by its
+     * due time ({@code ceil(tokensLeft × loop / timeLeft)}, at least 1); all that is left ({@code Integer.MAX_VALUE})
+     * once the due time is less than one loop away or the engine cannot tell how much is left.
+     */
+    int boundQuota(Turn t, long nowUs) {
+        if (t.callerTextPublished || t.timings.getFirstAudioUs() == null && t.tailOutcome == null) {
+            return 0;
+        }
+        long timeLeft = t.arrivalUs + maxDelayUs - nowUs;
+        if (timeLeft > maxDelayUs / 2) {
+            return 0;
+        }
+        int tokens = t.session.callerTokensLeft();
+        if (tokens <= 0) {
+            return 0;
+        }
+        if (tokens == Integer.MAX_VALUE || timeLeft <= loopUs) {
+            return Integer.MAX_VALUE;
+        }
+        long paced = (tokens * loopUs + timeLeft - 1) / timeLeft;
+        return (int) Math.max(1, Math.min(tokens, paced));
+    }
+
+    /**
+     * The delay bound for running turns: after the step, a turn past half its bound advances the tokens
+     * {@link #boundQuota} asks beyond what the step already gave it ({@code transcribeTokensPerStep} when the decoder
+     * ran), and its CallerText goes out as soon as it is finished, with the reply still running.
+     */
+    private void keepActiveTranscriptsInBound(boolean decoderRan) {
+        if (active.isEmpty()) {
+            return;
+        }
+        long now = clockUs.getAsLong();
+        for (Turn t : List.copyOf(active)) {
+            int quota = boundQuota(t, now);
+            if (quota == 0) {
+                continue;
+            }
+            if (decoderRan && quota != Integer.MAX_VALUE) {
+                quota -= transcribeTokensPerStep;
+                if (quota <= 0) {
+                    continue;
+                }
+            }
+            StepOutput.CallerText text = forced(t, quota);
+            if (text != null) {
+                publishCallerText(t, text);
+            }
+        }
+    }
+
+    /** Advances a transcript by {@code tokens} for its delay bound, counting the tokens that ran. */
+    private StepOutput.CallerText forced(Turn t, int tokens) {
+        int before = t.session.callerTokensLeft();
+        StepOutput.CallerText text;
+        try {
+            text = t.session.advanceCallerText(tokens);
+        } catch (RuntimeException e) {
+            long failedAt = Clock.nowMicros();
+            text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
+        }
+        if (before != Integer.MAX_VALUE) {
+            int after = text != null ? 0 : t.session.callerTokensLeft();
+            metrics.decoderForced(Math.max(0, Math.min(tokens, before - after)));
+        }
+        return text;
     }
 
     /**
@@ -243,9 +356,9 @@ public final class TurnScheduler {
 
     /**
      * Tail turns finish their caller transcript without delaying anyone's first audio: nothing while a turn is
-     * queued or a running turn has no audio out yet ({@link #decoderMayRun}), unless the tail turn has been held for
-     * {@code tailMaxHold} already; {@code transcribeTokensPerStep} tokens per step while turns run,
-     * {@link #IDLE_TAIL_TOKENS} per loop when none does.
+     * queued or a running turn has no audio out yet ({@link #decoderMayRun}), unless the delay bound asks for tokens
+     * ({@link #boundQuota}); {@code transcribeTokensPerStep} tokens per step while turns run,
+     * {@link #IDLE_TAIL_TOKENS} per loop when none does (or more, when the bound asks for more).
      */
     private void advanceTails() {
         if (tails.isEmpty()) {
@@ -253,19 +366,23 @@ public final class TurnScheduler {
         }
         boolean mayRun = decoderMayRun();
         boolean idle = active.isEmpty() && waiting.isEmpty();
-        long now = Clock.nowMicros();
+        long now = clockUs.getAsLong();
         for (Iterator<Turn> it = tails.iterator(); it.hasNext(); ) {
             Turn t = it.next();
-            if (!mayRun && now - t.tailSinceUs < tailMaxHoldUs) {
-                continue;
-            }
+            int share = !mayRun ? 0 : idle ? Math.max(IDLE_TAIL_TOKENS, transcribeTokensPerStep) : transcribeTokensPerStep;
+            int quota = boundQuota(t, now);
             StepOutput.CallerText text;
-            try {
-                text = t.session.advanceCallerText(idle ? Math.max(IDLE_TAIL_TOKENS, transcribeTokensPerStep)
-                        : transcribeTokensPerStep);
-            } catch (RuntimeException e) {
-                long failedAt = Clock.nowMicros();
-                text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
+            if (quota > share) {
+                text = forced(t, quota);
+            } else if (share > 0) {
+                try {
+                    text = t.session.advanceCallerText(share);
+                } catch (RuntimeException e) {
+                    long failedAt = Clock.nowMicros();
+                    text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
+                }
+            } else {
+                continue;
             }
             if (text != null || !t.session.callerTextPending()) {
                 it.remove();
@@ -327,6 +444,7 @@ public final class TurnScheduler {
         }
         t.callerTextPublished = true;
         metrics.transcription(!text.failed(), text.decodeCpuUs());
+        metrics.transcriptDelay(clockUs.getAsLong() - t.arrivalUs);
         if (text.failed()) {
             LOG.warn("{}: caller transcription failed (the reply is unaffected): {}", t, text.error().toString());
             output.transcriptionFailed(t, text.error());
@@ -372,7 +490,6 @@ public final class TurnScheduler {
             // the reply ended with its caller text unfinished (the decoder yields to first audio, and decodes only
             // a step's share at the end): the rest follows in the tail
             t.tailOutcome = TurnOutput.Outcome.COMPLETED;
-            t.tailSinceUs = Clock.nowMicros();
             tails.add(t);
             return;
         }
@@ -416,7 +533,6 @@ public final class TurnScheduler {
             output.text(t, textDelta(t, "", true, true));
             if (toTail.contains(t)) {
                 t.tailOutcome = TurnOutput.Outcome.CANCELLED;
-                t.tailSinceUs = Clock.nowMicros();
                 tails.add(t);   // finished once its caller text is out
             } else {
                 output.finished(t, TurnOutput.Outcome.CANCELLED, null);

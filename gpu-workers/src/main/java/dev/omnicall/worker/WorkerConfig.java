@@ -106,7 +106,8 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
      * device, encoder-padded-seconds, omega, max-batch, batched-decode, kv-cache-bytes (k/m/g suffixes), max-new-tokens,
      * max-audio-seconds, max-queued-turns, instance-id, group-id, and transcribe.enabled (true),
      * transcribe.language ({@code auto} or a Whisper code such as {@code en}), transcribe.max-tokens (128),
-     * transcribe.tokens-per-step (2).
+     * transcribe.tokens-per-step (2), transcribe.max-delay (the caller-text delay bound: {@code PT4S}, {@code 4s} or
+     * {@code 4000ms}; &gt; 0).
      */
     public static WorkerConfig fromProperties(Map<String, ?> props) {
         Object dir = props.get(PREFIX + "model-dir");
@@ -141,13 +142,33 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
         try {
             return new TranscriptionOptions(Boolean.parseBoolean(enabled), language,
                     Integer.parseInt(get(props, "transcribe.max-tokens", Integer.toString(d.maxTokens())).trim()),
-                    Integer.parseInt(get(props, "transcribe.tokens-per-step", Integer.toString(d.tokensPerStep())).trim()));
+                    Integer.parseInt(get(props, "transcribe.tokens-per-step", Integer.toString(d.tokensPerStep())).trim()),
+                    parseDelay(get(props, "transcribe.max-delay", d.maxDelay().toString()).trim()));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(TRANSCRIBE + "max-tokens and " + TRANSCRIBE + "tokens-per-step must be"
                     + " whole numbers: " + e.getMessage());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(TRANSCRIBE + "*: " + e.getMessage());
         }
+    }
+
+    /** {@code PT4S} (ISO-8601), {@code 4s}, {@code 2.5s} or {@code 4000ms}. */
+    static Duration parseDelay(String v) {
+        try {
+            if (v.startsWith("P") || v.startsWith("p")) {
+                return Duration.parse(v.toUpperCase(java.util.Locale.ROOT));
+            }
+            if (v.endsWith("ms")) {
+                return Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2).trim()));
+            }
+            if (v.endsWith("s")) {
+                return Duration.ofMillis(Math.round(1000 * Double.parseDouble(v.substring(0, v.length() - 1).trim())));
+            }
+        } catch (NumberFormatException | java.time.format.DateTimeParseException e) {
+            // falls through to the message below
+        }
+        throw new IllegalArgumentException(TRANSCRIBE + "max-delay must be a duration such as PT4S, 4s or 4000ms, got '"
+                + v + "'");
     }
 
     public WorkerConfig withTranscription(TranscriptionOptions t) {

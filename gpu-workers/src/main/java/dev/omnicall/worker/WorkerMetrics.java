@@ -44,6 +44,20 @@ public interface WorkerMetrics {
     default void decoderHeld() {
     }
 
+    /**
+     * A caller transcript (CallerText or its dead letter) was handed to the output {@code delayMicros} after the
+     * worker read the turn's request: the figure the {@code transcribe.max-delay} bound is about.
+     */
+    default void transcriptDelay(long delayMicros) {
+    }
+
+    /**
+     * {@code tokens} caller-decoder tokens were run for a transcript near its delay bound while the decoder was
+     * otherwise held (or beyond the step's share): the price the bound takes from others' steps.
+     */
+    default void decoderForced(int tokens) {
+    }
+
     /** Reports nothing. */
     WorkerMetrics NOOP = new WorkerMetrics() {
         @Override public void queueDepth(int waiting) { }

@@ -85,6 +85,11 @@ class ScriptedEngine implements TurnEngine {
         }
 
         @Override
+        public int callerTokensLeft() {
+            return callerHandedOut ? 0 : callerTokens - decoded;
+        }
+
+        @Override
         public StepOutput.CallerText advanceCallerText(int tokens) {
             if (closed) {
                 throw new IllegalStateException("transcribing a closed session");

@@ -408,30 +408,146 @@ class TurnSchedulerTest {
         assertThat(out.finished).contains("a/1:CANCELLED", "b/1:COMPLETED");
     }
 
+    /** A scheduler on a clock the test moves (µs), with the given delay bound. */
+    private TurnScheduler boundedScheduler(ScriptedEngine engine, int maxBatch, java.time.Duration maxDelay,
+                                           java.util.concurrent.atomic.AtomicLong clockUs) {
+        return new TurnScheduler(engine, new ConversationCache(0, metrics), maxBatch, true, "w1", metrics, out, 2,
+                maxDelay, clockUs::get);
+    }
+
+    private static final long LOOP_US = 50_000;
+
     @Test
-    void shouldStillAdvanceATailHeldLongerThanItsMaxHoldWhenTheQueueNeverEmpties() throws InterruptedException {
-        // Given a cut turn in the tail, one slot taken by a long reply and a turn queued behind it for good
+    void shouldHandOutARunningTurnsCallerTextWithinItsMaxDelayWhileTheQueueNeverEmpties() {
+        // Given one slot taken by a long reply with a 100-token caller utterance, and a turn queued behind it for good
+        // (so the decoder stays held: a newcomer waits), a 1 s bound and a worker loop of 50 ms
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
         ScriptedEngine engine = new ScriptedEngine(500, 2);
         engine.callerTokens = 100;
-        TurnScheduler s = new TurnScheduler(engine, new ConversationCache(0, metrics), 1, true, "w1", metrics, out, 2,
-                java.time.Duration.ofMillis(200));
+        TurnScheduler s = boundedScheduler(engine, 1, java.time.Duration.ofSeconds(1), clock);
+        long arrival = clock.get();
         s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        // When the worker loops
+        List<Integer> perLoop = new ArrayList<>();
+        long handedOutAt = -1;
+        for (int loop = 0; loop < 100 && handedOutAt < 0; loop++) {
+            clock.addAndGet(LOOP_US);
+            ScriptedEngine.Session a = engine.started.isEmpty() ? null : engine.started.get(0);
+            int before = a == null ? 0 : a.decoded;
+            s.runOnce();
+            a = engine.started.get(0);
+            perLoop.add(a.decoded - before);
+            if (clock.get() - arrival < 500_000) {
+                // Then for the first half of the bound the decoder stays held (b waits for a slot)
+                assertThat(a.decoded).as("decoder tokens %d ms after arrival", (clock.get() - arrival) / 1000).isZero();
+            }
+            if (!out.callerTexts("a").isEmpty()) {
+                handedOutAt = clock.get();
+            }
+        }
+        // And a's CallerText is out within the bound, the reply still running and b still queued
+        assertThat(handedOutAt).as("a's CallerText handed out").isPositive();
+        assertThat(handedOutAt - arrival).isLessThanOrEqualTo(1_000_000);
+        assertThat(out.callerTexts("a").get(0).getText().toString()).isEqualTo("caller a");
+        assertThat(s.waiting()).isEqualTo(1);
+        assertThat(out.finished).isEmpty();
+        // And the decoding was paced over the second half, not done in one loop
+        assertThat(perLoop).as("decoder tokens per loop").allMatch(n -> n <= 20);
+        assertThat(perLoop.stream().filter(n -> n > 0).count()).isGreaterThanOrEqualTo(5);
+        assertThat(metrics.decoderForcedTokens()).isEqualTo(100);
+        assertThat(metrics.transcriptDelays()).containsExactly(handedOutAt - arrival);
+        // And the rest of the reply hands out no second CallerText
+        for (int i = 0; i < 20; i++) {
+            clock.addAndGet(LOOP_US);
+            s.runOnce();
+        }
+        assertThat(out.callerTexts("a")).hasSize(1);
+    }
+
+    @Test
+    void shouldNeverRunATurnsTranscriptBeforeItsOwnFirstAudioEvenPastItsDueTime() {
+        // Given a turn whose first audio comes only at its 30th step, a turn queued behind it and a 200 ms bound
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
+        ScriptedEngine engine = new ScriptedEngine(60, 30);
+        engine.callerTokens = 10;
+        TurnScheduler s = boundedScheduler(engine, 1, java.time.Duration.ofMillis(200), clock);
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        clock.addAndGet(LOOP_US);
         s.runOnce();
+        ScriptedEngine.Session a = engine.started.get(0);
+        // When the worker loops well past a's due time before its first audio
+        while (!a.hadAudio) {
+            // Then no decoder token of a runs before its own first audio
+            assertThat(a.decoded).isZero();
+            assertThat(out.callerTexts("a")).isEmpty();
+            clock.addAndGet(LOOP_US);
+            s.runOnce();
+        }
+        // And the loop that brings its first chunk hands out its overdue CallerText right after that chunk
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(out.order.indexOf("a:audio")).isLessThan(out.order.indexOf("a:caller"));
+        assertThat(metrics.transcriptDelays()).singleElement().satisfies(d -> assertThat(d).isGreaterThan(200_000));
+    }
+
+    @Test
+    void shouldForceNoDecoderTokenWhenTheDecoderIsFreeToRun() {
+        // Given a turn alone on the worker, nothing queued
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
+        ScriptedEngine engine = new ScriptedEngine(20, 2);
+        TurnScheduler s = boundedScheduler(engine, 4, java.time.Duration.ofSeconds(1), clock);
+        s.submit(turn("a", 1, 0));
+        // When it runs to the end
+        for (int i = 0; i < 100 && s.hasWork(); i++) {
+            clock.addAndGet(LOOP_US);
+            s.runOnce();
+        }
+        // Then its transcript came from the steps' shares alone, within the bound, and the bound cost nothing
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(metrics.decoderForcedTokens()).isZero();
+        assertThat(metrics.transcriptDelays()).singleElement().satisfies(d -> assertThat(d).isLessThan(500_000));
+    }
+
+    @Test
+    void shouldFinishAHeldTailWithinItsMaxDelayWhenTheQueueNeverEmpties() {
+        // Given a cut turn in the tail with 100 caller tokens left, one slot taken by a long reply and a turn queued
+        // behind it for good, a 1 s bound
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
+        ScriptedEngine engine = new ScriptedEngine(500, 2);
+        engine.callerTokens = 100;
+        TurnScheduler s = boundedScheduler(engine, 1, java.time.Duration.ofSeconds(1), clock);
+        long arrival = clock.get();
+        s.submit(turn("a", 1, 0));
+        clock.addAndGet(LOOP_US);
+        s.runOnce();
+        clock.addAndGet(LOOP_US);
         s.runOnce();
         s.cancel("a", 1, "barge-in");
         s.submit(turn("b", 1, 1));
         s.submit(turn("c", 1, 2));
         ScriptedEngine.Session a = engine.started.get(0);
-        // When the worker loops within the max hold, the tail is held (c is queued)
         int decoded = a.decoded;
-        s.runOnce();
-        s.runOnce();
-        assertThat(a.decoded).isEqualTo(decoded);
-        // Then once it has been held longer, it advances its share per loop although c still waits
-        Thread.sleep(250);
-        s.runOnce();
+        // When the worker loops
+        long handedOutAt = -1;
+        for (int loop = 0; loop < 100 && handedOutAt < 0; loop++) {
+            clock.addAndGet(LOOP_US);
+            int before = a.decoded;
+            s.runOnce();
+            // Then the tail is held for the first half of its bound (c is queued), paced after that
+            if (clock.get() - arrival < 500_000) {
+                assertThat(a.decoded).isEqualTo(decoded);
+            }
+            assertThat(a.decoded - before).isLessThanOrEqualTo(20);
+            if (!out.callerTexts("a").isEmpty()) {
+                handedOutAt = clock.get();
+            }
+        }
+        // And its CallerText is out within the bound, then the turn is finished, although c still waits
+        assertThat(handedOutAt - arrival).isBetween(500_000L, 1_000_000L);
         assertThat(s.waiting()).isEqualTo(1);
-        assertThat(a.decoded).isEqualTo(decoded + 2);
+        assertThat(out.order.indexOf("a:caller")).isLessThan(out.order.indexOf("a:finished"));
+        assertThat(out.finished).contains("a/1:CANCELLED");
     }
 
     @Test

@@ -66,7 +66,14 @@ class WorkerConfigTest {
         m.put("omnicall.worker.transcribe.language", "de");
         m.put("omnicall.worker.transcribe.max-tokens", "64");
         m.put("omnicall.worker.transcribe.tokens-per-step", "3");
+        m.put("omnicall.worker.transcribe.max-delay", "2500ms");
         var t = WorkerConfig.fromProperties(m).transcription();
+        assertThat(t.maxDelay()).isEqualTo(java.time.Duration.ofMillis(2500));
+        assertThat(d.maxDelay()).isEqualTo(java.time.Duration.ofSeconds(4));
+        assertThat(WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.max-delay", "PT1.5S"))
+                .transcription().maxDelay()).isEqualTo(java.time.Duration.ofMillis(1500));
+        assertThat(WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.max-delay", "3s"))
+                .transcription().maxDelay()).isEqualTo(java.time.Duration.ofSeconds(3));
         assertThat(t.enabled()).isFalse();
         assertThat(t.language()).isEqualTo("de");
         assertThat(t.maxTokens()).isEqualTo(64);
@@ -86,6 +93,10 @@ class WorkerConfigTest {
                 .hasMessageContaining("maxTokens");
         assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.tokens-per-step", "x")))
                 .hasMessageContaining("tokens-per-step");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.max-delay", "soon")))
+                .hasMessageContaining("omnicall.worker.transcribe.max-delay").hasMessageContaining("soon");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.max-delay", "PT0S")))
+                .hasMessageContaining("maxDelay must be > 0");
     }
 
     @Test

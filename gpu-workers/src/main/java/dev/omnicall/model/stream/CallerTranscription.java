@@ -32,6 +32,17 @@ final class CallerTranscription implements AutoCloseable {
         return handedOut;
     }
 
+    /**
+     * An upper bound on the decoder tokens still to run: the cap less the tokens decoded so far (end-of-text may
+     * come sooner); 0 once finished.
+     */
+    int tokensLeft() {
+        if (result != null) {
+            return 0;
+        }
+        return Math.max(0, options.maxTokens() - (run == null ? 0 : run.tokenCount()));
+    }
+
     /** Decodes up to {@code tokens} more tokens (no-op once finished). */
     void advance(int tokens) {
         if (result != null) {

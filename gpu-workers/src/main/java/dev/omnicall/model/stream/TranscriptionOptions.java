@@ -1,14 +1,29 @@
 package dev.omnicall.model.stream;
 
+import java.time.Duration;
+
 /**
  * Caller transcription inside a turn: whether to run Whisper's decoder on the encoder output the turn already
  * computed, the language ({@code null} or {@code "auto"} = detected by the decoder, else a Whisper code such as
  * {@code en}), the token cap per utterance, and how many decoder tokens each turn advances per reply step once
- * every turn of the batch has its first audio out. Defaults: on, auto, 128 tokens, 2 per step.
+ * every turn of the batch has its first audio out, and the delay bound the worker's scheduler keeps for every
+ * transcript ({@code maxDelay}: from the worker reading the turn's request to its caller text handed to the producer;
+ * the model itself does not use it). Defaults: on, auto, 128 tokens, 2 per step, 4 s.
  */
-public record TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep) {
+public record TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay) {
+
+    /** Default delay bound: under a turn's reply (so the next turn's history carries the text), over its first audio. */
+    public static final Duration DEFAULT_MAX_DELAY = Duration.ofSeconds(4);
+
+    /** With the default delay bound ({@link #DEFAULT_MAX_DELAY}). */
+    public TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep) {
+        this(enabled, language, maxTokens, tokensPerStep, DEFAULT_MAX_DELAY);
+    }
 
     public TranscriptionOptions {
+        if (maxDelay == null || maxDelay.isNegative() || maxDelay.isZero()) {
+            throw new IllegalArgumentException("transcription maxDelay must be > 0, got " + maxDelay);
+        }
         if (language != null && (language.isBlank() || language.equalsIgnoreCase("auto"))) {
             language = null;
         }
@@ -26,6 +41,11 @@ public record TranscriptionOptions(boolean enabled, String language, int maxToke
 
     public static TranscriptionOptions off() {
         return new TranscriptionOptions(false, null, 128, 2);
+    }
+
+    /** The same options with another delay bound. */
+    public TranscriptionOptions withMaxDelay(Duration d) {
+        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, d);
     }
 
     /** The language as configured: a code, or {@code auto}. */

@@ -136,6 +136,15 @@ public final class TurnGenerator implements AutoCloseable {
         return transcription.take();
     }
 
+    /**
+     * An upper bound on the caller-decoder tokens this turn still has to decode before its transcript is finished
+     * (its cap less what ran; end-of-text may end it sooner); 0 when finished or when the generator does not
+     * transcribe. A driver paces {@link #advanceCallerText} by it to finish a transcript by a deadline.
+     */
+    public int callerTokensLeft() {
+        return transcription == null ? 0 : transcription.tokensLeft();
+    }
+
     /** True once the vocoder returned this turn's first non-empty chunk. */
     boolean hasFirstAudio() {
         return firstAudioUs != 0;

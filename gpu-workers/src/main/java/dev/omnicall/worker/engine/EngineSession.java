@@ -34,6 +34,16 @@ public interface EngineSession extends AutoCloseable {
         return null;
     }
 
+    /**
+     * An upper bound on the caller-decoder tokens still to run before the transcript is finished (0 when none is
+     * pending). The scheduler paces {@link #advanceCallerText} by it so a held transcript still meets its delay
+     * bound; an engine that cannot tell answers {@code Integer.MAX_VALUE} while one is pending (the scheduler then
+     * finishes the transcript in one call once it is due).
+     */
+    default int callerTokensLeft() {
+        return callerTextPending() ? Integer.MAX_VALUE : 0;
+    }
+
     /** True once the session produced its last output (EOS or the token limit, audio flushed). */
     boolean done();
 

@@ -223,6 +223,11 @@ public final class OmniTurnEngine implements TurnEngine {
         }
 
         @Override
+        public int callerTokensLeft() {
+            return turn.hasCallerTextPending() ? turn.callerTokensLeft() : 0;
+        }
+
+        @Override
         public ConversationSnapshot keep() {
             CallCache cache = turn.takeCache();
             return cache == null ? null : new Snapshot(cache);

@@ -312,6 +312,52 @@ class SpeechGeneratorTranscriptionTest {
     }
 
     @Test
+    void shouldLetTheDriverFinishARunningTurnsTranscriptByItsTokensLeftWithTheReplyUnchanged() {
+        // Given a turn the worker holds the decoder for (a newcomer waits), and the same turn without transcription
+        Trace plain = new Trace();
+        try (TurnGenerator t = new SpeechGenerator(model, BASE).start(inputs[0], List.of(), null)) {
+            while (!t.isDone()) {
+                plain.add(t.step());
+            }
+        }
+        SpeechGenerator generator = new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber));
+        Trace trace = new Trace();
+        List<TurnGenerator> one = new ArrayList<>();
+        try (TurnGenerator turn = generator.start(inputs[0], List.of(), null)) {
+            one.add(turn);
+            assertThat(turn.callerTokensLeft()).as("nothing decoded yet: the cap").isEqualTo(CALLER_TOKENS);
+            // When the driver, past the transcript's half-way mark, advances it 4 tokens after each held step of the
+            // running reply (as the scheduler's delay bound does)
+            CallerTranscript text = null;
+            int left = turn.callerTokensLeft();
+            while (!turn.isDone()) {
+                StepResult r = generator.stepAll(one, SpeechGenerator.DecoderWork.HOLD).get(0);
+                assertThat(r.callerText()).as("the step itself hands out no transcript").isNull();
+                trace.add(r);
+                if (turn.hasFirstAudio() && text == null) {
+                    text = turn.advanceCallerText(4);
+                    int now = turn.callerTokensLeft();
+                    // Then the engine's bound on what is left falls by at most the slice, to 0 once handed out
+                    assertThat(now).isLessThan(left).isGreaterThanOrEqualTo(text == null ? left - 4 : 0);
+                    if (text != null) {
+                        assertThat(now).isZero();
+                    }
+                    left = now;
+                }
+            }
+            // And the transcript equals the utterance decoded alone, handed out once, before the reply ended
+            assertThat(text).isNotNull();
+            assertThat(text.text()).isEqualTo(transcribeAlone(inputs[0]).text());
+            assertThat(turn.hasCallerTextPending()).isFalse();
+            assertThat(turn.advanceCallerText(Integer.MAX_VALUE)).isNull();
+            // And the reply's text and audio are those of the turn without transcription
+            assertThat(trace.texts).isEqualTo(plain.texts);
+            assertThat(trace.pcm()).isEqualTo(plain.pcm());
+            assertThat(trace.firstAudioStep()).isEqualTo(plain.firstAudioStep());
+        }
+    }
+
+    @Test
     void shouldCountInEachChunkTheTextEmittedUpToItsStep() {
         List<Trace> traces = runBatch(new SpeechGenerator(model, BASE.withTranscription(ON), CallerDecoder.of(transcriber)));
         for (Trace t : traces) {

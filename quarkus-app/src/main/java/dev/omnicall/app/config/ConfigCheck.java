@@ -79,6 +79,9 @@ public final class ConfigCheck {
         }
         atLeast(p, "omnicall.worker.transcribe.max-tokens", transcribe.maxTokens(), 1);
         atLeast(p, "omnicall.worker.transcribe.tokens-per-step", transcribe.tokensPerStep(), 1);
+        if (transcribe.maxDelay().isNegative() || transcribe.maxDelay().isZero()) {
+            p.add("omnicall.worker.transcribe.max-delay=" + transcribe.maxDelay() + " must be positive");
+        }
 
         var sip = c.sip();
         port(p, "omnicall.sip.port", sip.port(), true);

@@ -155,6 +155,13 @@ public interface OmniCallConfig {
             /** Decoder tokens each turn advances per reply step, once every turn of the batch has its first audio out. */
             @WithDefault("2")
             int tokensPerStep();
+
+            /**
+             * The caller-text delay bound: from the worker reading a turn's request to its CallerText; held transcripts
+             * advance anyway from half-way, paced to finish in time (gpu-workers README, "Caller text").
+             */
+            @WithDefault("PT4S")
+            Duration maxDelay();
         }
     }
 

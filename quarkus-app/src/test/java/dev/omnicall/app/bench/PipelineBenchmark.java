@@ -152,8 +152,8 @@ public final class PipelineBenchmark {
      */
     static void printSummary(List<Integer> ks, Map<String, Map<Integer, List<Round>>> byMode, Map<String, String> keys) {
         System.out.printf("%nsummary: first audio (speech end -> first RTP), ms, pooled over the runs of each mode%n");
-        System.out.printf("  %-14s %4s %10s %9s %9s %9s %9s %12s %12s %10s%n", "transcription", "K", "turns", "p50", "p99",
-                "model p50", "texts", "decode cpu", "decode wall", "tokens");
+        System.out.printf("  %-14s %4s %10s %9s %9s %9s %9s %12s %12s %10s %16s%n", "transcription", "K", "turns", "p50", "p99",
+                "model p50", "texts", "decode cpu", "decode wall", "tokens", "text delay");
         for (var mode : byMode.entrySet()) {
             for (int k : ks) {
                 List<Round> rounds = mode.getValue().getOrDefault(k, List.of());
@@ -162,12 +162,14 @@ public final class PipelineBenchmark {
                 List<Double> cpu = millis(pooled.callerTexts(), c -> c.getDecodeCpuUs());
                 List<Double> wall = millis(pooled.callerTexts(), c -> c.getDecodeDoneUs() - c.getDecodeStartUs());
                 List<Double> tokens = pooled.callerTexts().stream().map(c -> (double) c.getTokenCount()).toList();
-                System.out.printf("  %-14s %4d %10s %9s %9s %9s %9d %12s %12s %10s%n", mode.getKey(), k,
+                List<Double> delay = callerTextDelaysMs(pooled.callerTexts());
+                System.out.printf("  %-14s %4d %10s %9s %9s %9s %9d %12s %12s %10s %16s%n", mode.getKey(), k,
                         pooled.complete().size() + "/" + pooled.k() * pooled.utterances() * rounds.size(),
                         fmt(percentile(s.get("first_audio"), 0.50)), fmt(percentile(s.get("first_audio"), 0.99)),
                         fmt(percentile(s.get("model"), 0.50)), pooled.callerTexts().size(),
                         fmt(percentile(cpu, 0.50)) + "/" + fmt(percentile(cpu, 0.99)),
-                        fmt(percentile(wall, 0.50)) + "/" + fmt(percentile(wall, 0.99)), fmt(percentile(tokens, 0.50)));
+                        fmt(percentile(wall, 0.50)) + "/" + fmt(percentile(wall, 0.99)), fmt(percentile(tokens, 0.50)),
+                        fmt(percentile(delay, 0.50)) + "/" + fmt(percentile(delay, 0.99)));
                 String p = mode.getKey() + "_k" + k + "_";
                 keys.put(p + "turns", String.valueOf(pooled.complete().size()));
                 keys.put(p + "first_audio_p50_ms", fmt(percentile(s.get("first_audio"), 0.50)));
@@ -178,12 +180,16 @@ public final class PipelineBenchmark {
                 keys.put(p + "decode_cpu_p50_ms", fmt(percentile(cpu, 0.50)));
                 keys.put(p + "decode_cpu_p99_ms", fmt(percentile(cpu, 0.99)));
                 keys.put(p + "decode_wall_p50_ms", fmt(percentile(wall, 0.50)));
+                keys.put(p + "caller_text_delay_p50_ms", fmt(percentile(delay, 0.50)));
+                keys.put(p + "caller_text_delay_p99_ms", fmt(percentile(delay, 0.99)));
+                keys.put(p + "caller_text_delay_max_ms", fmt(percentile(delay, 1.0)));
                 keys.put(p + "load1_max", String.format(Locale.ROOT, "%.2f",
                         rounds.stream().mapToDouble(r -> r.cpu().load1Max()).max().orElse(Double.NaN)));
             }
         }
         System.out.println("  (decode cpu: time in the decoder's own steps per utterance, p50/p99; decode wall: decoder start to"
-                + " done, interleaved with the reply's steps; tokens: text tokens per utterance, p50)");
+                + " done, interleaved with the reply's steps; tokens: text tokens per utterance, p50; text delay: the worker"
+                + " reading the request to its CallerText done, p50/p99, the figure omnicall.worker.transcribe.max-delay bounds)");
     }
 
     /** One round: K calls dialled together, then their turn-metrics gathered until quiet. */
@@ -292,6 +298,11 @@ public final class PipelineBenchmark {
             System.out.printf("  %-46s %9s %9s %9s%n", "stage (ms)", "p50", "p99", "max");
             stagesMs().forEach((stage, values) -> System.out.printf("  %-46s %9s %9s %9s%n", label(stage),
                     fmt(percentile(values, 0.50)), fmt(percentile(values, 0.99)), fmt(percentile(values, 1.0))));
+            if (!callerTexts.isEmpty()) {
+                List<Double> delay = callerTextDelaysMs(callerTexts);
+                System.out.printf("  %-46s %9s %9s %9s%n", "caller text delay (request read -> CallerText)",
+                        fmt(percentile(delay, 0.50)), fmt(percentile(delay, 0.99)), fmt(percentile(delay, 1.0)));
+            }
             System.out.printf(Locale.ROOT, "  cpu: machine busy %.0f %% of %d cores, app %.1f CPU-s (%.0f %% of the machine), "
                             + "sipp %.1f CPU-s, over %.1f s; load average 1 min %.2f at the end (max %.2f)%n",
                     cpu.machineBusyPercent(), cpu.cores(), cpu.appCpuSeconds(), cpu.appPercentOfMachine(),
@@ -310,6 +321,15 @@ public final class PipelineBenchmark {
                 default -> "  " + stage;
             };
         }
+    }
+
+    /**
+     * Each CallerText's delay from the worker reading its request ({@code timings.requestConsumedUs}) to the end of its
+     * decoding ({@code decodeDoneUs}, when the worker hands it to the producer), ms; records without the stamp are left out.
+     */
+    static List<Double> callerTextDelaysMs(List<CallerText> texts) {
+        return texts.stream().filter(c -> c.getTimings() != null && c.getTimings().getRequestConsumedUs() != null)
+                .map(c -> (c.getDecodeDoneUs() - c.getTimings().getRequestConsumedUs()) / 1000.0).toList();
     }
 
     static <T> List<Double> millis(List<T> ms, Function<T, Long> us) {
