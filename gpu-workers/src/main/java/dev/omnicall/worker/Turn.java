@@ -33,6 +33,8 @@ public final class Turn {
     TurnOutput.Outcome tailOutcome;
     /** When the scheduler got the turn (epoch µs, the scheduler's clock): its caller transcript is due maxDelay later. */
     long arrivalUs;
+    /** When its caller transcript may first run (its first audio, or its tail), scheduler's clock; 0 before. */
+    long eligibleUs;
     String cancelReason;
 
     public Turn(TurnRequest request, TurnInput input, TopicPartition partition, long offset, byte[] key, byte[] value,

@@ -64,8 +64,8 @@ import java.util.function.Predicate;
  * calls; once the due time is less than one loop away, what is left in one call. So no step carries a whole
  * utterance's decoding unless the bound demands it, and the CallerText is handed out at most {@code maxDelay} (plus
  * the last slice) after arrival. One exception keeps first audio first: a turn's own transcript never runs before the
- * turn's own first audio (a turn still queued or silent at its due time has its transcript finished in the loop that
- * brings its first audio). The forced tokens are counted ({@link WorkerMetrics#decoderForced}) and every transcript's
+ * turn's own first audio; a turn whose first audio (or cut) comes later than half-way (an overloaded worker) is due
+ * {@code maxDelay/2} after it, paced the same way, so late turns add no burst to the load that made them late. The forced tokens are counted ({@link WorkerMetrics#decoderForced}) and every transcript's
  * arrival-to-hand-out delay is recorded ({@link WorkerMetrics#transcriptDelay}).
  * Not thread-safe: the worker's loop thread drives it.
  */
@@ -238,16 +238,20 @@ public final class TurnScheduler {
     }
 
     /**
-     * Caller-decoder tokens the delay bound asks of a turn's transcript in this loop: none in the first half of
-     * {@code maxDelay} after its arrival, none before the turn's own first audio; then the pace that finishes it by its
-     * due time ({@code ceil(tokensLeft × loop / timeLeft)}, at least 1); all that is left ({@code Integer.MAX_VALUE})
+     * Caller-decoder tokens the delay bound asks of a turn's transcript in this loop: none before the turn's own
+     * first audio (or its tail), none in the first half of {@code maxDelay} after its arrival; then the pace that
+     * finishes it by its due time (arrival + maxDelay, or maxDelay/2 after its first audio when that came later than
+     * half-way) ({@code ceil(tokensLeft × loop / timeLeft)}, at least 1); all that is left ({@code Integer.MAX_VALUE})
      * once the due time is less than one loop away or the engine cannot tell how much is left.
      */
     int boundQuota(Turn t, long nowUs) {
-        if (t.callerTextPublished || t.timings.getFirstAudioUs() == null && t.tailOutcome == null) {
+        if (t.callerTextPublished || t.eligibleUs == 0) {
             return 0;
         }
-        long timeLeft = t.arrivalUs + maxDelayUs - nowUs;
+        // due maxDelay after arrival, but never less than half of it after the transcript may run at all (its own
+        // first audio or its tail): an overloaded worker paces a late turn's transcript instead of bursting it
+        long due = Math.max(t.arrivalUs + maxDelayUs, t.eligibleUs + maxDelayUs / 2);
+        long timeLeft = due - nowUs;
         if (timeLeft > maxDelayUs / 2) {
             return 0;
         }
@@ -346,6 +350,7 @@ public final class TurnScheduler {
             }
             if (!out.audio().isEmpty() && t.timings.getFirstAudioUs() == null) {
                 t.timings.setFirstAudioUs(t.session.firstAudioUs() > 0 ? t.session.firstAudioUs() : now);
+                t.eligibleUs = clockUs.getAsLong();
             }
             emit(t, out);
             if (out.done()) {
@@ -490,6 +495,9 @@ public final class TurnScheduler {
             // the reply ended with its caller text unfinished (the decoder yields to first audio, and decodes only
             // a step's share at the end): the rest follows in the tail
             t.tailOutcome = TurnOutput.Outcome.COMPLETED;
+            if (t.eligibleUs == 0) {
+                t.eligibleUs = clockUs.getAsLong();
+            }
             tails.add(t);
             return;
         }
@@ -533,6 +541,9 @@ public final class TurnScheduler {
             output.text(t, textDelta(t, "", true, true));
             if (toTail.contains(t)) {
                 t.tailOutcome = TurnOutput.Outcome.CANCELLED;
+                if (t.eligibleUs == 0) {
+                    t.eligibleUs = clockUs.getAsLong();
+                }
                 tails.add(t);   // finished once its caller text is out
             } else {
                 output.finished(t, TurnOutput.Outcome.CANCELLED, null);

@@ -30,14 +30,17 @@ import java.util.Map;
  * decoder work stood in front of them). Rounds alternate transcription off / on ({@code bench.rounds} each, 3);
  * transcription as the app ships it: 128-token cap (the tiny decoder's random weights run to it), 2 tokens per step.
  * Replies of {@code bench.tokens} (48, as PipelineBenchmark's app) tokens, max batch 8, 1 s utterances, one torch
- * thread. Prints p50/p99 per mode and ends with one {@code key=value} line.
+ * thread. The scheduler keeps the caller-text delay bound {@code bench.maxDelayMs} (default the shipped
+ * {@code transcribe.max-delay}, 4000). Prints first-audio p50/p99 per mode and, for the mode with transcription,
+ * the caller-text delay (arrival → CallerText handed out) p50/p99/max with the count within the bound and the
+ * decoder's CPU per utterance; ends with one {@code key=value} line.
  *
  * <pre>
  * java -Dai.djl.offline=true -cp gpu-workers/target/classes:gpu-workers/target/test-classes:$(cat cp.txt) \
  *     dev.omnicall.worker.StaggeredArrivalBenchmark
  * </pre>
- * It uses only the scheduler's public surface of before the decoder-yield rule, so the same compiled benchmark can
- * run against an older build's {@code gpu-workers/target/classes} placed first on the class path (before vs after).
+ * It constructs the scheduler with the delay bound ({@code TurnScheduler(..., Duration maxDelay)}, since the bound
+ * landed), so it no longer runs against a build from before it.
  */
 public final class StaggeredArrivalBenchmark {
 
@@ -51,11 +54,12 @@ public final class StaggeredArrivalBenchmark {
         int tokens = Integer.getInteger("bench.tokens", 48);
         int callerTokens = Integer.getInteger("bench.callerTokens", 128);
         String label = System.getProperty("bench.label", "build");
+        long maxDelayMs = Long.getLong("bench.maxDelayMs", TranscriptionOptions.DEFAULT_MAX_DELAY.toMillis());
         System.setProperty("ai.djl.pytorch.num_threads", System.getProperty("bench.threads", "1"));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         System.out.printf(Locale.ROOT, "staggered arrivals (%s): %d turns per round, one every %d ms, %d-token replies,"
-                        + " %d caller tokens, max batch 8, %d rounds per mode alternating off/on, load average %s%n",
-                label, k, gapMs, tokens, callerTokens, rounds, loadAverage());
+                        + " %d caller tokens, caller-text bound %d ms, max batch 8, %d rounds per mode alternating off/on,"
+                        + " load average %s%n", label, k, gapMs, tokens, callerTokens, maxDelayMs, rounds, loadAverage());
         String loadStart = loadAverage();
         WorkerConfig config = WorkerConfig.defaults(KafkaSettings.of("unused:9092"), WorkerHarness.tinyCheckpoint())
                 .withEncoderPaddedSeconds(0).withOmega(List.of(10, 20, 40, 80))
@@ -64,17 +68,26 @@ public final class StaggeredArrivalBenchmark {
         List<Long> off = new ArrayList<>();
         List<Long> on = new ArrayList<>();
         List<Long> callerTextAfterArrival = new ArrayList<>();
+        List<Long> decodeCpu = new ArrayList<>();
+        long forced = 0;
         int callerTexts = 0;
         try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
             OmniTurnEngine without = WorkerBenchmark.transcriptionOff(engine);
-            round(without, k, gapMs);   // warm-up, both modes
-            round(engine, k, gapMs);
+            round(without, k, gapMs, maxDelayMs);   // warm-up, both modes
+            round(engine, k, gapMs, maxDelayMs);
             for (int r = 0; r < rounds; r++) {
-                off.addAll(round(without, k, gapMs).firstAudioUs);
-                Round withText = round(engine, k, gapMs);
+                Round plain = round(without, k, gapMs, maxDelayMs);
+                off.addAll(plain.firstAudioUs);
+                Round withText = round(engine, k, gapMs, maxDelayMs);
                 on.addAll(withText.firstAudioUs);
                 callerTextAfterArrival.addAll(withText.callerTextUs);
+                decodeCpu.addAll(withText.decodeCpuUs);
+                forced += withText.forcedTokens;
                 callerTexts += withText.callerTextUs.size();
+                System.out.printf(Locale.ROOT, "  pair %d: first audio p50 off %s / on %s ms; caller text after arrival"
+                                + " p50 %s / max %s ms; load %s%n", r + 1, ms(percentile(plain.firstAudioUs, 50)),
+                        ms(percentile(withText.firstAudioUs, 50)), ms(percentile(withText.callerTextUs, 50)),
+                        ms(percentile(withText.callerTextUs, 100)), loadAverage());
             }
         }
         Map<String, String> summary = new LinkedHashMap<>();
@@ -88,27 +101,39 @@ public final class StaggeredArrivalBenchmark {
         summary.put("on_vs_off_p50", String.format(Locale.ROOT, "%.3f", percentile(on, 50) / percentile(off, 50)));
         summary.put("caller_texts", Integer.toString(callerTexts));
         summary.put("caller_text_after_arrival_p50_ms", ms(percentile(callerTextAfterArrival, 50)));
+        summary.put("caller_text_after_arrival_p99_ms", ms(percentile(callerTextAfterArrival, 99)));
+        summary.put("caller_text_after_arrival_max_ms", ms(percentile(callerTextAfterArrival, 100)));
+        summary.put("max_delay_ms", Long.toString(maxDelayMs));
+        summary.put("caller_texts_within_bound", Long.toString(callerTextAfterArrival.stream()
+                .filter(us -> us <= maxDelayMs * 1000).count()));
+        summary.put("decode_cpu_p50_ms", ms(percentile(decodeCpu, 50)));
+        summary.put("decode_cpu_p99_ms", ms(percentile(decodeCpu, 99)));
+        summary.put("forced_tokens", Long.toString(forced));
         summary.put("load_start", loadStart);
         summary.put("load_end", loadAverage());
         System.out.printf(Locale.ROOT, "first audio (arrival -> first chunk produced), %d turns per mode: off p50 %s / p99 %s ms,"
-                        + " on p50 %s / p99 %s ms; caller texts %d, done %s ms after arrival (p50)%n", off.size(),
+                        + " on p50 %s / p99 %s ms; caller texts %d, out %s / %s / %s ms after arrival (p50/p99/max),"
+                        + " %s within the %d ms bound; decoder CPU per utterance p50 %s / p99 %s ms%n", off.size(),
                 summary.get("off_first_audio_p50_ms"), summary.get("off_first_audio_p99_ms"),
                 summary.get("on_first_audio_p50_ms"), summary.get("on_first_audio_p99_ms"), callerTexts,
-                summary.get("caller_text_after_arrival_p50_ms"));
+                summary.get("caller_text_after_arrival_p50_ms"), summary.get("caller_text_after_arrival_p99_ms"),
+                summary.get("caller_text_after_arrival_max_ms"), summary.get("caller_texts_within_bound"), maxDelayMs,
+                summary.get("decode_cpu_p50_ms"), summary.get("decode_cpu_p99_ms"));
         StringBuilder line = new StringBuilder();
         summary.forEach((key, v) -> line.append(line.length() == 0 ? "" : " ").append(key).append('=').append(v));
         System.out.println(line);
     }
 
-    private record Round(List<Long> firstAudioUs, List<Long> callerTextUs) {
+    private record Round(List<Long> firstAudioUs, List<Long> callerTextUs, List<Long> decodeCpuUs, long forcedTokens) {
     }
 
     /** One round: k turns arriving gapMs apart while the scheduler runs, until every turn is finished. */
-    private static Round round(OmniTurnEngine engine, int k, long gapMs) {
+    private static Round round(OmniTurnEngine engine, int k, long gapMs, long maxDelayMs) {
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
         Map<String, Long> arrivalUs = new LinkedHashMap<>();
         Map<String, Long> firstAudioUs = new LinkedHashMap<>();
         List<Long> callerTextUs = new ArrayList<>();
+        List<Long> decodeCpuUs = new ArrayList<>();
         TurnOutput collect = new TurnOutput() {
             @Override
             public void text(Turn turn, TextDelta delta) {
@@ -122,6 +147,7 @@ public final class StaggeredArrivalBenchmark {
             @Override
             public void callerText(Turn turn, CallerText text) {
                 callerTextUs.add(Clock.nowMicros() - arrivalUs.get(turn.callId()));
+                decodeCpuUs.add(text.getDecodeCpuUs());
             }
 
             @Override
@@ -134,7 +160,7 @@ public final class StaggeredArrivalBenchmark {
             }
         };
         TurnScheduler scheduler = new TurnScheduler(engine, new ConversationCache(0, metrics), 8, true, "bench",
-                metrics, collect, 2);
+                metrics, collect, 2, Duration.ofMillis(maxDelayMs));
         long t0 = Clock.nowMicros();
         int submitted = 0;
         while (submitted < k || scheduler.hasWork()) {
@@ -154,7 +180,7 @@ public final class StaggeredArrivalBenchmark {
                 sleepMicros(t0 + submitted * gapMs * 1000 - now);
             }
         }
-        return new Round(new ArrayList<>(firstAudioUs.values()), callerTextUs);
+        return new Round(new ArrayList<>(firstAudioUs.values()), callerTextUs, decodeCpuUs, metrics.decoderForcedTokens());
     }
 
     private static void sleepMicros(long us) {

@@ -466,7 +466,7 @@ class TurnSchedulerTest {
     }
 
     @Test
-    void shouldNeverRunATurnsTranscriptBeforeItsOwnFirstAudioEvenPastItsDueTime() {
+    void shouldNeverRunATurnsTranscriptBeforeItsOwnFirstAudioAndPaceItAfterwardsWhenItIsLate() {
         // Given a turn whose first audio comes only at its 30th step, a turn queued behind it and a 200 ms bound
         java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
         ScriptedEngine engine = new ScriptedEngine(60, 30);
@@ -485,8 +485,18 @@ class TurnSchedulerTest {
             clock.addAndGet(LOOP_US);
             s.runOnce();
         }
-        // And the loop that brings its first chunk hands out its overdue CallerText right after that chunk
+        // And from its first chunk on, its overdue transcript is paced over half the bound (no burst), then handed out
+        long firstAudioAt = clock.get();
+        List<Integer> perLoop = new ArrayList<>();
+        while (out.callerTexts("a").isEmpty() && clock.get() - firstAudioAt < 1_000_000) {
+            int before = a.decoded;
+            clock.addAndGet(LOOP_US);
+            s.runOnce();
+            perLoop.add(a.decoded - before);
+        }
         assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(clock.get() - firstAudioAt).isLessThanOrEqualTo(100_000 + LOOP_US);
+        assertThat(perLoop).allMatch(n -> n < 10);
         assertThat(out.order.indexOf("a:audio")).isLessThan(out.order.indexOf("a:caller"));
         assertThat(metrics.transcriptDelays()).singleElement().satisfies(d -> assertThat(d).isGreaterThan(200_000));
     }
