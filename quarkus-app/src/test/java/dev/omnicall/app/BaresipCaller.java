@@ -48,13 +48,19 @@ final class BaresipCaller implements AutoCloseable {
      */
     static BaresipCaller dial(Path dir, String to, String user, String password, String firstSentence)
             throws IOException, InterruptedException {
+        Files.createDirectories(dir);
+        return dialWith(dir, to, user, password, speech(dir, "sentence-0", firstSentence));
+    }
+
+    /** As {@link #dial}, the microphone playing {@code mic} (8 kHz mono 16-bit WAV, ending in a long silence). */
+    static BaresipCaller dialWith(Path dir, String to, String user, String password, Path mic)
+            throws IOException, InterruptedException {
         Files.createDirectories(dir.resolve("records"));
         try (Stream<Path> old = Files.list(dir.resolve("records"))) {
             for (Path p : old.toList()) {
                 Files.delete(p);
             }
         }
-        Path mic = speech(dir, "sentence-0", firstSentence);
         int sipPort = freePort();
         int rtpPort = freePort() & ~1;
         int consPort = freePort();
@@ -163,6 +169,39 @@ final class BaresipCaller implements AutoCloseable {
         exec("sox", raw.toString(), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", wav.toString(),
                 "pad", "0.5", String.valueOf(SILENCE_SECONDS));
         return wav;
+    }
+
+    /**
+     * {@code first}, exactly {@code pauseMs} of silence, then {@code second}, by espeak-ng as one 8 kHz mono 16-bit
+     * WAV: half a second of silence before and a long one after. espeak-ng's own leading and trailing silence is
+     * trimmed from both parts, so the pause is the one asked for.
+     */
+    static Path speechWithPause(Path dir, String name, String first, int pauseMs, String second)
+            throws IOException, InterruptedException {
+        Path a = dir.resolve(name + "-a.wav");
+        Path b = dir.resolve(name + "-b.wav");
+        Path aTrim = dir.resolve(name + "-a-trim.wav");
+        Path bTrim = dir.resolve(name + "-b-trim.wav");
+        Path wav = dir.resolve(name + ".wav");
+        exec("espeak-ng", "-w", a.toString(), first);
+        exec("espeak-ng", "-w", b.toString(), second);
+        for (Path[] io : new Path[][] {{a, aTrim}, {b, bTrim}}) {
+            exec("sox", io[0].toString(), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", io[1].toString(),
+                    "silence", "1", "0.01", "1%", "reverse", "silence", "1", "0.01", "1%", "reverse");
+        }
+        exec("sox", aTrim.toString(), dir.resolve(name + "-a-pad.wav").toString(), "pad", "0",
+                String.format(java.util.Locale.ROOT, "%.3f", pauseMs / 1000.0));
+        exec("sox", dir.resolve(name + "-a-pad.wav").toString(), bTrim.toString(), wav.toString(), "pad", "0.5",
+                String.valueOf(SILENCE_SECONDS));
+        return wav;
+    }
+
+    /** Length of a WAV file in seconds, from soxi. */
+    static double durationSeconds(Path wav) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("soxi", "-D", wav.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        return Double.parseDouble(out);
     }
 
     private static void exec(String... command) throws IOException, InterruptedException {

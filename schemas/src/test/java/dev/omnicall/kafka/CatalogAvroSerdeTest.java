@@ -68,7 +68,7 @@ class CatalogAvroSerdeTest {
         byte[] bytes = serde.serialize("call-events", SampleEvents.callStarted("c1"));
 
         assertThat(bytes[0]).as("magic byte").isEqualTo((byte) 0);
-        assertThat(ByteBuffer.wrap(bytes, 1, 4).getInt()).as("schema id").isEqualTo(serde.writerSchemaId()).isEqualTo(17);
+        assertThat(ByteBuffer.wrap(bytes, 1, 4).getInt()).as("schema id").isEqualTo(serde.writerSchemaId()).isEqualTo(21);
     }
 
     @Test
@@ -210,14 +210,14 @@ class CatalogAvroSerdeTest {
 
     @Test
     void shouldGiveAV1ReaderTheEnumDefaultErrorForBridgeLost() throws Exception {
-        // Given a CallEnded(BRIDGE_LOST) written with today's schema (v3: BRIDGE_LOST came in v2)
+        // Given a CallEnded(BRIDGE_LOST) written with today's schema (v4: BRIDGE_LOST came in v2)
         var serde = new CatalogAvroSerde<>(CallEvent.class, SchemaCatalog.bundled());
         CallEvent lost = CallEvent.newBuilder().setCallId("c1").setBridgeId("b").setOccurredUs(7L)
                 .setPayload(CallEnded.newBuilder().setReason(EndReason.BRIDGE_LOST).setDetail("bridge restarted").build())
                 .build();
         byte[] bytes = serde.serialize("call-events", lost);
         SchemaCatalog.Entry writer = SchemaCatalog.bundled().byId(ByteBuffer.wrap(bytes, 1, 4).getInt());
-        assertThat(writer.version()).isEqualTo(3);
+        assertThat(writer.version()).isEqualTo(4);
 
         // When a reader that knows only v1 resolves it (what a registry-backed consumer built before v2 does)
         Schema v1 = SchemaCatalog.bundled().versionsOf("CallEvent").get(0).schema();
@@ -260,7 +260,7 @@ class CatalogAvroSerdeTest {
 
     @Test
     void shouldLetAV1ReaderSkipRequestConsumedUsInATurnRequestWrittenWithV2() throws Exception {
-        // Given a TurnRequest written with today's schema (v2, id 11) carrying requestConsumedUs
+        // Given a TurnRequest written with today's schema (v3, id 20) carrying requestConsumedUs
         var serde = new CatalogAvroSerde<>(TurnRequest.class, SchemaCatalog.bundled());
         TurnRequest sample = SampleEvents.turnRequest("c1");
         sample.getTimings().setRequestProducedUs(2_000L);
@@ -268,8 +268,8 @@ class CatalogAvroSerdeTest {
         sample.getTimings().setInferenceStartUs(3_000L);
         byte[] bytes = serde.serialize("turn-requests", sample);
         SchemaCatalog.Entry writer = SchemaCatalog.bundled().byId(ByteBuffer.wrap(bytes, 1, 4).getInt());
-        assertThat(writer.id()).isEqualTo(11);
-        assertThat(writer.version()).isEqualTo(2);
+        assertThat(writer.id()).isEqualTo(20);
+        assertThat(writer.version()).isEqualTo(3);
 
         // When a reader that knows only v1 resolves it with the v2 writer schema
         Schema v1 = SchemaCatalog.bundled().versionsOf("TurnRequest").get(0).schema();

@@ -173,6 +173,17 @@ public final class BridgeServer implements AutoCloseable {
     }
 
     /** Ends a call from the bot's side (BYE, CallEnded BOT_HANGUP); false when the call is not live here. */
+    /**
+     * Speculative turns for the calls answered from now on: {@code ms} of trailing silence starts one (it must be
+     * below the end-of-utterance silence), 0 turns them off. For measuring off against on in one process.
+     */
+    public synchronized void speculativeSilenceMs(int ms) {
+        if (calls == null) {
+            throw new IllegalStateException("the bridge is not started");
+        }
+        calls.speculativeSilenceMs(ms);
+    }
+
     public boolean hangup(String callId) {
         CallManager c = calls;
         return c != null && c.hangup(callId);

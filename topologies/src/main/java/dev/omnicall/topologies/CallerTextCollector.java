@@ -19,6 +19,7 @@ final class CallerTextCollector extends DecodingProcessor<CallerText> {
 
     private ConversationContext conversation;
     private TranscriptBook transcripts;
+    private SpeculationGate speculation;
 
     CallerTextCollector(Deserializer<CallerText> deserializer, ConversationConfig config, TopologyMetrics metrics) {
         super(Topics.CALLER_TEXT, deserializer, config, metrics);
@@ -30,6 +31,7 @@ final class CallerTextCollector extends DecodingProcessor<CallerText> {
         conversation = new ConversationContext(ctx, config, metrics);
         transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE),
                 config.redactTranscripts());
+        speculation = new SpeculationGate(context.getStateStore(ConversationTopology.SPECULATION_STORE), metrics);
     }
 
     /** The worker transcribes a turn cut by the hang-up after its reply stopped: its text trails the CallEnded. */
@@ -49,9 +51,18 @@ final class CallerTextCollector extends DecodingProcessor<CallerText> {
             throw new IllegalArgumentException("turnId " + text.getTurnId() + " and attempt " + text.getAttempt()
                     + " must not be negative");
         }
+        if (speculation.intercept(callId, text.getTurnId(), Topics.CALLER_TEXT.name(), currentValue(), timestamp, 0)
+                == SpeculationGate.Verdict.PROCESS) {
+            apply(conversation, transcripts, callId, text, t -> context.forward(new Record<>(callId, t, timestamp),
+                    ConversationTopology.TRANSCRIPT_SINK));
+        }
+    }
+
+    /** Takes the caller's text into the context; the transcript, when it changed, goes to {@code transcript}. */
+    static void apply(ConversationContext conversation, TranscriptBook transcripts, String callId, CallerText text,
+                      java.util.function.Consumer<dev.omnicall.events.Transcript> transcript) {
         long userEndedUs = UtteranceAssembler.userEndedUs(text.getTimings());
         conversation.callerText(callId, text.getTurnId(), text.getAttempt(), text.getText(), userEndedUs)
-                .ifPresent(side -> context.forward(new Record<>(callId, transcripts.callerSaid(callId, text.getTurnId(), side),
-                        timestamp), ConversationTopology.TRANSCRIPT_SINK));
+                .ifPresent(side -> transcript.accept(transcripts.callerSaid(callId, text.getTurnId(), side)));
     }
 }

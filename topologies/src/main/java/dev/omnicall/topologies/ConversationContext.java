@@ -368,6 +368,32 @@ final class ConversationContext {
     }
 
     /**
+     * A speculative turn was cancelled: everything the context knows of it (its pending caller audio, a reply draft,
+     * its note) goes, as if it had never been requested. A completed turn is left alone (a confirmed turn cannot be
+     * cancelled). Returns whether anything was removed.
+     */
+    boolean forget(String callId, int turnId) {
+        ConversationState s = store.get(callId);
+        if (s == null) {
+            return false;
+        }
+        List<PendingUserTurn> pending = new ArrayList<>(s.getPending());
+        List<ReplyDraft> drafts = new ArrayList<>(s.getDrafts());
+        List<TurnNote> notes = new ArrayList<>(s.getNotes());
+        boolean removed = pending.removeIf(p -> p.getTurnId() == turnId) | drafts.removeIf(d -> d.getTurnId() == turnId);
+        if (completedTurn(s, turnId) == null) {
+            removed |= notes.removeIf(n -> n.getTurnId() == turnId);
+        }
+        if (removed) {
+            s.setPending(pending);
+            s.setDrafts(drafts);
+            s.setNotes(notes);
+            store.put(callId, s);
+        }
+        return removed;
+    }
+
+    /**
      * The call ended. With a grace period the context stays, for a CallerText still on its way only: the turns and
      * notes keep their text and times (what {@link #callerText} needs), the caller audio and the replies being
      * collected go (nothing will be requested or completed any more). Without one it is deleted at once.

@@ -14,6 +14,7 @@ import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.state.ConversationState;
 import dev.omnicall.state.PendingTurnMetrics;
+import dev.omnicall.state.SpeculationState;
 import dev.omnicall.state.UtteranceProgress;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.Serde;
@@ -28,7 +29,7 @@ import java.util.Map;
  * The streams role: one topology over the co-partitioned call topics.
  *
  * <pre>
- *  caller-audio   ─▶ utterance-assembler ─┬─▶ turn-requests
+ *  caller-audio   ─▶ utterance-assembler ─┬─▶ turn-requests        (speculative ones open a turn in speculative-turns)
  *                                         │        (joined with history from conversation-context)
  *  response-text  ─▶ reply-collector ─────┼─▶ transcripts          (conversation-context, transcripts)
  *  caller-text    ─▶ caller-text-collector┼─▶ transcripts          (conversation-context, transcripts)
@@ -53,6 +54,8 @@ public final class ConversationTopology {
     public static final String METRICS_STORE = "pending-turn-metrics";
     /** Per call: last seen, and whether it ended (see {@link CallActivity}); every processor consults it first. */
     public static final String ACTIVITY_STORE = "call-activity";
+    /** Per call: speculative turns, open (their records held back) and recently resolved ({@link SpeculationGate}). */
+    public static final String SPECULATION_STORE = "speculative-turns";
 
     static final String AUDIO_SOURCE = "caller-audio-source";
     static final String TEXT_SOURCE = "response-text-source";
@@ -93,7 +96,8 @@ public final class ConversationTopology {
 
         t.addProcessor(ASSEMBLER, () -> new UtteranceAssembler(segmentSerde.deserializer(), config, metrics), AUDIO_SOURCE);
         t.addProcessor(REPLIES, () -> new ReplyCollector(textSerde.deserializer(), config, metrics), TEXT_SOURCE);
-        t.addProcessor(EVENTS, () -> new CallEventRouter(eventSerde.deserializer(), config, metrics), EVENT_SOURCE);
+        t.addProcessor(EVENTS, () -> new CallEventRouter(eventSerde.deserializer(), textSerde.deserializer(),
+                callerTextSerde.deserializer(), config, metrics), EVENT_SOURCE);
         t.addProcessor(CHUNKS, () -> new FirstChunkTimings(chunkSerde.deserializer(), config, metrics), CHUNK_SOURCE);
         t.addProcessor(CALLER_TEXTS, () -> new CallerTextCollector(callerTextSerde.deserializer(), config, metrics),
                 CALLER_TEXT_SOURCE);
@@ -110,6 +114,9 @@ public final class ConversationTopology {
                 Serdes.String(), transcriptSerde), REPLIES, EVENTS, CALLER_TEXTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(METRICS_STORE),
                 Serdes.String(), StateSerdes.singleObject(PendingTurnMetrics.class)), EVENTS, CHUNKS);
+        t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SPECULATION_STORE),
+                Serdes.String(), StateSerdes.singleObject(SpeculationState.class)), ASSEMBLER, REPLIES, EVENTS, CHUNKS,
+                CALLER_TEXTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(ACTIVITY_STORE),
                 Serdes.String(), CallActivity.serde()), ASSEMBLER, REPLIES, EVENTS, CHUNKS, CALLER_TEXTS);
 
@@ -117,7 +124,7 @@ public final class ConversationTopology {
         t.addSink(TURN_REQUEST_SINK, Topics.TURN_REQUESTS.name(), keys, requestSerde.serializer(), ASSEMBLER);
         t.addSink(TRANSCRIPT_SINK, Topics.TRANSCRIPTS.name(), keys, transcriptSerde.serializer(), REPLIES, EVENTS,
                 CALLER_TEXTS);
-        t.addSink(TURN_METRICS_SINK, Topics.TURN_METRICS.name(), keys, metricsSerde.serializer(), EVENTS, CHUNKS);
+        t.addSink(TURN_METRICS_SINK, Topics.TURN_METRICS.name(), keys, metricsSerde.serializer(), EVENTS, CHUNKS, REPLIES);
         t.addSink(DEAD_LETTER_SINK, Topics.DEAD_LETTERS.name(), keys, deadLetterSerde.serializer(),
                 ASSEMBLER, REPLIES, EVENTS, CHUNKS, CALLER_TEXTS);
         return t;

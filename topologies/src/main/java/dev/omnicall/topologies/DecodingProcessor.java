@@ -112,6 +112,11 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
         }
     }
 
+    /** The wire bytes of the record being handled. */
+    protected final byte[] currentValue() {
+        return current.value();
+    }
+
     /** Sends the record being processed to the dead-letter topic, explaining why. */
     protected final void deadLetter(String stage, Exception error) {
         RecordMetadata meta = context.recordMetadata().orElse(null);

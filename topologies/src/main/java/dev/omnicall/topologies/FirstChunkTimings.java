@@ -9,6 +9,7 @@ import org.apache.kafka.streams.processor.api.Record;
 final class FirstChunkTimings extends DecodingProcessor<AudioChunk> {
 
     private TurnMetricsBook turnMetrics;
+    private SpeculationGate speculation;
 
     FirstChunkTimings(Deserializer<AudioChunk> deserializer, ConversationConfig config, TopologyMetrics metrics) {
         super(Topics.RESPONSE_AUDIO, deserializer, config, metrics);
@@ -17,6 +18,7 @@ final class FirstChunkTimings extends DecodingProcessor<AudioChunk> {
     @Override
     protected void open() {
         turnMetrics = new TurnMetricsBook(context.getStateStore(ConversationTopology.METRICS_STORE));
+        speculation = new SpeculationGate(context.getStateStore(ConversationTopology.SPECULATION_STORE), metrics);
     }
 
     @Override
@@ -29,7 +31,12 @@ final class FirstChunkTimings extends DecodingProcessor<AudioChunk> {
         if (chunk.getSeq() != 0) {
             return;
         }
-        turnMetrics.firstChunk(callId, chunk.getTurnId(), chunk.getAttempt(), chunk.getTimings()).ifPresent(m -> {
+        if (speculation.kind(callId, chunk.getTurnId()) == SpeculationGate.Kind.CANCELLED) {
+            metrics.increment(TopologyMetrics.RECORDS_OF_CANCELLED_SPECULATION);
+            return;                                      // a cancelled speculative turn has no first-audio latency
+        }
+        turnMetrics.firstChunk(callId, chunk.getTurnId(), chunk.getAttempt(), chunk.getTimings()).map(speculation::account)
+                .ifPresent(m -> {
             metrics.increment(TopologyMetrics.TURN_METRICS);
             context.forward(new Record<>(callId, m, timestamp), ConversationTopology.TURN_METRICS_SINK);
         });

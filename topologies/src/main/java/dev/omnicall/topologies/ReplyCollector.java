@@ -2,6 +2,7 @@ package dev.omnicall.topologies;
 
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.state.ConversationState;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -16,6 +17,7 @@ final class ReplyCollector extends DecodingProcessor<TextDelta> {
 
     private ConversationContext conversation;
     private TranscriptBook transcripts;
+    private SpeculationGate speculation;
 
     ReplyCollector(Deserializer<TextDelta> deserializer, ConversationConfig config, TopologyMetrics metrics) {
         super(Topics.RESPONSE_TEXT, deserializer, config, metrics);
@@ -27,6 +29,7 @@ final class ReplyCollector extends DecodingProcessor<TextDelta> {
         conversation = new ConversationContext(ctx, config, metrics);
         transcripts = new TranscriptBook(context.getStateStore(ConversationTopology.TRANSCRIPT_STORE),
                 config.redactTranscripts());
+        speculation = new SpeculationGate(context.getStateStore(ConversationTopology.SPECULATION_STORE), metrics);
     }
 
     @Override
@@ -40,9 +43,25 @@ final class ReplyCollector extends DecodingProcessor<TextDelta> {
             throw new IllegalArgumentException("turnId " + delta.getTurnId() + ", attempt " + delta.getAttempt()
                     + " and seq " + delta.getSeq() + " must not be negative");
         }
-        conversation.apply(callId, delta).ifPresent(done -> {
-            Transcript t = transcripts.turnCompleted(callId, done);
-            context.forward(new Record<>(callId, t, timestamp), ConversationTopology.TRANSCRIPT_SINK);
-        });
+        Long started = delta.getTimings() == null ? null : delta.getTimings().getInferenceStartUs();
+        SpeculationGate.Verdict verdict = speculation.intercept(callId, delta.getTurnId(), Topics.RESPONSE_TEXT.name(),
+                currentValue(), timestamp, started == null ? 0 : started);
+        if (verdict == SpeculationGate.Verdict.DROPPED && delta.getLast()) {
+            // the worker's last word on a cancelled speculative turn: what it cost
+            TurnMetrics m = speculation.cancelledMetrics(callId, delta.getTurnId(), delta.getAttempt(), delta.getTimings(),
+                    timestamp * 1000);
+            metrics.increment(TopologyMetrics.TURN_METRICS);
+            context.forward(new Record<>(callId, m, timestamp), ConversationTopology.TURN_METRICS_SINK);
+        }
+        if (verdict == SpeculationGate.Verdict.PROCESS) {
+            apply(conversation, transcripts, callId, delta, t -> context.forward(new Record<>(callId, t, timestamp),
+                    ConversationTopology.TRANSCRIPT_SINK));
+        }
+    }
+
+    /** Adds the delta to its turn's reply; a completed turn's transcript goes to {@code transcript}. */
+    static void apply(ConversationContext conversation, TranscriptBook transcripts, String callId, TextDelta delta,
+                      java.util.function.Consumer<Transcript> transcript) {
+        conversation.apply(callId, delta).ifPresent(done -> transcript.accept(transcripts.turnCompleted(callId, done)));
     }
 }

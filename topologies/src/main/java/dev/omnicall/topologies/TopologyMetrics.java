@@ -12,6 +12,18 @@ import java.util.concurrent.atomic.LongAdder;
 public final class TopologyMetrics {
 
     public static final String DEAD_LETTERS = "dead_letters";
+    /** Speculative turns: requested at a tentative end, confirmed, cancelled (the caller went on). */
+    public static final String SPECULATIVE_TURNS = "speculative_turns";
+    public static final String SPECULATIVE_TURNS_CONFIRMED = "speculative_turns_confirmed";
+    public static final String SPECULATIVE_TURNS_CANCELLED = "speculative_turns_cancelled";
+    /** Reply text and caller text of an open speculative turn, held until it is resolved. */
+    public static final String RECORDS_HELD_FOR_SPECULATION = "records_held_for_speculation";
+    /** Records of a cancelled speculative turn, dropped. */
+    public static final String RECORDS_OF_CANCELLED_SPECULATION = "records_of_cancelled_speculation";
+    /** Records of an open speculative turn beyond SpeculationGate.MAX_HELD, dropped. */
+    public static final String SPECULATION_HOLD_OVERFLOW = "speculation_hold_overflow";
+    /** A speculative utterance whose cancel came before it was complete: no request sent. */
+    public static final String CANCELLED_BEFORE_REQUEST = "speculative_turns_cancelled_before_request";
     public static final String DUPLICATE_SEGMENTS = "duplicate_segments";
     public static final String LATE_SEGMENTS = "late_segments";
     public static final String CAPPED_SEGMENTS = "capped_segments";

@@ -42,6 +42,20 @@ final class TurnMetricsBook {
         return completeOrSave(key, p);
     }
 
+    /** Drops whatever waits for the turn (every attempt): a cancelled speculative turn has no first-audio latency. */
+    void forget(String callId, int turnId) {
+        List<String> keys = new ArrayList<>();
+        try (KeyValueIterator<String, PendingTurnMetrics> it = store.prefixScan(StoreKeys.callPrefix(callId), new StringSerializer())) {
+            while (it.hasNext()) {
+                var kv = it.next();
+                if (kv.value.getTurnId() == turnId) {
+                    keys.add(kv.key);
+                }
+            }
+        }
+        keys.forEach(store::delete);
+    }
+
     /** Everything still waiting for this call, as partial metrics; the entries are removed. */
     List<TurnMetrics> flush(String callId) {
         List<TurnMetrics> out = new ArrayList<>();

@@ -38,6 +38,7 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
     private KeyValueStore<String, AudioSegment> segments;
     private KeyValueStore<String, UtteranceProgress> progress;
     private ConversationContext conversation;
+    private SpeculationGate speculation;
 
     UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics) {
         super(Topics.CALLER_AUDIO, deserializer, config, metrics);
@@ -49,6 +50,7 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         progress = context.getStateStore(ConversationTopology.PROGRESS_STORE);
         KeyValueStore<String, ConversationState> ctx = context.getStateStore(ConversationTopology.CONTEXT_STORE);
         conversation = new ConversationContext(ctx, config, metrics);
+        speculation = new SpeculationGate(context.getStateStore(ConversationTopology.SPECULATION_STORE), metrics);
         long every = Math.max(50, config.gapTimeout().toMillis() / 4);
         context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::sendUtterancesPastGapTimeout);
     }
@@ -61,6 +63,12 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
     @Override
     protected void handle(String callId, AudioSegment seg, long timestamp) {
         validate(seg);
+        if (seg.getReplacesTurn() >= 0) {
+            // the utterance goes on: the speculative turn it replaces is cancelled (the bridge's BargeIn says so
+            // too, on call-events; whichever comes first does it)
+            speculation.cancel(callId, seg.getReplacesTurn(), seg.getCaptureStartUs())
+                    .ifPresent(c -> conversation.forget(callId, c.turnId()));
+        }
         String progressKey = StoreKeys.utterance(callId, seg.getUtteranceId());
         UtteranceProgress p = progress.get(progressKey);
         if (p == null) {
@@ -98,6 +106,12 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         }
         p.setSegments(p.getSegments() + 1);
         if (seg.getEndOfUtterance()) {
+            if (seg.getSpeculative()) {
+                TurnTimings st = seg.getTimings();
+                speculation.opened(callId, seg.getUtteranceId(),
+                        st == null || st.getEndOfTurnUs() == null ? 0 : st.getEndOfTurnUs(),
+                        st == null || st.getSpeechEndUs() == null ? 0 : st.getSpeechEndUs());
+            }
             p.setLastSeq(seg.getSeq());
             // The processor's clock (not Clock) so the gap timeout follows the punctuator's notion of time.
             p.setEndSeenUs(context.currentSystemTimeMs() * 1000);
@@ -144,6 +158,13 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
             }
         }
         keys.forEach(segments::delete);
+        SpeculationGate.Kind kind = speculation.kind(callId, p.getUtteranceId());
+        if (kind == SpeculationGate.Kind.CANCELLED) {
+            // the caller went on before this tentative end was complete here: the next utterance carries it all
+            p.setEmitted(true);
+            metrics.increment(TopologyMetrics.CANCELLED_BEFORE_REQUEST);
+            return;
+        }
         if (p.getLastSeq() >= 0 && present < p.getLastSeq() + 1) {
             metrics.increment(TopologyMetrics.UTTERANCES_WITH_GAPS);
         }
@@ -152,7 +173,11 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         ByteBuffer pcm = ByteBuffer.wrap(audio.toByteArray());
         TurnRequest request = TurnRequest.newBuilder()
                 .setCallId(callId).setTurnId(p.getUtteranceId()).setAttempt(0).setSampleRate(config.sampleRate())
-                .setAudio(pcm).setHistory(conversation.history(callId)).setTimings(timings).build();
+                .setAudio(pcm).setHistory(conversation.history(callId)).setTimings(timings)
+                .setSpeculative(kind != SpeculationGate.Kind.NOT_SPECULATIVE).build();
+        if (request.getSpeculative()) {
+            metrics.increment(TopologyMetrics.SPECULATIVE_TURNS);
+        }
         conversation.addPending(callId, p.getUtteranceId(), pcm, userEndedUs(timings));
         p.setEmitted(true);
         metrics.increment(TopologyMetrics.TURN_REQUESTS);

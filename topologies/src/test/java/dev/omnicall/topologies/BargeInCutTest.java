@@ -46,7 +46,7 @@ class BargeInCutTest {
     }
 
     private void bargeIn(int attempt, int playedTextChars) {
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(0, attempt, 1_200, playedTextChars)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(0, attempt, 1_200, playedTextChars, false)));
     }
 
     /** The reply in three deltas, the last one cancelled as the worker sends it after a barge-in. */
@@ -166,7 +166,7 @@ class BargeInCutTest {
     @Test
     void shouldIgnoreABargeInOfAnUnknownTurn() {
         request(0);
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(42, 0, 100, 5)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(42, 0, 100, 5, false)));
 
         assertThat(d.metrics.get(TopologyMetrics.BARGE_INS_UNKNOWN_TURN)).isEqualTo(1);
         assertThat(d.deadLetters.isEmpty()).isTrue();
@@ -201,9 +201,9 @@ class BargeInCutTest {
                 if (at == slots[0]) {
                     d.callerText.pipeInput(call, ConversationDriver.callerText(call, 0, 0, "When are you open?"));
                 } else if (at == slots[1]) {
-                    d.events.pipeInput(call, ConversationDriver.event(call, new PlaybackStarted(0, 0, 8_000L, 9_000L)));
+                    d.events.pipeInput(call, ConversationDriver.event(call, new PlaybackStarted(0, 0, 8_000L, 9_000L, 0L)));
                 } else if (at == slots[2]) {
-                    d.events.pipeInput(call, ConversationDriver.event(call, new BargeIn(0, 0, 1_200, HEARD)));
+                    d.events.pipeInput(call, ConversationDriver.event(call, new BargeIn(0, 0, 1_200, HEARD, false)));
                 } else {
                     boolean last = seq == pieces.length - 1;
                     d.text.pipeInput(call, TextDelta.newBuilder(ConversationDriver.delta(call, 0, 0, seq, pieces[seq], last))

@@ -103,7 +103,7 @@ class CallerTextTopologyTest {
         assertThat(early.getUserEndedUs()).as("speechEndUs of the utterance").isEqualTo(5_000L);
 
         // When the reply starts playing and completes
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 8_000L, 9_000L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 8_000L, 9_000L, 0L)));
         d.reply("call-1", 0, 0, "Yes, until five.");
 
         // Then the same turn holds both sides, dated
@@ -260,7 +260,7 @@ class CallerTextTopologyTest {
         // Given the caller interrupts the reply of turn 0, and the transcription comes after the barge-in
         turn(0);
         d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 0, "Let me explain the fees", false));
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(0, 0, 900, 6)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(0, 0, 900, 6, false)));
         d.says("call-1", 0, "Tell me about fees.");
         d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, "", true));
 

@@ -87,7 +87,7 @@ class ConversationContextTest {
     void shouldMarkABargedInTurnInterrupted() {
         turn("call-1", 0);
         d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 0, "Let me", false));
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(0, 0, -1, -1)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new BargeIn(0, 0, -1, -1, false)));
         d.text.pipeInput("call-1", ConversationDriver.delta("call-1", 0, 0, 1, " explain", true));
 
         ConversationTurn t = turn("call-1", 1).getHistory().get(0);

@@ -164,7 +164,7 @@ class ConversationTopologyIT {
             // When the caller barges in on turn 1's reply having heard "And on Sun" (10 characters)
             reply(producer, call, 1, "And on Sundays we are closed.");
             producer.send(new ProducerRecord<>(Topics.CALL_EVENTS.name(), call, events.serialize("",
-                    ConversationDriver.event(call, new BargeIn(1, 0, 700, 10))))).get();
+                    ConversationDriver.event(call, new BargeIn(1, 0, 700, 10, false))))).get();
 
             // Then the transcript keeps only the words heard, and the generated length
             Transcript cut = pollUntil(transcripts, t -> t.getCallId().equals(call) && t.getTurns().size() == 2

@@ -72,7 +72,7 @@ class DeadLetterTopologyTest {
         TurnTimings stamps = TurnTimings.newBuilder().setSpeechEndUs(1L).setFirstAudioUs(5L).build();
         d.chunks.pipeInput("call-1", AudioChunk.newBuilder().setCallId("call-1").setTurnId(0).setAttempt(0).setSeq(0)
                 .setPcm(ByteBuffer.allocate(2)).setUnitCount(1).setLast(true).setTimings(stamps).build());
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 6L, 9L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 6L, 9L, 0L)));
 
         // Then two dead letters, and every good record produced its output
         assertThat(d.deadLetters.readValuesToList()).hasSize(2);

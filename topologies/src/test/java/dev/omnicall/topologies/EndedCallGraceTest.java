@@ -46,8 +46,8 @@ class EndedCallGraceTest {
         d.sendUtterance(CALL, 0, 1, 1600);
         d.requests.readValue();
         d.text.pipeInput(CALL, ConversationDriver.delta(CALL, 0, ATTEMPT, 0, FIRST_PIECE, false));
-        d.events.pipeInput(CALL, ConversationDriver.event(CALL, new PlaybackStarted(0, ATTEMPT, 3_000L, 4_000L)));
-        d.events.pipeInput(CALL, ConversationDriver.event(CALL, new BargeIn(0, ATTEMPT, 1_200, HEARD)));
+        d.events.pipeInput(CALL, ConversationDriver.event(CALL, new PlaybackStarted(0, ATTEMPT, 3_000L, 4_000L, 0L)));
+        d.events.pipeInput(CALL, ConversationDriver.event(CALL, new BargeIn(0, ATTEMPT, 1_200, HEARD, false)));
         d.text.pipeInput(CALL, cancelledLast(0, 1));
         d.sendUtterance(CALL, 1, 1, 1600);
         d.requests.readValue();

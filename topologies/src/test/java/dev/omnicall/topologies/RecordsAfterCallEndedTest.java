@@ -57,7 +57,7 @@ class RecordsAfterCallEndedTest {
         // When the attempt's first chunk, a redo attempt's first chunk and a PlaybackStarted arrive afterwards
         d.chunks.pipeInput("call-1", firstChunk(0));
         d.chunks.pipeInput("call-1", firstChunk(1));
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 1, 3_000L, 4_000L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 1, 3_000L, 4_000L, 0L)));
 
         // Then nothing waits in the pending metrics store for a flush that will never come, and all three are counted
         assertThat(d.keysOf(ConversationTopology.METRICS_STORE, "call-1")).isEmpty();

@@ -38,7 +38,7 @@ class TurnMetricsTopologyTest {
         assertThat(d.turnMetrics.isEmpty()).isTrue();
 
         // When the bridge reports playback started
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L, 0L)));
 
         // Then one TurnMetrics with every stage
         TurnMetrics m = d.turnMetrics.readValue();
@@ -63,7 +63,7 @@ class TurnMetricsTopologyTest {
         d.chunks.pipeInput("call-1", chunk(0, old));
 
         // When the bridge reports playback started
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L, 0L)));
 
         // Then the combined stage is there and the split is null, not zero
         TurnMetrics m = d.turnMetrics.readValue();
@@ -75,7 +75,7 @@ class TurnMetricsTopologyTest {
 
     @Test
     void shouldJoinInEitherOrder() {
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 0, 1_630_000L, 1_650_000L, 0L)));
         d.chunks.pipeInput("call-1", chunk(0, workerStamps()));
 
         assertThat(d.turnMetrics.readValue().getFirstAudioLatencyUs()).isEqualTo(650_000L);
@@ -98,7 +98,7 @@ class TurnMetricsTopologyTest {
     void shouldSplitAttemptsOfOneTurn() {
         d.chunks.pipeInput("call-1", chunk(0, workerStamps()));
         d.chunks.pipeInput("call-1", AudioChunk.newBuilder(chunk(0, workerStamps())).setAttempt(1).build());
-        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 1, 1_630_000L, 1_650_000L)));
+        d.events.pipeInput("call-1", ConversationDriver.event("call-1", new PlaybackStarted(0, 1, 1_630_000L, 1_650_000L, 0L)));
 
         TurnMetrics m = d.turnMetrics.readValue();
         assertThat(m.getAttempt()).isEqualTo(1);

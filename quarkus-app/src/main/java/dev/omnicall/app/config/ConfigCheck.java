@@ -125,6 +125,11 @@ public final class ConfigCheck {
         if (vad.endSilenceMs() < 100 || vad.endSilenceMs() > 10_000) {
             p.add("omnicall.vad.end-silence-ms=" + vad.endSilenceMs() + " must be 100..10000");
         }
+        int spec = vad.speculativeSilenceMs();
+        if (spec != 0 && (spec < 32 || spec >= vad.endSilenceMs())) {
+            p.add("omnicall.vad.speculative-silence-ms=" + spec + " must be 0 (off) or 32.." + (vad.endSilenceMs() - 1)
+                    + " (below omnicall.vad.end-silence-ms)");
+        }
         if (vad.segmentMs() < 100 || vad.segmentMs() > 200) {
             p.add("omnicall.vad.segment-ms=" + vad.segmentMs() + " must be 100..200");
         }

@@ -220,6 +220,13 @@ public interface OmniCallConfig {
         @WithDefault("160")
         int segmentMs();
 
+        /**
+         * Trailing silence after which the turn starts speculatively (the reply is held until end-silence-ms
+         * confirms the end, cancelled if the caller goes on); 0 turns speculative turns off.
+         */
+        @WithDefault("0")
+        int speculativeSilenceMs();
+
         /** silero_vad.onnx; empty: the places the build puts it (see telephony-bridge README). */
         Optional<Path> sileroModel();
     }

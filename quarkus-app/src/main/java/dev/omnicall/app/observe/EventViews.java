@@ -42,6 +42,15 @@ public final class EventViews {
             m.put("kind", "ended");
             m.put("reason", String.valueOf(s.getReason()));
             m.put("detail", s.getDetail());
+        } else if (p instanceof BargeIn s && s.getSpeculative()) {
+            // the caller went on before a speculative turn's end was confirmed: nothing of it played
+            m.put("kind", "speculation-cancelled");
+            m.put("turnId", s.getTurnId());
+        } else if (p instanceof dev.omnicall.events.TurnConfirmed s) {
+            m.put("kind", "speculation-confirmed");
+            m.put("turnId", s.getTurnId());
+            m.put("tentativeEndUs", s.getTentativeEndUs());
+            m.put("confirmedUs", s.getConfirmedUs());
         } else if (p instanceof BargeIn s) {
             m.put("kind", "barge-in");
             m.put("turnId", s.getTurnId());
@@ -56,6 +65,7 @@ public final class EventViews {
             m.put("kind", "playback");
             m.put("turnId", s.getTurnId());
             m.put("attempt", s.getAttempt());
+            m.put("confirmedUs", s.getConfirmedUs()); // 0: not a speculative turn
         } else {
             m.put("kind", "unknown");
         }
@@ -120,6 +130,10 @@ public final class EventViews {
         m.put("turnId", t.getTurnId());
         m.put("attempt", t.getAttempt());
         m.put("firstAudioMs", millis(t.getFirstAudioLatencyUs()));
+        m.put("speculation", String.valueOf(t.getSpeculation()));
+        m.put("endOfTurnConfirmMs", millis(t.getEndOfTurnConfirmUs()));
+        m.put("confirmWaitMs", millis(t.getConfirmWaitUs()));
+        m.put("cancelledWorkMs", millis(t.getCancelledWorkUs()));
         Map<String, Object> stages = new LinkedHashMap<>();
         PipelineMetrics.stageValues(t).forEach((stage, us) -> stages.put(stage, millis(us)));
         m.put("stagesMs", stages);

@@ -109,6 +109,12 @@ public final class PipelineMetrics {
         Counter.builder("omnicall.calls.ended").tag("reason", reason).register(registry).increment();
     }
 
+    /** A speculative turn's outcome as turn-metrics report it: confirmed or cancelled. */
+    public void speculation(String outcome) {
+        Counter.builder("omnicall.speculative.turns").tag("outcome", outcome)
+                .description("speculative turns by outcome, from turn-metrics").register(registry).increment();
+    }
+
     public void bargeIn() {
         bargeIns.increment();
     }
@@ -132,6 +138,26 @@ public final class PipelineMetrics {
     }
 
     public void turnMetrics(TurnMetrics m) {
+        if (m.getSpeculation() == dev.omnicall.events.SpeculationOutcome.CANCELLED) {
+            // a speculative turn the caller talked on from: no first audio; what it cost is the capacity figure
+            speculation("cancelled");
+            if (m.getCancelledWorkUs() != null) {
+                Timer.builder("omnicall.speculation.cancelled.work")
+                        .description("model time spent on cancelled speculative turns (inference start to cancel)")
+                        .serviceLevelObjectives(LATENCY_BUCKETS).register(registry)
+                        .record(m.getCancelledWorkUs(), TimeUnit.MICROSECONDS);
+            }
+            return;
+        }
+        if (m.getSpeculation() == dev.omnicall.events.SpeculationOutcome.CONFIRMED) {
+            speculation("confirmed");
+            if (m.getConfirmWaitUs() != null) {
+                Timer.builder("omnicall.speculation.confirm.wait")
+                        .description("how long a speculative turn's first chunk waited at the bridge for the end of turn")
+                        .serviceLevelObjectives(LATENCY_BUCKETS).register(registry)
+                        .record(m.getConfirmWaitUs(), TimeUnit.MICROSECONDS);
+            }
+        }
         turnsCompleted.increment();
         if (m.getFirstAudioLatencyUs() != null) {
             firstAudio.record(m.getFirstAudioLatencyUs(), TimeUnit.MICROSECONDS);

@@ -262,8 +262,8 @@ public final class PipelineObserver implements AutoCloseable {
                 metrics.callStarted(e.getCallId());
             } else if (e.getPayload() instanceof CallEnded ended) {
                 metrics.callEnded(e.getCallId(), String.valueOf(ended.getReason()));
-            } else if (e.getPayload() instanceof BargeIn) {
-                metrics.bargeIn();
+            } else if (e.getPayload() instanceof BargeIn b && !b.getSpeculative()) {
+                metrics.bargeIn();   // a speculative turn's cancel is no barge-in: nothing of it played
             }
             view = EventViews.call(e);
         } else if (value instanceof TurnMetrics m) {

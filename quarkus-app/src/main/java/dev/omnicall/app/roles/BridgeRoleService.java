@@ -67,7 +67,7 @@ public final class BridgeRoleService implements RoleService {
         float end = (float) Math.max(0.05, start - 0.15); // hysteresis as in the library's 0.5 / 0.35 default
         SegmenterConfig d = SegmenterConfig.defaults();
         SegmenterConfig segmenter = new SegmenterConfig(v.segmentMs(), d.preRollMs(), v.endSilenceMs(), start,
-                Math.min(end, start), d.minSpeechMs(), d.maxUtteranceMs());
+                Math.min(end, start), d.minSpeechMs(), d.maxUtteranceMs(), v.speculativeSilenceMs());
         MediaConfig media = MediaConfig.defaults(vads).withSegmenter(segmenter)
                 .withMetrics(new MicrometerMediaMetrics(context.registry()));
         return new BridgeConfig(c.instanceId(), c.bridge().index(), c.bridge().count(), sip, s.host(),
@@ -96,6 +96,11 @@ public final class BridgeRoleService implements RoleService {
     }
 
     /** The URI callers dial; empty before the bridge is up. */
+    /** The running bridge, or null before start. */
+    public BridgeServer server() {
+        return server;
+    }
+
     public String sipUri() {
         return sipUri;
     }

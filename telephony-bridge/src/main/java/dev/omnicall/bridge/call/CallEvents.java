@@ -11,6 +11,7 @@ import dev.omnicall.events.Codec;
 import dev.omnicall.events.Dtmf;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.TurnConfirmed;
 import dev.omnicall.events.TurnTimings;
 
 import java.nio.ByteBuffer;
@@ -58,8 +59,29 @@ public final class CallEvents {
 
     public CallEvent playbackStarted(String callId, long nowUs, int turnId, int attempt, long chunkReceivedUs,
                                      long firstRtpUs) {
+        return playbackStarted(callId, nowUs, turnId, attempt, chunkReceivedUs, firstRtpUs, 0);
+    }
+
+    /** As above; {@code confirmedUs} is when the end of a speculative turn was confirmed (0: not speculative). */
+    public CallEvent playbackStarted(String callId, long nowUs, int turnId, int attempt, long chunkReceivedUs,
+                                     long firstRtpUs, long confirmedUs) {
         return event(callId, nowUs, PlaybackStarted.newBuilder().setTurnId(turnId).setAttempt(attempt)
-                .setChunkReceivedUs(chunkReceivedUs).setFirstRtpUs(firstRtpUs).build());
+                .setChunkReceivedUs(chunkReceivedUs).setFirstRtpUs(firstRtpUs).setConfirmedUs(confirmedUs).build());
+    }
+
+    /** The end of speculative turn {@code turnId} is confirmed: its reply plays, the turn counts. */
+    public CallEvent turnConfirmed(String callId, int turnId, long tentativeEndUs, long confirmedUs) {
+        return event(callId, confirmedUs, TurnConfirmed.newBuilder().setTurnId(turnId).setTentativeEndUs(tentativeEndUs)
+                .setConfirmedUs(confirmedUs).build());
+    }
+
+    /**
+     * The caller went on before speculative turn {@code turnId} was confirmed: a BargeIn marked speculative (the
+     * worker stops the turn as for any barge-in; the streams role drops it). Nothing of it was played.
+     */
+    public CallEvent speculationCancelled(String callId, long atUs, int turnId) {
+        return event(callId, atUs, BargeIn.newBuilder().setTurnId(turnId).setAttempt(0).setPlayedMs(0)
+                .setPlayedTextChars(0).setSpeculative(true).build());
     }
 
     /**
@@ -75,6 +97,7 @@ public final class CallEvents {
         return AudioSegment.newBuilder().setCallId(callId).setUtteranceId(s.utteranceId()).setSeq(s.seq())
                 .setSampleRate(Segment.SAMPLE_RATE).setPcm(ByteBuffer.wrap(s.pcm())).setVoiced(s.voiced())
                 .setSpeechProbability(s.speechProbability()).setEndOfUtterance(s.endOfUtterance())
-                .setCaptureStartUs(s.captureStartUs()).setCaptureEndUs(s.captureEndUs()).setTimings(timings).build();
+                .setCaptureStartUs(s.captureStartUs()).setCaptureEndUs(s.captureEndUs()).setTimings(timings)
+                .setSpeculative(s.speculative()).setReplacesTurn(s.replacesTurn()).build();
     }
 }

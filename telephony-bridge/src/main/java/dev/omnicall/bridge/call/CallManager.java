@@ -38,6 +38,8 @@ public final class CallManager implements SipCallListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CallManager.class);
 
     private final MediaConfig mediaConfig;
+    /** Speculative-turn silence for calls answered from now on; -1: the media config's. */
+    private volatile int speculativeSilenceMs = -1;
     private final RtpPortAllocator ports;
     private final Supplier<String> callIds;
     private final CallEventSink sink;
@@ -48,6 +50,15 @@ public final class CallManager implements SipCallListener, AutoCloseable {
     private final Map<String, CallSession> sessions = new ConcurrentHashMap<>();
     private final ScheduledExecutorService watchdog;
     private volatile SipUserAgent sip;
+
+    /**
+     * Switches speculative turns for the calls answered from now on: {@code ms} of trailing silence starts one, 0
+     * turns them off (calls in progress keep their setting). Refused like a bad configuration.
+     */
+    public void speculativeSilenceMs(int ms) {
+        mediaConfig.segmenter().withSpeculativeSilenceMs(ms); // validates
+        speculativeSilenceMs = ms;
+    }
 
     public CallManager(String bridgeId, MediaConfig mediaConfig, RtpPortAllocator ports, Supplier<String> callIds,
                        CallEventSink sink, BridgeMetrics metrics, Duration rtpTimeout, LongSupplier clockUs) {
@@ -89,7 +100,9 @@ public final class CallManager implements SipCallListener, AutoCloseable {
         String callId = callIds.get();
         MediaSession media;
         try {
-            media = MediaSession.open(mediaConfig.withTelephoneEventPayloadType(m.telephoneEventPt()), ports,
+            MediaConfig perCall = speculativeSilenceMs < 0 ? mediaConfig
+                    : mediaConfig.withSegmenter(mediaConfig.segmenter().withSpeculativeSilenceMs(speculativeSilenceMs));
+            media = MediaSession.open(perCall.withTelephoneEventPayloadType(m.telephoneEventPt()), ports,
                     G711.forPayloadType(m.codec().staticPayloadType()), m.ptimeMs(),
                     new InetSocketAddress(m.remoteAddress(), m.remotePort()));
         } catch (IOException | RuntimeException e) {

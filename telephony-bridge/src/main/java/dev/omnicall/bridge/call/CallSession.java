@@ -29,6 +29,8 @@ public final class CallSession implements MediaListener {
     private final CallEvents events;
     private final LongSupplier clockUs;
     private final Map<TurnAttempt, Long> firstChunkReceivedUs = new ConcurrentHashMap<>();
+    /** Speculative turns confirmed and not yet started: when they were confirmed, for PlaybackStarted. */
+    private final Map<Integer, Long> confirmedUs = new ConcurrentHashMap<>();
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean ended = new AtomicBoolean();
     private volatile boolean onHold;
@@ -125,10 +127,23 @@ public final class CallSession implements MediaListener {
     }
 
     @Override
+    public void onSpeculationConfirmed(int turnId, long tentativeEndUs, long confirmedAtUs) {
+        confirmedUs.put(turnId, confirmedAtUs);
+        sink.callEvent(events.turnConfirmed(callId, turnId, tentativeEndUs, confirmedAtUs));
+    }
+
+    @Override
+    public void onSpeculationCancelled(int turnId, long tentativeEndUs, long cancelledUs, int droppedMs) {
+        firstChunkReceivedUs.keySet().removeIf(t -> t.turnId() == turnId);
+        sink.callEvent(events.speculationCancelled(callId, cancelledUs, turnId));
+    }
+
+    @Override
     public void onPlaybackStarted(TurnAttempt turn, long firstRtpEpochMicros) {
         long received = firstChunkReceivedUs.getOrDefault(turn, firstRtpEpochMicros);
+        Long confirmed = confirmedUs.remove(turn.turnId());
         sink.callEvent(events.playbackStarted(callId, clockUs.getAsLong(), turn.turnId(), turn.attempt(), received,
-                firstRtpEpochMicros));
+                firstRtpEpochMicros, confirmed == null ? 0 : confirmed));
     }
 
     @Override

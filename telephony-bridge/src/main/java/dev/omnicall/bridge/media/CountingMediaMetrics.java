@@ -16,6 +16,9 @@ public final class CountingMediaMetrics implements MediaMetrics {
     public final LongAdder bargeIns = new LongAdder();
     public final LongAdder dtmfDigits = new LongAdder();
     public final LongAdder segments = new LongAdder();
+    public final LongAdder speculativeStarted = new LongAdder();
+    public final LongAdder speculativeConfirmed = new LongAdder();
+    public final LongAdder speculativeCancelled = new LongAdder();
     public final LatencyHistogram sendLateness = new LatencyHistogram();
     private final Map<PlayoutBuffer.Outcome, LongAdder> rejected = new EnumMap<>(PlayoutBuffer.Outcome.class);
 
@@ -37,6 +40,14 @@ public final class CountingMediaMetrics implements MediaMetrics {
     @Override public void dtmfDigit() { dtmfDigits.increment(); }
     @Override public void segmentEmitted() { segments.increment(); }
     @Override public void chunkRejected(PlayoutBuffer.Outcome outcome) { rejected.get(outcome).increment(); }
+    @Override public void speculation(String outcome) {
+        switch (outcome) {
+            case "started" -> speculativeStarted.increment();
+            case "confirmed" -> speculativeConfirmed.increment();
+            case "cancelled" -> speculativeCancelled.increment();
+            default -> throw new IllegalArgumentException("speculation outcome " + outcome);
+        }
+    }
 
     public long rejected(PlayoutBuffer.Outcome outcome) {
         return rejected.get(outcome).sum();

@@ -33,6 +33,19 @@ public interface MediaListener {
     /** The last packet of {@code turn} went out (not called for a stopped turn). */
     default void onPlaybackFinished(TurnAttempt turn) {}
 
+    /**
+     * The end of speculative turn {@code turnId} (its end-of-utterance segment was marked speculative) is confirmed:
+     * its held reply now plays.
+     */
+    default void onSpeculationConfirmed(int turnId, long tentativeEndUs, long confirmedUs) {}
+
+    /**
+     * The caller went on before the end of speculative turn {@code turnId} was confirmed: nothing of its reply was
+     * played ({@code droppedMs} of it had come and was dropped); cancel its generation. Its utterance continues in
+     * segments that carry {@code replacesTurn = turnId}.
+     */
+    default void onSpeculationCancelled(int turnId, long tentativeEndUs, long cancelledUs, int droppedMs) {}
+
     /** With NAT latching on, the first packet fixed the remote address. */
     default void onRemoteLatched(InetSocketAddress remote) {}
 }

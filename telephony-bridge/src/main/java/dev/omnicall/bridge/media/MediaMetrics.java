@@ -39,6 +39,9 @@ public interface MediaMetrics {
     /** A reply chunk not queued: duplicate, other attempt, stopped turn, overflow... */
     void chunkRejected(PlayoutBuffer.Outcome outcome);
 
+    /** A speculative turn started (tentative end), was confirmed, or was cancelled (the caller went on). */
+    default void speculation(String outcome) {}
+
     MediaMetrics NOOP = new MediaMetrics() {
         @Override public void packetReceived() {}
         @Override public void packetsLost(long count) {}

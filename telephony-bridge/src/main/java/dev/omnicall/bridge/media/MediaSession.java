@@ -102,7 +102,26 @@ public final class MediaSession implements AutoCloseable {
         });
         this.segmenter = new UtteranceSegmenter(config.segmenter(), config.epochMicros(), s -> {
             config.metrics().segmentEmitted();
+            if (s.speculative()) {
+                // hold before the request can exist: no chunk of a speculative turn may play unconfirmed
+                playout.hold(s.utteranceId());
+                config.metrics().speculation("started");
+            }
             notify(l -> l.onSegment(s));
+        }, new UtteranceSegmenter.SpeculationListener() {
+            @Override
+            public void confirmed(int turnId, long tentativeEndUs, long confirmedUs) {
+                playout.release(turnId);
+                config.metrics().speculation("confirmed");
+                MediaSession.this.notify(l -> l.onSpeculationConfirmed(turnId, tentativeEndUs, confirmedUs));
+            }
+
+            @Override
+            public void cancelled(int turnId, long tentativeEndUs, long cancelledUs) {
+                int droppedMs = playout.cancel(turnId) / 8;
+                config.metrics().speculation("cancelled");
+                MediaSession.this.notify(l -> l.onSpeculationCancelled(turnId, tentativeEndUs, cancelledUs, droppedMs));
+            }
         });
         this.bargeIn = new BargeInDetector(config.segmenter().startThreshold(), config.bargeInMinSpeechMs());
         this.sender = new RtpSender(socket, playout, codec, ptimeMs, remote, new Relay(), config.metrics(),

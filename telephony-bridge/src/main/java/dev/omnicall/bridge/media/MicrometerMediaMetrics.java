@@ -21,9 +21,16 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
     private final Counter dtmf;
     private final Counter segments;
     private final Timer sendLateness;
+    private final Map<String, Counter> speculation = new java.util.concurrent.ConcurrentHashMap<>();
+    private final MeterRegistry registry;
     private final Map<PlayoutBuffer.Outcome, Counter> rejected = new EnumMap<>(PlayoutBuffer.Outcome.class);
 
     public MicrometerMediaMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        for (String o : new String[] {"started", "confirmed", "cancelled"}) {
+            speculation.put(o, Counter.builder("omnicall.media.speculative-turns").tag("outcome", o)
+                    .description("speculative turns: started at a tentative end, confirmed, cancelled").register(registry));
+        }
         received = Counter.builder("omnicall.rtp.packets.received").register(registry);
         lost = Counter.builder("omnicall.rtp.packets.lost").register(registry);
         late = Counter.builder("omnicall.rtp.packets.late").register(registry);
@@ -58,4 +65,8 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
     @Override public void dtmfDigit() { dtmf.increment(); }
     @Override public void segmentEmitted() { segments.increment(); }
     @Override public void chunkRejected(PlayoutBuffer.Outcome outcome) { rejected.get(outcome).increment(); }
+    @Override public void speculation(String outcome) {
+        speculation.computeIfAbsent(outcome, o -> Counter.builder("omnicall.media.speculative-turns").tag("outcome", o)
+                .register(registry)).increment();
+    }
 }

@@ -22,6 +22,11 @@ import java.util.TreeMap;
  * jitter in chunk arrival. Each turn has its own resampler, flushed with zeros after the final chunk
  * so its tail is not lost. Thread-safe: the Kafka consumer offers, the pacer polls, the receive loop stops.
  *
+ * <p>A speculative turn is {@link #hold held}: its chunks queue as usual but it does not start until it is
+ * {@link #release released} (then it plays from its first chunk); {@link #cancel cancelled}, its audio is dropped
+ * and later chunks of it are refused, while the turns around it are untouched. A held turn is not
+ * {@link #isActive() active}: nothing of it is playing.
+ *
  * <p>For barge-in reports each attempt counts the 8 kHz samples taken for sending and remembers where each
  * chunk's sound ends in its output (after the resampler's delay; the final chunk's after the flush) with the
  * chunk's {@code textChars}, so {@link #stopAndReport()} can say how much audio and how much reply text went
@@ -78,6 +83,8 @@ public final class PlayoutBuffer {
         }
     };
     private final Set<Integer> stoppedTurns = new HashSet<>();
+    /** Speculative turns whose end is not confirmed yet: queued, never started. */
+    private final Set<Integer> heldTurns = new HashSet<>();
     private int highestStartedTurn = Integer.MIN_VALUE;
     private Turn playing;
 
@@ -155,6 +162,9 @@ public final class PlayoutBuffer {
         if (turn == null) {
             return null;
         }
+        if (!turn.started && heldTurns.contains(turn.id.turnId())) {
+            return null; // a speculative turn waits for the end of the caller's turn to be confirmed
+        }
         if (!turn.started) {
             if (turn.queued < prebufferSamples && !turn.finalQueued) {
                 return null;
@@ -187,9 +197,52 @@ public final class PlayoutBuffer {
         return new Frame(turn.id, out, first, last);
     }
 
-    /** True while a turn is playing or waiting to play. */
+    /** True while a turn is playing or waiting to play (a held speculative turn does not count). */
     public synchronized boolean isActive() {
-        return playing != null || !queue.isEmpty();
+        if (playing != null) {
+            return true;
+        }
+        for (Turn t : queue) {
+            if (!heldTurns.contains(t.id.turnId())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Holds the audio of speculative turn {@code turnId} until {@link #release} or {@link #cancel}. */
+    public synchronized void hold(int turnId) {
+        if (!stoppedTurns.contains(turnId)) {
+            heldTurns.add(turnId);
+        }
+    }
+
+    /** The end of the turn is confirmed: its audio may play, from its first chunk. */
+    public synchronized void release(int turnId) {
+        heldTurns.remove(turnId);
+    }
+
+    /** Whether {@code turnId} is held. */
+    public synchronized boolean isHeld(int turnId) {
+        return heldTurns.contains(turnId);
+    }
+
+    /**
+     * The speculative turn is cancelled: its queued audio (never played: it was held) is dropped and later chunks of
+     * it are refused as {@link Outcome#STOPPED_TURN}. Returns the 8 kHz samples dropped. Other turns are untouched.
+     */
+    public synchronized int cancel(int turnId) {
+        heldTurns.remove(turnId);
+        stoppedTurns.add(turnId);
+        Turn t = find(turnId);
+        if (t == null) {
+            return 0;
+        }
+        if (t == playing) {
+            throw new IllegalStateException("turn " + turnId + " is playing: a speculative turn plays only once released");
+        }
+        queue.remove(t);
+        return t.queued;
     }
 
     /** The turn whose audio is going out now, or null. */
@@ -212,12 +265,21 @@ public final class PlayoutBuffer {
      * last chunk whose sound was taken to its end. Null when idle.
      */
     public synchronized PlayedPart stopAndReport() {
-        Turn head = playing != null ? playing : queue.peekFirst();
-        for (Turn t : queue) {
+        Turn head = playing;
+        for (var it = queue.iterator(); head == null && it.hasNext(); ) {
+            Turn t = it.next();
+            head = heldTurns.contains(t.id.turnId()) ? null : t;
+        }
+        // A held speculative turn is not the caller's to stop here: it is confirmed or cancelled on its own.
+        for (var it = queue.iterator(); it.hasNext(); ) {
+            Turn t = it.next();
+            if (heldTurns.contains(t.id.turnId())) {
+                continue;
+            }
             stoppedTurns.add(t.id.turnId());
             highestStartedTurn = Math.max(highestStartedTurn, t.id.turnId());
+            it.remove();
         }
-        queue.clear();
         playing = null;
         if (head == null) {
             return null;

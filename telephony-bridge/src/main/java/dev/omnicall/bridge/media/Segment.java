@@ -13,6 +13,10 @@ package dev.omnicall.bridge.media;
  * @param captureEndUs      epoch µs just after the last sample
  * @param speechEndUs       on the end-of-utterance segment: end of the last voiced frame, else null
  * @param endOfTurnUs       on the end-of-utterance segment: when the segmenter decided, else null
+ * @param speculative       on an end-of-utterance segment: the end is tentative (a short pause); the segmenter
+ *                          confirms or cancels the turn later ({@link UtteranceSegmenter.SpeculationListener})
+ * @param replacesTurn      on every segment of an utterance that continues a cancelled speculative turn: that
+ *                          turn's id (this utterance repeats its audio from seq 0); -1 none
  */
 public record Segment(
         int utteranceId,
@@ -24,9 +28,18 @@ public record Segment(
         long captureStartUs,
         long captureEndUs,
         Long speechEndUs,
-        Long endOfTurnUs) {
+        Long endOfTurnUs,
+        boolean speculative,
+        int replacesTurn) {
 
     public static final int SAMPLE_RATE = 16_000;
+
+    /** A segment that is neither a tentative end nor part of a continued utterance. */
+    public Segment(int utteranceId, int seq, byte[] pcm, boolean voiced, float speechProbability, boolean endOfUtterance,
+                   long captureStartUs, long captureEndUs, Long speechEndUs, Long endOfTurnUs) {
+        this(utteranceId, seq, pcm, voiced, speechProbability, endOfUtterance, captureStartUs, captureEndUs, speechEndUs,
+                endOfTurnUs, false, -1);
+    }
 
     public int samples() {
         return pcm.length / 2;
@@ -39,7 +52,8 @@ public record Segment(
     @Override
     public String toString() {
         return "Segment[utterance=" + utteranceId + " seq=" + seq + " samples=" + samples() + " voiced=" + voiced
-                + " p=" + speechProbability + (endOfUtterance ? " EOU" : "") + " " + captureStartUs + ".."
+                + " p=" + speechProbability + (endOfUtterance ? (speculative ? " EOU?" : " EOU") : "")
+                + (replacesTurn >= 0 ? " replaces=" + replacesTurn : "") + " " + captureStartUs + ".."
                 + captureEndUs + "]";
     }
 }

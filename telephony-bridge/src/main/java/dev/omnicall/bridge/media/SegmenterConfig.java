@@ -11,6 +11,9 @@ package dev.omnicall.bridge.media;
  * @param endThreshold            probability under which a frame counts as silence (hysteresis, below start)
  * @param minSpeechMs             consecutive speech needed to start an utterance (filters clicks)
  * @param maxUtteranceMs          an utterance this long is ended even without a pause
+ * @param speculativeSilenceMs    trailing silence that ends an utterance tentatively (a speculative turn starts;
+ *                                the full {@code endOfUtteranceSilenceMs} confirms it, speech before that cancels
+ *                                it); 0 turns speculation off
  */
 public record SegmenterConfig(
         int segmentMs,
@@ -19,9 +22,21 @@ public record SegmenterConfig(
         float startThreshold,
         float endThreshold,
         int minSpeechMs,
-        int maxUtteranceMs) {
+        int maxUtteranceMs,
+        int speculativeSilenceMs) {
+
+    /** Without speculative turns. */
+    public SegmenterConfig(int segmentMs, int preRollMs, int endOfUtteranceSilenceMs, float startThreshold,
+                           float endThreshold, int minSpeechMs, int maxUtteranceMs) {
+        this(segmentMs, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold, minSpeechMs, maxUtteranceMs, 0);
+    }
 
     public SegmenterConfig {
+        if (speculativeSilenceMs != 0
+                && (speculativeSilenceMs < 32 || speculativeSilenceMs >= endOfUtteranceSilenceMs)) {
+            throw new IllegalArgumentException("speculativeSilenceMs " + speculativeSilenceMs + " must be 0 (off) or"
+                    + " between 32 and the end-of-utterance silence (" + endOfUtteranceSilenceMs + " ms), exclusive");
+        }
         if (segmentMs < 100 || segmentMs > 200) {
             throw new IllegalArgumentException("segmentMs " + segmentMs + " is outside 100..200");
         }
@@ -46,11 +61,22 @@ public record SegmenterConfig(
     }
 
     public SegmenterConfig withEndOfUtteranceSilenceMs(int ms) {
-        return new SegmenterConfig(segmentMs, preRollMs, ms, startThreshold, endThreshold, minSpeechMs, maxUtteranceMs);
+        return new SegmenterConfig(segmentMs, preRollMs, ms, startThreshold, endThreshold, minSpeechMs, maxUtteranceMs,
+                speculativeSilenceMs);
+    }
+
+    /** Speculative turns after {@code ms} of trailing silence; 0 turns them off. */
+    public SegmenterConfig withSpeculativeSilenceMs(int ms) {
+        return new SegmenterConfig(segmentMs, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold,
+                minSpeechMs, maxUtteranceMs, ms);
+    }
+
+    public boolean speculative() {
+        return speculativeSilenceMs > 0;
     }
 
     public SegmenterConfig withSegmentMs(int ms) {
         return new SegmenterConfig(ms, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold, minSpeechMs,
-                maxUtteranceMs);
+                maxUtteranceMs, speculativeSilenceMs);
     }
 }

@@ -18,6 +18,16 @@ import java.util.function.LongSupplier;
  * part of the utterance. Segments are published as soon as one is full; the end-of-utterance segment
  * carries what is left and the {@code speechEndUs}/{@code endOfTurnUs} stamps.
  *
+ * <p><b>Speculative turns</b> ({@code speculativeSilenceMs} &gt; 0). After that much trailing silence the
+ * utterance ends tentatively: what is left goes out as an end-of-utterance segment marked {@code speculative}
+ * (the turn is requested at once), and the segmenter keeps listening without publishing. If the silence reaches
+ * {@code endOfUtteranceSilenceMs}, the turn is {@linkplain SpeculationListener#confirmed confirmed}. If a frame
+ * that would have reset the silence run comes first (the same rule that keeps an utterance going without
+ * speculation, so utterance boundaries do not change), the turn is {@linkplain SpeculationListener#cancelled
+ * cancelled} and the utterance continues under the next utterance number, whose segments repeat the whole
+ * utterance from its first pre-roll sample and carry {@code replacesTurn}: the next request holds all of it.
+ * {@link #reset()} cancels a tentative turn.
+ *
  * <p>Capture times run on the sample count from the first pre-roll frame's capture time, so they stay
  * contiguous; loss concealment upstream keeps the sample clock whole. Not thread-safe: one receive loop
  * owns it. A partial utterance is dropped by {@link #reset()} (hold, hang-up).
@@ -26,6 +36,20 @@ public final class UtteranceSegmenter {
     private static final int SAMPLE_RATE = Segment.SAMPLE_RATE;
 
     private record Frame(short[] pcm, float probability, long captureStartUs) {}
+
+    /** What becomes of a tentatively ended utterance (called on the thread that feeds the segmenter). */
+    public interface SpeculationListener {
+        SpeculationListener NONE = new SpeculationListener() {};
+
+        /** The full end-of-turn silence followed the tentative end of {@code turnId}: its reply may play. */
+        default void confirmed(int turnId, long tentativeEndUs, long confirmedUs) {}
+
+        /** The caller went on (or the call was reset) before the end of {@code turnId} was confirmed. */
+        default void cancelled(int turnId, long tentativeEndUs, long cancelledUs) {}
+    }
+
+    /** A frame of the current utterance kept for a continuation after a cancelled speculative turn. */
+    private record Heard(short[] pcm, float probability, boolean voiced) {}
 
     /** A run of pending samples that came from one frame, for the per-segment voiced/probability. */
     private static final class Span {
@@ -62,10 +86,25 @@ public final class UtteranceSegmenter {
     private int pendingLength;
     private final List<Span> spans = new ArrayList<>();
 
+    private final SpeculationListener speculation;
+    /** Every frame of the current utterance, pre-roll included (only with speculation on). */
+    private final List<Heard> heard = new ArrayList<>();
+    /** The utterance ended tentatively and waits for confirmation; nothing is published meanwhile. */
+    private boolean tentative;
+    private long tentativeEndUs;
+    /** The speculative turn the current utterance continues, or -1. */
+    private int replacesTurn = -1;
+
     public UtteranceSegmenter(SegmenterConfig config, LongSupplier epochMicros, Consumer<Segment> out) {
+        this(config, epochMicros, out, SpeculationListener.NONE);
+    }
+
+    public UtteranceSegmenter(SegmenterConfig config, LongSupplier epochMicros, Consumer<Segment> out,
+                              SpeculationListener speculation) {
         this.config = config;
         this.out = out;
         this.epochMicros = epochMicros;
+        this.speculation = speculation;
         this.segmentSamples = config.segmentMs() * SAMPLE_RATE / 1000;
     }
 
@@ -79,17 +118,30 @@ public final class UtteranceSegmenter {
     public void accept(short[] frame, float probability, long captureStartUs) {
         if (!inUtterance) {
             idle(frame, probability, captureStartUs);
+        } else if (tentative) {
+            awaitingConfirmation(frame, probability);
         } else {
             speaking(frame, probability);
         }
+    }
+
+    /** True between a tentative end and its confirmation or cancellation. */
+    public boolean tentative() {
+        return tentative;
     }
 
     public boolean inUtterance() {
         return inUtterance;
     }
 
-    /** Drops any partial utterance and the pre-roll; the utterance numbering continues. */
+    /** Drops any partial utterance and the pre-roll, cancelling a tentative turn; the utterance numbering continues. */
     public void reset() {
+        if (tentative) {
+            tentative = false;
+            speculation.cancelled(utteranceId, tentativeEndUs, epochMicros.getAsLong());
+        }
+        heard.clear();
+        replacesTurn = -1;
         preRoll.clear();
         preRollSamples = 0;
         speechRunSamples = 0;
@@ -117,6 +169,8 @@ public final class UtteranceSegmenter {
     private void startUtterance() {
         inUtterance = true;
         utteranceId = nextUtteranceId++;
+        replacesTurn = -1;
+        heard.clear();
         seq = 0;
         emittedSamples = 0;
         utteranceSamples = 0;
@@ -125,7 +179,9 @@ public final class UtteranceSegmenter {
         spans.clear();
         anchorUs = preRoll.peekFirst().captureStartUs();
         for (Frame f : preRoll) {
-            append(f.pcm(), f.probability(), f.probability() >= config.startThreshold());
+            boolean voiced = f.probability() >= config.startThreshold();
+            append(f.pcm(), f.probability(), voiced);
+            remember(f.pcm(), f.probability(), voiced);
         }
         lastVoicedEndSample = utteranceSamples;
         preRoll.clear();
@@ -137,6 +193,7 @@ public final class UtteranceSegmenter {
     private void speaking(short[] frame, float probability) {
         boolean voiced = probability >= config.endThreshold();
         append(frame, probability, voiced);
+        remember(frame, probability, voiced);
         if (voiced) {
             silenceRunSamples = 0;
             lastVoicedEndSample = utteranceSamples;
@@ -145,10 +202,66 @@ public final class UtteranceSegmenter {
         }
         boolean pauseLongEnough = silenceRunSamples >= config.endOfUtteranceSilenceMs() * SAMPLE_RATE / 1000;
         boolean tooLong = utteranceSamples >= (long) config.maxUtteranceMs() * SAMPLE_RATE / 1000;
+        boolean pauseForSpeculation = config.speculative()
+                && silenceRunSamples >= config.speculativeSilenceMs() * SAMPLE_RATE / 1000;
         if (pauseLongEnough || tooLong) {
             endUtterance();
+        } else if (pauseForSpeculation) {
+            emit(pendingLength, true, true);
+            tentative = true;
+            tentativeEndUs = lastEndOfTurnUs;
         } else {
             emitFullSegments();
+        }
+    }
+
+    /**
+     * After a tentative end: silence until the full end-of-turn silence confirms the turn; a frame that would have
+     * kept the utterance going without speculation cancels it, and the utterance continues under a new number.
+     */
+    private void awaitingConfirmation(short[] frame, float probability) {
+        boolean voiced = probability >= config.endThreshold();
+        remember(frame, probability, voiced);
+        utteranceSamples += frame.length;
+        if (voiced) {
+            continueAfterCancel();
+            return;
+        }
+        silenceRunSamples += frame.length;
+        boolean pauseLongEnough = silenceRunSamples >= config.endOfUtteranceSilenceMs() * SAMPLE_RATE / 1000;
+        boolean tooLong = utteranceSamples >= (long) config.maxUtteranceMs() * SAMPLE_RATE / 1000;
+        if (pauseLongEnough || tooLong) {
+            tentative = false;
+            inUtterance = false;
+            silenceRunSamples = 0;
+            heard.clear();
+            speculation.confirmed(utteranceId, tentativeEndUs, epochMicros.getAsLong());
+        }
+    }
+
+    /** The speculative turn is cancelled; its whole audio, and what came since, becomes the next utterance. */
+    private void continueAfterCancel() {
+        int cancelled = utteranceId;
+        tentative = false;
+        speculation.cancelled(cancelled, tentativeEndUs, epochMicros.getAsLong());
+        utteranceId = nextUtteranceId++;
+        replacesTurn = cancelled;
+        seq = 0;
+        emittedSamples = 0;
+        utteranceSamples = 0;
+        pendingLength = 0;
+        spans.clear();
+        for (Heard h : heard) {
+            append(h.pcm(), h.probability(), h.voiced());
+        }
+        lastVoicedEndSample = utteranceSamples;
+        silenceRunSamples = 0;
+        emitFullSegments();
+    }
+
+    private void remember(short[] frame, float probability, boolean voiced) {
+        if (config.speculative()) {
+            heard.add(new Heard(frame.clone(), probability, voiced));
         }
     }
 
@@ -172,9 +285,16 @@ public final class UtteranceSegmenter {
         emit(pendingLength, true);
         inUtterance = false;
         silenceRunSamples = 0;
+        heard.clear();
     }
 
+    private long lastEndOfTurnUs;
+
     private void emit(int samples, boolean endOfUtterance) {
+        emit(samples, endOfUtterance, false);
+    }
+
+    private void emit(int samples, boolean endOfUtterance, boolean speculativeEnd) {
         boolean voiced = false;
         float maxProbability = 0f;
         int remaining = samples;
@@ -202,8 +322,11 @@ public final class UtteranceSegmenter {
         long end = captureTime(emittedSamples);
         Long speechEnd = endOfUtterance ? captureTime(lastVoicedEndSample) : null;
         Long endOfTurn = endOfUtterance ? epochMicros.getAsLong() : null;
+        if (endOfTurn != null) {
+            lastEndOfTurnUs = endOfTurn;
+        }
         out.accept(new Segment(utteranceId, seq++, pcm, voiced, maxProbability, endOfUtterance, start, end,
-                speechEnd, endOfTurn));
+                speechEnd, endOfTurn, speculativeEnd, replacesTurn));
     }
 
     private long captureTime(long sampleIndex) {

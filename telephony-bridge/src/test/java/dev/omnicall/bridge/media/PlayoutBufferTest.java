@@ -219,4 +219,73 @@ class PlayoutBufferTest {
 
         assertThat(p.stopAndReport()).isEqualTo(new PlayedPart(new TurnAttempt(2, 0), 40, 0));
     }
+
+    // ---- speculative turns ----------------------------------------------------------------------------
+
+    @Test
+    void shouldHoldASpeculativeTurnUntilReleasedThenPlayItFromItsFirstChunk() {
+        // Given a held speculative turn with its whole reply queued
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.hold(3);
+        p.offer(3, 1, 0, chunk(40, (short) 1000), false);
+        p.offer(3, 1, 1, chunk(40, (short) 2000), true);
+        // When the pacer asks for audio, nothing plays, and the turn does not count as playing (no barge-in)
+        assertThat(p.poll(PACKET)).isNull();
+        assertThat(p.isActive()).isFalse();
+        assertThat(p.isHeld(3)).isTrue();
+        // Then once released it plays from its first chunk, all of it
+        p.release(3);
+        PlayoutBuffer.Frame first = p.poll(PACKET);
+        assertThat(first.turn().turnId()).isEqualTo(3);
+        assertThat(first.firstOfTurn()).isTrue();
+        assertThat(first.pcm8k()[PACKET / 2]).isEqualTo((short) 1000);
+        assertThat(1 + drainPackets(p)).isEqualTo(5); // 80 ms + the resampler flush → 5 packets
+    }
+
+    @Test
+    void shouldNeverPlayACancelledSpeculativeTurnAndRefuseItsLaterChunks() {
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.hold(3);
+        p.offer(3, 1, 0, chunk(40, (short) 1000), false);
+        // When the caller goes on and the turn is cancelled
+        assertThat(p.cancel(3)).isEqualTo(320);
+        // Then nothing of it plays, now or from later chunks, and the next turn plays
+        assertThat(p.offer(3, 1, 1, chunk(40, (short) 1000), true)).isEqualTo(PlayoutBuffer.Outcome.STOPPED_TURN);
+        assertThat(p.offer(3, 2, 0, chunk(40, (short) 1000), true)).isEqualTo(PlayoutBuffer.Outcome.STOPPED_TURN);
+        assertThat(p.poll(PACKET)).isNull();
+        assertThat(p.offer(4, 1, 0, chunk(40, (short) 500), true)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+        assertThat(p.poll(PACKET).turn().turnId()).isEqualTo(4);
+    }
+
+    @Test
+    void shouldLeaveAHeldTurnAloneWhenTheCallerBargesIntoTheReplyBeforeIt() {
+        // Given turn 2 playing and speculative turn 3 held behind it
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.offer(2, 1, 0, chunk(200, (short) 700), true);
+        p.hold(3);
+        p.offer(3, 1, 0, chunk(40, (short) 1000), true);
+        p.poll(PACKET);
+        // When the caller barges into turn 2
+        PlayedPart stopped = p.stopAndReport();
+        // Then turn 2 is reported and stopped; turn 3 stays held, to be confirmed or cancelled on its own
+        assertThat(stopped.turn().turnId()).isEqualTo(2);
+        assertThat(p.poll(PACKET)).isNull();
+        p.release(3);
+        assertThat(p.poll(PACKET).turn().turnId()).isEqualTo(3);
+    }
+
+    @Test
+    void shouldLetARetryOfAHeldTurnReplaceTheCrashedAttempt() {
+        // Given a held turn whose first attempt's worker died mid-reply
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.hold(5);
+        p.offer(5, 1, 0, chunk(40, (short) 1000), false);
+        // When the redo (attempt 2) arrives and the turn is confirmed
+        p.offer(5, 2, 0, chunk(40, (short) 3000), true);
+        p.release(5);
+        // Then the redo plays from its start, as for a crash during a reply that had not begun playing
+        PlayoutBuffer.Frame f = p.poll(PACKET);
+        assertThat(f.turn()).isEqualTo(new TurnAttempt(5, 2));
+        assertThat(f.pcm8k()[PACKET / 2]).isEqualTo((short) 3000);
+    }
 }

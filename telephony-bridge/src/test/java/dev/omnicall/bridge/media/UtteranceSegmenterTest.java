@@ -16,8 +16,33 @@ class UtteranceSegmenterTest {
     private long nextFrameUs = T0;
     private short marker;
 
+    private final List<String> speculation = new ArrayList<>();
+
     private UtteranceSegmenter segmenter(SegmenterConfig config) {
-        return new UtteranceSegmenter(config, () -> now, segments::add);
+        return new UtteranceSegmenter(config, () -> now, segments::add, new UtteranceSegmenter.SpeculationListener() {
+            @Override
+            public void confirmed(int turnId, long tentativeEndUs, long confirmedUs) {
+                speculation.add("confirmed " + turnId);
+            }
+
+            @Override
+            public void cancelled(int turnId, long tentativeEndUs, long cancelledUs) {
+                speculation.add("cancelled " + turnId);
+            }
+        });
+    }
+
+    /** All samples of an utterance's segments, in seq order. */
+    private List<Short> samplesOf(int utteranceId) {
+        List<Short> out = new ArrayList<>();
+        for (Segment seg : segments) {
+            if (seg.utteranceId() == utteranceId) {
+                for (int i = 0; i < seg.pcm().length; i += 2) {
+                    out.add((short) ((seg.pcm()[i] & 0xFF) | (seg.pcm()[i + 1] << 8)));
+                }
+            }
+        }
+        return out;
     }
 
     /** Feeds frames whose samples are a running counter, so segment contents can be traced back. */
@@ -156,5 +181,115 @@ class UtteranceSegmenterTest {
         feed(s, 30, 0.0f);
         assertThat(segments).hasSize(before);
         assertThat(s.inUtterance()).isFalse();
+    }
+
+    // ---- speculative turns ----------------------------------------------------------------------------
+
+    @Test
+    void shouldEndTentativelyAfterTheShortPauseThenConfirmAtTheFullSilence() {
+        // Given speculation after 192 ms of silence, 600 ms to end a turn
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withSpeculativeSilenceMs(192));
+        feed(s, 20, 0.01f);
+        feed(s, 25, 0.95f);
+        long speechEndUs = nextFrameUs;
+        // When 6 silent frames (192 ms) follow
+        feed(s, 6, 0.02f);
+        // Then the utterance ended tentatively: its last segment is a speculative end with the turn's stamps
+        Segment end = segments.get(segments.size() - 1);
+        assertThat(end.endOfUtterance()).isTrue();
+        assertThat(end.speculative()).isTrue();
+        assertThat(end.speechEndUs()).isEqualTo(speechEndUs);
+        assertThat(end.endOfTurnUs() - end.speechEndUs()).isBetween(192_000L, 224_000L);
+        assertThat(s.tentative()).isTrue();
+        int published = segments.size();
+        // When the silence goes on to 600 ms
+        feed(s, 13, 0.02f);
+        // Then the turn is confirmed, nothing more is published, and the next speech is the next utterance
+        assertThat(speculation).containsExactly("confirmed 0");
+        assertThat(segments).hasSize(published);
+        assertThat(s.inUtterance()).isFalse();
+        feed(s, 10, 0.95f);
+        assertThat(segments.get(segments.size() - 1).utteranceId()).isEqualTo(1);
+        assertThat(segments.get(segments.size() - 1).replacesTurn()).isEqualTo(-1);
+    }
+
+    @Test
+    void shouldCancelTheSpeculativeTurnWhenTheCallerGoesOnAndRepeatTheWholeUtteranceUnderTheNextNumber() {
+        // Given speculation after 192 ms: a question with a 300 ms pause in the middle
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withSpeculativeSilenceMs(192));
+        feed(s, 20, 0.01f);
+        feed(s, 20, 0.95f);
+        feed(s, 9, 0.02f);                 // 288 ms pause: tentative end at 192 ms
+        List<Short> firstPart = samplesOf(0);
+        assertThat(segments.get(segments.size() - 1).speculative()).isTrue();
+        feed(s, 20, 0.95f);                // the caller goes on
+        feed(s, 19, 0.02f);                // and stops for good
+        // Then turn 0 was cancelled at the first voiced frame, utterance 1 replaces it and holds all of it
+        assertThat(speculation).containsExactly("cancelled 0", "confirmed 1");
+        List<Segment> second = segments.stream().filter(seg -> seg.utteranceId() == 1).toList();
+        assertThat(second).allSatisfy(seg -> assertThat(seg.replacesTurn()).isEqualTo(0));
+        for (int i = 0; i < second.size(); i++) {
+            assertThat(second.get(i).seq()).isEqualTo(i);
+        }
+        assertThat(second.get(0).captureStartUs()).isEqualTo(segments.get(0).captureStartUs());
+        List<Short> all = samplesOf(1);
+        assertThat(all.subList(0, firstPart.size())).isEqualTo(firstPart);
+        // the audio is contiguous: every sample from the first pre-roll sample on, in order (a running counter)
+        for (int i = 1; i < all.size(); i++) {
+            assertThat((short) (all.get(i) - all.get(i - 1))).isEqualTo((short) 1);
+        }
+        // speculative again at the final pause, then confirmed
+        Segment end = second.get(second.size() - 1);
+        assertThat(end.endOfUtterance()).isTrue();
+        assertThat(end.speculative()).isTrue();
+        assertThat(s.inUtterance()).isFalse();
+    }
+
+    @Test
+    void shouldCutUtterancesWhereTheSegmenterWithoutSpeculationCutsThem() {
+        // Given one random caller (speech and pauses of every length) fed to a segmenter with and without speculation
+        java.util.Random random = new java.util.Random(15);
+        List<Float> probabilities = new ArrayList<>();
+        for (int run = 0; run < 200; run++) {
+            float p = run % 2 == 0 ? 0.9f : 0.05f;
+            int frames = 1 + random.nextInt(run % 2 == 0 ? 40 : 30);
+            for (int i = 0; i < frames; i++) {
+                probabilities.add(p);
+            }
+        }
+        List<long[]> plain = utteranceSpans(SegmenterConfig.defaults(), probabilities);
+        segments.clear();
+        speculation.clear();
+        List<long[]> speculative = utteranceSpans(SegmenterConfig.defaults().withSpeculativeSilenceMs(192), probabilities);
+        // Then the utterances that were requested for good (not replaced) cover the same audio
+        assertThat(plain).hasSizeGreaterThan(20);
+        assertThat(speculative).hasSameSizeAs(plain);
+        for (int i = 0; i < plain.size(); i++) {
+            assertThat(speculative.get(i)[0]).isEqualTo(plain.get(i)[0]);
+            assertThat(speculative.get(i)[1]).as("speech end of utterance %d", i).isEqualTo(plain.get(i)[1]);
+        }
+        assertThat(speculation.stream().filter(e -> e.startsWith("cancelled")).count()).isPositive();
+        assertThat(speculation.stream().filter(e -> e.startsWith("confirmed")).count()).isEqualTo(plain.size());
+    }
+
+    /** Feeds the probabilities; returns per final utterance (not cancelled) its capture start and speech end. */
+    private List<long[]> utteranceSpans(SegmenterConfig config, List<Float> probabilities) {
+        nextFrameUs = T0;
+        UtteranceSegmenter s = segmenter(config);
+        for (float p : probabilities) {
+            feed(s, 1, p);
+        }
+        feed(s, 40, 0.0f);
+        java.util.Set<Integer> cancelled = new java.util.HashSet<>();
+        speculation.stream().filter(e -> e.startsWith("cancelled")).forEach(e -> cancelled.add(Integer.parseInt(e.substring(10))));
+        List<long[]> spans = new ArrayList<>();
+        java.util.Map<Integer, Long> starts = new java.util.HashMap<>();
+        for (Segment seg : segments) {
+            starts.putIfAbsent(seg.utteranceId(), seg.captureStartUs());
+            if (seg.endOfUtterance() && !cancelled.contains(seg.utteranceId())) {
+                spans.add(new long[] {starts.get(seg.utteranceId()), seg.speechEndUs()});
+            }
+        }
+        return spans;
     }
 }

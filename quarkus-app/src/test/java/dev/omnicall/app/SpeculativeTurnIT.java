@@ -1,0 +1,245 @@
+package dev.omnicall.app;
+
+import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.app.config.Role;
+import dev.omnicall.app.roles.BridgeRoleService;
+import dev.omnicall.bridge.BridgeServer;
+import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.BargeIn;
+import dev.omnicall.events.CallEnded;
+import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.SpeculationOutcome;
+import dev.omnicall.events.Transcript;
+import dev.omnicall.events.TurnConfirmed;
+import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.events.TurnRequest;
+import dev.omnicall.kafka.Topics;
+import io.quarkus.test.junit.QuarkusTest;
+import jakarta.inject.Inject;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Speculative turns end to end on the real parts: the app with every role on its embedded broker, the tiny
+ * checkpoint, the energy VAD of the test profile (end of turn after 500 ms of silence), and a real SIP caller
+ * (baresip) speaking espeak-ng speech. Speculation is switched on the running bridge for the calls answered next
+ * ({@link BridgeServer#speculativeSilenceMs}: 200 ms), so one process measures off against on.
+ *
+ * <ul>
+ *   <li>A question with a 300 ms pause in the middle is answered once, as a whole: the speculative turn at the pause is
+ *       cancelled (a BargeIn marked speculative), nothing of it is played, the transcript has one turn, and the turn
+ *       that is answered is requested with the whole question.</li>
+ *   <li>A question with a clean end is answered with first audio lower than with speculation off (calls alternate
+ *       off, on, on, off; medians compared).</li>
+ * </ul>
+ */
+@QuarkusTest
+@Timeout(value = 600, unit = TimeUnit.SECONDS)
+class SpeculativeTurnIT {
+
+    private static final String CALLER = "sip:tester@127.0.0.1";
+    private static final String PASSWORD = "sip-secret-Xq81";
+    private static final Duration REPLY_WAIT = Duration.ofSeconds(150);
+    private static final int SPECULATIVE_SILENCE_MS = 200;
+
+    @Inject
+    OmniCallRuntime runtime;
+
+    private BridgeServer bridge() {
+        BridgeRoleService role = (BridgeRoleService) runtime.roles().get(Role.BRIDGE);
+        return await().atMost(Duration.ofSeconds(60)).until(role::server, Objects::nonNull);
+    }
+
+    private String sipUri() {
+        BridgeRoleService role = (BridgeRoleService) runtime.roles().get(Role.BRIDGE);
+        return await().atMost(Duration.ofSeconds(60)).until(role::sipUri, Objects::nonNull);
+    }
+
+    @AfterEach
+    void speculationOffAgain() {
+        bridge().speculativeSilenceMs(0);
+    }
+
+    @Test
+    void shouldAnswerAQuestionWithAPauseInTheMiddleOnceAsAWhole() throws Exception {
+        // Given speculation at 200 ms and a caller whose question has a 300 ms pause in the middle
+        PipelineEvents.awaitDashboardConsumer(runtime);
+        bridge().speculativeSilenceMs(SPECULATIVE_SILENCE_MS);
+        Path dir = workDir("pause");
+        java.nio.file.Files.createDirectories(dir);
+        Path mic = BaresipCaller.speechWithPause(dir, "question", "What time do you open", 300, "on Saturday morning?");
+        double firstPartSeconds = BaresipCaller.durationSeconds(dir.resolve("question-a-trim.wav"));
+        double wholeSpeechSeconds = firstPartSeconds + 0.3 + BaresipCaller.durationSeconds(dir.resolve("question-b-trim.wav"));
+        try (TopicTail tail = openTail();
+             BaresipCaller caller = BaresipCaller.dialWith(dir, sipUri(), "tester", PASSWORD, mic)) {
+            String callId = awaitCallId(tail, caller);
+
+            // When the caller has asked and the reply has played
+            await("a PlaybackStarted").atMost(REPLY_WAIT).failFast("baresip exited", () -> !caller.isAlive())
+                    .until(() -> !playbacks(tail, callId).isEmpty());
+            PlaybackStarted played = playbacks(tail, callId).get(0);
+            awaitLastChunk(tail, callId, played);
+            Thread.sleep(audioMicros(tail, callId, played) / 1000 + 2_000);
+            caller.hangUp();
+            await("CallEnded").atMost(Duration.ofSeconds(30)).until(() -> !tail.values(Topics.CALL_EVENTS,
+                    e -> callId.equals(e.getCallId()) && e.getPayload() instanceof CallEnded).isEmpty());
+
+            // Then every turn requested before the answered one was speculative and cancelled by the bridge, at least
+            // one of them at the pause (its audio ends inside it), and nothing of any of them played
+            List<TurnRequest> requests = tail.values(Topics.TURN_REQUESTS, r -> callId.equals(r.getCallId()));
+            Set<Integer> cancelled = tail.values(Topics.CALL_EVENTS, e -> callId.equals(e.getCallId())
+                            && e.getPayload() instanceof BargeIn b && b.getSpeculative()).stream()
+                    .map(e -> ((BargeIn) e.getPayload()).getTurnId()).collect(Collectors.toSet());
+            String summary = requests.stream().map(r -> r.getTurnId() + (r.getSpeculative() ? "?" : "") + ":"
+                    + seconds(r) + "s").toList() + " cancelled " + cancelled + ", played turn " + played.getTurnId();
+            System.out.println("speculative pause test: requests " + summary + "; timeline:" + tail.timeline(callId));
+            assertThat(requests).as(summary).allSatisfy(r -> assertThat(r.getSpeculative()).isTrue());
+            assertThat(requests).as(summary).extracting(TurnRequest::getTurnId).last().isEqualTo(played.getTurnId());
+            assertThat(requests.subList(0, requests.size() - 1)).as(summary)
+                    .allSatisfy(r -> assertThat(cancelled).contains(r.getTurnId()));
+            assertThat(requests).as("a speculative turn at the pause (%s)", summary).anySatisfy(r -> {
+                assertThat(cancelled).contains(r.getTurnId());
+                assertThat(seconds(r)).isBetween(firstPartSeconds, firstPartSeconds + 0.3 + 0.35 + 0.05);
+            });
+            assertThat(cancelled).doesNotContain(played.getTurnId());
+            assertThat(playbacks(tail, callId)).as("one reply played").hasSize(1);
+            // And the answered turn was confirmed and requested with the whole question (pre-roll and the
+            // speculative silence on top of the speech)
+            assertThat(tail.values(Topics.CALL_EVENTS, e -> callId.equals(e.getCallId())
+                    && e.getPayload() instanceof TurnConfirmed c && c.getTurnId() == played.getTurnId())).hasSize(1);
+            TurnRequest answered = requests.get(requests.size() - 1);
+            assertThat(seconds(answered)).as("audio of the answered request vs %.2f s of speech", wholeSpeechSeconds)
+                    .isGreaterThanOrEqualTo(wholeSpeechSeconds);
+            // And the chunks the worker made for the cancelled turns, if any came, were never played: the caller
+            // heard no more than the answered reply
+            long cancelledChunks = tail.values(Topics.RESPONSE_AUDIO, c -> callId.equals(c.getCallId())
+                    && cancelled.contains(c.getTurnId())).size();
+            System.out.println("speculative pause test: chunks of cancelled turns that reached the bridge: " + cancelledChunks);
+            // And the transcript has the one turn
+            await("the final transcript").atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+                List<Transcript> ts = tail.values(Topics.TRANSCRIPTS, t -> callId.equals(t.getCallId()));
+                assertThat(ts).isNotEmpty();
+                Transcript last = ts.get(ts.size() - 1);
+                assertThat(last.getEnded()).isTrue();
+                assertThat(last.getTurns()).extracting(t -> t.getTurnId()).containsExactly(played.getTurnId());
+            });
+            assertThat(tail.values(Topics.TRANSCRIPTS, t -> callId.equals(t.getCallId()))).allSatisfy(t ->
+                    assertThat(t.getTurns()).extracting(tt -> tt.getTurnId()).doesNotContainAnyElementsOf(cancelled));
+        }
+    }
+
+    @Test
+    void shouldAnswerACleanQuestionWithLowerFirstAudioThanWithSpeculationOff() throws Exception {
+        // Given a clean question, asked in four calls: speculation off, on, on, off
+        PipelineEvents.awaitDashboardConsumer(runtime);
+        int[] settings = {0, SPECULATIVE_SILENCE_MS, SPECULATIVE_SILENCE_MS, 0};
+        List<Long> off = new ArrayList<>();
+        List<Long> on = new ArrayList<>();
+        try (TopicTail tail = openTail()) {
+            for (int i = 0; i < settings.length; i++) {
+                bridge().speculativeSilenceMs(settings[i]);
+                TurnMetrics m = oneCall(tail, "clean-" + i, "What time do you open on Saturday?");
+                System.out.printf("speculative clean test: call %d speculation %d ms: first audio %d ms (%s, vad wait %d ms,"
+                                + " end-of-turn confirmed after %s ms, reply waited %s ms)%n", i, settings[i],
+                        m.getFirstAudioLatencyUs() / 1000, m.getSpeculation(), m.getVadWaitUs() / 1000,
+                        m.getEndOfTurnConfirmUs() == null ? "-" : m.getEndOfTurnConfirmUs() / 1000,
+                        m.getConfirmWaitUs() == null ? "-" : m.getConfirmWaitUs() / 1000);
+                if (settings[i] == 0) {
+                    assertThat(m.getSpeculation()).isEqualTo(SpeculationOutcome.NONE);
+                    off.add(m.getFirstAudioLatencyUs());
+                } else {
+                    assertThat(m.getSpeculation()).isEqualTo(SpeculationOutcome.CONFIRMED);
+                    assertThat(m.getEndOfTurnConfirmUs()).isGreaterThanOrEqualTo(500_000L);
+                    on.add(m.getFirstAudioLatencyUs());
+                }
+            }
+        }
+        // Then first audio is lower with speculation on, in the median of each pair
+        long offMedian = (off.get(0) + off.get(1)) / 2;
+        long onMedian = (on.get(0) + on.get(1)) / 2;
+        System.out.printf("speculative clean test: first audio off %s ms, on %s ms (median %d vs %d ms)%n",
+                off.stream().map(x -> x / 1000).toList(), on.stream().map(x -> x / 1000).toList(), offMedian / 1000,
+                onMedian / 1000);
+        assertThat(onMedian).isLessThan(offMedian);
+    }
+
+    /** One call saying {@code question}; the turn metrics of the reply that played. */
+    private TurnMetrics oneCall(TopicTail tail, String name, String question) throws Exception {
+        Path dir = workDir(name);
+        try (BaresipCaller caller = BaresipCaller.dial(dir, sipUri(), "tester", PASSWORD, question)) {
+            String callId = await("CallStarted").atMost(Duration.ofSeconds(60)).failFast("baresip exited", () -> !caller.isAlive())
+                    .until(() -> newCallId(tail), Objects::nonNull);
+            await("a PlaybackStarted").atMost(REPLY_WAIT).failFast("baresip exited", () -> !caller.isAlive())
+                    .until(() -> !playbacks(tail, callId).isEmpty());
+            PlaybackStarted played = playbacks(tail, callId).get(0);
+            await("the turn metrics of turn " + played.getTurnId()).atMost(Duration.ofSeconds(60)).until(() ->
+                    !metrics(tail, callId, played).isEmpty());
+            caller.hangUp();
+            return metrics(tail, callId, played).get(0);
+        }
+    }
+
+    private final Set<String> seenCalls = new java.util.HashSet<>();
+
+    private String newCallId(TopicTail tail) {
+        for (var e : tail.values(Topics.CALL_EVENTS, e -> e.getPayload() instanceof CallStarted s && CALLER.equals(s.getFrom()))) {
+            if (seenCalls.add(e.getCallId())) {
+                return e.getCallId();
+            }
+        }
+        return null;
+    }
+
+    private static List<TurnMetrics> metrics(TopicTail tail, String callId, PlaybackStarted played) {
+        return tail.values(Topics.TURN_METRICS, m -> callId.equals(m.getCallId()) && m.getTurnId() == played.getTurnId()
+                && m.getFirstAudioLatencyUs() != null);
+    }
+
+    private TopicTail openTail() {
+        return TopicTail.open(runtime, Topics.CALL_EVENTS, Topics.TURN_REQUESTS, Topics.RESPONSE_AUDIO, Topics.TRANSCRIPTS,
+                Topics.TURN_METRICS);
+    }
+
+    private static Path workDir(String name) {
+        return Path.of("target", "speculative-turns", name).toAbsolutePath();
+    }
+
+    private String awaitCallId(TopicTail tail, BaresipCaller caller) {
+        return await("CallStarted from " + CALLER).atMost(Duration.ofSeconds(60))
+                .failFast("baresip exited", () -> !caller.isAlive()).until(() -> newCallId(tail), Objects::nonNull);
+    }
+
+    private static List<PlaybackStarted> playbacks(TopicTail tail, String callId) {
+        return tail.values(Topics.CALL_EVENTS, e -> callId.equals(e.getCallId()) && e.getPayload() instanceof PlaybackStarted)
+                .stream().map(e -> (PlaybackStarted) e.getPayload()).toList();
+    }
+
+    private static void awaitLastChunk(TopicTail tail, String callId, PlaybackStarted p) {
+        await("the last AudioChunk of turn " + p.getTurnId()).atMost(REPLY_WAIT).until(() -> tail.values(Topics.RESPONSE_AUDIO,
+                c -> callId.equals(c.getCallId()) && c.getTurnId() == p.getTurnId() && c.getAttempt() == p.getAttempt()
+                        && c.getLast()).size() > 0);
+    }
+
+    private static long audioMicros(TopicTail tail, String callId, PlaybackStarted p) {
+        return tail.values(Topics.RESPONSE_AUDIO, c -> callId.equals(c.getCallId()) && c.getTurnId() == p.getTurnId()
+                && c.getAttempt() == p.getAttempt()).stream().mapToLong(c -> c.getPcm().remaining() / 32L * 1000).sum();
+    }
+
+    private static double seconds(TurnRequest r) {
+        return r.getAudio().remaining() / 32_000.0;
+    }
+}
