@@ -84,6 +84,9 @@ function apply(ev) {
       if (ev.playedTextChars != null && ev.playedTextChars >= 0 && !t.fromTranscript) t.heardChars = ev.playedTextChars;
     }
     else if (ev.kind === "dtmf") c.info.dtmf = (c.info.dtmf || "") + ev.digit;
+    // a speculative turn the caller talked on from: nothing of it played, its utterance continues in a later turn
+    else if (ev.kind === "speculation-cancelled") turn(c, ev.turnId).speculation = "CANCELLED";
+    else if (ev.kind === "speculation-confirmed") turn(c, ev.turnId).speculation = "CONFIRMED";
   } else if (ev.type === "text") {
     const t = turn(c, ev.turnId);
     if (ev.attempt < t.attempt) return; // late delta of an abandoned attempt
@@ -98,7 +101,9 @@ function apply(ev) {
     t.userAttempt = ev.attempt;
     t.userText = ev.text;
   } else if (ev.type === "metrics") {
-    Object.assign(turn(c, ev.turnId), { firstAudioMs: ev.firstAudioMs, stagesMs: ev.stagesMs });
+    Object.assign(turn(c, ev.turnId), { firstAudioMs: ev.firstAudioMs, stagesMs: ev.stagesMs,
+      speculation: ev.speculation !== "NONE" ? ev.speculation : turn(c, ev.turnId).speculation,
+      confirmWaitMs: ev.confirmWaitMs, endOfTurnConfirmMs: ev.endOfTurnConfirmMs, cancelledWorkMs: ev.cancelledWorkMs });
   } else if (ev.type === "transcript") {
     for (const tt of ev.turns) {
       const t = turn(c, tt.turnId);
@@ -168,7 +173,17 @@ function renderTurn(t) {
     t.cancelled ? el("span", { class: "badge bad" }, "cancelled") : null,
     t.bargedIn || t.interrupted ? el("span", { class: "badge bad", "data-role": "cut-badge" },
       t.heardChars != null ? `cut: heard ${t.heardChars} of ${generated} chars` : "barge-in") : null));
+  if (t.speculation === "CANCELLED") {
+    div.append(el("div", { class: "muted", "data-role": "speculation" }, "speculative turn, cancelled: the caller went on;"
+      + " nothing of it was played" + (t.cancelledWorkMs != null ? ` (model time spent ${t.cancelledWorkMs} ms)` : "")));
+    return div;
+  }
   if (t.firstAudioMs != null || t.stagesMs) div.append(renderLatency(t));
+  if (t.speculation === "CONFIRMED") {
+    div.append(el("div", { class: "muted", "data-role": "speculation" }, "speculative turn: started before the end of turn"
+      + (t.endOfTurnConfirmMs != null ? ` (confirmed ${t.endOfTurnConfirmMs} ms after the caller stopped)` : "")
+      + (t.confirmWaitMs != null ? `, reply held ${t.confirmWaitMs} ms for the confirmation` : "")));
+  }
   return div;
 }
 

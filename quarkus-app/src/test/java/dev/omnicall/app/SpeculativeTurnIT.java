@@ -149,6 +149,8 @@ class SpeculativeTurnIT {
         int[] settings = {0, SPECULATIVE_SILENCE_MS, SPECULATIVE_SILENCE_MS, 0};
         List<Long> off = new ArrayList<>();
         List<Long> on = new ArrayList<>();
+        List<Long> offRequested = new ArrayList<>();
+        List<Long> onRequested = new ArrayList<>();
         try (TopicTail tail = openTail()) {
             for (int i = 0; i < settings.length; i++) {
                 bridge().speculativeSilenceMs(settings[i]);
@@ -158,13 +160,19 @@ class SpeculativeTurnIT {
                         m.getFirstAudioLatencyUs() / 1000, m.getSpeculation(), m.getVadWaitUs() / 1000,
                         m.getEndOfTurnConfirmUs() == null ? "-" : m.getEndOfTurnConfirmUs() / 1000,
                         m.getConfirmWaitUs() == null ? "-" : m.getConfirmWaitUs() / 1000);
+                long requestedAfterUs = m.getTimings().getRequestProducedUs() - m.getTimings().getSpeechEndUs();
                 if (settings[i] == 0) {
                     assertThat(m.getSpeculation()).isEqualTo(SpeculationOutcome.NONE);
                     off.add(m.getFirstAudioLatencyUs());
+                    offRequested.add(requestedAfterUs);
                 } else {
                     assertThat(m.getSpeculation()).isEqualTo(SpeculationOutcome.CONFIRMED);
                     assertThat(m.getEndOfTurnConfirmUs()).isGreaterThanOrEqualTo(500_000L);
+                    // the model starts before the end of the turn is confirmed
+                    assertThat(m.getTimings().getRequestProducedUs()).isLessThan(m.getTimings().getSpeechEndUs()
+                            + m.getEndOfTurnConfirmUs());
                     on.add(m.getFirstAudioLatencyUs());
+                    onRequested.add(requestedAfterUs);
                 }
             }
         }
@@ -174,6 +182,8 @@ class SpeculativeTurnIT {
         System.out.printf("speculative clean test: first audio off %s ms, on %s ms (median %d vs %d ms)%n",
                 off.stream().map(x -> x / 1000).toList(), on.stream().map(x -> x / 1000).toList(), offMedian / 1000,
                 onMedian / 1000);
+        System.out.printf("speculative clean test: speech end -> request off %s ms, on %s ms%n",
+                offRequested.stream().map(x -> x / 1000).toList(), onRequested.stream().map(x -> x / 1000).toList());
         assertThat(onMedian).isLessThan(offMedian);
     }
 

@@ -2,6 +2,7 @@ package dev.omnicall.app.bench;
 
 import dev.omnicall.app.observe.PipelineMetrics;
 import dev.omnicall.events.CallerText;
+import dev.omnicall.events.SpeculationOutcome;
 import dev.omnicall.events.TurnMetrics;
 
 import java.nio.file.Files;
@@ -48,7 +49,11 @@ import java.util.function.Function;
  * {@code bench.jar}, {@code bench.sip} + {@code bench.bootstrap} (host:port of a running app's SIP side and
  * its Kafka bootstrap: no app is started, one run with whatever transcription setting that app has; it must accept
  * unauthenticated calls from 127.0.0.1 at {@code bench.rate}), {@code bench.warmup} (one unmeasured call first,
- * true), {@code bench.transcription} (off,on).
+ * true), {@code bench.transcription} (off,on), {@code bench.speculation} (off: each transcription run as it is; a list
+ * such as {@code off,on,off,on} runs every transcription mode once per entry, interleaved in that order, with
+ * speculative turns off or on ({@code on}: {@code omnicall.vad.speculative-silence-ms=200}; a number of ms sets it),
+ * and prints per K the speculative turns confirmed and cancelled, the share cancelled, how long replies waited for
+ * the confirmation and the model time spent on cancelled turns).
  */
 public final class PipelineBenchmark {
 
@@ -64,6 +69,10 @@ public final class PipelineBenchmark {
     static final List<String> TRANSPORT = List.of("bridge_to_request", "request_to_worker", "chunk_to_bridge",
             "bridge_to_rtp");
     static final String DEFAULT_APP = "omnicall.model.encoder-padded-seconds=0;omnicall.model.max-new-tokens=48";
+    /** Joins a run's transcription mode and its speculation setting in the run's name: {@code off+spec=on}. */
+    static final String SPECULATION = "+spec=";
+    /** {@code bench.speculation=on}: the end-of-turn silence after which a turn starts speculatively. */
+    static final int SPECULATION_ON_MS = 200;
     /** The mode of a run against an app started elsewhere ({@code bench.sip}): its own transcription setting. */
     static final String RUNNING_APP = "as-running";
 
@@ -81,10 +90,23 @@ public final class PipelineBenchmark {
         double rate = Double.parseDouble(prop("bench.rate", "10"));
         boolean warmup = Boolean.parseBoolean(prop("bench.warmup", "true"));
         String sip = System.getProperty("bench.sip");
-        List<String> modes = sip != null ? List.of(RUNNING_APP)
+        List<String> transcriptionModes = sip != null ? List.of(RUNNING_APP)
                 : Arrays.stream(prop("bench.transcription", "off,on").split(",")).map(String::trim).toList();
-        if (!modes.stream().allMatch(m -> m.equals("on") || m.equals("off") || m.equals(RUNNING_APP))) {
-            throw new IllegalArgumentException("bench.transcription must list on and/or off, got " + modes);
+        if (!transcriptionModes.stream().allMatch(m -> m.equals("on") || m.equals("off") || m.equals(RUNNING_APP))) {
+            throw new IllegalArgumentException("bench.transcription must list on and/or off, got " + transcriptionModes);
+        }
+        List<String> modes = transcriptionModes;
+        List<String> speculation = Arrays.stream(prop("bench.speculation", "off").split(",")).map(String::trim).toList();
+        if (sip == null && !speculation.equals(List.of("off"))) {
+            // every transcription mode once per speculation entry, in the order given (interleaved runs)
+            List<String> runs = new ArrayList<>();
+            for (String spec : speculation) {
+                speculationMs(spec); // validates
+                for (String m : transcriptionModes) {
+                    runs.add(m + SPECULATION + spec);
+                }
+            }
+            modes = runs;
         }
         Path root = repoRoot();
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
@@ -105,9 +127,13 @@ public final class PipelineBenchmark {
             String mode = modes.get(run);
             List<String> props = new ArrayList<>(appProps);
             if (!mode.equals(RUNNING_APP)) {
-                props.add("omnicall.worker.transcribe.enabled=" + mode.equals("on"));
+                props.add("omnicall.worker.transcribe.enabled=" + transcription(mode).equals("on"));
             }
-            Path runDir = Files.createDirectories(scratch.resolve("run-" + run + "-transcription-" + mode));
+            if (mode.contains(SPECULATION)) {
+                props.add("omnicall.vad.speculative-silence-ms=" + speculationMs(mode.substring(mode.indexOf(SPECULATION)
+                        + SPECULATION.length())));
+            }
+            Path runDir = Files.createDirectories(scratch.resolve("run-" + run + "-transcription-" + mode.replace('+', '-')));
             System.out.printf("%n=== run %d of %d: transcription %s ===%n", run + 1, modes.size(), mode);
             try (AppUnderTest app = sip != null
                     ? AppUnderTest.attach(sip, prop("bench.bootstrap", "127.0.0.1:9092"))
@@ -183,6 +209,18 @@ public final class PipelineBenchmark {
                 keys.put(p + "caller_text_delay_p50_ms", fmt(percentile(delay, 0.50)));
                 keys.put(p + "caller_text_delay_p99_ms", fmt(percentile(delay, 0.99)));
                 keys.put(p + "caller_text_delay_max_ms", fmt(percentile(delay, 1.0)));
+                if (mode.getKey().contains(SPECULATION)) {
+                    keys.put(p + "spec_confirmed", String.valueOf(pooled.speculative(SpeculationOutcome.CONFIRMED).size()));
+                    keys.put(p + "spec_cancelled", String.valueOf(pooled.speculative(SpeculationOutcome.CANCELLED).size()));
+                    keys.put(p + "spec_cancelled_share", fmt(pooled.cancelledShare()));
+                    keys.put(p + "confirm_wait_p50_ms", fmt(percentile(pooled.confirmWaitMs(), 0.50)));
+                    keys.put(p + "cancelled_work_ms", fmt(pooled.cancelledWorkMs()));
+                    System.out.printf(Locale.ROOT, "  %-14s %4d speculative turns: %d confirmed, %d cancelled (share %s);"
+                                    + " reply waited for the confirmation p50 %s ms; model time on cancelled turns %s ms in all%n",
+                            mode.getKey(), k, pooled.speculative(SpeculationOutcome.CONFIRMED).size(),
+                            pooled.speculative(SpeculationOutcome.CANCELLED).size(), fmt(pooled.cancelledShare()),
+                            fmt(percentile(pooled.confirmWaitMs(), 0.50)), fmt(pooled.cancelledWorkMs()));
+                }
                 keys.put(p + "load1_max", String.format(Locale.ROOT, "%.2f",
                         rounds.stream().mapToDouble(r -> r.cpu().load1Max()).max().orElse(Double.NaN)));
             }
@@ -249,6 +287,28 @@ public final class PipelineBenchmark {
                     rounds.stream().mapToInt(Round::bargeIns).sum(), 0, last == null ? null : last.cpu());
         }
 
+        /** The turn metrics of speculative turns with this outcome. */
+        List<TurnMetrics> speculative(SpeculationOutcome outcome) {
+            return metrics.stream().filter(m -> m.getSpeculation() == outcome).toList();
+        }
+
+        /** Cancelled speculative turns over all speculative turns; NaN without any. */
+        double cancelledShare() {
+            int cancelled = speculative(SpeculationOutcome.CANCELLED).size();
+            int all = cancelled + speculative(SpeculationOutcome.CONFIRMED).size();
+            return all == 0 ? Double.NaN : (double) cancelled / all;
+        }
+
+        List<Double> confirmWaitMs() {
+            return millis(speculative(SpeculationOutcome.CONFIRMED), TurnMetrics::getConfirmWaitUs);
+        }
+
+        /** Model time spent on cancelled speculative turns, summed (ms). */
+        double cancelledWorkMs() {
+            return speculative(SpeculationOutcome.CANCELLED).stream().map(TurnMetrics::getCancelledWorkUs)
+                    .filter(v -> v != null).mapToLong(Long::longValue).sum() / 1000.0;
+        }
+
         /** Turns whose first audio reached the caller (every stage present). */
         List<TurnMetrics> complete() {
             return metrics.stream().filter(m -> m.getFirstAudioLatencyUs() != null).toList();
@@ -293,8 +353,16 @@ public final class PipelineBenchmark {
             System.out.printf("%nK=%d, transcription %s: %d calls started (sipp: %s ok, %s failed), %d of %d turns measured, %d partial "
                             + "(no first RTP: barged in or call ended first), %d barge-ins, %d caller texts%s%n", k, mode,
                     callsStarted, sippOk,
-                    sippFailed, complete().size(), k * utterances, metrics.size() - complete().size(), bargeIns,
+                    sippFailed, complete().size(), k * utterances,
+                    metrics.size() - complete().size() - speculative(SpeculationOutcome.CANCELLED).size(), bargeIns,
                     callerTexts.size(), unreadable > 0 ? ", " + unreadable + " unreadable records" : "");
+            if (!speculative(SpeculationOutcome.CONFIRMED).isEmpty() || !speculative(SpeculationOutcome.CANCELLED).isEmpty()) {
+                System.out.printf("  speculative turns: %d confirmed, %d cancelled (share %s); confirmation wait p50 %s ms, "
+                                + "p99 %s ms; model time on cancelled turns %s ms%n",
+                        speculative(SpeculationOutcome.CONFIRMED).size(), speculative(SpeculationOutcome.CANCELLED).size(),
+                        fmt(cancelledShare()), fmt(percentile(confirmWaitMs(), 0.50)), fmt(percentile(confirmWaitMs(), 0.99)),
+                        fmt(cancelledWorkMs()));
+            }
             System.out.printf("  %-46s %9s %9s %9s%n", "stage (ms)", "p50", "p99", "max");
             stagesMs().forEach((stage, values) -> System.out.printf("  %-46s %9s %9s %9s%n", label(stage),
                     fmt(percentile(values, 0.50)), fmt(percentile(values, 0.99)), fmt(percentile(values, 1.0))));
@@ -348,6 +416,27 @@ public final class PipelineBenchmark {
 
     static String fmt(double v) {
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.1f", v);
+    }
+
+    /** The transcription part of a run's mode. */
+    static String transcription(String mode) {
+        int at = mode.indexOf(SPECULATION);
+        return at < 0 ? mode : mode.substring(0, at);
+    }
+
+    /** off: 0; on: {@link #SPECULATION_ON_MS}; a number: that many ms. */
+    static int speculationMs(String spec) {
+        return switch (spec) {
+            case "off" -> 0;
+            case "on" -> SPECULATION_ON_MS;
+            default -> {
+                try {
+                    yield Integer.parseInt(spec);
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("bench.speculation entries are off, on or a number of ms, got " + spec);
+                }
+            }
+        };
     }
 
     private static String prop(String key, String fallback) {
