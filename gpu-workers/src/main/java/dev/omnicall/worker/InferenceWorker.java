@@ -14,6 +14,7 @@ import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.worker.engine.TurnEngine;
 import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -125,8 +126,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         c.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, DEFAULT_SESSION_TIMEOUT_MS);
         c.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, DEFAULT_HEARTBEAT_INTERVAL_MS);
         this.consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-        this.producer = new KafkaProducer<>(config.kafka().producer(config.instanceId()), new StringSerializer(),
-                new ByteArraySerializer());
+        this.producer = new KafkaProducer<>(producerConfig(config), new StringSerializer(), new ByteArraySerializer());
         this.requests = new TurnRequests(Topics.TURN_REQUESTS.valueSerde(config.serde()).deserializer(),
                 config.maxAudio().toMillis() / 1000.0);
         this.callEvents = Topics.CALL_EVENTS.valueSerde(config.serde()).deserializer();
@@ -138,6 +138,23 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.scheduler = new TurnScheduler(engine, cache, config.maxBatch(), config.batchedDecode(),
                 config.instanceId(), metrics, new KafkaOutput(), config.transcription().tokensPerStep(),
                 config.transcription().maxDelay());
+    }
+
+    /**
+     * The worker's producer settings: {@code KafkaSettings.producer}, keeping its topic metadata through a broker
+     * outage. With Kafka 4's default {@code metadata.recovery.strategy=rebootstrap} the producer drops its cached
+     * metadata when its only broker stops answering, and the next {@code send} (a reply chunk, a CallerText) waits in
+     * {@code waitOnMetadata} on the worker's loop thread for up to {@code max.block.ms} (60 s), then fails, and the
+     * worker stops without committing (CallerTextBrokerKillIT saw 23.9 s of metadata wait in a 23 s outage; the
+     * bridge's BUG-6 was the same). With {@code none} sends go on into the producer's buffer and out when the broker
+     * is back; the flush before a commit still waits for them, up to {@code delivery.timeout.ms} (120 s).
+     * {@code kafka.metadata.recovery.strategy} overrides it (a cluster whose brokers all change address at once needs
+     * {@code rebootstrap}).
+     */
+    static Map<String, Object> producerConfig(WorkerConfig config) {
+        Map<String, Object> p = config.kafka().producer(config.instanceId());
+        p.putIfAbsent(CommonClientConfigs.METADATA_RECOVERY_STRATEGY_CONFIG, "none");
+        return p;
     }
 
     /** The loop; returns after {@link #close()} (from another thread) or a fatal error. */

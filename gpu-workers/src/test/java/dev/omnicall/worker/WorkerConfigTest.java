@@ -100,6 +100,18 @@ class WorkerConfigTest {
     }
 
     @Test
+    void shouldKeepTheProducersMetadataThroughABrokerOutageUnlessTold() {
+        Map<String, String> base = Map.of("kafka.bootstrap.servers", "k:9092", "omnicall.worker.model-dir", "/m");
+        // Kafka 4's default rebootstrap drops the metadata when the broker goes, and sends then block the loop
+        assertThat(InferenceWorker.producerConfig(WorkerConfig.fromProperties(base)))
+                .containsEntry("metadata.recovery.strategy", "none")
+                .containsEntry("bootstrap.servers", "k:9092");
+        assertThat(InferenceWorker.producerConfig(WorkerConfig.fromProperties(
+                with(base, "kafka.metadata.recovery.strategy", "rebootstrap"))))
+                .containsEntry("metadata.recovery.strategy", "rebootstrap");
+    }
+
+    @Test
     void shouldParseDevices() {
         assertThat(DeviceSpec.parse("cpu").isGpu()).isFalse();
         assertThat(DeviceSpec.parse("GPU:3")).isEqualTo(new DeviceSpec(3));
