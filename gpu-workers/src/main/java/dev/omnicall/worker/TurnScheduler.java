@@ -63,7 +63,10 @@ import java.util.function.Predicate;
  * upper bound ({@link EngineSession#callerTokensLeft}), {@code loop} the measured time between two {@link #runOnce}
  * calls; once the due time is less than one loop away, what is left in one call. So no step carries a whole
  * utterance's decoding unless the bound demands it, and the CallerText is handed out at most {@code maxDelay} (plus
- * the last slice) after arrival. One exception keeps first audio first: a turn's own transcript never runs before the
+ * the last slice) after arrival, as long as the decoding the bound forces fits in {@link #FORCED_SHARE} of each loop's
+ * time: that cap keeps a worker whose transcripts demand more (an overloaded CPU, a decoder that runs to its token cap)
+ * from trading first audio for text without limit; what it cuts is late, and the delay metric shows by how much.
+ * One exception keeps first audio first: a turn's own transcript never runs before the
  * turn's own first audio; a turn whose first audio (or cut) comes later than half-way (an overloaded worker) is due
  * {@code maxDelay/2} after it, paced the same way, so late turns add no burst to the load that made them late. The forced tokens are counted ({@link WorkerMetrics#decoderForced}) and every transcript's
  * arrival-to-hand-out delay is recorded ({@link WorkerMetrics#transcriptDelay}).
@@ -77,6 +80,13 @@ public final class TurnScheduler {
      * finishes a transcript in a few loops, small enough that a request polled meanwhile waits at most one slice.
      */
     static final int IDLE_TAIL_TOKENS = 16;
+    /**
+     * The most of a worker loop that decoding forced by the delay bound may take (measured against the loop time
+     * before it): a reply step is then at most {@code 1 / (1 - FORCED_SHARE)} as long as without the bound, so the
+     * bound can never slow first audio by more than that, and the transcripts that demand more than this share of the
+     * worker are late instead (their delay is recorded).
+     */
+    static final double FORCED_SHARE = 0.25;
     /** The loop time assumed before the first one is measured (µs). */
     static final long INITIAL_LOOP_US = 20_000;
 
@@ -100,6 +110,8 @@ public final class TurnScheduler {
     /** Time between two runOnce calls while there is work (EWMA, µs): the pace of the delay bound. */
     private long loopUs = INITIAL_LOOP_US;
     private long lastLoopStartUs;
+    /** Time spent this loop in decoding forced by the delay bound (µs). */
+    private long forcedUsThisLoop;
     private boolean lastLoopHadWork;
     // Copies of the two sizes for other threads (status pages); the loop thread reads the collections.
     private volatile int publishedWaiting;
@@ -228,6 +240,7 @@ public final class TurnScheduler {
             loopUs = (7 * loopUs + 3 * interval) / 10;
         }
         lastLoopStartUs = start;
+        forcedUsThisLoop = 0;
         admit();
         boolean mayRun = decoderMayRun();
         step(mayRun);
@@ -294,21 +307,40 @@ public final class TurnScheduler {
         }
     }
 
-    /** Advances a transcript by {@code tokens} for its delay bound, counting the tokens that ran. */
+    /**
+     * Advances a transcript by up to {@code tokens} for its delay bound, in slices of {@code transcribeTokensPerStep},
+     * while this loop's forced-decoding budget ({@link #FORCED_SHARE} of the loop time) lasts; counts the tokens that
+     * ran. What the budget leaves undone waits for the next loop (the transcript is then late, and its delay shows it).
+     */
     private StepOutput.CallerText forced(Turn t, int tokens) {
-        int before = t.session.callerTokensLeft();
-        StepOutput.CallerText text;
-        try {
-            text = t.session.advanceCallerText(tokens);
-        } catch (RuntimeException e) {
-            long failedAt = Clock.nowMicros();
-            text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
-        }
-        if (before != Integer.MAX_VALUE) {
-            int after = text != null ? 0 : t.session.callerTokensLeft();
-            metrics.decoderForced(Math.max(0, Math.min(tokens, before - after)));
+        int left = tokens;
+        StepOutput.CallerText text = null;
+        while (left > 0 && text == null && forcedUsThisLoop < forcedBudgetUs()) {
+            int slice = Math.min(left, transcribeTokensPerStep);
+            int before = t.session.callerTokensLeft();
+            long t0 = clockUs.getAsLong();
+            try {
+                text = t.session.advanceCallerText(slice);
+            } catch (RuntimeException e) {
+                long failedAt = Clock.nowMicros();
+                text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
+            }
+            forcedUsThisLoop += Math.max(0, clockUs.getAsLong() - t0);
+            left -= slice;
+            if (before != Integer.MAX_VALUE) {
+                int after = text != null ? 0 : t.session.callerTokensLeft();
+                metrics.decoderForced(Math.max(0, Math.min(slice, before - after)));
+            }
+            if (text == null && !t.session.callerTextPending()) {
+                break;
+            }
         }
         return text;
+    }
+
+    /** This loop's budget for decoding forced by the delay bound: {@link #FORCED_SHARE} of the measured loop time. */
+    private long forcedBudgetUs() {
+        return Math.max(1, (long) (FORCED_SHARE * loopUs));
     }
 
     /**

@@ -32,6 +32,9 @@ class ScriptedEngine implements TurnEngine {
     final List<Boolean> decoderAllowed = new ArrayList<>();
     boolean transcribes = true;
     int callerTokens = 4;
+    /** A test clock (µs) each caller-decoder token moves by {@link #usPerCallerToken}: the decoder's cost; null: free. */
+    java.util.concurrent.atomic.AtomicLong clock;
+    long usPerCallerToken;
 
     ScriptedEngine(int steps, int unitsPerChunk) {
         this.steps = steps;
@@ -100,7 +103,11 @@ class ScriptedEngine implements TurnEngine {
             if (decodeStartUs == 0) {
                 decodeStartUs = Clock.nowMicros();
             }
+            int was = decoded;
             decoded = (int) Math.min((long) callerTokens, (long) decoded + tokens);
+            if (clock != null) {
+                clock.addAndGet((decoded - was) * usPerCallerToken);
+            }
             if (decoded < callerTokens) {
                 return null;
             }

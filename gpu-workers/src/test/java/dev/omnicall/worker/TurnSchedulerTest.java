@@ -502,6 +502,41 @@ class TurnSchedulerTest {
     }
 
     @Test
+    void shouldCapTheDecodingTheBoundForcesAtAQuarterOfEachLoopAndLetTheTranscriptBeLateInstead() {
+        // Given the running turn and the queue of the first bound test, but a decoder that costs 5 ms a token (100
+        // tokens: 500 ms of decoding, more than a quarter of the 500 ms paced half of the bound at 50 ms loops)
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
+        ScriptedEngine engine = new ScriptedEngine(2000, 2);
+        engine.callerTokens = 100;
+        engine.clock = clock;
+        engine.usPerCallerToken = 5_000;
+        TurnScheduler s = boundedScheduler(engine, 1, java.time.Duration.ofSeconds(1), clock);
+        long arrival = clock.get();
+        s.submit(turn("a", 1, 0));
+        s.submit(turn("b", 1, 1));
+        // When the worker loops (50 ms of reply work per loop, plus whatever the decoder takes)
+        List<Long> forcedUs = new ArrayList<>();
+        long handedOutAt = -1;
+        for (int loop = 0; loop < 400 && handedOutAt < 0; loop++) {
+            clock.addAndGet(LOOP_US);
+            long before = clock.get();
+            s.runOnce();
+            forcedUs.add(clock.get() - before);
+            if (!out.callerTexts("a").isEmpty()) {
+                handedOutAt = clock.get();
+            }
+        }
+        // Then no loop spends more on the forced decoder than a quarter of a loop plus one 2-token slice
+        long loopWithDecoder = LOOP_US + forcedUs.stream().mapToLong(Long::longValue).max().orElseThrow();
+        assertThat(forcedUs).allMatch(us -> us <= (long) (TurnScheduler.FORCED_SHARE * loopWithDecoder) + 10_000);
+        // And the transcript still comes, late rather than at the reply's expense, with its delay recorded as such
+        assertThat(handedOutAt).isPositive();
+        assertThat(handedOutAt - arrival).isGreaterThan(1_000_000);
+        assertThat(metrics.transcriptDelays()).singleElement().satisfies(d -> assertThat(d).isGreaterThan(1_000_000));
+        assertThat(metrics.decoderForcedTokens()).isEqualTo(100);
+    }
+
+    @Test
     void shouldForceNoDecoderTokenWhenTheDecoderIsFreeToRun() {
         // Given a turn alone on the worker, nothing queued
         java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
