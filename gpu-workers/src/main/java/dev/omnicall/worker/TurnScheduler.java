@@ -319,12 +319,7 @@ public final class TurnScheduler {
             int slice = Math.min(left, transcribeTokensPerStep);
             int before = t.session.callerTokensLeft();
             long t0 = clockUs.getAsLong();
-            try {
-                text = t.session.advanceCallerText(slice);
-            } catch (RuntimeException e) {
-                long failedAt = Clock.nowMicros();
-                text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
-            }
+            text = advance(t, slice);
             forcedUsThisLoop += Math.max(0, clockUs.getAsLong() - t0);
             left -= slice;
             if (before != Integer.MAX_VALUE) {
@@ -336,6 +331,16 @@ public final class TurnScheduler {
             }
         }
         return text;
+    }
+
+    /** Advances a transcript by {@code tokens}; a decoder that throws gives a failed transcript. */
+    private static StepOutput.CallerText advance(Turn t, int tokens) {
+        try {
+            return t.session.advanceCallerText(tokens);
+        } catch (RuntimeException e) {
+            long failedAt = Clock.nowMicros();
+            return new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
+        }
     }
 
     /** This loop's budget for decoding forced by the delay bound: {@link #FORCED_SHARE} of the measured loop time. */
@@ -409,15 +414,14 @@ public final class TurnScheduler {
             int share = !mayRun ? 0 : idle ? Math.max(IDLE_TAIL_TOKENS, transcribeTokensPerStep) : transcribeTokensPerStep;
             int quota = boundQuota(t, now);
             StepOutput.CallerText text;
-            if (quota > share) {
+            if (idle) {
+                // nobody waits: no cap; still by slices (a request read meanwhile waits one slice at most), larger
+                // ones only when the bound's pace asks for more
+                text = advance(t, quota == Integer.MAX_VALUE ? share : Math.max(share, quota));
+            } else if (quota > share) {
                 text = forced(t, quota);
             } else if (share > 0) {
-                try {
-                    text = t.session.advanceCallerText(share);
-                } catch (RuntimeException e) {
-                    long failedAt = Clock.nowMicros();
-                    text = new StepOutput.CallerText("", "", 0, false, failedAt, failedAt, 0, e);
-                }
+                text = advance(t, share);
             } else {
                 continue;
             }

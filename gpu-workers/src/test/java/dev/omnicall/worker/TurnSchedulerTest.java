@@ -537,6 +537,38 @@ class TurnSchedulerTest {
     }
 
     @Test
+    void shouldFinishAnOverdueTailOnAnIdleWorkerByFullIdleSlicesWithoutTheCap() {
+        // Given a cut turn whose transcript (100 tokens at 5 ms each) is long overdue, and no other turn at all
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
+        ScriptedEngine engine = new ScriptedEngine(20, 2);
+        engine.callerTokens = 100;
+        engine.clock = clock;
+        engine.usPerCallerToken = 5_000;
+        TurnScheduler s = boundedScheduler(engine, 4, java.time.Duration.ofMillis(200), clock);
+        s.submit(turn("a", 1, 0));
+        clock.addAndGet(LOOP_US);
+        s.runOnce();
+        clock.addAndGet(LOOP_US);
+        s.runOnce();
+        s.cancel("a", 1, "barge-in");
+        ScriptedEngine.Session a = engine.started.get(0);
+        clock.addAndGet(1_000_000);
+        // When the idle worker loops
+        List<Integer> perLoop = new ArrayList<>();
+        for (int loop = 0; loop < 50 && out.callerTexts("a").isEmpty(); loop++) {
+            int before = a.decoded;
+            clock.addAndGet(LOOP_US);
+            s.runOnce();
+            perLoop.add(a.decoded - before);
+        }
+        // Then nobody waits, so the bound's quarter-of-a-loop cap does not apply: whole idle slices, never the whole
+        // utterance in one loop (a request read meanwhile waits one slice at most)
+        assertThat(out.callerTexts("a")).hasSize(1);
+        assertThat(perLoop.subList(0, perLoop.size() - 1)).allMatch(n -> n == TurnScheduler.IDLE_TAIL_TOKENS);
+        assertThat(perLoop.get(perLoop.size() - 1)).isBetween(1, TurnScheduler.IDLE_TAIL_TOKENS);
+    }
+
+    @Test
     void shouldForceNoDecoderTokenWhenTheDecoderIsFreeToRun() {
         // Given a turn alone on the worker, nothing queued
         java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(1_000_000_000L);
