@@ -126,9 +126,10 @@ public final class ConfigCheck {
             p.add("omnicall.vad.end-silence-ms=" + vad.endSilenceMs() + " must be 100..10000");
         }
         int spec = vad.speculativeSilenceMs();
-        if (spec != 0 && (spec < 32 || spec >= vad.endSilenceMs())) {
-            p.add("omnicall.vad.speculative-silence-ms=" + spec + " must be 0 (off) or 32.." + (vad.endSilenceMs() - 1)
-                    + " (below omnicall.vad.end-silence-ms)");
+        if (spec != 0 && spec < 32) {
+            // at or above end-silence-ms it is switched off with a warning (BridgeRoleService), not refused: lowering
+            // end-silence-ms alone must not stop the app
+            p.add("omnicall.vad.speculative-silence-ms=" + spec + " must be 0 (off) or at least 32");
         }
         if (vad.segmentMs() < 100 || vad.segmentMs() > 200) {
             p.add("omnicall.vad.segment-ms=" + vad.segmentMs() + " must be 100..200");

@@ -66,8 +66,14 @@ public final class BridgeRoleService implements RoleService {
         float start = (float) v.threshold();
         float end = (float) Math.max(0.05, start - 0.15); // hysteresis as in the library's 0.5 / 0.35 default
         SegmenterConfig d = SegmenterConfig.defaults();
+        int speculative = v.speculativeSilenceMs();
+        if (speculative >= v.endSilenceMs()) {
+            LOG.warnf("omnicall.vad.speculative-silence-ms=%d is not below omnicall.vad.end-silence-ms=%d: speculative"
+                    + " turns are off", speculative, v.endSilenceMs());
+            speculative = 0;
+        }
         SegmenterConfig segmenter = new SegmenterConfig(v.segmentMs(), d.preRollMs(), v.endSilenceMs(), start,
-                Math.min(end, start), d.minSpeechMs(), d.maxUtteranceMs(), v.speculativeSilenceMs());
+                Math.min(end, start), d.minSpeechMs(), d.maxUtteranceMs(), speculative);
         MediaConfig media = MediaConfig.defaults(vads).withSegmenter(segmenter)
                 .withMetrics(new MicrometerMediaMetrics(context.registry()));
         return new BridgeConfig(c.instanceId(), c.bridge().index(), c.bridge().count(), sip, s.host(),

@@ -132,6 +132,8 @@ public final class PipelineBenchmark {
             if (mode.contains(SPECULATION)) {
                 props.add("omnicall.vad.speculative-silence-ms=" + speculationMs(mode.substring(mode.indexOf(SPECULATION)
                         + SPECULATION.length())));
+            } else if (!mode.equals(RUNNING_APP)) {
+                props.add("omnicall.vad.speculative-silence-ms=0"); // bench.speculation=off: off, whatever the app's default
             }
             Path runDir = Files.createDirectories(scratch.resolve("run-" + run + "-transcription-" + mode.replace('+', '-')));
             System.out.printf("%n=== run %d of %d: transcription %s ===%n", run + 1, modes.size(), mode);
