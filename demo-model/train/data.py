@@ -16,10 +16,10 @@ from multiprocessing import Pool
 
 import common as C
 
-RENDERS_PER_TRAIN_QUESTION = 10
+RENDERS_PER_TRAIN_QUESTION = int(os.environ.get("DEMO_RENDERS", "20"))
 RENDERS_PER_TEST_QUESTION = 3
 ALAW_SHARE = 0.2
-EXTRA_UTTERANCES = 1200  # word strings for the ASR stage only
+EXTRA_UTTERANCES = int(os.environ.get("DEMO_EXTRA_UTTERANCES", "2400"))  # word strings for the ASR stage only
 
 
 def phonemes(text, voice):
@@ -55,6 +55,7 @@ def main():
     C.setup()
     spec = C.intents()
     rnd = random.Random(C.SEED)
+    held_rnd = random.Random(C.SEED + 1000)  # held-out renderings do not move when the training recipe changes
     tv, hv = spec["voices"]["train"], spec["voices"]["test"]
     per_train = 1 if C.SMOKE else RENDERS_PER_TRAIN_QUESTION
     per_test = 1 if C.SMOKE else RENDERS_PER_TEST_QUESTION
@@ -63,7 +64,7 @@ def main():
     for split in ("train", "heldout", "asr_extra"):
         os.makedirs(os.path.join(base, split), exist_ok=True)
 
-    def draw(voices):
+    def draw(voices, rnd=rnd):
         return (rnd.choice(voices["voices"]), rnd.choice(voices["variants"]),
                 rnd.choice(voices["speeds"]) + rnd.randint(-8, 8), rnd.choice(voices["pitches"]) + rnd.randint(-5, 5),
                 "alaw" if rnd.random() < ALAW_SHARE else "ulaw", rnd.uniform(0.5, 1.0),
@@ -75,7 +76,7 @@ def main():
                 questions = questions[:2]
             for qi, q in enumerate(questions):
                 for r in range(n):
-                    voice, variant, speed, pitch, codec, gain, lead, tail = draw(voices)
+                    voice, variant, speed, pitch, codec, gain, lead, tail = draw(voices, rnd if split == "train" else held_rnd)
                     path = os.path.join(base, split, f"{it['name']}_{qi:02d}_{r:02d}.wav")
                     jobs.append((path, q, voice, variant, speed, pitch, codec, gain, lead, tail))
                     manifest.append({"path": os.path.relpath(path, C.WORK), "split": split, "intent": it["name"],
