@@ -12,6 +12,7 @@ import dev.omnicall.kafka.SampleEvents;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.model.stream.CallerDecoder;
 import dev.omnicall.model.stream.SpeechGenerator;
+import dev.omnicall.model.stream.SteppedRun;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.engine.OmniTurnEngine;
 import org.apache.kafka.clients.admin.Admin;
@@ -220,7 +221,7 @@ class InferenceWorkerIT {
         java.util.concurrent.atomic.AtomicInteger starts = new java.util.concurrent.atomic.AtomicInteger();
         CallerDecoder failing = (encoderOut, language, maxTokens) -> {
             CallerDecoder.Run run = decoder.start(encoderOut, language, maxTokens);
-            return starts.getAndIncrement() == 0 ? new FailingRun(run) : run;
+            return starts.getAndIncrement() == 0 ? SteppedRun.failingAt(run, 3) : run;
         };
         OmniTurnEngine failingEngine = new OmniTurnEngine(new SpeechGenerator(real.model(), real.options(), failing));
         Running w = startWorker("it-bad-decoder", config, failingEngine);
@@ -251,31 +252,6 @@ class InferenceWorkerIT {
         assertThat(chunks.get(chunks.size() - 1).getTextChars())
                 .isEqualTo(texts.stream().mapToInt(d -> d.getText().length()).sum());
         await("the commit past both", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
-    }
-
-    /** The real decoder run, failing at its third token as a device error would. */
-    private static final class FailingRun implements CallerDecoder.Run {
-        private final CallerDecoder.Run run;
-        private int steps;
-
-        FailingRun(CallerDecoder.Run run) {
-            this.run = run;
-        }
-
-        @Override
-        public boolean step() {
-            if (++steps == 3) {
-                throw new IllegalStateException("injected decoder failure at token 3");
-            }
-            return run.step();
-        }
-
-        @Override public boolean isDone() { return run.isDone(); }
-        @Override public String text() { return run.text(); }
-        @Override public String language() { return run.language(); }
-        @Override public int tokenCount() { return run.tokenCount(); }
-        @Override public boolean truncated() { return run.truncated(); }
-        @Override public void close() { run.close(); }
     }
 
     @Test

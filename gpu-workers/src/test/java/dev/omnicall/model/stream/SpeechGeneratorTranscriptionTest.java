@@ -234,7 +234,7 @@ class SpeechGeneratorTranscriptionTest {
             if (starts.getAndIncrement() != 1) {
                 return run;
             }
-            return new FailingRun(run, 3);
+            return SteppedRun.failingAt(run, 3);
         };
         // When the batch runs
         List<Trace> with = runBatch(new SpeechGenerator(model, BASE.withTranscription(ON), failing));
@@ -257,7 +257,7 @@ class SpeechGeneratorTranscriptionTest {
         // for the first steps after every turn has its first audio (a newcomer queued), then lets it run in slices
         CallerDecoder real = CallerDecoder.of(transcriber);
         AtomicInteger decoderTokens = new AtomicInteger();
-        CallerDecoder counted = (enc, lang, max) -> new CountingRun(real.start(enc, lang, max), decoderTokens);
+        CallerDecoder counted = (enc, lang, max) -> new SteppedRun(real.start(enc, lang, max), n -> decoderTokens.incrementAndGet());
         SpeechGenerator generator = new SpeechGenerator(model, BASE.withTranscription(ON), counted);
         List<TurnGenerator> turns = new ArrayList<>();
         List<Trace> traces = new ArrayList<>();
@@ -371,43 +371,5 @@ class SpeechGeneratorTranscriptionTest {
             int whole = t.texts.stream().mapToInt(String::length).sum();
             assertThat(t.pieces.get(t.pieces.size() - 1).textChars()).isEqualTo(whole).isPositive();
         }
-    }
-
-    /** The real decoder run, counting its tokens. */
-    private record CountingRun(CallerDecoder.Run run, AtomicInteger tokens) implements CallerDecoder.Run {
-        @Override
-        public boolean step() {
-            tokens.incrementAndGet();
-            return run.step();
-        }
-
-        @Override public boolean isDone() { return run.isDone(); }
-        @Override public String text() { return run.text(); }
-        @Override public String language() { return run.language(); }
-        @Override public int tokenCount() { return run.tokenCount(); }
-        @Override public boolean truncated() { return run.truncated(); }
-        @Override public void close() { run.close(); }
-    }
-
-    /** The real decoder run, failing on its n-th step as a device error would. */
-    private record FailingRun(CallerDecoder.Run run, int failAt, AtomicInteger steps) implements CallerDecoder.Run {
-        FailingRun(CallerDecoder.Run run, int failAt) {
-            this(run, failAt, new AtomicInteger());
-        }
-
-        @Override
-        public boolean step() {
-            if (steps.incrementAndGet() == failAt) {
-                throw new IllegalStateException("injected decoder failure at token " + failAt);
-            }
-            return run.step();
-        }
-
-        @Override public boolean isDone() { return run.isDone(); }
-        @Override public String text() { return run.text(); }
-        @Override public String language() { return run.language(); }
-        @Override public int tokenCount() { return run.tokenCount(); }
-        @Override public boolean truncated() { return run.truncated(); }
-        @Override public void close() { run.close(); }
     }
 }
