@@ -3,12 +3,13 @@
 Input: work/voice/data.pt from voice_units.py (bot-voice audio of the answers and of the training questions,
 frame-level units). Generator: teacher-forced frame units -> waveform, loss = log-mel L1 + multi-resolution
 STFT (spectral convergence + log magnitude); after --gan-after minutes also least-squares adversarial + feature
-matching against voice_gan.py's period and waveform discriminators (the spectral losses weighted --spec-weight). Duration predictor: MSE on log(1 + duration) of
-the collapsed units (the inverse of fairseq's clamp(round(exp(x) - 1), 1)). The answers are sampled half the
+matching against voice_gan.py's period and waveform discriminators (the spectral losses weighted --spec-weight).
+Duration predictor: MSE on log(1 + duration) of the collapsed units (the inverse of fairseq's clamp(round(exp(x) - 1), 1)). The answers are sampled half the
 time (the bot only ever says them); the held-out questions are never trained on. Runs for a wall-clock budget,
 checkpointing every few minutes to work/voice/vocoder.pt (resumed unless --fresh).
 
-usage: /usr/bin/python3 demo-model/train/voice_vocoder.py [--minutes 35] [--gan-after MIN] [--seed 1234] [--fresh] [--smoke]
+usage: /usr/bin/python3 demo-model/train/voice_vocoder.py [--minutes 35] [--gan-after MIN] [--seed 1234] [--fresh]
+                                                         [--smoke]
 """
 import argparse
 import json
