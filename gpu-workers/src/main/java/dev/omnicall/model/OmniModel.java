@@ -167,6 +167,9 @@ public final class OmniModel implements AutoCloseable {
             TensorSource vocoderWeights, Path tokenizerDir, ModelOptions options, TranscriberLoader.Plan transcriberPlan) {
         ensureOffline();
         long t0 = System.nanoTime();
+        // The engine starts here unless the worker started it first (TorchThreads.start with its setting): then
+        // this returns that start; otherwise the device's default thread counts apply.
+        TorchThreads.start(TorchThreads.AUTO, options.djlDevice().isGpu());
         NDManager manager = NDManager.newBaseManager(options.djlDevice(), Engine.getEngine("PyTorch").getEngineName());
         DataType type = options.dataType();
         try {

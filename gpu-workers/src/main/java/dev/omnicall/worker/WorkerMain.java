@@ -1,6 +1,7 @@
 package dev.omnicall.worker;
 
 import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.TorchThreads;
 import dev.omnicall.worker.engine.OmniTurnEngine;
 import org.apache.kafka.common.errors.AuthenticationException;
 import org.slf4j.Logger;
@@ -23,7 +24,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * Runs one inference worker against a Kafka cluster, without Quarkus: for the kill -9 fault test and for
  * running a worker by hand. Settings, later ones winning: {@code --config FILE} (a properties file), JVM
  * system properties, then {@code key=value} arguments; the keys are those of {@link WorkerConfig#fromProperties}
- * ({@code kafka.bootstrap.servers}, {@code omnicall.worker.model-dir}, ...). {@code --tiny} writes the tiny
+ * ({@code kafka.bootstrap.servers}, {@code omnicall.worker.model-dir}, ...) and {@value TorchThreads#KEY}
+ * ({@link TorchThreads}: one torch thread on CPU unless set). {@code --tiny} writes the tiny
  * checkpoint into the model directory first if none is there.
  *
  * <pre>
@@ -75,6 +77,7 @@ public final class WorkerMain {
         WorkerConfig config;
         try {
             config = WorkerConfig.fromProperties(props);
+            TorchThreads.resolve(props.get(TorchThreads.KEY), config.device().isGpu(), System.getProperties());
         } catch (IllegalArgumentException e) {
             System.err.println("worker config: " + e.getMessage());
             System.exit(2);
@@ -86,6 +89,8 @@ public final class WorkerMain {
         LOG.info("worker {} config: kafka {}, model {}, device {}, omega {}, max batch {}, kv cache {} bytes,"
                 + " transcribe {}", config.instanceId(), config.kafka(), config.modelDir(), config.device(),
                 config.omegaSchedule(), config.maxBatch(), config.kvCacheBytes(), config.transcription());
+        // Before anything loads the model: DJL reads the thread counts once, when its engine starts.
+        TorchThreads.start(props.get(TorchThreads.KEY), config.device().isGpu());
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
         String speechEncoder = props.get(SPEECH_ENCODER_KEY);
         OmniTurnEngine engine = OmniTurnEngine.load(config, speechEncoder == null || speechEncoder.isBlank() ? null

@@ -35,7 +35,7 @@ public final class ConfigSummary {
                 + " max-new-tokens=" + c.model().maxNewTokens() + " encoder-padded-seconds="
                 + c.model().encoderPaddedSeconds().map(Object::toString).orElse("(unset: 0 for the demo model, else 30)")
                 + "; worker: max-batch=" + c.worker().maxBatch()
-                + " kv-cache-bytes=" + c.worker().kvCacheBytes()
+                + " kv-cache-bytes=" + c.worker().kvCacheBytes() + " torch-threads=" + c.worker().torchThreads()
                 + " transcribe=" + (c.worker().transcribe().enabled() ? "on (language " + c.worker().transcribe().language()
                 + ", max-tokens " + c.worker().transcribe().maxTokens() + ", tokens-per-step "
                 + c.worker().transcribe().tokensPerStep() + ")" : "off"));

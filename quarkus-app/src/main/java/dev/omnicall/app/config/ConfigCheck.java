@@ -1,5 +1,6 @@
 package dev.omnicall.app.config;
 
+import dev.omnicall.model.TorchThreads;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -72,6 +73,11 @@ public final class ConfigCheck {
                 p.add("omnicall.model.encoder-padded-seconds=" + s + " must be 0..30 (0: the audio's own length)"));
         atLeast(p, "omnicall.worker.max-batch", c.worker().maxBatch(), 1);
         atLeast(p, "omnicall.worker.kv-cache-bytes", c.worker().kvCacheBytes(), 0);
+        try {
+            TorchThreads.resolve(c.worker().torchThreads(), model.device().trim().startsWith("gpu"), System.getProperties());
+        } catch (IllegalArgumentException e) {
+            p.add(e.getMessage());
+        }
         var transcribe = c.worker().transcribe();
         if (!transcribe.language().trim().equalsIgnoreCase("auto") && !transcribe.language().trim().matches("[a-z]{2,3}")) {
             p.add("omnicall.worker.transcribe.language='" + transcribe.language()

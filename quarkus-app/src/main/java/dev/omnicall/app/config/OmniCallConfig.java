@@ -133,6 +133,14 @@ public interface OmniCallConfig {
         @WithDefault("PT30S")
         Duration drainTimeout();
 
+        /**
+         * Torch's operator threads ({@code TorchThreads} in gpu-workers): {@code auto} is one intra-op and one
+         * inter-op thread on CPU (the worker shares the cores with every other role) and DJL's default on a GPU; N
+         * is N intra-op threads. {@code -Dai.djl.pytorch.num_threads} / {@code num_interop_threads} win.
+         */
+        @WithDefault("auto")
+        String torchThreads();
+
         /** Caller transcription: Whisper's decoder on the encoder output each turn already computed. */
         Transcribe transcribe();
 

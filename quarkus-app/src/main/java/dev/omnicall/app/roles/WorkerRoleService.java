@@ -2,6 +2,7 @@ package dev.omnicall.app.roles;
 
 import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
+import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.DeviceSpec;
 import dev.omnicall.worker.InferenceWorker;
@@ -68,6 +69,9 @@ public final class WorkerRoleService implements RoleService {
         WorkerConfig config = workerConfig(context, modelDir, encoderPaddedSeconds);
         drainTimeout = context.config().worker().drainTimeout();
         long t0 = System.nanoTime();
+        // Before the model loads: DJL reads the thread counts once, when its engine starts (nothing else in the
+        // app starts it: the bridge's Silero VAD runs on ONNX Runtime with its own single thread).
+        TorchThreads.start(context.config().worker().torchThreads(), config.device().isGpu());
         engine = OmniTurnEngine.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);

@@ -92,6 +92,7 @@ class OmniCallConfigTest {
         props.put("omnicall.worker.transcribe.max-tokens", "0");
         props.put("omnicall.worker.transcribe.tokens-per-step", "0");
         props.put("omnicall.worker.transcribe.max-delay", "PT0S");
+        props.put("omnicall.worker.torch-threads", "0");
         props.put("omnicall.streams.ended-grace", "PT2H");
         // When it is checked
         // Then one exception lists each problem, naming key and value, and never the password's value
@@ -114,9 +115,10 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.worker.transcribe.max-tokens=0")
                 .hasMessageContaining("omnicall.worker.transcribe.tokens-per-step=0")
                 .hasMessageContaining("omnicall.worker.transcribe.max-delay=PT0S must be positive")
+                .hasMessageContaining("omnicall.worker.torch-threads must be auto or a thread count >= 1, got '0'")
                 .hasMessageContaining("omnicall.streams.ended-grace=PT2H must be PT0S (off) or positive and under PT1H")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(18));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(19));
     }
 
     @Test
