@@ -49,7 +49,8 @@ public final class ConfigSummary {
         out.add("rtp: ports " + c.rtp().portMin() + "-" + c.rtp().portMax()
                 + c.rtp().advertisedAddress().map(a -> " advertised " + a).orElse("")
                 + "; vad: " + c.vad().kind() + " threshold=" + c.vad().threshold() + " end-silence-ms="
-                + c.vad().endSilenceMs() + " segment-ms=" + c.vad().segmentMs());
+                + c.vad().endSilenceMs() + (c.vad().adaptiveEndSilence() ? " (adaptive " + c.vad().endSilenceMinMs()
+                + ".." + c.vad().endSilenceMaxMs() + ")" : "") + " segment-ms=" + c.vad().segmentMs());
         out.add("streams: state-dir=" + c.streams().stateDir() + " history-turns=" + c.streams().historyTurns()
                 + " commit-interval-ms=" + c.streams().commitIntervalMs()
                 + " redact-transcripts=" + c.streams().redactTranscripts());

@@ -137,6 +137,12 @@ public final class ConfigCheck {
             // end-silence-ms alone must not stop the app
             p.add("omnicall.vad.speculative-silence-ms=" + spec + " must be 0 (off) or at least 32");
         }
+        if (vad.adaptiveEndSilence() && (vad.endSilenceMinMs() < 100 || vad.endSilenceMaxMs() > 10_000
+                || vad.endSilenceMinMs() > vad.endSilenceMs() || vad.endSilenceMs() > vad.endSilenceMaxMs())) {
+            p.add("omnicall.vad.end-silence-min-ms=" + vad.endSilenceMinMs() + ", end-silence-ms=" + vad.endSilenceMs()
+                    + ", end-silence-max-ms=" + vad.endSilenceMaxMs() + " must hold 100 <= min <= end-silence-ms <= max"
+                    + " <= 10000 (omnicall.vad.adaptive-end-silence=true)");
+        }
         if (vad.segmentMs() < 100 || vad.segmentMs() > 200) {
             p.add("omnicall.vad.segment-ms=" + vad.segmentMs() + " must be 100..200");
         }

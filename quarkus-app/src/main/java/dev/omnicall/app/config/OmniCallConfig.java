@@ -235,6 +235,20 @@ public interface OmniCallConfig {
         @WithDefault("0")
         int speculativeSilenceMs();
 
+        /**
+         * Adaptive end-of-turn wait: the end-of-turn silence moves per call between end-silence-min-ms (after a
+         * falling, finished-sounding end) and end-silence-max-ms (after DTMF, a level voice, or for a caller who paused
+         * and went on); end-silence-ms is the wait when no rule applies. Off: end-silence-ms always.
+         */
+        @WithDefault("false")
+        boolean adaptiveEndSilence();
+
+        @WithDefault("400")
+        int endSilenceMinMs();
+
+        @WithDefault("1000")
+        int endSilenceMaxMs();
+
         /** silero_vad.onnx; empty: the places the build puts it (see telephony-bridge README). */
         Optional<Path> sileroModel();
     }

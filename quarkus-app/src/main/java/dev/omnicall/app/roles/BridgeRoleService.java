@@ -5,6 +5,7 @@ import dev.omnicall.app.config.Role;
 import dev.omnicall.bridge.BridgeConfig;
 import dev.omnicall.bridge.BridgeMetrics;
 import dev.omnicall.bridge.BridgeServer;
+import dev.omnicall.bridge.media.AdaptiveEndOfTurn;
 import dev.omnicall.bridge.media.MediaConfig;
 import dev.omnicall.bridge.media.MicrometerMediaMetrics;
 import dev.omnicall.bridge.media.SegmenterConfig;
@@ -67,13 +68,17 @@ public final class BridgeRoleService implements RoleService {
         float end = (float) Math.max(0.05, start - 0.15); // hysteresis as in the library's 0.5 / 0.35 default
         SegmenterConfig d = SegmenterConfig.defaults();
         int speculative = v.speculativeSilenceMs();
-        if (speculative >= v.endSilenceMs()) {
-            LOG.warnf("omnicall.vad.speculative-silence-ms=%d is not below omnicall.vad.end-silence-ms=%d: speculative"
-                    + " turns are off", speculative, v.endSilenceMs());
+        AdaptiveEndOfTurn adaptive = v.adaptiveEndSilence()
+                ? AdaptiveEndOfTurn.between(v.endSilenceMinMs(), v.endSilenceMaxMs()) : AdaptiveEndOfTurn.OFF;
+        int shortestEnd = adaptive.enabled() ? adaptive.minSilenceMs() : v.endSilenceMs();
+        if (speculative >= shortestEnd) {
+            LOG.warnf("omnicall.vad.speculative-silence-ms=%d is not below omnicall.vad.%s=%d: speculative"
+                    + " turns are off", speculative, adaptive.enabled() ? "end-silence-min-ms" : "end-silence-ms",
+                    shortestEnd);
             speculative = 0;
         }
         SegmenterConfig segmenter = new SegmenterConfig(v.segmentMs(), d.preRollMs(), v.endSilenceMs(), start,
-                Math.min(end, start), d.minSpeechMs(), d.maxUtteranceMs(), speculative);
+                Math.min(end, start), d.minSpeechMs(), d.maxUtteranceMs(), speculative, adaptive);
         MediaConfig media = MediaConfig.defaults(vads).withSegmenter(segmenter)
                 .withMetrics(new MicrometerMediaMetrics(context.registry()));
         return new BridgeConfig(c.instanceId(), c.bridge().index(), c.bridge().count(), sip, s.host(),

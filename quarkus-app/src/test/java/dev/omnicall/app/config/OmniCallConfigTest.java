@@ -122,6 +122,23 @@ class OmniCallConfigTest {
     }
 
     @Test
+    void shouldRefuseAdaptiveEndSilenceBoundsThatDoNotHoldTheEndSilence() {
+        // Given the adaptive end-of-turn wait on, with a shortest wait above end-silence-ms
+        Map<String, String> props = new HashMap<>(Map.of("omnicall.vad.adaptive-end-silence", "true",
+                "omnicall.vad.end-silence-ms", "500", "omnicall.vad.end-silence-min-ms", "600"));
+        // Then the check names the three keys and their values
+        assertThatThrownBy(() -> ConfigCheck.validate(load(props)))
+                .hasMessageContaining("omnicall.vad.end-silence-min-ms=600, end-silence-ms=500, end-silence-max-ms=1000"
+                        + " must hold 100 <= min <= end-silence-ms <= max <= 10000");
+        props.put("omnicall.vad.end-silence-min-ms", "400");
+        props.put("omnicall.vad.end-silence-max-ms", "20000");
+        assertThatThrownBy(() -> ConfigCheck.validate(load(props))).hasMessageContaining("end-silence-max-ms=20000");
+        // the same bounds with the adaptive wait off are not read, and pass
+        props.put("omnicall.vad.adaptive-end-silence", "false");
+        ConfigCheck.validate(load(props));
+    }
+
+    @Test
     void shouldNameTheKeyWhenAValueIsNotANumber() {
         // Given a port that is not a number
         Map<String, String> props = Map.of("omnicall.sip.port", "five-oh-six-oh");

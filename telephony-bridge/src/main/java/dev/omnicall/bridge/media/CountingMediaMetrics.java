@@ -20,6 +20,9 @@ public final class CountingMediaMetrics implements MediaMetrics {
     public final LongAdder speculativeConfirmed = new LongAdder();
     public final LongAdder speculativeCancelled = new LongAdder();
     public final LatencyHistogram sendLateness = new LatencyHistogram();
+    /** End-of-turn waits by reason: count and sum of ms. */
+    public final Map<String, LongAdder> endOfTurnWaits = new java.util.concurrent.ConcurrentHashMap<>();
+    public final Map<String, LongAdder> endOfTurnWaitMs = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<PlayoutBuffer.Outcome, LongAdder> rejected = new EnumMap<>(PlayoutBuffer.Outcome.class);
 
     public CountingMediaMetrics() {
@@ -47,6 +50,11 @@ public final class CountingMediaMetrics implements MediaMetrics {
             case "cancelled" -> speculativeCancelled.increment();
             default -> throw new IllegalArgumentException("speculation outcome " + outcome);
         }
+    }
+
+    @Override public void endOfTurnWait(int silenceMs, String reason) {
+        endOfTurnWaits.computeIfAbsent(reason, r -> new LongAdder()).increment();
+        endOfTurnWaitMs.computeIfAbsent(reason, r -> new LongAdder()).add(silenceMs);
     }
 
     public long rejected(PlayoutBuffer.Outcome outcome) {

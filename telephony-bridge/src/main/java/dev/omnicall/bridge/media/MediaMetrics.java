@@ -42,6 +42,12 @@ public interface MediaMetrics {
     /** A speculative turn started (tentative end), was confirmed, or was cancelled (the caller went on). */
     default void speculation(String outcome) {}
 
+    /**
+     * An utterance ended after {@code silenceMs} of trailing silence, the wait chosen for it ({@code reason}: fixed,
+     * or the adaptive rule: finished, unfinished, dtmf, pausing, base).
+     */
+    default void endOfTurnWait(int silenceMs, String reason) {}
+
     MediaMetrics NOOP = new MediaMetrics() {
         @Override public void packetReceived() {}
         @Override public void packetsLost(long count) {}

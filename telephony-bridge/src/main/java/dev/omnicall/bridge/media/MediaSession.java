@@ -96,10 +96,6 @@ public final class MediaSession implements AutoCloseable {
                 config.playoutMaxStallMs());
         this.vad = config.vadFactory().newVad();
         this.jitter = new JitterBuffer(config.jitterDepthPackets(), config.concealment(), codec.silence(), this::onSlot);
-        this.dtmf = new DtmfDetector(G711.CLOCK_RATE, d -> {
-            config.metrics().dtmfDigit();
-            notify(l -> l.onDtmf(d));
-        });
         this.segmenter = new UtteranceSegmenter(config.segmenter(), config.epochMicros(), s -> {
             config.metrics().segmentEmitted();
             if (s.speculative()) {
@@ -122,6 +118,16 @@ public final class MediaSession implements AutoCloseable {
                 config.metrics().speculation("cancelled");
                 MediaSession.this.notify(l -> l.onSpeculationCancelled(turnId, tentativeEndUs, cancelledUs, droppedMs));
             }
+
+            @Override
+            public void endOfTurn(int turnId, EndOfTurnEstimator.Decision decision) {
+                config.metrics().endOfTurnWait(decision.silenceMs(), decision.reason().tag());
+            }
+        });
+        this.dtmf = new DtmfDetector(G711.CLOCK_RATE, d -> {
+            config.metrics().dtmfDigit();
+            segmenter.dtmf(config.epochMicros().getAsLong());
+            notify(l -> l.onDtmf(d));
         });
         this.bargeIn = new BargeInDetector(config.segmenter().startThreshold(), config.bargeInMinSpeechMs());
         this.sender = new RtpSender(socket, playout, codec, ptimeMs, remote, new Relay(), config.metrics(),
@@ -475,7 +481,7 @@ public final class MediaSession implements AutoCloseable {
                 return;
             }
             long now = config.epochMicros().getAsLong();
-            long fillAfter = config.segmenter().endOfUtteranceSilenceMs() * 1000L + SILENCE_FILL_MARGIN_MICROS;
+            long fillAfter = segmenter.endOfTurnSilenceMs() * 1000L + SILENCE_FILL_MARGIN_MICROS;
             if (now - lastFrameEndUs < fillAfter) {
                 return;
             }

@@ -1,6 +1,7 @@
 package dev.omnicall.bridge.media;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
@@ -22,6 +23,7 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
     private final Counter segments;
     private final Timer sendLateness;
     private final Map<String, Counter> speculation = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, DistributionSummary> endOfTurnWait = new java.util.concurrent.ConcurrentHashMap<>();
     private final MeterRegistry registry;
     private final Map<PlayoutBuffer.Outcome, Counter> rejected = new EnumMap<>(PlayoutBuffer.Outcome.class);
 
@@ -68,5 +70,11 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
     @Override public void speculation(String outcome) {
         speculation.computeIfAbsent(outcome, o -> Counter.builder("omnicall.media.speculative-turns").tag("outcome", o)
                 .register(registry)).increment();
+    }
+    @Override public void endOfTurnWait(int silenceMs, String reason) {
+        endOfTurnWait.computeIfAbsent(reason, r -> DistributionSummary.builder("omnicall.media.end-of-turn.wait")
+                .baseUnit("milliseconds").tag("reason", r).publishPercentiles(0.5, 0.99)
+                .description("trailing silence that ended an utterance (the adaptive end-of-turn wait, or the fixed one)")
+                .register(registry)).record(silenceMs);
     }
 }

@@ -14,6 +14,8 @@ package dev.omnicall.bridge.media;
  * @param speculativeSilenceMs    trailing silence that ends an utterance tentatively (a speculative turn starts;
  *                                the full {@code endOfUtteranceSilenceMs} confirms it, speech before that cancels
  *                                it); 0 turns speculation off
+ * @param adaptive                the adaptive end-of-turn wait around {@code endOfUtteranceSilenceMs}, or
+ *                                {@link AdaptiveEndOfTurn#OFF} for the fixed wait
  */
 public record SegmenterConfig(
         int segmentMs,
@@ -23,7 +25,8 @@ public record SegmenterConfig(
         float endThreshold,
         int minSpeechMs,
         int maxUtteranceMs,
-        int speculativeSilenceMs) {
+        int speculativeSilenceMs,
+        AdaptiveEndOfTurn adaptive) {
 
     /** Without speculative turns. */
     public SegmenterConfig(int segmentMs, int preRollMs, int endOfUtteranceSilenceMs, float startThreshold,
@@ -31,11 +34,27 @@ public record SegmenterConfig(
         this(segmentMs, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold, minSpeechMs, maxUtteranceMs, 0);
     }
 
+    /** With the fixed end-of-turn wait. */
+    public SegmenterConfig(int segmentMs, int preRollMs, int endOfUtteranceSilenceMs, float startThreshold,
+                           float endThreshold, int minSpeechMs, int maxUtteranceMs, int speculativeSilenceMs) {
+        this(segmentMs, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold, minSpeechMs, maxUtteranceMs,
+                speculativeSilenceMs, AdaptiveEndOfTurn.OFF);
+    }
+
     public SegmenterConfig {
-        if (speculativeSilenceMs != 0
-                && (speculativeSilenceMs < 32 || speculativeSilenceMs >= endOfUtteranceSilenceMs)) {
+        if (adaptive == null) {
+            throw new IllegalArgumentException("adaptive end-of-turn settings are null (AdaptiveEndOfTurn.OFF: fixed)");
+        }
+        if (adaptive.enabled() && (endOfUtteranceSilenceMs < adaptive.minSilenceMs()
+                || endOfUtteranceSilenceMs > adaptive.maxSilenceMs())) {
+            throw new IllegalArgumentException("endOfUtteranceSilenceMs " + endOfUtteranceSilenceMs + " is outside the"
+                    + " adaptive end-of-turn bounds " + adaptive.minSilenceMs() + ".." + adaptive.maxSilenceMs() + " ms");
+        }
+        int shortestEnd = adaptive.enabled() ? adaptive.minSilenceMs() : endOfUtteranceSilenceMs;
+        if (speculativeSilenceMs != 0 && (speculativeSilenceMs < 32 || speculativeSilenceMs >= shortestEnd)) {
             throw new IllegalArgumentException("speculativeSilenceMs " + speculativeSilenceMs + " must be 0 (off) or"
-                    + " between 32 and the end-of-utterance silence (" + endOfUtteranceSilenceMs + " ms), exclusive");
+                    + " between 32 and the " + (adaptive.enabled() ? "shortest adaptive" : "end-of-utterance")
+                    + " silence (" + shortestEnd + " ms), exclusive");
         }
         if (segmentMs < 100 || segmentMs > 200) {
             throw new IllegalArgumentException("segmentMs " + segmentMs + " is outside 100..200");
@@ -62,13 +81,19 @@ public record SegmenterConfig(
 
     public SegmenterConfig withEndOfUtteranceSilenceMs(int ms) {
         return new SegmenterConfig(segmentMs, preRollMs, ms, startThreshold, endThreshold, minSpeechMs, maxUtteranceMs,
-                speculativeSilenceMs);
+                speculativeSilenceMs, adaptive);
+    }
+
+    /** The adaptive end-of-turn wait ({@link AdaptiveEndOfTurn#OFF}: the fixed one). */
+    public SegmenterConfig withAdaptiveEndOfTurn(AdaptiveEndOfTurn a) {
+        return new SegmenterConfig(segmentMs, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold,
+                minSpeechMs, maxUtteranceMs, speculativeSilenceMs, a);
     }
 
     /** Speculative turns after {@code ms} of trailing silence; 0 turns them off. */
     public SegmenterConfig withSpeculativeSilenceMs(int ms) {
         return new SegmenterConfig(segmentMs, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold,
-                minSpeechMs, maxUtteranceMs, ms);
+                minSpeechMs, maxUtteranceMs, ms, adaptive);
     }
 
     public boolean speculative() {
@@ -77,6 +102,6 @@ public record SegmenterConfig(
 
     public SegmenterConfig withSegmentMs(int ms) {
         return new SegmenterConfig(ms, preRollMs, endOfUtteranceSilenceMs, startThreshold, endThreshold, minSpeechMs,
-                maxUtteranceMs, speculativeSilenceMs);
+                maxUtteranceMs, speculativeSilenceMs, adaptive);
     }
 }

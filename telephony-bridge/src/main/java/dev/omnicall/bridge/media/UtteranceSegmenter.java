@@ -28,6 +28,11 @@ import java.util.function.LongSupplier;
  * utterance from its first pre-roll sample and carry {@code replacesTurn}: the next request holds all of it.
  * {@link #reset()} cancels a tentative turn.
  *
+ * <p><b>Adaptive end-of-turn wait</b> ({@link SegmenterConfig#adaptive()}). The silence that ends (or confirms) an
+ * utterance is asked of the call's {@link EndOfTurnEstimator} at every silent frame instead of being the fixed
+ * {@code endOfUtteranceSilenceMs}; the speculative silence stays fixed. The wait that ended each utterance goes to
+ * {@link SpeculationListener#endOfTurn}.
+ *
  * <p>Capture times run on the sample count from the first pre-roll frame's capture time, so they stay
  * contiguous; loss concealment upstream keeps the sample clock whole. Not thread-safe: one receive loop
  * owns it. A partial utterance is dropped by {@link #reset()} (hold, hang-up).
@@ -46,6 +51,12 @@ public final class UtteranceSegmenter {
 
         /** The caller went on (or the call was reset) before the end of {@code turnId} was confirmed. */
         default void cancelled(int turnId, long tentativeEndUs, long cancelledUs) {}
+
+        /**
+         * The trailing silence ended utterance {@code turnId} (confirmed it, with speculation) after the wait
+         * {@code decision} asked for; not called for an utterance cut at {@code maxUtteranceMs}.
+         */
+        default void endOfTurn(int turnId, EndOfTurnEstimator.Decision decision) {}
     }
 
     /** A frame of the current utterance kept for a continuation after a cancelled speculative turn. */
@@ -94,6 +105,9 @@ public final class UtteranceSegmenter {
     private long tentativeEndUs;
     /** The speculative turn the current utterance continues, or -1. */
     private int replacesTurn = -1;
+    private final EndOfTurnEstimator endOfTurn;
+    /** Capture time of the end of the last ended utterance's speech, or -1. */
+    private long previousSpeechEndUs = -1;
 
     public UtteranceSegmenter(SegmenterConfig config, LongSupplier epochMicros, Consumer<Segment> out) {
         this(config, epochMicros, out, SpeculationListener.NONE);
@@ -106,6 +120,7 @@ public final class UtteranceSegmenter {
         this.epochMicros = epochMicros;
         this.speculation = speculation;
         this.segmentSamples = config.segmentMs() * SAMPLE_RATE / 1000;
+        this.endOfTurn = new EndOfTurnEstimator(config.endOfUtteranceSilenceMs(), config.adaptive());
     }
 
     /**
@@ -134,6 +149,21 @@ public final class UtteranceSegmenter {
         return inUtterance;
     }
 
+    /** A DTMF digit at {@code atUs} (epoch µs): the caller is keying digits (the adaptive wait lengthens). */
+    public void dtmf(long atUs) {
+        endOfTurn.dtmf(atUs);
+    }
+
+    /** The trailing silence a pause starting now would need to end the utterance (the fixed wait when not adaptive). */
+    public int endOfTurnSilenceMs() {
+        return endOfTurn.decide(epochMicros.getAsLong()).silenceMs();
+    }
+
+    /** The call's estimator (the benchmark reads the tail features behind its decisions). */
+    public EndOfTurnEstimator endOfTurnEstimator() {
+        return endOfTurn;
+    }
+
     /** Drops any partial utterance and the pre-roll, cancelling a tentative turn; the utterance numbering continues. */
     public void reset() {
         if (tentative) {
@@ -142,6 +172,7 @@ public final class UtteranceSegmenter {
         }
         heard.clear();
         replacesTurn = -1;
+        previousSpeechEndUs = -1;
         preRoll.clear();
         preRollSamples = 0;
         speechRunSamples = 0;
@@ -178,10 +209,26 @@ public final class UtteranceSegmenter {
         pendingLength = 0;
         spans.clear();
         anchorUs = preRoll.peekFirst().captureStartUs();
+        endOfTurn.utteranceStarted();
+        if (previousSpeechEndUs >= 0) {
+            // the caller went on this soon after the last utterance ended: that end may have cut them off
+            long speechStartUs = preRoll.peekLast().captureStartUs();
+            for (var it = preRoll.descendingIterator(); it.hasNext(); ) {
+                Frame f = it.next();
+                if (f.probability() < config.startThreshold()) {
+                    break;
+                }
+                speechStartUs = f.captureStartUs();
+            }
+            endOfTurn.resumedAfter((int) Math.max(0, (speechStartUs - previousSpeechEndUs) / 1000));
+        }
         for (Frame f : preRoll) {
             boolean voiced = f.probability() >= config.startThreshold();
             append(f.pcm(), f.probability(), voiced);
             remember(f.pcm(), f.probability(), voiced);
+            if (voiced) {
+                endOfTurn.voiced(f.pcm());
+            }
         }
         lastVoicedEndSample = utteranceSamples;
         preRoll.clear();
@@ -194,18 +241,28 @@ public final class UtteranceSegmenter {
         boolean voiced = probability >= config.endThreshold();
         append(frame, probability, voiced);
         remember(frame, probability, voiced);
+        EndOfTurnEstimator.Decision wait = null;
         if (voiced) {
+            if (silenceRunSamples > 0) {
+                endOfTurn.resumedAfter(silenceRunSamples * 1000 / SAMPLE_RATE);
+            }
+            endOfTurn.voiced(frame);
             silenceRunSamples = 0;
             lastVoicedEndSample = utteranceSamples;
         } else {
             silenceRunSamples += frame.length;
+            wait = endOfTurn.decide(epochMicros.getAsLong());
         }
-        boolean pauseLongEnough = silenceRunSamples >= config.endOfUtteranceSilenceMs() * SAMPLE_RATE / 1000;
+        boolean pauseLongEnough = wait != null && silenceRunSamples >= wait.silenceMs() * SAMPLE_RATE / 1000;
         boolean tooLong = utteranceSamples >= (long) config.maxUtteranceMs() * SAMPLE_RATE / 1000;
         boolean pauseForSpeculation = config.speculative()
                 && silenceRunSamples >= config.speculativeSilenceMs() * SAMPLE_RATE / 1000;
         if (pauseLongEnough || tooLong) {
+            int ended = utteranceId;
             endUtterance();
+            if (pauseLongEnough) {
+                speculation.endOfTurn(ended, wait);
+            }
         } else if (pauseForSpeculation) {
             emit(pendingLength, true, true);
             tentative = true;
@@ -224,18 +281,25 @@ public final class UtteranceSegmenter {
         remember(frame, probability, voiced);
         utteranceSamples += frame.length;
         if (voiced) {
+            endOfTurn.resumedAfter(silenceRunSamples * 1000 / SAMPLE_RATE);
+            endOfTurn.voiced(frame);
             continueAfterCancel();
             return;
         }
         silenceRunSamples += frame.length;
-        boolean pauseLongEnough = silenceRunSamples >= config.endOfUtteranceSilenceMs() * SAMPLE_RATE / 1000;
+        EndOfTurnEstimator.Decision wait = endOfTurn.decide(epochMicros.getAsLong());
+        boolean pauseLongEnough = silenceRunSamples >= wait.silenceMs() * SAMPLE_RATE / 1000;
         boolean tooLong = utteranceSamples >= (long) config.maxUtteranceMs() * SAMPLE_RATE / 1000;
         if (pauseLongEnough || tooLong) {
             tentative = false;
             inUtterance = false;
             silenceRunSamples = 0;
             heard.clear();
+            previousSpeechEndUs = captureTime(lastVoicedEndSample);
             speculation.confirmed(utteranceId, tentativeEndUs, epochMicros.getAsLong());
+            if (pauseLongEnough) {
+                speculation.endOfTurn(utteranceId, wait);
+            }
         }
     }
 
@@ -283,6 +347,7 @@ public final class UtteranceSegmenter {
 
     private void endUtterance() {
         emit(pendingLength, true);
+        previousSpeechEndUs = captureTime(lastVoicedEndSample);
         inUtterance = false;
         silenceRunSamples = 0;
         heard.clear();

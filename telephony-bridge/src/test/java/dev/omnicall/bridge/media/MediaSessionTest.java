@@ -227,6 +227,32 @@ class MediaSessionTest {
     }
 
     @Test
+    void shouldHoldTheTurnOpenForTheLongestAdaptiveWaitAfterADtmfDigitAndCountTheWait() throws Exception {
+        assumeTrue(Speech.toolsAvailable(), "espeak-ng and sox are needed");
+        // Given the adaptive end-of-turn wait 400..1000 ms (base 500) and a caller who keys a digit, then speaks
+        open(MuLaw.INSTANCE, 20, config().withSegmenter(SegmenterConfig.defaults().withEndOfUtteranceSilenceMs(500)
+                .withAdaptiveEndOfTurn(AdaptiveEndOfTurn.between(400, 1000))));
+        int seq = 1;
+        for (int d = 160; d <= 640; d += 160) {
+            send(RtpPacket.of(d == 160, 101, seq++, 0, 99, new TelephoneEvent(9, false, 10, d).toBytes()).toBytes());
+        }
+        for (int i = 0; i < 3; i++) {
+            send(RtpPacket.of(false, 101, seq++, 0, 99, new TelephoneEvent(9, true, 10, 800).toBytes()).toBytes());
+        }
+        await(() -> !digits.isEmpty(), 2000);
+        sendAudio(Speech.concat(new short[4000], Speech.say("Opening hours, please.", 8000), new short[12_000]), seq);
+        // When the utterance ends
+        await(() -> segments.stream().anyMatch(Segment::endOfUtterance), 3000);
+        // Then it ended after the longest wait (the digit was heard by the segmenter), and the metric says why; the
+        // trailing silence is measured on the sample clock (speech end to the utterance's last sample), which a loaded
+        // box's late packets do not shift
+        Segment last = segments.get(segments.size() - 1);
+        assertThat(last.captureEndUs() - last.speechEndUs()).isBetween(1_000_000L, 1_032_000L);
+        assertThat(metrics.endOfTurnWaits.keySet()).containsExactly("dtmf");
+        assertThat(metrics.endOfTurnWaitMs.get("dtmf").sum()).isEqualTo(1000);
+    }
+
+    @Test
     void shouldCountAndSurviveMalformedWrongTypeAndForeignPackets() throws Exception {
         open(MuLaw.INSTANCE, 20, config());
         send(new byte[] {(byte) 0x80, 0x00, 0x00});                                // truncated header

@@ -17,6 +17,7 @@ class UtteranceSegmenterTest {
     private short marker;
 
     private final List<String> speculation = new ArrayList<>();
+    private final List<EndOfTurnEstimator.Decision> waits = new ArrayList<>();
 
     private UtteranceSegmenter segmenter(SegmenterConfig config) {
         return new UtteranceSegmenter(config, () -> now, segments::add, new UtteranceSegmenter.SpeculationListener() {
@@ -28,6 +29,11 @@ class UtteranceSegmenterTest {
             @Override
             public void cancelled(int turnId, long tentativeEndUs, long cancelledUs) {
                 speculation.add("cancelled " + turnId);
+            }
+
+            @Override
+            public void endOfTurn(int turnId, EndOfTurnEstimator.Decision decision) {
+                waits.add(decision);
             }
         });
     }
@@ -270,6 +276,112 @@ class UtteranceSegmenterTest {
         }
         assertThat(speculation.stream().filter(e -> e.startsWith("cancelled")).count()).isPositive();
         assertThat(speculation.stream().filter(e -> e.startsWith("confirmed")).count()).isEqualTo(plain.size());
+    }
+
+    // ---- adaptive end-of-turn wait ---------------------------------------------------------------------
+
+    private static final AdaptiveEndOfTurn ADAPTIVE = AdaptiveEndOfTurn.between(400, 1000);
+
+    /** Feeds real samples (a voice from {@link EndOfTurnEstimatorTest#voice}) at the given probability. */
+    private void feedVoice(UtteranceSegmenter s, short[][] frames, float probability) {
+        for (short[] frame : frames) {
+            now = nextFrameUs + FRAME_US + 500;
+            s.accept(frame, probability, nextFrameUs);
+            nextFrameUs += FRAME_US;
+        }
+    }
+
+    private long lastWaitUs() {
+        Segment end = segments.stream().filter(Segment::endOfUtterance).reduce((a, b) -> b).orElseThrow();
+        return end.endOfTurnUs() - end.speechEndUs();
+    }
+
+    @Test
+    void shouldEndAFinishedSoundingUtteranceAfterTheShortestWait() {
+        // Given 500 ms base, adaptive 400..1000, a phrase whose pitch falls at the end
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withEndOfUtteranceSilenceMs(500)
+                .withAdaptiveEndOfTurn(ADAPTIVE));
+        feed(s, 10, 0.01f);
+        feedVoice(s, EndOfTurnEstimatorTest.voice(25, 180, 120), 0.95f);
+        // When 13 silent frames (416 ms) follow
+        feed(s, 13, 0.01f);
+        // Then it has ended, 416 ms after the speech: before the base wait
+        assertThat(segments.stream().filter(Segment::endOfUtterance)).hasSize(1);
+        assertThat(lastWaitUs()).isBetween(416_000L, 417_000L);
+        assertThat(waits).extracting(EndOfTurnEstimator.Decision::reason).containsExactly(EndOfTurnEstimator.Reason.FINISHED);
+    }
+
+    @Test
+    void shouldWaitTheLongestAfterALevelVoiceInsteadOfEndingAtTheBaseWait() {
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withEndOfUtteranceSilenceMs(500)
+                .withAdaptiveEndOfTurn(ADAPTIVE));
+        feed(s, 10, 0.01f);
+        feedVoice(s, EndOfTurnEstimatorTest.voice(25, 140, 140), 0.95f);
+        feed(s, 25, 0.01f);                                           // 800 ms: over the base, under the longest
+        assertThat(segments).noneMatch(Segment::endOfUtterance);
+        feed(s, 7, 0.01f);                                            // 1024 ms
+        assertThat(lastWaitUs()).isBetween(1_024_000L, 1_025_000L);
+        assertThat(waits).extracting(EndOfTurnEstimator.Decision::reason).containsExactly(EndOfTurnEstimator.Reason.UNFINISHED);
+    }
+
+    @Test
+    void shouldWaitTheLongestWhileTheCallerKeysDigits() {
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withEndOfUtteranceSilenceMs(500)
+                .withAdaptiveEndOfTurn(ADAPTIVE));
+        feed(s, 10, 0.01f);
+        s.dtmf(now);
+        feedVoice(s, EndOfTurnEstimatorTest.voice(25, 180, 120), 0.95f); // finished-sounding, but digits are coming
+        feed(s, 25, 0.01f);
+        assertThat(segments).noneMatch(Segment::endOfUtterance);
+        feed(s, 7, 0.01f);
+        assertThat(lastWaitUs()).isBetween(1_024_000L, 1_025_000L);
+        assertThat(waits).extracting(EndOfTurnEstimator.Decision::reason).containsExactly(EndOfTurnEstimator.Reason.DTMF);
+    }
+
+    @Test
+    void shouldNotCutACallerTwiceAtAPauseOfTheSameLength() {
+        // Given a rising end (base wait 500 ms) and a caller who goes on 640 ms after the speech ended: cut once
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withEndOfUtteranceSilenceMs(500)
+                .withAdaptiveEndOfTurn(ADAPTIVE));
+        feed(s, 10, 0.01f);
+        feedVoice(s, EndOfTurnEstimatorTest.voice(25, 120, 180), 0.95f);
+        feed(s, 20, 0.01f);
+        assertThat(segments.stream().filter(Segment::endOfUtterance)).hasSize(1);
+        // When the next utterance has the same 640 ms pause, after the same rising end
+        feedVoice(s, EndOfTurnEstimatorTest.voice(25, 120, 180), 0.95f);
+        feed(s, 20, 0.01f);
+        feedVoice(s, EndOfTurnEstimatorTest.voice(25, 180, 120), 0.95f);
+        // Then that pause did not end it: it goes on until 640 + 150 ms of silence
+        assertThat(segments.stream().filter(Segment::endOfUtterance)).hasSize(1);
+        feed(s, 40, 0.01f);
+        assertThat(segments.stream().filter(Segment::endOfUtterance)).hasSize(2);
+        assertThat(lastWaitUs()).isBetween(800_000L, 801_000L);
+        assertThat(waits).extracting(EndOfTurnEstimator.Decision::reason)
+                .containsExactly(EndOfTurnEstimator.Reason.BASE, EndOfTurnEstimator.Reason.PAUSING);
+        assertThat(waits.get(1).silenceMs()).isBetween(780, 800); // the resumed pause (whole frames) + 150
+    }
+
+    @Test
+    void shouldEndEveryUtteranceAfterExactlyTheFixedSilenceWhenAdaptiveIsOff() {
+        // Given one random caller with real voices (falling, level, rising ends), DTMF now and then, adaptive off
+        java.util.Random random = new java.util.Random(151);
+        UtteranceSegmenter s = segmenter(SegmenterConfig.defaults().withEndOfUtteranceSilenceMs(500));
+        double[][] contours = {{180, 120}, {140, 140}, {120, 180}};
+        for (int run = 0; run < 60; run++) {
+            double[] c = contours[random.nextInt(3)];
+            if (random.nextInt(4) == 0) {
+                s.dtmf(now);
+            }
+            feedVoice(s, EndOfTurnEstimatorTest.voice(5 + random.nextInt(30), c[0], c[1]), 0.9f);
+            feed(s, 1 + random.nextInt(35), 0.05f);
+        }
+        feed(s, 20, 0.0f);
+        // Then every end came after the first whole frame at or over 500 ms of silence (16 frames, 512 ms), fixed
+        List<Segment> ends = segments.stream().filter(Segment::endOfUtterance).toList();
+        assertThat(ends).hasSizeGreaterThan(10);
+        assertThat(ends).allSatisfy(e -> assertThat(e.endOfTurnUs() - e.speechEndUs()).isBetween(512_000L, 513_000L));
+        assertThat(waits).hasSameSizeAs(ends).allSatisfy(w ->
+                assertThat(w).isEqualTo(new EndOfTurnEstimator.Decision(500, EndOfTurnEstimator.Reason.FIXED)));
     }
 
     /** Feeds the probabilities; returns per final utterance (not cancelled) its capture start and speech end. */
