@@ -5,6 +5,7 @@ import json
 import math
 import os
 import random
+import re
 import struct
 import time
 
@@ -39,6 +40,60 @@ def setup(threads=int(os.environ.get("DEMO_THREADS", "1"))):
 def intents():
     with open(os.path.join(ROOT, "intents.json")) as f:
         return json.load(f)
+
+
+def words(text):
+    """lower-case words of a sentence, punctuation dropped (how sentences are compared and scored)."""
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def jaccard(a, b):
+    """word-Jaccard similarity of two sentences (the test for a training sentence too close to a held-out one)."""
+    x, y = set(words(a)), set(words(b))
+    return len(x & y) / max(1, len(x | y))
+
+
+HELD_OUT_JACCARD = 0.6  # a generated training question at least this close to a held-out question is dropped
+
+
+def expand_template(pattern, slots, rnd):
+    """one random sentence from a pattern: {slot} takes a random value of the shared slot list, (a|b|) a random
+    alternative (innermost groups first, so groups nest); spacing and punctuation tidied, first letter upper-case."""
+    text = re.sub(r"\{(\w+)\}", lambda m: rnd.choice(slots[m.group(1)]), pattern)
+    group = re.compile(r"\(([^()]*)\)")
+    while group.search(text):
+        text = group.sub(lambda m: rnd.choice(m.group(1).split("|")), text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([,.?!])", r"\1", text)
+    text = re.sub(r",\s*,", ",", text)
+    return text[:1].upper() + text[1:]
+
+
+def template_questions(spec, per_intent, seed):
+    """Generated training questions per intent (intents.json "templates"): up to per_intent distinct sentences
+    per intent, none of them a training question already nor within HELD_OUT_JACCARD of any held-out question of
+    any intent. Returns {intent name: [sentences]} (deterministic for a seed)."""
+    tpl = spec.get("templates")
+    if not tpl:
+        return {}
+    held = [q for it in spec["intents"] for q in it["test"]]
+    rnd = random.Random(seed)
+    out = {}
+    for it in spec["intents"]:
+        patterns = tpl["intents"].get(it["name"], [])
+        seen = {" ".join(words(q)) for q in it["train"]}
+        got = []
+        for _ in range(60 * per_intent if patterns else 0):
+            if len(got) >= per_intent:
+                break
+            s = expand_template(rnd.choice(patterns), tpl["slots"], rnd)
+            key = " ".join(words(s))
+            if key in seen or any(jaccard(s, h) >= HELD_OUT_JACCARD for h in held):
+                continue
+            seen.add(key)
+            got.append(s)
+        out[it["name"]] = got
+    return out
 
 
 def edit_distance(a, b):
