@@ -43,10 +43,10 @@ import static org.awaitility.Awaitility.await;
  *   <li>A question with a 300 ms pause in the middle is answered once, as a whole: the speculative turn at the pause is
  *       cancelled (a BargeIn marked speculative), nothing of it is played, the transcript has one turn, and the turn
  *       that is answered is requested with the whole question.</li>
- *   <li>A question with a clean end (calls alternate off, on, on, off): the speculative turns are CONFIRMED after the
- *       full end-of-turn wait and their request leaves earlier than with speculation off, before the 500 ms of silence
- *       are over. First audio of each call is printed, not asserted (see the test: on a loaded box it moves by tens of
- *       seconds whatever the setting).</li>
+ *   <li>A question with a clean end (six calls alternating off, on, on, off, off, on): first audio net of the pipeline's
+ *       time (end of turn -> reply at the bridge) is at least 100 ms lower with speculation (medians of three); the speculative turns are CONFIRMED after
+ *       the full end-of-turn wait and their request leaves before the 500 ms of silence are over. Raw first audio is
+ *       printed (on a loaded box the pipeline's time moves it by seconds whatever the setting).</li>
  * </ul>
  */
 @QuarkusTest
@@ -145,62 +145,77 @@ class SpeculativeTurnIT {
     }
 
     @Test
-    void shouldStartACleanQuestionsTurnEarlierThanWithSpeculationOff() throws Exception {
-        // Given a clean question, asked in four calls: speculation off, on, on, off
+    void shouldGiveACleanQuestionLowerFirstAudioThanWithSpeculationOff() throws Exception {
+        // Given a clean question, asked in six calls alternating speculation off and on: off, on, on, off, off, on
         PipelineEvents.awaitDashboardConsumer(runtime);
-        int[] settings = {0, SPECULATIVE_SILENCE_MS, SPECULATIVE_SILENCE_MS, 0};
-        List<Long> off = new ArrayList<>();
-        List<Long> on = new ArrayList<>();
-        List<Long> offRequested = new ArrayList<>();
-        List<Long> offNet = new ArrayList<>();
-        List<Long> onNet = new ArrayList<>();
-        List<Long> onRequested = new ArrayList<>();
+        int[] settings = {0, SPECULATIVE_SILENCE_MS, SPECULATIVE_SILENCE_MS, 0, 0, SPECULATIVE_SILENCE_MS};
+        List<TurnMetrics> off = new ArrayList<>();
+        List<TurnMetrics> on = new ArrayList<>();
         try (TopicTail tail = openTail()) {
             for (int i = 0; i < settings.length; i++) {
                 bridge().speculativeSilenceMs(settings[i]);
                 TurnMetrics m = oneCall(tail, "clean-" + i, "What time do you open on Saturday?");
-                System.out.printf("speculative clean test: call %d speculation %d ms: first audio %d ms (%s, vad wait %d ms,"
-                                + " end-of-turn confirmed after %s ms, reply waited %s ms)%n", i, settings[i],
-                        m.getFirstAudioLatencyUs() / 1000, m.getSpeculation(), m.getVadWaitUs() / 1000,
-                        m.getEndOfTurnConfirmUs() == null ? "-" : m.getEndOfTurnConfirmUs() / 1000,
+                System.out.printf("speculative clean test: call %d speculation %d ms: first audio %d ms, net of the pipeline"
+                                + " %d ms (%s, vad wait %d ms, speech end -> request %d ms, end of turn -> reply at the bridge"
+                                + " %d ms, bridge -> rtp %d ms, end-of-turn confirmed after %s ms, reply waited %s ms)%n", i,
+                        settings[i], m.getFirstAudioLatencyUs() / 1000, netOfPipelineUs(m) / 1000, m.getSpeculation(),
+                        m.getVadWaitUs() / 1000, requestedAfterUs(m) / 1000, pipelineUs(m) / 1000,
+                        m.getBridgeToRtpUs() / 1000, m.getEndOfTurnConfirmUs() == null ? "-" : m.getEndOfTurnConfirmUs() / 1000,
                         m.getConfirmWaitUs() == null ? "-" : m.getConfirmWaitUs() / 1000);
-                long requestedAfterUs = m.getTimings().getRequestProducedUs() - m.getTimings().getSpeechEndUs();
-                // the model's own compute (encoder + prefill, first units, vocoder) moves by seconds with the load of a
-                // shared box and speculation does not change it: compare first audio net of it as well
-                long modelUs = m.getEncoderPrefillUs() + m.getFirstUnitsUs() + m.getVocoderUs();
-                (settings[i] == 0 ? offNet : onNet).add(m.getFirstAudioLatencyUs() - modelUs);
-                if (settings[i] == 0) {
-                    assertThat(m.getSpeculation()).isEqualTo(SpeculationOutcome.NONE);
-                    off.add(m.getFirstAudioLatencyUs());
-                    offRequested.add(requestedAfterUs);
-                } else {
-                    assertThat(m.getSpeculation()).isEqualTo(SpeculationOutcome.CONFIRMED);
-                    assertThat(m.getEndOfTurnConfirmUs()).isGreaterThanOrEqualTo(500_000L);
-                    on.add(m.getFirstAudioLatencyUs());
-                    onRequested.add(requestedAfterUs);
-                }
+                (settings[i] == 0 ? off : on).add(m);
             }
         }
-        long offMedian = (off.get(0) + off.get(1)) / 2;
-        long onMedian = (on.get(0) + on.get(1)) / 2;
-        System.out.printf("speculative clean test: first audio off %s ms, on %s ms (median %d vs %d ms)%n",
-                off.stream().map(x -> x / 1000).toList(), on.stream().map(x -> x / 1000).toList(), offMedian / 1000,
-                onMedian / 1000);
-        System.out.printf("speculative clean test: speech end -> request off %s ms, on %s ms%n",
-                offRequested.stream().map(x -> x / 1000).toList(), onRequested.stream().map(x -> x / 1000).toList());
-        long offNetMean = (offNet.get(0) + offNet.get(1)) / 2;
-        long onNetMean = (onNet.get(0) + onNet.get(1)) / 2;
-        System.out.printf("speculative clean test: first audio net of model compute off %s ms, on %s ms (mean %d vs %d ms)%n",
-                offNet.stream().map(x -> x / 1000).toList(), onNet.stream().map(x -> x / 1000).toList(), offNetMean / 1000,
-                onNetMean / 1000);
-        // Then the turn goes to the model earlier with speculation (the VAD's part of the wait, which speculation
-        // removes). First audio itself is printed, not asserted: on this shared box one tiny-model call's first audio
-        // ranged 12-40 s whatever the setting (worker busy with other calls' transcripts and the box's load), which
-        // swamps the ~280 ms; PipelineBenchmark (interleaved runs) is where first audio off vs on is measured.
-        assertThat(onRequested.get(0) + onRequested.get(1)).as("speech end -> request, on %s vs off %s", onRequested,
-                offRequested).isLessThan(offRequested.get(0) + offRequested.get(1));
-        assertThat(Math.max(onRequested.get(0), onRequested.get(1)))
+        long offFirstAudio = median(off, TurnMetrics::getFirstAudioLatencyUs);
+        long onFirstAudio = median(on, TurnMetrics::getFirstAudioLatencyUs);
+        long offNet = median(off, SpeculativeTurnIT::netOfPipelineUs);
+        long onNet = median(on, SpeculativeTurnIT::netOfPipelineUs);
+        String figures = String.format("first audio p50 off %d vs on %d ms; net of the pipeline off %s vs on %s ms;"
+                        + " speech end -> request off %s vs on %s ms", offFirstAudio / 1000, onFirstAudio / 1000,
+                millis(off, SpeculativeTurnIT::netOfPipelineUs), millis(on, SpeculativeTurnIT::netOfPipelineUs),
+                millis(off, SpeculativeTurnIT::requestedAfterUs), millis(on, SpeculativeTurnIT::requestedAfterUs));
+        System.out.println("speculative clean test: " + figures);
+        // Then the caller hears the reply at least 100 ms sooner with speculation (the median of three calls each), on
+        // first audio net of the pipeline: first audio (speech end -> first RTP) minus the time from the end-of-turn
+        // decision (the tentative one, with speculation) to the reply's first chunk reaching the bridge (streams, the
+        // worker, the Kafka hops). What is left is the VAD's wait and the bridge's part, the hold for the confirmation
+        // included: what speculation changes. The pipeline's time is not changed by it (speculation starts the same
+        // work earlier), and on this shared box it moved by seconds from call to call whatever the setting (speech end
+        // -> request alone 0.6-7.7 s at load 13-18, the model 0.2-40 s), so raw first audio compares the box's load,
+        // not the setting (it is printed). With speculation the reply waits for the confirmation only while the
+        // pipeline was faster than the ~280 ms speculation gained, so the net gain is min(~280 ms, the pipeline's
+        // time): over 100 ms whenever the model and its hops take 100 ms or more, as the tiny model on a CPU does.
+        assertThat(onNet).as(figures).isLessThan(offNet - 100_000);
+        // And the speculative turns were confirmed after the full end-of-turn wait, requested before it was over
+        assertThat(off).extracting(TurnMetrics::getSpeculation).containsOnly(SpeculationOutcome.NONE);
+        assertThat(on).extracting(TurnMetrics::getSpeculation).containsOnly(SpeculationOutcome.CONFIRMED);
+        assertThat(on).allSatisfy(m -> assertThat(m.getEndOfTurnConfirmUs()).isGreaterThanOrEqualTo(500_000L));
+        assertThat(median(on, SpeculativeTurnIT::requestedAfterUs)).as(figures)
+                .isLessThan(median(off, SpeculativeTurnIT::requestedAfterUs))
                 .as("a speculative request leaves before the end-of-turn silence is over").isLessThan(500_000L);
+    }
+
+    /** Speech end -> the TurnRequest was emitted. */
+    private static long requestedAfterUs(TurnMetrics m) {
+        return m.getTimings().getRequestProducedUs() - m.getTimings().getSpeechEndUs();
+    }
+
+    /** End-of-turn decision -> the reply's first chunk at the bridge: streams, worker and the Kafka hops between. */
+    private static long pipelineUs(TurnMetrics m) {
+        return m.getTimings().getChunkReceivedUs() - m.getTimings().getEndOfTurnUs();
+    }
+
+    /** First audio (speech end -> first RTP) without the pipeline's time: the VAD's wait plus chunk -> first RTP. */
+    private static long netOfPipelineUs(TurnMetrics m) {
+        return m.getFirstAudioLatencyUs() - pipelineUs(m);
+    }
+
+    private static long median(List<TurnMetrics> ms, java.util.function.ToLongFunction<TurnMetrics> f) {
+        long[] v = ms.stream().mapToLong(f).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    private static List<Long> millis(List<TurnMetrics> ms, java.util.function.ToLongFunction<TurnMetrics> f) {
+        return ms.stream().map(m -> f.applyAsLong(m) / 1000).toList();
     }
 
     /** One call saying {@code question}; the turn metrics of the reply that played. */
