@@ -42,7 +42,8 @@ import java.util.function.Function;
  *     -Dexec.mainClass=dev.omnicall.app.bench.PipelineBenchmark [-Dbench.k=1,10,50] [-Dbench.utterances=2] ...
  * </pre>
  *
- * Options (system properties): {@code bench.k} (1,10,50), {@code bench.utterances} (1 or 2, default 2),
+ * Options (system properties): {@code bench.k} (1,10,50), {@code bench.rounds} (rounds per K in each run, one after
+ * another, pooled in the summary: one count for every K, or one per K such as {@code 5,1}; 1), {@code bench.utterances} (1 or 2, default 2),
  * {@code bench.gap-s} (silence between utterances, 7), {@code bench.hold-s} (on the line after the audio, 6),
  * {@code bench.rate} (calls per second as a round dials, 10), {@code bench.app} (the started app's extra
  * settings, {@code ;}-separated, default tiny model with encoder-padded-seconds=0 and max-new-tokens=48),
@@ -80,7 +81,17 @@ public final class PipelineBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
-        List<Integer> ks = Arrays.stream(prop("bench.k", "1,10,50").split(",")).map(String::trim).map(Integer::parseInt).toList();
+        List<Integer> ks = Arrays.stream(prop("bench.k", "1,10,50").split(",")).map(String::trim).map(Integer::parseInt)
+                .distinct().toList();
+        List<Integer> roundsList = Arrays.stream(prop("bench.rounds", "1").split(",")).map(String::trim)
+                .map(Integer::parseInt).toList();
+        if (roundsList.stream().anyMatch(r -> r < 1) || (roundsList.size() != 1 && roundsList.size() != ks.size())) {
+            throw new IllegalArgumentException("bench.rounds must be one count >= 1 or one per K of " + ks + ", got " + roundsList);
+        }
+        Map<Integer, Integer> roundsPerK = new LinkedHashMap<>();
+        for (int i = 0; i < ks.size(); i++) {
+            roundsPerK.put(ks.get(i), roundsList.get(roundsList.size() == 1 ? 0 : i));
+        }
         int utterances = Integer.parseInt(prop("bench.utterances", "2"));
         if (utterances < 1 || utterances > SENTENCES.size()) {
             throw new IllegalArgumentException("bench.utterances must be 1.." + SENTENCES.size() + ", got " + utterances);
@@ -118,8 +129,8 @@ public final class PipelineBenchmark {
 
         List<String> appProps = Arrays.stream(prop("bench.app", DEFAULT_APP).split(";")).map(String::trim)
                 .filter(s -> !s.isEmpty()).toList();
-        System.out.printf("pipeline benchmark: K=%s, transcription runs %s, %d utterance(s) per call (%s), audio %.1f s, "
-                        + "BYE after %.1f s, dialing %.0f calls/s, %d cores, load average %s%n", ks, modes, utterances,
+        System.out.printf("pipeline benchmark: K=%s, rounds per K %s, transcription runs %s, %d utterance(s) per call (%s), audio %.1f s, "
+                        + "BYE after %.1f s, dialing %.0f calls/s, %d cores, load average %s%n", ks, roundsPerK, modes, utterances,
                 String.join(" / ", SENTENCES.subList(0, utterances)), audioMs / 1000.0, holdMs / 1000.0, rate,
                 Runtime.getRuntime().availableProcessors(), Arrays.toString(CpuSampler.loadAverage()));
         Map<String, Map<Integer, List<Round>>> byMode = new LinkedHashMap<>();
@@ -136,7 +147,8 @@ public final class PipelineBenchmark {
                 props.add("omnicall.vad.speculative-silence-ms=0"); // bench.speculation=off: off, whatever the app's default
             }
             Path runDir = Files.createDirectories(scratch.resolve("run-" + run + "-transcription-" + mode.replace('+', '-')));
-            System.out.printf("%n=== run %d of %d: transcription %s ===%n", run + 1, modes.size(), mode);
+            System.out.printf("%n=== run %d of %d: transcription %s, load average %s ===%n", run + 1, modes.size(), mode,
+                    Arrays.toString(CpuSampler.loadAverage()));
             try (AppUnderTest app = sip != null
                     ? AppUnderTest.attach(sip, prop("bench.bootstrap", "127.0.0.1:9092"))
                     : AppUnderTest.start(Path.of(prop("bench.jar", root.resolve("quarkus-app/target/quarkus-app/quarkus-run.jar").toString())),
@@ -157,16 +169,21 @@ public final class PipelineBenchmark {
                             + " (other users' work included)%n", r.appCpuSeconds() / r.wallSeconds(), r.machineBusyPercent());
                 }
                 for (int k : ks) {
-                    Round r = round(app, runDir, "bench-" + tag + "-k" + k, k, audio, holdMs, rate, utterances, mode);
-                    r.print();
-                    byMode.computeIfAbsent(mode, m -> new LinkedHashMap<>()).computeIfAbsent(k, x -> new ArrayList<>()).add(r);
+                    for (int i = 0; i < roundsPerK.get(k); i++) {
+                        Round r = round(app, runDir, "bench-" + tag + "-k" + k + "-" + i, k, audio,
+                                holdMs, rate, utterances, mode);
+                        r.print();
+                        byMode.computeIfAbsent(mode, m -> new LinkedHashMap<>()).computeIfAbsent(k, x -> new ArrayList<>()).add(r);
+                    }
                 }
+                System.out.printf("=== end of run %d: load average %s ===%n", run + 1, Arrays.toString(CpuSampler.loadAverage()));
             }
         }
         Map<String, String> keys = new LinkedHashMap<>();
         keys.put("bench", "pipeline");
         keys.put("ks", ks.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse(""));
         keys.put("utterances", String.valueOf(utterances));
+        keys.put("rounds", roundsList.stream().map(String::valueOf).reduce((a, b) -> a + "," + b).orElse(""));
         keys.put("transcription_runs", String.join(",", modes));
         printSummary(ks, byMode, keys);
         StringBuilder line = new StringBuilder();
@@ -180,8 +197,8 @@ public final class PipelineBenchmark {
      */
     static void printSummary(List<Integer> ks, Map<String, Map<Integer, List<Round>>> byMode, Map<String, String> keys) {
         System.out.printf("%nsummary: first audio (speech end -> first RTP), ms, pooled over the runs of each mode%n");
-        System.out.printf("  %-14s %4s %10s %9s %9s %9s %9s %12s %12s %10s %16s%n", "transcription", "K", "turns", "p50", "p99",
-                "model p50", "texts", "decode cpu", "decode wall", "tokens", "text delay");
+        System.out.printf("  %-14s %4s %10s %9s %9s %9s %13s %9s %12s %12s %10s %16s%n", "transcription", "K", "turns", "p50", "p99",
+                "model p50", "units p50/p99", "texts", "decode cpu", "decode wall", "tokens", "text delay");
         for (var mode : byMode.entrySet()) {
             for (int k : ks) {
                 List<Round> rounds = mode.getValue().getOrDefault(k, List.of());
@@ -191,10 +208,12 @@ public final class PipelineBenchmark {
                 List<Double> wall = millis(pooled.callerTexts(), c -> c.getDecodeDoneUs() - c.getDecodeStartUs());
                 List<Double> tokens = pooled.callerTexts().stream().map(c -> (double) c.getTokenCount()).toList();
                 List<Double> delay = callerTextDelaysMs(pooled.callerTexts());
-                System.out.printf("  %-14s %4d %10s %9s %9s %9s %9d %12s %12s %10s %16s%n", mode.getKey(), k,
+                System.out.printf("  %-14s %4d %10s %9s %9s %9s %13s %9d %12s %12s %10s %16s%n", mode.getKey(), k,
                         pooled.complete().size() + "/" + pooled.k() * pooled.utterances() * rounds.size(),
                         fmt(percentile(s.get("first_audio"), 0.50)), fmt(percentile(s.get("first_audio"), 0.99)),
-                        fmt(percentile(s.get("model"), 0.50)), pooled.callerTexts().size(),
+                        fmt(percentile(s.get("model"), 0.50)),
+                        fmt(percentile(s.get("first_units"), 0.50)) + "/" + fmt(percentile(s.get("first_units"), 0.99)),
+                        pooled.callerTexts().size(),
                         fmt(percentile(cpu, 0.50)) + "/" + fmt(percentile(cpu, 0.99)),
                         fmt(percentile(wall, 0.50)) + "/" + fmt(percentile(wall, 0.99)), fmt(percentile(tokens, 0.50)),
                         fmt(percentile(delay, 0.50)) + "/" + fmt(percentile(delay, 0.99)));
@@ -203,6 +222,9 @@ public final class PipelineBenchmark {
                 keys.put(p + "first_audio_p50_ms", fmt(percentile(s.get("first_audio"), 0.50)));
                 keys.put(p + "first_audio_p99_ms", fmt(percentile(s.get("first_audio"), 0.99)));
                 keys.put(p + "model_p50_ms", fmt(percentile(s.get("model"), 0.50)));
+                keys.put(p + "first_units_p50_ms", fmt(percentile(s.get("first_units"), 0.50)));
+                keys.put(p + "first_units_p99_ms", fmt(percentile(s.get("first_units"), 0.99)));
+                keys.put(p + "encoder_prefill_p50_ms", fmt(percentile(s.get("encoder_prefill"), 0.50)));
                 keys.put(p + "transport_p50_ms", fmt(percentile(s.get("transport"), 0.50)));
                 keys.put(p + "caller_texts", String.valueOf(pooled.callerTexts().size()));
                 keys.put(p + "decode_cpu_p50_ms", fmt(percentile(cpu, 0.50)));
@@ -225,6 +247,21 @@ public final class PipelineBenchmark {
                 }
                 keys.put(p + "load1_max", String.format(Locale.ROOT, "%.2f",
                         rounds.stream().mapToDouble(r -> r.cpu().load1Max()).max().orElse(Double.NaN)));
+            }
+        }
+        System.out.printf("  by turn of the call (p50 ms): first audio / encoder_prefill / first_units%n");
+        for (var mode : byMode.entrySet()) {
+            for (int k : ks) {
+                Round pooled = Round.pool(k, mode.getValue().getOrDefault(k, List.of()));
+                pooled.byTurn().forEach((turn, r) -> {
+                    Map<String, List<Double>> s = r.stagesMs();
+                    String p = mode.getKey() + "_k" + k + "_turn" + turn + "_";
+                    keys.put(p + "first_audio_p50_ms", fmt(percentile(s.get("first_audio"), 0.50)));
+                    keys.put(p + "first_units_p50_ms", fmt(percentile(s.get("first_units"), 0.50)));
+                    System.out.printf("  %-14s %4d turn %d (%d): %s / %s / %s%n", mode.getKey(), k, turn, r.complete().size(),
+                            fmt(percentile(s.get("first_audio"), 0.50)), fmt(percentile(s.get("encoder_prefill"), 0.50)),
+                            fmt(percentile(s.get("first_units"), 0.50)));
+                });
             }
         }
         System.out.println("  (decode cpu: time in the decoder's own steps per utterance, p50/p99; decode wall: decoder start to"
@@ -311,6 +348,19 @@ public final class PipelineBenchmark {
                     .filter(v -> v != null).mapToLong(Long::longValue).sum() / 1000.0;
         }
 
+        /**
+         * The round's turns split by their index in the call (0: the first sentence; 1: the second, whose prompt
+         * carries turn 0 as history: the caller's words with transcription on, a placeholder without).
+         */
+        Map<Integer, Round> byTurn() {
+            Map<Integer, Round> out = new java.util.TreeMap<>();
+            for (TurnMetrics m : metrics) {
+                out.computeIfAbsent(m.getTurnId(), t -> new Round(mode, k, 1, callsStarted, sippOk, sippFailed,
+                        new ArrayList<>(), List.of(), 0, 0, cpu)).metrics().add(m);
+            }
+            return out;
+        }
+
         /** Turns whose first audio reached the caller (every stage present). */
         List<TurnMetrics> complete() {
             return metrics.stream().filter(m -> m.getFirstAudioLatencyUs() != null).toList();
@@ -368,10 +418,18 @@ public final class PipelineBenchmark {
             System.out.printf("  %-46s %9s %9s %9s%n", "stage (ms)", "p50", "p99", "max");
             stagesMs().forEach((stage, values) -> System.out.printf("  %-46s %9s %9s %9s%n", label(stage),
                     fmt(percentile(values, 0.50)), fmt(percentile(values, 0.99)), fmt(percentile(values, 1.0))));
+            byTurn().forEach((turn, r) -> System.out.printf("  turn %d of the calls (%d turns): first audio p50 %s, "
+                            + "encoder_prefill p50 %s, first_units p50 %s ms%n", turn, r.complete().size(),
+                    fmt(percentile(r.stagesMs().get("first_audio"), 0.50)),
+                    fmt(percentile(r.stagesMs().get("encoder_prefill"), 0.50)),
+                    fmt(percentile(r.stagesMs().get("first_units"), 0.50))));
             if (!callerTexts.isEmpty()) {
                 List<Double> delay = callerTextDelaysMs(callerTexts);
                 System.out.printf("  %-46s %9s %9s %9s%n", "caller text delay (request read -> CallerText)",
                         fmt(percentile(delay, 0.50)), fmt(percentile(delay, 0.99)), fmt(percentile(delay, 1.0)));
+                List<Double> chars = callerTexts.stream().map(c -> (double) c.getText().length()).toList();
+                System.out.printf("  %-46s %9s %9s %9s%n", "caller text length (chars; history of the next turn)",
+                        fmt(percentile(chars, 0.50)), fmt(percentile(chars, 0.99)), fmt(percentile(chars, 1.0)));
             }
             System.out.printf(Locale.ROOT, "  cpu: machine busy %.0f %% of %d cores, app %.1f CPU-s (%.0f %% of the machine), "
                             + "sipp %.1f CPU-s, over %.1f s; load average 1 min %.2f at the end (max %.2f)%n",
