@@ -233,6 +233,11 @@ public final class PipelineBenchmark {
                 keys.put(p + "caller_text_delay_p50_ms", fmt(percentile(delay, 0.50)));
                 keys.put(p + "caller_text_delay_p99_ms", fmt(percentile(delay, 0.99)));
                 keys.put(p + "caller_text_delay_max_ms", fmt(percentile(delay, 1.0)));
+                keys.put(p + "request_to_first_audio_p50_ms", fmt(percentile(requestToFirstAudioMs(pooled.callerTexts()), 0.50)));
+                keys.put(p + "caller_text_after_first_audio_p50_ms",
+                        fmt(percentile(callerTextAfterFirstAudioMs(pooled.callerTexts()), 0.50)));
+                keys.put(p + "caller_text_after_first_audio_p99_ms",
+                        fmt(percentile(callerTextAfterFirstAudioMs(pooled.callerTexts()), 0.99)));
                 if (mode.getKey().contains(SPECULATION)) {
                     keys.put(p + "spec_confirmed", String.valueOf(pooled.speculative(SpeculationOutcome.CONFIRMED).size()));
                     keys.put(p + "spec_cancelled", String.valueOf(pooled.speculative(SpeculationOutcome.CANCELLED).size()));
@@ -427,6 +432,12 @@ public final class PipelineBenchmark {
                 List<Double> delay = callerTextDelaysMs(callerTexts);
                 System.out.printf("  %-46s %9s %9s %9s%n", "caller text delay (request read -> CallerText)",
                         fmt(percentile(delay, 0.50)), fmt(percentile(delay, 0.99)), fmt(percentile(delay, 1.0)));
+                List<Double> toAudio = requestToFirstAudioMs(callerTexts);
+                List<Double> afterAudio = callerTextAfterFirstAudioMs(callerTexts);
+                System.out.printf("  %-46s %9s %9s %9s%n", "  of which request read -> first audio",
+                        fmt(percentile(toAudio, 0.50)), fmt(percentile(toAudio, 0.99)), fmt(percentile(toAudio, 1.0)));
+                System.out.printf("  %-46s %9s %9s %9s%n", "  and first audio -> CallerText",
+                        fmt(percentile(afterAudio, 0.50)), fmt(percentile(afterAudio, 0.99)), fmt(percentile(afterAudio, 1.0)));
                 List<Double> chars = callerTexts.stream().map(c -> (double) c.getText().length()).toList();
                 System.out.printf("  %-46s %9s %9s %9s%n", "caller text length (chars; history of the next turn)",
                         fmt(percentile(chars, 0.50)), fmt(percentile(chars, 0.99)), fmt(percentile(chars, 1.0)));
@@ -458,6 +469,22 @@ public final class PipelineBenchmark {
     static List<Double> callerTextDelaysMs(List<CallerText> texts) {
         return texts.stream().filter(c -> c.getTimings() != null && c.getTimings().getRequestConsumedUs() != null)
                 .map(c -> (c.getDecodeDoneUs() - c.getTimings().getRequestConsumedUs()) / 1000.0).toList();
+    }
+
+    /** Request read to the turn's first audio at the worker, ms, for CallerTexts of turns that had first audio. */
+    static List<Double> requestToFirstAudioMs(List<CallerText> texts) {
+        return texts.stream().filter(c -> c.getTimings() != null && c.getTimings().getRequestConsumedUs() != null
+                        && c.getTimings().getFirstAudioUs() != null)
+                .map(c -> (c.getTimings().getFirstAudioUs() - c.getTimings().getRequestConsumedUs()) / 1000.0).toList();
+    }
+
+    /**
+     * The turn's first audio to its CallerText, ms: the part of the caller-text delay after the transcript may run at
+     * all (a turn's own transcript never runs before its own first audio).
+     */
+    static List<Double> callerTextAfterFirstAudioMs(List<CallerText> texts) {
+        return texts.stream().filter(c -> c.getTimings() != null && c.getTimings().getFirstAudioUs() != null)
+                .map(c -> (c.getDecodeDoneUs() - c.getTimings().getFirstAudioUs()) / 1000.0).toList();
     }
 
     static <T> List<Double> millis(List<T> ms, Function<T, Long> us) {
