@@ -69,6 +69,8 @@ public final class EndOfTurnEstimator {
 
     private final int baseMs;
     private final AdaptiveEndOfTurn bounds;
+    /** The answer when switched off (asked on every silent frame of every call). */
+    private final Decision fixed;
 
     // the current utterance
     private final double[] tailSemitones = new double[TAIL_FRAMES]; // NaN: unpitched
@@ -85,6 +87,7 @@ public final class EndOfTurnEstimator {
     public EndOfTurnEstimator(int baseMs, AdaptiveEndOfTurn bounds) {
         this.baseMs = baseMs;
         this.bounds = bounds;
+        this.fixed = new Decision(baseMs, Reason.FIXED);
     }
 
     public boolean enabled() {
@@ -130,7 +133,7 @@ public final class EndOfTurnEstimator {
     /** The silence the current pause needs at {@code nowUs} (epoch µs); asked on every silent frame. */
     public Decision decide(long nowUs) {
         if (!bounds.enabled()) {
-            return new Decision(baseMs, Reason.FIXED);
+            return fixed;
         }
         if (pauseDecision == null) {
             lastTail = tail();
