@@ -8,7 +8,7 @@ package dev.omnicall.bridge.media;
  *
  * @param enabled      adapt the wait; false: the fixed wait
  * @param minSilenceMs the shortest wait, after a clearly finished phrase (falling pitch at the end)
- * @param maxSilenceMs the longest wait, after DTMF, a level/rising phrase end (a list or a filled pause) or in a call
+ * @param maxSilenceMs the longest wait, after DTMF or a voice held level to the end (a filled pause), or in a call
  *                     whose caller pauses and goes on
  */
 public record AdaptiveEndOfTurn(boolean enabled, int minSilenceMs, int maxSilenceMs) {
