@@ -238,18 +238,27 @@ function legend() {
 }
 
 // Events that arrive while a snapshot loads are held and replayed on top of it; replay is harmless
-// because text pieces are keyed by (attempt, seq).
+// because text pieces are keyed by (attempt, seq). The page asks for a snapshot twice as it opens (on load and
+// when the stream connects) and again on every reconnect: requests may overlap and answer out of order, so only
+// the newest request's answer is loaded, and events stay held from the first request until that answer is in
+// (an older snapshot loaded after a live event would wipe that event from the page).
 let held = null;
+let snapshotRequest = 0;
 
 async function refreshSnapshot() {
-  held = [];
+  const mine = ++snapshotRequest;
+  if (held === null) held = [];
+  let snapshot = null;
   try {
     const r = await fetch("api/snapshot");
-    loadSnapshot(await r.json());
+    snapshot = await r.json();
   } finally {
-    const replay = held;
-    held = null;
-    replay.forEach(apply);
+    if (mine === snapshotRequest) {
+      if (snapshot !== null) loadSnapshot(snapshot);
+      const replay = held;
+      held = null;
+      replay.forEach(apply);
+    }
   }
 }
 

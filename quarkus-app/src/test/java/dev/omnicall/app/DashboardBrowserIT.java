@@ -1,10 +1,12 @@
 package dev.omnicall.app;
 
+import com.microsoft.playwright.APIResponse;
 import com.microsoft.playwright.Browser;
 import com.microsoft.playwright.BrowserType;
 import com.microsoft.playwright.Locator;
 import com.microsoft.playwright.Page;
 import com.microsoft.playwright.Playwright;
+import com.microsoft.playwright.Route;
 import dev.omnicall.app.boot.OmniCallRuntime;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -15,6 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import java.net.URL;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -133,6 +136,43 @@ class DashboardBrowserIT {
                     .body("lines[1].interrupted", org.hamcrest.Matchers.equalTo(true))
                     .body("lines[1].generatedChars", org.hamcrest.Matchers.equalTo(17));
             io.restassured.RestAssured.given().get("/api/calls/no-such-call/transcript").then().statusCode(404);
+        }
+    }
+
+    @Test
+    void shouldKeepALiveDeltaWhenAnOlderSnapshotAnswersAfterIt() {
+        try (PipelineEvents events = new PipelineEvents(runtime);
+             Playwright playwright = playwright();
+             Browser browser = chromium(playwright)) {
+            // Given a page whose second snapshot request (the one the stream's connect makes) is answered late,
+            // with the state as it was when asked: the overlap a slow server or a reconnect produces
+            Page page = browser.newPage();
+            List<Runnable> late = new ArrayList<>();
+            int[] requests = {0};
+            page.route("**/api/snapshot", route -> {
+                if (++requests[0] != 2) {
+                    route.resume();
+                    return;
+                }
+                APIResponse asked = route.fetch();
+                late.add(() -> route.fulfill(new Route.FulfillOptions().setResponse(asked)));
+            });
+            page.navigate(base.toString());
+            assertThat(page.locator("#stream-state")).hasText("stream: live");
+            page.waitForCondition(() -> !late.isEmpty());
+
+            // When the first piece of a reply streams before that answer comes
+            events.callStarted("call-browser-3");
+            events.text("call-browser-3", 0, 0, 0, "Bonjour", false);
+            await().atMost(Duration.ofSeconds(30)).until(() -> DashboardHistoryIT.find(runtime.dashboard(), "call-browser-3")
+                    .filter(c -> !DashboardHistoryIT.turn(c, 0).isEmpty()).isPresent());
+            page.waitForTimeout(1000); // the event reaches the page over SSE
+            late.get(0).run();
+            events.text("call-browser-3", 0, 0, 1, " le monde.", true);
+
+            // Then the older snapshot wiped nothing: the reply holds both pieces
+            assertThat(page.locator("[data-call='call-browser-3'] [data-turn='0'] [data-role='assistant-text']"))
+                    .hasText("Bonjour le monde.");
         }
     }
 
