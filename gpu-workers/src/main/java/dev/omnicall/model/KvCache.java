@@ -13,7 +13,7 @@ import ai.djl.ndarray.types.Shape;
  * remembers what each cached position holds (a token id, or a negative id for a speech row), which is
  * what lets a call reuse the cached prefix of its next turn's prompt.
  */
-public final class KvCache implements AutoCloseable {
+public final class KvCache extends SequenceCache {
     private final NDManager manager;
     private final NDArray[] keys; // per layer [kvHeads, capacity, headDim]
     private final NDArray[] values; // per layer [kvHeads, capacity, headDim]
@@ -45,17 +45,17 @@ public final class KvCache implements AutoCloseable {
         return a;
     }
 
-    /** Cached positions. */
+    @Override
     public int length() {
         return length;
     }
 
-    /** Cached positions' identities (token ids; negative ids for speech rows). */
+    @Override
     public long[] positionKeys() {
         return java.util.Arrays.copyOf(positionKeys, length);
     }
 
-    /** Forgets every position from {@code newLength} on (the buffers keep their size). */
+    @Override
     public void truncate(int newLength) {
         if (newLength < 0 || newLength > length) {
             throw new IllegalArgumentException("cannot truncate a cache of " + length + " to " + newLength);
@@ -63,7 +63,7 @@ public final class KvCache implements AutoCloseable {
         length = newLength;
     }
 
-    /** Makes room for count more positions. */
+    @Override
     void reserve(long count) {
         long needed = length + count;
         if (needed <= capacity) {
@@ -86,11 +86,7 @@ public final class KvCache implements AutoCloseable {
         return bigger;
     }
 
-    /**
-     * Writes k, v [kvHeads, T, headDim] of layer at positions length..length+T-1 and returns views of all
-     * cached keys and values including them ([kvHeads, length+T, headDim]). Call {@link #advance} once
-     * every layer has appended.
-     */
+    @Override
     NDArray[] append(int layer, NDArray k, NDArray v) {
         long t = k.getShape().get(1);
         if (length + t > capacity) {
@@ -103,7 +99,7 @@ public final class KvCache implements AutoCloseable {
         return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
     }
 
-    /** Commits T appended positions with their identities. */
+    @Override
     void advance(long[] keysOfPositions) {
         int t = keysOfPositions.length;
         if (length + t > positionKeys.length) {
@@ -114,10 +110,12 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** Bytes held on the device (for the worker's eviction policy). */
+    @Override
     public long deviceBytes() {
         return 2L * keys.length * kvHeads * capacity * headDim * type.getNumOfBytes();
     }
 
+    @Override
     public boolean isClosed() {
         return closed;
     }

@@ -3,6 +3,7 @@ package dev.omnicall.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.io.TensorSource;
 import java.util.List;
@@ -48,7 +49,7 @@ final class LlamaLayer {
      * One sequence: x [T, dim] at positions start..start+T-1 (cos/sin [T, headDim]); with a cache the new
      * keys and values are appended to it, without one the T rows attend only to each other.
      */
-    NDArray forward(NDArray x, NDArray cos, NDArray sin, KvCache cache, int layerIndex, long start) {
+    NDArray forward(NDArray x, NDArray cos, NDArray sin, SequenceCache cache, int layerIndex, long start) {
         long t = x.getShape().get(0);
         // attention input norm
         NDArray h = Ops.rmsNorm(x, inputNorm, eps);
@@ -96,6 +97,65 @@ final class LlamaLayer {
             NDArray[] kv = cache.append(layerIndex, k.get(i).expandDims(1), v.get(i).expandDims(1));
             NDArray qi = q.get(i).expandDims(1);
             outs.add(Ops.attention(qi, kv[0], kv[1], 1.0 / Math.sqrt(headDim), true, cache.length()));
+        }
+        NDArray attn = outs.size() == 1 ? outs.get(0) : ai.djl.ndarray.NDArrays.concat(outs, 0);
+        // output projection and residual
+        x = x.add(Ops.linear(attn, wo));
+        // SwiGLU MLP with residual
+        return x.add(mlp(Ops.rmsNorm(x, postAttentionNorm, eps)));
+    }
+
+    /**
+     * The rows of a decode step that live in one {@link KvPool}: the first {@code count} rows of the batch, their
+     * slots and write positions [count] (int64), the additive mask [count, 1, 1, span] (0 up to each row's new
+     * position, -inf after) and span, the longest row's length after the step.
+     */
+    record PooledRows(KvPool pool, int count, NDArray slots, NDArray positions, NDArray mask, long span) {
+    }
+
+    /**
+     * One decode step: x [B, dim], cos/sin [B, headDim] (each row its own position). The first
+     * {@code pooled.count()} rows live in a pool and attend together (one write, one gather, one batched
+     * attention: the same native operations for 1 row or 64); any further rows attend one by one against their
+     * own {@link SequenceCache} (a sequence that did not fit the pool). Projections and MLP run batched.
+     */
+    NDArray forwardDecode(NDArray x, NDArray cos, NDArray sin, List<? extends SequenceCache> caches,
+            int layerIndex, PooledRows pooled) {
+        long b = x.getShape().get(0);
+        // attention input norm
+        NDArray h = Ops.rmsNorm(x, inputNorm, eps);
+        // q, k, v for all rows: [B, heads, headDim]
+        NDArray q = Ops.linear(h, wq).reshape(b, heads, headDim);
+        NDArray k = Ops.linear(h, wk).reshape(b, kvHeads, headDim);
+        NDArray v = Ops.linear(h, wv).reshape(b, kvHeads, headDim);
+        // rotary positions, one per row
+        NDArray c = cos.expandDims(1);
+        NDArray s = sin.expandDims(1);
+        q = RotaryEmbedding.apply(q, c, s);
+        k = RotaryEmbedding.apply(k, c, s);
+        double scale = 1.0 / Math.sqrt(headDim);
+        NDList outs = new NDList();
+        int p = pooled == null ? 0 : pooled.count();
+        if (p > 0) {
+            // the pooled rows: write the new keys/values of every row at once, attend over their slots
+            NDArray qp = p == b ? q : q.get(new NDIndex(":{}", p));
+            NDArray kp = p == b ? k : k.get(new NDIndex(":{}", p));
+            NDArray vp = p == b ? v : v.get(new NDIndex(":{}", p));
+            NDArray[] kv = pooled.pool().writeAndGather(layerIndex, pooled.slots(), pooled.positions(), kp, vp,
+                    pooled.span());
+            long group = heads / kvHeads;
+            // [P, KV, G, d] x [P, KV, d, S] -> [P, KV, G, S], in float32, masked per row
+            NDArray scores = qp.reshape(p, kvHeads, group, headDim).matMul(kv[0].transpose(0, 1, 3, 2))
+                    .toType(DataType.FLOAT32, false).mul(scale).add(pooled.mask());
+            NDArray probs = scores.softmax(-1).toType(x.getDataType(), false);
+            outs.add(probs.matMul(kv[1]).reshape(p, (long) heads * headDim));
+        }
+        // the rest: per sequence against its own cache
+        for (int i = p; i < b; i++) {
+            SequenceCache cache = caches.get(i);
+            NDArray[] kv = cache.append(layerIndex, k.get(i).expandDims(1), v.get(i).expandDims(1));
+            NDArray qi = q.get(i).expandDims(1);
+            outs.add(Ops.attention(qi, kv[0], kv[1], scale, true, cache.length()));
         }
         NDArray attn = outs.size() == 1 ? outs.get(0) : ai.djl.ndarray.NDArrays.concat(outs, 0);
         // output projection and residual

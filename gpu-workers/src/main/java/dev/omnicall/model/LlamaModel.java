@@ -12,7 +12,8 @@ import java.util.List;
  * Llama-3.1 (paper §2.3): token embedding, N decoder layers, final RMSNorm, LM head. A sequence's
  * state is its {@link KvCache}. {@link #forward} runs one sequence over several new rows (prefill, or a
  * full recompute when given a fresh cache); {@link #decodeBatch} runs one new token for each of several
- * sequences in one pass (continuous batching).
+ * sequences in one pass (continuous batching): {@link #decode} with the sequences in one {@link KvPool}
+ * attends for all of them at once, {@link #decodeBatch} (the per-sequence reference) one by one.
  */
 public final class LlamaModel {
     final NDArray embedTokens; // [vocab, dim]
@@ -59,6 +60,19 @@ public final class LlamaModel {
                 initialCapacity);
     }
 
+    /**
+     * A KV pool for this model: {@code slots} sequences of up to {@code capacity} positions each, allocated
+     * now on the model's device ({@link #poolSlotBytes} bytes per slot).
+     */
+    public KvPool newPool(int slots, long capacity) {
+        return new KvPool(manager, layers.size(), config.numKeyValueHeads(), config.headDim(), type, slots, capacity);
+    }
+
+    /** Device bytes of one pool slot of {@code capacity} positions. */
+    public long poolSlotBytes(long capacity) {
+        return KvPool.slotBytes(layers.size(), config.numKeyValueHeads(), config.headDim(), type, capacity);
+    }
+
     /** Token ids [T] -> embeddings [T, dim]. */
     public NDArray embed(long[] ids) {
         return Ops.scoped(() -> Ops.embedding(manager.create(ids), embedTokens));
@@ -69,7 +83,7 @@ public final class LlamaModel {
      * cache (token ids, negative for speech rows). Returns the normed hidden states [T, dim] and the
      * logits of the last row [vocab].
      */
-    public Output forward(NDArray inputs, KvCache cache, long[] keys) {
+    public Output forward(NDArray inputs, SequenceCache cache, long[] keys) {
         long t = inputs.getShape().get(0);
         if (keys.length != t) {
             throw new IllegalArgumentException(keys.length + " position keys for " + t + " rows");
@@ -126,6 +140,97 @@ public final class LlamaModel {
         // LM head for every row
         NDArray logits = Ops.scoped(() -> Ops.linear(hidden, lmHead).toType(DataType.FLOAT32, false));
         return new Output(hidden, logits);
+    }
+
+    /**
+     * One new token for each sequence (tokens[i] appended to caches.get(i)), the fast path: the rows whose
+     * caches are slots of one {@link KvPool} attend all at once (the native operations of a step do not depend
+     * on how many they are); rows with a cache of their own ({@link KvCache}, or a slot of another pool)
+     * attend one by one as in {@link #decodeBatch}. Returns the normed hidden states [B, dim] and logits
+     * [B, vocab] in the order given.
+     */
+    public Output decode(long[] tokens, List<? extends SequenceCache> caches) {
+        int b = tokens.length;
+        if (caches.size() != b) {
+            throw new IllegalArgumentException(b + " tokens for " + caches.size() + " caches");
+        }
+        // pooled rows first, then the others
+        KvPool pool = null;
+        int[] order = new int[b];
+        int p = 0;
+        for (int i = 0; i < b; i++) {
+            if (caches.get(i) instanceof KvPool.Slot s && (pool == null || s.pool() == pool)) {
+                pool = s.pool();
+                order[p++] = i;
+            }
+        }
+        int n = p;
+        for (int i = 0; i < b; i++) {
+            if (!(caches.get(i) instanceof KvPool.Slot s && s.pool() == pool)) {
+                order[n++] = i;
+            }
+        }
+        boolean identity = true;
+        long[] orderedTokens = new long[b];
+        long[] positions = new long[b];
+        List<SequenceCache> ordered = new ArrayList<>(b);
+        for (int j = 0; j < b; j++) {
+            identity &= order[j] == j;
+            SequenceCache c = caches.get(order[j]);
+            c.reserve(1);
+            ordered.add(c);
+            orderedTokens[j] = tokens[order[j]];
+            positions[j] = c.length();
+        }
+        int pooledCount = p;
+        boolean inOrder = identity;
+        NDArray hidden = Ops.scoped(() -> {
+            // embeddings of the new tokens [B, dim]
+            NDArray x = Ops.embedding(manager.create(orderedTokens), embedTokens);
+            // each row at its own position
+            NDArray[] cs = rope.table(manager, positions, type);
+            // the pooled rows' slots, write positions and length mask, shared by every layer
+            LlamaLayer.PooledRows rows = pooledCount == 0 ? null : pooledRows(ordered, positions, pooledCount);
+            for (int i = 0; i < layers.size(); i++) {
+                x = layers.get(i).forwardDecode(x, cs[0], cs[1], ordered, i, rows);
+            }
+            // final norm
+            x = Ops.rmsNorm(x, norm, config.rmsNormEps());
+            if (inOrder) {
+                return x;
+            }
+            // back to the order given
+            long[] inverse = new long[b];
+            for (int j = 0; j < b; j++) {
+                inverse[order[j]] = j;
+            }
+            return x.get(new ai.djl.ndarray.index.NDIndex("{}", manager.create(inverse)));
+        });
+        for (int i = 0; i < b; i++) {
+            caches.get(i).advance(new long[] {tokens[i]});
+        }
+        // LM head for every row
+        NDArray logits = Ops.scoped(() -> Ops.linear(hidden, lmHead).toType(DataType.FLOAT32, false));
+        return new Output(hidden, logits);
+    }
+
+    private LlamaLayer.PooledRows pooledRows(List<SequenceCache> ordered, long[] positions, int count) {
+        KvPool pool = ((KvPool.Slot) ordered.get(0)).pool();
+        long[] slots = new long[count];
+        long span = 0;
+        for (int j = 0; j < count; j++) {
+            slots[j] = ((KvPool.Slot) ordered.get(j)).index();
+            span = Math.max(span, positions[j] + 1);
+        }
+        // additive mask: row j sees positions 0..positions[j] (its cache and its new token)
+        float[] mask = new float[(int) (count * span)];
+        for (int j = 0; j < count; j++) {
+            java.util.Arrays.fill(mask, (int) (j * span + positions[j] + 1), (int) ((j + 1) * span),
+                    Float.NEGATIVE_INFINITY);
+        }
+        NDArray maskArray = manager.create(mask, new ai.djl.ndarray.types.Shape(count, 1, 1, span));
+        return new LlamaLayer.PooledRows(pool, count, manager.create(slots),
+                manager.create(java.util.Arrays.copyOf(positions, count)), maskArray, span);
     }
 
     /** Greedy choice. */

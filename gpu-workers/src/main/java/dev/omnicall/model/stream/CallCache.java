@@ -1,25 +1,28 @@
 package dev.omnicall.model.stream;
 
-import dev.omnicall.model.KvCache;
+import dev.omnicall.model.SequenceCache;
 
 /**
  * A call's LLM KV cache kept between turns. The next turn of the call reuses the longest prefix of its
  * prompt that the cache already holds (system prompt and earlier history) and prefills only the rest.
  * The worker owns it: keep it per call, evict (close) by its own policy; {@link #deviceBytes()} says
- * what it costs. Handing it to {@link SpeechGenerator#start} transfers ownership to that turn.
+ * what it costs. Handing it to {@link SpeechGenerator#start} transfers ownership to that turn. With a
+ * {@link dev.omnicall.model.KvPool} it is a parked pool slot, which the pool may also take back for a newcomer
+ * (LRU): {@link #isOpen()} then turns false and the next turn prefills its whole prompt.
  */
 public final class CallCache implements AutoCloseable {
-    private KvCache cache;
+    private SequenceCache cache;
 
-    CallCache(KvCache cache) {
+    CallCache(SequenceCache cache) {
         this.cache = cache;
     }
 
-    /** Positions cached. */
+    /** Positions cached (0 once closed, taken, or evicted from the pool). */
     public int length() {
-        return cache == null ? 0 : cache.length();
+        return cache == null || cache.isClosed() ? 0 : cache.length();
     }
 
+    /** What it costs while kept; constant for its life (a pool slot's bytes even after the pool evicted it). */
     public long deviceBytes() {
         return cache == null ? 0 : cache.deviceBytes();
     }
@@ -28,8 +31,8 @@ public final class CallCache implements AutoCloseable {
         return cache != null && !cache.isClosed();
     }
 
-    KvCache take() {
-        KvCache c = cache;
+    SequenceCache take() {
+        SequenceCache c = cache;
         cache = null;
         return c;
     }

@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import dev.omnicall.model.ChatPrompt.HistoryTurn;
 import dev.omnicall.model.KvCache;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.OmniModel;
 import java.time.Instant;
@@ -26,6 +28,8 @@ public final class SpeechGenerator {
     private final OmniModel model;
     private final GenerationOptions options;
     private final CallerDecoder callerDecoder; // null: no caller transcription
+    private final KvPool pool; // null: every turn has its own cache and attends alone (the reference path)
+    private long perSequenceTurns;
 
     /** Without caller transcription. */
     public SpeechGenerator(OmniModel model, GenerationOptions options) {
@@ -37,9 +41,30 @@ public final class SpeechGenerator {
      * {@code options.transcription()} is enabled; null, or the option off, runs without it.
      */
     public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder) {
+        this(model, options, callerDecoder, null);
+    }
+
+    /**
+     * With a KV pool (nullable; from {@code model.llm().newPool}, owned by the caller): each turn takes a slot of
+     * it and a decode step attends for all pooled turns at once. A turn whose prompt + {@code maxNewTokens} does
+     * not fit a slot, or that finds every slot running a turn, gets a cache of its own and attends alone (same
+     * output, counted by {@link #perSequenceTurns()}). Without a pool every turn does (the per-sequence reference).
+     */
+    public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder, KvPool pool) {
         this.model = model;
         this.options = options;
         this.callerDecoder = options.transcription().enabled() ? callerDecoder : null;
+        this.pool = pool;
+    }
+
+    /** The KV pool, or null (per-sequence caches). */
+    public KvPool pool() {
+        return pool;
+    }
+
+    /** Turns started with a cache of their own although there is a pool (no slot free, or too long). */
+    public long perSequenceTurns() {
+        return perSequenceTurns;
     }
 
     /** True when every turn also transcribes its caller. */
@@ -67,7 +92,7 @@ public final class SpeechGenerator {
     public TurnGenerator start(float[] audio16k, List<HistoryTurn> history, CallCache reuse) {
         long startUs = nowUs();
         LlamaModel llm = model.llm();
-        KvCache cache = reuse == null ? null : reuse.take();
+        SequenceCache cache = reuse == null ? null : reuse.take();
         NDArray encoderOut = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -86,13 +111,13 @@ public final class SpeechGenerator {
             OmniModel.Prompt prompt = model.prompt(speech, history, speechKey);
             int total = prompt.keys().length;
             // reuse the cached prefix of this prompt, if any
-            int reused = 0;
-            if (cache != null && !cache.isClosed()) {
-                reused = Math.min(commonPrefix(cache.positionKeys(), prompt.keys()), total - 1);
-                cache.truncate(reused);
-            } else {
-                cache = llm.newCache(total + options.maxNewTokens() + 1L);
+            long needed = total + options.maxNewTokens() + 1L;
+            cache = place(cache, needed);
+            if (cache == null) {
+                cache = llm.newCache(needed);
             }
+            int reused = Math.min(commonPrefix(cache.positionKeys(), prompt.keys()), total - 1);
+            cache.truncate(reused);
             // prefill the rest
             long[] keys = java.util.Arrays.copyOfRange(prompt.keys(), reused, total);
             NDArray inputs = prompt.embeddings().get(new NDIndex("{}:", reused));
@@ -112,6 +137,38 @@ public final class SpeechGenerator {
             }
             throw e;
         }
+    }
+
+    /**
+     * Where a starting turn's LLM cache lives: the call's kept cache if still open (a pool slot runs again in
+     * place), else a free or evicted pool slot when the turn fits one, else null (a new cache of its own). The
+     * kept cache is closed when it is not used.
+     */
+    private SequenceCache place(SequenceCache kept, long needed) {
+        if (kept != null && kept.isClosed()) {
+            kept = null;
+        }
+        if (pool == null) {
+            return kept;
+        }
+        boolean fits = needed <= pool.capacity();
+        if (kept instanceof KvPool.Slot slot && slot.pool() == pool) {
+            if (fits) {
+                slot.resume();
+                return slot;
+            }
+            slot.close();
+            kept = null;
+        }
+        KvPool.Slot fresh = fits ? pool.acquire() : null;
+        if (fresh != null) {
+            if (kept != null) {
+                kept.close(); // a cache of its own from an earlier turn: the pool slot wins, the prefix is prefilled
+            }
+            return fresh;
+        }
+        perSequenceTurns++;
+        return kept;
     }
 
     /** How much caller-decoder work one {@link #stepAll} does after the reply's work. */
@@ -212,8 +269,14 @@ public final class SpeechGenerator {
             }
             // one batched LLM forward for every turn still running
             long[] tokens = running.stream().mapToLong(TurnGenerator::pendingToken).toArray();
-            List<KvCache> caches = running.stream().map(TurnGenerator::cache).toList();
-            LlamaModel.Output out = model.llm().decodeBatch(tokens, caches);
+            LlamaModel.Output out;
+            if (pool != null) {
+                // pooled turns attend together, any others one by one
+                out = model.llm().decode(tokens, running.stream().map(TurnGenerator::cache).toList());
+            } else {
+                // the per-sequence reference path
+                out = model.llm().decodeBatch(tokens, running.stream().map(t -> (KvCache) t.cache()).toList());
+            }
             long[] next = out.lastLogits().argMax(-1).toLongArray();
             for (int i = 0; i < running.size(); i++) {
                 NDArray state = out.hidden().get(i).duplicate();

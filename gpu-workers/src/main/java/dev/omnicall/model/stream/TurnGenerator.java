@@ -2,7 +2,8 @@ package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
 import dev.omnicall.model.CtcUnitDecoder;
-import dev.omnicall.model.KvCache;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.SequenceCache;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -18,7 +19,7 @@ public final class TurnGenerator implements AutoCloseable {
     private final StreamingVocoder vocoder;
     private final List<Long> tokens = new ArrayList<>();
     private final List<Integer> unitsSoFar = new ArrayList<>();
-    private KvCache cache;
+    private SequenceCache cache;
     private long pendingToken;
     private NDArray pendingState; // [llmDim]: the LLM output that predicted pendingToken
     private int[] unvocoded = new int[0];
@@ -33,7 +34,7 @@ public final class TurnGenerator implements AutoCloseable {
     private long firstAudioUs;
     private final CallerTranscription transcription; // null when the generator does not transcribe
 
-    TurnGenerator(SpeechGenerator generator, KvCache cache, long firstToken, NDArray firstState,
+    TurnGenerator(SpeechGenerator generator, SequenceCache cache, long firstToken, NDArray firstState,
             long inferenceStartUs, int reusedPositions, CallerTranscription transcription) {
         this.generator = generator;
         this.transcription = transcription;
@@ -99,14 +100,18 @@ public final class TurnGenerator implements AutoCloseable {
 
     /**
      * Hands over the LLM cache (prompt + reply) for the call's next turn; only once the turn is done or
-     * cancelled. Returns null if already taken.
+     * cancelled. Returns null if already taken. A pool slot stays where it is, parked: the pool may evict it
+     * for a newcomer (LRU), and the call's next turn then prefills in full.
      */
     public CallCache takeCache() {
         if (!done) {
             throw new IllegalStateException("the turn is still running; cancel() it or step() it to the end first");
         }
-        KvCache c = cache;
+        SequenceCache c = cache;
         cache = null;
+        if (c instanceof KvPool.Slot slot && !slot.isClosed()) {
+            slot.park(); // the call keeps its pool slot until a newcomer needs it
+        }
         return c == null ? null : new CallCache(c);
     }
 
@@ -219,7 +224,7 @@ public final class TurnGenerator implements AutoCloseable {
         return delta;
     }
 
-    KvCache cache() {
+    SequenceCache cache() {
         return cache;
     }
 

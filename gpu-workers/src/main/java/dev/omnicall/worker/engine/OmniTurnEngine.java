@@ -1,6 +1,8 @@
 package dev.omnicall.worker.engine;
 
 import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.stream.AudioPiece;
@@ -39,6 +41,14 @@ public final class OmniTurnEngine implements TurnEngine {
 
     private static final Logger LOG = LoggerFactory.getLogger(OmniTurnEngine.class);
 
+    /** System property: {@code off} runs every turn with a cache of its own (the per-sequence reference path). */
+    public static final String POOL_SWITCH = "omnicall.worker.kv-pool";
+    /** System property: positions per pool slot (prompt with history + reply); default {@value #DEFAULT_POOL_POSITIONS}. */
+    public static final String POOL_POSITIONS = "omnicall.worker.kv-pool-positions";
+    /** System property: most slots (default 4 × max-batch), so a large byte bound does not allocate slots unused. */
+    public static final String POOL_MAX_SLOTS = "omnicall.worker.kv-pool-max-slots";
+    static final long DEFAULT_POOL_POSITIONS = 2048;
+
     private final OmniModel model;
     private final SpeechGenerator generator;
     private final boolean ownsModel;
@@ -72,11 +82,41 @@ public final class OmniTurnEngine implements TurnEngine {
         OmniModel model = OmniModel.load(config.modelDir(), options);
         try {
             CallerDecoder decoder = callerDecoder(model, config);
-            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder), true);
+            KvPool pool = pool(model.llm(), config);
+            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder, pool), true);
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * The model's KV pool for this worker, or null when switched off ({@value #POOL_SWITCH}{@code =off}). Slots of
+     * {@value #POOL_POSITIONS} positions (default 2048, at most the model's context); as many as the byte bound
+     * {@code kv-cache-bytes} holds, at least {@code max-batch} (every running turn has one) and at most
+     * {@value #POOL_MAX_SLOTS} (default 4 × max-batch). Slots beyond the running turns keep calls' caches between
+     * their turns (LRU). Logs the sizing in one line.
+     */
+    static KvPool pool(LlamaModel llm, WorkerConfig config) {
+        if ("off".equalsIgnoreCase(System.getProperty(POOL_SWITCH, "on"))) {
+            LOG.info("KV pool off ({}=off): every turn has a cache of its own and attends alone", POOL_SWITCH);
+            return null;
+        }
+        long positions = Math.min(Long.getLong(POOL_POSITIONS, DEFAULT_POOL_POSITIONS),
+                llm.config().maxPositionEmbeddings());
+        long slotBytes = llm.poolSlotBytes(positions);
+        int maxSlots = Integer.getInteger(POOL_MAX_SLOTS, 4 * config.maxBatch());
+        int slots = poolSlots(config.kvCacheBytes(), slotBytes, config.maxBatch(), maxSlots);
+        LOG.info("KV pool: {} slots x {} positions = {} MiB ({} MiB a slot; kv-cache-bytes {} MiB, max-batch {}, at"
+                + " most {} slots); a turn that does not fit runs with a cache of its own", slots, positions,
+                slots * slotBytes >> 20, slotBytes >> 20, config.kvCacheBytes() >> 20, config.maxBatch(), maxSlots);
+        return llm.newPool(slots, positions);
+    }
+
+    /** Slots: what the byte bound holds, at least one per running turn, at most maxSlots. */
+    static int poolSlots(long boundBytes, long slotBytes, int maxBatch, int maxSlots) {
+        long byBound = boundBytes / slotBytes;
+        return (int) Math.max(maxBatch, Math.min(byBound, Math.max(maxSlots, maxBatch)));
     }
 
     /**
@@ -180,6 +220,9 @@ public final class OmniTurnEngine implements TurnEngine {
 
     @Override
     public void close() {
+        if (generator.pool() != null && ownsModel) {
+            generator.pool().close();
+        }
         if (ownsModel) {
             model.close();
         }

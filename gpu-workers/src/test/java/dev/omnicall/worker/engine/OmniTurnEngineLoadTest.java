@@ -73,4 +73,30 @@ class OmniTurnEngineLoadTest {
         assertThatThrownBy(() -> OmniTurnEngine.load(on.withTranscription(new TranscriptionOptions(true, "xx", 16, 2))))
                 .hasMessageContaining("omnicall.worker.transcribe.language").hasMessageContaining("'xx'");
     }
+
+    @Test
+    void shouldSizeTheKvPoolByTheByteBoundWithASlotPerRunningTurn() {
+        // the bound decides, between one slot per running turn and the cap
+        assertThat(OmniTurnEngine.poolSlots(10L << 20, 1L << 20, 8, 32)).isEqualTo(10);
+        assertThat(OmniTurnEngine.poolSlots(0, 1L << 20, 8, 32)).isEqualTo(8);
+        assertThat(OmniTurnEngine.poolSlots(512L << 20, 1L << 20, 8, 32)).isEqualTo(32);
+        assertThat(OmniTurnEngine.poolSlots(512L << 20, 1L << 20, 8, 4)).isEqualTo(8);
+        // the worker's engine runs its turns in the pool, and a turn completes through it
+        WorkerConfig config = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
+                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 0)
+                .withTranscription(TranscriptionOptions.off());
+        try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
+            dev.omnicall.model.KvPool pool = engine.generator().pool();
+            assertThat(pool).isNotNull();
+            assertThat(pool.slots()).isEqualTo(config.maxBatch());
+            EngineSession s = engine.start(new TurnInput("c", new short[8000], java.util.List.of()), null);
+            assertThat(pool.running()).isEqualTo(1);
+            while (!s.done()) {
+                engine.step(java.util.List.of(s));
+            }
+            s.close();
+            assertThat(pool.running()).isZero();
+            assertThat(engine.generator().perSequenceTurns()).isZero();
+        }
+    }
 }

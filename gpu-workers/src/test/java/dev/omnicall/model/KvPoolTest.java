@@ -1,0 +1,250 @@
+package dev.omnicall.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDScope;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The pooled decode ({@link LlamaModel#decode} over {@link KvPool} slots: one write, one gather and one batched
+ * attention per layer for the whole batch) against the per-sequence reference ({@link LlamaModel#decodeBatch}
+ * over one {@link KvCache} each), on the tiny checkpoint's real weights.
+ */
+class KvPoolTest {
+    private static final float TOLERANCE = 1e-4f;
+    private final OmniModel model = TinyModels.model();
+    private final LlamaModel llm = model.llm();
+
+    /** One sequence of a schedule: its prompt, the step it joins at and how many tokens it decodes. */
+    private record Seq(long[] prompt, int joinAt, int steps) {
+    }
+
+    /** What every sequence produced: greedy tokens and the logits of each step. */
+    private record Trace(Map<Integer, List<Long>> tokens, Map<Integer, List<float[]>> logits) {
+    }
+
+    private static List<Seq> schedule(int b, boolean staggered) {
+        SplittableRandom r = new SplittableRandom(40 + b);
+        List<Seq> seqs = new ArrayList<>();
+        for (int i = 0; i < b; i++) {
+            int length = 3 + r.nextInt(38); // prompts of 3..40 tokens
+            long[] prompt = r.longs(length, 0, 256).toArray();
+            prompt[0] = 256;
+            seqs.add(new Seq(prompt, staggered ? i : 0, staggered ? 3 + (i * 3) % 5 : 9));
+        }
+        return seqs;
+    }
+
+    /**
+     * Greedy decoding of every sequence by the schedule: a sequence joins at its step (prefill into a cache or a
+     * slot), decodes in the batch with whoever is running, and leaves when its steps are done (its cache or slot
+     * closed, so a later sequence may take the same slot over its stale rows).
+     */
+    private Trace run(List<Seq> seqs, KvPool pool) {
+        Map<Integer, List<Long>> tokens = new HashMap<>();
+        Map<Integer, List<float[]>> logits = new HashMap<>();
+        Map<Integer, SequenceCache> caches = new HashMap<>();
+        Map<Integer, Long> pending = new HashMap<>();
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            for (int step = 0; !allDone(seqs, tokens); step++) {
+                for (int i = 0; i < seqs.size(); i++) {
+                    Seq s = seqs.get(i);
+                    if (s.joinAt() == step) {
+                        SequenceCache c = pool == null ? llm.newCache(8) : pool.acquire();
+                        assertThat(c).as("a slot for sequence %d", i).isNotNull();
+                        LlamaModel.Output out = llm.forward(llm.embed(s.prompt()), c, s.prompt());
+                        caches.put(i, c);
+                        tokens.put(i, new ArrayList<>());
+                        logits.put(i, new ArrayList<>());
+                        pending.put(i, out.lastLogits().argMax().getLong());
+                    }
+                }
+                // the running sequences, newest first so the batch order is not the slot order
+                List<Integer> running = new ArrayList<>();
+                for (int i = seqs.size() - 1; i >= 0; i--) {
+                    if (caches.containsKey(i) && tokens.get(i).size() < seqs.get(i).steps()) {
+                        running.add(i);
+                    }
+                }
+                if (running.isEmpty()) {
+                    continue;
+                }
+                long[] in = running.stream().mapToLong(pending::get).toArray();
+                LlamaModel.Output out;
+                if (pool == null) {
+                    out = llm.decodeBatch(in, running.stream().map(i -> (KvCache) caches.get(i)).toList());
+                } else {
+                    out = llm.decode(in, running.stream().map(caches::get).toList());
+                }
+                for (int j = 0; j < running.size(); j++) {
+                    int i = running.get(j);
+                    tokens.get(i).add(in[j]);
+                    float[] row = out.lastLogits().get(j).toFloatArray();
+                    logits.get(i).add(row);
+                    pending.put(i, (long) argmax(row));
+                    if (tokens.get(i).size() == seqs.get(i).steps()) {
+                        caches.remove(i).close();
+                    }
+                }
+            }
+        } finally {
+            caches.values().forEach(SequenceCache::close);
+        }
+        return new Trace(tokens, logits);
+    }
+
+    private static boolean allDone(List<Seq> seqs, Map<Integer, List<Long>> tokens) {
+        for (int i = 0; i < seqs.size(); i++) {
+            if (!tokens.containsKey(i) || tokens.get(i).size() < seqs.get(i).steps()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void assertSame(Trace pooled, Trace reference, int b) {
+        for (int i = 0; i < b; i++) {
+            assertThat(pooled.tokens().get(i)).as("tokens of sequence %d", i)
+                    .containsExactlyElementsOf(reference.tokens().get(i));
+            for (int s = 0; s < reference.logits().get(i).size(); s++) {
+                assertClose(pooled.logits().get(i).get(s), reference.logits().get(i).get(s), TOLERANCE);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3, 8})
+    void shouldDecodeAsThePerSequencePathWhenAllSequencesRunTogether(int b) {
+        // Given b sequences with prompts of different lengths, all running from the first step
+        List<Seq> seqs = schedule(b, false);
+        // When they decode 9 greedy tokens through the pool, and through one cache each
+        Trace pooled;
+        try (KvPool pool = llm.newPool(b, 64)) {
+            pooled = run(seqs, pool);
+        }
+        Trace reference = run(seqs, null);
+        // Then every step's logits agree within float tolerance and the greedy tokens are the same
+        assertSame(pooled, reference, b);
+    }
+
+    @Test
+    void shouldDecodeAsThePerSequencePathWhenSequencesJoinAndLeaveMidRun() {
+        // Given 8 sequences joining one per step and leaving after 3..7 tokens, at most 5 running at once, in a
+        // pool of 5 slots (leavers' slots are taken over by later joiners, stale rows and all)
+        List<Seq> seqs = schedule(8, true);
+        // When they decode through the pool and through one cache each
+        Trace pooled;
+        try (KvPool pool = llm.newPool(5, 64)) {
+            pooled = run(seqs, pool);
+        }
+        Trace reference = run(seqs, null);
+        // Then each sequence's tokens and logits are the same
+        assertSame(pooled, reference, 8);
+    }
+
+    @Test
+    void shouldKeepTheOrderGivenWhenPooledAndOwnCachesMix() {
+        // Given a batch whose middle row has a cache of its own (as when the pool was full) among pooled rows
+        long[][] prompts = {{256, 1, 2, 3}, {256, 9, 8, 7, 6, 5, 4}, {256, 42}};
+        long[] next = {11, 22, 33};
+        List<float[]> reference = new ArrayList<>();
+        for (int i = 0; i < prompts.length; i++) {
+            try (KvCache c = llm.newCache(16)) {
+                llm.forward(llm.embed(prompts[i]), c, prompts[i]);
+                reference.add(llm.decodeBatch(new long[] {next[i]}, List.of(c)).lastLogits().get(0).toFloatArray());
+            }
+        }
+        try (KvPool pool = llm.newPool(2, 16); KvCache own = llm.newCache(16)) {
+            List<SequenceCache> caches = List.of(pool.acquire(), own, pool.acquire());
+            for (int i = 0; i < prompts.length; i++) {
+                llm.forward(llm.embed(prompts[i]), caches.get(i), prompts[i]);
+            }
+            // When one decode step runs over all three
+            LlamaModel.Output out = llm.decode(next, caches);
+            // Then each row is that sequence's own result, in the order given, and every cache grew by one
+            for (int i = 0; i < prompts.length; i++) {
+                assertClose(out.lastLogits().get(i).toFloatArray(), reference.get(i), TOLERANCE);
+                assertThat(caches.get(i).length()).isEqualTo(prompts[i].length + 1);
+                assertThat(caches.get(i).positionKeys()[prompts[i].length]).isEqualTo(next[i]);
+            }
+        }
+    }
+
+    @Test
+    void shouldEvictTheSlotKeptLongestWhenANewcomerNeedsOne() {
+        try (KvPool pool = llm.newPool(3, 16)) {
+            // Given three slots: a and b parked for their calls (a first), c running
+            KvPool.Slot a = pool.acquire();
+            KvPool.Slot b = pool.acquire();
+            KvPool.Slot c = pool.acquire();
+            a.park();
+            b.park();
+            assertThat(pool.running()).isEqualTo(1);
+            assertThat(pool.kept()).isEqualTo(2);
+            // When two newcomers ask for a slot, then a third
+            KvPool.Slot d = pool.acquire();
+            KvPool.Slot e = pool.acquire();
+            KvPool.Slot f = pool.acquire();
+            // Then a (kept longest) goes first, then b; with every slot running there is none
+            assertThat(a.isClosed()).isTrue();
+            assertThat(b.isClosed()).isTrue();
+            assertThat(c.isClosed()).isFalse();
+            assertThat(d).isNotNull();
+            assertThat(e).isNotNull();
+            assertThat(f).isNull();
+            assertThat(pool.evictions()).isEqualTo(2);
+            assertThatThrownBy(b::resume).isInstanceOf(IllegalStateException.class).hasMessageContaining("evicted");
+            // and a closed running slot frees its place
+            c.close();
+            assertThat(pool.acquire()).isNotNull();
+        }
+    }
+
+    @Test
+    void shouldRefuseAPromptLongerThanASlot() {
+        try (KvPool pool = llm.newPool(1, 8)) {
+            KvPool.Slot s = pool.acquire();
+            long[] prompt = {256, 1, 2, 3, 4, 5, 6, 7, 8};
+            assertThatThrownBy(() -> llm.forward(llm.embed(prompt), s, prompt))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("holds 8 positions");
+        }
+    }
+
+    @Test
+    void shouldSizeASlotByLayersHeadsAndPositions() {
+        try (KvPool pool = llm.newPool(2, 32)) {
+            long expected = 2L * model.config().numHiddenLayers() * model.config().numKeyValueHeads()
+                    * model.config().headDim() * 32 * llm.dataType().getNumOfBytes();
+            assertThat(pool.slotBytes()).isEqualTo(expected).isEqualTo(llm.poolSlotBytes(32));
+            assertThat(pool.deviceBytes()).isEqualTo(2 * expected);
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static void assertClose(float[] a, float[] b, float tol) {
+        assertThat(a).hasSameSizeAs(b);
+        float worst = 0;
+        for (int i = 0; i < a.length; i++) {
+            worst = Math.max(worst, Math.abs(a[i] - b[i]));
+        }
+        assertThat(worst).as("largest difference").isLessThanOrEqualTo(tol);
+    }
+}
