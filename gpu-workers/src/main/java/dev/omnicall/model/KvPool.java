@@ -150,6 +150,21 @@ public final class KvPool implements AutoCloseable {
         return new NDArray[] {keys[layer].get(rows), values[layer].get(rows)};
     }
 
+    /**
+     * T new positions per row, one layer: writes k, v [B, T, kvHeads, headDim] at positions [B, T] of the slots
+     * slotColumn [B, 1] (one index-put per array; row b's positions are consecutive from its length) and returns the
+     * B slots' keys and values over their first span positions, [B, kvHeads, span, headDim], gathered by
+     * slotIndex [B]. The caller masks what lies past each row's own positions.
+     */
+    NDArray[] writeFramesAndGather(int layer, NDArray slotColumn, NDArray positions, NDArray slotIndex, NDArray k,
+            NDArray v, long span) {
+        NDIndex at = new NDIndex("{}, :, {}", slotColumn, positions);
+        keys[layer].set(at, k);
+        values[layer].set(at, v);
+        NDIndex rows = new NDIndex("{}, :, :{}", slotIndex, span);
+        return new NDArray[] {keys[layer].get(rows), values[layer].get(rows)};
+    }
+
     /** Frees the device memory; every slot is closed. */
     @Override
     public void close() {

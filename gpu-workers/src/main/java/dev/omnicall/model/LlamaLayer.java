@@ -164,6 +164,52 @@ final class LlamaLayer {
         return x.add(mlp(Ops.rmsNorm(x, postAttentionNorm, eps)));
     }
 
+    /**
+     * Several sequences of one {@link KvPool}, T new rows each (the CTC decoder's λ frames per token): the rows' slots
+     * [B] and as a column [B, 1], their write positions [B, T] (row b's from its length on), the additive causal
+     * mask [B, 1, 1, T, span] (frame t of row b sees positions 0..length_b + t) and span, the longest row's length
+     * after the step.
+     */
+    record PooledFrames(KvPool pool, int count, long frames, NDArray slots, NDArray slotColumn, NDArray positions,
+            NDArray mask, long span) {
+    }
+
+    /**
+     * x [B*T, dim] (row b's T new rows consecutive), cos/sin [B*T, headDim]: every row's new keys and values written
+     * to its slot with one index-put, then one batched causal attention over the B slots; projections and MLP
+     * batched. The native operations do not depend on B.
+     */
+    NDArray forwardFrames(NDArray x, NDArray cos, NDArray sin, int layerIndex, PooledFrames rows) {
+        long b = rows.count();
+        long t = rows.frames();
+        // attention input norm
+        NDArray h = Ops.rmsNorm(x, inputNorm, eps);
+        // q, k, v: [B, T, heads, headDim]
+        NDArray q = Ops.linear(h, wq).reshape(b, t, heads, headDim);
+        NDArray k = Ops.linear(h, wk).reshape(b, t, kvHeads, headDim);
+        NDArray v = Ops.linear(h, wv).reshape(b, t, kvHeads, headDim);
+        // rotary positions, one per row and frame
+        NDArray c = cos.reshape(b, t, 1, headDim);
+        NDArray s = sin.reshape(b, t, 1, headDim);
+        q = RotaryEmbedding.apply(q, c, s);
+        k = RotaryEmbedding.apply(k, c, s);
+        // write every row's frames, gather the B slots: [B, KV, span, d]
+        NDArray[] kv = rows.pool().writeFramesAndGather(layerIndex, rows.slotColumn(), rows.positions(), rows.slots(),
+                k, v, rows.span());
+        long group = heads / kvHeads;
+        // [B, KV, G, T, d] x [B, KV, 1, d, S] -> [B, KV, G, T, S], in float32, causal per row
+        NDArray qh = q.reshape(b, t, kvHeads, group, headDim).transpose(0, 2, 3, 1, 4);
+        NDArray scores = qh.matMul(kv[0].expandDims(2).transpose(0, 1, 2, 4, 3)).toType(DataType.FLOAT32, false)
+                .mul(1.0 / Math.sqrt(headDim)).add(rows.mask());
+        NDArray probs = scores.softmax(-1).toType(x.getDataType(), false);
+        // [B, KV, G, T, d] -> [B*T, heads*d]
+        NDArray attn = probs.matMul(kv[1].expandDims(2)).transpose(0, 3, 1, 2, 4).reshape(b * t, (long) heads * headDim);
+        // output projection and residual
+        x = x.add(Ops.linear(attn, wo));
+        // SwiGLU MLP with residual
+        return x.add(mlp(Ops.rmsNorm(x, postAttentionNorm, eps)));
+    }
+
     private NDArray mlp(NDArray h) {
         return Ops.linear(Ops.silu(Ops.linear(h, wGate)).mul(Ops.linear(h, wUp)), wDown);
     }

@@ -64,6 +64,72 @@ class CtcUnitDecoderTest {
                 .containsExactly(5, 5, 7, 7);
     }
 
+    @Test
+    void shouldEmitTheSameUnitsWhenStreamsStepTogetherAsWhenEachStepsAlone() {
+        // Given 5 streams over 10 steps: stream i joins at step i (i < 4), stream 0 leaves after 5 steps and stream 4
+        // joins at step 6; a pool of 3 slots, so stream 3 finds none (a cache of its own, stepping alone in the same
+        // call) and stream 4 takes stream 0's slot over its stale frames
+        int dim = model.config().hiddenSize();
+        int[] joins = {0, 1, 2, 3, 6};
+        int[] leaves = {5, 10, 10, 10, 10};
+        SplittableRandom r = new SplittableRandom(11);
+        float[][][] states = new float[5][10][dim];
+        for (float[][] perStream : states) {
+            for (float[] state : perStream) {
+                for (int d = 0; d < dim; d++) {
+                    state[d] = (float) r.nextGaussian();
+                }
+            }
+        }
+        List<List<Integer>> together = new ArrayList<>();
+        List<List<Integer>> alone = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            together.add(new ArrayList<>());
+            alone.add(new ArrayList<>());
+        }
+        try (KvPool pool = ctc.newPool(3, 11L * ctc.upsampleFactor())) {
+            CtcUnitDecoder.Stream[] pooled = new CtcUnitDecoder.Stream[5];
+            CtcUnitDecoder.Stream[] single = new CtcUnitDecoder.Stream[5];
+            for (int step = 0; step < 10; step++) {
+                List<Integer> running = new ArrayList<>();
+                for (int i = 0; i < 5; i++) {
+                    if (step == joins[i]) {
+                        pooled[i] = ctc.newStream(pool);
+                        single[i] = ctc.newStream();
+                    }
+                    if (step >= joins[i] && step < leaves[i]) {
+                        running.add(i);
+                    }
+                }
+                // When the running streams step together, newest first, and each reference stream alone
+                java.util.Collections.reverse(running);
+                List<CtcUnitDecoder.Stream> streams = new ArrayList<>();
+                List<NDArray> in = new ArrayList<>();
+                for (int i : running) {
+                    streams.add(pooled[i]);
+                    in.add(model.manager().create(states[i][step - joins[i]]));
+                }
+                int[][] units = ctc.stepAll(streams, in);
+                for (int j = 0; j < running.size(); j++) {
+                    int i = running.get(j);
+                    together.get(i).addAll(boxed(units[j]));
+                    alone.get(i).addAll(boxed(single[i].step(in.get(j))));
+                    if (step == leaves[i] - 1) {
+                        pooled[i].close();
+                        single[i].close();
+                    }
+                }
+            }
+            assertThat(pooled[3].pooled()).isFalse();
+            assertThat(pooled[4].pooled()).isTrue();
+        }
+        // Then every stream's units are the ones it emits alone
+        for (int i = 0; i < 5; i++) {
+            assertThat(together.get(i)).as("units of stream %d", i).isNotEmpty()
+                    .containsExactlyElementsOf(alone.get(i));
+        }
+    }
+
     private static List<Integer> boxed(int[] a) {
         List<Integer> l = new ArrayList<>();
         for (int v : a) {

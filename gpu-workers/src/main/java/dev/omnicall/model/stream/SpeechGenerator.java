@@ -29,6 +29,7 @@ public final class SpeechGenerator {
     private final GenerationOptions options;
     private final CallerDecoder callerDecoder; // null: no caller transcription
     private final KvPool pool; // null: every turn has its own cache and attends alone (the reference path)
+    private final KvPool ctcPool; // null: every turn's CTC decoder steps alone with a cache of its own
     private long perSequenceTurns;
 
     /** Without caller transcription. */
@@ -51,10 +52,39 @@ public final class SpeechGenerator {
      * output, counted by {@link #perSequenceTurns()}). Without a pool every turn does (the per-sequence reference).
      */
     public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder, KvPool pool) {
+        this(model, options, callerDecoder, pool, null);
+    }
+
+    /**
+     * With an LLM KV pool and a CTC decoder pool (each nullable; the CTC one from {@code model.ctc().newPool}, with
+     * slots of at least ({@code maxNewTokens} + 1) × λ frames, owned by the caller): the CTC decoder steps of all
+     * turns with a CTC slot run in one forward ({@link dev.omnicall.model.CtcUnitDecoder#stepAll}); a turn that
+     * finds every CTC slot taken steps its decoder alone (same units).
+     */
+    public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder, KvPool pool,
+            KvPool ctcPool) {
         this.model = model;
         this.options = options;
         this.callerDecoder = options.transcription().enabled() ? callerDecoder : null;
         this.pool = pool;
+        this.ctcPool = ctcPool;
+        if (ctcPool != null) {
+            long needed = (options.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
+            if (ctcPool.capacity() < needed) {
+                throw new IllegalArgumentException("a CTC pool slot holds " + ctcPool.capacity() + " frames; a turn of "
+                        + options.maxNewTokens() + " tokens needs " + needed);
+            }
+        }
+    }
+
+    /** The CTC decoder's pool, or null. */
+    public KvPool ctcPool() {
+        return ctcPool;
+    }
+
+    /** A turn's CTC decoder stream: in a slot of the CTC pool when there is one and a slot is free. */
+    dev.omnicall.model.CtcUnitDecoder.Stream newCtcStream() {
+        return ctcPool == null ? model.ctc().newStream() : model.ctc().newStream(ctcPool);
     }
 
     /** The KV pool, or null (per-sequence caches). */
@@ -252,13 +282,17 @@ public final class SpeechGenerator {
         List<TurnGenerator> running = new ArrayList<>();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
+            // the CTC units of every running turn's pending state: one forward for the pooled streams
+            List<TurnGenerator> live = turns.stream().filter(t -> !t.isDone()).toList();
+            int[][] units = ctcUnits(live);
             // per turn: emit the pending token's text, units and audio
+            int k = 0;
             for (TurnGenerator t : turns) {
                 if (t.isDone()) {
                     results.add(StepResult.finished(t.isCancelled()));
                     continue;
                 }
-                StepResult r = t.emitPending();
+                StepResult r = t.emitPending(units[k++]);
                 results.add(r);
                 if (!r.done()) {
                     running.add(t);
@@ -285,6 +319,19 @@ public final class SpeechGenerator {
             }
         }
         return results;
+    }
+
+    private int[][] ctcUnits(List<TurnGenerator> live) {
+        if (ctcPool == null) {
+            // the per-turn reference: each decoder steps alone
+            int[][] units = new int[live.size()][];
+            for (int i = 0; i < live.size(); i++) {
+                units[i] = live.get(i).ctcStream().step(live.get(i).pendingState());
+            }
+            return units;
+        }
+        return model.ctc().stepAll(live.stream().map(TurnGenerator::ctcStream).toList(),
+                live.stream().map(TurnGenerator::pendingState).toList());
     }
 
     static int commonPrefix(long[] a, long[] b) {

@@ -44,7 +44,7 @@ public final class TurnGenerator implements AutoCloseable {
         this.inferenceStartUs = inferenceStartUs;
         this.reusedPositions = reusedPositions;
         this.prefillDoneUs = SpeechGenerator.nowUs();
-        this.ctc = generator.model().ctc().newStream();
+        this.ctc = generator.newCtcStream();
         GenerationOptions o = generator.options();
         this.vocoder = new StreamingVocoder(generator.model().vocoder(), o.vocoderContextUnits(), o.crossfadeSamples());
     }
@@ -173,8 +173,20 @@ public final class TurnGenerator implements AutoCloseable {
 
     // ---- the parts of a step, called by SpeechGenerator.stepAll ----
 
-    /** Before the LLM runs: text, CTC units and audio for the pending token. */
-    StepResult emitPending() {
+    /** The state that predicted the pending token (fed to the CTC decoder this step). */
+    NDArray pendingState() {
+        return pendingState;
+    }
+
+    CtcUnitDecoder.Stream ctcStream() {
+        return ctc;
+    }
+
+    /**
+     * Before the LLM runs: text and audio for the pending token, whose state's CTC units ({@code newUnits}) the
+     * generator computed for all turns of the step at once.
+     */
+    StepResult emitPending(int[] newUnits) {
         long token = pendingToken;
         boolean eos = generator.model().isEos(token);
         String piece = "";
@@ -182,8 +194,7 @@ public final class TurnGenerator implements AutoCloseable {
             tokens.add(token);
             piece = textDelta();
         }
-        // the state that predicted this token (EOS included) goes to the CTC decoder
-        int[] newUnits = ctc.step(pendingState);
+        // the state that predicted this token (EOS included) went to the CTC decoder
         for (int u : newUnits) {
             unitsSoFar.add(u);
         }

@@ -83,7 +83,9 @@ public final class OmniTurnEngine implements TurnEngine {
         try {
             CallerDecoder decoder = callerDecoder(model, config);
             KvPool pool = pool(model.llm(), config);
-            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder, pool), true);
+            KvPool ctcPool = pool == null ? null : ctcPool(model, config);
+            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder, pool, ctcPool),
+                    true);
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -111,6 +113,19 @@ public final class OmniTurnEngine implements TurnEngine {
                 + " most {} slots); a turn that does not fit runs with a cache of its own", slots, positions,
                 slots * slotBytes >> 20, slotBytes >> 20, config.kvCacheBytes() >> 20, config.maxBatch(), maxSlots);
         return llm.newPool(slots, positions);
+    }
+
+    /**
+     * The CTC unit decoder's pool: one slot per running turn ({@code max-batch}), each for a whole reply
+     * (({@code max-new-tokens} + 1) × λ frames); its decoder steps of all running turns then run in one forward.
+     * Off with the LLM pool. Logs its size.
+     */
+    static KvPool ctcPool(OmniModel model, WorkerConfig config) {
+        long frames = (config.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
+        long slotBytes = model.ctc().poolSlotBytes(frames);
+        LOG.info("CTC decoder pool: {} slots x {} frames = {} MiB", config.maxBatch(), frames,
+                config.maxBatch() * slotBytes >> 20);
+        return model.ctc().newPool(config.maxBatch(), frames);
     }
 
     /** Slots: what the byte bound holds, at least one per running turn, at most maxSlots. */
@@ -222,6 +237,9 @@ public final class OmniTurnEngine implements TurnEngine {
     public void close() {
         if (generator.pool() != null && ownsModel) {
             generator.pool().close();
+        }
+        if (generator.ctcPool() != null && ownsModel) {
+            generator.ctcPool().close();
         }
         if (ownsModel) {
             model.close();

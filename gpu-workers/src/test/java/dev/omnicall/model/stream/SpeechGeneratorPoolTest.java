@@ -108,6 +108,37 @@ class SpeechGeneratorPoolTest {
     }
 
     @Test
+    void shouldReplyAsThePerTurnPathWhenTheCtcDecoderStepsAreBatchedToo() {
+        float[][] inputs = {TinyModels.testAudio(0.5, 3), TinyModels.testAudio(1.2, 4), TinyModels.testAudio(0.8, 5),
+            TinyModels.testAudio(0.7, 6)};
+        long frames = (options.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
+        // Given an LLM pool and a CTC pool of 3 slots (the fourth turn's decoder steps alone)
+        try (KvPool pool = model.llm().newPool(4, CAPACITY); KvPool ctcPool = model.ctc().newPool(3, frames)) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool);
+            List<TurnGenerator> turns = new ArrayList<>();
+            turns.add(generator.start(inputs[0], List.of(), null));
+            turns.add(generator.start(inputs[1], List.of(), null));
+            Emitted emitted = new Emitted();
+            emitted.step(generator, turns);
+            turns.add(generator.start(inputs[2], List.of(), null));
+            turns.add(generator.start(inputs[3], List.of(), null));
+            assertThat(ctcPool.running()).isEqualTo(3);
+            // When they step together to the end
+            List<Out> outs;
+            try {
+                outs = emitted.drain(generator, turns);
+            } finally {
+                turns.forEach(TurnGenerator::close);
+            }
+            // Then the units, audio and text are each turn's own, and every CTC slot is free again
+            for (int i = 0; i < inputs.length; i++) {
+                assertSameReply(outs.get(i), reference(inputs[i], List.of()), "turn " + i);
+            }
+            assertThat(ctcPool.running()).isZero();
+        }
+    }
+
+    @Test
     void shouldReuseTheCallsPrefixFromItsSlotOnItsNextTurn() {
         try (KvPool pool = model.llm().newPool(2, CAPACITY)) {
             SpeechGenerator generator = new SpeechGenerator(model, options, null, pool);

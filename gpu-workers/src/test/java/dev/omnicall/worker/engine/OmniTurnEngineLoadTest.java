@@ -89,13 +89,16 @@ class OmniTurnEngineLoadTest {
             dev.omnicall.model.KvPool pool = engine.generator().pool();
             assertThat(pool).isNotNull();
             assertThat(pool.slots()).isEqualTo(config.maxBatch());
+            assertThat(engine.generator().ctcPool().slots()).isEqualTo(config.maxBatch());
             EngineSession s = engine.start(new TurnInput("c", new short[8000], java.util.List.of()), null);
             assertThat(pool.running()).isEqualTo(1);
+            assertThat(engine.generator().ctcPool().running()).isEqualTo(1);
             while (!s.done()) {
                 engine.step(java.util.List.of(s));
             }
             s.close();
             assertThat(pool.running()).isZero();
+            assertThat(engine.generator().ctcPool().running()).isZero();
             assertThat(engine.generator().perSequenceTurns()).isZero();
         }
     }

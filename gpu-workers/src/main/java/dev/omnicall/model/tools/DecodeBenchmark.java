@@ -1,0 +1,333 @@
+package dev.omnicall.model.tools;
+
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.omnicall.model.KvCache;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.SequenceCache;
+import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.stream.GenerationOptions;
+import dev.omnicall.model.stream.SpeechGenerator;
+import dev.omnicall.model.stream.StepResult;
+import dev.omnicall.model.stream.TurnGenerator;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The batched serving engine's decode step, before (per-sequence caches, {@link LlamaModel#decodeBatch}: attention
+ * in a Java loop, one sequence at a time) and after (a {@link KvPool}, {@link LlamaModel#decode}: one write, one
+ * gather and one batched attention per layer), in one run:
+ * <ol>
+ * <li>native tensor operations per LLM decode step for B = 1, 8, 32, 64 (tiny checkpoint), counted with libtorch's
+ * own profiler (DJL's {@code JniUtils.startProfile}/{@code stopProfile} writes a chrome trace of every ATen call
+ * made between them): "top" = ATen calls not nested in another ATen call (what the Java side dispatches; on a GPU
+ * each launches one or more kernels), "all" = every ATen call, nested ones included;</li>
+ * <li>the decode step's wall time vs B at the tiny shapes (there the cost is dispatch, as on a GPU; median);</li>
+ * <li>the same two for one step of the CTC unit decoder of B streams: each alone vs
+ * {@link dev.omnicall.model.CtcUnitDecoder#stepAll} over a pool;</li>
+ * <li>tokens/s of 1 and 8 turns through {@link SpeechGenerator#stepAll} (LLM + CTC unit decoder + vocoder, as the
+ * worker runs them; "pool" = LLM pool + CTC pool) on a ~90 M-parameter LLM (1024 wide, 8 layers, 16/4 heads, FFN 2816, random weights) with the
+ * tiny speech parts.</li>
+ * </ol>
+ * Prints the load average at start and end, ends with one key=value line.
+ * <pre>java -cp ... dev.omnicall.model.tools.DecodeBenchmark [--batches 1,8,32,64] [--steps 15] [--tps-steps 12]
+ *     [--small true] [--threads 1] [--device cpu]</pre>
+ */
+public final class DecodeBenchmark {
+    private static final Pattern EVENT = Pattern.compile(
+            "\"name\":\\s*\"([^\"]*)\"[^}]*?\"ts\":\\s*([0-9.]+),\\s*\"dur\":\\s*([0-9.]+),\\s*\"tid\":\\s*(\\d+)");
+    private final Map<String, String> results = new LinkedHashMap<>();
+
+    public static void main(String[] args) throws IOException {
+        DumpStages.Args a = new DumpStages.Args(args);
+        System.setProperty("ai.djl.pytorch.num_threads", a.get("--threads", "1"));
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        int[] batches = Arrays.stream(a.get("--batches", "1,8,32,64").split(",")).mapToInt(Integer::parseInt).toArray();
+        int steps = Integer.parseInt(a.get("--steps", "15"));
+        int tpsSteps = Integer.parseInt(a.get("--tps-steps", "12"));
+        String device = a.get("--device", "cpu");
+        DecodeBenchmark b = new DecodeBenchmark();
+        b.results.put("load_start", load());
+        System.out.println("load average at start: " + load());
+        Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
+        ModelOptions options = ModelOptions.defaults().withDevice(device).withPaddedSeconds(0);
+        try (OmniModel tiny = OmniModel.load(tinyDir, options)) {
+            System.out.println("\n== tiny LLM (" + describe(tiny.config()) + "): one decode step of B sequences");
+            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool");
+            for (int bsz : batches) {
+                b.decodeStep("tiny", tiny, bsz, steps);
+            }
+            b.ratio(batches);
+            System.out.println("\n== tiny CTC unit decoder (" + tiny.config().ctcDecoderConfig() + ", λ "
+                    + tiny.ctc().upsampleFactor() + "): one step of B streams, per stream vs CtcUnitDecoder.stepAll");
+            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool");
+            for (int bsz : batches) {
+                b.ctcStep(tiny, bsz, steps);
+            }
+        }
+        if (Boolean.parseBoolean(a.get("--small", "true"))) {
+            OmniConfig small = smallLlm(TinyCheckpointWriter.tinyConfig());
+            try (OmniModel model = OmniModel.assemble(small, new RandomWeights(7),
+                    TinyCheckpointWriter.tinyVocoderConfig(), new RandomWeights(8), tinyDir, options)) {
+                System.out.println("\n== small LLM (" + describe(small) + ", random weights): one decode step, LLM only");
+                System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool");
+                for (int bsz : new int[] {1, 8}) {
+                    b.decodeStep("small", model, bsz, steps);
+                }
+                System.out.println("\n== small LLM (" + describe(small) + ", random weights): tokens/s through stepAll");
+                for (int turns : new int[] {1, 8}) {
+                    b.throughput(model, turns, tpsSteps, false);
+                    b.throughput(model, turns, tpsSteps, true);
+                }
+                for (String path : new String[] {"old", "pool"}) {
+                    double r = Double.parseDouble(b.results.get("small_tps_8_" + path))
+                            / Double.parseDouble(b.results.get("small_tps_1_" + path));
+                    System.out.printf(Locale.ROOT, "small, %s path: 8 turns / 1 turn = %.2fx (goal >= 5x)%n", path, r);
+                    b.results.put("small_tps_8v1_" + path, fmt(r));
+                }
+            }
+        }
+        System.out.println("load average at end: " + load());
+        b.results.put("load_end", load());
+        StringBuilder line = new StringBuilder();
+        b.results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
+        System.out.println(line);
+    }
+
+    /** The ~90 M LLM of the worker benchmark around the tiny speech parts. */
+    static OmniConfig smallLlm(OmniConfig t) {
+        return new OmniConfig(t.modelType(), 1024, 2816, 16, 4, 8, t.rmsNormEps(), t.ropeTheta(), t.ropeScaling(),
+                t.vocabSize(), t.maxPositionEmbeddings(), t.bosTokenId(), t.eosTokenId(), t.tieWordEmbeddings(),
+                t.torchDtype(), t.speechEncoderType(), t.speechEncoderDsRate(), t.speechEncoderHiddenSize(),
+                t.speechEncoderNumHeads(), t.speechEncoderNumLayers(), t.speechProjectorType(),
+                t.speechProjectorHiddenSize(), t.speechGeneratorType(), t.ctcDecoderConfig(), t.ctcUpsampleFactor(),
+                t.unitVocabSize());
+    }
+
+    private static String describe(OmniConfig c) {
+        return String.format(Locale.ROOT, "%d wide, %d layers, %d/%d heads, FFN %d", c.hiddenSize(),
+                c.numHiddenLayers(), c.numAttentionHeads(), c.numKeyValueHeads(), c.intermediateSize());
+    }
+
+    /** Ops and time of one LLM decode step of bsz sequences (prompts of 16..48 tokens), old path and pool. */
+    private void decodeStep(String name, OmniModel model, int bsz, int steps) throws IOException {
+        LlamaModel llm = model.llm();
+        long[] counts = new long[4];
+        double[] ms = new double[2];
+        for (int pooled = 0; pooled < 2; pooled++) {
+            SplittableRandom r = new SplittableRandom(bsz);
+            List<SequenceCache> caches = new ArrayList<>();
+            KvPool pool = pooled == 1 ? llm.newPool(bsz, 64 + steps + 8L) : null;
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                for (int i = 0; i < bsz; i++) {
+                    long[] prompt = r.longs(16 + r.nextInt(33), 0, 256).toArray();
+                    SequenceCache c = pool == null ? llm.newCache(64 + steps + 8L) : pool.acquire();
+                    llm.forward(llm.embed(prompt), c, prompt);
+                    caches.add(c);
+                }
+                long[] tokens = r.longs(bsz, 0, 256).toArray();
+                // two warm steps, one profiled, then the timed ones
+                for (int s = 0; s < 2; s++) {
+                    step(llm, tokens, caches, pool != null);
+                }
+                Path trace = Files.createTempFile("decode-trace", ".json");
+                JniUtils.startProfile(false, false, false);
+                step(llm, tokens, caches, pool != null);
+                JniUtils.stopProfile(trace.toString());
+                long[] c = countOps(Files.readString(trace));
+                Files.delete(trace);
+                counts[pooled] = c[0];
+                counts[2 + pooled] = c[1];
+                double[] t = new double[steps];
+                for (int s = 0; s < steps; s++) {
+                    long t0 = System.nanoTime();
+                    step(llm, tokens, caches, pool != null);
+                    t[s] = (System.nanoTime() - t0) / 1e6;
+                }
+                ms[pooled] = median(t);
+            } finally {
+                caches.forEach(SequenceCache::close);
+                if (pool != null) {
+                    pool.close();
+                }
+            }
+        }
+        System.out.printf(Locale.ROOT, "%3d | %11d | %12d | %11d | %12d | %11.2f | %12.2f%n", bsz, counts[0], counts[1],
+                counts[2], counts[3], ms[0], ms[1]);
+        results.put(name + "_b" + bsz + "_ops_old", Long.toString(counts[0]));
+        results.put(name + "_b" + bsz + "_ops_pool", Long.toString(counts[1]));
+        results.put(name + "_b" + bsz + "_ops_all_old", Long.toString(counts[2]));
+        results.put(name + "_b" + bsz + "_ops_all_pool", Long.toString(counts[3]));
+        results.put(name + "_b" + bsz + "_step_ms_old", fmt(ms[0]));
+        results.put(name + "_b" + bsz + "_step_ms_pool", fmt(ms[1]));
+    }
+
+    /** Ops and time of one CTC decoder step of bsz streams (each 4 states in), alone each vs stepAll over a pool. */
+    private void ctcStep(OmniModel model, int bsz, int steps) throws IOException {
+        dev.omnicall.model.CtcUnitDecoder ctc = model.ctc();
+        long[] counts = new long[4];
+        double[] ms = new double[2];
+        long frames = (steps + 8L) * ctc.upsampleFactor();
+        for (int pooled = 0; pooled < 2; pooled++) {
+            List<dev.omnicall.model.CtcUnitDecoder.Stream> streams = new ArrayList<>();
+            try (KvPool pool = pooled == 1 ? ctc.newPool(bsz, frames) : null; NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                List<ai.djl.ndarray.NDArray> states = new ArrayList<>();
+                for (int i = 0; i < bsz; i++) {
+                    streams.add(pool == null ? ctc.newStream() : ctc.newStream(pool));
+                    states.add(model.manager().randomNormal(new ai.djl.ndarray.types.Shape(model.config().hiddenSize())));
+                }
+                Runnable step = () -> {
+                    if (pool == null) {
+                        for (int i = 0; i < bsz; i++) {
+                            streams.get(i).step(states.get(i));
+                        }
+                    } else {
+                        ctc.stepAll(streams, states);
+                    }
+                };
+                for (int s = 0; s < 4; s++) {
+                    step.run();
+                }
+                Path trace = Files.createTempFile("ctc-trace", ".json");
+                JniUtils.startProfile(false, false, false);
+                step.run();
+                JniUtils.stopProfile(trace.toString());
+                long[] c = countOps(Files.readString(trace));
+                Files.delete(trace);
+                counts[pooled] = c[0];
+                counts[2 + pooled] = c[1];
+                double[] t = new double[steps];
+                for (int s = 0; s < steps; s++) {
+                    long t0 = System.nanoTime();
+                    step.run();
+                    t[s] = (System.nanoTime() - t0) / 1e6;
+                }
+                ms[pooled] = median(t);
+            } finally {
+                streams.forEach(dev.omnicall.model.CtcUnitDecoder.Stream::close);
+            }
+        }
+        System.out.printf(Locale.ROOT, "%3d | %11d | %12d | %11d | %12d | %11.2f | %12.2f%n", bsz, counts[0], counts[1],
+                counts[2], counts[3], ms[0], ms[1]);
+        results.put("ctc_b" + bsz + "_ops_old", Long.toString(counts[0]));
+        results.put("ctc_b" + bsz + "_ops_pool", Long.toString(counts[1]));
+        results.put("ctc_b" + bsz + "_step_ms_old", fmt(ms[0]));
+        results.put("ctc_b" + bsz + "_step_ms_pool", fmt(ms[1]));
+    }
+
+    private static void step(LlamaModel llm, long[] tokens, List<SequenceCache> caches, boolean pooled) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            LlamaModel.Output out = pooled ? llm.decode(tokens, caches)
+                    : llm.decodeBatch(tokens, caches.stream().map(c -> (KvCache) c).toList());
+            out.lastLogits().argMax(-1).toLongArray(); // wait for the result, as the generator does
+        }
+        // keep every sequence at the same length each step: forget the token just written
+        for (SequenceCache c : caches) {
+            c.truncate(c.length() - 1);
+        }
+    }
+
+    private void ratio(int[] batches) {
+        int first = batches[0];
+        int last = batches[batches.length - 1];
+        for (String path : new String[] {"old", "pool"}) {
+            double r = Double.parseDouble(results.get("tiny_b" + last + "_step_ms_" + path))
+                    / Double.parseDouble(results.get("tiny_b" + first + "_step_ms_" + path));
+            System.out.printf(Locale.ROOT, "%s path: t(%d) / t(%d) = %.2f (goal <= 3)%n", path, last, first, r);
+            results.put("tiny_t" + last + "_over_t" + first + "_" + path, fmt(r));
+        }
+    }
+
+    /** [top-level ATen calls, all ATen calls] in a chrome trace of libtorch's profiler. */
+    static long[] countOps(String json) {
+        Matcher m = EVENT.matcher(json);
+        List<double[]> events = new ArrayList<>(); // ts, end, tid
+        while (m.find()) {
+            if (m.group(1).startsWith("aten::")) {
+                double ts = Double.parseDouble(m.group(2));
+                events.add(new double[] {ts, ts + Double.parseDouble(m.group(3)), Double.parseDouble(m.group(4))});
+            }
+        }
+        // sorted by start, longest first: an event is top-level unless it lies within the last top-level one
+        events.sort((x, y) -> x[0] != y[0] ? Double.compare(x[0], y[0]) : Double.compare(y[1], x[1]));
+        long top = 0;
+        Map<Double, Double> openUntil = new java.util.HashMap<>();
+        for (double[] e : events) {
+            Double until = openUntil.get(e[2]);
+            if (until == null || e[0] >= until) {
+                top++;
+                openUntil.put(e[2], e[1]);
+            }
+        }
+        return new long[] {top, events.size()};
+    }
+
+    /** tokens/s of n turns stepped together for `steps` steps (after 2 warm steps), old path or pool. */
+    private void throughput(OmniModel model, int turns, int steps, boolean pooled) {
+        GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(steps + 4);
+        long frames = (steps + 5L) * model.ctc().upsampleFactor();
+        try (KvPool pool = pooled ? model.llm().newPool(turns, 512) : null;
+                KvPool ctcPool = pooled ? model.ctc().newPool(turns, frames) : null) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool);
+            List<TurnGenerator> running = new ArrayList<>();
+            try {
+                for (int i = 0; i < turns; i++) {
+                    running.add(generator.start(Benchmarks.syntheticSpeech(1.0 + 0.1 * i), List.of(), null));
+                }
+                generator.stepAll(running);
+                generator.stepAll(running);
+                long tokens = 0;
+                long t0 = System.nanoTime();
+                for (int s = 0; s < steps; s++) {
+                    for (StepResult r : generator.stepAll(running)) {
+                        tokens += r.done() ? 0 : 1;
+                    }
+                }
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                double tps = tokens / seconds;
+                String path = pooled ? "pool" : "old";
+                System.out.printf(Locale.ROOT, "%d turn(s), %-4s path: %.1f tokens/s (%d tokens, %.1f ms/step)%n",
+                        turns, path, tps, tokens, seconds * 1000 / steps);
+                results.put("small_tps_" + turns + "_" + path, fmt(tps));
+                results.put("small_step_ms_" + turns + "_" + path, fmt(seconds * 1000 / steps));
+            } finally {
+                running.forEach(TurnGenerator::close);
+            }
+        }
+    }
+
+    private static String load() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.2f", v);
+    }
+}
