@@ -36,20 +36,39 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <pre>
  * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,25,50,100,200] [--seconds=10]
- *      [--vad=silero|energy] [--ptime=20]
+ *      [--vad=silero|energy] [--ptime=20] [--busy=threads]
  * </pre>
+ *
+ * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
+ * bridge (RFC 3550 loss + late, after the callers stop and its backlog drains), segments per call and their audio
+ * over the speech sent (both over the measured window), CPU of the bridge threads per call, process CPU, threads,
+ * heap. {@code --busy=N} starves the bridge with N spinning threads in its process.
  *
  * Barge-in is switched off here (the callers talk all the time, which would stop every reply).
  */
 public final class MediaLoadBenchmark {
     private static final long P99_LIMIT_MICROS = 2_000;
 
+    /**
+     * One step. Counted over the measured window only (after a 2 s warm-up): the speech the callers sent, the
+     * segments the bridge published, the CPU; loss is read after the callers stop and the bridge's backlog drains.
+     */
     record StepResult(int calls, long p50, long p99, long max, long sentByBridge, long receivedByCallers,
-                      long callerSideGaps, long bridgeSideLost, long segments, double bridgeCpuPerCallPct,
-                      double processCpuPct, long pacerSlips) {
+                      long callerSideGaps, double callerJitterMs, long sentByCallers, long bridgeSideLost,
+                      long segments, double segmentSeconds, double speechSeconds, double bridgeCpuPerCallPct,
+                      double processCpuPct, long pacerSlips, int threads, long heapMb, double load) {
         boolean passes() {
             return p99 <= P99_LIMIT_MICROS && callerSideGaps == 0 && bridgeSideLost == 0
                     && receivedByCallers >= sentByBridge;
+        }
+
+        double segmentsPerCall() {
+            return (double) segments / calls;
+        }
+
+        /** Published segment audio over the speech sent in the window: ~1 (the caller's pauses are not sent on). */
+        double segmentAudioRatio() {
+            return speechSeconds == 0 ? 0 : segmentSeconds / speechSeconds;
         }
     }
 
@@ -58,6 +77,7 @@ public final class MediaLoadBenchmark {
         int seconds = 10;
         String vadKind = "silero";
         int ptime = 20;
+        int busy = 0;
         for (String a : args) {
             if (a.startsWith("--calls=")) {
                 steps = java.util.Arrays.stream(a.substring(8).split(",")).map(Integer::parseInt).toList();
@@ -67,28 +87,35 @@ public final class MediaLoadBenchmark {
                 vadKind = a.substring(6);
             } else if (a.startsWith("--ptime=")) {
                 ptime = Integer.parseInt(a.substring(8));
+            } else if (a.startsWith("--busy=")) {
+                busy = Integer.parseInt(a.substring(7));
             } else {
-                throw new IllegalArgumentException("unknown argument " + a);
+                throw new IllegalArgumentException("unknown argument " + a
+                        + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads)");
             }
         }
         short[] speech = speech8k();
-        System.out.printf(Locale.ROOT, "media load benchmark: %d cores, ptime %d ms, %d s per step, caller audio %.1f s%n",
-                Runtime.getRuntime().availableProcessors(), ptime, seconds, speech.length / 8000.0);
+        System.out.printf(Locale.ROOT, "media load benchmark: %d cores, ptime %d ms, %d s per step, caller audio %.1f s,"
+                        + " %d busy threads starving the bridge%n",
+                Runtime.getRuntime().availableProcessors(), ptime, seconds, speech.length / 8000.0, busy);
         long[] floor = schedulingFloor(3);
         System.out.printf(Locale.ROOT, "machine floor: an idle thread waking every 20 ms is late by p50=%d us p99=%d us"
-                + " max=%d us (load average %.1f)%n", floor[0], floor[1], floor[2],
-                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+                + " max=%d us (load average %.1f)%n", floor[0], floor[1], floor[2], loadAverage());
         VadFactory vads = "energy".equals(vadKind) ? VadFactory.energyOnly() : VadFactory.create();
         System.out.println("VAD: " + (vads.usesSilero() ? "silero" : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
         for (int calls : steps) {
-            StepResult r = runStep(calls, seconds, ptime, vads, speech);
+            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy);
             results.add(r);
             System.out.printf(Locale.ROOT,
-                    "calls=%4d  send lateness p50=%5d us p99=%5d us max=%6d us  bridge sent=%d callers got=%d gaps=%d"
-                            + "  bridge lost=%d  segments=%d  bridge cpu/call=%.2f%%  process cpu=%.0f%%  slips=%d  %s%n",
-                    r.calls, r.p50, r.p99, r.max, r.sentByBridge, r.receivedByCallers, r.callerSideGaps, r.bridgeSideLost,
-                    r.segments, r.bridgeCpuPerCallPct, r.processCpuPct, r.pacerSlips, r.passes() ? "PASS" : "FAIL");
+                    "calls=%4d  send lateness p50=%5d us p99=%6d us max=%6d us  caller jitter=%.2f ms  bridge sent=%d"
+                            + " callers got=%d gaps=%d  callers sent=%d bridge lost=%d  segments/call=%.1f"
+                            + " (audio %.2f x speech sent)  bridge cpu/call=%.2f%%  process cpu=%.0f%%  threads=%d"
+                            + "  heap=%d MB  slips=%d  load=%.1f  %s%n",
+                    r.calls, r.p50, r.p99, r.max, r.callerJitterMs, r.sentByBridge, r.receivedByCallers,
+                    r.callerSideGaps, r.sentByCallers, r.bridgeSideLost, r.segmentsPerCall(), r.segmentAudioRatio(),
+                    r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.load,
+                    r.passes() ? "PASS" : "FAIL");
             if (r.callerSideGaps > 0 || r.bridgeSideLost > 0
                     || r.processCpuPct > 90.0 * Runtime.getRuntime().availableProcessors()) {
                 break; // losing packets or out of CPU: larger steps only take longer to fail
@@ -101,24 +128,33 @@ public final class MediaLoadBenchmark {
                 best = r;
             }
         }
+        StepResult lastStep = results.get(results.size() - 1);
         System.out.printf(Locale.ROOT,
-                "bench=media-load vad=%s ptime_ms=%d cores=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
-                        + " cpu_per_call_pct=%.2f steps=%s%n",
-                vads.usesSilero() ? "silero" : "energy", ptime, Runtime.getRuntime().availableProcessors(), floor[1],
-                best == null ? 0 : best.calls, best == null ? -1 : best.p99,
-                best == null ? -1.0 : best.bridgeCpuPerCallPct,
+                "bench=media-load vad=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
+                        + " cpu_per_call_pct=%.2f segments_per_call_last=%.1f segment_audio_ratio_last=%.2f"
+                        + " lost_last=%d p99_us_last=%d load=%.1f steps=%s%n",
+                vads.usesSilero() ? "silero" : "energy", ptime, Runtime.getRuntime().availableProcessors(), busy,
+                floor[1], best == null ? 0 : best.calls, best == null ? -1 : best.p99,
+                best == null ? -1.0 : best.bridgeCpuPerCallPct, lastStep.segmentsPerCall(), lastStep.segmentAudioRatio(),
+                lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, loadAverage(),
                 results.stream().map(r -> r.calls + (r.passes() ? "ok" : "fail")).toList().toString().replace(" ", ""));
     }
 
-    private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech)
+    private static double loadAverage() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+    }
+
+    private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech, int busy)
             throws Exception {
         InetAddress lo = InetAddress.getLoopbackAddress();
         CountingMediaMetrics metrics = new CountingMediaMetrics();
         LongAdder segments = new LongAdder();
+        LongAdder segmentMicros = new LongAdder();
         MediaListener listener = new MediaListener() {
             @Override
             public void onSegment(Segment s) {
                 segments.increment();
+                segmentMicros.add(s.durationMicros());
             }
         };
         RtpPacer pacer = new RtpPacer("bench-pacer", Math.max(1, Runtime.getRuntime().availableProcessors() / 4));
@@ -127,6 +163,8 @@ public final class MediaLoadBenchmark {
         RtpPortAllocator ports = new RtpPortAllocator(lo, 40_000, 49_998);
         List<MediaSession> sessions = new ArrayList<>();
         byte[] reply = replyChunk();
+        java.util.concurrent.atomic.AtomicBoolean busyOn = new java.util.concurrent.atomic.AtomicBoolean(true);
+        List<Thread> hogs = new ArrayList<>();
         try (RtpLoadGenerator generator = new RtpLoadGenerator(speech)) {
             for (int i = 0; i < calls; i++) {
                 RtpLoadGenerator.Caller caller = generator.addCaller(new InetSocketAddress(lo, 0));
@@ -142,6 +180,20 @@ public final class MediaLoadBenchmark {
                 }
             }
             generator.start();
+            for (int i = 0; i < busy; i++) {
+                Thread t = new Thread(() -> {
+                    long x = 0;
+                    while (busyOn.get()) {
+                        x += System.nanoTime() & 3;
+                    }
+                    if (x == -1) {
+                        System.out.print("");
+                    }
+                }, "bench-busy-" + i);
+                t.setDaemon(true);
+                t.start();
+                hogs.add(t);
+            }
             Thread.sleep(2_000); // warm-up: JIT, first packets, the VAD's first frames
             for (MediaSession s : sessions) {
                 s.sendLateness().clear();
@@ -151,41 +203,80 @@ public final class MediaLoadBenchmark {
                     (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
             long bridgeCpu0 = bridgeThreadCpuNanos(threads);
             long processCpu0 = os.getProcessCpuTime();
+            long segments0 = segments.sum();
+            long segmentMicros0 = segmentMicros.sum();
+            long callerPackets0 = generator.sent.get();
             long wall0 = System.nanoTime();
             Thread.sleep(seconds * 1000L);
             long wall = System.nanoTime() - wall0;
+            long callerPackets = generator.sent.get() - callerPackets0;
+            long windowSegments = segments.sum() - segments0;
+            double windowSegmentSeconds = (segmentMicros.sum() - segmentMicros0) / 1e6;
             long bridgeCpu = bridgeThreadCpuNanos(threads) - bridgeCpu0;
             long processCpu = os.getProcessCpuTime() - processCpu0;
+            int threadCount = threads.getThreadCount();
+            Runtime rt = Runtime.getRuntime();
+            long heapMb = (rt.totalMemory() - rt.freeMemory()) >> 20;
+            double load = loadAverage();
             LatencyHistogram all = new LatencyHistogram();
             for (MediaSession s : sessions) {
                 s.sendLateness().addTo(all);
             }
+            long callersSent = generator.sent.get();
+            generator.stopSending();
+            busyOn.set(false);
             for (MediaSession s : sessions) {
                 s.stopPlayback();
             }
-            Thread.sleep(300); // let the last packets land
+            // let the last packets land and the bridge's backlog drain (at most 30 s)
+            long stableSince = System.nanoTime();
+            long lastReceived = -1;
+            long drainEnd = System.nanoTime() + 30_000_000_000L;
+            while (System.nanoTime() - stableSince < 300_000_000L && System.nanoTime() < drainEnd) {
+                long received = 0;
+                for (MediaSession s : sessions) {
+                    received += s.stats().packetsReceived();
+                }
+                if (received != lastReceived) {
+                    lastReceived = received;
+                    stableSince = System.nanoTime();
+                }
+                Thread.sleep(50);
+            }
             long sent = 0;
             long lost = 0;
+            long received = 0;
             for (MediaSession s : sessions) {
                 MediaStats st = s.stats();
                 sent += st.packetsSent();
+                received += st.packetsReceived();
                 lost += st.packetsLost() + st.packetsLate();
             }
+            lost += Math.max(0, callersSent - received - lost); // dropped at the tail (after the last one received)
             long got = 0;
             long gaps = 0;
+            double jitter = 0;
             for (RtpLoadGenerator.Caller c : generator.callers()) {
                 got += c.received.get();
                 gaps += c.gaps.get();
+                jitter += c.jitterMs;
             }
-            return new StepResult(calls, all.percentileMicros(0.5), all.percentileMicros(0.99), all.maxMicros(), sent, got,
-                    gaps, lost, segments.sum(), 100.0 * bridgeCpu / wall / calls, 100.0 * processCpu / wall,
-                    pacer.slips());
+            return new StepResult(calls, all.percentileMicros(0.5), all.percentileMicros(0.99), all.maxMicros(), sent,
+                    got, gaps, jitter / calls, callersSent, lost, windowSegments, windowSegmentSeconds,
+                    callerPackets * ptimeSecondsOfCaller(), 100.0 * bridgeCpu / wall / calls,
+                    100.0 * processCpu / wall, pacer.slips(), threadCount, heapMb, load);
         } finally {
+            busyOn.set(false);
             for (MediaSession s : sessions) {
                 s.close();
             }
             pacer.close();
         }
+    }
+
+    /** The load generator's packets are 20 ms of audio whatever the bridge's ptime. */
+    private static double ptimeSecondsOfCaller() {
+        return 0.020;
     }
 
     /**

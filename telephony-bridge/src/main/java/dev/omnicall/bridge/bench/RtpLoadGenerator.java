@@ -29,6 +29,9 @@ final class RtpLoadGenerator implements AutoCloseable {
         long timestamp;
         final AtomicLong received = new AtomicLong();
         final AtomicLong gaps = new AtomicLong();
+        /** RFC 3550 interarrival jitter of the bridge's RTP as this caller hears it (receive thread only). */
+        final dev.omnicall.bridge.rtp.ReceptionStats heard = new dev.omnicall.bridge.rtp.ReceptionStats(8000);
+        volatile double jitterMs;
         int lastSeq = -1;
 
         Caller(DatagramChannel channel, int ssrc) {
@@ -45,6 +48,7 @@ final class RtpLoadGenerator implements AutoCloseable {
     private final short[] audio8k;
     private final Selector selector;
     private volatile boolean running = true;
+    private volatile boolean sending = true;
     private Thread sender;
     private Thread receiver;
     final AtomicLong sent = new AtomicLong();
@@ -80,7 +84,7 @@ final class RtpLoadGenerator implements AutoCloseable {
         byte[] wire = new byte[400];
         long start = System.nanoTime();
         int position = 0;
-        for (long n = 0; running; n++) {
+        for (long n = 0; running && sending; n++) {
             short[] frame = new short[160];
             for (int i = 0; i < 160; i++) {
                 frame[i] = audio8k[(position + i) % audio8k.length];
@@ -136,6 +140,8 @@ final class RtpLoadGenerator implements AutoCloseable {
                             }
                             c.lastSeq = seq;
                             c.received.incrementAndGet();
+                            c.heard.onPacket(seq, ok.value().timestamp(), System.nanoTime(), true);
+                            c.jitterMs = c.heard.jitterMillis();
                         }
                     }
                 }
@@ -144,6 +150,11 @@ final class RtpLoadGenerator implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /** Callers stop sending (the bridge's backlog can drain); they go on receiving. */
+    void stopSending() {
+        sending = false;
     }
 
     List<Caller> callers() {

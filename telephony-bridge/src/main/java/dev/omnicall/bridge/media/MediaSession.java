@@ -15,6 +15,7 @@ import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,7 +52,14 @@ public final class MediaSession implements AutoCloseable {
     private final DatagramSocket socket;
     private final PlayoutBuffer playout;
     private final Vad vad;
-    private final Object rx = new Object();
+    /**
+     * Guards the receive state. Fair, so a control call (hold, a re-INVITE) waits for at most the datagram in
+     * hand: a receive thread working through a backlog re-takes an unfair lock between datagrams and kept a
+     * waiting thread out for minutes under overload.
+     */
+    private final ReentrantLock rx = new ReentrantLock(true);
+    /** The receive counters as of the last datagram, for readers that must never wait for the receive thread. */
+    private volatile RxCounters rxCounters = RxCounters.NONE;
     private volatile G711 codec;
     private volatile InetSocketAddress remote;
     private volatile boolean held;
@@ -215,10 +223,13 @@ public final class MediaSession implements AutoCloseable {
 
     /** A re-INVITE moved the remote, or changed codec or ptime. */
     public void updateRemote(InetSocketAddress remoteRtpAddress, G711 newCodec, int ptimeMs) {
-        synchronized (rx) {
+        rx.lock();
+        try {
             this.remote = remoteRtpAddress;
             this.codec = newCodec;
             this.latched = false;
+        } finally {
+            rx.unlock();
         }
         sender.updateRemote(remoteRtpAddress, newCodec, ptimeMs);
     }
@@ -234,22 +245,39 @@ public final class MediaSession implements AutoCloseable {
     public void hold(boolean on) {
         held = on;
         sender.hold(on);
-        synchronized (rx) {
+        rx.lock();
+        try {
             if (on) {
                 segmenter.reset();
                 vad.reset();
                 frameFill = 0;
             }
+        } finally {
+            rx.unlock();
         }
     }
 
+    /**
+     * The call's counters. Never waits for the receive thread: its counters are read as of the last datagram it
+     * finished (the RTP watchdog and the metrics scrape call this for every call, also when the bridge is
+     * overloaded and every receive thread is working through a backlog).
+     */
     public MediaStats stats() {
-        synchronized (rx) {
-            LatencyHistogram lateness = sender.lateness();
-            return new MediaStats(reception.received(), Math.max(0, reception.lost()), reception.jitterMillis(),
-                    jitter.late(), jitter.lost(), malformed, wrongPayloadType, unknownSource, sender.packetsSent(),
-                    lateness.percentileMicros(0.99), lateness.maxMicros());
-        }
+        RxCounters r = rxCounters;
+        LatencyHistogram lateness = sender.lateness();
+        return new MediaStats(r.received, r.lost, r.jitterMs, r.late, r.concealed, r.malformed, r.wrongPayloadType,
+                r.unknownSource, sender.packetsSent(), lateness.percentileMicros(0.99), lateness.maxMicros());
+    }
+
+    /** Receive-side counters, published by the receive thread after each datagram. */
+    private record RxCounters(long received, long lost, double jitterMs, long late, long concealed, long malformed,
+                              long wrongPayloadType, long unknownSource) {
+        static final RxCounters NONE = new RxCounters(0, 0, 0, 0, 0, 0, 0, 0);
+    }
+
+    private void publishCounters() {
+        rxCounters = new RxCounters(reception.received(), Math.max(0, reception.lost()), reception.jitterMillis(),
+                jitter.late(), jitter.lost(), malformed, wrongPayloadType, unknownSource);
     }
 
     /** Send lateness of this call, for fleet-wide percentiles. */
@@ -310,48 +338,56 @@ public final class MediaSession implements AutoCloseable {
 
     void onDatagram(byte[] buf, int length, InetSocketAddress from) {
         long arrivalNanos = System.nanoTime();
-        synchronized (rx) {
-            ParseResult<RtpPacket> parsed = RtpPacket.parse(buf, 0, length);
-            if (parsed instanceof ParseResult.Failed<RtpPacket> failed) {
-                malformed++;
-                config.metrics().packetMalformed();
-                if (malformed == 1) {
-                    LOG.info("port {}: dropping malformed RTP from {}: {}", localPort(), from, failed.error().getMessage());
-                }
-                return;
+        rx.lock();
+        try {
+            onDatagramLocked(buf, length, from, arrivalNanos);
+        } finally {
+            publishCounters();
+            rx.unlock();
+        }
+    }
+
+    private void onDatagramLocked(byte[] buf, int length, InetSocketAddress from, long arrivalNanos) {
+        ParseResult<RtpPacket> parsed = RtpPacket.parse(buf, 0, length);
+        if (parsed instanceof ParseResult.Failed<RtpPacket> failed) {
+            malformed++;
+            config.metrics().packetMalformed();
+            if (malformed == 1) {
+                LOG.info("port {}: dropping malformed RTP from {}: {}", localPort(), from, failed.error().getMessage());
             }
-            RtpPacket packet = ((ParseResult.Ok<RtpPacket>) parsed).value();
-            if (!fromRemote(from)) {
-                unknownSource++;
-                config.metrics().packetUnknownSource();
-                return;
+            return;
+        }
+        RtpPacket packet = ((ParseResult.Ok<RtpPacket>) parsed).value();
+        if (!fromRemote(from)) {
+            unknownSource++;
+            config.metrics().packetUnknownSource();
+            return;
+        }
+        int pt = packet.payloadType();
+        boolean audio = pt == codec.payloadType();
+        boolean event = pt == config.telephoneEventPayloadType();
+        if (!audio && !event) {
+            if (pt != COMFORT_NOISE_PAYLOAD_TYPE) {
+                wrongPayloadType++;
+                config.metrics().packetWrongPayloadType();
             }
-            int pt = packet.payloadType();
-            boolean audio = pt == codec.payloadType();
-            boolean event = pt == config.telephoneEventPayloadType();
-            if (!audio && !event) {
-                if (pt != COMFORT_NOISE_PAYLOAD_TYPE) {
-                    wrongPayloadType++;
-                    config.metrics().packetWrongPayloadType();
-                }
-                return;
-            }
-            latchIfNeeded(from);
-            config.metrics().packetReceived();
-            reception.onPacket(packet.sequenceNumber(), packet.timestamp(), arrivalNanos, audio);
-            if (held) {
-                return;
-            }
-            arrivalEpochUs = config.epochMicros().getAsLong();
-            long lostBefore = jitter.lost();
-            long lateBefore = jitter.late();
-            jitter.offer(packet);
-            if (jitter.lost() > lostBefore) {
-                config.metrics().packetsLost(jitter.lost() - lostBefore);
-            }
-            if (jitter.late() > lateBefore) {
-                config.metrics().packetLate();
-            }
+            return;
+        }
+        latchIfNeeded(from);
+        config.metrics().packetReceived();
+        reception.onPacket(packet.sequenceNumber(), packet.timestamp(), arrivalNanos, audio);
+        if (held) {
+            return;
+        }
+        arrivalEpochUs = config.epochMicros().getAsLong();
+        long lostBefore = jitter.lost();
+        long lateBefore = jitter.late();
+        jitter.offer(packet);
+        if (jitter.lost() > lostBefore) {
+            config.metrics().packetsLost(jitter.lost() - lostBefore);
+        }
+        if (jitter.late() > lateBefore) {
+            config.metrics().packetLate();
         }
     }
 
@@ -476,22 +512,29 @@ public final class MediaSession implements AutoCloseable {
      * utterance ends on time.
      */
     private void onIdle() {
-        synchronized (rx) {
-            if (held || !segmenter.inUtterance()) {
-                return;
-            }
-            long now = config.epochMicros().getAsLong();
-            long fillAfter = segmenter.endOfTurnSilenceMs() * 1000L + SILENCE_FILL_MARGIN_MICROS;
-            if (now - lastFrameEndUs < fillAfter) {
-                return;
-            }
-            while (now - lastFrameEndUs >= Vad.FRAME_MICROS && segmenter.inUtterance()) {
-                short[] silence = new short[Vad.FRAME_SAMPLES];
-                long start = lastFrameEndUs;
-                lastFrameEndUs = start + Vad.FRAME_MICROS;
-                idleFilledSamples += Vad.FRAME_SAMPLES;
-                segmenter.accept(silence, 0f, start);
-            }
+        rx.lock();
+        try {
+            onIdleLocked();
+        } finally {
+            rx.unlock();
+        }
+    }
+
+    private void onIdleLocked() {
+        if (held || !segmenter.inUtterance()) {
+            return;
+        }
+        long now = config.epochMicros().getAsLong();
+        long fillAfter = segmenter.endOfTurnSilenceMs() * 1000L + SILENCE_FILL_MARGIN_MICROS;
+        if (now - lastFrameEndUs < fillAfter) {
+            return;
+        }
+        while (now - lastFrameEndUs >= Vad.FRAME_MICROS && segmenter.inUtterance()) {
+            short[] silence = new short[Vad.FRAME_SAMPLES];
+            long start = lastFrameEndUs;
+            lastFrameEndUs = start + Vad.FRAME_MICROS;
+            idleFilledSamples += Vad.FRAME_SAMPLES;
+            segmenter.accept(silence, 0f, start);
         }
     }
 
