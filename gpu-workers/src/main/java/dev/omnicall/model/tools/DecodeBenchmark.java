@@ -256,7 +256,7 @@ public final class DecodeBenchmark {
     }
 
     /** [top-level ATen calls, all ATen calls] in a chrome trace of libtorch's profiler. */
-    static long[] countOps(String json) {
+    public static long[] countOps(String json) {
         Matcher m = EVENT.matcher(json);
         List<double[]> events = new ArrayList<>(); // ts, end, tid
         while (m.find()) {

@@ -1,0 +1,112 @@
+package dev.omnicall.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.omnicall.model.tools.DecodeBenchmark;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The point of the pools, as a count (not a timing): libtorch's profiler records the ATen calls of one step, and a
+ * pooled step makes as many for 2 sequences as for 7, while the per-sequence path makes more with every sequence.
+ */
+class NativeOpsTest {
+    private final OmniModel model = TinyModels.model();
+    private final LlamaModel llm = model.llm();
+
+    /** Top-level ATen calls of one run of body (DecodeBenchmark's counting). */
+    private static long topLevelOps(Runnable body) throws Exception {
+        Path trace = Files.createTempFile("ops", ".json");
+        try {
+            JniUtils.startProfile(false, false, false);
+            body.run();
+            JniUtils.stopProfile(trace.toString());
+            return DecodeBenchmark.countOps(Files.readString(trace))[0];
+        } finally {
+            Files.deleteIfExists(trace);
+        }
+    }
+
+    private long llmStepOps(int b, boolean pooled) throws Exception {
+        SplittableRandom r = new SplittableRandom(b);
+        List<SequenceCache> caches = new ArrayList<>();
+        try (KvPool pool = llm.newPool(b, 64); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            for (int i = 0; i < b; i++) {
+                long[] prompt = r.longs(4 + r.nextInt(20), 0, 256).toArray();
+                SequenceCache c = pooled ? pool.acquire() : llm.newCache(64);
+                llm.forward(llm.embed(prompt), c, prompt);
+                caches.add(c);
+            }
+            long[] tokens = r.longs(b, 0, 256).toArray();
+            Runnable step = () -> {
+                if (pooled) {
+                    llm.decode(tokens, caches);
+                } else {
+                    llm.decodeBatch(tokens, caches.stream().map(c -> (KvCache) c).toList());
+                }
+            };
+            step.run(); // warm
+            return topLevelOps(step);
+        } finally {
+            caches.forEach(SequenceCache::close);
+        }
+    }
+
+    private long ctcStepOps(int b, boolean pooled) throws Exception {
+        CtcUnitDecoder ctc = model.ctc();
+        List<CtcUnitDecoder.Stream> streams = new ArrayList<>();
+        try (KvPool pool = ctc.newPool(b, 8L * ctc.upsampleFactor()); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            List<NDArray> states = new ArrayList<>();
+            for (int i = 0; i < b; i++) {
+                streams.add(pooled ? ctc.newStream(pool) : ctc.newStream());
+                states.add(model.manager().randomNormal(new ai.djl.ndarray.types.Shape(model.config().hiddenSize())));
+            }
+            Runnable step = () -> {
+                if (pooled) {
+                    ctc.stepAll(streams, states);
+                } else {
+                    for (int i = 0; i < b; i++) {
+                        streams.get(i).step(states.get(i));
+                    }
+                }
+            };
+            step.run(); // warm
+            return topLevelOps(step);
+        } finally {
+            streams.forEach(CtcUnitDecoder.Stream::close);
+        }
+    }
+
+    @Test
+    void shouldIssueAsManyNativeOpsPerPooledDecodeStepForSevenSequencesAsForTwo() throws Exception {
+        // Given the tiny LLM, When one decode step runs for 2 and for 7 sequences, pooled and per sequence
+        long pooled2 = llmStepOps(2, true);
+        long pooled7 = llmStepOps(7, true);
+        long single2 = llmStepOps(2, false);
+        long single7 = llmStepOps(7, false);
+        // Then the pooled step's count does not move, the per-sequence one grows with every sequence
+        assertThat(pooled7).isEqualTo(pooled2);
+        assertThat(single7 - single2).isGreaterThanOrEqualTo(5L * 2 * 10); // >= 10 ops per layer per sequence
+        assertThat(pooled7).isLessThan(single7);
+    }
+
+    @Test
+    void shouldIssueAsManyNativeOpsPerBatchedCtcStepForSevenStreamsAsForTwo() throws Exception {
+        long pooled2 = ctcStepOps(2, true);
+        long pooled7 = ctcStepOps(7, true);
+        long single2 = ctcStepOps(2, false);
+        long single7 = ctcStepOps(7, false);
+        assertThat(pooled7).isEqualTo(pooled2);
+        assertThat(single7 - single2).isGreaterThanOrEqualTo(5L * 2 * 10);
+        assertThat(pooled7).isLessThan(single7);
+    }
+}
