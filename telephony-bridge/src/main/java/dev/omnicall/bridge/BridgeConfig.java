@@ -25,10 +25,19 @@ import java.util.Objects;
  * @param serde        value serde choice (embedded catalog by default)
  * @param orphanLookback how far back the start-up orphan sweep reads call-events for calls a crashed previous
  *                     run of this bridge left live (see {@code OrphanSweep}); zero turns the sweep off
+ * @param overload     when new calls are refused with 503 because live calls would degrade ({@link OverloadGuard})
  */
 public record BridgeConfig(String bridgeId, int bridgeIndex, int bridgeCount, SipConfig sip, String rtpBindAddress,
                            int rtpPortMin, int rtpPortMax, MediaConfig media, Duration rtpTimeout,
-                           KafkaSettings kafka, SerdeConfig serde, Duration orphanLookback) {
+                           KafkaSettings kafka, SerdeConfig serde, Duration orphanLookback, OverloadConfig overload) {
+
+    /** Without the overload guard ({@link OverloadConfig#OFF}), as before it existed. */
+    public BridgeConfig(String bridgeId, int bridgeIndex, int bridgeCount, SipConfig sip, String rtpBindAddress,
+                        int rtpPortMin, int rtpPortMax, MediaConfig media, Duration rtpTimeout, KafkaSettings kafka,
+                        SerdeConfig serde, Duration orphanLookback) {
+        this(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, media, rtpTimeout, kafka,
+                serde, orphanLookback, OverloadConfig.OFF);
+    }
 
     /** The default look-back of the orphan sweep: longer than nearly every call; the read is that window's call-events. */
     public static final Duration DEFAULT_ORPHAN_LOOKBACK = Duration.ofHours(4);
@@ -39,6 +48,7 @@ public record BridgeConfig(String bridgeId, int bridgeIndex, int bridgeCount, Si
         Objects.requireNonNull(media, "media");
         Objects.requireNonNull(kafka, "kafka");
         Objects.requireNonNull(serde, "serde");
+        Objects.requireNonNull(overload, "overload (OverloadConfig.OFF: no guard)");
         Objects.requireNonNull(rtpBindAddress, "rtpBindAddress");
         if (bridgeId.isBlank() || !bridgeId.matches("[A-Za-z0-9._-]+")) {
             throw new IllegalArgumentException("bridgeId '" + bridgeId + "' must be letters, digits, '.', '_' or '-'");
@@ -67,26 +77,31 @@ public record BridgeConfig(String bridgeId, int bridgeIndex, int bridgeCount, Si
 
     public BridgeConfig withRtpTimeout(Duration d) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, media,
-                d, kafka, serde, orphanLookback);
+                d, kafka, serde, orphanLookback, overload);
     }
 
     public BridgeConfig withRtpPorts(int min, int max) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, min, max, media, rtpTimeout,
-                kafka, serde, orphanLookback);
+                kafka, serde, orphanLookback, overload);
     }
 
     public BridgeConfig withSip(SipConfig s) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, s, rtpBindAddress, rtpPortMin, rtpPortMax, media,
-                rtpTimeout, kafka, serde, orphanLookback);
+                rtpTimeout, kafka, serde, orphanLookback, overload);
     }
 
     public BridgeConfig withMedia(MediaConfig m) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, m,
-                rtpTimeout, kafka, serde, orphanLookback);
+                rtpTimeout, kafka, serde, orphanLookback, overload);
+    }
+
+    public BridgeConfig withOverload(OverloadConfig o) {
+        return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, media,
+                rtpTimeout, kafka, serde, orphanLookback, o);
     }
 
     public BridgeConfig withOrphanLookback(Duration d) {
         return new BridgeConfig(bridgeId, bridgeIndex, bridgeCount, sip, rtpBindAddress, rtpPortMin, rtpPortMax, media,
-                rtpTimeout, kafka, serde, d);
+                rtpTimeout, kafka, serde, d, overload);
     }
 }

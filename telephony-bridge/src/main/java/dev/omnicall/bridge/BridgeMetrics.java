@@ -13,7 +13,8 @@ import java.util.Objects;
  * <ul>
  *   <li>{@code omnicall_bridge_sip_rejected_total{reason}}: INVITEs and other requests answered with an
  *       error (forbidden_source, rate_limited, max_calls, auth_challenge, auth_failed, bad_sdp,
- *       no_common_codec, method_not_allowed, no_such_call, media_unavailable)</li>
+ *       no_common_codec, method_not_allowed, no_such_call, media_unavailable, overload)</li>
+ *   <li>{@code omnicall_bridge_overloaded}: 1 while {@code OverloadGuard} refuses new calls (503 + Retry-After)</li>
  *   <li>{@code omnicall_bridge_sip_malformed_total{kind}}: messages the SIP parser refused or repaired
  *       (parse_error, bad_header, missing_header, hostile_header)</li>
  *   <li>{@code omnicall_bridge_calls_started_total}, {@code omnicall_bridge_calls_ended_total{reason}}</li>
@@ -39,6 +40,14 @@ public final class BridgeMetrics {
 
     public MeterRegistry registry() {
         return registry;
+    }
+
+    /** {@code omnicall_bridge_overloaded}: 1 while the overload guard refuses new calls. */
+    public java.util.concurrent.atomic.AtomicInteger overloadedGauge() {
+        java.util.concurrent.atomic.AtomicInteger value = new java.util.concurrent.atomic.AtomicInteger();
+        io.micrometer.core.instrument.Gauge.builder("omnicall_bridge_overloaded", value, java.util.concurrent.atomic.AtomicInteger::get)
+                .description("1 while the bridge refuses new calls because it is overloaded").register(registry);
+        return value;
     }
 
     public void sipRejected(String reason) {

@@ -60,6 +60,7 @@ public final class BridgeServer implements AutoCloseable {
     private Thread sweepThread;
     private final CompletableFuture<OrphanSweep.Result> sweepDone = new CompletableFuture<>();
     private boolean started;
+    private OverloadGuard overload;
 
     public BridgeServer(BridgeConfig config, BridgeMetrics metrics) {
         this.config = config;
@@ -95,6 +96,11 @@ public final class BridgeServer implements AutoCloseable {
                     affinity::newCallId, sink, metrics, config.rtpTimeout(), Clock::nowMicros);
             replies.start(START_TIMEOUT);
             sip = new SipUserAgent(config.sip(), calls, metrics);
+            if (config.overload().enabled()) {
+                overload = new OverloadGuard(config.overload(), OverloadGuard.measuring(config.media().pacer()), metrics);
+                overload.start();
+                sip.setOverloadGate(overload);
+            }
             calls.attach(sip);
             sip.start();
             startOrphanSweep();
@@ -231,6 +237,12 @@ public final class BridgeServer implements AutoCloseable {
      * BYE to every live caller with CallEnded(BRIDGE_SHUTDOWN), then closes SIP, the reply consumer and
      * the producer (flushing what is queued). Safe to call twice and after a failed start.
      */
+    /** True while the overload guard (if on) refuses new calls. */
+    public boolean overloaded() {
+        OverloadGuard g = overload;
+        return g != null && g.overloaded();
+    }
+
     public synchronized void stop() {
         if (sweepThread != null) {
             sweep.wakeup();
@@ -240,6 +252,10 @@ public final class BridgeServer implements AutoCloseable {
             sweep.close(); // start failed between markEnd and the sweep thread
         }
         sweep = null;
+        if (overload != null) {
+            overload.close();
+            overload = null;
+        }
         if (calls != null) {
             calls.close();
         }

@@ -53,6 +53,9 @@ public final class RtpPacer implements AutoCloseable {
     private final Worker[] workers;
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicLong slips = new AtomicLong();
+    /** Lateness of every tick since the last {@link #takeRecentLateness()}: what the overload guard watches. */
+    private final java.util.concurrent.atomic.AtomicReference<LatencyHistogram> recentLateness =
+            new java.util.concurrent.atomic.AtomicReference<>(new LatencyHistogram());
 
     public RtpPacer(String name, int threads) {
         if (threads < 1) {
@@ -86,6 +89,14 @@ public final class RtpPacer implements AutoCloseable {
         Handle h = new Handle(task, w, firstDeadlineNanos);
         w.add(h);
         return h;
+    }
+
+    /**
+     * The lateness (wake-up after the deadline) of every tick of every sender since the previous call, and starts a
+     * new window. One reader (the overload guard).
+     */
+    public LatencyHistogram takeRecentLateness() {
+        return recentLateness.getAndSet(new LatencyHistogram());
     }
 
     /** Times a sender was re-based because it fell too far behind. */
@@ -146,6 +157,7 @@ public final class RtpPacer implements AutoCloseable {
                 if (due.cancelled) {
                     continue;
                 }
+                recentLateness.get().record((System.nanoTime() - due.deadline) / 1000);
                 try {
                     due.task.tick(due.deadline);
                 } catch (RuntimeException e) {

@@ -87,6 +87,13 @@ public final class SipUserAgent implements SipListenerExt, AutoCloseable {
     private AddressFactory addresses;
     private MessageFactory messages;
 
+    private volatile OverloadGate overloadGate = OverloadGate.OPEN;
+
+    /** New INVITEs are refused with 503 + Retry-After while {@code gate} says so. */
+    public void setOverloadGate(OverloadGate gate) {
+        this.overloadGate = java.util.Objects.requireNonNull(gate, "gate");
+    }
+
     public SipUserAgent(SipConfig config, SipCallListener listener, BridgeMetrics metrics) {
         this.config = config;
         this.listener = listener;
@@ -252,6 +259,14 @@ public final class SipUserAgent implements SipListenerExt, AutoCloseable {
         String sipCallId = callIdOf(invite);
         if (calls.containsKey(sipCallId)) {
             return; // a retransmission racing the transaction layer: the first copy is being handled
+        }
+        int retryAfter = overloadGate.refuseForSeconds();
+        if (retryAfter > 0) {
+            // before auth and SDP: an overloaded bridge spends as little as it can on a call it will not take
+            Response r = response(Response.SERVICE_UNAVAILABLE, invite, null);
+            r.addHeader(headers.createRetryAfterHeader(retryAfter));
+            sendStateless(r, "overload");
+            return;
         }
         if (authenticator != null && !authorized(invite)) {
             return;

@@ -1,6 +1,9 @@
 package dev.omnicall.bridge.sip;
 
 import dev.omnicall.bridge.BridgeMetrics;
+import dev.omnicall.bridge.OverloadConfig;
+import dev.omnicall.bridge.OverloadGuard;
+import dev.omnicall.bridge.media.RtpPacer;
 import dev.omnicall.bridge.sdp.Direction;
 import dev.omnicall.bridge.sdp.NegotiatedMedia;
 import dev.omnicall.bridge.testing.FreePorts;
@@ -118,6 +121,73 @@ class SipUserAgentIT {
         assertThat(metrics.count("omnicall_bridge_sip_rejected_total", "reason", "max_calls")).isEqualTo(1);
         Sipp.Result firstResult = first.await(45);
         assertThat(firstResult.passed()).as(firstResult.log()).isTrue();
+    }
+
+    @Test
+    void shouldRefuseNewCallWith503AndRetryAfterWhileOverloadedThenAnswerAfterRecovery() throws Exception {
+        // Given a user agent behind an overload guard that measures a real RTP pacer carrying 20 senders, one of
+        // which stalls 30 ms in every 20 ms tick (the others are late behind it, as on a pacer starved of CPU),
+        // sampled every 200 ms
+        RtpPacer pacer = new RtpPacer("it-pacer", 1);
+        List<RtpPacer.Handle> senders = new java.util.ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            boolean stalls = i == 0;
+            senders.add(pacer.schedule(new RtpPacer.Task() {
+                @Override
+                public long periodNanos() {
+                    return 20_000_000L;
+                }
+
+                @Override
+                public void tick(long scheduledNanos) {
+                    if (stalls) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(30_000_000L);
+                    }
+                }
+            }, System.nanoTime()));
+        }
+        OverloadConfig thresholds = new OverloadConfig(true, 10, 100, 5, 100, Duration.ofMillis(200), 2, 7);
+        try (OverloadGuard guard = new OverloadGuard(thresholds, OverloadGuard.measuring(pacer), metrics)) {
+            start(config());
+            agent.setOverloadGate(guard);
+            guard.start();
+            awaitCondition(guard::overloaded, "guard reports overload");
+
+            // When a caller calls while the bridge reports overload
+            Sipp.Running refused = new Sipp(tmp, "uac_refused.xml", Map.of("STATUS", "503", "FORMATS", "0")).start(agent.port());
+            Sipp.Result refusedResult = refused.await(45);
+
+            // Then it gets 503 with Retry-After, counted as an overload refusal, and no call reached the listener
+            assertThat(refusedResult.passed()).as(refusedResult.log()).isTrue();
+            assertThat(refused.messages()).contains("SIP/2.0 503 ").containsPattern("Retry-After: 7\\b");
+            assertThat(metrics.count("omnicall_bridge_sip_rejected_total", "reason", "overload")).isEqualTo(1);
+            assertThat(metrics.registry().find("omnicall_bridge_overloaded").gauge().value()).isEqualTo(1.0);
+            assertThat(listener.events).isEmpty();
+
+            // When the load goes away (its senders end: no late ticks for two samples in a row)
+            senders.forEach(RtpPacer.Handle::cancel);
+            awaitCondition(() -> !guard.overloaded(), "guard reports recovery");
+
+            // Then the next call is answered
+            Sipp.Result answered = sipp("uac_call_bye.xml", Map.of(), "-d", "200");
+            assertThat(answered.passed()).as(answered.log()).isTrue();
+            assertThat(listener.events).containsExactly("invite call-1 PCMU", "answered call-1", "ended call-1 BYE");
+            assertThat(metrics.count("omnicall_bridge_sip_rejected_total", "reason", "overload")).isEqualTo(1);
+            assertThat(metrics.registry().find("omnicall_bridge_overloaded").gauge().value()).isEqualTo(0.0);
+        } finally {
+            senders.forEach(RtpPacer.Handle::cancel);
+            pacer.close();
+        }
+    }
+
+    private static void awaitCondition(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+        long end = System.nanoTime() + 10_000_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("timed out waiting: " + what);
+            }
+            Thread.sleep(20);
+        }
     }
 
     @Test

@@ -1,0 +1,49 @@
+package dev.omnicall.bridge;
+
+import java.time.Duration;
+
+/**
+ * When the bridge stops taking new calls because the calls it carries would degrade (see {@link OverloadGuard}).
+ * It refuses once a sample of its RTP send lateness p99 reaches {@code refuseLatenessP99Ms} or its process CPU
+ * reaches {@code refuseCpuPct} of the cores it may use; it takes calls again after {@code resumeAfterSamples}
+ * samples in a row below both resume thresholds.
+ *
+ * @param enabled             off: every call is taken (up to {@code maxCalls})
+ * @param refuseLatenessP99Ms p99 of the pacer's wake-up lateness over one sample that starts refusing; below a
+ *                            packet time (20 ms), so new calls stop before live calls' audio gets gaps
+ * @param refuseCpuPct        process CPU over one sample, % of {@code availableProcessors}, that starts refusing
+ * @param resumeLatenessP99Ms lateness p99 under which a sample counts as calm
+ * @param resumeCpuPct        CPU under which a sample counts as calm
+ * @param sampleInterval      how often the guard measures
+ * @param resumeAfterSamples  calm samples in a row that end an overload
+ * @param retryAfterSeconds   the Retry-After of the 503
+ */
+public record OverloadConfig(boolean enabled, int refuseLatenessP99Ms, int refuseCpuPct, int resumeLatenessP99Ms,
+                             int resumeCpuPct, Duration sampleInterval, int resumeAfterSamples, int retryAfterSeconds) {
+
+    /** Off: what a bridge built before the guard did. */
+    public static final OverloadConfig OFF = new OverloadConfig(false, 10, 85, 5, 70, Duration.ofMillis(500), 4, 5);
+
+    public OverloadConfig {
+        if (sampleInterval == null || sampleInterval.toMillis() < 50) {
+            throw new IllegalArgumentException("overload sampleInterval must be at least 50 ms, got " + sampleInterval);
+        }
+        if (refuseLatenessP99Ms < 1 || resumeLatenessP99Ms < 0 || resumeLatenessP99Ms > refuseLatenessP99Ms) {
+            throw new IllegalArgumentException("need 0 <= resumeLatenessP99Ms <= refuseLatenessP99Ms and refuse >= 1 ms,"
+                    + " got resume " + resumeLatenessP99Ms + " and refuse " + refuseLatenessP99Ms);
+        }
+        if (refuseCpuPct < 1 || refuseCpuPct > 100 || resumeCpuPct < 0 || resumeCpuPct > refuseCpuPct) {
+            throw new IllegalArgumentException("need 0 <= resumeCpuPct <= refuseCpuPct <= 100, got resume "
+                    + resumeCpuPct + " and refuse " + refuseCpuPct);
+        }
+        if (resumeAfterSamples < 1 || retryAfterSeconds < 1) {
+            throw new IllegalArgumentException("resumeAfterSamples and retryAfterSeconds must be at least 1, got "
+                    + resumeAfterSamples + " and " + retryAfterSeconds);
+        }
+    }
+
+    /** On, with refuse at p99 10 ms or 85 % CPU, resume after 2 s under 5 ms and 70 %, Retry-After 5 s. */
+    public static OverloadConfig defaults() {
+        return new OverloadConfig(true, 10, 85, 5, 70, Duration.ofMillis(500), 4, 5);
+    }
+}

@@ -1,0 +1,147 @@
+package dev.omnicall.bridge;
+
+import dev.omnicall.bridge.media.LatencyHistogram;
+import dev.omnicall.bridge.media.RtpPacer;
+import dev.omnicall.bridge.sip.OverloadGate;
+import java.lang.management.ManagementFactory;
+import java.util.Locale;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Refuses new calls (SIP 503 + Retry-After, through {@link OverloadGate}) while the bridge cannot carry more
+ * without its live calls degrading. Every {@code sampleInterval} it reads what the bridge itself measures: the
+ * lateness of every RTP pacer tick in the interval (the first thing to suffer when the receive threads and the
+ * VAD take the cores; a tick later than a packet time leaves a gap in the caller's audio) and the process's CPU.
+ * It enters overload at the first sample over a refuse threshold and leaves it after {@code resumeAfterSamples}
+ * calm samples in a row (hysteresis, so it does not flap at the edge). Live calls are never touched.
+ *
+ * <p>Metrics: {@code omnicall_bridge_overloaded} (gauge, 1 while refusing), refusals in
+ * {@code omnicall_bridge_sip_rejected_total{reason=overload}}; one WARN line when it starts refusing and one INFO
+ * line when it stops.
+ */
+public final class OverloadGuard implements OverloadGate, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(OverloadGuard.class);
+    /**
+     * Fewer pacer ticks than this in a sample (a bridge with a call or two) say nothing about its lateness: one
+     * slow wake-up would be the p99. Such a bridge is judged on CPU alone.
+     */
+    static final long MIN_TICKS = 20;
+
+    /** One interval's reading. */
+    public record LoadSample(long latenessP99Micros, long ticks, double cpuPct) {}
+
+    /** Reads the load since its previous call. */
+    @FunctionalInterface
+    public interface LoadSampler {
+        LoadSample sample();
+    }
+
+    private final OverloadConfig config;
+    private final LoadSampler sampler;
+    private final BridgeMetrics metrics;
+    private final java.util.concurrent.atomic.AtomicInteger gauge;
+    private volatile boolean overloaded;
+    private int calmSamples;
+    private volatile LoadSample last = new LoadSample(0, 0, 0);
+    private ScheduledExecutorService timer;
+
+    public OverloadGuard(OverloadConfig config, LoadSampler sampler, BridgeMetrics metrics) {
+        this.config = config;
+        this.sampler = sampler;
+        this.metrics = metrics;
+        this.gauge = metrics.overloadedGauge();
+    }
+
+    /**
+     * The bridge's own measurements: pacer tick lateness (p99 over the ticks since the last sample) and the
+     * process CPU time over the wall time, as % of the processors the JVM may use (container-aware).
+     */
+    public static LoadSampler measuring(RtpPacer pacer) {
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        int cores = Runtime.getRuntime().availableProcessors();
+        pacer.takeRecentLateness();
+        long[] previous = {System.nanoTime(), os.getProcessCpuTime()};
+        return () -> {
+            LatencyHistogram h = pacer.takeRecentLateness();
+            long wall = System.nanoTime();
+            long cpu = os.getProcessCpuTime();
+            double pct = 100.0 * (cpu - previous[1]) / Math.max(1, wall - previous[0]) / cores;
+            previous[0] = wall;
+            previous[1] = cpu;
+            return new LoadSample(h.percentileMicros(0.99), h.count(), pct);
+        };
+    }
+
+    /** Samples every {@code sampleInterval} on a daemon thread until {@link #close()}. */
+    public synchronized void start() {
+        if (timer != null) {
+            return;
+        }
+        timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "bridge-overload-guard");
+            t.setDaemon(true);
+            return t;
+        });
+        long ms = config.sampleInterval().toMillis();
+        timer.scheduleAtFixedRate(() -> {
+            try {
+                onSample(sampler.sample());
+            } catch (RuntimeException e) {
+                LOG.warn("overload sample failed; the guard keeps its state", e);
+            }
+        }, ms, ms, TimeUnit.MILLISECONDS);
+    }
+
+    /** Takes one reading (called by the timer; tests call it directly). */
+    public synchronized void onSample(LoadSample s) {
+        last = s;
+        long lateness = s.ticks() >= MIN_TICKS ? s.latenessP99Micros() : 0;
+        boolean hot = lateness >= config.refuseLatenessP99Ms() * 1000L || s.cpuPct() >= config.refuseCpuPct();
+        boolean calm = lateness < config.resumeLatenessP99Ms() * 1000L && s.cpuPct() < config.resumeCpuPct();
+        if (!overloaded) {
+            if (hot) {
+                overloaded = true;
+                calmSamples = 0;
+                gauge.set(1);
+                LOG.warn("bridge overloaded: refusing new calls with 503 (send lateness p99 {} us over {} ticks, cpu {}%;"
+                        + " thresholds {} ms, {}%)", s.latenessP99Micros(), s.ticks(),
+                        String.format(Locale.ROOT, "%.0f", s.cpuPct()), config.refuseLatenessP99Ms(), config.refuseCpuPct());
+            }
+            return;
+        }
+        calmSamples = calm ? calmSamples + 1 : 0;
+        if (calmSamples >= config.resumeAfterSamples()) {
+            overloaded = false;
+            gauge.set(0);
+            LOG.info("bridge recovered: taking new calls again (send lateness p99 {} us, cpu {}%)", s.latenessP99Micros(),
+                    String.format(Locale.ROOT, "%.0f", s.cpuPct()));
+        }
+    }
+
+    public boolean overloaded() {
+        return overloaded;
+    }
+
+    /** The last reading, for logs and the benchmark. */
+    public LoadSample lastSample() {
+        return last;
+    }
+
+    @Override
+    public int refuseForSeconds() {
+        return overloaded ? config.retryAfterSeconds() : 0;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (timer != null) {
+            timer.shutdownNow();
+            timer = null;
+        }
+    }
+}

@@ -1,0 +1,168 @@
+package dev.omnicall.bridge;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.omnicall.bridge.OverloadGuard.LoadSample;
+import dev.omnicall.bridge.media.RtpPacer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+class OverloadGuardTest {
+    private static final OverloadConfig CONFIG = new OverloadConfig(true, 10, 85, 5, 70, Duration.ofMillis(100), 3, 5);
+    private final BridgeMetrics metrics = BridgeMetrics.inMemory();
+    private final OverloadGuard guard = new OverloadGuard(CONFIG, () -> new LoadSample(0, 0, 0), metrics);
+
+    private static LoadSample late(long p99Micros) {
+        return new LoadSample(p99Micros, 500, 20);
+    }
+
+    private double gauge() {
+        return metrics.registry().find("omnicall_bridge_overloaded").gauge().value();
+    }
+
+    @Test
+    void shouldRefuseFromTheFirstSampleOverEitherThreshold() {
+        guard.onSample(late(9_990));
+        guard.onSample(new LoadSample(1_000, 500, 84.9));
+        assertThat(guard.overloaded()).isFalse();
+        assertThat(guard.refuseForSeconds()).isZero();
+        assertThat(gauge()).isZero();
+
+        guard.onSample(late(10_000));
+        assertThat(guard.overloaded()).isTrue();
+        assertThat(guard.refuseForSeconds()).isEqualTo(5);
+        assertThat(gauge()).isEqualTo(1.0);
+
+        OverloadGuard byCpu = new OverloadGuard(CONFIG, () -> null, BridgeMetrics.inMemory());
+        byCpu.onSample(new LoadSample(1_000, 500, 85));
+        assertThat(byCpu.overloaded()).isTrue();
+    }
+
+    @Test
+    void shouldTakeCallsAgainOnlyAfterEnoughCalmSamplesInARow() {
+        guard.onSample(late(30_000));
+        // between the resume and the refuse thresholds: still refusing (hysteresis)
+        guard.onSample(late(7_000));
+        guard.onSample(late(7_000));
+        guard.onSample(late(7_000));
+        guard.onSample(late(7_000));
+        assertThat(guard.overloaded()).isTrue();
+        // two calm, then one that is not: the count starts again
+        guard.onSample(late(1_000));
+        guard.onSample(late(1_000));
+        guard.onSample(new LoadSample(1_000, 500, 75));
+        guard.onSample(late(1_000));
+        guard.onSample(late(1_000));
+        assertThat(guard.overloaded()).isTrue();
+        guard.onSample(late(1_000));
+        assertThat(guard.overloaded()).isFalse();
+        assertThat(guard.refuseForSeconds()).isZero();
+        assertThat(gauge()).isZero();
+    }
+
+    @Test
+    void shouldNotJudgeLatenessOnTooFewTicks() {
+        guard.onSample(new LoadSample(50_000, OverloadGuard.MIN_TICKS - 1, 10)); // one call's hiccup
+        assertThat(guard.overloaded()).isFalse();
+        guard.onSample(new LoadSample(50_000, OverloadGuard.MIN_TICKS, 10));
+        assertThat(guard.overloaded()).isTrue();
+    }
+
+    @Test
+    void shouldTreatAnIdleBridgeAsCalm() {
+        guard.onSample(late(20_000));
+        for (int i = 0; i < 3; i++) {
+            guard.onSample(new LoadSample(0, 0, 1)); // no calls: no ticks
+        }
+        assertThat(guard.overloaded()).isFalse();
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldMeasurePacerLatenessFromItsTicks() throws Exception {
+        // Given a real pacer whose one sender stalls 30 ms in every 20 ms tick (a pacer starved of CPU)
+        try (RtpPacer pacer = new RtpPacer("guard-test-pacer", 1)) {
+            AtomicBoolean stalling = new AtomicBoolean(true);
+            RtpPacer.Handle h = pacer.schedule(new RtpPacer.Task() {
+                @Override
+                public long periodNanos() {
+                    return 20_000_000L;
+                }
+
+                @Override
+                public void tick(long scheduledNanos) {
+                    if (stalling.get()) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(30_000_000L);
+                    }
+                }
+            }, System.nanoTime());
+            OverloadGuard.LoadSampler sampler = OverloadGuard.measuring(pacer);
+            Thread.sleep(500);
+            LoadSample stalled = sampler.sample();
+            stalling.set(false);
+            Thread.sleep(300);
+            sampler.sample(); // the window with the change in it
+            Thread.sleep(500);
+            LoadSample onTime = sampler.sample();
+            h.cancel();
+
+            // Then the stalled window's p99 is over 10 ms, and the window after it is back near the floor
+            assertThat(stalled.ticks()).isGreaterThan(5);
+            assertThat(stalled.latenessP99Micros()).isGreaterThanOrEqualTo(10_000);
+            assertThat(onTime.ticks()).isGreaterThan(10);
+            assertThat(onTime.latenessP99Micros()).isLessThan(stalled.latenessP99Micros());
+        }
+    }
+
+    @Test
+    @Timeout(30)
+    void shouldMeasureProcessCpuWhenBusyThreadsTakeTheCores() throws Exception {
+        try (RtpPacer pacer = new RtpPacer("guard-cpu-pacer", 1)) {
+            OverloadGuard.LoadSampler sampler = OverloadGuard.measuring(pacer);
+            Thread.sleep(500);
+            LoadSample idle = sampler.sample();
+            AtomicBoolean busy = new AtomicBoolean(true);
+            List<Thread> hogs = new ArrayList<>();
+            for (int i = 0; i < 4 * Runtime.getRuntime().availableProcessors(); i++) {
+                Thread t = new Thread(() -> {
+                    long x = 0;
+                    while (busy.get()) {
+                        x += System.nanoTime() & 1;
+                    }
+                    if (x == -1) {
+                        System.out.print("");
+                    }
+                });
+                t.setDaemon(true);
+                t.start();
+                hogs.add(t);
+            }
+            Thread.sleep(1_000);
+            LoadSample loaded = sampler.sample();
+            busy.set(false);
+            for (Thread t : hogs) {
+                t.join();
+            }
+            // the box is shared (other processes take cores), so no absolute figure for the loaded reading
+            assertThat(loaded.cpuPct()).as("busy %s vs idle %s", loaded, idle).isGreaterThan(idle.cpuPct() + 20);
+            assertThat(idle.cpuPct()).isLessThan(20);
+        }
+    }
+
+    @Test
+    void shouldRefuseThresholdsThatCannotWork() {
+        assertThatThrownBy(() -> new OverloadConfig(true, 5, 85, 10, 70, Duration.ofMillis(500), 4, 5))
+                .hasMessageContaining("resumeLatenessP99Ms <= refuseLatenessP99Ms");
+        assertThatThrownBy(() -> new OverloadConfig(true, 10, 85, 5, 90, Duration.ofMillis(500), 4, 5))
+                .hasMessageContaining("resumeCpuPct <= refuseCpuPct");
+        assertThatThrownBy(() -> new OverloadConfig(true, 10, 85, 5, 70, Duration.ofMillis(10), 4, 5))
+                .hasMessageContaining("sampleInterval");
+        assertThatThrownBy(() -> new OverloadConfig(true, 10, 85, 5, 70, Duration.ofMillis(500), 4, 0))
+                .hasMessageContaining("retryAfterSeconds");
+    }
+}
