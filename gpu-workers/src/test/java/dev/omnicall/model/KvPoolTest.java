@@ -152,6 +152,53 @@ class KvPoolTest {
     }
 
     @Test
+    void shouldDecodeAsThePerSequencePathInFloat16AsOnTheGpu() {
+        // Given the tiny checkpoint loaded as float16 (the GPU default: pool, index-put and gather in half precision,
+        // scores and mask in float32), 3 sequences joining one per step
+        try (OmniModel half = OmniModel.load(TinyModels.checkpointDir(), new ModelOptions("cpu", "float16", 0, null,
+                null).withTranscriber(false))) {
+            LlamaModel llm16 = half.llm();
+            assertThat(llm16.dataType()).isEqualTo(ai.djl.ndarray.types.DataType.FLOAT16);
+            long[][] prompts = {{256, 5, 6, 7, 8, 9}, {256, 40, 41}, {256, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}};
+            List<SequenceCache> pooled = new ArrayList<>();
+            List<KvCache> single = new ArrayList<>();
+            try (KvPool pool = llm16.newPool(3, 32)) {
+                long[] next = new long[3];
+                for (int step = 0; step < 6; step++) {
+                    if (step < 3) {
+                        KvPool.Slot slot = pool.acquire();
+                        KvCache own = llm16.newCache(32);
+                        next[step] = llm16.forward(llm16.embed(prompts[step]), slot, prompts[step]).lastLogits()
+                                .argMax().getLong();
+                        llm16.forward(llm16.embed(prompts[step]), own, prompts[step]);
+                        pooled.add(slot);
+                        single.add(own);
+                    }
+                    int n = pooled.size();
+                    long[] in = java.util.Arrays.copyOf(next, n);
+                    // When they decode pooled and per sequence
+                    LlamaModel.Output a = llm16.decode(in, pooled);
+                    LlamaModel.Output b = llm16.decodeBatch(in, single);
+                    // Then the logits agree within half-precision tolerance (2% of the largest) and so do the tokens
+                    float[] fa = a.lastLogits().toFloatArray();
+                    float[] fb = b.lastLogits().toFloatArray();
+                    float scale = 0;
+                    for (float f : fb) {
+                        scale = Math.max(scale, Math.abs(f));
+                    }
+                    assertClose(fa, fb, 0.02f * scale);
+                    long[] ta = a.lastLogits().argMax(-1).toLongArray();
+                    assertThat(ta).containsExactly(b.lastLogits().argMax(-1).toLongArray());
+                    System.arraycopy(ta, 0, next, 0, n);
+                }
+            } finally {
+                pooled.forEach(SequenceCache::close);
+                single.forEach(KvCache::close);
+            }
+        }
+    }
+
+    @Test
     void shouldKeepTheOrderGivenWhenPooledAndOwnCachesMix() {
         // Given a batch whose middle row has a cache of its own (as when the pool was full) among pooled rows
         long[][] prompts = {{256, 1, 2, 3}, {256, 9, 8, 7, 6, 5, 4}, {256, 42}};
