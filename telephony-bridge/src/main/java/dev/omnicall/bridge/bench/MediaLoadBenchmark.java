@@ -36,7 +36,7 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <pre>
  * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,25,50,100,200] [--seconds=10]
- *      [--vad=silero|energy] [--ptime=20] [--busy=threads]
+ *      [--vad=silero|energy] [--ptime=20] [--busy=threads] [--gate=off|dBFS]
  * </pre>
  *
  * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
@@ -78,6 +78,7 @@ public final class MediaLoadBenchmark {
         String vadKind = "silero";
         int ptime = 20;
         int busy = 0;
+        String gate = "default";
         for (String a : args) {
             if (a.startsWith("--calls=")) {
                 steps = java.util.Arrays.stream(a.substring(8).split(",")).map(Integer::parseInt).toList();
@@ -87,11 +88,13 @@ public final class MediaLoadBenchmark {
                 vadKind = a.substring(6);
             } else if (a.startsWith("--ptime=")) {
                 ptime = Integer.parseInt(a.substring(8));
+            } else if (a.startsWith("--gate=")) {
+                gate = a.substring(7);
             } else if (a.startsWith("--busy=")) {
                 busy = Integer.parseInt(a.substring(7));
             } else {
                 throw new IllegalArgumentException("unknown argument " + a
-                        + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads)");
+                        + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads --gate=off|dBFS)");
             }
         }
         short[] speech = speech8k();
@@ -102,7 +105,15 @@ public final class MediaLoadBenchmark {
         System.out.printf(Locale.ROOT, "machine floor: an idle thread waking every 20 ms is late by p50=%d us p99=%d us"
                 + " max=%d us (load average %.1f)%n", floor[0], floor[1], floor[2], loadAverage());
         VadFactory vads = "energy".equals(vadKind) ? VadFactory.energyOnly() : VadFactory.create();
-        System.out.println("VAD: " + (vads.usesSilero() ? "silero" : "energy (" + vads.fallbackReason().orElse("") + ")"));
+        if ("off".equals(gate)) {
+            vads.withEnergyGate(Double.NaN);
+        } else if (!"default".equals(gate)) {
+            vads.withEnergyGate(Double.parseDouble(gate));
+        }
+        String vadName = vads.usesSilero()
+                ? (Double.isNaN(vads.energyGateDbfs()) ? "silero" : "silero+gate" + (int) vads.energyGateDbfs())
+                : "energy";
+        System.out.println("VAD: " + (vads.usesSilero() ? vadName : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
         for (int calls : steps) {
             StepResult r = runStep(calls, seconds, ptime, vads, speech, busy);
@@ -133,7 +144,7 @@ public final class MediaLoadBenchmark {
                 "bench=media-load vad=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
                         + " cpu_per_call_pct=%.2f segments_per_call_last=%.1f segment_audio_ratio_last=%.2f"
                         + " lost_last=%d p99_us_last=%d load=%.1f steps=%s%n",
-                vads.usesSilero() ? "silero" : "energy", ptime, Runtime.getRuntime().availableProcessors(), busy,
+                vadName, ptime, Runtime.getRuntime().availableProcessors(), busy,
                 floor[1], best == null ? 0 : best.calls, best == null ? -1 : best.p99,
                 best == null ? -1.0 : best.bridgeCpuPerCallPct, lastStep.segmentsPerCall(), lastStep.segmentAudioRatio(),
                 lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, loadAverage(),

@@ -54,6 +54,19 @@ public final class SileroVad implements Vad {
         return probability;
     }
 
+    /**
+     * A frame the model does not see (the energy gate skipped it): only the 64-sample context moves on, so the next
+     * frame the model sees has the samples that really came before it; the recurrent state stays.
+     */
+    void skip(short[] frame) {
+        if (frame.length != FRAME_SAMPLES) {
+            throw new IllegalArgumentException("Silero VAD takes " + FRAME_SAMPLES + "-sample frames, got " + frame.length);
+        }
+        for (int i = 0; i < CONTEXT_SAMPLES; i++) {
+            input[i] = frame[FRAME_SAMPLES - CONTEXT_SAMPLES + i] / 32768f;
+        }
+    }
+
     /** Inferences that failed since this VAD was made. */
     public long failures() {
         return failures;

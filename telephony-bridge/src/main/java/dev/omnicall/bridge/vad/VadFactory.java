@@ -20,8 +20,41 @@ public final class VadFactory implements AutoCloseable {
     public static final String MODEL_ENV = "OMNICALL_SILERO_MODEL";
     private static final Logger LOG = LoggerFactory.getLogger(VadFactory.class);
 
+    /** The energy gate in front of Silero, dBFS, or "off" ({@link EnergyGatedVad#DEFAULT_GATE_DBFS} when unset). */
+    public static final String GATE_PROPERTY = "omnicall.vad.energy-gate-dbfs";
+
     private final SileroModel silero; // null: energy fallback
     private final String fallbackReason;
+    private volatile double gateDbfs = gateFromProperty();
+
+    private static double gateFromProperty() {
+        String v = System.getProperty(GATE_PROPERTY);
+        if (v == null || v.isBlank()) {
+            return EnergyGatedVad.DEFAULT_GATE_DBFS;
+        }
+        if (v.trim().equalsIgnoreCase("off")) {
+            return Double.NaN;
+        }
+        try {
+            return Double.parseDouble(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("-D" + GATE_PROPERTY + "=" + v + " is neither a level in dBFS nor off");
+        }
+    }
+
+    /** Silero behind an energy gate at {@code dbfs} (e.g. -50), or without one for NaN; calls made from now on. */
+    public VadFactory withEnergyGate(double dbfs) {
+        if (!Double.isNaN(dbfs) && !(dbfs < 0 && dbfs > -96)) {
+            throw new IllegalArgumentException("energy gate " + dbfs + " dBFS is outside -96..0");
+        }
+        this.gateDbfs = dbfs;
+        return this;
+    }
+
+    /** The energy gate in dBFS, NaN when off. */
+    public double energyGateDbfs() {
+        return gateDbfs;
+    }
 
     private VadFactory(SileroModel silero, String fallbackReason) {
         this.silero = silero;
@@ -83,7 +116,10 @@ public final class VadFactory implements AutoCloseable {
     }
 
     public Vad newVad() {
-        return silero != null ? silero.newVad() : new EnergyVad();
+        if (silero == null) {
+            return new EnergyVad();
+        }
+        return Double.isNaN(gateDbfs) ? silero.newVad() : new EnergyGatedVad(silero.newVad(), gateDbfs);
     }
 
     public boolean usesSilero() {
