@@ -124,10 +124,10 @@ class OverloadGuardTest {
     void shouldMeasureProcessCpuWhenBusyThreadsTakeTheCores() throws Exception {
         try (RtpPacer pacer = new RtpPacer("guard-cpu-pacer", 1)) {
             OverloadGuard.LoadSampler sampler = OverloadGuard.measuring(pacer);
-            Thread.sleep(500);
-            LoadSample idle = sampler.sample();
+            sampler.sample();
             AtomicBoolean busy = new AtomicBoolean(true);
             List<Thread> hogs = new ArrayList<>();
+            java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
             for (int i = 0; i < 4 * Runtime.getRuntime().availableProcessors(); i++) {
                 Thread t = new Thread(() -> {
                     long x = 0;
@@ -139,18 +139,28 @@ class OverloadGuardTest {
                     }
                 });
                 t.setDaemon(true);
-                t.start();
                 hogs.add(t);
             }
+            long wall0 = System.nanoTime();
+            sampler.sample();
+            for (Thread t : hogs) {
+                t.start();
+            }
             Thread.sleep(1_000);
+            long hogNanos = 0;
+            for (Thread t : hogs) {
+                hogNanos += Math.max(0, mx.getThreadCpuTime(t.getId()));
+            }
             LoadSample loaded = sampler.sample();
+            double hogPct = 100.0 * hogNanos / (System.nanoTime() - wall0) / Runtime.getRuntime().availableProcessors();
             busy.set(false);
             for (Thread t : hogs) {
                 t.join();
             }
-            // the box is shared (other processes take cores), so no absolute figure for the loaded reading
-            assertThat(loaded.cpuPct()).as("busy %s vs idle %s", loaded, idle).isGreaterThan(idle.cpuPct() + 20);
-            assertThat(idle.cpuPct()).isLessThan(20);
+            // the box is shared, so no absolute figure: the reading holds at least what the busy threads burnt
+            assertThat(hogPct).as("the busy threads ran").isGreaterThan(5);
+            assertThat(loaded.cpuPct()).as("process CPU reading %s vs the busy threads' own %.1f %%", loaded, hogPct)
+                    .isGreaterThanOrEqualTo(0.9 * hogPct);
         }
     }
 
