@@ -1,6 +1,7 @@
 package dev.omnicall.bridge.vad;
 
 import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -72,6 +73,49 @@ public final class SileroModel implements AutoCloseable {
 
     public Path path() {
         return path;
+    }
+
+    /**
+     * One ONNX Runtime run for one frame of each of several calls: row b of the batch is {@code vads[b]} with
+     * {@code frames[b]}, each call's recurrent state and context carried as in {@link SileroVad#speechProbability}
+     * (the graph takes state [2, B, 128]). Returns the calls' speech probabilities. {@code SileroBatchTest} checks it
+     * against one run per call.
+     */
+    public float[] speechProbabilities(SileroVad[] vads, short[][] frames) throws OrtException {
+        int b = vads.length;
+        if (frames.length != b || b == 0) {
+            throw new IllegalArgumentException("need one frame per VAD and at least one, got " + frames.length
+                    + " frames for " + b + " VADs");
+        }
+        int width = SileroVad.CONTEXT_SAMPLES + Vad.FRAME_SAMPLES;
+        float[] input = new float[b * width];
+        float[] state = new float[2 * b * 128];
+        for (int i = 0; i < b; i++) {
+            System.arraycopy(vads[i].batchInput(frames[i]), 0, input, i * width, width);
+            float[] s = vads[i].batchState();
+            for (int layer = 0; layer < 2; layer++) {
+                System.arraycopy(s, layer * 128, state, (layer * b + i) * 128, 128);
+            }
+        }
+        float[] p = new float[b];
+        try (OnnxTensor x = OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(input), new long[] {b, width});
+             OnnxTensor h = OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(state), new long[] {2, b, 128});
+             OnnxTensor sr = OnnxTensor.createTensor(env, java.nio.LongBuffer.wrap(new long[] {Vad.SAMPLE_RATE}), new long[0]);
+             OrtSession.Result result = session.run(Map.of(INPUT, x, STATE, h, SAMPLE_RATE, sr))) {
+            float[][] out = (float[][]) result.get(OUTPUT).orElseThrow().getValue();
+            java.nio.FloatBuffer next = ((OnnxTensor) result.get(STATE_OUT).orElseThrow()).getFloatBuffer();
+            float[] nextState = new float[2 * b * 128];
+            next.get(nextState);
+            for (int i = 0; i < b; i++) {
+                p[i] = out[i][0];
+                float[] s = vads[i].batchState();
+                for (int layer = 0; layer < 2; layer++) {
+                    System.arraycopy(nextState, (layer * b + i) * 128, s, layer * 128, 128);
+                }
+                vads[i].batchDone();
+            }
+        }
+        return p;
     }
 
     /** A VAD with fresh state for one call. */

@@ -54,6 +54,27 @@ public final class SileroVad implements Vad {
         return probability;
     }
 
+    /** Batched inference: this call's model input (context + frame, scaled) for {@code frame}. */
+    float[] batchInput(short[] frame) {
+        if (frame.length != FRAME_SAMPLES) {
+            throw new IllegalArgumentException("Silero VAD takes " + FRAME_SAMPLES + "-sample frames, got " + frame.length);
+        }
+        for (int i = 0; i < FRAME_SAMPLES; i++) {
+            input[CONTEXT_SAMPLES + i] = frame[i] / 32768f;
+        }
+        return input;
+    }
+
+    /** Batched inference: this call's recurrent state, [2][128] flattened. */
+    float[] batchState() {
+        return state;
+    }
+
+    /** Batched inference: the frame given to {@link #batchInput} was run; the state was updated in place. */
+    void batchDone() {
+        System.arraycopy(input, FRAME_SAMPLES, input, 0, CONTEXT_SAMPLES);
+    }
+
     /**
      * A frame the model does not see (the energy gate skipped it): only the 64-sample context moves on, so the next
      * frame the model sees has the samples that really came before it; the recurrent state stays.
