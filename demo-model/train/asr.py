@@ -209,7 +209,10 @@ def main():
                              f"ctc loss {loss_ctc.item():.3f} "
                              f"({time.time() - t0:.0f} s)")
             if step % 100 == 0:
-                torch.save({"dims": dims, "model": model.state_dict()}, os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
+                # the heads too: a run stopped here can be continued (DEMO_ASR_INIT) and probed with its intent head
+                torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "step": step,
+                            "intent_head": intent_head.state_dict(), "ctc_head": ctc_head.state_dict(),
+                            "phonemes": phones}, os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
     train_s = time.time() - t0
     torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "train_seconds": train_s,
                 "intent_head": intent_head.state_dict(), "ctc_head": ctc_head.state_dict(), "phonemes": phones},

@@ -237,6 +237,11 @@ class MultiHeadAttention(nn.Module):
         return self.out(matmul(a, v).transpose(1, 2).reshape(b, t, d))
 
 
+# residual dropout in the Whisper blocks while training (DEMO_ASR_DROPOUT, default 0: off); eval mode and the
+# exported files are unaffected
+BLOCK_DROPOUT = float(os.environ.get("DEMO_ASR_DROPOUT", "0"))
+
+
 class ResidualAttentionBlock(nn.Module):
     def __init__(self, d, heads, cross=False):
         super().__init__()
@@ -248,10 +253,11 @@ class ResidualAttentionBlock(nn.Module):
         self.mlp_ln = nn.LayerNorm(d)
 
     def forward(self, x, xa=None, mask=None, xa_mask=None, causal=False):
-        x = x + self.attn(self.attn_ln(x), key_mask=mask, causal=causal)
+        p = BLOCK_DROPOUT if self.training else 0.0
+        x = x + F.dropout(self.attn(self.attn_ln(x), key_mask=mask, causal=causal), p, self.training)
         if self.cross_attn is not None:
-            x = x + self.cross_attn(self.cross_attn_ln(x), xa, key_mask=xa_mask)
-        return x + self.mlp(self.mlp_ln(x))
+            x = x + F.dropout(self.cross_attn(self.cross_attn_ln(x), xa, key_mask=xa_mask), p, self.training)
+        return x + F.dropout(self.mlp(self.mlp_ln(x)), p, self.training)
 
 
 class AudioEncoder(nn.Module):

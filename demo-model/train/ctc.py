@@ -19,8 +19,10 @@ import llm as L
 CTC_CONFIG = "(2,128,4,384)"
 UPSAMPLE = 16  # units per answer token are at most 11.5 here
 STEPS = int(os.environ.get("DEMO_CTC_STEPS", "1500"))
-BATCH = 8
-LR = 2e-3
+BATCH = int(os.environ.get("DEMO_CTC_BATCH", "8"))
+LR = float(os.environ.get("DEMO_CTC_LR", "2e-3"))
+AUGMENTED_SHARE = float(os.environ.get("DEMO_CTC_AUGMENTED", "0"))  # share of the samples from augmented speech
+INPUT_NOISE = float(os.environ.get("DEMO_CTC_NOISE", "0"))  # Gaussian noise on the input states while training (x rms)
 
 
 def units_file():
@@ -67,6 +69,12 @@ def main():
     pick = rnd.sample(train, 24 if C.SMOKE else int(os.environ.get("DEMO_CTC_SAMPLES", "240")))
     asr_state = torch.load(os.path.join(C.WORK, "asr.pt"))
     enc = L.encode_all(asr_state, [mels[i] for i in pick])
+    if AUGMENTED_SHARE > 0:  # warped voices and tempo (as the LLM stage's augmented copy): states nearer the held-out
+        aug_rnd = random.Random(C.SEED + 8)
+        aug = set(aug_rnd.sample(range(len(pick)), int(AUGMENTED_SHARE * len(pick))))
+        enc_aug = L.encode_all(asr_state, [mels[pick[k]] for k in sorted(aug)], aug_rnd)
+        for k, e in zip(sorted(aug), enc_aug):
+            enc[k] = e
     ids = L.java_prompt_ids(L.history_pool(spec, rnd, 8 if C.SMOKE else 40), [])
     samples = []
     with torch.no_grad():
@@ -86,12 +94,17 @@ def main():
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
     t0 = time.time()
+    if os.environ.get("DEMO_CTC_EVAL"):  # evaluate a trained ctc.pt only (no training)
+        gen.load_state_dict(torch.load(os.environ["DEMO_CTC_EVAL"])["model"])
+        steps = 0
     for step in range(1, steps + 1):
         batch = rnd.sample(samples, min(BATCH, len(samples)))
         n = max(s.shape[0] for s, _ in batch)
         x = torch.zeros(len(batch), n, c["hidden_size"])
         for j, (s, _) in enumerate(batch):
             x[j, :s.shape[0]] = s
+        if INPUT_NOISE > 0:
+            x = x + INPUT_NOISE * x.pow(2).mean().sqrt() * torch.randn_like(x)
         logp = F.log_softmax(gen(x).float(), -1).transpose(0, 1)  # [T, B, C]
         tg = [torch.tensor(targets[ii]) for _, ii in batch]
         loss = F.ctc_loss(logp, torch.cat(tg), torch.tensor([s.shape[0] * UPSAMPLE for s, _ in batch]),
@@ -104,7 +117,8 @@ def main():
         if step % 50 == 0 or step == steps or C.SMOKE:
             C.log("ctc", f"step {step}/{steps} ctc loss {loss.item():.4f} ({time.time() - t0:.0f} s)")
     train_s = time.time() - t0
-    torch.save({"config": c, "model": gen.state_dict(), "train_seconds": train_s}, os.path.join(C.WORK, "ctc.pt"))
+    if steps:
+        torch.save({"config": c, "model": gen.state_dict(), "train_seconds": train_s}, os.path.join(C.WORK, "ctc.pt"))
     # exact unit sequences from greedy labels
     gen.eval()
     exact, dist, total = 0, 0, 0
@@ -117,6 +131,20 @@ def main():
             total += len(targets[ii])
     result = {"train_seconds": round(train_s), "exact_unit_sequences": f"{exact}/{min(48, len(samples))}",
               "unit_error_rate": round(dist / max(1, total), 4)}
+    # the states the runtime meets: held-out questions in held-out voices (their intent's answer, teacher-forced)
+    held = [i for i, m in enumerate(man) if m["split"] == "heldout"][:2 if C.SMOKE else 48]
+    held_enc = L.encode_all(asr_state, [mels[i] for i in held])
+    exact, dist, total = 0, 0, 0
+    with torch.no_grad():
+        for k, i in enumerate(held):
+            ii = man[i]["intent_index"]
+            _, _, s, _ = L.batch_forward(lm, [(ids["before"][0], held_enc[k], ids["after"], answer_ids[ii])])
+            got = collapse(gen(s[None])[0].argmax(-1).tolist(), blank)
+            exact += got == targets[ii]
+            dist += C.edit_distance(got, targets[ii])
+            total += len(targets[ii])
+    result["heldout_exact_unit_sequences"] = f"{exact}/{len(held)}"
+    result["heldout_unit_error_rate"] = round(dist / max(1, total), 4)
     C.log("ctc", json.dumps(result))
     with open(os.path.join(C.WORK, "ctc_result.json"), "w") as f:
         json.dump(result, f, indent=1)
