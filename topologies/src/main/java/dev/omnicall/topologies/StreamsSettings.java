@@ -54,11 +54,7 @@ public record StreamsSettings(String applicationId, Path stateDir, long commitIn
         // A restarted instance must not wait 45 s for its previous member to time out.
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1500);
-        // The stream thread still wakes every poll.ms to commit; its fetch may wait long (KafkaSettings), unless
-        // kafka.fetch.max.wait.ms is set
-        if (!p.containsKey(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG)) {
-            p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), KafkaSettings.IDLE_FETCH_WAIT_MS);
-        }
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 10);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), Topic.LARGE_RECORD_BYTES);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1);
