@@ -28,10 +28,16 @@ import voice_model as vm
 
 
 class Losses(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, telephone_weight=0.0):
         super().__init__()
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=vc.SAMPLE_RATE, n_fft=1024, hop_length=256, n_mels=80, f_min=0.0, f_max=8000.0, power=1.0,
+            norm="slaney", mel_scale="slaney")
+        # the band a caller hears after the bridge's 16 -> 8 kHz low-pass (3.6 kHz) and G.711: a second log-mel L1 on
+        # 300-3600 Hz only, added with this weight, so the small generator spends its capacity where the call is heard
+        self.telephone_weight = telephone_weight
+        self.tel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=vc.SAMPLE_RATE, n_fft=1024, hop_length=256, n_mels=48, f_min=300.0, f_max=3600.0, power=1.0,
             norm="slaney", mel_scale="slaney")
         self.resolutions = [(256, 64), (512, 128), (1024, 256)]
         for n, _ in self.resolutions:
@@ -39,6 +45,9 @@ class Losses(torch.nn.Module):
 
     def forward(self, y_hat, y):
         mel = F.l1_loss(torch.log(self.mel(y_hat).clamp(min=1e-5)), torch.log(self.mel(y).clamp(min=1e-5)))
+        if self.telephone_weight > 0:
+            mel = mel + self.telephone_weight * F.l1_loss(torch.log(self.tel(y_hat).clamp(min=1e-5)),
+                                                          torch.log(self.tel(y).clamp(min=1e-5)))
         sc = mag = 0.0
         for n, hop in self.resolutions:
             w = getattr(self, f"win{n}")
@@ -104,6 +113,8 @@ def main(argv=None):
     ap.add_argument("--fm-weight", type=float, default=2.0, help="weight of feature matching in the GAN phase")
     ap.add_argument("--smoke", action="store_true", help="3 steps of a tiny vocoder on the smoke data, for CI")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--telephone-weight", type=float, default=0.0,
+                    help="weight of an extra log-mel L1 on the telephone band (300-3600 Hz); 0 = off")
     args = ap.parse_args(argv)
     if args.work is None:
         args.work = os.path.join(vc.WORK, "smoke") if args.smoke else vc.WORK
@@ -132,7 +143,7 @@ def main(argv=None):
         d = min(km["centroids"].shape[1], cfg["embedding_dim"])
         model.dict.weight[:, :d] = km["centroids"][:, :d]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.0)
-    losses = Losses()
+    losses = Losses(args.telephone_weight)
     path = os.path.join(args.work, "voice", "vocoder.pt")
     step, spent, log = 0, 0.0, []
     disc, opt_d = vg.Discriminators(), None
