@@ -9,6 +9,7 @@ import dev.omnicall.bridge.media.MediaSession;
 import dev.omnicall.bridge.media.MediaStats;
 import dev.omnicall.bridge.media.RtpPacer;
 import dev.omnicall.bridge.media.RtpPortAllocator;
+import dev.omnicall.bridge.media.RtpReceivers;
 import dev.omnicall.bridge.media.Segment;
 import dev.omnicall.bridge.vad.VadFactory;
 import java.io.IOException;
@@ -35,8 +36,8 @@ import java.util.concurrent.atomic.LongAdder;
  * threads per call. The answer is the largest N with send-jitter p99 ≤ 2 ms and no loss.
  *
  * <pre>
- * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,25,50,100,200] [--seconds=10]
- *      [--vad=silero|energy] [--ptime=20] [--busy=threads] [--gate=off|dBFS]
+ * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,50,100,200,500,1000] [--seconds=10]
+ *      [--vad=silero|energy] [--ptime=20] [--busy=threads] [--gate=off|dBFS] [--vad-batch=on|off]
  * </pre>
  *
  * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
@@ -56,7 +57,8 @@ public final class MediaLoadBenchmark {
     record StepResult(int calls, long p50, long p99, long max, long sentByBridge, long receivedByCallers,
                       long callerSideGaps, double callerJitterMs, long sentByCallers, long bridgeSideLost,
                       long segments, double segmentSeconds, double speechSeconds, double bridgeCpuPerCallPct,
-                      double processCpuPct, long pacerSlips, int threads, long heapMb, double load) {
+                      double processCpuPct, long pacerSlips, int threads, long heapMb, double load,
+                      long vadRuns, long vadFrames, long sendDropped) {
         boolean passes() {
             return p99 <= P99_LIMIT_MICROS && callerSideGaps == 0 && bridgeSideLost == 0
                     && receivedByCallers >= sentByBridge;
@@ -73,12 +75,13 @@ public final class MediaLoadBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
-        List<Integer> steps = List.of(10, 25, 50, 100, 200);
+        List<Integer> steps = List.of(10, 50, 100, 200, 500, 1000);
         int seconds = 10;
         String vadKind = "silero";
         int ptime = 20;
         int busy = 0;
         String gate = "default";
+        boolean batch = true;
         for (String a : args) {
             if (a.startsWith("--calls=")) {
                 steps = java.util.Arrays.stream(a.substring(8).split(",")).map(Integer::parseInt).toList();
@@ -90,11 +93,14 @@ public final class MediaLoadBenchmark {
                 ptime = Integer.parseInt(a.substring(8));
             } else if (a.startsWith("--gate=")) {
                 gate = a.substring(7);
+            } else if (a.startsWith("--vad-batch=")) {
+                batch = !"off".equals(a.substring(12));
             } else if (a.startsWith("--busy=")) {
                 busy = Integer.parseInt(a.substring(7));
             } else {
                 throw new IllegalArgumentException("unknown argument " + a
-                        + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads --gate=off|dBFS)");
+                        + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads --gate=off|dBFS"
+                        + " --vad-batch=on|off)");
             }
         }
         short[] speech = speech8k();
@@ -116,16 +122,18 @@ public final class MediaLoadBenchmark {
         System.out.println("VAD: " + (vads.usesSilero() ? vadName : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
         for (int calls : steps) {
-            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy);
+            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy, batch);
             results.add(r);
             System.out.printf(Locale.ROOT,
                     "calls=%4d  send lateness p50=%5d us p99=%6d us max=%6d us  caller jitter=%.2f ms  bridge sent=%d"
                             + " callers got=%d gaps=%d  callers sent=%d bridge lost=%d  segments/call=%.1f"
                             + " (audio %.2f x speech sent)  bridge cpu/call=%.2f%%  process cpu=%.0f%%  threads=%d"
-                            + "  heap=%d MB  slips=%d  load=%.1f  %s%n",
+                            + "  heap=%d MB  slips=%d  silero runs=%d frames=%d (mean batch %.1f)  send dropped=%d"
+                            + "  load=%.1f  %s%n",
                     r.calls, r.p50, r.p99, r.max, r.callerJitterMs, r.sentByBridge, r.receivedByCallers,
                     r.callerSideGaps, r.sentByCallers, r.bridgeSideLost, r.segmentsPerCall(), r.segmentAudioRatio(),
-                    r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.load,
+                    r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.vadRuns, r.vadFrames,
+                    r.vadRuns == 0 ? 0.0 : (double) r.vadFrames / r.vadRuns, r.sendDropped, r.load,
                     r.passes() ? "PASS" : "FAIL");
             if (r.callerSideGaps > 0 || r.bridgeSideLost > 0
                     || r.processCpuPct > 90.0 * Runtime.getRuntime().availableProcessors()) {
@@ -141,13 +149,13 @@ public final class MediaLoadBenchmark {
         }
         StepResult lastStep = results.get(results.size() - 1);
         System.out.printf(Locale.ROOT,
-                "bench=media-load vad=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
+                "bench=media-load vad=%s vad_batch=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
                         + " cpu_per_call_pct=%.2f segments_per_call_last=%.1f segment_audio_ratio_last=%.2f"
-                        + " lost_last=%d p99_us_last=%d load=%.1f steps=%s%n",
-                vadName, ptime, Runtime.getRuntime().availableProcessors(), busy,
+                        + " lost_last=%d p99_us_last=%d threads_last=%d load=%.1f steps=%s%n",
+                vadName, batch ? "on" : "off", ptime, Runtime.getRuntime().availableProcessors(), busy,
                 floor[1], best == null ? 0 : best.calls, best == null ? -1 : best.p99,
                 best == null ? -1.0 : best.bridgeCpuPerCallPct, lastStep.segmentsPerCall(), lastStep.segmentAudioRatio(),
-                lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, loadAverage(),
+                lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, lastStep.threads, loadAverage(),
                 results.stream().map(r -> r.calls + (r.passes() ? "ok" : "fail")).toList().toString().replace(" ", ""));
     }
 
@@ -155,8 +163,8 @@ public final class MediaLoadBenchmark {
         return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     }
 
-    private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech, int busy)
-            throws Exception {
+    private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech, int busy,
+                                      boolean batch) throws Exception {
         InetAddress lo = InetAddress.getLoopbackAddress();
         CountingMediaMetrics metrics = new CountingMediaMetrics();
         LongAdder segments = new LongAdder();
@@ -168,8 +176,11 @@ public final class MediaLoadBenchmark {
                 segmentMicros.add(s.durationMicros());
             }
         };
-        RtpPacer pacer = new RtpPacer("bench-pacer", Math.max(1, Runtime.getRuntime().availableProcessors() / 4));
-        MediaConfig config = MediaConfig.defaults(vads).withPacer(pacer).withMetrics(metrics)
+        // the bridge's own thread counts (RtpPacer.shared(), RtpReceivers.shared()), named so their CPU can be read
+        int cores = Runtime.getRuntime().availableProcessors();
+        RtpPacer pacer = new RtpPacer("bench-pacer", Math.max(1, cores / 4));
+        RtpReceivers receivers = new RtpReceivers("rtp-rx", Math.max(1, cores - Math.max(1, cores / 4)), batch);
+        MediaConfig config = MediaConfig.defaults(vads).withPacer(pacer).withReceivers(receivers).withMetrics(metrics)
                 .withBargeInMinSpeechMs(Integer.MAX_VALUE / 2);
         RtpPortAllocator ports = new RtpPortAllocator(lo, 40_000, 49_998);
         List<MediaSession> sessions = new ArrayList<>();
@@ -217,10 +228,14 @@ public final class MediaLoadBenchmark {
             long segments0 = segments.sum();
             long segmentMicros0 = segmentMicros.sum();
             long callerPackets0 = generator.sent.get();
+            long[] vadBatch0 = receivers.vadBatchRunsAndFrames();
             long wall0 = System.nanoTime();
             Thread.sleep(seconds * 1000L);
             long wall = System.nanoTime() - wall0;
             long callerPackets = generator.sent.get() - callerPackets0;
+            long[] vadBatch1 = receivers.vadBatchRunsAndFrames();
+            long vadRuns = vadBatch1[0] - vadBatch0[0];
+            long vadFrames = vadBatch1[1] - vadBatch0[1];
             long windowSegments = segments.sum() - segments0;
             double windowSegmentSeconds = (segmentMicros.sum() - segmentMicros0) / 1e6;
             long bridgeCpu = bridgeThreadCpuNanos(threads) - bridgeCpu0;
@@ -275,13 +290,15 @@ public final class MediaLoadBenchmark {
             return new StepResult(calls, all.percentileMicros(0.5), all.percentileMicros(0.99), all.maxMicros(), sent,
                     got, gaps, jitter / calls, callersSent, lost, windowSegments, windowSegmentSeconds,
                     callerPackets * ptimeSecondsOfCaller(), 100.0 * bridgeCpu / wall / calls,
-                    100.0 * processCpu / wall, pacer.slips(), threadCount, heapMb, load);
+                    100.0 * processCpu / wall, pacer.slips(), threadCount, heapMb, load, vadRuns, vadFrames,
+                    metrics.sendDropped.sum());
         } finally {
             busyOn.set(false);
             for (MediaSession s : sessions) {
                 s.close();
             }
             pacer.close();
+            receivers.close();
         }
     }
 

@@ -13,6 +13,7 @@ public final class CountingMediaMetrics implements MediaMetrics {
     public final LongAdder wrongPayloadType = new LongAdder();
     public final LongAdder unknownSource = new LongAdder();
     public final LongAdder sent = new LongAdder();
+    public final LongAdder sendDropped = new LongAdder();
     public final LongAdder bargeIns = new LongAdder();
     public final LongAdder dtmfDigits = new LongAdder();
     public final LongAdder segments = new LongAdder();
@@ -38,6 +39,7 @@ public final class CountingMediaMetrics implements MediaMetrics {
     @Override public void packetWrongPayloadType() { wrongPayloadType.increment(); }
     @Override public void packetUnknownSource() { unknownSource.increment(); }
     @Override public void packetSent() { sent.increment(); }
+    @Override public void sendDropped() { sendDropped.increment(); }
     @Override public void sendLatenessMicros(long micros) { sendLateness.record(micros); }
     @Override public void bargeIn() { bargeIns.increment(); }
     @Override public void dtmfDigit() { dtmfDigits.increment(); }

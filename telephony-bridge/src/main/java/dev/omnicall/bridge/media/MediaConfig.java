@@ -20,6 +20,7 @@ import java.util.function.LongSupplier;
  * @param playoutMaxStallMs         a playing attempt silent this long without its final chunk is ended
  * @param vadFactory                makes the per-call VAD (Silero, or the energy fallback)
  * @param pacer                     the clock that sends RTP
+ * @param receivers                 the threads that receive RTP (a fixed few for all calls)
  * @param metrics                   the bridge's media counters
  * @param epochMicros               wall clock for event timestamps
  */
@@ -35,6 +36,7 @@ public record MediaConfig(
         int playoutMaxStallMs,
         VadFactory vadFactory,
         RtpPacer pacer,
+        RtpReceivers receivers,
         MediaMetrics metrics,
         LongSupplier epochMicros) {
 
@@ -55,40 +57,46 @@ public record MediaConfig(
     /** Defaults: 160 ms segments, 600 ms end-of-utterance silence, 192 ms barge-in, 3-packet jitter buffer. */
     public static MediaConfig defaults(VadFactory vadFactory) {
         return new MediaConfig(SegmenterConfig.defaults(), 192, 3, JitterBuffer.Concealment.REPEAT, false, 101, 40,
-                120_000, 3_000, vadFactory, RtpPacer.shared(), MediaMetrics.NOOP, EpochClock::nowMicros);
+                120_000, 3_000, vadFactory, RtpPacer.shared(), RtpReceivers.shared(), MediaMetrics.NOOP, EpochClock::nowMicros);
     }
 
     public MediaConfig withSegmenter(SegmenterConfig s) {
         return new MediaConfig(s, bargeInMinSpeechMs, jitterDepthPackets, concealment, latchRemote,
                 telephoneEventPayloadType, playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer,
-                metrics, epochMicros);
+                receivers, metrics, epochMicros);
     }
 
     public MediaConfig withLatchRemote(boolean latch) {
         return new MediaConfig(segmenter, bargeInMinSpeechMs, jitterDepthPackets, concealment, latch,
                 telephoneEventPayloadType, playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer,
-                metrics, epochMicros);
+                receivers, metrics, epochMicros);
     }
 
     public MediaConfig withTelephoneEventPayloadType(int pt) {
         return new MediaConfig(segmenter, bargeInMinSpeechMs, jitterDepthPackets, concealment, latchRemote, pt,
-                playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer, metrics, epochMicros);
+                playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer, receivers, metrics, epochMicros);
     }
 
     public MediaConfig withMetrics(MediaMetrics m) {
         return new MediaConfig(segmenter, bargeInMinSpeechMs, jitterDepthPackets, concealment, latchRemote,
-                telephoneEventPayloadType, playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer, m,
+                telephoneEventPayloadType, playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer, receivers, m,
                 epochMicros);
     }
 
     public MediaConfig withPacer(RtpPacer p) {
         return new MediaConfig(segmenter, bargeInMinSpeechMs, jitterDepthPackets, concealment, latchRemote,
                 telephoneEventPayloadType, playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, p,
-                metrics, epochMicros);
+                receivers, metrics, epochMicros);
+    }
+
+    public MediaConfig withReceivers(RtpReceivers r) {
+        return new MediaConfig(segmenter, bargeInMinSpeechMs, jitterDepthPackets, concealment, latchRemote,
+                telephoneEventPayloadType, playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer,
+                r, metrics, epochMicros);
     }
 
     public MediaConfig withBargeInMinSpeechMs(int ms) {
         return new MediaConfig(segmenter, ms, jitterDepthPackets, concealment, latchRemote, telephoneEventPayloadType,
-                playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer, metrics, epochMicros);
+                playoutPrebufferMs, playoutMaxQueuedMs, playoutMaxStallMs, vadFactory, pacer, receivers, metrics, epochMicros);
     }
 }

@@ -27,6 +27,9 @@ public interface MediaMetrics {
 
     void packetSent();
 
+    /** A packet not sent because the socket's send buffer was full (the non-blocking send took nothing). */
+    default void sendDropped() {}
+
     /** A packet left this many µs after its scheduled time. */
     void sendLatenessMicros(long micros);
 

@@ -8,12 +8,13 @@ import dev.omnicall.bridge.rtp.ParseResult;
 import dev.omnicall.bridge.rtp.ReceptionStats;
 import dev.omnicall.bridge.rtp.RtpPacket;
 import dev.omnicall.bridge.rtp.TelephoneEvent;
+import dev.omnicall.bridge.vad.BatchableVad;
 import dev.omnicall.bridge.vad.Vad;
+import dev.omnicall.bridge.vad.VadBatch;
 import java.io.IOException;
-import java.net.DatagramPacket;
-import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
-import java.net.SocketTimeoutException;
+import java.net.StandardSocketOptions;
+import java.nio.channels.DatagramChannel;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -23,12 +24,17 @@ import org.slf4j.LoggerFactory;
  * The media of one call: what the SIP layer opens after the offer/answer and closes at BYE.
  *
  * <pre>
- * receive thread: UDP → source check → RTP parse → payload type → jitter buffer ─┬→ RFC 4733 → DTMF
+ * receive thread (one of a few shared by all calls, {@link RtpReceivers}):
+ *                 UDP → source check → RTP parse → payload type → jitter buffer ─┬→ RFC 4733 → DTMF
  *                                                                                └→ G.711 decode → 8→16 kHz
  *                 → 512-sample frames → VAD ─┬→ utterance segmenter → onSegment
  *                                            └→ barge-in detector → stop playback → onBargeIn
- * pacer thread:   playChunk → playout buffer (16→8 kHz) → every ptime: G.711 encode → RTP → UDP
+ * pacer thread (one of a few shared by all calls, {@link RtpPacer}):
+ *                 playChunk → playout buffer (16→8 kHz) → every ptime: G.711 encode → RTP → UDP
  * </pre>
+ *
+ * <p>No thread belongs to a call: the session's non-blocking channel is selected by one of the bridge's receive
+ * threads and its sender is ticked by one of the pacer's threads.
  *
  * <p>Bad input from the network (truncated or non-RTP datagrams, unknown payload types, packets from
  * other addresses) is counted and dropped; nothing thrown by one packet stops the receive loop.
@@ -39,17 +45,16 @@ import org.slf4j.LoggerFactory;
 public final class MediaSession implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MediaSession.class);
     private static final int COMFORT_NOISE_PAYLOAD_TYPE = 13; // RFC 3389: ignored, not an error
-    private static final int RECEIVE_POLL_MS = 20;
     /**
      * Caller audio missing this long beyond the end-of-utterance silence is taken as silence (silence
      * suppression). Shorter gaps are left to the RTP timestamps of the next packet: a stall that only delays
      * packets must not put silence into the speech.
      */
     private static final long SILENCE_FILL_MARGIN_MICROS = 40_000;
-    private static final int MAX_DATAGRAM = 1500;
 
     private final MediaConfig config;
-    private final DatagramSocket socket;
+    private final DatagramChannel channel;
+    private final InetSocketAddress localAddress;
     private final PlayoutBuffer playout;
     private final Vad vad;
     /**
@@ -68,7 +73,7 @@ public final class MediaSession implements AutoCloseable {
 
     private RtpSender sender;
     private RtpPacer.Handle pacing;
-    private Thread receiver;
+    private RtpReceivers.Registration receiving;
 
     // receive thread state, guarded by rx
     private boolean latched;
@@ -86,6 +91,9 @@ public final class MediaSession implements AutoCloseable {
     private long unknownSource;
     private long arrivalEpochUs;
     private int samplesLeftInPacket;
+    /** A frame queued in the receive thread's VAD batch, waiting for its probability (at most one). */
+    private PendingFrame pending;
+    private final Batched batched = new Batched();
     // RTP timeline bookkeeping: silence fed by onIdle is a guess made on the wall clock; the next audio
     // packet's timestamp says how much silence there really was (none, if packets were only delayed).
     private long nextAudioTimestamp = -1;
@@ -94,10 +102,12 @@ public final class MediaSession implements AutoCloseable {
     /** Longest caller pause that is replayed as silence from RTP timestamps (longer: a new talkspurt). */
     private static final long MAX_TIMESTAMP_GAP_SAMPLES_8K = 2 * G711.CLOCK_RATE;
 
-    private MediaSession(MediaConfig config, DatagramSocket socket, G711 codec, int ptimeMs, InetSocketAddress remote) {
+    private MediaSession(MediaConfig config, DatagramChannel channel, G711 codec, int ptimeMs, InetSocketAddress remote)
+            throws IOException {
         RtpSender.checkPtime(ptimeMs);
         this.config = config;
-        this.socket = socket;
+        this.channel = channel;
+        this.localAddress = (InetSocketAddress) channel.getLocalAddress();
         this.codec = codec;
         this.remote = remote;
         this.playout = new PlayoutBuffer(config.playoutPrebufferMs(), config.playoutMaxQueuedMs(),
@@ -138,7 +148,7 @@ public final class MediaSession implements AutoCloseable {
             notify(l -> l.onDtmf(d));
         });
         this.bargeIn = new BargeInDetector(config.segmenter().startThreshold(), config.bargeInMinSpeechMs());
-        this.sender = new RtpSender(socket, playout, codec, ptimeMs, remote, new Relay(), config.metrics(),
+        this.sender = new RtpSender(channel, playout, codec, ptimeMs, remote, new Relay(), config.metrics(),
                 config.epochMicros());
     }
 
@@ -153,35 +163,45 @@ public final class MediaSession implements AutoCloseable {
         if (remoteRtpAddress == null && !config.latchRemote()) {
             throw new IllegalArgumentException("a remote RTP address is needed unless latching is on");
         }
-        DatagramSocket socket = ports.allocate();
+        DatagramChannel channel = ports.allocate();
         try {
-            socket.setReceiveBufferSize(256 * 1024);
-            socket.setSoTimeout(RECEIVE_POLL_MS);
-            return new MediaSession(config, socket, codec, ptimeMs, remoteRtpAddress);
+            channel.setOption(StandardSocketOptions.SO_RCVBUF, 256 * 1024);
+            channel.configureBlocking(false);
+            return new MediaSession(config, channel, codec, ptimeMs, remoteRtpAddress);
         } catch (IOException | RuntimeException e) {
-            socket.close();
+            channel.close();
             throw e;
         }
     }
 
     public int localPort() {
-        return socket.getLocalPort();
+        return localAddress.getPort();
     }
 
     public InetSocketAddress localAddress() {
-        return (InetSocketAddress) socket.getLocalSocketAddress();
+        return localAddress;
     }
 
-    /** Starts receiving and the send clock; events go to {@code listener}. */
+    /**
+     * Starts receiving (on one of the bridge's receive threads) and the send clock (on one of the pacer's threads);
+     * events go to {@code listener}.
+     */
     public synchronized void start(MediaListener listener) {
-        if (receiver != null) {
+        if (receiving != null) {
             throw new IllegalStateException("media session on port " + localPort() + " already started");
         }
+        if (closed) {
+            throw new IllegalStateException("media session on port " + localPort() + " is closed");
+        }
         this.listener = Objects.requireNonNull(listener, "listener");
-        receiver = new Thread(this::receiveLoop, "rtp-rx-" + localPort());
-        receiver.setDaemon(true);
-        receiver.start();
+        receiving = config.receivers().register(channel, new Receiving());
         pacing = config.pacer().schedule(sender, System.nanoTime() + sender.periodNanos());
+    }
+
+    /** The name of the thread that receives this call's RTP (shared with other calls); null before start. */
+    public String receiveThreadName() {
+        RtpReceivers.Registration r = receiving;
+        return r == null ? null : r.threadName();
     }
 
     /**
@@ -248,6 +268,7 @@ public final class MediaSession implements AutoCloseable {
         rx.lock();
         try {
             if (on) {
+                pending = null;     // a frame waiting in the batch is dropped with the partial utterance
                 segmenter.reset();
                 vad.reset();
                 frameFill = 0;
@@ -295,51 +316,58 @@ public final class MediaSession implements AutoCloseable {
 
     @Override
     public void close() {
-        if (closed) {
-            return;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
         }
-        closed = true;
         if (pacing != null) {
             pacing.cancel();
         }
+        RtpReceivers.Registration r = receiving;
+        if (r != null) {
+            r.cancel();
+        }
         playout.stop();
-        socket.close();
-        Thread r = receiver;
-        if (r != null && r != Thread.currentThread()) {
-            try {
-                r.join(1000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        // the receive thread may be inside this call's datagram: wait for it (it sees closed from then on)
+        rx.lock();
+        rx.unlock();
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.debug("closing RTP channel on port {}: {}", localPort(), e.toString());
         }
         vad.close();
     }
 
-    private void receiveLoop() {
-        byte[] buf = new byte[MAX_DATAGRAM];
-        DatagramPacket datagram = new DatagramPacket(buf, buf.length);
-        while (!closed) {
-            try {
-                datagram.setLength(buf.length);
-                socket.receive(datagram);
-                onDatagram(buf, datagram.getLength(), (InetSocketAddress) datagram.getSocketAddress());
-            } catch (SocketTimeoutException idle) {
-                onIdle();
-            } catch (IOException e) {
-                if (!closed) {
-                    LOG.warn("RTP receive on port {} failed, session ends: {}", localPort(), e.toString());
-                }
-                return;
-            } catch (RuntimeException e) {
-                LOG.warn("RTP packet on port {} could not be processed; the session goes on", localPort(), e);
+    /** What the receive thread hands this call. */
+    private final class Receiving implements RtpReceivers.Endpoint {
+        @Override
+        public void onDatagram(byte[] buf, int length, InetSocketAddress from, long arrivalNanos) {
+            MediaSession.this.onDatagram(buf, length, from, arrivalNanos);
+        }
+
+        @Override
+        public void onIdle() {
+            MediaSession.this.onIdle();
+        }
+
+        @Override
+        public void onReceiveFailed(IOException e) {
+            if (!closed) {
+                LOG.warn("RTP receive on port {} failed, the call receives nothing more: {}", localPort(), e.toString());
             }
         }
     }
 
-    void onDatagram(byte[] buf, int length, InetSocketAddress from) {
-        long arrivalNanos = System.nanoTime();
+    void onDatagram(byte[] buf, int length, InetSocketAddress from, long arrivalNanos) {
         rx.lock();
         try {
+            if (closed) {
+                return;
+            }
+            settle();
             onDatagramLocked(buf, length, from, arrivalNanos);
         } finally {
             publishCounters();
@@ -492,9 +520,69 @@ public final class MediaSession implements AutoCloseable {
         }
     }
 
+    /**
+     * A complete 512-sample frame. On a receive thread with a {@link VadBatch}, a frame the energy gate lets through
+     * is queued there and goes on when the batch has run (at the end of the thread's turn over its calls); a frame
+     * the gate skips, and every frame elsewhere (tests, no Silero), goes on at once.
+     */
     private void onFrame(short[] pcm, long captureStartUs) {
-        float p = vad.speechProbability(pcm);
         lastFrameEndUs = captureStartUs + Vad.FRAME_MICROS;
+        VadBatch batch = VadBatch.current();
+        if (batch != null && vad instanceof BatchableVad b) {
+            settle();
+            float p = b.gate(pcm);
+            if (Float.isNaN(p)) {
+                pending = new PendingFrame(pcm.clone(), captureStartUs);
+                batch.add(batched);
+                return;
+            }
+            afterVad(pcm, p, captureStartUs);
+            return;
+        }
+        afterVad(pcm, vad.speechProbability(pcm), captureStartUs);
+    }
+
+    /** A frame of this call is waiting in the batch: run the batch now, before anything reads what it decides. */
+    private void settle() {
+        if (pending != null) {
+            VadBatch batch = VadBatch.current();
+            if (batch != null) {
+                batch.run();
+            }
+        }
+    }
+
+    private record PendingFrame(short[] pcm, long captureStartUs) {}
+
+    /** This call as a member of its receive thread's VAD batch. */
+    private final class Batched implements VadBatch.Member {
+        @Override
+        public java.util.concurrent.locks.Lock lock() {
+            return rx;
+        }
+
+        @Override
+        public BatchableVad vad() {
+            return (BatchableVad) vad;
+        }
+
+        @Override
+        public short[] frame() {
+            PendingFrame f = pending;
+            return f == null || closed ? null : f.pcm();
+        }
+
+        @Override
+        public void answered(float p) {
+            PendingFrame f = pending;
+            pending = null;
+            ((BatchableVad) vad).modelAnswered(f.pcm(), p);
+            afterVad(f.pcm(), p, f.captureStartUs());
+        }
+    }
+
+    /** The frame's speech probability is known: segmenter and barge-in. */
+    private void afterVad(short[] pcm, float p, long captureStartUs) {
         segmenter.accept(pcm, p, captureStartUs);
         if (bargeIn.onFrame(p, Vad.FRAME_MICROS, playout.isActive())) {
             PlayedPart stopped = playout.stopAndReport();
@@ -521,7 +609,8 @@ public final class MediaSession implements AutoCloseable {
     }
 
     private void onIdleLocked() {
-        if (held || !segmenter.inUtterance()) {
+        settle();
+        if (closed || held || !segmenter.inUtterance()) {
             return;
         }
         long now = config.epochMicros().getAsLong();

@@ -18,6 +18,7 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
     private final Counter wrongPayloadType;
     private final Counter unknownSource;
     private final Counter sent;
+    private final Counter sendDropped;
     private final Counter bargeIns;
     private final Counter dtmf;
     private final Counter segments;
@@ -42,6 +43,8 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
         unknownSource = Counter.builder("omnicall.rtp.packets.rejected").tag("reason", "unknown-source")
                 .register(registry);
         sent = Counter.builder("omnicall.rtp.packets.sent").register(registry);
+        sendDropped = Counter.builder("omnicall.rtp.packets.send-dropped")
+                .description("reply RTP not sent: the socket's send buffer was full").register(registry);
         bargeIns = Counter.builder("omnicall.media.barge-ins").register(registry);
         dtmf = Counter.builder("omnicall.media.dtmf-digits").register(registry);
         segments = Counter.builder("omnicall.media.segments").register(registry);
@@ -62,6 +65,7 @@ public final class MicrometerMediaMetrics implements MediaMetrics {
     @Override public void packetWrongPayloadType() { wrongPayloadType.increment(); }
     @Override public void packetUnknownSource() { unknownSource.increment(); }
     @Override public void packetSent() { sent.increment(); }
+    @Override public void sendDropped() { sendDropped.increment(); }
     @Override public void sendLatenessMicros(long micros) { sendLateness.record(micros, TimeUnit.MICROSECONDS); }
     @Override public void bargeIn() { bargeIns.increment(); }
     @Override public void dtmfDigit() { dtmf.increment(); }

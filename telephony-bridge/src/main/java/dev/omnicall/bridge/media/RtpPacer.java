@@ -10,9 +10,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The clock that sends every call's RTP: a few threads, each waking at the earliest deadline of the
- * senders it owns. Deadlines are absolute ({@code start + n * period}), so a late wake-up does not push
- * later packets back; they catch up. A sender that falls more than {@value #MAX_BEHIND_PERIODS} periods
- * behind (a long GC pause) is re-based to now instead of bursting, and the slip is counted.
+ * senders it owns. All deadlines lie on one absolute clock: the pacer's origin plus whole milliseconds. A sender
+ * of period P ms gets a phase φ in 0..P-1 when it is scheduled and ticks at {@code origin + φ + n·P} ms, so a
+ * late wake-up does not push later packets back (they catch up), and the phases spread the calls over the
+ * milliseconds of a period (the least-loaded phase is chosen), so no millisecond carries all calls' packets. A
+ * sender that falls more than {@value #MAX_BEHIND_PERIODS} periods behind (a long GC pause) is re-based to the next
+ * tick of its phase instead of bursting, and the slip is counted.
  *
  * <p>One thread serves hundreds of calls (a tick is an encode of 160 samples and one datagram), which
  * keeps context switches far below one thread per call.
@@ -20,6 +23,9 @@ import org.slf4j.LoggerFactory;
 public final class RtpPacer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RtpPacer.class);
     private static final int MAX_BEHIND_PERIODS = 5;
+    static final long SLOT_NANOS = 1_000_000L;
+    /** Milliseconds after which the phases of all G.711 ptimes (10, 20, 30, 40) repeat. */
+    private static final int CYCLE_SLOTS = 120;
     private static volatile RtpPacer shared;
 
     /** Something sent periodically. */
@@ -35,22 +41,46 @@ public final class RtpPacer implements AutoCloseable {
     public static final class Handle {
         private final Task task;
         private final Worker worker;
+        private final RtpPacer pacer;
+        private final int phaseSlot;   // -1: not on the slot grid (a period that is not whole ms dividing 120)
+        private final int periodSlots;
         private long deadline;
         private volatile boolean cancelled;
 
-        private Handle(Task task, Worker worker, long deadline) {
+        private Handle(Task task, Worker worker, RtpPacer pacer, int phaseSlot, int periodSlots, long deadline) {
             this.task = task;
             this.worker = worker;
+            this.pacer = pacer;
+            this.phaseSlot = phaseSlot;
+            this.periodSlots = periodSlots;
             this.deadline = deadline;
         }
 
         public void cancel() {
+            if (cancelled) {
+                return;
+            }
             cancelled = true;
             worker.remove(this);
+            pacer.release(this);
+        }
+
+        /** The millisecond of the period this task ticks in (its phase on the pacer's clock), -1 if off the grid. */
+        public int phaseMillis() {
+            return phaseSlot;
+        }
+
+        /** The next tick's deadline on the {@link System#nanoTime()} clock. */
+        long deadline() {
+            return deadline;
         }
     }
 
     private final Worker[] workers;
+    /** The absolute clock: every deadline is {@code origin} plus whole milliseconds. */
+    private final long origin = System.nanoTime();
+    /** Senders ticking in each millisecond of the 120 ms cycle (guarded by itself). */
+    private final int[] slotLoad = new int[CYCLE_SLOTS];
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicLong slips = new AtomicLong();
     /** Lateness of every tick since the last {@link #takeRecentLateness()}: what the overload guard watches. */
@@ -83,12 +113,74 @@ public final class RtpPacer implements AutoCloseable {
         return p;
     }
 
-    /** Starts ticking {@code task} at {@code firstDeadlineNanos}, then every period. */
+    /**
+     * Starts ticking {@code task} at the first tick of its phase at or after {@code firstDeadlineNanos} (at most one
+     * period later), then every period on the pacer's clock.
+     */
     public Handle schedule(Task task, long firstDeadlineNanos) {
         Worker w = workers[Math.floorMod(next.getAndIncrement(), workers.length)];
-        Handle h = new Handle(task, w, firstDeadlineNanos);
+        long period = task.periodNanos();
+        Handle h;
+        if (period % SLOT_NANOS == 0 && CYCLE_SLOTS % (period / SLOT_NANOS) == 0) {
+            int periodSlots = (int) (period / SLOT_NANOS);
+            int phase = takePhase(periodSlots);
+            long phaseStart = origin + phase * SLOT_NANOS;
+            long periods = Math.max(0, Math.floorDiv(firstDeadlineNanos - phaseStart + period - 1, period));
+            h = new Handle(task, w, this, phase, periodSlots, phaseStart + periods * period);
+        } else {
+            h = new Handle(task, w, this, -1, 0, firstDeadlineNanos);
+        }
         w.add(h);
         return h;
+    }
+
+    /** The phase whose busiest millisecond in the cycle holds the fewest senders; taken. */
+    private int takePhase(int periodSlots) {
+        synchronized (slotLoad) {
+            int best = 0;
+            int bestLoad = Integer.MAX_VALUE;
+            for (int phase = 0; phase < periodSlots; phase++) {
+                int load = 0;
+                for (int slot = phase; slot < CYCLE_SLOTS; slot += periodSlots) {
+                    load = Math.max(load, slotLoad[slot]);
+                }
+                if (load < bestLoad) {
+                    best = phase;
+                    bestLoad = load;
+                }
+            }
+            for (int slot = best; slot < CYCLE_SLOTS; slot += periodSlots) {
+                slotLoad[slot]++;
+            }
+            return best;
+        }
+    }
+
+    private void release(Handle h) {
+        if (h.phaseSlot < 0) {
+            return;
+        }
+        synchronized (slotLoad) {
+            for (int slot = h.phaseSlot; slot < CYCLE_SLOTS; slot += h.periodSlots) {
+                slotLoad[slot]--;
+            }
+        }
+    }
+
+    /** Senders ticking in the busiest millisecond of the cycle (how evenly the phases spread the calls). */
+    public int busiestMillisecond() {
+        synchronized (slotLoad) {
+            int max = 0;
+            for (int l : slotLoad) {
+                max = Math.max(max, l);
+            }
+            return max;
+        }
+    }
+
+    /** The pacer's threads: a fixed number, whatever the number of calls. */
+    public int threads() {
+        return workers.length;
     }
 
     /**
@@ -168,7 +260,8 @@ public final class RtpPacer implements AutoCloseable {
                 long now = System.nanoTime();
                 if (now - due.deadline > MAX_BEHIND_PERIODS * period) {
                     slips.incrementAndGet();
-                    due.deadline = now;
+                    // the next tick of the same phase after now: the clock stays the pacer's
+                    due.deadline += Math.floorDiv(now - due.deadline + period - 1, period) * period;
                 }
                 lock.lock();
                 try {

@@ -1,10 +1,11 @@
 package dev.omnicall.bridge.media;
 
 import java.io.IOException;
-import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketException;
+import java.net.StandardSocketOptions;
+import java.nio.channels.DatagramChannel;
 
 /**
  * Binds RTP sockets on even ports of a configured range (RFC 3550 §11: RTP even, RTCP the odd one
@@ -34,19 +35,22 @@ public final class RtpPortAllocator {
         this.cursor = first;
     }
 
-    /** Binds the next free even port; fails when every port of the range is taken. */
-    public synchronized DatagramSocket allocate() throws IOException {
+    /**
+     * Binds the next free even port; fails when every port of the range is taken. The channel is in blocking mode
+     * as opened; the media session makes it non-blocking for the receive threads' selectors.
+     */
+    public synchronized DatagramChannel allocate() throws IOException {
         int ports = (maxPort - minPort) / 2 + 1;
         for (int i = 0; i < ports; i++) {
             int port = cursor;
             cursor = cursor + 2 > maxPort ? minPort : cursor + 2;
-            DatagramSocket socket = new DatagramSocket(null);
+            DatagramChannel channel = DatagramChannel.open();
             try {
-                socket.setReuseAddress(false);
-                socket.bind(new InetSocketAddress(bindAddress, port));
-                return socket;
+                channel.setOption(StandardSocketOptions.SO_REUSEADDR, false);
+                channel.bind(new InetSocketAddress(bindAddress, port));
+                return channel;
             } catch (SocketException taken) {
-                socket.close();
+                channel.close();
             }
         }
         throw new IOException("no free even RTP port in " + minPort + ".." + maxPort + " on " + bindAddress);

@@ -3,9 +3,9 @@ package dev.omnicall.bridge.media;
 import dev.omnicall.bridge.codec.G711;
 import dev.omnicall.bridge.rtp.RtpPacket;
 import java.io.IOException;
-import java.net.DatagramPacket;
-import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.DatagramChannel;
 import java.security.SecureRandom;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -24,7 +24,7 @@ public final class RtpSender implements RtpPacer.Task {
     private static final Logger LOG = LoggerFactory.getLogger(RtpSender.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    private final DatagramSocket socket;
+    private final DatagramChannel channel;
     private final PlayoutBuffer playout;
     private final MediaListener listener;
     private final MediaMetrics metrics;
@@ -32,6 +32,7 @@ public final class RtpSender implements RtpPacer.Task {
     private final LatencyHistogram lateness = new LatencyHistogram();
     private final long ssrc;
     private final byte[] wire = new byte[RtpPacket.FIXED_HEADER_BYTES + 480];
+    private final ByteBuffer out = ByteBuffer.wrap(wire);
 
     private volatile InetSocketAddress remote;
     private volatile G711 codec;
@@ -44,10 +45,10 @@ public final class RtpSender implements RtpPacer.Task {
     private boolean talking;
     private volatile long sent;
 
-    public RtpSender(DatagramSocket socket, PlayoutBuffer playout, G711 codec, int ptimeMs, InetSocketAddress remote,
+    public RtpSender(DatagramChannel channel, PlayoutBuffer playout, G711 codec, int ptimeMs, InetSocketAddress remote,
                      MediaListener listener, MediaMetrics metrics, LongSupplier epochMicros) {
         checkPtime(ptimeMs);
-        this.socket = socket;
+        this.channel = channel;
         this.playout = playout;
         this.codec = codec;
         this.ptimeMs = ptimeMs;
@@ -90,7 +91,13 @@ public final class RtpSender implements RtpPacer.Task {
         RtpPacket packet = RtpPacket.of(!talking, c.payloadType(), sequence, packetTimestamp, ssrc, c.encode(frame.pcm8k()));
         int length = packet.writeTo(wire, 0);
         try {
-            socket.send(new DatagramPacket(wire, length, to));
+            out.clear().limit(length);
+            if (channel.send(out, to) == 0) {
+                // non-blocking channel and no room in the socket's send buffer: the audio is lost, the timestamp
+                // goes on (a gap the caller's jitter buffer conceals); the sequence number counts packets sent
+                metrics.sendDropped();
+                return;
+            }
         } catch (IOException e) {
             LOG.debug("RTP send to {} failed: {}", to, e.toString());
             return;

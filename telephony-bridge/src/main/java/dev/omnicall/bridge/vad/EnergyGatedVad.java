@@ -15,7 +15,7 @@ package dev.omnicall.bridge.vad;
  * <p>A caller listening to the bot sends silence or line noise most of the call; those frames cost an RMS (512
  * multiply-adds) instead of an ONNX Runtime run.
  */
-public final class EnergyGatedVad implements Vad {
+public final class EnergyGatedVad implements BatchableVad {
     /** The model's answer under which the next quiet frame may be skipped. */
     static final float QUIET_PROBABILITY = 0.2f;
     /** The default gate: -50 dBFS RMS (G.711 idle-line noise sits near -60 dBFS, speech onsets above -45). */
@@ -28,6 +28,8 @@ public final class EnergyGatedVad implements Vad {
     private final double gateRms;
     private final short[][] recent = new short[WARM_UP_FRAMES + 1][];
     private short[] lastModelFrame;
+    private short[][] warmUp;
+    private static final short[][] NO_FRAMES = new short[0][];
     private int recentCount;
     private int recentNext;
     private float last;
@@ -44,6 +46,24 @@ public final class EnergyGatedVad implements Vad {
 
     @Override
     public float speechProbability(short[] frame) {
+        float gated = gate(frame);
+        if (!Float.isNaN(gated)) {
+            return gated;
+        }
+        for (short[] w : takeWarmUp()) {
+            silero.speechProbability(w);
+        }
+        float p = silero.speechProbability(frame);
+        modelAnswered(frame, p);
+        return p;
+    }
+
+    /**
+     * The gate's half of {@link #speechProbability}: the probability of a frame the model does not need to hear (0),
+     * or NaN when the model must run {@code frame} now (after this call has replayed the skipped run-up to it).
+     */
+    @Override
+    public float gate(short[] frame) {
         frames++;
         if (last < QUIET_PROBABILITY && rms(frame) < gateRms) {
             skipped++;
@@ -64,15 +84,37 @@ public final class EnergyGatedVad implements Vad {
             if (before != null) {
                 silero.skip(before);
             }
+            short[][] replayed = new short[replay][];
             for (int i = replay; i > 0; i--) {
-                silero.speechProbability(recent[(recentNext - i + recent.length) % recent.length]);
+                replayed[replay - i] = recent[(recentNext - i + recent.length) % recent.length];
             }
-            silero.skip(recent[(recentNext - 1 + recent.length) % recent.length]);
+            warmUp = replayed;   // run before the frame, by speechProbability or by the batch
             recentCount = 0;
         }
-        last = silero.speechProbability(frame);
+        return Float.NaN;
+    }
+
+    /**
+     * The skipped frames the model must hear, in order, before the frame {@link #gate} just returned NaN for (the
+     * run-up to an onset); empty when the gate did not just open. Taken once.
+     */
+    @Override
+    public short[][] takeWarmUp() {
+        short[][] w = warmUp;
+        warmUp = null;
+        return w == null ? NO_FRAMES : w;
+    }
+
+    /** The model's answer for the frame {@link #gate} returned NaN for. */
+    @Override
+    public void modelAnswered(short[] frame, float p) {
+        last = p;
         lastModelFrame = frame.clone();
-        return last;
+    }
+
+    @Override
+    public SileroVad silero() {
+        return silero;
     }
 
     static double rms(short[] frame) {
@@ -96,6 +138,7 @@ public final class EnergyGatedVad implements Vad {
     @Override
     public void reset() {
         silero.reset();
+        warmUp = null;
         last = 0f;
         recentCount = 0;
         lastModelFrame = null;

@@ -13,7 +13,7 @@ import java.util.Map;
  * context). If an inference fails, the frame is reported as 0 and the state is reset: a VAD error must
  * not stop the call.
  */
-public final class SileroVad implements Vad {
+public final class SileroVad implements BatchableVad {
     static final int CONTEXT_SAMPLES = 64;
     private static final long[] INPUT_SHAPE = {1, CONTEXT_SAMPLES + FRAME_SAMPLES};
     private static final long[] STATE_SHAPE = {2, 1, 128};
@@ -52,6 +52,36 @@ public final class SileroVad implements Vad {
         }
         System.arraycopy(input, FRAME_SAMPLES, input, 0, CONTEXT_SAMPLES);
         return probability;
+    }
+
+    /** Without a gate every frame goes to the model. */
+    @Override
+    public float gate(short[] frame) {
+        return Float.NaN;
+    }
+
+    @Override
+    public void modelAnswered(short[] frame, float p) {
+    }
+
+    @Override
+    public short[][] takeWarmUp() {
+        return new short[0][];
+    }
+
+    @Override
+    public SileroVad silero() {
+        return this;
+    }
+
+    SileroModel model() {
+        return model;
+    }
+
+    /** A batched run failed: as when one run of this call fails, the frame counts as silence and the state starts over. */
+    void batchFailed() {
+        failures++;
+        reset();
     }
 
     /** Batched inference: this call's model input (context + frame, scaled) for {@code frame}. */

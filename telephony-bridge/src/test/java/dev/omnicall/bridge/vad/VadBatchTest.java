@@ -1,0 +1,175 @@
+package dev.omnicall.bridge.vad;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantLock;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The receive threads' batched Silero (energy gate in front, one ONNX Runtime run for the frames due from all calls)
+ * against each call's own gated VAD run frame by frame (the per-call path, the reference). Stated tolerance: every
+ * probability within 1e-4 of the reference, and no frame on another side of the segmenter's thresholds (speech
+ * p ≥ 0.5, silence p < 0.35).
+ */
+class VadBatchTest {
+    private static final float START = 0.5f;
+    private static final float END = 0.35f;
+    private static SileroModel model;
+
+    @BeforeAll
+    static void load() throws Exception {
+        Optional<Path> path = VadFactory.locateModel();
+        assumeTrue(path.isPresent(), "silero_vad.onnx not fetched by the build (npm unavailable)");
+        model = SileroModel.load(path.get());
+    }
+
+    @AfterAll
+    static void close() {
+        if (model != null) {
+            model.close();
+        }
+    }
+
+    /** A call as the batch sees it: its lock, its gated VAD, the frame it queued, the answers it got. */
+    private static final class Call implements VadBatch.Member {
+        final Lock lock = new ReentrantLock();
+        final EnergyGatedVad vad = new EnergyGatedVad(model.newVad(), EnergyGatedVad.DEFAULT_GATE_DBFS);
+        final float[] p;
+        short[] queued;
+        int queuedIndex;
+
+        Call(int frames) {
+            p = new float[frames];
+        }
+
+        @Override public Lock lock() { return lock; }
+        @Override public BatchableVad vad() { return vad; }
+        @Override public short[] frame() { return queued; }
+
+        @Override
+        public void answered(float probability) {
+            vad.modelAnswered(queued, probability);
+            p[queuedIndex] = probability;
+            queued = null;
+        }
+    }
+
+    @Test
+    void shouldDecideAsEachCallsOwnGatedVadWithinTheStatedTolerance() throws Exception {
+        assumeTrue(Speech.toolsAvailable(), "espeak-ng and sox are needed");
+        // Given six calls hearing different things: speech, line noise then speech, silence, speech after a pause,
+        // noise only, speech with a pause in it
+        short[] s1 = Speech.say("I would like to change my booking to Friday evening.", 16000);
+        short[] s2 = Speech.say("Yes, please.", 16000);
+        short[] s3 = Speech.say("Four people, at eight.", 16000);
+        short[][] audio = {
+                Speech.concat(s1, new short[16000], s2),
+                Speech.concat(Speech.lineNoise(24000, 7), s2, new short[32000], s3),
+                new short[s1.length + 40000],
+                Speech.concat(new short[20000], s3, new short[16000], s1),
+                Speech.lineNoise(s1.length + 30000, 11),
+                Speech.concat(s3, new short[12000], Speech.lineNoise(8000, 3), s2, new short[8000], s3)};
+        int calls = audio.length;
+        int frames = Arrays.stream(audio).mapToInt(x -> x.length / Vad.FRAME_SAMPLES).min().orElseThrow();
+
+        // When each runs alone on its own gated VAD (the per-call path)
+        float[][] alone = new float[calls][frames];
+        for (int k = 0; k < calls; k++) {
+            EnergyGatedVad vad = new EnergyGatedVad(model.newVad(), EnergyGatedVad.DEFAULT_GATE_DBFS);
+            for (int f = 0; f < frames; f++) {
+                alone[k][f] = vad.speechProbability(frame(audio[k], f));
+            }
+        }
+        // and all run through one VadBatch turn by turn, as a receive thread does: each call whose frame is due
+        // gates it, the frames the gate lets through run together at the end of the turn; one call sits out every
+        // third turn (its packet has not come yet)
+        Call[] members = new Call[calls];
+        for (int k = 0; k < calls; k++) {
+            members[k] = new Call(frames);
+        }
+        VadBatch batch = new VadBatch();
+        int[] next = new int[calls];
+        int turns = 0;
+        while (Arrays.stream(next).anyMatch(n -> n < frames)) {
+            int sitOut = turns % 3 == 2 ? turns % calls : -1;
+            for (int k = 0; k < calls; k++) {
+                if (next[k] >= frames || k == sitOut) {
+                    continue;
+                }
+                Call c = members[k];
+                short[] pcm = frame(audio[k], next[k]);
+                float gated = c.vad.gate(pcm);
+                if (Float.isNaN(gated)) {
+                    c.queued = pcm;
+                    c.queuedIndex = next[k];
+                    batch.add(c);
+                } else {
+                    c.p[next[k]] = gated;
+                }
+                next[k]++;
+            }
+            batch.run();
+            turns++;
+        }
+
+        // Then every probability is the call's own within 1e-4 and every decision is the same
+        int changedSide = 0;
+        float worst = 0;
+        for (int k = 0; k < calls; k++) {
+            for (int f = 0; f < frames; f++) {
+                worst = Math.max(worst, Math.abs(alone[k][f] - members[k].p[f]));
+                if (side(alone[k][f]) != side(members[k].p[f])) {
+                    changedSide++;
+                }
+            }
+        }
+        double meanBatch = (double) batch.frames() / batch.runs();
+        long skipped = Arrays.stream(members).mapToLong(c -> c.vad.skipped()).sum();
+        System.out.printf("%d calls x %d frames: %d Silero runs of %d frames (mean batch %.2f), %d frames skipped by"
+                + " the gate; largest difference %.2e, %d frames on another side%n", calls, frames, batch.runs(),
+                batch.frames(), meanBatch, skipped, worst, changedSide);
+        assertThat(worst).as("largest probability difference").isLessThanOrEqualTo(1e-4f);
+        assertThat(changedSide).as("frames whose decision changed").isZero();
+        assertThat(meanBatch).as("frames per Silero run: calls really share runs").isGreaterThan(1.5);
+        assertThat(skipped).as("the gate kept silence and line noise from the model").isGreaterThan(frames);
+    }
+
+    @Test
+    void shouldSkipAFrameDroppedAfterQueueingAndRunACallQueuedTwiceOnce() throws Exception {
+        Call held = new Call(1);
+        Call twice = new Call(1);
+        short[] pcm = Speech.lineNoise(Vad.FRAME_SAMPLES, 5);
+        for (int i = 0; i < pcm.length; i++) {
+            pcm[i] = (short) (pcm[i] * 40); // loud enough for the gate to let it through
+        }
+        assertThat(held.vad.gate(pcm)).isNaN();
+        assertThat(twice.vad.gate(pcm)).isNaN();
+        held.queued = pcm;
+        twice.queued = pcm;
+        VadBatch batch = new VadBatch();
+        batch.add(held);
+        batch.add(twice);
+        batch.add(twice);
+        held.queued = null; // a hold dropped it
+        batch.run();
+        assertThat(batch.frames()).as("frames run").isEqualTo(1);
+        assertThat(batch.runs()).isEqualTo(1);
+        assertThat(twice.queued).as("answered").isNull();
+        assertThat(batch.isEmpty()).isTrue();
+    }
+
+    private static int side(float p) {
+        return p >= START ? 1 : p < END ? -1 : 0;
+    }
+
+    private static short[] frame(short[] pcm, int f) {
+        return Arrays.copyOfRange(pcm, f * Vad.FRAME_SAMPLES, (f + 1) * Vad.FRAME_SAMPLES);
+    }
+}
