@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * embedding lookup, 1-D convolutions (the transposed one built from an ordinary convolution, because
  * DJL's PyTorch engine has no Conv1dTranspose) and softmax attention with a causal mask.
  */
-final class Ops {
+public final class Ops {
     private static final float NEG_INF = Float.NEGATIVE_INFINITY;
     /** Query rows per attention block: bounds the score matrix for long sequences (exact, just chunked). */
     private static final long MAX_SCORE_ELEMENTS = 32L << 20;
@@ -26,7 +26,7 @@ final class Ops {
      * Runs body in its own NDScope: every intermediate it creates is closed, the result survives and is
      * handed to the enclosing scope (if any).
      */
-    static NDArray scoped(Supplier<NDArray> body) {
+    public static NDArray scoped(Supplier<NDArray> body) {
         NDArray result;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -38,7 +38,7 @@ final class Ops {
     }
 
     /** y = x W^T (+ b). */
-    static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+    public static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
         return x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow();
     }
 
@@ -55,7 +55,7 @@ final class Ops {
     }
 
     /** LayerNorm over the last axis, in float32. */
-    static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
+    public static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
         DataType type = x.getDataType();
         NDArray x32 = x.toType(DataType.FLOAT32, false);
         long d = x.getShape().get(x.getShape().dimension() - 1);
@@ -71,21 +71,21 @@ final class Ops {
         return x.getNDArrayInternal().gelu();
     }
 
-    static NDArray silu(NDArray x) {
+    public static NDArray silu(NDArray x) {
         return x.mul(x.getNDArrayInternal().sigmoid());
     }
 
-    static NDArray leakyRelu(NDArray x, float slope) {
+    public static NDArray leakyRelu(NDArray x, float slope) {
         return x.getNDArrayInternal().leakyRelu(slope);
     }
 
     /** Rows of table for the given ids: ids [...], table [V, D] -> [..., D]. */
-    static NDArray embedding(NDArray ids, NDArray table) {
+    public static NDArray embedding(NDArray ids, NDArray table) {
         return ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
     }
 
     /** conv1d on [N, C, L] with weight [out, in, k]. */
-    static NDArray conv1d(NDArray x, NDArray weight, NDArray bias, int stride, int padding, int dilation) {
+    public static NDArray conv1d(NDArray x, NDArray weight, NDArray bias, int stride, int padding, int dilation) {
         return x.getNDArrayInternal().convolution(x, weight, bias, new Shape(stride), new Shape(padding),
                 new Shape(dilation), 1).singletonOrThrow();
     }
@@ -94,7 +94,7 @@ final class Ops {
      * ConvTranspose1d (weight [in, out, k], PyTorch layout) as zero-insertion + zero padding + conv1d with
      * the kernel flipped and its in/out axes swapped. Exact: output length (L-1)*stride - 2*padding + k.
      */
-    static NDArray convTranspose1d(NDArray x, NDArray weight, NDArray bias, int stride, int padding) {
+    public static NDArray convTranspose1d(NDArray x, NDArray weight, NDArray bias, int stride, int padding) {
         long n = x.getShape().get(0);
         long c = x.getShape().get(1);
         long length = x.getShape().get(2);

@@ -54,9 +54,13 @@ public final class TorchCheckpointWriter {
 
     /**
      * Writes the tensors under topKey and, after it, the extras as further top-level entries; an extra
-     * is a String, an integer (Integer/Long) or a Map of those (e.g. Whisper's {@code dims}).
+     * is a String, an integer (Integer/Long) or a Map of those (e.g. Whisper's {@code dims}). A null topKey
+     * writes the OrderedDict itself as the top level, as {@code torch.save(module.state_dict())} does.
      */
     public void write(Path file, String topKey, Map<String, ?> extras) throws IOException {
+        if (topKey == null && !extras.isEmpty()) {
+            throw new IllegalArgumentException("extras need a top-level dict: give a topKey");
+        }
         String archive = "archive";
         Files.createDirectories(file.toAbsolutePath().getParent());
         try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(file))) {
@@ -94,8 +98,10 @@ public final class TorchCheckpointWriter {
     private byte[] pickle(String topKey, Map<String, ?> extras) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(new byte[] {(byte) 0x80, 2}); // PROTO 2
-        out.write('}'); // EMPTY_DICT (the top-level dict)
-        string(out, topKey);
+        if (topKey != null) {
+            out.write('}'); // EMPTY_DICT (the top-level dict)
+            string(out, topKey);
+        }
         global(out, "collections", "OrderedDict");
         out.write(')');
         out.write('R'); // OrderedDict()
@@ -140,7 +146,9 @@ public final class TorchCheckpointWriter {
             out.write('R'); // _rebuild_tensor_v2(...)
         }
         out.write('u'); // SETITEMS into the OrderedDict
-        out.write('s'); // SETITEM topKey -> OrderedDict
+        if (topKey != null) {
+            out.write('s'); // SETITEM topKey -> OrderedDict
+        }
         for (Map.Entry<String, ?> e : extras.entrySet()) {
             string(out, e.getKey());
             value(out, e.getValue());
