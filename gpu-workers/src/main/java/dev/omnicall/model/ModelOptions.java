@@ -73,6 +73,12 @@ public record ModelOptions(String device, String computeType, double paddedSecon
                 transcriberVocabulary, transcriber);
     }
 
+    /** float32 or float16; null: float32 on CPU, float16 on a GPU. */
+    public ModelOptions withComputeType(String type) {
+        return new ModelOptions(device, type, paddedSeconds, vocoderCheckpoint, vocoderConfig, speechEncoder,
+                transcriberVocabulary, transcriber);
+    }
+
     /** openai's Whisper file (relative to the checkpoint dir unless absolute); null or blank: config.json's. */
     public ModelOptions withSpeechEncoder(String path) {
         return new ModelOptions(device, computeType, paddedSeconds, vocoderCheckpoint, vocoderConfig,

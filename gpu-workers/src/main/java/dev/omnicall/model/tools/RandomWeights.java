@@ -44,7 +44,14 @@ final class RandomWeights implements TensorSource {
         manager.getEngine().setRandomSeed((int) (seed ^ name.hashCode()));
         long fanIn = s.size() / shape[0];
         double std = name.contains("embed") || name.startsWith("dict") ? 1.0 : 1.0 / Math.sqrt(fanIn);
-        return manager.randomNormal(0f, (float) std, s, DataType.FLOAT32).toType(target, false);
+        NDArray drawn = manager.randomNormal(0f, (float) std, s, DataType.FLOAT32);
+        if (target == DataType.FLOAT32) {
+            return drawn;
+        }
+        // the float32 draw would otherwise stay on the device until the model closes (32 GB for an 8B model)
+        NDArray out = drawn.toType(target, false);
+        drawn.close();
+        return out;
     }
 
     @Override
