@@ -67,11 +67,16 @@ public final class UnitVocoder {
         }
 
         NDArray forward(NDArray x) {
+            return forward(x, null);
+        }
+
+        /** mask (nullable) [N, 1, T]: 1 within each sequence, 0 in the padding, applied to every conv's input. */
+        NDArray forward(NDArray x, NDArray mask) {
             for (int j = 0; j < dilations.size(); j++) {
                 int d = dilations.get(j);
-                NDArray xt = Ops.conv1d(Ops.leakyRelu(x, LRELU_SLOPE), convs1.get(j), convs1Bias.get(j), 1,
-                        (kernel * d - d) / 2, d);
-                xt = Ops.conv1d(Ops.leakyRelu(xt, LRELU_SLOPE), convs2.get(j), convs2Bias.get(j), 1,
+                NDArray xt = Ops.conv1d(masked(Ops.leakyRelu(x, LRELU_SLOPE), mask), convs1.get(j), convs1Bias.get(j),
+                        1, (kernel * d - d) / 2, d);
+                xt = Ops.conv1d(masked(Ops.leakyRelu(xt, LRELU_SLOPE), mask), convs2.get(j), convs2Bias.get(j), 1,
                         (kernel - 1) / 2, 1);
                 x = xt.add(x);
             }
@@ -181,10 +186,123 @@ public final class UnitVocoder {
             at += durations[i];
         }
         float[] audio;
-        try (NDArray wave = Ops.scoped(() -> generate(Ops.embedding(manager.create(expanded), dict)))) {
+        try (NDArray wave = Ops.scoped(() -> generate(Ops.embedding(manager.create(expanded), dict)
+                .transpose(1, 0).expandDims(0), null))) {
             audio = wave.toFloatArray();
         }
         return new Synthesis(audio, durations);
+    }
+
+    /**
+     * Several unit sequences (a step's due chunks of several turns) in one padded forward: the duration predictor
+     * over [N, emb, longest] and HiFi-GAN over [N, emb, most frames], every convolution's input zeroed past each
+     * sequence's end, so each sequence sees the zero padding it sees alone. Same durations and audio (float32
+     * rounding aside) as {@link #synthesize(int[], int[])} on each (tested); {@code fixedDurations.get(i)} as there.
+     */
+    public List<Synthesis> synthesizeAll(List<int[]> units, List<int[]> fixedDurations) {
+        int n = units.size();
+        if (fixedDurations.size() != n) {
+            throw new IllegalArgumentException(n + " unit sequences but " + fixedDurations.size() + " duration prefixes");
+        }
+        Synthesis[] out = new Synthesis[n];
+        List<Integer> live = new ArrayList<>();
+        List<int[]> codes = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int[] c = Arrays.stream(units.get(i)).filter(u -> u >= 0).toArray();
+            for (int u : c) {
+                if (u >= config.numEmbeddings()) {
+                    throw new IllegalArgumentException("unit " + u + " outside the vocoder's " + config.numEmbeddings()
+                            + " embeddings");
+                }
+            }
+            if (c.length == 0) {
+                out[i] = new Synthesis(new float[0], new int[0]);
+            } else {
+                live.add(i);
+                codes.add(c);
+            }
+        }
+        if (live.isEmpty()) {
+            return Arrays.asList(out);
+        }
+        int b = live.size();
+        // durations: the predictor over the padded unit embeddings
+        int longest = codes.stream().mapToInt(c -> c.length).max().orElseThrow();
+        int[] unitLengths = codes.stream().mapToInt(c -> c.length).toArray();
+        float[] logDur;
+        try (NDArray pred = Ops.scoped(() -> {
+            NDArray mask = lengthMask(unitLengths, longest);
+            NDArray x = Ops.embedding(manager.create(padded(codes, longest)), dict).reshape(b, longest, -1)
+                    .transpose(0, 2, 1);
+            x = Ops.conv1d(masked(x, mask), durConv1, durConv1Bias, 1, durPad, 1).getNDArrayInternal().relu();
+            x = Ops.layerNorm(x.transpose(0, 2, 1), durLn1Weight, durLn1Bias, LN_EPS).transpose(0, 2, 1);
+            x = Ops.conv1d(masked(x, mask), durConv2, durConv2Bias, 1, durPad, 1).getNDArrayInternal().relu();
+            x = Ops.layerNorm(x.transpose(0, 2, 1), durLn2Weight, durLn2Bias, LN_EPS);
+            return Ops.linear(x, durProj, durProjBias).reshape(b, longest);
+        })) {
+            logDur = pred.toFloatArray();
+        }
+        List<int[]> durations = new ArrayList<>();
+        List<int[]> expanded = new ArrayList<>();
+        for (int j = 0; j < b; j++) {
+            int[] c = codes.get(j);
+            int[] d = new int[c.length];
+            for (int i = 0; i < c.length; i++) {
+                d[i] = (int) Math.max(1, Math.rint(Math.exp(logDur[j * longest + i]) - 1));
+            }
+            int[] fixed = fixedDurations.get(live.get(j));
+            for (int i = 0; i < Math.min(fixed.length, d.length); i++) {
+                d[i] = fixed[i];
+            }
+            int[] e = new int[Arrays.stream(d).sum()];
+            int at = 0;
+            for (int i = 0; i < c.length; i++) {
+                Arrays.fill(e, at, at + d[i], c[i]);
+                at += d[i];
+            }
+            durations.add(d);
+            expanded.add(e);
+        }
+        // HiFi-GAN over the padded frames
+        int frames = expanded.stream().mapToInt(e -> e.length).max().orElseThrow();
+        int[] frameLengths = expanded.stream().mapToInt(e -> e.length).toArray();
+        float[] wave;
+        try (NDArray w = Ops.scoped(() -> generate(Ops.embedding(manager.create(padded(expanded, frames)), dict)
+                .reshape(b, frames, -1).transpose(0, 2, 1), lengthMask(frameLengths, frames)))) {
+            wave = w.toFloatArray();
+        }
+        int samplesPerRow = wave.length / b;
+        int hop = samplesPerRow / frames;
+        for (int j = 0; j < b; j++) {
+            out[live.get(j)] = new Synthesis(Arrays.copyOfRange(wave, j * samplesPerRow,
+                    j * samplesPerRow + frameLengths[j] * hop), durations.get(j));
+        }
+        return Arrays.asList(out);
+    }
+
+    /** Sequences as one row each, padded with unit 0 to `width`: [N * width] ids. */
+    private static long[] padded(List<int[]> rows, int width) {
+        long[] ids = new long[rows.size() * width];
+        for (int j = 0; j < rows.size(); j++) {
+            int[] r = rows.get(j);
+            for (int i = 0; i < r.length; i++) {
+                ids[j * width + i] = r[i];
+            }
+        }
+        return ids;
+    }
+
+    /** [N, 1, width]: 1 for the first lengths[j] positions of row j, 0 after. */
+    private NDArray lengthMask(int[] lengths, int width) {
+        float[] m = new float[lengths.length * width];
+        for (int j = 0; j < lengths.length; j++) {
+            Arrays.fill(m, j * width, j * width + lengths[j], 1f);
+        }
+        return manager.create(m, new ai.djl.ndarray.types.Shape(lengths.length, 1, width));
+    }
+
+    private static NDArray masked(NDArray x, NDArray mask) {
+        return mask == null ? x : x.mul(mask);
     }
 
     /** fairseq VariancePredictor, then clamp(round(exp(x) - 1), min 1) with round-half-even. */
@@ -208,26 +326,32 @@ public final class UnitVocoder {
         return durations;
     }
 
-    /** HiFi-GAN generator on expanded embeddings [frames, emb] -> waveform [frames * hop]. */
-    private NDArray generate(NDArray frames) {
-        // conv_pre on [1, emb, frames]
-        NDArray x = Ops.conv1d(frames.transpose(1, 0).expandDims(0), convPre, convPreBias, 1, 3, 1);
+    /**
+     * HiFi-GAN generator on expanded embeddings [N, emb, frames] -> waveforms, flattened [N * frames * hop]. mask
+     * (nullable; [N, 1, frames]) zeroes each convolution's input past each sequence's end (padded batches).
+     */
+    private NDArray generate(NDArray frames, NDArray mask) {
+        // conv_pre
+        NDArray x = Ops.conv1d(masked(frames, mask), convPre, convPreBias, 1, 3, 1);
         int kernels = config.resblockKernelSizes().size();
         for (int i = 0; i < ups.size(); i++) {
             // leaky ReLU, transposed-conv upsampling by u_i
             int u = config.upsampleRates().get(i);
             int k = config.upsampleKernelSizes().get(i);
-            x = Ops.convTranspose1d(Ops.leakyRelu(x, LRELU_SLOPE), ups.get(i), upsBias.get(i), u, (k - u) / 2);
+            x = Ops.convTranspose1d(masked(Ops.leakyRelu(x, LRELU_SLOPE), mask), ups.get(i), upsBias.get(i), u,
+                    (k - u) / 2);
+            // the mask at the new rate: each position repeated u_i times
+            mask = mask == null ? null : mask.repeat(2, u);
             // mean of the multi-receptive-field residual blocks
             NDArray sum = null;
             for (int j = 0; j < kernels; j++) {
-                NDArray r = resblocks.get(i * kernels + j).forward(x);
+                NDArray r = resblocks.get(i * kernels + j).forward(x, mask);
                 sum = sum == null ? r : sum.add(r);
             }
             x = sum.div(kernels);
         }
         // leaky ReLU with PyTorch's default slope 0.01, conv_post, tanh
-        x = Ops.conv1d(Ops.leakyRelu(x, 0.01f), convPost, convPostBias, 1, 3, 1);
+        x = Ops.conv1d(masked(Ops.leakyRelu(x, 0.01f), mask), convPost, convPostBias, 1, 3, 1);
         return x.tanh().reshape(-1);
     }
 

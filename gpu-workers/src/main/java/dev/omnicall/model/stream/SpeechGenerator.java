@@ -2,7 +2,6 @@ package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.index.NDIndex;
 import dev.omnicall.model.ChatPrompt.HistoryTurn;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.KvPool;
@@ -31,6 +30,7 @@ public final class SpeechGenerator {
     private final KvPool pool; // null: every turn has its own cache and attends alone (the reference path)
     private final KvPool ctcPool; // null: every turn's CTC decoder steps alone with a cache of its own
     private long perSequenceTurns;
+    private boolean vocoderBatching = true;
 
     /** Without caller transcription. */
     public SpeechGenerator(OmniModel model, GenerationOptions options) {
@@ -118,12 +118,30 @@ public final class SpeechGenerator {
     /**
      * Starts a turn from 16 kHz audio in [-1, 1] with the call's earlier turns as text. reuse (nullable)
      * is the call's cache from its previous turn; the turn takes it over (and closes it if unusable).
+     * {@link #begin} + the whole prefill in one slice.
      */
     public TurnGenerator start(float[] audio16k, List<HistoryTurn> history, CallCache reuse) {
+        TurnStart s = begin(audio16k, history, reuse);
+        try {
+            s.advance(Integer.MAX_VALUE);
+            return s.take();
+        } catch (RuntimeException e) {
+            s.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The first part of {@link #start} (chunked prefill): log-mel, encoder, adaptor, the prompt, the cache placed
+     * (the call's kept one, a pool slot, or a cache of its own) with the reusable prefix kept; the prefill itself
+     * runs in the slices the driver asks of {@link TurnStart#advance}, between its {@link #stepAll} calls. Same
+     * turn, logits and tokens as {@link #start} (tested).
+     */
+    public TurnStart begin(float[] audio16k, List<HistoryTurn> history, CallCache reuse) {
         long startUs = nowUs();
-        LlamaModel llm = model.llm();
         SequenceCache cache = reuse == null ? null : reuse.take();
         NDArray encoderOut = null;
+        NDArray embeddings = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             // speech embeddings: log-mel -> encoder -> adaptor
@@ -139,25 +157,18 @@ public final class SpeechGenerator {
             // the chat prompt with the speech spliced in
             long speechKey = -1 - SPEECH_KEYS.getAndIncrement() * 100_000L;
             OmniModel.Prompt prompt = model.prompt(speech, history, speechKey);
+            embeddings = prompt.embeddings();
+            NDScope.unregister(embeddings);
             int total = prompt.keys().length;
             // reuse the cached prefix of this prompt, if any
             long needed = total + options.maxNewTokens() + 1L;
             cache = place(cache, needed);
             if (cache == null) {
-                cache = llm.newCache(needed);
+                cache = model.llm().newCache(needed);
             }
             int reused = Math.min(commonPrefix(cache.positionKeys(), prompt.keys()), total - 1);
             cache.truncate(reused);
-            // prefill the rest
-            long[] keys = java.util.Arrays.copyOfRange(prompt.keys(), reused, total);
-            NDArray inputs = prompt.embeddings().get(new NDIndex("{}:", reused));
-            LlamaModel.Output out = llm.forward(inputs, cache, keys);
-            long first = out.lastLogits().argMax().getLong();
-            NDArray state = out.hidden().get(keys.length - 1).duplicate();
-            NDScope.unregister(state);
-            CallerTranscription transcription = encoderOut == null ? null
-                    : new CallerTranscription(callerDecoder, options.transcription(), encoderOut);
-            return new TurnGenerator(this, cache, first, state, startUs, reused, transcription);
+            return new TurnStart(this, startUs, prompt.keys(), reused, embeddings, cache, encoderOut);
         } catch (RuntimeException e) {
             if (cache != null) {
                 cache.close();
@@ -165,8 +176,15 @@ public final class SpeechGenerator {
             if (encoderOut != null) {
                 encoderOut.close();
             }
+            if (embeddings != null) {
+                embeddings.close();
+            }
             throw e;
         }
+    }
+
+    CallerDecoder callerDecoder() {
+        return callerDecoder;
     }
 
     /**
@@ -285,19 +303,24 @@ public final class SpeechGenerator {
             // the CTC units of every running turn's pending state: one forward for the pooled streams
             List<TurnGenerator> live = turns.stream().filter(t -> !t.isDone()).toList();
             int[][] units = ctcUnits(live);
-            // per turn: emit the pending token's text, units and audio
+            // per turn: emit the pending token's text and units; the chunks that are due, vocoded together
             int k = 0;
+            List<Integer> due = new ArrayList<>();
             for (TurnGenerator t : turns) {
                 if (t.isDone()) {
                     results.add(StepResult.finished(t.isCancelled()));
                     continue;
                 }
-                StepResult r = t.emitPending(units[k++]);
+                StepResult r = vocoderBatching ? t.emitPendingText(units[k++]) : t.emitPending(units[k++]);
+                if (t.chunkDue()) {
+                    due.add(results.size());
+                }
                 results.add(r);
                 if (!r.done()) {
                     running.add(t);
                 }
             }
+            vocodeDue(turns, results, due);
             if (running.isEmpty()) {
                 return results;
             }
@@ -319,6 +342,36 @@ public final class SpeechGenerator {
             }
         }
         return results;
+    }
+
+    /** The step's due chunks of every turn in one padded vocoder forward ({@link StreamingVocoder#pushAll}). */
+    private void vocodeDue(List<TurnGenerator> turns, List<StepResult> results, List<Integer> due) {
+        if (due.isEmpty()) {
+            return;
+        }
+        List<StreamingVocoder> vocoders = new ArrayList<>(due.size());
+        List<int[]> units = new ArrayList<>(due.size());
+        List<Boolean> last = new ArrayList<>(due.size());
+        for (int i : due) {
+            TurnGenerator t = turns.get(i);
+            vocoders.add(t.dueVocoder());
+            units.add(t.dueUnits());
+            last.add(t.chunkLast());
+        }
+        List<AudioPiece> pieces = StreamingVocoder.pushAll(vocoders, units, last);
+        for (int j = 0; j < due.size(); j++) {
+            int i = due.get(j);
+            results.set(i, results.get(i).withAudio(List.of(turns.get(i).acceptChunk(pieces.get(j)))));
+        }
+    }
+
+    /**
+     * true (the default): the chunks due in a step are vocoded in one padded forward for all turns; false: one turn
+     * at a time (the reference). Same audio either way (float32 rounding aside; tested).
+     */
+    public SpeechGenerator withVocoderBatching(boolean on) {
+        this.vocoderBatching = on;
+        return this;
     }
 
     private int[][] ctcUnits(List<TurnGenerator> live) {

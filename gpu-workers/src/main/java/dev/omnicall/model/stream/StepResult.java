@@ -20,6 +20,10 @@ public record StepResult(String text, long tokenId, List<AudioPiece> audio, bool
         return new StepResult("", -1, List.of(), true, cancelled, null);
     }
 
+    StepResult withAudio(List<AudioPiece> pieces) {
+        return new StepResult(text, tokenId, pieces, done, cancelled, callerText);
+    }
+
     StepResult withCallerText(CallerTranscript transcript) {
         return new StepResult(text, tokenId, audio, done, cancelled, transcript);
     }

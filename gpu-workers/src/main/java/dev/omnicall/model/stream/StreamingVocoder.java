@@ -1,7 +1,9 @@
 package dev.omnicall.model.stream;
 
 import dev.omnicall.model.UnitVocoder;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Vocodes a turn chunk by chunk with smooth seams. Each chunk is synthesised behind the last few units
@@ -36,18 +38,62 @@ public final class StreamingVocoder {
 
     /** Vocodes newUnits (may be empty on the last call) and returns the audio that is final now. */
     public AudioPiece push(int[] newUnits, boolean last) {
-        float[] out;
+        Job job = prepare(newUnits, last);
+        return finish(job, job.input.length == 0 ? null : vocoder.synthesize(job.input, job.contextDurations));
+    }
+
+    /**
+     * The pushes of several turns' vocoders (one step's due chunks) with their syntheses in one padded forward
+     * ({@link UnitVocoder#synthesizeAll}); each piece as {@link #push} would give it (float32 rounding aside; tested).
+     */
+    public static List<AudioPiece> pushAll(List<StreamingVocoder> vocoders, List<int[]> newUnits, List<Boolean> last) {
+        List<Job> jobs = new ArrayList<>(vocoders.size());
+        List<int[]> inputs = new ArrayList<>();
+        List<int[]> prefixes = new ArrayList<>();
+        for (int i = 0; i < vocoders.size(); i++) {
+            Job job = vocoders.get(i).prepare(newUnits.get(i), last.get(i));
+            jobs.add(job);
+            if (job.input.length > 0) {
+                inputs.add(job.input);
+                prefixes.add(job.contextDurations);
+            }
+        }
+        List<UnitVocoder.Synthesis> syn = inputs.isEmpty() ? List.of()
+                : vocoders.get(0).vocoder.synthesizeAll(inputs, prefixes);
+        List<AudioPiece> out = new ArrayList<>(jobs.size());
+        int k = 0;
+        for (int i = 0; i < jobs.size(); i++) {
+            Job job = jobs.get(i);
+            out.add(vocoders.get(i).finish(job, job.input.length == 0 ? null : syn.get(k++)));
+        }
+        return out;
+    }
+
+    /** One push's synthesis request: context + new units (empty: nothing to synthesise), the context's durations. */
+    private record Job(int[] input, int[] contextDurations, int contextCount, int[] newUnits, boolean last) {
+    }
+
+    private Job prepare(int[] newUnits, boolean last) {
         if (newUnits.length == 0) {
+            return new Job(new int[0], new int[0], 0, newUnits, last);
+        }
+        int contextCount = Math.min(contextUnits, units.length);
+        int[] context = Arrays.copyOfRange(units, units.length - contextCount, units.length);
+        int[] contextDurations = Arrays.copyOfRange(durations, durations.length - contextCount, durations.length);
+        return new Job(concat(context, newUnits), contextDurations, contextCount, newUnits, last);
+    }
+
+    private AudioPiece finish(Job job, UnitVocoder.Synthesis syn) {
+        int[] newUnits = job.newUnits();
+        boolean last = job.last();
+        float[] out;
+        if (syn == null) {
             // nothing new: release the held-back tail
             out = heldBack;
             heldBack = new float[0];
         } else {
-            int contextCount = Math.min(contextUnits, units.length);
-            int[] context = Arrays.copyOfRange(units, units.length - contextCount, units.length);
-            int[] contextDurations = Arrays.copyOfRange(durations, durations.length - contextCount, durations.length);
-            int[] input = concat(context, newUnits);
-            // synthesise context + new units, context keeping its durations
-            UnitVocoder.Synthesis syn = vocoder.synthesize(input, contextDurations);
+            int contextCount = job.contextCount();
+            // context + new units were synthesised, context keeping its durations
             float[] wave = syn.audio();
             int contextSamples = syn.samplesOf(contextCount, vocoder.hop());
             // crossfade the held-back tail with the same stretch re-synthesised with right context

@@ -25,6 +25,8 @@ public final class TurnGenerator implements AutoCloseable {
     private int[] unvocoded = new int[0];
     private int chunkIndex;
     private String emittedText = "";
+    private boolean chunkDue;
+    private boolean chunkLast;
     private boolean done;
     private boolean cancelled;
     private final long inferenceStartUs;
@@ -184,9 +186,18 @@ public final class TurnGenerator implements AutoCloseable {
 
     /**
      * Before the LLM runs: text and audio for the pending token, whose state's CTC units ({@code newUnits}) the
-     * generator computed for all turns of the step at once.
+     * generator computed for all turns of the step at once; the audio is vocoded here, one turn at a time.
      */
     StepResult emitPending(int[] newUnits) {
+        StepResult r = emitPendingText(newUnits);
+        return chunkDue ? r.withAudio(List.of(vocode(chunkLast))) : r;
+    }
+
+    /**
+     * As {@link #emitPending}, leaving a chunk that is due ({@link #chunkDue()}) to the generator, which vocodes the
+     * due chunks of all turns of the step together ({@link #dueVocoder()}, {@link #dueUnits()}, {@link #acceptChunk}).
+     */
+    StepResult emitPendingText(int[] newUnits) {
         long token = pendingToken;
         boolean eos = generator.model().isEos(token);
         String piece = "";
@@ -200,29 +211,52 @@ public final class TurnGenerator implements AutoCloseable {
         }
         unvocoded = concat(unvocoded, newUnits);
         done = eos || tokens.size() >= generator.options().maxNewTokens();
-        List<AudioPiece> audio = new ArrayList<>();
+        // end of turn: flush everything as the last chunk; else a chunk once Ω new units are there
+        chunkDue = done || unvocoded.length >= generator.options().schedule().sizeFor(chunkIndex);
+        chunkLast = done;
         if (done) {
-            // end of turn: flush everything as the last chunk
-            audio.add(vocode(true));
             releaseStepState();
-        } else if (unvocoded.length >= generator.options().schedule().sizeFor(chunkIndex)) {
-            audio.add(vocode(false));
         }
-        return new StepResult(piece, token, audio, done, false);
+        return new StepResult(piece, token, List.of(), done, false);
     }
 
-    private AudioPiece vocode(boolean last) {
+    /** True when the last {@link #emitPendingText} left a chunk to vocode. */
+    boolean chunkDue() {
+        return chunkDue;
+    }
+
+    boolean chunkLast() {
+        return chunkLast;
+    }
+
+    StreamingVocoder dueVocoder() {
+        return vocoder;
+    }
+
+    /** The due chunk's units; stamps the first units. */
+    int[] dueUnits() {
         if (firstUnitsUs == 0 && unvocoded.length > 0) {
             firstUnitsUs = SpeechGenerator.nowUs();
         }
+        return unvocoded;
+    }
+
+    /** The due chunk, vocoded: its text length and the first-audio stamp; returns the piece to emit. */
+    AudioPiece acceptChunk(AudioPiece raw) {
         // the units vocoded so far come from the states that predicted every token emitted so far
-        AudioPiece piece = vocoder.push(unvocoded, last).withTextChars(emittedText.length());
+        AudioPiece piece = raw.withTextChars(emittedText.length());
         unvocoded = new int[0];
         chunkIndex++;
+        chunkDue = false;
         if (firstAudioUs == 0 && piece.pcm().length > 0) {
             firstAudioUs = SpeechGenerator.nowUs();
         }
         return piece;
+    }
+
+    private AudioPiece vocode(boolean last) {
+        int[] units = dueUnits();
+        return acceptChunk(vocoder.push(units, last));
     }
 
     private String textDelta() {

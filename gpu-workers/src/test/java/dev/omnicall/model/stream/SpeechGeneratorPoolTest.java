@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Turns through a {@link KvPool} (pooled decode, slots kept between a call's turns, LRU eviction) against the
- * per-sequence reference generator (no pool, one cache per turn): same tokens, units and audio bytes.
+ * per-sequence reference generator (no pool, one cache per turn): same tokens, units and audio bytes. The vocoder runs
+ * per turn on both sides (its batching, within float32 rounding, is {@link VocoderBatchTest}'s).
  */
 class SpeechGeneratorPoolTest {
     private static final int CAPACITY = 512;
@@ -64,7 +65,7 @@ class SpeechGeneratorPoolTest {
 
     /** One turn alone through the reference generator (no pool, fresh prefill). */
     private Out reference(float[] audio, List<HistoryTurn> history) {
-        SpeechGenerator generator = new SpeechGenerator(model, options);
+        SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
         try (TurnGenerator t = generator.start(audio, history, null)) {
             return drain(generator, List.of(t)).get(0);
         }
@@ -81,7 +82,7 @@ class SpeechGeneratorPoolTest {
     void shouldReplyAsThePerSequencePathWhenTurnsJoinAndLeaveThePool() {
         float[][] inputs = {TinyModels.testAudio(0.5, 3), TinyModels.testAudio(1.2, 4), TinyModels.testAudio(0.8, 5)};
         try (KvPool pool = model.llm().newPool(3, CAPACITY)) {
-            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool);
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool).withVocoderBatching(false);
             // Given two turns running and a third joining two steps late
             List<TurnGenerator> turns = new ArrayList<>();
             turns.add(generator.start(inputs[0], List.of(), null));
@@ -114,7 +115,7 @@ class SpeechGeneratorPoolTest {
         long frames = (options.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
         // Given an LLM pool and a CTC pool of 3 slots (the fourth turn's decoder steps alone)
         try (KvPool pool = model.llm().newPool(4, CAPACITY); KvPool ctcPool = model.ctc().newPool(3, frames)) {
-            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool);
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool).withVocoderBatching(false);
             List<TurnGenerator> turns = new ArrayList<>();
             turns.add(generator.start(inputs[0], List.of(), null));
             turns.add(generator.start(inputs[1], List.of(), null));
@@ -141,7 +142,7 @@ class SpeechGeneratorPoolTest {
     @Test
     void shouldReuseTheCallsPrefixFromItsSlotOnItsNextTurn() {
         try (KvPool pool = model.llm().newPool(2, CAPACITY)) {
-            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool);
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool).withVocoderBatching(false);
             // Given a call's first turn, its slot kept for the call
             CallCache kept;
             Out firstTurn;
@@ -173,7 +174,7 @@ class SpeechGeneratorPoolTest {
         int slots = (int) (limit / model.llm().poolSlotBytes(CAPACITY));
         assertThat(slots).isEqualTo(2);
         try (KvPool pool = model.llm().newPool(slots, CAPACITY)) {
-            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool);
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool).withVocoderBatching(false);
             // and a call whose first turn ended with its slot kept
             CallCache kept;
             Out firstTurn;
@@ -210,7 +211,7 @@ class SpeechGeneratorPoolTest {
     void shouldRunATurnWithItsOwnCacheWhenEverySlotIsBusyOrItDoesNotFit() {
         float[][] inputs = {TinyModels.testAudio(0.6, 7), TinyModels.testAudio(0.9, 8), TinyModels.testAudio(0.5, 9)};
         try (KvPool pool = model.llm().newPool(1, CAPACITY); KvPool small = model.llm().newPool(1, 16)) {
-            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool);
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool).withVocoderBatching(false);
             // Given one slot: the first turn takes it, the second and third find it busy
             List<TurnGenerator> turns = new ArrayList<>();
             for (float[] in : inputs) {
@@ -225,7 +226,7 @@ class SpeechGeneratorPoolTest {
                 assertSameReply(outs.get(i), reference(inputs[i], List.of()), "turn " + i);
             }
             // and a prompt longer than a slot runs with a cache of its own too
-            SpeechGenerator tight = new SpeechGenerator(model, options, null, small);
+            SpeechGenerator tight = new SpeechGenerator(model, options, null, small).withVocoderBatching(false);
             try (TurnGenerator t = tight.start(inputs[0], List.of(), null)) {
                 assertSameReply(drain(tight, List.of(t)).get(0), outs.get(0), "a turn too long for a slot");
             }

@@ -1,0 +1,143 @@
+package dev.omnicall.model.stream;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.SequenceCache;
+import java.util.Arrays;
+
+/**
+ * A turn being started in slices (chunked prefill), from {@link SpeechGenerator#begin}: the speech (log-mel,
+ * encoder, adaptor) and the prompt were computed by {@code begin}, the cache placed and the reusable prefix kept;
+ * each {@link #advance(int)} prefills at most that many more prompt rows ({@link LlamaModel#forward} over a slice
+ * appends to the cache at the next positions, so slices give the prefill of the whole prompt). A driver interleaves
+ * slices with {@link SpeechGenerator#stepAll} of the running turns, so a newcomer's prefill never holds them for
+ * more than one slice. Once the last row is in, {@link #take()} hands out the {@link TurnGenerator}.
+ * {@code SpeechGenerator.start} is {@code begin} + one slice of every row. Not thread-safe.
+ */
+public final class TurnStart implements AutoCloseable {
+    private final SpeechGenerator generator;
+    private final long startUs;
+    private final long[] keys; // the whole prompt's position keys
+    private final int reused; // prompt rows found in the call's cache
+    private final NDArray embeddings; // [rows, dim]: the whole prompt
+    private SequenceCache cache;
+    private NDArray encoderOut; // kept for the caller transcription, or null
+    private int next; // the first prompt row not yet in the cache
+    private int slices;
+    private float[] firstLogits;
+    private TurnGenerator turn;
+    private boolean closed;
+
+    TurnStart(SpeechGenerator generator, long startUs, long[] keys, int reused, NDArray embeddings,
+            SequenceCache cache, NDArray encoderOut) {
+        this.generator = generator;
+        this.startUs = startUs;
+        this.keys = keys;
+        this.reused = reused;
+        this.embeddings = embeddings;
+        this.cache = cache;
+        this.encoderOut = encoderOut;
+        this.next = reused;
+    }
+
+    /**
+     * Prefills up to {@code maxRows} (≥ 1) more prompt rows; true once the whole prompt is in and the turn is ready
+     * for {@link #take()}.
+     */
+    public boolean advance(int maxRows) {
+        if (maxRows < 1) {
+            throw new IllegalArgumentException("a prefill slice needs at least 1 row, got " + maxRows);
+        }
+        if (closed) {
+            throw new IllegalStateException("the turn start was closed");
+        }
+        if (turn != null) {
+            return true;
+        }
+        int total = keys.length;
+        int to = (int) Math.min(total, (long) next + maxRows);
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            long[] sliceKeys = Arrays.copyOfRange(keys, next, to);
+            NDArray inputs = embeddings.get(new NDIndex("{}:{}", next, to));
+            LlamaModel.Output out = generator.model().llm().forward(inputs, cache, sliceKeys);
+            next = to;
+            slices++;
+            if (to < total) {
+                return false;
+            }
+            // the last row's logits give the first token; its state feeds the CTC decoder at the first step
+            firstLogits = out.lastLogits().toFloatArray();
+            long first = out.lastLogits().argMax().getLong();
+            NDArray state = out.hidden().get(sliceKeys.length - 1).duplicate();
+            NDScope.unregister(state);
+            CallerTranscription transcription = encoderOut == null ? null
+                    : new CallerTranscription(generator.callerDecoder(), generator.options().transcription(), encoderOut);
+            turn = new TurnGenerator(generator, cache, first, state, startUs, reused, transcription);
+            cache = null; // the turn owns it now
+            encoderOut = null; // the transcription owns it now
+            embeddings.close();
+            return true;
+        }
+    }
+
+    /** Prompt rows still to prefill. */
+    public int rowsLeft() {
+        return keys.length - next;
+    }
+
+    /** Prompt rows in all (the reused prefix included). */
+    public int promptRows() {
+        return keys.length;
+    }
+
+    /** Slices run so far. */
+    public int slices() {
+        return slices;
+    }
+
+    public boolean isReady() {
+        return turn != null;
+    }
+
+    /** The ready turn (once); its {@link TurnGenerator#close()} is then the caller's. */
+    public TurnGenerator take() {
+        if (turn == null) {
+            throw new IllegalStateException("the prefill is not finished: " + rowsLeft() + " rows left");
+        }
+        TurnGenerator t = turn;
+        turn = null;
+        closed = true;
+        return t;
+    }
+
+    /** The logits the prefill's last row gave (float32, [vocab]); null until ready. For tests. */
+    float[] firstLogits() {
+        return firstLogits;
+    }
+
+    /** Abandons an unfinished start (a cancel while prefilling): frees the cache, the prompt and the encoder output. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (turn != null) {
+            turn.close();
+            turn = null;
+            return;
+        }
+        if (cache != null) {
+            cache.close();
+            cache = null;
+        }
+        if (encoderOut != null) {
+            encoderOut.close();
+            encoderOut = null;
+        }
+        embeddings.close();
+    }
+}

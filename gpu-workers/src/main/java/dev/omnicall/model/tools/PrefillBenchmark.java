@@ -1,0 +1,224 @@
+package dev.omnicall.model.tools;
+
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.stream.AudioPiece;
+import dev.omnicall.model.stream.GenerationOptions;
+import dev.omnicall.model.stream.PrefillPacer;
+import dev.omnicall.model.stream.SpeechGenerator;
+import dev.omnicall.model.stream.StepResult;
+import dev.omnicall.model.stream.TurnGenerator;
+import dev.omnicall.model.stream.TurnStart;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * What a newcomer's encoder + prefill does to the turns already speaking (issue 14 item 3), one-shot prefill vs
+ * chunked prefill: R turns decode together in the pools; a newcomer arrives; each worker loop then runs either the
+ * newcomer's whole start and a step (one-shot, what the worker did), or one slice of it (the encoder + prompt, then
+ * at most S prompt rows) and a step (chunked). Per mode: the median step time T before the newcomer; the longest
+ * loop while the newcomer was being started, as T + extra; and for the running turns the longest gap between two of
+ * their audio chunks from the newcomer's arrival to 8 steps after it joined, against the longest gap in the 12
+ * steps before it arrived (growth in decode steps T: the goal is at most one; it includes the one turn more in the
+ * batch after the join). Repeats alternate the modes; ends with one key=value line.
+ * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto] [--repeats 3]
+ *     [--small false] [--threads 1] [--device cpu]</pre>
+ */
+public final class PrefillBenchmark {
+    private PrefillBenchmark() {
+    }
+
+    /** One mode's figures. */
+    private record Run(double stepMs, double worstLoopMs, double baselineGapMs, double admissionGapMs, int loops) {
+        double extraSteps() {
+            return (worstLoopMs - stepMs) / stepMs;
+        }
+
+        double gapGrowthSteps() {
+            return (admissionGapMs - baselineGapMs) / stepMs;
+        }
+    }
+
+    public static void main(String[] args) throws IOException {
+        DumpStages.Args a = new DumpStages.Args(args);
+        System.setProperty("ai.djl.pytorch.num_threads", a.get("--threads", "1"));
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        int running = Integer.parseInt(a.get("--running", "4"));
+        // fixed rows per slice, and "auto": PrefillPacer (half a step's worth, measured), the worker's default
+        String[] slices = a.get("--slices", "8,32,auto").split(",");
+        int repeats = Integer.parseInt(a.get("--repeats", "3"));
+        boolean small = Boolean.parseBoolean(a.get("--small", "false"));
+        ModelOptions options = ModelOptions.defaults().withDevice(a.get("--device", "cpu")).withPaddedSeconds(0);
+        Map<String, String> results = new LinkedHashMap<>();
+        results.put("load_start", load());
+        Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
+        OmniConfig config = small ? DecodeBenchmark.smallLlm(TinyCheckpointWriter.tinyConfig())
+                : TinyCheckpointWriter.tinyConfig();
+        try (OmniModel model = OmniModel.assemble(config, new RandomWeights(7), TinyCheckpointWriter.tinyVocoderConfig(),
+                new RandomWeights(8), tinyDir, options)) {
+            System.out.printf(Locale.ROOT, "%s LLM (%d wide, %d layers), %d running turns, newcomer of 2.4 s; load %s%n",
+                    small ? "~90M" : "tiny", config.hiddenSize(), config.numHiddenLayers(), running, load());
+            run(model, running, 0); // warm-up
+            Map<String, List<Run>> byMode = new LinkedHashMap<>();
+            for (int r = 0; r < repeats; r++) {
+                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0));
+                for (String s : slices) {
+                    int rows = s.equals("auto") ? -1 : Integer.parseInt(s);
+                    byMode.computeIfAbsent(rows < 0 ? "auto" : "chunked" + s, k -> new ArrayList<>())
+                            .add(run(model, running, rows));
+                }
+            }
+            System.out.println("mode        | step T ms | worst loop ms | extra (steps) | chunk gap before / while ms"
+                    + " | gap growth (steps)");
+            for (Map.Entry<String, List<Run>> e : byMode.entrySet()) {
+                // the median run by gap growth
+                List<Run> runs = new ArrayList<>(e.getValue());
+                runs.sort((x, y) -> Double.compare(x.gapGrowthSteps(), y.gapGrowthSteps()));
+                Run m = runs.get(runs.size() / 2);
+                double worstGrowth = runs.get(runs.size() - 1).gapGrowthSteps();
+                System.out.printf(Locale.ROOT, "%-11s | %9.2f | %13.2f | %13.2f | %10.2f / %8.2f | %6.2f (worst of %d:"
+                        + " %.2f; %d loops)%n", e.getKey(), m.stepMs(), m.worstLoopMs(), m.extraSteps(),
+                        m.baselineGapMs(), m.admissionGapMs(), m.gapGrowthSteps(), runs.size(), worstGrowth, m.loops());
+                results.put(e.getKey() + "_step_ms", fmt(m.stepMs()));
+                results.put(e.getKey() + "_extra_steps", fmt(m.extraSteps()));
+                results.put(e.getKey() + "_gap_growth_steps", fmt(m.gapGrowthSteps()));
+                results.put(e.getKey() + "_gap_growth_steps_worst", fmt(worstGrowth));
+                results.put(e.getKey() + "_admission_loops", Integer.toString(m.loops()));
+            }
+        }
+        results.put("load_end", load());
+        StringBuilder line = new StringBuilder();
+        results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
+        System.out.println(line);
+    }
+
+    /** One newcomer among `running` speaking turns; sliceRows 0 = one-shot, -1 = paced ({@link PrefillPacer}). */
+    private static Run run(OmniModel model, int running, int sliceRows) {
+        int maxNew = 200;
+        long frames = (maxNew + 1L) * model.ctc().upsampleFactor();
+        GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(maxNew);
+        long positions = ServingBenchmark.slotPositions(model, maxNew);
+        try (KvPool pool = model.llm().newPool(running + 1, positions);
+                KvPool ctcPool = model.ctc().newPool(running + 1, frames)) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool);
+            List<TurnGenerator> turns = new ArrayList<>();
+            List<float[]> audio = ServingBenchmark.arrivals(running);
+            List<Double> lastChunk = new ArrayList<>();
+            try {
+                for (float[] x : audio) {
+                    turns.add(generator.start(x, List.of(), null));
+                    lastChunk.add(Double.NaN);
+                }
+                long t0 = System.nanoTime();
+                // warm steps, then the baseline: steps of the running turns alone
+                for (int s = 0; s < 4; s++) {
+                    loop(generator, turns, lastChunk, t0);
+                }
+                List<Double> baseline = new ArrayList<>();
+                double baselineGap = 0;
+                PrefillPacer pacer = new PrefillPacer(0.5, 8, 4096);
+                for (int s = 0; s < 12; s++) {
+                    double[] r = loop(generator, turns, lastChunk, t0);
+                    pacer.stepTook((long) (r[0] * 1000));
+                    baseline.add(r[0]);
+                    baselineGap = Math.max(baselineGap, r[1]);
+                }
+                // the newcomer: its start in one loop, or one slice per loop
+                float[] newcomer = Benchmarks.syntheticSpeech(2.4);
+                double worst = 0;
+                double admissionGap = 0;
+                int loops = 0;
+                TurnStart start = null;
+                boolean joined = false;
+                while (!joined) {
+                    long l0 = System.nanoTime();
+                    if (sliceRows == 0) {
+                        turns.add(generator.start(newcomer, List.of(), null));
+                        joined = true;
+                    } else if (start == null) {
+                        start = generator.begin(newcomer, List.of(), null); // the encoder + prompt: one slice
+                    } else {
+                        int rows = sliceRows > 0 ? sliceRows : pacer.rows();
+                        int ran = Math.min(rows, start.rowsLeft());
+                        long s0 = System.nanoTime();
+                        boolean ready = start.advance(rows);
+                        pacer.sliceTook(ran, (System.nanoTime() - s0) / 1000);
+                        if (ready) {
+                            turns.add(start.take());
+                            joined = true;
+                        }
+                    }
+                    double[] r = loop(generator, turns.subList(0, running), lastChunk, t0);
+                    pacer.stepTook((long) (r[0] * 1000));
+                    worst = Math.max(worst, (System.nanoTime() - l0) / 1e6);
+                    admissionGap = Math.max(admissionGap, r[1]);
+                    loops++;
+                }
+                // the gap that holds the admission may end a few steps later: keep measuring 8 loops (the newcomer
+                // now in the batch, one turn more than before)
+                for (int s = 0; s < 8; s++) {
+                    double[] r = loop(generator, turns, lastChunk, t0);
+                    admissionGap = Math.max(admissionGap, r[1]);
+                }
+                double step = median(baseline);
+                return new Run(step, worst, baselineGap, admissionGap, loops);
+            } finally {
+                turns.forEach(TurnGenerator::close);
+            }
+        }
+    }
+
+    /**
+     * One stepAll of the turns; returns [its wall ms, the longest gap (ms) that ended in it between two audio chunks
+     * of one turn (0 if none)].
+     */
+    private static double[] loop(SpeechGenerator generator, List<TurnGenerator> turns, List<Double> lastChunk, long t0) {
+        long s0 = System.nanoTime();
+        List<StepResult> rs = generator.stepAll(turns);
+        long s1 = System.nanoTime();
+        double now = (s1 - t0) / 1e6;
+        double gap = 0;
+        for (int i = 0; i < lastChunk.size(); i++) { // the running turns only, not a newcomer after them
+            boolean audio = false;
+            for (AudioPiece p : rs.get(i).audio()) {
+                audio |= p.pcm().length > 0;
+            }
+            if (audio) {
+                double last = lastChunk.get(i);
+                if (!Double.isNaN(last)) {
+                    gap = Math.max(gap, now - last);
+                }
+                lastChunk.set(i, now);
+            }
+        }
+        return new double[] {(s1 - s0) / 1e6, gap};
+    }
+
+    private static double median(List<Double> v) {
+        double[] s = v.stream().mapToDouble(Double::doubleValue).toArray();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private static String load() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+}

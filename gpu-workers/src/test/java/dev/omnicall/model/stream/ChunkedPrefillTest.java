@@ -1,0 +1,212 @@
+package dev.omnicall.model.stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.omnicall.model.ChatPrompt.HistoryTurn;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.TinyModels;
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Chunked prefill ({@link SpeechGenerator#begin} + {@link TurnStart#advance} in slices) against the one-shot prefill
+ * of {@link SpeechGenerator#start} (the slow obvious reference): the prefill's last logits within 1e-4 of their
+ * scale, and the same tokens, units, audio bytes and text for the whole reply; also while another turn decodes in
+ * the same pool between the slices, and for a call's second turn that reuses the first one's cached prefix. The vocoder
+ * runs per turn here (its batching is {@link VocoderBatchTest}'s), so the audio bytes must be equal.
+ */
+class ChunkedPrefillTest {
+    private final OmniModel model = TinyModels.model();
+    private final GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(10);
+
+    private record Out(long[] tokens, int[] units, byte[] pcm, String text, int reused) {
+    }
+
+    /** Steps the turns together to their ends, collecting each one's output (after `already` of earlier steps). */
+    private static List<Out> drain(SpeechGenerator generator, List<TurnGenerator> turns, List<ByteArrayOutputStream> pcm,
+            List<StringBuilder> text) {
+        while (pcm.size() < turns.size()) {
+            pcm.add(new ByteArrayOutputStream());
+            text.add(new StringBuilder());
+        }
+        while (turns.stream().anyMatch(t -> !t.isDone())) {
+            step(generator, turns, pcm, text);
+        }
+        List<Out> outs = new ArrayList<>();
+        for (int i = 0; i < turns.size(); i++) {
+            TurnGenerator t = turns.get(i);
+            outs.add(new Out(t.tokenIds(), t.units(), pcm.get(i).toByteArray(), text.get(i).toString(),
+                    t.reusedPositions()));
+        }
+        return outs;
+    }
+
+    private static void step(SpeechGenerator generator, List<TurnGenerator> turns, List<ByteArrayOutputStream> pcm,
+            List<StringBuilder> text) {
+        List<StepResult> rs = generator.stepAll(turns);
+        for (int i = 0; i < rs.size(); i++) {
+            int k = i;
+            rs.get(i).audio().forEach(p -> pcm.get(k).writeBytes(p.pcmBytes()));
+            text.get(i).append(rs.get(i).text());
+        }
+    }
+
+    private static Out alone(SpeechGenerator generator, TurnGenerator t) {
+        return drain(generator, List.of(t), new ArrayList<>(), new ArrayList<>()).get(0);
+    }
+
+    private static void assertSameReply(Out actual, Out expected, String what) {
+        assertThat(actual.tokens()).as("tokens of %s", what).containsExactly(expected.tokens());
+        assertThat(actual.units()).as("units of %s", what).containsExactly(expected.units());
+        assertThat(actual.pcm()).as("audio of %s", what).isEqualTo(expected.pcm());
+        assertThat(actual.text()).as("text of %s", what).isEqualTo(expected.text());
+        assertThat(actual.reused()).as("reused positions of %s", what).isEqualTo(expected.reused());
+    }
+
+    private static void assertClose(float[] actual, float[] expected, String what) {
+        assertThat(actual).as("%s logits", what).hasSameSizeAs(expected);
+        double scale = 0;
+        double diff = 0;
+        for (int i = 0; i < expected.length; i++) {
+            scale = Math.max(scale, Math.abs(expected[i]));
+            diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+        }
+        assertThat(diff).as("max |logit difference| of %s (scale %s)", what, scale).isLessThanOrEqualTo(1e-4 * scale);
+    }
+
+    /** begin + slices of `rows` until ready; returns the start (ready) after checking the slice count. */
+    private static TurnStart sliced(SpeechGenerator generator, float[] audio, List<HistoryTurn> history, CallCache reuse,
+            int rows) {
+        TurnStart s = generator.begin(audio, history, reuse);
+        int left = s.rowsLeft();
+        while (!s.advance(rows)) {
+            assertThat(s.isReady()).isFalse();
+        }
+        assertThat(s.slices()).as("slices of %d rows for %d rows", rows, left).isEqualTo((left + rows - 1) / rows);
+        return s;
+    }
+
+    @Test
+    void shouldGiveTheOneShotLogitsAndReplyWhateverTheSliceSize() {
+        float[] audio = TinyModels.testAudio(1.0, 11);
+        SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
+        // Given the one-shot prefill (the reference)
+        TurnStart oneShot = generator.begin(audio, List.of(), null);
+        assertThat(oneShot.advance(Integer.MAX_VALUE)).isTrue();
+        assertThat(oneShot.slices()).isEqualTo(1);
+        float[] expectedLogits = oneShot.firstLogits();
+        Out expected;
+        try (TurnGenerator t = oneShot.take()) {
+            expected = alone(generator, t);
+        }
+        assertThat(expected.tokens()).isNotEmpty();
+        for (int rows : new int[] {1, 7, 64}) {
+            // When the same prompt is prefilled in slices of `rows` rows
+            TurnStart s = sliced(generator, audio, List.of(), null, rows);
+            assertThat(s.promptRows()).isGreaterThan(64); // so every size cuts it
+            // Then the logits agree and the whole reply is the same
+            assertClose(s.firstLogits(), expectedLogits, "slices of " + rows);
+            try (TurnGenerator t = s.take()) {
+                assertSameReply(alone(generator, t), expected, "slices of " + rows);
+            }
+        }
+    }
+
+    @Test
+    void shouldNotDisturbAPooledTurnThatDecodesBetweenTheSlices() {
+        float[] runningAudio = TinyModels.testAudio(0.8, 12);
+        float[] newcomerAudio = TinyModels.testAudio(1.1, 13);
+        long frames = (options.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
+        Out runningAlone;
+        Out newcomerAlone;
+        SpeechGenerator reference = new SpeechGenerator(model, options).withVocoderBatching(false);
+        try (TurnGenerator t = reference.start(runningAudio, List.of(), null)) {
+            runningAlone = alone(reference, t);
+        }
+        try (TurnGenerator t = reference.start(newcomerAudio, List.of(), null)) {
+            newcomerAlone = alone(reference, t);
+        }
+        try (KvPool pool = model.llm().newPool(2, 512); KvPool ctcPool = model.ctc().newPool(2, frames)) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool).withVocoderBatching(false);
+            List<TurnGenerator> turns = new ArrayList<>();
+            List<ByteArrayOutputStream> pcm = new ArrayList<>();
+            List<StringBuilder> text = new ArrayList<>();
+            // Given a turn decoding in the pool
+            turns.add(generator.start(runningAudio, List.of(), null));
+            pcm.add(new ByteArrayOutputStream());
+            text.add(new StringBuilder());
+            step(generator, turns, pcm, text);
+            // When a newcomer prefills into the other slot in slices of 9 rows, one slice per step of the running turn
+            TurnStart newcomer = generator.begin(newcomerAudio, List.of(), null);
+            assertThat(pool.running()).isEqualTo(2);
+            int slicesWhileRunning = 0;
+            while (!newcomer.advance(9)) {
+                step(generator, turns, pcm, text);
+                slicesWhileRunning++;
+            }
+            assertThat(slicesWhileRunning).isGreaterThan(3);
+            turns.add(newcomer.take());
+            List<Out> outs;
+            try {
+                outs = drain(generator, turns, pcm, text);
+            } finally {
+                turns.forEach(TurnGenerator::close);
+            }
+            // Then both replies are those of each turn alone through the per-sequence reference
+            assertSameReply(outs.get(0), runningAlone, "the running turn");
+            assertSameReply(outs.get(1), newcomerAlone, "the newcomer");
+            assertThat(generator.perSequenceTurns()).isZero();
+        }
+    }
+
+    @Test
+    void shouldReuseTheCallsPrefixAndReplyAsTheOneShotPrefill() {
+        float[] first = TinyModels.testAudio(0.6, 14);
+        float[] second = TinyModels.testAudio(0.9, 15);
+        SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
+        // Given a call whose first turn ended, twice (one cache for each path)
+        Out firstTurn;
+        CallCache keptA;
+        try (TurnGenerator t = generator.start(first, List.of(), null)) {
+            firstTurn = alone(generator, t);
+            keptA = t.takeCache();
+        }
+        CallCache keptB;
+        try (TurnGenerator t = generator.start(first, List.of(), null)) {
+            alone(generator, t);
+            keptB = t.takeCache();
+        }
+        List<HistoryTurn> history = List.of(new HistoryTurn("what is the weather", firstTurn.text()));
+        // When the second turn starts one-shot from one cache and in slices of 5 from the other
+        Out oneShot;
+        try (TurnGenerator t = generator.start(second, history, keptA)) {
+            oneShot = alone(generator, t);
+        }
+        TurnStart s = sliced(generator, second, history, keptB, 5);
+        // Then both reused the same prefix and give the same reply
+        assertThat(oneShot.reused()).isGreaterThan(20);
+        try (TurnGenerator t = s.take()) {
+            assertSameReply(alone(generator, t), oneShot, "the sliced second turn");
+        }
+    }
+
+    @Test
+    void shouldFreeTheSlotWhenAStartIsAbandonedMidPrefill() {
+        try (KvPool pool = model.llm().newPool(1, 512)) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool).withVocoderBatching(false);
+            TurnStart s = generator.begin(TinyModels.testAudio(0.7, 16), List.of(), null);
+            s.advance(4);
+            assertThat(s.isReady()).isFalse();
+            assertThat(pool.running()).isEqualTo(1);
+            s.close();
+            assertThat(pool.running()).isZero();
+            assertThatThrownBy(() -> s.advance(4)).isInstanceOf(IllegalStateException.class);
+            assertThatThrownBy(() -> generator.begin(TinyModels.testAudio(0.7, 16), List.of(), null).advance(0))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 1 row");
+        }
+    }
+}
