@@ -1,0 +1,139 @@
+package dev.omnicall.model.omni2;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.omnicall.model.Ops;
+import dev.omnicall.model.io.TensorSource;
+
+/**
+ * Units → mel, CosyVoice2's {@code CausalMaskedDiffWithXvec.inference} without a prompt: mu from the
+ * {@link FlowEncoder}; the speaker x-vector L2-normalised and projected ({@code spk_embed_affine_layer},
+ * [80, 192]); cond zeros; then Euler steps on t = 1 − cos(π/2 · k/steps) from a fixed noise, each step one
+ * batch of two estimator rows, conditioned (x, mu, spk, cond) and unconditioned (x, 0, 0, 0), mixed as
+ * (1 + rate)·v_c − rate·v_u (rate 0.7, 10 steps).
+ *
+ * <p>The reference's noise is a randn [1, 80, 15000] drawn at construction after torch.manual_seed(1986)
+ * and not stored in flow.pt; this port's noise is its own: standard normal, a pure function of
+ * (seed, mel bin, absolute frame) (see {@link SourcePins}), so any stretch of frames can be drawn alone.
+ * Its cap, {@link #MAX_FRAMES}, is the reference's (300 s of mel at 50 frames/s).
+ */
+public final class FlowMatching {
+    public static final int MAX_FRAMES = 15000;
+    public static final long DEFAULT_NOISE_SEED = 1986L;
+
+    final NDArray spkAffine; // [melBins, xvectorDim]
+    final NDArray spkAffineBias; // [melBins]
+    private final FlowEncoder encoder;
+    private final FlowEstimator estimator;
+    private final int steps;
+    private final double cfgRate;
+    private final long noiseSeed;
+
+    public FlowMatching(TensorSource src, NDManager m, FlowEncoder encoder, FlowEstimator estimator, int xvectorDim,
+            int steps, double cfgRate, long noiseSeed) {
+        int mel = encoder.config().melBins();
+        if (estimator.config().inChannels() != 4 * mel || estimator.config().melBins() != mel) {
+            throw new IllegalArgumentException("the estimator takes " + estimator.config().inChannels()
+                    + " channels and gives " + estimator.config().melBins() + " but x, mu, spk, cond of " + mel
+                    + " bins need " + 4 * mel + " and " + mel);
+        }
+        this.encoder = encoder;
+        this.estimator = estimator;
+        this.steps = steps;
+        this.cfgRate = cfgRate;
+        this.noiseSeed = noiseSeed;
+        spkAffine = src.load(m, "spk_embed_affine_layer.weight", DataType.FLOAT32, mel, xvectorDim);
+        spkAffineBias = src.load(m, "spk_embed_affine_layer.bias", DataType.FLOAT32, mel);
+    }
+
+    public FlowEncoder encoder() {
+        return encoder;
+    }
+
+    /** Units [N] and the speaker's x-vector → mel [80, 2N] (the whole reply). */
+    public NDArray mel(NDManager scope, long[] units, float[] xvector) {
+        long frames = (long) units.length * encoder.config().upStride();
+        if (frames > MAX_FRAMES) {
+            throw new IllegalArgumentException(units.length + " units make " + frames
+                    + " mel frames, more than the flow noise's " + MAX_FRAMES);
+        }
+        NDArray mu = encoder.forward(scope, units);
+        return solve(mu, speaker(scope, xvector), noise(scope, 0, frames));
+    }
+
+    /** x-vector [D] → spk [80]: L2-normalised (norm floored at 1e-12, as F.normalize), then the affine layer. */
+    public NDArray speaker(NDManager scope, float[] xvector) {
+        NDArray v = scope.create(xvector, new Shape(1, xvector.length));
+        NDArray normalised = v.div(v.norm(new int[] {1}, true).maximum(1e-12f));
+        return Ops.linear(normalised, spkAffine, spkAffineBias).reshape(-1);
+    }
+
+    /** The fixed noise for frames [first, first + n): [80, n]. */
+    public NDArray noise(NDManager scope, long first, long n) {
+        int mel = encoder.config().melBins();
+        float[] z = new float[(int) (mel * n)];
+        for (int b = 0; b < mel; b++) {
+            for (int t = 0; t < n; t++) {
+                z[(int) (b * n + t)] = (float) SourcePins.gaussian(noiseSeed, b, first + t);
+            }
+        }
+        return scope.create(z, new Shape(mel, n));
+    }
+
+    /** Euler with classifier-free guidance from x0 = noise: mu [80, T], spk [80], noise [80, T] → mel [80, T]. */
+    public NDArray solve(NDArray mu, NDArray spk, NDArray noise) {
+        long frames = mu.getShape().get(1);
+        long mel = mu.getShape().get(0);
+        NDManager m = mu.getManager();
+        // conditioned row: mu, spk repeated over time, cond zeros; the unconditioned row zeros them all
+        NDArray spkFrames = spk.reshape(mel, 1).tile(new long[] {1, frames});
+        NDArray zeros = m.zeros(new Shape(mel, frames));
+        NDArray conditionedRest = NDArrayStack.rows(mu, spkFrames, zeros); // [3·80, T]
+        NDArray unconditionedRest = m.zeros(new Shape(3 * mel, frames));
+        float[] grid = timeGrid(steps);
+        NDArray x = noise;
+        float t = grid[0];
+        float dt = grid[1] - grid[0];
+        for (int step = 1; step <= steps; step++) {
+            // one batch: [x; mu; spk; cond] and [x; 0; 0; 0]
+            NDArray in = x.concat(conditionedRest, 0).expandDims(0)
+                    .concat(x.concat(unconditionedRest, 0).expandDims(0), 0);
+            NDArray v = estimator.forward(in, t);
+            NDArray guided = v.get(0).mul((float) (1 + cfgRate)).sub(v.get(1).mul((float) cfgRate));
+            x = x.add(guided.mul(dt));
+            t = t + dt;
+            if (step < steps) {
+                dt = grid[step + 1] - t;
+            }
+        }
+        return x;
+    }
+
+    /**
+     * t_k = 1 − cos(π/2 · s_k) with s = torch.linspace(0, 1, steps + 1) in float32 (torch fills the first half
+     * as k·δ and the second as 1 − (steps − k)·δ).
+     */
+    static float[] timeGrid(int steps) {
+        float delta = 1f / steps;
+        float[] t = new float[steps + 1];
+        int half = (steps + 1) / 2;
+        for (int k = 0; k <= steps; k++) {
+            float s = k < half ? k * delta : 1f - (steps - k) * delta;
+            t[k] = 1f - (float) Math.cos(s * 0.5f * (float) Math.PI);
+        }
+        return t;
+    }
+
+    /** Stacking along the channel axis, kept apart for readability of {@link #solve}. */
+    private static final class NDArrayStack {
+        static NDArray rows(NDArray... parts) {
+            NDArray out = parts[0];
+            for (int i = 1; i < parts.length; i++) {
+                out = out.concat(parts[i], 0);
+            }
+            return out;
+        }
+    }
+}
