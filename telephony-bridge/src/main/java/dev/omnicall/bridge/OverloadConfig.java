@@ -11,9 +11,11 @@ import java.time.Duration;
  * @param enabled             off: every call is taken (up to {@code maxCalls})
  * @param refuseLatenessP99Ms p99 of the pacer's wake-up lateness over one sample that starts refusing; below a
  *                            packet time (20 ms), so new calls stop before live calls' audio gets gaps
- * @param refuseCpuPct        process CPU over one sample, % of {@code availableProcessors}, that starts refusing
+ * @param refuseCpuPct        process CPU over one sample, % of {@code availableProcessors}, that starts refusing; 0: CPU
+ *                            is not judged (lateness only: where the bridge shares its process with other roles,
+ *                            whose CPU says nothing about the calls)
  * @param resumeLatenessP99Ms lateness p99 under which a sample counts as calm
- * @param resumeCpuPct        CPU under which a sample counts as calm
+ * @param resumeCpuPct        CPU under which a sample counts as calm (0 when CPU is not judged)
  * @param sampleInterval      how often the guard measures
  * @param resumeAfterSamples  calm samples in a row that end an overload
  * @param retryAfterSeconds   the Retry-After of the 503
@@ -32,9 +34,9 @@ public record OverloadConfig(boolean enabled, int refuseLatenessP99Ms, int refus
             throw new IllegalArgumentException("need 0 <= resumeLatenessP99Ms <= refuseLatenessP99Ms and refuse >= 1 ms,"
                     + " got resume " + resumeLatenessP99Ms + " and refuse " + refuseLatenessP99Ms);
         }
-        if (refuseCpuPct < 1 || refuseCpuPct > 100 || resumeCpuPct < 0 || resumeCpuPct > refuseCpuPct) {
-            throw new IllegalArgumentException("need 0 <= resumeCpuPct <= refuseCpuPct <= 100, got resume "
-                    + resumeCpuPct + " and refuse " + refuseCpuPct);
+        if (refuseCpuPct < 0 || refuseCpuPct > 100 || resumeCpuPct < 0 || resumeCpuPct > refuseCpuPct) {
+            throw new IllegalArgumentException("need 0 <= resumeCpuPct <= refuseCpuPct <= 100 (refuse 0: CPU not"
+                    + " judged), got resume " + resumeCpuPct + " and refuse " + refuseCpuPct);
         }
         if (resumeAfterSamples < 1 || retryAfterSeconds < 1) {
             throw new IllegalArgumentException("resumeAfterSamples and retryAfterSeconds must be at least 1, got "
@@ -45,5 +47,18 @@ public record OverloadConfig(boolean enabled, int refuseLatenessP99Ms, int refus
     /** On, with refuse at p99 10 ms or 85 % CPU, resume after 2 s under 5 ms and 70 %, Retry-After 5 s. */
     public static OverloadConfig defaults() {
         return new OverloadConfig(true, 10, 85, 5, 70, Duration.ofMillis(500), 4, 5);
+    }
+
+    /**
+     * On, judged on the pacer's lateness alone: refuse at p99 {@code refuseMs}, resume after 2 s under {@code resumeMs},
+     * Retry-After 5 s.
+     */
+    public static OverloadConfig latenessOnly(int refuseMs, int resumeMs) {
+        return new OverloadConfig(true, refuseMs, 0, resumeMs, 0, Duration.ofMillis(500), 4, 5);
+    }
+
+    /** Whether process CPU counts (refuseCpuPct above 0). */
+    public boolean judgesCpu() {
+        return refuseCpuPct > 0;
     }
 }

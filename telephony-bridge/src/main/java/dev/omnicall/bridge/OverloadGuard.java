@@ -101,8 +101,9 @@ public final class OverloadGuard implements OverloadGate, AutoCloseable {
     public synchronized void onSample(LoadSample s) {
         last = s;
         long lateness = s.ticks() >= MIN_TICKS ? s.latenessP99Micros() : 0;
-        boolean hot = lateness >= config.refuseLatenessP99Ms() * 1000L || s.cpuPct() >= config.refuseCpuPct();
-        boolean calm = lateness < config.resumeLatenessP99Ms() * 1000L && s.cpuPct() < config.resumeCpuPct();
+        boolean cpu = config.judgesCpu();
+        boolean hot = lateness >= config.refuseLatenessP99Ms() * 1000L || cpu && s.cpuPct() >= config.refuseCpuPct();
+        boolean calm = lateness < config.resumeLatenessP99Ms() * 1000L && (!cpu || s.cpuPct() < config.resumeCpuPct());
         if (!overloaded) {
             if (hot) {
                 overloaded = true;

@@ -66,6 +66,32 @@ class OverloadGuardTest {
     }
 
     @Test
+    void shouldTakeCallsOnABusyProcessWhosePacerIsOnTimeWhenJudgingLatenessOnly() {
+        // what a 2-core CI box running every role in one process reads while the worker decodes a reply: the
+        // process uses both cores, the bridge's pacer is still on time (p99 3 ms over 50 ticks)
+        LoadSample busyButOnTime = new LoadSample(3_000, 50, 100);
+        OverloadGuard withCpu = new OverloadGuard(OverloadConfig.defaults(), () -> null, BridgeMetrics.inMemory());
+        withCpu.onSample(busyButOnTime);
+        assertThat(withCpu.overloaded()).as("CPU judged: a test call would get 503").isTrue();
+
+        OverloadGuard latenessOnly = new OverloadGuard(OverloadConfig.latenessOnly(20, 10), () -> null,
+                BridgeMetrics.inMemory());
+        latenessOnly.onSample(busyButOnTime);
+        latenessOnly.onSample(new LoadSample(19_999, 50, 100));
+        assertThat(latenessOnly.overloaded()).as("lateness only, under the bound").isFalse();
+        // the pacer a packet time late at p99: the calls' audio is about to get gaps
+        latenessOnly.onSample(new LoadSample(20_000, 50, 3));
+        assertThat(latenessOnly.overloaded()).isTrue();
+        for (int i = 0; i < 3; i++) {
+            latenessOnly.onSample(new LoadSample(9_000, 50, 100)); // calm on lateness, whatever the CPU
+        }
+        assertThat(latenessOnly.overloaded()).as("3 of 4 calm samples").isTrue();
+        latenessOnly.onSample(new LoadSample(9_000, 50, 100));
+        assertThat(latenessOnly.overloaded()).isFalse();
+        assertThat(OverloadConfig.latenessOnly(20, 10).judgesCpu()).isFalse();
+    }
+
+    @Test
     void shouldNotJudgeLatenessOnTooFewTicks() {
         guard.onSample(new LoadSample(50_000, OverloadGuard.MIN_TICKS - 1, 10)); // one call's hiccup
         assertThat(guard.overloaded()).isFalse();

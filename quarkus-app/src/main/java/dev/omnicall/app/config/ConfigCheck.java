@@ -172,6 +172,22 @@ public final class ConfigCheck {
         if (bridge.orphanLookback().isNegative()) {
             p.add("omnicall.bridge.orphan-lookback=" + bridge.orphanLookback() + " must be PT0S (sweep off) or positive");
         }
+        var overload = bridge.overload();
+        if (overload.refuseLatenessP99Ms() < 1 || overload.resumeLatenessP99Ms() < 0
+                || overload.resumeLatenessP99Ms() > overload.refuseLatenessP99Ms()) {
+            p.add("omnicall.bridge.overload.refuse-lateness-p99-ms=" + overload.refuseLatenessP99Ms()
+                    + ", resume-lateness-p99-ms=" + overload.resumeLatenessP99Ms() + " must hold 0 <= resume <= refuse, refuse >= 1");
+        }
+        if (overload.refuseCpuPct() < 0 || overload.refuseCpuPct() > 100 || overload.resumeCpuPct() < 0
+                || overload.resumeCpuPct() > overload.refuseCpuPct()) {
+            p.add("omnicall.bridge.overload.refuse-cpu-pct=" + overload.refuseCpuPct() + ", resume-cpu-pct="
+                    + overload.resumeCpuPct() + " must hold 0 <= resume <= refuse <= 100 (refuse 0: CPU not judged)");
+        }
+        if (overload.sampleInterval().toMillis() < 50) {
+            p.add("omnicall.bridge.overload.sample-interval=" + overload.sampleInterval() + " must be at least PT0.05S");
+        }
+        atLeast(p, "omnicall.bridge.overload.resume-after-samples", overload.resumeAfterSamples(), 1);
+        atLeast(p, "omnicall.bridge.overload.retry-after-seconds", overload.retryAfterSeconds(), 1);
         atLeast(p, "omnicall.dashboard.max-calls", c.dashboard().maxCalls(), 1);
         return p;
     }

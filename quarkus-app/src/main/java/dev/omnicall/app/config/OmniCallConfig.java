@@ -297,6 +297,42 @@ public interface OmniCallConfig {
          */
         @WithDefault("PT4H")
         Duration orphanLookback();
+
+        /** The overload guard: new calls get 503 + Retry-After while the bridge's own RTP pacing runs late. */
+        Overload overload();
+
+        /** telephony-bridge's {@code OverloadConfig}; see its README, "Overload". */
+        interface Overload {
+            @WithDefault("true")
+            boolean enabled();
+
+            /** p99 of the RTP pacer's lateness over one sample that starts refusing. */
+            @WithName("refuse-lateness-p99-ms")
+            @WithDefault("20")
+            int refuseLatenessP99Ms();
+
+            @WithName("resume-lateness-p99-ms")
+            @WithDefault("10")
+            int resumeLatenessP99Ms();
+
+            /** Process CPU (% of the cores) that starts refusing; 0: CPU not judged (other roles share the process). */
+            @WithName("refuse-cpu-pct")
+            @WithDefault("0")
+            int refuseCpuPct();
+
+            @WithName("resume-cpu-pct")
+            @WithDefault("0")
+            int resumeCpuPct();
+
+            @WithDefault("PT0.5S")
+            Duration sampleInterval();
+
+            @WithDefault("4")
+            int resumeAfterSamples();
+
+            @WithDefault("5")
+            int retryAfterSeconds();
+        }
     }
 
     interface Dashboard {

@@ -5,6 +5,7 @@ import dev.omnicall.app.config.Role;
 import dev.omnicall.bridge.BridgeConfig;
 import dev.omnicall.bridge.BridgeMetrics;
 import dev.omnicall.bridge.BridgeServer;
+import dev.omnicall.bridge.OverloadConfig;
 import dev.omnicall.bridge.media.AdaptiveEndOfTurn;
 import dev.omnicall.bridge.media.MediaConfig;
 import dev.omnicall.bridge.media.MicrometerMediaMetrics;
@@ -83,7 +84,16 @@ public final class BridgeRoleService implements RoleService {
                 .withMetrics(new MicrometerMediaMetrics(context.registry()));
         return new BridgeConfig(c.instanceId(), c.bridge().index(), c.bridge().count(), sip, s.host(),
                 c.rtp().portMin(), c.rtp().portMax(), media, Duration.ofSeconds(30), context.kafka(), context.serde(),
-                c.bridge().orphanLookback());
+                c.bridge().orphanLookback()).withOverload(overloadConfig(c.bridge().overload()));
+    }
+
+    /** {@code omnicall.bridge.overload.*} as the bridge's {@link OverloadConfig} ({@link OverloadConfig#OFF} when off). */
+    public static OverloadConfig overloadConfig(OmniCallConfig.Bridge.Overload o) {
+        if (!o.enabled()) {
+            return OverloadConfig.OFF;
+        }
+        return new OverloadConfig(true, o.refuseLatenessP99Ms(), o.refuseCpuPct(), o.resumeLatenessP99Ms(),
+                o.resumeCpuPct(), o.sampleInterval(), o.resumeAfterSamples(), o.retryAfterSeconds());
     }
 
     @Override

@@ -122,6 +122,33 @@ class OmniCallConfigTest {
     }
 
     @Test
+    void shouldGuardTheBridgeOnPacerLatenessAloneByDefaultAndNameBadOverloadKeys() throws IOException {
+        // Given the shipped catalogue
+        OmniCallConfig c = load(catalogue());
+        // Then the overload guard is on, judged on the RTP pacer's lateness only (the process also runs the worker)
+        assertThat(dev.omnicall.app.roles.BridgeRoleService.overloadConfig(c.bridge().overload()))
+                .isEqualTo(dev.omnicall.bridge.OverloadConfig.latenessOnly(20, 10))
+                .satisfies(o -> assertThat(o.judgesCpu()).isFalse());
+        // and switched off it is the library's OFF
+        Map<String, String> off = catalogue();
+        off.put("omnicall.bridge.overload.enabled", "false");
+        assertThat(dev.omnicall.app.roles.BridgeRoleService.overloadConfig(load(off).bridge().overload()).enabled()).isFalse();
+        // Given thresholds that cannot work, each is named with its value
+        Map<String, String> bad = catalogue();
+        bad.put("omnicall.bridge.overload.refuse-lateness-p99-ms", "5");
+        bad.put("omnicall.bridge.overload.resume-lateness-p99-ms", "8");
+        bad.put("omnicall.bridge.overload.refuse-cpu-pct", "120");
+        bad.put("omnicall.bridge.overload.sample-interval", "PT0.01S");
+        bad.put("omnicall.bridge.overload.retry-after-seconds", "0");
+        assertThatThrownBy(() -> ConfigCheck.validate(load(bad)))
+                .hasMessageContaining("omnicall.bridge.overload.refuse-lateness-p99-ms=5, resume-lateness-p99-ms=8")
+                .hasMessageContaining("omnicall.bridge.overload.refuse-cpu-pct=120")
+                .hasMessageContaining("omnicall.bridge.overload.sample-interval=PT0.01S")
+                .hasMessageContaining("omnicall.bridge.overload.retry-after-seconds")
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(4));
+    }
+
+    @Test
     void shouldRefuseAdaptiveEndSilenceBoundsThatDoNotHoldTheEndSilence() {
         // Given the adaptive end-of-turn wait on, with a shortest wait above end-silence-ms
         Map<String, String> props = new HashMap<>(Map.of("omnicall.vad.adaptive-end-silence", "true",
