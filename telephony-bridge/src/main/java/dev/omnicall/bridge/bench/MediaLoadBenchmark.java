@@ -38,6 +38,7 @@ import java.util.concurrent.atomic.LongAdder;
  * <pre>
  * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,50,100,200,500,1000] [--seconds=10]
  *      [--vad=silero|energy] [--ptime=20] [--busy=threads] [--gate=off|dBFS] [--vad-batch=on|off]
+ *      [--rx-threads=N]
  * </pre>
  *
  * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
@@ -82,6 +83,8 @@ public final class MediaLoadBenchmark {
         int busy = 0;
         String gate = "default";
         boolean batch = true;
+        int cores = Runtime.getRuntime().availableProcessors();
+        int rxThreads = Math.max(1, cores - Math.max(1, cores / 4)); // RtpReceivers.shared()'s count
         for (String a : args) {
             if (a.startsWith("--calls=")) {
                 steps = java.util.Arrays.stream(a.substring(8).split(",")).map(Integer::parseInt).toList();
@@ -93,6 +96,8 @@ public final class MediaLoadBenchmark {
                 ptime = Integer.parseInt(a.substring(8));
             } else if (a.startsWith("--gate=")) {
                 gate = a.substring(7);
+            } else if (a.startsWith("--rx-threads=")) {
+                rxThreads = Integer.parseInt(a.substring(13));
             } else if (a.startsWith("--vad-batch=")) {
                 batch = !"off".equals(a.substring(12));
             } else if (a.startsWith("--busy=")) {
@@ -100,7 +105,7 @@ public final class MediaLoadBenchmark {
             } else {
                 throw new IllegalArgumentException("unknown argument " + a
                         + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads --gate=off|dBFS"
-                        + " --vad-batch=on|off)");
+                        + " --vad-batch=on|off --rx-threads=N)");
             }
         }
         short[] speech = speech8k();
@@ -122,7 +127,7 @@ public final class MediaLoadBenchmark {
         System.out.println("VAD: " + (vads.usesSilero() ? vadName : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
         for (int calls : steps) {
-            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy, batch);
+            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy, batch, rxThreads);
             results.add(r);
             System.out.printf(Locale.ROOT,
                     "calls=%4d  send lateness p50=%5d us p99=%6d us max=%6d us  caller jitter=%.2f ms  bridge sent=%d"
@@ -164,7 +169,7 @@ public final class MediaLoadBenchmark {
     }
 
     private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech, int busy,
-                                      boolean batch) throws Exception {
+                                      boolean batch, int rxThreads) throws Exception {
         InetAddress lo = InetAddress.getLoopbackAddress();
         CountingMediaMetrics metrics = new CountingMediaMetrics();
         LongAdder segments = new LongAdder();
@@ -179,7 +184,7 @@ public final class MediaLoadBenchmark {
         // the bridge's own thread counts (RtpPacer.shared(), RtpReceivers.shared()), named so their CPU can be read
         int cores = Runtime.getRuntime().availableProcessors();
         RtpPacer pacer = new RtpPacer("bench-pacer", Math.max(1, cores / 4));
-        RtpReceivers receivers = new RtpReceivers("rtp-rx", Math.max(1, cores - Math.max(1, cores / 4)), batch);
+        RtpReceivers receivers = new RtpReceivers("rtp-rx", rxThreads, batch);
         MediaConfig config = MediaConfig.defaults(vads).withPacer(pacer).withReceivers(receivers).withMetrics(metrics)
                 .withBargeInMinSpeechMs(Integer.MAX_VALUE / 2);
         RtpPortAllocator ports = new RtpPortAllocator(lo, 40_000, 49_998);
