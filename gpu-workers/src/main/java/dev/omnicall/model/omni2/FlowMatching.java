@@ -5,7 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.Ops;
+import dev.omnicall.model.io.CheckpointException;
+import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.TensorSource;
+import java.nio.file.Path;
 
 /**
  * Units → mel, CosyVoice2's {@code CausalMaskedDiffWithXvec.inference} without a prompt: mu from the
@@ -46,6 +49,29 @@ public final class FlowMatching {
         this.noiseSeed = noiseSeed;
         spkAffine = src.load(m, "spk_embed_affine_layer.weight", DataType.FLOAT32, mel, xvectorDim);
         spkAffineBias = src.load(m, "spk_embed_affine_layer.bias", DataType.FLOAT32, mel);
+    }
+
+    /** Loads {@code flow.pt} at CosyVoice2's sizes: 10 steps, guidance 0.7, the default noise seed. */
+    public static FlowMatching load(Path flowPt, NDManager m) {
+        return load(flowPt, m, FlowEncoderConfig.cosyVoice2(), FlowEstimator.Config.cosyVoice2(), DEFAULT_NOISE_SEED);
+    }
+
+    /**
+     * Loads {@code flow.pt} (a torch.save state dict, no prefix) with the given sizes; the x-vector width is
+     * read from {@code spk_embed_affine_layer.weight}. A missing file or tensor, or a wrong shape, is one
+     * {@link dev.omnicall.model.io.CheckpointException} naming it.
+     */
+    public static FlowMatching load(Path flowPt, NDManager m, FlowEncoderConfig encoderConfig,
+            FlowEstimator.Config estimatorConfig, long noiseSeed) {
+        try (StateDictSource src = StateDictSource.open(flowPt, "")) {
+            TensorInfo spk = src.info("spk_embed_affine_layer.weight");
+            if (spk == null || spk.shape().length != 2) {
+                throw new CheckpointException("tensor spk_embed_affine_layer.weight is missing from " + flowPt
+                        + " or not a matrix (expected [" + encoderConfig.melBins() + ", x-vector width])");
+            }
+            return new FlowMatching(src, m, new FlowEncoder(src, m, encoderConfig),
+                    new FlowEstimator(src, m, estimatorConfig), (int) spk.shape()[1], 10, 0.7, noiseSeed);
+        }
     }
 
     public FlowEncoder encoder() {

@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.PythonOracle;
+import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
 import java.io.InputStream;
@@ -96,6 +97,30 @@ class FlowMatchingTest {
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("15002 mel frames")
                     .hasMessageContaining("15000");
         }
+    }
+
+    @Test
+    void shouldLoadFlowPtFromItsPathAndNameAMissingFileOrTensor() throws Exception {
+        // Given the same tiny flow.pt loaded from its path
+        FlowMatching fromPath = FlowMatching.load(tmp.resolve("flow.pt"), manager, FlowEncoderTest.TINY, TINY,
+                FlowMatching.DEFAULT_NOISE_SEED);
+        float[] xvector = gaussian(new SplittableRandom(8), XVECTOR);
+        long[] units = {7, 3, 9};
+        try (NDManager m = manager.newSubManager()) {
+            // Then it gives the same mel as the one built from a source
+            assertThat(fromPath.mel(m, units, xvector).toFloatArray()).containsExactly(flow.mel(m, units, xvector)
+                    .toFloatArray());
+        }
+        // And a decoder directory without flow.pt, or a flow.pt without the speaker layer, is one clear error
+        Path absent = tmp.resolve("cosy2_decoder/flow.pt");
+        assertThatThrownBy(() -> FlowMatching.load(absent, manager)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining(absent.toString()).hasMessageContaining("missing");
+        Path noSpeaker = tmp.resolve("no-speaker.pt");
+        Map<String, long[]> shapes = new LinkedHashMap<>(FlowEncoderTest.TINY.tensorShapes());
+        shapes.putAll(TINY.tensorShapes());
+        FlowEncoderTest.write(noSpeaker, shapes, null, 4);
+        assertThatThrownBy(() -> FlowMatching.load(noSpeaker, manager, FlowEncoderTest.TINY, TINY, 1))
+                .isInstanceOf(CheckpointException.class).hasMessageContaining("spk_embed_affine_layer.weight");
     }
 
     @Test
