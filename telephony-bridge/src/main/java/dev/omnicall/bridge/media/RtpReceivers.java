@@ -120,9 +120,14 @@ public final class RtpReceivers implements AutoCloseable {
         }
     }
 
+    /** System property overriding the number of {@link #shared()} receive threads. */
+    public static final String THREADS_PROPERTY = "omnicall.rtp.receive-threads";
+
     /**
      * The process-wide receivers: one thread per core less the pacer's ({@link RtpPacer#shared()}: one per 4 cores),
-     * at least one. On 2 cores that is one receive thread and one pacer thread, whatever the number of calls.
+     * at least one, or {@value #THREADS_PROPERTY}. On 2 cores that is one receive thread and one pacer thread, whatever
+     * the number of calls. A receive thread is CPU-bound at about 400 calls with Silero (0.25 % of a core per call,
+     * measured with the load benchmark), so a bridge for more calls needs more cores and threads.
      */
     public static RtpReceivers shared() {
         RtpReceivers r = shared;
@@ -131,8 +136,9 @@ public final class RtpReceivers implements AutoCloseable {
                 r = shared;
                 if (r == null) {
                     int cores = Runtime.getRuntime().availableProcessors();
+                    int threads = Integer.getInteger(THREADS_PROPERTY, Math.max(1, cores - Math.max(1, cores / 4)));
                     try {
-                        r = new RtpReceivers("rtp-rx", Math.max(1, cores - Math.max(1, cores / 4)));
+                        r = new RtpReceivers("rtp-rx", threads);
                     } catch (IOException e) {
                         throw new IllegalStateException("cannot open a selector for RTP: " + e.getMessage(), e);
                     }
