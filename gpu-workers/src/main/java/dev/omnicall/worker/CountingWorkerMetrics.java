@@ -22,6 +22,9 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     private final AtomicLong transcriptionsFailed = new AtomicLong();
     private final AtomicLong transcriptionCpuMicros = new AtomicLong();
     private final AtomicLong decoderHeldSteps = new AtomicLong();
+    private final AtomicLong admissionHeld = new AtomicLong();
+    private final AtomicLong playbackMarginUs = new AtomicLong(Long.MIN_VALUE);
+    private final AtomicLong leastPlaybackMarginUs = new AtomicLong(Long.MAX_VALUE);
     private final AtomicLong decoderForcedTokens = new AtomicLong();
     private final List<Long> transcriptDelays = new CopyOnWriteArrayList<>();
     private final Map<String, AtomicLong> deadLetters = new ConcurrentHashMap<>();
@@ -100,6 +103,32 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     }
 
     /** Decode steps that ran with the caller decoder held for someone's first audio. */
+    @Override
+    public void admissionHeld() {
+        admissionHeld.incrementAndGet();
+    }
+
+    @Override
+    public void playbackMargin(long micros) {
+        playbackMarginUs.set(micros);
+        leastPlaybackMarginUs.accumulateAndGet(micros, Math::min);
+    }
+
+    /** Loops that held waiting turns back for the playback margin. */
+    public long admissionHeldLoops() {
+        return admissionHeld.get();
+    }
+
+    /** The last playback margin reported (µs), Long.MIN_VALUE before any. */
+    public long playbackMarginUs() {
+        return playbackMarginUs.get();
+    }
+
+    /** The least playback margin reported (µs), Long.MAX_VALUE before any. */
+    public long leastPlaybackMarginUs() {
+        return leastPlaybackMarginUs.get();
+    }
+
     public long decoderHeldSteps() {
         return decoderHeldSteps.get();
     }

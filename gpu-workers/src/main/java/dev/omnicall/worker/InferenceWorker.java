@@ -50,8 +50,11 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * The inference worker: one consumer over {@code turn-requests} and {@code call-events} (co-partitioned, one
  * group, so all of a call lands here), a {@link TurnScheduler} doing continuous batching on the engine, and
- * one idempotent producer for TextDeltas, AudioChunks, CallerTexts and dead letters. One thread runs poll → dispatch →
- * one decode step → commit, so a BargeIn or CallEnded read after a step cancels its turn before the next.
+ * one idempotent producer for TextDeltas, AudioChunks, CallerTexts and dead letters. Two threads: this one owns the
+ * consumer (poll → decode and dispatch → commit), the engine's ({@link ComputeLoop}) runs the decode steps and, between
+ * two steps, what this thread hands it in order (a request to queue, a BargeIn or CallEnded to cancel, partitions to
+ * abandon). So the engine never waits for Kafka, a request is read and stamped ({@code requestConsumedUs}) while a
+ * step runs, and a cancel read during a step stops its turn before the next step.
  *
  * <p><b>At-least-once.</b> An offset is committed only when every turn at or below it on its partition has
  * completed, been cancelled or been dead-lettered ({@link OffsetTracker}); a call event's offset waits for
@@ -72,7 +75,16 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class InferenceWorker implements Runnable, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(InferenceWorker.class);
-    private static final Duration IDLE_POLL = Duration.ofMillis(50);
+    /**
+     * The consumer thread's poll: it returns as soon as records come, so this bounds only how late a finished turn's
+     * offset is committed (the engine's steps no longer wait for polls).
+     */
+    private static final Duration POLL = Duration.ofMillis(20);
+    /**
+     * System property: real-time admission's margin in ms (newcomers are admitted only while every speaking turn has
+     * at least this much audio out ahead of its playback; while not, turn-requests pause). Unset or negative: off.
+     */
+    public static final String ADMISSION_MARGIN_MS = "omnicall.worker.admission-margin-ms";
     /** The consumer session timeout unless {@code kafka.session.timeout.ms} says otherwise. */
     public static final int DEFAULT_SESSION_TIMEOUT_MS = 6000;
     /** The consumer heartbeat interval unless {@code kafka.heartbeat.interval.ms} says otherwise. */
@@ -95,6 +107,11 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private final OffsetTracker offsets = new OffsetTracker();
     private final ConversationCache cache;
     private final TurnScheduler scheduler;
+    /** The engine's thread: the scheduler, the engine and the cache are touched there only while it runs. */
+    private final ComputeLoop compute;
+    /** Turns the engine's thread finished (partition, offset), for this thread's {@link OffsetTracker}. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Finished> finishedTurns =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final Set<String> cancelledTurns = tombstoneSet();
     private final Set<String> endedCalls = tombstoneSet();
     private final Set<TopicPartition> paused = new HashSet<>();
@@ -138,6 +155,17 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.scheduler = new TurnScheduler(engine, cache, config.maxBatch(), config.batchedDecode(),
                 config.instanceId(), metrics, new KafkaOutput(), config.transcription().tokensPerStep(),
                 config.transcription().maxDelay());
+        // Real-time admission (issue 14 item 5): off unless -Domnicall.worker.admission-margin-ms=N (N >= 0).
+        long marginMs = Long.getLong(ADMISSION_MARGIN_MS, -1);
+        if (marginMs >= 0) {
+            scheduler.setAdmissionMargin(Duration.ofMillis(marginMs));
+            LOG.info("worker {}: real-time admission on: newcomers wait (and turn-requests pause) while a speaking turn"
+                    + " is less than {} ms of audio ahead of its playback", config.instanceId(), marginMs);
+        }
+        this.compute = new ComputeLoop(scheduler, "omnicall-engine-" + config.instanceId());
+    }
+
+    private record Finished(TopicPartition partition, long offset) {
     }
 
     /**
@@ -171,16 +199,18 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         LOG.info("worker {} on {} reading {} and {} in group {} (max batch {}, batched decode {})",
                 config.instanceId(), config.device(), Topics.TURN_REQUESTS.name(), Topics.CALL_EVENTS.name(),
                 config.groupId(), config.maxBatch(), config.batchedDecode());
+        compute.start();
         try {
             while (running.get()) {
+                requireEngineAlive();
                 if (draining && drained()) {
                     break;
                 }
-                ConsumerRecords<byte[], byte[]> records = consumer.poll(scheduler.hasWork() ? Duration.ZERO : IDLE_POLL);
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
                 for (ConsumerRecord<byte[], byte[]> r : records) {
                     dispatch(r);
                 }
-                scheduler.runOnce();
+                takeFinished();
                 applyBackpressure();
                 commitAsync();
             }
@@ -233,15 +263,15 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             paused.addAll(turnPartitions);
             drainPaused = true;
             LOG.info("worker {} draining: {} turn(s) running, {} queued, turn-requests paused", config.instanceId(),
-                    scheduler.active(), scheduler.waiting());
+                    scheduler.publishedActive(), compute.queued());
         }
-        if (!scheduler.hasWork()) {
+        if (!compute.hasWork()) {
             LOG.info("worker {} drained", config.instanceId());
             return true;
         }
         if (System.nanoTime() - drainDeadlineNanos > 0) {
             LOG.warn("worker {}: drain deadline reached with {} turn(s) unfinished; they go to the next owner",
-                    config.instanceId(), scheduler.active() + scheduler.waiting());
+                    config.instanceId(), scheduler.publishedActive() + compute.queued());
             return true;
         }
         return false;
@@ -302,10 +332,10 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         turn.timings.setRequestConsumedUs(consumedUs);
         String callId = turn.callId();
         if (endedCalls.contains(callId) || cancelledTurns.contains(callId + "#" + turn.turnId())) {
-            scheduler.rejectCancelled(turn, "already-cancelled");
+            compute.post(() -> scheduler.rejectCancelled(turn, "already-cancelled"));
             return;
         }
-        scheduler.submit(turn);
+        compute.submit(turn);
     }
 
     private void onCallEvent(TopicPartition tp, ConsumerRecord<byte[], byte[]> r) {
@@ -326,15 +356,19 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         Object payload = event.getPayload();
         if (payload instanceof BargeIn b) {
             cancelledTurns.add(callId + "#" + b.getTurnId());
-            if (scheduler.cancel(callId, b.getTurnId(), "barge-in")) {
-                LOG.info("call {} turn {} cancelled by barge-in", callId, b.getTurnId());
-            }
+            compute.post(() -> {
+                if (scheduler.cancel(callId, b.getTurnId(), "barge-in")) {
+                    LOG.info("call {} turn {} cancelled by barge-in", callId, b.getTurnId());
+                }
+            });
         } else if (payload instanceof CallEnded) {
             endedCalls.add(callId);
-            int n = scheduler.cancelCall(callId, "call-ended");
-            if (n > 0) {
-                LOG.info("call {} ended: {} turn(s) cancelled", callId, n);
-            }
+            compute.post(() -> {
+                int n = scheduler.cancelCall(callId, "call-ended");
+                if (n > 0) {
+                    LOG.info("call {} ended: {} turn(s) cancelled", callId, n);
+                }
+            });
         }
         offsets.handledAfter(tp, r.offset(), turns);
     }
@@ -385,12 +419,16 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         });
     }
 
-    /** Stops reading new turns while the queue is full; call events keep flowing so cancels still land. */
+    /**
+     * Stops reading new turns while the queue is full, or while real-time admission holds the queued ones back (the
+     * requests then wait in Kafka, where consumer lag shows the load); call events keep flowing so cancels still land.
+     */
     private void applyBackpressure() {
         if (drainPaused) {
             return;   // draining: turn-requests stay paused until the worker stops
         }
-        boolean full = scheduler.waiting() >= config.maxQueuedTurns();
+        int queued = compute.queued();
+        boolean full = queued >= config.maxQueuedTurns() || (queued > 0 && scheduler.admissionHeld());
         if (full && paused.isEmpty()) {
             for (TopicPartition tp : consumer.assignment()) {
                 if (tp.topic().equals(Topics.TURN_REQUESTS.name())) {
@@ -401,6 +439,23 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         } else if (!full && !paused.isEmpty()) {
             consumer.resume(paused);
             paused.clear();
+        }
+    }
+
+    /** The turns the engine's thread finished since the last call, into the offset tracker (this thread's). */
+    private void takeFinished() {
+        Finished f;
+        while ((f = finishedTurns.poll()) != null) {
+            offsets.finish(f.partition(), f.offset());
+        }
+    }
+
+    /** The engine's thread failed: stop as the single loop did on an unexpected error. */
+    private void requireEngineAlive() {
+        Throwable e = compute.failure();
+        if (e != null) {
+            throw e instanceof RuntimeException r ? r
+                    : new IllegalStateException("worker " + config.instanceId() + ": the engine's thread failed", e);
         }
     }
 
@@ -422,6 +477,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     }
 
     private void commitSync(Collection<TopicPartition> only) {
+        takeFinished();
         Map<TopicPartition, Long> positions = offsets.pendingCommits();
         positions.keySet().retainAll(only);
         if (positions.isEmpty()) {
@@ -465,13 +521,18 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             if (partitions.isEmpty()) {
                 return;
             }
+            // Stop their turns first (between two engine steps), then commit what finished up to then: the same
+            // turns end and the same offsets are committed as when one thread did both with no step between.
+            int abandoned = stopTurns(partitions);
             commitSync(partitions);
-            release(partitions, "revoked");
+            forget(partitions, "revoked", abandoned);
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
-            release(partitions, "lost");
+            int abandoned = stopTurns(partitions);
+            takeFinished();
+            forget(partitions, "lost", abandoned);
         }
 
         @Override
@@ -491,15 +552,23 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             }
         }
 
-        private void release(Collection<TopicPartition> partitions, String why) {
-            int abandoned = scheduler.abandon(partitions);
+        /** On the engine's thread, between two steps: abandons the partitions' turns and drops their calls' caches. */
+        private int stopTurns(Collection<TopicPartition> partitions) {
             Set<Integer> numbers = new HashSet<>();
             for (TopicPartition tp : partitions) {
                 if (tp.topic().equals(Topics.TURN_REQUESTS.name())) {
                     numbers.add(tp.partition());
                 }
             }
-            cache.dropPartitions(numbers);
+            List<TopicPartition> gone = List.copyOf(partitions);
+            return compute.call(s -> {
+                int n = s.abandon(gone);
+                cache.dropPartitions(numbers);
+                return n;
+            });
+        }
+
+        private void forget(Collection<TopicPartition> partitions, String why, int abandoned) {
             offsets.forget(partitions);
             paused.removeAll(partitions);
             LOG.info("worker {}: partitions {} {}; {} unfinished turn(s) left to the next owner", config.instanceId(),
@@ -541,7 +610,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
                 sendDeadLetter(turn.callId(), dl);
                 metrics.deadLetter("model-error");
             }
-            offsets.finish(turn.partition(), turn.offset());
+            finishedTurns.add(new Finished(turn.partition(), turn.offset()));
         }
     }
 
@@ -565,6 +634,12 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     }
 
     private void shutdown() {
+        try {
+            // the step in progress ends and its output is sent; then nothing runs the engine but this thread
+            compute.stop(Duration.ofSeconds(120));
+        } catch (RuntimeException e) {
+            LOG.warn("worker {}: {}", config.instanceId(), e.getMessage());
+        }
         try {
             commitSync(consumer.assignment());
         } catch (RuntimeException e) {

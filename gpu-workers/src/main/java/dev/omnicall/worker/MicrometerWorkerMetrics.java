@@ -42,6 +42,9 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     private final Counter decoderHeld;
     private final Timer transcriptDelay;
     private final Counter decoderForced;
+    /** The last playback margin, µs (Long.MIN_VALUE before any turn spoke). */
+    private final java.util.concurrent.atomic.AtomicLong playbackMarginUs = new java.util.concurrent.atomic.AtomicLong(Long.MIN_VALUE);
+    private final Counter admissionHeld;
 
     public MicrometerWorkerMetrics(MeterRegistry registry, String instanceId) {
         this.registry = registry;
@@ -77,6 +80,24 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
         decoderForced = Counter.builder("omnicall.worker.decoder.forced.tokens").tag("instance", instance)
                 .description("caller-decoder tokens run for the transcript delay bound while the decoder was held")
                 .register(registry);
+        Gauge.builder("omnicall.worker.playback.margin", playbackMarginUs,
+                        m -> m.get() == Long.MIN_VALUE ? Double.NaN : m.get() / 1e6).tag("instance", instance)
+                .baseUnit("seconds").description("least reply audio ahead of playback over the speaking turns (negative:"
+                        + " a caller hears a gap); newcomers wait while it is below the admission margin")
+                .register(registry);
+        admissionHeld = Counter.builder("omnicall.worker.admission.held").tag("instance", instance)
+                .description("worker loops in which waiting turns were held back to keep the speaking turns ahead of"
+                        + " playback").register(registry);
+    }
+
+    @Override
+    public void playbackMargin(long micros) {
+        playbackMarginUs.set(micros);
+    }
+
+    @Override
+    public void admissionHeld() {
+        admissionHeld.increment();
     }
 
     @Override

@@ -29,6 +29,8 @@ public final class Turn {
     /** Length of the reply text sent so far (the concatenated TextDelta texts). */
     int textChars;
     boolean callerTextPublished;
+    /** Reply audio handed to the output so far (µs of sound). */
+    long audioUs;
     /** How the turn ended, for one that waits in the scheduler's tail for its caller text. */
     TurnOutput.Outcome tailOutcome;
     /** When the scheduler got the turn (epoch µs, the scheduler's clock): its caller transcript is due maxDelay later. */

@@ -99,6 +99,15 @@ public final class TurnScheduler {
     private final TurnOutput output;
     private final ArrayDeque<Turn> waiting = new ArrayDeque<>();
     private final List<Turn> active = new ArrayList<>();
+    /** A newcomer whose start runs in slices, one per loop, while the active turns speak (chunked prefill); or null. */
+    private Turn starting;
+    private TurnEngine.StartingSession startingSession;
+    /**
+     * Real-time admission: a newcomer is admitted only while every speaking turn has at least this much audio out
+     * ahead of its playback (µs; negative: no such rule).
+     */
+    private long admissionMarginUs = -1;
+    private volatile boolean admissionHeld;
     /**
      * Turns with no more reply output whose caller transcription is still being finished: cancelled mid-reply, or
      * completed while another turn still waited for its first audio.
@@ -171,9 +180,40 @@ public final class TurnScheduler {
         publishGauges();
     }
 
-    /** True while any turn waits, runs or finishes its caller transcript. */
+    /** True while any turn waits, starts, runs or finishes its caller transcript. */
     public boolean hasWork() {
-        return !waiting.isEmpty() || !active.isEmpty() || !tails.isEmpty();
+        return !waiting.isEmpty() || starting != null || !active.isEmpty() || !tails.isEmpty();
+    }
+
+    /**
+     * Real-time admission ({@code omnicall.worker.admission-margin-ms}): a newcomer joins only while every turn that
+     * is speaking has produced at least {@code margin} of audio ahead of its playback (playback taken to start when
+     * its first chunk was handed to the producer and to run in real time); otherwise the newcomers wait, and
+     * {@link #admissionHeld()} tells the worker to pause its turn requests. Null or negative: no such rule.
+     */
+    public void setAdmissionMargin(Duration margin) {
+        this.admissionMarginUs = margin == null || margin.isNegative() ? -1 : margin.toNanos() / 1000;
+    }
+
+    /** True while newcomers wait because a speaking turn is less than the margin ahead of playback; any thread. */
+    public boolean admissionHeld() {
+        return admissionHeld;
+    }
+
+    /**
+     * The least audio ahead of playback over the speaking turns (µs; may be negative: that turn's caller hears a
+     * gap), or Long.MAX_VALUE when none speaks.
+     */
+    long playbackMarginUs(long nowUs) {
+        long least = Long.MAX_VALUE;
+        for (Turn t : active) {
+            Long first = t.timings.getFirstChunkProducedUs();
+            if (first == null) {
+                continue;
+            }
+            least = Math.min(least, t.audioUs - (nowUs - first));
+        }
+        return least;
     }
 
     /** Turns with no more reply output still finishing their caller transcript. */
@@ -215,6 +255,12 @@ public final class TurnScheduler {
                 n++;
             }
         }
+        if (starting != null && gone.contains(starting.partition())) {
+            startingSession.close();
+            starting = null;
+            startingSession = null;
+            n++;
+        }
         for (List<Turn> running : List.of(active, tails)) {
             for (Iterator<Turn> it = running.iterator(); it.hasNext(); ) {
                 Turn t = it.next();
@@ -247,6 +293,10 @@ public final class TurnScheduler {
         keepActiveTranscriptsInBound(mayRun);
         advanceTails();
         publishGauges();
+        long margin = playbackMarginUs(Clock.nowMicros());
+        if (margin != Long.MAX_VALUE) {
+            metrics.playbackMargin(margin);
+        }
         lastLoopHadWork = hasWork();
     }
 
@@ -353,7 +403,7 @@ public final class TurnScheduler {
      * in this loop included) has its first audio out. Transcription then never delays anyone's first audio.
      */
     boolean decoderMayRun() {
-        return waiting.isEmpty() && active.stream().allMatch(t -> t.timings.getFirstAudioUs() != null);
+        return waiting.isEmpty() && starting == null && active.stream().allMatch(t -> t.timings.getFirstAudioUs() != null);
     }
 
     private void step(boolean decoderMayRun) {
@@ -457,25 +507,84 @@ public final class TurnScheduler {
     }
 
     private void admit() {
+        if (starting != null) {
+            advanceStart();   // one slice of the newcomer's start per loop
+            publishGauges();
+            return;
+        }
+        boolean held = admissionMarginUs >= 0 && !waiting.isEmpty() && active.size() < maxBatch
+                && playbackMarginUs(Clock.nowMicros()) < admissionMarginUs;
+        admissionHeld = held;
+        if (held) {
+            metrics.admissionHeld();
+            publishGauges();
+            return;
+        }
         // One newcomer per step; a turn whose start fails does not use up the step's admission.
         boolean admitted = false;
         while (!admitted && active.size() < maxBatch && !waiting.isEmpty()) {
             Turn t = waiting.pollFirst();
             t.timings.setInferenceStartUs(Clock.nowMicros());
             ConversationSnapshot kept = cache.take(t.callId());
+            TurnEngine.StartingSession s = null;
             try {
-                t.session = engine.start(t.input(), kept);
+                // its first slice (an engine that does not slice: the whole start)
+                s = engine.begin(t.input(), kept);
+                // with no turn speaking nobody waits for the slices: the whole start now
+                if (!s.ready() && active.isEmpty()) {
+                    s.finish();
+                }
             } catch (RuntimeException e) {
-                LOG.warn("{}: start failed: {}", t, e.toString());
-                output.text(t, textDelta(t, "", true, true));
-                output.finished(t, TurnOutput.Outcome.FAILED, e);
+                startFailed(t, s, e);
                 continue;
             }
-            t.timings.setPrefillDoneUs(Clock.nowMicros());
-            active.add(t);
             admitted = true;
+            if (s.ready()) {
+                started(t, s);
+            } else {
+                starting = t;
+                startingSession = s;
+            }
         }
         publishGauges();
+    }
+
+    /** The next slice of the starting turn's prefill; it joins the batch once complete. */
+    private void advanceStart() {
+        Turn t = starting;
+        TurnEngine.StartingSession s = startingSession;
+        try {
+            if (active.isEmpty()) {
+                s.finish();   // the speaking turns ended meanwhile: nobody waits for the rest
+            } else {
+                s.advance();
+            }
+        } catch (RuntimeException e) {
+            starting = null;
+            startingSession = null;
+            startFailed(t, s, e);
+            return;
+        }
+        if (s.ready()) {
+            starting = null;
+            startingSession = null;
+            started(t, s);
+        }
+    }
+
+    private void started(Turn t, TurnEngine.StartingSession s) {
+        t.session = s.session();
+        t.timings.setPrefillDoneUs(Clock.nowMicros());
+        active.add(t);
+    }
+
+    private void startFailed(Turn t, TurnEngine.StartingSession s, RuntimeException e) {
+        LOG.warn("{}: start failed: {}", t, e.toString());
+        if (s != null) {
+            s.close();
+        }
+        output.text(t, textDelta(t, "", true, true));
+        output.finished(t, TurnOutput.Outcome.FAILED, e);
     }
 
     private void publishCallerText(Turn t, StepOutput.CallerText text) {
@@ -501,7 +610,9 @@ public final class TurnScheduler {
         List<StepOutput.AudioPiece> pieces = out.audio();
         for (int i = 0; i < pieces.size(); i++) {
             boolean last = out.done() && i == pieces.size() - 1;
-            output.audio(t, audioChunk(t, pieces.get(i), last));
+            StepOutput.AudioPiece p = pieces.get(i);
+            t.audioUs += p.pcm().length / 2 * 1_000_000L / Math.max(1, p.sampleRate());
+            output.audio(t, audioChunk(t, p, last));
         }
         if (out.done() && pieces.isEmpty()) {
             // The flush produced no samples: close the audio sequence with an empty last chunk (it covers all the text).
@@ -570,6 +681,13 @@ public final class TurnScheduler {
                 it.remove();
                 cancelled.add(t);
             }
+        }
+        if (starting != null && match.test(starting)) {
+            // cancelled while its prefill runs in slices: as a queued turn, no reply and no caller text
+            startingSession.close();
+            cancelled.add(starting);
+            starting = null;
+            startingSession = null;
         }
         for (Turn t : cancelled) {
             t.cancelReason = reason;
@@ -665,13 +783,18 @@ public final class TurnScheduler {
 
     private void publishGauges() {
         publishedWaiting = waiting.size();
-        publishedActive = active.size();
+        publishedActive = active.size() + (starting == null ? 0 : 1);
         metrics.queueDepth(publishedWaiting);
         metrics.activeTurns(publishedActive);
     }
 
     /** Closes every session and empties the queue (worker shutdown); no output. */
     public void close() {
+        if (starting != null) {
+            startingSession.close();
+            starting = null;
+            startingSession = null;
+        }
         active.forEach(t -> t.session.close());
         active.clear();
         tails.forEach(t -> t.session.close());

@@ -41,6 +41,17 @@ public interface WorkerMetrics {
      * A decode step ran with the caller decoder held: a turn was queued, starting, or still without its first
      * audio (the scheduler's rule that transcription never delays first audio).
      */
+    /**
+     * The least audio ahead of playback over the speaking turns after a loop (µs; negative: a caller hears a gap):
+     * the real-time admission's margin.
+     */
+    default void playbackMargin(long micros) {
+    }
+
+    /** A loop in which waiting turns were not admitted because a speaking turn was short of the margin. */
+    default void admissionHeld() {
+    }
+
     default void decoderHeld() {
     }
 

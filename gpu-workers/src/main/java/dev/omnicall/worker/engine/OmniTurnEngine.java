@@ -15,6 +15,8 @@ import dev.omnicall.model.stream.SpeechGenerator;
 import dev.omnicall.model.stream.StepResult;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.model.stream.TurnGenerator;
+import dev.omnicall.model.stream.TurnStart;
+import dev.omnicall.model.stream.PrefillPacer;
 import dev.omnicall.worker.WorkerConfig;
 import dev.omnicall.model.Transcriber;
 import org.slf4j.Logger;
@@ -48,10 +50,21 @@ public final class OmniTurnEngine implements TurnEngine {
     /** System property: most slots (default 4 × max-batch), so a large byte bound does not allocate slots unused. */
     public static final String POOL_MAX_SLOTS = "omnicall.worker.kv-pool-max-slots";
     static final long DEFAULT_POOL_POSITIONS = 2048;
+    /**
+     * System property: prompt rows per prefill slice while other turns run (chunked prefill): {@code auto} (the
+     * default: as many as cost about half a decode step, measured, {@link PrefillPacer}), a fixed count N, or 0 (the
+     * whole prefill in one slice).
+     */
+    public static final String PREFILL_SLICE_ROWS = "omnicall.worker.prefill-slice-rows";
+    /** The share of a decode step one prefill slice may cost with {@code auto}. */
+    static final double PREFILL_STEP_SHARE = 0.5;
 
     private final OmniModel model;
     private final SpeechGenerator generator;
     private final boolean ownsModel;
+    /** Fixed rows per prefill slice, 0 for one slice, -1 for the pacer's. */
+    private final int sliceRows = sliceRows(System.getProperty(PREFILL_SLICE_ROWS, "auto"));
+    private final PrefillPacer pacer = new PrefillPacer(PREFILL_STEP_SHARE, 8, 4096);
 
     public OmniTurnEngine(SpeechGenerator generator) {
         this(generator, false);
@@ -61,6 +74,22 @@ public final class OmniTurnEngine implements TurnEngine {
         this.generator = generator;
         this.model = generator.model();
         this.ownsModel = ownsModel;
+    }
+
+    static int sliceRows(String value) {
+        if (value.equalsIgnoreCase("auto")) {
+            return -1;
+        }
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new IllegalArgumentException(PREFILL_SLICE_ROWS + " must be auto, 0 (one slice) or a row count, got '"
+                + value + "'");
     }
 
     /** Loads the checkpoint in {@code config.modelDir()} on {@code config.device()}. */
@@ -183,11 +212,68 @@ public final class OmniTurnEngine implements TurnEngine {
         } else if (reuse != null) {
             reuse.close();
         }
+        return new Session(generator.start(input.pcm16k(), history(input), kept));
+    }
+
+    /**
+     * Chunked prefill: the encoder, adaptor and prompt now ({@link SpeechGenerator#begin}), then at most
+     * {@value #PREFILL_SLICE_ROWS} prompt rows per {@link StartingSession#advance()} (default {@code auto}: about half a
+     * decode step's worth, {@link PrefillPacer}; 0 = the whole prefill in one slice); {@link StartingSession#finish()}
+     * the rest at once. Same turn as {@link #start}.
+     */
+    @Override
+    public StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
+        CallCache kept = null;
+        if (reuse instanceof Snapshot s) {
+            kept = s.cache;
+        } else if (reuse != null) {
+            reuse.close();
+        }
+        TurnStart start = generator.begin(OmniModel.pcmToFloat(input.pcm16k()), history(input), kept);
+        return new StartingSession() {
+            private boolean taken;
+
+            @Override
+            public boolean ready() {
+                return start.isReady() || taken;
+            }
+
+            @Override
+            public boolean advance() {
+                int rows = sliceRows == 0 ? Integer.MAX_VALUE : sliceRows > 0 ? sliceRows : pacer.rows();
+                int ran = Math.min(rows, start.rowsLeft());
+                long t0 = System.nanoTime();
+                boolean ready = start.advance(rows);
+                pacer.sliceTook(ran, (System.nanoTime() - t0) / 1000);
+                return ready;
+            }
+
+            @Override
+            public void finish() {
+                start.advance(Integer.MAX_VALUE);
+            }
+
+            @Override
+            public EngineSession session() {
+                taken = true;
+                return new Session(start.take());
+            }
+
+            @Override
+            public void close() {
+                if (!taken) {
+                    start.close();
+                }
+            }
+        };
+    }
+
+    private static List<ChatPrompt.HistoryTurn> history(TurnInput input) {
         List<ChatPrompt.HistoryTurn> history = new ArrayList<>(input.history().size());
         for (TurnInput.PastTurn t : input.history()) {
             history.add(new ChatPrompt.HistoryTurn(t.userText(), t.assistantText()));
         }
-        return new Session(generator.start(input.pcm16k(), history, kept));
+        return history;
     }
 
     /** One step; a reply that ends finishes its caller transcript in this step (a driver without a tail). */
@@ -212,7 +298,9 @@ public final class OmniTurnEngine implements TurnEngine {
             Session s = (Session) batch.get(i);
             turns.add(s.turn);
         }
+        long t0 = System.nanoTime();
         List<StepResult> results = generator.stepAll(turns, decoderWork);
+        pacer.stepTook((System.nanoTime() - t0) / 1000);
         List<StepOutput> out = new ArrayList<>(results.size());
         for (int i = 0; i < results.size(); i++) {
             StepResult r = results.get(i);

@@ -7,7 +7,7 @@ import java.util.List;
  * a group of started turns by one decode step. The worker's scheduler owns the order and the batch; the
  * engine owns tensors and numerics. {@link OmniTurnEngine} maps it onto {@code dev.omnicall.model}.
  *
- * <p>Not thread-safe: the worker calls it from its one loop thread.
+ * <p>Not thread-safe: the worker calls it from its engine thread only.
  */
 public interface TurnEngine extends AutoCloseable {
 
@@ -19,6 +19,67 @@ public interface TurnEngine extends AutoCloseable {
      *               it covers exactly {@code input.history()}, and closes it otherwise)
      */
     EngineSession start(TurnInput input, ConversationSnapshot reuse);
+
+    /**
+     * A turn being started in slices (chunked prefill): {@link #begin} ran its first slice (the encoder and the
+     * prompt); each {@link #advance()} runs one more (a slice of the prefill), so a driver interleaves them with the
+     * running turns' steps.
+     */
+    interface StartingSession extends AutoCloseable {
+        /** True once the start is complete and {@link #session()} may be taken. */
+        boolean ready();
+
+        /** Runs the next slice; true once the start is complete. */
+        boolean advance();
+
+        /** Runs all that is left in one go (nobody is waiting for the slices). */
+        default void finish() {
+            while (!advance()) {
+                // slice after slice
+            }
+        }
+
+        /** The started session (once ready); the caller owns it from then on. */
+        EngineSession session();
+
+        /** Abandons an unfinished start and frees what it holds; nothing once the session was taken. */
+        @Override
+        void close();
+    }
+
+    /**
+     * Starts a turn in slices: the first one now, the rest by {@link StartingSession#advance()}. Same session as
+     * {@link #start} (tested where an engine slices). This default runs the whole {@link #start} now.
+     */
+    default StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
+        EngineSession started = start(input, reuse);
+        return new StartingSession() {
+            private boolean taken;
+
+            @Override
+            public boolean ready() {
+                return true;
+            }
+
+            @Override
+            public boolean advance() {
+                return true;
+            }
+
+            @Override
+            public EngineSession session() {
+                taken = true;
+                return started;
+            }
+
+            @Override
+            public void close() {
+                if (!taken) {
+                    started.close();
+                }
+            }
+        };
+    }
 
     /**
      * Advances every session in {@code batch} by one token: one forward on the device when the engine

@@ -102,4 +102,58 @@ class OmniTurnEngineLoadTest {
             assertThat(engine.generator().perSequenceTurns()).isZero();
         }
     }
+
+    @Test
+    void shouldStartATurnInSlicesToTheSameReplyAsAWholeStart() {
+        WorkerConfig config = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
+                .withEncoderPaddedSeconds(0).withLimits(6, java.time.Duration.ofSeconds(5), 0)
+                .withTranscription(TranscriptionOptions.off());
+        short[] pcm = new short[12000];
+        for (int i = 0; i < pcm.length; i++) {
+            pcm[i] = (short) (3000 * Math.sin(i * 0.03) + 500 * Math.sin(i * 0.31));
+        }
+        TurnInput input = new TurnInput("c", pcm, java.util.List.of());
+        System.setProperty(OmniTurnEngine.PREFILL_SLICE_ROWS, "16");
+        try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
+            System.clearProperty(OmniTurnEngine.PREFILL_SLICE_ROWS);
+            // Given the whole start, stepped to its end
+            EngineSession whole = engine.start(input, null);
+            String wholeText = run(engine, whole);
+            // When the same turn starts in slices of 16 prompt rows
+            TurnEngine.StartingSession starting = engine.begin(input, null);
+            int slices = 1;
+            while (!starting.ready()) {
+                starting.advance();
+                slices++;
+            }
+            // Then it took more than one prefill slice and replies the same
+            assertThat(slices).isGreaterThan(2);
+            assertThat(run(engine, starting.session())).isEqualTo(wholeText);
+            assertThat(engine.generator().pool().running()).isZero();
+        } finally {
+            System.clearProperty(OmniTurnEngine.PREFILL_SLICE_ROWS);
+        }
+        assertThat(OmniTurnEngine.sliceRows("auto")).isEqualTo(-1);
+        assertThat(OmniTurnEngine.sliceRows("0")).isZero();
+        assertThatThrownBy(() -> OmniTurnEngine.sliceRows("-3")).hasMessageContaining(OmniTurnEngine.PREFILL_SLICE_ROWS);
+        assertThatThrownBy(() -> OmniTurnEngine.sliceRows("many")).hasMessageContaining("'many'");
+    }
+
+    /** Steps the session to its end; its text and audio bytes (as hex lengths and sums), then closes it. */
+    private static String run(OmniTurnEngine engine, EngineSession s) {
+        StringBuilder text = new StringBuilder();
+        long audioBytes = 0;
+        long audioSum = 0;
+        while (!s.done()) {
+            for (StepOutput o : engine.step(java.util.List.of(s))) {
+                text.append(o.text());
+                for (StepOutput.AudioPiece p : o.audio()) {
+                    audioBytes += p.pcm().length;
+                    audioSum += java.util.Arrays.hashCode(p.pcm());
+                }
+            }
+        }
+        s.close();
+        return text + " | " + audioBytes + " bytes, hash " + audioSum;
+    }
 }
