@@ -58,7 +58,9 @@ public final class StreamingVocoder {
                 prefixes.add(job.contextDurations);
             }
         }
+        // one sequence: the plain forward (no padding, no masks), as push does
         List<UnitVocoder.Synthesis> syn = inputs.isEmpty() ? List.of()
+                : inputs.size() == 1 ? List.of(vocoders.get(0).vocoder.synthesize(inputs.get(0), prefixes.get(0)))
                 : vocoders.get(0).vocoder.synthesizeAll(inputs, prefixes);
         List<AudioPiece> out = new ArrayList<>(jobs.size());
         int k = 0;

@@ -39,9 +39,14 @@ public final class PrefillBenchmark {
     }
 
     /** One mode's figures. */
-    private record Run(double stepMs, double worstLoopMs, double baselineGapMs, double admissionGapMs, int loops) {
+    private record Run(double stepMs, double worstLoopMs, double medianLoopMs, double totalExtraMs,
+            double baselineGapMs, double admissionGapMs, int loops) {
         double extraSteps() {
             return (worstLoopMs - stepMs) / stepMs;
+        }
+
+        double medianExtraSteps() {
+            return (medianLoopMs - stepMs) / stepMs;
         }
 
         double gapGrowthSteps() {
@@ -78,19 +83,22 @@ public final class PrefillBenchmark {
                             .add(run(model, running, rows));
                 }
             }
-            System.out.println("mode        | step T ms | worst loop ms | extra (steps) | chunk gap before / while ms"
-                    + " | gap growth (steps)");
+            System.out.println("mode        | step T ms | loops | loop p50 / max ms | extra p50 / max (steps) | total extra"
+                    + " (steps) | chunk gap before / while ms | gap growth (steps)");
             for (Map.Entry<String, List<Run>> e : byMode.entrySet()) {
                 // the median run by gap growth
                 List<Run> runs = new ArrayList<>(e.getValue());
                 runs.sort((x, y) -> Double.compare(x.gapGrowthSteps(), y.gapGrowthSteps()));
                 Run m = runs.get(runs.size() / 2);
                 double worstGrowth = runs.get(runs.size() - 1).gapGrowthSteps();
-                System.out.printf(Locale.ROOT, "%-11s | %9.2f | %13.2f | %13.2f | %10.2f / %8.2f | %6.2f (worst of %d:"
-                        + " %.2f; %d loops)%n", e.getKey(), m.stepMs(), m.worstLoopMs(), m.extraSteps(),
-                        m.baselineGapMs(), m.admissionGapMs(), m.gapGrowthSteps(), runs.size(), worstGrowth, m.loops());
+                System.out.printf(Locale.ROOT, "%-11s | %9.2f | %5d | %7.1f / %7.1f | %7.2f / %7.2f | %8.2f | %8.1f / %8.1f"
+                        + " | %6.2f (worst of %d: %.2f)%n", e.getKey(), m.stepMs(), m.loops(), m.medianLoopMs(),
+                        m.worstLoopMs(), m.medianExtraSteps(), m.extraSteps(), m.totalExtraMs() / m.stepMs(),
+                        m.baselineGapMs(), m.admissionGapMs(), m.gapGrowthSteps(), runs.size(), worstGrowth);
                 results.put(e.getKey() + "_step_ms", fmt(m.stepMs()));
                 results.put(e.getKey() + "_extra_steps", fmt(m.extraSteps()));
+                results.put(e.getKey() + "_extra_steps_p50", fmt(m.medianExtraSteps()));
+                results.put(e.getKey() + "_total_extra_steps", fmt(m.totalExtraMs() / m.stepMs()));
                 results.put(e.getKey() + "_gap_growth_steps", fmt(m.gapGrowthSteps()));
                 results.put(e.getKey() + "_gap_growth_steps_worst", fmt(worstGrowth));
                 results.put(e.getKey() + "_admission_loops", Integer.toString(m.loops()));
@@ -106,7 +114,10 @@ public final class PrefillBenchmark {
     private static Run run(OmniModel model, int running, int sliceRows) {
         int maxNew = 200;
         long frames = (maxNew + 1L) * model.ctc().upsampleFactor();
-        GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(maxNew);
+        // Ω = 1: a running turn's chunk at every step that gives units, so its chunk gap is the loop time and grows by
+        // exactly what the newcomer's work adds to a loop (with Ω up to 80 a gap spans tens of steps)
+        GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(maxNew)
+                .withSchedule(dev.omnicall.model.stream.ChunkSchedule.parse("1"));
         long positions = ServingBenchmark.slotPositions(model, maxNew);
         try (KvPool pool = model.llm().newPool(running + 1, positions);
                 KvPool ctcPool = model.ctc().newPool(running + 1, frames)) {
@@ -137,6 +148,7 @@ public final class PrefillBenchmark {
                 float[] newcomer = Benchmarks.syntheticSpeech(2.4);
                 double worst = 0;
                 double admissionGap = 0;
+                List<Double> admissionLoops = new ArrayList<>();
                 int loops = 0;
                 TurnStart start = null;
                 boolean joined = false;
@@ -160,7 +172,9 @@ public final class PrefillBenchmark {
                     }
                     double[] r = loop(generator, turns.subList(0, running), lastChunk, t0);
                     pacer.stepTook((long) (r[0] * 1000));
-                    worst = Math.max(worst, (System.nanoTime() - l0) / 1e6);
+                    double loopMs = (System.nanoTime() - l0) / 1e6;
+                    worst = Math.max(worst, loopMs);
+                    admissionLoops.add(loopMs);
                     admissionGap = Math.max(admissionGap, r[1]);
                     loops++;
                 }
@@ -171,7 +185,8 @@ public final class PrefillBenchmark {
                     admissionGap = Math.max(admissionGap, r[1]);
                 }
                 double step = median(baseline);
-                return new Run(step, worst, baselineGap, admissionGap, loops);
+                double total = admissionLoops.stream().mapToDouble(l -> Math.max(0, l - step)).sum();
+                return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops);
             } finally {
                 turns.forEach(TurnGenerator::close);
             }
