@@ -114,7 +114,10 @@ final class ComputeLoop implements Runnable {
         return started && exited.getCount() > 0;
     }
 
-    /** Lets the step in progress end, runs no further step or command, and waits for the thread to exit. */
+    /**
+     * Lets the step in progress end, runs the commands already posted but no further step, and waits for the thread
+     * to exit.
+     */
     void stop(Duration wait) {
         stopping = true;
         if (!started) {
@@ -145,12 +148,16 @@ final class ComputeLoop implements Runnable {
                 } else {
                     schedulerHasWork = false;
                     command = inbox.poll(IDLE_WAIT_MS, TimeUnit.MILLISECONDS);
-                    if (command != null && !stopping) {
+                    if (command != null) {
                         runCommand(command);
-                    } else if (command != null) {
-                        inFlight.decrementAndGet();
                     }
                 }
+            }
+            // Stopping: the commands already handed over still run (a cancel read before the stop ends its turn, so
+            // the final commit covers it, as when one thread did both), but no further step.
+            Runnable command;
+            while ((command = inbox.poll()) != null) {
+                runCommand(command);
             }
         } catch (Throwable e) {
             failure.compareAndSet(null, e);

@@ -431,6 +431,9 @@ class InferenceWorkerIT {
         assertThat(moved.get(moved.size() - 1).getCancelled()).isTrue();
         assertThat(solo.metrics().tokens()).isPositive();
         assertThat(joiner.metrics().tokens()).isPositive();
+        // And both cancelled turns finish their caller transcripts and are committed (nothing left for the next
+        // test's worker in this group to redo)
+        await("both turns committed", WAIT, () -> committedEqualsEnd(Topics.TURN_REQUESTS.name()));
     }
 
     @Test
