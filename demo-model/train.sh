@@ -47,9 +47,11 @@ else
   $PY voice_train.py --part units
   # the vocoder needs nothing of the brain: it trains on the second core (its own thread count) while the brain
   # stages run on the first, for DEMO_VOICE_MINUTES of wall clock; its log is $DEMO_WORK/voice.log
-  stage "voice: CodeHiFiGAN vocoder in the background (${DEMO_VOICE_MINUTES:-55} min, log $DEMO_WORK/voice.log)"
-  $PY voice_train.py --part vocoder --minutes "${DEMO_VOICE_MINUTES:-55}" --gan-after "${DEMO_VOICE_GAN_AFTER:-35}" \
-    >"$DEMO_WORK/voice.log" 2>&1 &
+  # (session 8's recipe: three MRF kernels, 3.56 M parameters, the telephone-band loss, no discriminator;
+  # DEMO_VOICE_GAN_AFTER=MIN adds voice_gan.py's discriminators from that minute)
+  stage "voice: CodeHiFiGAN vocoder in the background (${DEMO_VOICE_MINUTES:-75} min, log $DEMO_WORK/voice.log)"
+  $PY voice_train.py --part vocoder --minutes "${DEMO_VOICE_MINUTES:-75}" \
+    ${DEMO_VOICE_GAN_AFTER:+--gan-after "$DEMO_VOICE_GAN_AFTER"} >"$DEMO_WORK/voice.log" 2>&1 &
   VOICE_PID=$!
   trap '[[ -n "$VOICE_PID" ]] && kill "$VOICE_PID" 2>/dev/null' EXIT
 fi

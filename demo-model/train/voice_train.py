@@ -20,12 +20,15 @@ import voice_vocoder
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--minutes", type=float, default=40.0, help="vocoder training budget")
+    ap.add_argument("--minutes", type=float, default=75.0, help="vocoder training budget")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--eval", action="store_true", help="run voice_eval.py (pocketsphinx) at the end")
     ap.add_argument("--part", choices=("all", "units", "vocoder"), default="all")
     ap.add_argument("--gan-after", type=float, default=None,
                     help="minutes after which the discriminators join (voice_vocoder.py); default: never")
+    ap.add_argument("--kernels", default="3,7,11", help="resblock kernel sizes (voice_vocoder.py)")
+    ap.add_argument("--telephone-weight", type=float, default=1.0,
+                    help="weight of the telephone-band log-mel loss (voice_vocoder.py)")
     args = ap.parse_args()
     seed = ["--seed", str(args.seed)]
     smoke = ["--smoke"] if args.smoke else []
@@ -39,7 +42,8 @@ def main():
         return
     t = time.time()
     gan = ["--gan-after", str(0 if args.smoke else args.gan_after)] if args.smoke or args.gan_after is not None else []
-    voice_vocoder.main(seed + smoke + gan + ([] if args.smoke else ["--minutes", str(args.minutes), "--fresh"]))
+    recipe = ["--kernels", args.kernels, "--telephone-weight", str(args.telephone_weight)]
+    voice_vocoder.main(seed + smoke + gan + recipe + ([] if args.smoke else ["--minutes", str(args.minutes), "--fresh"]))
     times["vocoder_s"] = time.time() - t
     t = time.time()
     voice_export.main(smoke)
