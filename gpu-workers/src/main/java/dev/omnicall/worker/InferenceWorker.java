@@ -89,6 +89,14 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     public static final int DEFAULT_SESSION_TIMEOUT_MS = 6000;
     /** The consumer heartbeat interval unless {@code kafka.heartbeat.interval.ms} says otherwise. */
     public static final int DEFAULT_HEARTBEAT_INTERVAL_MS = 250;
+    /**
+     * How long the broker may hold this worker's fetch when there is nothing to read, unless
+     * {@code kafka.fetch.max.wait.ms} says otherwise; far shorter than the other consumers' (KafkaSettings): partitions
+     * handed over in a rebalance are fetched only once the fetch in flight returns, so this adds to a dead worker's
+     * takeover, and WorkerKillIT's bound (session + 1 s) has no room for it on a loaded box (100 ms: kill -> request
+     * read +43..163 ms after the assignment, and the test failed at 7067-7073 ms). New records end a wait at once.
+     */
+    public static final int DEFAULT_FETCH_MAX_WAIT_MS = 10;
     /** Cancelled turns and ended calls remembered, so a request read after its cancel never runs. */
     private static final int TOMBSTONES = 10_000;
     /** Room left in a dead letter for the original value: the topic's record limit less 64 KiB for the rest. */
@@ -142,6 +150,9 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         // rebalance within a quarter second of the expiry. Both can be overridden as kafka.* keys.
         c.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, DEFAULT_SESSION_TIMEOUT_MS);
         c.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, DEFAULT_HEARTBEAT_INTERVAL_MS);
+        if (!config.kafka().passthrough().containsKey(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG)) {
+            c.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, DEFAULT_FETCH_MAX_WAIT_MS);
+        }
         this.consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.producer = new KafkaProducer<>(producerConfig(config), new StringSerializer(), new ByteArraySerializer());
         this.requests = new TurnRequests(Topics.TURN_REQUESTS.valueSerde(config.serde()).deserializer(),

@@ -49,9 +49,15 @@ class WorkerKillIT extends ReliabilityTest {
     /** Reply length: short enough that the redo's generation fits the second after the session expires. */
     private static final int MAX_TOKENS = Integer.getInteger("reliability.worker-kill.max-tokens", 24);
     private static final String GROUP = "kill-workers";
+    /** The workers' kafka.fetch.max.wait.ms when set (to measure its part in the takeover); unset: the worker's default. */
+    private static final String FETCH_WAIT_MS = System.getProperty("reliability.worker-kill.fetch-wait-ms");
 
     private ChildJvm startWorker(Broker broker, String instance) throws Exception {
-        List<String> args = Roles.workerProperties(broker.bootstrapServers(), instance, GROUP, MAX_TOKENS).entrySet().stream()
+        Map<String, String> props = new java.util.HashMap<>(Roles.workerProperties(broker.bootstrapServers(), instance, GROUP, MAX_TOKENS));
+        if (FETCH_WAIT_MS != null) {
+            props.put("kafka.fetch.max.wait.ms", FETCH_WAIT_MS);
+        }
+        List<String> args = props.entrySet().stream()
                 .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.toCollection(ArrayList::new));
         return keep(ChildJvm.start(instance, WorkerMain.class, List.of(), args, tmp.resolve("logs")));
     }
@@ -114,6 +120,15 @@ class WorkerKillIT extends ReliabilityTest {
         long completeMs = (Math.max(redoLast.arrivedNanos(), redoLastChunk.arrivedNanos()) - killNanos) / 1_000_000;
         long redoMs = (Math.max(redoLast.arrivedNanos(), redoLastChunk.arrivedNanos()) - redoFirst.arrivedNanos()) / 1_000_000;
         long reassignedMs = reassignedAfter(survivor, killWallMs);
+        // The survivor's own stamps on the redo: when its loop read the request (the Kafka part of the takeover) and
+        // began inference
+        var redoTimings = redoFirst.value().getTimings();
+        long readMs = redoTimings.getRequestConsumedUs() == null ? -1 : redoTimings.getRequestConsumedUs() / 1000 - killWallMs;
+        long inferenceMs = redoTimings.getInferenceStartUs() == null ? -1 : redoTimings.getInferenceStartUs() / 1000 - killWallMs;
+        Figures.note("kill -> survivor assigned %d ms, -> request read %d ms, -> inference start %d ms, -> first redo delta %d ms,"
+                        + " -> redo complete %d ms (redo generation %d ms; fetch.max.wait.ms %s, load %.1f)", reassignedMs, readMs,
+                inferenceMs, takeoverMs, completeMs, redoMs,
+                FETCH_WAIT_MS == null ? InferenceWorker.DEFAULT_FETCH_MAX_WAIT_MS : FETCH_WAIT_MS, load1());
         // The call's partitions move to the survivor, and the survivor finishes the turn (last delta and last
         // audio chunk read back), within the session timeout + 1 s of the kill
         assertThat(reassignedMs).as("kill -> survivor assigned the partitions").isLessThanOrEqualTo(SESSION_TIMEOUT_MS + 1000);
@@ -148,9 +163,19 @@ class WorkerKillIT extends ReliabilityTest {
         bridge.server.stop();
         assertThat(caller.await(30)).as(caller.errors()).isZero();
         assertThat(survivor.isAlive()).isTrue();
-        Figures.line("test=worker-kill session_timeout_ms=%d max_new_tokens=%d reassigned_ms=%d takeover_ms=%d complete_ms=%d redo_generation_ms=%d"
-                        + " lag_zero_ms=%d attempts_played=1 packets_sent=%d other_attempt_refused=%d lost_turns=0",
-                SESSION_TIMEOUT_MS, MAX_TOKENS, reassignedMs, takeoverMs, completeMs, redoMs, lagMs, sent, rejectedOther);
+        Figures.line("test=worker-kill session_timeout_ms=%d max_new_tokens=%d fetch_max_wait_ms=%s reassigned_ms=%d read_ms=%d takeover_ms=%d"
+                        + " complete_ms=%d redo_generation_ms=%d lag_zero_ms=%d attempts_played=1 packets_sent=%d other_attempt_refused=%d"
+                        + " lost_turns=0 load1=%.1f",
+                SESSION_TIMEOUT_MS, MAX_TOKENS, FETCH_WAIT_MS == null ? InferenceWorker.DEFAULT_FETCH_MAX_WAIT_MS : FETCH_WAIT_MS,
+                reassignedMs, readMs, takeoverMs, completeMs, redoMs, lagMs, sent, rejectedOther, load1());
+    }
+
+    private static double load1() {
+        try {
+            return Double.parseDouble(java.nio.file.Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+        } catch (java.io.IOException | RuntimeException e) {
+            return Double.NaN;
+        }
     }
 
     /** Milliseconds from the kill to the survivor's first partition assignment logged after it. */

@@ -182,6 +182,9 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         p.setEmitted(true);
         metrics.increment(TopologyMetrics.TURN_REQUESTS);
         context.forward(new Record<>(callId, request, timestamp), ConversationTopology.TURN_REQUEST_SINK);
+        // Under exactly-once the worker (read_committed) sees the request only at the commit: ask for it now, so it
+        // does not wait for the stream thread's next look at the commit timer (up to poll.ms on an idle thread).
+        context.commit();
     }
 
     /** When the caller stopped speaking, for the transcript: the last voiced frame, else the VAD's decision; 0 unknown. */

@@ -532,7 +532,7 @@ public final class PipelineBenchmark {
     }
 
     /** The checkout's root: the working directory or a parent of it that holds quarkus-app/ and bin/call. */
-    private static Path repoRoot() {
+    static Path repoRoot() {
         Path p = Path.of("").toAbsolutePath();
         while (p != null) {
             if (Files.isDirectory(p.resolve("quarkus-app")) && Files.isRegularFile(p.resolve("bin/call"))) {

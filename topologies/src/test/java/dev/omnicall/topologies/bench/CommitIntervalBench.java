@@ -33,18 +33,24 @@ import java.util.concurrent.locks.LockSupport;
  * under exactly-once v2 and at-least-once.
  *
  * <p>Run: {@code ./mvnw -q -pl topologies -am test-compile && ./mvnw -q -pl topologies exec:java
- * -Dexec.classpathScope=test -Dexec.mainClass=dev.omnicall.topologies.bench.CommitIntervalBench}
+ * -Dexec.classpathScope=test -Dexec.mainClass=dev.omnicall.topologies.bench.CommitIntervalBench}; options
+ * {@code -Dbench.intervals=20} (10,20,50,100) and {@code -Dbench.guarantees=eos} (eos,alo).
  */
 public final class CommitIntervalBench {
 
     public static void main(String[] args) throws Exception {
         int turns = args.length > 0 ? Integer.parseInt(args[0]) : 60;
-        long[] intervals = {10, 20, 50, 100};
+        long[] intervals = java.util.Arrays.stream(System.getProperty("bench.intervals", "10,20,50,100").split(","))
+                .map(String::trim).mapToLong(Long::parseLong).toArray();
+        String guarantees = System.getProperty("bench.guarantees", "eos,alo");
         StringBuilder kv = new StringBuilder("bench=commit_interval turns=" + turns);
         try (EmbeddedKafka kafka = EmbeddedKafka.start(EmbeddedKafka.Options.forTests().withPartitions(3))) {
             kafka.createTopics();
             Path state = Files.createTempDirectory("omnicall-bench-streams");
             for (boolean eos : new boolean[]{true, false}) {
+                if (!guarantees.contains(eos ? "eos" : "alo")) {
+                    continue;
+                }
                 for (long interval : intervals) {
                     String app = "bench-" + (eos ? "eos" : "alo") + "-" + interval;
                     long[] lat = run(kafka, new StreamsSettings(app, state.resolve(app), interval, eos, 1), turns, app);
