@@ -7,11 +7,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.omnicall.bridge.media.Segment;
 import dev.omnicall.bridge.media.SegmenterConfig;
 import dev.omnicall.bridge.media.UtteranceSegmenter;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,16 +26,12 @@ class EnergyGatedVadTest {
 
     @BeforeAll
     static void load() throws Exception {
-        Optional<Path> path = VadFactory.locateModel();
-        assumeTrue(path.isPresent(), "silero_vad.onnx not fetched by the build (npm unavailable)");
-        model = SileroModel.load(path.get());
+        model = SileroTestModel.loadOrSkip();
     }
 
     @AfterAll
     static void close() {
-        if (model != null) {
-            model.close();
-        }
+        SileroTestModel.close(model);
     }
 
     private static float[] probabilities(Vad vad, short[] pcm) {

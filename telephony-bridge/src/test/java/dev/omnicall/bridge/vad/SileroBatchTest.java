@@ -3,9 +3,7 @@ package dev.omnicall.bridge.vad;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -16,16 +14,12 @@ class SileroBatchTest {
 
     @BeforeAll
     static void load() throws Exception {
-        Optional<Path> path = VadFactory.locateModel();
-        assumeTrue(path.isPresent(), "silero_vad.onnx not fetched by the build (npm unavailable)");
-        model = SileroModel.load(path.get());
+        model = SileroTestModel.loadOrSkip();
     }
 
     @AfterAll
     static void close() {
-        if (model != null) {
-            model.close();
-        }
+        SileroTestModel.close(model);
     }
 
     @Test

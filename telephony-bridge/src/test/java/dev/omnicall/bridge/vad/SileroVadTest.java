@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.TensorInfo;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -22,16 +20,12 @@ class SileroVadTest {
 
     @BeforeAll
     static void load() throws Exception {
-        Optional<Path> path = VadFactory.locateModel();
-        assumeTrue(path.isPresent(), "silero_vad.onnx not fetched by the build (npm unavailable)");
-        model = SileroModel.load(path.get());
+        model = SileroTestModel.loadOrSkip();
     }
 
     @AfterAll
     static void close() {
-        if (model != null) {
-            model.close();
-        }
+        SileroTestModel.close(model);
     }
 
     private static float[] probabilities(Vad vad, short[] pcm) {

@@ -3,9 +3,7 @@ package dev.omnicall.bridge.vad;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Optional;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantLock;
 import org.junit.jupiter.api.AfterAll;
@@ -25,16 +23,12 @@ class VadBatchTest {
 
     @BeforeAll
     static void load() throws Exception {
-        Optional<Path> path = VadFactory.locateModel();
-        assumeTrue(path.isPresent(), "silero_vad.onnx not fetched by the build (npm unavailable)");
-        model = SileroModel.load(path.get());
+        model = SileroTestModel.loadOrSkip();
     }
 
     @AfterAll
     static void close() {
-        if (model != null) {
-            model.close();
-        }
+        SileroTestModel.close(model);
     }
 
     /** A call as the batch sees it: its lock, its gated VAD, the frame it queued, the answers it got. */
