@@ -206,13 +206,19 @@ public final class OmniTurnEngine implements TurnEngine {
 
     @Override
     public EngineSession start(TurnInput input, ConversationSnapshot reuse) {
-        CallCache kept = null;
+        CallCache kept = keptCache(reuse);
+        return new Session(generator.start(input.pcm16k(), history(input), kept));
+    }
+
+    /** The call's cache kept from its last turn, when the snapshot is this engine's; any other snapshot is closed. */
+    private static CallCache keptCache(ConversationSnapshot reuse) {
         if (reuse instanceof Snapshot s) {
-            kept = s.cache;
-        } else if (reuse != null) {
+            return s.cache;
+        }
+        if (reuse != null) {
             reuse.close();
         }
-        return new Session(generator.start(input.pcm16k(), history(input), kept));
+        return null;
     }
 
     /**
@@ -223,12 +229,7 @@ public final class OmniTurnEngine implements TurnEngine {
      */
     @Override
     public StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
-        CallCache kept = null;
-        if (reuse instanceof Snapshot s) {
-            kept = s.cache;
-        } else if (reuse != null) {
-            reuse.close();
-        }
+        CallCache kept = keptCache(reuse);
         TurnStart start = generator.begin(OmniModel.pcmToFloat(input.pcm16k()), history(input), kept);
         return new StartingSession() {
             private boolean taken;
