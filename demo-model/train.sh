@@ -26,13 +26,13 @@ export DEMO_WORK="${DEMO_WORK:-$HERE/work}"
 export DEMO_CHECKPOINT="${DEMO_CHECKPOINT:-$HERE/checkpoint}"
 mkdir -p "$DEMO_WORK/java" "$DEMO_CHECKPOINT"
 cd "$HERE/train"
-stage() { echo "== $1 ($(date -u +%H:%M:%S))"; }
+T0=$(date +%s)
+stage() { echo "== $1 ($(date -u +%H:%M:%S), $(( $(date +%s) - T0 )) s since the start)"; }
 
 stage "runtime classes and the trainer's Java tools"
-if [[ ! -d "$REPO/gpu-workers/target/classes/dev/omnicall/model" ]]; then
-  (cd "$REPO" && nice -n 10 ./mvnw -o -B -q -pl gpu-workers -am compile -DskipTests)
-fi
-(cd "$REPO" && nice -n 10 ./mvnw -o -B -q -pl gpu-workers \
+# one reactor run (-am, test-compile): gpu-workers' test-scoped schemas test-jar resolves to schemas/target/test-classes
+# in the reactor; a build-classpath of gpu-workers alone needs it installed in ~/.m2, which a fresh machine lacks
+(cd "$REPO" && nice -n 10 ./mvnw -o -B -q -pl gpu-workers -am test-compile \
   org.apache.maven.plugins:maven-dependency-plugin:3.9.0:build-classpath -Dmdep.outputFile="$DEMO_WORK/classpath.txt" >/dev/null)
 javac -nowarn -cp "$REPO/gpu-workers/target/classes:$(cat "$DEMO_WORK/classpath.txt")" -d "$DEMO_WORK/java" \
   java/PromptIds.java java/EvalHeldout.java
@@ -70,3 +70,4 @@ fi
 stage "6 export";                  $PY export.py
 stage "7 Java runtime check";      $PY check_java.py
 stage "done"
+echo "train.sh: finished in $(( $(date +%s) - T0 )) s (seed $DEMO_SEED, load average now $(cut -d' ' -f1-3 /proc/loadavg))"
