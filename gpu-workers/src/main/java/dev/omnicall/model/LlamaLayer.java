@@ -11,12 +11,15 @@ import java.util.List;
 /**
  * One Llama decoder layer (pre-RMSNorm attention with RoPE and grouped-query heads, then a pre-RMSNorm
  * SwiGLU MLP). The LLM has 32 of them; the CTC speech decoder has 2 with the same tensor names under
- * its own prefix.
+ * its own prefix. Qwen2's layer is the same with biases on the q, k and v projections ({@code attentionBias}).
  */
 final class LlamaLayer {
     final NDArray wq; // [heads*headDim, dim]
     final NDArray wk; // [kvHeads*headDim, dim]
     final NDArray wv; // [kvHeads*headDim, dim]
+    final NDArray bq; // [heads*headDim], null without attention bias (Llama)
+    final NDArray bk; // [kvHeads*headDim], null without attention bias
+    final NDArray bv; // [kvHeads*headDim], null without attention bias
     final NDArray wo; // [dim, heads*headDim]
     final NDArray wGate; // [ffn, dim]
     final NDArray wUp; // [ffn, dim]
@@ -30,6 +33,11 @@ final class LlamaLayer {
 
     LlamaLayer(TensorSource src, NDManager m, DataType type, String prefix, int dim, int heads, int kvHeads,
             int ffn, double eps) {
+        this(src, m, type, prefix, dim, heads, kvHeads, ffn, eps, false);
+    }
+
+    LlamaLayer(TensorSource src, NDManager m, DataType type, String prefix, int dim, int heads, int kvHeads,
+            int ffn, double eps, boolean attentionBias) {
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = dim / heads;
@@ -37,6 +45,9 @@ final class LlamaLayer {
         wq = src.load(m, prefix + "self_attn.q_proj.weight", type, (long) heads * headDim, dim);
         wk = src.load(m, prefix + "self_attn.k_proj.weight", type, (long) kvHeads * headDim, dim);
         wv = src.load(m, prefix + "self_attn.v_proj.weight", type, (long) kvHeads * headDim, dim);
+        bq = attentionBias ? src.load(m, prefix + "self_attn.q_proj.bias", type, (long) heads * headDim) : null;
+        bk = attentionBias ? src.load(m, prefix + "self_attn.k_proj.bias", type, (long) kvHeads * headDim) : null;
+        bv = attentionBias ? src.load(m, prefix + "self_attn.v_proj.bias", type, (long) kvHeads * headDim) : null;
         wo = src.load(m, prefix + "self_attn.o_proj.weight", type, dim, (long) heads * headDim);
         wGate = src.load(m, prefix + "mlp.gate_proj.weight", type, ffn, dim);
         wUp = src.load(m, prefix + "mlp.up_proj.weight", type, ffn, dim);
@@ -54,9 +65,9 @@ final class LlamaLayer {
         // attention input norm
         NDArray h = Ops.rmsNorm(x, inputNorm, eps);
         // q, k, v projections, heads first: [heads, T, headDim]
-        NDArray q = Ops.linear(h, wq).reshape(t, heads, headDim).transpose(1, 0, 2);
-        NDArray k = Ops.linear(h, wk).reshape(t, kvHeads, headDim).transpose(1, 0, 2);
-        NDArray v = Ops.linear(h, wv).reshape(t, kvHeads, headDim).transpose(1, 0, 2);
+        NDArray q = Ops.linear(h, wq, bq).reshape(t, heads, headDim).transpose(1, 0, 2);
+        NDArray k = Ops.linear(h, wk, bk).reshape(t, kvHeads, headDim).transpose(1, 0, 2);
+        NDArray v = Ops.linear(h, wv, bv).reshape(t, kvHeads, headDim).transpose(1, 0, 2);
         // rotary positions
         q = RotaryEmbedding.apply(q, cos, sin);
         k = RotaryEmbedding.apply(k, cos, sin);
@@ -82,9 +93,9 @@ final class LlamaLayer {
         // attention input norm
         NDArray h = Ops.rmsNorm(x, inputNorm, eps);
         // q, k, v for all sequences: [B, heads, headDim]
-        NDArray q = Ops.linear(h, wq).reshape(b, heads, headDim);
-        NDArray k = Ops.linear(h, wk).reshape(b, kvHeads, headDim);
-        NDArray v = Ops.linear(h, wv).reshape(b, kvHeads, headDim);
+        NDArray q = Ops.linear(h, wq, bq).reshape(b, heads, headDim);
+        NDArray k = Ops.linear(h, wk, bk).reshape(b, kvHeads, headDim);
+        NDArray v = Ops.linear(h, wv, bv).reshape(b, kvHeads, headDim);
         // rotary positions, one per row
         NDArray c = cos.expandDims(1);
         NDArray s = sin.expandDims(1);
@@ -125,9 +136,9 @@ final class LlamaLayer {
         // attention input norm
         NDArray h = Ops.rmsNorm(x, inputNorm, eps);
         // q, k, v for all rows: [B, heads, headDim]
-        NDArray q = Ops.linear(h, wq).reshape(b, heads, headDim);
-        NDArray k = Ops.linear(h, wk).reshape(b, kvHeads, headDim);
-        NDArray v = Ops.linear(h, wv).reshape(b, kvHeads, headDim);
+        NDArray q = Ops.linear(h, wq, bq).reshape(b, heads, headDim);
+        NDArray k = Ops.linear(h, wk, bk).reshape(b, kvHeads, headDim);
+        NDArray v = Ops.linear(h, wv, bv).reshape(b, kvHeads, headDim);
         // rotary positions, one per row
         NDArray c = cos.expandDims(1);
         NDArray s = sin.expandDims(1);
@@ -185,9 +196,9 @@ final class LlamaLayer {
         // attention input norm
         NDArray h = Ops.rmsNorm(x, inputNorm, eps);
         // q, k, v: [B, T, heads, headDim]
-        NDArray q = Ops.linear(h, wq).reshape(b, t, heads, headDim);
-        NDArray k = Ops.linear(h, wk).reshape(b, t, kvHeads, headDim);
-        NDArray v = Ops.linear(h, wv).reshape(b, t, kvHeads, headDim);
+        NDArray q = Ops.linear(h, wq, bq).reshape(b, t, heads, headDim);
+        NDArray k = Ops.linear(h, wk, bk).reshape(b, t, kvHeads, headDim);
+        NDArray v = Ops.linear(h, wv, bv).reshape(b, t, kvHeads, headDim);
         // rotary positions, one per row and frame
         NDArray c = cos.reshape(b, t, 1, headDim);
         NDArray s = sin.reshape(b, t, 1, headDim);

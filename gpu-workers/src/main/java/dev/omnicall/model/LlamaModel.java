@@ -4,12 +4,16 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.OmniConfig.RopeSettings;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Llama-3.1 (paper §2.3): token embedding, N decoder layers, final RMSNorm, LM head. A sequence's
+ * The decoder-only transformer of both families: Llama-3.1 (LLaMA-Omni's LLM, paper §2.3) and Qwen2
+ * (LLaMA-Omni2's LLM and its TTS language model), which differ only in what {@link Spec} says: q/k/v biases,
+ * RoPE theta and scaling, RMSNorm eps, tied embeddings and the tensor-name prefix. Token embedding, N
+ * decoder layers, final RMSNorm, LM head. A sequence's
  * state is its {@link KvCache}. {@link #forward} runs one sequence over several new rows (prefill, or a
  * full recompute when given a fresh cache); {@link #decodeBatch} runs one new token for each of several
  * sequences in one pass (continuous batching): {@link #decode} with the sequences in one {@link KvPool}
@@ -19,8 +23,9 @@ public final class LlamaModel {
     final NDArray embedTokens; // [vocab, dim]
     final List<LlamaLayer> layers; // num_hidden_layers
     final NDArray norm; // [dim]
-    final NDArray lmHead; // [vocab, dim]
-    private final OmniConfig config;
+    final NDArray lmHead; // [vocab, dim]; the same array as embedTokens when tied
+    private final Spec spec;
+    private final OmniConfig config; // null for a model built from a Spec alone
     private final RotaryEmbedding rope;
     private final DataType type;
     private final NDManager manager;
@@ -29,24 +34,99 @@ public final class LlamaModel {
     public record Output(NDArray hidden, NDArray lastLogits) {
     }
 
+    /**
+     * What a family's variation of the transformer is: the tensor names' prefix ({@code ""} for the LLM's
+     * {@code model.*}/{@code lm_head.weight}; {@code "speech_generator.model."} for LLaMA-Omni2's TTS LM), sizes,
+     * RMSNorm eps, RoPE (theta; llama3 scaling or none), whether the LM head is the embedding table
+     * ({@code tie_word_embeddings}: {@code lm_head.weight} is then not read, present or not) and whether q/k/v
+     * carry biases (Qwen2: yes, o_proj never; Llama: no).
+     */
+    public record Spec(String prefix, int hiddenSize, int intermediateSize, int numAttentionHeads,
+            int numKeyValueHeads, int numHiddenLayers, double rmsNormEps, RopeSettings rope, int vocabSize,
+            boolean tieWordEmbeddings, boolean attentionBias) {
+
+        public Spec {
+            require(prefix != null, "prefix must not be null (use \"\" for none)");
+            require(hiddenSize > 0 && intermediateSize > 0 && numHiddenLayers > 0 && vocabSize > 0,
+                    "hidden_size, intermediate_size, num_hidden_layers and vocab_size must be positive, got "
+                            + hiddenSize + ", " + intermediateSize + ", " + numHiddenLayers + ", " + vocabSize);
+            require(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, "hidden_size " + hiddenSize
+                    + " is not divisible by num_attention_heads " + numAttentionHeads);
+            require(numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0, "num_attention_heads "
+                    + numAttentionHeads + " is not a multiple of num_key_value_heads " + numKeyValueHeads);
+            require((hiddenSize / numAttentionHeads) % 2 == 0,
+                    "head dim " + hiddenSize / numAttentionHeads + " must be even for RoPE");
+            require(rmsNormEps > 0, "rms_norm_eps must be positive, got " + rmsNormEps);
+            require(rope != null && rope.theta() > 0, "rope_theta must be positive");
+        }
+
+        /** LLaMA-Omni's Llama-3.1: config.json's sizes, no biases, llama3 RoPE scaling when configured. */
+        public static Spec llama(OmniConfig c) {
+            return new Spec("", c.hiddenSize(), c.intermediateSize(), c.numAttentionHeads(), c.numKeyValueHeads(),
+                    c.numHiddenLayers(), c.rmsNormEps(), c.rope(), c.vocabSize(), c.tieWordEmbeddings(), false);
+        }
+
+        /** Qwen2 (Qwen2.5): q/k/v biases, RoPE with {@code ropeTheta} and no scaling. */
+        public static Spec qwen2(String prefix, int hiddenSize, int intermediateSize, int numAttentionHeads,
+                int numKeyValueHeads, int numHiddenLayers, double rmsNormEps, double ropeTheta, int vocabSize,
+                boolean tieWordEmbeddings) {
+            return new Spec(prefix, hiddenSize, intermediateSize, numAttentionHeads, numKeyValueHeads,
+                    numHiddenLayers, rmsNormEps, new RopeSettings(ropeTheta, null), vocabSize, tieWordEmbeddings,
+                    true);
+        }
+
+        public int headDim() {
+            return hiddenSize / numAttentionHeads;
+        }
+
+        private static void require(boolean ok, String message) {
+            if (!ok) {
+                throw new IllegalArgumentException("transformer spec: " + message);
+            }
+        }
+    }
+
     LlamaModel(TensorSource src, NDManager m, DataType type, OmniConfig c) {
+        this(src, m, type, Spec.llama(c), c);
+    }
+
+    private LlamaModel(TensorSource src, NDManager m, DataType type, Spec s, OmniConfig c) {
+        this.spec = s;
         this.config = c;
         this.type = type;
         this.manager = m;
-        this.rope = new RotaryEmbedding(c.headDim(), c.rope());
-        int dim = c.hiddenSize();
-        embedTokens = src.load(m, "model.embed_tokens.weight", type, c.vocabSize(), dim);
+        this.rope = new RotaryEmbedding(s.headDim(), s.rope());
+        int dim = s.hiddenSize();
+        String p = s.prefix();
+        embedTokens = src.load(m, p + "model.embed_tokens.weight", type, s.vocabSize(), dim);
         layers = new ArrayList<>();
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            layers.add(new LlamaLayer(src, m, type, "model.layers." + i + ".", dim, c.numAttentionHeads(),
-                    c.numKeyValueHeads(), c.intermediateSize(), c.rmsNormEps()));
+        for (int i = 0; i < s.numHiddenLayers(); i++) {
+            layers.add(new LlamaLayer(src, m, type, p + "model.layers." + i + ".", dim, s.numAttentionHeads(),
+                    s.numKeyValueHeads(), s.intermediateSize(), s.rmsNormEps(), s.attentionBias()));
         }
-        norm = src.load(m, "model.norm.weight", type, dim);
-        lmHead = c.tieWordEmbeddings() ? embedTokens
-                : src.load(m, "lm_head.weight", type, c.vocabSize(), dim);
+        norm = src.load(m, p + "model.norm.weight", type, dim);
+        lmHead = s.tieWordEmbeddings() ? embedTokens
+                : src.load(m, p + "lm_head.weight", type, s.vocabSize(), dim);
     }
 
+    /**
+     * A transformer of the given variation (e.g. LLaMA-Omni2's TTS LM, {@link Spec#qwen2}) with its weights
+     * from {@code src}; a missing or misshaped tensor fails with its name and both shapes.
+     */
+    public static LlamaModel load(TensorSource src, NDManager m, DataType type, Spec spec) {
+        return new LlamaModel(src, m, type, spec, null);
+    }
+
+    public Spec spec() {
+        return spec;
+    }
+
+    /** The LLaMA-Omni config.json this model was built from (only the LLM of {@link OmniModel} has one). */
     public OmniConfig config() {
+        if (config == null) {
+            throw new IllegalStateException("this transformer was built from a Spec (prefix '" + spec.prefix()
+                    + "'), not from an OmniConfig: use spec()");
+        }
         return config;
     }
 
@@ -56,7 +136,7 @@ public final class LlamaModel {
 
     /** An empty cache sized for this model. */
     public KvCache newCache(long initialCapacity) {
-        return new KvCache(manager, layers.size(), config.numKeyValueHeads(), config.headDim(), type,
+        return new KvCache(manager, layers.size(), spec.numKeyValueHeads(), spec.headDim(), type,
                 initialCapacity);
     }
 
@@ -65,12 +145,12 @@ public final class LlamaModel {
      * now on the model's device ({@link #poolSlotBytes} bytes per slot).
      */
     public KvPool newPool(int slots, long capacity) {
-        return new KvPool(manager, layers.size(), config.numKeyValueHeads(), config.headDim(), type, slots, capacity);
+        return new KvPool(manager, layers.size(), spec.numKeyValueHeads(), spec.headDim(), type, slots, capacity);
     }
 
     /** Device bytes of one pool slot of {@code capacity} positions. */
     public long poolSlotBytes(long capacity) {
-        return KvPool.slotBytes(layers.size(), config.numKeyValueHeads(), config.headDim(), type, capacity);
+        return KvPool.slotBytes(layers.size(), spec.numKeyValueHeads(), spec.headDim(), type, capacity);
     }
 
     /** Token ids [T] -> embeddings [T, dim]. */
@@ -100,7 +180,7 @@ public final class LlamaModel {
                 x = layers.get(i).forward(x, cs[0], cs[1], cache, i, start);
             }
             // final norm
-            return Ops.rmsNorm(x, norm, config.rmsNormEps());
+            return Ops.rmsNorm(x, norm, spec.rmsNormEps());
         });
         cache.advance(keys);
         // LM head on the last row only
@@ -132,7 +212,7 @@ public final class LlamaModel {
                 x = layers.get(i).forwardBatch(x, cs[0], cs[1], caches, i);
             }
             // final norm
-            return Ops.rmsNorm(x, norm, config.rmsNormEps());
+            return Ops.rmsNorm(x, norm, spec.rmsNormEps());
         });
         for (int i = 0; i < b; i++) {
             caches.get(i).advance(new long[] {tokens[i]});
@@ -195,7 +275,7 @@ public final class LlamaModel {
                 x = layers.get(i).forwardDecode(x, cs[0], cs[1], ordered, i, rows);
             }
             // final norm
-            x = Ops.rmsNorm(x, norm, config.rmsNormEps());
+            x = Ops.rmsNorm(x, norm, spec.rmsNormEps());
             if (inOrder) {
                 return x;
             }

@@ -11,7 +11,8 @@ import dev.omnicall.model.config.RopeScaling;
 /**
  * Rotary position embedding in the Hugging Face layout (rotate_half over the two halves of a head),
  * with Llama 3.1's frequency rescaling: long wavelengths divided by {@code factor}, short ones kept,
- * a smooth blend between {@code low_freq_factor} and {@code high_freq_factor}.
+ * a smooth blend between {@code low_freq_factor} and {@code high_freq_factor}. Without scaling (Qwen2: rope_theta
+ * 1e6, no rope_scaling) the frequencies are theta^(−2i/headDim) as they are.
  */
 final class RotaryEmbedding {
     private final int headDim;
