@@ -1,6 +1,7 @@
 package dev.omnicall.bridge.call;
 
 import dev.omnicall.bridge.BridgeMetrics;
+import dev.omnicall.bridge.codec.DownsamplerTo8k;
 import dev.omnicall.bridge.codec.G711;
 import dev.omnicall.bridge.media.MediaConfig;
 import dev.omnicall.bridge.media.MediaSession;
@@ -169,12 +170,16 @@ public final class CallManager implements SipCallListener, AutoCloseable {
         return end(callId, reason, detail);
     }
 
-    /** A reply chunk from response-audio. Chunks of calls not held here (ended, or another bridge's) are skipped. */
+    /**
+     * A reply chunk from response-audio. Chunks of calls not held here (ended, or another bridge's) are skipped. A
+     * chunk the bridge cannot play (a sample rate other than 8, 16 or 24 kHz; an odd byte count; a rate that changes
+     * within an attempt) throws {@link IllegalArgumentException}: the consumer dead-letters it and counts it.
+     */
     public void onChunk(AudioChunk chunk) {
         long receivedUs = clockUs.getAsLong();
-        if (chunk.getSampleRate() != 16_000) {
+        if (!DownsamplerTo8k.supports(chunk.getSampleRate())) {
             throw new IllegalArgumentException("AudioChunk of call " + chunk.getCallId() + " has sample rate "
-                    + chunk.getSampleRate() + ", the bridge plays 16000 Hz");
+                    + chunk.getSampleRate() + " Hz, the bridge plays 8000, 16000 and 24000 Hz");
         }
         CallSession session = sessions.get(chunk.getCallId());
         if (session == null || session.isEnded()) {

@@ -89,8 +89,8 @@ public final class CallSession implements MediaListener {
         firstChunkReceivedUs.putIfAbsent(turn, receivedUs);
         byte[] pcm = new byte[chunk.getPcm().remaining()];
         chunk.getPcm().duplicate().get(pcm);
-        return media.playChunk(chunk.getTurnId(), chunk.getAttempt(), chunk.getSeq(), pcm, chunk.getLast(),
-                chunk.getTextChars());
+        return media.playChunk(chunk.getTurnId(), chunk.getAttempt(), chunk.getSeq(), chunk.getSampleRate(), pcm,
+                chunk.getLast(), chunk.getTextChars());
     }
 
     /** Closes the media and publishes CallEnded, once; false when the call had already ended. */

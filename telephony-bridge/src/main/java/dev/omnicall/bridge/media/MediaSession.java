@@ -30,7 +30,7 @@ import org.slf4j.LoggerFactory;
  *                 → 512-sample frames → VAD ─┬→ utterance segmenter → onSegment
  *                                            └→ barge-in detector → stop playback → onBargeIn
  * pacer thread (one of a few shared by all calls, {@link RtpPacer}):
- *                 playChunk → playout buffer (16→8 kHz) → every ptime: G.711 encode → RTP → UDP
+ *                 playChunk → playout buffer (8/16/24→8 kHz) → every ptime: G.711 encode → RTP → UDP
  * </pre>
  *
  * <p>No thread belongs to a call: the session's non-blocking channel is selected by one of the bridge's receive
@@ -217,10 +217,18 @@ public final class MediaSession implements AutoCloseable {
      * -1 unknown), so that a barge-in can say how much of the text the caller heard.
      */
     public PlayoutBuffer.Outcome playChunk(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal, int textChars) {
-        if ((pcm16k.length & 1) != 0) {
-            throw new IllegalArgumentException("16-bit PCM has an even byte count, got " + pcm16k.length);
-        }
-        PlayoutBuffer.Outcome outcome = playout.offer(turnId, attempt, seq, pcm16k, isFinal, textChars);
+        return playChunk(turnId, attempt, seq, 16_000, pcm16k, isFinal, textChars);
+    }
+
+    /**
+     * As above, for S16LE mono audio at {@code sampleRate} Hz: 8000, 16000 or 24000 (AudioChunk.sampleRate). Each is
+     * low-passed and decimated to 8 kHz per turn ({@code DownsamplerTo8k}); pacing and barge-in do not depend on it.
+     *
+     * @throws IllegalArgumentException for another rate, an odd byte count, or a rate that changes within an attempt
+     */
+    public PlayoutBuffer.Outcome playChunk(int turnId, int attempt, int seq, int sampleRate, byte[] pcm, boolean isFinal,
+                                           int textChars) {
+        PlayoutBuffer.Outcome outcome = playout.offer(turnId, attempt, seq, sampleRate, pcm, isFinal, textChars);
         if (outcome != PlayoutBuffer.Outcome.QUEUED) {
             config.metrics().chunkRejected(outcome);
         }

@@ -1,6 +1,6 @@
 package dev.omnicall.bridge.media;
 
-import dev.omnicall.bridge.codec.Downsampler16To8;
+import dev.omnicall.bridge.codec.DownsamplerTo8k;
 import java.util.ArrayDeque;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -9,7 +9,12 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Reply audio waiting to be sent: 16 kHz chunks in, 8 kHz packets' worth of samples out.
+ * Reply audio waiting to be sent: 8, 16 or 24 kHz chunks in, 8 kHz packets' worth of samples out.
+ *
+ * <p>Each attempt's chunks carry one sample rate (the first chunk offered sets it; a chunk at another rate is
+ * refused with {@link IllegalArgumentException}, as is a rate the bridge cannot play: see
+ * {@link DownsamplerTo8k#supports}). Everything after the resampler (prebuffer, pacing, the counts of what was
+ * played) is in 8 kHz samples, whatever the rate that came in.
  *
  * <p>Delivery to the bridge is at-least-once, so chunks are deduplicated by (turnId, attempt, seq). The
  * first attempt heard for a turn is the one played; chunks of other attempts of that turn are ignored
@@ -20,7 +25,7 @@ import java.util.TreeMap;
  *
  * <p>A turn starts once {@code prebufferSamples} are queued or its final chunk is in, which absorbs
  * jitter in chunk arrival. Each turn has its own resampler, flushed with zeros after the final chunk
- * so its tail is not lost. Thread-safe: the Kafka consumer offers, the pacer polls, the receive loop stops.
+ * so its tail is not lost (8 kHz chunks pass through; nothing to flush). Thread-safe: the Kafka consumer offers, the pacer polls, the receive loop stops.
  *
  * <p>A speculative turn is {@link #hold held}: its chunks queue as usual but it does not start until it is
  * {@link #release released} (then it plays from its first chunk); {@link #cancel cancelled}, its audio is dropped
@@ -43,11 +48,11 @@ public final class PlayoutBuffer {
     private static final int REMEMBERED_TURNS = 64;
     /** How long a missing chunk is waited for (with the queue dry) before later ones play past it. */
     private static final int GAP_WAIT_MS = 200;
-    private static final short[] FILTER_FLUSH = new short[96];
 
     private final class Turn {
         final TurnAttempt id;
-        final Downsampler16To8 resampler = new Downsampler16To8();
+        /** At the attempt's sample rate, which its first chunk offered set. */
+        final DownsamplerTo8k resampler;
         final Set<Integer> seen = new HashSet<>();
         final TreeMap<Integer, Chunk> early = new TreeMap<>();
         final ArrayDeque<short[]> audio = new ArrayDeque<>();
@@ -64,12 +69,13 @@ public final class PlayoutBuffer {
         /** Per chunk in play order: the sample count at which its sound has gone out, and its textChars. */
         final ArrayDeque<long[]> chunkEnds = new ArrayDeque<>();
 
-        Turn(TurnAttempt id) {
+        Turn(TurnAttempt id, int sampleRate) {
             this.id = id;
+            this.resampler = DownsamplerTo8k.forRate(sampleRate);
         }
     }
 
-    private record Chunk(byte[] pcm16k, boolean isFinal, int textChars) {}
+    private record Chunk(byte[] pcm, boolean isFinal, int textChars) {}
 
     private final int prebufferSamples;
     private final int maxQueuedSamples;
@@ -105,11 +111,24 @@ public final class PlayoutBuffer {
         return offer(turnId, attempt, seq, pcm16k, isFinal, -1);
     }
 
+    /** Offers a chunk of 16 kHz S16LE mono reply audio (see the next method). */
+    public Outcome offer(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal, int textChars) {
+        return offer(turnId, attempt, seq, 16_000, pcm16k, isFinal, textChars);
+    }
+
     /**
-     * Offers a chunk of 16 kHz S16LE mono reply audio; {@code textChars} is how much of the attempt's reply text
-     * is voiced by the end of it (AudioChunk.textChars, -1 unknown).
+     * Offers a chunk of S16LE mono reply audio at {@code sampleRate} Hz (8000, 16000 or 24000); {@code textChars} is
+     * how much of the attempt's reply text is voiced by the end of it (AudioChunk.textChars, -1 unknown).
+     *
+     * @throws IllegalArgumentException for a rate the bridge does not play, an odd byte count, or a rate other than
+     *                                  that of the attempt's earlier chunks; nothing is queued then
      */
-    public synchronized Outcome offer(int turnId, int attempt, int seq, byte[] pcm16k, boolean isFinal, int textChars) {
+    public synchronized Outcome offer(int turnId, int attempt, int seq, int sampleRate, byte[] pcm, boolean isFinal,
+                                      int textChars) {
+        DownsamplerTo8k.requireSupported(sampleRate);
+        if ((pcm.length & 1) != 0) {
+            throw new IllegalArgumentException("16-bit PCM has an even byte count, got " + pcm.length);
+        }
         if (stoppedTurns.contains(turnId)) {
             return Outcome.STOPPED_TURN;
         }
@@ -122,6 +141,10 @@ public final class PlayoutBuffer {
             chosen = attempt;
         }
         Turn turn = find(turnId);
+        if (turn != null && turn.id.attempt() == attempt && turn.resampler.inputRate() != sampleRate) {
+            throw new IllegalArgumentException("turn " + turnId + " attempt " + attempt + " chunk " + seq + " is "
+                    + sampleRate + " Hz but the attempt's earlier chunks are " + turn.resampler.inputRate() + " Hz");
+        }
         if (chosen != attempt) {
             if (attempt > chosen && turn != null && !turn.started) {
                 queue.remove(turn); // a retry overtook an attempt that never began playing
@@ -135,7 +158,7 @@ public final class PlayoutBuffer {
             if (turnId <= highestStartedTurn && (playing == null || playing.id.turnId() != turnId)) {
                 return Outcome.AFTER_FINAL; // it played out completely already
             }
-            turn = new Turn(new TurnAttempt(turnId, attempt));
+            turn = new Turn(new TurnAttempt(turnId, attempt), sampleRate);
             queue.addLast(turn);
         }
         if (!turn.seen.add(seq)) {
@@ -144,11 +167,11 @@ public final class PlayoutBuffer {
         if (turn.finalQueued) {
             return Outcome.AFTER_FINAL;
         }
-        if (totalQueued() + pcm16k.length / 4 > maxQueuedSamples) {
+        if (totalQueued() + pcm.length / 2 / turn.resampler.factor() > maxQueuedSamples) {
             turn.seen.remove(seq);
             return Outcome.OVERFLOW;
         }
-        turn.early.put(seq, new Chunk(pcm16k, isFinal, textChars));
+        turn.early.put(seq, new Chunk(pcm, isFinal, textChars));
         moveInOrder(turn, false);
         return Outcome.QUEUED;
     }
@@ -326,14 +349,15 @@ public final class PlayoutBuffer {
     }
 
     private void enqueue(Turn turn, Chunk chunk) {
-        short[] pcm16k = new short[chunk.pcm16k().length / 2];
-        for (int i = 0; i < pcm16k.length; i++) {
-            pcm16k[i] = (short) ((chunk.pcm16k()[2 * i] & 0xFF) | (chunk.pcm16k()[2 * i + 1] << 8));
+        byte[] bytes = chunk.pcm();
+        short[] pcm = new short[bytes.length / 2];
+        for (int i = 0; i < pcm.length; i++) {
+            pcm[i] = (short) ((bytes[2 * i] & 0xFF) | (bytes[2 * i + 1] << 8));
         }
-        add(turn, turn.resampler.process(pcm16k));
-        long soundEnd = turn.queuedTotal + Downsampler16To8.DELAY_OUTPUT_SAMPLES;
+        add(turn, turn.resampler.process(pcm));
+        long soundEnd = turn.queuedTotal + turn.resampler.delayOutputSamples();
         if (chunk.isFinal()) {
-            add(turn, turn.resampler.process(FILTER_FLUSH));
+            add(turn, turn.resampler.flush());
             turn.finalQueued = true;
             soundEnd = turn.queuedTotal;
         }

@@ -31,7 +31,7 @@ class ResamplerTest {
     @Test
     void shouldKeepA1kHzToneWhenDownsampling16To8() {
         short[] in = tone(1000, 16000, 16000, 10000);
-        short[] out = new Downsampler16To8().process(in);
+        short[] out = DownsamplerTo8k.forRate(16_000).process(in);
         assertThat(out).hasSize(8000);
         assertThat(gainDb(in, out, 200, 100)).isCloseTo(0.0, within(0.1));
     }
@@ -40,7 +40,7 @@ class ResamplerTest {
     void shouldRemoveA6kHzToneWhenDownsampling16To8() {
         // 6 kHz is above the 4 kHz Nyquist of 8 kHz: unfiltered it would alias to 2 kHz.
         short[] in = tone(6000, 16000, 16000, 10000);
-        short[] out = new Downsampler16To8().process(in);
+        short[] out = DownsamplerTo8k.forRate(16_000).process(in);
         assertThat(gainDb(in, out, 200, 100)).isLessThan(-60.0);
     }
 
@@ -79,8 +79,8 @@ class ResamplerTest {
     @Test
     void shouldGiveIdenticalSamplesForOddChunkSizesWhenDownsampling() {
         short[] in16k = tone(1000, 16000, 16000, 12000);
-        short[] whole = new Downsampler16To8().process(in16k);
-        Downsampler16To8 down = new Downsampler16To8();
+        short[] whole = DownsamplerTo8k.forRate(16_000).process(in16k);
+        DownsamplerTo8k down = DownsamplerTo8k.forRate(16_000);
         short[] chunked = new short[whole.length];
         int filled = 0;
         int[] sizes = {321, 1, 640, 17, 999};

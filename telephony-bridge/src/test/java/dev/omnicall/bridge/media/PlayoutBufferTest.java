@@ -140,6 +140,150 @@ class PlayoutBufferTest {
         assertThat(p.offer(1, 0, 1, chunk(200, (short) 1), false)).isEqualTo(PlayoutBuffer.Outcome.OVERFLOW);
     }
 
+    // ---- sample rates (issue 13: 24 kHz replies) ---------------------------------------------------------
+
+    /** {@code ms} of S16LE audio at {@code rate}: a 1 kHz tone of amplitude 8000. */
+    private static byte[] tone(int ms, int rate) {
+        int n = ms * rate / 1000;
+        byte[] b = new byte[2 * n];
+        for (int i = 0; i < n; i++) {
+            short s = (short) Math.round(8000 * Math.sin(2 * Math.PI * 1000 * i / rate));
+            b[2 * i] = (byte) s;
+            b[2 * i + 1] = (byte) (s >> 8);
+        }
+        return b;
+    }
+
+    private static short[] playAll(PlayoutBuffer p) {
+        short[] heard = new short[0];
+        PlayoutBuffer.Frame f;
+        while ((f = p.poll(PACKET)) != null) {
+            heard = concat(heard, f.pcm8k());
+            if (f.lastOfTurn()) {
+                break;
+            }
+        }
+        return heard;
+    }
+
+    @Test
+    void shouldPlayA24kHzReplyAs8kHzPacketsOfTheSameDuration() {
+        // Given a 24 kHz reply of three 100 ms chunks
+        PlayoutBuffer p = new PlayoutBuffer(40, 60_000, 3_000);
+        for (int seq = 0; seq < 3; seq++) {
+            assertThat(p.offer(1, 0, seq, 24_000, tone(100, 24_000), seq == 2, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+        }
+
+        // When the pacer takes it packet by packet
+        short[] heard = playAll(p);
+
+        // Then it lasts 300 ms plus the filter's 3 ms tail, padded to whole packets: 2400 + 48 flushed samples = 16
+        // packets; and the tone is the one sent, at the level sent, in every packet of the body
+        assertThat(heard).hasSize(16 * PACKET);
+        for (int packet = 1; packet < 15; packet++) {
+            double rms = rms(heard, packet * PACKET, PACKET);
+            assertThat(rms).as("packet %d", packet).isCloseTo(8000 / Math.sqrt(2), org.assertj.core.data.Percentage.withPercentage(1));
+        }
+        assertThat(java.util.Arrays.copyOfRange(heard, 2448, heard.length)).as("after the flush").containsOnly((short) 0);
+        assertThat(p.isActive()).isFalse();
+    }
+
+    @Test
+    void shouldPlayAn8kHzReplySampleForSample() {
+        // Given an 8 kHz reply of two chunks
+        PlayoutBuffer p = new PlayoutBuffer(40, 60_000, 3_000);
+        byte[] first = tone(100, 8_000);
+        byte[] second = tone(70, 8_000);
+        p.offer(1, 0, 0, 8_000, first, false, -1);
+        p.offer(1, 0, 1, 8_000, second, true, -1);
+
+        // When it is played
+        short[] heard = playAll(p);
+
+        // Then the packets carry exactly the samples sent (no filter at 8 kHz), the last one padded with silence
+        assertThat(heard).hasSize(9 * PACKET);   // 800 + 560 samples
+        short[] sent = concat(samples(first), samples(second));
+        assertThat(java.util.Arrays.copyOf(heard, sent.length)).containsExactly(sent);
+        assertThat(java.util.Arrays.copyOfRange(heard, sent.length, heard.length)).containsOnly((short) 0);
+    }
+
+    @Test
+    void shouldReportWhatWasPlayedOf24kHzChunksIn8kHzSamples() {
+        // Given four 100 ms chunks at 24 kHz: 800 samples at 8 kHz each, the resampler's delay 24 samples as at 16 kHz
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        int[] textChars = {5, 11, 18, 26};
+        for (int seq = 0; seq < textChars.length; seq++) {
+            p.offer(6, 1, seq, 24_000, tone(100, 24_000), false, textChars[seq]);
+        }
+
+        // When 11 packets (1760 samples) went out and the caller barges in
+        poll(p, 11);
+
+        // Then 220 ms were played, and chunk 1 (out whole at 1624) is the last whole one
+        assertThat(p.stopAndReport()).isEqualTo(new PlayedPart(new TurnAttempt(6, 1), 220, 11));
+        assertThat(p.offer(6, 1, 4, 24_000, tone(100, 24_000), false, 30)).isEqualTo(PlayoutBuffer.Outcome.STOPPED_TURN);
+        assertThat(p.poll(PACKET)).isNull();
+    }
+
+    @Test
+    void shouldBoundQueuedAudioIn8kHzSamplesWhateverTheRate() {
+        PlayoutBuffer p = new PlayoutBuffer(0, 1_000, 3_000);
+        assertThat(p.offer(1, 0, 0, 24_000, tone(900, 24_000), false, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+        assertThat(p.offer(1, 0, 1, 24_000, tone(200, 24_000), false, -1)).isEqualTo(PlayoutBuffer.Outcome.OVERFLOW);
+        assertThat(p.offer(1, 0, 2, 24_000, tone(100, 24_000), false, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+    }
+
+    @Test
+    void shouldRefuseARateTheBridgeCannotPlayAndQueueNothing() {
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> p.offer(1, 0, 0, 44_100, tone(100, 44_100), true, -1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("44100 Hz");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> p.offer(1, 0, 0, 24_000, new byte[481], true, -1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("even byte count");
+        assertThat(p.isActive()).isFalse();
+        assertThat(p.offer(1, 0, 0, 24_000, tone(100, 24_000), true, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+    }
+
+    @Test
+    void shouldRefuseAChunkWhoseRateDiffersFromItsAttemptsEarlierChunks() {
+        // Given an attempt that began at 24 kHz
+        PlayoutBuffer p = new PlayoutBuffer(0, 60_000, 3_000);
+        p.offer(2, 0, 0, 24_000, tone(100, 24_000), false, -1);
+
+        // Then a 16 kHz chunk of the same attempt is refused, saying both rates, and the next 24 kHz one is taken
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> p.offer(2, 0, 1, 16_000, tone(100, 16_000), false, -1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("16000 Hz").hasMessageContaining("24000 Hz");
+        assertThat(p.offer(2, 0, 1, 24_000, tone(100, 24_000), true, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+        // And a retry (attempt 1) of a turn that has not started may come at another rate
+        PlayoutBuffer q = new PlayoutBuffer(200, 60_000, 3_000);
+        q.offer(3, 0, 0, 16_000, tone(100, 16_000), false, -1);
+        assertThat(q.offer(3, 1, 0, 24_000, tone(100, 24_000), true, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+        assertThat(playAll(q)).hasSize(6 * PACKET);   // 800 + 48 flushed samples
+    }
+
+    private static double rms(short[] s, int from, int count) {
+        double sum = 0;
+        for (int i = from; i < from + count; i++) {
+            sum += (double) s[i] * s[i];
+        }
+        return Math.sqrt(sum / count);
+    }
+
+    private static short[] samples(byte[] s16le) {
+        short[] s = new short[s16le.length / 2];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = (short) ((s16le[2 * i] & 0xFF) | (s16le[2 * i + 1] << 8));
+        }
+        return s;
+    }
+
+    private static short[] concat(short[] a, short[] b) {
+        short[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
     // ---- what was played when stopped (barge-in) -------------------------------------------------------
 
     /** 100 ms chunks: 800 samples at 8 kHz, 5 packets each; chunk k's sound has gone out after 800(k+1) + 24 samples. */
