@@ -25,7 +25,8 @@ import java.util.TreeMap;
  *
  * <p>A turn starts once {@code prebufferSamples} are queued or its final chunk is in, which absorbs
  * jitter in chunk arrival. Each turn has its own resampler, flushed with zeros after the final chunk
- * so its tail is not lost (8 kHz chunks pass through; nothing to flush). Thread-safe: the Kafka consumer offers, the pacer polls, the receive loop stops.
+ * so its tail is not lost (8 kHz chunks pass through; nothing to flush). Thread-safe: the Kafka consumer
+ * offers, the pacer polls, the receive loop stops.
  *
  * <p>A speculative turn is {@link #hold held}: its chunks queue as usual but it does not start until it is
  * {@link #release released} (then it plays from its first chunk); {@link #cancel cancelled}, its audio is dropped

@@ -13,6 +13,7 @@ import dev.omnicall.bridge.vad.VadFactory;
 import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.kafka.Clock;
@@ -47,6 +48,7 @@ class BridgeBaresipIT {
     static BridgeServer bridge;
     static int sipPort;
     static short[] reply16k;
+    static short[] reply24k;
 
     @BeforeAll
     static void startBrokerAndBridge() throws Exception {
@@ -61,6 +63,9 @@ class BridgeBaresipIT {
         Path reply = TestAudio.speak(tmp, "reply.raw", "Your table for two is booked for eight o clock tonight thank you",
                 0, 0, "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", "-L", "-t", "raw");
         reply16k = TestAudio.pcm(java.nio.file.Files.readAllBytes(reply));
+        Path reply24 = TestAudio.speak(tmp, "reply24k.raw", "Your table for two is booked for eight o clock tonight thank you",
+                0, 0, "-r", "24000", "-c", "1", "-b", "16", "-e", "signed-integer", "-L", "-t", "raw");
+        reply24k = TestAudio.pcm(java.nio.file.Files.readAllBytes(reply24));
     }
 
     @AfterAll
@@ -77,14 +82,40 @@ class BridgeBaresipIT {
 
     @Test
     void shouldPlayReplyChunksToTheCaller() throws Exception {
+        playReplyAndCheckWhatTheCallerHeard(reply16k, 16000);
+    }
+
+    @Test
+    void shouldPlayA24kHzReplyToTheCaller() throws Exception {
+        // A LLaMA-Omni2 worker's HiFT speaks at 24 kHz (issue 13 item 5)
+        playReplyAndCheckWhatTheCallerHeard(reply24k, 24000);
+    }
+
+    @Test
+    void shouldDeadLetterAReplyChunkAtARateTheBridgeDoesNotPlay() throws Exception {
+        // Given a worker that sends a 44.1 kHz chunk (the bridge plays 8, 16 and 24 kHz)
+        double before = bridge.metrics().count("omnicall_bridge_kafka_errors_total", "stage", "bridge");
+
+        broker.probe().sendReply("call-at-44k", 0, 0, 44_100, new byte[2 * 4410], 100, -1);
+
+        // Then it is a dead letter naming the call and the rates played, with its bytes, and it is counted
+        DeadLetter dl = broker.probe().awaitDeadLetter(d -> d.getErrorMessage().contains("call-at-44k"), WAIT);
+        assertThat(dl.getStage()).isEqualTo("bridge");
+        assertThat(dl.getErrorClass()).contains("IllegalArgumentException");
+        assertThat(dl.getErrorMessage()).contains("44100 Hz").contains("8000, 16000 and 24000 Hz");
+        assertThat(dl.getValue()).isNotNull();
+        assertThat(bridge.metrics().count("omnicall_bridge_kafka_errors_total", "stage", "bridge")).isEqualTo(before + 1);
+    }
+
+    private void playReplyAndCheckWhatTheCallerHeard(short[] reply, int rate) throws Exception {
         // Given baresip calling with a silent microphone
-        Path silence = TestAudio.silenceWav(tmp, "silence.wav", 15);
+        Path silence = TestAudio.silenceWav(tmp, "silence-" + rate + ".wav", 15);
         long since = Clock.nowMicros();
         try (Baresip caller = Baresip.call(tmp, sipPort, silence, 8)) {
             String callId = broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
 
-            // When a worker's reply for turn 0 arrives on response-audio
-            broker.probe().sendReply(callId, 0, 0, TestAudio.bytes(reply16k), 200);
+            // When a worker's reply for turn 0 arrives on response-audio at that rate
+            broker.probe().sendReply(callId, 0, 0, rate, TestAudio.bytes(reply), 200, -1);
 
             // Then playback starts, and baresip hangs up at the end (CALLER_HANGUP)
             PlaybackStarted started = broker.probe().awaitEvent(PlaybackStarted.class, e -> e.getCallId().equals(callId), WAIT);
@@ -96,10 +127,23 @@ class BridgeBaresipIT {
             // And the caller's recording holds the reply: not silent, as long as what was sent
             Path recording = caller.receivedRecording().orElseThrow(() -> new AssertionError("no recording\n" + caller.log()));
             short[] heard = TestAudio.readAsPcm(recording, 16000);
-            int sentMs = speechMs(reply16k, 16000);
+            int sentMs = speechMs(reply, rate);
             int heardMs = speechMs(heard, 16000);
-            System.out.printf("reply speech: sent %d ms, caller heard %d ms%n", sentMs, heardMs);
+            // with the energy envelope of the reply as a telephone line carries it (sox's resampler to 8 kHz, not ours),
+            // compared over the sent speech span from the start of each span
+            double[] sentEnv = TestAudio.envelopeDb(TestAudio.resample(tmp, reply, rate, 8000), 8000, 20);
+            double[] heardEnv = TestAudio.envelopeDb(TestAudio.readAsPcm(recording, 8000), 8000, 20);
+            int[] sentSpan = TestAudio.activeSpan(sentEnv, 40);
+            int[] heardSpan = TestAudio.activeSpan(heardEnv, 40);
+            int frames = sentSpan[1] - sentSpan[0] + 1;
+            int compared = Math.min(frames, heardEnv.length - heardSpan[0]);   // the rest is missing: heardMs says so
+            double r = TestAudio.correlation(
+                    java.util.Arrays.copyOfRange(sentEnv, sentSpan[0], sentSpan[0] + compared),
+                    java.util.Arrays.copyOfRange(heardEnv, heardSpan[0], heardSpan[0] + compared));
+            System.out.printf("reply speech at %d Hz: sent %d ms, caller heard %d ms (from %d ms of a %d ms recording), "
+                    + "energy envelope correlation %.3f%n", rate, sentMs, heardMs, heardSpan[0] * 20, heardEnv.length * 20, r);
             assertThat(heardMs).isCloseTo(sentMs, org.assertj.core.data.Percentage.withPercentage(5));
+            assertThat(r).isGreaterThan(0.9);
         }
     }
 

@@ -20,11 +20,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** A MediaSession on loopback against a hand-driven UDP peer playing the caller. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -150,6 +154,94 @@ class MediaSessionTest {
         assertThat(a.payloadType()).isEqualTo(8);
         assertThat(a.payload()).hasSize(240);
         assertThat(b.timestamp() - a.timestamp()).isEqualTo(240);
+    }
+
+    /** {@code ms} of S16LE mono at {@code rate}, a tone of amplitude 8000. */
+    private static byte[] pcmAt(int rate, int ms, double hz) {
+        int n = ms * rate / 1000;
+        byte[] b = new byte[2 * n];
+        for (int i = 0; i < n; i++) {
+            short s = (short) Math.round(8000 * Math.sin(2 * Math.PI * hz * i / rate));
+            b[2 * i] = (byte) s;
+            b[2 * i + 1] = (byte) (s >> 8);
+        }
+        return b;
+    }
+
+    /** Every packet until the peer has sent nothing for 300 ms. */
+    private List<RtpPacket> receiveUntilQuiet() throws Exception {
+        List<RtpPacket> got = new ArrayList<>();
+        got.add(receive());
+        caller.setSoTimeout(300);
+        try {
+            while (true) {
+                got.add(receive());
+            }
+        } catch (SocketTimeoutException quiet) {
+            return got;
+        }
+    }
+
+    @ParameterizedTest(name = "{0} Hz on {1} at {2} ms")
+    @CsvSource({"24000, PCMU, 20", "24000, PCMA, 30", "8000, PCMU, 20", "8000, PCMA, 30", "16000, PCMA, 30"})
+    void shouldPlayAReplyAtItsSampleRateAsG711OfTheSameDurationToneAndLevel(int rate, String codecName, int ptime)
+            throws Exception {
+        // Given a call with the negotiated codec and packet time
+        G711 codec = codecName.equals("PCMU") ? MuLaw.INSTANCE : ALaw.INSTANCE;
+        open(codec, ptime, config());
+
+        // When a 400 ms reply of a 1 kHz tone arrives at that rate
+        assertThat(session.playChunk(0, 0, 0, rate, pcmAt(rate, 400, 1000), true, -1)).isEqualTo(PlayoutBuffer.Outcome.QUEUED);
+        List<RtpPacket> got = receiveUntilQuiet();
+
+        // Then it goes out as packets of ptime each, back to back, as long as the reply (plus the 3 ms filter tail
+        // above 8 kHz, padded to a whole packet)
+        int perPacket = 8 * ptime;
+        int samples = 3200 + (rate == 8000 ? 0 : 48);
+        assertThat(got).hasSize((samples + perPacket - 1) / perPacket);
+        assertThat(got).extracting(RtpPacket::payloadType).containsOnly(codec.payloadType());
+        for (int i = 1; i < got.size(); i++) {
+            assertThat(got.get(i).timestamp() - got.get(i - 1).timestamp()).isEqualTo(perPacket);
+            assertThat(got.get(i).payload()).hasSize(perPacket);
+        }
+        // And the caller decodes the tone sent, at the level sent (G.711 quantizes to about 1 %)
+        short[] heard = new short[got.size() * perPacket];
+        for (int i = 0; i < got.size(); i++) {
+            System.arraycopy(codec.decode(got.get(i).payload()), 0, heard, i * perPacket, perPacket);
+        }
+        short[] body = java.util.Arrays.copyOfRange(heard, 200, 3000);
+        double sum = 0;
+        int crossings = 0;
+        for (int i = 0; i < body.length; i++) {
+            sum += (double) body[i] * body[i];
+            crossings += i > 0 && body[i - 1] < 0 && body[i] >= 0 ? 1 : 0;
+        }
+        assertThat(Math.sqrt(sum / body.length)).isCloseTo(8000 / Math.sqrt(2), Percentage.withPercentage(3));
+        assertThat(crossings).as("1 kHz over 350 ms").isBetween(349, 351);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {8000, 24000})
+    void shouldStopSendingWithin60MsOfStopWhateverTheRate(int rate) throws Exception {
+        open(MuLaw.INSTANCE, 20, config());
+        session.playChunk(3, 0, 0, rate, pcmAt(rate, 5000, 440), false, -1);
+        receive();
+        receive();
+        long stopAt = System.nanoTime();
+        assertThat(session.interruptPlayback().turn()).isEqualTo(new TurnAttempt(3, 0));
+        long lastArrival = stopAt;
+        caller.setSoTimeout(300);
+        try {
+            while (true) {
+                receive();
+                lastArrival = System.nanoTime();
+            }
+        } catch (SocketTimeoutException quiet) {
+            // nothing more came
+        }
+        assertThat((lastArrival - stopAt) / 1_000_000).isLessThanOrEqualTo(60);
+        assertThat(session.playChunk(3, 0, 1, rate, pcmAt(rate, 100, 440), false, -1))
+                .isEqualTo(PlayoutBuffer.Outcome.STOPPED_TURN);
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.omnicall.bridge.testing;
 
 import dev.omnicall.events.AudioChunk;
+import dev.omnicall.events.DeadLetter;
 import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.TurnTimings;
@@ -38,12 +39,14 @@ public final class KafkaProbe implements AutoCloseable {
 
     public final List<CallEvent> events = new CopyOnWriteArrayList<>();
     public final List<AudioSegment> segments = new CopyOnWriteArrayList<>();
+    public final List<DeadLetter> deadLetters = new CopyOnWriteArrayList<>();
     /** Records a test wrote on purpose that no serde reads: where they were and why (the probe keeps reading). */
     public final List<String> unreadable = new CopyOnWriteArrayList<>();
     private final KafkaConsumer<String, byte[]> consumer;
     private final KafkaProducer<String, byte[]> producer;
     private final Deserializer<CallEvent> eventDeserializer;
     private final Deserializer<AudioSegment> segmentDeserializer;
+    private final Deserializer<DeadLetter> deadLetterDeserializer;
     private final Serializer<AudioChunk> chunkSerializer;
     private final Thread thread;
     private volatile boolean running = true;
@@ -55,9 +58,10 @@ public final class KafkaProbe implements AutoCloseable {
         producer = new KafkaProducer<>(settings.producer("probe-worker"), new StringSerializer(), new ByteArraySerializer());
         eventDeserializer = Topics.CALL_EVENTS.valueSerde(serde).deserializer();
         segmentDeserializer = Topics.CALLER_AUDIO.valueSerde(serde).deserializer();
+        deadLetterDeserializer = Topics.DEAD_LETTERS.valueSerde(serde).deserializer();
         chunkSerializer = Topics.RESPONSE_AUDIO.valueSerde(serde).serializer();
         List<TopicPartition> parts = new ArrayList<>();
-        for (String topic : List.of(Topics.CALL_EVENTS.name(), Topics.CALLER_AUDIO.name())) {
+        for (String topic : List.of(Topics.CALL_EVENTS.name(), Topics.CALLER_AUDIO.name(), Topics.DEAD_LETTERS.name())) {
             consumer.partitionsFor(topic).forEach(p -> parts.add(new TopicPartition(topic, p.partition())));
         }
         consumer.assign(parts);
@@ -74,6 +78,8 @@ public final class KafkaProbe implements AutoCloseable {
                     try {
                         if (r.topic().equals(Topics.CALL_EVENTS.name())) {
                             events.add(eventDeserializer.deserialize(r.topic(), r.value()));
+                        } else if (r.topic().equals(Topics.DEAD_LETTERS.name())) {
+                            deadLetters.add(deadLetterDeserializer.deserialize(r.topic(), r.value()));
                         } else {
                             segments.add(segmentDeserializer.deserialize(r.topic(), r.value()));
                         }
@@ -87,6 +93,20 @@ public final class KafkaProbe implements AutoCloseable {
         } finally {
             consumer.close();
         }
+    }
+
+    /** The first dead letter that matches, waiting up to {@code timeout}. */
+    public DeadLetter awaitDeadLetter(Predicate<DeadLetter> filter, Duration timeout) throws InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            for (DeadLetter d : deadLetters) {
+                if (filter.test(d)) {
+                    return d;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no matching dead letter within " + timeout + "; dead letters: " + deadLetters);
     }
 
     public List<CallEvent> events(String callId) {
@@ -135,16 +155,22 @@ public final class KafkaProbe implements AutoCloseable {
      * reply text than the one before (AudioChunk.textChars = (seq + 1) * textCharsPerChunk), else -1.
      */
     public void sendReply(String callId, int turnId, int attempt, byte[] pcm16k, int chunkMs, int textCharsPerChunk) {
-        int chunkBytes = 16 * 2 * chunkMs;
+        sendReply(callId, turnId, attempt, 16_000, pcm16k, chunkMs, textCharsPerChunk);
+    }
+
+    /** As above, for S16LE audio at {@code sampleRate} Hz (AudioChunk.sampleRate). */
+    public void sendReply(String callId, int turnId, int attempt, int sampleRate, byte[] pcm, int chunkMs,
+                          int textCharsPerChunk) {
+        int chunkBytes = 2 * (int) ((long) sampleRate * chunkMs / 1000);
         int seq = 0;
-        for (int off = 0; off < pcm16k.length; off += chunkBytes) {
-            int len = Math.min(chunkBytes, pcm16k.length - off);
+        for (int off = 0; off < pcm.length; off += chunkBytes) {
+            int len = Math.min(chunkBytes, pcm.length - off);
             byte[] piece = new byte[len];
-            System.arraycopy(pcm16k, off, piece, 0, len);
+            System.arraycopy(pcm, off, piece, 0, len);
             int textChars = textCharsPerChunk < 0 ? -1 : (seq + 1) * textCharsPerChunk;
             AudioChunk chunk = AudioChunk.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt)
-                    .setSeq(seq++).setSampleRate(16000).setPcm(ByteBuffer.wrap(piece)).setUnitCount(len / 640)
-                    .setLast(off + len >= pcm16k.length).setWorkerId("probe").setTimings(TurnTimings.newBuilder().build())
+                    .setSeq(seq++).setSampleRate(sampleRate).setPcm(ByteBuffer.wrap(piece)).setUnitCount(len / 640)
+                    .setLast(off + len >= pcm.length).setWorkerId("probe").setTimings(TurnTimings.newBuilder().build())
                     .setTextChars(textChars)
                     .build();
             producer.send(new ProducerRecord<>(Topics.RESPONSE_AUDIO.name(), callId,

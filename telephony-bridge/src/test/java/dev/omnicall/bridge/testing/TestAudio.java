@@ -49,6 +49,17 @@ public final class TestAudio {
         return pcm(Files.readAllBytes(raw));
     }
 
+    /** Resamples 16-bit mono samples from {@code fromRate} to {@code toRate} with sox (an independent resampler). */
+    public static short[] resample(Path dir, short[] pcm, int fromRate, int toRate) throws IOException, InterruptedException {
+        Path in = Files.createTempFile(dir, "resample-in-", ".s16");
+        Path out = Files.createTempFile(dir, "resample-out-", ".s16");
+        Files.write(in, bytes(pcm));
+        exec(List.of("sox", "-t", "raw", "-r", Integer.toString(fromRate), "-c", "1", "-b", "16", "-e", "signed-integer",
+                "-L", in.toString(), "-t", "raw", "-r", Integer.toString(toRate), "-c", "1", "-b", "16", "-e",
+                "signed-integer", "-L", out.toString()));
+        return pcm(Files.readAllBytes(out));
+    }
+
     public static short[] pcm(byte[] s16le) {
         short[] out = new short[s16le.length / 2];
         ByteBuffer.wrap(s16le).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(out);
