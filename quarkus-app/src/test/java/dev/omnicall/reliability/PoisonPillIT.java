@@ -243,10 +243,10 @@ class PoisonPillIT extends ReliabilityTest {
                 .getCallId().toString();
         byte[] aDelta = w.bytes(Topics.RESPONSE_TEXT, Events.delta(callId, 0, 0, 0, "x", true));
 
-        // When pills arrive on response-audio for that call, plus a chunk at 8 kHz (the bridge plays 16 kHz)
+        // When pills arrive on response-audio for that call, plus a chunk at 44.1 kHz (the bridge plays 8, 16 and 24 kHz)
         List<Pill> sent = new ArrayList<>(pills(Topics.RESPONSE_AUDIO, callId, aDelta));
-        AudioChunk at8k = AudioChunk.newBuilder(Events.chunk(callId, 0, 0, 0, new byte[640], false)).setSampleRate(8000).build();
-        sent.add(new Pill("wrong-sample-rate", Topics.RESPONSE_AUDIO, callId, w.bytes(Topics.RESPONSE_AUDIO, at8k)));
+        AudioChunk at44k = AudioChunk.newBuilder(Events.chunk(callId, 0, 0, 0, new byte[640], false)).setSampleRate(44100).build();
+        sent.add(new Pill("wrong-sample-rate", Topics.RESPONSE_AUDIO, callId, w.bytes(Topics.RESPONSE_AUDIO, at44k)));
         long t0 = System.nanoTime();
         sent.forEach(p -> w.sendRaw(p.topic(), p.key(), p.value()));
 
