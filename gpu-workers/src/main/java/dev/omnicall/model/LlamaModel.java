@@ -164,6 +164,18 @@ public final class LlamaModel {
      * logits of the last row [vocab].
      */
     public Output forward(NDArray inputs, SequenceCache cache, long[] keys) {
+        NDArray hidden = forwardStates(inputs, cache, keys);
+        long t = hidden.getShape().get(0);
+        // LM head on the last row only
+        NDArray logits = Ops.scoped(() -> Ops.linear(hidden.get(t - 1), lmHead).toType(DataType.FLOAT32, false));
+        return new Output(hidden, logits);
+    }
+
+    /**
+     * {@link #forward} without the LM head: the normed hidden states [T, dim] (for a caller that scores only some
+     * vocabulary rows, {@link #lmHeadRows}).
+     */
+    public NDArray forwardStates(NDArray inputs, SequenceCache cache, long[] keys) {
         long t = inputs.getShape().get(0);
         if (keys.length != t) {
             throw new IllegalArgumentException(keys.length + " position keys for " + t + " rows");
@@ -183,9 +195,12 @@ public final class LlamaModel {
             return Ops.rmsNorm(x, norm, spec.rmsNormEps());
         });
         cache.advance(keys);
-        // LM head on the last row only
-        NDArray logits = Ops.scoped(() -> Ops.linear(hidden.get(t - 1), lmHead).toType(DataType.FLOAT32, false));
-        return new Output(hidden, logits);
+        return hidden;
+    }
+
+    /** The LM head's rows (the embedding table's when tied) for these ids: [ids.length, dim], a copy. */
+    public NDArray lmHeadRows(long[] ids) {
+        return Ops.scoped(() -> Ops.embedding(manager.create(ids), lmHead));
     }
 
     /**

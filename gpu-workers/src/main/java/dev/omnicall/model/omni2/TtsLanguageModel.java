@@ -2,10 +2,11 @@ package dev.omnicall.model.omni2;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.Ops;
 import dev.omnicall.model.io.TensorSource;
 import java.util.SplittableRandom;
 
@@ -21,10 +22,15 @@ public final class TtsLanguageModel {
     private final TtsVocabulary vocabulary;
     private final SpeechGeneratorConfig config;
     private final int llmHidden;
+    private final long[] candidates; // the ids a TTS step may write, ascending: the units and end
+    private final NDArray candidateHead; // [candidates, D]: the LM head's rows of those ids
 
     private TtsLanguageModel(LlamaModel lm, GatedFusion fusion, TtsVocabulary vocabulary,
             SpeechGeneratorConfig config, int llmHidden) {
         this.llmHidden = llmHidden;
+        this.candidates = candidateIds(vocabulary);
+        this.candidateHead = lm.lmHeadRows(candidates);
+        NDScope.unregister(candidateHead);
         this.lm = lm;
         this.fusion = fusion;
         this.vocabulary = vocabulary;
@@ -54,7 +60,7 @@ public final class TtsLanguageModel {
 
     /** The fused rows [n, D] of LLM states [n, H] and the tokens they predicted. */
     public NDArray fuse(NDArray hidden, long[] tokens) {
-        return fusion.fuse(hidden, lm.embed(tokens));
+        return Ops.scoped(() -> fusion.fuse(hidden, lm.embed(tokens)));
     }
 
     public LlamaModel lm() {
@@ -78,51 +84,57 @@ public final class TtsLanguageModel {
         return lm.newCache(64);
     }
 
-    /**
-     * The next token from the last row's logits [vocab] (float32), among the unit ids and the end id only:
-     * greedy (ties to the lower id), or sampled from softmax(logits / T) with {@code random}.
-     */
-    long pick(NDArray logits, TtsSampling sampling, SplittableRandom random) {
-        TtsVocabulary v = vocabulary;
-        NDArray units = logits.get(new NDIndex("{}:{}", v.unitBase(), v.unitBase() + v.unitCount()));
-        float end = logits.getFloat(v.endId());
-        boolean endFirst = v.endId() < v.unitBase();
-        if (sampling.isGreedy()) {
-            long best = units.argMax().toType(DataType.INT64, false).getLong();
-            float top = units.getFloat(best);
-            return end > top || (end == top && endFirst) ? v.endId() : v.unitBase() + best;
+    /** The ids a TTS step may write, ascending: the unit ids and the end id. */
+    static long[] candidateIds(TtsVocabulary v) {
+        long[] ids = new long[v.unitCount() + 1];
+        for (int u = 0; u < v.unitCount(); u++) {
+            ids[u] = v.unitBase() + u;
         }
-        // the candidates in id order: end before or after the units
-        float[] u = units.toFloatArray();
-        int n = u.length + 1;
-        double[] weights = new double[n];
-        double max = end;
-        for (float x : u) {
-            max = Math.max(max, x);
-        }
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            double logit = candidateLogit(i, u, end, endFirst);
-            weights[i] = Math.exp((logit - max) / sampling.temperature());
-            sum += weights[i];
-        }
-        double r = random.nextDouble() * sum;
-        int chosen = n - 1;
-        for (int i = 0; i < n; i++) {
-            r -= weights[i];
-            if (r < 0) {
-                chosen = i;
-                break;
-            }
-        }
-        boolean isEnd = endFirst ? chosen == 0 : chosen == n - 1;
-        return isEnd ? v.endId() : v.unitBase() + (endFirst ? chosen - 1 : chosen);
+        ids[v.unitCount()] = v.endId();
+        java.util.Arrays.sort(ids);
+        return ids;
     }
 
-    private static double candidateLogit(int i, float[] units, float end, boolean endFirst) {
-        if (endFirst) {
-            return i == 0 ? end : units[i - 1];
+    long[] candidates() {
+        return candidates.clone();
+    }
+
+    /**
+     * The logits [candidates] (float32) of a final-normed state [D]: only the LM head's rows that can be written
+     * (6562 of 158227 at the published sizes), equal to those entries of the full head's logits (tested against
+     * the full head in TtsLanguageModelTest).
+     */
+    NDArray candidateLogits(NDArray state) {
+        return Ops.scoped(() -> Ops.linear(state, candidateHead, null).toType(DataType.FLOAT32, false));
+    }
+
+    /**
+     * The next token from the candidates' logits: greedy (the first maximum, so a tie goes to the lower id, as a
+     * masked argmax over the whole vocabulary would), or sampled from softmax(logits / T) with {@code random}.
+     */
+    long pick(NDArray candidateLogits, TtsSampling sampling, SplittableRandom random) {
+        if (sampling.isGreedy()) {
+            return candidates[(int) candidateLogits.argMax().toType(DataType.INT64, false).getLong()];
         }
-        return i == units.length ? end : units[i];
+        float[] logits = candidateLogits.toFloatArray();
+        double max = Double.NEGATIVE_INFINITY;
+        for (float x : logits) {
+            max = Math.max(max, x);
+        }
+        double[] weights = new double[logits.length];
+        double sum = 0;
+        for (int i = 0; i < logits.length; i++) {
+            weights[i] = Math.exp((logits[i] - max) / sampling.temperature());
+            sum += weights[i];
+        }
+        // inverse CDF in id order
+        double r = random.nextDouble() * sum;
+        for (int i = 0; i < logits.length; i++) {
+            r -= weights[i];
+            if (r < 0) {
+                return candidates[i];
+            }
+        }
+        return candidates[logits.length - 1];
     }
 }

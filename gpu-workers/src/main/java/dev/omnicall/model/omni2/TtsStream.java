@@ -109,8 +109,9 @@ public final class TtsStream implements AutoCloseable {
             NDArray rows = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
             // write: each step runs the new rows against the cache and appends the chosen token's embedding
             while (written < plan.maxTokens()) {
-                LlamaModel.Output out = lm.forward(rows, cache, keys);
-                long id = model.pick(out.lastLogits(), sampling, random);
+                NDArray states = lm.forwardStates(rows, cache, keys);
+                NDArray logits = model.candidateLogits(states.get(states.getShape().get(0) - 1));
+                long id = model.pick(logits, sampling, random);
                 written++;
                 context.add(id);
                 rows = lm.embed(new long[] {id});

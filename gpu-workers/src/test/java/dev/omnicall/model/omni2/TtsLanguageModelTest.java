@@ -100,9 +100,12 @@ class TtsLanguageModelTest {
     /**
      * LLaMA-Omni2's generate_units loop as the reference runs it, slow and obvious: after every R tokens (and at
      * the end, with {@code <sep>}) fuse the new pairs, then for every token to write re-run the WHOLE context from
-     * position 0 in a fresh cache, mask every id but units + end, take the first maximum, append its embedding.
+     * position 0 in a fresh cache, take the full LM head's logits, mask every id but units + end, take the first
+     * maximum (greedy) or draw from the unmasked ids with the stream's sampler and seed; append its embedding.
      */
-    private List<RefWrite> fromScratch(Text t, int r, int w, int cap, List<Long> contextOut) {
+    private List<RefWrite> fromScratch(Text t, int r, int w, int cap, TtsSampling sampling, List<Long> contextOut) {
+        SplittableRandom random = new SplittableRandom(sampling.isGreedy() ? 0 : sampling.seed());
+        long[] candidates = tts.candidates();
         TtsVocabulary v = tts.vocabulary();
         LlamaModel lm = tts.lm();
         List<RefWrite> writes = new ArrayList<>();
@@ -139,7 +142,18 @@ class TtsLanguageModelTest {
                         long[] k = keys.stream().mapToLong(Long::longValue).toArray();
                         logits = lm.forward(all, fresh, k).lastLogits().toFloatArray();
                     }
-                    long id = restrictedArgmax(logits, v);
+                    long id;
+                    if (sampling.isGreedy()) {
+                        id = restrictedArgmax(logits, v);
+                    } else {
+                        float[] allowed = new float[candidates.length];
+                        for (int k = 0; k < candidates.length; k++) {
+                            allowed[k] = logits[(int) candidates[k]];
+                        }
+                        try (NDArray a = manager.create(allowed)) {
+                            id = tts.pick(a, sampling, random);
+                        }
+                    }
                     context.add(lm.embed(new long[] {id}));
                     keys.add(id);
                     if (id == v.endId()) {
@@ -167,35 +181,58 @@ class TtsLanguageModelTest {
     }
 
     @Test
-    void shouldWriteTheSameUnitsAsReRunningTheWholeContextForEveryToken() {
-        int[][] cases = {{3, 10, 8}, {3, 10, 9}, {2, 4, 7}, {1, 1, 5}}; // R, W, text length
-        int endsSeen = 0;
+    void shouldWriteTheSameUnitsAsReRunningTheWholeContextForEveryToken() throws Exception {
+        // R, W, text length, final cap, sampling seed (0: greedy)
+        int[][] cases = {{3, 10, 8, 40, 0}, {3, 10, 9, 40, 0}, {2, 4, 7, 40, 0}, {1, 1, 5, 40, 0},
+            {3, 10, 8, 40, 7}, {3, 10, 6, 40, 8}};
+        int[] ends = new int[2];
         for (int[] c : cases) {
-            // Given a reply's text and the schedule (R, W), a final cap of 40
-            Text t = text(c[2], 100 + c[2]);
-            TtsSchedule schedule = new TtsSchedule(c[0], c[1], 40);
-            // When the incremental stream and the from-scratch loop both voice it
-            List<Long> incrementalContext = new ArrayList<>();
-            List<TtsStream.Write> incremental = runStream(t, schedule, TtsSampling.greedy(), incrementalContext);
-            List<Long> referenceContext = new ArrayList<>();
-            List<RefWrite> reference = fromScratch(t, c[0], c[1], 40, referenceContext);
-            // Then every write has the same units and end, and the contexts are the same rows in the same order
-            assertThat(incremental).hasSameSizeAs(reference);
-            for (int i = 0; i < reference.size(); i++) {
-                TtsStream.Write a = incremental.get(i);
-                RefWrite b = reference.get(i);
-                assertThat(a.textTokens()).as("write %d of %s", i, Arrays.toString(c)).isEqualTo(b.textTokens());
-                assertThat(a.units()).as("write %d of %s", i, Arrays.toString(c))
-                        .containsExactly(b.units().stream().mapToInt(Integer::intValue).toArray());
-                assertThat(a.ended()).isEqualTo(b.ended());
-                endsSeen += a.ended() ? 1 : 0;
-            }
-            assertThat(incrementalContext).containsExactlyElementsOf(referenceContext);
-            System.out.printf("R %d W %d text %d: units per write %s%n", c[0], c[1], c[2],
-                    incremental.stream().map(w -> w.units().length + (w.ended() ? "+end" : "")).toList());
+            compareWithFromScratch(c, ends);
         }
-        // the weights make the end token win sometimes, so its path (appended, writing goes on) is exercised
-        assertThat(endsSeen).isPositive();
+        // the weights make the end token win now and then mid-reply (appended; writing goes on at the next point)
+        assertThat(ends[0]).isPositive();
+        // the same weights with only 3 units to choose from, so that a final write ends before its cap
+        TtsLanguageModel full = tts;
+        try (NDManager m = manager.newSubManager();
+                SafeTensorsFile src = SafeTensorsFile.open(dir.resolve("tts.safetensors"))) {
+            tts = TtsLanguageModel.load(src, m, DataType.FLOAT32, TinyTts.config(true), TinyTts.LLM_HIDDEN,
+                    new TtsVocabulary(62, 3, 61, TinyTts.END));
+            int[][] fewUnits = {{3, 10, 7, 40, 0}, {3, 10, 7, 40, 5}, {2, 4, 6, 40, 6}, {3, 10, 4, 40, 7}};
+            for (int[] c : fewUnits) {
+                compareWithFromScratch(c, ends);
+            }
+        } finally {
+            tts = full;
+        }
+        assertThat(ends[1]).as("final writes that ended before the cap").isPositive();
+    }
+
+    /** One case {R, W, text length, final cap, seed or 0}; counts mid-reply ends in ends[0], final ones in ends[1]. */
+    private void compareWithFromScratch(int[] c, int[] ends) {
+        // Given a reply's text, the schedule (R, W), the final cap and greedy or seeded sampling
+        Text t = text(c[2], 100 + c[2]);
+        TtsSchedule schedule = new TtsSchedule(c[0], c[1], c[3]);
+        TtsSampling sampling = c[4] == 0 ? TtsSampling.greedy() : TtsSampling.sampled(c[4], 1.0);
+        // When the incremental stream and the from-scratch loop both voice it
+        List<Long> incrementalContext = new ArrayList<>();
+        List<TtsStream.Write> incremental = runStream(t, schedule, sampling, incrementalContext);
+        List<Long> referenceContext = new ArrayList<>();
+        List<RefWrite> reference = fromScratch(t, c[0], c[1], c[3], sampling, referenceContext);
+        // Then every write has the same units and end, and the contexts are the same rows in the same order
+        assertThat(incremental).hasSameSizeAs(reference);
+        for (int i = 0; i < reference.size(); i++) {
+            TtsStream.Write a = incremental.get(i);
+            RefWrite b = reference.get(i);
+            assertThat(a.textTokens()).as("write %d of %s", i, Arrays.toString(c)).isEqualTo(b.textTokens());
+            assertThat(a.units()).as("write %d of %s", i, Arrays.toString(c))
+                    .containsExactly(b.units().stream().mapToInt(Integer::intValue).toArray());
+            assertThat(a.ended()).isEqualTo(b.ended());
+            ends[a.sep() ? 1 : 0] += a.ended() ? 1 : 0;
+        }
+        assertThat(incrementalContext).containsExactlyElementsOf(referenceContext);
+        System.out.printf("units %d, R %d W %d text %d cap %d seed %d: units per write %s%n",
+                tts.vocabulary().unitCount(), c[0], c[1], c[2], c[3], c[4],
+                incremental.stream().map(w -> w.units().length + (w.ended() ? "+end" : "")).toList());
     }
 
     @Test
@@ -288,17 +325,29 @@ class TtsLanguageModelTest {
     }
 
     @Test
-    void shouldPreferTheEndTokenOnATieAndNeverPickATextId() {
+    void shouldScoreOnlyUnitsAndEndAndPreferTheLowerIdOnATie() {
         TtsVocabulary v = tts.vocabulary();
-        float[] logits = new float[TinyTts.VOCAB];
-        Arrays.fill(logits, -5f);
-        logits[7] = 100f; // a text id: never chosen
-        logits[v.unitBase() + 2] = 3f;
-        logits[v.endId()] = 3f; // a tie with unit 2: the lower id (end) wins, as a masked argmax would
-        try (NDArray l = manager.create(logits)) {
-            assertThat(tts.pick(l, TtsSampling.greedy(), null)).isEqualTo(v.endId());
-            l.set(new ai.djl.ndarray.index.NDIndex(v.unitBase() + 2), 3.5f);
-            assertThat(tts.pick(l, TtsSampling.greedy(), null)).isEqualTo(v.unitBase() + 2);
+        long[] candidates = tts.candidates();
+        // the candidates are the end id and every unit id, ascending
+        assertThat(candidates).hasSize(TinyTts.UNITS + 1).startsWith(v.endId()).isSorted();
+        try (NDManager m = manager.newSubManager()) {
+            // the candidates' logits equal those entries of the full LM head's logits
+            NDArray state = m.randomNormal(new Shape(TinyTts.DIM));
+            float[] fast = tts.candidateLogits(state).toFloatArray();
+            float[] full = state.matMul(m.create(TinyTts.weights(5, true).values
+                    .get("speech_generator.model.lm_head.weight"), new Shape(TinyTts.VOCAB, TinyTts.DIM)).transpose())
+                    .toFloatArray();
+            for (int i = 0; i < candidates.length; i++) {
+                assertThat(fast[i]).isCloseTo(full[(int) candidates[i]], org.assertj.core.data.Offset.offset(1e-5f));
+            }
+            // a tie between end and unit 2: the lower id (end) wins, as a masked argmax over the vocabulary would
+            float[] logits = new float[candidates.length];
+            Arrays.fill(logits, -5f);
+            logits[0] = 3f;
+            logits[3] = 3f;
+            assertThat(tts.pick(m.create(logits), TtsSampling.greedy(), null)).isEqualTo(v.endId());
+            logits[3] = 3.5f;
+            assertThat(tts.pick(m.create(logits), TtsSampling.greedy(), null)).isEqualTo(v.unitBase() + 2);
         }
     }
 
