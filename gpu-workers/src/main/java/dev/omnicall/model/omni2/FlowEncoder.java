@@ -177,6 +177,18 @@ public final class FlowEncoder {
 
     /** Speech tokens [N] → mu [melBins, upStride·N] (the whole reply, as {@code finalize=True}). */
     public NDArray forward(NDManager scope, long[] tokens) {
+        return forward(scope, tokens, 0);
+    }
+
+    /**
+     * A window of the reply: tokens [N] that sit at {@code firstToken}.. of the reply → mu [melBins,
+     * upStride·N]. The attention chunks stay where they are in the whole reply (chunk borders at multiples
+     * of the chunk counted from the reply's start); what lies before the window is not seen: its tokens
+     * are absent from attention and the convolutions' left context is zeros there (the streaming decoder's
+     * approximation, exact when {@code firstToken} is 0). The pre-lookahead's right context is zeros
+     * after the window's last token, as at the end of a whole reply.
+     */
+    public NDArray forward(NDManager scope, long[] tokens, long firstToken) {
         for (long token : tokens) {
             if (token < 0 || token >= config.vocabSize()) {
                 throw new IllegalArgumentException("speech token " + token + " outside 0.." + (config.vocabSize() - 1));
@@ -189,7 +201,7 @@ public final class FlowEncoder {
         x = lookahead(x);
         // conformer layers in token-rate chunks
         NDArray positions = relativePositions(scope, n, config.dim());
-        NDArray mask = chunkMask(scope, n, config.chunkTokens());
+        NDArray mask = chunkMask(scope, n, config.chunkTokens(), firstToken);
         for (ConformerLayer layer : encoders) {
             x = layer.forward(x, positions, mask);
         }
@@ -198,7 +210,8 @@ public final class FlowEncoder {
         x = upEmbed.forward(x);
         long frames = x.getShape().get(0);
         positions = relativePositions(scope, frames, config.dim());
-        mask = chunkMask(scope, frames, (long) config.chunkTokens() * config.upStride());
+        mask = chunkMask(scope, frames, (long) config.chunkTokens() * config.upStride(),
+                firstToken * config.upStride());
         for (ConformerLayer layer : upEncoders) {
             x = layer.forward(x, positions, mask);
         }
@@ -277,10 +290,18 @@ public final class FlowEncoder {
 
     /** Additive [T, T] mask: query i sees keys j < (i / chunk + 1)·chunk (chunk 0: everything). */
     static NDArray chunkMask(NDManager m, long t, long chunk) {
+        return chunkMask(m, t, chunk, 0);
+    }
+
+    /**
+     * The same for rows that sit at {@code first}.. of the reply: query i sees key j when first + j lies
+     * before the end of first + i's chunk, the chunks counted from the reply's start.
+     */
+    static NDArray chunkMask(NDManager m, long t, long chunk, long first) {
         float[] mask = new float[(int) (t * t)];
         if (chunk > 0) {
             for (int i = 0; i < t; i++) {
-                long end = Math.min(t, (i / chunk + 1) * chunk);
+                long end = Math.min(t, ((first + i) / chunk + 1) * chunk - first);
                 for (long j = end; j < t; j++) {
                     mask[(int) (i * t + j)] = Float.NEGATIVE_INFINITY;
                 }

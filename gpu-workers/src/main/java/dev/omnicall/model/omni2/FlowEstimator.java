@@ -282,12 +282,21 @@ public final class FlowEstimator {
 
     /** x [B, inChannels, T] (x, mu, spk, cond stacked), time t → the velocity [B, melBins, T]. */
     public NDArray forward(NDArray x, float t) {
+        return forward(x, t, 0);
+    }
+
+    /**
+     * The same over frames that sit at {@code firstFrame}.. of the reply: the attention chunks keep their
+     * places in the reply; frames before the window are not seen (zeros in the causal convolutions, absent
+     * from attention), exact when {@code firstFrame} is 0.
+     */
+    public NDArray forward(NDArray x, float t, long firstFrame) {
         long frames = x.getShape().get(2);
         NDManager m = x.getManager();
         // time: sinusoid ×1000, Linear, SiLU, Linear
         NDArray time = Ops.linear(Ops.silu(Ops.linear(timeSinusoid(m, t, config.inChannels()), time1, time1Bias)),
                 time2, time2Bias);
-        NDArray mask = chunkBias(m, frames, config.chunkFrames());
+        NDArray mask = chunkBias(m, frames, config.chunkFrames(), firstFrame);
         // down stage, keeping the skip
         NDArray[] d = down.forward(x, time, mask);
         NDArray skip = d[0];
@@ -331,10 +340,15 @@ public final class FlowEstimator {
 
     /** Additive [T, T]: 0 where key j < (i / chunk + 1)·chunk, −1e10 elsewhere (chunk 0: all 0). */
     static NDArray chunkBias(NDManager m, long t, long chunk) {
+        return chunkBias(m, t, chunk, 0);
+    }
+
+    /** The same for rows at {@code first}.. of the reply, chunks counted from the reply's start. */
+    static NDArray chunkBias(NDManager m, long t, long chunk, long first) {
         float[] mask = new float[(int) (t * t)];
         if (chunk > 0) {
             for (int i = 0; i < t; i++) {
-                for (long j = Math.min(t, (i / chunk + 1) * chunk); j < t; j++) {
+                for (long j = Math.min(t, ((first + i) / chunk + 1) * chunk - first); j < t; j++) {
                     mask[(int) (i * t + j)] = MASK_BIAS;
                 }
             }

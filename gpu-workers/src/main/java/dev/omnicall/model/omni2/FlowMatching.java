@@ -110,6 +110,14 @@ public final class FlowMatching {
 
     /** Euler with classifier-free guidance from x0 = noise: mu [80, T], spk [80], noise [80, T] → mel [80, T]. */
     public NDArray solve(NDArray mu, NDArray spk, NDArray noise) {
+        return solve(mu, spk, noise, 0);
+    }
+
+    /**
+     * The same over frames that sit at {@code firstFrame}.. of the reply (the streaming decoder's window):
+     * the estimator's attention chunks keep their places in the reply.
+     */
+    public NDArray solve(NDArray mu, NDArray spk, NDArray noise, long firstFrame) {
         long frames = mu.getShape().get(1);
         long mel = mu.getShape().get(0);
         NDManager m = mu.getManager();
@@ -126,7 +134,7 @@ public final class FlowMatching {
             // one batch: [x; mu; spk; cond] and [x; 0; 0; 0]
             NDArray in = x.concat(conditionedRest, 0).expandDims(0)
                     .concat(x.concat(unconditionedRest, 0).expandDims(0), 0);
-            NDArray v = estimator.forward(in, t);
+            NDArray v = estimator.forward(in, t, firstFrame);
             NDArray guided = v.get(0).mul((float) (1 + cfgRate)).sub(v.get(1).mul((float) cfgRate));
             x = x.add(guided.mul(dt));
             t = t + dt;
@@ -135,6 +143,10 @@ public final class FlowMatching {
             }
         }
         return x;
+    }
+
+    public int steps() {
+        return steps;
     }
 
     /**

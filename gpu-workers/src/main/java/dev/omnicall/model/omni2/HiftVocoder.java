@@ -224,6 +224,17 @@ public final class HiftVocoder implements AutoCloseable {
      * rows and tanh.
      */
     public NDArray source(NDArray f0, long firstSample) {
+        return source(f0, firstSample, null);
+    }
+
+    /**
+     * The same, continuing a source that earlier calls began: {@code phaseTurns}[h] is sine h's running
+     * phase Σ h·f0/sr in turns (mod 1) where this piece starts, and is advanced to where it ends (in double,
+     * from the f0 values), so that pieces made one after another join as one long source would (the
+     * reference restarts every call's cumsum at 0 and pastes the previous call's cached source over the head
+     * instead). Null: every phase starts at 0 and nothing is carried.
+     */
+    public NDArray source(NDArray f0, long firstSample, double[] phaseTurns) {
         long frames = f0.getShape().get(0);
         int perFrame = config.samplesPerFrame();
         long length = frames * perFrame;
@@ -233,7 +244,16 @@ public final class HiftVocoder implements AutoCloseable {
         NDArray f0Samples = f0.get(new NDIndex("{}", index)).reshape(1, length);
         // per-sample phase increment of each harmonic, accumulated and wrapped to one turn
         NDArray increments = f0Samples.mul(harmonicNumbers).div(config.sampleRate()); // [sines, L]
-        NDArray theta = increments.cumSum(1).mod(1f).mul((float) (2 * Math.PI));
+        NDArray turns = increments.cumSum(1);
+        if (phaseTurns != null) {
+            float[] start = new float[sines];
+            for (int h = 0; h < sines; h++) {
+                start[h] = (float) phaseTurns[h];
+            }
+            turns = turns.add(f0.getManager().create(start, new Shape(sines, 1)).toDevice(f0.getDevice(), false));
+            advance(phaseTurns, f0.toFloatArray(), perFrame);
+        }
+        NDArray theta = turns.mod(1f).mul((float) (2 * Math.PI));
         NDArray sineWaves = theta.add(phases).sin().mul(config.sineAmp());
         // voiced where f0 > threshold; noise σ depends on voicing
         NDArray voiced = f0Samples.gt(config.voicedThreshold()).toType(DataType.FLOAT32, false);
@@ -285,6 +305,19 @@ public final class HiftVocoder implements AutoCloseable {
         NDArray phase = x.get(new NDIndex("{}:", bins)).sin();
         // inverse STFT, clamp
         return stft.inverse(magnitude, phase).clip(-config.audioLimit(), config.audioLimit());
+    }
+
+    /** phaseTurns[h] += (h + 1)·Σ_samples f0/sr, mod 1, in double (f0 held for each frame's samples). */
+    private void advance(double[] phaseTurns, float[] f0, int perFrame) {
+        long[] index = upsampleIndex(f0.length, perFrame);
+        double sum = 0;
+        for (long frame : index) {
+            sum += f0[(int) frame];
+        }
+        for (int h = 0; h < phaseTurns.length; h++) {
+            double turns = phaseTurns[h] + (h + 1) * (sum / config.sampleRate());
+            phaseTurns[h] = turns - Math.floor(turns);
+        }
     }
 
     /**
