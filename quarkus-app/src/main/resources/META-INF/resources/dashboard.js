@@ -17,6 +17,7 @@ const STAGES = [
 
 const calls = new Map(); // callId -> {callId, info, turns: Map(turnId -> turn)}
 const deadLetters = [];
+const workers = new Map(); // workerId -> latest load {runningTurns, waitingTurns, leastMarginMs, admissionHolding, ...}
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -61,6 +62,9 @@ function loadSnapshot(s) {
   }
   deadLetters.length = 0;
   deadLetters.push(...s.deadLetters);
+  workers.clear();
+  for (const w of s.workers || []) workers.set(w.workerId, w);
+  renderWorkers();
   renderStatus(s.status);
   renderCounters(s.counters);
   renderAll();
@@ -94,6 +98,12 @@ function apply(ev) {
     t.pieces.set(ev.seq, ev.text);
     t.last = t.last || ev.last;
     t.cancelled = t.cancelled || ev.cancelled;
+    const seen = workers.get(ev.workerId);
+    // a worker's newest load wins: deltas of different calls (partitions) may be read out of order
+    if (ev.workerLoad && ev.workerId && !(seen && seen.stampedUs > ev.workerLoad.stampedUs)) {
+      workers.set(ev.workerId, { workerId: ev.workerId, ...ev.workerLoad });
+      renderWorkers();
+    }
   } else if (ev.type === "caller-text") {
     const t = turn(c, ev.turnId);
     // the transcript's caller text (redacted as the topic keeps it) wins; a retry's text replaces an older attempt's
@@ -212,6 +222,23 @@ function renderCounters(c) {
   const topics = Object.entries(c.topics || {}).map(([k, v]) => `${k} ${v}`);
   const bad = Object.entries(c.unreadable || {}).map(([k, v]) => `${k} unreadable ${v}`);
   document.getElementById("topic-counts").textContent = [...topics, ...bad].join(" · ") || "—";
+}
+
+// Per worker: running turns, the least playback margin (— when no turn has sent audio: no margin, not 0) and
+// whether real-time admission holds newcomers (off when the worker has no admission margin set).
+function renderWorkers() {
+  const rows = [...workers.values()].sort((a, b) => a.workerId.localeCompare(b.workerId)).map(w => {
+    const margin = w.leastMarginMs == null ? "—" : `${w.leastMarginMs} ms`;
+    const holding = w.admissionMarginMs == null ? "off" : w.admissionHolding ? "yes" : "no";
+    const rule = w.admissionMarginMs == null ? "real-time admission off" : `admission margin ${w.admissionMarginMs} ms`;
+    return el("tr", { "data-worker": w.workerId },
+      el("td", { class: "worker-id" }, w.workerId),
+      el("td", { "data-role": "worker-running", title: `${w.waitingTurns} waiting` }, w.runningTurns),
+      el("td", { "data-role": "worker-margin", class: w.leastMarginMs != null && w.leastMarginMs < 0 ? "bad" : "" }, margin),
+      el("td", { "data-role": "worker-holding", title: rule, class: w.admissionHolding ? "warn" : "" }, holding));
+  });
+  document.querySelector("#workers tbody").replaceChildren(...rows);
+  document.getElementById("no-workers").hidden = rows.length > 0;
 }
 
 function renderDeadLetters() {

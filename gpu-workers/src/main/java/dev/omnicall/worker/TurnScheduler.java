@@ -3,6 +3,7 @@ package dev.omnicall.worker;
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.WorkerLoad;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.engine.ConversationSnapshot;
@@ -205,15 +206,44 @@ public final class TurnScheduler {
      * gap), or Long.MAX_VALUE when none speaks.
      */
     long playbackMarginUs(long nowUs) {
+        return leastMarginUs(active, null, nowUs);
+    }
+
+    /**
+     * The least audio ahead of playback over {@code turns} but {@code except} (µs), or Long.MAX_VALUE when none of
+     * them has sent audio: playback is taken to start with a turn's first chunk and to run in real time.
+     */
+    static long leastMarginUs(Collection<Turn> turns, Turn except, long nowUs) {
         long least = Long.MAX_VALUE;
-        for (Turn t : active) {
+        for (Turn t : turns) {
             Long first = t.timings.getFirstChunkProducedUs();
-            if (first == null) {
+            if (t == except || first == null) {
                 continue;
             }
             least = Math.min(least, t.audioUs - (nowUs - first));
         }
         return least;
+    }
+
+    /**
+     * This worker's load as stamped on a TextDelta of {@code t}: running and waiting turns, the playback margin and
+     * whether admission holds newcomers back. The last delta of an attempt leaves {@code t} out (it ends with that
+     * delta), so a worker's last delta before it goes idle says 0 running turns and no margin. Costs one pass over
+     * the batch per delta.
+     */
+    WorkerLoad load(Turn t, boolean last, long nowUs) {
+        Turn ending = last ? t : null;
+        int running = active.size() + (starting == null ? 0 : 1) - (ending != null && active.contains(ending) ? 1 : 0);
+        long least = leastMarginUs(active, ending, nowUs);
+        boolean holding = admissionHeld && (ending == null || least < admissionMarginUs);
+        return WorkerLoad.newBuilder()
+                .setStampedUs(nowUs)
+                .setRunningTurns(running)
+                .setWaitingTurns(waiting.size())
+                .setLeastMarginUs(least == Long.MAX_VALUE ? null : least)
+                .setAdmissionHolding(holding)
+                .setAdmissionMarginUs(admissionMarginUs < 0 ? null : admissionMarginUs)
+                .build();
     }
 
     /** Turns with no more reply output still finishing their caller transcript. */
@@ -731,6 +761,7 @@ public final class TurnScheduler {
                 .setCancelled(cancelled)
                 .setWorkerId(workerId)
                 .setTimings(t.timings.build())
+                .setWorkerLoad(load(t, last, Clock.nowMicros()))
                 .build();
     }
 

@@ -8,6 +8,10 @@ import com.microsoft.playwright.Page;
 import com.microsoft.playwright.Playwright;
 import com.microsoft.playwright.Route;
 import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.events.TextDelta;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.events.WorkerLoad;
+import dev.omnicall.kafka.Topics;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
@@ -31,7 +35,8 @@ import static org.awaitility.Awaitility.await;
  * response-text appears in the call's turn and grows as more deltas arrive; the latency split of the turn
  * shows once its turn-metrics record lands; the caller's words from caller-text show as the turn's first line,
  * before the bot's reply, and a reply the caller barged into shows what was heard and what was cut; a call
- * that ended before the page was opened is listed (both sides) from the page's first snapshot.
+ * that ended before the page was opened is listed (both sides) from the page's first snapshot; each worker's load
+ * (running turns, least playback margin, admission hold) shows as its deltas carry it.
  */
 @QuarkusTest
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -174,6 +179,55 @@ class DashboardBrowserIT {
             assertThat(page.locator("[data-call='call-browser-3'] [data-turn='0'] [data-role='assistant-text']"))
                     .hasText("Bonjour le monde.");
         }
+    }
+
+    @Test
+    void shouldShowEachWorkersRunningTurnsMarginAndAdmissionHold() {
+        try (PipelineEvents events = new PipelineEvents(runtime);
+             Playwright playwright = playwright();
+             Browser browser = chromium(playwright)) {
+            // Given the dashboard open and its event stream connected
+            Page page = browser.newPage();
+            page.navigate(base.toString());
+            assertThat(page.locator("#stream-state")).hasText("stream: live");
+
+            // When a worker's delta says: 3 turns running, the least 41.6 ms ahead of playback, newcomers held
+            events.send(Topics.RESPONSE_TEXT, "call-worker-1", delta("call-worker-1", 0, false, "gpu-7",
+                    WorkerLoad.newBuilder().setStampedUs(1_000_000L).setRunningTurns(3).setWaitingTurns(2)
+                            .setLeastMarginUs(41_600L).setAdmissionHolding(true).setAdmissionMarginUs(200_000L).build()));
+
+            // Then the page's worker row says so, live over SSE
+            Locator row = page.locator("[data-worker='gpu-7']");
+            assertThat(row.locator("[data-role='worker-running']")).hasText("3");
+            assertThat(row.locator("[data-role='worker-margin']")).hasText("42 ms");
+            assertThat(row.locator("[data-role='worker-holding']")).hasText("yes");
+            assertThat(page.locator("#no-workers")).isHidden();
+
+            // When its last delta says nobody runs there any more
+            events.send(Topics.RESPONSE_TEXT, "call-worker-1", delta("call-worker-1", 1, true, "gpu-7",
+                    WorkerLoad.newBuilder().setStampedUs(1_000_001L).setRunningTurns(0).setWaitingTurns(0)
+                            .setLeastMarginUs(null).setAdmissionHolding(false).setAdmissionMarginUs(200_000L).build()));
+
+            // Then it shows no margin (not 0) and no hold, on the live page and in the snapshot a page opened now loads
+            assertThat(row.locator("[data-role='worker-running']")).hasText("0");
+            assertThat(row.locator("[data-role='worker-margin']")).hasText("—");
+            assertThat(row.locator("[data-role='worker-holding']")).hasText("no");
+            String gpu7 = "workers.find { it.workerId == 'gpu-7' }";
+            io.restassured.RestAssured.given().get("/api/snapshot").then().statusCode(200)
+                    .body(gpu7 + ".runningTurns", org.hamcrest.Matchers.equalTo(0))
+                    .body(gpu7 + ".leastMarginMs", org.hamcrest.Matchers.nullValue())
+                    .body(gpu7 + ".admissionHolding", org.hamcrest.Matchers.equalTo(false))
+                    .body(gpu7 + ".admissionMarginMs", org.hamcrest.Matchers.equalTo(200));
+            Page later = browser.newPage();
+            later.navigate(base.toString());
+            assertThat(later.locator("[data-worker='gpu-7'] [data-role='worker-margin']")).hasText("—");
+        }
+    }
+
+    private static TextDelta delta(String callId, int seq, boolean last, String workerId, WorkerLoad load) {
+        return TextDelta.newBuilder().setCallId(callId).setTurnId(0).setAttempt(0).setSeq(seq).setText("t" + seq)
+                .setLast(last).setWorkerId(workerId).setTimings(TurnTimings.newBuilder().build()).setWorkerLoad(load)
+                .build();
     }
 
     @Test

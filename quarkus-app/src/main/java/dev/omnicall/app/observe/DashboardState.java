@@ -23,14 +23,22 @@ import java.util.TreeMap;
  * reply. A reply the caller barged into carries {@code heardChars}: how many characters of it the caller heard
  * (the BargeIn's {@code playedTextChars}, or the transcript's cut {@code assistantText}), so the page can show
  * the rest as cut.
+ *
+ * <p>Workers: each TextDelta carries its worker's load (running and waiting turns, the least playback margin, whether
+ * real-time admission holds newcomers); the view keeps the latest per worker by the worker's stamp, at most
+ * {@code MAX_WORKERS} (the least recently heard dropped). A worker's last delta before it goes idle leaves its own turn
+ * out, so an idle worker shows 0 running turns and no margin.
  */
 public final class DashboardState {
 
     static final int MAX_DEAD_LETTERS = 20;
+    static final int MAX_WORKERS = 64;
 
     private final int maxCalls;
     private final LinkedHashMap<String, CallView> calls = new LinkedHashMap<>();
     private final Deque<Map<String, Object>> deadLetters = new ArrayDeque<>();
+    /** Worker ID → its latest load as a view ({@code workerId}, the load's fields, {@code heardMs}: record time). */
+    private final TreeMap<String, Map<String, Object>> workers = new TreeMap<>();
 
     public DashboardState(int maxCalls) {
         this.maxCalls = maxCalls;
@@ -64,7 +72,10 @@ public final class DashboardState {
         call.lastMs = Math.max(call.lastMs, timestampMs);
         switch (type) {
             case "call" -> call.apply(event);
-            case "text" -> call.turn((Integer) event.get("turnId")).text(event);
+            case "text" -> {
+                call.turn((Integer) event.get("turnId")).text(event);
+                worker(event, timestampMs);
+            }
             case "caller-text" -> call.turn((Integer) event.get("turnId")).callerText(event);
             case "metrics" -> call.turn((Integer) event.get("turnId")).metrics(event);
             case "transcript" -> call.transcript(event);
@@ -83,6 +94,29 @@ public final class DashboardState {
         }
     }
 
+    /** Keeps the worker's load from a text event when it is the newest heard from that worker. */
+    private void worker(Map<String, Object> event, long timestampMs) {
+        String workerId = (String) event.get("workerId");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> load = (Map<String, Object>) event.get("workerLoad");
+        if (load == null || workerId == null || workerId.isEmpty()) {
+            return;
+        }
+        Map<String, Object> seen = workers.get(workerId);
+        if (seen != null && (Long) seen.get("stampedUs") > (Long) load.get("stampedUs")) {
+            return; // an older delta read after a newer one (another partition; record times may tie to the ms)
+        }
+        Map<String, Object> view = new LinkedHashMap<>();
+        view.put("workerId", workerId);
+        view.putAll(load);
+        view.put("heardMs", timestampMs);
+        workers.put(workerId, view);
+        while (workers.size() > MAX_WORKERS) {
+            workers.values().stream().min(java.util.Comparator.comparingLong(w -> (Long) w.get("heardMs")))
+                    .ifPresent(w -> workers.remove((String) w.get("workerId")));
+        }
+    }
+
     /** The JSON-able snapshot: newest call first. */
     public synchronized Map<String, Object> snapshot() {
         List<Map<String, Object>> list = new ArrayList<>();
@@ -91,6 +125,9 @@ public final class DashboardState {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("calls", list);
         out.put("deadLetters", new ArrayList<>(deadLetters));
+        List<Map<String, Object>> ws = new ArrayList<>();
+        workers.values().forEach(w -> ws.add(new LinkedHashMap<>(w)));
+        out.put("workers", ws);
         return out;
     }
 

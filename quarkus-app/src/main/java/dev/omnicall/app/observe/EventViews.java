@@ -12,6 +12,7 @@ import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
 import dev.omnicall.events.TranscriptTurn;
 import dev.omnicall.events.TurnMetrics;
+import dev.omnicall.events.WorkerLoad;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -81,6 +82,27 @@ public final class EventViews {
         m.put("last", d.getLast());
         m.put("cancelled", d.getCancelled());
         m.put("workerId", d.getWorkerId());
+        m.put("workerLoad", workerLoad(d.getWorkerLoad()));
+        return m;
+    }
+
+    /**
+     * The worker's load as its TextDelta carried it (null from workers before TextDelta v3): running and waiting
+     * turns, the least playback margin in ms (null when no turn has sent audio: no margin, not 0), whether real-time
+     * admission holds newcomers, and the rule's margin in ms (null when admission is off).
+     */
+    static Map<String, Object> workerLoad(WorkerLoad load) {
+        if (load == null) {
+            return null;
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("stampedUs", load.getStampedUs());
+        m.put("runningTurns", load.getRunningTurns());
+        m.put("waitingTurns", load.getWaitingTurns());
+        m.put("leastMarginMs", load.getLeastMarginUs() == null ? null : Math.round(load.getLeastMarginUs() / 1000.0));
+        m.put("admissionHolding", load.getAdmissionHolding());
+        m.put("admissionMarginMs", load.getAdmissionMarginUs() == null ? null
+                : Math.round(load.getAdmissionMarginUs() / 1000.0));
         return m;
     }
 

@@ -7,6 +7,7 @@ import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.Transcript;
 import dev.omnicall.events.TranscriptTurn;
 import dev.omnicall.events.TurnTimings;
+import dev.omnicall.events.WorkerLoad;
 import dev.omnicall.topologies.TranscriptRedactor;
 import org.junit.jupiter.api.Test;
 
@@ -106,6 +107,61 @@ class DashboardStateTest {
     }
 
     @SuppressWarnings("unchecked")
+    @Test
+    void shouldShowEachWorkersLatestLoadWithTheMarginInMillisecondsAndNoneWhenNobodySpeaks() {
+        // Given two workers: w1 with two turns speaking (least margin 35.4 ms), holding a newcomer; w2 with a rule off
+        state.apply(EventViews.text(delta("w1", 0, load(1_000_000, 2, 1, 35_400L, true, 200_000L))), 1_000);
+        state.apply(EventViews.text(delta("w2", 1, load(1_100_000, 1, 0, -12_600L, false, null))), 1_100);
+        assertThat(worker("w1")).containsEntry("runningTurns", 2).containsEntry("waitingTurns", 1)
+                .containsEntry("leastMarginMs", 35L).containsEntry("admissionHolding", true)
+                .containsEntry("admissionMarginMs", 200L).containsEntry("heardMs", 1_000L)
+                .containsEntry("stampedUs", 1_000_000L);
+        assertThat(worker("w2")).containsEntry("leastMarginMs", -13L).containsEntry("admissionHolding", false)
+                .containsEntry("admissionMarginMs", null);
+
+        // When w1's last delta says nobody runs there any more, and an older delta of w1 (stamped 1 µs before, its
+        // record time the same ms: another partition) is read after it
+        state.apply(EventViews.text(delta("w1", 2, load(2_000_001, 0, 0, null, false, 200_000L))), 2_000);
+        state.apply(EventViews.text(delta("w1", 3, load(2_000_000, 5, 5, 1L, true, 200_000L))), 2_000);
+
+        // Then w1 shows no margin (absent, not 0), not holding: the newest record wins; workers listed by ID
+        assertThat(worker("w1")).containsEntry("runningTurns", 0).containsEntry("leastMarginMs", null)
+                .containsEntry("admissionHolding", false);
+        assertThat(workers()).extracting(w -> w.get("workerId")).containsExactly("w1", "w2");
+        // and a delta of a worker before TextDelta v3 (no load) adds no worker
+        state.apply(EventViews.text(delta(4, 0, 0, "x", true)));
+        assertThat(workers()).hasSize(2);
+    }
+
+    @Test
+    void shouldKeepAtMostMaxWorkersDroppingTheLeastRecentlyHeard() {
+        for (int i = 0; i <= DashboardState.MAX_WORKERS; i++) {
+            state.apply(EventViews.text(delta("w" + i, i, load(1_000L * (10_000 - i), 1, 0, 5_000L, false, null))),
+                    10_000 - i);
+        }
+        assertThat(workers()).hasSize(DashboardState.MAX_WORKERS);
+        assertThat(workers()).extracting(w -> w.get("workerId")).doesNotContain("w" + DashboardState.MAX_WORKERS);
+    }
+
+    @SuppressWarnings("unchecked")
+    private List<Map<String, Object>> workers() {
+        return (List<Map<String, Object>>) state.snapshot().get("workers");
+    }
+
+    private Map<String, Object> worker(String workerId) {
+        return workers().stream().filter(w -> workerId.equals(w.get("workerId"))).findFirst().orElseThrow();
+    }
+
+    private static WorkerLoad load(long stampedUs, int running, int waiting, Long leastMarginUs, boolean holding,
+                                   Long ruleUs) {
+        return WorkerLoad.newBuilder().setStampedUs(stampedUs).setRunningTurns(running).setWaitingTurns(waiting).setLeastMarginUs(leastMarginUs)
+                .setAdmissionHolding(holding).setAdmissionMarginUs(ruleUs).build();
+    }
+
+    private static TextDelta delta(String workerId, int turnId, WorkerLoad load) {
+        return TextDelta.newBuilder(delta(turnId, 0, 0, "t", false)).setWorkerId(workerId).setWorkerLoad(load).build();
+    }
+
     private Map<String, Object> turn(int turnId) {
         List<Map<String, Object>> calls = (List<Map<String, Object>>) state.snapshot().get("calls");
         List<Map<String, Object>> turns = (List<Map<String, Object>>) calls.get(0).get("turns");
