@@ -12,11 +12,16 @@ import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.events.WorkerLoad;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.testbroker.TestBrokerCondition;
+import dev.omnicall.testbroker.TestBrokerResource;
+import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.net.URL;
 import java.nio.file.Path;
@@ -39,6 +44,8 @@ import static org.awaitility.Awaitility.await;
  * (running turns, least playback margin, admission hold) shows as its deltas carry it.
  */
 @QuarkusTest
+@WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
+@ExtendWith(TestBrokerCondition.class)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class DashboardBrowserIT {
 

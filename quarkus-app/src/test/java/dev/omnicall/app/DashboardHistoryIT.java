@@ -7,6 +7,10 @@ import dev.omnicall.app.observe.PipelineObserver;
 import dev.omnicall.app.roles.StreamsRoleService;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.testbroker.TestBrokerCondition;
+import dev.omnicall.testbroker.TestBrokerResource;
+import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.WithTestResource;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -18,6 +22,7 @@ import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.time.Duration;
 import java.util.HashMap;
@@ -36,6 +41,8 @@ import static org.awaitility.Awaitility.await;
  * history fills the dashboard state only; it is neither counted again in the metrics nor pushed to browsers.
  */
 @QuarkusTest
+@WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
+@ExtendWith(TestBrokerCondition.class)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class DashboardHistoryIT {
 

@@ -15,12 +15,17 @@ import dev.omnicall.events.Transcript;
 import dev.omnicall.events.TranscriptTurn;
 import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.testbroker.TestBrokerCondition;
+import dev.omnicall.testbroker.TestBrokerResource;
+import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.condition.EnabledIf;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -67,6 +72,8 @@ import static org.awaitility.Awaitility.await;
  * with one {@code key=value} line. Disabled when there is no checkpoint ({@code -Ddemo.model.dir=DIR} tests another).
  */
 @QuarkusTest
+@WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
+@ExtendWith(TestBrokerCondition.class)
 @TestProfile(DemoModelProfile.class)
 @EnabledIf(value = "dev.omnicall.app.demo.DemoModel#present", disabledReason = "no demo checkpoint marked READY (evaluate one with -Ddemo.e2e=true)")
 @Timeout(value = 900, unit = TimeUnit.SECONDS)

@@ -2,12 +2,18 @@ package dev.omnicall.app;
 
 import dev.omnicall.app.boot.OmniCallRuntime;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.testbroker.BrokerChoice;
+import dev.omnicall.testbroker.TestBrokerCondition;
+import dev.omnicall.testbroker.TestBrokerResource;
+import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.net.URI;
 import java.net.URL;
@@ -30,12 +36,15 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.hasItem;
 import static org.hamcrest.Matchers.hasKey;
 import static org.hamcrest.Matchers.not;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The app as it starts with no Kafka configured: the embedded broker on a random port, topics created,
  * health, metrics, the dashboard page and its SSE stream, all against real Kafka.
  */
 @QuarkusTest
+@WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
+@ExtendWith(TestBrokerCondition.class)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class OmniCallAppIT {
 
@@ -64,6 +73,8 @@ class OmniCallAppIT {
 
     @Test
     void shouldStartTheEmbeddedBrokerAndCreateTopicsWhenNoBootstrapServersAreSet() {
+        assumeTrue(BrokerChoice.current() == BrokerChoice.EMBEDDED,
+                "checks the app's own embedded broker; -Dit.kafka=container gives the app a container instead");
         // Given the test profile sets no kafka.bootstrap.servers
         // When the app has booted
         PipelineEvents.awaitDashboardConsumer(runtime);
@@ -77,6 +88,8 @@ class OmniCallAppIT {
 
     @Test
     void shouldReportEveryRoleReadyWhenAllThreeRunOnTheEmbeddedBroker() {
+        assumeTrue(BrokerChoice.current() == BrokerChoice.EMBEDDED,
+                "checks the app's own embedded broker; -Dit.kafka=container gives the app a container instead");
         // Given the default roles (bridge, worker, streams) on the embedded broker
         PipelineEvents.awaitDashboardConsumer(runtime);
         // When the health endpoints are asked, once the roles have had time to join their groups

@@ -11,8 +11,12 @@ import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.testbroker.TestBrokerCondition;
+import dev.omnicall.testbroker.TestBrokerResource;
 import dev.omnicall.topologies.ConversationTopology;
 import dev.omnicall.topologies.StreamsRole;
+import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
 import org.apache.kafka.streams.KafkaStreams;
@@ -21,6 +25,7 @@ import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -46,6 +51,8 @@ import static org.awaitility.Awaitility.await;
  * released), which held it while the call was up.
  */
 @QuarkusTest
+@WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
+@ExtendWith(TestBrokerCondition.class)
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class PhoneCallIT {
 

@@ -15,11 +15,16 @@ import dev.omnicall.events.TurnConfirmed;
 import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.testbroker.TestBrokerCondition;
+import dev.omnicall.testbroker.TestBrokerResource;
+import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -50,6 +55,8 @@ import static org.awaitility.Awaitility.await;
  * </ul>
  */
 @QuarkusTest
+@WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
+@ExtendWith(TestBrokerCondition.class)
 @Timeout(value = 600, unit = TimeUnit.SECONDS)
 class SpeculativeTurnIT {
 

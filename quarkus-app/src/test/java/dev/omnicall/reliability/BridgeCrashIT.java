@@ -9,7 +9,6 @@ import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.reliability.proc.BridgeMain;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.CallerAudio;
 import dev.omnicall.reliability.support.CancelChecks;
 import dev.omnicall.reliability.support.ChildJvm;
@@ -18,6 +17,7 @@ import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
+import dev.omnicall.testbroker.TestBroker;
 import dev.omnicall.topologies.ConversationTopology;
 import dev.omnicall.topologies.ConversationConfig;
 import dev.omnicall.topologies.StreamsRole;
@@ -55,7 +55,7 @@ class BridgeCrashIT extends ReliabilityTest {
     private static final int MAX_TOKENS = 4000;
     private static final Pattern SWEEP_LINE = Pattern.compile("orphan sweep: ended (\\d+) calls");
 
-    private ChildJvm startBridge(Broker broker, String name, int sipPort, int rtpPortMin) throws Exception {
+    private ChildJvm startBridge(TestBroker broker, String name, int sipPort, int rtpPortMin) throws Exception {
         List<String> args = List.of("kafka.bootstrap.servers=" + broker.bootstrapServers(), "sip-port=" + sipPort,
                 "rtp-port-min=" + rtpPortMin, "bridge-id=" + BRIDGE_ID);
         return keep(ChildJvm.start(name, BridgeMain.class, List.of(), args, tmp.resolve("logs")));
@@ -83,7 +83,7 @@ class BridgeCrashIT extends ReliabilityTest {
     void shouldEndCallsCancelTurnsDropContextAndAnswerNewCallsWhenTheBridgeIsKilledAndRestarted() throws Exception {
         // Given the streams role and a worker (4000-token replies) in this JVM, and a bridge JVM with live sipp
         // calls whose spoken questions became turns that the worker is generating
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 3));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 3));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALL_EVENTS, Topics.RESPONSE_TEXT));
         // The ended-call grace (issue 11: a call's context text is kept 2 min after its CallEnded for late CallerTexts) is
         // off here: this test checks that the context goes with the CallEnded (BUG-4), which the grace would defer

@@ -8,7 +8,6 @@ import dev.omnicall.events.CallStarted;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.CallerAudio;
 import dev.omnicall.reliability.support.CancelChecks;
 import dev.omnicall.reliability.support.Events;
@@ -18,6 +17,7 @@ import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
+import dev.omnicall.testbroker.TestBroker;
 import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -52,7 +52,7 @@ class BridgeRestartIT extends ReliabilityTest {
     @Test
     void shouldEndCallsCancelTheirTurnsAndAnswerNewCallsWhenTheBridgeRestarts() throws Exception {
         // Given two workers over 3 partitions, and a bridge with live calls whose replies are generating
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 3));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 3));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALL_EVENTS, Topics.RESPONSE_TEXT));
         Roles.Worker w1 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "rw-1", "restart-workers", 2000)));

@@ -12,7 +12,6 @@ import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.CallerAudio;
 import dev.omnicall.reliability.support.Events;
 import dev.omnicall.reliability.support.Figures;
@@ -22,6 +21,7 @@ import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.testbroker.TestBroker;
 import dev.omnicall.topologies.ConversationConfig;
 import dev.omnicall.topologies.StreamsRole;
 import dev.omnicall.topologies.TopologyMetrics;
@@ -120,7 +120,7 @@ class PoisonPillIT extends ReliabilityTest {
 
     @Test
     void shouldDeadLetterEveryPillOnEveryStreamsInputAndKeepAssemblingTurns() {
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.DEAD_LETTERS, Topics.TURN_REQUESTS,
                 Topics.TRANSCRIPTS, Topics.TURN_METRICS));
@@ -188,7 +188,7 @@ class PoisonPillIT extends ReliabilityTest {
 
     @Test
     void shouldDeadLetterEveryPillOnWorkerInputsAndStillAnswerTheNextTurn() {
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.DEAD_LETTERS, Topics.RESPONSE_TEXT));
         Roles.Worker worker = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "poison-worker",
@@ -231,7 +231,7 @@ class PoisonPillIT extends ReliabilityTest {
 
     @Test
     void shouldDeadLetterEveryPillOnResponseAudioAndStillPlayTheNextChunk() throws Exception {
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.DEAD_LETTERS, Topics.CALL_EVENTS));
         Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "poison-bridge", FreePorts.udpAndTcp(), 4, 5, 20));

@@ -3,7 +3,6 @@ package dev.omnicall.reliability;
 import dev.omnicall.bridge.testing.FreePorts;
 
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.Events;
 import dev.omnicall.reliability.support.Figures;
 import dev.omnicall.reliability.support.RawSipCall;
@@ -11,6 +10,7 @@ import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
+import dev.omnicall.testbroker.TestBroker;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -89,7 +89,7 @@ class SipRtpAbuseIT extends ReliabilityTest {
     @Test
     void shouldRefuseBadSipAndRtpAndKeepTheLiveCallsAudioUnderAnInviteFlood() throws Exception {
         // Given a bridge (5 INVITEs/s per source, burst 20, 3 calls at most) with one live call playing a reply
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Roles.Bridge bridge = keep(new Roles.Bridge(broker.settings(), "abuse-bridge", FreePorts.udpAndTcp(), 3, 5, 20));
         int port = bridge.sipPort;

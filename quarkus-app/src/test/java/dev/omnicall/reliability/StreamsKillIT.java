@@ -4,7 +4,6 @@ import dev.omnicall.events.ConversationTurn;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.reliability.proc.StreamsMain;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.ChildJvm;
 import dev.omnicall.reliability.support.Events;
 import dev.omnicall.reliability.support.Figures;
@@ -12,6 +11,7 @@ import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
+import dev.omnicall.testbroker.TestBroker;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -34,7 +34,7 @@ class StreamsKillIT extends ReliabilityTest {
 
     private static final Duration WAIT = Duration.ofSeconds(90);
 
-    private ChildJvm startStreams(Broker broker, String name, Path stateDir) throws Exception {
+    private ChildJvm startStreams(TestBroker broker, String name, Path stateDir) throws Exception {
         return keep(ChildJvm.start(name, StreamsMain.class, List.of(),
                 List.of("kafka.bootstrap.servers=" + broker.bootstrapServers(), "state-dir=" + stateDir,
                         "application-id=kill-streams"), tmp.resolve("logs")));
@@ -54,7 +54,7 @@ class StreamsKillIT extends ReliabilityTest {
     @Test
     void shouldRestoreTheContextFromTheChangelogWhenTheStreamsProcessIsKilledMidReply() throws Exception {
         // Given the streams role in its own JVM and a call with one answered... half-answered turn
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.TURN_REQUESTS, Topics.DEAD_LETTERS));
         ChildJvm first = startStreams(broker, "streams-1", tmp.resolve("state-1"));

@@ -3,13 +3,13 @@ package dev.omnicall.reliability;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.Events;
 import dev.omnicall.reliability.support.Figures;
 import dev.omnicall.reliability.support.Roles;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
+import dev.omnicall.testbroker.TestBroker;
 import org.apache.kafka.common.utils.Utils;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -55,7 +55,7 @@ class WorkerCoPartitioningIT extends ReliabilityTest {
     @Test
     void shouldCancelEveryCallsTurnOnCallEndedWhenTwoWorkersShareTheGroup() {
         // Given two workers in one group over 3 partitions, each call's reply generating
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), PARTITIONS));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), PARTITIONS));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.RESPONSE_TEXT));
         Roles.Worker w1 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "cp-1", "cp-workers", 2000)));

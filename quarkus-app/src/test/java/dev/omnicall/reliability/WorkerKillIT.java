@@ -8,7 +8,6 @@ import dev.omnicall.events.CallStarted;
 import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.reliability.support.Broker;
 import dev.omnicall.reliability.support.CallerAudio;
 import dev.omnicall.reliability.support.ChildJvm;
 import dev.omnicall.reliability.support.Events;
@@ -18,6 +17,7 @@ import dev.omnicall.reliability.support.SippCaller;
 import dev.omnicall.reliability.support.Tail;
 import dev.omnicall.reliability.support.Waits;
 import dev.omnicall.reliability.support.Writer;
+import dev.omnicall.testbroker.TestBroker;
 import dev.omnicall.worker.InferenceWorker;
 import dev.omnicall.worker.WorkerMain;
 import org.junit.jupiter.api.Tag;
@@ -52,7 +52,7 @@ class WorkerKillIT extends ReliabilityTest {
     /** The workers' kafka.fetch.max.wait.ms when set (to measure its part in the takeover); unset: the worker's default. */
     private static final String FETCH_WAIT_MS = System.getProperty("reliability.worker-kill.fetch-wait-ms");
 
-    private ChildJvm startWorker(Broker broker, String instance) throws Exception {
+    private ChildJvm startWorker(TestBroker broker, String instance) throws Exception {
         Map<String, String> props = new java.util.HashMap<>(Roles.workerProperties(broker.bootstrapServers(), instance, GROUP, MAX_TOKENS));
         if (FETCH_WAIT_MS != null) {
             props.put("kafka.fetch.max.wait.ms", FETCH_WAIT_MS);
@@ -70,7 +70,7 @@ class WorkerKillIT extends ReliabilityTest {
     @Test
     void shouldFinishTheTurnOnTheOtherWorkerAndPlayOneAttemptWhenTheStreamingWorkerIsKilled() throws Exception {
         // Given a broker, a bridge with a live sipp call, and two worker processes in one group
-        Broker broker = keep(Broker.start(tmp.resolve("kafka"), 2));
+        TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 2));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.RESPONSE_TEXT, Topics.RESPONSE_AUDIO,
                 Topics.CALL_EVENTS, Topics.DEAD_LETTERS));
