@@ -41,9 +41,11 @@ final class ContainerTestBroker implements TestBroker {
 
     /** The container alone, no topic yet: for the app, which creates the topics itself at start-up. */
     static KafkaContainer startContainer() {
-        KafkaContainer container = new KafkaContainer(IMAGE).withEnv(brokerEnv());
-        container.start();
-        return container;
+        return Docker.inTestcontainersLoader(() -> {
+            KafkaContainer container = new KafkaContainer(IMAGE).withEnv(brokerEnv());
+            container.start();
+            return container;
+        });
     }
 
     /**
