@@ -18,14 +18,15 @@ import torch.nn.functional as F
 import bpe as B
 import common as C
 
-D_AUDIO = int(os.environ.get("DEMO_ASR_DIM", "128"))
+D_AUDIO = int(os.environ.get("DEMO_ASR_DIM", "160"))
 AUDIO_HEADS = 4
-AUDIO_LAYERS = int(os.environ.get("DEMO_ASR_LAYERS", "3"))
+AUDIO_LAYERS = int(os.environ.get("DEMO_ASR_LAYERS", "4"))
 TEXT_LAYERS = 1
 N_TEXT_CTX = 448
 N_LANGUAGES = 100  # large-v3's language tokens
-STEPS = int(os.environ.get("DEMO_ASR_STEPS", "2500"))
+STEPS = int(os.environ.get("DEMO_ASR_STEPS", "3000"))
 BATCH = 32
+POOL_BATCHES = int(os.environ.get("DEMO_ASR_POOL_BATCHES", "8"))  # length-sorted within pools of 8 random batches
 LR = float(os.environ.get("DEMO_ASR_LR", "1e-3"))
 POSITION_SCALE = 0.1
 PERTURB = float(os.environ.get("DEMO_ASR_PERTURB", "0.8"))  # share of training utterances warped (perturb())
@@ -164,15 +165,22 @@ def main():
                  f"{len(train)} train / {len(held)} held-out utterances, {len(phones)} phoneme symbols, "
                  f"{steps} steps of {BATCH}")
     rnd = random.Random(C.SEED)
-    # random batches: length buckets would put the ten renderings of one question (similar lengths) into one
-    # batch, leaving the intent and text losses nothing to contrast (padding costs little: 1.3-3.2 s utterances)
+    # random batches, bucketed only within a random pool of POOL_BATCHES batches: length buckets over the whole set
+    # would put the renderings of one question (similar lengths) into one batch, leaving the intent and text losses
+    # nothing to contrast; a pool of 256 random utterances out of ~19,000 (~1,200 distinct questions) rarely holds
+    # two renderings of one, and sorting it by length cuts the padded frames a step computes (a random batch of
+    # 32 pads to its longest utterance, about twice the mean)
     order = list(train)
     t0 = time.time()
     step = 0
     model.train()
     while step < steps:
         rnd.shuffle(order)
-        batches = [order[k:k + BATCH] for k in range(0, len(order), BATCH)]
+        batches = []
+        for p in range(0, len(order), BATCH * POOL_BATCHES):
+            pool = sorted(order[p:p + BATCH * POOL_BATCHES], key=lambda i: mels[i].shape[1])
+            batches += [pool[k:k + BATCH] for k in range(0, len(pool), BATCH)]
+        rnd.shuffle(batches)
         for b in batches:
             if step >= steps:
                 break

@@ -12,9 +12,13 @@ import torchaudio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.dirname(HERE)
-WORK = os.path.join(DEMO, "work")
+# the same directories as the brain stages (common.py): train.sh's DEMO_WORK / DEMO_CHECKPOINT move both (before
+# session 9 a run with them set still wrote units.json and the vocoder into the committed checkpoint/). A smoke run
+# (DEMO_SMOKE=1) keeps the voice scripts' own layout: --smoke puts their files under demo-model/work/smoke
+WORK = os.path.join(DEMO, "work") if os.environ.get("DEMO_SMOKE", "0") == "1" \
+    else os.environ.get("DEMO_WORK", os.path.join(DEMO, "work"))
 VOICE_WORK = os.path.join(WORK, "voice")
-CHECKPOINT = os.path.join(DEMO, "checkpoint")
+CHECKPOINT = os.environ.get("DEMO_CHECKPOINT", os.path.join(DEMO, "checkpoint"))
 INTENTS = os.path.join(DEMO, "intents.json")
 
 SAMPLE_RATE = 16000
