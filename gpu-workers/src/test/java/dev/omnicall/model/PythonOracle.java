@@ -1,6 +1,7 @@
 package dev.omnicall.model;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,6 +34,16 @@ public final class PythonOracle {
             }
         }
         return available;
+    }
+
+    /** Runs the script at a classpath {@code resource} (e.g. {@code /oracle/omni2/hift.py}) with arguments. */
+    public static String runResource(String resource, String... args) throws IOException, InterruptedException {
+        try (InputStream s = PythonOracle.class.getResourceAsStream(resource)) {
+            if (s == null) {
+                throw new IllegalStateException("no oracle script " + resource + " on the test classpath");
+            }
+            return run(new String(s.readAllBytes(), StandardCharsets.UTF_8), args);
+        }
     }
 
     /** Runs a script with arguments; fails with its output when it exits non-zero. */

@@ -12,8 +12,6 @@ import dev.omnicall.model.PythonOracle;
 import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -169,12 +167,8 @@ class FlowEncoderTest {
                 .put("meta", new long[] {4}, new float[] {TINY.heads(), TINY.lookahead(), TINY.upStride(),
                     TINY.chunkTokens()})
                 .put("pe_len", new long[] {1}, new float[] {PE_LEN}).write(in, "inputs");
-        String script;
-        try (InputStream s = getClass().getResourceAsStream("/oracle/omni2/flow_encoder.py")) {
-            script = new String(s.readAllBytes(), StandardCharsets.UTF_8);
-        }
         Path out = tmp.resolve("outputs.pt");
-        PythonOracle.run(script, flow.toString(), in.toString(), out.toString());
+        PythonOracle.runResource("/oracle/omni2/flow_encoder.py", flow.toString(), in.toString(), out.toString());
         TorchCheckpoint oracle = TorchCheckpoint.open(out, "out");
         try (NDManager m = manager.newSubManager()) {
             // Then mu agrees

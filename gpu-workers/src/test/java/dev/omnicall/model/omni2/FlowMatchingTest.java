@@ -12,8 +12,6 @@ import dev.omnicall.model.PythonOracle;
 import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -148,12 +146,9 @@ class FlowMatchingTest {
                     .put("noise", new long[] {80, FRAMES}, noise)
                     .put("meta", new long[] {5}, new float[] {TINY.heads(), TINY.headDim(), TINY.chunkFrames(), 10, 0.7f})
                     .write(in, "inputs");
-            String script;
-            try (InputStream s = getClass().getResourceAsStream("/oracle/omni2/flow_decoder.py")) {
-                script = new String(s.readAllBytes(), StandardCharsets.UTF_8);
-            }
             Path out = tmp.resolve("outputs.pt");
-            PythonOracle.run(script, tmp.resolve("flow.pt").toString(), in.toString(), out.toString());
+            PythonOracle.runResource("/oracle/omni2/flow_decoder.py", tmp.resolve("flow.pt").toString(), in.toString(),
+                    out.toString());
             TorchCheckpoint oracle = TorchCheckpoint.open(out, "out");
             // one estimator call on a CFG pair
             float[] velocity = estimator.forward(m.create(estX, new Shape(2, 320, FRAMES)), estT).toFloatArray();

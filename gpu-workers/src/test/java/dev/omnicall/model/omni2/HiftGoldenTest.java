@@ -10,7 +10,6 @@ import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.PythonOracle;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -72,13 +71,10 @@ class HiftGoldenTest {
                 .put("istft_mag", new long[] {9, 21}, istftMag).put("istft_phase", new long[] {9, 21}, istftPhase)
                 .put("upsample_frames", new long[] {1}, new float[] {UPSAMPLE_FRAMES})
                 .write(in, "inputs");
-        String script;
-        try (InputStream s = getClass().getResourceAsStream("/oracle/omni2/hift.py")) {
-            script = new String(s.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        }
         Path out = tmp.resolve("outputs.pt");
         resaved = tmp.resolve("hift-resaved.pt");
-        PythonOracle.run(script, hift.toString(), in.toString(), out.toString(), resaved.toString());
+        PythonOracle.runResource("/oracle/omni2/hift.py", hift.toString(), in.toString(), out.toString(),
+                resaved.toString());
         oracle = TorchCheckpoint.open(out, "out");
     }
 

@@ -12,8 +12,6 @@ import dev.omnicall.model.PythonOracle;
 import dev.omnicall.model.io.SafeTensorsFile;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
@@ -61,12 +59,9 @@ class TtsGoldenTest {
         Path in = tmp.resolve("inputs.pt");
         new TorchCheckpointWriter().put("hidden", new long[] {PAIRS, TinyTts.LLM_HIDDEN}, hidden)
                 .put("tokens", new long[] {PAIRS}, tokenValues).write(in, "inputs");
-        String script;
-        try (InputStream s = getClass().getResourceAsStream("/oracle/omni2/tts_lm.py")) {
-            script = new String(s.readAllBytes(), StandardCharsets.UTF_8);
-        }
         Path out = tmp.resolve("outputs.pt");
-        PythonOracle.run(script, pt.toString(), in.toString(), out.toString(), String.valueOf(TinyTts.HEADS),
+        PythonOracle.runResource("/oracle/omni2/tts_lm.py", pt.toString(), in.toString(), out.toString(),
+                String.valueOf(TinyTts.HEADS),
                 String.valueOf(TinyTts.KV_HEADS), String.valueOf(TinyTts.THETA), String.valueOf(TinyTts.EPS),
                 String.valueOf(tts.vocabulary().sepId()), "true");
         oracle = TorchCheckpoint.open(out, "out");
