@@ -29,7 +29,7 @@ public final class DownsamplerTo8k {
     private final int inputRate;
     private final int factor;
     private final float[] h;
-    private float[] work;
+    private final FilterInput input;
     /** Input samples still to skip before the next one that produces an output (0..factor-1). */
     private int skip;
 
@@ -41,7 +41,7 @@ public final class DownsamplerTo8k {
             case 24_000 -> H_24K;
             default -> new float[0];
         };
-        this.work = new float[Math.max(0, h.length - 1) + 640];
+        this.input = new FilterInput(Math.max(0, h.length - 1), 640);
     }
 
     /** Whether chunks at {@code sampleRate} Hz can be played. */
@@ -96,15 +96,8 @@ public final class DownsamplerTo8k {
             return Arrays.copyOfRange(in, from, from + count);
         }
         int taps = h.length;
-        int history = taps - 1;
-        if (work.length < history + count) {
-            float[] bigger = new float[history + count];
-            System.arraycopy(work, 0, bigger, 0, history);
-            work = bigger;
-        }
-        for (int i = 0; i < count; i++) {
-            work[history + i] = in[from + i];
-        }
+        int history = input.history();
+        float[] work = input.load(in, from, count);
         short[] out = new short[outputsFor(count)];
         for (int o = 0; o < out.length; o++) {
             int j = history + skip + factor * o;
@@ -115,7 +108,7 @@ public final class DownsamplerTo8k {
             out[o] = WindowedSinc.clip(acc);
         }
         skip = Math.floorMod(skip - count, factor);
-        System.arraycopy(work, count, work, 0, history);
+        input.advance(count);
         return out;
     }
 
@@ -128,7 +121,7 @@ public final class DownsamplerTo8k {
     }
 
     public void reset() {
-        Arrays.fill(work, 0f);
+        input.reset();
         skip = 0;
     }
 

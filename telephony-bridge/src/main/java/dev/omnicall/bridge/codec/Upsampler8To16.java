@@ -22,7 +22,7 @@ public final class Upsampler8To16 {
         }
     }
 
-    private float[] work = new float[PHASE_TAPS - 1 + 320];
+    private final FilterInput input = new FilterInput(PHASE_TAPS - 1, 320);
 
     /** Returns twice as many 16 kHz samples as {@code in} holds. */
     public short[] process(short[] in) {
@@ -30,15 +30,8 @@ public final class Upsampler8To16 {
     }
 
     public short[] process(short[] in, int from, int count) {
-        int history = PHASE_TAPS - 1;
-        if (work.length < history + count) {
-            float[] bigger = new float[history + count];
-            System.arraycopy(work, 0, bigger, 0, history);
-            work = bigger;
-        }
-        for (int i = 0; i < count; i++) {
-            work[history + i] = in[from + i];
-        }
+        int history = input.history();
+        float[] work = input.load(in, from, count);
         short[] out = new short[2 * count];
         for (int n = 0; n < count; n++) {
             int j = history + n;
@@ -52,11 +45,11 @@ public final class Upsampler8To16 {
             out[2 * n] = WindowedSinc.clip(even);
             out[2 * n + 1] = WindowedSinc.clip(odd);
         }
-        System.arraycopy(work, count, work, 0, history);
+        input.advance(count);
         return out;
     }
 
     public void reset() {
-        java.util.Arrays.fill(work, 0f);
+        input.reset();
     }
 }
