@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
  * without its live calls degrading. Every {@code sampleInterval} it reads what the bridge itself measures: the
  * lateness of every RTP pacer tick in the interval (the first thing to suffer when the receive threads and the
  * VAD take the cores; a tick later than a packet time leaves a gap in the caller's audio) and the process's CPU.
- * It enters overload at the first sample over a refuse threshold and leaves it after {@code resumeAfterSamples}
+ * It enters overload after {@code refuseAfterSamples} samples in a row over a refuse threshold (a JIT or GC pause
+ * spoils one or two samples, lateness that lasts spoils them all) and leaves it after {@code resumeAfterSamples}
  * calm samples in a row (hysteresis, so it does not flap at the edge). Live calls are never touched.
  *
  * <p>Metrics: {@code omnicall_bridge_overloaded} (gauge, 1 while refusing), refusals in
@@ -46,6 +47,7 @@ public final class OverloadGuard implements OverloadGate, AutoCloseable {
     private final java.util.concurrent.atomic.AtomicInteger gauge;
     private volatile boolean overloaded;
     private int calmSamples;
+    private int hotSamples;
     private volatile LoadSample last = new LoadSample(0, 0, 0);
     private ScheduledExecutorService timer;
 
@@ -105,12 +107,20 @@ public final class OverloadGuard implements OverloadGate, AutoCloseable {
         boolean hot = lateness >= config.refuseLatenessP99Ms() * 1000L || cpu && s.cpuPct() >= config.refuseCpuPct();
         boolean calm = lateness < config.resumeLatenessP99Ms() * 1000L && (!cpu || s.cpuPct() < config.resumeCpuPct());
         if (!overloaded) {
-            if (hot) {
+            hotSamples = hot ? hotSamples + 1 : 0;
+            if (hot && hotSamples < config.refuseAfterSamples()) {
+                LOG.debug("late sample {} of {} before refusing (send lateness p99 {} us over {} ticks, cpu {}%)",
+                        hotSamples, config.refuseAfterSamples(), s.latenessP99Micros(), s.ticks(),
+                        String.format(Locale.ROOT, "%.0f", s.cpuPct()));
+            }
+            if (hotSamples >= config.refuseAfterSamples()) {
                 overloaded = true;
                 calmSamples = 0;
+                hotSamples = 0;
                 gauge.set(1);
-                LOG.warn("bridge overloaded: refusing new calls with 503 (send lateness p99 {} us over {} ticks, cpu {}%;"
-                        + " thresholds {} ms, {}%)", s.latenessP99Micros(), s.ticks(),
+                LOG.warn("bridge overloaded: refusing new calls with 503 ({} samples in a row over a threshold, the last:"
+                        + " send lateness p99 {} us over {} ticks, cpu {}%; thresholds {} ms, {}%)",
+                        config.refuseAfterSamples(), s.latenessP99Micros(), s.ticks(),
                         String.format(Locale.ROOT, "%.0f", s.cpuPct()), config.refuseLatenessP99Ms(), config.refuseCpuPct());
             }
             return;
