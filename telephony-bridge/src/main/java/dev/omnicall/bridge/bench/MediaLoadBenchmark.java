@@ -38,7 +38,7 @@ import java.util.concurrent.atomic.LongAdder;
  * <pre>
  * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,50,100,200,500,1000] [--seconds=10]
  *      [--vad=silero|energy] [--ptime=20] [--busy=threads] [--gate=off|dBFS] [--vad-batch=on|off]
- *      [--rx-threads=N]
+ *      [--rx-threads=N] [--silero-rate=16000|8000]
  * </pre>
  *
  * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
@@ -65,6 +65,11 @@ public final class MediaLoadBenchmark {
                     && receivedByCallers >= sentByBridge;
         }
 
+        /** 512-sample VAD frames the callers' audio in the window makes (before the gate): 20 ms packets, 32 ms frames. */
+        long framesCompleted() {
+            return Math.round(speechSeconds / 0.032);
+        }
+
         double segmentsPerCall() {
             return (double) segments / calls;
         }
@@ -85,6 +90,7 @@ public final class MediaLoadBenchmark {
         boolean batch = true;
         int cores = Runtime.getRuntime().availableProcessors();
         int rxThreads = Math.max(1, cores - Math.max(1, cores / 4)); // RtpReceivers.shared()'s count
+        int sileroRate = dev.omnicall.bridge.vad.SileroModel.RATE_16K;
         for (String a : args) {
             if (a.startsWith("--calls=")) {
                 steps = java.util.Arrays.stream(a.substring(8).split(",")).map(Integer::parseInt).toList();
@@ -100,12 +106,14 @@ public final class MediaLoadBenchmark {
                 rxThreads = Integer.parseInt(a.substring(13));
             } else if (a.startsWith("--vad-batch=")) {
                 batch = !"off".equals(a.substring(12));
+            } else if (a.startsWith("--silero-rate=")) {
+                sileroRate = Integer.parseInt(a.substring(14));
             } else if (a.startsWith("--busy=")) {
                 busy = Integer.parseInt(a.substring(7));
             } else {
                 throw new IllegalArgumentException("unknown argument " + a
                         + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads --gate=off|dBFS"
-                        + " --vad-batch=on|off --rx-threads=N)");
+                        + " --vad-batch=on|off --rx-threads=N --silero-rate=16000|8000)");
             }
         }
         short[] speech = speech8k();
@@ -115,14 +123,16 @@ public final class MediaLoadBenchmark {
         long[] floor = schedulingFloor(3);
         System.out.printf(Locale.ROOT, "machine floor: an idle thread waking every 20 ms is late by p50=%d us p99=%d us"
                 + " max=%d us (load average %.1f)%n", floor[0], floor[1], floor[2], loadAverage());
-        VadFactory vads = "energy".equals(vadKind) ? VadFactory.energyOnly() : VadFactory.create();
+        VadFactory vads = "energy".equals(vadKind) ? VadFactory.energyOnly()
+                : VadFactory.create(VadFactory.locateModel(), sileroRate);
         if ("off".equals(gate)) {
             vads.withEnergyGate(Double.NaN);
         } else if (!"default".equals(gate)) {
             vads.withEnergyGate(Double.parseDouble(gate));
         }
         String vadName = vads.usesSilero()
-                ? (Double.isNaN(vads.energyGateDbfs()) ? "silero" : "silero+gate" + (int) vads.energyGateDbfs())
+                ? (vads.sileroRate() == 8000 ? "silero8k" : "silero")
+                        + (Double.isNaN(vads.energyGateDbfs()) ? "" : "+gate" + (int) vads.energyGateDbfs())
                 : "energy";
         System.out.println("VAD: " + (vads.usesSilero() ? vadName : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
@@ -133,12 +143,12 @@ public final class MediaLoadBenchmark {
                     "calls=%4d  send lateness p50=%5d us p99=%6d us max=%6d us  caller jitter=%.2f ms  bridge sent=%d"
                             + " callers got=%d gaps=%d  callers sent=%d bridge lost=%d  segments/call=%.1f"
                             + " (audio %.2f x speech sent)  bridge cpu/call=%.2f%%  process cpu=%.0f%%  threads=%d"
-                            + "  heap=%d MB  slips=%d  silero runs=%d frames=%d (mean batch %.1f)  send dropped=%d"
+                            + "  heap=%d MB  slips=%d  silero runs=%d frames=%d of %d completed (mean batch %.1f)  send dropped=%d"
                             + "  load=%.1f  %s%n",
                     r.calls, r.p50, r.p99, r.max, r.callerJitterMs, r.sentByBridge, r.receivedByCallers,
                     r.callerSideGaps, r.sentByCallers, r.bridgeSideLost, r.segmentsPerCall(), r.segmentAudioRatio(),
                     r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.vadRuns, r.vadFrames,
-                    r.vadRuns == 0 ? 0.0 : (double) r.vadFrames / r.vadRuns, r.sendDropped, r.load,
+                    r.framesCompleted(), r.vadRuns == 0 ? 0.0 : (double) r.vadFrames / r.vadRuns, r.sendDropped, r.load,
                     r.passes() ? "PASS" : "FAIL");
             if (r.callerSideGaps > 0 || r.bridgeSideLost > 0
                     || r.processCpuPct > 90.0 * Runtime.getRuntime().availableProcessors()) {

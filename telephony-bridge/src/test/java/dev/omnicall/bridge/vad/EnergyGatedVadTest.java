@@ -131,7 +131,7 @@ class EnergyGatedVadTest {
     }
 
     /** {start, end, speech end} (µs) of each utterance the bridge's segmenter cuts with these probabilities. */
-    private static List<long[]> utterances(short[] pcm, float[] p) {
+    static List<long[]> utterances(short[] pcm, float[] p) {
         List<Segment> segments = new ArrayList<>();
         long[] clock = {0};
         UtteranceSegmenter s = new UtteranceSegmenter(SegmenterConfig.defaults(), () -> clock[0], segments::add);

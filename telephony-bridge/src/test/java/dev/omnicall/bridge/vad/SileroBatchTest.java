@@ -6,24 +6,30 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Silero batched across calls (one ONNX Runtime run for a frame of each) against one run per call. */
 class SileroBatchTest {
-    private static SileroModel model;
+    private static SileroModel model16k;
+    private static SileroModel model8k;
 
     @BeforeAll
     static void load() throws Exception {
-        model = SileroTestModel.loadOrSkip();
+        model16k = SileroTestModel.loadOrSkip(SileroModel.RATE_16K);
+        model8k = SileroTestModel.loadOrSkip(SileroModel.RATE_8K);
     }
 
     @AfterAll
     static void close() {
-        SileroTestModel.close(model);
+        SileroTestModel.close(model16k);
+        SileroTestModel.close(model8k);
     }
 
-    @Test
-    void shouldGiveEachCallTheProbabilitiesItsOwnRunsGive() throws Exception {
+    @ParameterizedTest(name = "Silero at {0} Hz")
+    @ValueSource(ints = {16000, 8000})
+    void shouldGiveEachCallTheProbabilitiesItsOwnRunsGive(int rate) throws Exception {
+        SileroModel model = rate == 16000 ? model16k : model8k;
         assumeTrue(Speech.toolsAvailable(), "espeak-ng and sox are needed");
         // Given four calls hearing different things: speech, line noise then speech, silence, other speech
         short[] a = Speech.concat(Speech.say("I would like to change my booking to Friday.", 16000), new short[16000]);
@@ -33,13 +39,16 @@ class SileroBatchTest {
         short[][] calls = {a, b, c, d};
         int frames = Arrays.stream(calls).mapToInt(x -> x.length / Vad.FRAME_SAMPLES).min().orElseThrow();
 
-        // When each runs alone, and all four run batched frame by frame (one call sits out every third frame,
-        // as a call whose frame is not due yet would)
-        float[][] alone = new float[4][frames];
+        // When each runs alone (the reference: one ONNX Runtime run per frame, input built by the test; and the
+        // call's own SileroVad), and all four run batched frame by frame (one call sits out every third frame, as a
+        // call whose frame is not due yet would)
+        float[][] alone = new float[4][];
         for (int k = 0; k < 4; k++) {
+            alone[k] = SileroTestModel.referenceProbabilities(model, calls[k]);
             try (SileroVad vad = model.newVad()) {
                 for (int f = 0; f < frames; f++) {
-                    alone[k][f] = vad.speechProbability(frame(calls[k], f));
+                    assertThat(vad.speechProbability(frame(calls[k], f))).as("call %d frame %d, its own VAD", k, f)
+                            .isCloseTo(alone[k][f], org.assertj.core.data.Offset.offset(1e-4f));
                 }
             }
         }

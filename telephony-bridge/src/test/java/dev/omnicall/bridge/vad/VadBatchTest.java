@@ -9,6 +9,8 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The receive threads' batched Silero (energy gate in front, one ONNX Runtime run for the frames due from all calls)
@@ -20,26 +22,34 @@ class VadBatchTest {
     private static final float START = 0.5f;
     private static final float END = 0.35f;
     private static SileroModel model;
+    private static SileroModel model8k;
 
     @BeforeAll
     static void load() throws Exception {
         model = SileroTestModel.loadOrSkip();
+        model8k = SileroTestModel.loadOrSkip(SileroModel.RATE_8K);
     }
 
     @AfterAll
     static void close() {
         SileroTestModel.close(model);
+        SileroTestModel.close(model8k);
     }
 
     /** A call as the batch sees it: its lock, its gated VAD, the frame it queued, the answers it got. */
     private static final class Call implements VadBatch.Member {
         final Lock lock = new ReentrantLock();
-        final EnergyGatedVad vad = new EnergyGatedVad(model.newVad(), EnergyGatedVad.DEFAULT_GATE_DBFS);
+        final EnergyGatedVad vad;
         final float[] p;
         short[] queued;
         int queuedIndex;
 
         Call(int frames) {
+            this(model, frames);
+        }
+
+        Call(SileroModel m, int frames) {
+            vad = new EnergyGatedVad(m.newVad(), EnergyGatedVad.DEFAULT_GATE_DBFS);
             p = new float[frames];
         }
 
@@ -55,8 +65,11 @@ class VadBatchTest {
         }
     }
 
-    @Test
-    void shouldDecideAsEachCallsOwnGatedVadWithinTheStatedTolerance() throws Exception {
+    /** 16000 or 8000: every call at that rate; 0: calls at both rates in one batch (one run per model). */
+    @ParameterizedTest(name = "Silero at {0} Hz (0: both)")
+    @ValueSource(ints = {16000, 8000, 0})
+    void shouldDecideAsEachCallsOwnGatedVadWithinTheStatedTolerance(int rate) throws Exception {
+        java.util.function.IntFunction<SileroModel> modelOf = k -> rate == 16000 || rate == 0 && k % 2 == 0 ? model : model8k;
         assumeTrue(Speech.toolsAvailable(), "espeak-ng and sox are needed");
         // Given six calls hearing different things: speech, line noise then speech, silence, speech after a pause,
         // noise only, speech with a pause in it
@@ -76,7 +89,7 @@ class VadBatchTest {
         // When each runs alone on its own gated VAD (the per-call path)
         float[][] alone = new float[calls][frames];
         for (int k = 0; k < calls; k++) {
-            EnergyGatedVad vad = new EnergyGatedVad(model.newVad(), EnergyGatedVad.DEFAULT_GATE_DBFS);
+            EnergyGatedVad vad = new EnergyGatedVad(modelOf.apply(k).newVad(), EnergyGatedVad.DEFAULT_GATE_DBFS);
             for (int f = 0; f < frames; f++) {
                 alone[k][f] = vad.speechProbability(frame(audio[k], f));
             }
@@ -86,7 +99,7 @@ class VadBatchTest {
         // third turn (its packet has not come yet)
         Call[] members = new Call[calls];
         for (int k = 0; k < calls; k++) {
-            members[k] = new Call(frames);
+            members[k] = new Call(modelOf.apply(k), frames);
         }
         VadBatch batch = new VadBatch();
         int[] next = new int[calls];
@@ -131,7 +144,8 @@ class VadBatchTest {
                 batch.frames(), meanBatch, skipped, worst, changedSide);
         assertThat(worst).as("largest probability difference").isLessThanOrEqualTo(1e-4f);
         assertThat(changedSide).as("frames whose decision changed").isZero();
-        assertThat(meanBatch).as("frames per Silero run: calls really share runs").isGreaterThan(1.5);
+        // (with both rates, three calls share each model's runs)
+        assertThat(meanBatch).as("frames per Silero run: calls really share runs").isGreaterThan(rate == 0 ? 1.2 : 1.5);
         assertThat(skipped).as("the gate kept silence and line noise from the model").isGreaterThan(frames);
     }
 
