@@ -90,7 +90,7 @@ public final class OmniModel implements AutoCloseable {
      * tensor; otherwise openai's file named by the option or config.json {@code speech_encoder} (relative to
      * dir unless absolute) is opened and its dims checked against config.json. Returns null for the shards.
      */
-    static WhisperCheckpoint openWhisperFileIfNeeded(TensorSource shards, OmniConfig config, Path dir,
+    public static WhisperCheckpoint openWhisperFileIfNeeded(TensorSource shards, OmniConfig config, Path dir,
             ModelOptions options) {
         String named = options.speechEncoder() != null ? options.speechEncoder() : config.speechEncoder();
         String from = options.speechEncoder() != null ? "the speechEncoder option"

@@ -21,7 +21,7 @@ public final class SpeechAdaptor {
     private final int k;
     private final int encoderDim;
 
-    SpeechAdaptor(TensorSource src, NDManager m, DataType t, OmniConfig c) {
+    public SpeechAdaptor(TensorSource src, NDManager m, DataType t, OmniConfig c) {
         this.k = c.speechEncoderDsRate();
         this.encoderDim = c.speechEncoderHiddenSize();
         long in = (long) k * encoderDim;

@@ -168,7 +168,7 @@ public final class TinyCheckpointWriter {
         String s1 = "model-00001-of-00003.safetensors";
         String s2 = "model-00002-of-00003.safetensors";
         String s3 = "model-00003-of-00003.safetensors";
-        shards.put(s1, speechEncoderAndAdaptor(c, dir));
+        shards.put(s1, speechEncoderAndAdaptor(c, dir, true));
         shards.put(s2, llm(c));
         shards.put(s3, speechGenerator(c));
         JsonObject weightMap = new JsonObject();
@@ -201,13 +201,16 @@ public final class TinyCheckpointWriter {
     private static final int MELS = 128;
     private static final int AUDIO_CTX = 1500;
 
-    private SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c, Path dir) throws IOException {
+    private SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c, Path dir, boolean withWhisperDecoder)
+            throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
         if (layout == EncoderLayout.IN_SHARDS) {
             whisperEncoder(c, (name, shape, values) -> w.putFloats(WhisperEncoder.PREFIX + name, DType.F16, shape,
                     values));
-            whisperDecoder(c, (name, shape, values) -> w.putFloats(WhisperDecoder.PREFIX + name, DType.F16, shape,
-                    values));
+            if (withWhisperDecoder) {
+                whisperDecoder(c, (name, shape, values) -> w.putFloats(WhisperDecoder.PREFIX + name, DType.F16, shape,
+                        values));
+            }
         } else {
             TorchCheckpointWriter pt = new TorchCheckpointWriter();
             whisperEncoder(c, (name, shape, values) -> pt.put(WhisperCheckpoint.ENCODER_PREFIX + name, shape, values,
@@ -337,16 +340,64 @@ public final class TinyCheckpointWriter {
 
     private SafeTensorsWriter llm(OmniConfig c) {
         SafeTensorsWriter w = new SafeTensorsWriter();
-        int d = c.hiddenSize();
-        w.putFloats("model.embed_tokens.weight", DType.F16, new long[] {c.vocabSize(), d},
-                gaussian(c.vocabSize() * d, 1.0));
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            llamaLayer(w, "model.layers." + i + ".", d, c.numAttentionHeads(), c.numKeyValueHeads(),
-                    c.intermediateSize());
-        }
-        w.putFloats("model.norm.weight", DType.F16, new long[] {d}, nearOnes(d));
-        linear(w, "lm_head.weight", c.vocabSize(), d, new long[] {c.vocabSize(), d});
+        transformer(w, LlamaModel.Spec.llama(c));
         return w;
+    }
+
+    /**
+     * The shared transformer in either family's names: {@code prefix + model.embed_tokens}, the layers (q/k/v
+     * biases when the spec has them), {@code model.norm}, and {@code lm_head.weight} unless tied.
+     */
+    private void transformer(SafeTensorsWriter w, LlamaModel.Spec s) {
+        int d = s.hiddenSize();
+        String p = s.prefix();
+        w.putFloats(p + "model.embed_tokens.weight", DType.F16, new long[] {s.vocabSize(), d},
+                gaussian(s.vocabSize() * d, 1.0));
+        for (int i = 0; i < s.numHiddenLayers(); i++) {
+            llamaLayer(w, p + "model.layers." + i + ".", d, s.numAttentionHeads(), s.numKeyValueHeads(),
+                    s.intermediateSize(), s.attentionBias());
+        }
+        w.putFloats(p + "model.norm.weight", DType.F16, new long[] {d}, nearOnes(d));
+        if (!s.tieWordEmbeddings()) {
+            linear(w, p + "lm_head.weight", s.vocabSize(), d, new long[] {s.vocabSize(), d});
+        }
+    }
+
+    /**
+     * The blocks both families share, drawn from one writer's random stream in the order they are asked for: for
+     * another family's tiny checkpoint (LLaMA-Omni2's {@code TinyOmni2Writer}), so no block is written twice.
+     */
+    public static final class SharedBlocks {
+        private final TinyCheckpointWriter w;
+
+        public SharedBlocks(long seed) {
+            this.w = new TinyCheckpointWriter(seed, EncoderLayout.IN_SHARDS);
+        }
+
+        /** The Whisper encoder ({@code model.speech_encoder.*}, no Whisper decoder) and the adaptor, fp16. */
+        public SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c) {
+            try {
+                return w.speechEncoderAndAdaptor(c, null, false);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e); // nothing is written to a file in the shards layout
+            }
+        }
+
+        /** A transformer of the given variation (prefix, sizes, biases, tied head) into {@code out}, fp16. */
+        public void transformer(SafeTensorsWriter out, LlamaModel.Spec spec) {
+            w.transformer(out, spec);
+        }
+
+        /** {@code name.weight} [outDim, inDim] and {@code name.bias} [outDim], fp16. */
+        public void linearWithBias(SafeTensorsWriter out, String name, int outDim, int inDim) {
+            w.linear(out, name + ".weight", outDim, inDim, new long[] {outDim, inDim});
+            w.bias(out, name + ".bias", outDim);
+        }
+
+        /** Normal values from the same stream. */
+        public float[] gaussian(int n, double std) {
+            return w.gaussian(n, std);
+        }
     }
 
     private SafeTensorsWriter speechGenerator(OmniConfig c) {
@@ -367,10 +418,24 @@ public final class TinyCheckpointWriter {
     }
 
     private void llamaLayer(SafeTensorsWriter w, String p, int d, int heads, int kvHeads, int ffn) {
+        llamaLayer(w, p, d, heads, kvHeads, ffn, false);
+    }
+
+    /** One decoder layer; {@code qkvBias}: Qwen2's q/k/v biases, each right after its weight. */
+    private void llamaLayer(SafeTensorsWriter w, String p, int d, int heads, int kvHeads, int ffn, boolean qkvBias) {
         int headDim = d / heads;
         linear(w, p + "self_attn.q_proj.weight", (long) heads * headDim, d, new long[] {(long) heads * headDim, d});
+        if (qkvBias) {
+            bias(w, p + "self_attn.q_proj.bias", heads * headDim);
+        }
         linear(w, p + "self_attn.k_proj.weight", (long) kvHeads * headDim, d, new long[] {(long) kvHeads * headDim, d});
+        if (qkvBias) {
+            bias(w, p + "self_attn.k_proj.bias", kvHeads * headDim);
+        }
         linear(w, p + "self_attn.v_proj.weight", (long) kvHeads * headDim, d, new long[] {(long) kvHeads * headDim, d});
+        if (qkvBias) {
+            bias(w, p + "self_attn.v_proj.bias", kvHeads * headDim);
+        }
         linear(w, p + "self_attn.o_proj.weight", d, (long) heads * headDim, new long[] {d, (long) heads * headDim});
         linear(w, p + "mlp.gate_proj.weight", ffn, d, new long[] {ffn, d});
         linear(w, p + "mlp.up_proj.weight", ffn, d, new long[] {ffn, d});
@@ -484,7 +549,15 @@ public final class TinyCheckpointWriter {
      * <|begin_of_text|> (which the runtime must not use).
      */
     static String tokenizerJson(int vocabSize) {
-        if (vocabSize < 256 + SPECIALS.size()) {
+        return tokenizerJson(vocabSize, SPECIALS, "<|begin_of_text|>");
+    }
+
+    /**
+     * The same byte-level BPE with {@code specials} at 256.. and, when {@code bosToken} is not null, a
+     * post-processor that prepends it (Llama-3's has one; Qwen2.5's has none).
+     */
+    public static String tokenizerJson(int vocabSize, List<String> specials, String bosToken) {
+        if (vocabSize < 256 + specials.size()) {
             throw new IllegalArgumentException("vocab_size " + vocabSize + " too small for the tiny tokenizer");
         }
         JsonObject vocab = new JsonObject();
@@ -493,10 +566,10 @@ public final class TinyCheckpointWriter {
             vocab.addProperty(new String(Character.toChars(byteToChar[b])), b);
         }
         JsonArray added = new JsonArray();
-        for (int i = 0; i < SPECIALS.size(); i++) {
+        for (int i = 0; i < specials.size(); i++) {
             JsonObject t = new JsonObject();
             t.addProperty("id", 256 + i);
-            t.addProperty("content", SPECIALS.get(i));
+            t.addProperty("content", specials.get(i));
             t.addProperty("single_word", false);
             t.addProperty("lstrip", false);
             t.addProperty("rstrip", false);
@@ -519,9 +592,10 @@ public final class TinyCheckpointWriter {
         model.addProperty("byte_fallback", false);
         model.add("vocab", vocab);
         model.add("merges", new JsonArray());
+        String bos = bosToken == null ? specials.get(0) : bosToken; // the post-processor is dropped when null
         JsonObject bosPiece = new JsonObject();
         JsonObject special = new JsonObject();
-        special.addProperty("id", "<|begin_of_text|>");
+        special.addProperty("id", bos);
         special.addProperty("type_id", 0);
         bosPiece.add("SpecialToken", special);
         JsonObject seqPiece = new JsonObject();
@@ -533,15 +607,15 @@ public final class TinyCheckpointWriter {
         single.add(bosPiece);
         single.add(seqPiece);
         JsonObject bosEntry = new JsonObject();
-        bosEntry.addProperty("id", "<|begin_of_text|>");
+        bosEntry.addProperty("id", bos);
         JsonArray bosIds = new JsonArray();
-        bosIds.add(BOS);
+        bosIds.add(256 + specials.indexOf(bos));
         bosEntry.add("ids", bosIds);
         JsonArray bosTokens = new JsonArray();
-        bosTokens.add("<|begin_of_text|>");
+        bosTokens.add(bos);
         bosEntry.add("tokens", bosTokens);
         JsonObject specialTokens = new JsonObject();
-        specialTokens.add("<|begin_of_text|>", bosEntry);
+        specialTokens.add(bos, bosEntry);
         JsonObject post = new JsonObject();
         post.addProperty("type", "TemplateProcessing");
         post.add("single", single);
@@ -557,7 +631,7 @@ public final class TinyCheckpointWriter {
         root.add("added_tokens", added);
         root.add("normalizer", null);
         root.add("pre_tokenizer", byteLevel);
-        root.add("post_processor", post);
+        root.add("post_processor", bosToken == null ? null : post);
         root.add("decoder", byteLevel);
         root.add("model", model);
         return new com.google.gson.GsonBuilder().serializeNulls().disableHtmlEscaping().create().toJson(root);

@@ -15,7 +15,7 @@ import java.util.List;
  * Weights under {@code model.speech_encoder.} with openai's names.
  */
 public final class WhisperEncoder {
-    static final String PREFIX = "model.speech_encoder.";
+    public static final String PREFIX = "model.speech_encoder.";
     private static final double LN_EPS = 1e-5;
 
     final NDArray conv1Weight; // [dim, nMels, 3]
@@ -66,7 +66,7 @@ public final class WhisperEncoder {
         }
     }
 
-    WhisperEncoder(TensorSource src, NDManager m, DataType t, OmniConfig c, int nMels) {
+    public WhisperEncoder(TensorSource src, NDManager m, DataType t, OmniConfig c, int nMels) {
         this.dim = c.speechEncoderHiddenSize();
         this.heads = c.speechEncoderNumHeads();
         conv1Weight = src.load(m, PREFIX + "conv1.weight", t, dim, nMels, 3);

@@ -2,7 +2,9 @@ package dev.omnicall.worker;
 
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.TorchThreads;
-import dev.omnicall.worker.engine.OmniTurnEngine;
+import dev.omnicall.model.omni2.TinyOmni2Writer;
+import dev.omnicall.worker.engine.TurnEngine;
+import dev.omnicall.worker.engine.TurnEngines;
 import org.apache.kafka.common.errors.AuthenticationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,7 +28,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * system properties, then {@code key=value} arguments; the keys are those of {@link WorkerConfig#fromProperties}
  * ({@code kafka.bootstrap.servers}, {@code omnicall.worker.model-dir}, ...) and {@value TorchThreads#KEY}
  * ({@link TorchThreads}: one torch thread on CPU unless set). {@code --tiny} writes the tiny
- * checkpoint into the model directory first if none is there.
+ * checkpoint into the model directory first if none is there ({@code --tiny-omni2}: the tiny LLaMA-Omni2 one). The
+ * model family, and with it the engine, comes from the directory's config.json {@code model_type}
+ * ({@link TurnEngines}).
  *
  * <pre>
  * java -cp ... dev.omnicall.worker.WorkerMain kafka.bootstrap.servers=127.0.0.1:9092 \
@@ -55,11 +59,14 @@ public final class WorkerMain {
     public static void main(String[] args) throws Exception {
         Map<String, String> props = new HashMap<>();
         boolean tiny = false;
+        boolean tinyOmni2 = false;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--config") && i + 1 < args.length) {
                 props.putAll(load(Path.of(args[++i])));
             } else if (args[i].equals("--tiny")) {
                 tiny = true;
+            } else if (args[i].equals("--tiny-omni2")) {
+                tinyOmni2 = true;
             }
         }
         System.getProperties().forEach((k, v) -> {
@@ -85,6 +92,8 @@ public final class WorkerMain {
         }
         if (tiny) {
             TinyCheckpointWriter.writeIfAbsent(config.modelDir(), 20240906L);
+        } else if (tinyOmni2) {
+            TinyOmni2Writer.writeIfAbsent(config.modelDir(), 20240906L);
         }
         LOG.info("worker {} config: kafka {}, model {}, device {}, omega {}, max batch {}, kv cache {} bytes,"
                 + " transcribe {}", config.instanceId(), config.kafka(), config.modelDir(), config.device(),
@@ -93,7 +102,7 @@ public final class WorkerMain {
         TorchThreads.start(props.get(TorchThreads.KEY), config.device().isGpu());
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
         String speechEncoder = props.get(SPEECH_ENCODER_KEY);
-        OmniTurnEngine engine = OmniTurnEngine.load(config, speechEncoder == null || speechEncoder.isBlank() ? null
+        TurnEngine engine = TurnEngines.load(config, speechEncoder == null || speechEncoder.isBlank() ? null
                 : Path.of(speechEncoder));
         InferenceWorker worker = new InferenceWorker(config, engine, metrics);
         Thread loop = new Thread(worker, "worker-" + config.instanceId());

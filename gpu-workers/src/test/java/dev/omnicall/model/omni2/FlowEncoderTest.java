@@ -15,7 +15,6 @@ import dev.omnicall.model.io.TorchCheckpointWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -53,30 +52,7 @@ class FlowEncoderTest {
 
     /** Random weights (norms near 1, small biases) for the shapes; {@code skip} is left out. */
     static void write(Path file, Map<String, long[]> shapes, String skip, long seed) throws Exception {
-        SplittableRandom r = new SplittableRandom(seed);
-        TorchCheckpointWriter w = new TorchCheckpointWriter();
-        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
-            String name = e.getKey();
-            long[] s = e.getValue();
-            int n = 1;
-            for (long d : s) {
-                n *= (int) d;
-            }
-            long fanIn = s.length == 3 ? s[1] * s[2] : s.length == 2 ? s[1] : 1;
-            boolean norm = name.contains("norm") || name.contains(".out.1.");
-            float[] v = new float[n];
-            for (int i = 0; i < n; i++) {
-                double g = r.nextGaussian();
-                v[i] = (float) (name.equals("input_embedding.weight") ? g
-                        : norm && name.endsWith(".weight") ? 1 + 0.1 * g
-                        : name.endsWith(".bias") || name.contains("pos_bias") ? 0.1 * g
-                        : g / Math.sqrt(fanIn));
-            }
-            if (!name.equals(skip)) {
-                w.put(name, s, v);
-            }
-        }
-        w.write(file, null);
+        TinyFlowWriter.write(file, shapes, skip, seed);
     }
 
     private FlowEncoder load(Path file) {

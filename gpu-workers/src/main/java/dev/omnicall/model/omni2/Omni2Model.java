@@ -1,0 +1,249 @@
+package dev.omnicall.model.omni2;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.LogMelFrontend;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.OmniTokenizer;
+import dev.omnicall.model.Ops;
+import dev.omnicall.model.SpeechAdaptor;
+import dev.omnicall.model.TorchThreads;
+import dev.omnicall.model.WhisperEncoder;
+import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.io.PrefixRoutedSource;
+import dev.omnicall.model.io.ShardedCheckpoint;
+import dev.omnicall.model.io.TensorSource;
+import dev.omnicall.model.io.WhisperCheckpoint;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A loaded LLaMA-Omni2 checkpoint (CHECKPOINT-OMNI2.md): the shared speech blocks (log-mel, Whisper encoder from
+ * the shards or openai's file, adaptor {@code model.speech_projector.*}), the Qwen2 LLM ({@code model.*}, q/k/v
+ * biases, tied head when {@code tie_word_embeddings}), the speech generator ({@code speech_generator.*}: gated
+ * fusion and the TTS Qwen2, {@link TtsLanguageModel}), the tokenizer, the stop ids (config.json and
+ * {@code generation_config.json} when present) and the decoder directory ({@link Cosy2Decoder}). Stateless after
+ * loading: a reply's state lives in its caches and streams.
+ */
+public final class Omni2Model implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Omni2Model.class);
+    public static final String GENERATION_CONFIG = "generation_config.json";
+    /** The key of the speech rows of the turn being answered, in the LLM cache's position keys. */
+    public static final long SPEECH_KEY = -1_000_000L;
+
+    private final Omni2Config config;
+    private final ModelOptions options;
+    private final NDManager manager;
+    private final LogMelFrontend frontend;
+    private final WhisperEncoder encoder;
+    private final SpeechAdaptor adaptor;
+    private final LlamaModel llm;
+    private final TtsLanguageModel tts;
+    private final OmniTokenizer tokenizer;
+    private final Set<Integer> stopIds;
+    private final Cosy2Decoder decoder;
+
+    private Omni2Model(Omni2Config config, ModelOptions options, NDManager manager, LogMelFrontend frontend,
+            WhisperEncoder encoder, SpeechAdaptor adaptor, LlamaModel llm, TtsLanguageModel tts,
+            OmniTokenizer tokenizer, Set<Integer> stopIds, Cosy2Decoder decoder) {
+        this.config = config;
+        this.options = options;
+        this.manager = manager;
+        this.frontend = frontend;
+        this.encoder = encoder;
+        this.adaptor = adaptor;
+        this.llm = llm;
+        this.tts = tts;
+        this.tokenizer = tokenizer;
+        this.stopIds = stopIds;
+        this.decoder = decoder;
+    }
+
+    /** Loads {@code dir} with its decoder directory at {@code dir/cosy2_decoder}. */
+    public static Omni2Model load(Path dir, ModelOptions options) {
+        return load(dir, options, dir.resolve(Cosy2Decoder.DIR_NAME));
+    }
+
+    /**
+     * Loads the checkpoint in {@code dir} and the decoder directory {@code decoderDir} (the published
+     * {@code ICTNLP/cosy2_decoder}). A missing or misshaped tensor fails with its name and both shapes.
+     */
+    public static Omni2Model load(Path dir, ModelOptions options, Path decoderDir) {
+        Omni2Config config = Omni2Config.read(dir);
+        OmniConfig speech = config.speechBlocks();
+        try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir);
+                WhisperCheckpoint whisper = OmniModel.openWhisperFileIfNeeded(shards, speech, dir, options)) {
+            TensorSource weights = whisper == null ? shards
+                    : new PrefixRoutedSource(shards, WhisperEncoder.PREFIX, whisper);
+            return assemble(config, weights, dir, options, decoderDir);
+        }
+    }
+
+    private static Omni2Model assemble(Omni2Config config, TensorSource weights, Path dir, ModelOptions options,
+            Path decoderDir) {
+        OmniModel.ensureOffline();
+        long t0 = System.nanoTime();
+        TorchThreads.start(TorchThreads.AUTO, options.djlDevice().isGpu());
+        NDManager manager = NDManager.newBaseManager(options.djlDevice(), Engine.getEngine("PyTorch").getEngineName());
+        DataType type = options.dataType();
+        OmniTokenizer tokenizer = null;
+        try {
+            OmniConfig speech = config.speechBlocks();
+            var convInfo = weights.info(WhisperEncoder.PREFIX + "conv1.weight");
+            int nMels = convInfo == null ? 128 : (int) convInfo.shape()[1];
+            LogMelFrontend frontend = new LogMelFrontend(manager, nMels, options.paddedSeconds());
+            WhisperEncoder encoder = new WhisperEncoder(weights, manager, type, speech, nMels);
+            SpeechAdaptor adaptor = new SpeechAdaptor(weights, manager, type, speech);
+            LlamaModel llm = LlamaModel.load(weights, manager, type, config.llmSpec());
+            TtsLanguageModel tts = TtsLanguageModel.load(weights, manager, type, config.speechGenerator(),
+                    config.hiddenSize(), config.ttsVocabulary());
+            Set<Integer> stopIds = stopIds(config, dir);
+            tokenizer = OmniTokenizer.load(dir);
+            Cosy2Decoder decoder = Cosy2Decoder.load(decoderDir, manager, SourcePins.defaults());
+            LOG.info("loaded LLaMA-Omni2 {} (+ decoder {}) on {} as {} in {} ms; stop ids {}, stream_params {}", dir,
+                    decoderDir, options.device(), type, (System.nanoTime() - t0) / 1_000_000, stopIds,
+                    config.schedule(Omni2Config.FINAL_TTS_CAP));
+            return new Omni2Model(config, options, manager, frontend, encoder, adaptor, llm, tts, tokenizer, stopIds,
+                    decoder);
+        } catch (RuntimeException e) {
+            if (tokenizer != null) {
+                tokenizer.close();
+            }
+            manager.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The LLM's stop ids: config.json's {@code eos_token_id} and, when the checkpoint ships
+     * {@code generation_config.json}, its {@code eos_token_id} (Qwen2.5-Instruct's: {@code <|im_end|>} and
+     * {@code <|endoftext|>}). Decoding stays greedy: a {@code repetition_penalty} there is logged, not applied.
+     */
+    static Set<Integer> stopIds(Omni2Config config, Path dir) {
+        Set<Integer> ids = new LinkedHashSet<>(config.eosTokenId());
+        Path file = dir.resolve(GENERATION_CONFIG);
+        if (!Files.isRegularFile(file)) {
+            return ids;
+        }
+        JsonObject root;
+        try {
+            root = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+        JsonElement eos = root.get("eos_token_id");
+        if (eos != null && !eos.isJsonNull()) {
+            List<JsonElement> values = new ArrayList<>();
+            if (eos.isJsonArray()) {
+                eos.getAsJsonArray().forEach(values::add);
+            } else {
+                values.add(eos);
+            }
+            for (JsonElement v : values) {
+                int id = v.getAsInt();
+                if (id < 0 || id >= config.vocabSize()) {
+                    throw new IllegalArgumentException(file + ": eos_token_id " + id + " is outside vocab_size "
+                            + config.vocabSize());
+                }
+                ids.add(id);
+            }
+        }
+        JsonElement penalty = root.get("repetition_penalty");
+        if (penalty != null && penalty.isJsonPrimitive() && penalty.getAsDouble() != 1.0) {
+            LOG.info("{} sets repetition_penalty {}; this runtime decodes greedily without it (transformers would"
+                    + " apply it even in greedy mode)", file, penalty.getAsDouble());
+        }
+        return ids;
+    }
+
+    /** The prompt rows of one turn and what each position holds (token id, or negative for speech). */
+    public record Prompt(NDArray embeddings, long[] keys) {
+    }
+
+    /** 16 kHz audio in [-1, 1] → speech embeddings [rows, H]: log-mel, encoder, adaptor. */
+    public NDArray encodeSpeech(float[] audio16k) {
+        return Ops.scoped(() -> adaptor.forward(encoder.forward(frontend.forward(manager, audio16k))));
+    }
+
+    /** The chat prompt ({@link Omni2ChatPrompt}) with the speech rows where {@code <speech>} stands. */
+    public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
+        ChatPrompt.Parts parts = Omni2ChatPrompt.build(history);
+        long[] before = tokenizer.encode(parts.beforeSpeech());
+        long[] after = tokenizer.encode(parts.afterSpeech());
+        int rows = (int) speech.getShape().get(0);
+        long[] keys = new long[before.length + rows + after.length];
+        System.arraycopy(before, 0, keys, 0, before.length);
+        for (int i = 0; i < rows; i++) {
+            keys[before.length + i] = SPEECH_KEY - i;
+        }
+        System.arraycopy(after, 0, keys, before.length + rows, after.length);
+        NDArray embeddings = Ops.scoped(() -> llm.embed(before)
+                .concat(speech.toType(llm.dataType(), false), 0).concat(llm.embed(after), 0));
+        return new Prompt(embeddings, keys);
+    }
+
+    public boolean isStop(long token) {
+        return stopIds.contains((int) token);
+    }
+
+    public Set<Integer> stopIds() {
+        return Set.copyOf(stopIds);
+    }
+
+    public Omni2Config config() {
+        return config;
+    }
+
+    public ModelOptions options() {
+        return options;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    public LlamaModel llm() {
+        return llm;
+    }
+
+    public TtsLanguageModel tts() {
+        return tts;
+    }
+
+    public OmniTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public Cosy2Decoder decoder() {
+        return decoder;
+    }
+
+    public WhisperEncoder encoder() {
+        return encoder;
+    }
+
+    public SpeechAdaptor adaptor() {
+        return adaptor;
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+        manager.close();
+    }
+}

@@ -1,0 +1,222 @@
+package dev.omnicall.worker.engine.omni2;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.KvCache;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.omni2.Omni2Model;
+import dev.omnicall.model.omni2.SpeechStream;
+import dev.omnicall.model.omni2.TtsStream;
+import dev.omnicall.worker.engine.ConversationSnapshot;
+import dev.omnicall.worker.engine.EngineSession;
+import dev.omnicall.worker.engine.StepOutput;
+import dev.omnicall.worker.engine.TurnInput;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One LLaMA-Omni2 reply. The prefill leaves the LLM's first logits and the state that made them; each
+ * {@link #step}:
+ * <ol>
+ * <li>takes the greedy token and emits its text (a stop id ends the text and has none);</li>
+ * <li>hands (state, token) to the reply's {@link TtsStream}, which fuses and writes units when the schedule says
+ * (every R tokens, and to the end once the text has ended);</li>
+ * <li>pushes the written units through the reply's {@link SpeechStream} (flow + HiFT) and emits the 24 kHz audio
+ * that is ready; on the last token the stream is finished and the rest flushed;</li>
+ * <li>otherwise runs the LLM over the token for the next logits and state.</li>
+ * </ol>
+ */
+final class Omni2Session implements EngineSession {
+    private final Omni2Model model;
+    private final Omni2TurnEngine.Options options;
+    private final LlamaModel llm;
+    private final KvCache cache;
+    private final TtsStream tts;
+    private final NDManager speechManager;
+    private final SpeechStream speech;
+    private final List<Long> tokens = new ArrayList<>();
+    private final List<Integer> units = new ArrayList<>();
+    private NDArray state; // [H]: the final-normed state that predicted the pending token
+    private NDArray logits; // [vocab]: the pending token's logits
+    private String emittedText = "";
+    private boolean done;
+    private boolean closed;
+    private long firstUnitsUs;
+    private long firstAudioUs;
+
+    Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input) {
+        this.model = model;
+        this.options = options;
+        this.llm = model.llm();
+        List<ChatPrompt.HistoryTurn> history = new ArrayList<>(input.history().size());
+        for (TurnInput.PastTurn t : input.history()) {
+            history.add(new ChatPrompt.HistoryTurn(t.userText(), t.assistantText()));
+        }
+        KvCache c = null;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            // speech rows, the prompt around them, the prefill
+            NDArray speechRows = model.encodeSpeech(OmniModel.pcmToFloat(input.pcm16k()));
+            Omni2Model.Prompt prompt = model.prompt(speechRows, history);
+            c = llm.newCache(prompt.keys().length + options.maxNewTokens() + 1L);
+            LlamaModel.Output out = llm.forward(prompt.embeddings(), c, prompt.keys());
+            state = out.hidden().get(out.hidden().getShape().get(0) - 1);
+            logits = out.lastLogits();
+            NDScope.unregister(state, logits);
+        } catch (RuntimeException e) {
+            if (c != null) {
+                c.close();
+            }
+            throw e;
+        }
+        this.cache = c;
+        this.tts = model.tts().newStream(options.schedule(), options.sampling());
+        this.speechManager = model.manager().newSubManager();
+        this.speech = model.decoder().newStream(speechManager);
+    }
+
+    /** One text token and what the schedule does after it. */
+    StepOutput step() {
+        if (done) {
+            throw new IllegalStateException("the reply has ended");
+        }
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            // the greedy token; a stop id or the length cap ends the text
+            long token = logits.argMax().toType(DataType.INT64, false).getLong();
+            tokens.add(token);
+            boolean stop = model.isStop(token);
+            boolean last = stop || tokens.size() >= options.maxNewTokens();
+            String text = stop ? "" : textDelta();
+            // the TTS LM reads (state, token) and writes when the schedule says
+            TtsStream.Write write = tts.accept(state, token, last);
+            List<StepOutput.AudioPiece> audio = new ArrayList<>(2);
+            int[] written = write.units();
+            if (written.length > 0) {
+                if (firstUnitsUs == 0) {
+                    firstUnitsUs = nowUs();
+                }
+                long[] batch = new long[written.length];
+                for (int i = 0; i < written.length; i++) {
+                    batch[i] = written[i];
+                    units.add(written[i]);
+                }
+                addPiece(audio, speech.push(batch), written.length);
+            }
+            if (last) {
+                addPiece(audio, speech.finish(), 0);
+                done = true;
+                releaseStep();
+                return new StepOutput(text, written.length, audio, true);
+            }
+            // the LLM over the token: the next logits and the state that made them
+            LlamaModel.Output out = llm.forward(llm.embed(new long[] {token}), cache, new long[] {token});
+            NDArray nextState = out.hidden().get(0);
+            NDArray nextLogits = out.lastLogits();
+            NDScope.unregister(nextState, nextLogits);
+            releaseStep();
+            state = nextState;
+            logits = nextLogits;
+            return new StepOutput(text, written.length, audio, false);
+        }
+    }
+
+    private void addPiece(List<StepOutput.AudioPiece> audio, float[] samples, int unitCount) {
+        if (samples.length == 0) {
+            return;
+        }
+        if (firstAudioUs == 0) {
+            firstAudioUs = nowUs();
+        }
+        audio.add(new StepOutput.AudioPiece(pcm16(samples), model.decoder().sampleRate(), unitCount));
+    }
+
+    /** Float samples in [-1, 1] → signed 16-bit little-endian PCM. */
+    static byte[] pcm16(float[] samples) {
+        byte[] out = new byte[2 * samples.length];
+        for (int i = 0; i < samples.length; i++) {
+            int v = Math.round(Math.max(-1f, Math.min(1f, samples[i])) * 32767f);
+            out[2 * i] = (byte) v;
+            out[2 * i + 1] = (byte) (v >> 8);
+        }
+        return out;
+    }
+
+    private String textDelta() {
+        long[] ids = tokens.stream().mapToLong(Long::longValue).toArray();
+        String full = model.tokenizer().decode(ids);
+        if (full.endsWith("\uFFFD") || !full.startsWith(emittedText)) {
+            return ""; // an incomplete UTF-8 sequence: wait for the next token
+        }
+        String delta = full.substring(emittedText.length());
+        emittedText = full;
+        return delta;
+    }
+
+    private void releaseStep() {
+        if (state != null) {
+            state.close();
+            state = null;
+        }
+        if (logits != null) {
+            logits.close();
+            logits = null;
+        }
+    }
+
+    private static long nowUs() {
+        return System.currentTimeMillis() * 1000;
+    }
+
+    /** The reply's text tokens so far (the stop id included when it came). */
+    List<Long> tokens() {
+        return List.copyOf(tokens);
+    }
+
+    /** The units the TTS LM wrote so far, in order. */
+    List<Integer> units() {
+        return List.copyOf(units);
+    }
+
+    @Override
+    public boolean reusedSnapshot() {
+        return false;
+    }
+
+    @Override
+    public long firstUnitsUs() {
+        return firstUnitsUs;
+    }
+
+    @Override
+    public long firstAudioUs() {
+        return firstAudioUs;
+    }
+
+    @Override
+    public boolean done() {
+        return done;
+    }
+
+    /** No per-call cache is kept yet: the next turn prefills again. */
+    @Override
+    public ConversationSnapshot keep() {
+        return null;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        releaseStep();
+        tts.close();
+        cache.close();
+        speechManager.close();
+    }
+}

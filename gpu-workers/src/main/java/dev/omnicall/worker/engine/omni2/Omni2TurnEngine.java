@@ -1,0 +1,131 @@
+package dev.omnicall.worker.engine.omni2;
+
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.omni2.Omni2Config;
+import dev.omnicall.model.omni2.Omni2Model;
+import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.TtsSchedule;
+import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.worker.engine.ConversationSnapshot;
+import dev.omnicall.worker.engine.EngineSession;
+import dev.omnicall.worker.engine.StepOutput;
+import dev.omnicall.worker.engine.TurnEngine;
+import dev.omnicall.worker.engine.TurnInput;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@link TurnEngine} for LLaMA-Omni2 ({@link Omni2Model}): per turn, log-mel + Whisper encoder + adaptor and the
+ * Qwen2 prefill at {@link #start}; then one text token per {@link #step}, greedy; after every R text tokens the new
+ * (state, token) pairs are fused and the TTS LM writes up to W units ({@code stream_params}); when the text ends
+ * the rest and {@code <sep>} go in and the TTS LM runs to its end token or the final cap; the units go through the
+ * flow and HiFT ({@code SpeechStream}) as they are written, out as 24 kHz chunks. See {@link Omni2Session}.
+ *
+ * <p>Not yet: batching across turns (each session steps on its own), a kept per-call KV cache ({@link
+ * EngineSession#keep()} gives none), caller transcription (the checkpoint has no Whisper decoder), earlier caller
+ * turns as speech. Not thread-safe: the worker calls it from its engine thread only.
+ */
+public final class Omni2TurnEngine implements TurnEngine {
+    private static final Logger LOG = LoggerFactory.getLogger(Omni2TurnEngine.class);
+
+    /** System property: the TTS LM's cap after the text ended (default the reference's 1024). */
+    public static final String FINAL_CAP_KEY = "omnicall.worker.omni2.tts-final-cap";
+    /** System property: the decoder directory (default {@code <model-dir>/cosy2_decoder}). */
+    public static final String DECODER_DIR_KEY = "omnicall.worker.omni2.decoder-dir";
+
+    /** The schedule (R, W, final cap), the TTS token choice and the reply's token limit. */
+    public record Options(TtsSchedule schedule, TtsSampling sampling, int maxNewTokens) {
+        public Options {
+            if (maxNewTokens < 1) {
+                throw new IllegalArgumentException("max new tokens must be >= 1, got " + maxNewTokens);
+            }
+        }
+
+        /** The checkpoint's {@code stream_params}, greedy TTS restricted to units and end. */
+        public static Options of(Omni2Config config, int finalCap, int maxNewTokens) {
+            return new Options(config.schedule(finalCap), TtsSampling.greedy(), maxNewTokens);
+        }
+    }
+
+    private final Omni2Model model;
+    private final Options options;
+    private final boolean ownsModel;
+
+    /** An engine over a model the caller keeps (and closes). */
+    public Omni2TurnEngine(Omni2Model model, Options options) {
+        this(model, options, false);
+    }
+
+    private Omni2TurnEngine(Omni2Model model, Options options, boolean ownsModel) {
+        this.model = model;
+        this.options = options;
+        this.ownsModel = ownsModel;
+    }
+
+    /**
+     * Loads the LLaMA-Omni2 checkpoint in {@code config.modelDir()} (decoder directory: {@value #DECODER_DIR_KEY},
+     * default {@code cosy2_decoder} inside it) on {@code config.device()}.
+     */
+    public static Omni2TurnEngine load(WorkerConfig config, Path speechEncoder) {
+        ModelOptions modelOptions = ModelOptions.defaults().withDevice(config.device().toString())
+                .withPaddedSeconds(config.encoderPaddedSeconds()).withTranscriber(false);
+        if (speechEncoder != null) {
+            modelOptions = modelOptions.withSpeechEncoder(speechEncoder.toString());
+        }
+        String decoderDir = System.getProperty(DECODER_DIR_KEY);
+        Omni2Model model = decoderDir == null || decoderDir.isBlank()
+                ? Omni2Model.load(config.modelDir(), modelOptions)
+                : Omni2Model.load(config.modelDir(), modelOptions, Path.of(decoderDir));
+        try {
+            int cap = Integer.getInteger(FINAL_CAP_KEY, Omni2Config.FINAL_TTS_CAP);
+            Options options = Options.of(model.config(), cap, config.maxNewTokens());
+            if (config.transcription().enabled()) {
+                LOG.info("caller transcription off: a LLaMA-Omni2 checkpoint has no Whisper decoder");
+            }
+            LOG.info("LLaMA-Omni2 engine: schedule {}, TTS {}, at most {} text tokens a reply; turns step one by one"
+                    + " (no batching, no kept KV cache yet)", options.schedule(), options.sampling().isGreedy()
+                    ? "greedy over units + end" : options.sampling(), options.maxNewTokens());
+            return new Omni2TurnEngine(model, options, true);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    public Omni2Model model() {
+        return model;
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    /** Encoder, adaptor and the LLM prefill; a kept snapshot (none is ever made here) is closed. */
+    @Override
+    public EngineSession start(TurnInput input, ConversationSnapshot reuse) {
+        if (reuse != null) {
+            reuse.close();
+        }
+        return new Omni2Session(model, options, input);
+    }
+
+    /** Each session advances by one text token (and what the schedule writes after it). */
+    @Override
+    public List<StepOutput> step(List<EngineSession> batch) {
+        List<StepOutput> out = new ArrayList<>(batch.size());
+        for (EngineSession s : batch) {
+            out.add(((Omni2Session) s).step());
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        if (ownsModel) {
+            model.close();
+        }
+    }
+}

@@ -1,0 +1,140 @@
+package dev.omnicall.model.omni2;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.io.CheckpointException;
+import dev.omnicall.model.io.ShardedCheckpoint;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The LLaMA-Omni2 loader on tiny checkpoints that {@link TinyOmni2Writer} writes in the published layout: every
+ * part found by its published name, the tied and untied LLM head, the stop ids of generation_config.json, and one
+ * clear error per broken part (a misshaped tensor names itself and both shapes).
+ */
+class Omni2ModelLoadTest {
+    static final long SEED = 20240906L;
+    private static final ModelOptions FAST = ModelOptions.defaults().withPaddedSeconds(0);
+
+    @TempDir
+    Path tmp;
+
+    private Path tiny(TinyOmni2Writer.Options o) throws Exception {
+        Path dir = tmp.resolve("omni2");
+        TinyOmni2Writer.write(dir, SEED, o);
+        return dir;
+    }
+
+    @Test
+    void shouldLoadEveryPartOfThePublishedLayoutWhenTheCheckpointIsTiny() throws Exception {
+        // Given the tiny checkpoint: shards with Qwen2 names, no lm_head (tied), generation_config.json, cosy2_decoder
+        Path dir = tiny(TinyOmni2Writer.Options.defaults());
+        try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir)) {
+            assertThat(shards.names()).contains("model.layers.0.self_attn.q_proj.bias",
+                    "model.speech_projector.linear1.weight", "model.speech_encoder.conv1.weight",
+                    "speech_generator.input_proj.0.weight", "speech_generator.gate.0.bias",
+                    "speech_generator.model.model.layers.1.self_attn.v_proj.bias")
+                    .doesNotContain("lm_head.weight", "speech_generator.model.lm_head.weight");
+        }
+        // When it loads
+        try (Omni2Model model = Omni2Model.load(dir, FAST)) {
+            // Then the LLM is a Qwen2 with q/k/v biases and its head tied to the embeddings
+            assertThat(model.llm().spec().attentionBias()).isTrue();
+            assertThat(model.llm().spec().tieWordEmbeddings()).isTrue();
+            assertThat(model.llm().spec().vocabSize()).isEqualTo(TinyOmni2Writer.TEXT_VOCAB);
+            // And the stop ids are config.json's and generation_config.json's
+            assertThat(model.stopIds()).isEqualTo(Set.of(TinyOmni2Writer.IM_END, TinyOmni2Writer.END_OF_TEXT));
+            // And the TTS vocabulary follows the published rule: <sep> before the units, end = the TTS eos
+            TtsVocabulary v = model.tts().vocabulary();
+            assertThat(v.sepId()).isEqualTo(TinyOmni2Writer.TEXT_VOCAB);
+            assertThat(v.unitBase()).isEqualTo(TinyOmni2Writer.TEXT_VOCAB + 1);
+            assertThat(v.unitCount()).isEqualTo(TinyOmni2Writer.UNITS);
+            assertThat(v.endId()).isEqualTo(TinyOmni2Writer.END_OF_TEXT);
+            assertThat(model.config().schedule(Omni2Config.FINAL_TTS_CAP)).isEqualTo(new TtsSchedule(3, 10, 1024));
+            // And the decoder directory gives 24 kHz with the cached 192-d x-vector
+            assertThat(model.decoder().sampleRate()).isEqualTo(24000);
+            assertThat(model.decoder().xvector()).hasSize(TinyFlowWriter.XVECTOR);
+            // And the Qwen chat template tokenizes with its specials as single ids
+            long[] ids = model.tokenizer().encode("<|im_start|>user\n<|im_end|>");
+            assertThat(ids[0]).isEqualTo(257);
+            assertThat(ids[ids.length - 1]).isEqualTo(TinyOmni2Writer.IM_END);
+        }
+    }
+
+    @Test
+    void shouldReadLmHeadWhenTheLlmIsNotTied() throws Exception {
+        // Given a checkpoint written untied (lm_head.weight in the shards, as the 7B)
+        Path dir = tiny(TinyOmni2Writer.Options.defaults().withTiedLlmHead(false));
+        try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir)) {
+            assertThat(shards.names()).contains("lm_head.weight");
+        }
+        try (Omni2Model model = Omni2Model.load(dir, FAST)) {
+            assertThat(model.llm().spec().tieWordEmbeddings()).isFalse();
+        }
+        // And a config that says untied over tied shards fails naming the missing head
+        Path tied = tmp.resolve("tied");
+        TinyOmni2Writer.write(tied, SEED, TinyOmni2Writer.Options.defaults());
+        String json = Files.readString(tied.resolve("config.json")).replaceFirst("\"tie_word_embeddings\": true",
+                "\"tie_word_embeddings\": false");
+        Files.writeString(tied.resolve("config.json"), json);
+        assertThatThrownBy(() -> Omni2Model.load(tied, FAST)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("lm_head.weight");
+    }
+
+    @Test
+    void shouldNameTheTensorAndBothShapesWhenATensorIsMisshaped() throws Exception {
+        // Given a config.json whose projector is narrower than the tensors in the shards
+        Path dir = tiny(TinyOmni2Writer.Options.defaults());
+        String json = Files.readString(dir.resolve("config.json")).replace("\"speech_projector_hidden_size\": 96",
+                "\"speech_projector_hidden_size\": 80");
+        Files.writeString(dir.resolve("config.json"), json);
+        // Then loading names the tensor and both shapes
+        assertThatThrownBy(() -> Omni2Model.load(dir, FAST)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("model.speech_projector.linear1.weight").hasMessageContaining("[96, 320]")
+                .hasMessageContaining("80");
+    }
+
+    @Test
+    void shouldSayWhatIsMissingWhenTheDecoderDirectoryLacksAFile() throws Exception {
+        Path dir = tiny(TinyOmni2Writer.Options.defaults());
+        Path decoder = dir.resolve(Cosy2Decoder.DIR_NAME);
+        // Given no x-vector: the error says campplus is not ported and which file to cache
+        Files.delete(decoder.resolve(Cosy2Decoder.XVECTOR_FILE));
+        assertThatThrownBy(() -> Omni2Model.load(dir, FAST)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining(Cosy2Decoder.XVECTOR_FILE).hasMessageContaining("campplus.onnx");
+        // Given no hift.pt: one error naming both files
+        Files.delete(decoder.resolve(Cosy2Decoder.HIFT_FILE));
+        assertThatThrownBy(() -> Omni2Model.load(dir, FAST)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("no hift.pt").hasMessageContaining("flow.pt");
+        // Given no decoder directory at all
+        assertThatThrownBy(() -> Omni2Model.load(dir, FAST, tmp.resolve("nowhere")))
+                .isInstanceOf(CheckpointException.class).hasMessageContaining("does not exist");
+    }
+
+    @Test
+    void shouldLoadHiftWhenItUsesParametrizationWeightNormUnderGenerator() throws Exception {
+        // Given hift.pt saved with the newer weight-norm names under a generator. prefix
+        Path dir = tiny(TinyOmni2Writer.Options.defaults());
+        Path hift = dir.resolve(Cosy2Decoder.DIR_NAME).resolve(Cosy2Decoder.HIFT_FILE);
+        TinyHiftWriter.write(hift, SEED, TinyHiftWriter.WeightNormNaming.PARAMETRIZATIONS, "generator.");
+        // Then it loads as the old-style file does
+        try (Omni2Model model = Omni2Model.load(dir, FAST)) {
+            assertThat(model.decoder().hift().config().baseChannels()).isEqualTo(TinyHiftWriter.BASE_CHANNELS);
+        }
+    }
+
+    @Test
+    void shouldRefuseAConfigOfAnotherFamily() {
+        // Given LLaMA-Omni's tiny checkpoint
+        Path omni = TinyModels.checkpointDir();
+        // Then the Omni2 loader says which model_type it found
+        assertThatThrownBy(() -> Omni2Model.load(omni, FAST)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("model_type 'omni_speech2s_llama'");
+    }
+}

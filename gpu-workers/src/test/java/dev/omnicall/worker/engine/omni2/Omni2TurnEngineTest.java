@@ -1,0 +1,187 @@
+package dev.omnicall.worker.engine.omni2;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.KvCache;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.omni2.Omni2Model;
+import dev.omnicall.model.omni2.SpeechStream;
+import dev.omnicall.model.omni2.TinyOmni2Writer;
+import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.TtsSchedule;
+import dev.omnicall.model.omni2.TtsStream;
+import dev.omnicall.worker.engine.EngineSession;
+import dev.omnicall.worker.engine.StepOutput;
+import dev.omnicall.worker.engine.TurnInput;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * A whole LLaMA-Omni2 turn through {@link Omni2TurnEngine} on the tiny checkpoint, real DJL tensors, against the
+ * slow obvious path built from the blocks by hand: the plain greedy loop over the LLM (fresh cache, one token at a
+ * time), a fresh {@link TtsStream} fed the loop's states, a fresh {@link SpeechStream} fed the written units.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class Omni2TurnEngineTest {
+    static final long SEED = 20240906L;
+    private static final int MAX_NEW = 14;
+    private static final TtsSchedule SCHEDULE = new TtsSchedule(3, 10, 40);
+
+    private Omni2Model model;
+
+    static Path tinyDir() {
+        return TinyOmni2Writer.writeIfAbsent(Paths.get("target", "tiny-omni2-" + SEED).toAbsolutePath(), SEED);
+    }
+
+    @BeforeAll
+    void load() {
+        model = Omni2Model.load(tinyDir(), ModelOptions.defaults().withPaddedSeconds(0));
+    }
+
+    @AfterAll
+    void close() {
+        model.close();
+    }
+
+    private static short[] utterance() {
+        float[] x = TinyModels.testAudio(1.2, 3);
+        short[] pcm = new short[x.length];
+        for (int i = 0; i < x.length; i++) {
+            pcm[i] = (short) Math.round(x[i] * 32767);
+        }
+        return pcm;
+    }
+
+    /** What the engine's turn produced. */
+    record Turn(List<Long> tokens, List<Integer> units, byte[] pcm, int chunksBeforeLast, int unitsBeforeLast, int sampleRate,
+            String text) {
+    }
+
+    private Turn runEngine(short[] pcm) {
+        Omni2TurnEngine engine = new Omni2TurnEngine(model, new Omni2TurnEngine.Options(SCHEDULE, TtsSampling.greedy(),
+                MAX_NEW));
+        try (Omni2Session s = (Omni2Session) engine.start(new TurnInput("call-1", pcm, List.of()), null)) {
+            ByteArrayOutputStream audio = new ByteArrayOutputStream();
+            StringBuilder text = new StringBuilder();
+            int chunksBeforeLast = 0;
+            int unitsBeforeLast = 0;
+            int rate = 0;
+            int steps = 0;
+            while (!s.done()) {
+                StepOutput out = engine.step(List.<EngineSession>of(s)).get(0);
+                steps++;
+                text.append(out.text());
+                if (!out.done()) {
+                    unitsBeforeLast += out.newUnits();
+                }
+                for (StepOutput.AudioPiece p : out.audio()) {
+                    audio.writeBytes(p.pcm());
+                    rate = p.sampleRate();
+                    if (!out.done()) {
+                        chunksBeforeLast++;
+                    }
+                }
+            }
+            assertThat(steps).isEqualTo(s.tokens().size());
+            return new Turn(s.tokens(), s.units(), audio.toByteArray(), chunksBeforeLast, unitsBeforeLast, rate,
+                    text.toString());
+        }
+    }
+
+    /** The plain greedy loop: prefill, then one token at a time on a fresh cache; returns tokens and states [H]. */
+    private List<Long> greedyLoop(short[] pcm, List<float[]> states) {
+        LlamaModel llm = model.llm();
+        List<Long> tokens = new ArrayList<>();
+        try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16)) {
+            scope.suppressNotUsedWarning();
+            NDArray speech = model.encodeSpeech(OmniModel.pcmToFloat(pcm));
+            Omni2Model.Prompt prompt = model.prompt(speech, List.of());
+            LlamaModel.Output out = llm.forward(prompt.embeddings(), cache, prompt.keys());
+            NDArray state = out.hidden().get(out.hidden().getShape().get(0) - 1);
+            NDArray logits = out.lastLogits();
+            while (true) {
+                long token = logits.argMax().toType(DataType.INT64, false).getLong();
+                tokens.add(token);
+                states.add(state.toType(DataType.FLOAT32, false).toFloatArray());
+                if (model.isStop(token) || tokens.size() >= MAX_NEW) {
+                    return tokens;
+                }
+                out = llm.forward(llm.embed(new long[] {token}), cache, new long[] {token});
+                state = out.hidden().get(0);
+                logits = out.lastLogits();
+            }
+        }
+    }
+
+    @Test
+    void shouldMatchThePlainGreedyLoopTheTtsStreamAndTheSpeechStreamWhenATurnRunsThroughTheEngine() {
+        // Given one utterance
+        short[] pcm = utterance();
+        // When the engine runs the whole turn
+        Turn turn = runEngine(pcm);
+        // Then its text tokens are the plain greedy loop's
+        List<float[]> states = new ArrayList<>();
+        List<Long> reference = greedyLoop(pcm, states);
+        assertThat(turn.tokens()).isEqualTo(reference);
+        // And its units are those a fresh TtsStream writes from the loop's states
+        List<Integer> units = new ArrayList<>();
+        List<long[]> writes = new ArrayList<>();
+        try (NDManager m = model.manager().newSubManager();
+                TtsStream tts = model.tts().newStream(SCHEDULE, TtsSampling.greedy())) {
+            for (int i = 0; i < reference.size(); i++) {
+                NDArray h = m.create(states.get(i)).toType(model.llm().dataType(), false);
+                TtsStream.Write w = tts.accept(h, reference.get(i), i == reference.size() - 1);
+                long[] batch = new long[w.units().length];
+                for (int j = 0; j < batch.length; j++) {
+                    batch[j] = w.units()[j];
+                    units.add(w.units()[j]);
+                }
+                if (batch.length > 0) {
+                    writes.add(batch);
+                }
+            }
+        }
+        assertThat(turn.units()).isEqualTo(units).isNotEmpty();
+        // And its audio is a fresh SpeechStream's over those writes, 960 samples per unit at 24 kHz
+        ByteArrayOutputStream expected = new ByteArrayOutputStream();
+        try (NDManager m = model.manager().newSubManager()) {
+            SpeechStream speech = model.decoder().newStream(m);
+            for (long[] w : writes) {
+                expected.writeBytes(Omni2Session.pcm16(speech.push(w)));
+            }
+            expected.writeBytes(Omni2Session.pcm16(speech.finish()));
+        }
+        assertThat(turn.sampleRate()).isEqualTo(24000);
+        assertThat(turn.pcm()).hasSize(2 * 960 * units.size()).isEqualTo(expected.toByteArray());
+        // And audio streamed before the last step once 10 units were written (7 tokens of mel less the 160 ms hold)
+        System.out.printf("omni2 turn: %d text tokens (%d chars), %d units (%d before the last step), %d chunks before"
+                + " the last step%n", reference.size(), turn.text().length(), units.size(), turn.unitsBeforeLast(),
+                turn.chunksBeforeLast());
+        assertThat(turn.unitsBeforeLast() < 10 || turn.chunksBeforeLast() > 0).isTrue();
+    }
+
+    @Test
+    void shouldGiveTheSameTurnTwiceWhenRunAgain() {
+        // Given the same utterance twice: greedy text and units, pinned source phases and noise
+        short[] pcm = utterance();
+        Turn a = runEngine(pcm);
+        Turn b = runEngine(pcm);
+        assertThat(b.tokens()).isEqualTo(a.tokens());
+        assertThat(b.units()).isEqualTo(a.units());
+        assertThat(b.pcm()).isEqualTo(a.pcm());
+    }
+}
