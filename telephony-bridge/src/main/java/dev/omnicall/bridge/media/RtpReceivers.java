@@ -242,7 +242,11 @@ public final class RtpReceivers implements AutoCloseable {
                     admit();
                     long wait = nextIdleCheck - System.nanoTime();
                     try {
-                        if (wait > 0) {
+                        if (members.isEmpty()) {
+                            // No call on this thread, so no idle check to keep: sleep until register() or close()
+                            // wakes the selector, rather than every 10 ms with nothing to do (issue 16, idle app).
+                            selector.select();
+                        } else if (wait > 0) {
                             selector.select(Math.max(1, (wait + 999_999) / 1_000_000));
                         } else {
                             selector.selectNow();
