@@ -262,6 +262,11 @@ public final class EmbeddedKafka implements AutoCloseable {
         p.put("group.initial.rebalance.delay.ms", "0");
         // Topics are created explicitly (Topics.ensureCreated): a misspelt topic must fail, not appear.
         p.put("auto.create.topics.enable", "false");
+        // The controller appends a no-op record to the metadata log every 500 ms by default (KIP-835), so other
+        // brokers and controllers can tell a live but quiet quorum from a stalled one. There is no other node here,
+        // and each no-op woke the controller, the raft thread and the broker's metadata publishers: an idle app
+        // should not work twice a second for nobody (issue 16). 0 turns them off.
+        p.put("metadata.max.idle.interval.ms", "0");
         return p;
     }
 
