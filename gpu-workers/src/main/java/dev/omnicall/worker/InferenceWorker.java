@@ -79,7 +79,13 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
      * The consumer thread's poll: it returns as soon as records come, so this bounds only how late a finished turn's
      * offset is committed (the engine's steps no longer wait for polls).
      */
-    private static final Duration POLL = Duration.ofMillis(20);
+    static final Duration POLL = Duration.ofMillis(20);
+    /**
+     * The poll while the worker has nothing in hand (no turn in the engine, no offset to commit, nothing paused, not
+     * draining): records still end it at once, and nothing else in the loop has work, so it need not turn 50 times a
+     * second (issue 16, an idle app stays idle). {@link #close()} wakes it.
+     */
+    static final Duration IDLE_POLL = Duration.ofMillis(500);
     /**
      * System property: real-time admission's margin in ms (newcomers are admitted only while every speaking turn has
      * at least this much audio out ahead of its playback; while not, turn-requests pause). Unset or negative: off.
@@ -91,12 +97,13 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     public static final int DEFAULT_HEARTBEAT_INTERVAL_MS = 250;
     /**
      * How long the broker may hold this worker's fetch when there is nothing to read, unless
-     * {@code kafka.fetch.max.wait.ms} says otherwise; far shorter than the other consumers' (KafkaSettings): partitions
-     * handed over in a rebalance are fetched only once the fetch in flight returns, so this adds to a dead worker's
-     * takeover, and WorkerKillIT's bound (session + 1 s) has no room for it on a loaded box (100 ms: kill -> request
-     * read +43..163 ms after the assignment, and the test failed at 7067-7073 ms). New records end a wait at once.
+     * {@code kafka.fetch.max.wait.ms} says otherwise. New records (for read_committed: a commit) end the wait at once,
+     * so this costs no latency to a turn; it bounds what partitions handed over in a rebalance wait for the fetch in
+     * flight, which adds up to this much to a dead worker's takeover (session timeout + heartbeat + this). 10 ms made
+     * an idle worker and the broker answer 100 empty fetches a second, about 4 % of a core on the 2-core box
+     * (quarkus-app README, "Idle app"); 100 ms is a tenth of that and adds at most 0.1 s to a 6 s takeover.
      */
-    public static final int DEFAULT_FETCH_MAX_WAIT_MS = 10;
+    public static final int DEFAULT_FETCH_MAX_WAIT_MS = 100;
     /** Cancelled turns and ended calls remembered, so a request read after its cancel never runs. */
     private static final int TOMBSTONES = 10_000;
     /** Room left in a dead letter for the original value: the topic's record limit less 64 KiB for the rest. */
@@ -217,7 +224,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
                 if (draining && drained()) {
                     break;
                 }
-                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
+                boolean busy = compute.hasWork() || !finishedTurns.isEmpty() || !paused.isEmpty() || draining;
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(pollTimeout(busy));
                 for (ConsumerRecord<byte[], byte[]> r : records) {
                     dispatch(r);
                 }
@@ -235,6 +243,11 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         } finally {
             shutdown();
         }
+    }
+
+    /** {@link #POLL} while turns are in hand (offsets to commit soon, paused partitions to resume), else {@link #IDLE_POLL}. */
+    static Duration pollTimeout(boolean busy) {
+        return busy ? POLL : IDLE_POLL;
     }
 
     /**
