@@ -8,6 +8,7 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,7 +27,7 @@ import java.util.stream.Stream;
  *
  * <pre>
  * java -cp ... dev.omnicall.app.bench.IdleBenchmark [-Dbench.idle.seconds=60] [-Dbench.idle.settle-s=30]
- *     [-Dbench.idle.runs=1] [-Dbench.app='kafka.fetch.max.wait.ms=10;...'] [-Dbench.jar=...]
+ *     [-Dbench.idle.runs=1] [-Dbench.idle.ready-s=420] [-Dbench.app='kafka.fetch.max.wait.ms=10;...'] [-Dbench.jar=...]
  * </pre>
  *
  * The class path is PipelineBenchmark's (quarkus-app README). {@code bench.app} settings apply to every run; each run
@@ -41,6 +42,8 @@ public final class IdleBenchmark {
         int seconds = Integer.parseInt(prop("bench.idle.seconds", "60"));
         int settle = Integer.parseInt(prop("bench.idle.settle-s", "30"));
         int runs = Integer.parseInt(prop("bench.idle.runs", "1"));
+        // a loaded 2-core box took over 180 s to start the app (session 10)
+        int readySeconds = Integer.parseInt(prop("bench.idle.ready-s", "420"));
         if (seconds < 1 || settle < 0 || runs < 1) {
             throw new IllegalArgumentException("bench.idle.seconds >= 1, bench.idle.settle-s >= 0, bench.idle.runs >= 1");
         }
@@ -55,46 +58,81 @@ public final class IdleBenchmark {
                         + " load average %s%n", runs, settle, seconds, appProps, jar, Runtime.getRuntime().availableProcessors(),
                 Arrays.toString(CpuSampler.loadAverage()));
         List<Double> shares = new ArrayList<>();
+        List<Double> sharesNoJit = new ArrayList<>();
+        List<Double> wakeups = new ArrayList<>();
         double loadMax = 0;
         for (int run = 0; run < runs; run++) {
             Path runDir = Files.createDirectories(scratch.resolve("run-" + run));
-            try (AppUnderTest app = AppUnderTest.start(jar, root, runDir, appProps, Duration.ofSeconds(180))) {
+            try (AppUnderTest app = AppUnderTest.start(jar, root, runDir, appProps, Duration.ofSeconds(readySeconds))) {
                 long pid = app.process().orElseThrow().pid();
                 System.out.printf(Locale.ROOT, "%n=== run %d of %d: %s; ready, settling %d s ===%n", run + 1, runs, app.describe(), settle);
                 Thread.sleep(settle * 1000L);
                 double loadStart = CpuSampler.loadAverage()[0];
                 long before = processTicks(pid);
-                Map<String, Long> threadsBefore = threadTicks(pid);
+                Map<String, ThreadUse> threadsBefore = threadUse(pid);
                 long t0 = System.nanoTime();
                 Thread.sleep(seconds * 1000L);
                 long after = processTicks(pid);
-                Map<String, Long> threadsAfter = threadTicks(pid);
+                Map<String, ThreadUse> threadsAfter = threadUse(pid);
                 double wall = (System.nanoTime() - t0) / 1e9;
                 double loadEnd = CpuSampler.loadAverage()[0];
                 loadMax = Math.max(loadMax, Math.max(loadStart, loadEnd));
                 double share = 100.0 * (after - before) / hz / wall;
+                Map<String, ThreadUse> used = busiest(threadsBefore, threadsAfter);
+                long jitTicks = used.entrySet().stream().filter(e -> isJit(e.getKey())).mapToLong(e -> e.getValue().ticks()).sum();
+                long switches = used.values().stream().mapToLong(ThreadUse::switches).sum();
+                double shareNoJit = 100.0 * (after - before - jitTicks) / hz / wall;
                 shares.add(share);
-                System.out.printf(Locale.ROOT, "app idle over %.1f s: %.1f %% of one core (%d ticks at %d Hz), load average %.2f -> %.2f%n",
-                        wall, share, after - before, hz, loadStart, loadEnd);
-                System.out.println("busiest threads (ticks over the window, threads of one name pooled):");
-                busiest(threadsBefore, threadsAfter).entrySet().stream().limit(12)
-                        .forEach(e -> System.out.printf(Locale.ROOT, "  %6d  %s%n", e.getValue(), e.getKey()));
+                sharesNoJit.add(shareNoJit);
+                wakeups.add(switches / wall);
+                System.out.printf(Locale.ROOT, "app idle over %.1f s: %.1f %% of one core (%d ticks at %d Hz), %.1f %% without the JIT"
+                                + " compiler threads, %.0f thread wake-ups/s, load average %.2f -> %.2f%n",
+                        wall, share, after - before, hz, shareNoJit, switches / wall, loadStart, loadEnd);
+                System.out.println("threads (ticks and wake-ups per second over the window, threads of one name pooled):");
+                used.entrySet().stream().filter(e -> e.getValue().ticks() > 0 || e.getValue().switches() >= wall)
+                        .forEach(e -> System.out.printf(Locale.ROOT, "  %6d  %7.1f/s  %s%n", e.getValue().ticks(),
+                                e.getValue().switches() / wall, e.getKey()));
             }
         }
-        double[] sorted = shares.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         Map<String, String> keys = new LinkedHashMap<>();
         keys.put("bench", "idle");
         keys.put("runs", String.valueOf(runs));
         keys.put("window_s", String.valueOf(seconds));
         keys.put("settle_s", String.valueOf(settle));
-        keys.put("idle_cpu_percent_of_core_median", String.format(Locale.ROOT, "%.1f", sorted[sorted.length / 2]));
-        keys.put("idle_cpu_percent_of_core_max", String.format(Locale.ROOT, "%.1f", sorted[sorted.length - 1]));
+        keys.put("idle_cpu_percent_of_core_median", String.format(Locale.ROOT, "%.1f", median(shares)));
+        keys.put("idle_cpu_percent_of_core_max", String.format(Locale.ROOT, "%.1f", shares.stream().mapToDouble(d -> d).max().orElse(0)));
         keys.put("idle_cpu_percent_of_core_runs", shares.stream().map(s -> String.format(Locale.ROOT, "%.1f", s))
                 .reduce((a, b) -> a + "," + b).orElse(""));
+        keys.put("idle_cpu_no_jit_percent_median", String.format(Locale.ROOT, "%.1f", median(sharesNoJit)));
+        keys.put("wakeups_per_s_median", String.format(Locale.ROOT, "%.0f", median(wakeups)));
         keys.put("load1_max", String.format(Locale.ROOT, "%.2f", loadMax));
         StringBuilder line = new StringBuilder();
         keys.forEach((k, v) -> line.append(line.isEmpty() ? "" : " ").append(k).append('=').append(v));
         System.out.println(line);
+    }
+
+    private static double median(List<Double> values) {
+        double[] sorted = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return sorted[sorted.length / 2];
+    }
+
+    /** HotSpot's compiler threads ({@code C1 CompilerThre}, {@code C2 CompilerThre}): start-up work, not idle work. */
+    static boolean isJit(String pooledName) {
+        return pooledName.contains("CompilerThre");
+    }
+
+    /**
+     * One thread's CPU ticks (utime + stime) and context switches (voluntary + involuntary): an idle thread switches
+     * out once per wake-up, so the switches count its wake-ups whatever else keeps the box's cores busy.
+     */
+    record ThreadUse(long ticks, long switches) {
+        ThreadUse minus(ThreadUse earlier) {
+            return new ThreadUse(ticks - earlier.ticks, switches - earlier.switches);
+        }
+
+        ThreadUse plus(ThreadUse other) {
+            return new ThreadUse(ticks + other.ticks, switches + other.switches);
+        }
     }
 
     /** utime + stime of the whole process (every thread, those that ended too), in clock ticks. */
@@ -102,14 +140,15 @@ public final class IdleBenchmark {
         return ticks(Files.readString(Path.of("/proc", Long.toString(pid), "stat")));
     }
 
-    /** utime + stime per live thread, keyed by {@code name#tid}. */
-    static Map<String, Long> threadTicks(long pid) throws IOException {
-        Map<String, Long> out = new HashMap<>();
+    /** Ticks and context switches per live thread, keyed by {@code name#tid}. */
+    static Map<String, ThreadUse> threadUse(long pid) throws IOException {
+        Map<String, ThreadUse> out = new HashMap<>();
         try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
             for (Path t : tasks.toList()) {
                 try {
                     String name = Files.readString(t.resolve("comm")).trim();
-                    out.put(name + "#" + t.getFileName(), ticks(Files.readString(t.resolve("stat"))));
+                    out.put(name + "#" + t.getFileName(), new ThreadUse(ticks(Files.readString(t.resolve("stat"))),
+                            switches(Files.readString(t.resolve("status")))));
                 } catch (IOException ended) {
                     // the thread ended between the listing and the read
                 }
@@ -118,19 +157,34 @@ public final class IdleBenchmark {
         return out;
     }
 
-    /** Ticks each thread name used between the two readings (a thread born in the window counts from 0), largest first. */
-    static Map<String, Long> busiest(Map<String, Long> before, Map<String, Long> after) {
-        Map<String, Long> byName = new TreeMap<>();
+    /**
+     * What each thread name used between the two readings (a thread born in the window counts from 0; digits in
+     * names become N, so a pool's threads make one line), by ticks then wake-ups, largest first.
+     */
+    static Map<String, ThreadUse> busiest(Map<String, ThreadUse> before, Map<String, ThreadUse> after) {
+        Map<String, ThreadUse> byName = new TreeMap<>();
         after.forEach((k, v) -> {
-            long used = v - before.getOrDefault(k, 0L);
-            if (used > 0) {
-                byName.merge(k.substring(0, k.lastIndexOf('#')).replaceAll("[0-9]+", "N"), used, Long::sum);
+            ThreadUse used = v.minus(before.getOrDefault(k, new ThreadUse(0, 0)));
+            if (used.ticks() > 0 || used.switches() > 0) {
+                byName.merge(k.substring(0, k.lastIndexOf('#')).replaceAll("[0-9]+", "N"), used, ThreadUse::plus);
             }
         });
-        Map<String, Long> sorted = new LinkedHashMap<>();
-        byName.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+        Map<String, ThreadUse> sorted = new LinkedHashMap<>();
+        byName.entrySet().stream().sorted(Comparator.comparingLong((Map.Entry<String, ThreadUse> e) -> e.getValue().ticks())
+                        .thenComparingLong(e -> e.getValue().switches()).reversed())
                 .forEach(e -> sorted.put(e.getKey(), e.getValue()));
         return sorted;
+    }
+
+    /** voluntary_ctxt_switches + nonvoluntary_ctxt_switches of a {@code status} file. */
+    static long switches(String status) {
+        long n = 0;
+        for (String line : status.split("\n")) {
+            if (line.startsWith("voluntary_ctxt_switches:") || line.startsWith("nonvoluntary_ctxt_switches:")) {
+                n += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+            }
+        }
+        return n;
     }
 
     /** Fields 14 and 15 of a {@code stat} line (utime, stime); the name in parentheses may hold spaces. */

@@ -47,7 +47,7 @@ import java.util.function.Function;
  * {@code bench.gap-s} (silence between utterances, 7), {@code bench.hold-s} (on the line after the audio, 6),
  * {@code bench.rate} (calls per second as a round dials, 10), {@code bench.app} (the started app's extra
  * settings, {@code ;}-separated, default tiny model with encoder-padded-seconds=0 and max-new-tokens=48),
- * {@code bench.jar}, {@code bench.sip} + {@code bench.bootstrap} (host:port of a running app's SIP side and
+ * {@code bench.jar}, {@code bench.ready-s} (how long the started app may take to be ready, 180), {@code bench.sip} + {@code bench.bootstrap} (host:port of a running app's SIP side and
  * its Kafka bootstrap: no app is started, one run with whatever transcription setting that app has; it must accept
  * unauthenticated calls from 127.0.0.1 at {@code bench.rate}), {@code bench.warmup} (one unmeasured call first,
  * true), {@code bench.transcription} (off,on), {@code bench.speculation} (off: each transcription run as it is; a list
@@ -152,7 +152,7 @@ public final class PipelineBenchmark {
             try (AppUnderTest app = sip != null
                     ? AppUnderTest.attach(sip, prop("bench.bootstrap", "127.0.0.1:9092"))
                     : AppUnderTest.start(Path.of(prop("bench.jar", root.resolve("quarkus-app/target/quarkus-app/quarkus-run.jar").toString())),
-                    root, runDir, props, Duration.ofSeconds(180))) {
+                    root, runDir, props, Duration.ofSeconds(Integer.parseInt(prop("bench.ready-s", "180"))))) {
                 System.out.println("app: " + app.describe() + (sip == null ? ", settings " + props : ""));
                 String tag = "r" + run + "-" + stamp;
                 if (warmup) {
