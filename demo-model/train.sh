@@ -3,6 +3,8 @@
 # Whisper encoder + decoder, adaptor + LLM, CTC unit decoder (brain); units + vocoder (voice); the checkpoint
 # in checkpoint/; then the Java runtime's check on held-out voices and questions.
 #   demo-model/train.sh            full run (seed 12; see README.md for the stage times)
+#   DEMO_VOICE_FROM=demo-model/checkpoint demo-model/train.sh
+#                                  the brain only, keeping that checkpoint's units.json + vocoder
 #   demo-model/train.sh --smoke    a few steps of every stage into demo-model/work/smoke (CI; the committed
 #                                  checkpoint is not touched)
 # Needs Debian's PyTorch (/usr/bin/python3), espeak-ng, sox, a JDK and the offline Maven repository.
@@ -42,6 +44,16 @@ if [[ $SMOKE == 1 ]]; then
   stage "voice: bot answers, speech units (units.json), CodeHiFiGAN vocoder (smoke)"
   $PY voice_train.py --smoke
   rm -rf "$DEMO_CHECKPOINT/vocoder"; cp -r "$HERE/work/smoke/vocoder" "$DEMO_CHECKPOINT/vocoder"
+elif [[ -n "${DEMO_VOICE_FROM:-}" ]]; then
+  # the voice needs nothing of the brain: keep an earlier run's (units.json and the vocoder stay a pair; the CTC
+  # stage learns that units.json), e.g. DEMO_VOICE_FROM=demo-model/checkpoint retrains only the brain (~65 min)
+  stage "voice: units.json and vocoder from $DEMO_VOICE_FROM"
+  [[ -f "$DEMO_VOICE_FROM/units.json" && -f "$DEMO_VOICE_FROM/vocoder/config.json" ]] \
+    || { echo "DEMO_VOICE_FROM=$DEMO_VOICE_FROM has no units.json + vocoder/"; exit 1; }
+  if [[ "$(cd "$DEMO_VOICE_FROM" && pwd)" != "$(cd "$DEMO_CHECKPOINT" && pwd)" ]]; then
+    cp "$DEMO_VOICE_FROM/units.json" "$DEMO_CHECKPOINT/units.json"
+    rm -rf "$DEMO_CHECKPOINT/vocoder"; cp -r "$DEMO_VOICE_FROM/vocoder" "$DEMO_CHECKPOINT/vocoder"
+  fi
 else
   stage "voice: bot answers, speech units (units.json)"
   $PY voice_train.py --part units

@@ -34,6 +34,12 @@ PERTURB = float(os.environ.get("DEMO_ASR_PERTURB", "0.8"))  # share of training 
 WARP = tuple(float(v) for v in os.environ.get("DEMO_ASR_WARP", "0.8,1.25").split(","))
 CONV_GAIN = float(os.environ.get("DEMO_ASR_CONV_GAIN", "5"))
 CTC_WEIGHT = float(os.environ.get("DEMO_ASR_CTC_WEIGHT", "1.0"))  # phoneme CTC beside the text and intent losses
+# decoder-only fine-tune (continuing DEMO_ASR_INIT): the encoder and its auxiliary heads stay frozen, so the LLM and
+# the CTC stage trained on that encoder's outputs stay valid and only the caller transcript changes
+DECODER_ONLY = os.environ.get("DEMO_ASR_DECODER_ONLY", "0") == "1"
+# share of the decoder's input text tokens (after the prompt) replaced by random base-vocabulary tokens while the
+# targets stay: the decoder must read the audio instead of recalling a training sentence from its own prefix
+TOKEN_DROPOUT = float(os.environ.get("DEMO_ASR_TOKEN_DROPOUT", "0"))
 STRESS = "\u02c8\u02cc"  # espeak-ng's primary/secondary stress marks: not sounds of their own
 
 
@@ -155,7 +161,12 @@ def main():
             intent_head.load_state_dict(init["intent_head"])
         if init.get("phonemes") == phones:
             ctc_head.load_state_dict(init["ctc_head"])
-    params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
+    if DECODER_ONLY:
+        for p in list(model.encoder.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters()):
+            p.requires_grad_(False)
+        params = list(model.decoder.parameters())
+    else:
+        params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
     steps = 2 if C.SMOKE else STEPS
     warm = min(100, steps // 5 + 1)
@@ -174,6 +185,8 @@ def main():
     t0 = time.time()
     step = 0
     model.train()
+    if DECODER_ONLY:
+        model.encoder.eval()
     while step < steps:
         rnd.shuffle(order)
         batches = []
@@ -186,7 +199,11 @@ def main():
                 break
             x, lens = batch_mels([spec_augment(perturb(mels[i].float(), rnd) if rnd.random() < PERTURB else mels[i].float(), rnd)
                                   for i in b])
-            xa, mask = model.encoder(x, lens)
+            if DECODER_ONLY:
+                with torch.no_grad():
+                    xa, mask = model.encoder(x, lens)
+            else:
+                xa, mask = model.encoder(x, lens)
             seqs = [texts[i] for i in b]
             n = max(len(s) for s in seqs)
             tok = torch.full((len(b), n), sp["<|endoftext|>"], dtype=torch.long)
@@ -195,7 +212,17 @@ def main():
                 tok[j, :len(s)] = torch.tensor(s)
                 tgt[j, :len(s) - 1] = torch.tensor(s[1:])
                 tgt[j, 1:3] = -100  # <|transcribe|> <|notimestamps|> are given, not predicted
-            logits = model.decoder(tok, xa, mask)
+            if TOKEN_DROPOUT > 0:
+                noisy = tok.clone()
+                text_part = torch.zeros_like(tok, dtype=torch.bool)
+                for j, s in enumerate(seqs):
+                    text_part[j, len(prompt):len(s) - 1] = True
+                hit = text_part & (torch.rand(tok.shape, generator=torch.Generator().manual_seed(rnd.randrange(1 << 30)))
+                                   < TOKEN_DROPOUT)
+                noisy[hit] = torch.randint(0, vb["n_base"], (int(hit.sum()),))
+                logits = model.decoder(noisy, xa, mask)
+            else:
+                logits = model.decoder(tok, xa, mask)
             loss_text = F.cross_entropy(logits.reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100)
             pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
             labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
@@ -205,7 +232,7 @@ def main():
             ctc_t = [torch.tensor(phone_seq[i], dtype=torch.long) for i in b]
             loss_ctc = F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), torch.tensor([len(t) for t in ctc_t]),
                                   blank=len(phones), zero_infinity=True)
-            loss = loss_text + 1.0 * loss_int + CTC_WEIGHT * loss_ctc
+            loss = loss_text if DECODER_ONLY else loss_text + 1.0 * loss_int + CTC_WEIGHT * loss_ctc
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
