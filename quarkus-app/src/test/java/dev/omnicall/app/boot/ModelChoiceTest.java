@@ -19,20 +19,21 @@ class ModelChoiceTest {
     private void writeDemoModel() throws IOException {
         Path demo = Files.createDirectories(root.resolve(ModelChoice.DEMO_DIR));
         Files.writeString(demo.resolve("config.json"), "{}");
-        Files.writeString(demo.resolve(ModelChoice.READY_MARKER), "");
     }
 
     @Test
-    void shouldNotAnswerWithADemoCheckpointThatHasNotPassedTheEndToEndTest() throws IOException {
-        // Given a demo checkpoint without the READY marker (trained, but not yet an answering model)
-        Path demo = Files.createDirectories(root.resolve(ModelChoice.DEMO_DIR));
-        Files.writeString(demo.resolve("config.json"), "{}");
+    void shouldAnswerWithTheDemoModelWhetherOrNotItCarriesTheEndToEndTestsReadyMarker() throws IOException {
+        // Given the committed demo checkpoint, without the READY file that gates DemoCallIT in the default build
+        writeDemoModel();
         // When nothing is configured
         ModelChoice c = ModelChoice.resolve(Optional.empty(), Optional.empty(), root);
-        // Then the tiny random checkpoint answers, and the log line says why and how to try the demo model
-        assertThat(c.source()).isEqualTo(ModelChoice.Source.TINY);
-        assertThat(c.describe(root)).contains("has no READY marker").contains("-Domnicall.model.dir=demo-model/checkpoint")
-                .contains("TINY RANDOM");
+        // Then the demo model answers at natural length (not the tiny random checkpoint)
+        assertThat(c.source()).isEqualTo(ModelChoice.Source.DEMO);
+        assertThat(c.encoderPaddedSeconds()).isZero();
+        assertThat(c.describe(root)).doesNotContain("TINY RANDOM");
+        // And with the marker it is the same choice
+        Files.writeString(root.resolve(ModelChoice.DEMO_DIR).resolve("READY"), "");
+        assertThat(ModelChoice.resolve(Optional.empty(), Optional.empty(), root)).isEqualTo(c);
         // And named explicitly it is still the demo model, at natural length
         ModelChoice named = ModelChoice.resolve(Optional.of(Path.of("demo-model/checkpoint")), Optional.empty(), root);
         assertThat(named.isDemoModel(root)).isTrue();
