@@ -8,14 +8,16 @@ import dev.omnicall.worker.DeviceSpec;
 import dev.omnicall.worker.InferenceWorker;
 import dev.omnicall.worker.MicrometerWorkerMetrics;
 import dev.omnicall.worker.WorkerConfig;
-import dev.omnicall.worker.engine.OmniTurnEngine;
+import dev.omnicall.worker.engine.TurnEngine;
+import dev.omnicall.worker.engine.TurnEngines;
 import org.jboss.logging.Logger;
 
 import java.nio.file.Path;
 import java.time.Duration;
 
 /**
- * The worker role: {@code gpu-workers/}'s {@link InferenceWorker} on an {@link OmniTurnEngine} loaded from
+ * The worker role: {@code gpu-workers/}'s {@link InferenceWorker} on the {@link TurnEngine} of the checkpoint's
+ * family ({@link TurnEngines}: LLaMA-Omni or LLaMA-Omni2, from config.json {@code model_type}) loaded from
  * {@code omnicall.model.dir} on {@code omnicall.model.device}, in the shared consumer group
  * {@value WorkerConfig#DEFAULT_GROUP}. Its meters ({@code omnicall_worker_queue_depth}, ...) go to the app's
  * registry.
@@ -27,7 +29,7 @@ public final class WorkerRoleService implements RoleService {
 
     private final Path modelDir;
     private final double encoderPaddedSeconds;
-    private volatile OmniTurnEngine engine;
+    private volatile TurnEngine engine;
     private volatile InferenceWorker worker;
     private volatile Thread loop;
     private volatile Throwable crashed;
@@ -72,7 +74,7 @@ public final class WorkerRoleService implements RoleService {
         // Before the model loads: DJL reads the thread counts once, when its engine starts (nothing else in the
         // app starts it: the bridge's Silero VAD runs on ONNX Runtime with its own single thread).
         TorchThreads.start(context.config().worker().torchThreads(), config.device().isGpu());
-        engine = OmniTurnEngine.load(config, context.config().model().speechEncoder().orElse(null));
+        engine = TurnEngines.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);
         InferenceWorker w = new InferenceWorker(config, engine, new MicrometerWorkerMetrics(context.registry(), config.instanceId()));
@@ -133,7 +135,7 @@ public final class WorkerRoleService implements RoleService {
                 Thread.currentThread().interrupt();
             }
         }
-        OmniTurnEngine e = engine;
+        TurnEngine e = engine;
         if (e != null) {
             e.close();
         }
