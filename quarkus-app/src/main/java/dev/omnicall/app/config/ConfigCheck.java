@@ -187,6 +187,7 @@ public final class ConfigCheck {
             p.add("omnicall.bridge.overload.sample-interval=" + overload.sampleInterval() + " must be at least PT0.05S");
         }
         atLeast(p, "omnicall.bridge.overload.resume-after-samples", overload.resumeAfterSamples(), 1);
+        atLeast(p, "omnicall.bridge.overload.refuse-after-samples", overload.refuseAfterSamples(), 1);
         atLeast(p, "omnicall.bridge.overload.retry-after-seconds", overload.retryAfterSeconds(), 1);
         atLeast(p, "omnicall.dashboard.max-calls", c.dashboard().maxCalls(), 1);
         return p;

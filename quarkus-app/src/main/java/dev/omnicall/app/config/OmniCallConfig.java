@@ -330,6 +330,10 @@ public interface OmniCallConfig {
             @WithDefault("4")
             int resumeAfterSamples();
 
+            /** Late samples in a row before new calls are refused (one JIT or GC pause spoils at most two). */
+            @WithDefault("3")
+            int refuseAfterSamples();
+
             @WithDefault("5")
             int retryAfterSeconds();
         }

@@ -93,7 +93,8 @@ public final class BridgeRoleService implements RoleService {
             return OverloadConfig.OFF;
         }
         return new OverloadConfig(true, o.refuseLatenessP99Ms(), o.refuseCpuPct(), o.resumeLatenessP99Ms(),
-                o.resumeCpuPct(), o.sampleInterval(), o.resumeAfterSamples(), o.retryAfterSeconds());
+                o.resumeCpuPct(), o.sampleInterval(), o.resumeAfterSamples(), o.retryAfterSeconds())
+                .withRefuseAfterSamples(o.refuseAfterSamples());
     }
 
     @Override

@@ -128,7 +128,13 @@ class OmniCallConfigTest {
         // Then the overload guard is on, judged on the RTP pacer's lateness only (the process also runs the worker)
         assertThat(dev.omnicall.app.roles.BridgeRoleService.overloadConfig(c.bridge().overload()))
                 .isEqualTo(dev.omnicall.bridge.OverloadConfig.latenessOnly(20, 10))
-                .satisfies(o -> assertThat(o.judgesCpu()).isFalse());
+                .satisfies(o -> assertThat(o.judgesCpu()).isFalse())
+                .satisfies(o -> assertThat(o.refuseAfterSamples()).isEqualTo(3));
+        // and the number of late samples in a row before refusing is the app's key
+        Map<String, String> patient = catalogue();
+        patient.put("omnicall.bridge.overload.refuse-after-samples", "5");
+        assertThat(dev.omnicall.app.roles.BridgeRoleService.overloadConfig(load(patient).bridge().overload())
+                .refuseAfterSamples()).isEqualTo(5);
         // and switched off it is the library's OFF
         Map<String, String> off = catalogue();
         off.put("omnicall.bridge.overload.enabled", "false");
@@ -140,12 +146,14 @@ class OmniCallConfigTest {
         bad.put("omnicall.bridge.overload.refuse-cpu-pct", "120");
         bad.put("omnicall.bridge.overload.sample-interval", "PT0.01S");
         bad.put("omnicall.bridge.overload.retry-after-seconds", "0");
+        bad.put("omnicall.bridge.overload.refuse-after-samples", "0");
         assertThatThrownBy(() -> ConfigCheck.validate(load(bad)))
                 .hasMessageContaining("omnicall.bridge.overload.refuse-lateness-p99-ms=5, resume-lateness-p99-ms=8")
                 .hasMessageContaining("omnicall.bridge.overload.refuse-cpu-pct=120")
                 .hasMessageContaining("omnicall.bridge.overload.sample-interval=PT0.01S")
                 .hasMessageContaining("omnicall.bridge.overload.retry-after-seconds")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(4));
+                .hasMessageContaining("omnicall.bridge.overload.refuse-after-samples")
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(5));
     }
 
     @Test
