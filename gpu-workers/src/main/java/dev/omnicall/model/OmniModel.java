@@ -199,6 +199,27 @@ public final class OmniModel implements AutoCloseable {
 
     /** The prompt rows of one turn and what each position holds (token id, or negative for speech). */
     public record Prompt(NDArray embeddings, long[] keys) {
+
+        /**
+         * A chat prompt's text before and after {@code <speech>}, tokenized and embedded by {@code llm}, with the speech
+         * rows between them; the speech positions get the keys {@code speechKey, speechKey - 1, ...} (negative, so
+         * that cached positions can be matched between turns). Both model families build their prompts here.
+         */
+        public static Prompt splice(LlamaModel llm, OmniTokenizer tokenizer, ChatPrompt.Parts parts, NDArray speech,
+                                    long speechKey) {
+            long[] before = tokenizer.encode(parts.beforeSpeech());
+            long[] after = tokenizer.encode(parts.afterSpeech());
+            int rows = (int) speech.getShape().get(0);
+            long[] keys = new long[before.length + rows + after.length];
+            System.arraycopy(before, 0, keys, 0, before.length);
+            for (int i = 0; i < rows; i++) {
+                keys[before.length + i] = speechKey - i;
+            }
+            System.arraycopy(after, 0, keys, before.length + rows, after.length);
+            NDArray embeddings = Ops.scoped(() -> llm.embed(before)
+                    .concat(speech.toType(llm.dataType(), false), 0).concat(llm.embed(after), 0));
+            return new Prompt(embeddings, keys);
+        }
     }
 
     /** 16 kHz audio in [-1, 1] -> speech embeddings [rows, llmDim]: log-mel, encoder, adaptor. */
@@ -233,19 +254,7 @@ public final class OmniModel implements AutoCloseable {
      * this turn's speech so that cached positions can be matched between turns.
      */
     public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history, long speechKey) {
-        ChatPrompt.Parts parts = ChatPrompt.build(history);
-        long[] before = tokenizer.encode(parts.beforeSpeech());
-        long[] after = tokenizer.encode(parts.afterSpeech());
-        int rows = (int) speech.getShape().get(0);
-        long[] keys = new long[before.length + rows + after.length];
-        System.arraycopy(before, 0, keys, 0, before.length);
-        for (int i = 0; i < rows; i++) {
-            keys[before.length + i] = speechKey - i;
-        }
-        System.arraycopy(after, 0, keys, before.length + rows, after.length);
-        NDArray embeddings = Ops.scoped(() -> llm.embed(before)
-                .concat(speech.toType(llm.dataType(), false), 0).concat(llm.embed(after), 0));
-        return new Prompt(embeddings, keys);
+        return Prompt.splice(llm, tokenizer, ChatPrompt.build(history), speech, speechKey);
     }
 
     /** Audio as float in [-1, 1] from signed 16-bit PCM. */

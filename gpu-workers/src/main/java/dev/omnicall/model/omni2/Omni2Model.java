@@ -171,30 +171,14 @@ public final class Omni2Model implements AutoCloseable {
         return ids;
     }
 
-    /** The prompt rows of one turn and what each position holds (token id, or negative for speech). */
-    public record Prompt(NDArray embeddings, long[] keys) {
-    }
-
     /** 16 kHz audio in [-1, 1] → speech embeddings [rows, H]: log-mel, encoder, adaptor. */
     public NDArray encodeSpeech(float[] audio16k) {
         return Ops.scoped(() -> adaptor.forward(encoder.forward(frontend.forward(manager, audio16k))));
     }
 
     /** The chat prompt ({@link Omni2ChatPrompt}) with the speech rows where {@code <speech>} stands. */
-    public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
-        ChatPrompt.Parts parts = Omni2ChatPrompt.build(history);
-        long[] before = tokenizer.encode(parts.beforeSpeech());
-        long[] after = tokenizer.encode(parts.afterSpeech());
-        int rows = (int) speech.getShape().get(0);
-        long[] keys = new long[before.length + rows + after.length];
-        System.arraycopy(before, 0, keys, 0, before.length);
-        for (int i = 0; i < rows; i++) {
-            keys[before.length + i] = SPEECH_KEY - i;
-        }
-        System.arraycopy(after, 0, keys, before.length + rows, after.length);
-        NDArray embeddings = Ops.scoped(() -> llm.embed(before)
-                .concat(speech.toType(llm.dataType(), false), 0).concat(llm.embed(after), 0));
-        return new Prompt(embeddings, keys);
+    public OmniModel.Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
+        return OmniModel.Prompt.splice(llm, tokenizer, Omni2ChatPrompt.build(history), speech, SPEECH_KEY);
     }
 
     public boolean isStop(long token) {

@@ -61,7 +61,7 @@ final class Omni2Session implements EngineSession {
             scope.suppressNotUsedWarning();
             // speech rows, the prompt around them, the prefill
             NDArray speechRows = model.encodeSpeech(OmniModel.pcmToFloat(input.pcm16k()));
-            Omni2Model.Prompt prompt = model.prompt(speechRows, history);
+            OmniModel.Prompt prompt = model.prompt(speechRows, history);
             c = llm.newCache(prompt.keys().length + options.maxNewTokens() + 1L);
             LlamaModel.Output out = llm.forward(prompt.embeddings(), c, prompt.keys());
             state = out.hidden().get(out.hidden().getShape().get(0) - 1);

@@ -109,7 +109,7 @@ class Omni2TurnEngineTest {
         try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16)) {
             scope.suppressNotUsedWarning();
             NDArray speech = model.encodeSpeech(OmniModel.pcmToFloat(pcm));
-            Omni2Model.Prompt prompt = model.prompt(speech, List.of());
+            OmniModel.Prompt prompt = model.prompt(speech, List.of());
             LlamaModel.Output out = llm.forward(prompt.embeddings(), cache, prompt.keys());
             NDArray state = out.hidden().get(out.hidden().getShape().get(0) - 1);
             NDArray logits = out.lastLogits();
