@@ -1,8 +1,12 @@
 package dev.omnicall.app;
 
 import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.app.config.OmniCallConfig;
+import dev.omnicall.app.roles.StreamsRoleService;
+import dev.omnicall.topologies.StreamsSettings;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.testbroker.BrokerChoice;
 import dev.omnicall.testbroker.TestBrokerCondition;
 import dev.omnicall.testbroker.TestBrokerResource;
 import io.quarkus.test.common.TestResourceScope;
@@ -24,6 +28,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -36,11 +42,11 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.hasItem;
 import static org.hamcrest.Matchers.hasKey;
 import static org.hamcrest.Matchers.not;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The app as it starts with no Kafka configured: the embedded broker on a random port, topics created,
- * health, metrics, the dashboard page and its SSE stream, all against real Kafka.
+ * The app with every role on the test resource's broker ({@link TestBrokerResource}): the streams role on the Kafka
+ * Streams extension, health, metrics, the dashboard page and its SSE stream, all against real Kafka. The zero-setup
+ * start, the app's own embedded broker, is {@code ZeroSetupIT}'s.
  */
 @QuarkusTest
 @WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
@@ -50,6 +56,13 @@ class OmniCallAppIT {
 
     @Inject
     OmniCallRuntime runtime;
+    @Inject
+    OmniCallConfig config;
+    /** The Kafka Streams extension's client and its configuration. */
+    @Inject
+    KafkaStreams streams;
+    @Inject
+    StreamsConfig streamsConfig;
 
     @TestHTTPResource("/")
     URL base;
@@ -72,25 +85,43 @@ class OmniCallAppIT {
     }
 
     @Test
-    void shouldStartTheEmbeddedBrokerAndCreateTopicsWhenNoBootstrapServersAreSet() {
-        assumeTrue(BrokerChoice.current() == BrokerChoice.EMBEDDED,
-                "checks the app's own embedded broker; -Dit.kafka=container gives the app a container instead");
-        // Given the test profile sets no kafka.bootstrap.servers
-        // When the app has booted
+    void shouldRunTheStreamsRoleOnTheKafkaStreamsExtensionWithTheLibrarysSettings() {
+        // Given the settings topologies' StreamsSettings gives the same application, state dir and commit interval
         PipelineEvents.awaitDashboardConsumer(runtime);
-        // Then an embedded broker runs on a random port and every start-up step is recorded
-        assertThat(runtime.embedded()).hasValueSatisfying(k -> assertThat(k.brokerPort()).isNotEqualTo(9092));
-        assertThat(runtime.steps()).extracting(s -> s.name()).contains("broker", "topics", "dashboard consumer", "total");
-        given().get("/api/status").then().statusCode(200)
-                .body("phase", equalTo("RUNNING"))
-                .body("embeddedKafka", equalTo(true));
+        Properties library = new StreamsSettings(StreamsRoleService.APPLICATION_ID, config.streams().stateDir(),
+                config.streams().commitIntervalMs(), true, 1).toProperties(runtime.kafka().orElseThrow());
+        // When the extension's Streams client runs
+        await().atMost(Duration.ofSeconds(60)).until(() -> streams.state() == KafkaStreams.State.RUNNING);
+        // Then it was configured from application.properties with every one of them
+        Map<String, Object> extension = streamsConfig.originals();
+        assertThat(library.stringPropertyNames()).allSatisfy(key -> assertThat(text(extension.get(key)))
+                .as("%s of the extension's Streams client", key).isEqualTo(text(library.get(key))));
+        // And its two health checks are UP, and Micrometer meters it
+        given().get("/q/health/live").then().statusCode(200)
+                .body("checks.find { it.name == 'Kafka Streams state health check' }.status", equalTo("UP"))
+                .body("checks.find { it.name == 'Kafka Streams state health check' }.data.state", equalTo("RUNNING"));
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> given().get("/q/health/ready").then()
+                .body("checks.find { it.name == 'Kafka Streams topics health check' }.status", equalTo("UP")));
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(given().get("/q/metrics").then().extract()
+                .asString()).contains("kafka_stream_thread_"));
     }
 
     @Test
-    void shouldReportEveryRoleReadyWhenAllThreeRunOnTheEmbeddedBroker() {
-        assumeTrue(BrokerChoice.current() == BrokerChoice.EMBEDDED,
-                "checks the app's own embedded broker; -Dit.kafka=container gives the app a container instead");
-        // Given the default roles (bridge, worker, streams) on the embedded broker
+    void shouldAnswer404ForTheContextOfACallTheStreamsRoleDoesNotHold() {
+        // Given the streams role running
+        await().atMost(Duration.ofSeconds(60)).until(() -> streams.state() == KafkaStreams.State.RUNNING);
+        // When the context of a call that never existed is asked for, Then the store was read and holds none
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> given().get("/api/calls/no-such-call/context").then()
+                .statusCode(404).body(containsString("no conversation context for call no-such-call")));
+    }
+
+    private static String text(Object value) {
+        return value instanceof Class<?> c ? c.getName() : String.valueOf(value);
+    }
+
+    @Test
+    void shouldReportEveryRoleReadyWhenAllThreeRunOnTheTestBroker() {
+        // Given the default roles (bridge, worker, streams) on the test resource's broker
         PipelineEvents.awaitDashboardConsumer(runtime);
         // When the health endpoints are asked, once the roles have had time to join their groups
         given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
@@ -98,7 +129,7 @@ class OmniCallAppIT {
                 .statusCode(200)
                 // Then one check per role is UP, beside Kafka, the start-up sequence and the dashboard consumer
                 .body("status", equalTo("UP"))
-                .body("checks.find { it.name == 'omnicall-kafka' }.data.embedded", equalTo(true))
+                .body("checks.find { it.name == 'omnicall-kafka' }.data.embedded", equalTo(false))
                 .body("checks.find { it.name == 'omnicall-role-bridge' }.data.detail", containsString("sip:omnicall@127.0.0.1:"))
                 .body("checks.find { it.name == 'omnicall-role-worker' }.data.detail", containsString("tiny-model"))
                 .body("checks.find { it.name == 'omnicall-role-streams' }.data.state", equalTo("RUNNING"))

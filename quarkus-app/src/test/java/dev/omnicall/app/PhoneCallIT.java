@@ -3,7 +3,6 @@ package dev.omnicall.app;
 import dev.omnicall.app.boot.OmniCallRuntime;
 import dev.omnicall.app.roles.BridgeRoleService;
 import dev.omnicall.app.config.Role;
-import dev.omnicall.app.roles.StreamsRoleService;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
@@ -14,7 +13,6 @@ import dev.omnicall.kafka.Topics;
 import dev.omnicall.testbroker.TestBrokerCondition;
 import dev.omnicall.testbroker.TestBrokerResource;
 import dev.omnicall.topologies.ConversationTopology;
-import dev.omnicall.topologies.StreamsRole;
 import io.quarkus.test.common.TestResourceScope;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -39,6 +37,7 @@ import java.util.concurrent.TimeUnit;
 import static io.restassured.RestAssured.given;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.hamcrest.Matchers.equalTo;
 
 /**
  * The whole system on one phone call: {@code bin/call} dials the app's bridge with baresip (a real SIP
@@ -61,6 +60,8 @@ class PhoneCallIT {
 
     @Inject
     OmniCallRuntime runtime;
+    @Inject
+    KafkaStreams streams;
 
     @Test
     void shouldPlayRepliesCarryHistoryAndClearTheContextWhenARealSipCallerSpeaksTwiceAndHangsUp() throws Exception {
@@ -113,6 +114,8 @@ class PhoneCallIT {
                     .until(() -> !call.isAlive() || context.get(callId) != null);
             assertThat(call.isAlive()).as("bin/call still on the line when the context was read").isTrue();
             assertThat(context.get(callId)).as("conversation context of %s while the call is up", callId).isNotNull();
+            // and the dashboard's REST API reads the same store
+            given().get("/api/calls/" + callId + "/context").then().statusCode(200).body("callId", equalTo(callId));
             assertThat(tail.values(Topics.CALL_EVENTS, e -> callId.equals(e.getCallId()) && e.getPayload() instanceof CallEnded))
                     .as("CallEnded before the hang-up").isEmpty();
 
@@ -224,15 +227,9 @@ class PhoneCallIT {
         assertThat(p.exitValue()).as("%s: %s", String.join(" ", command), out).isZero();
     }
 
-    /**
-     * The streams role's {@code conversation-context} store, queried interactively. The app's
-     * {@link StreamsRoleService} has no accessor for its {@link StreamsRole}, so the test reads the field.
-     */
+    /** The streams role's {@code conversation-context} store, queried through the Kafka Streams extension's client. */
     @SuppressWarnings("unchecked")
     private ReadOnlyKeyValueStore<String, Object> contextStore() {
-        StreamsRoleService service = (StreamsRoleService) runtime.roles().get(Role.STREAMS);
-        KafkaStreams streams = service.streamsRole().map(StreamsRole::streams)
-                .orElseThrow(() -> new AssertionError("the streams role has not started"));
         await().atMost(Duration.ofSeconds(60)).until(() -> streams.state() == KafkaStreams.State.RUNNING);
         return await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> streams.store(
                 StoreQueryParameters.fromNameAndType(ConversationTopology.CONTEXT_STORE,

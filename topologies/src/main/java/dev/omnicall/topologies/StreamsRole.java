@@ -11,8 +11,10 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 
 /**
- * Runs the conversation topology: the streams role, framework-free. The app creates one, calls
- * {@link #start()} after the topics exist, and {@link #close()} on shutdown.
+ * Runs the conversation topology: the streams role, framework-free (the reliability tests and benchmarks create one,
+ * call {@link #start()} after the topics exist, and {@link #close()} at the end). The Quarkus app runs the same
+ * topology with the same {@link StreamsSettings} on Quarkus' Kafka Streams extension, and {@link #onThreadFailure} as its
+ * uncaught-exception handler.
  */
 public final class StreamsRole implements AutoCloseable {
 
@@ -33,7 +35,7 @@ public final class StreamsRole implements AutoCloseable {
      * refused the same way, so replacing it would loop for ever while the role looks healthy. Then the role
      * stops (state ERROR, so {@link #isHealthy()} turns false) with one line that names the cause.
      */
-    static StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse onThreadFailure(Throwable e) {
+    public static StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse onThreadFailure(Throwable e) {
         for (Throwable c = e; c != null; c = c.getCause()) {
             if (c instanceof AuthenticationException) {
                 LOG.error("Kafka refused the streams role's connection ({}: {}); a new stream thread would be refused"

@@ -3,6 +3,7 @@ package dev.omnicall.app.boot;
 import dev.omnicall.app.config.ConfigCheck;
 import dev.omnicall.app.config.KafkaProperties;
 import dev.omnicall.app.config.OmniCallConfig;
+import dev.omnicall.app.config.SerdeProperties;
 import dev.omnicall.app.config.Role;
 import dev.omnicall.app.observe.DashboardState;
 import dev.omnicall.app.observe.PipelineMetrics;
@@ -25,6 +26,7 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.inject.spi.ObserverMethod;
 import jakarta.inject.Inject;
 import org.apache.kafka.clients.admin.Admin;
 import org.eclipse.microprofile.config.Config;
@@ -44,6 +46,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 
 /**
@@ -58,6 +62,11 @@ import java.util.function.UnaryOperator;
  *   <li>the dashboard/metrics consumer</li>
  *   <li>the selected roles: streams, then worker, then bridge (calls are accepted last)</li>
  * </ol>
+ *
+ * The streams role's client is Quarkus' Kafka Streams extension's, created when the extension observes the start-up
+ * event. On the embedded broker {@link #holdStartupUntilTopicsExist} keeps that event from reaching it until steps 2-3
+ * are done, so it connects to a running broker; on a configured cluster the extension's own wait for its input topics
+ * orders it after step 3.
  *
  * Steps 2-6 run on one boot thread, so the HTTP server (health, dashboard) answers while a broker
  * starts or a large model loads; readiness stays DOWN until the roles run. Shutdown closes everything in
@@ -96,6 +105,10 @@ public class OmniCallRuntime {
     private volatile DashboardState dashboard;
     private volatile ModelChoice model;
     private long bootStartNanos;
+    /** Open once the broker is up and the topics exist, or start-up failed (see {@link #holdStartupUntilTopicsExist}). */
+    private final CountDownLatch kafkaReady = new CountDownLatch(1);
+    /** Longer than a slow embedded broker start plus topic creation (60 s) on a loaded box. */
+    private static final long KAFKA_READY_WAIT_SECONDS = 120;
 
     /** Seed of the zero-setup run's tiny checkpoint: the same weights on every machine. */
     private static final long TINY_SEED = 20240906L;
@@ -114,6 +127,13 @@ public class OmniCallRuntime {
             return;
         }
         Map<String, String> kafkaProps = KafkaProperties.from(rawConfig);
+        if (config.roles().contains(Role.STREAMS) && KafkaProperties.bootstrap(rawConfig).isEmpty()
+                && config.kafka().embedded().port() == 0) {
+            fail("omnicall.kafka.embedded.port=0 lets the embedded broker pick its port at start-up, but the streams role's"
+                    + " Kafka Streams extension reads the broker's address from its configuration"
+                    + " (quarkus.kafka-streams.bootstrap-servers): give the embedded broker a port", 2);
+            return;
+        }
         LOG.infof("OmniCall starting, roles %s", config.roles().stream().map(Role::key).sorted().toList());
         ConfigSummary.lines(config, kafkaProps).forEach(l -> LOG.info("config " + l));
         model = ModelChoice.resolve(config.model().dir(), config.model().encoderPaddedSeconds(), Path.of(""));
@@ -132,9 +152,10 @@ public class OmniCallRuntime {
 
     private void boot(Map<String, String> kafkaProps) {
         try {
-            SerdeConfig serde = SerdeConfig.fromProperties(serdeProperties());
+            SerdeConfig serde = SerdeProperties.serdeConfig(config, rawConfig);
             kafka = connectKafka(kafkaProps);
             createTopics();
+            kafkaReady.countDown();
             prepareModel();
             startObserver(serde);
             RoleContext context = new RoleContext(config, kafka, serde, registry);
@@ -159,6 +180,27 @@ public class OmniCallRuntime {
             // One readable line (with causes) for the operator; the stack trace for a developer at DEBUG.
             LOG.debug("start-up failure", e);
             fail("start-up failed: " + DeadLetters.describe(e), 1);
+        } finally {
+            kafkaReady.countDown();
+        }
+    }
+
+    /**
+     * Observes the start-up event before Quarkus' Kafka Streams extension does (its observer and its {@code @Startup}
+     * client have the default priority) and, in the zero-setup run with the streams role, holds it until the boot thread
+     * has the embedded broker up and the topics created, or has failed: the extension's client then connects to a
+     * running broker instead of logging refused connections meanwhile. The HTTP server opens after the start-up event,
+     * so only there (a few seconds); on a configured cluster nothing is held and health answers at once.
+     */
+    void holdStartupUntilTopicsExist(@Observes @Priority(ObserverMethod.DEFAULT_PRIORITY - 500) StartupEvent event)
+            throws InterruptedException {
+        if (!config.roles().contains(Role.STREAMS) || KafkaProperties.bootstrap(rawConfig).isPresent()
+                || phase != Phase.STARTING) {
+            return;
+        }
+        if (!kafkaReady.await(KAFKA_READY_WAIT_SECONDS, TimeUnit.SECONDS)) {
+            LOG.warnf("Kafka and topics not ready after %d s; the Kafka Streams extension starts Streams once its"
+                    + " input topics exist", KAFKA_READY_WAIT_SECONDS);
         }
     }
 
@@ -251,18 +293,6 @@ public class OmniCallRuntime {
         step("dashboard consumer", t0, "watching " + PipelineObserver.WATCHED.size() + " topics");
     }
 
-    private Map<String, Object> serdeProperties() {
-        Map<String, Object> p = new HashMap<>();
-        p.put(SerdeConfig.KIND, config.serde().kind());
-        config.serde().registryUrl().ifPresent(u -> p.put(SerdeConfig.REGISTRY_URL, u));
-        for (String name : rawConfig.getPropertyNames()) {
-            if (name.startsWith("apicurio.registry.") || name.startsWith("schema.registry.") || name.startsWith("basic.auth.")) {
-                rawConfig.getOptionalValue(name, String.class).ifPresent(v -> p.put(name, v));
-            }
-        }
-        return p;
-    }
-
     private void step(String name, long t0, String detail) {
         long ms = (System.nanoTime() - t0) / 1_000_000;
         steps.add(new BootStep(name, ms, detail));
@@ -276,6 +306,7 @@ public class OmniCallRuntime {
     }
 
     private void fail(String message, int exitCode) {
+        kafkaReady.countDown();
         if (phase == Phase.STOPPING || phase == Phase.STOPPED) {
             LOG.infof("start-up abandoned during shutdown: %s", message);
             return;

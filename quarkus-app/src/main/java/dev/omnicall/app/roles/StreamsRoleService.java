@@ -1,10 +1,6 @@
 package dev.omnicall.app.roles;
 
-import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
-import dev.omnicall.topologies.ConversationConfig;
-import dev.omnicall.topologies.StreamsRole;
-import dev.omnicall.topologies.StreamsSettings;
 import dev.omnicall.topologies.TopologyMetrics;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -13,15 +9,17 @@ import org.jboss.logging.Logger;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
- * The streams role: {@code topologies/}'s {@link StreamsRole} (the conversation topology on Kafka Streams,
- * exactly-once v2) with this process's state directory, commit interval and history length.
+ * The streams role in the boot sequence. Quarkus' Kafka Streams extension creates and starts the Streams client
+ * ({@link StreamsTopology}); this service waits until it runs, so that the worker and the bridge start after it,
+ * exposes the topology's counters, reports its state, and closes it before the embedded broker stops.
  */
 public final class StreamsRoleService implements RoleService {
 
     private static final Logger LOG = Logger.getLogger(StreamsRoleService.class);
-    /** Application id: the Streams consumer group and the prefix of its changelog topics. */
+    /** Application id: the Streams consumer group and the prefix of its changelog topics ({@code quarkus.kafka-streams.application-id}). */
     public static final String APPLICATION_ID = "omnicall-streams";
     private static final Duration RUNNING_TIMEOUT = Duration.ofSeconds(60);
     private static final List<String> COUNTERS = List.of(TopologyMetrics.TURN_REQUESTS, TopologyMetrics.TURNS_COMPLETED,
@@ -35,8 +33,16 @@ public final class StreamsRoleService implements RoleService {
             TopologyMetrics.CUTS_OF_ANOTHER_ATTEMPT, TopologyMetrics.BARGE_INS_UNKNOWN_TURN, TopologyMetrics.DUPLICATE_BARGE_INS,
             TopologyMetrics.RECORDS_IN_END_GRACE, TopologyMetrics.ENDED_CALLS_RELEASED);
 
-    private volatile StreamsRole streams;
+    /** The extension's client, looked up only once the broker and topics are there (creating it connects). */
+    private final Supplier<KafkaStreams> extensionStreams;
+    private final TopologyMetrics metrics;
+    private volatile KafkaStreams streams;
     private volatile boolean closing;
+
+    StreamsRoleService(Supplier<KafkaStreams> extensionStreams, TopologyMetrics metrics) {
+        this.extensionStreams = extensionStreams;
+        this.metrics = metrics;
+    }
 
     @Override
     public Role role() {
@@ -45,23 +51,21 @@ public final class StreamsRoleService implements RoleService {
 
     @Override
     public void start(RoleContext context) throws InterruptedException {
-        OmniCallConfig.Streams c = context.config().streams();
-        StreamsSettings settings = new StreamsSettings(APPLICATION_ID, c.stateDir(), c.commitIntervalMs(), true, 1);
-        ConversationConfig defaults = ConversationConfig.defaults();
-        ConversationConfig conversation = defaults.withHistoryTurns(c.historyTurns(),
-                Math.min(defaults.historyAudioTurns(), c.historyTurns())).withRedactedTranscripts(c.redactTranscripts())
-                .withStateTtl(c.stateTtl()).withEndedGrace(c.endedGrace());
-        StreamsRole role = new StreamsRole(context.kafka(), context.serde(), settings, conversation);
-        bind(role.metrics(), context.registry());
-        streams = role;
-        role.start();
+        KafkaStreams s = extensionStreams.get();
+        if (s == null) {
+            throw new IllegalStateException("the Kafka Streams extension has no Streams client although omnicall.roles names"
+                    + " streams (was the Topology bean found? see StreamsRoleSwitch)");
+        }
+        bind(metrics, context.registry());
+        streams = s;
         long deadline = System.nanoTime() + RUNNING_TIMEOUT.toNanos();
-        while (!role.isRunning() && System.nanoTime() < deadline && role.isHealthy()) {
+        while (s.state() != KafkaStreams.State.RUNNING && System.nanoTime() < deadline
+                && (s.state() == KafkaStreams.State.CREATED || s.state().isRunningOrRebalancing())) {
             Thread.sleep(50);
         }
-        if (!role.isRunning()) {
+        if (s.state() != KafkaStreams.State.RUNNING) {
             LOG.warnf("streams role not RUNNING after %d s (state %s); carrying on, readiness stays DOWN until it is",
-                    RUNNING_TIMEOUT.toSeconds(), role.state());
+                    RUNNING_TIMEOUT.toSeconds(), s.state());
         }
     }
 
@@ -73,16 +77,11 @@ public final class StreamsRoleService implements RoleService {
         }
     }
 
-    /** The running streams role (for interactive queries of its state stores), once started. */
-    public java.util.Optional<StreamsRole> streamsRole() {
-        return java.util.Optional.ofNullable(streams);
-    }
-
     @Override
     public RoleStatus status() {
-        StreamsRole s = streams;
+        KafkaStreams s = streams;
         if (s == null) {
-            return RoleStatus.of(RoleStatus.State.STARTING, "creating the Kafka Streams client");
+            return RoleStatus.of(RoleStatus.State.STARTING, "waiting for the Kafka Streams extension's client");
         }
         KafkaStreams.State state = s.state();
         String detail = "Kafka Streams " + state;
@@ -94,12 +93,17 @@ public final class StreamsRoleService implements RoleService {
         };
     }
 
+    /**
+     * Closes the client now, leaving the consumer group (a restarted instance gets the partitions at once instead of
+     * after the session timeout). The extension closes it too, on its own shutdown observer; that one runs after the
+     * boot sequence's, which stops the embedded broker, and a Streams client closing after its broker waits for it.
+     */
     @Override
     public void close() {
         closing = true;
-        StreamsRole s = streams;
+        KafkaStreams s = streams;
         if (s != null) {
-            s.close();
+            s.close(new KafkaStreams.CloseOptions().leaveGroup(true).timeout(Duration.ofSeconds(10)));
         }
     }
 }
