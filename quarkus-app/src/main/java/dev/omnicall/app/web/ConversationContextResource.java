@@ -6,12 +6,12 @@ import dev.omnicall.topologies.ConversationTopology;
 import jakarta.inject.Inject;
 import jakarta.enterprise.inject.Instance;
 import jakarta.ws.rs.GET;
-import jakarta.ws.rs.NotFoundException;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
-import jakarta.ws.rs.ServiceUnavailableException;
+import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StoreQueryParameters;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
@@ -39,7 +39,7 @@ public class ConversationContextResource {
     public Map<String, Object> context(@PathParam("callId") String callId) {
         KafkaStreams s = streams.get();
         if (s == null) {
-            throw new NotFoundException("the streams role does not run in this process (omnicall.roles)");
+            throw notFound("the streams role does not run in this process (omnicall.roles)");
         }
         ConversationState state;
         try {
@@ -47,11 +47,12 @@ public class ConversationContextResource {
                     ConversationTopology.CONTEXT_STORE, QueryableStoreTypes.<String, ConversationState>keyValueStore()));
             state = store.get(callId);
         } catch (InvalidStateStoreException e) {
-            throw new ServiceUnavailableException("the conversation-context store cannot be read now (Kafka Streams "
-                    + s.state() + "): " + e.getMessage());
+            throw new WebApplicationException(Response.status(Response.Status.SERVICE_UNAVAILABLE).type(MediaType.APPLICATION_JSON)
+                    .entity(Map.of("error", "the conversation-context store cannot be read now (Kafka Streams " + s.state()
+                            + "): " + e.getMessage())).build());
         }
         if (state == null) {
-            throw new NotFoundException("no conversation context for call " + callId + " on this Streams instance");
+            throw notFound("no conversation context for call " + callId + " on this Streams instance");
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("callId", callId);
@@ -59,6 +60,12 @@ public class ConversationContextResource {
         out.put("pendingTurns", state.getPending().stream().map(p -> p.getTurnId()).toList());
         out.put("replyDrafts", state.getDrafts().stream().map(d -> d.getTurnId()).toList());
         return out;
+    }
+
+    /** A 404 whose body says why (a bare NotFoundException answers with an empty body). */
+    private static WebApplicationException notFound(String why) {
+        return new WebApplicationException(Response.status(Response.Status.NOT_FOUND).type(MediaType.APPLICATION_JSON)
+                .entity(Map.of("error", why)).build());
     }
 
     private static Map<String, Object> turn(ConversationTurn t) {
