@@ -23,7 +23,7 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     private final AtomicLong transcriptionCpuMicros = new AtomicLong();
     private final AtomicLong decoderHeldSteps = new AtomicLong();
     private final AtomicLong admissionHeld = new AtomicLong();
-    private final AtomicLong playbackMarginUs = new AtomicLong(Long.MIN_VALUE);
+    private final AtomicLong playbackMarginUs = new AtomicLong(NO_PLAYBACK_MARGIN);
     private final AtomicLong leastPlaybackMarginUs = new AtomicLong(Long.MAX_VALUE);
     private final AtomicLong decoderForcedTokens = new AtomicLong();
     private final List<Long> transcriptDelays = new CopyOnWriteArrayList<>();

@@ -42,8 +42,8 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     private final Counter decoderHeld;
     private final Timer transcriptDelay;
     private final Counter decoderForced;
-    /** The last playback margin, µs (Long.MIN_VALUE before any turn spoke). */
-    private final java.util.concurrent.atomic.AtomicLong playbackMarginUs = new java.util.concurrent.atomic.AtomicLong(Long.MIN_VALUE);
+    /** The last playback margin, µs ({@link WorkerMetrics#NO_PLAYBACK_MARGIN} while no turn speaks). */
+    private final java.util.concurrent.atomic.AtomicLong playbackMarginUs = new java.util.concurrent.atomic.AtomicLong(NO_PLAYBACK_MARGIN);
     private final Counter admissionHeld;
 
     public MicrometerWorkerMetrics(MeterRegistry registry, String instanceId) {
@@ -81,7 +81,7 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
                 .description("caller-decoder tokens run for the transcript delay bound while the decoder was held")
                 .register(registry);
         Gauge.builder("omnicall.worker.playback.margin", playbackMarginUs,
-                        m -> m.get() == Long.MIN_VALUE ? Double.NaN : m.get() / 1e6).tag("instance", instance)
+                        m -> m.get() == NO_PLAYBACK_MARGIN ? Double.NaN : m.get() / 1e6).tag("instance", instance)
                 .baseUnit("seconds").description("least reply audio ahead of playback over the speaking turns (negative:"
                         + " a caller hears a gap); newcomers wait while it is below the admission margin")
                 .register(registry);

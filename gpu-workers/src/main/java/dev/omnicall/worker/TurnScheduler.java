@@ -324,9 +324,7 @@ public final class TurnScheduler {
         advanceTails();
         publishGauges();
         long margin = playbackMarginUs(Clock.nowMicros());
-        if (margin != Long.MAX_VALUE) {
-            metrics.playbackMargin(margin);
-        }
+        metrics.playbackMargin(margin == Long.MAX_VALUE ? WorkerMetrics.NO_PLAYBACK_MARGIN : margin);
         lastLoopHadWork = hasWork();
     }
 

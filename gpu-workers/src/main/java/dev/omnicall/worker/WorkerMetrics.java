@@ -41,9 +41,13 @@ public interface WorkerMetrics {
      * A decode step ran with the caller decoder held: a turn was queued, starting, or still without its first
      * audio (the scheduler's rule that transcription never delays first audio).
      */
+    /** {@link #playbackMargin}'s value when no turn speaks (no margin, which is not 0: the gauge reads NaN). */
+    long NO_PLAYBACK_MARGIN = Long.MIN_VALUE;
+
     /**
      * The least audio ahead of playback over the speaking turns after a loop (µs; negative: a caller hears a gap):
-     * the real-time admission's margin.
+     * the real-time admission's margin; {@link #NO_PLAYBACK_MARGIN} once no turn speaks, so that an idle worker
+     * does not go on showing its last call's margin.
      */
     default void playbackMargin(long micros) {
     }

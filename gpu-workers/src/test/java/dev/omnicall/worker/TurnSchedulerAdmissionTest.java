@@ -193,6 +193,8 @@ class TurnSchedulerAdmissionTest {
         assertThat(out.chunks("b").get(0).getTimings().getInferenceStartUs()).isGreaterThanOrEqualTo(aLast);
         assertThat(engine.stepSizes).containsOnly(1);
         assertThat(s.admissionHeld()).isFalse();
+        // and with nobody speaking the margin is reported as none (the gauge's NaN), not the last call's value
+        assertThat(metrics.playbackMarginUs()).isEqualTo(WorkerMetrics.NO_PLAYBACK_MARGIN);
     }
 
     @Test
