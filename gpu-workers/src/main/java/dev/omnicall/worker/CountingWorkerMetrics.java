@@ -29,6 +29,7 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     private final List<Long> transcriptDelays = new CopyOnWriteArrayList<>();
     private final Map<String, AtomicLong> deadLetters = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> cancellations = new ConcurrentHashMap<>();
+    private final Map<String, AtomicLong> repliesCut = new ConcurrentHashMap<>();
 
     @Override
     public void queueDepth(int waiting) {
@@ -59,6 +60,17 @@ public final class CountingWorkerMetrics implements WorkerMetrics {
     @Override
     public void cancellation(String reason) {
         cancellations.computeIfAbsent(reason, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    @Override
+    public void replyCut(String reason) {
+        repliesCut.computeIfAbsent(reason, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    /** Replies whose speech an engine limit ended, for {@code reason}. */
+    public long repliesCut(String reason) {
+        AtomicLong n = repliesCut.get(reason);
+        return n == null ? 0 : n.get();
     }
 
     @Override

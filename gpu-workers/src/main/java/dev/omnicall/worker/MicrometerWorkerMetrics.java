@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code omnicall.worker.decoder.held.steps} (counter: decode steps with the caller decoder held for first audio),
  * {@code omnicall.worker.transcription.delay} (timer: the worker reading a turn's request to its caller transcript
  * handed to the producer, histogram; the {@code transcribe.max-delay} bound is about it) and
- * {@code omnicall.worker.decoder.forced.tokens} (counter: decoder tokens run for that bound while otherwise held).
+ * {@code omnicall.worker.decoder.forced.tokens} (counter: decoder tokens run for that bound while otherwise held),
+ * {@code omnicall.worker.replies.cut{reason=tts-cap|flow-noise}} (counter: replies whose speech an engine limit ended).
  * Every meter carries the tag {@code instance}.
  */
 public final class MicrometerWorkerMetrics implements WorkerMetrics {
@@ -138,6 +139,11 @@ public final class MicrometerWorkerMetrics implements WorkerMetrics {
     @Override
     public void deadLetter(String reason) {
         registry.counter("omnicall.worker.dead.letters", "instance", instance, "reason", reason).increment();
+    }
+
+    @Override
+    public void replyCut(String reason) {
+        registry.counter("omnicall.worker.replies.cut", "instance", instance, "reason", reason).increment();
     }
 
     @Override

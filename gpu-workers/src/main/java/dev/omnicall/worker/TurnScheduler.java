@@ -666,6 +666,9 @@ public final class TurnScheduler {
         Long start = t.timings.getInferenceStartUs();
         Long first = t.timings.getFirstChunkProducedUs();
         metrics.turnCompleted(start != null && first != null ? first - start : -1);
+        if (t.session.cutShort() != null) {
+            metrics.replyCut(t.session.cutShort());
+        }
         if (!t.callerTextPublished && t.session.callerTextPending()) {
             // the reply ended with its caller text unfinished (the decoder yields to first audio, and decodes only
             // a step's share at the end): the rest follows in the tail

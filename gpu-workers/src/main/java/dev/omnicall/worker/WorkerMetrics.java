@@ -73,6 +73,14 @@ public interface WorkerMetrics {
     default void decoderForced(int tokens) {
     }
 
+    /**
+     * A reply's speech was cut short by a limit of the engine and ended there with its final chunk: {@code reason} is
+     * a short stable word ({@code tts-cap}: the TTS LM reached its final cap without its end token;
+     * {@code flow-noise}: the reply reached the flow noise's length, 300 s of audio).
+     */
+    default void replyCut(String reason) {
+    }
+
     /** Reports nothing. */
     WorkerMetrics NOOP = new WorkerMetrics() {
         @Override public void queueDepth(int waiting) { }

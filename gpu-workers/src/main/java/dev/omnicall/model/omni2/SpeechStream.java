@@ -40,6 +40,14 @@ public final class SpeechStream {
         return hift.finish(mel, mel.length / flow.melBins());
     }
 
+    /**
+     * The most units one reply may have ({@link FlowMatching#MAX_FRAMES} mel frames, 300 s): a push beyond it is
+     * refused, so a caller stops its reply there ({@code Omni2Session} ends it with a final chunk).
+     */
+    public int maxUnits() {
+        return flow.maxUnits();
+    }
+
     /** What the last call computed: the flow's windows and HiFT's frames. */
     public Work lastWork() {
         StreamingFlow.Work w = flow.lastWork();

@@ -84,6 +84,11 @@ public final class StreamingFlow {
         return melBins;
     }
 
+    /** The most units one reply may have: the flow noise's frames ({@link FlowMatching#MAX_FRAMES}) / 2. */
+    public int maxUnits() {
+        return FlowMatching.MAX_FRAMES / stride;
+    }
+
     private void append(long[] newUnits) {
         if (finished) {
             throw new IllegalStateException("the reply was finished; start a new stream");

@@ -44,6 +44,14 @@ public interface EngineSession extends AutoCloseable {
         return callerTextPending() ? Integer.MAX_VALUE : 0;
     }
 
+    /**
+     * Why the reply's speech was cut short by a limit of the engine and ended early with its final chunk (a short
+     * stable word for {@code WorkerMetrics.replyCut}), or null when it ended on its own.
+     */
+    default String cutShort() {
+        return null;
+    }
+
     /** True once the session produced its last output (EOS or the token limit, audio flushed). */
     boolean done();
 

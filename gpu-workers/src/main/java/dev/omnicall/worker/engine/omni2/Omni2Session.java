@@ -16,6 +16,7 @@ import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.StepOutput;
 import dev.omnicall.worker.engine.TurnInput;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -29,6 +30,9 @@ import java.util.List;
  * that is ready; on the last token the stream is finished and the rest flushed;</li>
  * <li>otherwise runs the LLM over the token for the next logits and state.</li>
  * </ol>
+ * A reply whose units would pass the speech limit (the flow noise's 7500 units, 300 s, or the options' lower one)
+ * keeps the units that fit and ends at that step, text included, with its final chunk; it and a final write that
+ * reached the TTS cap are reported by {@link #cutShort()} (the worker counts them), never thrown.
  */
 final class Omni2Session implements EngineSession {
     private final Omni2Model model;
@@ -47,6 +51,13 @@ final class Omni2Session implements EngineSession {
     private boolean closed;
     private long firstUnitsUs;
     private long firstAudioUs;
+    private final int unitCap; // units a reply may have: the options' limit, at most the flow noise's
+    private String cutShort;
+
+    /** {@link #cutShort()}: the TTS LM's final write reached its cap without the end token. */
+    static final String CUT_TTS_CAP = "tts-cap";
+    /** {@link #cutShort()}: the reply reached the speech limit (the flow noise's 15000 frames unless set lower). */
+    static final String CUT_FLOW_NOISE = "flow-noise";
 
     Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input) {
         this.model = model;
@@ -77,6 +88,7 @@ final class Omni2Session implements EngineSession {
         this.tts = model.tts().newStream(options.schedule(), options.sampling());
         this.speechManager = model.manager().newSubManager();
         this.speech = model.decoder().newStream(speechManager);
+        this.unitCap = Math.min(options.maxReplyUnits(), speech.maxUnits());
     }
 
     /** One text token and what the schedule does after it. */
@@ -96,6 +108,16 @@ final class Omni2Session implements EngineSession {
             TtsStream.Write write = tts.accept(state, token, last);
             List<StepOutput.AudioPiece> audio = new ArrayList<>(2);
             int[] written = write.units();
+            if (write.capped()) {
+                cutShort = CUT_TTS_CAP;
+            }
+            // a reply that reaches the speech limit (the flow noise's length) ends here, text and speech
+            int room = unitCap - units.size();
+            if (written.length > room) {
+                written = Arrays.copyOf(written, room);
+                cutShort = CUT_FLOW_NOISE;
+                last = true;
+            }
             if (written.length > 0) {
                 if (firstUnitsUs == 0) {
                     firstUnitsUs = nowUs();
@@ -195,6 +217,12 @@ final class Omni2Session implements EngineSession {
     @Override
     public long firstAudioUs() {
         return firstAudioUs;
+    }
+
+    /** {@value #CUT_TTS_CAP}, {@value #CUT_FLOW_NOISE} or null. */
+    @Override
+    public String cutShort() {
+        return cutShort;
     }
 
     @Override

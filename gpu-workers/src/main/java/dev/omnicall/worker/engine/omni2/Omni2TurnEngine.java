@@ -1,6 +1,7 @@
 package dev.omnicall.worker.engine.omni2;
 
 import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.omni2.FlowMatching;
 import dev.omnicall.model.omni2.Omni2Config;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TtsSampling;
@@ -36,12 +37,32 @@ public final class Omni2TurnEngine implements TurnEngine {
     /** System property: the decoder directory (default {@code <model-dir>/cosy2_decoder}). */
     public static final String DECODER_DIR_KEY = "omnicall.worker.omni2.decoder-dir";
 
-    /** The schedule (R, W, final cap), the TTS token choice and the reply's token limit. */
-    public record Options(TtsSchedule schedule, TtsSampling sampling, int maxNewTokens) {
+    /**
+     * The schedule (R, W, final cap), the TTS token choice, the reply's token limit and its speech limit in units
+     * ({@code maxReplyUnits}; the flow noise's length, {@link FlowMatching#MAX_FRAMES} / 2 = 7500 units, 300 s, is
+     * the most it can be: a reply that reaches it ends there with its final chunk).
+     */
+    public record Options(TtsSchedule schedule, TtsSampling sampling, int maxNewTokens, int maxReplyUnits) {
+        /** The published limit: the flow noise's frames / 2 frames per unit. */
+        public static final int FLOW_NOISE_UNITS = FlowMatching.MAX_FRAMES / 2;
+
         public Options {
             if (maxNewTokens < 1) {
                 throw new IllegalArgumentException("max new tokens must be >= 1, got " + maxNewTokens);
             }
+            if (maxReplyUnits < 1) {
+                throw new IllegalArgumentException("max reply units must be >= 1, got " + maxReplyUnits);
+            }
+        }
+
+        /** With the flow noise's limit. */
+        public Options(TtsSchedule schedule, TtsSampling sampling, int maxNewTokens) {
+            this(schedule, sampling, maxNewTokens, FLOW_NOISE_UNITS);
+        }
+
+        /** The same with a reply's speech limited to {@code units} (tests; at most the flow noise's). */
+        public Options withMaxReplyUnits(int units) {
+            return new Options(schedule, sampling, maxNewTokens, units);
         }
 
         /** The checkpoint's {@code stream_params}, greedy TTS restricted to units and end. */

@@ -68,12 +68,21 @@ class Omni2TurnEngineTest {
 
     /** What the engine's turn produced. */
     record Turn(List<Long> tokens, List<Integer> units, byte[] pcm, int chunksBeforeLast, int unitsBeforeLast, int sampleRate,
-            String text) {
+            String text, String cutShort, List<Integer> unitsPerStep, boolean lastStepHadAudio) {
+    }
+
+    private static Omni2TurnEngine.Options options() {
+        return new Omni2TurnEngine.Options(SCHEDULE, TtsSampling.greedy(), MAX_NEW);
     }
 
     private Turn runEngine(short[] pcm) {
-        Omni2TurnEngine engine = new Omni2TurnEngine(model, new Omni2TurnEngine.Options(SCHEDULE, TtsSampling.greedy(),
-                MAX_NEW));
+        return runEngine(pcm, options());
+    }
+
+    private Turn runEngine(short[] pcm, Omni2TurnEngine.Options options) {
+        Omni2TurnEngine engine = new Omni2TurnEngine(model, options);
+        List<Integer> unitsPerStep = new ArrayList<>();
+        boolean lastStepHadAudio = false;
         try (Omni2Session s = (Omni2Session) engine.start(new TurnInput("call-1", pcm, List.of()), null)) {
             ByteArrayOutputStream audio = new ByteArrayOutputStream();
             StringBuilder text = new StringBuilder();
@@ -85,6 +94,8 @@ class Omni2TurnEngineTest {
                 StepOutput out = engine.step(List.<EngineSession>of(s)).get(0);
                 steps++;
                 text.append(out.text());
+                unitsPerStep.add(out.newUnits());
+                lastStepHadAudio = out.done() && !out.audio().isEmpty();
                 if (!out.done()) {
                     unitsBeforeLast += out.newUnits();
                 }
@@ -98,7 +109,7 @@ class Omni2TurnEngineTest {
             }
             assertThat(steps).isEqualTo(s.tokens().size());
             return new Turn(s.tokens(), s.units(), audio.toByteArray(), chunksBeforeLast, unitsBeforeLast, rate,
-                    text.toString());
+                    text.toString(), s.cutShort(), unitsPerStep, lastStepHadAudio);
         }
     }
 
@@ -183,5 +194,74 @@ class Omni2TurnEngineTest {
         assertThat(b.tokens()).isEqualTo(a.tokens());
         assertThat(b.units()).isEqualTo(a.units());
         assertThat(b.pcm()).isEqualTo(a.pcm());
+    }
+
+    /** A fresh SpeechStream over the given writes (each pushed as written), then finished. */
+    private byte[] speechOf(List<long[]> writes) {
+        ByteArrayOutputStream expected = new ByteArrayOutputStream();
+        try (NDManager m = model.manager().newSubManager()) {
+            SpeechStream speech = model.decoder().newStream(m);
+            for (long[] w : writes) {
+                expected.writeBytes(Omni2Session.pcm16(speech.push(w)));
+            }
+            expected.writeBytes(Omni2Session.pcm16(speech.finish()));
+        }
+        return expected.toByteArray();
+    }
+
+    @Test
+    void shouldEndWithAFinalChunkAndSayTtsCapWhenTheFinalWriteReachesTheCap() {
+        // Given the tiny turn, whose final write (cap 40) never writes the end token
+        Turn turn = runEngine(utterance());
+        // Then the reply ended on its own step with audio in it, and the session says the TTS cap cut it
+        assertThat(turn.cutShort()).isEqualTo(Omni2Session.CUT_TTS_CAP);
+        assertThat(turn.lastStepHadAudio()).isTrue();
+        assertThat(turn.unitsPerStep().get(turn.unitsPerStep().size() - 1)).isEqualTo(SCHEDULE.finalCap());
+    }
+
+    @Test
+    void shouldKeepTheUnitsThatFitAndEndWithAFinalChunkWhenAReplyReachesTheSpeechLimit() {
+        // Given the uncapped turn and a speech limit of 25 units (the flow noise's 7500 scaled down; not a multiple
+        // of W = 10, so the write that crosses it is cut inside)
+        short[] pcm = utterance();
+        Turn full = runEngine(pcm);
+        int limit = 25;
+        assertThat(full.units().size()).isGreaterThan(limit);
+        // When the same turn runs with that limit
+        Turn cut = runEngine(pcm, options().withMaxReplyUnits(limit));
+        // Then it ends (no exception) at the step whose write crossed the limit, text and speech
+        assertThat(cut.cutShort()).isEqualTo(Omni2Session.CUT_FLOW_NOISE);
+        assertThat(cut.units()).isEqualTo(full.units().subList(0, limit));
+        assertThat(cut.tokens()).isEqualTo(full.tokens().subList(0, cut.tokens().size()));
+        assertThat(cut.tokens().size()).isLessThan(full.tokens().size());
+        int sum = 0;
+        int crossing = -1;
+        for (int i = 0; i < full.unitsPerStep().size() && crossing < 0; i++) {
+            sum += full.unitsPerStep().get(i);
+            if (sum > limit) {
+                crossing = i;
+            }
+        }
+        assertThat(cut.tokens()).hasSize(crossing + 1);
+        // And its last step carries the final chunk; the audio is a fresh stream's over the kept units, 960 a unit
+        assertThat(cut.lastStepHadAudio()).isTrue();
+        List<long[]> writes = new ArrayList<>();
+        int at = 0;
+        for (int n : cut.unitsPerStep()) {
+            if (n > 0) {
+                writes.add(cut.units().subList(at, at + n).stream().mapToLong(Integer::longValue).toArray());
+                at += n;
+            }
+        }
+        assertThat(cut.pcm()).hasSize(2 * 960 * limit).isEqualTo(speechOf(writes));
+    }
+
+    @Test
+    void shouldTakeTheFlowNoiseLengthAsTheDefaultSpeechLimit() {
+        // The published limit: 15000 noise frames / 2 frames a unit
+        assertThat(options().maxReplyUnits()).isEqualTo(7500);
+        try (NDManager m = model.manager().newSubManager()) {
+            assertThat(model.decoder().newStream(m).maxUnits()).isEqualTo(7500);
+        }
     }
 }
