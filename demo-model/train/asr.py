@@ -32,6 +32,8 @@ POSITION_SCALE = 0.1
 PERTURB = float(os.environ.get("DEMO_ASR_PERTURB", "0.8"))  # share of training utterances warped (perturb())
 # perturb()'s vocal-tract factor range: the held-out female variants (anika, f5) were the worst at 0.88-1.12
 WARP = tuple(float(v) for v in os.environ.get("DEMO_ASR_WARP", "0.8,1.25").split(","))
+# share of training utterances given a random telephone-channel equaliser (channel_eq()); 0 = off
+EQ = float(os.environ.get("DEMO_ASR_EQ", "0"))
 CONV_GAIN = float(os.environ.get("DEMO_ASR_CONV_GAIN", "5"))
 CTC_WEIGHT = float(os.environ.get("DEMO_ASR_CTC_WEIGHT", "1.0"))  # phoneme CTC beside the text and intent losses
 # decoder-only fine-tune (continuing DEMO_ASR_INIT): the encoder and its auxiliary heads stay frozen, so the LLM and
@@ -80,6 +82,36 @@ def perturb(mel, rnd):
     mel = mel[lo] * (1 - w) + mel[hi] * w
     t2 = max(10, int(round(t * rnd.uniform(0.85, 1.15) / 10)) * 10)
     return F.interpolate(mel[None], size=t2, mode="linear", align_corners=False)[0]
+
+
+def channel_eq(mel, rnd):
+    """a random handset/line equaliser on the log-mel: a spectral tilt of -18..+6 dB across the telephone band (mel
+    bins 8-80, ~250-3700 Hz) and one or two resonances or notches (-12..+6 dB, 2-12 bins wide), normalised to cut
+    only (a gain at or under 0 dB everywhere), then Whisper's floor (8 in log10 = 2 in these units) re-applied to the
+    new maximum. A cut in power of g dB moves a bin by g/40 here ((log10 + 4) / 4). Why: the held-out variants that
+    stay hardest (anika, whose espeak-ng `tone` table drops the voice 20 dB above 1.2 kHz; f5, breathy with echo)
+    differ from the training voices in their spectral envelope more than in vocal-tract length (perturb()'s warp
+    did not help them), and real handsets and lines colour the band the same way."""
+    n = mel.shape[0]
+    k = torch.arange(n, dtype=torch.float32)
+    band = torch.clamp((k - 8) / 72, 0, 1)
+    gain = rnd.uniform(-18, 6) * band
+    for _ in range(rnd.randint(1, 2)):
+        centre, width, g = rnd.uniform(8, 80), rnd.uniform(2, 12), rnd.uniform(-12, 6)
+        gain = gain + g * torch.exp(-0.5 * ((k - centre) / width) ** 2)
+    gain = gain - gain.max()
+    mel = mel + (gain / 40.0)[:, None]
+    return torch.maximum(mel, mel.max() - 2.0)
+
+
+def augment(mel, rnd, eq_rnd):
+    """perturb() for PERTURB of the utterances, then channel_eq() for EQ of them, drawn from a stream of its own
+    (eq_rnd), so the batches and the other augmentations are the same with or without it (an A/B on one recipe)."""
+    if rnd.random() < PERTURB:
+        mel = perturb(mel, rnd)
+    if EQ > 0 and eq_rnd.random() < EQ:
+        mel = channel_eq(mel, eq_rnd)
+    return mel
 
 
 def spec_augment(mel, rnd):
@@ -171,11 +203,12 @@ def main():
     steps = 2 if C.SMOKE else STEPS
     warm = min(100, steps // 5 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
     C.log("asr", f"encoder {C.count(model.encoder)} params, decoder {C.count(model.decoder)} params, "
                  f"{len(train)} train / {len(held)} held-out utterances, {len(phones)} phoneme symbols, "
                  f"{steps} steps of {BATCH}")
     rnd = random.Random(C.SEED)
+    eq_rnd = random.Random(C.SEED + 3000)
     # random batches, bucketed only within a random pool of POOL_BATCHES batches: length buckets over the whole set
     # would put the renderings of one question (similar lengths) into one batch, leaving the intent and text losses
     # nothing to contrast; a pool of 256 random utterances out of ~19,000 (~1,200 distinct questions) rarely holds
@@ -197,8 +230,7 @@ def main():
         for b in batches:
             if step >= steps:
                 break
-            x, lens = batch_mels([spec_augment(perturb(mels[i].float(), rnd) if rnd.random() < PERTURB else mels[i].float(), rnd)
-                                  for i in b])
+            x, lens = batch_mels([spec_augment(augment(mels[i].float(), rnd, eq_rnd), rnd) for i in b])
             if DECODER_ONLY:
                 with torch.no_grad():
                     xa, mask = model.encoder(x, lens)
@@ -255,6 +287,7 @@ def main():
     # held-out caller-text WER and intent accuracy of the auxiliary head
     model.eval()
     errs = words = right = perr = plen = 0
+    by_voice = {}
     samples = []
     for i in (held[:2] if C.SMOKE else held):
         hyp = bpe.decode(transcribe(model, mels[i], sp, 6 if C.SMOKE else 40)).strip()
@@ -266,14 +299,20 @@ def main():
             right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
             best = ctc_head(xa[0]).argmax(-1).tolist()  # greedy CTC: merge repeats, drop blanks
             hyp_ph = [p for k, p in enumerate(best) if p != len(phones) and (k == 0 or p != best[k - 1])]
-            perr += C.edit_distance(phone_seq[i], hyp_ph)
+            e_ph = C.edit_distance(phone_seq[i], hyp_ph)
+            perr += e_ph
             plen += len(phone_seq[i])
+            v = by_voice.setdefault(f"{man[i].get('voice')}+{man[i].get('variant') or 'none'}", [0, 0])
+            v[0] += e_ph
+            v[1] += len(phone_seq[i])
         if len(samples) < 8:
             samples.append((man[i]["text"], hyp))
     count = 2 if C.SMOKE else len(held)
     result = {"caller_text_wer": errs / max(1, words), "heldout_utterances": count,
               "aux_intent_accuracy": right / count,
-              "phoneme_error_rate": perr / max(1, plen), "train_seconds": round(train_s),
+              "phoneme_error_rate": perr / max(1, plen),
+              "phoneme_error_rate_by_voice": {v: round(e / max(1, n), 3) for v, (e, n) in sorted(by_voice.items())},
+              "train_seconds": round(train_s),
               "encoder_params": C.count(model.encoder), "decoder_params": C.count(model.decoder)}
     for ref, hyp in samples:
         C.log("asr", f"  ref: {ref} | hyp: {hyp}")

@@ -22,6 +22,11 @@ ALAW_SHARE = 0.2
 EXTRA_UTTERANCES = int(os.environ.get("DEMO_EXTRA_UTTERANCES", "2400"))  # word strings for the ASR stage only
 TEMPLATES_PER_INTENT = int(os.environ.get("DEMO_TEMPLATES_PER_INTENT", "300"))  # generated questions (templates)
 TEMPLATE_RENDERS = int(os.environ.get("DEMO_TEMPLATE_RENDERS", "2"))
+# training utterances spoken by a second synthesiser, flite (Debian's `flite`: the kal/kal16 diphone voices and the
+# awb/rms/slt clustergen voices, built from recordings of real speakers), so the encoder hears speech that espeak-ng's
+# formant model never makes; 0 = none (the recipe before session 11)
+FLITE_UTTERANCES = int(os.environ.get("DEMO_FLITE_UTTERANCES", "0"))
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 
 
 def phonemes(text, voice):
@@ -33,15 +38,21 @@ def phonemes(text, voice):
 def render(job):
     out, text, voice, variant, speed, pitch, codec, gain, lead, tail = job
     if not os.path.exists(out[:-4] + ".ipa"):
-        with open(out[:-4] + ".ipa.tmp", "w") as f:
-            f.write(phonemes(text, voice))
+        with open(out[:-4] + ".ipa.tmp", "w") as f:  # flite speaks American English: en-us's phonemes stand in
+            f.write(phonemes(text, "en-us" if voice.startswith("flite:") else voice))
         os.replace(out[:-4] + ".ipa.tmp", out[:-4] + ".ipa")
     if os.path.exists(out):
         return out
-    v = voice + ("+" + variant if variant else "")
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        subprocess.run(["espeak-ng", "-v", v, "-s", str(speed), "-p", str(pitch), "-w", tmp.name, text],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if voice.startswith("flite:"):
+            # speed = duration stretch in percent, pitch = the voice's mean F0 target in Hz
+            subprocess.run(["flite", "-voice", voice[len("flite:"):], "--setf", f"duration_stretch={speed / 100:.2f}",
+                            "--setf", f"int_f0_target_mean={pitch}", "-t", text, "-o", tmp.name],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            v = voice + ("+" + variant if variant else "")
+            subprocess.run(["espeak-ng", "-v", v, "-s", str(speed), "-p", str(pitch), "-w", tmp.name, text],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         enc = "u-law" if codec == "ulaw" else "a-law"
         # to the telephone band: 8 kHz G.711, then back to 16 kHz 16-bit as the bridge delivers it
         p1 = subprocess.Popen(["sox", tmp.name, "-r", "8000", "-c", "1", "-e", enc, "-b", "8", "-t", "wav", "-",
@@ -112,6 +123,32 @@ def main():
         manifest.append({"path": os.path.relpath(path, C.WORK), "split": "asr_extra", "intent": None,
                          "intent_index": -1, "question": k, "text": text, "voice": voice, "variant": variant,
                          "speed": speed, "pitch": pitch, "codec": codec})
+    # flite renderings (training only; own random stream and folder, so nothing above moves): written and generated
+    # questions with their intent, and a share of word strings for the ASR stage
+    if FLITE_UTTERANCES > 0:
+        import shutil
+        if shutil.which("flite") is None:
+            raise SystemExit("DEMO_FLITE_UTTERANCES needs Debian's flite (apt-get install flite)")
+        os.makedirs(os.path.join(base, "train_flite"), exist_ok=True)
+        fl_rnd = random.Random(C.SEED + 4000)
+        pool = [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in it["train"]]
+        pool += [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in generated.get(it["name"], [])]
+        for k in range(4 if C.SMOKE else FLITE_UTTERANCES):
+            if fl_rnd.random() < 0.8:
+                ii, name, text = fl_rnd.choice(pool)
+            else:
+                ii, name, text = -1, None, " ".join(fl_rnd.choice(words) for _ in range(fl_rnd.randint(3, 8))).capitalize() + "."
+            voice = "flite:" + fl_rnd.choice(FLITE_VOICES)
+            stretch = fl_rnd.randint(80, 125)
+            female = voice == "flite:slt"
+            f0 = fl_rnd.randint(150, 260) if female else fl_rnd.randint(80, 170)
+            codec = "alaw" if fl_rnd.random() < ALAW_SHARE else "ulaw"
+            gain, lead, tail = fl_rnd.uniform(0.5, 1.0), fl_rnd.uniform(0.05, 0.3), fl_rnd.uniform(0.05, 0.3)
+            path = os.path.join(base, "train_flite", f"flite_{k:05d}.wav")
+            jobs.append((path, text, voice, "", stretch, f0, codec, gain, lead, tail))
+            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
+                             "intent": name, "intent_index": ii, "question": 5000 + k, "text": text, "voice": voice,
+                             "variant": "", "speed": stretch, "pitch": f0, "codec": codec, "flite": True})
     C.log("data", f"{len(jobs)} utterances to render ({sum(m['split'] == 'train' for m in manifest)} train)")
     with Pool(2) as pool:
         for i, _ in enumerate(pool.imap_unordered(render, jobs, chunksize=8)):

@@ -72,10 +72,14 @@ def encode_all(asr_state, mels, augment_rnd=None):
     model.load_state_dict(asr_state["model"])
     model.eval()
     out = []
+    eq_rnd = random.Random(C.SEED + 3005)  # the equaliser's own stream: the rest of the copy is the same with or without
     for m in mels:
         m = m.float()
-        if augment_rnd is not None:  # the augmented copy: warped voice and tempo (asr.perturb) plus SpecAugment
-            m = A.spec_augment(A.perturb(m, augment_rnd), augment_rnd)
+        if augment_rnd is not None:  # the augmented copy: warped voice and tempo (asr.perturb) plus SpecAugment,
+            m = A.perturb(m, augment_rnd)  # and the channel equaliser for DEMO_ASR_EQ of them (asr.channel_eq)
+            if A.EQ > 0 and eq_rnd.random() < A.EQ:
+                m = A.channel_eq(m, eq_rnd)
+            m = A.spec_augment(m, augment_rnd)
         out.append(model.encoder(m[None])[0][0].half())
     return out
 
