@@ -2,7 +2,11 @@ package dev.omnicall.model.omni2;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -22,10 +26,15 @@ import dev.omnicall.model.io.PrefixRoutedSource;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TensorSource;
 import dev.omnicall.model.io.WhisperCheckpoint;
+import dev.omnicall.model.stream.SpeechGenerator;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -176,7 +185,116 @@ public final class Omni2Model implements AutoCloseable {
         return Ops.scoped(() -> adaptor.forward(encoder.forward(frontend.forward(manager, audio16k))));
     }
 
-    /** The chat prompt ({@link Omni2ChatPrompt}) with the speech rows where {@code <speech>} stands. */
+    /**
+     * A turn's prompt against what the call's LLM cache already holds: {@code keys}, the whole prompt's position
+     * keys (token ids; a speech's rows {@link #speechKey}, −1 less per row); {@code reused}, its first rows found in
+     * the cache (the common prefix, at most all but the last row, which must run for the first logits); {@code rows}
+     * [keys − reused, H], the embeddings of the rest, to prefill; {@code speechEncoded}, the speeches that had to
+     * go through log-mel, encoder and adaptor for them (one whose rows all lie in the reused prefix is not encoded).
+     */
+    public record PromptPlan(long[] keys, int reused, NDArray rows, int speechEncoded) {
+    }
+
+    /**
+     * Plans a turn's prompt ({@link Omni2ChatPrompt#pieces}: earlier caller turns as speech where their audio is
+     * carried, assistant turns as text) against the position keys of the call's cache ({@code cachedKeys}, empty
+     * for none): the keys of the whole prompt first, the reusable prefix from them, then only the rows after it are
+     * embedded (text) or encoded (speech). A speech's keys are a function of its samples, so rows cached in an
+     * earlier turn match exactly when the same audio comes again, and anything else (another audio, a reply whose
+     * text was cut or tokenizes differently) ends the prefix there and is recomputed: the same prompt either way.
+     */
+    public PromptPlan plan(float[] audio16k, List<Omni2ChatPrompt.PastTurn> history, long[] cachedKeys) {
+        List<float[]> speeches = new ArrayList<>();
+        for (Omni2ChatPrompt.PastTurn t : history) {
+            if (t.userAudio16k() != null) {
+                speeches.add(t.userAudio16k());
+            }
+        }
+        speeches.add(audio16k);
+        // the keys of every piece, then of the whole prompt
+        List<Omni2ChatPrompt.Piece> pieces = Omni2ChatPrompt.pieces(history);
+        List<long[]> pieceKeys = new ArrayList<>(pieces.size());
+        int total = 0;
+        for (Omni2ChatPrompt.Piece p : pieces) {
+            long[] k;
+            if (p instanceof Omni2ChatPrompt.Text t) {
+                k = tokenizer.encode(t.text());
+            } else {
+                float[] a = speeches.get(((Omni2ChatPrompt.Speech) p).index());
+                long base = speechKey(a);
+                k = new long[speechRows(a.length)];
+                for (int i = 0; i < k.length; i++) {
+                    k[i] = base - i;
+                }
+            }
+            pieceKeys.add(k);
+            total += k.length;
+        }
+        long[] keys = new long[total];
+        int at = 0;
+        for (long[] k : pieceKeys) {
+            System.arraycopy(k, 0, keys, at, k.length);
+            at += k.length;
+        }
+        int reused = Math.min(SpeechGenerator.commonPrefix(cachedKeys, keys), total - 1);
+        // the rows after the reused prefix: text embedded, speech encoded (only a speech that reaches past it)
+        int encoded = 0;
+        NDList parts = new NDList();
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            int start = 0;
+            for (int i = 0; i < pieces.size(); i++) {
+                long[] k = pieceKeys.get(i);
+                int end = start + k.length;
+                if (end > reused && k.length > 0) {
+                    int from = Math.max(0, reused - start);
+                    if (pieces.get(i) instanceof Omni2ChatPrompt.Speech sp) {
+                        NDArray speech = encodeSpeech(speeches.get(sp.index()));
+                        encoded++;
+                        if (speech.getShape().get(0) != k.length) {
+                            throw new IllegalStateException("speech of " + speeches.get(sp.index()).length
+                                    + " samples gave " + speech.getShape().get(0) + " rows, " + k.length
+                                    + " expected (speechRows)");
+                        }
+                        parts.add(speech.get(new NDIndex("{}:", from)).toType(llm.dataType(), false));
+                    } else {
+                        parts.add(llm.embed(Arrays.copyOfRange(k, from, k.length)));
+                    }
+                }
+                start = end;
+            }
+            NDArray rows = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
+            NDScope.unregister(rows);
+            return new PromptPlan(keys, reused, rows, encoded);
+        }
+    }
+
+    /**
+     * The position key of a speech's first row: a function of its samples (SHA-256), negative, 2^16 apart from any
+     * other speech's so that its rows (key − i) never meet another's or a token id.
+     */
+    public static long speechKey(float[] audio16k) {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        ByteBuffer b = ByteBuffer.allocate(4 * audio16k.length);
+        b.asFloatBuffer().put(audio16k);
+        byte[] h = sha.digest(b.array());
+        long bits = ByteBuffer.wrap(h).getLong() & ((1L << 40) - 1);
+        return -1 - (bits << 16);
+    }
+
+    /** The speech rows {@link #encodeSpeech} makes of this many samples: log-mel frames / 2 (conv stride) / k. */
+    public int speechRows(int samples) {
+        int frames = frontend.paddedLength(samples) / LogMelFrontend.HOP;
+        int encoderFrames = (frames - 1) / 2 + 1;
+        return encoderFrames / config.speechBlocks().speechEncoderDsRate();
+    }
+
+    /** The chat prompt ({@link Omni2ChatPrompt}) with the speech rows where {@code <speech>} stands, history as text. */
     public OmniModel.Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
         return OmniModel.Prompt.splice(llm, tokenizer, Omni2ChatPrompt.build(history), speech, SPEECH_KEY);
     }
@@ -215,6 +333,10 @@ public final class Omni2Model implements AutoCloseable {
 
     public Cosy2Decoder decoder() {
         return decoder;
+    }
+
+    public LogMelFrontend frontend() {
+        return frontend;
     }
 
     public WhisperEncoder encoder() {

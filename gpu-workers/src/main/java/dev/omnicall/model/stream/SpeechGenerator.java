@@ -387,7 +387,8 @@ public final class SpeechGenerator {
                 live.stream().map(TurnGenerator::pendingState).toList());
     }
 
-    static int commonPrefix(long[] a, long[] b) {
+    /** How many leading keys two position-key sequences share (a call cache's reusable prefix). */
+    public static int commonPrefix(long[] a, long[] b) {
         int n = Math.min(a.length, b.length);
         int i = 0;
         while (i < n && a[i] == b[i]) {

@@ -4,10 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.ChatPrompt;
-import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.SequenceCache;
+import dev.omnicall.model.omni2.Omni2ChatPrompt;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.SpeechStream;
 import dev.omnicall.model.omni2.TtsStream;
@@ -38,7 +38,11 @@ final class Omni2Session implements EngineSession {
     private final Omni2Model model;
     private final Omni2TurnEngine.Options options;
     private final LlamaModel llm;
-    private final KvCache cache;
+    private SequenceCache cache; // the call's LLM cache: prompt + reply; handed on by keep()
+    private final long[] promptKeys;
+    private final int reusedPositions;
+    private final int speechEncoded;
+    private final float[] firstLogits;
     private final TtsStream tts;
     private final NDManager speechManager;
     private final SpeechStream speech;
@@ -59,24 +63,40 @@ final class Omni2Session implements EngineSession {
     /** {@link #cutShort()}: the reply reached the speech limit (the flow noise's 15000 frames unless set lower). */
     static final String CUT_FLOW_NOISE = "flow-noise";
 
-    Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input) {
+    /**
+     * Starts a turn: the prompt planned against {@code kept} (the call's cache from its last turn on this worker,
+     * or null: everything is recomputed, the history's carried audio re-encoded), the cache truncated to the
+     * reused prefix, the rest prefilled. The session owns {@code kept} from here on.
+     */
+    Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input, SequenceCache kept) {
         this.model = model;
         this.options = options;
         this.llm = model.llm();
-        List<ChatPrompt.HistoryTurn> history = new ArrayList<>(input.history().size());
+        List<Omni2ChatPrompt.PastTurn> history = new ArrayList<>(input.history().size());
         for (TurnInput.PastTurn t : input.history()) {
-            history.add(new ChatPrompt.HistoryTurn(t.userText(), t.assistantText()));
+            history.add(new Omni2ChatPrompt.PastTurn(t.userText(),
+                    t.userAudio16k() == null ? null : OmniModel.pcmToFloat(t.userAudio16k()), t.assistantText()));
         }
-        KvCache c = null;
+        SequenceCache c = kept != null && kept.isClosed() ? null : kept;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            // speech rows, the prompt around them, the prefill
-            NDArray speechRows = model.encodeSpeech(OmniModel.pcmToFloat(input.pcm16k()));
-            OmniModel.Prompt prompt = model.prompt(speechRows, history);
-            c = llm.newCache(prompt.keys().length + options.maxNewTokens() + 1L);
-            LlamaModel.Output out = llm.forward(prompt.embeddings(), c, prompt.keys());
+            // the prompt's keys, the prefix the call's cache holds, the rest embedded or encoded
+            Omni2Model.PromptPlan plan = model.plan(OmniModel.pcmToFloat(input.pcm16k()), history,
+                    c == null ? new long[0] : c.positionKeys());
+            NDScope.register(plan.rows());
+            promptKeys = plan.keys();
+            reusedPositions = plan.reused();
+            speechEncoded = plan.speechEncoded();
+            if (c == null) {
+                c = llm.newCache(promptKeys.length + options.maxNewTokens() + 1L);
+            }
+            c.truncate(reusedPositions);
+            // the prefill of the rows after the reused prefix
+            LlamaModel.Output out = llm.forward(plan.rows(), c,
+                    Arrays.copyOfRange(promptKeys, reusedPositions, promptKeys.length));
             state = out.hidden().get(out.hidden().getShape().get(0) - 1);
             logits = out.lastLogits();
+            firstLogits = logits.toType(DataType.FLOAT32, false).toFloatArray();
             NDScope.unregister(state, logits);
         } catch (RuntimeException e) {
             if (c != null) {
@@ -204,9 +224,30 @@ final class Omni2Session implements EngineSession {
         return List.copyOf(units);
     }
 
+    /** True when the prompt's first positions came from the call's kept cache. */
     @Override
     public boolean reusedSnapshot() {
-        return false;
+        return reusedPositions > 0;
+    }
+
+    /** The whole prompt's position keys (token ids; speech rows negative, {@link Omni2Model#speechKey}). */
+    long[] promptKeys() {
+        return promptKeys.clone();
+    }
+
+    /** Prompt positions taken from the kept cache instead of being prefilled. */
+    int reusedPositions() {
+        return reusedPositions;
+    }
+
+    /** Speeches run through log-mel, encoder and adaptor for this prompt (this turn's, and history not cached). */
+    int speechEncoded() {
+        return speechEncoded;
+    }
+
+    /** The prefill's last logits (float32), the first token's. */
+    float[] firstLogits() {
+        return firstLogits.clone();
     }
 
     @Override
@@ -230,10 +271,18 @@ final class Omni2Session implements EngineSession {
         return done;
     }
 
-    /** No per-call cache is kept yet: the next turn prefills again. */
+    /**
+     * The call's LLM cache (this prompt and the reply's tokens but the last, which was never run) for its next turn
+     * on this worker; null once taken. The next turn reuses the longest prefix of its own prompt it finds there.
+     */
     @Override
     public ConversationSnapshot keep() {
-        return null;
+        if (cache == null || cache.isClosed()) {
+            return null;
+        }
+        Omni2TurnEngine.Snapshot s = new Omni2TurnEngine.Snapshot(cache);
+        cache = null;
+        return s;
     }
 
     @Override
@@ -244,7 +293,9 @@ final class Omni2Session implements EngineSession {
         closed = true;
         releaseStep();
         tts.close();
-        cache.close();
+        if (cache != null) {
+            cache.close();
+        }
         speechManager.close();
     }
 }

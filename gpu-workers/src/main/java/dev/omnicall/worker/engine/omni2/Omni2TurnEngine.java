@@ -1,6 +1,7 @@
 package dev.omnicall.worker.engine.omni2;
 
 import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.omni2.FlowMatching;
 import dev.omnicall.model.omni2.Omni2Config;
 import dev.omnicall.model.omni2.Omni2Model;
@@ -25,9 +26,15 @@ import org.slf4j.LoggerFactory;
  * the rest and {@code <sep>} go in and the TTS LM runs to its end token or the final cap; the units go through the
  * flow and HiFT ({@code SpeechStream}) as they are written, out as 24 kHz chunks. See {@link Omni2Session}.
  *
- * <p>Not yet: batching across turns (each session steps on its own), a kept per-call KV cache ({@link
- * EngineSession#keep()} gives none), caller transcription (the checkpoint has no Whisper decoder), earlier caller
- * turns as speech. Not thread-safe: the worker calls it from its engine thread only.
+ * <p>Multi-turn the LLaMA-Omni2 way: earlier caller turns go into the prompt as speech (each {@code <speech>} its
+ * own rows; a turn whose audio the request no longer carries goes in as text), assistant turns as text. A turn's
+ * LLM cache is kept for the call's next turn ({@link EngineSession#keep()}), which reuses the longest prefix of its
+ * prompt found there, so a call that stays on this worker re-encodes no earlier speech; after a move the history's
+ * audio carried in the TurnRequest is encoded again. Same prompt either way (tested).
+ *
+ * <p>Not yet: batching across turns (each session steps on its own, its cache its own: no {@code KvPool}), caller
+ * transcription (the checkpoint has no Whisper decoder). Not thread-safe: the worker calls it from its engine
+ * thread only.
  */
 public final class Omni2TurnEngine implements TurnEngine {
     private static final Logger LOG = LoggerFactory.getLogger(Omni2TurnEngine.class);
@@ -107,7 +114,7 @@ public final class Omni2TurnEngine implements TurnEngine {
                 LOG.info("caller transcription off: a LLaMA-Omni2 checkpoint has no Whisper decoder");
             }
             LOG.info("LLaMA-Omni2 engine: schedule {}, TTS {}, at most {} text tokens a reply; turns step one by one"
-                    + " (no batching, no kept KV cache yet)", options.schedule(), options.sampling().isGreedy()
+                    + " (no batching); a call's KV cache kept between its turns", options.schedule(), options.sampling().isGreedy()
                     ? "greedy over units + end" : options.sampling(), options.maxNewTokens());
             return new Omni2TurnEngine(model, options, true);
         } catch (RuntimeException e) {
@@ -124,13 +131,49 @@ public final class Omni2TurnEngine implements TurnEngine {
         return options;
     }
 
-    /** Encoder, adaptor and the LLM prefill; a kept snapshot (none is ever made here) is closed. */
+    /**
+     * The prompt (earlier caller turns as speech, assistant turns as text), its prefix reused from the call's kept
+     * cache when {@code reuse} is this engine's snapshot (another kind is closed), the rest encoded and prefilled.
+     */
     @Override
     public EngineSession start(TurnInput input, ConversationSnapshot reuse) {
-        if (reuse != null) {
+        SequenceCache kept = null;
+        if (reuse instanceof Snapshot s) {
+            kept = s.take();
+        } else if (reuse != null) {
             reuse.close();
         }
-        return new Omni2Session(model, options, input);
+        return new Omni2Session(model, options, input, kept);
+    }
+
+    /** A call's LLM cache kept between its turns (the shared {@link SequenceCache}: positions and their keys). */
+    static final class Snapshot implements ConversationSnapshot {
+        private SequenceCache cache;
+        private final long bytes;
+
+        Snapshot(SequenceCache cache) {
+            this.cache = cache;
+            this.bytes = cache.deviceBytes();
+        }
+
+        SequenceCache take() {
+            SequenceCache c = cache;
+            cache = null;
+            return c;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void close() {
+            if (cache != null) {
+                cache.close();
+                cache = null;
+            }
+        }
     }
 
     /** Each session advances by one text token (and what the schedule writes after it). */
