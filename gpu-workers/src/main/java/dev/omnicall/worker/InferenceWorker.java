@@ -12,6 +12,7 @@ import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.DeadLetters;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.worker.engine.TurnEngine;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.CommonClientConfigs;
@@ -23,6 +24,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -111,6 +113,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
 
     private final WorkerConfig config;
     private final WorkerMetrics metrics;
+    private final TurnTrace trace;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final KafkaProducer<String, byte[]> producer;
     private final TurnRequests requests;
@@ -143,7 +146,13 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private volatile boolean assigned;
 
     public InferenceWorker(WorkerConfig config, TurnEngine engine, WorkerMetrics metrics) {
+        this(config, engine, metrics, TurnTrace.RELAY);
+    }
+
+    /** With {@code trace} called as each attempt's first AudioChunk goes out (its trace context header). */
+    public InferenceWorker(WorkerConfig config, TurnEngine engine, WorkerMetrics metrics, TurnTrace trace) {
         this.config = config;
+        this.trace = trace;
         this.metrics = metrics;
         Map<String, Object> c = config.kafka().consumer(config.groupId(), config.instanceId());
         // Partition i of turn-requests and of call-events must land on the same worker, or a call's BargeIn or
@@ -354,6 +363,7 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         Turn turn = new Turn(request, TurnRequests.toInput(request), tp, r.offset(), r.key(),
                 r.value(), attempt);
         turn.timings.setRequestConsumedUs(consumedUs);
+        turn.requestHeaders = r.headers();
         String callId = turn.callId();
         if (endedCalls.contains(callId) || cancelledTurns.contains(callId + "#" + turn.turnId())) {
             compute.post(() -> scheduler.rejectCancelled(turn, "already-cancelled"));
@@ -434,8 +444,13 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
 
     /** Output (text, audio): a produce that fails for good stops the worker before it commits past the loss. */
     private <V extends SpecificRecord> void send(String topic, String key, Serializer<V> serializer, V value) {
+        send(topic, key, serializer, value, null);
+    }
+
+    private <V extends SpecificRecord> void send(String topic, String key, Serializer<V> serializer, V value,
+                                                 Iterable<Header> headers) {
         byte[] bytes = serializer.serialize(topic, value);
-        producer.send(new ProducerRecord<>(topic, key, bytes), (md, e) -> {
+        producer.send(new ProducerRecord<>(topic, null, key, bytes, headers), (md, e) -> {
             if (e != null) {
                 LOG.error("could not produce to {} for key {}: {}", topic, key, e.toString());
                 sendFailure.compareAndSet(null, e);
@@ -608,7 +623,8 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
 
         @Override
         public void audio(Turn turn, AudioChunk chunk) {
-            send(Topics.RESPONSE_AUDIO.name(), turn.callId(), audioSerializer, chunk);
+            send(Topics.RESPONSE_AUDIO.name(), turn.callId(), audioSerializer, chunk,
+                    chunk.getSeq() == 0 ? trace.firstChunk(turn.requestHeaders, chunk) : null);
         }
 
         @Override

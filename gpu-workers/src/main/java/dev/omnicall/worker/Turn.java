@@ -5,6 +5,7 @@ import dev.omnicall.events.TurnTimings;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.TurnInput;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Headers;
 
 import java.util.Objects;
 
@@ -38,6 +39,8 @@ public final class Turn {
     /** When its caller transcript may first run (its first audio, or its tail), scheduler's clock; 0 before. */
     long eligibleUs;
     String cancelReason;
+    /** Headers of its TurnRequest record: the trace context its first AudioChunk carries on (TurnTrace). */
+    Headers requestHeaders;
 
     public Turn(TurnRequest request, TurnInput input, TopicPartition partition, long offset, byte[] key, byte[] value,
                 int attempt) {

@@ -6,6 +6,7 @@ import dev.omnicall.bridge.call.CallSession;
 import dev.omnicall.bridge.kafka.KafkaCallEventSink;
 import dev.omnicall.bridge.kafka.OrphanSweep;
 import dev.omnicall.bridge.kafka.PartitionAffinity;
+import dev.omnicall.bridge.kafka.ReplyTraces;
 import dev.omnicall.bridge.kafka.ResponseAudioConsumer;
 import dev.omnicall.bridge.media.MediaStats;
 import dev.omnicall.bridge.media.RtpPortAllocator;
@@ -14,6 +15,7 @@ import dev.omnicall.bridge.sip.SipUserAgent;
 import dev.omnicall.events.EndReason;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.TurnTrace;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,6 +53,7 @@ public final class BridgeServer implements AutoCloseable {
 
     private final BridgeConfig config;
     private final BridgeMetrics metrics;
+    private final ReplyTraces traces;
     private KafkaCallEventSink sink;
     private ResponseAudioConsumer replies;
     private CallManager calls;
@@ -63,8 +66,14 @@ public final class BridgeServer implements AutoCloseable {
     private OverloadGuard overload;
 
     public BridgeServer(BridgeConfig config, BridgeMetrics metrics) {
+        this(config, metrics, TurnTrace.RELAY);
+    }
+
+    /** With {@code trace} called where a turn's trace context crosses Kafka (utterance out, first reply RTP). */
+    public BridgeServer(BridgeConfig config, BridgeMetrics metrics, TurnTrace trace) {
         this.config = config;
         this.metrics = metrics;
+        this.traces = new ReplyTraces(trace);
     }
 
     /**
@@ -81,7 +90,7 @@ public final class BridgeServer implements AutoCloseable {
             throw new IllegalStateException("bridge " + config.bridgeId() + " already started");
         }
         try {
-            sink = new KafkaCallEventSink(config.kafka(), config.serde(), "bridge-" + config.bridgeId(), metrics);
+            sink = new KafkaCallEventSink(config.kafka(), config.serde(), "bridge-" + config.bridgeId(), metrics, traces);
             int partitions = sink.partitionsOf(Topics.RESPONSE_AUDIO);
             affinity = new PartitionAffinity(config.bridgeIndex(), config.bridgeCount(), partitions);
             if (!config.orphanLookback().isZero()) {
@@ -90,7 +99,7 @@ public final class BridgeServer implements AutoCloseable {
                 sweep.markEnd(); // before SIP opens: every call of this run is published after the mark
             }
             replies = new ResponseAudioConsumer(config.kafka(), config.serde(), config.bridgeId(),
-                    affinity.ownedPartitions(), chunk -> calls.onChunk(chunk), metrics);
+                    affinity.ownedPartitions(), chunk -> calls.onChunk(chunk), metrics, traces);
             calls = new CallManager(config.bridgeId(), config.media(), new RtpPortAllocator(
                     InetAddress.getByName(config.rtpBindAddress()), config.rtpPortMin(), config.rtpPortMax()),
                     affinity::newCallId, sink, metrics, config.rtpTimeout(), Clock::nowMicros);

@@ -12,6 +12,7 @@ import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.state.ConversationState;
 import dev.omnicall.state.PendingTurnMetrics;
 import dev.omnicall.state.SpeculationState;
@@ -76,6 +77,11 @@ public final class ConversationTopology {
     }
 
     public static Topology build(ConversationConfig config, SerdeConfig serdes, TopologyMetrics metrics) {
+        return build(config, serdes, metrics, TurnTrace.RELAY);
+    }
+
+    /** With {@code trace} called as each TurnRequest goes out (its trace context header; {@link TurnTrace}). */
+    public static Topology build(ConversationConfig config, SerdeConfig serdes, TopologyMetrics metrics, TurnTrace trace) {
         Serde<AudioSegment> segmentSerde = Topics.CALLER_AUDIO.valueSerde(serdes);
         Serde<TextDelta> textSerde = Topics.RESPONSE_TEXT.valueSerde(serdes);
         Serde<CallEvent> eventSerde = Topics.CALL_EVENTS.valueSerde(serdes);
@@ -94,7 +100,7 @@ public final class ConversationTopology {
         t.addSource(CHUNK_SOURCE, raw, raw, Topics.RESPONSE_AUDIO.name());
         t.addSource(CALLER_TEXT_SOURCE, raw, raw, Topics.CALLER_TEXT.name());
 
-        t.addProcessor(ASSEMBLER, () -> new UtteranceAssembler(segmentSerde.deserializer(), config, metrics), AUDIO_SOURCE);
+        t.addProcessor(ASSEMBLER, () -> new UtteranceAssembler(segmentSerde.deserializer(), config, metrics, trace), AUDIO_SOURCE);
         t.addProcessor(REPLIES, () -> new ReplyCollector(textSerde.deserializer(), config, metrics), TEXT_SOURCE);
         t.addProcessor(EVENTS, () -> new CallEventRouter(eventSerde.deserializer(), textSerde.deserializer(),
                 callerTextSerde.deserializer(), config, metrics), EVENT_SOURCE);

@@ -5,6 +5,8 @@ import dev.omnicall.kafka.DeadLetters;
 import dev.omnicall.kafka.Topic;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
@@ -115,6 +117,11 @@ abstract class DecodingProcessor<V extends SpecificRecord> implements Processor<
     /** The wire bytes of the record being handled. */
     protected final byte[] currentValue() {
         return current.value();
+    }
+
+    /** The headers of the record being handled; empty outside {@link #process} (a punctuator). */
+    protected final Headers currentHeaders() {
+        return current == null ? new RecordHeaders() : current.headers();
     }
 
     /** Sends the record being processed to the dead-letter topic, explaining why. */

@@ -5,6 +5,7 @@ import dev.omnicall.events.TurnRequest;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.state.ConversationState;
 import dev.omnicall.state.UtteranceProgress;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -39,9 +40,12 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
     private KeyValueStore<String, UtteranceProgress> progress;
     private ConversationContext conversation;
     private SpeculationGate speculation;
+    private final TurnTrace trace;
 
-    UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics) {
+    UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics,
+                       TurnTrace trace) {
         super(Topics.CALLER_AUDIO, deserializer, config, metrics);
+        this.trace = trace;
     }
 
     @Override
@@ -181,7 +185,9 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         conversation.addPending(callId, p.getUtteranceId(), pcm, userEndedUs(timings));
         p.setEmitted(true);
         metrics.increment(TopologyMetrics.TURN_REQUESTS);
-        context.forward(new Record<>(callId, request, timestamp), ConversationTopology.TURN_REQUEST_SINK);
+        // The trace context comes from the end-of-utterance segment's headers when that record completes the turn.
+        context.forward(new Record<>(callId, request, timestamp, trace.turnRequested(currentHeaders(), request)),
+                ConversationTopology.TURN_REQUEST_SINK);
         // Under exactly-once the worker (read_committed) sees the request only at the commit: ask for it now, so it
         // does not wait for the stream thread's next look at the commit timer (up to poll.ms on an idle thread).
         context.commit();

@@ -12,6 +12,7 @@ import dev.omnicall.bridge.media.MicrometerMediaMetrics;
 import dev.omnicall.bridge.media.SegmenterConfig;
 import dev.omnicall.bridge.sip.SipConfig;
 import dev.omnicall.bridge.vad.VadFactory;
+import dev.omnicall.kafka.TurnTrace;
 import io.micrometer.core.instrument.Gauge;
 import org.jboss.logging.Logger;
 
@@ -39,6 +40,16 @@ public final class BridgeRoleService implements RoleService {
     private volatile String sipUri;
     private volatile String authHint = "";
     private volatile boolean closing;
+    private final TurnTrace trace;
+
+    public BridgeRoleService() {
+        this(TurnTrace.RELAY);
+    }
+
+    /** @param trace what the bridge does with a turn's trace context (dev.omnicall.app.trace) */
+    public BridgeRoleService(TurnTrace trace) {
+        this.trace = trace;
+    }
 
     @Override
     public Role role() {
@@ -104,7 +115,7 @@ public final class BridgeRoleService implements RoleService {
                 : VadFactory.create(c.vad().sileroModel().or(VadFactory::locateModel));
         int port = c.sip().port() == 0 ? freeSipPort(c.sip().host()) : c.sip().port();
         BridgeConfig config = bridgeConfig(context, vads, port);
-        BridgeServer s = new BridgeServer(config, new BridgeMetrics(context.registry()));
+        BridgeServer s = new BridgeServer(config, new BridgeMetrics(context.registry()), trace);
         Gauge.builder("omnicall.bridge.calls.live", s, b -> b.liveCalls().size())
                 .description("calls held by this bridge now").register(context.registry());
         new LiveMediaGauges(s::liveCallStats).register(context.registry());

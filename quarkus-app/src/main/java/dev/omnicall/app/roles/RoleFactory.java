@@ -1,6 +1,7 @@
 package dev.omnicall.app.roles;
 
 import dev.omnicall.app.config.Role;
+import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.topologies.TopologyMetrics;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Instance;
@@ -19,6 +20,9 @@ public class RoleFactory {
     Instance<KafkaStreams> kafkaStreams;
     @Inject
     Instance<TopologyMetrics> topologyMetrics;
+    /** The trace hooks of the bridge and the worker (the streams role's go into its Topology, StreamsTopology). */
+    @Inject
+    TurnTrace trace;
 
     /**
      * @param modelDir             the checkpoint the worker loads (the boot sequence's {@code ModelChoice})
@@ -27,8 +31,8 @@ public class RoleFactory {
     public RoleService create(Role role, java.nio.file.Path modelDir, double encoderPaddedSeconds) {
         return switch (role) {
             case STREAMS -> new StreamsRoleService(kafkaStreams::get, topologyMetrics.get());
-            case WORKER -> new WorkerRoleService(modelDir, encoderPaddedSeconds);
-            case BRIDGE -> new BridgeRoleService();
+            case WORKER -> new WorkerRoleService(modelDir, encoderPaddedSeconds, trace);
+            case BRIDGE -> new BridgeRoleService(trace);
         };
     }
 }

@@ -4,6 +4,7 @@ import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.SerdeProperties;
 import dev.omnicall.app.config.StreamsRoleSwitch;
 import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.topologies.ConversationConfig;
 import dev.omnicall.topologies.ConversationTopology;
 import dev.omnicall.topologies.StreamsRole;
@@ -32,8 +33,8 @@ public class StreamsTopology {
     @Produces
     @Singleton
     @LookupIfProperty(name = StreamsRoleSwitch.ACTIVE, stringValue = "true")
-    Topology topology(ConversationConfig conversation, SerdeConfig serde, TopologyMetrics metrics) {
-        return ConversationTopology.build(conversation, serde, metrics);
+    Topology topology(ConversationConfig conversation, SerdeConfig serde, TopologyMetrics metrics, TurnTrace trace) {
+        return ConversationTopology.build(conversation, serde, metrics, trace);
     }
 
     @Produces

@@ -2,6 +2,7 @@ package dev.omnicall.app.roles;
 
 import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
+import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.DeviceSpec;
@@ -29,6 +30,7 @@ public final class WorkerRoleService implements RoleService {
 
     private final Path modelDir;
     private final double encoderPaddedSeconds;
+    private final TurnTrace trace;
     private volatile TurnEngine engine;
     private volatile InferenceWorker worker;
     private volatile Thread loop;
@@ -42,8 +44,14 @@ public final class WorkerRoleService implements RoleService {
      * @param encoderPaddedSeconds log-mel input length for it (configured, or the boot sequence's default for that checkpoint)
      */
     public WorkerRoleService(Path modelDir, double encoderPaddedSeconds) {
+        this(modelDir, encoderPaddedSeconds, TurnTrace.RELAY);
+    }
+
+    /** @param trace what the worker does with a turn's trace context (dev.omnicall.app.trace) */
+    public WorkerRoleService(Path modelDir, double encoderPaddedSeconds, TurnTrace trace) {
         this.modelDir = modelDir;
         this.encoderPaddedSeconds = encoderPaddedSeconds;
+        this.trace = trace;
     }
 
     /** The worker's settings from the app's: the library's defaults for what the catalogue does not list. */
@@ -77,7 +85,8 @@ public final class WorkerRoleService implements RoleService {
         engine = TurnEngines.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);
-        InferenceWorker w = new InferenceWorker(config, engine, new MicrometerWorkerMetrics(context.registry(), config.instanceId()));
+        InferenceWorker w = new InferenceWorker(config, engine, new MicrometerWorkerMetrics(context.registry(), config.instanceId()),
+                trace);
         worker = w;
         Thread t = new Thread(() -> {
             try {

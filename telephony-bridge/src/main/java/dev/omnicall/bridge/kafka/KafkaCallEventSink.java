@@ -8,12 +8,14 @@ import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.TurnTrace;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -30,6 +32,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
 
 /**
  * Publishes the bridge's CallEvents and AudioSegments, keyed by call ID, with one idempotent
@@ -51,11 +54,19 @@ public final class KafkaCallEventSink implements CallEventSink, AutoCloseable {
     private final Serializer<AudioSegment> segmentSerializer;
     private final BridgeMetrics metrics;
     private final ExecutorService sender;
+    private final ReplyTraces traces;
 
     /** Records waiting for the sender thread (a 160 ms segment is 5 kB: 8192 are ~40 MB). */
     static final int MAX_QUEUED = 8192;
 
     public KafkaCallEventSink(KafkaSettings settings, SerdeConfig serde, String clientId, BridgeMetrics metrics) {
+        this(settings, serde, clientId, metrics, new ReplyTraces(TurnTrace.RELAY));
+    }
+
+    /** With {@code traces} giving the trace headers of end-of-utterance segments and PlaybackStarted events. */
+    public KafkaCallEventSink(KafkaSettings settings, SerdeConfig serde, String clientId, BridgeMetrics metrics,
+                              ReplyTraces traces) {
+        this.traces = traces;
         this.producer = new KafkaProducer<>(producerConfig(settings, clientId), new StringSerializer(), new ByteArraySerializer());
         this.sender = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(MAX_QUEUED), r -> {
             Thread t = new Thread(r, clientId + "-kafka-sender");
@@ -86,15 +97,17 @@ public final class KafkaCallEventSink implements CallEventSink, AutoCloseable {
 
     @Override
     public void callEvent(CallEvent event) {
-        send(Topics.CALL_EVENTS, eventSerializer, event.getCallId(), event);
+        send(Topics.CALL_EVENTS, eventSerializer, event.getCallId(), event, () -> traces.callEvent(event));
     }
 
     @Override
     public void audioSegment(AudioSegment segment) {
-        send(Topics.CALLER_AUDIO, segmentSerializer, segment.getCallId(), segment);
+        send(Topics.CALLER_AUDIO, segmentSerializer, segment.getCallId(), segment, () -> traces.segment(segment));
     }
 
-    private <V extends SpecificRecord> void send(Topic<V> topic, Serializer<V> serializer, String callId, V value) {
+    /** {@code headers} is called on the sender thread, off the media threads. */
+    private <V extends SpecificRecord> void send(Topic<V> topic, Serializer<V> serializer, String callId, V value,
+                                                 Supplier<Headers> headers) {
         byte[] bytes;
         try {
             bytes = serializer.serialize(topic.name(), value);
@@ -104,7 +117,7 @@ public final class KafkaCallEventSink implements CallEventSink, AutoCloseable {
             return;
         }
         try {
-            sender.execute(() -> produce(topic, callId, bytes));
+            sender.execute(() -> produce(topic, callId, bytes, traceHeaders(headers)));
         } catch (RejectedExecutionException e) {
             metrics.kafkaError("queue_full");
             LOG.error("dropping a {} for call {}: {} records wait for Kafka already (or the sink is closed)",
@@ -112,10 +125,20 @@ public final class KafkaCallEventSink implements CallEventSink, AutoCloseable {
         }
     }
 
-    /** On the sender thread: may block while the producer has no metadata, never a media thread. */
-    private void produce(Topic<?> topic, String callId, byte[] bytes) {
+    /** The trace headers; none when making them fails (the record goes out all the same). */
+    private static Headers traceHeaders(Supplier<Headers> headers) {
         try {
-            producer.send(new ProducerRecord<>(topic.name(), callId, bytes), (meta, error) -> {
+            return headers.get();
+        } catch (RuntimeException e) {
+            LOG.warn("no trace context on a record: {}", e.toString());
+            return null;
+        }
+    }
+
+    /** On the sender thread: may block while the producer has no metadata, never a media thread. */
+    private void produce(Topic<?> topic, String callId, byte[] bytes, Headers headers) {
+        try {
+            producer.send(new ProducerRecord<>(topic.name(), null, callId, bytes, headers), (meta, error) -> {
                 if (error != null) {
                     metrics.kafkaError("produce");
                     LOG.error("could not publish to {} for call {}: {}", topic.name(), callId, error.toString());

@@ -7,6 +7,7 @@ import dev.omnicall.kafka.DeadLetters;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topics;
+import dev.omnicall.kafka.TurnTrace;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -47,6 +48,7 @@ public final class ResponseAudioConsumer implements AutoCloseable {
     private final List<TopicPartition> partitions;
     private final Consumer<AudioChunk> handler;
     private final BridgeMetrics metrics;
+    private final ReplyTraces traces;
     private final String application;
     private final CountDownLatch assigned = new CountDownLatch(1);
     private final Thread thread;
@@ -54,6 +56,13 @@ public final class ResponseAudioConsumer implements AutoCloseable {
 
     public ResponseAudioConsumer(KafkaSettings settings, SerdeConfig serde, String bridgeId, List<Integer> owned,
                                  Consumer<AudioChunk> handler, BridgeMetrics metrics) {
+        this(settings, serde, bridgeId, owned, handler, metrics, new ReplyTraces(TurnTrace.RELAY));
+    }
+
+    /** With {@code traces} keeping each attempt's first chunk's trace header until its first RTP packet. */
+    public ResponseAudioConsumer(KafkaSettings settings, SerdeConfig serde, String bridgeId, List<Integer> owned,
+                                 Consumer<AudioChunk> handler, BridgeMetrics metrics, ReplyTraces traces) {
+        this.traces = traces;
         Map<String, Object> props = settings.consumer("unused", "bridge-" + bridgeId + "-response-audio");
         props.remove(ConsumerConfig.GROUP_ID_CONFIG); // assign() without a group: nothing to rebalance or commit
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest");
@@ -116,6 +125,7 @@ public final class ResponseAudioConsumer implements AutoCloseable {
             return;
         }
         try {
+            traces.chunk(r.headers(), chunk);
             handler.accept(chunk);
         } catch (RuntimeException e) {
             deadLetter(r, "bridge", e);
