@@ -27,7 +27,7 @@ public class TracingProducer {
     TurnTrace turnTrace(@ConfigProperty(name = TracingSwitch.SDK_DISABLED, defaultValue = "false") boolean sdkDisabled,
                         Instance<OpenTelemetry> openTelemetry, MeterRegistry registry) {
         if (sdkDisabled) {
-            LOG.debug("turn traces off (no OTLP endpoint set)");
+            LOG.info("turn traces off (set quarkus.otel.exporter.otlp.endpoint to export them)");
             return TurnTrace.RELAY;
         }
         LOG.info("turn traces on: one OpenTelemetry trace per turn, its context in the Kafka record headers");
