@@ -42,6 +42,10 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
     private SpeculationGate speculation;
     private final TurnTrace trace;
 
+    UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics) {
+        this(deserializer, config, metrics, TurnTrace.RELAY);
+    }
+
     UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics,
                        TurnTrace trace) {
         super(Topics.CALLER_AUDIO, deserializer, config, metrics);
