@@ -6,14 +6,19 @@
 # CAM++'s interface (input 'input' [B, T, 80] with dynamic B and T, output 'output' [B, 192]; convolutions over time,
 # statistics pooling, a linear layer), seeded, exported with torch.onnx.export (no 'onnx' python package needed),
 # plus one export with the wrong input layout ([B, 80, T]) for the bad-input test.
-# Usage: campplus.py OUT_DIR WAV...   (16-bit mono 16 kHz WAVs, read with the wave module as sample / 32768)
+# Usage: campplus.py OUT_DIR WAV...   (mono 16-bit PCM or 32-bit float WAVs; other rates resampled to 16 kHz with
+#   torchaudio.transforms.Resample as CosyVoice's load_wav does; the chunks parsed here, as torchaudio.load may
+#   have no backend on Debian)
 # Writes OUT_DIR/campplus.onnx, OUT_DIR/campplus_channels_first.onnx and OUT_DIR/outputs.pt with, per WAV i:
-#   fbank_i [T, 80] (torchaudio), fbank64_i (the same computed in float64, saved as float32), feat_i [T, 80] (mean-normalised), xvector_i [192] (the tiny net in torch on feat_i).
+#   wave16k_i [N] (the 16 kHz samples),
+#   fbank_i [T, 80] (torchaudio), fbank64_i (the same computed in float64, saved as float32),
+#   feat_i [T, 80] (mean-normalised), xvector_i [192] (the tiny net in torch on feat_i).
 import os
 import sys
-import wave
+import struct
 
 import torch
+import torchaudio
 import torchaudio.compliance.kaldi as kaldi
 
 torch.set_grad_enabled(False)
@@ -53,17 +58,41 @@ export(TinyCampPlus(channels_first=True).eval(), os.path.join(out_dir, 'campplus
 
 
 def read_wav(path):
-    with wave.open(path, 'rb') as w:
-        assert w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getframerate() == 16000, path
-        pcm = torch.frombuffer(bytearray(w.readframes(w.getnframes())), dtype=torch.int16)
-    return pcm.float().unsqueeze(0) / 32768.0  # [1, N], as torchaudio.load
+    """A mono 16-bit PCM or 32-bit float WAV -> [1, N] on a +-1 scale (as torchaudio.load), then to 16 kHz with
+    torchaudio.transforms.Resample's defaults, as CosyVoice's load_wav does."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    assert data[:4] == b'RIFF' and data[8:12] == b'WAVE', path
+    pos, fmt, pcm = 12, None, None
+    while pos + 8 <= len(data):  # walk the chunks (fmt, fact, data, ...)
+        cid, size = data[pos:pos + 4], struct.unpack('<I', data[pos + 4:pos + 8])[0]
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b'fmt ':
+            fmt = struct.unpack('<HHIIHH', body[:16])
+        elif cid == b'data':
+            pcm = body
+        pos += 8 + size + (size & 1)
+    tag, channels, rate, _, _, bits = fmt
+    assert channels == 1, path
+    if tag == 1 and bits == 16:
+        x = torch.frombuffer(bytearray(pcm), dtype=torch.int16).float() / 32768.0
+    elif tag == 3 and bits == 32:
+        x = torch.frombuffer(bytearray(pcm), dtype=torch.float32).clone()
+    else:
+        raise ValueError('%s: format %d, %d bits' % (path, tag, bits))
+    x = x.unsqueeze(0)
+    if rate != 16000:
+        x = torchaudio.transforms.Resample(orig_freq=rate, new_freq=16000)(x)
+    return x
 
 
 out = {}
 for i, path in enumerate(wavs):
-    fbank = kaldi.fbank(read_wav(path), num_mel_bins=80, dither=0, sample_frequency=16000)
+    wave16k = read_wav(path)
+    out['wave16k_%d' % i] = wave16k.flatten()
+    fbank = kaldi.fbank(wave16k, num_mel_bins=80, dither=0, sample_frequency=16000)
     # the same in float64: how far torch's own float32 rounding moves the values
-    out['fbank64_%d' % i] = kaldi.fbank(read_wav(path).double(), num_mel_bins=80, dither=0, sample_frequency=16000)
+    out['fbank64_%d' % i] = kaldi.fbank(wave16k.double(), num_mel_bins=80, dither=0, sample_frequency=16000)
     feat = fbank - fbank.mean(dim=0, keepdim=True)
     out['fbank_%d' % i] = fbank
     out['feat_%d' % i] = feat

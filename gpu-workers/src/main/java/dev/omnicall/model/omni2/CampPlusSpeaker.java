@@ -28,8 +28,10 @@ import javax.sound.sampled.UnsupportedAudioFileException;
  * the flow L2-normalises it before {@code spk_embed_affine_layer} ({@link FlowMatching#speaker}), the same for a
  * cached x-vector. Run once per voice at start-up; every failure is one {@link CheckpointException} naming the file.
  *
- * <p>The WAV: 16-bit signed PCM, mono, 16 kHz (CosyVoice resamples other rates itself; here they are refused with
- * the sox line that converts them), read as sample / 32768 like torchaudio.load.
+ * <p>The WAV: mono, 16-bit signed PCM (read as sample / 32768, like torchaudio.load) or 32-bit float (LLaMA-Omni2's
+ * {@code prompt_en.wav} is 22.05 kHz float), at 16 kHz or a higher rate brought down to 16 kHz as CosyVoice's
+ * {@code load_wav} does ({@link SincResampler}). A lower rate is refused, as the reference's assertion does; so are
+ * several channels (the reference averages them; the issue asks for a mono prompt).
  */
 public final class CampPlusSpeaker {
     public static final String ONNX_FILE = "campplus.onnx";
@@ -107,7 +109,10 @@ public final class CampPlusSpeaker {
         return in.getKey();
     }
 
-    /** A 16-bit mono 16 kHz WAV → samples / 32768; one clear error when missing, unreadable or another format. */
+    /**
+     * A mono WAV (16-bit PCM or 32-bit float, 16 kHz or more) → 16 kHz samples on a ±1 scale; one clear error when
+     * missing, unreadable or another format.
+     */
     public static float[] readPromptWav(Path file) {
         if (!Files.isRegularFile(file)) {
             throw new CheckpointException("the speaker prompt WAV " + file + " is missing");
@@ -119,21 +124,24 @@ public final class CampPlusSpeaker {
                 throw new CheckpointException("the speaker prompt WAV " + file + " has " + f.getChannels()
                         + " channels; one (mono) is needed" + convert);
             }
-            if (f.getSampleRate() != SAMPLE_RATE) {
-                throw new CheckpointException("the speaker prompt WAV " + file + " is at " + (int) f.getSampleRate()
-                        + " Hz; " + SAMPLE_RATE + " Hz is needed" + convert);
+            int rate = Math.round(f.getSampleRate());
+            if (rate < SAMPLE_RATE || rate != f.getSampleRate()) {
+                throw new CheckpointException("the speaker prompt WAV " + file + " is at " + f.getSampleRate()
+                        + " Hz; " + SAMPLE_RATE + " Hz or a higher whole rate is needed" + convert);
             }
-            if (f.getEncoding() != AudioFormat.Encoding.PCM_SIGNED || f.getSampleSizeInBits() != 16) {
+            boolean pcm16 = f.getEncoding() == AudioFormat.Encoding.PCM_SIGNED && f.getSampleSizeInBits() == 16;
+            boolean float32 = f.getEncoding() == AudioFormat.Encoding.PCM_FLOAT && f.getSampleSizeInBits() == 32;
+            if (!pcm16 && !float32) {
                 throw new CheckpointException("the speaker prompt WAV " + file + " is " + f.getEncoding() + " "
-                        + f.getSampleSizeInBits() + "-bit; 16-bit signed PCM is needed" + convert);
+                        + f.getSampleSizeInBits() + "-bit; 16-bit signed PCM or 32-bit float is needed" + convert);
             }
             byte[] bytes = in.readAllBytes();
             ByteBuffer b = ByteBuffer.wrap(bytes).order(f.isBigEndian() ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
-            float[] wave = new float[bytes.length / 2];
+            float[] wave = new float[bytes.length / (pcm16 ? 2 : 4)];
             for (int i = 0; i < wave.length; i++) {
-                wave[i] = b.getShort(2 * i) / 32768f;
+                wave[i] = pcm16 ? b.getShort(2 * i) / 32768f : b.getFloat(4 * i);
             }
-            return wave;
+            return rate == SAMPLE_RATE ? wave : new SincResampler(rate, SAMPLE_RATE).apply(wave);
         } catch (UnsupportedAudioFileException e) {
             throw new CheckpointException("the speaker prompt WAV " + file + " is unreadable: not a WAV file javax.sound"
                     + " can read (" + e.getMessage() + ")", e);

@@ -28,9 +28,13 @@ import javax.sound.sampled.AudioSystem;
  */
 final class CampPlusFixture {
     /** The WAVs handed to the oracle, in its index order. */
-    static final String[] WAVS = {"voice_a.wav", "voice_b.wav", "one_frame.wav", "two_frames.wav"};
+    static final String[] WAVS = {"voice_a.wav", "voice_b.wav", "one_frame.wav", "two_frames.wav",
+        "voice_c_22050_float.wav", "voice_d_24000.wav"};
     static final int VOICE_A = 0;
     static final int VOICE_B = 1;
+    /** 22.05 kHz 32-bit float with a fact chunk, as LLaMA-Omni2's prompt_en.wav: resampled to 16 kHz. */
+    static final int VOICE_C_22050_FLOAT = 4;
+    static final int VOICE_D_24000 = 5;
 
     private static CampPlusFixture instance;
 
@@ -46,7 +50,11 @@ final class CampPlusFixture {
         args[0] = dir.toString();
         for (int i = 0; i < WAVS.length; i++) {
             Path wav = dir.resolve(WAVS[i]);
-            writeWav(wav, signal(i), 16000, 1);
+            switch (i) {
+                case VOICE_C_22050_FLOAT -> writeFloatWav(wav, toFloat(voice(30000, 22050, 170, 0.7, 5)), 22050);
+                case VOICE_D_24000 -> writeWav(wav, voice(30000, 24000, 100, 0.9, 6), 24000, 1);
+                default -> writeWav(wav, signal(i), 16000, 1);
+            }
             args[i + 1] = wav.toString();
         }
         PythonOracle.runResource("/oracle/omni2/campplus.py", args);
@@ -91,27 +99,27 @@ final class CampPlusFixture {
     static short[] signal(int i) {
         return switch (i) {
             case VOICE_A -> {
-                short[] s = voice(24000, 120, 1.0, 1);
+                short[] s = voice(24000, 16000, 120, 1.0, 1);
                 java.util.Arrays.fill(s, 10000, 13200, (short) 0);
                 yield s;
             }
-            case VOICE_B -> voice(19200, 210, 0.5, 2);
-            case 2 -> voice(400, 150, 0.8, 3);
-            case 3 -> voice(719, 150, 0.8, 4);
+            case VOICE_B -> voice(19200, 16000, 210, 0.5, 2);
+            case 2 -> voice(400, 16000, 150, 0.8, 3);
+            case 3 -> voice(719, 16000, 150, 0.8, 4);
             default -> throw new IllegalArgumentException("no signal " + i);
         };
     }
 
-    /** Harmonics of f0 (with vibrato) falling off as k^-tilt, a syllable-rate envelope, a little noise. */
-    static short[] voice(int n, double f0, double tilt, long seed) {
+    /** Harmonics of f0 up to 0.45 rate (with vibrato) falling off as k^-tilt, a syllable-rate envelope, noise. */
+    static short[] voice(int n, int rate, double f0, double tilt, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         short[] s = new short[n];
         double phase = 0;
         for (int t = 0; t < n; t++) {
-            double time = t / 16000.0;
-            phase += 2 * Math.PI * f0 * (1 + 0.03 * Math.sin(2 * Math.PI * 5 * time)) / 16000.0;
+            double time = (double) t / rate;
+            phase += 2 * Math.PI * f0 * (1 + 0.03 * Math.sin(2 * Math.PI * 5 * time)) / rate;
             double v = 0;
-            for (int k = 1; k * f0 < 7000; k++) {
+            for (int k = 1; k * f0 < 0.45 * rate; k++) {
                 v += Math.sin(k * phase + k * k * 0.3) / Math.pow(k, tilt);
             }
             double envelope = 0.55 + 0.45 * Math.sin(2 * Math.PI * 3 * time);
@@ -131,6 +139,24 @@ final class CampPlusFixture {
         AudioFormat format = new AudioFormat(rate, 16, channels, true, false);
         try (AudioInputStream in = new AudioInputStream(new ByteArrayInputStream(b.array()), format, samples.length)) {
             AudioSystem.write(in, AudioFileFormat.Type.WAVE, file.toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A 32-bit float mono WAV laid out as LLaMA-Omni2's prompt_en.wav: fmt (tag 3, 16 bytes), fact, data. */
+    static void writeFloatWav(Path file, float[] samples, int rate) {
+        ByteBuffer b = ByteBuffer.allocate(12 + 24 + 12 + 8 + 4 * samples.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.put("RIFF".getBytes()).putInt(b.capacity() - 8).put("WAVE".getBytes());
+        b.put("fmt ".getBytes()).putInt(16).putShort((short) 3).putShort((short) 1) // IEEE float, 1 channel
+                .putInt(rate).putInt(rate * 4).putShort((short) 4).putShort((short) 32);
+        b.put("fact".getBytes()).putInt(4).putInt(samples.length);
+        b.put("data".getBytes()).putInt(4 * samples.length);
+        for (float v : samples) {
+            b.putFloat(v);
+        }
+        try {
+            Files.write(file, b.array());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -199,12 +199,47 @@ class Cosy2DecoderSpeakerTest {
     }
 
     @Test
-    void shouldRefuseAWavAtAnotherRate() throws Exception {
+    void shouldRefuseAWavBelow16kHz() throws Exception {
+        // the reference asserts the prompt's rate is above 16 kHz (load_wav only down-samples)
         Path dir = decoderDir();
-        Path wav = dir.resolve("hd.wav");
-        CampPlusFixture.writeWav(wav, CampPlusFixture.signal(VOICE_B), 24000, 1);
+        Path wav = dir.resolve("narrowband.wav");
+        CampPlusFixture.writeWav(wav, CampPlusFixture.signal(VOICE_B), 8000, 1);
         assertThatThrownBy(() -> load(dir, wav)).isInstanceOf(CheckpointException.class)
-                .hasMessageContaining(wav.toString()).hasMessageContaining("24000 Hz").hasMessageContaining("16000");
+                .hasMessageContaining(wav.toString()).hasMessageContaining("8000").hasMessageContaining("16000 Hz");
+    }
+
+    @Test
+    void shouldRefuseAPromptShorterThanOneWindow() throws Exception {
+        Path dir = decoderDir();
+        Path wav = dir.resolve("blip.wav");
+        CampPlusFixture.writeWav(wav, CampPlusFixture.voice(300, 16000, 150, 1.0, 8), 16000, 1);
+        assertThatThrownBy(() -> load(dir, wav)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining(wav.toString()).hasMessageContaining("300 samples")
+                .hasMessageContaining("25 ms");
+    }
+
+    @Test
+    void shouldRefuseA24BitWav() throws Exception {
+        Path dir = decoderDir();
+        Path wav = dir.resolve("deep.wav");
+        byte[] pcm = new byte[3 * 16000];
+        javax.sound.sampled.AudioFormat format = new javax.sound.sampled.AudioFormat(16000, 24, 1, true, false);
+        try (var in = new javax.sound.sampled.AudioInputStream(new java.io.ByteArrayInputStream(pcm), format, 16000)) {
+            javax.sound.sampled.AudioSystem.write(in, javax.sound.sampled.AudioFileFormat.Type.WAVE, wav.toFile());
+        }
+        assertThatThrownBy(() -> load(dir, wav)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining(wav.toString()).hasMessageContaining("24-bit");
+    }
+
+    @Test
+    void shouldTakeAPromptLaidOutAsLlamaOmni2sPromptEnWav() throws Exception {
+        // Given a 22.05 kHz 32-bit float prompt (with a fact chunk) as prompt_en.wav: resampled, then CAM++
+        CampPlusFixture fx = fixture();
+        Path dir = withCampPlus(fx);
+        Files.copy(fx.wav(CampPlusFixture.VOICE_C_22050_FLOAT), dir.resolve(Cosy2Decoder.DEFAULT_SPEAKER_WAV),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        float diff = maxAbsDiff(load(dir, null).xvector(), fx.torch("xvector", CampPlusFixture.VOICE_C_22050_FLOAT));
+        assertThat(diff).isLessThan(CampPlusGoldenTest.FROM_WAV_TOLERANCE);
     }
 
     @Test

@@ -85,7 +85,7 @@ class KaldiFbankTest {
 
     @Test
     void shouldRemoveEachBinsMeanOverTime() {
-        float[] wave = CampPlusFixture.toFloat(CampPlusFixture.voice(8000, 130, 1.0, 9));
+        float[] wave = CampPlusFixture.toFloat(CampPlusFixture.voice(8000, 16000, 130, 1.0, 9));
         float[][] raw = fbank.compute(wave);
         float[][] feat = fbank.campPlusFeatures(wave);
         for (int m = 0; m < 80; m++) {
