@@ -35,7 +35,7 @@ public final class Cosy2Decoder {
     public static final String SIZES_FILE = "omnicall_sizes.json";
     public static final String XVECTOR_FILE = "spk_embedding.safetensors";
     public static final String XVECTOR_TENSOR = "embedding";
-    /** System property: the speaker prompt WAV (16 kHz mono 16-bit), used when there is no cached x-vector. */
+    /** System property: the speaker prompt WAV ({@link CampPlusSpeaker#readPromptWav}), used when nothing is cached. */
     public static final String SPEAKER_WAV_KEY = "omnicall.worker.omni2.speaker-wav";
     /** The prompt WAV's default name in the decoder directory (the reference's llama_omni2/inference/prompt_en.wav). */
     public static final String DEFAULT_SPEAKER_WAV = "prompt_en.wav";
@@ -143,8 +143,8 @@ public final class Cosy2Decoder {
         if (speakerWav == null && !Files.exists(wav)) {
             throw new CheckpointException("the decoder directory " + dir + " has no speaker: neither a cached x-vector "
                     + XVECTOR_FILE + " (one float tensor '" + XVECTOR_TENSOR + "' of [192]) nor the prompt WAV " + wav
-                    + " for " + CampPlusSpeaker.ONNX_FILE + " (16 kHz mono 16-bit; another path with -D"
-                    + SPEAKER_WAV_KEY + "=...)");
+                    + " for " + CampPlusSpeaker.ONNX_FILE + " (mono, 16 kHz or more, 16-bit PCM or 32-bit float; another path"
+                    + " with -D" + SPEAKER_WAV_KEY + "=...)");
         }
         long t0 = System.nanoTime();
         float[] xvector = CampPlusSpeaker.xvector(dir.resolve(CampPlusSpeaker.ONNX_FILE), wav);
