@@ -9,11 +9,16 @@ import dev.omnicall.model.OmniTokenizer;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.Json;
 import dev.omnicall.model.io.DType;
+import dev.omnicall.model.io.HalfFloats;
+import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.SafeTensorsFile;
 import dev.omnicall.model.io.SafeTensorsWriter;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -34,6 +39,9 @@ import java.util.Map;
  *
  * <p>Tiny vocabulary, laid out as the published one: text ids 0..258 (256 bytes, then the three specials), the
  * LLM's vocab_size 259; TTS {@code <sep>} 259, units 260..323 (64 = the tiny flow's unit vocabulary), end 256.
+ *
+ * <p>The LLM's random weights are shaped so that a reply is a few letters that depend on the caller's audio and then
+ * {@code <|im_end|>} ({@link #REPLY_LEVELS}, {@link #shape}); the other parts are plain random.
  */
 public final class TinyOmni2Writer {
     public static final List<String> SPECIALS = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
@@ -43,7 +51,33 @@ public final class TinyOmni2Writer {
     public static final int UNITS = TinyFlowWriter.ENCODER.vocabSize();
     public static final int TTS_VOCAB = TEXT_VOCAB + 1 + UNITS;
     private static final String COMPLETE_MARKER = ".tiny-omni2-complete";
-    private static final String FORMAT = "format=1";
+    /** The marker's second line; a complete directory of another format is replaced. 2 = the shaped replies. */
+    private static final String FORMAT = "format=2 shaped-replies";
+    /**
+     * The reply's letters, one group per step: the first reply token is one of {@code REPLY_LEVELS.get(0)}, the
+     * second one of the next group, and so on; after the last group comes {@code <|im_end|>}. Which letter of a
+     * group comes is decided by the context (the caller's speech), so the replies are words like "Ban", "Tox".
+     */
+    public static final List<String> REPLY_LEVELS = List.of("BDKT", "aeio", "nrsx");
+    /** The hidden dimensions that carry the reply's step (no layer writes them). */
+    private static final int STEP_DIM_X = 0;
+    private static final int STEP_DIM_Y = 1;
+    /** The hidden dimensions that carry what the caller said (only layer 0's head 0 writes them). */
+    private static final int AUDIO_DIM_FROM = 2;
+    private static final int AUDIO_DIM_TO = 10; // exclusive
+    /** The dimension that marks a speech row (the adaptor's output bias), what layer 0's head 0 looks for. */
+    private static final int SPEECH_FLAG_DIM = 10;
+    private static final float SPEECH_FLAG = 20f;
+    /** Head 0's output into the audio dims, amplified: the letter before then hardly moves the next choice. */
+    private static final float AUDIO_GAIN = 30f;
+    /** Head 0's query on its slowest rotary pair (RoPE barely turns it): how strongly it looks at speech rows. */
+    private static final int SPEECH_QUERY_ROW = 7;
+    private static final float SPEECH_QUERY = 5f;
+    /** Angle between successive steps on the step plane, and the norms per step: ordinary tokens, letters, end. */
+    private static final double STEP_ANGLE = Math.PI / 4;
+    private static final float[] STEP_NORMS = {8f, 32f, 48f, 72f, 108f};
+    /** Size of a letter's audio part: small next to what head 0 writes, so the letter before hardly matters. */
+    private static final double LETTER_AUDIO = 0.1;
 
     /** How the tiny checkpoint differs from the default (the published 0.5B: tied LLM head). */
     public record Options(boolean tiedLlmHead, String streamParams) {
@@ -115,6 +149,18 @@ public final class TinyOmni2Writer {
             if (Files.isRegularFile(marker) && Files.readString(marker).equals(stamp)) {
                 return dir;
             }
+            if (Files.isRegularFile(marker)) {
+                // written by an older version of this writer (or another seed): replace it
+                Path old = dir.resolveSibling(dir.getFileName() + ".old-" + System.nanoTime());
+                try {
+                    Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+                    deleteTree(old);
+                } catch (IOException movedByAnother) {
+                    if (Files.isRegularFile(marker) && Files.readString(marker).equals(stamp)) {
+                        return dir;
+                    }
+                }
+            }
             if (Files.exists(dir)) {
                 throw new IOException(dir + " exists but holds no complete tiny LLaMA-Omni2 checkpoint of seed " + seed);
             }
@@ -152,10 +198,11 @@ public final class TinyOmni2Writer {
         // shard 1: speech encoder and adaptor; shard 2: LLM; shard 3: speech generator
         TinyCheckpointWriter.SharedBlocks blocks = new TinyCheckpointWriter.SharedBlocks(seed);
         Map<String, SafeTensorsWriter> shards = new LinkedHashMap<>();
-        shards.put("model-00001-of-00003.safetensors", blocks.speechEncoderAndAdaptor(c.speechBlocks()));
+        shards.put("model-00001-of-00003.safetensors",
+                shape(blocks.speechEncoderAndAdaptor(c.speechBlocks()), dir, c, seed));
         SafeTensorsWriter llm = new SafeTensorsWriter();
         blocks.transformer(llm, c.llmSpec());
-        shards.put("model-00002-of-00003.safetensors", llm);
+        shards.put("model-00002-of-00003.safetensors", shape(llm, dir, c, seed));
         shards.put("model-00003-of-00003.safetensors", speechGenerator(blocks, c));
         JsonObject weightMap = new JsonObject();
         long total = 0;
@@ -173,6 +220,150 @@ public final class TinyOmni2Writer {
         Files.writeString(dir.resolve(OmniTokenizer.FILE_NAME), TinyCheckpointWriter.tokenizerJson(TEXT_VOCAB, SPECIALS,
                 null));
         writeDecoder(dir.resolve(Cosy2Decoder.DIR_NAME), seed, blocks);
+    }
+
+    /**
+     * The random weights made to give short replies that vary with the audio and end. With tied embeddings and weak
+     * random layers the last prompt token ("\n") always wins again (its own embedding dominates the logits), and the
+     * caller's speech moves the last state by well under 1 % (a hundred template positions, a few speech rows), so a
+     * plain random tiny Qwen2 answers "\n" to everything. Two mechanisms instead, each on hidden dimensions of its
+     * own:
+     * <ul>
+     * <li>the step plane (dims 0, 1): ordinary tokens lie on it at angle 0, the letters of group i at angle
+     * (i+1)·45°, {@code <|im_end|>} after the last group, each step's norm 1.5 times the last (the first letters' 4
+     * times the ordinary tokens'). No layer writes the plane (those rows of o_proj and down_proj are zero) and the
+     * final norm's weight is 1 there, so the logits from a token at step i favour step i+1 over itself (1.5·cos 45° =
+     * 1.06 of its own score) and over everything else: every reply is one letter per group, then the end;</li>
+     * <li>the audio dims (2..9): the adaptor marks speech rows (+50 on dim 10); layer 0's head 0 asks only for that
+     * mark (its query a bias on its slowest rotary pair, its key that dim alone), so it averages the speech rows'
+     * values (the mark kept out of them), and only that head writes dims 2..9 (every other head's and every MLP's
+     * rows there are zero; tokens are zero there but for the letters' small audio parts). The letters of a group
+     * share their plane coordinates, so which one wins is decided by their audio parts against what head 0 wrote:
+     * the caller's speech.</li>
+     * </ul>
+     */
+    private static SafeTensorsWriter shape(SafeTensorsWriter drawn, Path dir, Omni2Config c, long seed)
+            throws IOException {
+        Path scratch = dir.resolve(".drawn.safetensors");
+        drawn.write(scratch);
+        SafeTensorsWriter out = new SafeTensorsWriter();
+        int d = c.hiddenSize();
+        int headDim = d / c.numAttentionHeads();
+        String embedding = "model.embed_tokens.weight";
+        try (SafeTensorsFile f = SafeTensorsFile.open(scratch); FileChannel ch = FileChannel.open(scratch)) {
+            for (String name : f.names()) {
+                TensorInfo info = f.info(name);
+                float[] v = halves(ch, info);
+                int in = info.shape().length == 2 ? (int) info.shape()[1] : 1;
+                boolean layer0 = name.startsWith("model.layers.0.");
+                if (name.equals(embedding)) {
+                    shapeEmbedding(v, d, seed);
+                } else if (name.equals("model.speech_projector.linear2.bias")) {
+                    v[SPEECH_FLAG_DIM] += SPEECH_FLAG;
+                } else if (name.endsWith(".self_attn.o_proj.weight")) {
+                    zeroRows(v, in, STEP_DIM_X, STEP_DIM_Y + 1);
+                    for (int r = AUDIO_DIM_FROM; r < AUDIO_DIM_TO; r++) {
+                        // only layer 0's head 0 (input columns 0..headDim-1) writes the audio dims
+                        java.util.Arrays.fill(v, r * in + (layer0 ? headDim : 0), (r + 1) * in, 0f);
+                        for (int j = 0; layer0 && j < headDim; j++) {
+                            v[r * in + j] *= AUDIO_GAIN;
+                        }
+                    }
+                } else if (name.endsWith(".mlp.down_proj.weight")) {
+                    zeroRows(v, in, STEP_DIM_X, AUDIO_DIM_TO);
+                } else if (layer0 && name.endsWith(".self_attn.q_proj.weight")) {
+                    zeroRows(v, in, 0, headDim); // head 0's query: its bias only
+                } else if (layer0 && name.endsWith(".self_attn.q_proj.bias")) {
+                    java.util.Arrays.fill(v, 0, headDim, 0f);
+                    v[SPEECH_QUERY_ROW] = SPEECH_QUERY;
+                } else if (layer0 && name.endsWith(".self_attn.k_proj.weight")) {
+                    zeroRows(v, in, 0, headDim); // key head 0: the speech mark alone
+                    v[SPEECH_QUERY_ROW * in + SPEECH_FLAG_DIM] = 1f;
+                } else if (layer0 && (name.endsWith(".self_attn.k_proj.bias")
+                        || name.endsWith(".self_attn.v_proj.bias"))) {
+                    java.util.Arrays.fill(v, 0, headDim, 0f);
+                } else if (layer0 && name.endsWith(".self_attn.v_proj.weight")) {
+                    for (int r = 0; r < headDim; r++) {
+                        v[r * in + SPEECH_FLAG_DIM] = 0f; // the values carry the speech, not the mark
+                    }
+                } else if (name.equals("model.norm.weight")) {
+                    v[STEP_DIM_X] = 1f;
+                    v[STEP_DIM_Y] = 1f;
+                } else if (name.equals("lm_head.weight")) {
+                    continue; // untied: written below as a copy of the shaped embedding
+                }
+                out.putFloats(name, DType.F16, info.shape(), v);
+                if (name.equals(embedding) && !c.llmSpec().tieWordEmbeddings()) {
+                    out.putFloats("lm_head.weight", DType.F16, info.shape(), v);
+                }
+            }
+        } finally {
+            Files.deleteIfExists(scratch);
+        }
+        return out;
+    }
+
+    private static void zeroRows(float[] v, int in, int from, int to) {
+        java.util.Arrays.fill(v, from * in, to * in, 0f);
+    }
+
+    /** Puts every token on the step plane and the letters' audio parts in (see {@link #shape}); v is [vocab, d]. */
+    private static void shapeEmbedding(float[] v, int d, long seed) {
+        int vocab = v.length / d;
+        int[] step = new int[vocab]; // 0: ordinary
+        for (int g = 0; g < REPLY_LEVELS.size(); g++) {
+            for (char ch : REPLY_LEVELS.get(g).toCharArray()) {
+                step[ch] = g + 1;
+            }
+        }
+        step[IM_END] = REPLY_LEVELS.size() + 1;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed ^ 0x7E11E75L);
+        for (int t = 0; t < vocab; t++) {
+            for (int j = AUDIO_DIM_FROM; j < AUDIO_DIM_TO; j++) {
+                v[t * d + j] = 0f;
+            }
+            if (step[t] > 0) {
+                // a letter or the end: the plane and (letters) the audio part only
+                java.util.Arrays.fill(v, t * d, (t + 1) * d, 0f);
+                if (step[t] <= REPLY_LEVELS.size()) {
+                    for (int j = AUDIO_DIM_FROM; j < AUDIO_DIM_TO; j++) {
+                        v[t * d + j] = (float) (LETTER_AUDIO * r.nextGaussian());
+                    }
+                }
+            }
+            double angle = step[t] * STEP_ANGLE;
+            v[t * d + STEP_DIM_X] = (float) (STEP_NORMS[step[t]] * Math.cos(angle));
+            v[t * d + STEP_DIM_Y] = (float) (STEP_NORMS[step[t]] * Math.sin(angle));
+        }
+    }
+
+    /** A tensor's fp16 values as floats. */
+    private static float[] halves(FileChannel ch, TensorInfo info) throws IOException {
+        if (info.dtype() != DType.F16) {
+            throw new IllegalStateException(info.name() + " is " + info.dtype() + ", expected F16");
+        }
+        ByteBuffer b = ByteBuffer.allocate((int) info.length()).order(ByteOrder.LITTLE_ENDIAN);
+        while (b.hasRemaining()) {
+            if (ch.read(b, info.offset() + b.position()) < 0) {
+                throw new IOException("short read of " + info.name());
+            }
+        }
+        b.flip();
+        float[] v = new float[(int) (info.length() / 2)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = HalfFloats.halfToFloat(b.getShort());
+        }
+        return v;
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        try (var paths = Files.walk(root)) {
+            List<Path> all = new java.util.ArrayList<>(paths.toList());
+            java.util.Collections.reverse(all);
+            for (Path p : all) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     /** input_proj, gate and the TTS Qwen2 under {@code speech_generator.}. */

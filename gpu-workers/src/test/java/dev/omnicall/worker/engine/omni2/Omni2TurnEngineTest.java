@@ -221,11 +221,11 @@ class Omni2TurnEngineTest {
 
     @Test
     void shouldKeepTheUnitsThatFitAndEndWithAFinalChunkWhenAReplyReachesTheSpeechLimit() {
-        // Given the uncapped turn and a speech limit of 25 units (the flow noise's 7500 scaled down; not a multiple
-        // of W = 10, so the write that crosses it is cut inside)
+        // Given the uncapped turn and a speech limit of 5 units (the flow noise's 7500 scaled down; less than W = 10,
+        // so the first write, after token 3 of the tiny model's 4, crosses it and is cut inside)
         short[] pcm = utterance();
         Turn full = runEngine(pcm);
-        int limit = 25;
+        int limit = 5;
         assertThat(full.units().size()).isGreaterThan(limit);
         // When the same turn runs with that limit
         Turn cut = runEngine(pcm, options().withMaxReplyUnits(limit));
