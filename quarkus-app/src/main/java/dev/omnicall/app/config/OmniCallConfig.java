@@ -144,6 +144,21 @@ public interface OmniCallConfig {
         /** Caller transcription: Whisper's decoder on the encoder output each turn already computed. */
         Transcribe transcribe();
 
+        /**
+         * LLaMA-Omni2 checkpoints only. gpu-workers' {@code Omni2TurnEngine} reads these as JVM system properties
+         * ({@code -Domnicall.worker.omni2.tts-final-cap}); the mapping declares them so that such a property does
+         * not stop the app as an unknown key, and the worker role hands a value set here on to the engine.
+         */
+        Omni2 omni2();
+
+        interface Omni2 {
+            /** The TTS LM's cap after the reply text ended, in units; unset: the reference's 1024. */
+            Optional<Integer> ttsFinalCap();
+
+            /** The decoder directory (flow.pt, hift.pt, the x-vector); unset: {@code <model dir>/cosy2_decoder}. */
+            Optional<String> decoderDir();
+        }
+
         interface Transcribe {
             /**
              * Transcribe the caller's words (CallerText on caller-text, userText in the history and the transcript).

@@ -18,6 +18,8 @@ import dev.omnicall.worker.engine.TurnInput;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One LLaMA-Omni2 reply. The prefill leaves the LLM's first logits and the state that made them; each
@@ -35,6 +37,7 @@ import java.util.List;
  * reached the TTS cap are reported by {@link #cutShort()} (the worker counts them), never thrown.
  */
 final class Omni2Session implements EngineSession {
+    private static final Logger LOG = LoggerFactory.getLogger(Omni2Session.class);
     private final Omni2Model model;
     private final Omni2TurnEngine.Options options;
     private final LlamaModel llm;
@@ -87,6 +90,11 @@ final class Omni2Session implements EngineSession {
             promptKeys = plan.keys();
             reusedPositions = plan.reused();
             speechEncoded = plan.speechEncoded();
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("omni2 prompt of call {}: {} positions, speech {}, {} reused from the call's cache, {}"
+                        + " speech(es) encoded", input.callId(), promptKeys.length, speechPieces(promptKeys),
+                        reusedPositions, speechEncoded);
+            }
             if (c == null) {
                 c = llm.newCache(promptKeys.length + options.maxNewTokens() + 1L);
             }
@@ -109,6 +117,27 @@ final class Omni2Session implements EngineSession {
         this.speechManager = model.manager().newSubManager();
         this.speech = model.decoder().newStream(speechManager);
         this.unitCap = Math.min(options.maxReplyUnits(), speech.maxUnits());
+    }
+
+    /**
+     * The prompt's speech pieces in order, each as its first row's key ({@link Omni2Model#speechKey} of its audio)
+     * and its row count: {@code [-8123456789x12, -4567x9]}. For the debug log: which caller turns went in as speech.
+     */
+    static String speechPieces(long[] keys) {
+        StringBuilder out = new StringBuilder("[");
+        for (int i = 0; i < keys.length; ) {
+            if (keys[i] >= 0) {
+                i++;
+                continue;
+            }
+            int rows = 1;
+            while (i + rows < keys.length && keys[i + rows] == keys[i] - rows) {
+                rows++;
+            }
+            out.append(out.length() > 1 ? ", " : "").append(keys[i]).append('x').append(rows);
+            i += rows;
+        }
+        return out.append(']').toString();
     }
 
     /** One text token and what the schedule does after it. */

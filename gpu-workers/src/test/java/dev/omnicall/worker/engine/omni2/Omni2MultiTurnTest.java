@@ -150,6 +150,10 @@ class Omni2MultiTurnTest {
             // Then both prompts are the one spelled out by hand: turn 1 as speech rows, its reply as text
             assertThat(kept.promptKeys()).isEqualTo(reference.keys());
             assertThat(cold.promptKeys()).isEqualTo(reference.keys());
+            // (the worker's debug log names the same pieces: turn 1's speech, then turn 2's, each key x rows)
+            assertThat(Omni2Session.speechPieces(kept.promptKeys())).isEqualTo("["
+                    + Omni2Model.speechKey(OmniModel.pcmToFloat(audio1)) + "x" + rows1 + ", "
+                    + Omni2Model.speechKey(OmniModel.pcmToFloat(audio2)) + "x" + model.speechRows(audio2.length) + "]");
             // And the kept cache covered turn 1's speech (not encoded again), the cold start encoded both
             System.out.printf("turn 2: %d prompt rows, %d reused from the kept cache (turn 1: %d prompt rows, %d of them"
                     + " speech, reply tokens %s = '%s')%n", reference.keys().length, kept.reusedPositions(),
@@ -173,8 +177,7 @@ class Omni2MultiTurnTest {
     @Test
     void shouldReuseTheReplysDecodedRowsWhenTheReplyTextTokenizesAsItWasGenerated() {
         // Given a call cache as a turn leaves it: turn 1's prompt prefilled, then a reply decoded one token at a time
-        // (the tiny model only ever answers "\n", which the template strips: this reply is forced, its rows decoded
-        // as a turn's are)
+        // (a forced reply longer than the tiny model's three letters, its rows decoded as a turn's are)
         short[] audio1 = pcm(1.2, 3);
         short[] audio2 = pcm(0.9, 11);
         String reply = "Hello there, how can I help?";
