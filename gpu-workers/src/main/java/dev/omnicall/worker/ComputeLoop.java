@@ -19,8 +19,12 @@ import java.util.function.Function;
  * running (before {@link #start}, after {@link #stop}) {@link #call} runs on the caller's thread.
  */
 final class ComputeLoop implements Runnable {
-    /** How long an idle loop waits for a command before looking again. */
-    private static final long IDLE_WAIT_MS = 50;
+    /**
+     * How long an idle loop waits for a command before looking again. Only a command gives an idle scheduler work, and
+     * posting one (a stop too) ends the wait at once, so this is a backstop, not a cadence: 50 ms woke an idle
+     * engine thread 20 times a second (issue 16, an idle app stays idle).
+     */
+    static final long IDLE_WAIT_MS = 1000;
 
     private final TurnScheduler scheduler;
     private final LinkedBlockingQueue<Runnable> inbox = new LinkedBlockingQueue<>();

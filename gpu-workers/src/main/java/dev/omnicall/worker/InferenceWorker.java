@@ -100,12 +100,13 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     /**
      * How long the broker may hold this worker's fetch when there is nothing to read, unless
      * {@code kafka.fetch.max.wait.ms} says otherwise. New records (for read_committed: a commit) end the wait at once,
-     * so this costs no latency to a turn; it bounds what partitions handed over in a rebalance wait for the fetch in
-     * flight, which adds up to this much to a dead worker's takeover (session timeout + heartbeat + this). 10 ms made
-     * an idle worker and the broker answer 100 empty fetches a second, about 4 % of a core on the 2-core box
-     * (quarkus-app README, "Idle app"); 100 ms is a tenth of that and adds at most 0.1 s to a 6 s takeover.
+     * so this costs no latency to a turn (KafkaLongPollIT); it bounds what partitions handed over in a rebalance, or
+     * resumed after back-pressure, wait for the fetch in flight, which adds up to this much to a dead worker's takeover
+     * (session timeout + heartbeat + this). 10 ms made an idle worker and the broker answer 100 empty fetches a second;
+     * 100 ms still cost ~2 % of a core in the worker's, the broker's network, request and fetch-expiry threads (quarkus-app
+     * README, "Idle app"); 250 ms is 4 a second and adds at most a quarter second to a 6 s takeover.
      */
-    public static final int DEFAULT_FETCH_MAX_WAIT_MS = 100;
+    public static final int DEFAULT_FETCH_MAX_WAIT_MS = 250;
     /** Cancelled turns and ended calls remembered, so a request read after its cancel never runs. */
     private static final int TOMBSTONES = 10_000;
     /** Room left in a dead letter for the original value: the topic's record limit less 64 KiB for the rest. */

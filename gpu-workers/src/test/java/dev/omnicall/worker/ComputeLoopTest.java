@@ -122,4 +122,31 @@ class ComputeLoopTest {
         boolean work = loop.call(s -> s.hasWork());
         assertThat(work).isFalse();
     }
+
+    /**
+     * Issue 16: an idle engine thread waits up to {@link ComputeLoop#IDLE_WAIT_MS} (a second) for a command; a command
+     * posted meanwhile, and a stop, must end that wait at once rather than when it runs out.
+     */
+    @Test
+    void shouldRunACommandPostedToAnIdleLoopAtOnceAndStopWithoutWaitingOutTheIdleWait() throws Exception {
+        ScriptedEngine engine = new ScriptedEngine(3, 1).withoutTranscription();
+        TurnScheduler scheduler = new TurnScheduler(engine, new ConversationCache(0, new CountingWorkerMetrics()), 4,
+                true, "w1", new CountingWorkerMetrics(), new Recorded(0));
+        ComputeLoop loop = new ComputeLoop(scheduler, "engine-test-3");
+        loop.start();
+        Thread.sleep(200); // the loop is in its idle wait
+        for (int i = 0; i < 5; i++) {
+            CountDownLatch ran = new CountDownLatch(1);
+            long t0 = System.nanoTime();
+            loop.post(ran::countDown);
+            assertThat(ran.await(ComputeLoop.IDLE_WAIT_MS / 2, TimeUnit.MILLISECONDS))
+                    .as("a command posted to the idle loop ran before half the idle wait").isTrue();
+            System.out.printf("posted -> ran on an idle loop: %.1f ms%n", (System.nanoTime() - t0) / 1e6);
+            Thread.sleep(150 + 37L * i); // posted at varied points of the next idle wait
+        }
+        long t0 = System.nanoTime();
+        loop.stop(Duration.ofSeconds(5));
+        assertThat(loop.isRunning()).isFalse();
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofMillis(ComputeLoop.IDLE_WAIT_MS / 2));
+    }
 }

@@ -267,6 +267,15 @@ public final class EmbeddedKafka implements AutoCloseable {
         // and each no-op woke the controller, the raft thread and the broker's metadata publishers: an idle app
         // should not work twice a second for nobody (issue 16). 0 turns them off.
         p.put("metadata.max.idle.interval.ms", "0");
+        // Thread pools sized for a broker that serves one process's clients, not a cluster's (issue 16). Every
+        // request handler polls the request queue with a 300 ms timeout and every network thread selects with one, and
+        // in combined mode the controller has pools of the same sizes: Kafka's 8 handlers and 3 network threads per
+        // listener made 16 handlers and 6 selectors wake 3 times a second each with no client asking anything. A
+        // request wakes a handler at once whatever the pool's size; more than one per core (2 here) buys parallelism
+        // only for a handler blocked on the disk, so 2 are kept, and one selector per listener serves a few dozen
+        // connections.
+        p.put("num.io.threads", "2");
+        p.put("num.network.threads", "1");
         return p;
     }
 
