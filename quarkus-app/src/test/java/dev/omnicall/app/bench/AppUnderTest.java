@@ -78,6 +78,12 @@ final class AppUnderTest implements AutoCloseable {
                 "-Domnicall.sip.invite-rate-per-source=200",
                 "-Domnicall.sip.max-calls=500"));
         appProperties.forEach(p -> cmd.add("-D" + p));
+        // JVM flags for the app alone (-Dbench.jvm='-XX:TieredStopAtLevel=1'), not for this harness
+        for (String flag : System.getProperty("bench.jvm", "").trim().split("\\s+")) {
+            if (!flag.isEmpty()) {
+                cmd.add(flag);
+            }
+        }
         cmd.addAll(List.of("-jar", jar.toAbsolutePath().toString()));
         Path log = scratch.resolve("app.log");
         Process p = new ProcessBuilder(cmd).directory(repoRoot.toFile()).redirectErrorStream(true)
