@@ -157,6 +157,10 @@ public interface OmniCallConfig {
 
             /** The decoder directory (flow.pt, hift.pt, the x-vector); unset: {@code <model dir>/cosy2_decoder}. */
             Optional<String> decoderDir();
+
+            /** The speaker prompt WAV campplus turns into the x-vector (relative to the decoder directory); unset:
+             * the cached {@code spk_embedding.safetensors}, else {@code prompt_en.wav} there. */
+            Optional<String> speakerWav();
         }
 
         interface Transcribe {

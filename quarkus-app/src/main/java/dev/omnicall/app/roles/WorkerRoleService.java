@@ -82,11 +82,13 @@ public final class WorkerRoleService implements RoleService {
         // Before the model loads: DJL reads the thread counts once, when its engine starts (nothing else in the
         // app starts it: the bridge's Silero VAD runs on ONNX Runtime with its own single thread).
         TorchThreads.start(context.config().worker().torchThreads(), config.device().isGpu());
-        // the Omni2 engine reads its two settings as system properties: hand on what application.properties set
+        // the Omni2 engine reads its settings as system properties: hand on what application.properties set
         context.config().worker().omni2().ttsFinalCap().ifPresent(cap -> System.setProperty(
                 dev.omnicall.worker.engine.omni2.Omni2TurnEngine.FINAL_CAP_KEY, Integer.toString(cap)));
         context.config().worker().omni2().decoderDir().ifPresent(dir -> System.setProperty(
                 dev.omnicall.worker.engine.omni2.Omni2TurnEngine.DECODER_DIR_KEY, dir));
+        context.config().worker().omni2().speakerWav().ifPresent(wav -> System.setProperty(
+                dev.omnicall.model.omni2.Cosy2Decoder.SPEAKER_WAV_KEY, wav));
         engine = TurnEngines.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);
