@@ -61,6 +61,44 @@ final class BaresipCaller implements AutoCloseable {
                 Files.delete(p);
             }
         }
+        // baresip 1.0 binds SIP over UDP and TCP on sip_listen's port and TLS on the next one whatever
+        // sip_transports says, and any of them may have been taken since freePort() looked (CI saw "SIP/TLS transport
+        // failed: Address already in use"): such a start is retried on fresh ports, its log kept beside
+        for (int attempt = 1; ; attempt++) {
+            Started p = start(dir, to, user, password, mic);
+            String log = awaitReady(dir, p.process);
+            if (log == null || !log.contains("Address already in use") || attempt == START_ATTEMPTS) {
+                return new BaresipCaller(dir, p.process, p.consPort);
+            }
+            Files.move(dir.resolve("baresip.log"), dir.resolve("baresip-start-" + attempt + ".log"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** Starts of one caller that found a port taken, before the last start is returned as it is. */
+    private static final int START_ATTEMPTS = 3;
+
+    private record Started(Process process, int consPort) {
+    }
+
+    /** Null once baresip says it is ready (or is still starting after 10 s); its log when it exited before. */
+    private static String awaitReady(Path dir, Process p) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            boolean exited = p.waitFor(20, TimeUnit.MILLISECONDS);
+            String log = Files.exists(dir.resolve("baresip.log")) ? Files.readString(dir.resolve("baresip.log"),
+                    StandardCharsets.ISO_8859_1) : "";
+            if (log.contains("baresip is ready")) {
+                return null;
+            }
+            if (exited) {
+                return log;
+            }
+        }
+        return null;
+    }
+
+    private static Started start(Path dir, String to, String user, String password, Path mic) throws IOException {
         int sipPort = freePort();
         int rtpPort = freePort() & ~1;
         int consPort = freePort();
@@ -91,7 +129,7 @@ final class BaresipCaller implements AutoCloseable {
         Files.writeString(dir.resolve("contacts"), "");
         Process p = new ProcessBuilder("baresip", "-4", "-f", dir.toString(), "-e", "/dial " + to)
                 .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(dir.resolve("baresip.log").toFile()).start();
-        return new BaresipCaller(dir, p, consPort);
+        return new Started(p, consPort);
     }
 
     /** Switches the microphone to {@code sentence} (espeak-ng) followed by silence: the caller speaks now. */
