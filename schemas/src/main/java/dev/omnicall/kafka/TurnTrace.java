@@ -41,8 +41,9 @@ public interface TurnTrace {
     }
 
     /**
-     * streams: the utterance goes out as a TurnRequest; {@code in} are the headers of the end-of-utterance segment
-     * when that record completed it, else empty (a segment arrived after it, or the gap timeout sent it).
+     * streams: the utterance goes out as a TurnRequest; {@code in} holds the end-of-utterance segment's traceparent
+     * (kept in the assembler's state, so also when a later segment completed the utterance or the gap timeout sent
+     * it), or nothing when that segment had none.
      */
     default Headers turnRequested(Headers in, TurnRequest request) {
         return relay(in);

@@ -112,7 +112,8 @@ public final class ConversationTopology {
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SEGMENT_STORE),
                 Serdes.String(), segmentSerde), ASSEMBLER, EVENTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(PROGRESS_STORE),
-                Serdes.String(), StateSerdes.singleObject(UtteranceProgress.class)), ASSEMBLER, EVENTS);
+                Serdes.String(), StateSerdes.singleObject(UtteranceProgress.class, StateSerdes.UTTERANCE_PROGRESS_V1)),
+                ASSEMBLER, EVENTS);
         t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(CONTEXT_STORE),
                 Serdes.String(), StateSerdes.singleObject(ConversationState.class, StateSerdes.CONVERSATION_STATE_V1))
                 .withLoggingEnabled(largeChangelog), ASSEMBLER, REPLIES, EVENTS, CALLER_TEXTS);

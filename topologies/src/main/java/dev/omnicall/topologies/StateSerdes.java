@@ -24,6 +24,8 @@ final class StateSerdes {
 
     /** ConversationState before TurnNote (caller text, barge-in cut). */
     static final String CONVERSATION_STATE_V1 = "state/ConversationState-v1.avsc";
+    /** UtteranceProgress before the trace context (traceparent). */
+    static final String UTTERANCE_PROGRESS_V1 = "state/UtteranceProgress-v1.avsc";
 
     private StateSerdes() {
     }

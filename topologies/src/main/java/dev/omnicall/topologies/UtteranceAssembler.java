@@ -8,6 +8,8 @@ import dev.omnicall.kafka.Topics;
 import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.state.ConversationState;
 import dev.omnicall.state.UtteranceProgress;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -124,6 +126,10 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
             // The processor's clock (not Clock) so the gap timeout follows the punctuator's notion of time.
             p.setEndSeenUs(context.currentSystemTimeMs() * 1000);
             p.setTimings(seg.getTimings());
+            // The turn's trace context: the bridge puts it on this segment only (vad-wait ends where it is sent),
+            // and it is kept here so a request completed by a later segment or the gap timeout still carries it.
+            byte[] traceparent = TurnTrace.traceparent(currentHeaders());
+            p.setTraceparent(traceparent == null ? null : ByteBuffer.wrap(traceparent));
         }
         if (p.getLastSeq() >= 0 && p.getSegments() == p.getLastSeq() + 1) {
             send(callId, p, timestamp);
@@ -189,12 +195,27 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         conversation.addPending(callId, p.getUtteranceId(), pcm, userEndedUs(timings));
         p.setEmitted(true);
         metrics.increment(TopologyMetrics.TURN_REQUESTS);
-        // The trace context comes from the end-of-utterance segment's headers when that record completes the turn.
-        context.forward(new Record<>(callId, request, timestamp, trace.turnRequested(currentHeaders(), request)),
+        context.forward(new Record<>(callId, request, timestamp, trace.turnRequested(utteranceContext(p), request)),
                 ConversationTopology.TURN_REQUEST_SINK);
         // Under exactly-once the worker (read_committed) sees the request only at the commit: ask for it now, so it
         // does not wait for the stream thread's next look at the commit timer (up to poll.ms on an idle thread).
         context.commit();
+    }
+
+    /**
+     * The end-of-utterance segment's traceparent from the state, whichever record or punctuation sends the request;
+     * empty when it had none (or the state is from a build before traces). Only the traceparent travels, as with
+     * {@link TurnTrace#RELAY}.
+     */
+    private static Headers utteranceContext(UtteranceProgress p) {
+        RecordHeaders headers = new RecordHeaders();
+        ByteBuffer stored = p.getTraceparent();
+        if (stored != null) {
+            byte[] value = new byte[stored.remaining()];
+            stored.duplicate().get(value);
+            headers.add(TurnTrace.TRACEPARENT, value);
+        }
+        return headers;
     }
 
     /** When the caller stopped speaking, for the transcript: the last voiced frame, else the VAD's decision; 0 unknown. */

@@ -43,7 +43,7 @@ class TurnRequestCommitTest {
         addStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ConversationTopology.SEGMENT_STORE),
                 Serdes.String(), segmentSerde));
         addStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ConversationTopology.PROGRESS_STORE),
-                Serdes.String(), StateSerdes.singleObject(UtteranceProgress.class)));
+                Serdes.String(), StateSerdes.singleObject(UtteranceProgress.class, StateSerdes.UTTERANCE_PROGRESS_V1)));
         addStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ConversationTopology.CONTEXT_STORE),
                 Serdes.String(), StateSerdes.singleObject(ConversationState.class, StateSerdes.CONVERSATION_STATE_V1)));
         addStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ConversationTopology.SPECULATION_STORE),
