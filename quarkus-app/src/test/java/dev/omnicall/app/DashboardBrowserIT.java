@@ -51,6 +51,16 @@ class DashboardBrowserIT {
 
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
 
+    /**
+     * Each assertion on the page waits up to 15 s (Playwright's default is 5 s): an event goes through a fresh test
+     * producer, the embedded broker, the observer's consumer and the SSE stream, and a clean-clone CI run on a loaded
+     * 2-core box once missed the 5 s ("Bonjour" not shown while the server already counted the turn).
+     */
+    @org.junit.jupiter.api.BeforeAll
+    static void patientAssertions() {
+        com.microsoft.playwright.assertions.PlaywrightAssertions.setDefaultAssertionTimeout(15_000);
+    }
+
     @Inject
     OmniCallRuntime runtime;
 
