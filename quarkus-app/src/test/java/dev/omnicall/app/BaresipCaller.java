@@ -242,7 +242,24 @@ final class BaresipCaller implements AutoCloseable {
         return Double.parseDouble(out);
     }
 
-    private static void exec(String... command) throws IOException, InterruptedException {
+    /**
+     * Two espeak-ng sentences with 7 s of silence between them, as one WAV in {@code dir} (for {@code bin/call}, which
+     * adds the listening silence): a caller's two turns.
+     */
+    static Path twoUtterances(Path dir, String first, String second) throws IOException, InterruptedException {
+        Files.createDirectories(dir);
+        Path a = dir.resolve("first.wav");
+        Path b = dir.resolve("second.wav");
+        Path aPadded = dir.resolve("first-padded.wav");
+        Path both = dir.resolve("two-utterances.wav");
+        exec("espeak-ng", "-w", a.toString(), first);
+        exec("espeak-ng", "-w", b.toString(), second);
+        exec("sox", a.toString(), aPadded.toString(), "pad", "0", "7");
+        exec("sox", aPadded.toString(), b.toString(), both.toString());
+        return both;
+    }
+
+    static void exec(String... command) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(List.of(command)).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("%s finished", command[0]).isTrue();

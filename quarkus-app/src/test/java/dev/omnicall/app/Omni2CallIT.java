@@ -145,7 +145,8 @@ class Omni2CallIT {
         Path work = Files.createDirectories(Path.of("target", "omni2-call").toAbsolutePath());
         Path reply = work.resolve("reply.wav");
         Files.deleteIfExists(reply);
-        Path speech = twoUtterances(work);
+        Path speech = BaresipCaller.twoUtterances(work, "Good morning, I would like to check my order.",
+                "It was placed last Tuesday.");
         try (TopicTail tail = TopicTail.open(runtime, Topics.CALL_EVENTS, Topics.TURN_REQUESTS, Topics.TURN_METRICS,
                 Topics.RESPONSE_TEXT, Topics.RESPONSE_AUDIO)) {
 
@@ -263,26 +264,6 @@ class Omni2CallIT {
         short[] out = new short[b.remaining() / 2];
         b.asShortBuffer().get(out);
         return out;
-    }
-
-    /** Two espeak-ng sentences with 7 s of silence between them, as one WAV (bin/call adds the listening silence). */
-    private static Path twoUtterances(Path dir) throws IOException, InterruptedException {
-        Path first = dir.resolve("first.wav");
-        Path second = dir.resolve("second.wav");
-        Path firstPadded = dir.resolve("first-padded.wav");
-        Path both = dir.resolve("two-utterances.wav");
-        exec("espeak-ng", "-w", first.toString(), "Good morning, I would like to check my order.");
-        exec("espeak-ng", "-w", second.toString(), "It was placed last Tuesday.");
-        exec("sox", first.toString(), firstPadded.toString(), "pad", "0", "7");
-        exec("sox", firstPadded.toString(), second.toString(), both.toString());
-        return both;
-    }
-
-    private static void exec(String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("%s finished", command[0]).isTrue();
-        assertThat(p.exitValue()).as("%s: %s", String.join(" ", command), out).isZero();
     }
 
     /** The samples of bin/call's recording (8 kHz mono 16-bit PCM WAV; the data after the 44-byte header). */

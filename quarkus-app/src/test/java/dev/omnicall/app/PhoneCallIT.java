@@ -73,7 +73,8 @@ class PhoneCallIT {
         Files.deleteIfExists(reply);
 
         ReadOnlyKeyValueStore<String, Object> context = contextStore();
-        Path speech = twoUtterances();
+        Path speech = BaresipCaller.twoUtterances(Path.of("target", "phone-call-speech").toAbsolutePath(),
+                "Hello, what is the capital of France?", "And how many people live there?");
         try (TopicTail tail = TopicTail.open(runtime, Topics.CALL_EVENTS, Topics.TURN_REQUESTS, Topics.TURN_METRICS)) {
 
             // When a caller says one sentence, waits 7 s (the reply plays, or is barged into), says a second
@@ -204,27 +205,6 @@ class PhoneCallIT {
                 }
             });
         }
-    }
-
-    /** Two espeak-ng sentences with 7 s of silence between them, as one WAV (bin/call adds the listening silence). */
-    private static Path twoUtterances() throws IOException, InterruptedException {
-        Path dir = Files.createDirectories(Path.of("target", "phone-call-speech").toAbsolutePath());
-        Path first = dir.resolve("first.wav");
-        Path second = dir.resolve("second.wav");
-        Path firstPadded = dir.resolve("first-padded.wav");
-        Path both = dir.resolve("two-utterances.wav");
-        exec("espeak-ng", "-w", first.toString(), "Hello, what is the capital of France?");
-        exec("espeak-ng", "-w", second.toString(), "And how many people live there?");
-        exec("sox", first.toString(), firstPadded.toString(), "pad", "0", "7");
-        exec("sox", firstPadded.toString(), second.toString(), both.toString());
-        return both;
-    }
-
-    private static void exec(String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).as("%s finished", command[0]).isTrue();
-        assertThat(p.exitValue()).as("%s: %s", String.join(" ", command), out).isZero();
     }
 
     /** The streams role's {@code conversation-context} store, queried through the Kafka Streams extension's client. */
