@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * A loaded LLaMA-Omni2 checkpoint (CHECKPOINT-OMNI2.md): the shared speech blocks (log-mel, Whisper encoder from
  * the shards or openai's file, adaptor {@code model.speech_projector.*}), the Qwen2 LLM ({@code model.*}, q/k/v
  * biases, tied head when {@code tie_word_embeddings}), the speech generator ({@code speech_generator.*}: gated
- * fusion and the TTS Qwen2, {@link TtsLanguageModel}), the tokenizer, the stop ids (config.json and
+ * fusion and the TTS Qwen2, {@link TtsLanguageModel}, its ids from {@code tts_tokenizer/},
+ * {@link TtsTokenizerLayout}), the tokenizer, the stop ids (config.json and
  * {@code generation_config.json} when present) and the decoder directory ({@link Cosy2Decoder}). Stateless after
  * loading: a reply's state lives in its caches and streams.
  */
@@ -120,7 +121,7 @@ public final class Omni2Model implements AutoCloseable {
             SpeechAdaptor adaptor = new SpeechAdaptor(weights, manager, type, speech);
             LlamaModel llm = LlamaModel.load(weights, manager, type, config.llmSpec());
             TtsLanguageModel tts = TtsLanguageModel.load(weights, manager, type, config.speechGenerator(),
-                    config.hiddenSize(), config.ttsVocabulary());
+                    config.hiddenSize(), TtsTokenizerLayout.vocabulary(dir, config));
             Set<Integer> stopIds = stopIds(config, dir);
             tokenizer = OmniTokenizer.load(dir);
             Cosy2Decoder decoder = Cosy2Decoder.load(decoderDir, manager, SourcePins.defaults());

@@ -32,7 +32,8 @@ import java.util.Map;
  * generation_config.json (the stop ids), three fp16 safetensors shards with model.safetensors.index.json (the
  * Whisper encoder and {@code model.speech_projector.*}; the Qwen2 LLM with q/k/v biases; {@code speech_generator.*}:
  * input_proj, gate and the TTS Qwen2), a byte-level tokenizer.json with Qwen's {@code <|endoftext|>},
- * {@code <|im_start|>}, {@code <|im_end|>}, and the decoder directory {@code cosy2_decoder/} (flow.pt, hift.pt, the
+ * {@code <|im_start|>}, {@code <|im_end|>}, {@code tts_tokenizer/} (the same with {@code <sep>} and the unit
+ * tokens added, {@code eos_token} {@code <|endoftext|>}: {@link TtsTokenizerLayout}), and the decoder directory {@code cosy2_decoder/} (flow.pt, hift.pt, the
  * sizes file and a cached speaker x-vector). The blocks LLaMA-Omni shares come from
  * {@link TinyCheckpointWriter.SharedBlocks}; the decoder files from {@link TinyFlowWriter} and
  * {@link TinyHiftWriter}. Deterministic for a seed.
@@ -52,7 +53,9 @@ public final class TinyOmni2Writer {
     public static final int TTS_VOCAB = TEXT_VOCAB + 1 + UNITS;
     private static final String COMPLETE_MARKER = ".tiny-omni2-complete";
     /** The marker's second line; a complete directory of another format is replaced. 2 = the shaped replies. */
-    private static final String FORMAT = "format=2 shaped-replies";
+    private static final String FORMAT = "format=3 shaped-replies tts-tokenizer";
+    /** The tiny tts_tokenizer's unit tokens (this writer's naming; the published strings are unverified). */
+    public static final String UNIT_TOKEN = "<|s_%d|>";
     /**
      * The reply's letters, one group per step: the first reply token is one of {@code REPLY_LEVELS.get(0)}, the
      * second one of the next group, and so on; after the last group comes {@code <|im_end|>}. Which letter of a
@@ -219,7 +222,43 @@ public final class TinyOmni2Writer {
         Files.writeString(dir.resolve(ShardedCheckpoint.INDEX_FILE), index.toString());
         Files.writeString(dir.resolve(OmniTokenizer.FILE_NAME), TinyCheckpointWriter.tokenizerJson(TEXT_VOCAB, SPECIALS,
                 null));
+        writeTtsTokenizer(dir.resolve(TtsTokenizerLayout.DIR_NAME), TEXT_VOCAB, TEXT_VOCAB + 1, UNITS);
         writeDecoder(dir.resolve(Cosy2Decoder.DIR_NAME), seed, blocks);
+    }
+
+    /**
+     * {@code tts_tokenizer/} as the reference reads it: tokenizer.json (the tiny byte-level text vocabulary, then
+     * {@code <sep>} at {@code sepId} and unit u as {@link #UNIT_TOKEN} at {@code unitBase + u}, non-special added
+     * tokens) and tokenizer_config.json ({@code eos_token} {@code <|endoftext|>}). The ids are parameters so tests
+     * can lay them out otherwise than the published rule.
+     */
+    public static void writeTtsTokenizer(Path dir, int sepId, int unitBase, int units) throws IOException {
+        Files.createDirectories(dir);
+        JsonObject tokenizer = JsonParser.parseString(TinyCheckpointWriter.tokenizerJson(TEXT_VOCAB, SPECIALS, null))
+                .getAsJsonObject();
+        JsonArray added = tokenizer.getAsJsonArray("added_tokens");
+        added.add(addedToken(sepId, TtsTokenizerLayout.SEP_TOKEN, true));
+        for (int u = 0; u < units; u++) {
+            added.add(addedToken(unitBase + u, String.format(UNIT_TOKEN, u), false));
+        }
+        Files.writeString(dir.resolve(TtsTokenizerLayout.TOKENIZER_JSON), tokenizer.toString());
+        JsonObject config = new JsonObject();
+        config.addProperty("tokenizer_class", "Qwen2Tokenizer");
+        config.addProperty("eos_token", SPECIALS.get(0));
+        config.addProperty("pad_token", SPECIALS.get(0));
+        Files.writeString(dir.resolve(TtsTokenizerLayout.TOKENIZER_CONFIG), config.toString());
+    }
+
+    private static JsonObject addedToken(int id, String content, boolean special) {
+        JsonObject t = new JsonObject();
+        t.addProperty("id", id);
+        t.addProperty("content", content);
+        t.addProperty("single_word", false);
+        t.addProperty("lstrip", false);
+        t.addProperty("rstrip", false);
+        t.addProperty("normalized", false);
+        t.addProperty("special", special);
+        return t;
     }
 
     /**

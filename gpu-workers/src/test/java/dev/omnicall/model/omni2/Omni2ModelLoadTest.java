@@ -108,6 +108,13 @@ class Omni2ModelLoadTest {
         Files.delete(decoder.resolve(Cosy2Decoder.XVECTOR_FILE));
         assertThatThrownBy(() -> Omni2Model.load(dir, FAST)).isInstanceOf(CheckpointException.class)
                 .hasMessageContaining(Cosy2Decoder.XVECTOR_FILE).hasMessageContaining("campplus.onnx");
+        // Given no flow.pt (hift.pt there): one error naming it and the directory
+        Path flow = decoder.resolve(Cosy2Decoder.FLOW_FILE);
+        Path flowAside = tmp.resolve("flow.pt.aside");
+        Files.move(flow, flowAside);
+        assertThatThrownBy(() -> Omni2Model.load(dir, FAST)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("no flow.pt").hasMessageContaining(decoder.toString());
+        Files.move(flowAside, flow);
         // Given no hift.pt: one error naming both files
         Files.delete(decoder.resolve(Cosy2Decoder.HIFT_FILE));
         assertThatThrownBy(() -> Omni2Model.load(dir, FAST)).isInstanceOf(CheckpointException.class)
