@@ -7,6 +7,7 @@ import dev.omnicall.events.TurnRequest;
 import dev.omnicall.kafka.SampleEvents;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.omni2.Omni2Config;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TinyOmni2Writer;
 import dev.omnicall.model.omni2.TtsSampling;
@@ -57,22 +58,41 @@ class Omni2ReplyCutTest {
 
     @Test
     void shouldEndWithALastAudioChunkAndCountFlowNoiseWhenAReplyReachesTheSpeechLimit() {
-        // Given a speech limit of 25 units (7500 in production) and a final TTS cap that is not reached first
+        // Given a speech limit of 15 units (7500 in production; the tiny reply has 10 units before its final write
+        // and 13 or more in it) and a final TTS cap that is not reached first
         CountingWorkerMetrics metrics = new CountingWorkerMetrics();
         TurnSchedulerTest.Collected out = new TurnSchedulerTest.Collected();
         // When a turn runs through the worker's scheduler
-        run(25, 40, metrics, out);
-        // Then it completes (no failure, no dead letter) with 25 units of 24 kHz audio, the last chunk flagged last
+        run(15, 40, metrics, out);
+        // Then it completes (no failure, no dead letter) with 15 units of 24 kHz audio, the last chunk flagged last
         assertThat(out.finished).containsExactly("cut/1:COMPLETED");
         assertThat(metrics.deadLettersTotal()).isZero();
         List<AudioChunk> chunks = out.chunks("cut");
         assertThat(chunks).filteredOn(AudioChunk::getLast).containsExactly(chunks.get(chunks.size() - 1));
         int bytes = chunks.stream().mapToInt(c -> c.getPcm().remaining()).sum();
-        assertThat(bytes).isEqualTo(2 * 960 * 25);
+        assertThat(bytes).isEqualTo(2 * 960 * 15);
         assertThat(chunks.get(chunks.size() - 1).getPcm().remaining()).isPositive();
         // And the cut is counted once, by its reason
         assertThat(metrics.repliesCut("flow-noise")).isEqualTo(1);
         assertThat(metrics.repliesCut("tts-cap")).isZero();
+    }
+
+    @Test
+    void shouldCountNoCutWhenTheTtsLmEndsTheReplyItself() {
+        // Given the default speech limit and the published final cap (the tiny TTS LM writes its end well before)
+        CountingWorkerMetrics metrics = new CountingWorkerMetrics();
+        TurnSchedulerTest.Collected out = new TurnSchedulerTest.Collected();
+        run(Omni2TurnEngine.Options.FLOW_NOISE_UNITS, Omni2Config.FINAL_TTS_CAP, metrics, out);
+        // Then the turn completes with its last chunk flagged and carrying audio, 960 samples a unit, nothing counted
+        assertThat(out.finished).containsExactly("cut/1:COMPLETED");
+        List<AudioChunk> chunks = out.chunks("cut");
+        assertThat(chunks).filteredOn(AudioChunk::getLast).containsExactly(chunks.get(chunks.size() - 1));
+        assertThat(chunks.get(chunks.size() - 1).getPcm().remaining()).isPositive();
+        int bytes = chunks.stream().mapToInt(c -> c.getPcm().remaining()).sum();
+        assertThat(bytes % (2 * 960)).isZero();
+        assertThat(bytes / (2 * 960)).isGreaterThan(10).isLessThan(10 + 40);
+        assertThat(metrics.repliesCut("tts-cap")).isZero();
+        assertThat(metrics.repliesCut("flow-noise")).isZero();
     }
 
     @Test

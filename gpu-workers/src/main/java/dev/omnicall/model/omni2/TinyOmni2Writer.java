@@ -53,7 +53,7 @@ public final class TinyOmni2Writer {
     public static final int TTS_VOCAB = TEXT_VOCAB + 1 + UNITS;
     private static final String COMPLETE_MARKER = ".tiny-omni2-complete";
     /** The marker's second line; a complete directory of another format is replaced. 2 = the shaped replies. */
-    private static final String FORMAT = "format=3 shaped-replies tts-tokenizer";
+    private static final String FORMAT = "format=4 shaped-replies tts-tokenizer tts-end";
     /** The tiny tts_tokenizer's unit tokens (this writer's naming; the published strings are unverified). */
     public static final String UNIT_TOKEN = "<|s_%d|>";
     /**
@@ -81,15 +81,40 @@ public final class TinyOmni2Writer {
     private static final float[] STEP_NORMS = {8f, 32f, 48f, 72f, 108f};
     /** Size of a letter's audio part: small next to what head 0 writes, so the letter before hardly matters. */
     private static final double LETTER_AUDIO = 0.1;
+    /** The TTS LM's own dimensions (its width is 32): the unit mark, and what drives the end token's score. */
+    private static final int TTS_UNIT_DIM = 30;
+    private static final int TTS_END_DIM = 31;
+    /** The unit mark on unit embeddings, and on fused rows (set by the fusion's gate and input_proj biases). */
+    private static final float TTS_UNIT_MARK = 1f;
+    private static final float TTS_FUSED_MARK = -1f;
+    /** The gate's bias on the mark dim: sigmoid(12) = 1 - 6e-6, the fused row takes the projection's mark. */
+    private static final float TTS_GATE_BIAS = 12f;
+    /** Layer 0 head 0's output into the end dim per unit of (mean mark - fraction), and the end token's weight. */
+    private static final float TTS_END_GAIN = 100f;
+    private static final float TTS_END_WEIGHT = 4f;
+    /**
+     * The default end fraction. Measured on five caller audios (seed 20240906): the 4-token reply's final write ends
+     * after 13-22 units, no mid-reply write ends; a reply of 14 tokens ends after 47-70 units, of 30 after 87-139.
+     */
+    public static final double TTS_END_FRACTION = 0.5;
 
-    /** How the tiny checkpoint differs from the default (the published 0.5B: tied LLM head). */
-    public record Options(boolean tiedLlmHead, String streamParams) {
+    /**
+     * How the tiny checkpoint differs from the default (the published 0.5B: tied LLM head).
+     *
+     * @param ttsEndFraction the TTS LM writes its end token once about this share of its context is units
+     *     ({@link #shapeTts}); 0: it never does, every final write runs to its cap
+     */
+    public record Options(boolean tiedLlmHead, String streamParams, double ttsEndFraction) {
         public static Options defaults() {
-            return new Options(true, "(3,10)");
+            return new Options(true, "(3,10)", TTS_END_FRACTION);
         }
 
         public Options withTiedLlmHead(boolean tied) {
-            return new Options(tied, streamParams);
+            return new Options(tied, streamParams, ttsEndFraction);
+        }
+
+        public Options withTtsEndFraction(double fraction) {
+            return new Options(tiedLlmHead, streamParams, fraction);
         }
     }
 
@@ -206,7 +231,8 @@ public final class TinyOmni2Writer {
         SafeTensorsWriter llm = new SafeTensorsWriter();
         blocks.transformer(llm, c.llmSpec());
         shards.put("model-00002-of-00003.safetensors", shape(llm, dir, c, seed));
-        shards.put("model-00003-of-00003.safetensors", speechGenerator(blocks, c));
+        shards.put("model-00003-of-00003.safetensors", shapeTts(speechGenerator(blocks, c), dir, c,
+                o.ttsEndFraction()));
         JsonObject weightMap = new JsonObject();
         long total = 0;
         for (Map.Entry<String, SafeTensorsWriter> e : shards.entrySet()) {
@@ -335,6 +361,92 @@ public final class TinyOmni2Writer {
                 if (name.equals(embedding) && !c.llmSpec().tieWordEmbeddings()) {
                     out.putFloats("lm_head.weight", DType.F16, info.shape(), v);
                 }
+            }
+        } finally {
+            Files.deleteIfExists(scratch);
+        }
+        return out;
+    }
+
+    /**
+     * The TTS LM's random weights made to write its end token once enough of its context is units, so that a tiny
+     * reply's final write ends on its own (and a small cap still cuts it): a plain random TTS LM scores the end
+     * like any unit and, with 64 units to beat, practically never writes it. On two dimensions of its own:
+     * <ul>
+     * <li>the unit mark (dim 30): +1 on every unit's embedding, -1 on every fused row (input_proj.2's bias there,
+     * its weights zero, the gate's bias saturated so the fused row takes it), 0 on {@code <sep>} and text;</li>
+     * <li>layer 0's head 0 attends evenly to the whole context (its query is zero) and its first value channel is
+     * the normalised mark minus {@code fraction}; only o_proj's entry for that channel writes the end dim (×100), no
+     * other head or MLP writes dims 30, 31, and the final norm keeps dim 31 alone of the two. The end token's
+     * embedding (tied to the head) is that dim alone (×4), so its score follows the context's mean mark: well below
+     * any unit's while the mean is under {@code fraction}, above once it is past.</li>
+     * </ul>
+     * In a mid-reply write the mean stays near or under (10 - 3)/13 = 0.54 (R = 3, W = 10) and the end needs a
+     * margin over the fraction to beat the best unit; in the final write the mean climbs with every unit, so the end
+     * comes after a number of units that grows with the reply ({@link #TTS_END_FRACTION}). {@code fraction} 0 leaves
+     * the TTS LM plain.
+     */
+    private static SafeTensorsWriter shapeTts(SafeTensorsWriter drawn, Path dir, Omni2Config c, double fraction)
+            throws IOException {
+        if (fraction == 0) {
+            return drawn;
+        }
+        SpeechGeneratorConfig g = c.speechGenerator();
+        int d = g.hiddenSize();
+        if (d <= TTS_END_DIM) {
+            throw new IllegalStateException("the tiny TTS LM is " + d + " wide; the end shaping needs dim " + TTS_END_DIM);
+        }
+        int headDim = d / g.numAttentionHeads();
+        TtsVocabulary vocabulary = c.ttsVocabulary();
+        String lm = "speech_generator.model.model.";
+        Path scratch = dir.resolve(".drawn-tts.safetensors");
+        drawn.write(scratch);
+        SafeTensorsWriter out = new SafeTensorsWriter();
+        try (SafeTensorsFile f = SafeTensorsFile.open(scratch); FileChannel ch = FileChannel.open(scratch)) {
+            for (String name : f.names()) {
+                TensorInfo info = f.info(name);
+                float[] v = halves(ch, info);
+                int in = info.shape().length == 2 ? (int) info.shape()[1] : 1;
+                if (name.equals(lm + "embed_tokens.weight")) {
+                    for (int t = 0; t < v.length / d; t++) {
+                        v[t * d + TTS_UNIT_DIM] = vocabulary.isUnit(t) ? TTS_UNIT_MARK : 0f;
+                        v[t * d + TTS_END_DIM] = 0f;
+                    }
+                    java.util.Arrays.fill(v, vocabulary.endId() * d, (vocabulary.endId() + 1) * d, 0f);
+                    v[vocabulary.endId() * d + TTS_END_DIM] = TTS_END_WEIGHT;
+                } else if (name.equals(GatedFusion.PREFIX + "input_proj.2.weight")) {
+                    zeroRows(v, in, TTS_UNIT_DIM, TTS_END_DIM + 1);
+                } else if (name.equals(GatedFusion.PREFIX + "input_proj.2.bias")) {
+                    v[TTS_UNIT_DIM] = TTS_FUSED_MARK;
+                    v[TTS_END_DIM] = 0f;
+                } else if (name.equals(GatedFusion.PREFIX + "gate.0.weight")) {
+                    zeroRows(v, in, TTS_UNIT_DIM, TTS_END_DIM + 1);
+                } else if (name.equals(GatedFusion.PREFIX + "gate.0.bias")) {
+                    v[TTS_UNIT_DIM] = TTS_GATE_BIAS;
+                    v[TTS_END_DIM] = TTS_GATE_BIAS;
+                } else if (name.endsWith(".mlp.down_proj.weight")) {
+                    zeroRows(v, in, TTS_UNIT_DIM, TTS_END_DIM + 1);
+                } else if (name.endsWith(".self_attn.o_proj.weight")) {
+                    zeroRows(v, in, TTS_UNIT_DIM, TTS_END_DIM + 1);
+                    if (name.equals(lm + "layers.0.self_attn.o_proj.weight")) {
+                        v[TTS_END_DIM * in] = TTS_END_GAIN; // head 0, value channel 0
+                    }
+                } else if (name.equals(lm + "layers.0.self_attn.q_proj.weight")) {
+                    zeroRows(v, in, 0, headDim); // head 0 attends evenly
+                } else if (name.equals(lm + "layers.0.self_attn.q_proj.bias")) {
+                    java.util.Arrays.fill(v, 0, headDim, 0f);
+                } else if (name.equals(lm + "layers.0.self_attn.v_proj.weight")) {
+                    zeroRows(v, in, 0, 1);
+                    v[TTS_UNIT_DIM] = 1f; // value channel 0 = the normalised mark
+                } else if (name.equals(lm + "layers.0.self_attn.v_proj.bias")) {
+                    v[0] = (float) -fraction;
+                } else if (name.equals(lm + "layers.0.input_layernorm.weight")) {
+                    v[TTS_UNIT_DIM] = 1f;
+                } else if (name.equals(lm + "norm.weight")) {
+                    v[TTS_UNIT_DIM] = 0f;
+                    v[TTS_END_DIM] = 1f;
+                }
+                out.putFloats(name, DType.F16, info.shape(), v);
             }
         } finally {
             Files.deleteIfExists(scratch);

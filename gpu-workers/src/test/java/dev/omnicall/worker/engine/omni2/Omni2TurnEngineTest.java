@@ -210,13 +210,47 @@ class Omni2TurnEngineTest {
     }
 
     @Test
-    void shouldEndWithAFinalChunkAndSayTtsCapWhenTheFinalWriteReachesTheCap() {
-        // Given the tiny turn, whose final write (cap 40) never writes the end token
+    void shouldEndWithAFinalChunkAndNoCutWhenTheTtsLmWritesItsEndBeforeTheCap() {
+        // Given the tiny turn (4 text tokens), whose TTS LM writes its end token some units into the final write
         Turn turn = runEngine(utterance());
-        // Then the reply ended on its own step with audio in it, and the session says the TTS cap cut it
-        assertThat(turn.cutShort()).isEqualTo(Omni2Session.CUT_TTS_CAP);
+        int last = turn.unitsPerStep().get(turn.unitsPerStep().size() - 1);
+        // Then the final write ended inside its cap (40), the reply was not cut, and its last step carries audio
+        assertThat(last).isPositive().isLessThan(SCHEDULE.finalCap());
+        assertThat(turn.cutShort()).isNull();
         assertThat(turn.lastStepHadAudio()).isTrue();
-        assertThat(turn.unitsPerStep().get(turn.unitsPerStep().size() - 1)).isEqualTo(SCHEDULE.finalCap());
+        assertThat(turn.pcm()).hasSize(2 * 960 * turn.units().size());
+        // And the same stream, fed the same pairs, says the write ended rather than capped
+        List<float[]> states = new ArrayList<>();
+        List<Long> tokens = greedyLoop(utterance(), states);
+        TtsStream.Write finalWrite = null;
+        try (NDManager m = model.manager().newSubManager();
+                TtsStream tts = model.tts().newStream(SCHEDULE, TtsSampling.greedy())) {
+            for (int i = 0; i < tokens.size(); i++) {
+                NDArray h = m.create(states.get(i)).toType(model.llm().dataType(), false);
+                finalWrite = tts.accept(h, tokens.get(i), i == tokens.size() - 1);
+            }
+        }
+        assertThat(finalWrite.ended()).isTrue();
+        assertThat(finalWrite.capped()).isFalse();
+        assertThat(finalWrite.units()).hasSize(last);
+    }
+
+    @Test
+    void shouldEndWithAFinalChunkAndSayTtsCapWhenTheFinalWriteReachesTheCap() {
+        // Given the tiny turn with a final cap of 5, under the units its final write has before its end token
+        short[] pcm = utterance();
+        Turn full = runEngine(pcm);
+        Turn capped = runEngine(pcm, new Omni2TurnEngine.Options(new TtsSchedule(3, 10, 5), TtsSampling.greedy(),
+                MAX_NEW));
+        // Then the reply ended on its own step with audio in it, and the session says the TTS cap cut it
+        assertThat(full.unitsPerStep().get(full.unitsPerStep().size() - 1)).isGreaterThan(5);
+        assertThat(capped.cutShort()).isEqualTo(Omni2Session.CUT_TTS_CAP);
+        assertThat(capped.lastStepHadAudio()).isTrue();
+        assertThat(capped.unitsPerStep().get(capped.unitsPerStep().size() - 1)).isEqualTo(5);
+        // And text and units are the uncut turn's, the units a prefix of them, 960 samples a unit
+        assertThat(capped.tokens()).isEqualTo(full.tokens());
+        assertThat(capped.units()).isEqualTo(full.units().subList(0, capped.units().size()));
+        assertThat(capped.pcm()).hasSize(2 * 960 * capped.units().size());
     }
 
     @Test
