@@ -137,6 +137,37 @@ class Omni2ModelLoadTest {
     }
 
     @Test
+    void shouldWriteTheSameFilesForTheSameSeedAndOtherWeightsForAnother() throws Exception {
+        // Given the tiny checkpoint written twice with one seed and once with another
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        Path other = tmp.resolve("other");
+        TinyOmni2Writer.write(a, SEED, TinyOmni2Writer.Options.defaults());
+        TinyOmni2Writer.write(b, SEED, TinyOmni2Writer.Options.defaults());
+        TinyOmni2Writer.write(other, SEED + 1, TinyOmni2Writer.Options.defaults());
+        // Then every file of the first is byte-equal in the second, tts_tokenizer and cosy2_decoder included
+        java.util.List<Path> files;
+        try (var walk = Files.walk(a)) {
+            files = walk.filter(Files::isRegularFile).map(a::relativize).sorted().toList();
+        }
+        assertThat(files).contains(Path.of("config.json"), Path.of("tokenizer.json"),
+                Path.of("tts_tokenizer", "tokenizer.json"), Path.of("cosy2_decoder", "flow.pt"),
+                Path.of("cosy2_decoder", "hift.pt"), Path.of("model-00003-of-00003.safetensors"));
+        try (var walk = Files.walk(b)) {
+            assertThat(walk.filter(Files::isRegularFile).map(b::relativize).sorted().toList()).isEqualTo(files);
+        }
+        for (Path f : files) {
+            assertThat(Files.readAllBytes(b.resolve(f))).as(f.toString()).isEqualTo(Files.readAllBytes(a.resolve(f)));
+        }
+        // And another seed draws other weights (same names and shapes)
+        for (String shard : new String[] {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                "model-00003-of-00003.safetensors"}) {
+            assertThat(Files.readAllBytes(other.resolve(shard))).as(shard).isNotEqualTo(Files.readAllBytes(a.resolve(shard)));
+            assertThat(Files.size(other.resolve(shard))).as(shard).isEqualTo(Files.size(a.resolve(shard)));
+        }
+    }
+
+    @Test
     void shouldRefuseAConfigOfAnotherFamily() {
         // Given LLaMA-Omni's tiny checkpoint
         Path omni = TinyModels.checkpointDir();
