@@ -3,12 +3,23 @@ package dev.omnicall.model.omni2;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.io.CheckpointException;
+import dev.omnicall.model.WhisperEncoder;
+import dev.omnicall.model.io.DType;
+import dev.omnicall.model.io.SafeTensorsFile;
+import dev.omnicall.model.io.SafeTensorsWriter;
 import dev.omnicall.model.io.ShardedCheckpoint;
+import dev.omnicall.model.io.TorchCheckpointWriter;
+import dev.omnicall.model.io.WhisperCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -134,6 +145,65 @@ class Omni2ModelLoadTest {
         try (Omni2Model model = Omni2Model.load(dir, FAST)) {
             assertThat(model.decoder().hift().config().baseChannels()).isEqualTo(TinyHiftWriter.BASE_CHANNELS);
         }
+    }
+
+    @Test
+    void shouldEncodeTheSameSpeechWhenTheWhisperEncoderComesFromOpenaisFile() throws Exception {
+        // Given the tiny checkpoint, and a copy whose Whisper encoder is not in the shards but in openai's
+        // large-v3.pt layout (model_state_dict with encoder.* names, fp16, dims), named by config.json speech_encoder
+        Path shards = tiny(TinyOmni2Writer.Options.defaults());
+        Path file = tmp.resolve("openai");
+        TinyOmni2Writer.write(file, SEED, TinyOmni2Writer.Options.defaults());
+        String shard1 = "model-00001-of-00003.safetensors";
+        TorchCheckpointWriter pt = new TorchCheckpointWriter();
+        SafeTensorsWriter rest = new SafeTensorsWriter();
+        Omni2Model a = Omni2Model.load(shards, FAST); // starts the engine the way the worker does
+        try (NDManager m = a.manager().newSubManager(); SafeTensorsFile f = SafeTensorsFile.open(file.resolve(shard1))) {
+            for (String name : new java.util.TreeSet<>(f.names())) {
+                long[] shape = f.info(name).shape();
+                float[] values = f.loadAsIs(m, name).toType(DataType.FLOAT32, false).toFloatArray();
+                if (name.startsWith(WhisperEncoder.PREFIX)) {
+                    pt.put(WhisperCheckpoint.ENCODER_PREFIX + name.substring(WhisperEncoder.PREFIX.length()), shape,
+                            values, DType.F16);
+                } else {
+                    rest.putFloats(name, DType.F16, shape, values);
+                }
+            }
+        }
+        Files.createDirectories(file.resolve("speech_encoder"));
+        Map<String, Object> dims = new java.util.LinkedHashMap<>();
+        for (Object[] d : new Object[][] {{"n_mels", 128}, {"n_vocab", 51866}, {"n_audio_ctx", 1500},
+                {"n_audio_state", 64}, {"n_audio_head", 4}, {"n_audio_layer", 2}, {"n_text_ctx", 448},
+                {"n_text_state", 64}, {"n_text_head", 4}, {"n_text_layer", 2}}) {
+            dims.put((String) d[0], d[1]);
+        }
+        pt.write(file.resolve("speech_encoder/large-v3.pt"), WhisperCheckpoint.STATE_KEY,
+                Map.of(WhisperCheckpoint.DIMS_KEY, dims));
+        rest.metadata("format", "pt");
+        rest.write(file.resolve(shard1));
+        Path index = file.resolve(ShardedCheckpoint.INDEX_FILE);
+        JsonObject root = JsonParser.parseString(Files.readString(index)).getAsJsonObject();
+        JsonObject map = root.getAsJsonObject("weight_map");
+        new java.util.ArrayList<>(map.keySet()).stream().filter(n -> n.startsWith(WhisperEncoder.PREFIX))
+                .forEach(map::remove);
+        Files.writeString(index, root.toString());
+        Path config = file.resolve(Omni2Config.FILE_NAME);
+        JsonObject c = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
+        c.addProperty("speech_encoder", "speech_encoder/large-v3.pt");
+        Files.writeString(config, c.toString());
+        // When both load
+        float[] audio = dev.omnicall.model.TinyModels.testAudio(0.8, 3);
+        try (a; Omni2Model b = Omni2Model.load(file, FAST); ShardedCheckpoint bShards = ShardedCheckpoint.open(file)) {
+            assertThat(bShards.names()).noneMatch(n -> n.startsWith(WhisperEncoder.PREFIX));
+            // Then the speech rows handed to the LLM are the same, bit for bit (fp16 weights either way)
+            float[] fromShards = a.encodeSpeech(audio).toFloatArray();
+            float[] fromFile = b.encodeSpeech(audio).toFloatArray();
+            assertThat(fromFile).hasSize(fromShards.length).containsExactly(fromShards);
+        }
+        // And a named file that is not there is one error naming it
+        Files.delete(file.resolve("speech_encoder/large-v3.pt"));
+        assertThatThrownBy(() -> Omni2Model.load(file, FAST)).isInstanceOf(CheckpointException.class)
+                .hasMessageContaining("large-v3.pt").hasMessageContaining("does not exist");
     }
 
     @Test
