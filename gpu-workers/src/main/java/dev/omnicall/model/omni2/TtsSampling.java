@@ -27,6 +27,34 @@ public record TtsSampling(Long seed, double temperature) {
         return new TtsSampling(seed, temperature);
     }
 
+    /**
+     * A setting's text: {@code greedy}, or {@code sampled:SEED} / {@code sampled:SEED:TEMPERATURE} (temperature 1,
+     * the reference's, when absent). Anything else is one error saying the accepted forms.
+     */
+    public static TtsSampling parse(String text) {
+        String t = text == null ? "" : text.strip();
+        if (t.equals("greedy")) {
+            return greedy();
+        }
+        String[] parts = t.split(":");
+        if (parts[0].equals("sampled") && (parts.length == 2 || parts.length == 3)) {
+            try {
+                long seed = Long.parseLong(parts[1].strip());
+                double temperature = parts.length == 3 ? Double.parseDouble(parts[2].strip()) : 1.0;
+                return sampled(seed, temperature);
+            } catch (IllegalArgumentException e) {
+                // not numbers, or not a positive temperature: the words below
+            }
+        }
+        throw new IllegalArgumentException("TTS sampling '" + text + "' is not 'greedy', 'sampled:SEED' or"
+                + " 'sampled:SEED:TEMPERATURE' (a positive temperature)");
+    }
+
+    @Override
+    public String toString() {
+        return isGreedy() ? "greedy" : "sampled:" + seed + ":" + temperature;
+    }
+
     public boolean isGreedy() {
         return seed == null;
     }

@@ -41,6 +41,14 @@ public final class Omni2TurnEngine implements TurnEngine {
 
     /** System property: the TTS LM's cap after the text ended (default the reference's 1024). */
     public static final String FINAL_CAP_KEY = "omnicall.worker.omni2.tts-final-cap";
+    /** System property: R and W as "(R,W)", config.json's {@code stream_params} form (default: the checkpoint's). */
+    public static final String STREAM_PARAMS_KEY = "omnicall.worker.omni2.stream-params";
+    /**
+     * System property: the TTS LM's token choice, over units + end either way: {@code greedy} (default) or
+     * {@code sampled:SEED[:TEMPERATURE]} (temperature 1 by default, as the reference samples; the same seed for
+     * every reply).
+     */
+    public static final String TTS_SAMPLING_KEY = "omnicall.worker.omni2.tts-sampling";
     /** System property: the decoder directory (default {@code <model-dir>/cosy2_decoder}). */
     public static final String DECODER_DIR_KEY = "omnicall.worker.omni2.decoder-dir";
 
@@ -76,6 +84,41 @@ public final class Omni2TurnEngine implements TurnEngine {
         public static Options of(Omni2Config config, int finalCap, int maxNewTokens) {
             return new Options(config.schedule(finalCap), TtsSampling.greedy(), maxNewTokens);
         }
+
+        /**
+         * The options from the worker's settings ({@value #FINAL_CAP_KEY}, {@value #STREAM_PARAMS_KEY},
+         * {@value #TTS_SAMPLING_KEY}; absent: the checkpoint's {@code stream_params}, the reference's cap 1024,
+         * greedy). A value that does not parse is one error naming its key.
+         */
+        public static Options fromSettings(Omni2Config config, int maxNewTokens, java.util.Properties settings) {
+            int cap = Omni2Config.FINAL_TTS_CAP;
+            String capText = settings.getProperty(FINAL_CAP_KEY);
+            TtsSchedule schedule;
+            TtsSampling sampling;
+            try {
+                if (capText != null && !capText.isBlank()) {
+                    cap = Integer.parseInt(capText.strip());
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(FINAL_CAP_KEY + " '" + capText + "' is not a whole number", e);
+            }
+            String params = settings.getProperty(STREAM_PARAMS_KEY);
+            try {
+                schedule = params == null || params.isBlank() ? config.schedule(cap)
+                        : TtsSchedule.parseStreamParams(params, cap);
+            } catch (IllegalArgumentException e) {
+                String key = params == null || params.isBlank() ? FINAL_CAP_KEY : STREAM_PARAMS_KEY + "/" + FINAL_CAP_KEY;
+                throw new IllegalArgumentException(key + ": " + e.getMessage(), e);
+            }
+            String samplingText = settings.getProperty(TTS_SAMPLING_KEY);
+            try {
+                sampling = samplingText == null || samplingText.isBlank() ? TtsSampling.greedy()
+                        : TtsSampling.parse(samplingText);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(TTS_SAMPLING_KEY + ": " + e.getMessage(), e);
+            }
+            return new Options(schedule, sampling, maxNewTokens);
+        }
     }
 
     private final Omni2Model model;
@@ -108,14 +151,13 @@ public final class Omni2TurnEngine implements TurnEngine {
                 ? Omni2Model.load(config.modelDir(), modelOptions)
                 : Omni2Model.load(config.modelDir(), modelOptions, Path.of(decoderDir));
         try {
-            int cap = Integer.getInteger(FINAL_CAP_KEY, Omni2Config.FINAL_TTS_CAP);
-            Options options = Options.of(model.config(), cap, config.maxNewTokens());
+            Options options = Options.fromSettings(model.config(), config.maxNewTokens(), System.getProperties());
             if (config.transcription().enabled()) {
                 LOG.info("caller transcription off: a LLaMA-Omni2 checkpoint has no Whisper decoder");
             }
             LOG.info("LLaMA-Omni2 engine: schedule {}, TTS {}, at most {} text tokens a reply; turns step one by one"
                     + " (no batching); a call's KV cache kept between its turns", options.schedule(), options.sampling().isGreedy()
-                    ? "greedy over units + end" : options.sampling(), options.maxNewTokens());
+                    ? "greedy over units + end" : options.sampling() + " over units + end", options.maxNewTokens());
             return new Omni2TurnEngine(model, options, true);
         } catch (RuntimeException e) {
             model.close();

@@ -291,6 +291,51 @@ class Omni2TurnEngineTest {
     }
 
     @Test
+    void shouldTakeRWTheCapAndTheTtsSamplingFromTheWorkersSettings() {
+        java.util.Properties none = new java.util.Properties();
+        // Given no settings: the checkpoint's stream_params (3,10), the reference's cap, greedy
+        Omni2TurnEngine.Options defaults = Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, none);
+        assertThat(defaults.schedule()).isEqualTo(new TtsSchedule(3, 10, 1024));
+        assertThat(defaults.sampling()).isEqualTo(TtsSampling.greedy());
+        // Given R, W, cap and seeded sampling set
+        java.util.Properties set = new java.util.Properties();
+        set.setProperty(Omni2TurnEngine.STREAM_PARAMS_KEY, "(2,5)");
+        set.setProperty(Omni2TurnEngine.FINAL_CAP_KEY, "40");
+        set.setProperty(Omni2TurnEngine.TTS_SAMPLING_KEY, "sampled:7");
+        Omni2TurnEngine.Options options = Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, set);
+        assertThat(options.schedule()).isEqualTo(new TtsSchedule(2, 5, 40));
+        assertThat(options.sampling()).isEqualTo(TtsSampling.sampled(7, 1.0));
+        set.setProperty(Omni2TurnEngine.TTS_SAMPLING_KEY, "sampled:7:0.8");
+        assertThat(Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, set).sampling())
+                .isEqualTo(TtsSampling.sampled(7, 0.8));
+        // Then a turn writes after every 2nd token, at most 5 units (the tiny reply: 4 tokens, writes after 2, then
+        // the final write), and the seeded sampling repeats and differs from greedy
+        short[] pcm = utterance();
+        set.setProperty(Omni2TurnEngine.TTS_SAMPLING_KEY, "sampled:7");
+        Turn sampled = runEngine(pcm, Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, set));
+        assertThat(sampled.unitsPerStep()).hasSize(4);
+        assertThat(sampled.unitsPerStep().subList(0, 3)).containsExactly(0, 5, 0);
+        assertThat(runEngine(pcm, Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, set)).units())
+                .isEqualTo(sampled.units());
+        set.setProperty(Omni2TurnEngine.TTS_SAMPLING_KEY, "greedy");
+        Turn greedy = runEngine(pcm, Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, set));
+        assertThat(greedy.unitsPerStep().subList(0, 3)).containsExactly(0, 5, 0);
+        assertThat(sampled.units()).isNotEqualTo(greedy.units());
+        assertThat(sampled.tokens()).isEqualTo(greedy.tokens());
+        // And a value that does not parse is one error naming its key
+        for (String[] bad : new String[][] {{Omni2TurnEngine.STREAM_PARAMS_KEY, "3,10,1"},
+                {Omni2TurnEngine.FINAL_CAP_KEY, "lots"}, {Omni2TurnEngine.TTS_SAMPLING_KEY, "random"},
+                {Omni2TurnEngine.TTS_SAMPLING_KEY, "sampled:1:0"}}) {
+            java.util.Properties p = new java.util.Properties();
+            p.setProperty(bad[0], bad[1]);
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                    () -> Omni2TurnEngine.Options.fromSettings(model.config(), MAX_NEW, p))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(bad[0])
+                    .hasMessageContaining(bad[1]);
+        }
+    }
+
+    @Test
     void shouldTakeTheFlowNoiseLengthAsTheDefaultSpeechLimit() {
         // The published limit: 15000 noise frames / 2 frames a unit
         assertThat(options().maxReplyUnits()).isEqualTo(7500);
