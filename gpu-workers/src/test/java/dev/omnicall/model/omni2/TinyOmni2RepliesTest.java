@@ -116,6 +116,74 @@ class TinyOmni2RepliesTest {
         assertThat(distinct).hasSizeGreaterThanOrEqualTo(4);
     }
 
+    /** The TTS writes of a reply: the plain greedy loop's (state, token) pairs through a fresh TtsStream. */
+    private static List<TtsStream.Write> speak(Omni2Model m, float[] audio, TtsSchedule schedule) {
+        LlamaModel llm = m.llm();
+        List<TtsStream.Write> writes = new ArrayList<>();
+        try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16);
+                TtsStream tts = m.tts().newStream(schedule, TtsSampling.greedy())) {
+            scope.suppressNotUsedWarning();
+            OmniModel.Prompt prompt = m.prompt(m.encodeSpeech(audio), List.of());
+            LlamaModel.Output out = llm.forward(prompt.embeddings(), cache, prompt.keys());
+            NDArray state = out.hidden().get(out.hidden().getShape().get(0) - 1);
+            NDArray logits = out.lastLogits();
+            for (int n = 1; ; n++) {
+                long token = logits.argMax().toType(DataType.INT64, false).getLong();
+                boolean last = m.isStop(token) || n >= MAX_NEW;
+                TtsStream.Write w = tts.accept(state, token, last);
+                if (w.wrote()) {
+                    writes.add(w);
+                }
+                if (last) {
+                    return writes;
+                }
+                out = llm.forward(llm.embed(new long[] {token}), cache, new long[] {token});
+                state = out.hidden().get(0);
+                logits = out.lastLogits();
+            }
+        }
+    }
+
+    @Test
+    void shouldEndEveryReplysSpeechOnTheTtsEndTokenAndNoMidReplyWrite() {
+        // Given the eight utterances and the published schedule (R 3, W 10, final cap 1024)
+        List<Integer> finals = new ArrayList<>();
+        for (float[] audio : callerAudios()) {
+            List<TtsStream.Write> writes = speak(model, audio, new TtsSchedule(3, 10, 1024));
+            // Then the write after token 3 is W units without an end, and the final write ends on the end token
+            assertThat(writes).hasSize(2);
+            assertThat(writes.get(0).units()).hasSize(10);
+            assertThat(writes.get(0).ended()).isFalse();
+            TtsStream.Write last = writes.get(1);
+            assertThat(last.sep()).isTrue();
+            assertThat(last.ended()).isTrue();
+            assertThat(last.capped()).isFalse();
+            finals.add(last.units().length);
+        }
+        // And after a few seconds of speech at most (25 units a second), not at once
+        System.out.println("final writes end after " + finals + " units");
+        assertThat(finals).allSatisfy(n -> assertThat(n).isBetween(5, 75));
+    }
+
+    @Test
+    void shouldRunEveryFinalWriteToItsCapWhenTheTtsLmIsLeftPlain(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        // Given the same tiny checkpoint with its TTS LM not shaped to end (fraction 0), and a cap of 60
+        Path plainDir = tmp.resolve("plain");
+        TinyOmni2Writer.write(plainDir, SEED, TinyOmni2Writer.Options.defaults().withTtsEndFraction(0));
+        TtsSchedule schedule = new TtsSchedule(3, 10, 60);
+        float[] audio = TinyModels.testAudio(1.2, 3);
+        try (Omni2Model plain = Omni2Model.load(plainDir, ModelOptions.defaults().withPaddedSeconds(0))) {
+            // Then its final write reaches the cap, where the shaped one ends before it on the same audio
+            TtsStream.Write plainFinal = speak(plain, audio, schedule).get(1);
+            assertThat(plainFinal.capped()).isTrue();
+            assertThat(plainFinal.units()).hasSize(60);
+            TtsStream.Write shapedFinal = speak(model, audio, schedule).get(1);
+            assertThat(shapedFinal.ended()).isTrue();
+            assertThat(shapedFinal.units().length).isLessThan(60);
+        }
+    }
+
     @Test
     void shouldGiveTheSameReplyWhenTheAudioIsTheSame() {
         float[] audio = TinyModels.testAudio(1.2, 3);
