@@ -122,26 +122,67 @@ public final class OmniTurnEngine implements TurnEngine {
     }
 
     /**
-     * The model's KV pool for this worker, or null when switched off ({@value #POOL_SWITCH}{@code =off}). Slots of
-     * {@value #POOL_POSITIONS} positions (default 2048, at most the model's context); as many as the byte bound
-     * {@code kv-cache-bytes} holds, at least {@code max-batch} (every running turn has one) and at most
-     * {@value #POOL_MAX_SLOTS} (default 4 × max-batch). Slots beyond the running turns keep calls' caches between
-     * their turns (LRU). Logs the sizing in one line.
+     * The model's KV pool for this worker, or null when switched off ({@value #POOL_SWITCH}{@code =off}) or when
+     * {@code kv-cache-bytes} is 0 (no device memory for it: every turn has a cache of its own, nothing is kept). Its
+     * device memory, slots × layers × KV heads × positions × head size × 2, never exceeds {@code kv-cache-bytes}
+     * ({@link #poolSizing}): at least {@code max-batch} slots (every running turn has one) of
+     * {@value #POOL_POSITIONS} positions (default 2048, at most the model's context), more while the bound holds
+     * them (up to {@value #POOL_MAX_SLOTS}, default 4 × max-batch; they keep calls' caches between turns, LRU); a
+     * bound too small for {@code max-batch} full slots shortens the slots, one too small for
+     * {@value #MIN_POOL_POSITIONS} positions each is refused at start-up. Logs the sizing in one line.
      */
     static KvPool pool(LlamaModel llm, WorkerConfig config) {
         if ("off".equalsIgnoreCase(System.getProperty(POOL_SWITCH, "on"))) {
             LOG.info("KV pool off ({}=off): every turn has a cache of its own and attends alone", POOL_SWITCH);
             return null;
         }
-        long positions = Math.min(Long.getLong(POOL_POSITIONS, DEFAULT_POOL_POSITIONS),
+        if (config.kvCacheBytes() == 0) {
+            LOG.info("KV pool off (kv-cache-bytes 0): every turn has a cache of its own and attends alone");
+            return null;
+        }
+        long wanted = Math.min(Long.getLong(POOL_POSITIONS, DEFAULT_POOL_POSITIONS),
                 llm.config().maxPositionEmbeddings());
-        long slotBytes = llm.poolSlotBytes(positions);
         int maxSlots = Integer.getInteger(POOL_MAX_SLOTS, 4 * config.maxBatch());
-        int slots = poolSlots(config.kvCacheBytes(), slotBytes, config.maxBatch(), maxSlots);
+        PoolSizing size = poolSizing(config.kvCacheBytes(), llm.poolSlotBytes(1), wanted, config.maxBatch(), maxSlots);
+        long slotBytes = llm.poolSlotBytes(size.positions());
         LOG.info("KV pool: {} slots x {} positions = {} MiB ({} MiB a slot; kv-cache-bytes {} MiB, max-batch {}, at"
-                + " most {} slots); a turn that does not fit runs with a cache of its own", slots, positions,
-                slots * slotBytes >> 20, slotBytes >> 20, config.kvCacheBytes() >> 20, config.maxBatch(), maxSlots);
-        return llm.newPool(slots, positions);
+                + " most {} slots){}; a turn that does not fit runs with a cache of its own", size.slots(),
+                size.positions(), size.slots() * slotBytes >> 20, slotBytes >> 20, config.kvCacheBytes() >> 20,
+                config.maxBatch(), maxSlots, size.positions() < wanted ? " (shortened from " + wanted + " positions to"
+                        + " fit max-batch slots in kv-cache-bytes)" : "");
+        return llm.newPool(size.slots(), size.positions());
+    }
+
+    /** The fewest positions a pool slot may be shortened to before the sizing refuses the byte bound. */
+    static final long MIN_POOL_POSITIONS = 256;
+
+    /** A KV pool's shape: slots of positions each. */
+    record PoolSizing(int slots, long positions) {
+    }
+
+    /**
+     * The pool's shape within {@code boundBytes}: {@code wantedPositions} per slot and as many slots as the bound
+     * holds, at least {@code maxBatch} (one per running turn) and at most {@code max(maxSlots, maxBatch)}; when the
+     * bound holds fewer than {@code maxBatch} such slots, {@code maxBatch} slots of as many positions as fit (at least
+     * {@value #MIN_POOL_POSITIONS}, or the wanted count when that is smaller), else an error naming the key.
+     * Always slots × positions × bytesPerPosition ≤ boundBytes.
+     */
+    static PoolSizing poolSizing(long boundBytes, long bytesPerPosition, long wantedPositions, int maxBatch,
+            int maxSlots) {
+        long slotBytes = bytesPerPosition * wantedPositions;
+        long byBound = boundBytes / slotBytes;
+        if (byBound >= maxBatch) {
+            return new PoolSizing((int) Math.min(byBound, Math.max(maxSlots, maxBatch)), wantedPositions);
+        }
+        long positions = boundBytes / ((long) maxBatch * bytesPerPosition);
+        if (positions < Math.min(MIN_POOL_POSITIONS, wantedPositions)) {
+            throw new IllegalArgumentException(WorkerConfig.PREFIX + "kv-cache-bytes " + boundBytes + " holds "
+                    + positions + " KV positions for each of max-batch " + maxBatch + " running turns (" + bytesPerPosition
+                    + " bytes a position); a pool slot needs at least " + Math.min(MIN_POOL_POSITIONS, wantedPositions)
+                    + ": raise kv-cache-bytes to " + (long) maxBatch * bytesPerPosition * Math.min(MIN_POOL_POSITIONS,
+                    wantedPositions) + " or more, lower max-batch, or set -D" + POOL_SWITCH + "=off");
+        }
+        return new PoolSizing(maxBatch, positions);
     }
 
     /**
@@ -155,12 +196,6 @@ public final class OmniTurnEngine implements TurnEngine {
         LOG.info("CTC decoder pool: {} slots x {} frames = {} MiB", config.maxBatch(), frames,
                 config.maxBatch() * slotBytes >> 20);
         return model.ctc().newPool(config.maxBatch(), frames);
-    }
-
-    /** Slots: what the byte bound holds, at least one per running turn, at most maxSlots. */
-    static int poolSlots(long boundBytes, long slotBytes, int maxBatch, int maxSlots) {
-        long byBound = boundBytes / slotBytes;
-        return (int) Math.max(maxBatch, Math.min(byBound, Math.max(maxSlots, maxBatch)));
     }
 
     /**

@@ -75,20 +75,53 @@ class OmniTurnEngineLoadTest {
     }
 
     @Test
-    void shouldSizeTheKvPoolByTheByteBoundWithASlotPerRunningTurn() {
+    void shouldSizeTheKvPoolWithinTheByteBoundWithASlotPerRunningTurn() {
         // the bound decides, between one slot per running turn and the cap
-        assertThat(OmniTurnEngine.poolSlots(10L << 20, 1L << 20, 8, 32)).isEqualTo(10);
-        assertThat(OmniTurnEngine.poolSlots(0, 1L << 20, 8, 32)).isEqualTo(8);
-        assertThat(OmniTurnEngine.poolSlots(512L << 20, 1L << 20, 8, 32)).isEqualTo(32);
-        assertThat(OmniTurnEngine.poolSlots(512L << 20, 1L << 20, 8, 4)).isEqualTo(8);
-        // the worker's engine runs its turns in the pool, and a turn completes through it
-        WorkerConfig config = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
-                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 0)
+        long mib = 1L << 20;
+        assertThat(OmniTurnEngine.poolSizing(10 * mib, 512, 2048, 8, 32)).isEqualTo(new OmniTurnEngine.PoolSizing(10, 2048));
+        assertThat(OmniTurnEngine.poolSizing(512 * mib, 512, 2048, 8, 32)).isEqualTo(new OmniTurnEngine.PoolSizing(32, 2048));
+        assertThat(OmniTurnEngine.poolSizing(512 * mib, 512, 2048, 8, 4)).isEqualTo(new OmniTurnEngine.PoolSizing(8, 2048));
+        // a bound that holds fewer than max-batch full slots shortens the slots instead of overrunning the bound
+        assertThat(OmniTurnEngine.poolSizing(4 * mib, 512, 2048, 8, 32)).isEqualTo(new OmniTurnEngine.PoolSizing(8, 1024));
+        // 256 positions per running turn is the least; one byte less is refused, naming the key and what would do
+        assertThat(OmniTurnEngine.poolSizing(mib, 512, 2048, 8, 32)).isEqualTo(new OmniTurnEngine.PoolSizing(8, 256));
+        assertThatThrownBy(() -> OmniTurnEngine.poolSizing(mib - 1, 512, 2048, 8, 32))
+                .hasMessageContaining("kv-cache-bytes 1048575").hasMessageContaining("max-batch 8")
+                .hasMessageContaining("raise kv-cache-bytes to " + 8 * 512 * 256);
+        // the invariant over a sweep: never more bytes than the bound, always a slot per running turn
+        for (long bound = 1; bound <= 64 * mib; bound = bound * 3 + 7) {
+            for (int batch : new int[] {1, 3, 8, 64}) {
+                for (long wanted : new long[] {100, 2048}) {
+                    try {
+                        OmniTurnEngine.PoolSizing p = OmniTurnEngine.poolSizing(bound, 4096, wanted, batch, 4 * batch);
+                        assertThat(p.slots() * p.positions() * 4096).as("bound %d batch %d", bound, batch)
+                                .isLessThanOrEqualTo(bound);
+                        assertThat(p.slots()).isGreaterThanOrEqualTo(batch);
+                        assertThat(p.positions()).isLessThanOrEqualTo(wanted)
+                                .isGreaterThanOrEqualTo(Math.min(OmniTurnEngine.MIN_POOL_POSITIONS, wanted));
+                    } catch (IllegalArgumentException refused) {
+                        assertThat(bound).isLessThan(batch * 4096L * Math.min(OmniTurnEngine.MIN_POOL_POSITIONS, wanted));
+                    }
+                }
+            }
+        }
+        // the worker's engine: its pool within kv-cache-bytes, and a turn completes through it
+        WorkerConfig base = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
+                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 64L << 20)
                 .withTranscription(TranscriptionOptions.off());
+        long perPosition;
+        try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
+            perPosition = engine.generator().model().llm().poolSlotBytes(1);
+            assertThat(engine.generator().pool().deviceBytes()).isLessThanOrEqualTo(base.kvCacheBytes());
+        }
+        // a bound of 300 positions per running turn: max-batch slots of 300 positions, not 2048 (the old sizing)
+        WorkerConfig config = base.withLimits(4, java.time.Duration.ofSeconds(5), base.maxBatch() * perPosition * 300);
         try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
             dev.omnicall.model.KvPool pool = engine.generator().pool();
             assertThat(pool).isNotNull();
             assertThat(pool.slots()).isEqualTo(config.maxBatch());
+            assertThat(pool.capacity()).isEqualTo(300);
+            assertThat(pool.deviceBytes()).isEqualTo(config.kvCacheBytes());
             assertThat(engine.generator().ctcPool().slots()).isEqualTo(config.maxBatch());
             EngineSession s = engine.start(new TurnInput("c", new short[8000], java.util.List.of()), null);
             assertThat(pool.running()).isEqualTo(1);
@@ -101,12 +134,18 @@ class OmniTurnEngineLoadTest {
             assertThat(engine.generator().ctcPool().running()).isZero();
             assertThat(engine.generator().perSequenceTurns()).isZero();
         }
+        // kv-cache-bytes 0: no pool (the per-sequence path), and a bound too small is refused at load
+        try (OmniTurnEngine engine = OmniTurnEngine.load(base.withLimits(4, java.time.Duration.ofSeconds(5), 0))) {
+            assertThat(engine.generator().pool()).isNull();
+        }
+        assertThatThrownBy(() -> OmniTurnEngine.load(base.withLimits(4, java.time.Duration.ofSeconds(5), perPosition)))
+                .hasMessageContaining("kv-cache-bytes " + perPosition);
     }
 
     @Test
     void shouldStartATurnInSlicesToTheSameReplyAsAWholeStart() {
         WorkerConfig config = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
-                .withEncoderPaddedSeconds(0).withLimits(6, java.time.Duration.ofSeconds(5), 0)
+                .withEncoderPaddedSeconds(0).withLimits(6, java.time.Duration.ofSeconds(5), 64L << 20)
                 .withTranscription(TranscriptionOptions.off());
         short[] pcm = new short[12000];
         for (int i = 0; i < pcm.length; i++) {
