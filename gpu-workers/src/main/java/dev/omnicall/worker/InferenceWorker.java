@@ -93,6 +93,11 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
      * at least this much audio out ahead of its playback; while not, turn-requests pause). Unset or negative: off.
      */
     public static final String ADMISSION_MARGIN_MS = "omnicall.worker.admission-margin-ms";
+    /**
+     * System property: {@code off} lets a newcomer's start run one slice every loop; on (the default) at most one per
+     * chunk gap of every speaking turn ({@link TurnScheduler#setPrefillGapBound}).
+     */
+    public static final String PREFILL_GAP_BOUND = "omnicall.worker.prefill-gap-bound";
     /** The consumer session timeout unless {@code kafka.session.timeout.ms} says otherwise. */
     public static final int DEFAULT_SESSION_TIMEOUT_MS = 6000;
     /** The consumer heartbeat interval unless {@code kafka.heartbeat.interval.ms} says otherwise. */
@@ -189,6 +194,11 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
             scheduler.setAdmissionMargin(Duration.ofMillis(marginMs));
             LOG.info("worker {}: real-time admission on: newcomers wait (and turn-requests pause) while a speaking turn"
                     + " is less than {} ms of audio ahead of its playback", config.instanceId(), marginMs);
+        }
+        if ("off".equalsIgnoreCase(System.getProperty(PREFILL_GAP_BOUND, "on"))) {
+            scheduler.setPrefillGapBound(false);
+            LOG.info("worker {}: chunked prefill runs a newcomer's slice every loop ({}=off), however many fall into one"
+                    + " chunk gap of a speaking turn", config.instanceId(), PREFILL_GAP_BOUND);
         }
         this.compute = new ComputeLoop(scheduler, "omnicall-engine-" + config.instanceId());
     }

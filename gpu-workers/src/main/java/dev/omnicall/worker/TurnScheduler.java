@@ -5,6 +5,7 @@ import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.WorkerLoad;
 import dev.omnicall.kafka.Clock;
+import dev.omnicall.model.stream.PrefillGapBudget;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.engine.ConversationSnapshot;
 import dev.omnicall.worker.engine.EngineSession;
@@ -110,6 +111,13 @@ public final class TurnScheduler {
     private long admissionMarginUs = -1;
     private volatile boolean admissionHeld;
     /**
+     * Chunked prefill's bound: at most one slice of a newcomer's start per chunk gap of every speaking turn; null runs
+     * one slice per loop ({@link #setPrefillGapBound}).
+     */
+    private PrefillGapBudget<Turn> prefillGap = new PrefillGapBudget<>(1);
+    /** Loops in which a start's slice waited for a speaking turn's next chunk. */
+    private long slicesDeferred;
+    /**
      * Turns with no more reply output whose caller transcription is still being finished: cancelled mid-reply, or
      * completed while another turn still waited for its first audio.
      */
@@ -194,6 +202,21 @@ public final class TurnScheduler {
      */
     public void setAdmissionMargin(Duration margin) {
         this.admissionMarginUs = margin == null || margin.isNegative() ? -1 : margin.toNanos() / 1000;
+    }
+
+    /**
+     * Chunked prefill's bound (issue 14 item 3; on by default): a newcomer's start runs at most one slice (its first,
+     * the encoder and prompt, counts) per chunk gap of every speaking turn, so no speaking turn's gap between two
+     * audio chunks holds more than one slice, each sized to cost at most half a step ({@code PrefillPacer}). Off: one
+     * slice per loop (a gap of k steps can hold k slices), a newcomer's first audio sooner.
+     */
+    public void setPrefillGapBound(boolean on) {
+        this.prefillGap = on ? new PrefillGapBudget<>(1) : null;
+    }
+
+    /** Loops so far in which a newcomer's next slice waited for a speaking turn's next audio chunk. */
+    public long prefillSlicesDeferred() {
+        return slicesDeferred;
     }
 
     /** True while newcomers wait because a speaking turn is less than the margin ahead of playback; any thread. */
@@ -467,11 +490,23 @@ public final class TurnScheduler {
                 t.timings.setFirstAudioUs(t.session.firstAudioUs() > 0 ? t.session.firstAudioUs() : now);
                 t.eligibleUs = clockUs.getAsLong();
             }
+            if (prefillGap != null && hasAudio(out)) {
+                prefillGap.chunk(t);
+            }
             emit(t, out);
             if (out.done()) {
                 complete(t);
             }
         }
+    }
+
+    private static boolean hasAudio(StepOutput out) {
+        for (StepOutput.AudioPiece p : out.audio()) {
+            if (p.pcm().length > 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -535,8 +570,15 @@ public final class TurnScheduler {
     }
 
     private void admit() {
+        // at most one slice per loop, and per chunk gap of each speaking turn (the bound above)
+        List<Turn> speaking = speaking();
         if (starting != null) {
-            advanceStart();   // one slice of the newcomer's start per loop
+            if (gapFull(speaking)) {
+                publishGauges();
+                return;
+            }
+            advanceStart();   // one slice of the newcomer's start
+            sliceRan(speaking);
             publishGauges();
             return;
         }
@@ -545,6 +587,10 @@ public final class TurnScheduler {
         admissionHeld = held;
         if (held) {
             metrics.admissionHeld();
+            publishGauges();
+            return;
+        }
+        if (active.size() < maxBatch && !waiting.isEmpty() && gapFull(speaking)) {
             publishGauges();
             return;
         }
@@ -567,6 +613,7 @@ public final class TurnScheduler {
                 continue;
             }
             admitted = true;
+            sliceRan(speaking);
             if (s.ready()) {
                 started(t, s);
             } else {
@@ -575,6 +622,32 @@ public final class TurnScheduler {
             }
         }
         publishGauges();
+    }
+
+    /** Active turns that have handed out audio: those whose chunk gaps the prefill bound protects. */
+    private List<Turn> speaking() {
+        List<Turn> speaking = new ArrayList<>(active.size());
+        for (Turn t : active) {
+            if (t.timings.getFirstAudioUs() != null) {
+                speaking.add(t);
+            }
+        }
+        return speaking;
+    }
+
+    /** True (and counted) when a slice now would be a second one in a speaking turn's current chunk gap. */
+    private boolean gapFull(List<Turn> speaking) {
+        if (prefillGap == null || prefillGap.mayRun(speaking)) {
+            return false;
+        }
+        slicesDeferred++;
+        return true;
+    }
+
+    private void sliceRan(List<Turn> speaking) {
+        if (prefillGap != null) {
+            prefillGap.sliceRan(speaking);
+        }
     }
 
     /** The next slice of the starting turn's prefill; it joins the batch once complete. */

@@ -126,6 +126,52 @@ class TurnSchedulerAdmissionTest {
     }
 
     @Test
+    void shouldRunAtMostOneSliceInAnySpeakingTurnsGapBetweenTwoChunks() {
+        // Given a turn speaking with a chunk every 3 steps (its first after step 3) and starts of 3 slices
+        SlicedEngine engine = new SlicedEngine(12, 3, 3);
+        TurnScheduler s = scheduler(engine);
+        s.submit(turn("a", 0));
+        for (int i = 0; i < 3; i++) {
+            s.runOnce();
+        }
+        assertThat(out.chunks("a")).hasSize(1);
+        // When a newcomer arrives
+        engine.log.clear();
+        s.submit(turn("b", 1));
+        for (int i = 0; i < 7; i++) {
+            s.runOnce();
+        }
+        // Then one slice per chunk gap of a (steps 4-6, 7-9, 10-12), not one per loop; it joins after the last
+        assertThat(engine.log).containsExactly("b:slice1", "step1", "step1", "step1", "b:slice2", "step1", "step1",
+                "step1", "b:slice3", "step2");
+        assertThat(s.prefillSlicesDeferred()).isEqualTo(4);
+        for (int i = 0; i < 100 && s.hasWork(); i++) {
+            s.runOnce();
+        }
+        assertThat(out.finished).containsExactly("a/1:COMPLETED", "b/1:COMPLETED");
+    }
+
+    @Test
+    void shouldRunASliceEveryLoopWithTheGapBoundOff() {
+        // Given the same turn and starts, the bound off
+        SlicedEngine engine = new SlicedEngine(12, 3, 3);
+        TurnScheduler s = scheduler(engine);
+        s.setPrefillGapBound(false);
+        s.submit(turn("a", 0));
+        for (int i = 0; i < 3; i++) {
+            s.runOnce();
+        }
+        engine.log.clear();
+        s.submit(turn("b", 1));
+        for (int i = 0; i < 3; i++) {
+            s.runOnce();
+        }
+        // Then a slice every loop: all three fall into a's gap between its chunks after steps 3 and 6
+        assertThat(engine.log).containsExactly("b:slice1", "step1", "b:slice2", "step1", "b:slice3", "step2");
+        assertThat(s.prefillSlicesDeferred()).isZero();
+    }
+
+    @Test
     void shouldCancelAndAbandonATurnWhileItsStartRuns() {
         SlicedEngine engine = new SlicedEngine(20, 1, 5);
         TurnScheduler s = scheduler(engine);
