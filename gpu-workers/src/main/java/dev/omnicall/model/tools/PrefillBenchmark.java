@@ -7,6 +7,7 @@ import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.GenerationOptions;
+import dev.omnicall.model.stream.PrefillGapBudget;
 import dev.omnicall.model.stream.PrefillPacer;
 import dev.omnicall.model.stream.SpeechGenerator;
 import dev.omnicall.model.stream.StepResult;
@@ -30,8 +31,14 @@ import java.util.Map;
  * loop while the newcomer was being started, as T + extra; and for the running turns the longest gap between two of
  * their audio chunks from the newcomer's arrival to 8 steps after it joined, against the longest gap in the 12
  * steps before it arrived (growth in decode steps T: the goal is at most one; it includes the one turn more in the
- * batch after the join). Repeats alternate the modes; ends with one key=value line.
- * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto] [--repeats 3]
+ * batch after the join). A mode ending in {@code +gap} runs its slices under the worker's chunk-gap bound
+ * ({@link PrefillGapBudget}: a slice only in a loop where every speaking turn has had a chunk since the last slice;
+ * the other loops are steps alone, counted as "loops a slice waited"). "Most prefill in one gap": the newcomer's
+ * work (wall time of its slices) that fell between two consecutive chunks of one running turn, the most over all
+ * gaps, in steps T: by how much the newcomer made a gap grow (the bound: at most 1), whatever the gap's own length.
+ * Repeats alternate the modes; ends with one key=value line.
+ * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto,auto+gap] [--repeats 3]
+ *     [--omega 1]
  *     [--small false] [--threads 1] [--device cpu]</pre>
  */
 public final class PrefillBenchmark {
@@ -40,7 +47,12 @@ public final class PrefillBenchmark {
 
     /** One mode's figures. */
     private record Run(double stepMs, double worstLoopMs, double medianLoopMs, double totalExtraMs,
-            double baselineGapMs, double admissionGapMs, int loops) {
+            double baselineGapMs, double admissionGapMs, int loops, int deferred, double mostPrefillInGapMs, double encoderSliceMs) {
+        /** The most newcomer work that fell into one running turn's gap between two chunks, in steps T. */
+        double prefillInGapSteps() {
+            return mostPrefillInGapMs / stepMs;
+        }
+
         double extraSteps() {
             return (worstLoopMs - stepMs) / stepMs;
         }
@@ -60,8 +72,13 @@ public final class PrefillBenchmark {
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         int running = Integer.parseInt(a.get("--running", "4"));
         // fixed rows per slice, and "auto": PrefillPacer (half a step's worth, measured), the worker's default
-        String[] slices = a.get("--slices", "8,32,auto").split(",");
+        // "+gap" after a mode: its slices under the worker's chunk-gap bound (PrefillGapBudget: at most one slice in
+        // any running turn's gap between two chunks), as the worker schedules them by default
+        String[] slices = a.get("--slices", "8,32,auto,auto+gap").split(",");
         int repeats = Integer.parseInt(a.get("--repeats", "3"));
+        // Ω schedule of the running turns: 1 (default) makes every step with units a chunk; the worker's 10,20,40,80
+        // makes gaps of many steps, where the gap bound holds slices back
+        String omega = a.get("--omega", "1");
         boolean small = Boolean.parseBoolean(a.get("--small", "false"));
         ModelOptions options = ModelOptions.defaults().withDevice(a.get("--device", "cpu")).withPaddedSeconds(0);
         Map<String, String> results = new LinkedHashMap<>();
@@ -71,20 +88,24 @@ public final class PrefillBenchmark {
                 : TinyCheckpointWriter.tinyConfig();
         try (OmniModel model = OmniModel.assemble(config, new RandomWeights(7), TinyCheckpointWriter.tinyVocoderConfig(),
                 new RandomWeights(8), tinyDir, options)) {
-            System.out.printf(Locale.ROOT, "%s LLM (%d wide, %d layers), %d running turns, newcomer of 2.4 s; load %s%n",
-                    small ? "~90M" : "tiny", config.hiddenSize(), config.numHiddenLayers(), running, load());
-            run(model, running, 0); // warm-up
+            System.out.printf(Locale.ROOT, "%s LLM (%d wide, %d layers), %d running turns, omega %s, newcomer of 2.4 s;"
+                    + " load %s%n", small ? "~90M" : "tiny", config.hiddenSize(), config.numHiddenLayers(), running, omega,
+                    load());
+            run(model, running, 0, false); // warm-up
             Map<String, List<Run>> byMode = new LinkedHashMap<>();
             for (int r = 0; r < repeats; r++) {
-                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0));
+                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0, false, omega));
                 for (String s : slices) {
-                    int rows = s.equals("auto") ? -1 : Integer.parseInt(s);
-                    byMode.computeIfAbsent(rows < 0 ? "auto" : "chunked" + s, k -> new ArrayList<>())
-                            .add(run(model, running, rows));
+                    boolean gap = s.endsWith("+gap");
+                    String base = gap ? s.substring(0, s.length() - 4) : s;
+                    int rows = base.equals("auto") ? -1 : Integer.parseInt(base);
+                    String mode = (rows < 0 ? "auto" : "chunked" + base) + (gap ? "_gap" : "");
+                    byMode.computeIfAbsent(mode, k -> new ArrayList<>()).add(run(model, running, rows, gap, omega));
                 }
             }
             System.out.println("mode        | step T ms | loops | loop p50 / max ms | extra p50 / max (steps) | total extra"
-                    + " (steps) | chunk gap before / while ms | gap growth (steps)");
+                    + " (steps) | chunk gap before / while ms | gap growth (steps) | loops a slice waited | most prefill in"
+                    + " one gap (steps) | encoder slice (steps)");
             for (Map.Entry<String, List<Run>> e : byMode.entrySet()) {
                 // the median run by gap growth
                 List<Run> runs = new ArrayList<>(e.getValue());
@@ -92,9 +113,12 @@ public final class PrefillBenchmark {
                 Run m = runs.get(runs.size() / 2);
                 double worstGrowth = runs.get(runs.size() - 1).gapGrowthSteps();
                 System.out.printf(Locale.ROOT, "%-11s | %9.2f | %5d | %7.1f / %7.1f | %7.2f / %7.2f | %8.2f | %8.1f / %8.1f"
-                        + " | %6.2f (worst of %d: %.2f)%n", e.getKey(), m.stepMs(), m.loops(), m.medianLoopMs(),
-                        m.worstLoopMs(), m.medianExtraSteps(), m.extraSteps(), m.totalExtraMs() / m.stepMs(),
-                        m.baselineGapMs(), m.admissionGapMs(), m.gapGrowthSteps(), runs.size(), worstGrowth);
+                        + " | %6.2f (worst of %d: %.2f) | %d | %.2f (worst of %d: %.2f) | %.2f%n", e.getKey(), m.stepMs(),
+                        m.loops(), m.medianLoopMs(), m.worstLoopMs(), m.medianExtraSteps(), m.extraSteps(),
+                        m.totalExtraMs() / m.stepMs(), m.baselineGapMs(), m.admissionGapMs(), m.gapGrowthSteps(),
+                        runs.size(), worstGrowth, m.deferred(), m.prefillInGapSteps(), runs.size(),
+                        runs.stream().mapToDouble(Run::prefillInGapSteps).max().orElse(0),
+                        m.encoderSliceMs() < 0 ? Double.NaN : m.encoderSliceMs() / m.stepMs());
                 results.put(e.getKey() + "_step_ms", fmt(m.stepMs()));
                 results.put(e.getKey() + "_extra_steps", fmt(m.extraSteps()));
                 results.put(e.getKey() + "_extra_steps_p50", fmt(m.medianExtraSteps()));
@@ -102,6 +126,11 @@ public final class PrefillBenchmark {
                 results.put(e.getKey() + "_gap_growth_steps", fmt(m.gapGrowthSteps()));
                 results.put(e.getKey() + "_gap_growth_steps_worst", fmt(worstGrowth));
                 results.put(e.getKey() + "_admission_loops", Integer.toString(m.loops()));
+                results.put(e.getKey() + "_deferred_loops", Integer.toString(m.deferred()));
+                results.put(e.getKey() + "_prefill_in_gap_steps", fmt(m.prefillInGapSteps()));
+                if (m.encoderSliceMs() >= 0) {
+                    results.put(e.getKey() + "_encoder_slice_steps", fmt(m.encoderSliceMs() / m.stepMs()));
+                }
             }
         }
         results.put("load_end", load());
@@ -110,14 +139,21 @@ public final class PrefillBenchmark {
         System.out.println(line);
     }
 
-    /** One newcomer among `running` speaking turns; sliceRows 0 = one-shot, -1 = paced ({@link PrefillPacer}). */
-    private static Run run(OmniModel model, int running, int sliceRows) {
+    /**
+     * One newcomer among `running` speaking turns; sliceRows 0 = one-shot, -1 = paced ({@link PrefillPacer}); gapBound:
+     * a slice only while no running turn has had one since its last chunk ({@link PrefillGapBudget}, as the worker).
+     */
+    private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound) {
+        return run(model, running, sliceRows, gapBound, "1");
+    }
+
+    private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound, String omega) {
         int maxNew = 200;
         long frames = (maxNew + 1L) * model.ctc().upsampleFactor();
         // Ω = 1: a running turn's chunk at every step that gives units, so its chunk gap is the loop time and grows by
         // exactly what the newcomer's work adds to a loop (with Ω up to 80 a gap spans tens of steps)
         GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(maxNew)
-                .withSchedule(dev.omnicall.model.stream.ChunkSchedule.parse("1"));
+                .withSchedule(dev.omnicall.model.stream.ChunkSchedule.parse(omega));
         long positions = ServingBenchmark.slotPositions(model, maxNew);
         try (KvPool pool = model.llm().newPool(running + 1, positions);
                 KvPool ctcPool = model.ctc().newPool(running + 1, frames)) {
@@ -133,13 +169,13 @@ public final class PrefillBenchmark {
                 long t0 = System.nanoTime();
                 // warm steps, then the baseline: steps of the running turns alone
                 for (int s = 0; s < 4; s++) {
-                    loop(generator, turns, lastChunk, t0);
+                    loop(generator, turns, lastChunk, t0, new boolean[turns.size()]);
                 }
                 List<Double> baseline = new ArrayList<>();
                 double baselineGap = 0;
                 PrefillPacer pacer = new PrefillPacer(0.5, 8, 4096);
                 for (int s = 0; s < 12; s++) {
-                    double[] r = loop(generator, turns, lastChunk, t0);
+                    double[] r = loop(generator, turns, lastChunk, t0, new boolean[turns.size()]);
                     pacer.stepTook((long) (r[0] * 1000));
                     baseline.add(r[0]);
                     baselineGap = Math.max(baselineGap, r[1]);
@@ -152,9 +188,28 @@ public final class PrefillBenchmark {
                 int loops = 0;
                 TurnStart start = null;
                 boolean joined = false;
+                PrefillGapBudget<TurnGenerator> budget = new PrefillGapBudget<>(1);
+                int deferred = 0;
+                // the newcomer's work (ms) inside each running turn's current gap between two chunks, and the most
+                // any one gap held: what the newcomer made that gap grow by
+                double[] prefillInGap = new double[running];
+                double mostPrefillInGap = 0;
+                double encoderMs = -1;
                 while (!joined) {
                     long l0 = System.nanoTime();
-                    if (sliceRows == 0) {
+                    List<TurnGenerator> speaking = new ArrayList<>();
+                    for (int i = 0; i < running; i++) {
+                        if (!turns.get(i).isDone() && !Double.isNaN(lastChunk.get(i))) {
+                            speaking.add(turns.get(i));
+                        }
+                    }
+                    boolean slice = !gapBound || budget.mayRun(speaking);
+                    if (slice) {
+                        budget.sliceRan(speaking);
+                    }
+                    if (!slice) {
+                        deferred++;
+                    } else if (sliceRows == 0) {
                         turns.add(generator.start(newcomer, List.of(), null));
                         joined = true;
                     } else if (start == null) {
@@ -170,7 +225,23 @@ public final class PrefillBenchmark {
                             joined = true;
                         }
                     }
-                    double[] r = loop(generator, turns.subList(0, running), lastChunk, t0);
+                    double sliceMs = slice ? (System.nanoTime() - l0) / 1e6 : 0;
+                    if (slice && start != null && encoderMs < 0) {
+                        encoderMs = sliceMs; // the first slice: log-mel + encoder + adaptor + prompt
+                    }
+                    boolean[] chunked = new boolean[running];
+                    double[] r = loop(generator, turns.subList(0, running), lastChunk, t0, chunked);
+                    for (int i = 0; i < running; i++) {
+                        if (turns.get(i).isDone()) {
+                            continue; // a reply that ended has no gap to grow
+                        }
+                        prefillInGap[i] += sliceMs;
+                        mostPrefillInGap = Math.max(mostPrefillInGap, prefillInGap[i]);
+                        if (chunked[i]) {
+                            budget.chunk(turns.get(i));
+                            prefillInGap[i] = 0;
+                        }
+                    }
                     pacer.stepTook((long) (r[0] * 1000));
                     double loopMs = (System.nanoTime() - l0) / 1e6;
                     worst = Math.max(worst, loopMs);
@@ -181,12 +252,13 @@ public final class PrefillBenchmark {
                 // the gap that holds the admission may end a few steps later: keep measuring 8 loops (the newcomer
                 // now in the batch, one turn more than before)
                 for (int s = 0; s < 8; s++) {
-                    double[] r = loop(generator, turns, lastChunk, t0);
+                    double[] r = loop(generator, turns, lastChunk, t0, new boolean[turns.size()]);
                     admissionGap = Math.max(admissionGap, r[1]);
                 }
                 double step = median(baseline);
                 double total = admissionLoops.stream().mapToDouble(l -> Math.max(0, l - step)).sum();
-                return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops);
+                return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops, deferred,
+                        mostPrefillInGap, encoderMs);
             } finally {
                 turns.forEach(TurnGenerator::close);
             }
@@ -195,9 +267,10 @@ public final class PrefillBenchmark {
 
     /**
      * One stepAll of the turns; returns [its wall ms, the longest gap (ms) that ended in it between two audio chunks
-     * of one turn (0 if none)].
+     * of one turn (0 if none)]; chunked[i] tells whether running turn i handed out a chunk.
      */
-    private static double[] loop(SpeechGenerator generator, List<TurnGenerator> turns, List<Double> lastChunk, long t0) {
+    private static double[] loop(SpeechGenerator generator, List<TurnGenerator> turns, List<Double> lastChunk, long t0,
+            boolean[] chunked) {
         long s0 = System.nanoTime();
         List<StepResult> rs = generator.stepAll(turns);
         long s1 = System.nanoTime();
@@ -209,6 +282,7 @@ public final class PrefillBenchmark {
                 audio |= p.pcm().length > 0;
             }
             if (audio) {
+                chunked[i] = true;
                 double last = lastChunk.get(i);
                 if (!Double.isNaN(last)) {
                     gap = Math.max(gap, now - last);
