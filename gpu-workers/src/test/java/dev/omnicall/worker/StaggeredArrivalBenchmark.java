@@ -30,7 +30,8 @@ import java.util.Map;
  * decoder work stood in front of them). Rounds alternate transcription off / on ({@code bench.rounds} each, 3);
  * transcription as the app ships it: 128-token cap (the tiny decoder's random weights run to it), 2 tokens per step.
  * Replies of {@code bench.tokens} (48, as PipelineBenchmark's app) tokens, max batch 8, 1 s utterances, one torch
- * thread. The scheduler keeps the caller-text delay bound {@code bench.maxDelayMs} (default the shipped
+ * thread. {@code -Dbench.prefillGapBound=off} lifts chunked prefill's gap bound (default on, as the worker). The
+ * scheduler keeps the caller-text delay bound {@code bench.maxDelayMs} (default the shipped
  * {@code transcribe.max-delay}, 4000). Prints first-audio p50/p99 per mode and, for the mode with transcription,
  * the caller-text delay (arrival → CallerText handed out) p50/p99/max with the count within the bound and the
  * decoder's CPU per utterance; ends with one {@code key=value} line.
@@ -161,6 +162,8 @@ public final class StaggeredArrivalBenchmark {
         };
         TurnScheduler scheduler = new TurnScheduler(engine, new ConversationCache(0, metrics), 8, true, "bench",
                 metrics, collect, 2, Duration.ofMillis(maxDelayMs));
+        // -Dbench.prefillGapBound=off: a newcomer's slice every loop, as the worker with prefill-gap-bound=off
+        scheduler.setPrefillGapBound(!"off".equalsIgnoreCase(System.getProperty("bench.prefillGapBound", "on")));
         long t0 = Clock.nowMicros();
         int submitted = 0;
         while (submitted < k || scheduler.hasWork()) {
