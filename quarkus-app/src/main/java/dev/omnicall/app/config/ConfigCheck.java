@@ -1,6 +1,8 @@
 package dev.omnicall.app.config;
 
 import dev.omnicall.model.TorchThreads;
+import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.TtsSchedule;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -88,6 +90,8 @@ public final class ConfigCheck {
         if (transcribe.maxDelay().isNegative() || transcribe.maxDelay().isZero()) {
             p.add("omnicall.worker.transcribe.max-delay=" + transcribe.maxDelay() + " must be positive");
         }
+
+        omni2(p, c.worker().omni2());
 
         var sip = c.sip();
         port(p, "omnicall.sip.port", sip.port(), true);
@@ -216,6 +220,31 @@ public final class ConfigCheck {
 
     private static List<String> lower(List<String> values) {
         return values.stream().map(s -> s.trim().toLowerCase(Locale.ROOT)).toList();
+    }
+
+    /**
+     * {@code omnicall.worker.omni2.*}: each value as the Omni2 engine parses it (TtsSchedule, TtsSampling), so a value
+     * it would refuse when the model loads stops the start instead, naming its key.
+     */
+    private static void omni2(List<String> p, OmniCallConfig.Worker.Omni2 o) {
+        o.ttsFinalCap().filter(cap -> cap < 1).ifPresent(cap ->
+                p.add("omnicall.worker.omni2.tts-final-cap=" + cap + " must be >= 1 (units after the reply text ended)"));
+        o.streamParams().filter(s -> !s.isBlank()).ifPresent(s -> {
+            try {
+                TtsSchedule.parseStreamParams(s, 1);
+            } catch (IllegalArgumentException e) {
+                p.add("omnicall.worker.omni2.stream-params='" + s + "' must be (R,W), two whole numbers >= 1, e.g. (3,10)"
+                        + " (config.json's stream_params form)");
+            }
+        });
+        o.ttsSampling().filter(s -> !s.isBlank()).ifPresent(s -> {
+            try {
+                TtsSampling.parse(s);
+            } catch (IllegalArgumentException e) {
+                p.add("omnicall.worker.omni2.tts-sampling='" + s + "' must be greedy, sampled:SEED or"
+                        + " sampled:SEED:TEMPERATURE (a positive temperature)");
+            }
+        });
     }
 
     /** Null when {@code cidr} is a valid IPv4 or IPv6 block, else why not. Never does a DNS lookup. */

@@ -155,6 +155,18 @@ public interface OmniCallConfig {
             /** The TTS LM's cap after the reply text ended, in units; unset: the reference's 1024. */
             Optional<Integer> ttsFinalCap();
 
+            /**
+             * R and W of the read/write schedule as {@code (R,W)}, config.json's {@code stream_params} form: after every
+             * R text tokens the TTS LM writes up to W units. Unset: the checkpoint's {@code stream_params}.
+             */
+            Optional<String> streamParams();
+
+            /**
+             * The TTS LM's token choice, over the unit ids and its end token either way: {@code greedy} (unset) or
+             * {@code sampled:SEED[:TEMPERATURE]} (temperature 1, the reference's, when absent).
+             */
+            Optional<String> ttsSampling();
+
             /** The decoder directory (flow.pt, hift.pt, the x-vector); unset: {@code <model dir>/cosy2_decoder}. */
             Optional<String> decoderDir();
 

@@ -4,6 +4,7 @@ import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
 import dev.omnicall.kafka.TurnTrace;
 import dev.omnicall.model.TorchThreads;
+import dev.omnicall.model.omni2.Cosy2Decoder;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.DeviceSpec;
 import dev.omnicall.worker.InferenceWorker;
@@ -11,10 +12,13 @@ import dev.omnicall.worker.MicrometerWorkerMetrics;
 import dev.omnicall.worker.WorkerConfig;
 import dev.omnicall.worker.engine.TurnEngine;
 import dev.omnicall.worker.engine.TurnEngines;
+import dev.omnicall.worker.engine.omni2.Omni2TurnEngine;
 import org.jboss.logging.Logger;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * The worker role: {@code gpu-workers/}'s {@link InferenceWorker} on the {@link TurnEngine} of the checkpoint's
@@ -69,6 +73,20 @@ public final class WorkerRoleService implements RoleService {
         return new TranscriptionOptions(t.enabled(), t.language().trim(), t.maxTokens(), t.tokensPerStep(), t.maxDelay());
     }
 
+    /**
+     * {@code omnicall.worker.omni2.*} as the system properties gpu-workers' Omni2 engine reads (the same names; only
+     * the keys that are set, so an unset one leaves the engine's default, or a -D value, alone).
+     */
+    static Map<String, String> omni2Settings(OmniCallConfig.Worker.Omni2 o) {
+        Map<String, String> out = new LinkedHashMap<>();
+        o.ttsFinalCap().ifPresent(cap -> out.put(Omni2TurnEngine.FINAL_CAP_KEY, Integer.toString(cap)));
+        o.streamParams().filter(s -> !s.isBlank()).ifPresent(s -> out.put(Omni2TurnEngine.STREAM_PARAMS_KEY, s.strip()));
+        o.ttsSampling().filter(s -> !s.isBlank()).ifPresent(s -> out.put(Omni2TurnEngine.TTS_SAMPLING_KEY, s.strip()));
+        o.decoderDir().ifPresent(dir -> out.put(Omni2TurnEngine.DECODER_DIR_KEY, dir));
+        o.speakerWav().ifPresent(wav -> out.put(Cosy2Decoder.SPEAKER_WAV_KEY, wav));
+        return out;
+    }
+
     @Override
     public Role role() {
         return Role.WORKER;
@@ -83,12 +101,7 @@ public final class WorkerRoleService implements RoleService {
         // app starts it: the bridge's Silero VAD runs on ONNX Runtime with its own single thread).
         TorchThreads.start(context.config().worker().torchThreads(), config.device().isGpu());
         // the Omni2 engine reads its settings as system properties: hand on what application.properties set
-        context.config().worker().omni2().ttsFinalCap().ifPresent(cap -> System.setProperty(
-                dev.omnicall.worker.engine.omni2.Omni2TurnEngine.FINAL_CAP_KEY, Integer.toString(cap)));
-        context.config().worker().omni2().decoderDir().ifPresent(dir -> System.setProperty(
-                dev.omnicall.worker.engine.omni2.Omni2TurnEngine.DECODER_DIR_KEY, dir));
-        context.config().worker().omni2().speakerWav().ifPresent(wav -> System.setProperty(
-                dev.omnicall.model.omni2.Cosy2Decoder.SPEAKER_WAV_KEY, wav));
+        omni2Settings(context.config().worker().omni2()).forEach(System::setProperty);
         engine = TurnEngines.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);

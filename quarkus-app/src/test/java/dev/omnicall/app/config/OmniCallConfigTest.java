@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
@@ -171,6 +172,56 @@ class OmniCallConfigTest {
         // the same bounds with the adaptive wait off are not read, and pass
         props.put("omnicall.vad.adaptive-end-silence", "false");
         ConfigCheck.validate(load(props));
+    }
+
+    @Test
+    void shouldStopTheStartWithOneProblemNamingTheOmni2KeyWhenItsValueDoesNotParse() {
+        // Given values of the Omni2 schedule and TTS sampling keys that the engine would refuse when the model loads
+        Map<String, List<String>> bad = Map.of(
+                "omnicall.worker.omni2.stream-params", List.of("(3)", "(3,10,2)", "(0,10)", "(3,-1)", "(three,10)"),
+                "omnicall.worker.omni2.tts-sampling", List.of("sampled", "sampled:x", "sampled:7:0", "top-k:5", "Greedy"),
+                "omnicall.worker.omni2.tts-final-cap", List.of("0"));
+        bad.forEach((key, values) -> values.forEach(value -> {
+            // When the configuration is checked at start-up
+            List<String> problems = ConfigCheck.problems(load(Map.of(key, value)));
+            // Then it is one problem that names the key and the value
+            assertThat(problems).as("%s=%s", key, value).singleElement().asString().contains(key + "=").contains(value);
+            assertThatThrownBy(() -> ConfigCheck.validate(load(Map.of(key, value))))
+                    .isInstanceOf(ConfigCheck.InvalidConfigException.class).hasMessageContaining(key);
+        }));
+        // And the forms the engine reads pass
+        for (String ok : List.of("(3,10)", " (2,5) ", "(1,1)")) {
+            assertThat(ConfigCheck.problems(load(Map.of("omnicall.worker.omni2.stream-params", ok)))).as(ok).isEmpty();
+        }
+        for (String ok : List.of("greedy", "sampled:7", "sampled:7:0.8", " sampled:-3:1.5 ")) {
+            assertThat(ConfigCheck.problems(load(Map.of("omnicall.worker.omni2.tts-sampling", ok)))).as(ok).isEmpty();
+        }
+    }
+
+    @Test
+    void shouldRefuseAnUnmappedWorkerKeyButTakeTheOmni2OnesWhenTheyComeAsSystemProperties() {
+        // Given the Omni2 engine's settings passed as -D system properties, as gpu-workers documents them
+        Map<String, String> engineKeys = Map.of("omnicall.worker.omni2.stream-params", "(2,5)",
+                "omnicall.worker.omni2.tts-sampling", "sampled:7", "omnicall.worker.omni2.tts-final-cap", "40");
+        engineKeys.forEach(System::setProperty);
+        System.setProperty("omnicall.worker.omni2.no-such-key", "1");
+        try {
+            // When the mapping is built from the default sources (system properties among them)
+            // Then a key under the prefix that the mapping does not declare stops it, naming the key
+            assertThatThrownBy(() -> new SmallRyeConfigBuilder().addDefaultInterceptors().addDefaultSources()
+                    .withMapping(OmniCallConfig.class).build()).hasMessageContaining("omnicall.worker.omni2.no-such-key");
+            // and the engine's own keys are declared: they map, and reach the checks
+            System.clearProperty("omnicall.worker.omni2.no-such-key");
+            OmniCallConfig c = new SmallRyeConfigBuilder().addDefaultInterceptors().addDefaultSources()
+                    .withMapping(OmniCallConfig.class).build().getConfigMapping(OmniCallConfig.class);
+            assertThat(c.worker().omni2().streamParams()).contains("(2,5)");
+            assertThat(c.worker().omni2().ttsSampling()).contains("sampled:7");
+            assertThat(c.worker().omni2().ttsFinalCap()).contains(40);
+            assertThat(ConfigCheck.problems(c)).isEmpty();
+        } finally {
+            engineKeys.keySet().forEach(System::clearProperty);
+            System.clearProperty("omnicall.worker.omni2.no-such-key");
+        }
     }
 
     @Test

@@ -3,7 +3,12 @@ package dev.omnicall.app.roles;
 import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.model.omni2.Omni2Config;
+import dev.omnicall.model.omni2.TinyOmni2Writer;
+import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.worker.engine.omni2.Omni2TurnEngine;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.smallrye.config.PropertiesConfigSource;
 import io.smallrye.config.SmallRyeConfigBuilder;
@@ -11,15 +16,31 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The app's omnicall.worker.transcribe.* keys reach the worker library's WorkerConfig, defaults and set values alike. */
+/**
+ * The app's omnicall.worker.transcribe.* keys reach the worker library's WorkerConfig, and its omnicall.worker.omni2.*
+ * keys the Omni2 engine's options, defaults and set values alike.
+ */
 class WorkerRoleServiceConfigTest {
 
-    private static WorkerConfig workerConfig(Map<String, String> props) {
-        OmniCallConfig config = new SmallRyeConfigBuilder().addDefaultInterceptors().withMapping(OmniCallConfig.class)
+    private static OmniCallConfig config(Map<String, String> props) {
+        return new SmallRyeConfigBuilder().addDefaultInterceptors().withMapping(OmniCallConfig.class)
                 .withSources(new PropertiesConfigSource(props, "test", 500)).build().getConfigMapping(OmniCallConfig.class);
+    }
+
+    /** The engine's options as Omni2TurnEngine.load builds them from the settings the role hands on. */
+    private static Omni2TurnEngine.Options omni2Options(Map<String, String> props) {
+        Properties settings = new Properties();
+        settings.putAll(WorkerRoleService.omni2Settings(config(props).worker().omni2()));
+        Omni2Config tiny = Omni2Config.parse(TinyOmni2Writer.configJson(TinyOmni2Writer.Options.defaults()).toString());
+        return Omni2TurnEngine.Options.fromSettings(tiny, 16, settings);
+    }
+
+    private static WorkerConfig workerConfig(Map<String, String> props) {
+        OmniCallConfig config = config(props);
         RoleContext context = new RoleContext(config, KafkaSettings.of("127.0.0.1:9092"), SerdeConfig.embedded(),
                 new SimpleMeterRegistry());
         return WorkerRoleService.workerConfig(context, Path.of("model"), 30);
@@ -42,5 +63,31 @@ class WorkerRoleServiceConfigTest {
         assertThat(w.transcription().language()).isEqualTo("en");
         assertThat(w.transcription().maxTokens()).isEqualTo(64);
         assertThat(w.transcription().tokensPerStep()).isEqualTo(3);
+    }
+
+    @Test
+    void shouldLeaveTheOmni2EngineOnTheCheckpointsScheduleAndGreedyWhenNoOmni2KeyIsSet() {
+        // Given no omnicall.worker.omni2.* key
+        // When the role hands its settings to the engine
+        // Then it hands none, and the engine runs the checkpoint's stream_params, the reference's cap, greedy
+        assertThat(WorkerRoleService.omni2Settings(config(Map.of()).worker().omni2())).isEmpty();
+        Omni2TurnEngine.Options o = omni2Options(Map.of());
+        Omni2Config tiny = Omni2Config.parse(TinyOmni2Writer.configJson(TinyOmni2Writer.Options.defaults()).toString());
+        assertThat(o.schedule()).isEqualTo(tiny.schedule(Omni2Config.FINAL_TTS_CAP));
+        assertThat(o.sampling().isGreedy()).isTrue();
+    }
+
+    @Test
+    void shouldRunTheOmni2EngineOnTheConfiguredScheduleAndSamplingWhenTheKeysAreSet() {
+        // Given R, W, the final cap and seeded sampling set in the app's configuration
+        Map<String, String> props = Map.of("omnicall.worker.omni2.stream-params", " (2,5) ",
+                "omnicall.worker.omni2.tts-final-cap", "40", "omnicall.worker.omni2.tts-sampling", "sampled:7:0.8");
+        // When the role hands them to the engine
+        Omni2TurnEngine.Options o = omni2Options(props);
+        // Then the engine writes up to 5 units after every 2 text tokens, at most 40 after the text, sampling with seed 7
+        assertThat(WorkerRoleService.omni2Settings(config(props).worker().omni2())).containsOnlyKeys(
+                Omni2TurnEngine.STREAM_PARAMS_KEY, Omni2TurnEngine.FINAL_CAP_KEY, Omni2TurnEngine.TTS_SAMPLING_KEY);
+        assertThat(o.schedule()).isEqualTo(new TtsSchedule(2, 5, 40));
+        assertThat(o.sampling()).isEqualTo(TtsSampling.sampled(7, 0.8));
     }
 }
