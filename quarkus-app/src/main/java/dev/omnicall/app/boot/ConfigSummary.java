@@ -31,6 +31,8 @@ public final class ConfigSummary {
                 + " create-topics=" + c.kafka().createTopics());
         out.add("serde: " + c.serde().kind() + c.serde().registryUrl().map(u -> " registry=" + u).orElse(""));
         out.add("model: dir=" + c.model().dir().map(Object::toString).orElse("(unset: demo model, else tiny)")
+                + " family=" + c.model().family().map(ModelChoice::familyKey).orElse("(unset: the checkpoint's config.json;"
+                + " llama-omni for the zero-setup run)")
                 + " device=" + c.model().device() + " omega=" + c.model().omega()
                 + " max-new-tokens=" + c.model().maxNewTokens() + " encoder-padded-seconds="
                 + c.model().encoderPaddedSeconds().map(Object::toString).orElse("(unset: 0 for the demo model, else 30)")

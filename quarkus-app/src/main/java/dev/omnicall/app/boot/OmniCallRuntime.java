@@ -32,9 +32,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.eclipse.microprofile.config.Config;
 import org.jboss.logging.Logger;
 
-import dev.omnicall.model.TinyCheckpointWriter;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.ConcurrentLinkedDeque;
@@ -57,8 +55,8 @@ import java.util.function.UnaryOperator;
  *   <li>check the configuration (every problem at once; the process exits on any)</li>
  *   <li>Kafka: the configured cluster, or, with no {@code kafka.bootstrap.servers}, the embedded broker</li>
  *   <li>topics: created when missing, partition counts checked</li>
- *   <li>model: the configured checkpoint, else the demo model, else the tiny checkpoint written or reused
- *       (worker role; {@link ModelChoice})</li>
+ *   <li>model: the configured checkpoint, else the demo model, else the tiny checkpoint of
+ *       {@code omnicall.model.family} written or reused (worker role; {@link ModelChoice}, {@link ModelCheckpoint})</li>
  *   <li>the dashboard/metrics consumer</li>
  *   <li>the selected roles: streams, then worker, then bridge (calls are accepted last)</li>
  * </ol>
@@ -110,10 +108,6 @@ public class OmniCallRuntime {
     /** Longer than a slow embedded broker start plus topic creation (60 s) on a loaded box. */
     private static final long KAFKA_READY_WAIT_SECONDS = 120;
 
-    /** Seed of the zero-setup run's tiny checkpoint: the same weights on every machine. */
-    private static final long TINY_SEED = 20240906L;
-    /** Written by TinyCheckpointWriter beside a complete tiny checkpoint. */
-    private static final String TINY_MARKER = ".tiny-checkpoint-complete";
 
     private record Closer(String name, AutoCloseable resource) {
     }
@@ -136,7 +130,8 @@ public class OmniCallRuntime {
         }
         LOG.infof("OmniCall starting, roles %s", config.roles().stream().map(Role::key).sorted().toList());
         ConfigSummary.lines(config, kafkaProps).forEach(l -> LOG.info("config " + l));
-        model = ModelChoice.resolve(config.model().dir(), config.model().encoderPaddedSeconds(), Path.of(""));
+        model = ModelChoice.resolve(config.model().dir(), config.model().encoderPaddedSeconds(), config.model().family(),
+                Path.of(""));
         metrics = new PipelineMetrics(registry);
         dashboard = new DashboardState(config.dashboard().maxCalls());
         for (Role role : List.of(Role.STREAMS, Role.WORKER, Role.BRIDGE)) {
@@ -243,39 +238,8 @@ public class OmniCallRuntime {
             return;
         }
         long t0 = System.nanoTime();
-        Path dir = model.dir();
-        String why = model.describe(Path.of(""));
-        if (model.source() == ModelChoice.Source.TINY) {
-            LOG.warn("[checkpoint] " + why);
-        } else {
-            LOG.info("[checkpoint] " + why);
-        }
-        if (Files.isRegularFile(dir.resolve("config.json"))) {
-            boolean tiny = Files.exists(dir.resolve(TINY_MARKER));
-            if (tiny && config.model().writeTinyIfMissing()) {
-                // A tiny checkpoint from an older writer (e.g. before it had a Whisper decoder) is replaced; a
-                // current one is left as it is.
-                String before = Files.readString(dir.resolve(TINY_MARKER));
-                TinyCheckpointWriter.writeIfAbsent(dir, TINY_SEED);
-                if (!before.equals(Files.readString(dir.resolve(TINY_MARKER)))) {
-                    step("checkpoint", t0, "rewrote the tiny checkpoint in " + dir
-                            + " (it was written by an older version)");
-                    return;
-                }
-            }
-            step("checkpoint", t0, (model.source() == ModelChoice.Source.DEMO ? "the demo model in " : "reusing the checkpoint in ")
-                    + dir + (tiny ? " (tiny, random weights)" : ""));
-            return;
-        }
-        if (!config.model().writeTinyIfMissing()) {
-            throw new IllegalStateException((model.source() == ModelChoice.Source.CONFIGURED ? "omnicall.model.dir=" + dir
-                    : "omnicall.model.dir is not set, there is no demo model at " + ModelChoice.demoDir(Path.of("")) + ", and " + dir)
-                    + " holds no checkpoint (no config.json) and omnicall.model.write-tiny-if-missing=false: mount the model there");
-        }
-        LOG.warnf("[checkpoint] %s holds no checkpoint: writing the TINY RANDOM one (replies will be noise;"
-                + " set omnicall.model.dir to a real LLaMA-Omni checkpoint for speech)", dir.toAbsolutePath());
-        TinyCheckpointWriter.writeIfAbsent(dir, TINY_SEED);
-        step("checkpoint", t0, "wrote the tiny checkpoint to " + dir.toAbsolutePath());
+        step("checkpoint", t0, ModelCheckpoint.prepare(model, config.model().family(), config.model().writeTinyIfMissing(),
+                Path.of("")));
     }
 
     private void startObserver(SerdeConfig serde) throws InterruptedException {

@@ -1,5 +1,6 @@
 package dev.omnicall.app.config;
 
+import dev.omnicall.model.ModelFamily;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import io.smallrye.config.WithName;
@@ -86,9 +87,19 @@ public interface OmniCallConfig {
     interface Model {
         /**
          * The checkpoint directory. Unset: the demo model in {@code demo-model/checkpoint} under the working directory
-         * when it is there, else the tiny random checkpoint in {@code .omnicall/tiny-model} (see {@code ModelChoice}).
+         * when it is there, else the tiny random checkpoint in {@code .omnicall/tiny-model}, or with
+         * {@link #family()} llama-omni2 the tiny LLaMA-Omni2 one in {@code .omnicall/tiny-omni2} (see {@code ModelChoice}).
          */
         Optional<Path> dir();
+
+        /**
+         * The model family, {@code llama-omni} or {@code llama-omni2}. Unset: the zero-setup run answers with
+         * LLaMA-Omni (the demo model, else its tiny checkpoint) and a configured checkpoint's config.json
+         * {@code model_type} decides alone. Set: with no {@link #dir()}, the tiny checkpoint of that family
+         * ({@code .omnicall/tiny-omni2} for LLaMA-Omni2); an empty {@link #dir()} gets that family's tiny checkpoint;
+         * a checkpoint of the other family stops the start, naming both.
+         */
+        Optional<ModelFamily> family();
 
         /** cpu or gpu:N. */
         @WithDefault("cpu")

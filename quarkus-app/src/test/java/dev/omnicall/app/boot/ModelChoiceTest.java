@@ -1,5 +1,6 @@
 package dev.omnicall.app.boot;
 
+import dev.omnicall.model.ModelFamily;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -106,5 +107,35 @@ class ModelChoiceTest {
         assertThat(demo.encoderPaddedSeconds()).isEqualTo(30);
         assertThat(other.encoderPaddedSeconds()).isZero();
         assertThat(other.dir()).isEqualTo(Path.of("/models/omni"));
+    }
+
+    @Test
+    void shouldPassTheDemoModelOverForTheTinyOmni2CheckpointWhenTheFamilyIsLlamaOmni2AndNoDirIsSet() throws IOException {
+        // Given a repository root with the (LLaMA-Omni) demo model
+        writeDemoModel();
+        // When the zero-setup run is asked for LLaMA-Omni2
+        ModelChoice c = ModelChoice.resolve(Optional.empty(), Optional.empty(), Optional.of(ModelFamily.LLAMA_OMNI2), root);
+        // Then the tiny LLaMA-Omni2 checkpoint answers, in a directory of its own, and the log line says so
+        assertThat(c.source()).isEqualTo(ModelChoice.Source.TINY);
+        assertThat(c.family()).isEqualTo(ModelFamily.LLAMA_OMNI2);
+        assertThat(c.dir()).isEqualTo(root.resolve(".omnicall/tiny-omni2").toAbsolutePath());
+        assertThat(c.encoderPaddedSeconds()).isEqualTo(30);
+        assertThat(c.describe(root)).contains("omnicall.model.family=llama-omni2").contains("TINY RANDOM LLaMA-Omni2");
+        // And asked for LLaMA-Omni, or for nothing, it is the demo model as before
+        ModelChoice llamaOmni = ModelChoice.resolve(Optional.empty(), Optional.empty(), Optional.of(ModelFamily.LLAMA_OMNI), root);
+        assertThat(llamaOmni).isEqualTo(ModelChoice.resolve(Optional.empty(), Optional.empty(), root));
+        assertThat(llamaOmni.source()).isEqualTo(ModelChoice.Source.DEMO);
+        // And a configured directory is still that directory, with the family its tiny checkpoint would be
+        ModelChoice configured = ModelChoice.resolve(Optional.of(Path.of("models/x")), Optional.empty(),
+                Optional.of(ModelFamily.LLAMA_OMNI2), root);
+        assertThat(configured.source()).isEqualTo(ModelChoice.Source.CONFIGURED);
+        assertThat(configured.dir()).isEqualTo(root.resolve("models/x").toAbsolutePath());
+        assertThat(configured.family()).isEqualTo(ModelFamily.LLAMA_OMNI2);
+    }
+
+    @Test
+    void shouldSpellEachFamilyAsTheConfigurationKeyTakesIt() {
+        assertThat(ModelChoice.familyKey(ModelFamily.LLAMA_OMNI)).isEqualTo("llama-omni");
+        assertThat(ModelChoice.familyKey(ModelFamily.LLAMA_OMNI2)).isEqualTo("llama-omni2");
     }
 }

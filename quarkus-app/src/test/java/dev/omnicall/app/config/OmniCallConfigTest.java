@@ -1,5 +1,6 @@
 package dev.omnicall.app.config;
 
+import dev.omnicall.model.ModelFamily;
 import io.smallrye.config.ConfigMappings;
 import io.smallrye.config.PropertiesConfigSource;
 import io.smallrye.config.SmallRyeConfig;
@@ -222,6 +223,19 @@ class OmniCallConfigTest {
             engineKeys.keySet().forEach(System::clearProperty);
             System.clearProperty("omnicall.worker.omni2.no-such-key");
         }
+    }
+
+    @Test
+    void shouldTakeTheModelFamilyByItsPublishedNameAndListTheTwoWhenItIsMisspelt() {
+        // Given the family unset, and each of the two names
+        // When mapped
+        // Then unset leaves the choice to the checkpoint, and each name maps to its family
+        assertThat(load(Map.of()).model().family()).isEmpty();
+        assertThat(load(Map.of("omnicall.model.family", "llama-omni")).model().family()).contains(ModelFamily.LLAMA_OMNI);
+        assertThat(load(Map.of("omnicall.model.family", "llama-omni2")).model().family()).contains(ModelFamily.LLAMA_OMNI2);
+        // And a name that is neither stops the start, naming the key, the value and the two accepted names
+        assertThatThrownBy(() -> load(Map.of("omnicall.model.family", "omni2"))).hasMessageContaining("omnicall.model.family")
+                .hasMessageContaining("omni2").hasMessageContaining("llama-omni2");
     }
 
     @Test
