@@ -14,10 +14,10 @@ import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.omni2.Omni2Model;
-import dev.omnicall.model.omni2.TinyOmni2Writer;
 import dev.omnicall.testbroker.TestBrokerCondition;
 import dev.omnicall.testbroker.TestBrokerResource;
 import dev.omnicall.worker.engine.omni2.Omni2TurnEngine;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.test.common.TestResourceScope;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -30,13 +30,17 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -47,21 +51,25 @@ import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /**
- * Issue 13's "done means" end to end: the app with a tiny LLaMA-Omni2 checkpoint configured
- * ({@code omnicall.model.dir}; the worker picks the family from its config.json) answers a real SIP call placed by
- * {@code bin/call} (baresip, G.711, digest auth) in which the caller says two sentences. Checked: the caller recorded
- * sound; the replies went out as 24 kHz chunks (the bridge brings them to the call's 8 kHz); every turn's TurnMetrics
- * record has every stamp; turn 2's TurnRequest carries turn 1's audio and reply text, and the worker's prompt for turn 2
- * holds turn 1 as speech: its debug line (Omni2Session, {@code omni2 prompt of call ...}) lists turn 1's speech piece,
- * whose key is a hash of the samples ({@link Omni2Model#speechKey}), before turn 2's.
+ * Issue 13's "done means" end to end: the app with the family chosen by configuration
+ * ({@code omnicall.model.family=llama-omni2}; its boot writes the tiny LLaMA-Omni2 checkpoint into the empty
+ * {@code omnicall.model.dir}, and the worker picks the family from that checkpoint's config.json) answers a real SIP
+ * call placed by {@code bin/call} (baresip, G.711, digest auth) in which the caller says two sentences. Checked: the
+ * caller recorded sound; the replies went out as 24 kHz chunks (the bridge brings them to the call's 8 kHz), each
+ * reply's speech ended on the TTS LM's end token before the final cap (no tts-cap cut counted); every turn's
+ * TurnMetrics record has every stamp; turn 2's TurnRequest carries turn 1's audio and reply text, and the worker's
+ * prompt for turn 2 holds turn 1 as speech: its debug line (Omni2Session, {@code omni2 prompt of call ...}) lists turn
+ * 1's speech piece, whose key is a hash of the samples ({@link Omni2Model#speechKey}), before turn 2's.
  *
- * <p>Run: {@code ./mvnw -o -B -pl quarkus-app -am test -Dtest=Omni2CallIT -Dsurefire.failIfNoSpecifiedTests=false
- * -Dreliability.test=none} (needs baresip, sox, espeak-ng).
+ * <p>Run: {@code ./mvnw -o -B -pl quarkus-app -am test -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dreliability.test=none} (needs baresip, sox, espeak-ng): the {@code omni2-call} surefire execution runs it in a JVM
+ * of its own by its selector {@code -Domni2call.test}, whatever {@code -Dtest} names.
  */
 @QuarkusTest
 @WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
@@ -72,33 +80,61 @@ class Omni2CallIT {
 
     private static final Path CALL_SCRIPT = Path.of("..", "bin", "call");
     private static final String CALLER = "sip:tester@127.0.0.1";
-    private static final long SEED = 20240906L;
     /**
-     * The TTS LM's cap after the text ended: the tiny TTS LM never writes its end token, so each reply is 10 units
-     * after its third token and then this many (2 s of speech at 40 ms a unit), not the reference's 1024 (41 s).
+     * The TTS LM's cap after the text ended, in units (40 ms each). The tiny TTS LM writes its end token (measured in
+     * gpu-workers: the tiny 4-token reply's final write ends after 13-22 units), so a reply ends well inside it; the
+     * cap only bounds a reply whose end never comes, at 2 s rather than the reference's 1024 units (41 s).
      */
-    private static final String FINAL_CAP = "40";
+    private static final int FINAL_CAP = 40;
+    /** W of the tiny checkpoint's stream_params (3,10): units written after the third text token. */
+    private static final int WRITE_UNITS = 10;
+    /** 24 kHz samples per unit (40 ms). */
+    private static final int SAMPLES_PER_UNIT = 960;
     private static final Pattern PROMPT_LINE = Pattern.compile(
             "omni2 prompt of call (\\S+): (\\d+) positions, speech \\[([^\\]]*)\\], (\\d+) reused");
 
-    /** The tiny LLaMA-Omni2 checkpoint, written before the app boots; the worker's Omni2 debug lines on. */
+    /** Where the app's boot writes the tiny LLaMA-Omni2 checkpoint for this test. */
+    private static final Path MODEL_DIR = Path.of("target", "tiny-omni2-call").toAbsolutePath();
+
+    /**
+     * The family chosen by configuration: the app's boot writes the tiny LLaMA-Omni2 checkpoint into an empty
+     * directory of this test's (one left by an earlier run is removed first); the worker's Omni2 debug lines on.
+     */
     public static final class TinyOmni2 implements QuarkusTestProfile {
         @Override
         public Map<String, String> getConfigOverrides() {
-            Path dir = TinyOmni2Writer.writeIfAbsent(Path.of("target", "tiny-omni2-call").toAbsolutePath(), SEED);
+            removeEarlierRunsCheckpoint();
             return Map.of(
-                    "omnicall.model.dir", dir.toString(),
-                    "omnicall.worker.omni2.tts-final-cap", FINAL_CAP,
-                    // never write LLaMA-Omni's tiny checkpoint over it
-                    "omnicall.model.write-tiny-if-missing", "false",
+                    "omnicall.model.family", "llama-omni2",
+                    "omnicall.model.dir", MODEL_DIR.toString(),
+                    "omnicall.model.write-tiny-if-missing", "true",
+                    "omnicall.worker.omni2.tts-final-cap", Integer.toString(FINAL_CAP),
                     "quarkus.log.category.\"dev.omnicall.worker.engine.omni2\".level", "DEBUG",
                     // the app restarts for this profile: a Streams state directory of its own
                     "omnicall.streams.state-dir", "target/omni2-call/streams-state-" + System.currentTimeMillis());
         }
     }
 
+    /** A checkpoint in {@link #MODEL_DIR} older than this JVM goes, so that this run's boot writes its own. */
+    static void removeEarlierRunsCheckpoint() {
+        Instant jvmStart = Instant.ofEpochMilli(ManagementFactory.getRuntimeMXBean().getStartTime());
+        try {
+            if (Files.isDirectory(MODEL_DIR) && Files.getLastModifiedTime(MODEL_DIR).toInstant().isBefore(jvmStart)) {
+                try (Stream<Path> paths = Files.walk(MODEL_DIR)) {
+                    for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                        Files.delete(p);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove the earlier run's checkpoint in " + MODEL_DIR, e);
+        }
+    }
+
     @Inject
     OmniCallRuntime runtime;
+    @Inject
+    MeterRegistry registry;
 
     @AfterAll
     static void clearCap() {
@@ -186,6 +222,21 @@ class Omni2CallIT {
             System.out.printf("replies: '%s', '%s'; %d chunks, %.2f s of 24 kHz audio%n", reply0, reply1,
                     chunks.size(), chunks.stream().mapToInt(c -> c.getPcm().remaining() / 2).sum() / 24000.0);
             assertThat(reply0).matches("[BDKT][aeio][nrsx]");
+            assertThat(runtime.steps()).as("boot steps").anySatisfy(step -> assertThat(step.name() + ": " + step.detail())
+                    .isEqualTo("checkpoint: wrote the tiny LLaMA-Omni2 checkpoint to " + MODEL_DIR));
+
+            // And each reply's speech ended on the TTS LM's end token: after the W units written at its third token,
+            // the final write stopped short of the cap, and no reply was counted as cut there
+            for (int turn = 0; turn <= 1; turn++) {
+                int t = turn;
+                int samples = chunks.stream().filter(c -> c.getTurnId() == t).mapToInt(c -> c.getPcm().remaining() / 2).sum();
+                System.out.printf("turn %d: %.1f units of speech (%.2f s)%n", t, samples / (double) SAMPLES_PER_UNIT,
+                        samples / 24000.0);
+                assertThat(samples / (double) SAMPLES_PER_UNIT).as("units of speech in turn %d's reply", t)
+                        .isGreaterThan(WRITE_UNITS).isLessThan(WRITE_UNITS + FINAL_CAP);
+            }
+            assertThat(registry.find("omnicall.worker.replies.cut").tag("reason", "tts-cap").counters())
+                    .as("replies cut at the TTS cap").allSatisfy(c -> assertThat(c.count()).isZero());
 
             // And each turn's TurnMetrics record has every stamp
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
