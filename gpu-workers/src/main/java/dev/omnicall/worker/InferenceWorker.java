@@ -629,7 +629,11 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
     private final class KafkaOutput implements TurnOutput {
         @Override
         public void text(Turn turn, TextDelta delta) {
-            send(Topics.RESPONSE_TEXT.name(), turn.callId(), textSerializer, delta);
+            // an attempt cancelled before its first chunk ends its trace here (after one, firstChunk made its spans)
+            boolean cutShort = delta.getCancelled() && turn.timings.getFirstChunkProducedUs() == null;
+            send(Topics.RESPONSE_TEXT.name(), turn.callId(), textSerializer, delta, !cutShort ? null
+                    : trace.turnCancelled(turn.requestHeaders, turn.callId(), turn.turnId(), turn.attempt(),
+                            delta.getTimings(), Clock.nowMicros(), turn.cancelReason));
         }
 
         @Override

@@ -818,6 +818,7 @@ public final class TurnScheduler {
      * TextDelta, then finished.
      */
     public void rejectCancelled(Turn t, String reason) {
+        t.cancelReason = reason;
         metrics.cancellation(reason);
         output.text(t, textDelta(t, "", true, true));
         output.finished(t, TurnOutput.Outcome.CANCELLED, null);

@@ -8,15 +8,21 @@ import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.AudioSegment;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.CallStarted;
+import dev.omnicall.events.EndReason;
 import dev.omnicall.events.PlaybackStarted;
+import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnRequest;
+import dev.omnicall.events.TurnTimings;
+import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
 import dev.omnicall.kafka.TurnTrace;
+import dev.omnicall.reliability.support.Events;
 import dev.omnicall.testbroker.TestBrokerCondition;
 import dev.omnicall.testbroker.TestBrokerResource;
+import dev.omnicall.worker.WorkerConfig;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
@@ -27,10 +33,17 @@ import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -205,14 +218,97 @@ class TurnTraceIT {
         assertThat(lostContexts() - lostBefore).as("records without a usable trace context").isZero();
     }
 
-    /** The spans of one turn, by name: those of the attempt and those before any attempt (vad-wait, bridge-to-request). */
+    @Test
+    void shouldEndTheWorkersSpansAsCancelledWhenATurnOfAnEndedCallCannotRun() throws Exception {
+        // Given a call that ended, and then a TurnRequest of it that carries a trace context, sent once the worker has
+        // committed past the CallEnded (so it cannot read the request first, as it may when both come in one fetch)
+        String call = "trace-cancel-" + UUID.randomUUID();
+        String parentTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        String parentSpan = "00f067aa0ba902b7";
+        long producedUs;
+        try (TopicTail tail = TopicTail.open(runtime, Topics.RESPONSE_TEXT);
+             KafkaProducer<String, byte[]> producer = new KafkaProducer<>(
+                     runtime.kafka().orElseThrow().producer("turn-trace-it-" + UUID.randomUUID()),
+                     new StringSerializer(), new ByteArraySerializer())) {
+            RecordMetadata ended = send(producer, Topics.CALL_EVENTS, call,
+                    Events.callEnded(call, EndReason.CALLER_HANGUP), null);
+            awaitWorkerCommitted(new TopicPartition(ended.topic(), ended.partition()), ended.offset() + 1);
+            producedUs = Clock.nowMicros();
+            TurnRequest request = TurnRequest.newBuilder(Events.turnRequest(call, 5, Events.utterance(1.0, 5L)))
+                    .setTimings(TurnTimings.newBuilder().setSpeechEndUs(producedUs - 600_000L)
+                            .setEndOfTurnUs(producedUs - 100_000L).setSegmentProducedUs(producedUs - 100_000L)
+                            .setRequestProducedUs(producedUs).build()).build();
+            send(producer, Topics.TURN_REQUESTS, call, request, "00-" + parentTrace + "-" + parentSpan + "-01");
+
+            // When the worker turns it away: one cancelled last TextDelta, no reply
+            TextDelta cancelled = await("the cancelled TextDelta of " + call).atMost(Duration.ofSeconds(60))
+                    .until(() -> tail.values(Topics.RESPONSE_TEXT, d -> call.equals(d.getCallId())).stream()
+                            .findFirst().orElse(null), Objects::nonNull);
+            assertThat(cancelled.getCancelled()).as("the worker's TextDelta says cancelled").isTrue();
+            assertThat(cancelled.getLast()).isTrue();
+        }
+
+        // Then the worker's stages it began (the Kafka hop, the queue wait, the whole request-to-inference) are ended
+        // spans of the request's trace, cut at the cancellation and saying cancelled and why; nothing after them
+        Map<String, List<SpanData>> byName = await("the cancelled spans of " + call).atMost(Duration.ofSeconds(30))
+                .until(() -> spansOf(call, 5, -1), s -> s.keySet().containsAll(
+                        List.of("request-to-inference", "request-to-worker", "worker-queue")));
+        assertThat(byName.keySet()).containsExactlyInAnyOrder("request-to-inference", "request-to-worker", "worker-queue");
+        Map<String, SpanData> span = byName.entrySet().stream()
+                .collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().get(0)));
+        span.forEach((name, s) -> {
+            assertThat(byName.get(name)).as(name).hasSize(1);
+            assertThat(s.hasEnded()).as(name).isTrue();
+            assertThat(s.getTraceId()).as(name).isEqualTo(parentTrace);
+            assertThat(s.getAttributes().get(TurnSpans.CANCELLED)).as(name).isTrue();
+            assertThat(s.getAttributes().get(TurnSpans.CANCEL_REASON)).as(name).isEqualTo("already-cancelled");
+            assertThat(s.getAttributes().get(TurnSpans.ROLE)).as(name).isEqualTo("worker");
+        });
+        SpanData inference = span.get("request-to-inference");
+        long start = producedUs;
+        assertThat(inference.getParentSpanId()).isEqualTo(parentSpan);
+        assertThat(inference.getStartEpochNanos()).isEqualTo(start * 1000);
+        assertThat(span.get("worker-queue").getParentSpanId()).isEqualTo(inference.getSpanId());
+        assertThat(span.get("worker-queue").getEndEpochNanos()).isEqualTo(inference.getEndEpochNanos());
+        assertThat(span.get("request-to-worker").getEndEpochNanos())
+                .isEqualTo(span.get("worker-queue").getStartEpochNanos());
+        // And the cancelled TextDelta carries that context on
+        assertThat(traceparents(Topics.RESPONSE_TEXT, call, (TextDelta d) -> d.getCancelled()))
+                .containsExactly(w3c(inference));
+    }
+
+    /** Waits until the worker group's committed offset of {@code tp} reaches {@code offset}. */
+    private void awaitWorkerCommitted(TopicPartition tp, long offset) {
+        try (Admin admin = Admin.create(runtime.kafka().orElseThrow().admin())) {
+            await("the worker's commit of " + tp + " at " + offset).atMost(Duration.ofSeconds(60)).until(() -> {
+                OffsetAndMetadata committed = admin.listConsumerGroupOffsets(WorkerConfig.DEFAULT_GROUP)
+                        .partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).get(tp);
+                return committed != null && committed.offset() >= offset;
+            });
+        }
+    }
+
+    private static <V extends SpecificRecord> RecordMetadata send(KafkaProducer<String, byte[]> producer, Topic<V> topic,
+                                                                  String key, V value, String traceparent) throws Exception {
+        ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic.name(), key,
+                topic.valueSerde(SerdeConfig.embedded()).serializer().serialize(topic.name(), value));
+        if (traceparent != null) {
+            r.headers().add(TurnTrace.TRACEPARENT, traceparent.getBytes(StandardCharsets.UTF_8));
+        }
+        return producer.send(r).get(30, TimeUnit.SECONDS);
+    }
+
+    /**
+     * The spans of one turn, by name: those of the attempt (every attempt's when {@code attempt} is negative) and those
+     * before any attempt (vad-wait, bridge-to-request).
+     */
     private Map<String, List<SpanData>> spansOf(String callId, int turnId, int attempt) {
         return spans.getFinishedSpanItems().stream()
                 .filter(s -> callId.equals(s.getAttributes().get(TurnSpans.CALL_ID))
                         && Long.valueOf(turnId).equals(s.getAttributes().get(TurnSpans.TURN_ID)))
                 .filter(s -> {
                     Long a = s.getAttributes().get(TurnSpans.ATTEMPT);
-                    return a == null || a == attempt;
+                    return a == null || attempt < 0 || a == attempt;
                 })
                 .collect(Collectors.groupingBy(SpanData::getName));
     }

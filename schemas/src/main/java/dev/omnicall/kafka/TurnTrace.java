@@ -23,6 +23,10 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
  *   bridge   PlaybackStarted (first RTP)     {@link #playbackStarted}    call-events
  * </pre>
  *
+ * An attempt stopped before its first RTP packet (barge-in, hang-up, a speculative turn not confirmed) still ends the
+ * stages it began: {@link #turnCancelled} where the worker writes the attempt's cancelled TextDelta before any chunk,
+ * {@link #playbackCancelled} where the bridge drops a first chunk it never played.
+ *
  * {@link #RELAY} (every default) makes no spans and passes the header on unchanged, so a role without tracing keeps
  * the chain of the others whole. An implementation must not throw: a hook's trouble never costs a record.
  */
@@ -61,6 +65,25 @@ public interface TurnTrace {
      */
     default Headers playbackStarted(Headers in, String callId, int turnId, int attempt, TurnTimings timings) {
         return relay(in);
+    }
+
+    /**
+     * worker: an attempt is cancelled ({@code reason}: barge-in, call-ended, already-cancelled) before its first
+     * AudioChunk went out; {@code in} are the headers of its TurnRequest, {@code timings} the stamps it reached,
+     * {@code cancelledUs} when it stopped. The result goes on the attempt's cancelled last TextDelta (response-text).
+     */
+    default Headers turnCancelled(Headers in, String callId, int turnId, int attempt, TurnTimings timings,
+                                  long cancelledUs, String reason) {
+        return relay(in);
+    }
+
+    /**
+     * bridge: an attempt's first AudioChunk arrived but its reply never played ({@code reason}: barge-in,
+     * speculation-cancelled, call-ended); {@code in} are that chunk's headers, {@code timings} its stamps with the
+     * bridge's chunkReceivedUs, {@code cancelledUs} the time of the call event that dropped it.
+     */
+    default void playbackCancelled(Headers in, String callId, int turnId, int attempt, TurnTimings timings,
+                                   long cancelledUs, String reason) {
     }
 
     /** The last {@value #TRACEPARENT} header of {@code in} (none when it has none), in fresh headers. */

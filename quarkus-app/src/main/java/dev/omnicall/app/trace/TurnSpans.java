@@ -43,6 +43,11 @@ import java.util.concurrent.TimeUnit;
  * length in µs ({@value #STAGE_US_KEY}: a stage across two hosts' clocks can come out negative, where the span is
  * cut to zero length). A record without a readable traceparent starts a new root trace for the rest of the turn and
  * is counted ({@value #LOST_CONTEXT}); nothing here throws.
+ *
+ * <p>An attempt cancelled before its first RTP packet (barge-in, hang-up, a speculative turn not confirmed) ends its
+ * role's stages at the cancellation ({@link #turnCancelled}, {@link #playbackCancelled}): each stage it began has a
+ * span, the one it was in lasts until the cancellation, and all of them carry {@code omnicall.turn.cancelled=true}
+ * and {@code omnicall.turn.cancel.reason}. The status stays unset: a caller speaking over a reply is not an error.
  */
 public final class TurnSpans implements TurnTrace {
 
@@ -57,6 +62,8 @@ public final class TurnSpans implements TurnTrace {
     public static final AttributeKey<Long> ATTEMPT = AttributeKey.longKey("omnicall.turn.attempt");
     public static final AttributeKey<String> ROLE = AttributeKey.stringKey("omnicall.role");
     public static final AttributeKey<Long> STAGE_US = AttributeKey.longKey(STAGE_US_KEY);
+    public static final AttributeKey<Boolean> CANCELLED = AttributeKey.booleanKey("omnicall.turn.cancelled");
+    public static final AttributeKey<String> CANCEL_REASON = AttributeKey.stringKey("omnicall.turn.cancel.reason");
 
     private static final W3CTraceContextPropagator W3C = W3CTraceContextPropagator.getInstance();
 
@@ -118,10 +125,51 @@ public final class TurnSpans implements TurnTrace {
         }
     }
 
+    @Override
+    public Headers turnCancelled(Headers in, String callId, int turnId, int attempt, TurnTimings t, long cancelledUs,
+                                 String reason) {
+        try {
+            Context parent = extract(in, "worker");
+            Attributes turn = cancelled(turn(callId, turnId, attempt, "worker"), reason);
+            Context inference = stage(parent, TurnStage.REQUEST_TO_INFERENCE, t, turn, cancelledUs);
+            stage(inference, TurnStage.REQUEST_TO_WORKER, t, turn, cancelledUs);
+            stage(inference, TurnStage.WORKER_QUEUE, t, turn, cancelledUs);
+            Context c = stage(inference, TurnStage.ENCODER_PREFILL, t, turn, cancelledUs);
+            c = stage(c, TurnStage.FIRST_UNITS, t, turn, cancelledUs);
+            return inject(stage(c, TurnStage.VOCODER, t, turn, cancelledUs));
+        } catch (RuntimeException e) {
+            return failed("worker", in, e);
+        }
+    }
+
+    @Override
+    public void playbackCancelled(Headers in, String callId, int turnId, int attempt, TurnTimings t, long cancelledUs,
+                                  String reason) {
+        try {
+            Context parent = extract(in, "bridge");
+            Attributes turn = cancelled(turn(callId, turnId, attempt, "bridge"), reason);
+            Context c = stage(parent, TurnStage.CHUNK_TO_BRIDGE, t, turn, cancelledUs);
+            stage(c, TurnStage.BRIDGE_TO_RTP, t, turn, cancelledUs);
+        } catch (RuntimeException e) {
+            failed("bridge", in, e);
+        }
+    }
+
     /** The span of one stage, from its first stamp to its second; {@code parent} alone when a stamp is missing. */
     private Context stage(Context parent, TurnStage stage, TurnTimings t, Attributes turn) {
+        return stage(parent, stage, t, turn, null);
+    }
+
+    /**
+     * As above; with {@code cancelledUs} set (the attempt was cancelled), a stage that began but has no second stamp
+     * was cut short there: its span ends at the cancellation. A stage that never began has no span.
+     */
+    private Context stage(Context parent, TurnStage stage, TurnTimings t, Attributes turn, Long cancelledUs) {
         Long from = stage.fromUs(t);
         Long to = stage.toUs(t);
+        if (to == null && from != null && cancelledUs != null) {
+            to = cancelledUs;
+        }
         if (from == null || to == null) {
             return parent;
         }
@@ -162,6 +210,10 @@ public final class TurnSpans implements TurnTrace {
             b.put(ATTEMPT, attempt.longValue());
         }
         return b.build();
+    }
+
+    private static Attributes cancelled(Attributes turn, String reason) {
+        return turn.toBuilder().put(CANCELLED, true).put(CANCEL_REASON, reason == null ? "unknown" : reason).build();
     }
 
     private void lost(String role, String reason) {

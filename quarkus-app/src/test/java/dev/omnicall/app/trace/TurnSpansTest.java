@@ -7,6 +7,7 @@ import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.TurnTrace;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.opentelemetry.api.trace.SpanContext;
+import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
@@ -104,6 +105,88 @@ class TurnSpansTest {
         assertThat(traceparent(playback)).isEqualTo("00-" + byName.get("bridge-to-rtp").getTraceId() + "-"
                 + byName.get("bridge-to-rtp").getSpanId() + "-01");
         assertThat(registry.find(TurnSpans.LOST_CONTEXT).counters()).isEmpty();
+    }
+
+    @Test
+    void shouldEndTheWorkersStagesAtTheCancellationWhenATurnIsBargedIntoDuringItsPrefill() {
+        // Given a turn whose prefill was running (no prefillDone stamp) when a BargeIn cancelled it at 1.7 s
+        TurnTimings reached = TurnTimings.newBuilder(STAMPS).setPrefillDoneUs(null).setFirstUnitsUs(null)
+                .setFirstAudioUs(null).setFirstChunkProducedUs(null).setChunkReceivedUs(null).setFirstRtpUs(null).build();
+        Headers request = spans.turnRequested(spans.utteranceEnded(segment(STAMPS)), request(STAMPS));
+
+        // When the worker's cancel hook runs as the cancelled TextDelta goes out
+        Headers out = spans.turnCancelled(request, CALL, TURN, ATTEMPT, reached, 1_700_000L, "barge-in");
+
+        // Then the stages it began have spans, the one it was in ends at the cancellation, none after it
+        Map<String, SpanData> byName = byName();
+        assertThat(byName).containsOnlyKeys("vad-wait", "bridge-to-request", "request-to-inference",
+                "request-to-worker", "worker-queue", "encoder-prefill");
+        SpanData prefill = byName.get("encoder-prefill");
+        assertThat(prefill.getStartEpochNanos()).isEqualTo(1_543_000_000L);
+        assertThat(prefill.getEndEpochNanos()).isEqualTo(1_700_000_000L);
+        assertThat(prefill.getAttributes().get(TurnSpans.STAGE_US)).isEqualTo(157_000L);
+        assertThat(byName.get("worker-queue").getEndEpochNanos()).isEqualTo(1_543_000_000L);
+        // And all of the worker's spans are ended, say cancelled and why, in the turn's one trace
+        for (String name : List.of("request-to-inference", "request-to-worker", "worker-queue", "encoder-prefill")) {
+            SpanData span = byName.get(name);
+            assertThat(span.hasEnded()).as(name).isTrue();
+            assertThat(span.getAttributes().get(TurnSpans.CANCELLED)).as(name).isTrue();
+            assertThat(span.getAttributes().get(TurnSpans.CANCEL_REASON)).as(name).isEqualTo("barge-in");
+            assertThat(span.getAttributes().get(TurnSpans.ATTEMPT)).as(name).isEqualTo(ATTEMPT);
+            assertThat(span.getStatus().getStatusCode()).as(name).isEqualTo(StatusCode.UNSET);
+            assertThat(span.getTraceId()).as(name).isEqualTo(byName.get("vad-wait").getTraceId());
+        }
+        assertThat(byName.get("bridge-to-request").getAttributes().get(TurnSpans.CANCELLED)).isNull();
+        assertParent(byName, "request-to-inference", "bridge-to-request");
+        assertParent(byName, "encoder-prefill", "request-to-inference");
+        // And the cancelled TextDelta carries the context of the span it was cut in
+        assertThat(traceparent(out)).isEqualTo("00-" + prefill.getTraceId() + "-" + prefill.getSpanId() + "-01");
+    }
+
+    @Test
+    void shouldCutTheQueueWaitAtTheCancellationWhenATurnIsCancelledBeforeItStarts() {
+        // Given a request read at 1.531 s and cancelled in the queue at 1.6 s (the call ended)
+        TurnTimings queued = TurnTimings.newBuilder().setSpeechEndUs(1_000_000L).setEndOfTurnUs(1_500_000L)
+                .setSegmentProducedUs(1_500_100L).setRequestProducedUs(1_520_000L).setRequestConsumedUs(1_531_000L)
+                .build();
+
+        // When the worker's cancel hook runs
+        spans.turnCancelled(spans.turnRequested(new RecordHeaders(), request(STAMPS)), CALL, TURN, ATTEMPT, queued,
+                1_600_000L, "call-ended");
+
+        // Then request-to-inference and its queue part end at the cancellation, the Kafka hop where it ended
+        Map<String, SpanData> byName = byName();
+        assertThat(byName).containsOnlyKeys("bridge-to-request", "request-to-inference", "request-to-worker",
+                "worker-queue");
+        assertThat(byName.get("request-to-inference").getEndEpochNanos()).isEqualTo(1_600_000_000L);
+        assertThat(byName.get("worker-queue").getAttributes().get(TurnSpans.STAGE_US)).isEqualTo(69_000L);
+        assertThat(byName.get("request-to-worker").getAttributes().get(TurnSpans.STAGE_US)).isEqualTo(11_000L);
+        assertThat(byName.get("worker-queue").getAttributes().get(TurnSpans.CANCEL_REASON)).isEqualTo("call-ended");
+        assertParent(byName, "worker-queue", "request-to-inference");
+    }
+
+    @Test
+    void shouldEndTheBridgesStagesAtTheCallEventWhenAFirstChunkNeverPlays() {
+        // Given a speculative turn's first chunk, received at 2.17 s and held; the caller went on at 2.4 s
+        TurnTimings held = TurnTimings.newBuilder(STAMPS).setFirstRtpUs(null).build();
+        Headers chunk = spans.firstChunk(spans.turnRequested(spans.utteranceEnded(segment(STAMPS)), request(STAMPS)),
+                chunk(STAMPS));
+
+        // When the bridge's cancel hook runs
+        spans.playbackCancelled(chunk, CALL, TURN, ATTEMPT, held, 2_400_000L, "speculation-cancelled");
+
+        // Then chunk-to-bridge is whole, bridge-to-rtp lasts until the cancellation, both cancelled, under vocoder
+        Map<String, SpanData> byName = byName();
+        assertThat(byName.get("chunk-to-bridge").getAttributes().get(TurnSpans.STAGE_US)).isEqualTo(20_000L);
+        SpanData rtp = byName.get("bridge-to-rtp");
+        assertThat(rtp.getStartEpochNanos()).isEqualTo(2_170_000_000L);
+        assertThat(rtp.getEndEpochNanos()).isEqualTo(2_400_000_000L);
+        assertThat(rtp.getAttributes().get(TurnSpans.CANCEL_REASON)).isEqualTo("speculation-cancelled");
+        assertThat(byName.get("chunk-to-bridge").getAttributes().get(TurnSpans.CANCELLED)).isTrue();
+        assertThat(byName.get("vocoder").getAttributes().get(TurnSpans.CANCELLED)).isNull();
+        assertParent(byName, "chunk-to-bridge", "vocoder");
+        assertParent(byName, "bridge-to-rtp", "chunk-to-bridge");
+        assertThat(byName.values()).extracting(SpanData::getTraceId).containsOnly(rtp.getTraceId());
     }
 
     @Test

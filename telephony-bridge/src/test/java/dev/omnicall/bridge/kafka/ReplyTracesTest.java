@@ -2,6 +2,7 @@ package dev.omnicall.bridge.kafka;
 
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.AudioSegment;
+import dev.omnicall.events.BargeIn;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.EndReason;
@@ -32,7 +33,15 @@ class ReplyTracesTest {
     private record Playback(String traceparent, String callId, int turnId, int attempt, TurnTimings timings) {
     }
 
+    /** What the playbackCancelled hook was given. */
+    private record Cancel(String traceparent, String callId, int turnId, int attempt, TurnTimings timings,
+                          long cancelledUs, String reason) {
+    }
+
     private final List<Playback> playbacks = new ArrayList<>();
+    private final List<Cancel> cancels = new ArrayList<>();
+    /** The bridge's clock as the chunks are consumed. */
+    private long nowUs = 7_050L;
     private final ReplyTraces traces = new ReplyTraces(new TurnTrace() {
         @Override
         public Headers utteranceEnded(AudioSegment endOfUtterance) {
@@ -46,7 +55,15 @@ class ReplyTracesTest {
                     attempt, timings));
             return headers("00-11111111111111111111111111111111-3333333333333333-01");
         }
-    });
+
+        @Override
+        public void playbackCancelled(Headers in, String callId, int turnId, int attempt, TurnTimings timings,
+                                      long cancelledUs, String reason) {
+            byte[] tp = TurnTrace.traceparent(in);
+            cancels.add(new Cancel(tp == null ? null : new String(tp, StandardCharsets.UTF_8), callId, turnId, attempt,
+                    timings, cancelledUs, reason));
+        }
+    }, () -> nowUs);
 
     @Test
     void shouldHandTheFirstChunksContextAndStampsToThePlaybackHookWithTheBridgesStamps() {
@@ -92,8 +109,63 @@ class ReplyTracesTest {
         traces.callEvent(CallEvent.newBuilder().setCallId(CALL).setBridgeId("b0").setOccurredUs(9_000L)
                 .setPayload(CallEnded.newBuilder().setReason(EndReason.CALLER_HANGUP).build()).build());
 
-        // Then only the other call's chunk still waits
+        // Then the ended call's reply ends its trace as cancelled at the CallEnded; only the other call's still waits
+        assertThat(cancels).singleElement().satisfies(c -> {
+            assertThat(c.callId()).isEqualTo(CALL);
+            assertThat(c.reason()).isEqualTo("call-ended");
+            assertThat(c.cancelledUs()).isEqualTo(9_000L);
+        });
         assertThat(traces.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldEndTheTraceOfAFirstChunkThatNeverPlayedWhenItsTurnIsBargedInto() {
+        // Given the first chunk of turn 2 attempt 1, consumed at 7.05 ms, and one of turn 3
+        traces.chunk(headers(WORKER_CONTEXT), chunk(2, 1, 0, 7_000L));
+        traces.chunk(headers(WORKER_CONTEXT), chunk(3, 0, 0, 8_000L));
+
+        // When the caller barges into turn 2 before its first packet
+        traces.callEvent(bargeIn(2, false, 9_000L));
+
+        // Then the hook ends turn 2's trace with the chunk's context and stamps, received when consumed
+        assertThat(cancels).singleElement().satisfies(c -> {
+            assertThat(c.traceparent()).isEqualTo(WORKER_CONTEXT);
+            assertThat(c.turnId()).isEqualTo(2);
+            assertThat(c.attempt()).isEqualTo(1);
+            assertThat(c.timings().getFirstAudioUs()).isEqualTo(7_000L);
+            assertThat(c.timings().getChunkReceivedUs()).isEqualTo(7_050L);
+            assertThat(c.timings().getFirstRtpUs()).isNull();
+            assertThat(c.cancelledUs()).isEqualTo(9_000L);
+            assertThat(c.reason()).isEqualTo("barge-in");
+        });
+        // And turn 3's still waits for its first packet
+        assertThat(traces.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldSayASpeculativeTurnWasNotConfirmedWhenItsHeldReplyIsDropped() {
+        traces.chunk(headers(WORKER_CONTEXT), chunk(4, 0, 0, 7_000L));
+
+        traces.callEvent(bargeIn(4, true, 9_500L));
+
+        assertThat(cancels).singleElement().satisfies(c -> assertThat(c.reason()).isEqualTo("speculation-cancelled"));
+        assertThat(traces.pending()).isZero();
+    }
+
+    @Test
+    void shouldNotCancelAReplyThatAlreadyPlayedWhenTheCallerBargesIntoIt() {
+        // Given a reply whose first packet went out
+        traces.chunk(headers(WORKER_CONTEXT), chunk(2, 0, 0, 7_000L));
+        traces.callEvent(playbackStarted(2, 0, 7_100L, 7_300L));
+
+        // When the caller speaks over it, then the call ends
+        traces.callEvent(bargeIn(2, false, 9_000L));
+        traces.callEvent(CallEvent.newBuilder().setCallId(CALL).setBridgeId("b0").setOccurredUs(9_900L)
+                .setPayload(CallEnded.newBuilder().setReason(EndReason.CALLER_HANGUP).build()).build());
+
+        // Then its trace ended once, at its first packet
+        assertThat(playbacks).hasSize(1);
+        assertThat(cancels).isEmpty();
     }
 
     @Test
@@ -129,6 +201,12 @@ class ReplyTracesTest {
         return CallEvent.newBuilder().setCallId(CALL).setBridgeId("b0").setOccurredUs(firstRtpUs).setPayload(PlaybackStarted.newBuilder()
                 .setTurnId(turn).setAttempt(attempt).setChunkReceivedUs(chunkReceivedUs).setFirstRtpUs(firstRtpUs)
                 .build()).build();
+    }
+
+    private static CallEvent bargeIn(int turn, boolean speculative, long atUs) {
+        return CallEvent.newBuilder().setCallId(CALL).setBridgeId("b0").setOccurredUs(atUs).setPayload(BargeIn.newBuilder()
+                .setTurnId(turn).setAttempt(0).setPlayedMs(0).setPlayedTextChars(0).setSpeculative(speculative).build())
+                .build();
     }
 
     private static AudioSegment segment(boolean endOfUtterance) {
