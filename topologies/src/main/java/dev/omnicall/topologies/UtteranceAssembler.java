@@ -12,6 +12,7 @@ import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.processor.Cancellable;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueIterator;
@@ -29,7 +30,10 @@ import java.util.List;
  * <ul>
  *   <li>Segments are buffered by (call, utterance, seq), so duplicates are recognised and order does not
  *       matter; the utterance goes out once its end-of-utterance segment and every seq before it are in.</li>
- *   <li>An ended utterance still missing segments after the gap timeout goes out without them (counted).</li>
+ *   <li>An ended utterance still missing segments after the gap timeout goes out without them (counted). The
+ *       wall-clock punctuator that looks for them runs only while such an utterance waits: Kafka Streams commits a
+ *       task after each punctuation (flushing its stores and the producer), so one always scheduled made an idle
+ *       stream thread commit every task four times a second.</li>
  *   <li>Audio past the size cap is not buffered: each such segment goes to the dead-letter topic, saying so,
  *       and the request carries the first {@code maxUtterance} of speech.</li>
  *   <li>A segment for an utterance already sent is late: dead-lettered, not silently dropped.</li>
@@ -43,6 +47,8 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
     private ConversationContext conversation;
     private SpeculationGate speculation;
     private final TurnTrace trace;
+    /** The gap-timeout punctuator while an ended utterance misses segments; null while none does. */
+    private Cancellable gapTimer;
 
     UtteranceAssembler(Deserializer<AudioSegment> deserializer, ConversationConfig config, TopologyMetrics metrics) {
         this(deserializer, config, metrics, TurnTrace.RELAY);
@@ -61,8 +67,28 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
         KeyValueStore<String, ConversationState> ctx = context.getStateStore(ConversationTopology.CONTEXT_STORE);
         conversation = new ConversationContext(ctx, config, metrics);
         speculation = new SpeculationGate(context.getStateStore(ConversationTopology.SPECULATION_STORE), metrics);
-        long every = Math.max(50, config.gapTimeout().toMillis() / 4);
-        context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::sendUtterancesPastGapTimeout);
+        // state restored from before a restart may hold utterances that wait for their gap timeout
+        try (KeyValueIterator<String, UtteranceProgress> it = progress.all()) {
+            while (it.hasNext()) {
+                if (waitsForGapTimeout(it.next().value)) {
+                    startGapTimer();
+                    break;
+                }
+            }
+        }
+    }
+
+    /** Ended, not sent, missing segments: the gap timeout will send it. */
+    private static boolean waitsForGapTimeout(UtteranceProgress p) {
+        return !p.getEmitted() && p.getEndSeenUs() != null;
+    }
+
+    private void startGapTimer() {
+        if (gapTimer == null) {
+            long every = Math.max(50, config.gapTimeout().toMillis() / 4);
+            gapTimer = context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME,
+                    this::sendUtterancesPastGapTimeout);
+        }
     }
 
     @Override
@@ -135,6 +161,9 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
             send(callId, p, timestamp);
         }
         progress.put(progressKey, p);
+        if (waitsForGapTimeout(p)) {
+            startGapTimer();
+        }
     }
 
     private void validate(AudioSegment seg) {
@@ -230,12 +259,17 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
     private void sendUtterancesPastGapTimeout(long now) {
         long cutoff = (now - config.gapTimeout().toMillis()) * 1000;
         List<KeyValueIteratorEntry> due = new ArrayList<>();
+        int notYet = 0;
         try (KeyValueIterator<String, UtteranceProgress> it = progress.all()) {
             while (it.hasNext()) {
                 var kv = it.next();
                 UtteranceProgress p = kv.value;
-                if (!p.getEmitted() && p.getEndSeenUs() != null && p.getEndSeenUs() < cutoff) {
-                    due.add(new KeyValueIteratorEntry(kv.key, p));
+                if (waitsForGapTimeout(p)) {
+                    if (p.getEndSeenUs() < cutoff) {
+                        due.add(new KeyValueIteratorEntry(kv.key, p));
+                    } else {
+                        notYet++;
+                    }
                 }
             }
         }
@@ -243,6 +277,11 @@ final class UtteranceAssembler extends DecodingProcessor<AudioSegment> {
             String callId = StoreKeys.callIdOf(e.key());
             send(callId, e.progress(), now);
             progress.put(e.key(), e.progress());
+        }
+        if (notYet == 0 && gapTimer != null) {
+            // nothing left to wait for (sent, completed by its segments, or cleared at CallEnded)
+            gapTimer.cancel();
+            gapTimer = null;
         }
     }
 
