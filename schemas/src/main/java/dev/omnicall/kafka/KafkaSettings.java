@@ -74,6 +74,16 @@ public record KafkaSettings(String bootstrapServers, Map<String, Object> passthr
      */
     public static final int IDLE_FETCH_WAIT_MS = 500;
 
+    /**
+     * The fetch wait of a consumer that reads with {@code assign()} or for display only (the bridge's response-audio,
+     * the dashboard), unless {@code kafka.fetch.max.wait.ms} says otherwise. The broker completes a held fetch as soon
+     * as a record (for read_committed: its commit) is there ({@code KafkaLongPollIT}), so this bounds only a fetch
+     * that finds nothing: such a consumer asks 0.2 times a second instead of 2. Not for a group member whose
+     * partitions may move (streams, worker): a partition assigned in a rebalance is fetched only when the fetch in
+     * flight returns.
+     */
+    public static final int LONG_FETCH_WAIT_MS = 5000;
+
     /** A consumer that commits explicitly and reads only committed transactional output. */
     public Map<String, Object> consumer(String groupId, String clientId) {
         Map<String, Object> p = common();

@@ -62,6 +62,11 @@ import java.util.function.UnaryOperator;
 public final class PipelineObserver implements AutoCloseable {
 
     private static final Logger LOG = Logger.getLogger(PipelineObserver.class);
+    /**
+     * How long a poll waits when nothing comes: a record ends it as soon as its fetch returns, so this only sets how
+     * often an idle thread goes round (200 ms until issue 16); close() wakes it.
+     */
+    static final Duration IDLE_POLL = Duration.ofSeconds(5);
 
     /** The topics the dashboard watches. */
     public static final List<Topic<?>> WATCHED = List.of(Topics.RESPONSE_TEXT, Topics.CALLER_TEXT, Topics.CALL_EVENTS,
@@ -99,6 +104,10 @@ public final class PipelineObserver implements AutoCloseable {
         // A dashboard shows what happens from now on; it neither replays history nor needs commits.
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest");
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        // display only: a record ends the broker's wait at once; after a rebalance the dashboard may lag up to this
+        if (!kafka.passthrough().containsKey(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG)) {
+            props.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, KafkaSettings.LONG_FETCH_WAIT_MS);
+        }
         this.consumer = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer());
         for (Topic<?> t : WATCHED) {
             deserializers.put(t.name(), t.valueSerde(serde).deserializer());
@@ -146,7 +155,7 @@ public final class PipelineObserver implements AutoCloseable {
             });
             while (running) {
                 try {
-                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    for (ConsumerRecord<String, byte[]> r : consumer.poll(IDLE_POLL)) {
                         handle(r);
                     }
                     lastError = null;

@@ -39,6 +39,12 @@ import java.util.function.Consumer;
  */
 public final class ResponseAudioConsumer implements AutoCloseable {
 
+    /**
+     * How long a poll waits when nothing comes. A chunk ends the poll as soon as its fetch returns, so this only sets
+     * how often an idle thread goes round for nothing (200 ms until issue 16: 5 times a second); close() wakes it.
+     */
+    static final Duration IDLE_POLL = Duration.ofSeconds(5);
+
     private static final Logger LOG = LoggerFactory.getLogger(ResponseAudioConsumer.class);
 
     private final KafkaConsumer<String, byte[]> consumer;
@@ -66,6 +72,10 @@ public final class ResponseAudioConsumer implements AutoCloseable {
         Map<String, Object> props = settings.consumer("unused", "bridge-" + bridgeId + "-response-audio");
         props.remove(ConsumerConfig.GROUP_ID_CONFIG); // assign() without a group: nothing to rebalance or commit
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "latest");
+        // assign(): no rebalance whose partitions would wait for the held fetch; a chunk ends the wait at once
+        if (!settings.passthrough().containsKey(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG)) {
+            props.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, KafkaSettings.LONG_FETCH_WAIT_MS);
+        }
         this.consumer = new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer());
         this.deadLetterProducer = new KafkaProducer<>(settings.producer("bridge-" + bridgeId + "-dead-letters"),
                 new StringSerializer(), new org.apache.kafka.common.serialization.ByteArraySerializer());
@@ -96,7 +106,7 @@ public final class ResponseAudioConsumer implements AutoCloseable {
             }
             assigned.countDown();
             while (running) {
-                ConsumerRecords<String, byte[]> records = consumer.poll(Duration.ofMillis(200));
+                ConsumerRecords<String, byte[]> records = consumer.poll(IDLE_POLL);
                 for (ConsumerRecord<String, byte[]> r : records) {
                     handle(r);
                 }
