@@ -4,6 +4,7 @@ import dev.omnicall.app.config.Role;
 import dev.omnicall.topologies.TopologyMetrics;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
 import org.apache.kafka.streams.KafkaStreams;
 import org.jboss.logging.Logger;
 
@@ -37,6 +38,7 @@ public final class StreamsRoleService implements RoleService {
     private final Supplier<KafkaStreams> extensionStreams;
     private final TopologyMetrics metrics;
     private volatile KafkaStreams streams;
+    private volatile KafkaStreamsMetrics clientMeters;
     private volatile boolean closing;
 
     StreamsRoleService(Supplier<KafkaStreams> extensionStreams, TopologyMetrics metrics) {
@@ -67,6 +69,14 @@ public final class StreamsRoleService implements RoleService {
             LOG.warnf("streams role not RUNNING after %d s (state %s); carrying on, readiness stays DOWN until it is",
                     RUNNING_TIMEOUT.toSeconds(), s.state());
         }
+        // The client's own meters (kafka_stream_*), bound once it runs, when its tasks, stores and connections exist.
+        // Bound when the extension created the client (quarkus.micrometer.binder.kafka.enabled, now off), all but the
+        // client's and threads' came a minute later at the binder's first refresh: hundreds of meters registered at
+        // once, and the JIT compiling that code, in the idle app's first minute (issue 16). It still refreshes every
+        // minute for meters that come later.
+        KafkaStreamsMetrics meters = new KafkaStreamsMetrics(s);
+        meters.bindTo(context.registry());
+        clientMeters = meters;
     }
 
     /** The topology's own counters, read at scrape time: {@code omnicall_streams_<name>_total}. */
@@ -101,6 +111,10 @@ public final class StreamsRoleService implements RoleService {
     @Override
     public void close() {
         closing = true;
+        KafkaStreamsMetrics meters = clientMeters;
+        if (meters != null) {
+            meters.close();
+        }
         KafkaStreams s = streams;
         if (s != null) {
             s.close(new KafkaStreams.CloseOptions().leaveGroup(true).timeout(Duration.ofSeconds(10)));

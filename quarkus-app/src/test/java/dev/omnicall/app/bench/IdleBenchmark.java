@@ -59,7 +59,9 @@ public final class IdleBenchmark {
         Path root = PipelineBenchmark.repoRoot();
         Path jar = Path.of(prop("bench.jar", root.resolve("quarkus-app/target/quarkus-app/quarkus-run.jar").toString()));
         String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
-        Path scratch = Files.createDirectories(root.resolve("quarkus-app/target/bench-idle-" + stamp));
+        // the pid too: two benchmarks started in the same second (jars compared side by side) must not share a broker
+        Path scratch = Files.createDirectories(root.resolve("quarkus-app/target/bench-idle-" + stamp + "-"
+                + ProcessHandle.current().pid()));
         long hz = clockTicksPerSecond();
         System.out.printf(Locale.ROOT, "idle benchmark: %d run(s), settle %d s, %d window(s) of %d s, app settings %s, jar %s, %d cores,"
                         + " load average %s%n", runs, settle, windows, seconds, appProps, jar, Runtime.getRuntime().availableProcessors(),
