@@ -128,6 +128,27 @@ def spec_augment(mel, rnd):
     return mel
 
 
+def grow_encoder(model, state):
+    """DEMO_ASR_LAYERS above the earlier run's encoder depth: the earlier blocks keep their weights and the new ones go
+    on top as identity blocks (their attention output and second MLP projection start at zero, so the residual stream,
+    and every head trained on it, is unchanged at step 0); returns the number of blocks added."""
+    have = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
+    want = len(model.encoder.blocks)
+    if want <= have:
+        return 0
+    with torch.no_grad():
+        for b in model.encoder.blocks[have:]:
+            for lin in (b.attn.out, b.mlp[2]):
+                lin.weight.zero_()
+                lin.bias.zero_()
+    missing = [k for k in model.state_dict() if k not in state]
+    assert all(k.startswith("encoder.blocks.") and int(k.split(".")[2]) >= have for k in missing), missing[:5]
+    for k in missing:  # the identity blocks' own (fresh) weights stand in for the earlier run's
+        state[k] = model.state_dict()[k]
+    C.log("asr", f"encoder grown from {have} to {want} blocks (new blocks start as identity)")
+    return want - have
+
+
 def batch_mels(mels):
     n = max(m.shape[1] for m in mels)
     x = torch.zeros(len(mels), C.N_MELS, n)
@@ -186,8 +207,9 @@ def main():
         for conv in (model.encoder.conv1, model.encoder.conv2):
             conv.bias.zero_()
             conv.weight.mul_(CONV_GAIN)
-    if os.environ.get("DEMO_ASR_INIT"):  # continue from an earlier run's weights (same dims)
+    if os.environ.get("DEMO_ASR_INIT"):  # continue from an earlier run's weights (same dims, or more encoder blocks)
         init = torch.load(os.environ["DEMO_ASR_INIT"])
+        grow_encoder(model, init["model"])
         model.load_state_dict(init["model"])
         if "intent_head" in init:
             intent_head.load_state_dict(init["intent_head"])
