@@ -450,10 +450,13 @@ public final class SipUserAgent implements SipListenerExt, AutoCloseable {
         Response ok = response(Response.OK, reInvite, null);
         ok.addHeader(contact(call));
         ok.setContent(sdp, headers.createContentTypeHeader("application", "sdp"));
-        st.sendResponse(ok);
         LOG.info("{}: re-INVITE, caller direction {}, remote {}:{}", call, media.offerDirection(),
                 media.remoteAddress(), media.remotePort());
+        // the listener hears of the new media before the caller hears our 200: the stack hands requests to several
+        // threads (REENTRANT_LISTENER), and a BYE the caller sends right after the 200 would otherwise reach the
+        // listener first ("ended" before "media", seen in a clean-clone CI run on a loaded box)
         listener.onMediaChanged(call, media);
+        st.sendResponse(ok);
     }
 
     private void onAck(Request ack) {

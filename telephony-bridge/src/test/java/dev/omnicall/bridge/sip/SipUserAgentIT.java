@@ -111,7 +111,7 @@ class SipUserAgentIT {
         // Given a user agent that takes one call, with one call up
         start(config().withMaxCalls(1));
         Sipp.Running first = new Sipp(tmp, "uac_call_bye.xml", Map.of()).args("-d", "4000").start(agent.port());
-        awaitEvent("answered call-1");
+        awaitEvent("answered call-1", first);
 
         // When a second caller calls
         Sipp.Result second = sipp("uac_refused.xml", Map.of("STATUS", "503", "FORMATS", "0"));
@@ -320,11 +320,13 @@ class SipUserAgentIT {
         }
     }
 
-    private void awaitEvent(String event) throws InterruptedException {
+    /** Waits up to 20 s for the listener's event; a timeout says what the caller (if given) did meanwhile. */
+    private void awaitEvent(String event, Sipp.Running caller) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!listener.events.contains(event)) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("no '" + event + "' in " + listener.events);
+                throw new AssertionError("no '" + event + "' in " + listener.events
+                        + (caller == null ? "" : "\n" + caller.diagnostics()));
             }
             Thread.sleep(20);
         }

@@ -94,6 +94,18 @@ public final class Sipp {
             return new Result(process.exitValue(), logs());
         }
 
+        /** Whether sipp still runs, else its exit status, and its screen, error and message logs: for a failed wait. */
+        public String diagnostics() throws IOException {
+            StringBuilder sb = new StringBuilder(process.isAlive() ? "sipp still running\n"
+                    : "sipp exited with " + process.exitValue() + "\n");
+            Path screen = dir.resolve("screen.log");
+            if (Files.exists(screen)) {
+                String text = Files.readString(screen, StandardCharsets.ISO_8859_1);
+                sb.append("---- screen.log\n").append(text.length() > 3000 ? text.substring(text.length() - 3000) : text);
+            }
+            return sb.append(logs()).toString();
+        }
+
         /** The messages sipp sent and received. */
         public String messages() throws IOException {
             Path m = dir.resolve("messages.log");
