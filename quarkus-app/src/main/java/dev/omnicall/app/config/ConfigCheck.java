@@ -92,6 +92,10 @@ public final class ConfigCheck {
         }
 
         omni2(p, c.worker().omni2());
+        c.worker().admissionMarginMs().filter(ms -> ms < 0).ifPresent(ms ->
+                p.add("omnicall.worker.admission-margin-ms=" + ms + " must be >= 0 (unset turns admission off)"));
+        c.worker().prefillGapBound().map(String::strip).filter(v -> !v.equalsIgnoreCase("on") && !v.equalsIgnoreCase("off"))
+                .ifPresent(v -> p.add("omnicall.worker.prefill-gap-bound='" + v + "' must be on or off"));
 
         var sip = c.sip();
         port(p, "omnicall.sip.port", sip.port(), true);

@@ -152,6 +152,20 @@ public interface OmniCallConfig {
         @WithDefault("auto")
         String torchThreads();
 
+        /**
+         * Real-time admission (gpu-workers' {@code TurnScheduler}): a newcomer starts only while every speaking turn
+         * is this many ms of audio ahead of its playback, otherwise the worker pauses {@code turn-requests}. Unset:
+         * off. Handed to the worker as {@code -Domnicall.worker.admission-margin-ms}.
+         */
+        Optional<Long> admissionMarginMs();
+
+        /**
+         * The chunked-prefill gap bound: {@code on} (the worker's default) lets at most one slice of a newcomer's
+         * start fall between two audio chunks of any speaking turn; {@code off} runs a slice every loop. Handed to the
+         * worker as {@code -Domnicall.worker.prefill-gap-bound}.
+         */
+        Optional<String> prefillGapBound();
+
         /** Caller transcription: Whisper's decoder on the encoder output each turn already computed. */
         Transcribe transcribe();
 

@@ -77,6 +77,17 @@ public final class WorkerRoleService implements RoleService {
      * {@code omnicall.worker.omni2.*} as the system properties gpu-workers' Omni2 engine reads (the same names; only
      * the keys that are set, so an unset one leaves the engine's default, or a -D value, alone).
      */
+    /**
+     * The scheduler's settings that gpu-workers' InferenceWorker reads as system properties, for those set here:
+     * without the mapping such a {@code -D} would stop the app as an unknown key.
+     */
+    static Map<String, String> schedulerSettings(OmniCallConfig.Worker w) {
+        Map<String, String> out = new LinkedHashMap<>();
+        w.admissionMarginMs().ifPresent(ms -> out.put(InferenceWorker.ADMISSION_MARGIN_MS, Long.toString(ms)));
+        w.prefillGapBound().filter(s -> !s.isBlank()).ifPresent(s -> out.put(InferenceWorker.PREFILL_GAP_BOUND, s.strip()));
+        return out;
+    }
+
     static Map<String, String> omni2Settings(OmniCallConfig.Worker.Omni2 o) {
         Map<String, String> out = new LinkedHashMap<>();
         o.ttsFinalCap().ifPresent(cap -> out.put(Omni2TurnEngine.FINAL_CAP_KEY, Integer.toString(cap)));
@@ -102,6 +113,7 @@ public final class WorkerRoleService implements RoleService {
         TorchThreads.start(context.config().worker().torchThreads(), config.device().isGpu());
         // the Omni2 engine reads its settings as system properties: hand on what application.properties set
         omni2Settings(context.config().worker().omni2()).forEach(System::setProperty);
+        schedulerSettings(context.config().worker()).forEach(System::setProperty);
         engine = TurnEngines.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);

@@ -90,4 +90,24 @@ class WorkerRoleServiceConfigTest {
         assertThat(o.schedule()).isEqualTo(new TtsSchedule(2, 5, 40));
         assertThat(o.sampling()).isEqualTo(TtsSampling.sampled(7, 0.8));
     }
+
+    @Test
+    void shouldHandTheSchedulerKeysToTheWorkerOnlyWhenSet() {
+        // Given no scheduler key, then both
+        // When the role hands its settings to the worker
+        // Then it hands none (the worker's defaults: admission off, gap bound on), then both under the worker's names
+        assertThat(WorkerRoleService.schedulerSettings(config(Map.of()).worker())).isEmpty();
+        assertThat(WorkerRoleService.schedulerSettings(config(Map.of("omnicall.worker.admission-margin-ms", "400",
+                "omnicall.worker.prefill-gap-bound", "off")).worker()))
+                .containsExactly(Map.entry(dev.omnicall.worker.InferenceWorker.ADMISSION_MARGIN_MS, "400"),
+                        Map.entry(dev.omnicall.worker.InferenceWorker.PREFILL_GAP_BOUND, "off"));
+    }
+
+    @Test
+    void shouldRefuseABadSchedulerValueNamingItsKey() {
+        assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(Map.of("omnicall.worker.prefill-gap-bound", "maybe",
+                "omnicall.worker.admission-margin-ms", "-5"))))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.prefill-gap-bound='maybe'"))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.admission-margin-ms=-5"));
+    }
 }
