@@ -160,8 +160,8 @@ public interface OmniCallConfig {
         Optional<Long> admissionMarginMs();
 
         /**
-         * The chunked-prefill gap bound: {@code on} (the worker's default) lets at most one slice of a newcomer's
-         * start fall between two audio chunks of any speaking turn; {@code off} runs a slice every loop. Handed to the
+         * The chunked-prefill gap bound: {@code on} lets at most one slice of a newcomer's start fall between two
+         * audio chunks of any speaking turn; {@code off} (the worker's default) runs a slice every loop. Handed to the
          * worker as {@code -Domnicall.worker.prefill-gap-bound}.
          */
         Optional<String> prefillGapBound();
