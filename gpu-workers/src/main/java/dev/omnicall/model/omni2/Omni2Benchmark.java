@@ -43,29 +43,26 @@ public final class Omni2Benchmark {
     /** config.json of LLaMA-Omni2-0.5B (CHECKPOINT-OMNI2.md), with {@code layers} layers in both LMs. */
     static Omni2Config config05b(int layers) {
         JsonObject c = TinyOmni2Writer.configJson(TinyOmni2Writer.Options.defaults());
-        c.addProperty("hidden_size", 896);
-        c.addProperty("intermediate_size", 4864);
-        c.addProperty("num_attention_heads", 14);
-        c.addProperty("num_key_value_heads", 2);
-        c.addProperty("num_hidden_layers", layers);
-        c.addProperty("vocab_size", 151936);
-        c.addProperty("bos_token_id", 151643);
-        c.addProperty("eos_token_id", 151645);
+        qwen05b(c, layers, 151936, 151645);
         c.addProperty("speech_encoder_hidden_size", 1280);
         c.addProperty("speech_encoder_num_heads", 20);
         c.addProperty("speech_encoder_num_layers", 32);
         c.addProperty("speech_projector_hidden_size", 2048);
         c.addProperty("unit_vocab_size", 6561);
-        JsonObject sg = c.getAsJsonObject("speech_generator");
-        sg.addProperty("hidden_size", 896);
-        sg.addProperty("intermediate_size", 4864);
-        sg.addProperty("num_attention_heads", 14);
-        sg.addProperty("num_key_value_heads", 2);
-        sg.addProperty("num_hidden_layers", layers);
-        sg.addProperty("vocab_size", 158227);
-        sg.addProperty("bos_token_id", 151643);
-        sg.addProperty("eos_token_id", 151643);
+        qwen05b(c.getAsJsonObject("speech_generator"), layers, 158227, 151643);
         return Omni2Config.parse(c.toString());
+    }
+
+    /** Qwen2.5-0.5B's shape, which the LLM and the TTS LM share; they differ in vocabulary and end token. */
+    private static void qwen05b(JsonObject c, int layers, int vocab, int eos) {
+        c.addProperty("hidden_size", 896);
+        c.addProperty("intermediate_size", 4864);
+        c.addProperty("num_attention_heads", 14);
+        c.addProperty("num_key_value_heads", 2);
+        c.addProperty("num_hidden_layers", layers);
+        c.addProperty("vocab_size", vocab);
+        c.addProperty("bos_token_id", 151643);
+        c.addProperty("eos_token_id", eos);
     }
 
     /** Every tensor the LLM and the speech generator read, by name and shape. */

@@ -99,12 +99,7 @@ class TurnSpansTopologyTest {
         sendUtterance("c2", 0, "00-garbage-from-a-broken-bridge".getBytes(StandardCharsets.UTF_8));
 
         // Then the TurnRequest is sent all the same, with a new trace of its own, and the loss is counted
-        TestRecord<String, TurnRequest> out = requests.readRecord();
-        assertThat(out.value().getCallId()).isEqualTo("c2");
-        SpanData span = exporter.getFinishedSpanItems().get(0);
-        assertThat(span.getParentSpanContext().isValid()).isFalse();
-        assertThat(traceparent(out)).startsWith("00-" + span.getTraceId() + "-" + span.getSpanId());
-        assertThat(registry.counter(TurnSpans.LOST_CONTEXT, "role", "streams", "reason", "invalid").count()).isEqualTo(1.0);
+        assertSentUnderNewRootCountedInvalid("c2");
     }
 
     @Test
@@ -152,12 +147,7 @@ class TurnSpansTopologyTest {
         driver.advanceWallClockTime(ConversationConfig.defaults().gapTimeout().multipliedBy(2));
 
         // Then the TurnRequest goes out all the same, under a new root trace, and the loss is counted
-        TestRecord<String, TurnRequest> out = requests.readRecord();
-        assertThat(out.value().getCallId()).isEqualTo("c5");
-        SpanData span = exporter.getFinishedSpanItems().get(0);
-        assertThat(span.getParentSpanContext().isValid()).isFalse();
-        assertThat(traceparent(out)).startsWith("00-" + span.getTraceId() + "-" + span.getSpanId());
-        assertThat(registry.counter(TurnSpans.LOST_CONTEXT, "role", "streams", "reason", "invalid").count()).isEqualTo(1.0);
+        assertSentUnderNewRootCountedInvalid("c5");
     }
 
     /** One 160 ms segment of utterance 0 with the bridge's stamps; {@code traceparent} on it when not null. */
@@ -196,5 +186,15 @@ class TurnSpansTopologyTest {
     private static String traceparent(TestRecord<String, TurnRequest> r) {
         byte[] v = TurnTrace.traceparent(r.headers());
         return v == null ? null : new String(v, StandardCharsets.UTF_8);
+    }
+
+    /** The call's TurnRequest went out under a new root span of its own, and one invalid context was counted. */
+    private void assertSentUnderNewRootCountedInvalid(String callId) {
+        TestRecord<String, TurnRequest> out = requests.readRecord();
+        assertThat(out.value().getCallId()).isEqualTo(callId);
+        SpanData span = exporter.getFinishedSpanItems().get(0);
+        assertThat(span.getParentSpanContext().isValid()).isFalse();
+        assertThat(traceparent(out)).startsWith("00-" + span.getTraceId() + "-" + span.getSpanId());
+        assertThat(registry.counter(TurnSpans.LOST_CONTEXT, "role", "streams", "reason", "invalid").count()).isEqualTo(1.0);
     }
 }
