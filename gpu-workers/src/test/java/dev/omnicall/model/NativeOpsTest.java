@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.jni.JniUtils;
+import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.tools.DecodeBenchmark;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -58,7 +58,7 @@ public final class SpeechGenerator {
     /**
      * With an LLM KV pool and a CTC decoder pool (each nullable; the CTC one from {@code model.ctc().newPool}, with
      * slots of at least ({@code maxNewTokens} + 1) × λ frames, owned by the caller): the CTC decoder steps of all
-     * turns with a CTC slot run in one forward ({@link dev.omnicall.model.CtcUnitDecoder#stepAll}); a turn that
+     * turns with a CTC slot run in one forward ({@link dev.omnicall.model.omni.CtcUnitDecoder#stepAll}); a turn that
      * finds every CTC slot taken steps its decoder alone (same units).
      */
     public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder, KvPool pool,
@@ -83,7 +83,7 @@ public final class SpeechGenerator {
     }
 
     /** A turn's CTC decoder stream: in a slot of the CTC pool when there is one and a slot is free. */
-    dev.omnicall.model.CtcUnitDecoder.Stream newCtcStream() {
+    dev.omnicall.model.omni.CtcUnitDecoder.Stream newCtcStream() {
         return ctcPool == null ? model.ctc().newStream() : model.ctc().newStream(ctcPool);
     }
 

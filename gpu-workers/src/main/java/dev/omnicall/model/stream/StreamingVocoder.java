@@ -1,6 +1,6 @@
 package dev.omnicall.model.stream;
 
-import dev.omnicall.model.UnitVocoder;
+import dev.omnicall.model.omni.UnitVocoder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

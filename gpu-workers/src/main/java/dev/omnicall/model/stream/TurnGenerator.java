@@ -1,7 +1,7 @@
 package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
-import dev.omnicall.model.CtcUnitDecoder;
+import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.SequenceCache;
 import java.util.ArrayList;

@@ -10,6 +10,7 @@ import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.SpeechGenerator;
 import dev.omnicall.model.stream.StepResult;
@@ -39,7 +40,7 @@ import java.util.regex.Pattern;
  * <li>the decode step's wall time vs B at the tiny shapes (there the cost is dispatch, as on a GPU; median and
  * minimum of --steps steps: on a shared box the minimum is the step without preemption);</li>
  * <li>the same two for one step of the CTC unit decoder of B streams: each alone vs
- * {@link dev.omnicall.model.CtcUnitDecoder#stepAll} over a pool;</li>
+ * {@link CtcUnitDecoder#stepAll} over a pool;</li>
  * <li>tokens/s of 1 and 8 turns through {@link SpeechGenerator#stepAll} (LLM + CTC unit decoder + vocoder, as the
  * worker runs them; "pool" = LLM pool + CTC pool) on a ~90 M-parameter LLM (1024 wide, 8 layers, 16/4 heads, FFN
  * 2816, random weights) with the tiny speech parts;</li>
@@ -194,12 +195,12 @@ public final class DecodeBenchmark {
 
     /** Ops and time of one CTC decoder step of bsz streams (each 4 states in), alone each vs stepAll over a pool. */
     private void ctcStep(OmniModel model, int bsz, int steps) throws IOException {
-        dev.omnicall.model.CtcUnitDecoder ctc = model.ctc();
+        CtcUnitDecoder ctc = model.ctc();
         long[] counts = new long[4];
         double[] ms = new double[2];
         long frames = (steps + 8L) * ctc.upsampleFactor();
         for (int pooled = 0; pooled < 2; pooled++) {
-            List<dev.omnicall.model.CtcUnitDecoder.Stream> streams = new ArrayList<>();
+            List<CtcUnitDecoder.Stream> streams = new ArrayList<>();
             try (KvPool pool = pooled == 1 ? ctc.newPool(bsz, frames) : null; NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 List<ai.djl.ndarray.NDArray> states = new ArrayList<>();
@@ -235,7 +236,7 @@ public final class DecodeBenchmark {
                 }
                 ms[pooled] = median(t);
             } finally {
-                streams.forEach(dev.omnicall.model.CtcUnitDecoder.Stream::close);
+                streams.forEach(CtcUnitDecoder.Stream::close);
             }
         }
         System.out.printf(Locale.ROOT, "%3d | %11d | %12d | %11d | %12d | %11.2f | %12.2f%n", bsz, counts[0], counts[1],

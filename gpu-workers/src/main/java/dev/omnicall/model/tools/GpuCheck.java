@@ -5,7 +5,7 @@ import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.config.RopeScaling;
-import dev.omnicall.model.config.VocoderConfig;
+import dev.omnicall.model.omni.VocoderConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

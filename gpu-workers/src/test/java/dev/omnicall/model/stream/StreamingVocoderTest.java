@@ -3,7 +3,7 @@ package dev.omnicall.model.stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.UnitVocoder;
+import dev.omnicall.model.omni.UnitVocoder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

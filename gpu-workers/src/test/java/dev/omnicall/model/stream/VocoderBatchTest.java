@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.UnitVocoder;
+import dev.omnicall.model.omni.UnitVocoder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;

@@ -1,4 +1,4 @@
-package dev.omnicall.model;
+package dev.omnicall.model.omni;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,7 +8,8 @@ import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.omnicall.model.config.VocoderConfig;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.PythonOracle;
 import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;

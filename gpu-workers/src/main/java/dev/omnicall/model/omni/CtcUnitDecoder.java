@@ -1,10 +1,15 @@
-package dev.omnicall.model;
+package dev.omnicall.model.omni;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.LlamaLayers;
+import dev.omnicall.model.Ops;
+import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.config.OmniConfig.CtcDecoderSpec;
 import dev.omnicall.model.io.TensorSource;
@@ -22,34 +27,26 @@ import java.util.List;
  * token and chunk boundaries); {@link #offline} is the whole-sequence pass that tests compare it with.
  */
 public final class CtcUnitDecoder {
-    static final String PREFIX = "speech_generator.";
+    /** The decoder's tensor-name prefix in the LLaMA-Omni shards. */
+    public static final String PREFIX = "speech_generator.";
 
     final NDArray inputProj; // [ctcDim, llmDim]
     final NDArray inputProjBias; // [ctcDim]
-    final List<LlamaLayer> layers; // spec.layers()
+    final LlamaLayers layers; // spec.layers() causal Llama layers, d=ctcDim, heads = KV heads
     final NDArray outputProj; // [units+1, ctcDim]
     final NDArray outputProjBias; // [units+1]
-    private final CtcDecoderSpec spec;
     private final int upsample;
     private final int blank;
-    private final RotaryEmbedding rope;
-    private final DataType type;
-    private final NDManager manager;
 
-    CtcUnitDecoder(TensorSource src, NDManager m, DataType t, OmniConfig c) {
-        this.spec = c.ctcDecoder();
+    /** The decoder of config c with its weights from src ({@value #PREFIX}*); a missing or misshaped tensor names itself. */
+    public CtcUnitDecoder(TensorSource src, NDManager m, DataType t, OmniConfig c) {
+        CtcDecoderSpec spec = c.ctcDecoder();
         this.upsample = c.ctcUpsampleFactor();
         this.blank = c.ctcBlank();
-        this.type = t;
-        this.manager = m;
-        this.rope = new RotaryEmbedding(spec.headDim(), c.rope());
         inputProj = src.load(m, PREFIX + "input_proj.weight", t, spec.dim(), c.hiddenSize());
         inputProjBias = src.load(m, PREFIX + "input_proj.bias", t, spec.dim());
-        layers = new ArrayList<>();
-        for (int i = 0; i < spec.layers(); i++) {
-            layers.add(new LlamaLayer(src, m, t, PREFIX + "layers." + i + ".", spec.dim(), spec.heads(),
-                    spec.heads(), spec.ffn(), c.rmsNormEps()));
-        }
+        layers = LlamaLayers.load(src, m, t, new LlamaLayers.Spec(PREFIX + "layers.", spec.layers(), spec.dim(),
+                spec.heads(), spec.heads(), spec.ffn(), c.rmsNormEps(), c.rope()));
         outputProj = src.load(m, PREFIX + "output_proj.weight", t, c.unitVocabSize() + 1L, spec.dim());
         outputProjBias = src.load(m, PREFIX + "output_proj.bias", t, c.unitVocabSize() + 1L);
     }
@@ -67,12 +64,12 @@ public final class CtcUnitDecoder {
      * {@link #newStream(KvPool)} and {@link #stepAll}.
      */
     public KvPool newPool(int slots, long frames) {
-        return new KvPool(manager, layers.size(), spec.heads(), spec.headDim(), type, slots, frames);
+        return layers.newPool(slots, frames);
     }
 
     /** Device bytes of one pool slot of {@code frames} frames. */
     public long poolSlotBytes(long frames) {
-        return KvPool.slotBytes(layers.size(), spec.heads(), spec.headDim(), type, frames);
+        return layers.poolSlotBytes(frames);
     }
 
     /** Per-turn decoding state. */
@@ -90,23 +87,17 @@ public final class CtcUnitDecoder {
          * returns the units they complete (possibly none).
          */
         public int[] step(NDArray llmStates) {
-            long start = cache.length();
             long rows = llmStates.getShape().dimension() == 1 ? 1 : llmStates.getShape().get(0);
             long frames = rows * upsample;
             NDArray logits = Ops.scoped(() -> {
                 // project once per state and repeat λ times (same rows as upsampling first)
                 NDArray x = Ops.linear(llmStates.reshape(rows, -1), inputProj, inputProjBias).repeat(0, upsample);
-                // causal layers over the new frames, with this turn's cache
-                cache.reserve(frames);
-                NDArray[] cs = rope.table(manager, RotaryEmbedding.range(start, frames), type);
-                for (int i = 0; i < layers.size(); i++) {
-                    x = layers.get(i).forward(x, cs[0], cs[1], cache, i, start);
-                }
+                // causal layers over the new frames, appended to this turn's cache (frames have no token identity)
+                x = layers.forward(x, cache, new long[(int) frames]);
                 // classify each frame into units + blank
                 return Ops.linear(x, outputProj, outputProjBias).toType(DataType.FLOAT32, false);
             });
-            ai.djl.ndarray.NDScope.unregister(logits);
-            cache.advance(new long[(int) frames]);
+            NDScope.unregister(logits);
             if (lastLogits != null) {
                 lastLogits.close();
             }
@@ -141,7 +132,7 @@ public final class CtcUnitDecoder {
 
     /** A stream with a cache of its own (grows by doubling). */
     public Stream newStream() {
-        return new Stream(new KvCache(manager, layers.size(), spec.heads(), spec.headDim(), type, 64L * upsample));
+        return new Stream(layers.newCache(64L * upsample));
     }
 
     /** A stream in a slot of pool (from {@link #newPool}), or with a cache of its own when every slot is taken. */
@@ -177,45 +168,18 @@ public final class CtcUnitDecoder {
         }
         int b = together.size();
         long lam = upsample;
-        long[] slots = new long[b];
-        long[] positions = new long[(int) (b * lam)];
-        long span = 0;
-        for (int j = 0; j < b; j++) {
-            KvPool.Slot slot = (KvPool.Slot) streams.get(together.get(j)).cache;
-            slot.reserve(lam);
-            slots[j] = slot.index();
-            for (int f = 0; f < lam; f++) {
-                positions[(int) (j * lam + f)] = slot.length() + f;
-            }
-            span = Math.max(span, slot.length() + lam);
+        List<KvPool.Slot> slots = new ArrayList<>(b);
+        NDList rows = new NDList();
+        for (int j : together) {
+            slots.add((KvPool.Slot) streams.get(j).cache);
+            rows.add(states.get(j));
         }
-        // frame f of row j sees positions 0..length_j + f
-        float[] mask = new float[(int) (b * lam * span)];
-        for (int j = 0; j < b; j++) {
-            for (int f = 0; f < lam; f++) {
-                int rowStart = (int) ((j * lam + f) * span);
-                Arrays.fill(mask, rowStart + (int) positions[(int) (j * lam + f)] + 1, rowStart + (int) span,
-                        Float.NEGATIVE_INFINITY);
-            }
-        }
-        KvPool p = pool;
-        long spanFinal = span;
         NDArray logits = Ops.scoped(() -> {
             // project each state once and repeat λ times: [B*λ, ctcDim], row j's frames consecutive
-            NDList rows = new NDList();
-            for (int j : together) {
-                rows.add(states.get(j));
-            }
             NDArray stacked = NDArrays.stack(rows, 0); // one native op for the B states [llmDim]
             NDArray x = Ops.linear(stacked, inputProj, inputProjBias).repeat(0, lam);
-            NDArray[] cs = rope.table(manager, positions, type);
-            LlamaLayer.PooledFrames frames = new LlamaLayer.PooledFrames(p, b, lam, manager.create(slots),
-                    manager.create(slots, new ai.djl.ndarray.types.Shape(b, 1)),
-                    manager.create(positions, new ai.djl.ndarray.types.Shape(b, lam)),
-                    manager.create(mask, new ai.djl.ndarray.types.Shape(b, 1, 1, lam, spanFinal)), spanFinal);
-            for (int i = 0; i < layers.size(); i++) {
-                x = layers.get(i).forwardFrames(x, cs[0], cs[1], i, frames);
-            }
+            // causal layers over every stream's new frames, in one pass over their pool slots
+            x = layers.forwardPooled(x, slots, lam);
             // classify each frame into units + blank
             return Ops.linear(x, outputProj, outputProjBias).toType(DataType.FLOAT32, false);
         });
@@ -227,7 +191,6 @@ public final class CtcUnitDecoder {
         }
         for (int j = 0; j < b; j++) {
             Stream st = streams.get(together.get(j));
-            st.cache.advance(new long[(int) lam]);
             if (st.lastLogits != null) {
                 st.lastLogits.close();
                 st.lastLogits = null;
@@ -243,15 +206,11 @@ public final class CtcUnitDecoder {
 
     /** The reference: all states [N, llmDim] at once, λN frames, one causal pass, one collapse. */
     public Offline offline(NDArray llmStates) {
-        long n = llmStates.getShape().get(0);
         NDArray logits = Ops.scoped(() -> {
             // upsample: frame t takes state floor(t/λ), then project
             NDArray x = Ops.linear(llmStates.repeat(0, upsample), inputProj, inputProjBias);
             // causal layers over all frames, no cache
-            NDArray[] cs = rope.table(manager, RotaryEmbedding.range(0, n * upsample), type);
-            for (int i = 0; i < layers.size(); i++) {
-                x = layers.get(i).forward(x, cs[0], cs[1], null, i, 0);
-            }
+            x = layers.forwardUncached(x);
             // classify
             return Ops.linear(x, outputProj, outputProjBias).toType(DataType.FLOAT32, false);
         });

@@ -1,9 +1,9 @@
-package dev.omnicall.model;
+package dev.omnicall.model.omni;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.config.VocoderConfig;
+import dev.omnicall.model.Ops;
 import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;

@@ -1,6 +1,7 @@
-package dev.omnicall.model.config;
+package dev.omnicall.model.omni;
 
 import com.google.gson.annotations.SerializedName;
+import dev.omnicall.model.config.Json;
 import java.nio.file.Path;
 import java.util.List;
 
