@@ -28,7 +28,7 @@ import java.util.Objects;
  *                       ones, the last entry repeats (e.g. 10,20,40,80)
  * @param maxBatch       most turns decoded together in one step
  * @param batchedDecode  one forward for the whole batch (true) or one forward per turn (false, for comparison)
- * @param kvCacheBytes   bound of the LLM's KV pool (running turns and the calls' caches kept between turns); 0: no pool, none kept
+ * @param kvCacheBytes   bound of the worker's KV memory: the LLM's pool (running turns and the calls' caches kept between turns) and the CTC unit decoder's pool together; 0: no pools, none kept
  * @param maxNewTokens   token limit of one reply
  * @param maxAudio       longest utterance accepted; longer requests are dead-lettered
  * @param maxQueuedTurns turns waiting for a batch slot before the worker pauses reading turn-requests

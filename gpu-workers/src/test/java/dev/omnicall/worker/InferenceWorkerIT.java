@@ -382,7 +382,8 @@ class InferenceWorkerIT {
     void shouldKeepGeneratingTheTurnsOfPartitionsThatStayWhenASecondWorkerJoins() throws Exception {
         // Given one worker holding both partitions, generating a long turn on each (an engine of its own: the
         // token limit is the engine's, and the class's engine stops at 64 tokens, before a rebalance ends)
-        WorkerConfig longTurns = config.withLimits(2000, Duration.ofSeconds(5), 64L << 20);
+        // (kv-cache-bytes holds the CTC decoder's pool too: 4 slots of 2001 x 25 frames, 147 MiB at the tiny shapes)
+        WorkerConfig longTurns = config.withLimits(2000, Duration.ofSeconds(5), 256L << 20);
         try (OmniTurnEngine longEngine = OmniTurnEngine.load(longTurns)) {
             try {
                 scaleOut(longTurns, longEngine);

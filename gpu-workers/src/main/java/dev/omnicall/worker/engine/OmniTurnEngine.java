@@ -111,46 +111,71 @@ public final class OmniTurnEngine implements TurnEngine {
         OmniModel model = OmniModel.load(config.modelDir(), options);
         try {
             CallerDecoder decoder = callerDecoder(model, config);
-            KvPool pool = pool(model.llm(), config);
-            KvPool ctcPool = pool == null ? null : ctcPool(model, config);
-            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder, pool, ctcPool),
-                    true);
+            KvPools pools = pools(model, config);
+            return new OmniTurnEngine(new SpeechGenerator(model, generationOptions(config), decoder, pools.llm(),
+                    pools.ctc()), true);
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
     }
 
+    /** The worker's KV memory on the device: the LLM's pool and the CTC unit decoder's; both null when pooling is off. */
+    record KvPools(KvPool llm, KvPool ctc) {
+
+        /** Device bytes of both pools together. */
+        long deviceBytes() {
+            return (llm == null ? 0 : llm.deviceBytes()) + (ctc == null ? 0 : ctc.deviceBytes());
+        }
+    }
+
     /**
-     * The model's KV pool for this worker, or null when switched off ({@value #POOL_SWITCH}{@code =off}) or when
-     * {@code kv-cache-bytes} is 0 (no device memory for it: every turn has a cache of its own, nothing is kept). Its
-     * device memory, slots × layers × KV heads × positions × head size × 2, never exceeds {@code kv-cache-bytes}
-     * ({@link #poolSizing}): at least {@code max-batch} slots (every running turn has one) of
-     * {@value #POOL_POSITIONS} positions (default 2048, at most the model's context), more while the bound holds
-     * them (up to {@value #POOL_MAX_SLOTS}, default 4 × max-batch; they keep calls' caches between turns, LRU); a
-     * bound too small for {@code max-batch} full slots shortens the slots, one too small for
-     * {@value #MIN_POOL_POSITIONS} positions each is refused at start-up. Logs the sizing in one line.
+     * The worker's KV pools, all of them together within {@code kv-cache-bytes}, or none when switched off
+     * ({@value #POOL_SWITCH}{@code =off}) or when {@code kv-cache-bytes} is 0 (every turn then has caches of its own,
+     * nothing is kept). The CTC unit decoder's pool is taken first: one slot per running turn ({@code max-batch}), each
+     * for a whole reply, ({@code max-new-tokens} + 1) × λ frames (a turn without a slot would step its decoder alone,
+     * so it is not shortened). The LLM's pool gets the rest ({@link #poolSizing}): slots × layers × KV heads ×
+     * positions × head size × 2 bytes, at least {@code max-batch} slots of {@value #POOL_POSITIONS} positions (default
+     * 2048, at most the model's context), more while the rest holds them (up to {@value #POOL_MAX_SLOTS}, default 4 ×
+     * max-batch; they keep calls' caches between turns, LRU); a rest too small for {@code max-batch} full slots
+     * shortens the slots, one too small for {@value #MIN_POOL_POSITIONS} positions each is refused at start-up, naming
+     * the key. Logs the split in one line.
      */
-    static KvPool pool(LlamaModel llm, WorkerConfig config) {
+    static KvPools pools(OmniModel model, WorkerConfig config) {
         if ("off".equalsIgnoreCase(System.getProperty(POOL_SWITCH, "on"))) {
-            LOG.info("KV pool off ({}=off): every turn has a cache of its own and attends alone", POOL_SWITCH);
-            return null;
+            LOG.info("KV pools off ({}=off): every turn has caches of its own and attends alone", POOL_SWITCH);
+            return new KvPools(null, null);
         }
         if (config.kvCacheBytes() == 0) {
-            LOG.info("KV pool off (kv-cache-bytes 0): every turn has a cache of its own and attends alone");
-            return null;
+            LOG.info("KV pools off (kv-cache-bytes 0): every turn has caches of its own and attends alone");
+            return new KvPools(null, null);
         }
+        LlamaModel llm = model.llm();
+        long frames = (config.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
+        long ctcBytes = config.maxBatch() * model.ctc().poolSlotBytes(frames);
         long wanted = Math.min(Long.getLong(POOL_POSITIONS, DEFAULT_POOL_POSITIONS),
                 llm.config().maxPositionEmbeddings());
         int maxSlots = Integer.getInteger(POOL_MAX_SLOTS, 4 * config.maxBatch());
-        PoolSizing size = poolSizing(config.kvCacheBytes(), llm.poolSlotBytes(1), wanted, config.maxBatch(), maxSlots);
-        long slotBytes = llm.poolSlotBytes(size.positions());
-        LOG.info("KV pool: {} slots x {} positions = {} MiB ({} MiB a slot; kv-cache-bytes {} MiB, max-batch {}, at"
-                + " most {} slots){}; a turn that does not fit runs with a cache of its own", size.slots(),
-                size.positions(), size.slots() * slotBytes >> 20, slotBytes >> 20, config.kvCacheBytes() >> 20,
-                config.maxBatch(), maxSlots, size.positions() < wanted ? " (shortened from " + wanted + " positions to"
-                        + " fit max-batch slots in kv-cache-bytes)" : "");
-        return llm.newPool(size.slots(), size.positions());
+        PoolSizing size = poolSizing(config.kvCacheBytes(), ctcBytes, llm.poolSlotBytes(1), wanted, config.maxBatch(),
+                maxSlots);
+        long llmBytes = size.slots() * llm.poolSlotBytes(size.positions());
+        LOG.info("KV memory within kv-cache-bytes {}: LLM pool {} slots x {} positions = {}{} + CTC decoder pool {} slots"
+                + " x {} frames ((max-new-tokens {} + 1) x {}) = {}; {} in all (max-batch {}, at most {} LLM slots); a turn"
+                + " that does not fit runs with caches of its own", mib(config.kvCacheBytes()), size.slots(),
+                size.positions(), mib(llmBytes), size.positions() < wanted ? " (shortened from " + wanted + " positions)"
+                        : "", config.maxBatch(), frames, config.maxNewTokens(), model.ctc().upsampleFactor(),
+                mib(ctcBytes), mib(llmBytes + ctcBytes), config.maxBatch(), maxSlots);
+        KvPool llmPool = llm.newPool(size.slots(), size.positions());
+        try {
+            return new KvPools(llmPool, model.ctc().newPool(config.maxBatch(), frames));
+        } catch (RuntimeException e) {
+            llmPool.close();
+            throw e;
+        }
+    }
+
+    private static String mib(long bytes) {
+        return String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / (double) (1L << 20));
     }
 
     /** The fewest positions a pool slot may be shortened to before the sizing refuses the byte bound. */
@@ -160,42 +185,40 @@ public final class OmniTurnEngine implements TurnEngine {
     record PoolSizing(int slots, long positions) {
     }
 
-    /**
-     * The pool's shape within {@code boundBytes}: {@code wantedPositions} per slot and as many slots as the bound
-     * holds, at least {@code maxBatch} (one per running turn) and at most {@code max(maxSlots, maxBatch)}; when the
-     * bound holds fewer than {@code maxBatch} such slots, {@code maxBatch} slots of as many positions as fit (at least
-     * {@value #MIN_POOL_POSITIONS}, or the wanted count when that is smaller), else an error naming the key.
-     * Always slots × positions × bytesPerPosition ≤ boundBytes.
-     */
+    /** {@link #poolSizing(long, long, long, long, int, int)} with nothing else in the bound. */
     static PoolSizing poolSizing(long boundBytes, long bytesPerPosition, long wantedPositions, int maxBatch,
             int maxSlots) {
-        long slotBytes = bytesPerPosition * wantedPositions;
-        long byBound = boundBytes / slotBytes;
-        if (byBound >= maxBatch) {
-            return new PoolSizing((int) Math.min(byBound, Math.max(maxSlots, maxBatch)), wantedPositions);
-        }
-        long positions = boundBytes / ((long) maxBatch * bytesPerPosition);
-        if (positions < Math.min(MIN_POOL_POSITIONS, wantedPositions)) {
-            throw new IllegalArgumentException(WorkerConfig.PREFIX + "kv-cache-bytes " + boundBytes + " holds "
-                    + positions + " KV positions for each of max-batch " + maxBatch + " running turns (" + bytesPerPosition
-                    + " bytes a position); a pool slot needs at least " + Math.min(MIN_POOL_POSITIONS, wantedPositions)
-                    + ": raise kv-cache-bytes to " + (long) maxBatch * bytesPerPosition * Math.min(MIN_POOL_POSITIONS,
-                    wantedPositions) + " or more, lower max-batch, or set -D" + POOL_SWITCH + "=off");
-        }
-        return new PoolSizing(maxBatch, positions);
+        return poolSizing(boundBytes, 0, bytesPerPosition, wantedPositions, maxBatch, maxSlots);
     }
 
     /**
-     * The CTC unit decoder's pool: one slot per running turn ({@code max-batch}), each for a whole reply
-     * (({@code max-new-tokens} + 1) × λ frames); its decoder steps of all running turns then run in one forward.
-     * Off with the LLM pool. Logs its size.
+     * The LLM pool's shape within {@code boundBytes} less {@code reservedBytes} (the other pools'): {@code
+     * wantedPositions} per slot and as many slots as that holds, at least {@code maxBatch} (one per running turn) and
+     * at most {@code max(maxSlots, maxBatch)}; when it holds fewer than {@code maxBatch} such slots, {@code maxBatch}
+     * slots of as many positions as fit (at least {@value #MIN_POOL_POSITIONS}, or the wanted count when that is
+     * smaller), else an error naming the key and the bound that would do. Always reservedBytes + slots × positions ×
+     * bytesPerPosition ≤ boundBytes.
      */
-    static KvPool ctcPool(OmniModel model, WorkerConfig config) {
-        long frames = (config.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
-        long slotBytes = model.ctc().poolSlotBytes(frames);
-        LOG.info("CTC decoder pool: {} slots x {} frames = {} MiB", config.maxBatch(), frames,
-                config.maxBatch() * slotBytes >> 20);
-        return model.ctc().newPool(config.maxBatch(), frames);
+    static PoolSizing poolSizing(long boundBytes, long reservedBytes, long bytesPerPosition, long wantedPositions,
+            int maxBatch, int maxSlots) {
+        long available = Math.max(0, boundBytes - reservedBytes);
+        long slotBytes = bytesPerPosition * wantedPositions;
+        long byBound = available / slotBytes;
+        if (byBound >= maxBatch) {
+            return new PoolSizing((int) Math.min(byBound, Math.max(maxSlots, maxBatch)), wantedPositions);
+        }
+        long positions = available / ((long) maxBatch * bytesPerPosition);
+        long least = Math.min(MIN_POOL_POSITIONS, wantedPositions);
+        if (positions < least) {
+            throw new IllegalArgumentException(WorkerConfig.PREFIX + "kv-cache-bytes " + boundBytes + " holds "
+                    + positions + " KV positions for each of max-batch " + maxBatch + " running turns (" + bytesPerPosition
+                    + " bytes a position" + (reservedBytes > 0 ? ", after " + reservedBytes + " bytes of the CTC unit"
+                            + " decoder's pool" : "") + "); a pool slot needs at least " + least
+                    + ": raise kv-cache-bytes to " + (reservedBytes + (long) maxBatch * bytesPerPosition * least)
+                    + " or more, lower max-batch" + (reservedBytes > 0 ? " or max-new-tokens" : "") + ", or set -D"
+                    + POOL_SWITCH + "=off");
+        }
+        return new PoolSizing(maxBatch, positions);
     }
 
     /**

@@ -110,18 +110,24 @@ class OmniTurnEngineLoadTest {
                 .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 64L << 20)
                 .withTranscription(TranscriptionOptions.off());
         long perPosition;
+        long ctcBytes;
         try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
             perPosition = engine.generator().model().llm().poolSlotBytes(1);
-            assertThat(engine.generator().pool().deviceBytes()).isLessThanOrEqualTo(base.kvCacheBytes());
+            // the CTC pool: a slot per running turn, each for a whole reply of (max-new-tokens + 1) x λ frames
+            ctcBytes = engine.generator().ctcPool().deviceBytes();
+            assertThat(ctcBytes).isEqualTo(base.maxBatch()
+                    * engine.generator().model().ctc().poolSlotBytes((base.maxNewTokens() + 1L) * 25));
+            assertThat(engine.generator().pool().deviceBytes() + ctcBytes).isLessThanOrEqualTo(base.kvCacheBytes());
         }
-        // a bound of 300 positions per running turn: max-batch slots of 300 positions, not 2048 (the old sizing)
-        WorkerConfig config = base.withLimits(4, java.time.Duration.ofSeconds(5), base.maxBatch() * perPosition * 300);
+        // a bound of the CTC pool + 300 positions per running turn: max-batch slots of 300 positions, not 2048
+        WorkerConfig config = base.withLimits(4, java.time.Duration.ofSeconds(5),
+                ctcBytes + base.maxBatch() * perPosition * 300);
         try (OmniTurnEngine engine = OmniTurnEngine.load(config)) {
             dev.omnicall.model.KvPool pool = engine.generator().pool();
             assertThat(pool).isNotNull();
             assertThat(pool.slots()).isEqualTo(config.maxBatch());
             assertThat(pool.capacity()).isEqualTo(300);
-            assertThat(pool.deviceBytes()).isEqualTo(config.kvCacheBytes());
+            assertThat(pool.deviceBytes() + engine.generator().ctcPool().deviceBytes()).isEqualTo(config.kvCacheBytes());
             assertThat(engine.generator().ctcPool().slots()).isEqualTo(config.maxBatch());
             EngineSession s = engine.start(new TurnInput("c", new short[8000], java.util.List.of()), null);
             assertThat(pool.running()).isEqualTo(1);
@@ -140,6 +146,59 @@ class OmniTurnEngineLoadTest {
         }
         assertThatThrownBy(() -> OmniTurnEngine.load(base.withLimits(4, java.time.Duration.ofSeconds(5), perPosition)))
                 .hasMessageContaining("kv-cache-bytes " + perPosition);
+    }
+
+    @Test
+    void shouldKeepTheLlmAndCtcPoolsTogetherWithinKvCacheBytes() {
+        // Given the tiny model with max-batch 8 and replies of 4 tokens
+        long mib = 1L << 20;
+        WorkerConfig base = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
+                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 64L << 20)
+                .withTranscription(TranscriptionOptions.off());
+        long perPosition;
+        long ctcBytes;
+        try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
+            perPosition = engine.generator().model().llm().poolSlotBytes(1);
+            ctcBytes = engine.generator().ctcPool().deviceBytes();
+        }
+        // When the bound holds the CTC pool and exactly 256 positions per running turn
+        long least = ctcBytes + base.maxBatch() * perPosition * OmniTurnEngine.MIN_POOL_POSITIONS;
+        // Then both pools fill it to the byte, and one byte less is refused naming the key, the CTC share and the bound
+        // that would do (before, the LLM pool alone took the bound, the CTC pool came on top of it)
+        try (OmniTurnEngine engine = OmniTurnEngine.load(base.withLimits(4, java.time.Duration.ofSeconds(5), least))) {
+            assertThat(engine.generator().pool().capacity()).isEqualTo(OmniTurnEngine.MIN_POOL_POSITIONS);
+            assertThat(engine.generator().pool().deviceBytes() + engine.generator().ctcPool().deviceBytes())
+                    .isEqualTo(least);
+        }
+        assertThatThrownBy(() -> OmniTurnEngine.load(base.withLimits(4, java.time.Duration.ofSeconds(5), least - 1)))
+                .hasMessageContaining("kv-cache-bytes " + (least - 1))
+                .hasMessageContaining("after " + ctcBytes + " bytes of the CTC unit decoder's pool")
+                .hasMessageContaining("raise kv-cache-bytes to " + least);
+        // the sizing alone: the reserved bytes come off the bound first
+        assertThat(OmniTurnEngine.poolSizing(10 * mib, 2 * mib, 512, 2048, 8, 32))
+                .isEqualTo(new OmniTurnEngine.PoolSizing(8, 2048));
+        assertThat(OmniTurnEngine.poolSizing(10 * mib, 6 * mib, 512, 2048, 8, 32))
+                .isEqualTo(new OmniTurnEngine.PoolSizing(8, 1024));
+        assertThat(OmniTurnEngine.poolSizing(3 * mib, 2 * mib, 512, 2048, 8, 32))
+                .isEqualTo(new OmniTurnEngine.PoolSizing(8, 256));
+        assertThatThrownBy(() -> OmniTurnEngine.poolSizing(2 * mib, 3 * mib, 512, 2048, 8, 32))
+                .hasMessageContaining("holds 0 KV positions");
+        for (long bound = 1; bound <= 64 * mib; bound = bound * 3 + 7) {
+            for (long reserved : new long[] {0, 5000, bound / 3, bound}) {
+                for (int batch : new int[] {1, 8, 64}) {
+                    try {
+                        OmniTurnEngine.PoolSizing p = OmniTurnEngine.poolSizing(bound, reserved, 4096, 2048, batch,
+                                4 * batch);
+                        assertThat(reserved + p.slots() * p.positions() * 4096).as("bound %d reserved %d", bound, reserved)
+                                .isLessThanOrEqualTo(bound);
+                        assertThat(p.slots()).isGreaterThanOrEqualTo(batch);
+                        assertThat(p.positions()).isGreaterThanOrEqualTo(OmniTurnEngine.MIN_POOL_POSITIONS);
+                    } catch (IllegalArgumentException refused) {
+                        assertThat(bound).isLessThan(reserved + batch * 4096L * OmniTurnEngine.MIN_POOL_POSITIONS);
+                    }
+                }
+            }
+        }
     }
 
     @Test
