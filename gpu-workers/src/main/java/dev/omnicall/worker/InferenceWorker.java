@@ -98,6 +98,12 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
      * chunk gap of every speaking turn ({@link TurnScheduler#setPrefillGapBound}).
      */
     public static final String PREFILL_GAP_BOUND = "omnicall.worker.prefill-gap-bound";
+    /**
+     * System property: the margin-aware gap bound ({@link TurnScheduler#setPrefillGapMargin}): N >= 0 ms turns the
+     * bound on for speaking turns less than N ms of audio ahead of their playback only (whatever
+     * {@value #PREFILL_GAP_BOUND} says). Unset: {@value #PREFILL_GAP_BOUND} decides.
+     */
+    public static final String PREFILL_GAP_MARGIN_MS = "omnicall.worker.prefill-gap-margin-ms";
     /** The consumer session timeout unless {@code kafka.session.timeout.ms} says otherwise. */
     public static final int DEFAULT_SESSION_TIMEOUT_MS = 6000;
     /** The consumer heartbeat interval unless {@code kafka.heartbeat.interval.ms} says otherwise. */
@@ -200,11 +206,19 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         // interleaved PipelineBenchmark runs, load 1.0-2.2), because a newcomer's start then waits for every speaking
         // turn's next chunk; the scheduler's own default (tests, benchmarks) stays on
         boolean gapBound = "on".equalsIgnoreCase(System.getProperty(PREFILL_GAP_BOUND, "off"));
-        scheduler.setPrefillGapBound(gapBound);
-        LOG.info("worker {}: chunked prefill {} ({}={})", config.instanceId(), gapBound
-                ? "lets at most one slice of a newcomer's start fall between two audio chunks of a speaking turn"
-                : "runs a newcomer's slice every loop, however many fall into one chunk gap of a speaking turn",
-                PREFILL_GAP_BOUND, gapBound ? "on" : "off");
+        long gapMarginMs = Long.getLong(PREFILL_GAP_MARGIN_MS, -1);
+        if (gapMarginMs >= 0) {
+            scheduler.setPrefillGapMargin(Duration.ofMillis(gapMarginMs));
+            LOG.info("worker {}: chunked prefill lets at most one slice of a newcomer's start fall between two audio"
+                    + " chunks of a speaking turn less than {} ms ahead of its playback, any number for the others"
+                    + " ({}={})", config.instanceId(), gapMarginMs, PREFILL_GAP_MARGIN_MS, gapMarginMs);
+        } else {
+            scheduler.setPrefillGapBound(gapBound);
+            LOG.info("worker {}: chunked prefill {} ({}={})", config.instanceId(), gapBound
+                    ? "lets at most one slice of a newcomer's start fall between two audio chunks of a speaking turn"
+                    : "runs a newcomer's slice every loop, however many fall into one chunk gap of a speaking turn",
+                    PREFILL_GAP_BOUND, gapBound ? "on" : "off");
+        }
         this.compute = new ComputeLoop(scheduler, "omnicall-engine-" + config.instanceId());
     }
 

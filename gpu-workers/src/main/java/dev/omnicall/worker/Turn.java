@@ -32,6 +32,8 @@ public final class Turn {
     boolean callerTextPublished;
     /** Reply audio handed to the output so far (µs of sound). */
     long audioUs;
+    /** When its first audio went out (epoch µs, the scheduler's clock; 0: none yet): playback is taken to start then. */
+    long playbackStartUs;
     /** How the turn ended, for one that waits in the scheduler's tail for its caller text. */
     TurnOutput.Outcome tailOutcome;
     /** When the scheduler got the turn (epoch µs, the scheduler's clock): its caller transcript is due maxDelay later. */

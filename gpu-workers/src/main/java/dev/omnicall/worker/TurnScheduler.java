@@ -115,6 +115,11 @@ public final class TurnScheduler {
      * one slice per loop ({@link #setPrefillGapBound}).
      */
     private PrefillGapBudget<Turn> prefillGap = new PrefillGapBudget<>(1);
+    /**
+     * The margin-aware form of the bound: a speaking turn holds a slice back only while it is less than this far ahead
+     * of its playback (µs, on {@link #clockUs}); Long.MAX_VALUE: always ({@link #setPrefillGapMargin}).
+     */
+    private long prefillGapMarginUs = Long.MAX_VALUE;
     /** Loops in which a start's slice waited for a speaking turn's next chunk. */
     private long slicesDeferred;
     /**
@@ -212,6 +217,20 @@ public final class TurnScheduler {
      */
     public void setPrefillGapBound(boolean on) {
         this.prefillGap = on ? new PrefillGapBudget<>(1) : null;
+        this.prefillGapMarginUs = Long.MAX_VALUE;
+    }
+
+    /**
+     * The margin-aware chunked-prefill bound (issue 14 items 3 and 5; {@code omnicall.worker.prefill-gap-margin-ms}):
+     * on, but a speaking turn holds a newcomer's slice back only while its audio out is less than {@code margin} ahead
+     * of its playback (playback taken to start at its first audio chunk and to run in real time). A turn comfortably
+     * ahead does not hear a gap that grows by a few slices, so the newcomer's start then runs a slice every loop, as
+     * with the bound off; a turn running short gets at most one slice per chunk gap, as with it on. Null: the plain
+     * bound, every speaking turn held to it ({@link #setPrefillGapBound}{@code (true)}).
+     */
+    public void setPrefillGapMargin(Duration margin) {
+        this.prefillGap = new PrefillGapBudget<>(1);
+        this.prefillGapMarginUs = margin == null ? Long.MAX_VALUE : margin.toNanos() / 1000;
     }
 
     /** Loops so far in which a newcomer's next slice waited for a speaking turn's next audio chunk. */
@@ -637,11 +656,20 @@ public final class TurnScheduler {
 
     /** True (and counted) when a slice now would be a second one in a speaking turn's current chunk gap. */
     private boolean gapFull(List<Turn> speaking) {
-        if (prefillGap == null || prefillGap.mayRun(speaking)) {
+        long now = clockUs.getAsLong();
+        if (prefillGap == null || prefillGap.mayRun(speaking, t -> gapMarginUs(t, now), prefillGapMarginUs)) {
             return false;
         }
         slicesDeferred++;
         return true;
+    }
+
+    /**
+     * The turn's audio ahead of its playback for the gap bound (µs), on {@link #clockUs}: playback taken to start when
+     * its first audio went out ({@link Turn#playbackStartUs}) and to run in real time; all of it before that.
+     */
+    static long gapMarginUs(Turn t, long nowUs) {
+        return t.playbackStartUs == 0 ? t.audioUs : t.audioUs - (nowUs - t.playbackStartUs);
     }
 
     private void sliceRan(List<Turn> speaking) {
@@ -713,6 +741,9 @@ public final class TurnScheduler {
             boolean last = out.done() && i == pieces.size() - 1;
             StepOutput.AudioPiece p = pieces.get(i);
             t.audioUs += p.pcm().length / 2 * 1_000_000L / Math.max(1, p.sampleRate());
+            if (t.playbackStartUs == 0 && p.pcm().length > 0) {
+                t.playbackStartUs = clockUs.getAsLong();
+            }
             output.audio(t, audioChunk(t, p, last));
         }
         if (out.done() && pieces.isEmpty()) {

@@ -4,6 +4,7 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
+import java.util.function.ToLongFunction;
 
 /**
  * The chunked-prefill bound of issue 14: while turns speak, at most {@code slicesPerGap} slices of newcomers' starts
@@ -14,7 +15,11 @@ import java.util.Set;
  * encoder slice is one piece whatever it costs, so for it the bound holds only where the encoder costs at most a step.
  *
  * <p>The price is the newcomer's: its start advances by {@code slicesPerGap} slices per chunk gap of the slowest
- * speaking turn, not one per loop. Keys are compared by identity. Not thread-safe: the engine's thread uses it.
+ * speaking turn, not one per loop. The margin-aware form ({@link #mayRun(Collection, ToLongFunction, long)}) charges
+ * it only while it buys something: a turn whose audio is far enough ahead of its playback does not hear a longer gap,
+ * so it holds no slice back; the budget applies to the turns short of the margin. Slices are counted into every
+ * speaking turn's gap either way, so a turn that falls short mid-gap holds the next slice back at once. Keys are
+ * compared by identity. Not thread-safe: the engine's thread uses it.
  */
 public final class PrefillGapBudget<K> {
     private final int slicesPerGap;
@@ -31,8 +36,19 @@ public final class PrefillGapBudget<K> {
 
     /** True when one more slice keeps every speaking turn's current gap within the budget. */
     public boolean mayRun(Collection<K> speaking) {
+        return mayRun(speaking, k -> 0, Long.MAX_VALUE);
+    }
+
+    /**
+     * True when one more slice keeps the current gap within the budget for every speaking turn that is less than
+     * {@code thresholdUs} ahead of its playback ({@code marginUs}: audio out minus audio played, µs); a turn at or
+     * above the threshold may take any number of slices into its gap. {@code Long.MAX_VALUE}: every turn is held to
+     * the budget ({@link #mayRun(Collection)}).
+     */
+    public boolean mayRun(Collection<K> speaking, ToLongFunction<K> marginUs, long thresholdUs) {
         for (K k : speaking) {
-            if (slicesSinceChunk.getOrDefault(k, 0) >= slicesPerGap) {
+            if (slicesSinceChunk.getOrDefault(k, 0) >= slicesPerGap
+                    && (thresholdUs == Long.MAX_VALUE || marginUs.applyAsLong(k) < thresholdUs)) {
                 return false;
             }
         }
