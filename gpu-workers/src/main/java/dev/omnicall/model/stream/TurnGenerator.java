@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.SequenceCache;
+import dev.omnicall.model.omni.StreamingVocoder;
 import java.util.ArrayList;
 import java.util.List;
 

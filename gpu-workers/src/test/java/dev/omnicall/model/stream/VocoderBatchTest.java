@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.omni.StreamingVocoder;
 import dev.omnicall.model.omni.UnitVocoder;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,9 +1,9 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.omni.UnitVocoder;
+import dev.omnicall.model.stream.AudioPiece;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,6 +1,6 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
-import dev.omnicall.model.omni.UnitVocoder;
+import dev.omnicall.model.stream.AudioPiece;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
