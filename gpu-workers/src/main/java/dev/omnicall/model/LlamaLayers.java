@@ -13,8 +13,9 @@ import java.util.List;
 /**
  * A stack of causal Llama decoder layers with their rotary embedding, and nothing around it (no token embedding,
  * no final norm, no head): the part of the shared decoder-only transformer that a model family builds its own
- * decoder on. LLaMA-Omni's CTC speech decoder is one (2 layers under {@code speech_generator.layers.}, its own
- * input and output projections around them).
+ * decoder on. {@link LlamaModel} is one (token embedding + these + final norm + LM head; the LLMs and LLaMA-Omni2's
+ * TTS LM), LLaMA-Omni's CTC speech decoder another (2 layers under {@code speech_generator.layers.}, its own input
+ * and output projections around them).
  *
  * <p>This is the whole public surface a family gets of the transformer's internals: load the layers, make caches
  * and pools for them, and run rows through them three ways: appended to one sequence's cache ({@link #forward}),
@@ -32,10 +33,11 @@ public final class LlamaLayers {
 
     /**
      * The stack's shape: tensor names {@code prefix + i + ".self_attn.q_proj.weight"} etc. for layer i, model width,
-     * attention heads and KV heads (grouped-query when fewer), MLP width, RMSNorm eps, RoPE settings.
+     * attention heads and KV heads (grouped-query when fewer), MLP width, RMSNorm eps, RoPE settings, and whether q,
+     * k and v carry biases (Qwen2: yes; Llama: no).
      */
     public record Spec(String prefix, int layers, int dim, int heads, int kvHeads, int ffn, double rmsNormEps,
-            RopeSettings rope) {
+            RopeSettings rope, boolean attentionBias) {
 
         public Spec {
             require(prefix != null, "prefix must not be null (use \"\" for none)");
@@ -67,7 +69,7 @@ public final class LlamaLayers {
         this.layers = new ArrayList<>();
         for (int i = 0; i < s.layers(); i++) {
             layers.add(new LlamaLayer(src, m, type, s.prefix() + i + ".", s.dim(), s.heads(), s.kvHeads(), s.ffn(),
-                    s.rmsNormEps()));
+                    s.rmsNormEps(), s.attentionBias()));
         }
     }
 
@@ -78,6 +80,20 @@ public final class LlamaLayers {
 
     public Spec spec() {
         return spec;
+    }
+
+    /** Layers in the stack (for this package's decode paths, which drive the layers one by one). */
+    int size() {
+        return layers.size();
+    }
+
+    LlamaLayer layer(int i) {
+        return layers.get(i);
+    }
+
+    /** cos and sin [positions.length, headDim] for these absolute positions, in the stack's type. */
+    NDArray[] table(long[] positions) {
+        return rope.table(manager, positions, type);
     }
 
     /** An empty cache of its own for one sequence (grows by doubling). */

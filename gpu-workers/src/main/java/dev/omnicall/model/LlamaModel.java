@@ -13,7 +13,8 @@ import java.util.List;
  * The decoder-only transformer of both families: Llama-3.1 (LLaMA-Omni's LLM, paper §2.3) and Qwen2
  * (LLaMA-Omni2's LLM and its TTS language model), which differ only in what {@link Spec} says: q/k/v biases,
  * RoPE theta and scaling, RMSNorm eps, tied embeddings and the tensor-name prefix. Token embedding, N
- * decoder layers, final RMSNorm, LM head. A sequence's
+ * decoder layers ({@link LlamaLayers}, the stack a family's own decoder is built on too), final RMSNorm, LM head. A
+ * sequence's
  * state is its {@link KvCache}. {@link #forward} runs one sequence over several new rows (prefill, or a
  * full recompute when given a fresh cache); {@link #decodeBatch} runs one new token for each of several
  * sequences in one pass (continuous batching): {@link #decode} with the sequences in one {@link KvPool}
@@ -21,12 +22,11 @@ import java.util.List;
  */
 public final class LlamaModel {
     final NDArray embedTokens; // [vocab, dim]
-    final List<LlamaLayer> layers; // num_hidden_layers
+    final LlamaLayers decoder; // num_hidden_layers layers with their RoPE
     final NDArray norm; // [dim]
     final NDArray lmHead; // [vocab, dim]; the same array as embedTokens when tied
     private final Spec spec;
     private final OmniConfig config; // null for a model built from a Spec alone
-    private final RotaryEmbedding rope;
     private final DataType type;
     private final NDManager manager;
 
@@ -95,15 +95,12 @@ public final class LlamaModel {
         this.config = c;
         this.type = type;
         this.manager = m;
-        this.rope = new RotaryEmbedding(s.headDim(), s.rope());
         int dim = s.hiddenSize();
         String p = s.prefix();
         embedTokens = src.load(m, p + "model.embed_tokens.weight", type, s.vocabSize(), dim);
-        layers = new ArrayList<>();
-        for (int i = 0; i < s.numHiddenLayers(); i++) {
-            layers.add(new LlamaLayer(src, m, type, p + "model.layers." + i + ".", dim, s.numAttentionHeads(),
-                    s.numKeyValueHeads(), s.intermediateSize(), s.rmsNormEps(), s.attentionBias()));
-        }
+        decoder = LlamaLayers.load(src, m, type, new LlamaLayers.Spec(p + "model.layers.", s.numHiddenLayers(), dim,
+                s.numAttentionHeads(), s.numKeyValueHeads(), s.intermediateSize(), s.rmsNormEps(), s.rope(),
+                s.attentionBias()));
         norm = src.load(m, p + "model.norm.weight", type, dim);
         lmHead = s.tieWordEmbeddings() ? embedTokens
                 : src.load(m, p + "lm_head.weight", type, s.vocabSize(), dim);
@@ -136,8 +133,7 @@ public final class LlamaModel {
 
     /** An empty cache sized for this model. */
     public KvCache newCache(long initialCapacity) {
-        return new KvCache(manager, layers.size(), spec.numKeyValueHeads(), spec.headDim(), type,
-                initialCapacity);
+        return decoder.newCache(initialCapacity);
     }
 
     /**
@@ -145,12 +141,12 @@ public final class LlamaModel {
      * now on the model's device ({@link #poolSlotBytes} bytes per slot).
      */
     public KvPool newPool(int slots, long capacity) {
-        return new KvPool(manager, layers.size(), spec.numKeyValueHeads(), spec.headDim(), type, slots, capacity);
+        return decoder.newPool(slots, capacity);
     }
 
     /** Device bytes of one pool slot of {@code capacity} positions. */
     public long poolSlotBytes(long capacity) {
-        return KvPool.slotBytes(layers.size(), spec.numKeyValueHeads(), spec.headDim(), type, capacity);
+        return decoder.poolSlotBytes(capacity);
     }
 
     /** Token ids [T] -> embeddings [T, dim]. */
@@ -180,22 +176,12 @@ public final class LlamaModel {
         if (keys.length != t) {
             throw new IllegalArgumentException(keys.length + " position keys for " + t + " rows");
         }
-        long start = cache.length();
-        NDArray hidden = Ops.scoped(() -> {
-            // room for the new rows
-            cache.reserve(t);
-            // rotary tables for the new positions
-            NDArray[] cs = rope.table(manager, RotaryEmbedding.range(start, t), type);
-            // decoder layers over the new rows, appending to the cache
-            NDArray x = inputs;
-            for (int i = 0; i < layers.size(); i++) {
-                x = layers.get(i).forward(x, cs[0], cs[1], cache, i, start);
-            }
+        return Ops.scoped(() -> {
+            // decoder layers over the new rows, appended to the cache as keys
+            NDArray x = decoder.forward(inputs, cache, keys);
             // final norm
             return Ops.rmsNorm(x, norm, spec.rmsNormEps());
         });
-        cache.advance(keys);
-        return hidden;
     }
 
     /** The LM head's rows (the embedding table's when tied) for these ids: [ids.length, dim], a copy. */
@@ -221,10 +207,10 @@ public final class LlamaModel {
             // embeddings of the new tokens [B, dim]
             NDArray x = Ops.embedding(manager.create(tokens), embedTokens);
             // each row at its own position
-            NDArray[] cs = rope.table(manager, positions, type);
+            NDArray[] cs = decoder.table(positions);
             // decoder layers: batched projections, per-sequence attention
-            for (int i = 0; i < layers.size(); i++) {
-                x = layers.get(i).forwardBatch(x, cs[0], cs[1], caches, i);
+            for (int i = 0; i < decoder.size(); i++) {
+                x = decoder.layer(i).forwardBatch(x, cs[0], cs[1], caches, i);
             }
             // final norm
             return Ops.rmsNorm(x, norm, spec.rmsNormEps());
@@ -283,11 +269,11 @@ public final class LlamaModel {
             // embeddings of the new tokens [B, dim]
             NDArray x = Ops.embedding(manager.create(orderedTokens), embedTokens);
             // each row at its own position
-            NDArray[] cs = rope.table(manager, positions, type);
+            NDArray[] cs = decoder.table(positions);
             // the pooled rows' slots, write positions and length mask, shared by every layer
             LlamaLayer.PooledRows rows = pooledCount == 0 ? null : pooledRows(ordered, positions, pooledCount);
-            for (int i = 0; i < layers.size(); i++) {
-                x = layers.get(i).forwardDecode(x, cs[0], cs[1], ordered, i, rows);
+            for (int i = 0; i < decoder.size(); i++) {
+                x = decoder.layer(i).forwardDecode(x, cs[0], cs[1], ordered, i, rows);
             }
             // final norm
             x = Ops.rmsNorm(x, norm, spec.rmsNormEps());

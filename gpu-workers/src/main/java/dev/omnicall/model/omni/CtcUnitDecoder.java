@@ -46,7 +46,7 @@ public final class CtcUnitDecoder {
         inputProj = src.load(m, PREFIX + "input_proj.weight", t, spec.dim(), c.hiddenSize());
         inputProjBias = src.load(m, PREFIX + "input_proj.bias", t, spec.dim());
         layers = LlamaLayers.load(src, m, t, new LlamaLayers.Spec(PREFIX + "layers.", spec.layers(), spec.dim(),
-                spec.heads(), spec.heads(), spec.ffn(), c.rmsNormEps(), c.rope()));
+                spec.heads(), spec.heads(), spec.ffn(), c.rmsNormEps(), c.rope(), false));
         outputProj = src.load(m, PREFIX + "output_proj.weight", t, c.unitVocabSize() + 1L, spec.dim());
         outputProjBias = src.load(m, PREFIX + "output_proj.bias", t, c.unitVocabSize() + 1L);
     }
