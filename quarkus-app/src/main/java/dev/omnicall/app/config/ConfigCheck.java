@@ -96,6 +96,8 @@ public final class ConfigCheck {
                 p.add("omnicall.worker.admission-margin-ms=" + ms + " must be >= 0 (unset turns admission off)"));
         c.worker().prefillGapBound().map(String::strip).filter(v -> !v.equalsIgnoreCase("on") && !v.equalsIgnoreCase("off"))
                 .ifPresent(v -> p.add("omnicall.worker.prefill-gap-bound='" + v + "' must be on or off"));
+        c.worker().prefillGapMarginMs().filter(ms -> ms < 0).ifPresent(ms ->
+                p.add("omnicall.worker.prefill-gap-margin-ms=" + ms + " must be >= 0 (unset: prefill-gap-bound decides)"));
 
         var sip = c.sip();
         port(p, "omnicall.sip.port", sip.port(), true);

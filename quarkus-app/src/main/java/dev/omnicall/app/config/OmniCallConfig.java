@@ -166,6 +166,13 @@ public interface OmniCallConfig {
          */
         Optional<String> prefillGapBound();
 
+        /**
+         * The margin-aware form of that bound: a newcomer's slice is held back only by a speaking turn less than this
+         * many ms of audio ahead of its playback (turns further ahead let any number through). Set, it replaces
+         * {@link #prefillGapBound()}. Handed to the worker as {@code -Domnicall.worker.prefill-gap-margin-ms}.
+         */
+        Optional<Long> prefillGapMarginMs();
+
         /** Caller transcription: Whisper's decoder on the encoder output each turn already computed. */
         Transcribe transcribe();
 

@@ -85,6 +85,7 @@ public final class WorkerRoleService implements RoleService {
         Map<String, String> out = new LinkedHashMap<>();
         w.admissionMarginMs().ifPresent(ms -> out.put(InferenceWorker.ADMISSION_MARGIN_MS, Long.toString(ms)));
         w.prefillGapBound().filter(s -> !s.isBlank()).ifPresent(s -> out.put(InferenceWorker.PREFILL_GAP_BOUND, s.strip()));
+        w.prefillGapMarginMs().ifPresent(ms -> out.put(InferenceWorker.PREFILL_GAP_MARGIN_MS, Long.toString(ms)));
         return out;
     }
 

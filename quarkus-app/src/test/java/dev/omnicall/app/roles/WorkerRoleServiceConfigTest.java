@@ -95,18 +95,20 @@ class WorkerRoleServiceConfigTest {
     void shouldHandTheSchedulerKeysToTheWorkerOnlyWhenSet() {
         // Given no scheduler key, then both
         // When the role hands its settings to the worker
-        // Then it hands none (the worker's defaults: admission off, gap bound on), then both under the worker's names
+        // Then it hands none (the worker's defaults: admission off, gap bound off), then each under the worker's names
         assertThat(WorkerRoleService.schedulerSettings(config(Map.of()).worker())).isEmpty();
         assertThat(WorkerRoleService.schedulerSettings(config(Map.of("omnicall.worker.admission-margin-ms", "400",
-                "omnicall.worker.prefill-gap-bound", "off")).worker()))
+                "omnicall.worker.prefill-gap-bound", "off", "omnicall.worker.prefill-gap-margin-ms", "300")).worker()))
                 .containsExactly(Map.entry(dev.omnicall.worker.InferenceWorker.ADMISSION_MARGIN_MS, "400"),
-                        Map.entry(dev.omnicall.worker.InferenceWorker.PREFILL_GAP_BOUND, "off"));
+                        Map.entry(dev.omnicall.worker.InferenceWorker.PREFILL_GAP_BOUND, "off"),
+                        Map.entry(dev.omnicall.worker.InferenceWorker.PREFILL_GAP_MARGIN_MS, "300"));
     }
 
     @Test
     void shouldRefuseABadSchedulerValueNamingItsKey() {
         assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(Map.of("omnicall.worker.prefill-gap-bound", "maybe",
-                "omnicall.worker.admission-margin-ms", "-5"))))
+                "omnicall.worker.admission-margin-ms", "-5", "omnicall.worker.prefill-gap-margin-ms", "-1"))))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.prefill-gap-margin-ms=-1"))
                 .anySatisfy(m -> assertThat(m).contains("omnicall.worker.prefill-gap-bound='maybe'"))
                 .anySatisfy(m -> assertThat(m).contains("omnicall.worker.admission-margin-ms=-5"));
     }
