@@ -27,6 +27,70 @@ TEMPLATE_RENDERS = int(os.environ.get("DEMO_TEMPLATE_RENDERS", "2"))
 # formant model never makes; 0 = none (the recipe before session 11)
 FLITE_UTTERANCES = int(os.environ.get("DEMO_FLITE_UTTERANCES", "0"))
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+# training utterances in random espeak-ng voice variants (session 13): DEMO_RV_VARIANTS variant files written into a
+# copy of espeak-ng's data (work/espeak-ng/), each drawing the source and filter from wide ranges (pitch, formant
+# frequencies/heights/widths, voicing, consonant gain, flutter, roughness, and sometimes a spectral `tone` table,
+# breath, echo or a Klatt source other than the held-out klatt3's), so the encoder hears many more voices than the 66
+# bundled training variants; the held-out variants are never copied. 0 = none (the recipe before session 13)
+RV_UTTERANCES = int(os.environ.get("DEMO_RV_UTTERANCES", "0"))
+RV_VARIANTS = int(os.environ.get("DEMO_RV_VARIANTS", "400"))
+RV_KLATT = (1, 2, 4, 5, 6)  # the Klatt sources of training variants (klatt3 is held out)
+
+
+def random_variant(rnd, name):
+    """the text of one random espeak-ng variant file (voices/!v/NAME)."""
+    female = rnd.random() < 0.5
+    base = rnd.randint(140, 240) if female else rnd.randint(60, 150)
+    lines = ["language variant", f"name {name}", f"pitch {base} {base + rnd.randint(30, 150)}"]
+    scale = rnd.uniform(0.95, 1.22) if female else rnd.uniform(0.82, 1.08)  # vocal-tract length, all formants
+    for k in range(9):
+        freq = round(100 * scale * rnd.uniform(0.92, 1.08)) if 1 <= k <= 5 else 100
+        height = rnd.randint(40, 160) if k <= 5 else rnd.randint(0, 100)
+        lines.append(f"formant {k} {freq} {height} {rnd.randint(50, 180)}")
+    lines.append(f"voicing {rnd.randint(25, 170)}")
+    lines.append(f"consonants {rnd.randint(40, 150)} {rnd.randint(40, 150)}")
+    lines.append(f"flutter {rnd.choice((0, 0, 1, 3, 5, 6, 10, 20))}")
+    lines.append(f"roughness {rnd.randint(0, 5)}")
+    if rnd.random() < 0.4:  # a spectral envelope: amplitude 0-255 at rising frequencies
+        freqs = sorted(rnd.sample(range(100, 3600, 100), rnd.randint(3, 5)))
+        lines.append("tone " + " ".join(f"{f} {rnd.randint(10, 255)}" for f in freqs))
+    if rnd.random() < 0.25:
+        lines.append("breath " + " ".join(str(rnd.randint(0, 8)) for _ in range(8)))
+        lines.append("breathw " + " ".join(str(rnd.randint(100, 400)) for _ in range(6)))
+    if rnd.random() < 0.2:
+        lines.append(f"echo {rnd.randint(10, 150)} {rnd.randint(5, 20)}")
+    if rnd.random() < 0.25:
+        lines.append(f"klatt {rnd.choice(RV_KLATT)}")
+    return "\n".join(lines) + "\n"
+
+
+def rv_data_dir():
+    return os.path.join(C.WORK, "espeak-ng")
+
+
+def write_random_variants(n, seed, held_out):
+    """copies espeak-ng's data into work/espeak-ng/ (once) and writes n random variants rv000..; returns their names."""
+    import glob
+    import shutil
+    dst = os.path.join(rv_data_dir(), "espeak-ng-data")
+    if not os.path.isdir(dst):
+        src = subprocess.run(["espeak-ng", "--version"], check=True, capture_output=True, text=True).stdout
+        m = re.search(r"Data at: (\S+)", src)
+        if not m:
+            raise SystemExit("espeak-ng --version did not name its data directory")
+        shutil.copytree(m.group(1), dst + ".tmp")
+        for v in held_out:  # the held-out variants cannot be reached through this copy either
+            for f in glob.glob(os.path.join(dst + ".tmp", "voices", "!v", v)) if v else ():
+                os.remove(f)
+        os.replace(dst + ".tmp", dst)
+    rnd = random.Random(seed)
+    names = []
+    for k in range(n):
+        name = f"rv{k:03d}"
+        with open(os.path.join(dst, "voices", "!v", name), "w") as f:
+            f.write(random_variant(rnd, name))
+        names.append(name)
+    return names
 
 
 def phonemes(text, voice):
@@ -51,7 +115,14 @@ def render(job):
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         else:
             v = voice + ("+" + variant if variant else "")
-            subprocess.run(["espeak-ng", "-v", v, "-s", str(speed), "-p", str(pitch), "-w", tmp.name, text],
+            # a random variant lives in the work directory's copy of espeak-ng's data; espeak-ng falls back to the
+            # plain voice without a word when a variant is missing, so its file is checked first
+            path = []
+            if variant.startswith("rv"):
+                if not os.path.exists(os.path.join(rv_data_dir(), "espeak-ng-data", "voices", "!v", variant)):
+                    raise FileNotFoundError(f"random variant {variant} missing under {rv_data_dir()}")
+                path = [f"--path={rv_data_dir()}"]
+            subprocess.run(["espeak-ng", *path, "-v", v, "-s", str(speed), "-p", str(pitch), "-w", tmp.name, text],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         enc = "u-law" if codec == "ulaw" else "a-law"
         # to the telephone band: 8 kHz G.711, then back to 16 kHz 16-bit as the bridge delivers it
@@ -149,6 +220,26 @@ def main():
             manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
                              "intent": name, "intent_index": ii, "question": 5000 + k, "text": text, "voice": voice,
                              "variant": "", "speed": stretch, "pitch": f0, "codec": codec, "flite": True})
+    # random-variant renderings (training only; own random stream and folder): written and generated questions with
+    # their intent, and a share of word strings, in the training voices with a random variant each
+    if RV_UTTERANCES > 0:
+        os.makedirs(os.path.join(base, "train_rv"), exist_ok=True)
+        rv_rnd = random.Random(C.SEED + 5000)
+        names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001, hv["variants"])
+        pool = [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in it["train"]]
+        pool += [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in generated.get(it["name"], [])]
+        for k in range(4 if C.SMOKE else RV_UTTERANCES):
+            if rv_rnd.random() < 0.8:
+                ii, name, text = rv_rnd.choice(pool)
+            else:
+                ii, name, text = -1, None, " ".join(rv_rnd.choice(words) for _ in range(rv_rnd.randint(3, 8))).capitalize() + "."
+            voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, rv_rnd)
+            variant = rv_rnd.choice(names)
+            path = os.path.join(base, "train_rv", f"rv_{k:05d}.wav")
+            jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
+            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
+                             "intent": name, "intent_index": ii, "question": 6000 + k, "text": text, "voice": voice,
+                             "variant": variant, "speed": speed, "pitch": pitch, "codec": codec, "random_variant": True})
     C.log("data", f"{len(jobs)} utterances to render ({sum(m['split'] == 'train' for m in manifest)} train)")
     with Pool(2) as pool:
         for i, _ in enumerate(pool.imap_unordered(render, jobs, chunksize=8)):
