@@ -50,6 +50,10 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class MediaLoadBenchmark {
     private static final long P99_LIMIT_MICROS = 2_000;
+    private static final int MAX_WARMUP_SECONDS = 8;
+    /** The threads whose run-queue wait and CPU each step reports (names as Linux truncates them, 15 chars). */
+    private static final ThreadSchedule SCHEDULE = new ThreadSchedule(
+            List.of("bench-pacer", "rtp-rx", "loadgen-send", "loadgen-recv", "C1 ", "C2 ", "GC Thread", "G1 "));
 
     /**
      * One step. Counted over the measured window only (after a 2 s warm-up): the speech the callers sent, the
@@ -59,7 +63,9 @@ public final class MediaLoadBenchmark {
                       long callerSideGaps, double callerJitterMs, long sentByCallers, long bridgeSideLost,
                       long segments, double segmentSeconds, double speechSeconds, double bridgeCpuPerCallPct,
                       double processCpuPct, long pacerSlips, int threads, long heapMb, double load,
-                      long vadRuns, long vadFrames, long sendDropped) {
+                      long vadRuns, long vadFrames, long sendDropped, long tickStartP99, String where,
+                      long warmupMs, long floorP99, long floorMax, long backlogPackets, long stepSegments,
+                      double stepSegmentSeconds, double stepSpeechSeconds, long stepVadFrames, long timed) {
         boolean passes() {
             return p99 <= P99_LIMIT_MICROS && callerSideGaps == 0 && bridgeSideLost == 0
                     && receivedByCallers >= sentByBridge;
@@ -150,6 +156,16 @@ public final class MediaLoadBenchmark {
                     r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.vadRuns, r.vadFrames,
                     r.framesCompleted(), r.vadRuns == 0 ? 0.0 : (double) r.vadFrames / r.vadRuns, r.sendDropped, r.load,
                     r.passes() ? "PASS" : "FAIL");
+            System.out.printf(Locale.ROOT, "           packets timed in the window %d (%.2f of every call's every ptime);"
+                    + " warm-up %d ms; machine floor during the window p99=%d us max=%d us;"
+                            + " where the time went: tick start (pacer took the call) p99=%d us  %s%n",
+                    r.timed, r.timed / (r.calls * seconds * 1000.0 / ptime), r.warmupMs, r.floorP99, r.floorMax,
+                    r.tickStartP99, r.where);
+            System.out.printf(Locale.ROOT, "           receive backlog at the window's end %d packets (%.2f s a call);"
+                            + " whole step after the drain: segment audio %.2f x speech sent (%.0f s), silero frames=%d%n",
+                    r.backlogPackets, r.backlogPackets * 0.020 / r.calls,
+                    r.stepSpeechSeconds == 0 ? 0 : r.stepSegmentSeconds / r.stepSpeechSeconds, r.stepSpeechSeconds,
+                    r.stepVadFrames);
             if (r.callerSideGaps > 0 || r.bridgeSideLost > 0
                     || r.processCpuPct > 90.0 * Runtime.getRuntime().availableProcessors()) {
                 break; // losing packets or out of CPU: larger steps only take longer to fail
@@ -166,11 +182,12 @@ public final class MediaLoadBenchmark {
         System.out.printf(Locale.ROOT,
                 "bench=media-load vad=%s vad_batch=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
                         + " cpu_per_call_pct=%.2f segments_per_call_last=%.1f segment_audio_ratio_last=%.2f"
-                        + " lost_last=%d p99_us_last=%d threads_last=%d load=%.1f steps=%s%n",
+                        + " lost_last=%d p99_us_last=%d floor_window_p99_us_last=%d threads_last=%d load=%.1f steps=%s%n",
                 vadName, batch ? "on" : "off", ptime, Runtime.getRuntime().availableProcessors(), busy,
                 floor[1], best == null ? 0 : best.calls, best == null ? -1 : best.p99,
                 best == null ? -1.0 : best.bridgeCpuPerCallPct, lastStep.segmentsPerCall(), lastStep.segmentAudioRatio(),
-                lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, lastStep.threads, loadAverage(),
+                lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, lastStep.floorP99, lastStep.threads,
+                loadAverage(),
                 results.stream().map(r -> r.calls + (r.passes() ? "ok" : "fail")).toList().toString().replace(" ", ""));
     }
 
@@ -209,7 +226,7 @@ public final class MediaLoadBenchmark {
                 caller.bridge = s.localAddress();
                 sessions.add(s);
             }
-            int replyChunks = seconds + 4;
+            int replyChunks = seconds + 4 + MAX_WARMUP_SECONDS; // the reply outlasts set-up, warm-up and window
             for (MediaSession s : sessions) {
                 s.start(listener);
                 for (int c = 0; c < replyChunks; c++) {
@@ -231,7 +248,11 @@ public final class MediaLoadBenchmark {
                 t.start();
                 hogs.add(t);
             }
-            Thread.sleep(2_000); // warm-up: JIT, first packets, the VAD's first frames
+            // warm-up: first packets, the VAD's first frames, and the JIT: at least 2 s, then until the compilers spent
+            // under 5 % of a second's CPU in the last second (at most MAX_WARMUP_SECONDS). With a fixed 2 s the C1/C2 threads still
+            // took 1.0-1.3 s of CPU inside the 8 s window of the first step (schedstat, 200 calls, 04:25 UTC): the
+            // window measured the JIT next to the pacer, not the bridge a long-running process has.
+            long warmupMs = warmUp();
             for (MediaSession s : sessions) {
                 s.sendLateness().clear();
             }
@@ -244,9 +265,21 @@ public final class MediaLoadBenchmark {
             long segmentMicros0 = segmentMicros.sum();
             long callerPackets0 = generator.sent.get();
             long[] vadBatch0 = receivers.vadBatchRunsAndFrames();
+            pacer.takeRecentLateness();
+            ThreadSchedule.Snapshot sched0 = SCHEDULE.take();
+            LatencyHistogram floorDuring = new LatencyHistogram();
+            Thread floorThread = floorThread(floorDuring, seconds);
             long wall0 = System.nanoTime();
             Thread.sleep(seconds * 1000L);
             long wall = System.nanoTime() - wall0;
+            floorThread.join();
+            long receivedAtEnd = 0;
+            for (MediaSession s : sessions) {
+                receivedAtEnd += s.stats().packetsReceived();
+            }
+            long backlog = Math.max(0, generator.sent.get() - receivedAtEnd);
+            ThreadSchedule.Snapshot sched1 = SCHEDULE.take();
+            LatencyHistogram wake = pacer.takeRecentLateness();
             long callerPackets = generator.sent.get() - callerPackets0;
             long[] vadBatch1 = receivers.vadBatchRunsAndFrames();
             long vadRuns = vadBatch1[0] - vadBatch0[0];
@@ -284,6 +317,7 @@ public final class MediaLoadBenchmark {
                 }
                 Thread.sleep(50);
             }
+            long[] vadBatchEnd = receivers.vadBatchRunsAndFrames();
             long sent = 0;
             long lost = 0;
             long received = 0;
@@ -306,7 +340,10 @@ public final class MediaLoadBenchmark {
                     got, gaps, jitter / calls, callersSent, lost, windowSegments, windowSegmentSeconds,
                     callerPackets * ptimeSecondsOfCaller(), 100.0 * bridgeCpu / wall / calls,
                     100.0 * processCpu / wall, pacer.slips(), threadCount, heapMb, load, vadRuns, vadFrames,
-                    metrics.sendDropped.sum());
+                    metrics.sendDropped.sum(), wake.percentileMicros(0.99),
+                    ThreadSchedule.describeSince(sched0, sched1), warmupMs, floorDuring.percentileMicros(0.99),
+                    floorDuring.maxMicros(), backlog, segments.sum(), segmentMicros.sum() / 1e6,
+                    callersSent * ptimeSecondsOfCaller(), vadBatchEnd[1], all.count());
         } finally {
             busyOn.set(false);
             for (MediaSession s : sessions) {
@@ -315,6 +352,51 @@ public final class MediaLoadBenchmark {
             pacer.close();
             receivers.close();
         }
+    }
+
+    /**
+     * Sleeps at least 2 s, then until the JIT compilers used under 50 ms in the last second (at most
+     * {@value #MAX_WARMUP_SECONDS} s in all).
+     * Returns the warm-up in ms.
+     */
+    private static long warmUp() throws InterruptedException {
+        java.lang.management.CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        long start = System.nanoTime();
+        Thread.sleep(2_000);
+        if (jit != null && jit.isCompilationTimeMonitoringSupported()) {
+            long before = jit.getTotalCompilationTime();
+            while (System.nanoTime() - start < MAX_WARMUP_SECONDS * 1_000_000_000L) {
+                Thread.sleep(1_000);
+                long now = jit.getTotalCompilationTime();
+                if (now - before < 50) {
+                    break;
+                }
+                before = now;
+            }
+        }
+        return (System.nanoTime() - start) / 1_000_000;
+    }
+
+    /**
+     * The machine floor measured during the window itself ({@link #schedulingFloor}'s thread, at the pacer's
+     * priority): what the host did to any thread of this process in those seconds (a stall here is not the bridge).
+     */
+    private static Thread floorThread(LatencyHistogram h, int seconds) {
+        Thread t = new Thread(() -> {
+            long start = System.nanoTime();
+            for (long n = 1; n <= seconds * 50L; n++) {
+                long due = start + n * 20_000_000L;
+                long wait;
+                while ((wait = due - System.nanoTime()) > 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                }
+                h.record((System.nanoTime() - due) / 1000);
+            }
+        }, "bench-floor-window");
+        t.setPriority(Thread.MAX_PRIORITY);
+        t.setDaemon(true);
+        t.start();
+        return t;
     }
 
     /** The load generator's packets are 20 ms of audio whatever the bridge's ptime. */
