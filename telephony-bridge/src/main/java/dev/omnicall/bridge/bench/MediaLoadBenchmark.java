@@ -38,7 +38,7 @@ import java.util.concurrent.atomic.LongAdder;
  * <pre>
  * java -cp ... dev.omnicall.bridge.bench.MediaLoadBenchmark [--calls=10,50,100,200,500,1000] [--seconds=10]
  *      [--vad=silero|energy] [--ptime=20] [--busy=threads] [--gate=off|dBFS] [--vad-batch=on|off]
- *      [--rx-threads=N] [--silero-rate=16000|8000]
+ *      [--rx-threads=N] [--silero-rate=16000|8000] [--assist=off|on]
  * </pre>
  *
  * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
@@ -65,7 +65,8 @@ public final class MediaLoadBenchmark {
                       double processCpuPct, long pacerSlips, int threads, long heapMb, double load,
                       long vadRuns, long vadFrames, long sendDropped, long tickStartP99, String where,
                       long warmupMs, long floorP99, long floorMax, long backlogPackets, long stepSegments,
-                      double stepSegmentSeconds, double stepSpeechSeconds, long stepVadFrames, long timed) {
+                      double stepSegmentSeconds, double stepSpeechSeconds, long stepVadFrames, long timed,
+                      long assistedTicks) {
         boolean passes() {
             return p99 <= P99_LIMIT_MICROS && callerSideGaps == 0 && bridgeSideLost == 0
                     && receivedByCallers >= sentByBridge;
@@ -94,6 +95,7 @@ public final class MediaLoadBenchmark {
         int busy = 0;
         String gate = "default";
         boolean batch = true;
+        boolean assist = false;
         int cores = Runtime.getRuntime().availableProcessors();
         int rxThreads = Math.max(1, cores - Math.max(1, cores / 4)); // RtpReceivers.shared()'s count
         int sileroRate = dev.omnicall.bridge.vad.SileroModel.RATE_16K;
@@ -114,12 +116,14 @@ public final class MediaLoadBenchmark {
                 batch = !"off".equals(a.substring(12));
             } else if (a.startsWith("--silero-rate=")) {
                 sileroRate = Integer.parseInt(a.substring(14));
+            } else if (a.startsWith("--assist=")) {
+                assist = !"off".equals(a.substring(9));
             } else if (a.startsWith("--busy=")) {
                 busy = Integer.parseInt(a.substring(7));
             } else {
                 throw new IllegalArgumentException("unknown argument " + a
                         + " (--calls=10,25 --seconds=10 --vad=silero|energy --ptime=20 --busy=threads --gate=off|dBFS"
-                        + " --vad-batch=on|off --rx-threads=N --silero-rate=16000|8000)");
+                        + " --vad-batch=on|off --rx-threads=N --silero-rate=16000|8000 --assist=on|off)");
             }
         }
         short[] speech = speech8k();
@@ -143,7 +147,7 @@ public final class MediaLoadBenchmark {
         System.out.println("VAD: " + (vads.usesSilero() ? vadName : "energy (" + vads.fallbackReason().orElse("") + ")"));
         List<StepResult> results = new ArrayList<>();
         for (int calls : steps) {
-            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy, batch, rxThreads);
+            StepResult r = runStep(calls, seconds, ptime, vads, speech, busy, batch, rxThreads, assist);
             results.add(r);
             System.out.printf(Locale.ROOT,
                     "calls=%4d  send lateness p50=%5d us p99=%6d us max=%6d us  caller jitter=%.2f ms  bridge sent=%d"
@@ -156,10 +160,10 @@ public final class MediaLoadBenchmark {
                     r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.vadRuns, r.vadFrames,
                     r.framesCompleted(), r.vadRuns == 0 ? 0.0 : (double) r.vadFrames / r.vadRuns, r.sendDropped, r.load,
                     r.passes() ? "PASS" : "FAIL");
-            System.out.printf(Locale.ROOT, "           packets timed in the window %d (%.2f of every call's every ptime);"
-                    + " warm-up %d ms; machine floor during the window p99=%d us max=%d us;"
+            System.out.printf(Locale.ROOT, "           packets timed in the window %d (%.2f of every call's every ptime),"
+                    + " %d sent by a receive thread for the pacer; warm-up %d ms; machine floor during the window p99=%d us max=%d us;"
                             + " where the time went: tick start (pacer took the call) p99=%d us  %s%n",
-                    r.timed, r.timed / (r.calls * seconds * 1000.0 / ptime), r.warmupMs, r.floorP99, r.floorMax,
+                    r.timed, r.timed / (r.calls * seconds * 1000.0 / ptime), r.assistedTicks, r.warmupMs, r.floorP99, r.floorMax,
                     r.tickStartP99, r.where);
             System.out.printf(Locale.ROOT, "           receive backlog at the window's end %d packets (%.2f s a call);"
                             + " whole step after the drain: segment audio %.2f x speech sent (%.0f s), silero frames=%d%n",
@@ -180,10 +184,10 @@ public final class MediaLoadBenchmark {
         }
         StepResult lastStep = results.get(results.size() - 1);
         System.out.printf(Locale.ROOT,
-                "bench=media-load vad=%s vad_batch=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
+                "bench=media-load vad=%s vad_batch=%s assist=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
                         + " cpu_per_call_pct=%.2f segments_per_call_last=%.1f segment_audio_ratio_last=%.2f"
                         + " lost_last=%d p99_us_last=%d floor_window_p99_us_last=%d threads_last=%d load=%.1f steps=%s%n",
-                vadName, batch ? "on" : "off", ptime, Runtime.getRuntime().availableProcessors(), busy,
+                vadName, batch ? "on" : "off", assist ? "on" : "off", ptime, Runtime.getRuntime().availableProcessors(), busy,
                 floor[1], best == null ? 0 : best.calls, best == null ? -1 : best.p99,
                 best == null ? -1.0 : best.bridgeCpuPerCallPct, lastStep.segmentsPerCall(), lastStep.segmentAudioRatio(),
                 lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, lastStep.floorP99, lastStep.threads,
@@ -196,7 +200,7 @@ public final class MediaLoadBenchmark {
     }
 
     private static StepResult runStep(int calls, int seconds, int ptime, VadFactory vads, short[] speech, int busy,
-                                      boolean batch, int rxThreads) throws Exception {
+                                      boolean batch, int rxThreads, boolean assist) throws Exception {
         InetAddress lo = InetAddress.getLoopbackAddress();
         CountingMediaMetrics metrics = new CountingMediaMetrics();
         LongAdder segments = new LongAdder();
@@ -211,7 +215,7 @@ public final class MediaLoadBenchmark {
         // the bridge's own thread counts (RtpPacer.shared(), RtpReceivers.shared()), named so their CPU can be read
         int cores = Runtime.getRuntime().availableProcessors();
         RtpPacer pacer = new RtpPacer("bench-pacer", Math.max(1, cores / 4));
-        RtpReceivers receivers = new RtpReceivers("rtp-rx", rxThreads, batch);
+        RtpReceivers receivers = new RtpReceivers("rtp-rx", rxThreads, batch).assist(assist ? pacer : null);
         MediaConfig config = MediaConfig.defaults(vads).withPacer(pacer).withReceivers(receivers).withMetrics(metrics)
                 .withBargeInMinSpeechMs(Integer.MAX_VALUE / 2);
         RtpPortAllocator ports = new RtpPortAllocator(lo, 40_000, 49_998);
@@ -266,6 +270,7 @@ public final class MediaLoadBenchmark {
             long callerPackets0 = generator.sent.get();
             long[] vadBatch0 = receivers.vadBatchRunsAndFrames();
             pacer.takeRecentLateness();
+            long assisted0 = pacer.assistedTicks();
             ThreadSchedule.Snapshot sched0 = SCHEDULE.take();
             LatencyHistogram floorDuring = new LatencyHistogram();
             Thread floorThread = floorThread(floorDuring, seconds);
@@ -280,6 +285,7 @@ public final class MediaLoadBenchmark {
             long backlog = Math.max(0, generator.sent.get() - receivedAtEnd);
             ThreadSchedule.Snapshot sched1 = SCHEDULE.take();
             LatencyHistogram wake = pacer.takeRecentLateness();
+            long assistedTicks = pacer.assistedTicks() - assisted0;
             long callerPackets = generator.sent.get() - callerPackets0;
             long[] vadBatch1 = receivers.vadBatchRunsAndFrames();
             long vadRuns = vadBatch1[0] - vadBatch0[0];
@@ -343,7 +349,7 @@ public final class MediaLoadBenchmark {
                     metrics.sendDropped.sum(), wake.percentileMicros(0.99),
                     ThreadSchedule.describeSince(sched0, sched1), warmupMs, floorDuring.percentileMicros(0.99),
                     floorDuring.maxMicros(), backlog, segments.sum(), segmentMicros.sum() / 1e6,
-                    callersSent * ptimeSecondsOfCaller(), vadBatchEnd[1], all.count());
+                    callersSent * ptimeSecondsOfCaller(), vadBatchEnd[1], all.count(), assistedTicks);
         } finally {
             busyOn.set(false);
             for (MediaSession s : sessions) {

@@ -83,6 +83,7 @@ public final class RtpPacer implements AutoCloseable {
     private final int[] slotLoad = new int[CYCLE_SLOTS];
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicLong slips = new AtomicLong();
+    private final AtomicLong assisted = new AtomicLong();
     /** Lateness of every tick since the last {@link #takeRecentLateness()}: what the overload guard watches. */
     private final java.util.concurrent.atomic.AtomicReference<LatencyHistogram> recentLateness =
             new java.util.concurrent.atomic.AtomicReference<>(new LatencyHistogram());
@@ -191,6 +192,32 @@ public final class RtpPacer implements AutoCloseable {
         return recentLateness.getAndSet(new LatencyHistogram());
     }
 
+    /**
+     * Lets a thread that holds a CPU anyway (a receive thread between datagrams) send what this pacer's own threads
+     * have not: every tick due by now is run on the calling thread, if the earliest is more than {@code afterNanos}
+     * late. A pacer thread that sleeps between ticks must be woken and then given a core; when both cores are taken
+     * (Silero on a receive thread, the load on the box) it waits in the run queue for milliseconds. Nothing changes
+     * for the ticks themselves: the same deadline on the same clock, lateness measured when the packet goes out, one
+     * thread at a time per sender (a tick is taken off the queue under the worker's lock and put back after).
+     * Returns the ticks run here; the check when nothing is overdue is one volatile read per worker.
+     */
+    public int runOverdue(long afterNanos) {
+        long now = System.nanoTime();
+        int ran = 0;
+        for (Worker w : workers) {
+            ran += w.runOverdue(now, afterNanos);
+        }
+        if (ran > 0) {
+            assisted.addAndGet(ran);
+        }
+        return ran;
+    }
+
+    /** Ticks run by other threads through {@link #runOverdue}. */
+    public long assistedTicks() {
+        return assisted.get();
+    }
+
     /** Times a sender was re-based because it fell too far behind. */
     public long slips() {
         return slips.get();
@@ -208,6 +235,8 @@ public final class RtpPacer implements AutoCloseable {
         final ReentrantLock lock = new ReentrantLock();
         final Condition changed = lock.newCondition();
         final PriorityQueue<Handle> queue = new PriorityQueue<>((a, b) -> Long.compare(a.deadline, b.deadline));
+        /** The earliest deadline in {@link #queue} (written under the lock); far future when empty. */
+        volatile long headDeadline = Long.MAX_VALUE / 2;
 
         Worker(String name) {
             thread = new Thread(this, name);
@@ -219,6 +248,7 @@ public final class RtpPacer implements AutoCloseable {
             lock.lock();
             try {
                 queue.add(h);
+                publishHead();
                 changed.signal();
             } finally {
                 lock.unlock();
@@ -229,6 +259,7 @@ public final class RtpPacer implements AutoCloseable {
             lock.lock();
             try {
                 queue.remove(h);
+                publishHead();
             } finally {
                 lock.unlock();
             }
@@ -241,36 +272,78 @@ public final class RtpPacer implements AutoCloseable {
                 lock.lock();
                 try {
                     due = awaitDue();
+                    publishHead();
                 } catch (InterruptedException e) {
                     return;
                 } finally {
                     lock.unlock();
                 }
-                if (due.cancelled) {
-                    continue;
+                tickAndRequeue(due);
+            }
+        }
+
+        /**
+         * Runs, on the calling thread, every tick due by now, if the earliest is more than {@code afterNanos} late
+         * (this worker's thread has not taken it: it is waiting for a CPU). Returns the ticks run.
+         */
+        int runOverdue(long now, long afterNanos) {
+            if (now - headDeadline <= afterNanos) {
+                return 0; // one volatile read: the common case costs nothing
+            }
+            int ran = 0;
+            while (true) {
+                Handle due;
+                if (!lock.tryLock()) {
+                    return ran; // the worker (or another helper) is taking them now
                 }
-                recentLateness.get().record((System.nanoTime() - due.deadline) / 1000);
                 try {
-                    due.task.tick(due.deadline);
-                } catch (RuntimeException e) {
-                    LOG.warn("RTP sender tick failed; it keeps its schedule", e);
-                }
-                long period = due.task.periodNanos();
-                due.deadline += period;
-                long now = System.nanoTime();
-                if (now - due.deadline > MAX_BEHIND_PERIODS * period) {
-                    slips.incrementAndGet();
-                    // the next tick of the same phase after now: the clock stays the pacer's
-                    due.deadline += Math.floorDiv(now - due.deadline + period - 1, period) * period;
-                }
-                lock.lock();
-                try {
-                    if (!due.cancelled) {
-                        queue.add(due);
+                    Handle head = queue.peek();
+                    if (head == null || head.deadline - System.nanoTime() > 0) {
+                        return ran;
                     }
+                    due = queue.poll();
+                    publishHead();
                 } finally {
                     lock.unlock();
                 }
+                tickAndRequeue(due);
+                ran++;
+            }
+        }
+
+        /** The earliest deadline queued, for {@link #runOverdue}'s lock-free check. Under the lock. */
+        private void publishHead() {
+            Handle head = queue.peek();
+            headDeadline = head == null ? Long.MAX_VALUE / 2 : head.deadline;
+        }
+
+        /** One tick of a handle taken off the queue (by this worker's thread or a helper), then back on it. */
+        private void tickAndRequeue(Handle due) {
+            if (due.cancelled) {
+                return;
+            }
+            recentLateness.get().record((System.nanoTime() - due.deadline) / 1000);
+            try {
+                due.task.tick(due.deadline);
+            } catch (RuntimeException e) {
+                LOG.warn("RTP sender tick failed; it keeps its schedule", e);
+            }
+            long period = due.task.periodNanos();
+            due.deadline += period;
+            long now = System.nanoTime();
+            if (now - due.deadline > MAX_BEHIND_PERIODS * period) {
+                slips.incrementAndGet();
+                // the next tick of the same phase after now: the clock stays the pacer's
+                due.deadline += Math.floorDiv(now - due.deadline + period - 1, period) * period;
+            }
+            lock.lock();
+            try {
+                if (!due.cancelled) {
+                    queue.add(due);
+                    publishHead();
+                }
+            } finally {
+                lock.unlock();
             }
         }
 

@@ -40,10 +40,35 @@ public final class VadBatch {
         void answered(float p);
     }
 
+    private final int maxBatch;
+    private final Runnable betweenRuns;
     private final List<Member> queued = new ArrayList<>();
     // written by the owning thread only; volatile so the benchmark can read them
     private volatile long runs;
     private volatile long frames;
+
+    /** Batches of at most {@value #MAX_BATCH} calls, nothing between runs. */
+    public VadBatch() {
+        this(MAX_BATCH, () -> { });
+    }
+
+    /**
+     * Batches of at most {@code maxBatch} calls; {@code betweenRuns} runs after each run of up to {@code maxBatch}
+     * calls, holding none of their locks (a receive thread sends the pacer's overdue ticks there: a run of 512 frames
+     * holds the thread ~17 ms at 8 kHz; a call that settles its own frame first still holds its own lock).
+     */
+    public VadBatch(int maxBatch, Runnable betweenRuns) {
+        if (maxBatch < 1) {
+            throw new IllegalArgumentException("a VAD batch holds at least one call, not " + maxBatch);
+        }
+        this.maxBatch = maxBatch;
+        this.betweenRuns = betweenRuns;
+    }
+
+    /** System property {@code omnicall.vad.max-batch} (calls per Silero run), default {@value #MAX_BATCH}. */
+    public static int maxBatchFromProperty() {
+        return Integer.getInteger("omnicall.vad.max-batch", MAX_BATCH);
+    }
 
     /** The batch of the current thread (a receive thread's), or null: then each call runs its own frames. */
     public static VadBatch current() {
@@ -63,7 +88,7 @@ public final class VadBatch {
         return queued.isEmpty();
     }
 
-    /** Runs every queued frame (one run per model and {@value #MAX_BATCH} calls) and gives each call its answer. */
+    /** Runs every queued frame (one run per model and {@code maxBatch} calls) and gives each call its answer. */
     public void run() {
         while (!queued.isEmpty()) {
             // a member's answer may queue a frame again (a call that settles): take what is queued now
@@ -79,8 +104,9 @@ public final class VadBatch {
             }
             for (Map.Entry<SileroModel, List<Member>> e : byModel.entrySet()) {
                 List<Member> all = e.getValue();
-                for (int from = 0; from < all.size(); from += MAX_BATCH) {
-                    runLocked(e.getKey(), all.subList(from, Math.min(all.size(), from + MAX_BATCH)));
+                for (int from = 0; from < all.size(); from += maxBatch) {
+                    runLocked(e.getKey(), all.subList(from, Math.min(all.size(), from + maxBatch)));
+                    betweenRuns.run();
                 }
             }
         }

@@ -69,6 +69,24 @@ class VadBatchTest {
     @ParameterizedTest(name = "Silero at {0} Hz (0: both)")
     @ValueSource(ints = {16000, 8000, 0})
     void shouldDecideAsEachCallsOwnGatedVadWithinTheStatedTolerance(int rate) throws Exception {
+        checkAgainstEachCallsOwnVad(rate, new VadBatch());
+    }
+
+    /**
+     * A receive thread that sends the pacer's overdue ticks between Silero runs splits a turn's frames into runs of at
+     * most maxBatch calls: the same answers, and the hook runs after every run of up to maxBatch calls.
+     */
+    @Test
+    void shouldDecideTheSameInRunsOfAtMostMaxBatchCallsWithTheHookBetweenThem() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger between = new java.util.concurrent.atomic.AtomicInteger();
+        VadBatch batch = new VadBatch(4, between::incrementAndGet);
+        checkAgainstEachCallsOwnVad(8000, batch);
+        assertThat(between.get()).as("hook calls: one per run of up to 4 calls (no warm-up round runs alone here)")
+                .isGreaterThan(0).isLessThanOrEqualTo((int) batch.runs());
+        assertThat((double) batch.frames() / batch.runs()).as("no run holds more than 4 calls").isLessThanOrEqualTo(4.0);
+    }
+
+    private static void checkAgainstEachCallsOwnVad(int rate, VadBatch batch) throws Exception {
         java.util.function.IntFunction<SileroModel> modelOf = k -> rate == 16000 || rate == 0 && k % 2 == 0 ? model : model8k;
         assumeTrue(Speech.toolsAvailable(), "espeak-ng and sox are needed");
         // Given six calls hearing different things: speech, line noise then speech, silence, speech after a pause,
@@ -101,7 +119,6 @@ class VadBatchTest {
         for (int k = 0; k < calls; k++) {
             members[k] = new Call(modelOf.apply(k), frames);
         }
-        VadBatch batch = new VadBatch();
         int[] next = new int[calls];
         int turns = 0;
         while (Arrays.stream(next).anyMatch(n -> n < frames)) {
