@@ -159,7 +159,8 @@ public final class MediaLoadBenchmark {
                     r.callerSideGaps, r.sentByCallers, r.bridgeSideLost, r.segmentsPerCall(), r.segmentAudioRatio(),
                     r.bridgeCpuPerCallPct, r.processCpuPct, r.threads, r.heapMb, r.pacerSlips, r.vadRuns, r.vadFrames,
                     r.framesCompleted(), r.vadRuns == 0 ? 0.0 : (double) r.vadFrames / r.vadRuns, r.sendDropped, r.load,
-                    r.passes() ? "PASS" : "FAIL");
+                    r.passes() ? "PASS" : r.floorP99 > P99_LIMIT_MICROS
+                            ? "FAIL (the host: an idle thread's p99 in this window was " + r.floorP99 + " us)" : "FAIL");
             System.out.printf(Locale.ROOT, "           packets timed in the window %d (%.2f of every call's every ptime),"
                     + " %d sent by a receive thread for the pacer; warm-up %d ms; machine floor during the window p99=%d us max=%d us;"
                             + " where the time went: tick start (pacer took the call) p99=%d us  %s%n",
