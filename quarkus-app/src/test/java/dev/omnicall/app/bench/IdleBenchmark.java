@@ -30,7 +30,7 @@ import java.util.stream.Stream;
  * row, so the later ones show what is left once start-up compilation (the JIT) has settled.
  *
  * <pre>
- * java -cp ... dev.omnicall.app.bench.IdleBenchmark [-Dbench.idle.seconds=60] [-Dbench.idle.settle-s=30]
+ * java -cp ... dev.omnicall.app.bench.IdleBenchmark [-Dbench.idle.seconds=60] [-Dbench.idle.settle-s=0]
  *     [-Dbench.idle.runs=1] [-Dbench.idle.windows=1] [-Dbench.idle.ready-s=420] [-Dbench.app='kafka.fetch.max.wait.ms=10;...'] [-Dbench.jar=...]
  * </pre>
  *
@@ -44,7 +44,8 @@ public final class IdleBenchmark {
 
     public static void main(String[] args) throws Exception {
         int seconds = Integer.parseInt(prop("bench.idle.seconds", "60"));
-        int settle = Integer.parseInt(prop("bench.idle.settle-s", "30"));
+        // the window: the first 60 s after the app reports ready (30 s later until session 13)
+        int settle = Integer.parseInt(prop("bench.idle.settle-s", "0"));
         int runs = Integer.parseInt(prop("bench.idle.runs", "1"));
         // consecutive windows per run: the later ones show what is left once start-up compilation has settled
         int windows = Integer.parseInt(prop("bench.idle.windows", "1"));
@@ -71,6 +72,7 @@ public final class IdleBenchmark {
         List<Double> wakeups = new ArrayList<>();
         List<Double> lastShares = new ArrayList<>();
         List<Double> lastSharesNoJit = new ArrayList<>();
+        String firstTop = "";
         double loadMax = 0;
         for (int run = 0; run < runs; run++) {
             Path runDir = Files.createDirectories(scratch.resolve("run-" + run));
@@ -98,6 +100,7 @@ public final class IdleBenchmark {
                                     e.getValue().switches() / m.wall(), e.getKey()));
                 }
                 Window first = measured.get(0);
+                firstTop = topThreads(busiest(first.threadsBefore(), first.threadsAfter(), fullNames), TOP_THREADS);
                 Window last = measured.get(windows - 1);
                 shares.add(first.share());
                 sharesNoJit.add(first.shareNoJit());
@@ -122,6 +125,7 @@ public final class IdleBenchmark {
             keys.put("last_window_idle_cpu_percent_of_core_median", String.format(Locale.ROOT, "%.1f", median(lastShares)));
             keys.put("last_window_idle_cpu_no_jit_percent_median", String.format(Locale.ROOT, "%.1f", median(lastSharesNoJit)));
         }
+        keys.put("first_window_top_ticks", firstTop);
         keys.put("load1_max", String.format(Locale.ROOT, "%.2f", loadMax));
         StringBuilder line = new StringBuilder();
         keys.forEach((k, v) -> line.append(line.isEmpty() ? "" : " ").append(k).append('=').append(v));
@@ -159,6 +163,20 @@ public final class IdleBenchmark {
         double wakeupsPerSecond() {
             return switches / wall;
         }
+    }
+
+    /** How many of the busiest threads the key=value line names. */
+    static final int TOP_THREADS = 6;
+
+    /**
+     * The {@code n} busiest pooled threads as {@code name:ticks,...} for the key=value line: spaces, commas and
+     * {@code =} in names become {@code _}, and a Streams thread's client id is dropped ({@code omnicall-streams-StreamThread-N}).
+     */
+    static String topThreads(Map<String, ThreadUse> busiest, int n) {
+        return busiest.entrySet().stream().limit(n)
+                .map(e -> e.getKey().replaceAll("-[0-9a-zA-Z]+(-[0-9a-zA-Z]+){4}-StreamThread", "-StreamThread")
+                        .replaceAll("[\\s,=]+", "_") + ":" + e.getValue().ticks())
+                .reduce((a, b) -> a + "," + b).orElse("");
     }
 
     private static double median(List<Double> values) {

@@ -72,4 +72,21 @@ class IdleBenchmarkTest {
         assertEquals("CN CompilerThre", used.keySet().iterator().next());
         assertTrue(IdleBenchmark.isJit("CN CompilerThre"));
     }
+
+    @Test
+    void shouldNameTheBusiestThreadsInOneKeyValueWithoutSpacesOrTheStreamsClientId() {
+        // Given the pooled threads of a window, busiest first
+        Map<String, IdleBenchmark.ThreadUse> busiest = new java.util.LinkedHashMap<>();
+        busiest.put("omnicall-worker", new IdleBenchmark.ThreadUse(44, 1290));
+        busiest.put("omnicall-streams-NaNe-NeNc-NcN-bNaN-dbNcNfeaNfN-StreamThread-N", new IdleBenchmark.ThreadUse(26, 860));
+        busiest.put("kafka-coordinator-heartbeat-thread | omnicall-workers", new IdleBenchmark.ThreadUse(9, 810));
+        busiest.put("GC Thread#N", new IdleBenchmark.ThreadUse(3, 30));
+
+        // When the line names three
+        String top = IdleBenchmark.topThreads(busiest, 3);
+
+        // Then one token: name:ticks, comma-separated
+        assertEquals("omnicall-worker:44,omnicall-streams-StreamThread-N:26,kafka-coordinator-heartbeat-thread_|_omnicall-workers:9",
+                top);
+    }
 }
