@@ -30,13 +30,15 @@ final class AppUnderTest implements AutoCloseable {
     private final String bootstrap;
     private final Process process;
     private final Path log;
+    private final List<String> jvmFlags;
 
-    private AppUnderTest(String sipHost, int sipPort, String bootstrap, Process process, Path log) {
+    private AppUnderTest(String sipHost, int sipPort, String bootstrap, Process process, Path log, List<String> jvmFlags) {
         this.sipHost = sipHost;
         this.sipPort = sipPort;
         this.bootstrap = bootstrap;
         this.process = process;
         this.log = log;
+        this.jvmFlags = jvmFlags;
     }
 
     /** An app someone else runs: {@code host:port} of its SIP side and its Kafka bootstrap servers. */
@@ -45,7 +47,7 @@ final class AppUnderTest implements AutoCloseable {
         if (colon < 0) {
             throw new IllegalArgumentException("bench.sip must be host:port, got " + sip);
         }
-        return new AppUnderTest(sip.substring(0, colon), Integer.parseInt(sip.substring(colon + 1)), bootstrap, null, null);
+        return new AppUnderTest(sip.substring(0, colon), Integer.parseInt(sip.substring(colon + 1)), bootstrap, null, null, List.of());
     }
 
     /**
@@ -78,17 +80,21 @@ final class AppUnderTest implements AutoCloseable {
                 "-Domnicall.sip.invite-rate-per-source=200",
                 "-Domnicall.sip.max-calls=500"));
         appProperties.forEach(p -> cmd.add("-D" + p));
-        // JVM flags for the app alone (-Dbench.jvm='-XX:TieredStopAtLevel=1'), not for this harness
+        // The JVM flags a user's run gets (bin/omnicall), unless -Dbench.jvm-options=none (the JVM's own defaults)
+        List<String> jvmFlags = new ArrayList<>();
+        jvmOptionsFile(repoRoot).ifPresent(f -> jvmFlags.add("@" + f));
+        // more JVM flags for the app alone (-Dbench.jvm='-XX:TieredStopAtLevel=4'), not for this harness; later wins
         for (String flag : System.getProperty("bench.jvm", "").trim().split("\\s+")) {
             if (!flag.isEmpty()) {
-                cmd.add(flag);
+                jvmFlags.add(flag);
             }
         }
+        cmd.addAll(jvmFlags);
         cmd.addAll(List.of("-jar", jar.toAbsolutePath().toString()));
         Path log = scratch.resolve("app.log");
         Process p = new ProcessBuilder(cmd).directory(repoRoot.toFile()).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
-        AppUnderTest app = new AppUnderTest("127.0.0.1", sip, "127.0.0.1:" + kafka, p, log);
+        AppUnderTest app = new AppUnderTest("127.0.0.1", sip, "127.0.0.1:" + kafka, p, log, List.copyOf(jvmFlags));
         HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
         HttpRequest ready = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + http + "/q/health/ready"))
                 .timeout(Duration.ofSeconds(5)).build();
@@ -111,6 +117,22 @@ final class AppUnderTest implements AutoCloseable {
         throw new IllegalStateException("the app was not ready after " + readyTimeout.toSeconds() + " s; log: " + log);
     }
 
+    /**
+     * {@code quarkus-app/jvm.options}, the file bin/omnicall hands to java; another file with
+     * {@code -Dbench.jvm-options=<path>}, none with {@code -Dbench.jvm-options=none}.
+     */
+    static Optional<Path> jvmOptionsFile(Path repoRoot) {
+        String setting = System.getProperty("bench.jvm-options", "").trim();
+        if (setting.equals("none")) {
+            return Optional.empty();
+        }
+        Path file = setting.isEmpty() ? repoRoot.resolve("quarkus-app/jvm.options") : Path.of(setting);
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalStateException("no JVM options file " + file + " (bench.jvm-options=none starts the app without one)");
+        }
+        return Optional.of(file.toAbsolutePath());
+    }
+
     String sipHost() {
         return sipHost;
     }
@@ -131,7 +153,7 @@ final class AppUnderTest implements AutoCloseable {
     String describe() {
         return process == null ? "running app at sip " + sipHost + ":" + sipPort + ", kafka " + bootstrap
                 : "packaged app started here (pid " + process.pid() + ", sip " + sipHost + ":" + sipPort + ", kafka "
-                + bootstrap + ", log " + log + ")";
+                + bootstrap + ", JVM flags " + (jvmFlags.isEmpty() ? "none" : String.join(" ", jvmFlags)) + ", log " + log + ")";
     }
 
     String logTail(int chars) {
