@@ -194,6 +194,15 @@ def main():
         manifest.append({"path": os.path.relpath(path, C.WORK), "split": "asr_extra", "intent": None,
                          "intent_index": -1, "question": k, "text": text, "voice": voice, "variant": variant,
                          "speed": speed, "pitch": pitch, "codec": codec})
+    # the extra-voice sets below (flite, random variants) draw 80 % written or generated training questions with their
+    # intent and 20 % word strings (no intent), each from its own random stream
+    questions = [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in it["train"]]
+    questions += [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in generated.get(it["name"], [])]
+
+    def question_or_words(r):
+        if r.random() < 0.8:
+            return r.choice(questions)
+        return -1, None, " ".join(r.choice(words) for _ in range(r.randint(3, 8))).capitalize() + "."
     # flite renderings (training only; own random stream and folder, so nothing above moves): written and generated
     # questions with their intent, and a share of word strings for the ASR stage
     if FLITE_UTTERANCES > 0:
@@ -202,13 +211,8 @@ def main():
             raise SystemExit("DEMO_FLITE_UTTERANCES needs Debian's flite (apt-get install flite)")
         os.makedirs(os.path.join(base, "train_flite"), exist_ok=True)
         fl_rnd = random.Random(C.SEED + 4000)
-        pool = [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in it["train"]]
-        pool += [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in generated.get(it["name"], [])]
         for k in range(4 if C.SMOKE else FLITE_UTTERANCES):
-            if fl_rnd.random() < 0.8:
-                ii, name, text = fl_rnd.choice(pool)
-            else:
-                ii, name, text = -1, None, " ".join(fl_rnd.choice(words) for _ in range(fl_rnd.randint(3, 8))).capitalize() + "."
+            ii, name, text = question_or_words(fl_rnd)
             voice = "flite:" + fl_rnd.choice(FLITE_VOICES)
             stretch = fl_rnd.randint(80, 125)
             female = voice == "flite:slt"
@@ -226,13 +230,8 @@ def main():
         os.makedirs(os.path.join(base, "train_rv"), exist_ok=True)
         rv_rnd = random.Random(C.SEED + 5000)
         names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001, hv["variants"])
-        pool = [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in it["train"]]
-        pool += [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in generated.get(it["name"], [])]
         for k in range(4 if C.SMOKE else RV_UTTERANCES):
-            if rv_rnd.random() < 0.8:
-                ii, name, text = rv_rnd.choice(pool)
-            else:
-                ii, name, text = -1, None, " ".join(rv_rnd.choice(words) for _ in range(rv_rnd.randint(3, 8))).capitalize() + "."
+            ii, name, text = question_or_words(rv_rnd)
             voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, rv_rnd)
             variant = rv_rnd.choice(names)
             path = os.path.join(base, "train_rv", f"rv_{k:05d}.wav")
