@@ -15,6 +15,8 @@ import java.util.Objects;
  *       error (forbidden_source, rate_limited, max_calls, auth_challenge, auth_failed, bad_sdp,
  *       no_common_codec, method_not_allowed, no_such_call, media_unavailable, overload)</li>
  *   <li>{@code omnicall_bridge_overloaded}: 1 while {@code OverloadGuard} refuses new calls (503 + Retry-After)</li>
+ *   <li>{@code omnicall_bridge_receive_lag_seconds}: the overload guard's last reading of the receive threads' lag
+ *       (the longest a receive thread was away from its sockets in one sample)</li>
  *   <li>{@code omnicall_bridge_sip_malformed_total{kind}}: messages the SIP parser refused or repaired
  *       (parse_error, bad_header, missing_header, hostile_header)</li>
  *   <li>{@code omnicall_bridge_calls_started_total}, {@code omnicall_bridge_calls_ended_total{reason}}</li>
@@ -48,6 +50,18 @@ public final class BridgeMetrics {
         io.micrometer.core.instrument.Gauge.builder("omnicall_bridge_overloaded", value, java.util.concurrent.atomic.AtomicInteger::get)
                 .description("1 while the bridge refuses new calls because it is overloaded").register(registry);
         return value;
+    }
+
+    /**
+     * {@code omnicall_bridge_receive_lag_seconds}: the guard's last receive-lag reading; set the returned value in
+     * microseconds.
+     */
+    public java.util.concurrent.atomic.AtomicLong receiveLagGauge() {
+        java.util.concurrent.atomic.AtomicLong micros = new java.util.concurrent.atomic.AtomicLong();
+        io.micrometer.core.instrument.Gauge.builder("omnicall_bridge_receive_lag_seconds", micros, m -> m.get() / 1e6)
+                .description("the longest an RTP receive thread was away from its sockets in the overload guard's last"
+                        + " sample").register(registry);
+        return micros;
     }
 
     public void sipRejected(String reason) {

@@ -106,7 +106,7 @@ public final class BridgeServer implements AutoCloseable {
             replies.start(START_TIMEOUT);
             sip = new SipUserAgent(config.sip(), calls, metrics);
             if (config.overload().enabled()) {
-                overload = new OverloadGuard(config.overload(), OverloadGuard.measuring(config.media().pacer()), metrics);
+                overload = new OverloadGuard(config.overload(), OverloadGuard.measuring(config.media().pacer(), config.media().receivers()), metrics);
                 overload.start();
                 sip.setOverloadGate(overload);
             }

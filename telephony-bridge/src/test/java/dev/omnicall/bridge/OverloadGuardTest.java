@@ -188,6 +188,65 @@ class OverloadGuardTest {
     }
 
     @Test
+    void shouldRefuseWhileTheReceiveBacklogGrowsWithThePacerOnTimeAndTakeCallsWhenItDrains() {
+        // Given the app's guard (lateness only, CPU not judged) and the default receive-lag thresholds (60 / 20 ms)
+        BridgeMetrics appMetrics = BridgeMetrics.inMemory();
+        OverloadConfig config = OverloadConfig.latenessOnly(20, 10);
+        assertThat(config.refuseReceiveLagMs()).isEqualTo(OverloadConfig.DEFAULT_REFUSE_RECEIVE_LAG_MS).isEqualTo(60);
+        assertThat(config.resumeReceiveLagMs()).isEqualTo(20);
+        OverloadGuard app = new OverloadGuard(config, () -> null, appMetrics);
+
+        // When a receive thread is held (a Silero backlog) while the pacer stays on time (p99 2 ms, 500 ticks, 30 % CPU):
+        // 0.5 s, 1 s, 1.5 s of caller audio waiting in the sockets
+        app.onSample(new LoadSample(2_000, 500, 30, 500_000));
+        app.onSample(new LoadSample(2_000, 500, 30, 1_000_000));
+        assertThat(app.overloaded()).as("two lagging samples").isFalse();
+        assertThat(app.tripped(new LoadSample(2_000, 500, 30, 1_000_000))).isEqualTo("receive_lag");
+        app.onSample(new LoadSample(2_000, 500, 30, 1_500_000));
+
+        // Then new calls are refused, and the gauge shows the lag
+        assertThat(app.overloaded()).isTrue();
+        assertThat(app.refuseForSeconds()).isEqualTo(5);
+        assertThat(gauge(appMetrics)).isEqualTo(1.0);
+        assertThat(appMetrics.registry().find("omnicall_bridge_receive_lag_seconds").gauge().value()).isEqualTo(1.5);
+
+        // While it drains through the resume threshold it keeps refusing (hysteresis): 59 ms is under the refuse
+        // bound, not calm
+        for (int i = 0; i < 6; i++) {
+            app.onSample(new LoadSample(2_000, 500, 30, 59_000));
+        }
+        assertThat(app.overloaded()).isTrue();
+        // three calm samples, then one at exactly the resume bound: the count starts again
+        for (int i = 0; i < 3; i++) {
+            app.onSample(new LoadSample(2_000, 500, 30, 5_000));
+        }
+        app.onSample(new LoadSample(2_000, 500, 30, 20_000));
+        for (int i = 0; i < 3; i++) {
+            app.onSample(new LoadSample(2_000, 500, 30, 5_000));
+        }
+        assertThat(app.overloaded()).as("3 of 4 calm samples").isTrue();
+        app.onSample(new LoadSample(2_000, 500, 30, 5_000));
+        assertThat(app.overloaded()).isFalse();
+        assertThat(gauge(appMetrics)).isZero();
+        assertThat(appMetrics.registry().find("omnicall_bridge_receive_lag_seconds").gauge().value()).isEqualTo(0.005);
+
+        // And a guard with receive lag off (refuse 0) never refuses on it
+        OverloadGuard off = new OverloadGuard(config.withReceiveLag(0, 0), () -> null, BridgeMetrics.inMemory());
+        for (int i = 0; i < 5; i++) {
+            off.onSample(new LoadSample(2_000, 500, 30, 5_000_000));
+        }
+        assertThat(off.overloaded()).isFalse();
+        assertThat(off.tripped(new LoadSample(2_000, 500, 30, 5_000_000))).isEqualTo("none");
+    }
+
+    @Test
+    void shouldNameEverySignalOverItsThresholdForTheLog() {
+        assertThat(guard.tripped(new LoadSample(10_000, 500, 85, 60_000))).isEqualTo("send_lateness,cpu,receive_lag");
+        assertThat(guard.tripped(new LoadSample(9_999, 500, 84.9, 59_999))).isEqualTo("none");
+        assertThat(guard.tripped(new LoadSample(10_000, OverloadGuard.MIN_TICKS - 1, 85, 0))).isEqualTo("cpu");
+    }
+
+    @Test
     void shouldNotJudgeLatenessOnTooFewTicks() {
         for (int i = 0; i < 5; i++) {
             guard.onSample(new LoadSample(50_000, OverloadGuard.MIN_TICKS - 1, 10)); // one call's hiccups
@@ -297,6 +356,10 @@ class OverloadGuardTest {
                 .hasMessageContaining("sampleInterval");
         assertThatThrownBy(() -> new OverloadConfig(true, 10, 85, 5, 70, Duration.ofMillis(500), 4, 0))
                 .hasMessageContaining("retryAfterSeconds");
+        assertThatThrownBy(() -> OverloadConfig.defaults().withReceiveLag(20, 60))
+                .hasMessageContaining("resumeReceiveLagMs <= refuseReceiveLagMs");
+        assertThatThrownBy(() -> OverloadConfig.defaults().withReceiveLag(-1, 0))
+                .hasMessageContaining("resumeReceiveLagMs <= refuseReceiveLagMs");
         assertThatThrownBy(() -> OverloadConfig.defaults().withRefuseAfterSamples(0))
                 .hasMessageContaining("refuseAfterSamples, resumeAfterSamples and retryAfterSeconds must be at least 1,"
                         + " got 0, 4 and 5");

@@ -230,6 +230,27 @@ public final class RtpReceivers implements AutoCloseable {
         return new long[] {runs, frames};
     }
 
+    /**
+     * The longest any receive thread was away from its sockets since the previous call, in ns: the longest turn of its
+     * loop (from the selector handing it ready channels to the next select: one datagram per ready channel, their VAD
+     * batch, the idle check), or the turn it is in now if that is longer. A turn takes at most one datagram, one packet
+     * time (20 or 30 ms) of audio, from each call, so a turn longer than a packet time leaves more in the sockets than it
+     * took, and a turn in progress for T leaves T of every caller's audio waiting (a Silero run held up, a thread
+     * starved of CPU). A thread waiting in its selector (nothing to read) is not behind. Cheap: one volatile write and
+     * one max per turn. The overload guard's receive-lag signal ({@code OverloadGuard#measuring}).
+     */
+    public long takeMaxReceiveLagNanos() {
+        long now = System.nanoTime();
+        long max = 0;
+        for (Loop l : loops) {
+            long finished = l.maxTurnNanos.getAndSet(0);
+            long started = l.turnStartNanos;
+            long inProgress = started == 0 ? 0 : Math.max(0, now - started);
+            max = Math.max(max, Math.max(finished, inProgress));
+        }
+        return max;
+    }
+
     @Override
     public void close() {
         running = false;
@@ -250,6 +271,10 @@ public final class RtpReceivers implements AutoCloseable {
         final Thread thread;
         final Selector selector;
         final AtomicInteger load = new AtomicInteger();
+        /** When the turn in progress began (the selector returned), 0 while waiting in the selector. */
+        volatile long turnStartNanos;
+        /** The longest finished turn since {@link #takeMaxReceiveLagNanos()} last took it. */
+        final java.util.concurrent.atomic.AtomicLong maxTurnNanos = new java.util.concurrent.atomic.AtomicLong();
         final ConcurrentLinkedQueue<Registration> pending = new ConcurrentLinkedQueue<>();
         /** This thread's registrations, for the idle check (receive thread only). */
         final List<Registration> members = new ArrayList<>();
@@ -271,6 +296,12 @@ public final class RtpReceivers implements AutoCloseable {
             }
             try {
                 while (running) {
+                    long turnStart = turnStartNanos;
+                    if (turnStart != 0) {
+                        long turn = System.nanoTime() - turnStart;
+                        maxTurnNanos.accumulateAndGet(turn, Math::max);
+                        turnStartNanos = 0;
+                    }
                     admit();
                     long wait = nextIdleCheck - System.nanoTime();
                     try {
@@ -287,6 +318,7 @@ public final class RtpReceivers implements AutoCloseable {
                         LOG.warn("RTP selector {} failed; it goes on: {}", thread.getName(), e.toString());
                     }
                     Set<SelectionKey> ready = selector.selectedKeys();
+                    turnStartNanos = System.nanoTime() | 1; // never 0 (0: in the selector)
                     for (SelectionKey key : ready) {
                         drain((Registration) key.attachment());
                         assistPacer();
