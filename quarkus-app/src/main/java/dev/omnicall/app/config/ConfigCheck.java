@@ -193,6 +193,12 @@ public final class ConfigCheck {
             p.add("omnicall.bridge.overload.refuse-cpu-pct=" + overload.refuseCpuPct() + ", resume-cpu-pct="
                     + overload.resumeCpuPct() + " must hold 0 <= resume <= refuse <= 100 (refuse 0: CPU not judged)");
         }
+        if (overload.refuseReceiveLagMs() < 0 || overload.resumeReceiveLagMs() < 0
+                || overload.resumeReceiveLagMs() > overload.refuseReceiveLagMs()) {
+            p.add("omnicall.bridge.overload.refuse-receive-lag-ms=" + overload.refuseReceiveLagMs()
+                    + ", resume-receive-lag-ms=" + overload.resumeReceiveLagMs()
+                    + " must hold 0 <= resume <= refuse (refuse 0: receive lag not judged)");
+        }
         if (overload.sampleInterval().toMillis() < 50) {
             p.add("omnicall.bridge.overload.sample-interval=" + overload.sampleInterval() + " must be at least PT0.05S");
         }

@@ -399,6 +399,18 @@ public interface OmniCallConfig {
 
             @WithDefault("5")
             int retryAfterSeconds();
+
+            /**
+             * The longest an RTP receive thread may be away from its sockets in one sample before new calls are
+             * refused (caller audio piling up in the socket buffers); 0: receive lag not judged.
+             */
+            @WithName("refuse-receive-lag-ms")
+            @WithDefault("60")
+            int refuseReceiveLagMs();
+
+            @WithName("resume-receive-lag-ms")
+            @WithDefault("20")
+            int resumeReceiveLagMs();
         }
     }
 

@@ -105,7 +105,8 @@ public final class BridgeRoleService implements RoleService {
         }
         return new OverloadConfig(true, o.refuseLatenessP99Ms(), o.refuseCpuPct(), o.resumeLatenessP99Ms(),
                 o.resumeCpuPct(), o.sampleInterval(), o.resumeAfterSamples(), o.retryAfterSeconds())
-                .withRefuseAfterSamples(o.refuseAfterSamples());
+                .withRefuseAfterSamples(o.refuseAfterSamples())
+                .withReceiveLag(o.refuseReceiveLagMs(), o.resumeReceiveLagMs());
     }
 
     @Override

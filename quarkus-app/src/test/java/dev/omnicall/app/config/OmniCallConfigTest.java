@@ -137,6 +137,12 @@ class OmniCallConfigTest {
         patient.put("omnicall.bridge.overload.refuse-after-samples", "5");
         assertThat(dev.omnicall.app.roles.BridgeRoleService.overloadConfig(load(patient).bridge().overload())
                 .refuseAfterSamples()).isEqualTo(5);
+        // and the receive-lag thresholds are the app's keys (default 60 / 20 ms, the library's)
+        assertThat(BridgeRoleServiceRef.lag(c)).containsExactly(60, 20);
+        Map<String, String> lagging = catalogue();
+        lagging.put("omnicall.bridge.overload.refuse-receive-lag-ms", "90");
+        lagging.put("omnicall.bridge.overload.resume-receive-lag-ms", "30");
+        assertThat(BridgeRoleServiceRef.lag(load(lagging))).containsExactly(90, 30);
         // and switched off it is the library's OFF
         Map<String, String> off = catalogue();
         off.put("omnicall.bridge.overload.enabled", "false");
@@ -149,13 +155,16 @@ class OmniCallConfigTest {
         bad.put("omnicall.bridge.overload.sample-interval", "PT0.01S");
         bad.put("omnicall.bridge.overload.retry-after-seconds", "0");
         bad.put("omnicall.bridge.overload.refuse-after-samples", "0");
+        bad.put("omnicall.bridge.overload.refuse-receive-lag-ms", "10");
+        bad.put("omnicall.bridge.overload.resume-receive-lag-ms", "20");
         assertThatThrownBy(() -> ConfigCheck.validate(load(bad)))
                 .hasMessageContaining("omnicall.bridge.overload.refuse-lateness-p99-ms=5, resume-lateness-p99-ms=8")
                 .hasMessageContaining("omnicall.bridge.overload.refuse-cpu-pct=120")
                 .hasMessageContaining("omnicall.bridge.overload.sample-interval=PT0.01S")
                 .hasMessageContaining("omnicall.bridge.overload.retry-after-seconds")
                 .hasMessageContaining("omnicall.bridge.overload.refuse-after-samples")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(5));
+                .hasMessageContaining("omnicall.bridge.overload.refuse-receive-lag-ms=10, resume-receive-lag-ms=20")
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(6));
     }
 
     @Test
@@ -271,5 +280,13 @@ class OmniCallConfigTest {
         assertThat(KafkaProperties.dotted("KAFKA_SASL_JAAS_CONFIG")).isEqualTo("kafka.sasl.jaas.config");
         assertThat(KafkaProperties.dotted("kafka.security.protocol")).isEqualTo("kafka.security.protocol");
         assertThat(KafkaProperties.dotted("OMNICALL_SIP_PORT")).isNull();
+    }
+
+    /** The mapped receive-lag thresholds: refuse, resume (ms). */
+    private static final class BridgeRoleServiceRef {
+        static int[] lag(OmniCallConfig c) {
+            var o = dev.omnicall.app.roles.BridgeRoleService.overloadConfig(c.bridge().overload());
+            return new int[] {o.refuseReceiveLagMs(), o.resumeReceiveLagMs()};
+        }
     }
 }
