@@ -89,7 +89,12 @@ class BridgeCrashIT extends ReliabilityTest {
         // off here: this test checks that the context goes with the CallEnded (BUG-4), which the grace would defer
         StreamsRole streams = keep(Roles.startStreams(broker.settings(), "crash-streams", tmp.resolve("streams"),
                 ConversationConfig.defaults().withEndedGrace(Duration.ZERO)));
-        Roles.Worker worker = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "cw-1", "crash-workers", MAX_TOKENS)));
+        // (4000-token replies: the CTC decoder's pool alone, 8 slots x 4001 x λ frames, is 586 MiB, over the worker's
+        // 512 MiB default for its whole KV memory, which the worker then refuses to start with)
+        Map<String, String> workerProps = new java.util.HashMap<>(Roles.workerProperties(broker.bootstrapServers(), "cw-1",
+                "crash-workers", MAX_TOKENS));
+        workerProps.put("omnicall.worker.kv-cache-bytes", "1g");
+        Roles.Worker worker = keep(new Roles.Worker(workerProps));
         int sipPort = FreePorts.udpAndTcp();
         int rtpPortMin = FreePorts.rtpRange(40);
         ChildJvm first = startBridge(broker, "bridge-1", sipPort, rtpPortMin);
