@@ -106,9 +106,7 @@ class OmniTurnEngineLoadTest {
             }
         }
         // the worker's engine: its pool within kv-cache-bytes, and a turn completes through it
-        WorkerConfig base = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
-                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 64L << 20)
-                .withTranscription(TranscriptionOptions.off());
+        WorkerConfig base = tinyWorker();
         long perPosition;
         long ctcBytes;
         try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
@@ -152,9 +150,7 @@ class OmniTurnEngineLoadTest {
     void shouldKeepTheLlmAndCtcPoolsTogetherWithinKvCacheBytes() {
         // Given the tiny model with max-batch 8 and replies of 4 tokens
         long mib = 1L << 20;
-        WorkerConfig base = WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
-                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 64L << 20)
-                .withTranscription(TranscriptionOptions.off());
+        WorkerConfig base = tinyWorker();
         long perPosition;
         long ctcBytes;
         try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
@@ -253,5 +249,12 @@ class OmniTurnEngineLoadTest {
         }
         s.close();
         return text + " | " + audioBytes + " bytes, hash " + audioSum;
+    }
+
+    /** The tiny model's worker: natural-length encoder input, replies of 4 tokens, a 64 MiB bound on its KV memory. */
+    private static WorkerConfig tinyWorker() {
+        return WorkerConfig.defaults(KafkaSettings.of("127.0.0.1:9"), TinyModels.checkpointDir())
+                .withEncoderPaddedSeconds(0).withLimits(4, java.time.Duration.ofSeconds(5), 64L << 20)
+                .withTranscription(TranscriptionOptions.off());
     }
 }

@@ -389,21 +389,24 @@ public final class MediaLoadBenchmark {
      * priority): what the host did to any thread of this process in those seconds (a stall here is not the bridge).
      */
     private static Thread floorThread(LatencyHistogram h, int seconds) {
-        Thread t = new Thread(() -> {
-            long start = System.nanoTime();
-            for (long n = 1; n <= seconds * 50L; n++) {
-                long due = start + n * 20_000_000L;
-                long wait;
-                while ((wait = due - System.nanoTime()) > 0) {
-                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
-                }
-                h.record((System.nanoTime() - due) / 1000);
-            }
-        }, "bench-floor-window");
+        Thread t = new Thread(() -> wakeEvery20Ms(h, seconds), "bench-floor-window");
         t.setPriority(Thread.MAX_PRIORITY);
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** Wakes at absolute 20 ms deadlines for {@code seconds} and records each wake-up's lateness in microseconds. */
+    private static void wakeEvery20Ms(LatencyHistogram h, int seconds) {
+        long start = System.nanoTime();
+        for (long n = 1; n <= seconds * 50L; n++) {
+            long due = start + n * 20_000_000L;
+            long wait;
+            while ((wait = due - System.nanoTime()) > 0) {
+                java.util.concurrent.locks.LockSupport.parkNanos(wait);
+            }
+            h.record((System.nanoTime() - due) / 1000);
+        }
     }
 
     /** The load generator's packets are 20 ms of audio whatever the bridge's ptime. */
@@ -417,17 +420,7 @@ public final class MediaLoadBenchmark {
      */
     static long[] schedulingFloor(int seconds) throws InterruptedException {
         LatencyHistogram h = new LatencyHistogram();
-        Thread t = new Thread(() -> {
-            long start = System.nanoTime();
-            for (long n = 1; n <= seconds * 50L; n++) {
-                long due = start + n * 20_000_000L;
-                long wait;
-                while ((wait = due - System.nanoTime()) > 0) {
-                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
-                }
-                h.record((System.nanoTime() - due) / 1000);
-            }
-        }, "bench-floor");
+        Thread t = new Thread(() -> wakeEvery20Ms(h, seconds), "bench-floor");
         t.setPriority(Thread.MAX_PRIORITY);
         t.start();
         t.join();
