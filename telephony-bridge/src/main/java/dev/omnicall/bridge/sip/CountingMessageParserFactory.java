@@ -90,7 +90,8 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
          * append forever (OutOfMemoryError from one datagram). No valid header line ends in a backslash (a
          * quoted-pair needs a following character), so such lines are refused outright. "Ends" as the stack
          * trims a header value, like {@link String#trim()}: every byte up to U+0020 counts as blank, control
-         * characters and NUL included (the CI fuzz run found {@code (29a23\E]\} followed by NUL NUL NUL TAB).
+         * characters and NUL included (the CI fuzz run found {@code (29a23\E]\} followed by NUL NUL NUL TAB), and a
+         * carriage return ends a line as a line feed does (a later run found the backslash, NUL, then a lone CR).
          *
          * @return the 1-based index of the first offending header line, or -1
          */
@@ -114,6 +115,8 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
                     line++;
                     lineStart = i + 1;
                     lastNonBlank = -1;
+                } else if (b == '\r' && lastNonBlank >= 0 && msg[lastNonBlank] == '\\') {
+                    return line; // a CR ends the stack's header line too, lone or not (fuzz: "(29a23\E]\" NUL CR NUL)
                 } else if ((b & 0xff) > ' ') {
                     lastNonBlank = i;
                 }

@@ -64,6 +64,11 @@ class CountingMessageParserTest {
         byte[] lineOfNuls = "INVITE sip:b SIP/2.0\r\n\u0000\r\nVia: x (c\\\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1);
         assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(lineOfNuls))
                 .as("a line of NULs ends the headers for the stack too").isEqualTo(-1);
+        byte[] loneCr = "INVITE sip:b SIP/2.0\r\nVia: x (c\\\u0000\r\u0000=y\n\r\n".getBytes(StandardCharsets.ISO_8859_1);
+        assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(loneCr))
+                .as("a lone CR ends the stack's header line: the Via line ends in a backslash").isEqualTo(2);
+        assertThatThrownBy(() -> parse(new String(loneCr, StandardCharsets.ISO_8859_1)))
+                .isInstanceOf(ParseException.class).hasMessageContaining("backslash");
     }
 
     @Test
