@@ -140,6 +140,13 @@ public final class MediaLoadBenchmark {
         } else if (!"default".equals(gate)) {
             vads.withEnergyGate(Double.parseDouble(gate));
         }
+        if ("silero".equals(vadKind) && !vads.usesSilero()) {
+            // the app falls back to the energy VAD and keeps answering calls; a benchmark asked for Silero must not
+            // time the energy VAD instead (the figures would look like Silero's)
+            throw new IllegalStateException("--vad=silero, but " + vads.fallbackReason().orElse("Silero did not load")
+                    + " (run from the repository root, or set -D" + VadFactory.MODEL_PROPERTY + "=PATH; --vad=energy"
+                    + " times the energy VAD on purpose)");
+        }
         String vadName = vads.usesSilero()
                 ? (vads.sileroRate() == 8000 ? "silero8k" : "silero")
                         + (Double.isNaN(vads.energyGateDbfs()) ? "" : "+gate" + (int) vads.energyGateDbfs())
