@@ -44,6 +44,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -194,13 +195,17 @@ public final class InferenceWorker implements Runnable, AutoCloseable {
         this.scheduler = new TurnScheduler(engine, cache, config.maxBatch(), config.batchedDecode(),
                 config.instanceId(), metrics, new KafkaOutput(), config.transcription().tokensPerStep(),
                 config.transcription().maxDelay());
-        // Real-time admission (issue 14 item 5): off unless -Domnicall.worker.admission-margin-ms=N (N >= 0).
-        long marginMs = Long.getLong(ADMISSION_MARGIN_MS, -1);
-        if (marginMs >= 0) {
-            scheduler.setAdmissionMargin(Duration.ofMillis(marginMs));
+        // Real-time admission (issue 14 item 5): -Domnicall.worker.admission-margin-ms=auto (400 ms on a GPU, off on the
+        // CPU; the default), off, or N >= 0 (AdmissionMargin says why auto differs by device)
+        String admission = System.getProperty(ADMISSION_MARGIN_MS, AdmissionMargin.AUTO);
+        Optional<Duration> margin = AdmissionMargin.resolve(admission, config.device());
+        margin.ifPresentOrElse(m -> {
+            scheduler.setAdmissionMargin(m);
             LOG.info("worker {}: real-time admission on: newcomers wait (and turn-requests pause) while a speaking turn"
-                    + " is less than {} ms of audio ahead of its playback", config.instanceId(), marginMs);
-        }
+                    + " is less than {} ms of audio ahead of its playback ({}={}, device {})", config.instanceId(),
+                    m.toMillis(), ADMISSION_MARGIN_MS, admission, config.device());
+        }, () -> LOG.info("worker {}: real-time admission off: newcomers start whatever the speaking turns' margins"
+                + " ({}={}, device {})", config.instanceId(), ADMISSION_MARGIN_MS, admission, config.device()));
         // The chunked-prefill gap bound (issue 14 item 3) is off unless -Domnicall.worker.prefill-gap-bound=on: through
         // the whole app on 2 CPU cores it cost first audio at K=10 p50 1036-1044 -> 1714-1717 ms (session 12, four
         // interleaved PipelineBenchmark runs, load 1.0-2.2), because a newcomer's start then waits for every speaking

@@ -3,6 +3,7 @@ package dev.omnicall.app.config;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
+import dev.omnicall.worker.AdmissionMargin;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -92,8 +93,7 @@ public final class ConfigCheck {
         }
 
         omni2(p, c.worker().omni2());
-        c.worker().admissionMarginMs().filter(ms -> ms < 0).ifPresent(ms ->
-                p.add("omnicall.worker.admission-margin-ms=" + ms + " must be >= 0 (unset turns admission off)"));
+        c.worker().admissionMarginMs().flatMap(AdmissionMargin::problem).ifPresent(p::add);
         c.worker().prefillGapBound().map(String::strip).filter(v -> !v.equalsIgnoreCase("on") && !v.equalsIgnoreCase("off"))
                 .ifPresent(v -> p.add("omnicall.worker.prefill-gap-bound='" + v + "' must be on or off"));
         c.worker().prefillGapMarginMs().filter(ms -> ms < 0).ifPresent(ms ->

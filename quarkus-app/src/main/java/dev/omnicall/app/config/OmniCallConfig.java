@@ -154,10 +154,11 @@ public interface OmniCallConfig {
 
         /**
          * Real-time admission (gpu-workers' {@code TurnScheduler}): a newcomer starts only while every speaking turn
-         * is this many ms of audio ahead of its playback, otherwise the worker pauses {@code turn-requests}. Unset:
-         * off. Handed to the worker as {@code -Domnicall.worker.admission-margin-ms}.
+         * is this many ms of audio ahead of its playback, otherwise the worker pauses {@code turn-requests}.
+         * {@code auto} (unset): 400 ms on a GPU, off on the CPU (gpu-workers' {@code AdmissionMargin} says why);
+         * {@code off}; or N >= 0. Handed to the worker as {@code -Domnicall.worker.admission-margin-ms}.
          */
-        Optional<Long> admissionMarginMs();
+        Optional<String> admissionMarginMs();
 
         /**
          * The chunked-prefill gap bound: {@code on} lets at most one slice of a newcomer's start fall between two

@@ -83,7 +83,7 @@ public final class WorkerRoleService implements RoleService {
      */
     static Map<String, String> schedulerSettings(OmniCallConfig.Worker w) {
         Map<String, String> out = new LinkedHashMap<>();
-        w.admissionMarginMs().ifPresent(ms -> out.put(InferenceWorker.ADMISSION_MARGIN_MS, Long.toString(ms)));
+        w.admissionMarginMs().filter(s -> !s.isBlank()).ifPresent(s -> out.put(InferenceWorker.ADMISSION_MARGIN_MS, s.strip()));
         w.prefillGapBound().filter(s -> !s.isBlank()).ifPresent(s -> out.put(InferenceWorker.PREFILL_GAP_BOUND, s.strip()));
         w.prefillGapMarginMs().ifPresent(ms -> out.put(InferenceWorker.PREFILL_GAP_MARGIN_MS, Long.toString(ms)));
         return out;

@@ -95,7 +95,8 @@ class WorkerRoleServiceConfigTest {
     void shouldHandTheSchedulerKeysToTheWorkerOnlyWhenSet() {
         // Given no scheduler key, then both
         // When the role hands its settings to the worker
-        // Then it hands none (the worker's defaults: admission off, gap bound off), then each under the worker's names
+        // Then it hands none (the worker's defaults: admission auto = 400 ms on a GPU and off on the CPU, gap bound
+        // off), then each under the worker's names
         assertThat(WorkerRoleService.schedulerSettings(config(Map.of()).worker())).isEmpty();
         assertThat(WorkerRoleService.schedulerSettings(config(Map.of("omnicall.worker.admission-margin-ms", "400",
                 "omnicall.worker.prefill-gap-bound", "off", "omnicall.worker.prefill-gap-margin-ms", "300")).worker()))
@@ -110,6 +111,18 @@ class WorkerRoleServiceConfigTest {
                 "omnicall.worker.admission-margin-ms", "-5", "omnicall.worker.prefill-gap-margin-ms", "-1"))))
                 .anySatisfy(m -> assertThat(m).contains("omnicall.worker.prefill-gap-margin-ms=-1"))
                 .anySatisfy(m -> assertThat(m).contains("omnicall.worker.prefill-gap-bound='maybe'"))
-                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.admission-margin-ms=-5"));
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.admission-margin-ms='-5'"));
+        assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(Map.of("omnicall.worker.admission-margin-ms", "soon"))))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.admission-margin-ms='soon'").contains("auto"));
+        assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(Map.of("omnicall.worker.admission-margin-ms", "off"))))
+                .noneSatisfy(m -> assertThat(m).contains("admission"));
+    }
+
+    @Test
+    void shouldHandAutoAndOffAdmissionToTheWorkerAsWritten() {
+        assertThat(WorkerRoleService.schedulerSettings(config(Map.of("omnicall.worker.admission-margin-ms", " off")).worker()))
+                .containsExactly(Map.entry(dev.omnicall.worker.InferenceWorker.ADMISSION_MARGIN_MS, "off"));
+        assertThat(WorkerRoleService.schedulerSettings(config(Map.of("omnicall.worker.admission-margin-ms", "auto")).worker()))
+                .containsExactly(Map.entry(dev.omnicall.worker.InferenceWorker.ADMISSION_MARGIN_MS, "auto"));
     }
 }
