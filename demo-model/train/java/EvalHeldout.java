@@ -10,6 +10,7 @@ import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.Transcriber;
 import dev.omnicall.model.Transcription;
 import java.nio.file.Files;
@@ -49,7 +50,7 @@ public final class EvalHeldout {
                 try (NDScope scope = new NDScope()) {
                     NDArray encoded = model.encodeAudio(audio);
                     NDArray speech = model.adapt(encoded);
-                    OmniModel.Prompt prompt = model.prompt(speech, history, -1);
+                    Prompt prompt = model.prompt(speech, history, -1);
                     List<Long> tokens = new ArrayList<>();
                     try (KvCache cache = llm.newCache(prompt.keys().length + 65L)) {
                         LlamaModel.Output o = llm.forward(prompt.embeddings(), cache, prompt.keys());

@@ -29,6 +29,15 @@ public final class LogMelFrontend {
     private final NDArray dftSin; // [N_FFT, BINS], Hann window folded in
     private final NDArray melFilters; // [BINS, nMels]
 
+    /** Audio as float in [-1, 1] (what {@link #forward} takes) from signed 16-bit PCM. */
+    public static float[] pcmToFloat(short[] pcm) {
+        float[] out = new float[pcm.length];
+        for (int i = 0; i < pcm.length; i++) {
+            out[i] = pcm[i] / 32768f;
+        }
+        return out;
+    }
+
     /** paddedSeconds: 30 as the reference; 0 for the input's own length. */
     public LogMelFrontend(NDManager manager, int nMels, double paddedSeconds) {
         if (paddedSeconds < 0 || paddedSeconds > 30) {

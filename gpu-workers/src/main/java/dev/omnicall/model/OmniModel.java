@@ -4,7 +4,6 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.config.OmniConfig;
-import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.PrefixRoutedSource;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.WhisperCheckpoint;
@@ -58,16 +57,6 @@ public final class OmniModel implements AutoCloseable {
         this.transcriber = transcriber;
     }
 
-    /**
-     * DJL must never download: the libtorch natives come from the classpath jar. Called before the
-     * engine first loads.
-     */
-    public static void ensureOffline() {
-        if (System.getProperty("ai.djl.offline") == null) {
-            System.setProperty("ai.djl.offline", "true");
-        }
-    }
-
     public static OmniModel load(Path dir, ModelOptions options) {
         OmniConfig config = OmniConfig.read(dir);
         Path vocoderFile = dir.resolve(options.vocoderCheckpoint());
@@ -76,7 +65,7 @@ public final class OmniModel implements AutoCloseable {
         }
         VocoderConfig vocoderConfig = VocoderConfig.read(dir.resolve(options.vocoderConfig()));
         try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir);
-                WhisperCheckpoint whisper = openWhisperFileIfNeeded(shards, config, dir, options);
+                WhisperCheckpoint whisper = WhisperEncoderFile.openIfNeeded(shards, config, dir, options);
                 TensorSource vocoderWeights = vocoderFile.toString().endsWith(".safetensors")
                         ? SafeTensorsFile.open(vocoderFile) : TorchCheckpoint.open(vocoderFile, "generator")) {
             TensorSource weights = whisper == null ? shards
@@ -84,74 +73,6 @@ public final class OmniModel implements AutoCloseable {
             try (TranscriberLoader.Plan transcriberPlan = TranscriberLoader.plan(shards, whisper, config, dir, options)) {
                 return assemble(config, weights, vocoderConfig, vocoderWeights, dir, options, transcriberPlan);
             }
-        }
-    }
-
-    /**
-     * Where the Whisper encoder comes from. The shards win when they hold any {@code model.speech_encoder.*}
-     * tensor; otherwise openai's file named by the option or config.json {@code speech_encoder} (relative to
-     * dir unless absolute) is opened and its dims checked against config.json. Returns null for the shards.
-     */
-    public static WhisperCheckpoint openWhisperFileIfNeeded(TensorSource shards, OmniConfig config, Path dir,
-            ModelOptions options) {
-        String named = options.speechEncoder() != null ? options.speechEncoder() : config.speechEncoder();
-        String from = options.speechEncoder() != null ? "the speechEncoder option"
-                : "config.json speech_encoder";
-        long inShards = shards.names().stream().filter(n -> n.startsWith(WhisperEncoder.PREFIX)).count();
-        if (inShards > 0) {
-            LOG.info("speech encoder: {} tensors under {}* in the shards of {}{}", inShards, WhisperEncoder.PREFIX,
-                    dir, named == null ? "" : " (they win over " + dir.resolve(named) + " named by " + from + ")");
-            return null;
-        }
-        if (named == null || named.isBlank()) {
-            throw new CheckpointException("the shards in " + dir + " hold no " + WhisperEncoder.PREFIX
-                    + "* tensors and neither config.json speech_encoder nor the speechEncoder option names "
-                    + "openai's Whisper file (e.g. large-v3.pt)");
-        }
-        Path file = dir.resolve(named);
-        if (!Files.isRegularFile(file)) {
-            throw new CheckpointException("speech encoder file " + file + " (" + from + " '" + named
-                    + "') does not exist; the shards in " + dir + " hold no " + WhisperEncoder.PREFIX
-                    + "* tensors, so openai's Whisper checkpoint (large-v3.pt) is needed there, or its path in the "
-                    + "speechEncoder option (relative to the checkpoint dir unless absolute)");
-        }
-        WhisperCheckpoint whisper = WhisperCheckpoint.open(file, WhisperEncoder.PREFIX);
-        try {
-            checkDims(whisper, config);
-        } catch (RuntimeException e) {
-            whisper.close();
-            throw e;
-        }
-        LOG.info("speech encoder: {} encoder.* tensors from {} ({}; n_mels {}, n_audio_state {}, n_audio_layer {},"
-                + " n_audio_head {})", whisper.names().size(), file, from, whisper.dims().nMels(),
-                whisper.dims().nAudioState(), whisper.dims().nAudioLayer(), whisper.dims().nAudioHead());
-        return whisper;
-    }
-
-    private static void checkDims(WhisperCheckpoint whisper, OmniConfig config) {
-        WhisperCheckpoint.Dims d = whisper.dims();
-        String f = "speech encoder file " + whisper.file() + ": dims ";
-        requireSame(f + "n_audio_state", d.nAudioState(), "config.json speech_encoder_hidden_size",
-                config.speechEncoderHiddenSize());
-        requireSame(f + "n_audio_layer", d.nAudioLayer(), "config.json speech_encoder_num_layers",
-                config.speechEncoderNumLayers());
-        requireSame(f + "n_audio_head", d.nAudioHead(), "config.json speech_encoder_num_heads",
-                config.speechEncoderNumHeads());
-        var conv1 = whisper.info(WhisperEncoder.PREFIX + "conv1.weight");
-        if (conv1 != null && conv1.shape().length == 3) {
-            requireSame(f + "n_mels", d.nMels(), "the mel bins of its tensor encoder.conv1.weight "
-                    + conv1.shapeText() + " (dim 1)", (int) conv1.shape()[1]);
-        }
-        var pos = whisper.info(WhisperEncoder.PREFIX + "positional_embedding");
-        if (pos != null && pos.shape().length == 2) {
-            requireSame(f + "n_audio_ctx", d.nAudioCtx(), "the rows of its tensor encoder.positional_embedding "
-                    + pos.shapeText(), (int) pos.shape()[0]);
-        }
-    }
-
-    private static void requireSame(String what, int value, String against, int expected) {
-        if (value != expected) {
-            throw new CheckpointException(what + " is " + value + " but " + against + " is " + expected);
         }
     }
 
@@ -167,7 +88,7 @@ public final class OmniModel implements AutoCloseable {
 
     private static OmniModel assemble(OmniConfig config, TensorSource weights, VocoderConfig vocoderConfig,
             TensorSource vocoderWeights, Path tokenizerDir, ModelOptions options, TranscriberLoader.Plan transcriberPlan) {
-        ensureOffline();
+        TorchThreads.ensureOffline();
         long t0 = System.nanoTime();
         // The engine starts here unless the worker started it first (TorchThreads.start with its setting): then
         // this returns that start; otherwise the device's default thread counts apply.
@@ -196,31 +117,6 @@ public final class OmniModel implements AutoCloseable {
         } catch (RuntimeException e) {
             manager.close();
             throw e;
-        }
-    }
-
-    /** The prompt rows of one turn and what each position holds (token id, or negative for speech). */
-    public record Prompt(NDArray embeddings, long[] keys) {
-
-        /**
-         * A chat prompt's text before and after {@code <speech>}, tokenized and embedded by {@code llm}, with the speech
-         * rows between them; the speech positions get the keys {@code speechKey, speechKey - 1, ...} (negative, so
-         * that cached positions can be matched between turns). Both model families build their prompts here.
-         */
-        public static Prompt splice(LlamaModel llm, OmniTokenizer tokenizer, ChatPrompt.Parts parts, NDArray speech,
-                                    long speechKey) {
-            long[] before = tokenizer.encode(parts.beforeSpeech());
-            long[] after = tokenizer.encode(parts.afterSpeech());
-            int rows = (int) speech.getShape().get(0);
-            long[] keys = new long[before.length + rows + after.length];
-            System.arraycopy(before, 0, keys, 0, before.length);
-            for (int i = 0; i < rows; i++) {
-                keys[before.length + i] = speechKey - i;
-            }
-            System.arraycopy(after, 0, keys, before.length + rows, after.length);
-            NDArray embeddings = Ops.scoped(() -> llm.embed(before)
-                    .concat(speech.toType(llm.dataType(), false), 0).concat(llm.embed(after), 0));
-            return new Prompt(embeddings, keys);
         }
     }
 
@@ -257,15 +153,6 @@ public final class OmniModel implements AutoCloseable {
      */
     public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history, long speechKey) {
         return Prompt.splice(llm, tokenizer, ChatPrompt.build(history), speech, speechKey);
-    }
-
-    /** Audio as float in [-1, 1] from signed 16-bit PCM. */
-    public static float[] pcmToFloat(short[] pcm) {
-        float[] out = new float[pcm.length];
-        for (int i = 0; i < pcm.length; i++) {
-            out[i] = pcm[i] / 32768f;
-        }
-        return out;
     }
 
     public boolean isEos(long token) {

@@ -103,6 +103,16 @@ public final class TorchThreads {
     }
 
     /**
+     * DJL must never download: the libtorch natives come from the classpath jar. Called before the
+     * engine first loads.
+     */
+    public static void ensureOffline() {
+        if (System.getProperty("ai.djl.offline") == null) {
+            System.setProperty("ai.djl.offline", "true");
+        }
+    }
+
+    /**
      * Starts DJL's PyTorch engine with the setting's thread counts (from the first call on, later calls return
      * the first call's result), and logs one line with the counts torch reports. If the engine was started
      * before, by code that did not come through here, the intra-op count is set on the running engine (torch
@@ -113,7 +123,7 @@ public final class TorchThreads {
             return started;
         }
         Plan plan = resolve(setting, gpu, System.getProperties());
-        OmniModel.ensureOffline();
+        ensureOffline();
         // DJL reads these two properties once, while the engine starts just below.
         if (plan.intraOp() != DJL_DEFAULT) {
             System.setProperty(DJL_INTRA, Integer.toString(plan.intraOp()));

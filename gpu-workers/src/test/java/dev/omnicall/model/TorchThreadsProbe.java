@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class TorchThreadsProbe {
 
     public static void main(String[] args) throws Exception {
-        OmniModel.ensureOffline();
+        TorchThreads.ensureOffline();
         switch (args[0]) {
             case "djl" -> Engine.getEngine("PyTorch");
             case "setting" -> TorchThreads.start(args[1], false);

@@ -12,7 +12,8 @@ import dev.omnicall.events.TurnMetrics;
 import dev.omnicall.events.TurnRequest;
 import dev.omnicall.events.TurnTimings;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.LogMelFrontend;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.testbroker.TestBrokerCondition;
 import dev.omnicall.testbroker.TestBrokerResource;
@@ -263,8 +264,8 @@ class Omni2CallIT {
             assertThat(past.getUserAudio()).as("turn 0's audio in turn 1's history").isNotNull();
             assertThat(pcm(past.getUserAudio())).isEqualTo(pcm(first.getAudio()));
             assertThat(past.getAssistantText().strip()).isEqualTo(reply0.strip());
-            long key0 = Omni2Model.speechKey(OmniModel.pcmToFloat(pcm(first.getAudio())));
-            long key1 = Omni2Model.speechKey(OmniModel.pcmToFloat(pcm(second.getAudio())));
+            long key0 = Omni2Model.speechKey(LogMelFrontend.pcmToFloat(pcm(first.getAudio())));
+            long key1 = Omni2Model.speechKey(LogMelFrontend.pcmToFloat(pcm(second.getAudio())));
 
             // And the worker's prompt for turn 1 held its speech; for turn 2, turn 1's speech (same key, same rows)
             // before turn 2's own

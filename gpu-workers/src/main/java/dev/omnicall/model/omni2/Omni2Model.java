@@ -11,22 +11,22 @@ import ai.djl.ndarray.types.DataType;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.ChatPrompt;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.OmniTokenizer;
 import dev.omnicall.model.Ops;
 import dev.omnicall.model.SpeechAdaptor;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.WhisperEncoder;
+import dev.omnicall.model.WhisperEncoderFile;
 import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.io.PrefixRoutedSource;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TensorSource;
 import dev.omnicall.model.io.WhisperCheckpoint;
-import dev.omnicall.model.stream.SpeechGenerator;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -97,7 +97,7 @@ public final class Omni2Model implements AutoCloseable {
         Omni2Config config = Omni2Config.read(dir);
         OmniConfig speech = config.speechBlocks();
         try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir);
-                WhisperCheckpoint whisper = OmniModel.openWhisperFileIfNeeded(shards, speech, dir, options)) {
+                WhisperCheckpoint whisper = WhisperEncoderFile.openIfNeeded(shards, speech, dir, options)) {
             TensorSource weights = whisper == null ? shards
                     : new PrefixRoutedSource(shards, WhisperEncoder.PREFIX, whisper);
             return assemble(config, weights, dir, options, decoderDir);
@@ -106,7 +106,7 @@ public final class Omni2Model implements AutoCloseable {
 
     private static Omni2Model assemble(Omni2Config config, TensorSource weights, Path dir, ModelOptions options,
             Path decoderDir) {
-        OmniModel.ensureOffline();
+        TorchThreads.ensureOffline();
         long t0 = System.nanoTime();
         TorchThreads.start(TorchThreads.AUTO, options.djlDevice().isGpu());
         NDManager manager = NDManager.newBaseManager(options.djlDevice(), Engine.getEngine("PyTorch").getEngineName());
@@ -237,7 +237,7 @@ public final class Omni2Model implements AutoCloseable {
             System.arraycopy(k, 0, keys, at, k.length);
             at += k.length;
         }
-        int reused = Math.min(SpeechGenerator.commonPrefix(cachedKeys, keys), total - 1);
+        int reused = Math.min(Prompt.commonPrefix(cachedKeys, keys), total - 1);
         // the rows after the reused prefix: text embedded, speech encoded (only a speech that reaches past it)
         int encoded = 0;
         NDList parts = new NDList();
@@ -296,8 +296,8 @@ public final class Omni2Model implements AutoCloseable {
     }
 
     /** The chat prompt ({@link Omni2ChatPrompt}) with the speech rows where {@code <speech>} stands, history as text. */
-    public OmniModel.Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
-        return OmniModel.Prompt.splice(llm, tokenizer, Omni2ChatPrompt.build(history), speech, SPEECH_KEY);
+    public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
+        return Prompt.splice(llm, tokenizer, Omni2ChatPrompt.build(history), speech, SPEECH_KEY);
     }
 
     public boolean isStop(long token) {

@@ -2,9 +2,11 @@ package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
+import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ChatPrompt.HistoryTurn;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.KvPool;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.OmniModel;
@@ -113,7 +115,7 @@ public final class SpeechGenerator {
 
     /** Starts a turn from 16 kHz signed 16-bit PCM. */
     public TurnGenerator start(short[] pcm16k, List<HistoryTurn> history, CallCache reuse) {
-        return start(OmniModel.pcmToFloat(pcm16k), history, reuse);
+        return start(LogMelFrontend.pcmToFloat(pcm16k), history, reuse);
     }
 
     /**
@@ -157,7 +159,7 @@ public final class SpeechGenerator {
             }
             // the chat prompt with the speech spliced in
             long speechKey = -1 - SPEECH_KEYS.getAndIncrement() * 100_000L;
-            OmniModel.Prompt prompt = model.prompt(speech, history, speechKey);
+            Prompt prompt = model.prompt(speech, history, speechKey);
             embeddings = prompt.embeddings();
             NDScope.unregister(embeddings);
             int total = prompt.keys().length;
@@ -167,7 +169,7 @@ public final class SpeechGenerator {
             if (cache == null) {
                 cache = model.llm().newCache(needed);
             }
-            int reused = Math.min(commonPrefix(cache.positionKeys(), prompt.keys()), total - 1);
+            int reused = Math.min(Prompt.commonPrefix(cache.positionKeys(), prompt.keys()), total - 1);
             cache.truncate(reused);
             return new TurnStart(this, startUs, prompt.keys(), reused, embeddings, cache, encoderOut);
         } catch (RuntimeException e) {
@@ -386,16 +388,6 @@ public final class SpeechGenerator {
         }
         return model.ctc().stepAll(live.stream().map(TurnGenerator::ctcStream).toList(),
                 live.stream().map(TurnGenerator::pendingState).toList());
-    }
-
-    /** How many leading keys two position-key sequences share (a call cache's reusable prefix). */
-    public static int commonPrefix(long[] a, long[] b) {
-        int n = Math.min(a.length, b.length);
-        int i = 0;
-        while (i < n && a[i] == b[i]) {
-            i++;
-        }
-        return i;
     }
 
     static long nowUs() {

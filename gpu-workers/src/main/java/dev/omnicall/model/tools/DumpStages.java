@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
@@ -52,7 +53,7 @@ public final class DumpStages {
             NDArray speech = model.adaptor().forward(encoded);
             put(w, "adaptor_out", speech);
             // prompt and greedy decoding, keeping the states the speech decoder reads
-            OmniModel.Prompt prompt = model.prompt(speech, List.of(), -1);
+            Prompt prompt = model.prompt(speech, List.of(), -1);
             w.putLongs("prompt_keys", new long[] {prompt.keys().length}, prompt.keys());
             LlamaModel llm = model.llm();
             List<Long> tokens = new ArrayList<>();

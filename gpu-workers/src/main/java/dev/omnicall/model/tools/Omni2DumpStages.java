@@ -9,7 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.SafeTensorsWriter;
 import dev.omnicall.model.omni2.FlowMatching;
@@ -81,7 +81,7 @@ public final class Omni2DumpStages {
             NDArray speech = model.adaptor().forward(encoded);
             put(w, "adaptor_out", speech);
             // the prompt (negative keys: the speech rows), greedy text, each token's state handed to the TTS LM
-            OmniModel.Prompt prompt = model.prompt(speech, List.of());
+            Prompt prompt = model.prompt(speech, List.of());
             w.putLongs("prompt_keys", new long[] {prompt.keys().length}, prompt.keys());
             List<Long> tokens = new ArrayList<>();
             NDList states = new NDList();

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
@@ -87,7 +88,7 @@ public final class StageCompare {
             NDArray speech = model.adaptor().forward(encoded);
             t.put("adaptor_out", Tensor.of(speech));
             // prompt, prefill, then one token at a time
-            OmniModel.Prompt prompt = model.prompt(speech, List.of(), -1);
+            Prompt prompt = model.prompt(speech, List.of(), -1);
             LlamaModel llm = model.llm();
             int limit = forced == null ? maxTokens : forced.length;
             List<Long> chosen = new ArrayList<>();

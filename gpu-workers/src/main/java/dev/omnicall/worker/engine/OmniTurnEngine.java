@@ -3,6 +3,7 @@ package dev.omnicall.worker.engine;
 import dev.omnicall.model.ChatPrompt;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.stream.AudioPiece;
@@ -288,7 +289,7 @@ public final class OmniTurnEngine implements TurnEngine {
     @Override
     public StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
         CallCache kept = keptCache(reuse);
-        TurnStart start = generator.begin(OmniModel.pcmToFloat(input.pcm16k()), history(input), kept);
+        TurnStart start = generator.begin(LogMelFrontend.pcmToFloat(input.pcm16k()), history(input), kept);
         return new StartingSession() {
             private boolean taken;
 

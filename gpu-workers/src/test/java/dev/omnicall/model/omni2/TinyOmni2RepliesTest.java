@@ -8,7 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.TinyModels;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -74,7 +74,7 @@ class TinyOmni2RepliesTest {
         List<Long> tokens = new ArrayList<>();
         try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16)) {
             scope.suppressNotUsedWarning();
-            OmniModel.Prompt prompt = model.prompt(model.encodeSpeech(audio), List.of());
+            Prompt prompt = model.prompt(model.encodeSpeech(audio), List.of());
             NDArray logits = llm.forward(prompt.embeddings(), cache, prompt.keys()).lastLogits();
             while (true) {
                 long token = logits.argMax().toType(DataType.INT64, false).getLong();
@@ -123,7 +123,7 @@ class TinyOmni2RepliesTest {
         try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16);
                 TtsStream tts = m.tts().newStream(schedule, TtsSampling.greedy())) {
             scope.suppressNotUsedWarning();
-            OmniModel.Prompt prompt = m.prompt(m.encodeSpeech(audio), List.of());
+            Prompt prompt = m.prompt(m.encodeSpeech(audio), List.of());
             LlamaModel.Output out = llm.forward(prompt.embeddings(), cache, prompt.keys());
             NDArray state = out.hidden().get(out.hidden().getShape().get(0) - 1);
             NDArray logits = out.lastLogits();

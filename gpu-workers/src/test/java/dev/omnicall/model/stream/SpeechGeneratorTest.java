@@ -10,6 +10,7 @@ import dev.omnicall.model.ChatPrompt.HistoryTurn;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.TinyModels;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
@@ -53,7 +54,7 @@ class SpeechGeneratorTest {
     /** The slow, obvious reference: greedy decoding with full states, then the CTC decoder over all of them. */
     private int[] wholeUtteranceUnits(float[] input) {
         NDList states = new NDList();
-        OmniModel.Prompt prompt = model.prompt(model.encodeSpeech(input), List.of(), -1);
+        Prompt prompt = model.prompt(model.encodeSpeech(input), List.of(), -1);
         LlamaModel llm = model.llm();
         try (KvCache cache = llm.newCache(256)) {
             LlamaModel.Output out = llm.forward(prompt.embeddings(), cache, prompt.keys());

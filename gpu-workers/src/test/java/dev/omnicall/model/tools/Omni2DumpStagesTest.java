@@ -8,7 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.io.SafeTensorsFile;
 import dev.omnicall.model.omni2.FlowMatching;
@@ -134,7 +134,7 @@ class Omni2DumpStagesTest {
     void shouldReproduceTheTextAndStatesFromTheDumpedSpeechRowsAndPromptKeys() {
         // the prompt around the dumped speech rows, its keys the dumped ones; then the dumped tokens fed back
         LlamaModel llm = model.llm();
-        OmniModel.Prompt prompt = model.prompt(floats("adaptor_out"), List.of());
+        Prompt prompt = model.prompt(floats("adaptor_out"), List.of());
         assertThat(prompt.keys()).isEqualTo(longs("prompt_keys"));
         long[] tokens = longs("token_ids");
         NDArray hidden = floats("llm_hidden");

@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.LlamaModel;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.omni2.Omni2ChatPrompt;
 import dev.omnicall.model.omni2.Omni2Model;
@@ -78,13 +79,13 @@ final class Omni2Session implements EngineSession {
         List<Omni2ChatPrompt.PastTurn> history = new ArrayList<>(input.history().size());
         for (TurnInput.PastTurn t : input.history()) {
             history.add(new Omni2ChatPrompt.PastTurn(t.userText(),
-                    t.userAudio16k() == null ? null : OmniModel.pcmToFloat(t.userAudio16k()), t.assistantText()));
+                    t.userAudio16k() == null ? null : LogMelFrontend.pcmToFloat(t.userAudio16k()), t.assistantText()));
         }
         SequenceCache c = kept != null && kept.isClosed() ? null : kept;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             // the prompt's keys, the prefix the call's cache holds, the rest embedded or encoded
-            Omni2Model.PromptPlan plan = model.plan(OmniModel.pcmToFloat(input.pcm16k()), history,
+            Omni2Model.PromptPlan plan = model.plan(LogMelFrontend.pcmToFloat(input.pcm16k()), history,
                     c == null ? new long[0] : c.positionKeys());
             NDScope.register(plan.rows());
             promptKeys = plan.keys();

@@ -10,15 +10,14 @@ import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.ChatPrompt;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.omni2.Omni2ChatPrompt;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.worker.engine.ConversationSnapshot;
-import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.StepOutput;
 import dev.omnicall.worker.engine.TurnInput;
 import java.util.ArrayList;
@@ -96,8 +95,8 @@ class Omni2MultiTurnTest {
         LlamaModel llm = model.llm();
         try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16)) {
             scope.suppressNotUsedWarning();
-            float[] a1 = OmniModel.pcmToFloat(audio1);
-            float[] a2 = OmniModel.pcmToFloat(audio2);
+            float[] a1 = LogMelFrontend.pcmToFloat(audio1);
+            float[] a2 = LogMelFrontend.pcmToFloat(audio2);
             NDArray s1 = model.encodeSpeech(a1).toType(llm.dataType(), false);
             NDArray s2 = model.encodeSpeech(a2).toType(llm.dataType(), false);
             List<Long> keys = new ArrayList<>();
@@ -152,8 +151,8 @@ class Omni2MultiTurnTest {
             assertThat(cold.promptKeys()).isEqualTo(reference.keys());
             // (the worker's debug log names the same pieces: turn 1's speech, then turn 2's, each key x rows)
             assertThat(Omni2Session.speechPieces(kept.promptKeys())).isEqualTo("["
-                    + Omni2Model.speechKey(OmniModel.pcmToFloat(audio1)) + "x" + rows1 + ", "
-                    + Omni2Model.speechKey(OmniModel.pcmToFloat(audio2)) + "x" + model.speechRows(audio2.length) + "]");
+                    + Omni2Model.speechKey(LogMelFrontend.pcmToFloat(audio1)) + "x" + rows1 + ", "
+                    + Omni2Model.speechKey(LogMelFrontend.pcmToFloat(audio2)) + "x" + model.speechRows(audio2.length) + "]");
             // And the kept cache covered turn 1's speech (not encoded again), the cold start encoded both
             System.out.printf("turn 2: %d prompt rows, %d reused from the kept cache (turn 1: %d prompt rows, %d of them"
                     + " speech, reply tokens %s = '%s')%n", reference.keys().length, kept.reusedPositions(),
@@ -187,7 +186,7 @@ class Omni2MultiTurnTest {
         int turn1Rows;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            Omni2Model.PromptPlan plan = model.plan(OmniModel.pcmToFloat(audio1), List.of(), new long[0]);
+            Omni2Model.PromptPlan plan = model.plan(LogMelFrontend.pcmToFloat(audio1), List.of(), new long[0]);
             turn1Rows = plan.keys().length;
             llm.forward(plan.rows(), cache, plan.keys());
             for (long t : replyTokens) {
@@ -237,12 +236,12 @@ class Omni2MultiTurnTest {
                 new TurnInput.PastTurn(1, "what time is it", null, "nine")));
         try (Omni2Session s = (Omni2Session) engine.start(turn2, null)) {
             // Then its transcript stands in the user turn, and only this turn's speech is encoded
-            long[] expected = model.prompt(model.encodeSpeech(OmniModel.pcmToFloat(audio2)),
+            long[] expected = model.prompt(model.encodeSpeech(LogMelFrontend.pcmToFloat(audio2)),
                     List.of(new ChatPrompt.HistoryTurn("what time is it", "nine"))).keys();
             long[] keys = s.promptKeys();
             assertThat(keys).hasSameSizeAs(expected);
             assertThat(s.speechEncoded()).isEqualTo(1);
-            long base = Omni2Model.speechKey(OmniModel.pcmToFloat(audio2));
+            long base = Omni2Model.speechKey(LogMelFrontend.pcmToFloat(audio2));
             for (int i = 0; i < keys.length; i++) {
                 assertThat(keys[i]).isEqualTo(expected[i] < 0 ? base - (Omni2Model.SPEECH_KEY - expected[i])
                         : expected[i]);
@@ -253,7 +252,7 @@ class Omni2MultiTurnTest {
     @Test
     void shouldGiveAFreshStartTheSameKeysForTheSameAudio() {
         // The speech keys are a function of the samples: the same audio matches, one changed sample does not
-        float[] a = OmniModel.pcmToFloat(pcm(0.5, 4));
+        float[] a = LogMelFrontend.pcmToFloat(pcm(0.5, 4));
         float[] b = a.clone();
         b[100] += 1e-3f;
         assertThat(Omni2Model.speechKey(a)).isEqualTo(Omni2Model.speechKey(a.clone())).isNegative()

@@ -6,10 +6,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.Prompt;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.SpeechStream;
@@ -119,8 +120,8 @@ class Omni2TurnEngineTest {
         List<Long> tokens = new ArrayList<>();
         try (NDScope scope = new NDScope(); KvCache cache = llm.newCache(16)) {
             scope.suppressNotUsedWarning();
-            NDArray speech = model.encodeSpeech(OmniModel.pcmToFloat(pcm));
-            OmniModel.Prompt prompt = model.prompt(speech, List.of());
+            NDArray speech = model.encodeSpeech(LogMelFrontend.pcmToFloat(pcm));
+            Prompt prompt = model.prompt(speech, List.of());
             LlamaModel.Output out = llm.forward(prompt.embeddings(), cache, prompt.keys());
             NDArray state = out.hidden().get(out.hidden().getShape().get(0) - 1);
             NDArray logits = out.lastLogits();
