@@ -5,7 +5,7 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
@@ -37,11 +37,11 @@ public final class EvalHeldout {
             LlamaModel llm = model.llm();
             for (JsonElement e : in) {
                 JsonObject item = e.getAsJsonObject();
-                List<ChatPrompt.HistoryTurn> history = new ArrayList<>();
+                List<HistoryTurn> history = new ArrayList<>();
                 if (item.has("history")) {
                     for (JsonElement t : item.getAsJsonArray("history")) {
                         JsonArray p = t.getAsJsonArray();
-                        history.add(new ChatPrompt.HistoryTurn(p.get(0).isJsonNull() ? null : p.get(0).getAsString(),
+                        history.add(new HistoryTurn(p.get(0).isJsonNull() ? null : p.get(0).getAsString(),
                                 p.get(1).getAsString()));
                     }
                 }

@@ -2,8 +2,10 @@ import com.google.gson.Gson;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.OmniTokenizer;
+import dev.omnicall.model.Prompt;
+import dev.omnicall.model.omni.ChatPrompt;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,13 +29,13 @@ public final class PromptIds {
             JsonArray before = new JsonArray();
             String after = null;
             for (JsonElement h : in.getAsJsonArray("histories")) {
-                List<ChatPrompt.HistoryTurn> turns = new ArrayList<>();
+                List<HistoryTurn> turns = new ArrayList<>();
                 for (JsonElement t : h.getAsJsonArray()) {
                     JsonArray pair = t.getAsJsonArray();
-                    turns.add(new ChatPrompt.HistoryTurn(pair.get(0).isJsonNull() ? null : pair.get(0).getAsString(),
+                    turns.add(new HistoryTurn(pair.get(0).isJsonNull() ? null : pair.get(0).getAsString(),
                             pair.get(1).getAsString()));
                 }
-                ChatPrompt.Parts parts = ChatPrompt.build(turns);
+                Prompt.Parts parts = ChatPrompt.build(turns);
                 before.add(gson.toJsonTree(tok.encode(parts.beforeSpeech())));
                 after = parts.afterSpeech();
             }

@@ -10,6 +10,7 @@ import dev.omnicall.model.io.WhisperCheckpoint;
 import dev.omnicall.model.io.TensorSource;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.SafeTensorsFile;
+import dev.omnicall.model.omni.ChatPrompt;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.omni.UnitVocoder;
 import dev.omnicall.model.omni.VocoderConfig;
@@ -151,7 +152,7 @@ public final class OmniModel implements AutoCloseable {
      * The chat prompt with the speech rows spliced in at {@code <speech>}; speechKey (negative) names
      * this turn's speech so that cached positions can be matched between turns.
      */
-    public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history, long speechKey) {
+    public Prompt prompt(NDArray speech, List<HistoryTurn> history, long speechKey) {
         return Prompt.splice(llm, tokenizer, ChatPrompt.build(history), speech, speechKey);
     }
 

@@ -12,12 +12,16 @@ import ai.djl.ndarray.NDArray;
  */
 public record Prompt(NDArray embeddings, long[] keys) {
 
+    /** A chat template's text before the speech rows and after them (each family's template builds one). */
+    public record Parts(String beforeSpeech, String afterSpeech) {
+    }
+
     /**
      * A chat prompt's text before and after {@code <speech>}, tokenized and embedded by {@code llm}, with the speech
      * rows between them; the speech positions get the keys {@code speechKey, speechKey - 1, ...} (negative, so
      * that cached positions can be matched between turns).
      */
-    public static Prompt splice(LlamaModel llm, OmniTokenizer tokenizer, ChatPrompt.Parts parts, NDArray speech,
+    public static Prompt splice(LlamaModel llm, OmniTokenizer tokenizer, Parts parts, NDArray speech,
                                 long speechKey) {
         long[] before = tokenizer.encode(parts.beforeSpeech());
         long[] after = tokenizer.encode(parts.afterSpeech());

@@ -2,6 +2,7 @@ package dev.omnicall.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.omnicall.model.omni.ChatPrompt;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -20,7 +21,7 @@ class OmniTokenizerTest {
     @Test
     void shouldStartThePromptWithExactlyOneBeginOfTextWhenTheTokenizerWouldAddAnother() {
         // the tiny tokenizer.json, like Llama-3's, has a post-processor that prepends <|begin_of_text|>
-        ChatPrompt.Parts parts = ChatPrompt.build(List.of());
+        Prompt.Parts parts = ChatPrompt.build(List.of());
         long[] ids = tokenizer.encode(parts.beforeSpeech());
         assertThat(ids[0]).isEqualTo(TinyCheckpointWriter.BOS);
         assertThat(ids[1]).isNotEqualTo(TinyCheckpointWriter.BOS);

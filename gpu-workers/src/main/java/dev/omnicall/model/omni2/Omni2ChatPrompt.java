@@ -1,6 +1,7 @@
 package dev.omnicall.model.omni2;
 
-import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.HistoryTurn;
+import dev.omnicall.model.Prompt;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -9,7 +10,7 @@ import java.util.List;
  * system message (no system message is supplied), every user turn being {@code <speech>} (that turn's projected
  * speech rows go there, each turn its own), assistant turns their text replies, then the open assistant header.
  * An earlier caller turn whose audio is no longer carried (the conversation keeps audio for its recent turns only)
- * goes in as its transcript, or {@link ChatPrompt#UNTRANSCRIBED_USER}.
+ * goes in as its transcript, or {@link HistoryTurn#UNTRANSCRIBED_USER}.
  */
 public final class Omni2ChatPrompt {
     public static final String DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
@@ -49,7 +50,7 @@ public final class Omni2ChatPrompt {
                 out.add(new Speech(speech++));
                 text.setLength(0);
             } else {
-                text.append(t.userText() == null || t.userText().isBlank() ? ChatPrompt.UNTRANSCRIBED_USER
+                text.append(t.userText() == null || t.userText().isBlank() ? HistoryTurn.UNTRANSCRIBED_USER
                         : t.userText().strip());
             }
             text.append("<|im_end|>\n");
@@ -63,10 +64,10 @@ public final class Omni2ChatPrompt {
     }
 
     /** The prompt around this turn's speech with every earlier turn as text (history without audio). */
-    public static ChatPrompt.Parts build(List<ChatPrompt.HistoryTurn> history) {
+    public static Prompt.Parts build(List<HistoryTurn> history) {
         List<PastTurn> past = history.stream().map(t -> new PastTurn(t.userText(), null, t.assistantText())).toList();
         List<Piece> p = pieces(past);
-        return new ChatPrompt.Parts(((Text) p.get(0)).text(), ((Text) p.get(2)).text());
+        return new Prompt.Parts(((Text) p.get(0)).text(), ((Text) p.get(2)).text());
     }
 
     private static String turn(String role, String text) {

@@ -11,8 +11,8 @@ import ai.djl.ndarray.types.DataType;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.Prompt;
-import dev.omnicall.model.ChatPrompt;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
@@ -296,7 +296,7 @@ public final class Omni2Model implements AutoCloseable {
     }
 
     /** The chat prompt ({@link Omni2ChatPrompt}) with the speech rows where {@code <speech>} stands, history as text. */
-    public Prompt prompt(NDArray speech, List<ChatPrompt.HistoryTurn> history) {
+    public Prompt prompt(NDArray speech, List<HistoryTurn> history) {
         return Prompt.splice(llm, tokenizer, Omni2ChatPrompt.build(history), speech, SPEECH_KEY);
     }
 

@@ -2,8 +2,8 @@ package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.LogMelFrontend;
-import dev.omnicall.model.ChatPrompt.HistoryTurn;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.Prompt;

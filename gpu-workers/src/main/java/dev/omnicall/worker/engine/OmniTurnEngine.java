@@ -1,6 +1,6 @@
 package dev.omnicall.worker.engine;
 
-import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
@@ -328,10 +328,10 @@ public final class OmniTurnEngine implements TurnEngine {
         };
     }
 
-    private static List<ChatPrompt.HistoryTurn> history(TurnInput input) {
-        List<ChatPrompt.HistoryTurn> history = new ArrayList<>(input.history().size());
+    private static List<HistoryTurn> history(TurnInput input) {
+        List<HistoryTurn> history = new ArrayList<>(input.history().size());
         for (TurnInput.PastTurn t : input.history()) {
-            history.add(new ChatPrompt.HistoryTurn(t.userText(), t.assistantText()));
+            history.add(new HistoryTurn(t.userText(), t.assistantText()));
         }
         return history;
     }

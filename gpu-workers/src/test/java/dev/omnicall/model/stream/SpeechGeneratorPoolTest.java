@@ -2,7 +2,7 @@ package dev.omnicall.model.stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.omnicall.model.ChatPrompt.HistoryTurn;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;

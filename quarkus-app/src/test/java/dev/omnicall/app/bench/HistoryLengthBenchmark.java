@@ -1,12 +1,12 @@
 package dev.omnicall.app.bench;
 
 import ai.djl.ndarray.NDArray;
-import dev.omnicall.model.ChatPrompt;
-import dev.omnicall.model.ChatPrompt.HistoryTurn;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.Transcription;
+import dev.omnicall.model.omni.ChatPrompt;
 import dev.omnicall.model.stream.CallCache;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.SpeechGenerator;
@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
 
 /**
  * What a call's second turn pays for its history carrying the caller's first words (CallerText, issue 11) instead of
- * the placeholder an untranscribed turn gets ({@link ChatPrompt#UNTRANSCRIBED_USER}): in process, on the tiny
+ * the placeholder an untranscribed turn gets ({@link HistoryTurn.UNTRANSCRIBED_USER}): in process, on the tiny
  * checkpoint the zero-setup run and PipelineBenchmark use, one torch thread. For each variant of turn 0's user text
  * (the placeholder; the tiny random Whisper decoder's text capped at 16 tokens, about a trained decoder's length for
  * a short sentence; capped at 128, the default cap, which the random decoder always reaches) it runs turn 0 to its end,
@@ -93,7 +93,7 @@ public final class HistoryLengthBenchmark {
         }
         StringBuilder line = new StringBuilder("bench=history_length reps=" + reps);
         for (String v : userText.keySet()) {
-            String text = userText.get(v) == null ? ChatPrompt.UNTRANSCRIBED_USER : userText.get(v);
+            String text = userText.get(v) == null ? HistoryTurn.UNTRANSCRIBED_USER : userText.get(v);
             double p = PipelineBenchmark.percentile(prefill.get(v), 0.50);
             double s = PipelineBenchmark.percentile(toAudio.get(v), 0.50);
             System.out.printf(Locale.ROOT, "%-12s user text %3d chars, %3d history+speech-header tokens to prefill beyond the"

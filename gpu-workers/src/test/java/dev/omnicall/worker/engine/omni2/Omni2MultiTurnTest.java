@@ -7,7 +7,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.ChatPrompt;
+import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
@@ -237,7 +237,7 @@ class Omni2MultiTurnTest {
         try (Omni2Session s = (Omni2Session) engine.start(turn2, null)) {
             // Then its transcript stands in the user turn, and only this turn's speech is encoded
             long[] expected = model.prompt(model.encodeSpeech(LogMelFrontend.pcmToFloat(audio2)),
-                    List.of(new ChatPrompt.HistoryTurn("what time is it", "nine"))).keys();
+                    List.of(new HistoryTurn("what time is it", "nine"))).keys();
             long[] keys = s.promptKeys();
             assertThat(keys).hasSameSizeAs(expected);
             assertThat(s.speechEncoded()).isEqualTo(1);

@@ -1,4 +1,7 @@
-package dev.omnicall.model;
+package dev.omnicall.model.omni;
+
+import dev.omnicall.model.HistoryTurn;
+import dev.omnicall.model.Prompt;
 
 import java.util.List;
 
@@ -12,32 +15,21 @@ public final class ChatPrompt {
             + "understand the speech content that the user provides, and assist the user with a variety of "
             + "tasks using natural language.";
     public static final String INSTRUCTION = "Please directly answer the questions in the user's speech.";
-    /** Stands in for a history turn whose caller words were not transcribed. */
-    public static final String UNTRANSCRIBED_USER = "(spoken question)";
-
-    /** An earlier exchange of the call. */
-    public record HistoryTurn(String userText, String assistantText) {
-    }
-
-    /** Text before the speech rows and text after them. */
-    public record Parts(String beforeSpeech, String afterSpeech) {
-    }
-
     private ChatPrompt() {
     }
 
-    public static Parts build(List<HistoryTurn> history) {
+    public static Prompt.Parts build(List<HistoryTurn> history) {
         StringBuilder before = new StringBuilder("<|begin_of_text|>");
         before.append(header("system")).append(SYSTEM.strip()).append("<|eot_id|>");
         for (HistoryTurn turn : history) {
-            String user = turn.userText() == null || turn.userText().isBlank() ? UNTRANSCRIBED_USER : turn.userText();
+            String user = turn.userText() == null || turn.userText().isBlank() ? HistoryTurn.UNTRANSCRIBED_USER : turn.userText();
             before.append(header("user")).append(user.strip()).append("<|eot_id|>");
             before.append(header("assistant")).append(turn.assistantText() == null ? "" : turn.assistantText().strip())
                     .append("<|eot_id|>");
         }
         before.append(header("user"));
         String after = "\n" + INSTRUCTION + "<|eot_id|>" + header("assistant");
-        return new Parts(before.toString(), after);
+        return new Prompt.Parts(before.toString(), after);
     }
 
     private static String header(String role) {
