@@ -3,7 +3,6 @@ package dev.omnicall.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.config.OmniConfig.RopeSettings;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;
@@ -26,7 +25,6 @@ public final class LlamaModel {
     final NDArray norm; // [dim]
     final NDArray lmHead; // [vocab, dim]; the same array as embedTokens when tied
     private final Spec spec;
-    private final OmniConfig config; // null for a model built from a Spec alone
     private final DataType type;
     private final NDManager manager;
 
@@ -60,12 +58,6 @@ public final class LlamaModel {
             require(rope != null && rope.theta() > 0, "rope_theta must be positive");
         }
 
-        /** LLaMA-Omni's Llama-3.1: config.json's sizes, no biases, llama3 RoPE scaling when configured. */
-        public static Spec llama(OmniConfig c) {
-            return new Spec("", c.hiddenSize(), c.intermediateSize(), c.numAttentionHeads(), c.numKeyValueHeads(),
-                    c.numHiddenLayers(), c.rmsNormEps(), c.rope(), c.vocabSize(), c.tieWordEmbeddings(), false);
-        }
-
         /** Qwen2 (Qwen2.5): q/k/v biases, RoPE with {@code ropeTheta} and no scaling. */
         public static Spec qwen2(String prefix, int hiddenSize, int intermediateSize, int numAttentionHeads,
                 int numKeyValueHeads, int numHiddenLayers, double rmsNormEps, double ropeTheta, int vocabSize,
@@ -86,13 +78,8 @@ public final class LlamaModel {
         }
     }
 
-    LlamaModel(TensorSource src, NDManager m, DataType type, OmniConfig c) {
-        this(src, m, type, Spec.llama(c), c);
-    }
-
-    private LlamaModel(TensorSource src, NDManager m, DataType type, Spec s, OmniConfig c) {
+    private LlamaModel(TensorSource src, NDManager m, DataType type, Spec s) {
         this.spec = s;
-        this.config = c;
         this.type = type;
         this.manager = m;
         int dim = s.hiddenSize();
@@ -107,24 +94,16 @@ public final class LlamaModel {
     }
 
     /**
-     * A transformer of the given variation (e.g. LLaMA-Omni2's TTS LM, {@link Spec#qwen2}) with its weights
-     * from {@code src}; a missing or misshaped tensor fails with its name and both shapes.
+     * A transformer of the given variation (a family's LLM, e.g. {@code OmniConfig.llmSpec()}, or LLaMA-Omni2's TTS
+     * LM, {@link Spec#qwen2}) with its weights from {@code src}; a missing or misshaped tensor fails with its name and
+     * both shapes.
      */
     public static LlamaModel load(TensorSource src, NDManager m, DataType type, Spec spec) {
-        return new LlamaModel(src, m, type, spec, null);
+        return new LlamaModel(src, m, type, spec);
     }
 
     public Spec spec() {
         return spec;
-    }
-
-    /** The LLaMA-Omni config.json this model was built from (only the LLM of {@link OmniModel} has one). */
-    public OmniConfig config() {
-        if (config == null) {
-            throw new IllegalStateException("this transformer was built from a Spec (prefix '" + spec.prefix()
-                    + "'), not from an OmniConfig: use spec()");
-        }
-        return config;
     }
 
     public DataType dataType() {

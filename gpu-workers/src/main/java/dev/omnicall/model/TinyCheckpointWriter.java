@@ -341,7 +341,7 @@ public final class TinyCheckpointWriter {
 
     private SafeTensorsWriter llm(OmniConfig c) {
         SafeTensorsWriter w = new SafeTensorsWriter();
-        transformer(w, LlamaModel.Spec.llama(c));
+        transformer(w, c.llmSpec());
         return w;
     }
 

@@ -18,8 +18,9 @@ import java.util.Properties;
  * the zero-setup run), and torch's OpenMP threads spin-wait for each other on busy cores. PipelineBenchmark K=10,
  * session 5: first audio p50 1.4-1.5 s with one thread, 3.6-4.4 s with DJL's default on 2 cores.
  *
- * <p>{@link #start} is the one way the worker starts the engine (the worker's start and {@link OmniModel}'s load
- * both call it); the first call decides and logs one line with the counts torch reports back.
+ * <p>{@link #start} is the one way the worker starts the engine (the worker's start and each family's model load,
+ * {@code OmniModel} and {@code Omni2Model}, call it); the first call decides and logs one line with the counts torch
+ * reports back.
  */
 public final class TorchThreads {
 

@@ -183,8 +183,11 @@ public final class Transcriber {
         return suppressedAtFirst.clone();
     }
 
-    /** Frees the masks (the model's manager frees them too). */
-    void close() {
+    /**
+     * Frees the masks (the model's manager frees them too). Public for the family's model that built it
+     * ({@link TranscriberLoader#build}), which closes it with itself; nobody else should.
+     */
+    public void close() {
         manager.close();
     }
 }

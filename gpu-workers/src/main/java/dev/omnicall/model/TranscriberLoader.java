@@ -24,14 +24,17 @@ import org.slf4j.LoggerFactory;
  * A missing part is not an error: the model loads without a transcriber and one INFO line says which part
  * is missing. A part that is there but wrong (misshaped tensor, dims that disagree, a vocabulary of the
  * wrong size) fails the load with a message naming it.
+ *
+ * <p>Public so that a model family's loader ({@code omni.OmniModel}) can ask for the transcriber: {@link #plan} while
+ * the checkpoint's files are open, {@link #build} once the device manager exists.
  */
-final class TranscriberLoader {
+public final class TranscriberLoader {
     private static final Logger LOG = LoggerFactory.getLogger(TranscriberLoader.class);
 
     /** A decoder source with its dims and where the vocabulary is, or the reason there is no transcriber. */
-    record Plan(TensorSource decoderWeights, WhisperDecoder.Dims dims, String decoderFrom, Path vocabulary,
+    public record Plan(TensorSource decoderWeights, WhisperDecoder.Dims dims, String decoderFrom, Path vocabulary,
             String vocabularyFrom, String absentReason, AutoCloseable owned) implements AutoCloseable {
-        static Plan absent(String reason) {
+        public static Plan absent(String reason) {
             return new Plan(null, null, null, null, null, reason, null);
         }
 
@@ -54,7 +57,7 @@ final class TranscriberLoader {
      * @param shards the checkpoint's shards
      * @param encoderFile openai's Whisper file when the encoder came from it, else null
      */
-    static Plan plan(TensorSource shards, WhisperCheckpoint encoderFile, OmniConfig config, Path dir,
+    public static Plan plan(TensorSource shards, WhisperCheckpoint encoderFile, OmniConfig config, Path dir,
             ModelOptions options) {
         if (!options.transcriber()) {
             return Plan.absent("switched off (ModelOptions transcriber=false)");
@@ -166,7 +169,7 @@ final class TranscriberLoader {
     }
 
     /** Loads decoder and vocabulary, or logs why there is no transcriber and returns null. */
-    static Transcriber build(Plan plan, NDManager manager, DataType type) {
+    public static Transcriber build(Plan plan, NDManager manager, DataType type) {
         if (plan.absentReason() != null) {
             LOG.info("transcriber: none, {}", plan.absentReason());
             return null;

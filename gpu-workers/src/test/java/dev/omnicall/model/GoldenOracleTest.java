@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.UnitVocoder;
 import java.io.InputStream;
 import java.nio.file.Files;

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.omni.CtcUnitDecoder;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.tools.DecodeBenchmark;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.omnicall.model;
 
+import dev.omnicall.model.omni.OmniModel;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 

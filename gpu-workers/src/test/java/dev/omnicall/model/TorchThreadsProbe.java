@@ -1,5 +1,6 @@
 package dev.omnicall.model;
 
+import dev.omnicall.model.omni.OmniModel;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;

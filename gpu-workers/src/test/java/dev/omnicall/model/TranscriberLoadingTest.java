@@ -18,6 +18,7 @@ import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
 import dev.omnicall.model.io.WhisperCheckpoint;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.SpeechGenerator;
 import dev.omnicall.model.stream.TurnGenerator;

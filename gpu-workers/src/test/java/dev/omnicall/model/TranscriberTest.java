@@ -1,5 +1,6 @@
 package dev.omnicall.model;
 
+import dev.omnicall.model.omni.OmniModel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -9,6 +9,7 @@ import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TorchCheckpoint;
 import dev.omnicall.model.io.WhisperCheckpoint;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.SpeechGenerator;
 import dev.omnicall.model.stream.TurnGenerator;

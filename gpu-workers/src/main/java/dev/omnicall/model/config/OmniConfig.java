@@ -1,5 +1,6 @@
 package dev.omnicall.model.config;
 
+import dev.omnicall.model.LlamaModel;
 import com.google.gson.annotations.JsonAdapter;
 import com.google.gson.annotations.SerializedName;
 import java.nio.file.Path;
@@ -152,6 +153,12 @@ public record OmniConfig(
     /** Blank is the class after the last unit. */
     public int ctcBlank() {
         return unitVocabSize;
+    }
+
+    /** LLaMA-Omni's Llama-3.1: config.json's sizes, no biases, llama3 RoPE scaling when configured. */
+    public LlamaModel.Spec llmSpec() {
+        return new LlamaModel.Spec("", hiddenSize, intermediateSize, numAttentionHeads, numKeyValueHeads,
+                numHiddenLayers, rmsNormEps, rope(), vocabSize, tieWordEmbeddings, false);
     }
 
     /** The llama3 rope settings that both the LLM and the CTC decoder use. */

@@ -9,7 +9,7 @@ import dev.omnicall.model.KvPool;
 import dev.omnicall.model.Prompt;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.LlamaModel;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.StreamingVocoder;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;

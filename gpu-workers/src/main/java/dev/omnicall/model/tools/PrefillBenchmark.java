@@ -2,9 +2,9 @@ package dev.omnicall.model.tools;
 
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.PrefillGapBudget;

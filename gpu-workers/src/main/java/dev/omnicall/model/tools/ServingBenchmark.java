@@ -2,7 +2,7 @@ package dev.omnicall.model.tools;
 
 import ai.djl.Device;
 import dev.omnicall.model.KvPool;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.SpeechGenerator;

@@ -9,7 +9,7 @@ import dev.omnicall.model.Prompt;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.LlamaModel;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.UnitVocoder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -5,7 +5,7 @@ import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.OmniModel;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.CallCache;
 import dev.omnicall.model.stream.CallerDecoder;
@@ -155,7 +155,7 @@ public final class OmniTurnEngine implements TurnEngine {
         long frames = (config.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
         long ctcBytes = config.maxBatch() * model.ctc().poolSlotBytes(frames);
         long wanted = Math.min(Long.getLong(POOL_POSITIONS, DEFAULT_POOL_POSITIONS),
-                llm.config().maxPositionEmbeddings());
+                model.config().maxPositionEmbeddings());
         int maxSlots = Integer.getInteger(POOL_MAX_SLOTS, 4 * config.maxBatch());
         PoolSizing size = poolSizing(config.kvCacheBytes(), ctcBytes, llm.poolSlotBytes(1), wanted, config.maxBatch(),
                 maxSlots);

@@ -7,7 +7,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.KvPool;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.omni.CtcUnitDecoder.CtcCollapser;
 import java.util.ArrayList;

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.omni.OmniModel;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.omni.OmniModel;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;

@@ -3,10 +3,10 @@ package dev.omnicall.model.stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDArray;
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.Transcriber;
 import dev.omnicall.model.Transcription;
+import dev.omnicall.model.omni.OmniModel;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;

@@ -2,8 +2,8 @@ package dev.omnicall.model.stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.omnicall.model.OmniModel;
 import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.StreamingVocoder;
 import dev.omnicall.model.omni.UnitVocoder;
 import java.util.ArrayList;

@@ -1,24 +1,33 @@
-package dev.omnicall.model;
+package dev.omnicall.model.omni;
 
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.HistoryTurn;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.LogMelFrontend;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniTokenizer;
+import dev.omnicall.model.Ops;
+import dev.omnicall.model.Prompt;
+import dev.omnicall.model.SpeechAdaptor;
+import dev.omnicall.model.TorchThreads;
+import dev.omnicall.model.Transcriber;
+import dev.omnicall.model.TranscriberLoader;
+import dev.omnicall.model.WhisperEncoder;
+import dev.omnicall.model.WhisperEncoderFile;
 import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.io.PrefixRoutedSource;
+import dev.omnicall.model.io.SafeTensorsFile;
 import dev.omnicall.model.io.ShardedCheckpoint;
-import dev.omnicall.model.io.WhisperCheckpoint;
 import dev.omnicall.model.io.TensorSource;
 import dev.omnicall.model.io.TorchCheckpoint;
-import dev.omnicall.model.io.SafeTensorsFile;
-import dev.omnicall.model.omni.ChatPrompt;
-import dev.omnicall.model.omni.CtcUnitDecoder;
-import dev.omnicall.model.omni.UnitVocoder;
-import dev.omnicall.model.omni.VocoderConfig;
+import dev.omnicall.model.io.WhisperCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import ai.djl.ndarray.NDArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,7 +111,7 @@ public final class OmniModel implements AutoCloseable {
             LogMelFrontend frontend = new LogMelFrontend(manager, nMels, options.paddedSeconds());
             WhisperEncoder encoder = new WhisperEncoder(weights, manager, type, config, nMels);
             SpeechAdaptor adaptor = new SpeechAdaptor(weights, manager, type, config);
-            LlamaModel llm = new LlamaModel(weights, manager, type, config);
+            LlamaModel llm = LlamaModel.load(weights, manager, type, config.llmSpec());
             CtcUnitDecoder ctc = new CtcUnitDecoder(weights, manager, type, config);
             UnitVocoder vocoder = new UnitVocoder(vocoderWeights, manager, vocoderConfig);
             if (vocoder.config().numEmbeddings() != config.unitVocabSize()) {
