@@ -218,7 +218,7 @@ public final class WorkerBenchmark {
     /** The same loaded model without caller transcription. */
     static OmniTurnEngine transcriptionOff(OmniTurnEngine on) {
         var g = on.generator();
-        return new OmniTurnEngine(new dev.omnicall.model.stream.SpeechGenerator(g.model(),
+        return new OmniTurnEngine(new dev.omnicall.model.omni.SpeechGenerator(g.model(),
                 g.options().withTranscription(dev.omnicall.model.stream.TranscriptionOptions.off())));
     }
 

@@ -14,7 +14,8 @@ public record AudioPiece(short[] pcm, int sampleRate, int unitCount, int seq, bo
         this(pcm, sampleRate, unitCount, seq, last, -1);
     }
 
-    AudioPiece withTextChars(int chars) {
+    /** The same chunk covering {@code chars} of the reply text (a family's turn loop counts them when it cuts one). */
+    public AudioPiece withTextChars(int chars) {
         return new AudioPiece(pcm, sampleRate, unitCount, seq, last, chars);
     }
 

@@ -3,7 +3,8 @@ package dev.omnicall.model.stream;
 /**
  * What the caller said in one turn, as the Whisper decoder heard it from the turn's own encoder output; or, when
  * the decoder failed on this utterance, {@code error} (the other fields then hold what was decoded before it).
- * A turn hands it out exactly once ({@link StepResult#callerText()} or {@link TurnGenerator#advanceCallerText}).
+ * A turn hands it out exactly once (LLaMA-Omni's turn loop: {@link dev.omnicall.model.omni.StepResult#callerText()} or
+ * {@link dev.omnicall.model.omni.TurnGenerator#advanceCallerText}).
  *
  * @param decodeStartUs when the decoder began on this utterance (epoch µs)
  * @param decodeDoneUs  when it finished (or failed)

@@ -1,7 +1,8 @@
 package dev.omnicall.model.stream;
 
 /**
- * How many prompt rows a newcomer's prefill slice ({@link TurnStart#advance}) may take so that it costs at most
+ * How many prompt rows a newcomer's prefill slice (LLaMA-Omni's
+ * {@link dev.omnicall.model.omni.TurnStart#advance}) may take so that it costs at most
  * {@code share} of one decode step of the speaking turns: the driver reports each step's time and each slice's time
  * and rows; the pace is the measured time per prefill row (a slice's fixed cost included, so it errs small) against
  * the measured step time, both smoothed. Until both are measured a slice takes {@code minRows}. A speaking turn's

@@ -4,15 +4,16 @@ import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.omni.ChunkSchedule;
+import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
+import dev.omnicall.model.omni.SpeechGenerator;
+import dev.omnicall.model.omni.StepResult;
+import dev.omnicall.model.omni.TurnGenerator;
+import dev.omnicall.model.omni.TurnStart;
 import dev.omnicall.model.stream.AudioPiece;
-import dev.omnicall.model.stream.GenerationOptions;
 import dev.omnicall.model.stream.PrefillGapBudget;
 import dev.omnicall.model.stream.PrefillPacer;
-import dev.omnicall.model.stream.SpeechGenerator;
-import dev.omnicall.model.stream.StepResult;
-import dev.omnicall.model.stream.TurnGenerator;
-import dev.omnicall.model.stream.TurnStart;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -153,7 +154,7 @@ public final class PrefillBenchmark {
         // Ω = 1: a running turn's chunk at every step that gives units, so its chunk gap is the loop time and grows by
         // exactly what the newcomer's work adds to a loop (with Ω up to 80 a gap spans tens of steps)
         GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(maxNew)
-                .withSchedule(dev.omnicall.model.stream.ChunkSchedule.parse(omega));
+                .withSchedule(ChunkSchedule.parse(omega));
         long positions = ServingBenchmark.slotPositions(model, maxNew);
         try (KvPool pool = model.llm().newPool(running + 1, positions);
                 KvPool ctcPool = model.ctc().newPool(running + 1, frames)) {

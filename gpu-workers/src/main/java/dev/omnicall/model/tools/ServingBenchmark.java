@@ -2,12 +2,12 @@ package dev.omnicall.model.tools;
 
 import ai.djl.Device;
 import dev.omnicall.model.KvPool;
+import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
+import dev.omnicall.model.omni.SpeechGenerator;
+import dev.omnicall.model.omni.StepResult;
+import dev.omnicall.model.omni.TurnGenerator;
 import dev.omnicall.model.stream.AudioPiece;
-import dev.omnicall.model.stream.GenerationOptions;
-import dev.omnicall.model.stream.SpeechGenerator;
-import dev.omnicall.model.stream.StepResult;
-import dev.omnicall.model.stream.TurnGenerator;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -5,12 +5,12 @@ import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.Transcription;
+import dev.omnicall.model.omni.CallCache;
 import dev.omnicall.model.omni.ChatPrompt;
+import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
-import dev.omnicall.model.stream.CallCache;
-import dev.omnicall.model.stream.GenerationOptions;
-import dev.omnicall.model.stream.SpeechGenerator;
-import dev.omnicall.model.stream.TurnGenerator;
+import dev.omnicall.model.omni.SpeechGenerator;
+import dev.omnicall.model.omni.TurnGenerator;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

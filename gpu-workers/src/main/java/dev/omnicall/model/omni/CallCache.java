@@ -1,4 +1,4 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
 import dev.omnicall.model.SequenceCache;
 

@@ -1,5 +1,8 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
+import dev.omnicall.model.stream.CallerDecoder;
+import dev.omnicall.model.stream.CallerTranscript;
+import dev.omnicall.model.stream.TranscriptionOptions;
 import ai.djl.ndarray.NDArray;
 
 /**

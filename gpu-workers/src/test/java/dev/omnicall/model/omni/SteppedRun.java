@@ -1,5 +1,6 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
+import dev.omnicall.model.stream.CallerDecoder;
 import java.util.function.IntConsumer;
 
 /**

@@ -1,4 +1,4 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
 import java.util.ArrayList;
 import java.util.List;

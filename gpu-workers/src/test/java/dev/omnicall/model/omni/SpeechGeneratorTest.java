@@ -1,17 +1,17 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
+import dev.omnicall.model.HistoryTurn;
+import dev.omnicall.model.KvCache;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.Prompt;
+import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.stream.AudioPiece;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDArrays;
-import dev.omnicall.model.HistoryTurn;
-import dev.omnicall.model.KvCache;
-import dev.omnicall.model.LlamaModel;
-import dev.omnicall.model.Prompt;
-import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.omni.OmniModel;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,11 +1,10 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.omni.OmniModel;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;

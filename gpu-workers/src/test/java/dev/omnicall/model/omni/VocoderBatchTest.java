@@ -1,11 +1,9 @@
-package dev.omnicall.model.stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
+package dev.omnicall.model.omni;
 
 import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.omni.OmniModel;
-import dev.omnicall.model.omni.StreamingVocoder;
-import dev.omnicall.model.omni.UnitVocoder;
+import dev.omnicall.model.stream.AudioPiece;
+import static org.assertj.core.api.Assertions.assertThat;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;

@@ -1,12 +1,15 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
-import ai.djl.ndarray.NDArray;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.Transcriber;
 import dev.omnicall.model.Transcription;
-import dev.omnicall.model.omni.OmniModel;
+import dev.omnicall.model.stream.AudioPiece;
+import dev.omnicall.model.stream.CallerDecoder;
+import dev.omnicall.model.stream.CallerTranscript;
+import dev.omnicall.model.stream.TranscriptionOptions;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDArray;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;

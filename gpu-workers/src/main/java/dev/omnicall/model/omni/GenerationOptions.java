@@ -1,11 +1,13 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
+
+import dev.omnicall.model.stream.TranscriptionOptions;
 
 /**
  * Streaming settings. schedule: Ω per chunk. maxNewTokens: hard stop for a reply. vocoderContextUnits:
  * units of the previous chunk re-synthesised (with their old durations) in front of a new chunk so the
  * convolutions see left context. crossfadeSamples: the tail of each chunk held back and crossfaded with
  * the same stretch re-synthesised by the next chunk (0 with no context). transcription: the caller's words
- * from the turn's encoder output (needs a {@link CallerDecoder}). Defaults: Ω 10,20,40,80; 512 tokens;
+ * from the turn's encoder output (needs a {@link dev.omnicall.model.stream.CallerDecoder}). Defaults: Ω 10,20,40,80; 512 tokens;
  * 4 units; 320 samples (20 ms); transcription off.
  */
 public record GenerationOptions(ChunkSchedule schedule, int maxNewTokens, int vocoderContextUnits,

@@ -1,4 +1,4 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
 /**
  * Wall-clock stamps of a turn in epoch microseconds (0 = not reached yet), named like the fields of

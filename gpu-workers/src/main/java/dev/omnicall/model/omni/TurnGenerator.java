@@ -1,10 +1,10 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
-import ai.djl.ndarray.NDArray;
-import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.SequenceCache;
-import dev.omnicall.model.omni.StreamingVocoder;
+import dev.omnicall.model.stream.AudioPiece;
+import dev.omnicall.model.stream.CallerTranscript;
+import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
 

@@ -1,4 +1,4 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;

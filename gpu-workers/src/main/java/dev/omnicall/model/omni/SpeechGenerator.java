@@ -1,16 +1,17 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDScope;
 import dev.omnicall.model.HistoryTurn;
-import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.KvPool;
+import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.Prompt;
 import dev.omnicall.model.SequenceCache;
-import dev.omnicall.model.LlamaModel;
-import dev.omnicall.model.omni.OmniModel;
-import dev.omnicall.model.omni.StreamingVocoder;
+import dev.omnicall.model.stream.AudioPiece;
+import dev.omnicall.model.stream.CallerDecoder;
+import dev.omnicall.model.stream.CallerTranscript;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;

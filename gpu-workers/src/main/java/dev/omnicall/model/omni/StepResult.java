@@ -1,5 +1,7 @@
-package dev.omnicall.model.stream;
+package dev.omnicall.model.omni;
 
+import dev.omnicall.model.stream.AudioPiece;
+import dev.omnicall.model.stream.CallerTranscript;
 import java.util.List;
 
 /**
