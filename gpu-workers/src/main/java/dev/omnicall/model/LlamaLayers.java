@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import dev.omnicall.model.config.OmniConfig.RopeSettings;
+import dev.omnicall.model.config.RopeSettings;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;
 import java.util.Arrays;

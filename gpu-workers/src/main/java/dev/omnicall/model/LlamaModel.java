@@ -3,7 +3,7 @@ package dev.omnicall.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.config.OmniConfig.RopeSettings;
+import dev.omnicall.model.config.RopeSettings;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;
 import java.util.List;

@@ -5,8 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import dev.omnicall.model.config.OmniConfig.RopeSettings;
 import dev.omnicall.model.config.RopeScaling;
+import dev.omnicall.model.config.RopeSettings;
 
 /**
  * Rotary position embedding in the Hugging Face layout (rotate_half over the two halves of a head),

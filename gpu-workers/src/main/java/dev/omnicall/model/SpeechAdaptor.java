@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.io.TensorSource;
 
 /**
@@ -21,7 +21,7 @@ public final class SpeechAdaptor {
     private final int k;
     private final int encoderDim;
 
-    public SpeechAdaptor(TensorSource src, NDManager m, DataType t, OmniConfig c) {
+    public SpeechAdaptor(TensorSource src, NDManager m, DataType t, SpeechBlocksConfig c) {
         this.k = c.speechEncoderDsRate();
         this.encoderDim = c.speechEncoderHiddenSize();
         long in = (long) k * encoderDim;

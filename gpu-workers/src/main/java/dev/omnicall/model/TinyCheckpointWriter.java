@@ -3,10 +3,11 @@ package dev.omnicall.model;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import dev.omnicall.model.config.Json;
-import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.config.RopeScaling;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.config.SpeechDecoderConfig;
 import dev.omnicall.model.omni.CtcUnitDecoder;
+import dev.omnicall.model.omni.OmniConfig;
 import dev.omnicall.model.omni.VocoderConfig;
 import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.SafeTensorsWriter;
@@ -169,7 +170,7 @@ public final class TinyCheckpointWriter {
         String s1 = "model-00001-of-00003.safetensors";
         String s2 = "model-00002-of-00003.safetensors";
         String s3 = "model-00003-of-00003.safetensors";
-        shards.put(s1, speechEncoderAndAdaptor(c, dir, true));
+        shards.put(s1, speechEncoderAndAdaptor(c.speechBlocks(), dir, true));
         shards.put(s2, llm(c));
         shards.put(s3, speechGenerator(c));
         JsonObject weightMap = new JsonObject();
@@ -202,7 +203,7 @@ public final class TinyCheckpointWriter {
     private static final int MELS = 128;
     private static final int AUDIO_CTX = 1500;
 
-    private SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c, Path dir, boolean withWhisperDecoder)
+    private SafeTensorsWriter speechEncoderAndAdaptor(SpeechBlocksConfig c, Path dir, boolean withWhisperDecoder)
             throws IOException {
         SafeTensorsWriter w = new SafeTensorsWriter();
         if (layout == EncoderLayout.IN_SHARDS) {
@@ -233,7 +234,7 @@ public final class TinyCheckpointWriter {
     }
 
     /** The encoder's tensors in openai's order and names (after {@code encoder.}), one random stream. */
-    private void whisperEncoder(OmniConfig c, Sink w) {
+    private void whisperEncoder(SpeechBlocksConfig c, Sink w) {
         int d = c.speechEncoderHiddenSize();
         w.put("conv1.weight", new long[] {d, MELS, 3}, gaussian(d * MELS * 3, 1 / Math.sqrt(MELS * 3)));
         w.put("conv1.bias", new long[] {d}, gaussian(d, 0.02));
@@ -266,7 +267,7 @@ public final class TinyCheckpointWriter {
     public static final int TEXT_CTX = 448;
 
     /** openai's ModelDimensions for the tiny Whisper (the text side as wide as the audio side, as in every Whisper). */
-    static Map<String, Object> whisperDims(OmniConfig c) {
+    static Map<String, Object> whisperDims(SpeechBlocksConfig c) {
         Map<String, Object> dims = new LinkedHashMap<>();
         dims.put("n_mels", MELS);
         dims.put("n_vocab", TinyTiktoken.nVocab());
@@ -287,7 +288,7 @@ public final class TinyCheckpointWriter {
      * decoder). The embedding rows of the special tokens other than end-of-text are drawn 4x larger, so an
      * unsuppressed greedy decode would pick specials: the suppression tests rely on that.
      */
-    private void whisperDecoder(OmniConfig c, Sink w) {
+    private void whisperDecoder(SpeechBlocksConfig c, Sink w) {
         SplittableRandom r = new SplittableRandom(seed ^ 0x5EEDDEC0DE5L);
         int d = c.speechEncoderHiddenSize();
         int vocab = TinyTiktoken.nVocab();
@@ -376,7 +377,7 @@ public final class TinyCheckpointWriter {
         }
 
         /** The Whisper encoder ({@code model.speech_encoder.*}, no Whisper decoder) and the adaptor, fp16. */
-        public SafeTensorsWriter speechEncoderAndAdaptor(OmniConfig c) {
+        public SafeTensorsWriter speechEncoderAndAdaptor(SpeechBlocksConfig c) {
             try {
                 return w.speechEncoderAndAdaptor(c, null, false);
             } catch (IOException e) {

@@ -2,7 +2,7 @@ package dev.omnicall.model;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.config.SpeechDecoderConfig;
 import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.TensorInfo;
@@ -57,7 +57,7 @@ public final class TranscriberLoader {
      * @param shards the checkpoint's shards
      * @param encoderFile openai's Whisper file when the encoder came from it, else null
      */
-    public static Plan plan(TensorSource shards, WhisperCheckpoint encoderFile, OmniConfig config, Path dir,
+    public static Plan plan(TensorSource shards, WhisperCheckpoint encoderFile, SpeechBlocksConfig config, Path dir,
             ModelOptions options) {
         if (!options.transcriber()) {
             return Plan.absent("switched off (ModelOptions transcriber=false)");
@@ -135,7 +135,7 @@ public final class TranscriberLoader {
     }
 
     /** The Whisper file named by the option or config.json when it exists (the encoder being in the shards). */
-    private static Path namedWhisperFile(OmniConfig config, Path dir, ModelOptions options) {
+    private static Path namedWhisperFile(SpeechBlocksConfig config, Path dir, ModelOptions options) {
         String named = options.speechEncoder() != null ? options.speechEncoder() : config.speechEncoder();
         if (named == null || named.isBlank()) {
             return null;
@@ -144,7 +144,7 @@ public final class TranscriberLoader {
         return Files.isRegularFile(file) ? file : null;
     }
 
-    private static WhisperDecoder.Dims shardDims(TensorSource shards, OmniConfig config, SpeechDecoderConfig dc,
+    private static WhisperDecoder.Dims shardDims(TensorSource shards, SpeechBlocksConfig config, SpeechDecoderConfig dc,
             Path dir) {
         int d = config.speechEncoderHiddenSize();
         TensorInfo embedding = shapeOf(shards, WhisperDecoder.PREFIX + "token_embedding.weight", dir);

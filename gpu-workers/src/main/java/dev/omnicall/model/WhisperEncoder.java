@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;
 import java.util.List;
@@ -66,7 +66,7 @@ public final class WhisperEncoder {
         }
     }
 
-    public WhisperEncoder(TensorSource src, NDManager m, DataType t, OmniConfig c, int nMels) {
+    public WhisperEncoder(TensorSource src, NDManager m, DataType t, SpeechBlocksConfig c, int nMels) {
         this.dim = c.speechEncoderHiddenSize();
         this.heads = c.speechEncoderNumHeads();
         conv1Weight = src.load(m, PREFIX + "conv1.weight", t, dim, nMels, 3);

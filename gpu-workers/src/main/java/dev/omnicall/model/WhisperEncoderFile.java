@@ -1,6 +1,6 @@
 package dev.omnicall.model;
 
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.TensorSource;
 import dev.omnicall.model.io.WhisperCheckpoint;
@@ -24,7 +24,7 @@ public final class WhisperEncoderFile {
      * tensor; otherwise openai's file named by the option or config.json {@code speech_encoder} (relative to
      * dir unless absolute) is opened and its dims checked against config.json. Returns null for the shards.
      */
-    public static WhisperCheckpoint openIfNeeded(TensorSource shards, OmniConfig config, Path dir,
+    public static WhisperCheckpoint openIfNeeded(TensorSource shards, SpeechBlocksConfig config, Path dir,
             ModelOptions options) {
         String named = options.speechEncoder() != null ? options.speechEncoder() : config.speechEncoder();
         String from = options.speechEncoder() != null ? "the speechEncoder option"
@@ -60,7 +60,7 @@ public final class WhisperEncoderFile {
         return whisper;
     }
 
-    private static void checkDims(WhisperCheckpoint whisper, OmniConfig config) {
+    private static void checkDims(WhisperCheckpoint whisper, SpeechBlocksConfig config) {
         WhisperCheckpoint.Dims d = whisper.dims();
         String f = "speech encoder file " + whisper.file() + ": dims ";
         requireSame(f + "n_audio_state", d.nAudioState(), "config.json speech_encoder_hidden_size",

@@ -1,5 +1,6 @@
 package dev.omnicall.model;
 
+import dev.omnicall.model.config.RopeSettings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -9,7 +10,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-import dev.omnicall.model.config.OmniConfig.RopeSettings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;

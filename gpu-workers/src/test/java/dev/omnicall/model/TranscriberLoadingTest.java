@@ -287,7 +287,7 @@ class TranscriberLoadingTest {
     void shouldNameTheDecoderTensorAndTheFileOrBothDimsWhenLargeV3PtIsWrong() throws IOException {
         Path dir = copy(openAiLayout(), "pt-broken");
         Path pt = dir.resolve(TinyCheckpointWriter.OPENAI_ENCODER_FILE);
-        Map<String, Object> dims = TinyCheckpointWriter.whisperDims(TinyCheckpointWriter.tinyConfig());
+        Map<String, Object> dims = TinyCheckpointWriter.whisperDims(TinyCheckpointWriter.tinyConfig().speechBlocks());
         // a decoder tensor missing: named with its openai name and the file
         rewritePt(pt, "decoder.blocks.0.mlp.2.bias", dims);
         assertThatThrownBy(() -> OmniModel.load(dir, fast())).isInstanceOf(CheckpointException.class)

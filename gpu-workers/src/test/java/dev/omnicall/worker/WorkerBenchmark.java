@@ -109,8 +109,8 @@ public final class WorkerBenchmark {
         java.nio.file.Path dir = java.nio.file.Paths.get("target", "worker-bench-small-" + WorkerHarness.SEED).toAbsolutePath();
         java.nio.file.Path done = dir.resolve(".complete");
         if (!java.nio.file.Files.exists(done)) {
-            dev.omnicall.model.config.OmniConfig t = dev.omnicall.model.TinyCheckpointWriter.tinyConfig();
-            dev.omnicall.model.config.OmniConfig c = new dev.omnicall.model.config.OmniConfig(t.modelType(), 1024, 2816,
+            dev.omnicall.model.omni.OmniConfig t = dev.omnicall.model.TinyCheckpointWriter.tinyConfig();
+            dev.omnicall.model.omni.OmniConfig c = new dev.omnicall.model.omni.OmniConfig(t.modelType(), 1024, 2816,
                     16, 4, 8, t.rmsNormEps(), t.ropeTheta(), t.ropeScaling(), t.vocabSize(), t.maxPositionEmbeddings(),
                     t.bosTokenId(), t.eosTokenId(), t.tieWordEmbeddings(), t.torchDtype(), t.speechEncoderType(),
                     t.speechEncoderDsRate(), t.speechEncoderHiddenSize(), t.speechEncoderNumHeads(),

@@ -5,7 +5,8 @@ import java.nio.file.Path;
 
 /**
  * This runtime's config.json keys for the Whisper text decoder (the caller transcriber); the published
- * LLaMA-Omni config has none of them, and they are read from the same config.json as {@link OmniConfig}.
+ * LLaMA-Omni config has none of them, and they are read from the checkpoint's config.json, beside the keys of
+ * {@link SpeechBlocksConfig}.
  * They matter only when the shards carry the decoder ({@code model.speech_decoder.*}); openai's
  * {@code large-v3.pt} carries its own dims.
  * <ul>
@@ -27,6 +28,7 @@ public record SpeechDecoderConfig(
     public static final String NUM_LAYERS_KEY = "speech_decoder_num_layers";
     public static final String NUM_HEADS_KEY = "speech_decoder_num_heads";
     public static final String TOKENIZER_KEY = "speech_tokenizer";
+    private static final String CONFIG_FILE = "config.json";
 
     public SpeechDecoderConfig {
         if (numLayers == 0) {
@@ -47,6 +49,6 @@ public record SpeechDecoderConfig(
     }
 
     public static SpeechDecoderConfig read(Path checkpointDir) {
-        return Json.read(checkpointDir.resolve(OmniConfig.FILE_NAME), SpeechDecoderConfig.class);
+        return Json.read(checkpointDir.resolve(CONFIG_FILE), SpeechDecoderConfig.class);
     }
 }

@@ -17,7 +17,7 @@ import dev.omnicall.model.Transcriber;
 import dev.omnicall.model.TranscriberLoader;
 import dev.omnicall.model.WhisperEncoder;
 import dev.omnicall.model.WhisperEncoderFile;
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.io.PrefixRoutedSource;
 import dev.omnicall.model.io.SafeTensorsFile;
 import dev.omnicall.model.io.ShardedCheckpoint;
@@ -74,13 +74,14 @@ public final class OmniModel implements AutoCloseable {
             throw new IllegalArgumentException("vocoder checkpoint " + vocoderFile + " does not exist");
         }
         VocoderConfig vocoderConfig = VocoderConfig.read(dir.resolve(options.vocoderConfig()));
+        SpeechBlocksConfig speech = config.speechBlocks();
         try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir);
-                WhisperCheckpoint whisper = WhisperEncoderFile.openIfNeeded(shards, config, dir, options);
+                WhisperCheckpoint whisper = WhisperEncoderFile.openIfNeeded(shards, speech, dir, options);
                 TensorSource vocoderWeights = vocoderFile.toString().endsWith(".safetensors")
                         ? SafeTensorsFile.open(vocoderFile) : TorchCheckpoint.open(vocoderFile, "generator")) {
             TensorSource weights = whisper == null ? shards
                     : new PrefixRoutedSource(shards, WhisperEncoder.PREFIX, whisper);
-            try (TranscriberLoader.Plan transcriberPlan = TranscriberLoader.plan(shards, whisper, config, dir, options)) {
+            try (TranscriberLoader.Plan transcriberPlan = TranscriberLoader.plan(shards, whisper, speech, dir, options)) {
                 return assemble(config, weights, vocoderConfig, vocoderWeights, dir, options, transcriberPlan);
             }
         }
@@ -109,8 +110,8 @@ public final class OmniModel implements AutoCloseable {
             var convInfo = weights.info(WhisperEncoder.PREFIX + "conv1.weight");
             int nMels = convInfo == null ? 128 : (int) convInfo.shape()[1];
             LogMelFrontend frontend = new LogMelFrontend(manager, nMels, options.paddedSeconds());
-            WhisperEncoder encoder = new WhisperEncoder(weights, manager, type, config, nMels);
-            SpeechAdaptor adaptor = new SpeechAdaptor(weights, manager, type, config);
+            WhisperEncoder encoder = new WhisperEncoder(weights, manager, type, config.speechBlocks(), nMels);
+            SpeechAdaptor adaptor = new SpeechAdaptor(weights, manager, type, config.speechBlocks());
             LlamaModel llm = LlamaModel.load(weights, manager, type, config.llmSpec());
             CtcUnitDecoder ctc = new CtcUnitDecoder(weights, manager, type, config);
             UnitVocoder vocoder = new UnitVocoder(vocoderWeights, manager, vocoderConfig);

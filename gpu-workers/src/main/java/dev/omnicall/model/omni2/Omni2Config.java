@@ -6,7 +6,7 @@ import com.google.gson.annotations.SerializedName;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelFamily;
 import dev.omnicall.model.config.Json;
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +20,7 @@ import java.util.List;
  * reference code's defaults (Qwen2Config: eps 1e-6, theta 10000, KV heads = heads; stream_params (1,1) and
  * unit_vocab_size 4096 as omni2_speech2s_qwen2.py); {@code speech_encoder_num_heads}/{@code _num_layers} and
  * {@code speech_projector_hidden_size} are this runtime's optional additions (Whisper-large-v3 and 2048 by
- * default) so tiny checkpoints can shrink them, as in {@link OmniConfig}.
+ * default) so tiny checkpoints can shrink them, as in LLaMA-Omni's {@code OmniConfig}.
  */
 public record Omni2Config(
         @SerializedName("model_type") String modelType,
@@ -157,16 +157,10 @@ public record Omni2Config(
         return LlamaModel.Spec.qwen2("", hidden, ffn, heads, kvHeads, layers, eps, theta, vocab, tied);
     }
 
-    /**
-     * The fields the shared speech blocks read (Whisper encoder, adaptor, the Whisper file's dims check), in the
-     * {@link OmniConfig} those blocks take; its LLaMA-Omni-only fields (CTC decoder) are unused here.
-     */
-    public OmniConfig speechBlocks() {
-        return new OmniConfig(modelType, hiddenSize, intermediateSize, numAttentionHeads, numKeyValueHeads,
-                numHiddenLayers, rmsNormEps, ropeTheta, null, vocabSize, maxPositionEmbeddings, bosTokenId, eosTokenId,
-                tieWordEmbeddings, torchDtype, "whisper", speechEncoderDsRate, speechEncoderHiddenSize,
-                speechEncoderNumHeads, speechEncoderNumLayers, "linear", speechProjectorHiddenSize, null, null, 0,
-                unitVocabSize, speechEncoder);
+    /** The fields the shared speech blocks read (Whisper encoder, adaptor, the Whisper file and its dims check). */
+    public SpeechBlocksConfig speechBlocks() {
+        return new SpeechBlocksConfig(speechEncoderHiddenSize, speechEncoderNumHeads, speechEncoderNumLayers,
+                speechEncoderDsRate, speechProjectorHiddenSize, hiddenSize, speechEncoder);
     }
 
     /** The read/write schedule of {@code stream_params} with the final write capped at {@code finalCap}. */

@@ -22,7 +22,7 @@ import dev.omnicall.model.SpeechAdaptor;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.WhisperEncoder;
 import dev.omnicall.model.WhisperEncoderFile;
-import dev.omnicall.model.config.OmniConfig;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import dev.omnicall.model.io.PrefixRoutedSource;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TensorSource;
@@ -95,7 +95,7 @@ public final class Omni2Model implements AutoCloseable {
      */
     public static Omni2Model load(Path dir, ModelOptions options, Path decoderDir) {
         Omni2Config config = Omni2Config.read(dir);
-        OmniConfig speech = config.speechBlocks();
+        SpeechBlocksConfig speech = config.speechBlocks();
         try (ShardedCheckpoint shards = ShardedCheckpoint.open(dir);
                 WhisperCheckpoint whisper = WhisperEncoderFile.openIfNeeded(shards, speech, dir, options)) {
             TensorSource weights = whisper == null ? shards
@@ -113,7 +113,7 @@ public final class Omni2Model implements AutoCloseable {
         DataType type = options.dataType();
         OmniTokenizer tokenizer = null;
         try {
-            OmniConfig speech = config.speechBlocks();
+            SpeechBlocksConfig speech = config.speechBlocks();
             var convInfo = weights.info(WhisperEncoder.PREFIX + "conv1.weight");
             int nMels = convInfo == null ? 128 : (int) convInfo.shape()[1];
             LogMelFrontend frontend = new LogMelFrontend(manager, nMels, options.paddedSeconds());

@@ -2,8 +2,8 @@ package dev.omnicall.model.tools;
 
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.TinyCheckpointWriter;
-import dev.omnicall.model.config.OmniConfig;
 import dev.omnicall.model.config.RopeScaling;
+import dev.omnicall.model.omni.OmniConfig;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.VocoderConfig;
 import java.io.IOException;

@@ -1,6 +1,10 @@
-package dev.omnicall.model.config;
+package dev.omnicall.model.omni;
 
 import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.config.Json;
+import dev.omnicall.model.config.RopeScaling;
+import dev.omnicall.model.config.RopeSettings;
+import dev.omnicall.model.config.SpeechBlocksConfig;
 import com.google.gson.annotations.JsonAdapter;
 import com.google.gson.annotations.SerializedName;
 import java.nio.file.Path;
@@ -161,6 +165,12 @@ public record OmniConfig(
                 numHiddenLayers, rmsNormEps, rope(), vocabSize, tieWordEmbeddings, false);
     }
 
+    /** The fields the shared speech blocks read (Whisper encoder, adaptor, the Whisper file and its dims check). */
+    public SpeechBlocksConfig speechBlocks() {
+        return new SpeechBlocksConfig(speechEncoderHiddenSize, speechEncoderNumHeads, speechEncoderNumLayers,
+                speechEncoderDsRate, speechProjectorHiddenSize, hiddenSize, speechEncoder);
+    }
+
     /** The llama3 rope settings that both the LLM and the CTC decoder use. */
     public RopeSettings rope() {
         return new RopeSettings(ropeTheta, ropeScaling);
@@ -204,9 +214,5 @@ public record OmniConfig(
         public String text() {
             return "(" + layers + "," + dim + "," + heads + "," + ffn + ")";
         }
-    }
-
-    /** RoPE base and optional llama3 scaling. */
-    public record RopeSettings(double theta, RopeScaling scaling) {
     }
 }
