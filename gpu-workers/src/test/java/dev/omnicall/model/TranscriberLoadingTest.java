@@ -169,7 +169,7 @@ class TranscriberLoadingTest {
             // Then both have a transcriber with the same dims and the same greedy tokens
             Transcriber t = fromFile.transcriber().orElseThrow();
             assertThat(t.decoder().dims()).isEqualTo(TinyModels.model().transcriber().orElseThrow().decoder().dims());
-            assertThat(t.decoder().dims().nTextLayer()).isEqualTo(TinyCheckpointWriter.TEXT_LAYERS);
+            assertThat(t.decoder().dims().nTextLayer()).isEqualTo(TinySharedBlocks.TEXT_LAYERS);
             long[] tokens = transcript(fromFile);
             assertThat(tokens).hasSizeGreaterThan(0).containsExactly(transcript(TinyModels.model()));
         }
@@ -287,7 +287,7 @@ class TranscriberLoadingTest {
     void shouldNameTheDecoderTensorAndTheFileOrBothDimsWhenLargeV3PtIsWrong() throws IOException {
         Path dir = copy(openAiLayout(), "pt-broken");
         Path pt = dir.resolve(TinyCheckpointWriter.OPENAI_ENCODER_FILE);
-        Map<String, Object> dims = TinyCheckpointWriter.whisperDims(TinyCheckpointWriter.tinyConfig().speechBlocks());
+        Map<String, Object> dims = TinySharedBlocks.whisperDims(TinyCheckpointWriter.tinyConfig().speechBlocks());
         // a decoder tensor missing: named with its openai name and the file
         rewritePt(pt, "decoder.blocks.0.mlp.2.bias", dims);
         assertThatThrownBy(() -> OmniModel.load(dir, fast())).isInstanceOf(CheckpointException.class)

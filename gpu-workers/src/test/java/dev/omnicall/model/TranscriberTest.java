@@ -192,7 +192,7 @@ class TranscriberTest {
         assertThat(capped.tokenIds()).containsExactly(Arrays.copyOf(full.tokenIds(), 3));
         assertThat(full.truncated()).isEqualTo(full.tokenCount() == LONG_RUN);
         // And a cap above n_text_ctx is bounded by it
-        assertThat(transcriber.maxTokens()).isEqualTo(TinyCheckpointWriter.TEXT_CTX - 4);
+        assertThat(transcriber.maxTokens()).isEqualTo(TinySharedBlocks.TEXT_CTX - 4);
     }
 
     @Test

@@ -149,7 +149,7 @@ class WhisperFileCheckpointTest {
             }
         }
         w.write(pt, WhisperCheckpoint.STATE_KEY, Map.of(WhisperCheckpoint.DIMS_KEY,
-                TinyCheckpointWriter.whisperDims(TinyCheckpointWriter.tinyConfig().speechBlocks())));
+                TinySharedBlocks.whisperDims(TinyCheckpointWriter.tinyConfig().speechBlocks())));
         // When loaded, Then the error names the openai tensor name and the file
         assertThatThrownBy(() -> OmniModel.load(dir, fast())).isInstanceOf(CheckpointException.class)
                 .hasMessageContaining("encoder.ln_post.bias").hasMessageContaining(pt.toString());

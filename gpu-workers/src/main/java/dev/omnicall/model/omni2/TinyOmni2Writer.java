@@ -6,7 +6,8 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.OmniTokenizer;
-import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.TinyBpeTokenizer;
+import dev.omnicall.model.TinySharedBlocks;
 import dev.omnicall.model.config.Json;
 import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.HalfFloats;
@@ -35,7 +36,7 @@ import java.util.Map;
  * {@code <|im_start|>}, {@code <|im_end|>}, {@code tts_tokenizer/} (the same with {@code <sep>} and the unit
  * tokens added, {@code eos_token} {@code <|endoftext|>}: {@link TtsTokenizerLayout}), and the decoder directory {@code cosy2_decoder/} (flow.pt, hift.pt, the
  * sizes file and a cached speaker x-vector). The blocks LLaMA-Omni shares come from
- * {@link TinyCheckpointWriter.SharedBlocks}; the decoder files from {@link TinyFlowWriter} and
+ * {@link TinySharedBlocks}; the decoder files from {@link TinyFlowWriter} and
  * {@link TinyHiftWriter}. Deterministic for a seed.
  *
  * <p>Tiny vocabulary, laid out as the published one: text ids 0..258 (256 bytes, then the three specials), the
@@ -224,7 +225,7 @@ public final class TinyOmni2Writer {
         generation.addProperty("do_sample", false);
         Files.writeString(dir.resolve(Omni2Model.GENERATION_CONFIG), generation.toString());
         // shard 1: speech encoder and adaptor; shard 2: LLM; shard 3: speech generator
-        TinyCheckpointWriter.SharedBlocks blocks = new TinyCheckpointWriter.SharedBlocks(seed);
+        TinySharedBlocks blocks = new TinySharedBlocks(seed);
         Map<String, SafeTensorsWriter> shards = new LinkedHashMap<>();
         shards.put("model-00001-of-00003.safetensors",
                 shape(blocks.speechEncoderAndAdaptor(c.speechBlocks()), dir, c, seed));
@@ -246,7 +247,7 @@ public final class TinyOmni2Writer {
         JsonObject index = JsonParser.parseString("{\"metadata\":{\"total_size\":" + total + "}}").getAsJsonObject();
         index.add("weight_map", weightMap);
         Files.writeString(dir.resolve(ShardedCheckpoint.INDEX_FILE), index.toString());
-        Files.writeString(dir.resolve(OmniTokenizer.FILE_NAME), TinyCheckpointWriter.tokenizerJson(TEXT_VOCAB, SPECIALS,
+        Files.writeString(dir.resolve(OmniTokenizer.FILE_NAME), TinyBpeTokenizer.json(TEXT_VOCAB, SPECIALS,
                 null));
         writeTtsTokenizer(dir.resolve(TtsTokenizerLayout.DIR_NAME), TEXT_VOCAB, TEXT_VOCAB + 1, UNITS);
         writeDecoder(dir.resolve(Cosy2Decoder.DIR_NAME), seed, blocks);
@@ -260,7 +261,7 @@ public final class TinyOmni2Writer {
      */
     public static void writeTtsTokenizer(Path dir, int sepId, int unitBase, int units) throws IOException {
         Files.createDirectories(dir);
-        JsonObject tokenizer = JsonParser.parseString(TinyCheckpointWriter.tokenizerJson(TEXT_VOCAB, SPECIALS, null))
+        JsonObject tokenizer = JsonParser.parseString(TinyBpeTokenizer.json(TEXT_VOCAB, SPECIALS, null))
                 .getAsJsonObject();
         JsonArray added = tokenizer.getAsJsonArray("added_tokens");
         added.add(addedToken(sepId, TtsTokenizerLayout.SEP_TOKEN, true));
@@ -518,7 +519,7 @@ public final class TinyOmni2Writer {
     }
 
     /** input_proj, gate and the TTS Qwen2 under {@code speech_generator.}. */
-    private static SafeTensorsWriter speechGenerator(TinyCheckpointWriter.SharedBlocks blocks, Omni2Config c) {
+    private static SafeTensorsWriter speechGenerator(TinySharedBlocks blocks, Omni2Config c) {
         SafeTensorsWriter w = new SafeTensorsWriter();
         int h = c.hiddenSize();
         int d = c.speechGenerator().hiddenSize();
@@ -531,7 +532,7 @@ public final class TinyOmni2Writer {
     }
 
     /** cosy2_decoder/: flow.pt, hift.pt, the sizes file and the cached x-vector. */
-    static void writeDecoder(Path dir, long seed, TinyCheckpointWriter.SharedBlocks blocks) throws IOException {
+    static void writeDecoder(Path dir, long seed, TinySharedBlocks blocks) throws IOException {
         Files.createDirectories(dir);
         TinyFlowWriter.write(dir.resolve(Cosy2Decoder.FLOW_FILE), seed);
         TinyHiftWriter.write(dir.resolve(Cosy2Decoder.HIFT_FILE), seed);
