@@ -20,7 +20,7 @@ import java.util.List;
  * {@link #decode} costs one position per new token.
  */
 public final class WhisperDecoder {
-    static final String PREFIX = "model.speech_decoder.";
+    public static final String PREFIX = "model.speech_decoder.";
     private static final double LN_EPS = 1e-5;
 
     /** openai's text dims: n_vocab, n_text_ctx, n_text_state, n_text_head, n_text_layer. */

@@ -1,7 +1,7 @@
 package dev.omnicall.worker;
 
-import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.TorchThreads;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni2.TinyOmni2Writer;
 import dev.omnicall.worker.engine.TurnEngine;
 import dev.omnicall.worker.engine.TurnEngines;

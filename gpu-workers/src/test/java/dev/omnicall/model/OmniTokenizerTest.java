@@ -3,6 +3,7 @@ package dev.omnicall.model;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.omni.ChatPrompt;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

@@ -1,6 +1,7 @@
 package dev.omnicall.model;
 
 import dev.omnicall.model.omni.OmniModel;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 

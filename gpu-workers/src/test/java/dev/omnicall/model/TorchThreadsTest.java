@@ -1,5 +1,6 @@
 package dev.omnicall.model;
 
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;

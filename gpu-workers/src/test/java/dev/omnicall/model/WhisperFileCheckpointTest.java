@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDArray;
-import dev.omnicall.model.TinyCheckpointWriter.EncoderLayout;
 import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TorchCheckpoint;
@@ -12,6 +11,8 @@ import dev.omnicall.model.io.WhisperCheckpoint;
 import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.SpeechGenerator;
+import dev.omnicall.model.omni.TinyCheckpointWriter.EncoderLayout;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni.TurnGenerator;
 import java.io.IOException;
 import java.nio.file.Files;

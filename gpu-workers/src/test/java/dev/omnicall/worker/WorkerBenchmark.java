@@ -109,15 +109,15 @@ public final class WorkerBenchmark {
         java.nio.file.Path dir = java.nio.file.Paths.get("target", "worker-bench-small-" + WorkerHarness.SEED).toAbsolutePath();
         java.nio.file.Path done = dir.resolve(".complete");
         if (!java.nio.file.Files.exists(done)) {
-            dev.omnicall.model.omni.OmniConfig t = dev.omnicall.model.TinyCheckpointWriter.tinyConfig();
+            dev.omnicall.model.omni.OmniConfig t = dev.omnicall.model.omni.TinyCheckpointWriter.tinyConfig();
             dev.omnicall.model.omni.OmniConfig c = new dev.omnicall.model.omni.OmniConfig(t.modelType(), 1024, 2816,
                     16, 4, 8, t.rmsNormEps(), t.ropeTheta(), t.ropeScaling(), t.vocabSize(), t.maxPositionEmbeddings(),
                     t.bosTokenId(), t.eosTokenId(), t.tieWordEmbeddings(), t.torchDtype(), t.speechEncoderType(),
                     t.speechEncoderDsRate(), t.speechEncoderHiddenSize(), t.speechEncoderNumHeads(),
                     t.speechEncoderNumLayers(), t.speechProjectorType(), t.speechProjectorHiddenSize(),
                     t.speechGeneratorType(), t.ctcDecoderConfig(), t.ctcUpsampleFactor(), t.unitVocabSize());
-            dev.omnicall.model.TinyCheckpointWriter.write(dir, WorkerHarness.SEED, c,
-                    dev.omnicall.model.TinyCheckpointWriter.tinyVocoderConfig());
+            dev.omnicall.model.omni.TinyCheckpointWriter.write(dir, WorkerHarness.SEED, c,
+                    dev.omnicall.model.omni.TinyCheckpointWriter.tinyVocoderConfig());
             java.nio.file.Files.writeString(done, "ok\n");
         }
         return dir;

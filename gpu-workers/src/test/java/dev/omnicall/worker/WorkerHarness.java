@@ -13,7 +13,7 @@ import dev.omnicall.kafka.SampleEvents;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topic;
 import dev.omnicall.kafka.Topics;
-import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;

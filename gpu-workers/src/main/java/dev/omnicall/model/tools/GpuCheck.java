@@ -1,10 +1,10 @@
 package dev.omnicall.model.tools;
 
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.config.RopeScaling;
 import dev.omnicall.model.omni.OmniConfig;
 import dev.omnicall.model.omni.OmniModel;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni.VocoderConfig;
 import java.io.IOException;
 import java.nio.file.Files;

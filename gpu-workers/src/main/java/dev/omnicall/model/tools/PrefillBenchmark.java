@@ -2,13 +2,13 @@ package dev.omnicall.model.tools;
 
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.omni.ChunkSchedule;
 import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniConfig;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.SpeechGenerator;
 import dev.omnicall.model.omni.StepResult;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni.TurnGenerator;
 import dev.omnicall.model.omni.TurnStart;
 import dev.omnicall.model.stream.AudioPiece;

@@ -1,10 +1,10 @@
 package dev.omnicall.worker.engine;
 
 import dev.omnicall.kafka.KafkaSettings;
-import dev.omnicall.model.TinyCheckpointWriter;
-import dev.omnicall.model.TinyCheckpointWriter.EncoderLayout;
 import dev.omnicall.model.TinyModels;
 import dev.omnicall.model.WhisperTokenizer;
+import dev.omnicall.model.omni.TinyCheckpointWriter.EncoderLayout;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.stream.TranscriptionOptions;
 import dev.omnicall.worker.WorkerConfig;
 import org.junit.jupiter.api.Test;

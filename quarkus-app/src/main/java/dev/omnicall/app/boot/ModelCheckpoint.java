@@ -1,7 +1,7 @@
 package dev.omnicall.app.boot;
 
 import dev.omnicall.model.ModelFamily;
-import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni2.TinyOmni2Writer;
 import org.jboss.logging.Logger;
 

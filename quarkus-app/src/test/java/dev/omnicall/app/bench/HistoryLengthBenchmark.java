@@ -3,13 +3,13 @@ package dev.omnicall.app.bench;
 import ai.djl.ndarray.NDArray;
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.TinyCheckpointWriter;
 import dev.omnicall.model.Transcription;
 import dev.omnicall.model.omni.CallCache;
 import dev.omnicall.model.omni.ChatPrompt;
 import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.SpeechGenerator;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni.TurnGenerator;
 
 import java.nio.file.Path;

@@ -11,7 +11,7 @@ import dev.omnicall.bridge.sip.SipConfig;
 import dev.omnicall.bridge.vad.VadFactory;
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
-import dev.omnicall.model.TinyCheckpointWriter;
+import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.topologies.ConversationConfig;
 import dev.omnicall.topologies.StreamsRole;
 import dev.omnicall.topologies.StreamsSettings;

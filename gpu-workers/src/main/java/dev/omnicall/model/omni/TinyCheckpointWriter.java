@@ -1,6 +1,13 @@
-package dev.omnicall.model;
+package dev.omnicall.model.omni;
 
 import com.google.gson.JsonObject;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.OmniTokenizer;
+import dev.omnicall.model.TinyBpeTokenizer;
+import dev.omnicall.model.TinySharedBlocks;
+import dev.omnicall.model.WhisperDecoder;
+import dev.omnicall.model.WhisperEncoder;
+import dev.omnicall.model.WhisperTokenizer;
 import dev.omnicall.model.config.Json;
 import dev.omnicall.model.config.RopeScaling;
 import dev.omnicall.model.config.SpeechBlocksConfig;
@@ -10,9 +17,6 @@ import dev.omnicall.model.io.SafeTensorsWriter;
 import dev.omnicall.model.io.ShardedCheckpoint;
 import dev.omnicall.model.io.TorchCheckpointWriter;
 import dev.omnicall.model.io.WhisperCheckpoint;
-import dev.omnicall.model.omni.CtcUnitDecoder;
-import dev.omnicall.model.omni.OmniConfig;
-import dev.omnicall.model.omni.VocoderConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
