@@ -139,29 +139,54 @@ public final class KvPool implements AutoCloseable {
     /**
      * One decode step of B rows in this pool, one layer: writes k, v [B, kvHeads, headDim] at position
      * positions[b] of slot slotIndex[b] (one index-put per array) and returns the B slots' keys and values over
-     * their first span positions, [B, kvHeads, span, headDim] (one gather each). Positions past a row's own
+     * their first span positions, [B, kvHeads, span, headDim]: a view of the pool when the slots are the run
+     * firstSlot, firstSlot + 1, ... ({@link #firstOfRun}), else one gather (a copy) each. Positions past a row's own
      * length hold stale or zero values: the caller masks them.
      */
-    NDArray[] writeAndGather(int layer, NDArray slotIndex, NDArray positions, NDArray k, NDArray v, long span) {
+    NDArray[] writeAndGather(int layer, NDArray slotIndex, long firstSlot, NDArray positions, NDArray k, NDArray v,
+            long span) {
         NDIndex at = new NDIndex("{}, :, {}", slotIndex, positions);
         keys[layer].set(at, k);
         values[layer].set(at, v);
-        NDIndex rows = new NDIndex("{}, :, :{}", slotIndex, span);
-        return new NDArray[] {keys[layer].get(rows), values[layer].get(rows)};
+        return slotsUpTo(layer, slotIndex, firstSlot, k.getShape().get(0), span);
     }
 
     /**
      * T new positions per row, one layer: writes k, v [B, T, kvHeads, headDim] at positions [B, T] of the slots
      * slotColumn [B, 1] (one index-put per array; row b's positions are consecutive from its length) and returns the
-     * B slots' keys and values over their first span positions, [B, kvHeads, span, headDim], gathered by
-     * slotIndex [B]. The caller masks what lies past each row's own positions.
+     * B slots' keys and values over their first span positions, [B, kvHeads, span, headDim]: a view when the slots
+     * are the run firstSlot, firstSlot + 1, ..., else gathered by slotIndex [B]. The caller masks what lies past each
+     * row's own positions.
      */
-    NDArray[] writeFramesAndGather(int layer, NDArray slotColumn, NDArray positions, NDArray slotIndex, NDArray k,
-            NDArray v, long span) {
+    NDArray[] writeFramesAndGather(int layer, NDArray slotColumn, NDArray positions, NDArray slotIndex,
+            long firstSlot, NDArray k, NDArray v, long span) {
         NDIndex at = new NDIndex("{}, :, {}", slotColumn, positions);
         keys[layer].set(at, k);
         values[layer].set(at, v);
-        NDIndex rows = new NDIndex("{}, :, :{}", slotIndex, span);
+        return slotsUpTo(layer, slotIndex, firstSlot, k.getShape().get(0), span);
+    }
+
+    /**
+     * The first slot of {@code slots} when they are consecutive and ascending (firstSlot, firstSlot + 1, ...): a
+     * step's rows can then read the pool through a view instead of a gather; -1 otherwise.
+     */
+    static long firstOfRun(long[] slots) {
+        for (int j = 1; j < slots.length; j++) {
+            if (slots[j] != slots[0] + j) {
+                return -1;
+            }
+        }
+        return slots.length == 0 ? -1 : slots[0];
+    }
+
+    /**
+     * Keys and values of b slots over their first span positions, [b, kvHeads, span, headDim]: a slice of the pool
+     * (a view: no copy, one native op) when firstSlot >= 0, else a gather by slotIndex. The same numbers either way;
+     * the view saves copying every row's whole cache once per layer and step, which grows with the batch.
+     */
+    private NDArray[] slotsUpTo(int layer, NDArray slotIndex, long firstSlot, long b, long span) {
+        NDIndex rows = firstSlot >= 0 ? new NDIndex("{}:{}, :, :{}", firstSlot, firstSlot + b, span)
+                : new NDIndex("{}, :, :{}", slotIndex, span);
         return new NDArray[] {keys[layer].get(rows), values[layer].get(rows)};
     }
 

@@ -118,10 +118,13 @@ final class LlamaLayer {
 
     /**
      * The rows of a decode step that live in one {@link KvPool}: the first {@code count} rows of the batch, their
-     * slots and write positions [count] (int64), the additive mask [count, 1, 1, span] (0 up to each row's new
-     * position, -inf after) and span, the longest row's length after the step.
+     * slots and write positions [count] (int64), the first slot when the slots are consecutive and ascending (the
+     * rows then read the pool through a view; -1: a gather, {@link KvPool#firstOfRun}), the additive mask
+     * [count, 1, 1, span] (0 up to each row's new position, -inf after) and span, the longest row's length after the
+     * step.
      */
-    record PooledRows(KvPool pool, int count, NDArray slots, NDArray positions, NDArray mask, long span) {
+    record PooledRows(KvPool pool, int count, NDArray slots, long firstSlot, NDArray positions, NDArray mask,
+            long span) {
     }
 
     /**
@@ -152,8 +155,8 @@ final class LlamaLayer {
             NDArray qp = p == b ? q : q.get(new NDIndex(":{}", p));
             NDArray kp = p == b ? k : k.get(new NDIndex(":{}", p));
             NDArray vp = p == b ? v : v.get(new NDIndex(":{}", p));
-            NDArray[] kv = pooled.pool().writeAndGather(layerIndex, pooled.slots(), pooled.positions(), kp, vp,
-                    pooled.span());
+            NDArray[] kv = pooled.pool().writeAndGather(layerIndex, pooled.slots(), pooled.firstSlot(),
+                    pooled.positions(), kp, vp, pooled.span());
             long group = heads / kvHeads;
             // [P, KV, G, d] x [P, KV, d, S] -> [P, KV, G, S], in float32, masked per row
             NDArray scores = qp.reshape(p, kvHeads, group, headDim).matMul(kv[0].transpose(0, 1, 3, 2))
@@ -177,12 +180,13 @@ final class LlamaLayer {
 
     /**
      * Several sequences of one {@link KvPool}, T new rows each (the CTC decoder's λ frames per token): the rows' slots
-     * [B] and as a column [B, 1], their write positions [B, T] (row b's from its length on), the additive causal
+     * [B] and as a column [B, 1], the first slot when they are consecutive and ascending (else -1:
+     * {@link KvPool#firstOfRun}), their write positions [B, T] (row b's from its length on), the additive causal
      * mask [B, 1, 1, T, span] (frame t of row b sees positions 0..length_b + t) and span, the longest row's length
      * after the step.
      */
-    record PooledFrames(KvPool pool, int count, long frames, NDArray slots, NDArray slotColumn, NDArray positions,
-            NDArray mask, long span) {
+    record PooledFrames(KvPool pool, int count, long frames, NDArray slots, NDArray slotColumn, long firstSlot,
+            NDArray positions, NDArray mask, long span) {
     }
 
     /**
@@ -206,7 +210,7 @@ final class LlamaLayer {
         k = RotaryEmbedding.apply(k, c, s);
         // write every row's frames, gather the B slots: [B, KV, span, d]
         NDArray[] kv = rows.pool().writeFramesAndGather(layerIndex, rows.slotColumn(), rows.positions(), rows.slots(),
-                k, v, rows.span());
+                rows.firstSlot(), k, v, rows.span());
         long group = heads / kvHeads;
         // [B, KV, G, T, d] x [B, KV, 1, d, S] -> [B, KV, G, T, S], in float32, causal per row
         NDArray qh = q.reshape(b, t, kvHeads, group, headDim).transpose(0, 2, 3, 1, 4);

@@ -193,7 +193,8 @@ public final class LlamaLayers {
         NDArray out = Ops.scoped(() -> {
             NDArray[] cs = rope.table(manager, positions, type);
             LlamaLayer.PooledFrames rows = new LlamaLayer.PooledFrames(pool, b, t, manager.create(slotIndex),
-                    manager.create(slotIndex, new Shape(b, 1)), manager.create(positions, new Shape(b, t)),
+                    manager.create(slotIndex, new Shape(b, 1)), KvPool.firstOfRun(slotIndex),
+                    manager.create(positions, new Shape(b, t)),
                     manager.create(mask, new Shape(b, 1, 1, t, spanFinal)), spanFinal);
             NDArray h = x;
             for (int i = 0; i < layers.size(); i++) {

@@ -289,7 +289,7 @@ public final class LlamaModel {
                     Float.NEGATIVE_INFINITY);
         }
         NDArray maskArray = manager.create(mask, new ai.djl.ndarray.types.Shape(count, 1, 1, span));
-        return new LlamaLayer.PooledRows(pool, count, manager.create(slots),
+        return new LlamaLayer.PooledRows(pool, count, manager.create(slots), KvPool.firstOfRun(slots),
                 manager.create(java.util.Arrays.copyOf(positions, count)), maskArray, span);
     }
 

@@ -4,7 +4,11 @@ import dev.omnicall.model.omni.OmniModel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -255,6 +259,39 @@ class KvPoolTest {
             c.close();
             assertThat(pool.acquire()).isNotNull();
         }
+    }
+
+    @Test
+    void shouldReadConsecutiveSlotsThroughAViewWithTheSameNumbersAsAGather() {
+        long kvHeads = model.config().numKeyValueHeads();
+        long headDim = model.config().headDim();
+        try (KvPool pool = llm.newPool(5, 8); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            // Given slots 1, 2 and 3 of five, new keys and values for them at positions 2, 5 and 0
+            long[] slots = {1, 2, 3};
+            long[] positions = {2, 5, 0};
+            NDArray k = m.randomNormal(new Shape(3, kvHeads, headDim));
+            NDArray v = m.randomNormal(new Shape(3, kvHeads, headDim));
+            NDArray slotIndex = m.create(slots);
+            NDArray at = m.create(positions);
+            // When they are written and read back as a run (a view from slot 1) and by a gather
+            assertThat(KvPool.firstOfRun(slots)).isEqualTo(1);
+            NDArray[] view = pool.writeAndGather(0, slotIndex, KvPool.firstOfRun(slots), at, k, v, 6);
+            NDArray[] gathered = pool.writeAndGather(0, slotIndex, -1, at, k, v, 6);
+            // Then both hold the same numbers, and row j holds slot j's new keys and values at its position
+            assertThat(view[0].getShape()).isEqualTo(new Shape(3, kvHeads, 6, headDim));
+            assertThat(view[0].toFloatArray()).containsExactly(gathered[0].toFloatArray());
+            assertThat(view[1].toFloatArray()).containsExactly(gathered[1].toFloatArray());
+            for (int j = 0; j < 3; j++) {
+                NDIndex written = new NDIndex("{}, :, {}", j, positions[j]);
+                assertThat(view[0].get(written).toFloatArray()).containsExactly(k.get(j).toFloatArray());
+                assertThat(view[1].get(written).toFloatArray()).containsExactly(v.get(j).toFloatArray());
+            }
+        }
+        // and only consecutive ascending slots make a run
+        assertThat(KvPool.firstOfRun(new long[] {4})).isEqualTo(4);
+        assertThat(KvPool.firstOfRun(new long[] {1, 3})).isEqualTo(-1);
+        assertThat(KvPool.firstOfRun(new long[] {2, 1})).isEqualTo(-1);
+        assertThat(KvPool.firstOfRun(new long[0])).isEqualTo(-1);
     }
 
     @Test
