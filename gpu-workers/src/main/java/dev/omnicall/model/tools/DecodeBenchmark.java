@@ -64,60 +64,95 @@ public final class DecodeBenchmark {
         int steps = Integer.parseInt(a.get("--steps", "15"));
         int tpsSteps = Integer.parseInt(a.get("--tps-steps", "12"));
         String device = a.get("--device", "cpu");
+        int rounds = Integer.parseInt(a.get("--rounds", "1"));
+        boolean profile = Boolean.parseBoolean(a.get("--profile", "false"));
         DecodeBenchmark b = new DecodeBenchmark();
         b.results.put("load_start", load());
         System.out.println("load average at start: " + load());
         Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
         ModelOptions options = ModelOptions.defaults().withDevice(device).withPaddedSeconds(0);
-        try (OmniModel tiny = OmniModel.load(tinyDir, options)) {
-            System.out.println("\n== tiny LLM (" + describe(tiny.config()) + "): one decode step of B sequences");
-            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool"
-                    + " | min ms old | min ms pool");
-            for (int bsz : batches) {
-                b.decodeStep("tiny", tiny, bsz, steps);
-            }
-            b.ratio(batches);
-            System.out.println("\n== tiny model: first audio when N turns arrive together (the worker's policy: one"
-                    + " newcomer started per step, then one stepAll of the running turns)");
-            for (int n : new int[] {1, 8, 32}) {
-                b.firstAudio(tiny, n, false);
-                b.firstAudio(tiny, n, true);
-            }
-            System.out.println("\n== tiny CTC unit decoder (" + tiny.config().ctcDecoderConfig() + ", λ "
-                    + tiny.ctc().upsampleFactor() + "): one step of B streams, per stream vs CtcUnitDecoder.stepAll");
-            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool");
-            for (int bsz : batches) {
-                b.ctcStep(tiny, bsz, steps);
-            }
+        if (Boolean.parseBoolean(a.get("--tiny", "true"))) {
+            b.tinyParts(tinyDir, options, batches, steps);
         }
         if (Boolean.parseBoolean(a.get("--small", "true"))) {
-            OmniConfig small = smallLlm(TinyCheckpointWriter.tinyConfig());
-            try (OmniModel model = OmniModel.assemble(small, new RandomWeights(7),
-                    TinyCheckpointWriter.tinyVocoderConfig(), new RandomWeights(8), tinyDir, options)) {
-                System.out.println("\n== small LLM (" + describe(small) + ", random weights): one decode step, LLM only");
-                System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool"
-                        + " | min ms old | min ms pool");
-                for (int bsz : new int[] {1, 8}) {
-                    b.decodeStep("small", model, bsz, steps);
-                }
-                System.out.println("\n== small LLM (" + describe(small) + ", random weights): tokens/s through stepAll");
-                for (int turns : new int[] {1, 8}) {
-                    b.throughput(model, turns, tpsSteps, false);
-                    b.throughput(model, turns, tpsSteps, true);
-                }
-                for (String path : new String[] {"old", "pool"}) {
-                    double r = Double.parseDouble(b.results.get("small_tps_8_" + path))
-                            / Double.parseDouble(b.results.get("small_tps_1_" + path));
-                    System.out.printf(Locale.ROOT, "small, %s path: 8 turns / 1 turn = %.2fx (goal >= 5x)%n", path, r);
-                    b.results.put("small_tps_8v1_" + path, fmt(r));
-                }
-            }
+            b.smallParts(tinyDir, options, steps, tpsSteps, rounds, profile);
         }
         System.out.println("load average at end: " + load());
         b.results.put("load_end", load());
         StringBuilder line = new StringBuilder();
         b.results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
         System.out.println(line);
+    }
+
+    private void tinyParts(Path tinyDir, ModelOptions options, int[] batches, int steps) throws IOException {
+        try (OmniModel tiny = OmniModel.load(tinyDir, options)) {
+            System.out.println("\n== tiny LLM (" + describe(tiny.config()) + "): one decode step of B sequences");
+            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool"
+                    + " | min ms old | min ms pool");
+            for (int bsz : batches) {
+                decodeStep("tiny", tiny, bsz, steps);
+            }
+            ratio(batches);
+            System.out.println("\n== tiny model: first audio when N turns arrive together (the worker's policy: one"
+                    + " newcomer started per step, then one stepAll of the running turns)");
+            for (int n : new int[] {1, 8, 32}) {
+                firstAudio(tiny, n, false);
+                firstAudio(tiny, n, true);
+            }
+            System.out.println("\n== tiny CTC unit decoder (" + tiny.config().ctcDecoderConfig() + ", λ "
+                    + tiny.ctc().upsampleFactor() + "): one step of B streams, per stream vs CtcUnitDecoder.stepAll");
+            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool");
+            for (int bsz : batches) {
+                ctcStep(tiny, bsz, steps);
+            }
+        }
+    }
+
+    private void smallParts(Path tinyDir, ModelOptions options, int steps, int tpsSteps, int rounds, boolean profile)
+            throws IOException {
+        OmniConfig small = smallLlm(TinyCheckpointWriter.tinyConfig());
+        try (OmniModel model = OmniModel.assemble(small, new RandomWeights(7),
+                TinyCheckpointWriter.tinyVocoderConfig(), new RandomWeights(8), tinyDir, options)) {
+            System.out.println("\n== small LLM (" + describe(small) + ", random weights): one decode step, LLM only");
+            System.out.println("  B | ops top old | ops top pool | ops all old | ops all pool | step ms old | step ms pool"
+                    + " | min ms old | min ms pool");
+            for (int bsz : new int[] {1, 8}) {
+                decodeStep("small", model, bsz, steps);
+            }
+            System.out.println("\n== small LLM (" + describe(small) + ", random weights): tokens/s through stepAll, "
+                    + rounds + " round(s), each 1 and 8 turns on both paths");
+            Map<String, List<Double>> tps = new LinkedHashMap<>();
+            for (int round = 0; round < rounds; round++) {
+                for (int turns : new int[] {1, 8}) {
+                    for (boolean pooled : new boolean[] {false, true}) {
+                        String key = turns + "_" + (pooled ? "pool" : "old");
+                        tps.computeIfAbsent(key, k -> new ArrayList<>()).add(throughput(model, turns, tpsSteps, pooled));
+                    }
+                }
+            }
+            for (String path : new String[] {"old", "pool"}) {
+                double[] one = tps.get("1_" + path).stream().mapToDouble(Double::doubleValue).toArray();
+                double[] eight = tps.get("8_" + path).stream().mapToDouble(Double::doubleValue).toArray();
+                double[] ratios = new double[rounds];
+                for (int i = 0; i < rounds; i++) {
+                    ratios[i] = eight[i] / one[i];
+                }
+                double r = median(ratios);
+                System.out.printf(Locale.ROOT, "small, %s path: 8 turns / 1 turn = %.2fx, median of %d round(s) (goal >= 5x);"
+                        + " tokens/s 1 turn %.1f, 8 turns %.1f (medians)%n", path, r, rounds, median(one), median(eight));
+                results.put("small_tps_1_" + path, fmt(median(one)));
+                results.put("small_tps_8_" + path, fmt(median(eight)));
+                results.put("small_tps_8v1_" + path, fmt(r));
+            }
+            if (profile) {
+                System.out.println("\n== small LLM, where one step's time goes (pool path; libtorch's profiler: top-level"
+                        + " ATen calls by name, ms per step, mean of 3 profiled steps)");
+                profileLlmStep(model, 1);
+                profileLlmStep(model, 8);
+                profileStepAll(model, 1);
+                profileStepAll(model, 8);
+            }
+        }
     }
 
     /** The ~90 M LLM of the worker benchmark around the tiny speech parts. */
@@ -277,26 +312,140 @@ public final class DecodeBenchmark {
 
     /** [top-level ATen calls, all ATen calls] in a chrome trace of libtorch's profiler. */
     public static long[] countOps(String json) {
+        List<Event> events = atenEvents(json);
+        return new long[] {topLevel(events).size(), events.size()};
+    }
+
+    /**
+     * The top-level ATen calls of a chrome trace of libtorch's profiler by name: name -> {calls, milliseconds}. A
+     * call's time includes the calls nested in it (aten::matmul holds its mm or bmm and any copy it makes).
+     */
+    public static Map<String, double[]> opTimes(String json) {
+        Map<String, double[]> byName = new LinkedHashMap<>();
+        for (Event e : topLevel(atenEvents(json))) {
+            double[] a = byName.computeIfAbsent(e.name(), k -> new double[2]);
+            a[0]++;
+            a[1] += (e.end() - e.start()) / 1000.0;
+        }
+        return byName;
+    }
+
+    private record Event(String name, double start, double end, double thread) {
+    }
+
+    private static List<Event> atenEvents(String json) {
         Matcher m = EVENT.matcher(json);
-        List<double[]> events = new ArrayList<>(); // ts, end, tid
+        List<Event> events = new ArrayList<>();
         while (m.find()) {
             if (m.group(1).startsWith("aten::")) {
                 double ts = Double.parseDouble(m.group(2));
-                events.add(new double[] {ts, ts + Double.parseDouble(m.group(3)), Double.parseDouble(m.group(4))});
+                events.add(new Event(m.group(1), ts, ts + Double.parseDouble(m.group(3)),
+                        Double.parseDouble(m.group(4))));
             }
         }
+        return events;
+    }
+
+    /** The calls not nested inside another ATen call of the same thread (what the Java side dispatches). */
+    private static List<Event> topLevel(List<Event> events) {
         // sorted by start, longest first: an event is top-level unless it lies within the last top-level one
-        events.sort((x, y) -> x[0] != y[0] ? Double.compare(x[0], y[0]) : Double.compare(y[1], x[1]));
-        long top = 0;
+        List<Event> sorted = new ArrayList<>(events);
+        sorted.sort((x, y) -> x.start() != y.start() ? Double.compare(x.start(), y.start())
+                : Double.compare(y.end(), x.end()));
+        List<Event> top = new ArrayList<>();
         Map<Double, Double> openUntil = new java.util.HashMap<>();
-        for (double[] e : events) {
-            Double until = openUntil.get(e[2]);
-            if (until == null || e[0] >= until) {
-                top++;
-                openUntil.put(e[2], e[1]);
+        for (Event e : sorted) {
+            Double until = openUntil.get(e.thread());
+            if (until == null || e.start() >= until) {
+                top.add(e);
+                openUntil.put(e.thread(), e.end());
             }
         }
-        return new long[] {top, events.size()};
+        return top;
+    }
+
+    /** Where one pooled LLM decode step of bsz sequences spends its time, by ATen call. */
+    private void profileLlmStep(OmniModel model, int bsz) throws IOException {
+        LlamaModel llm = model.llm();
+        SplittableRandom r = new SplittableRandom(bsz);
+        List<SequenceCache> caches = new ArrayList<>();
+        try (KvPool pool = llm.newPool(bsz, 128); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            for (int i = 0; i < bsz; i++) {
+                long[] prompt = r.longs(16 + r.nextInt(33), 0, 256).toArray();
+                SequenceCache c = pool.acquire();
+                llm.forward(llm.embed(prompt), c, prompt);
+                caches.add(c);
+            }
+            long[] tokens = r.longs(bsz, 0, 256).toArray();
+            profileSteps("LLM decode step, B = " + bsz, "small_llm_b" + bsz, () -> step(llm, tokens, caches, true));
+        }
+    }
+
+    /** Where one SpeechGenerator.stepAll of n pooled turns (LLM + CTC decoder + vocoder) spends its time. */
+    private void profileStepAll(OmniModel model, int turns) throws IOException {
+        int steps = 12;
+        GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(steps + 4);
+        long frames = (steps + 5L) * model.ctc().upsampleFactor();
+        try (KvPool pool = model.llm().newPool(turns, 512); KvPool ctcPool = model.ctc().newPool(turns, frames)) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool);
+            List<TurnGenerator> running = new ArrayList<>();
+            try {
+                for (int i = 0; i < turns; i++) {
+                    running.add(generator.start(Benchmarks.syntheticSpeech(1.0 + 0.1 * i), List.of(), null));
+                }
+                profileSteps("stepAll, " + turns + " turn(s)", "small_stepall_" + turns,
+                        () -> generator.stepAll(running));
+            } finally {
+                running.forEach(TurnGenerator::close);
+            }
+        }
+    }
+
+    /**
+     * Runs step 2 times to warm up, 5 times timed (median wall), 3 times under the profiler; prints the wall time,
+     * the profiled ATen calls' sum (the rest is Java, JNI and the profiler's own cost) and the calls by time.
+     */
+    private void profileSteps(String label, String key, Runnable step) throws IOException {
+        for (int i = 0; i < 2; i++) {
+            step.run();
+        }
+        double[] wall = new double[5];
+        for (int i = 0; i < wall.length; i++) {
+            long t0 = System.nanoTime();
+            step.run();
+            wall[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        int profiled = 3;
+        Map<String, double[]> sum = new LinkedHashMap<>();
+        Path trace = Files.createTempFile("step-trace", ".json");
+        try {
+            for (int i = 0; i < profiled; i++) {
+                JniUtils.startProfile(false, false, false);
+                step.run();
+                JniUtils.stopProfile(trace.toString());
+                opTimes(Files.readString(trace)).forEach((name, v) -> {
+                    double[] a = sum.computeIfAbsent(name, k -> new double[2]);
+                    a[0] += v[0] / profiled;
+                    a[1] += v[1] / profiled;
+                });
+            }
+        } finally {
+            Files.delete(trace);
+        }
+        double calls = sum.values().stream().mapToDouble(v -> v[0]).sum();
+        double ms = sum.values().stream().mapToDouble(v -> v[1]).sum();
+        System.out.printf(Locale.ROOT, "%s: %.2f ms wall (median of 5); profiled: %.0f top-level ATen calls, %.2f ms%n",
+                label, median(wall), calls, ms);
+        sum.entrySet().stream().sorted((x, y) -> Double.compare(y.getValue()[1], x.getValue()[1])).limit(8)
+                .forEach(e -> System.out.printf(Locale.ROOT, "    %-22s %5.0f calls %8.2f ms%n", e.getKey(),
+                        e.getValue()[0], e.getValue()[1]));
+        double[] matmul = sum.getOrDefault("aten::matmul", new double[2]);
+        double[] gather = sum.getOrDefault("aten::index", new double[2]);
+        results.put(key + "_wall_ms", fmt(median(wall)));
+        results.put(key + "_aten_ms", fmt(ms));
+        results.put(key + "_matmul_ms", fmt(matmul[1]));
+        results.put(key + "_index_ms", fmt(gather[1]));
     }
 
     /**
@@ -349,7 +498,7 @@ public final class DecodeBenchmark {
     }
 
     /** tokens/s of n turns stepped together for `steps` steps (after 2 warm steps), old path or pool. */
-    private void throughput(OmniModel model, int turns, int steps, boolean pooled) {
+    private double throughput(OmniModel model, int turns, int steps, boolean pooled) {
         GenerationOptions options = GenerationOptions.defaults().withMaxNewTokens(steps + 4);
         long frames = (steps + 5L) * model.ctc().upsampleFactor();
         try (KvPool pool = pooled ? model.llm().newPool(turns, 512) : null;
@@ -374,8 +523,8 @@ public final class DecodeBenchmark {
                 String path = pooled ? "pool" : "old";
                 System.out.printf(Locale.ROOT, "%d turn(s), %-4s path: %.1f tokens/s (%d tokens, %.1f ms/step)%n",
                         turns, path, tps, tokens, seconds * 1000 / steps);
-                results.put("small_tps_" + turns + "_" + path, fmt(tps));
                 results.put("small_step_ms_" + turns + "_" + path, fmt(seconds * 1000 / steps));
+                return tps;
             } finally {
                 running.forEach(TurnGenerator::close);
             }
