@@ -224,6 +224,7 @@ public final class LlamaModel {
                 order[p++] = i;
             }
         }
+        sortBySlotWhenThatMakesARun(order, p, caches);
         int n = p;
         for (int i = 0; i < b; i++) {
             if (!(caches.get(i) instanceof KvPool.Slot s && s.pool() == pool)) {
@@ -272,6 +273,30 @@ public final class LlamaModel {
         // LM head for every row
         NDArray logits = Ops.scoped(() -> Ops.linear(hidden, lmHead).toType(DataType.FLOAT32, false));
         return new Output(hidden, logits);
+    }
+
+    /**
+     * The pooled rows order[0..count) in slot order when their slots, sorted, are consecutive but not so as given
+     * (turns that joined in another order than their slots): the layers then read the pool through a view, not a
+     * gather, at the price of one reordering of the hidden states at the end. Otherwise the order stays.
+     */
+    private static void sortBySlotWhenThatMakesARun(int[] order, int count, List<? extends SequenceCache> caches) {
+        long[] slots = new long[count];
+        for (int j = 0; j < count; j++) {
+            slots[j] = ((KvPool.Slot) caches.get(order[j])).index();
+        }
+        if (count < 2 || KvPool.firstOfRun(slots) >= 0) {
+            return;
+        }
+        long[] sorted = slots.clone();
+        java.util.Arrays.sort(sorted);
+        if (KvPool.firstOfRun(sorted) < 0) {
+            return;
+        }
+        int[] rows = java.util.Arrays.copyOf(order, count);
+        for (int j = 0; j < count; j++) {
+            order[(int) (slots[j] - sorted[0])] = rows[j];
+        }
     }
 
     private LlamaLayer.PooledRows pooledRows(List<SequenceCache> ordered, long[] positions, int count) {

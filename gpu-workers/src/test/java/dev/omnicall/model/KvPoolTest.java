@@ -232,6 +232,37 @@ class KvPoolTest {
     }
 
     @Test
+    void shouldKeepTheOrderGivenWhenTheRowsComeInAnotherOrderThanTheirSlots() {
+        // Given three sequences in slots 0, 1 and 2 of a pool, handed to decode as slots 2, 0, 1 (the turns joined in
+        // another order; decode runs them in slot order to read the pool through a view, then restores the order)
+        long[][] prompts = {{256, 5, 6}, {256, 1, 2, 3, 4, 5, 6, 7, 8}, {256, 42, 43, 44, 45}};
+        long[] next = {7, 17, 27};
+        List<float[]> reference = new ArrayList<>();
+        for (int i = 0; i < prompts.length; i++) {
+            try (KvCache c = llm.newCache(16)) {
+                llm.forward(llm.embed(prompts[i]), c, prompts[i]);
+                reference.add(llm.decodeBatch(new long[] {next[i]}, List.of(c)).lastLogits().get(0).toFloatArray());
+            }
+        }
+        try (KvPool pool = llm.newPool(3, 16)) {
+            KvPool.Slot s0 = pool.acquire();
+            KvPool.Slot s1 = pool.acquire();
+            KvPool.Slot s2 = pool.acquire();
+            List<SequenceCache> caches = List.of(s2, s0, s1);
+            for (int i = 0; i < prompts.length; i++) {
+                llm.forward(llm.embed(prompts[i]), caches.get(i), prompts[i]);
+            }
+            // When one decode step runs over all three
+            LlamaModel.Output out = llm.decode(next, caches);
+            // Then each row is that sequence's own result, in the order given
+            for (int i = 0; i < prompts.length; i++) {
+                assertClose(out.lastLogits().get(i).toFloatArray(), reference.get(i), TOLERANCE);
+                assertThat(caches.get(i).positionKeys()[prompts[i].length]).isEqualTo(next[i]);
+            }
+        }
+    }
+
+    @Test
     void shouldEvictTheSlotKeptLongestWhenANewcomerNeedsOne() {
         try (KvPool pool = llm.newPool(3, 16)) {
             // Given three slots: a and b parked for their calls (a first), c running

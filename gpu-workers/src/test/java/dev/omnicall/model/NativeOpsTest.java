@@ -36,6 +36,48 @@ class NativeOpsTest {
         }
     }
 
+    /** Top-level aten::index calls (gathers) of one pooled LLM decode step over slots of a 4-slot pool. */
+    private long llmStepGathers(int[] slotOfRow) throws Exception {
+        SplittableRandom r = new SplittableRandom(5);
+        try (KvPool pool = llm.newPool(4, 64); NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            List<KvPool.Slot> slots = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                slots.add(pool.acquire());
+            }
+            List<SequenceCache> caches = new ArrayList<>();
+            for (int s : slotOfRow) {
+                long[] prompt = r.longs(4 + r.nextInt(20), 0, 256).toArray();
+                llm.forward(llm.embed(prompt), slots.get(s), prompt);
+                caches.add(slots.get(s));
+            }
+            long[] tokens = r.longs(slotOfRow.length, 0, 256).toArray();
+            llm.decode(tokens, caches); // warm
+            Path trace = Files.createTempFile("ops", ".json");
+            try {
+                JniUtils.startProfile(false, false, false);
+                llm.decode(tokens, caches);
+                JniUtils.stopProfile(trace.toString());
+                double[] index = DecodeBenchmark.opTimes(Files.readString(trace)).get("aten::index");
+                return index == null ? 0 : (long) index[0];
+            } finally {
+                Files.deleteIfExists(trace);
+            }
+        }
+    }
+
+    @Test
+    void shouldReadThePoolThroughViewsWhenTheRowsHoldConsecutiveSlotsInAnyOrder() throws Exception {
+        int layers = model.config().numHiddenLayers();
+        // Given rows in slots 0..3 in order, and the same slots handed over as 2, 0, 3, 1
+        // When one pooled decode step runs
+        // Then no layer gathers (in order: none at all; out of order: one reordering of the result)
+        assertThat(llmStepGathers(new int[] {0, 1, 2, 3})).isZero();
+        assertThat(llmStepGathers(new int[] {2, 0, 3, 1})).isEqualTo(1);
+        // while slots with a hole (0, 1, 3) gather keys and values in every layer
+        assertThat(llmStepGathers(new int[] {0, 1, 3})).isEqualTo(2L * layers);
+    }
+
     private long llmStepOps(int b, boolean pooled) throws Exception {
         SplittableRandom r = new SplittableRandom(b);
         List<SequenceCache> caches = new ArrayList<>();
