@@ -1,11 +1,15 @@
 package dev.omnicall.model.tools;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.Ops;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.omni.GenerationOptions;
@@ -151,6 +155,7 @@ public final class DecodeBenchmark {
                 profileLlmStep(model, 8);
                 profileStepAll(model, 1);
                 profileStepAll(model, 8);
+                projectionFloor(small, model.manager());
             }
         }
     }
@@ -362,6 +367,64 @@ public final class DecodeBenchmark {
             }
         }
         return top;
+    }
+
+    /**
+     * What the BLAS behind libtorch makes of the LLM's projections alone, in this JVM: a plain square matmul (the
+     * box's matmul peak), then x [M, dim] times W^T over one set of random weights of every layer's q, k, v, o, gate,
+     * up and down shapes (as many bytes as the model's layers, more than the cache holds: each step streams them
+     * from memory), for M = 1, 2, 4, 8 rows: ms per pass, weight bytes streamed per second, GFLOP/s.
+     */
+    private void projectionFloor(OmniConfig c, NDManager parent) {
+        try (NDManager m = parent.newSubManager()) {
+            int n = 1024;
+            NDArray a = m.randomNormal(new Shape(n, n));
+            NDArray b = m.randomNormal(new Shape(n, n));
+            double squareMs = medianMs(() -> a.matMul(b).close(), 7);
+            double peak = 2.0 * n * n * n / squareMs / 1e6;
+            System.out.printf(Locale.ROOT, "%nthe box's matmul peak, a plain %d^3 float32 matmul: %.1f GFLOP/s%n", n, peak);
+            long dim = c.hiddenSize();
+            long kv = (long) c.numKeyValueHeads() * c.headDim();
+            long ffn = c.intermediateSize();
+            long[][] shapes = {{dim, dim}, {kv, dim}, {kv, dim}, {dim, dim}, {ffn, dim}, {ffn, dim}, {dim, ffn}};
+            List<NDArray> weights = new ArrayList<>();
+            long params = 0;
+            for (int layer = 0; layer < c.numHiddenLayers(); layer++) {
+                for (long[] sh : shapes) {
+                    weights.add(m.randomNormal(new Shape(sh[0], sh[1])));
+                    params += sh[0] * sh[1];
+                }
+            }
+            results.put("matmul_peak_gflops", fmt(peak));
+            System.out.printf(Locale.ROOT, "the LLM's projections alone, x [M, dim] W^T over random weights of its %d"
+                    + " layers' shapes (%.0f MB float32, streamed from memory each pass)%n", c.numHiddenLayers(),
+                    params * 4 / 1e6);
+            System.out.println("  M rows | ms per pass | GB/s of weights | GFLOP/s");
+            for (int rows : new int[] {1, 2, 4, 8}) {
+                NDArray x1024 = m.randomNormal(new Shape(rows, dim));
+                NDArray xFfn = m.randomNormal(new Shape(rows, ffn));
+                double ms = medianMs(() -> {
+                    for (NDArray w : weights) {
+                        Ops.linear(w.getShape().get(1) == dim ? x1024 : xFfn, w, null).close();
+                    }
+                }, 5);
+                System.out.printf(Locale.ROOT, "  %6d | %11.2f | %15.1f | %7.1f%n", rows, ms, params * 4 / ms / 1e6,
+                        2.0 * rows * params / ms / 1e6);
+                results.put("projections_m" + rows + "_ms", fmt(ms));
+                results.put("projections_m" + rows + "_gflops", fmt(2.0 * rows * params / ms / 1e6));
+            }
+        }
+    }
+
+    private static double medianMs(Runnable body, int repeats) {
+        body.run();
+        double[] t = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            long t0 = System.nanoTime();
+            body.run();
+            t[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        return median(t);
     }
 
     /** Where one pooled LLM decode step of bsz sequences spends its time, by ATen call. */
