@@ -31,15 +31,21 @@ public final class SpeechAdaptor {
         linear2Bias = src.load(m, PREFIX + "linear2.bias", t, c.hiddenSize());
     }
 
+    /** Speech embeddings (rows) that {@code frames} encoder frames give: T/k; too few frames for one is an error. */
+    public long rows(long frames) {
+        long rows = frames / k;
+        if (rows == 0) {
+            throw new IllegalArgumentException("speech too short: " + frames + " encoder frames, the adaptor needs at least "
+                    + k);
+        }
+        return rows;
+    }
+
     /** encoder states [T, encoderDim] -> speech embeddings [T/k, llmDim]. */
     public NDArray forward(NDArray h) {
         return Ops.scoped(() -> {
             // drop T mod k frames, stack k frames per row
-            long rows = h.getShape().get(0) / k;
-            if (rows == 0) {
-                throw new IllegalArgumentException("speech too short: " + h.getShape().get(0)
-                        + " encoder frames, the adaptor needs at least " + k);
-            }
+            long rows = rows(h.getShape().get(0));
             NDArray x = h.get(new NDIndex(":{}", rows * k)).reshape(rows, (long) k * encoderDim);
             // Linear -> ReLU -> Linear
             x = Ops.linear(x, linear1, linear1Bias).getNDArrayInternal().relu();

@@ -2,6 +2,7 @@ package dev.omnicall.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.config.SpeechBlocksConfig;
@@ -91,28 +92,119 @@ public final class WhisperEncoder {
 
     /** log-mel [nMels, F] -> encoder states [F/2, dim]. */
     public NDArray forward(NDArray mel) {
-        return Ops.scoped(() -> {
-            // conv1 + GELU, conv2 (stride 2) + GELU
-            NDArray x = mel.toType(conv1Weight.getDataType(), false).expandDims(0);
-            x = Ops.gelu(Ops.conv1d(x, conv1Weight, conv1Bias, 1, 1, 1));
-            x = Ops.gelu(Ops.conv1d(x, conv2Weight, conv2Bias, 2, 1, 1));
-            // frames first, plus sinusoidal positions
-            x = x.squeeze(0).transpose(1, 0);
-            long frames = x.getShape().get(0);
-            if (frames > maxFrames()) {
-                throw new IllegalArgumentException("encoder input of " + frames + " frames exceeds the "
-                        + maxFrames() + " positions of the checkpoint");
+        try (Pass pass = begin(mel)) {
+            pass.advance(Integer.MAX_VALUE);
+            NDArray out = pass.take();
+            NDScope.register(out);
+            return out;
+        }
+    }
+
+    /**
+     * The encoder run a few blocks at a time (a newcomer's chunked prefill, issue 14 item 3): the convolutions and the
+     * positions now, the blocks in {@link Pass#advance} slices, {@code ln_post} after the last one. The same operations
+     * in the same order as {@link #forward}, so the output is the same to the bit (tested).
+     */
+    public Pass begin(NDArray mel) {
+        return new Pass(mel);
+    }
+
+    /** Blocks in the encoder. */
+    public int blockCount() {
+        return blocks.size();
+    }
+
+    /** One run of the encoder over one input, advanced in slices of blocks. Not thread-safe. */
+    public final class Pass implements AutoCloseable {
+        private NDArray x; // [frames, dim]: after the blocks run so far (after ln_post once done); not in any NDScope
+        private final long frames;
+        private int next; // the first block not yet run
+        private boolean done;
+
+        private Pass(NDArray mel) {
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                // conv1 + GELU, conv2 (stride 2) + GELU
+                NDArray h = mel.toType(conv1Weight.getDataType(), false).expandDims(0);
+                h = Ops.gelu(Ops.conv1d(h, conv1Weight, conv1Bias, 1, 1, 1));
+                h = Ops.gelu(Ops.conv1d(h, conv2Weight, conv2Bias, 2, 1, 1));
+                // frames first, plus sinusoidal positions
+                h = h.squeeze(0).transpose(1, 0);
+                frames = h.getShape().get(0);
+                if (frames > maxFrames()) {
+                    throw new IllegalArgumentException("encoder input of " + frames + " frames exceeds the "
+                            + maxFrames() + " positions of the checkpoint");
+                }
+                x = h.add(positionalEmbedding.get(new NDIndex(":{}", frames)));
+                NDScope.unregister(x);
             }
-            x = x.add(positionalEmbedding.get(new NDIndex(":{}", frames)));
-            // pre-LN residual blocks
-            for (Block b : blocks) {
-                x = x.add(attention(b, Ops.layerNorm(x, b.attnLnWeight, b.attnLnBias, LN_EPS)));
-                NDArray h = Ops.layerNorm(x, b.mlpLnWeight, b.mlpLnBias, LN_EPS);
-                x = x.add(Ops.linear(Ops.gelu(Ops.linear(h, b.mlp0, b.mlp0Bias)), b.mlp2, b.mlp2Bias));
+        }
+
+        /** Encoder frames (the output's rows), known from the start. */
+        public long frames() {
+            return frames;
+        }
+
+        /** Blocks still to run. */
+        public int blocksLeft() {
+            return blocks.size() - next;
+        }
+
+        /** Runs up to {@code maxBlocks} (≥ 1) more blocks, and the final LayerNorm after the last; true once done. */
+        public boolean advance(int maxBlocks) {
+            if (maxBlocks < 1) {
+                throw new IllegalArgumentException("an encoder slice needs at least 1 block, got " + maxBlocks);
             }
-            // final LayerNorm
-            return Ops.layerNorm(x, lnPostWeight, lnPostBias, LN_EPS);
-        });
+            if (x == null) {
+                throw new IllegalStateException("the encoder pass was taken or closed");
+            }
+            if (done) {
+                return true;
+            }
+            int to = (int) Math.min(blocks.size(), (long) next + maxBlocks);
+            NDArray y;
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                y = x;
+                // pre-LN residual blocks
+                for (int i = next; i < to; i++) {
+                    Block b = blocks.get(i);
+                    y = y.add(attention(b, Ops.layerNorm(y, b.attnLnWeight, b.attnLnBias, LN_EPS)));
+                    NDArray h = Ops.layerNorm(y, b.mlpLnWeight, b.mlpLnBias, LN_EPS);
+                    y = y.add(Ops.linear(Ops.gelu(Ops.linear(h, b.mlp0, b.mlp0Bias)), b.mlp2, b.mlp2Bias));
+                }
+                // final LayerNorm
+                if (to == blocks.size()) {
+                    y = Ops.layerNorm(y, lnPostWeight, lnPostBias, LN_EPS);
+                    done = true;
+                }
+                NDScope.unregister(y);
+            }
+            if (y != x) {
+                x.close();
+                x = y;
+            }
+            next = to;
+            return done;
+        }
+
+        /** The encoder states [frames, dim] once done; the caller owns them (in no NDScope). */
+        public NDArray take() {
+            if (!done || x == null) {
+                throw new IllegalStateException("the encoder pass is not finished: " + blocksLeft() + " blocks left");
+            }
+            NDArray out = x;
+            x = null;
+            return out;
+        }
+
+        @Override
+        public void close() {
+            if (x != null) {
+                x.close();
+                x = null;
+            }
+        }
     }
 
     /** Bidirectional multi-head attention; q and k each scaled by d_head^-0.25 as in openai/whisper. */

@@ -146,6 +146,18 @@ public record OmniConfig(
                 path);
     }
 
+    /**
+     * The same config with a Whisper encoder of another shape (a benchmark at a published encoder's size with random
+     * weights, e.g. large-v3's 1280 wide, 32 blocks, 20 heads).
+     */
+    public OmniConfig withSpeechEncoderShape(int hiddenSize, int numLayers, int numHeads) {
+        return new OmniConfig(modelType, this.hiddenSize, intermediateSize, numAttentionHeads, numKeyValueHeads,
+                numHiddenLayers, rmsNormEps, ropeTheta, ropeScaling, vocabSize, maxPositionEmbeddings, bosTokenId,
+                eosTokenId, tieWordEmbeddings, torchDtype, speechEncoderType, speechEncoderDsRate, hiddenSize, numHeads,
+                numLayers, speechProjectorType, speechProjectorHiddenSize, speechGeneratorType, ctcDecoderConfig,
+                ctcUpsampleFactor, unitVocabSize, speechEncoder);
+    }
+
     public int headDim() {
         return hiddenSize / numAttentionHeads;
     }

@@ -3,6 +3,7 @@ package dev.omnicall.model.omni;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.LlamaModel;
@@ -143,6 +144,18 @@ public final class OmniModel implements AutoCloseable {
      */
     public NDArray encodeAudio(float[] audio16k) {
         return Ops.scoped(() -> encoder.forward(frontend.forward(manager, audio16k)));
+    }
+
+    /**
+     * The start of {@link #encodeAudio} in slices (chunked prefill): the log-mel and the encoder's convolutions now,
+     * its blocks in the pass's {@link WhisperEncoder.Pass#advance} slices; the pass's output equals
+     * {@code encodeAudio(audio16k)} to the bit. The caller closes the pass.
+     */
+    public WhisperEncoder.Pass beginEncoding(float[] audio16k) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            return encoder.begin(frontend.forward(manager, audio16k));
+        }
     }
 
     /** Encoder output [frames, n_audio_state] -> speech embeddings [rows, llmDim] (the adaptor). */

@@ -7,11 +7,13 @@ import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.Prompt;
 import dev.omnicall.model.SequenceCache;
+import dev.omnicall.model.WhisperEncoder;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.CallerDecoder;
 import dev.omnicall.model.stream.CallerTranscript;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -136,34 +138,31 @@ public final class SpeechGenerator {
     }
 
     /**
-     * The first part of {@link #start} (chunked prefill): log-mel, encoder, adaptor, the prompt, the cache placed
-     * (the call's kept one, a pool slot, or a cache of its own) with the reusable prefix kept; the prefill itself
-     * runs in the slices the driver asks of {@link TurnStart#advance}, between its {@link #stepAll} calls. Same
+     * The first part of {@link #start} (chunked prefill): the log-mel and the encoder's convolutions, the prompt with
+     * the speech rows' places held, the cache placed (the call's kept one, a pool slot, or a cache of its own) with the
+     * reusable prefix kept; the encoder's blocks, the adaptor and the prefill itself run in the slices the driver asks
+     * of {@link TurnStart#advanceEncoder} and {@link TurnStart#advance}, between its {@link #stepAll} calls. Same
      * turn, logits and tokens as {@link #start} (tested).
      */
     public TurnStart begin(float[] audio16k, List<HistoryTurn> history, CallCache reuse) {
         long startUs = nowUs();
         SequenceCache cache = reuse == null ? null : reuse.take();
-        NDArray encoderOut = null;
+        WhisperEncoder.Pass encoding = null;
         NDArray embeddings = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            // speech embeddings: log-mel -> encoder -> adaptor
-            NDArray speech;
-            if (callerDecoder == null) {
-                speech = model.encodeSpeech(audio16k);
-            } else {
-                // the same blocks, keeping the encoder output for the caller's transcription (no second pass)
-                encoderOut = model.encodeAudio(audio16k);
-                speech = model.adapt(encoderOut);
-                NDScope.unregister(encoderOut);
-            }
-            // the chat prompt with the speech spliced in
+            // log-mel and the encoder's convolutions now: they give the number of speech rows
+            encoding = model.beginEncoding(audio16k);
+            long rows = model.adaptor().rows(encoding.frames());
+            // the chat prompt with zero rows in the speech's place (TurnStart writes the adaptor's rows over them)
             long speechKey = -1 - SPEECH_KEYS.getAndIncrement() * 100_000L;
-            Prompt prompt = model.prompt(speech, history, speechKey);
+            NDArray held = model.manager().zeros(new Shape(rows, model.llm().spec().hiddenSize()),
+                    model.llm().dataType());
+            Prompt prompt = model.prompt(held, history, speechKey);
             embeddings = prompt.embeddings();
             NDScope.unregister(embeddings);
             int total = prompt.keys().length;
+            int speechAt = indexOf(prompt.keys(), speechKey);
             // reuse the cached prefix of this prompt, if any
             long needed = total + options.maxNewTokens() + 1L;
             cache = place(cache, needed);
@@ -172,19 +171,28 @@ public final class SpeechGenerator {
             }
             int reused = Math.min(Prompt.commonPrefix(cache.positionKeys(), prompt.keys()), total - 1);
             cache.truncate(reused);
-            return new TurnStart(this, startUs, prompt.keys(), reused, embeddings, cache, encoderOut);
+            return new TurnStart(this, startUs, prompt.keys(), reused, embeddings, speechAt, cache, encoding);
         } catch (RuntimeException e) {
             if (cache != null) {
                 cache.close();
             }
-            if (encoderOut != null) {
-                encoderOut.close();
+            if (encoding != null) {
+                encoding.close();
             }
             if (embeddings != null) {
                 embeddings.close();
             }
             throw e;
         }
+    }
+
+    private static int indexOf(long[] keys, long key) {
+        for (int i = 0; i < keys.length; i++) {
+            if (keys[i] == key) {
+                return i;
+            }
+        }
+        throw new IllegalStateException("the prompt holds no speech row keyed " + key);
     }
 
     CallerDecoder callerDecoder() {

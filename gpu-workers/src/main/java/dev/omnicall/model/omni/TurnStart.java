@@ -5,41 +5,95 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.SequenceCache;
+import dev.omnicall.model.WhisperEncoder;
 import java.util.Arrays;
 
 /**
- * A turn being started in slices (chunked prefill), from {@link SpeechGenerator#begin}: the speech (log-mel,
- * encoder, adaptor) and the prompt were computed by {@code begin}, the cache placed and the reusable prefix kept;
- * each {@link #advance(int)} prefills at most that many more prompt rows ({@link LlamaModel#forward} over a slice
- * appends to the cache at the next positions, so slices give the prefill of the whole prompt). A driver interleaves
- * slices with {@link SpeechGenerator#stepAll} of the running turns, so a newcomer's prefill never holds them for
- * more than one slice. Once the last row is in, {@link #take()} hands out the {@link TurnGenerator}.
- * {@code SpeechGenerator.start} is {@code begin} + one slice of every row. Not thread-safe.
+ * A turn being started in slices (chunked prefill), from {@link SpeechGenerator#begin}: the log-mel, the encoder's
+ * convolutions and the prompt (with the speech rows' places held) were computed by {@code begin}, the cache placed and
+ * the reusable prefix kept. Each {@link #advanceEncoder(int)} runs at most that many more of the encoder's blocks; after
+ * the last one the adaptor's rows are written into the prompt. Each {@link #advance(int)} then prefills at most that
+ * many more prompt rows ({@link LlamaModel#forward} over a slice appends to the cache at the next positions, so slices
+ * give the prefill of the whole prompt; an encoder not finished yet runs to its end first). A driver interleaves slices
+ * with {@link SpeechGenerator#stepAll} of the running turns, so a newcomer's start never holds them for more than one
+ * slice. Once the last row is in, {@link #take()} hands out the {@link TurnGenerator}. {@code SpeechGenerator.start}
+ * is {@code begin} + one slice of every block and every row. Not thread-safe.
  */
 public final class TurnStart implements AutoCloseable {
     private final SpeechGenerator generator;
     private final long startUs;
     private final long[] keys; // the whole prompt's position keys
     private final int reused; // prompt rows found in the call's cache
-    private final NDArray embeddings; // [rows, dim]: the whole prompt
+    private final NDArray embeddings; // [rows, dim]: the whole prompt (zeros in the speech rows until the encoder ends)
+    private final int speechAt; // the prompt row of the first speech row
     private SequenceCache cache;
+    private WhisperEncoder.Pass encoding; // the encoder's blocks still to run, or null once its rows are in the prompt
     private NDArray encoderOut; // kept for the caller transcription, or null
+    private int encoderSlices;
     private int next; // the first prompt row not yet in the cache
     private int slices;
     private float[] firstLogits;
     private TurnGenerator turn;
     private boolean closed;
 
-    TurnStart(SpeechGenerator generator, long startUs, long[] keys, int reused, NDArray embeddings,
-            SequenceCache cache, NDArray encoderOut) {
+    TurnStart(SpeechGenerator generator, long startUs, long[] keys, int reused, NDArray embeddings, int speechAt,
+            SequenceCache cache, WhisperEncoder.Pass encoding) {
         this.generator = generator;
         this.startUs = startUs;
         this.keys = keys;
         this.reused = reused;
         this.embeddings = embeddings;
+        this.speechAt = speechAt;
         this.cache = cache;
-        this.encoderOut = encoderOut;
+        this.encoding = encoding;
         this.next = reused;
+    }
+
+    /**
+     * Runs up to {@code maxBlocks} (≥ 1) more of the encoder's blocks; after the last one, the adaptor, whose rows go
+     * into the prompt. True once they are there (at once when they already were).
+     */
+    public boolean advanceEncoder(int maxBlocks) {
+        if (maxBlocks < 1) {
+            throw new IllegalArgumentException("an encoder slice needs at least 1 block, got " + maxBlocks);
+        }
+        if (closed) {
+            throw new IllegalStateException("the turn start was closed");
+        }
+        if (encoding == null) {
+            return true;
+        }
+        encoderSlices++;
+        if (!encoding.advance(maxBlocks)) {
+            return false;
+        }
+        NDArray out = encoding.take();
+        encoding = null;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            // the adaptor's rows over the zeros begin held for them
+            NDArray speech = generator.model().adapt(out).toType(embeddings.getDataType(), false);
+            embeddings.set(new NDIndex("{}:{}", speechAt, speechAt + speech.getShape().get(0)), speech);
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+        if (generator.callerDecoder() == null) {
+            out.close();
+        } else {
+            encoderOut = out; // the caller's transcription reads the same encoder output (no second pass)
+        }
+        return true;
+    }
+
+    /** The encoder's blocks still to run (0 once the speech rows are in the prompt). */
+    public int encoderBlocksLeft() {
+        return encoding == null ? 0 : encoding.blocksLeft();
+    }
+
+    /** Encoder slices run so far. */
+    public int encoderSlices() {
+        return encoderSlices;
     }
 
     /**
@@ -55,6 +109,9 @@ public final class TurnStart implements AutoCloseable {
         }
         if (turn != null) {
             return true;
+        }
+        if (encoding != null) {
+            advanceEncoder(Integer.MAX_VALUE);
         }
         int total = keys.length;
         int to = (int) Math.min(total, (long) next + maxRows);
@@ -133,6 +190,10 @@ public final class TurnStart implements AutoCloseable {
         if (cache != null) {
             cache.close();
             cache = null;
+        }
+        if (encoding != null) {
+            encoding.close();
+            encoding = null;
         }
         if (encoderOut != null) {
             encoderOut.close();

@@ -40,6 +40,22 @@ public final class PrefillPacer {
         usPerRow = usPerRow < 0 ? perRow : 0.7 * usPerRow + 0.3 * perRow;
     }
 
+    /**
+     * How many units of work costing {@code usPerUnit} each fit one slice (at least 1, at most {@code max}); 1 until a
+     * step was measured. The engine paces a newcomer's encoder blocks with it, from that turn's own cost per block (it
+     * grows with the utterance, so one pace across turns would err).
+     */
+    public int fit(double usPerUnit, int max) {
+        if (max < 1) {
+            throw new IllegalArgumentException("a slice needs room for at least 1 unit, got " + max);
+        }
+        if (stepUs < 0 || !(usPerUnit > 0)) {
+            return 1;
+        }
+        long n = (long) Math.floor(share * stepUs / usPerUnit);
+        return (int) Math.max(1, Math.min(max, n));
+    }
+
     /** Rows for the next slice. */
     public int rows() {
         if (stepUs < 0 || usPerRow <= 0) {

@@ -27,8 +27,9 @@ import java.util.Map;
 /**
  * What a newcomer's encoder + prefill does to the turns already speaking (issue 14 item 3), one-shot prefill vs
  * chunked prefill: R turns decode together in the pools; a newcomer arrives; each worker loop then runs either the
- * newcomer's whole start and a step (one-shot, what the worker did), or one slice of it (the encoder + prompt, then
- * at most S prompt rows) and a step (chunked). Per mode: the median step time T before the newcomer; the longest
+ * newcomer's whole start and a step (one-shot, what the worker did), or one slice of it (log-mel, the encoder's
+ * convolutions and the prompt; then the encoder's blocks, paced as the worker paces them; then at most S prompt rows)
+ * and a step (chunked). "Encoder slice": the longest of those first slices, up to the adaptor's rows in the prompt. Per mode: the median step time T before the newcomer; the longest
  * loop while the newcomer was being started, as T + extra; and for the running turns the longest gap between two of
  * their audio chunks from the newcomer's arrival to 8 steps after it joined, against the longest gap in the 12
  * steps before it arrived (growth in decode steps T: the goal is at most one; it includes the one turn more in the
@@ -40,7 +41,7 @@ import java.util.Map;
  * Repeats alternate the modes; ends with one key=value line.
  * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto,auto+gap] [--repeats 3]
  *     [--omega 1]
- *     [--small false] [--threads 1] [--device cpu]</pre>
+ *     [--small false] [--encoder WIDTH,LAYERS,HEADS] [--threads 1] [--device cpu]</pre>
  */
 public final class PrefillBenchmark {
     private PrefillBenchmark() {
@@ -87,11 +88,23 @@ public final class PrefillBenchmark {
         Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
         OmniConfig config = small ? DecodeBenchmark.smallLlm(TinyCheckpointWriter.tinyConfig())
                 : TinyCheckpointWriter.tinyConfig();
+        // --encoder WIDTH,LAYERS,HEADS: a Whisper encoder of that shape (random weights) instead of the tiny one, e.g.
+        // 1280,32,20 = large-v3's, where the encoder is most of a newcomer's start
+        String encoder = a.get("--encoder", "");
+        if (!encoder.isBlank()) {
+            String[] e = encoder.split(",");
+            if (e.length != 3) {
+                throw new IllegalArgumentException("--encoder takes WIDTH,LAYERS,HEADS (e.g. 1280,32,20), got " + encoder);
+            }
+            config = config.withSpeechEncoderShape(Integer.parseInt(e[0].strip()), Integer.parseInt(e[1].strip()),
+                    Integer.parseInt(e[2].strip()));
+        }
         try (OmniModel model = OmniModel.assemble(config, new RandomWeights(7), TinyCheckpointWriter.tinyVocoderConfig(),
                 new RandomWeights(8), tinyDir, options)) {
-            System.out.printf(Locale.ROOT, "%s LLM (%d wide, %d layers), %d running turns, omega %s, newcomer of 2.4 s;"
-                    + " load %s%n", small ? "~90M" : "tiny", config.hiddenSize(), config.numHiddenLayers(), running, omega,
-                    load());
+            System.out.printf(Locale.ROOT, "%s LLM (%d wide, %d layers), Whisper encoder %d wide x %d blocks, %d running"
+                    + " turns, omega %s, newcomer of 2.4 s; load %s%n", small ? "~90M" : "tiny", config.hiddenSize(),
+                    config.numHiddenLayers(), config.speechEncoderHiddenSize(), config.speechEncoderNumLayers(), running,
+                    omega, load());
             run(model, running, 0, false); // warm-up
             Map<String, List<Run>> byMode = new LinkedHashMap<>();
             for (int r = 0; r < repeats; r++) {
@@ -196,6 +209,7 @@ public final class PrefillBenchmark {
                 double[] prefillInGap = new double[running];
                 double mostPrefillInGap = 0;
                 double encoderMs = -1;
+                double usPerBlock = -1; // the newcomer's measured cost of one encoder block
                 while (!joined) {
                     long l0 = System.nanoTime();
                     List<TurnGenerator> speaking = new ArrayList<>();
@@ -204,6 +218,7 @@ public final class PrefillBenchmark {
                             speaking.add(turns.get(i));
                         }
                     }
+                    boolean encoderPhase = start == null || start.encoderBlocksLeft() > 0;
                     boolean slice = !gapBound || budget.mayRun(speaking);
                     if (slice) {
                         budget.sliceRan(speaking);
@@ -214,7 +229,15 @@ public final class PrefillBenchmark {
                         turns.add(generator.start(newcomer, List.of(), null));
                         joined = true;
                     } else if (start == null) {
-                        start = generator.begin(newcomer, List.of(), null); // the encoder + prompt: one slice
+                        start = generator.begin(newcomer, List.of(), null); // log-mel, convolutions, prompt: one slice
+                    } else if (start.encoderBlocksLeft() > 0) {
+                        // the encoder's blocks, paced as the worker does (OmniTurnEngine): one, then as many as fit
+                        // half a step at this turn's own cost per block; one per slice with fixed rows
+                        int left = start.encoderBlocksLeft();
+                        int blocks = sliceRows > 0 || usPerBlock < 0 ? 1 : pacer.fit(usPerBlock, left);
+                        long s0 = System.nanoTime();
+                        start.advanceEncoder(blocks);
+                        usPerBlock = (System.nanoTime() - s0) / 1000.0 / Math.min(blocks, left);
                     } else {
                         int rows = sliceRows > 0 ? sliceRows : pacer.rows();
                         int ran = Math.min(rows, start.rowsLeft());
@@ -227,8 +250,8 @@ public final class PrefillBenchmark {
                         }
                     }
                     double sliceMs = slice ? (System.nanoTime() - l0) / 1e6 : 0;
-                    if (slice && start != null && encoderMs < 0) {
-                        encoderMs = sliceMs; // the first slice: log-mel + encoder + adaptor + prompt
+                    if (slice && encoderPhase && sliceRows != 0) {
+                        encoderMs = Math.max(encoderMs, sliceMs); // the longest of begin's slice and the encoder's
                     }
                     boolean[] chunked = new boolean[running];
                     double[] r = loop(generator, turns.subList(0, running), lastChunk, t0, chunked);

@@ -281,9 +281,11 @@ public final class OmniTurnEngine implements TurnEngine {
     }
 
     /**
-     * Chunked prefill: the encoder, adaptor and prompt now ({@link SpeechGenerator#begin}), then at most
-     * {@value #PREFILL_SLICE_ROWS} prompt rows per {@link StartingSession#advance()} (default {@code auto}: about half a
-     * decode step's worth, {@link PrefillPacer}; 0 = the whole prefill in one slice); {@link StartingSession#finish()}
+     * Chunked prefill: the log-mel, the encoder's convolutions and the prompt now ({@link SpeechGenerator#begin}); then
+     * per {@link StartingSession#advance()} the encoder's blocks (with {@code auto}: one, then as many as cost about half
+     * a decode step at this turn's measured cost per block; one per slice with a fixed row count), and after them at
+     * most {@value #PREFILL_SLICE_ROWS} prompt rows (default {@code auto}: about half a decode step's worth,
+     * {@link PrefillPacer}; 0 = the encoder's blocks and the whole prefill in one slice); {@link StartingSession#finish()}
      * the rest at once. Same turn as {@link #start}.
      */
     @Override
@@ -298,8 +300,20 @@ public final class OmniTurnEngine implements TurnEngine {
                 return start.isReady() || taken;
             }
 
+            private double usPerBlock = -1; // this turn's measured cost of one encoder block
+
             @Override
             public boolean advance() {
+                int blocksLeft = start.encoderBlocksLeft();
+                if (sliceRows != 0 && blocksLeft > 0) {
+                    // the encoder's blocks first: one, then as many as fit the slice at this turn's own cost per block
+                    // (one block with fixed prompt rows, so tests count slices)
+                    int blocks = sliceRows > 0 || usPerBlock < 0 ? 1 : pacer.fit(usPerBlock, blocksLeft);
+                    long t0 = System.nanoTime();
+                    start.advanceEncoder(blocks);
+                    usPerBlock = (System.nanoTime() - t0) / 1000.0 / Math.min(blocks, blocksLeft);
+                    return false;
+                }
                 int rows = sliceRows == 0 ? Integer.MAX_VALUE : sliceRows > 0 ? sliceRows : pacer.rows();
                 int ran = Math.min(rows, start.rowsLeft());
                 long t0 = System.nanoTime();

@@ -116,6 +116,50 @@ class ChunkedPrefillTest {
     }
 
     @Test
+    void shouldGiveTheOneShotReplyWhenTheEncoderRunsABlockPerSlice() {
+        float[] audio = TinyModels.testAudio(1.0, 17);
+        SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
+        // Given the one-shot start (the reference): the whole encoder and the whole prefill in one slice
+        TurnStart oneShot = generator.begin(audio, List.of(), null);
+        int blocks = oneShot.encoderBlocksLeft();
+        assertThat(blocks).as("encoder blocks still to run after begin").isEqualTo(model.encoder().blockCount())
+                .isGreaterThan(1);
+        assertThat(oneShot.advance(Integer.MAX_VALUE)).isTrue();
+        assertThat(oneShot.encoderSlices()).isEqualTo(1);
+        float[] expectedLogits = oneShot.firstLogits();
+        Out expected;
+        try (TurnGenerator t = oneShot.take()) {
+            expected = alone(generator, t);
+        }
+        for (int rows : new int[] {Integer.MAX_VALUE, 7}) {
+            // When the encoder runs one block per slice, then the prefill in one slice or in slices of 7 rows
+            TurnStart s = generator.begin(audio, List.of(), null);
+            int slices = 0;
+            while (!s.advanceEncoder(1)) {
+                slices++;
+                assertThat(s.encoderBlocksLeft()).isEqualTo(blocks - slices);
+                assertThat(s.slices()).as("no prompt row before the speech is in").isZero();
+            }
+            assertThat(s.encoderSlices()).isEqualTo(blocks);
+            assertThat(s.encoderBlocksLeft()).isZero();
+            while (!s.advance(rows)) {
+                assertThat(s.encoderSlices()).as("the encoder does not run again").isEqualTo(blocks);
+            }
+            // Then the prefill's logits are the one-shot ones (to the bit with the prefill in one slice), and the
+            // whole reply is the same
+            if (rows == Integer.MAX_VALUE) {
+                assertThat(s.firstLogits()).as("logits after the encoder in %d slices", blocks)
+                        .containsExactly(expectedLogits);
+            } else {
+                assertClose(s.firstLogits(), expectedLogits, "encoder in blocks, prefill in slices of 7");
+            }
+            try (TurnGenerator t = s.take()) {
+                assertSameReply(alone(generator, t), expected, "the encoder in " + blocks + " slices");
+            }
+        }
+    }
+
+    @Test
     void shouldNotDisturbAPooledTurnThatDecodesBetweenTheSlices() {
         float[] runningAudio = TinyModels.testAudio(0.8, 12);
         float[] newcomerAudio = TinyModels.testAudio(1.1, 13);
@@ -206,6 +250,21 @@ class ChunkedPrefillTest {
             assertThatThrownBy(() -> s.advance(4)).isInstanceOf(IllegalStateException.class);
             assertThatThrownBy(() -> generator.begin(TinyModels.testAudio(0.7, 16), List.of(), null).advance(0))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 1 row");
+        }
+        // and mid-encoder: the slot is freed with the encoder's pass
+        try (KvPool pool = model.llm().newPool(1, 512)) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool).withVocoderBatching(false);
+            TurnStart s = generator.begin(TinyModels.testAudio(0.7, 18), List.of(), null);
+            assertThat(s.advanceEncoder(1)).isFalse();
+            assertThat(pool.running()).isEqualTo(1);
+            s.close();
+            assertThat(pool.running()).isZero();
+            assertThat(s.encoderBlocksLeft()).isZero();
+            assertThatThrownBy(() -> s.advanceEncoder(1)).isInstanceOf(IllegalStateException.class);
+            TurnStart t = generator.begin(TinyModels.testAudio(0.7, 18), List.of(), null);
+            assertThatThrownBy(() -> t.advanceEncoder(0)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("at least 1 block");
+            t.close();
         }
     }
 }
