@@ -129,8 +129,8 @@ final class LlamaLayer {
 
     /**
      * One decode step: x [B, dim], cos/sin [B, headDim] (each row its own position). The first
-     * {@code pooled.count()} rows live in a pool and attend together (one write, one gather, one batched
-     * attention: the same native operations for 1 row or 64); any further rows attend one by one against their
+     * {@code pooled.count()} rows live in a pool and attend together (one write, one read: a view or a gather, one
+     * batched attention: the same native operations for 1 row or 64); any further rows attend one by one against their
      * own {@link SequenceCache} (a sequence that did not fit the pool). Projections and MLP run batched.
      */
     NDArray forwardDecode(NDArray x, NDArray cos, NDArray sin, List<? extends SequenceCache> caches,

@@ -130,7 +130,8 @@ public final class DecodeBenchmark {
                 for (int turns : new int[] {1, 8}) {
                     for (boolean pooled : new boolean[] {false, true}) {
                         String key = turns + "_" + (pooled ? "pool" : "old");
-                        tps.computeIfAbsent(key, k -> new ArrayList<>()).add(throughput(model, turns, tpsSteps, pooled));
+                        double t = throughput(model, turns, tpsSteps, pooled);
+                        tps.computeIfAbsent(key, k -> new ArrayList<>()).add(t);
                     }
                 }
             }
@@ -142,15 +143,16 @@ public final class DecodeBenchmark {
                     ratios[i] = eight[i] / one[i];
                 }
                 double r = median(ratios);
-                System.out.printf(Locale.ROOT, "small, %s path: 8 turns / 1 turn = %.2fx, median of %d round(s) (goal >= 5x);"
-                        + " tokens/s 1 turn %.1f, 8 turns %.1f (medians)%n", path, r, rounds, median(one), median(eight));
+                System.out.printf(Locale.ROOT, "small, %s path: 8 turns / 1 turn = %.2fx, median of %d round(s)"
+                        + " (goal >= 5x); tokens/s 1 turn %.1f, 8 turns %.1f (medians)%n", path, r, rounds, median(one),
+                        median(eight));
                 results.put("small_tps_1_" + path, fmt(median(one)));
                 results.put("small_tps_8_" + path, fmt(median(eight)));
                 results.put("small_tps_8v1_" + path, fmt(r));
             }
             if (profile) {
-                System.out.println("\n== small LLM, where one step's time goes (pool path; libtorch's profiler: top-level"
-                        + " ATen calls by name, ms per step, mean of 3 profiled steps)");
+                System.out.println("\n== small LLM, where one step's time goes (pool path; libtorch's profiler:"
+                        + " top-level ATen calls by name, ms per step, mean of 3 profiled steps)");
                 profileLlmStep(model, 1);
                 profileLlmStep(model, 8);
                 profileStepAll(model, 1);
@@ -382,7 +384,8 @@ public final class DecodeBenchmark {
             NDArray b = m.randomNormal(new Shape(n, n));
             double squareMs = medianMs(() -> a.matMul(b).close(), 7);
             double peak = 2.0 * n * n * n / squareMs / 1e6;
-            System.out.printf(Locale.ROOT, "%nthe box's matmul peak, a plain %d^3 float32 matmul: %.1f GFLOP/s%n", n, peak);
+            System.out.printf(Locale.ROOT, "%nthe box's matmul peak, a plain %d^3 float32 matmul: %.1f GFLOP/s%n", n,
+                    peak);
             long dim = c.hiddenSize();
             long kv = (long) c.numKeyValueHeads() * c.headDim();
             long ffn = c.intermediateSize();
