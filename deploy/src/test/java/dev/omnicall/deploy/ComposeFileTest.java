@@ -148,7 +148,7 @@ class ComposeFileTest {
     }
 
     /** Services running the OmniCall image. */
-    private static Map<String, JsonNode> appServices() {
+    static Map<String, JsonNode> appServices() {
         Map<String, JsonNode> app = new HashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = SERVICES.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> service = it.next();

@@ -38,6 +38,12 @@ final class ConfigCatalogue {
     static final Set<String> PENDING_KEYS = Set.of("omnicall.bridge.index", "omnicall.bridge.count",
             "omnicall.kafka.create-topics", "omnicall.model.write-tiny-if-missing");
 
+    /**
+     * Variables the java launcher and the JVM read, not the app: the image's JVM flags come through
+     * JDK_JAVA_OPTIONS (quarkus-app/jvm.options, a role's own flags after it), heap sizing through JAVA_TOOL_OPTIONS.
+     */
+    static final Set<String> JVM_VARIABLES = Set.of("JDK_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS");
+
     private static final Pattern KEY_LINE = Pattern.compile("^#?\\s*([a-z][a-z0-9.\\-]*[a-z0-9])\\s*=");
 
     private final Set<String> keys;
@@ -100,7 +106,7 @@ final class ConfigCatalogue {
 
     /** Null when the app understands {@code env}; otherwise why not. */
     String problemWith(String env) {
-        if (keyFor(env).isPresent() || kafkaClientSetting(env).isPresent()) {
+        if (keyFor(env).isPresent() || kafkaClientSetting(env).isPresent() || JVM_VARIABLES.contains(env)) {
             return null;
         }
         for (String pending : PENDING_KEYS) {
@@ -114,6 +120,7 @@ final class ConfigCatalogue {
                     + "', which is no Kafka producer, consumer or admin client setting";
         }
         return env + " maps to no key of " + Locations.CONFIG_CATALOGUE.getFileName()
-                + " (expected one of the OMNICALL_*/QUARKUS_* names derived from its keys, or KAFKA_*)";
+                + " (expected one of the OMNICALL_*/QUARKUS_* names derived from its keys, KAFKA_*, or one of "
+                + JVM_VARIABLES.stream().sorted().toList() + ")";
     }
 }

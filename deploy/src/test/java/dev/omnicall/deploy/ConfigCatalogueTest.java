@@ -34,6 +34,10 @@ class ConfigCatalogueTest {
         // A misspelt key is reported
         assertThat(catalogue.problemWith("OMNICALL_RTP_PORTMIN")).contains("maps to no key");
         assertThat(catalogue.problemWith("OMNICALL_ONLY_IN_TESTS")).contains("maps to no key");
+        // The JVM's own variables are not app keys, and only those two names pass
+        assertThat(catalogue.problemWith("JDK_JAVA_OPTIONS")).isNull();
+        assertThat(catalogue.problemWith("JAVA_TOOL_OPTIONS")).isNull();
+        assertThat(catalogue.problemWith("JAVA_OPTS")).contains("maps to no key");
     }
 
     @Test

@@ -21,6 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class DockerfileTest {
 
     private static final String FAST_JAR = "/src/quarkus-app/target/quarkus-app/";
+    /** quarkus-app/jvm.options in the build stage (JvmFlagsTest checks where it goes and how java finds it). */
+    private static final String JVM_OPTIONS = "/src/quarkus-app/jvm.options";
     private static final Pattern MODEL_LIKE = Pattern.compile(
             "(?i)(models?/|checkpoint|safetensors|\\.gguf|\\.pt\\b|\\.pth\\b|\\.ckpt|\\.bin\\b|\\.omnicall|tiny-model|llama)");
 
@@ -35,12 +37,13 @@ class DockerfileTest {
         assertThat(build.all("RUN")).anySatisfy(run ->
                 assertThat(run.arguments()).contains("./mvnw").contains("-pl quarkus-app -am package"));
 
-        // The image copies the four fast-jar parts from the build stage, and copies nothing else
+        // The image copies the four fast-jar parts and the app's JVM flags from the build stage, and nothing else
         List<String> copies = image.all("COPY").stream().map(Dockerfile.Instruction::arguments).toList();
         assertThat(image.all("ADD")).isEmpty();
-        assertThat(copies).allSatisfy(c -> assertThat(c).startsWith("--from=build").contains(FAST_JAR));
+        assertThat(copies).allSatisfy(c -> assertThat(c).startsWith("--from=build"));
         assertThat(copies.stream().map(DockerfileTest::source))
-                .containsExactlyInAnyOrder(FAST_JAR + "lib/", FAST_JAR + "*.jar", FAST_JAR + "app/", FAST_JAR + "quarkus/");
+                .containsExactlyInAnyOrder(FAST_JAR + "lib/", FAST_JAR + "*.jar", FAST_JAR + "app/", FAST_JAR + "quarkus/",
+                        JVM_OPTIONS);
         assertThat(image.all("ENTRYPOINT")).singleElement().extracting(Dockerfile.Instruction::arguments)
                 .isEqualTo("[\"java\", \"-jar\", \"/deployments/quarkus-run.jar\"]");
         // Runs as the same non-root user the pods demand (runAsUser 10001)
