@@ -21,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * The deployed roles start with the app's JVM flags, quarkus-app/jvm.options (the file bin/omnicall uses), never a
  * copied flag list: the image holds the file and names it in JDK_JAVA_OPTIONS; a role that needs other flags puts
  * them after the file. The bridge keeps C2 (deploy README, "JVM flags": MediaLoadBenchmark measured C1-only code at
- * 7-8 % more CPU per call); streams and worker run the file as it is.
+ * 7-15 % more CPU per call); streams and worker run the file as it is.
  */
 class JvmFlagsTest {
 
