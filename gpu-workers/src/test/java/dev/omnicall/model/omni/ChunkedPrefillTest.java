@@ -77,6 +77,24 @@ class ChunkedPrefillTest {
         assertThat(diff).as("max |logit difference| of %s (scale %s)", what, scale).isLessThanOrEqualTo(1e-4 * scale);
     }
 
+    private record OneShot(float[] logits, Out reply) {
+    }
+
+    /** The reference: begin, then the whole encoder and the whole prefill in one slice; its logits and whole reply. */
+    private static OneShot oneShot(SpeechGenerator generator, float[] audio) {
+        TurnStart s = generator.begin(audio, List.of(), null);
+        assertThat(s.encoderBlocksLeft()).as("encoder blocks left after begin")
+                .isEqualTo(generator.model().encoder().blockCount());
+        assertThat(s.advance(Integer.MAX_VALUE)).isTrue();
+        assertThat(s.slices()).isEqualTo(1);
+        assertThat(s.encoderSlices()).isEqualTo(1);
+        assertThat(s.encoderBlocksLeft()).isZero();
+        float[] logits = s.firstLogits();
+        try (TurnGenerator t = s.take()) {
+            return new OneShot(logits, alone(generator, t));
+        }
+    }
+
     /** begin + slices of `rows` until ready; returns the start (ready) after checking the slice count. */
     private static TurnStart sliced(SpeechGenerator generator, float[] audio, List<HistoryTurn> history, CallCache reuse,
             int rows) {
@@ -94,14 +112,9 @@ class ChunkedPrefillTest {
         float[] audio = TinyModels.testAudio(1.0, 11);
         SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
         // Given the one-shot prefill (the reference)
-        TurnStart oneShot = generator.begin(audio, List.of(), null);
-        assertThat(oneShot.advance(Integer.MAX_VALUE)).isTrue();
-        assertThat(oneShot.slices()).isEqualTo(1);
-        float[] expectedLogits = oneShot.firstLogits();
-        Out expected;
-        try (TurnGenerator t = oneShot.take()) {
-            expected = alone(generator, t);
-        }
+        OneShot reference = oneShot(generator, audio);
+        float[] expectedLogits = reference.logits();
+        Out expected = reference.reply();
         assertThat(expected.tokens()).isNotEmpty();
         for (int rows : new int[] {1, 7, 64}) {
             // When the same prompt is prefilled in slices of `rows` rows
@@ -120,17 +133,11 @@ class ChunkedPrefillTest {
         float[] audio = TinyModels.testAudio(1.0, 17);
         SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
         // Given the one-shot start (the reference): the whole encoder and the whole prefill in one slice
-        TurnStart oneShot = generator.begin(audio, List.of(), null);
-        int blocks = oneShot.encoderBlocksLeft();
-        assertThat(blocks).as("encoder blocks still to run after begin").isEqualTo(model.encoder().blockCount())
-                .isGreaterThan(1);
-        assertThat(oneShot.advance(Integer.MAX_VALUE)).isTrue();
-        assertThat(oneShot.encoderSlices()).isEqualTo(1);
-        float[] expectedLogits = oneShot.firstLogits();
-        Out expected;
-        try (TurnGenerator t = oneShot.take()) {
-            expected = alone(generator, t);
-        }
+        int blocks = model.encoder().blockCount();
+        assertThat(blocks).as("encoder blocks (so one per slice cuts it)").isGreaterThan(1);
+        OneShot reference = oneShot(generator, audio);
+        float[] expectedLogits = reference.logits();
+        Out expected = reference.reply();
         for (int rows : new int[] {Integer.MAX_VALUE, 7}) {
             // When the encoder runs one block per slice, then the prefill in one slice or in slices of 7 rows
             TurnStart s = generator.begin(audio, List.of(), null);
