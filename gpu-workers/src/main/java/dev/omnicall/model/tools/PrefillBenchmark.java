@@ -3,6 +3,7 @@ package dev.omnicall.model.tools;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni.ChunkSchedule;
+import dev.omnicall.model.omni.EncoderSlices;
 import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniConfig;
 import dev.omnicall.model.omni.OmniModel;
@@ -209,7 +210,7 @@ public final class PrefillBenchmark {
                 double[] prefillInGap = new double[running];
                 double mostPrefillInGap = 0;
                 double encoderMs = -1;
-                double usPerBlock = -1; // the newcomer's measured cost of one encoder block
+                EncoderSlices encoder = new EncoderSlices(pacer, sliceRows > 0);
                 while (!joined) {
                     long l0 = System.nanoTime();
                     List<TurnGenerator> speaking = new ArrayList<>();
@@ -231,13 +232,7 @@ public final class PrefillBenchmark {
                     } else if (start == null) {
                         start = generator.begin(newcomer, List.of(), null); // log-mel, convolutions, prompt: one slice
                     } else if (start.encoderBlocksLeft() > 0) {
-                        // the encoder's blocks, paced as the worker does (OmniTurnEngine): one, then as many as fit
-                        // half a step at this turn's own cost per block; one per slice with fixed rows
-                        int left = start.encoderBlocksLeft();
-                        int blocks = sliceRows > 0 || usPerBlock < 0 ? 1 : pacer.fit(usPerBlock, left);
-                        long s0 = System.nanoTime();
-                        start.advanceEncoder(blocks);
-                        usPerBlock = (System.nanoTime() - s0) / 1000.0 / Math.min(blocks, left);
+                        encoder.advance(start); // the encoder's blocks, paced as the worker paces them
                     } else {
                         int rows = sliceRows > 0 ? sliceRows : pacer.rows();
                         int ran = Math.min(rows, start.rowsLeft());

@@ -7,6 +7,7 @@ import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni.CallCache;
 import dev.omnicall.model.omni.ChunkSchedule;
+import dev.omnicall.model.omni.EncoderSlices;
 import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.SpeechGenerator;
@@ -300,18 +301,12 @@ public final class OmniTurnEngine implements TurnEngine {
                 return start.isReady() || taken;
             }
 
-            private double usPerBlock = -1; // this turn's measured cost of one encoder block
+            private final EncoderSlices encoder = new EncoderSlices(pacer, sliceRows > 0);
 
             @Override
             public boolean advance() {
-                int blocksLeft = start.encoderBlocksLeft();
-                if (sliceRows != 0 && blocksLeft > 0) {
-                    // the encoder's blocks first: one, then as many as fit the slice at this turn's own cost per block
-                    // (one block with fixed prompt rows, so tests count slices)
-                    int blocks = sliceRows > 0 || usPerBlock < 0 ? 1 : pacer.fit(usPerBlock, blocksLeft);
-                    long t0 = System.nanoTime();
-                    start.advanceEncoder(blocks);
-                    usPerBlock = (System.nanoTime() - t0) / 1000.0 / Math.min(blocks, blocksLeft);
+                if (sliceRows != 0 && start.encoderBlocksLeft() > 0) {
+                    encoder.advance(start); // the encoder's blocks first, then the prompt rows
                     return false;
                 }
                 int rows = sliceRows == 0 ? Integer.MAX_VALUE : sliceRows > 0 ? sliceRows : pacer.rows();

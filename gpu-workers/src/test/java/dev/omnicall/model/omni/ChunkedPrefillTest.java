@@ -5,11 +5,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
+import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.TinyModels;
+import dev.omnicall.model.stream.PrefillPacer;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Chunked prefill ({@link SpeechGenerator#begin} + {@link TurnStart#advance} in slices) against the one-shot prefill
@@ -162,6 +167,50 @@ class ChunkedPrefillTest {
             }
             try (TurnGenerator t = s.take()) {
                 assertSameReply(alone(generator, t), expected, "the encoder in " + blocks + " slices");
+            }
+        }
+    }
+
+    @Test
+    void shouldPaceTheEncoderOneBlockFirstThenAtTheTurnsOwnCost(@TempDir Path dir) throws IOException {
+        // a tiny checkpoint whose encoder has 4 blocks, so one-at-a-time and paced slices differ
+        TinyCheckpointWriter.write(dir, 3L, TinyCheckpointWriter.tinyConfig().withSpeechEncoderShape(64, 4, 4),
+                TinyCheckpointWriter.tinyVocoderConfig());
+        try (OmniModel fourBlocks = OmniModel.load(dir, ModelOptions.defaults().withPaddedSeconds(0))) {
+            pacedEncoder(fourBlocks);
+        }
+    }
+
+    private void pacedEncoder(OmniModel model) {
+        float[] audio = TinyModels.testAudio(1.0, 19);
+        SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
+        OneShot expected = oneShot(generator, audio);
+        int blocks = model.encoder().blockCount();
+        assertThat(blocks).isEqualTo(4);
+        // Given a pacer that measured a step so long that every block fits one slice
+        PrefillPacer pacer = new PrefillPacer(0.5, 8, 4096);
+        pacer.stepTook(3_600_000_000L);
+        for (boolean oneAtATime : new boolean[] {false, true}) {
+            TurnStart s = generator.begin(audio, List.of(), null);
+            EncoderSlices encoder = new EncoderSlices(pacer, oneAtATime);
+            // When the driver advances the encoder: the first slice runs one block (its cost is not known yet)
+            assertThat(encoder.advance(s)).isFalse();
+            assertThat(s.encoderBlocksLeft()).isEqualTo(blocks - 1);
+            // Then the rest in one slice, or one block a slice when asked
+            int slices = 1;
+            boolean done = false;
+            while (!done) {
+                done = encoder.advance(s);
+                slices++;
+            }
+            assertThat(slices).as("encoder slices, one at a time: %s", oneAtATime)
+                    .isEqualTo(oneAtATime ? blocks : 2);
+            assertThat(encoder.advance(s)).as("a finished encoder").isTrue();
+            // and the turn is the one-shot one
+            assertThat(s.advance(Integer.MAX_VALUE)).isTrue();
+            assertThat(s.firstLogits()).containsExactly(expected.logits());
+            try (TurnGenerator t = s.take()) {
+                assertSameReply(alone(generator, t), expected.reply(), "paced encoder, one at a time: " + oneAtATime);
             }
         }
     }

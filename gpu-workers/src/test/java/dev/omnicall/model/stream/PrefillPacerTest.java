@@ -27,4 +27,19 @@ class PrefillPacerTest {
         assertThatThrownBy(() -> new PrefillPacer(0, 8, 512)).hasMessageContaining("share > 0");
         assertThatThrownBy(() -> new PrefillPacer(0.5, 9, 8)).hasMessageContaining("9..8");
     }
+
+    @Test
+    void shouldFitUnitsOfAGivenCostIntoHalfAStepBetweenOneAndTheMost() {
+        PrefillPacer pacer = new PrefillPacer(0.5, 8, 512);
+        // no step measured yet: one unit
+        assertThat(pacer.fit(1_000, 32)).isEqualTo(1);
+        pacer.stepTook(40_000);   // a 40 ms step
+        // half of 40 ms at 3 ms a unit: 6; at 30 ms: still 1; at 0.1 ms: the 32 left
+        assertThat(pacer.fit(3_000, 32)).isEqualTo(6);
+        assertThat(pacer.fit(30_000, 32)).isEqualTo(1);
+        assertThat(pacer.fit(100, 32)).isEqualTo(32);
+        // an unknown cost: one unit
+        assertThat(pacer.fit(0, 32)).isEqualTo(1);
+        assertThatThrownBy(() -> pacer.fit(1_000, 0)).hasMessageContaining("at least 1 unit");
+    }
 }
