@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class RtpPacerAssistTest {
     private static final long PERIOD = 20_000_000L;
+    private static final String HELPER = "assist-test-helper";
 
     /** A sender recording when and where it ticked, and whether two threads ever ticked it at once. */
     private static final class Recorder implements RtpPacer.Task {
@@ -44,9 +46,15 @@ class RtpPacerAssistTest {
         }
     }
 
-    /** Holds the pacer's thread 120 ms on its first tick. */
+    /**
+     * Holds the pacer's thread 120 ms on its first tick there. A tick the helper runs (it may take the staller's first
+     * one when the pacer's thread starts late) does not stall: the helper would then be the one held, and the victim's
+     * ticks would go out on time on the pacer's thread with nothing for the helper to do (a clean-clone CI run saw 0
+     * helper ticks that way).
+     */
     private static final class Staller implements RtpPacer.Task {
         final AtomicBoolean stalled = new AtomicBoolean();
+        final CountDownLatch released = new CountDownLatch(1);
 
         @Override
         public long periodNanos() {
@@ -55,8 +63,9 @@ class RtpPacerAssistTest {
 
         @Override
         public void tick(long scheduledNanos) {
-            if (stalled.compareAndSet(false, true)) {
+            if (!Thread.currentThread().getName().equals(HELPER) && stalled.compareAndSet(false, true)) {
                 LockSupport.parkNanos(120_000_000L);
+                released.countDown();
             }
         }
     }
@@ -96,9 +105,11 @@ class RtpPacerAssistTest {
                     }
                     LockSupport.parkNanos(200_000);
                 }
-            }, "assist-test-helper");
+            }, HELPER);
             helper.start();
-            Thread.sleep(300);
+            // until the pacer's thread was held and let go, then a few periods more
+            assertThat(staller.released.await(10, TimeUnit.SECONDS)).as("the pacer's thread was held").isTrue();
+            Thread.sleep(60);
             helping.set(false);
             helper.join();
             s.cancel();
@@ -111,7 +122,7 @@ class RtpPacerAssistTest {
         for (int i = 0; i < victim.ticks.size(); i++) {
             long[] t = victim.ticks.get(i);
             worst = Math.max(worst, t[1]);
-            if (victim.threads.get(i).equals("assist-test-helper")) {
+            if (victim.threads.get(i).equals(HELPER)) {
                 helperTicks++;
                 worstHelper = Math.max(worstHelper, t[1]);
             }
