@@ -51,7 +51,7 @@ public final class OmniTurnEngine implements TurnEngine {
     public static final String POOL_POSITIONS = "omnicall.worker.kv-pool-positions";
     /** System property: most slots (default 4 × max-batch), so a large byte bound does not allocate slots unused. */
     public static final String POOL_MAX_SLOTS = "omnicall.worker.kv-pool-max-slots";
-    static final long DEFAULT_POOL_POSITIONS = 2048;
+    public static final long DEFAULT_POOL_POSITIONS = 2048;
     /**
      * System property: prompt rows per prefill slice while other turns run (chunked prefill): {@code auto} (the
      * default: as many as cost about half a decode step, measured, {@link PrefillPacer}), a fixed count N, or 0 (the
@@ -184,7 +184,7 @@ public final class OmniTurnEngine implements TurnEngine {
     static final long MIN_POOL_POSITIONS = 256;
 
     /** A KV pool's shape: slots of positions each. */
-    record PoolSizing(int slots, long positions) {
+    public record PoolSizing(int slots, long positions) {
     }
 
     /** {@link #poolSizing(long, long, long, long, int, int)} with nothing else in the bound. */
@@ -199,10 +199,17 @@ public final class OmniTurnEngine implements TurnEngine {
      * at most {@code max(maxSlots, maxBatch)}; when it holds fewer than {@code maxBatch} such slots, {@code maxBatch}
      * slots of as many positions as fit (at least {@value #MIN_POOL_POSITIONS}, or the wanted count when that is
      * smaller), else an error naming the key and the bound that would do. Always reservedBytes + slots × positions ×
-     * bytesPerPosition ≤ boundBytes.
+     * bytesPerPosition ≤ boundBytes. LLaMA-Omni2's engine sizes its LLM pool with it too (after its TTS LM's pool).
      */
     static PoolSizing poolSizing(long boundBytes, long reservedBytes, long bytesPerPosition, long wantedPositions,
             int maxBatch, int maxSlots) {
+        return poolSizing(boundBytes, reservedBytes, "the CTC unit decoder's pool", bytesPerPosition, wantedPositions,
+                maxBatch, maxSlots);
+    }
+
+    /** As above; {@code reservedWhat} names the other pool in the refusal (e.g. "the TTS LM's pool"). */
+    public static PoolSizing poolSizing(long boundBytes, long reservedBytes, String reservedWhat, long bytesPerPosition,
+            long wantedPositions, int maxBatch, int maxSlots) {
         long available = Math.max(0, boundBytes - reservedBytes);
         long slotBytes = bytesPerPosition * wantedPositions;
         long byBound = available / slotBytes;
@@ -214,8 +221,8 @@ public final class OmniTurnEngine implements TurnEngine {
         if (positions < least) {
             throw new IllegalArgumentException(WorkerConfig.PREFIX + "kv-cache-bytes " + boundBytes + " holds "
                     + positions + " KV positions for each of max-batch " + maxBatch + " running turns (" + bytesPerPosition
-                    + " bytes a position" + (reservedBytes > 0 ? ", after " + reservedBytes + " bytes of the CTC unit"
-                            + " decoder's pool" : "") + "); a pool slot needs at least " + least
+                    + " bytes a position" + (reservedBytes > 0 ? ", after " + reservedBytes + " bytes of " + reservedWhat
+                            : "") + "); a pool slot needs at least " + least
                     + ": raise kv-cache-bytes to " + (reservedBytes + (long) maxBatch * bytesPerPosition * least)
                     + " or more, lower max-batch" + (reservedBytes > 0 ? " or max-new-tokens" : "") + ", or set -D"
                     + POOL_SWITCH + "=off");

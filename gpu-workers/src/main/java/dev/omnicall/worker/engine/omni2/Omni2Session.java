@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.Prompt;
@@ -53,7 +54,8 @@ final class Omni2Session implements EngineSession {
     private final List<Long> tokens = new ArrayList<>();
     private final List<Integer> units = new ArrayList<>();
     private NDArray state; // [H]: the final-normed state that predicted the pending token
-    private NDArray logits; // [vocab]: the pending token's logits
+    private long pendingToken; // the greedy token of the last logits, emitted by the next step
+    private final boolean pooled; // the cache is a slot of the engine's LLM pool
     private String emittedText = "";
     private boolean done;
     private boolean closed;
@@ -73,6 +75,17 @@ final class Omni2Session implements EngineSession {
      * reused prefix, the rest prefilled. The session owns {@code kept} from here on.
      */
     Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input, SequenceCache kept) {
+        this(model, options, input, kept, null);
+    }
+
+    /**
+     * As above, the LLM cache placed in {@code pool} when there is one (nullable): the call's kept slot runs again in
+     * place when the turn fits it; otherwise a free (or the longest-parked) slot when the prompt + the reply's
+     * token limit fit one, the kept cache then closed and the prompt planned from nothing (its history's carried audio
+     * encoded again, as after a move); otherwise a cache of the session's own (no slot free, or too long).
+     */
+    Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input, SequenceCache kept,
+            KvPool pool) {
         this.model = model;
         this.options = options;
         this.llm = model.llm();
@@ -85,9 +98,21 @@ final class Omni2Session implements EngineSession {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             // the prompt's keys, the prefix the call's cache holds, the rest embedded or encoded
-            Omni2Model.PromptPlan plan = model.plan(LogMelFrontend.pcmToFloat(input.pcm16k()), history,
-                    c == null ? new long[0] : c.positionKeys());
+            float[] audio = LogMelFrontend.pcmToFloat(input.pcm16k());
+            Omni2Model.PromptPlan plan = model.plan(audio, history, c == null ? new long[0] : c.positionKeys());
             NDScope.register(plan.rows());
+            // where the cache lives: the kept one, a pool slot, or one of its own
+            if (pool != null) {
+                long needed = plan.keys().length + options.maxNewTokens() + 1L;
+                SequenceCache placed = place(c, pool, needed);
+                if (c != null && placed != c) {
+                    c.close(); // the plan's prefix is gone with it: plan again from nothing
+                    plan = model.plan(audio, history, new long[0]);
+                    NDScope.register(plan.rows());
+                }
+                c = placed;
+            }
+            pooled = c instanceof KvPool.Slot s && s.pool() == pool;
             promptKeys = plan.keys();
             reusedPositions = plan.reused();
             speechEncoded = plan.speechEncoded();
@@ -104,9 +129,9 @@ final class Omni2Session implements EngineSession {
             LlamaModel.Output out = llm.forward(plan.rows(), c,
                     Arrays.copyOfRange(promptKeys, reusedPositions, promptKeys.length));
             state = out.hidden().get(out.hidden().getShape().get(0) - 1);
-            logits = out.lastLogits();
-            firstLogits = logits.toType(DataType.FLOAT32, false).toFloatArray();
-            NDScope.unregister(state, logits);
+            firstLogits = out.lastLogits().toType(DataType.FLOAT32, false).toFloatArray();
+            pendingToken = argmax(firstLogits);
+            NDScope.unregister(state);
         } catch (RuntimeException e) {
             if (c != null) {
                 c.close();
@@ -141,15 +166,34 @@ final class Omni2Session implements EngineSession {
         return out.append(']').toString();
     }
 
-    /** One text token and what the schedule does after it. */
+    /** One text token and what the schedule does after it, the LLM run alone over the token (the reference). */
     StepOutput step() {
+        StepOutput out = emit();
+        if (!out.done()) {
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                // the LLM over the token: the next logits and the state that made them
+                LlamaModel.Output next = llm.forward(llm.embed(new long[] {lastToken()}), cache,
+                        new long[] {lastToken()});
+                accept(argmax(next.lastLogits()), next.hidden().get(0));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The first part of a step: the pending token's text, the TTS LM's write when the schedule says, the written
+     * units through the speech stream; on the last token the stream is finished and the reply done. A reply that is
+     * not done then needs the LLM over {@link #lastToken()} and {@link #accept} of what it gives.
+     */
+    StepOutput emit() {
         if (done) {
             throw new IllegalStateException("the reply has ended");
         }
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             // the greedy token; a stop id or the length cap ends the text
-            long token = logits.argMax().toType(DataType.INT64, false).getLong();
+            long token = pendingToken;
             tokens.add(token);
             boolean stop = model.isStop(token);
             boolean last = stop || tokens.size() >= options.maxNewTokens();
@@ -179,22 +223,72 @@ final class Omni2Session implements EngineSession {
                 }
                 addPiece(audio, speech.push(batch), written.length);
             }
+            releaseStep();
             if (last) {
                 addPiece(audio, speech.finish(), 0);
                 done = true;
-                releaseStep();
-                return new StepOutput(text, written.length, audio, true);
             }
-            // the LLM over the token: the next logits and the state that made them
-            LlamaModel.Output out = llm.forward(llm.embed(new long[] {token}), cache, new long[] {token});
-            NDArray nextState = out.hidden().get(0);
-            NDArray nextLogits = out.lastLogits();
-            NDScope.unregister(nextState, nextLogits);
-            releaseStep();
-            state = nextState;
-            logits = nextLogits;
-            return new StepOutput(text, written.length, audio, false);
+            return new StepOutput(text, written.length, audio, last);
         }
+    }
+
+    /** The token the last {@link #emit} took, which the LLM runs over next. */
+    long lastToken() {
+        return tokens.get(tokens.size() - 1);
+    }
+
+    /**
+     * The LLM's next greedy token and the final-normed state ([H] or [1, H]) that predicted it; the session takes the
+     * array over (out of the caller's scope).
+     */
+    void accept(long next, NDArray hidden) {
+        NDScope.unregister(hidden);
+        releaseStep();
+        state = hidden;
+        pendingToken = next;
+    }
+
+    /** The LLM cache: a slot of the engine's pool, or the session's own. */
+    SequenceCache cache() {
+        return cache;
+    }
+
+    /** True when the LLM cache is a slot of the engine's pool. */
+    boolean pooled() {
+        return pooled;
+    }
+
+    /**
+     * Where a starting turn's LLM cache lives (SpeechGenerator's rule): the call's kept slot of this pool if the turn
+     * fits it, else a free or evicted slot when the turn fits one, else the kept cache of its own, else null (a new
+     * one). The caller closes a kept cache that is not returned.
+     */
+    private static SequenceCache place(SequenceCache kept, KvPool pool, long needed) {
+        boolean fits = needed <= pool.capacity();
+        if (kept instanceof KvPool.Slot slot && slot.pool() == pool) {
+            if (fits) {
+                slot.resume();
+                return slot;
+            }
+            kept = null;
+        }
+        KvPool.Slot fresh = fits ? pool.acquire() : null;
+        return fresh != null ? fresh : kept;
+    }
+
+    static long argmax(NDArray logits) {
+        return logits.argMax().toType(DataType.INT64, false).getLong();
+    }
+
+    /** The first maximum, as {@link NDArray#argMax()} picks it. */
+    static long argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
     }
 
     private void addPiece(List<StepOutput.AudioPiece> audio, float[] samples, int unitCount) {
@@ -233,10 +327,6 @@ final class Omni2Session implements EngineSession {
         if (state != null) {
             state.close();
             state = null;
-        }
-        if (logits != null) {
-            logits.close();
-            logits = null;
         }
     }
 
@@ -309,6 +399,9 @@ final class Omni2Session implements EngineSession {
     public ConversationSnapshot keep() {
         if (cache == null || cache.isClosed()) {
             return null;
+        }
+        if (cache instanceof KvPool.Slot slot) {
+            slot.park(); // the call keeps its slot until a newcomer needs it (LRU)
         }
         Omni2TurnEngine.Snapshot s = new Omni2TurnEngine.Snapshot(cache);
         cache = null;

@@ -1,5 +1,9 @@
 package dev.omnicall.worker.engine.omni2;
 
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDScope;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.omni2.FlowMatching;
@@ -10,6 +14,7 @@ import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.worker.WorkerConfig;
 import dev.omnicall.worker.engine.ConversationSnapshot;
 import dev.omnicall.worker.engine.EngineSession;
+import dev.omnicall.worker.engine.OmniTurnEngine;
 import dev.omnicall.worker.engine.StepOutput;
 import dev.omnicall.worker.engine.TurnEngine;
 import dev.omnicall.worker.engine.TurnInput;
@@ -121,19 +126,85 @@ public final class Omni2TurnEngine implements TurnEngine {
         }
     }
 
-    private final Omni2Model model;
-    private final Options options;
-    private final boolean ownsModel;
+    /**
+     * The engine's KV memory on the device: the LLM's pool (running turns, and calls' caches kept between turns) and
+     * the TTS LM's (running turns only; a reply's TTS context is not reused). Either may be null: its turns then run
+     * with caches of their own.
+     */
+    public record Pools(KvPool llm, KvPool tts) implements AutoCloseable {
+        /** No pools: every session steps alone on caches of its own (the reference path). */
+        public static Pools none() {
+            return new Pools(null, null);
+        }
 
-    /** An engine over a model the caller keeps (and closes). */
-    public Omni2TurnEngine(Omni2Model model, Options options) {
-        this(model, options, false);
+        /** Device bytes of both pools. */
+        public long deviceBytes() {
+            return (llm == null ? 0 : llm.deviceBytes()) + (tts == null ? 0 : tts.deviceBytes());
+        }
+
+        @Override
+        public void close() {
+            if (llm != null) {
+                llm.close();
+            }
+            if (tts != null) {
+                tts.close();
+            }
+        }
     }
 
-    private Omni2TurnEngine(Omni2Model model, Options options, boolean ownsModel) {
+    private final Omni2Model model;
+    private final Options options;
+    private final Pools pools;
+    private final boolean ownsModel;
+
+    /** An engine over a model the caller keeps (and closes), without pools: every session steps alone. */
+    public Omni2TurnEngine(Omni2Model model, Options options) {
+        this(model, options, Pools.none(), false);
+    }
+
+    /**
+     * An engine over a model and pools the caller keeps (and closes): every step runs the LLM once for all running
+     * sessions ({@link LlamaModel#decode}: the pooled ones attend together, the others one by one).
+     */
+    public Omni2TurnEngine(Omni2Model model, Options options, Pools pools) {
+        this(model, options, pools, false);
+    }
+
+    private Omni2TurnEngine(Omni2Model model, Options options, Pools pools, boolean ownsModel) {
         this.model = model;
         this.options = options;
+        this.pools = pools;
         this.ownsModel = ownsModel;
+    }
+
+    /**
+     * The worker's pools within {@code kv-cache-bytes} (OmniTurnEngine's rule, {@link OmniTurnEngine#poolSizing}): the
+     * LLM's slots of {@value OmniTurnEngine#POOL_POSITIONS} positions (default 2048, at most the model's context), at
+     * least {@code max-batch}, more while the bound holds them (up to {@value OmniTurnEngine#POOL_MAX_SLOTS}, default
+     * 4 × max-batch), shortened when it holds fewer; none when {@value OmniTurnEngine#POOL_SWITCH}{@code =off} or the
+     * bound is 0. Logs the split in one line.
+     */
+    static Pools pools(Omni2Model model, Options options, int maxBatch, long kvCacheBytes) {
+        if ("off".equalsIgnoreCase(System.getProperty(OmniTurnEngine.POOL_SWITCH, "on")) || kvCacheBytes == 0) {
+            LOG.info("KV pools off ({}): every LLaMA-Omni2 turn has caches of its own and steps alone",
+                    kvCacheBytes == 0 ? "kv-cache-bytes 0" : OmniTurnEngine.POOL_SWITCH + "=off");
+            return Pools.none();
+        }
+        LlamaModel llm = model.llm();
+        long wanted = Math.min(Long.getLong(OmniTurnEngine.POOL_POSITIONS, OmniTurnEngine.DEFAULT_POOL_POSITIONS),
+                model.config().maxPositionEmbeddings());
+        int maxSlots = Integer.getInteger(OmniTurnEngine.POOL_MAX_SLOTS, 4 * maxBatch);
+        OmniTurnEngine.PoolSizing size = OmniTurnEngine.poolSizing(kvCacheBytes, 0, "nothing",
+                llm.poolSlotBytes(1), wanted, maxBatch, maxSlots);
+        LOG.info("LLaMA-Omni2 KV memory within kv-cache-bytes {}: LLM pool {} slots x {} positions = {} MiB (max-batch"
+                + " {}); a turn that does not fit runs with a cache of its own", kvCacheBytes, size.slots(),
+                size.positions(), size.slots() * llm.poolSlotBytes(size.positions()) >> 20, maxBatch);
+        return new Pools(llm.newPool(size.slots(), size.positions()), null);
+    }
+
+    public Pools pools() {
+        return pools;
     }
 
     /**
@@ -155,10 +226,11 @@ public final class Omni2TurnEngine implements TurnEngine {
             if (config.transcription().enabled()) {
                 LOG.info("caller transcription off: a LLaMA-Omni2 checkpoint has no Whisper decoder");
             }
-            LOG.info("LLaMA-Omni2 engine: schedule {}, TTS {}, at most {} text tokens a reply; turns step one by one"
-                    + " (no batching); a call's KV cache kept between its turns", options.schedule(), options.sampling().isGreedy()
+            LOG.info("LLaMA-Omni2 engine: schedule {}, TTS {}, at most {} text tokens a reply; a call's KV cache kept"
+                    + " between its turns", options.schedule(), options.sampling().isGreedy()
                     ? "greedy over units + end" : options.sampling() + " over units + end", options.maxNewTokens());
-            return new Omni2TurnEngine(model, options, true);
+            return new Omni2TurnEngine(model, options, pools(model, options, config.maxBatch(), config.kvCacheBytes()),
+                    true);
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -185,7 +257,7 @@ public final class Omni2TurnEngine implements TurnEngine {
         } else if (reuse != null) {
             reuse.close();
         }
-        return new Omni2Session(model, options, input, kept);
+        return new Omni2Session(model, options, input, kept, pools.llm());
     }
 
     /** A call's LLM cache kept between its turns (the shared {@link SequenceCache}: positions and their keys). */
@@ -218,19 +290,65 @@ public final class Omni2TurnEngine implements TurnEngine {
         }
     }
 
-    /** Each session advances by one text token (and what the schedule writes after it). */
+    /**
+     * Each session advances by one text token (and what the schedule writes after it). Without an LLM pool each
+     * session steps alone (the reference); with one, every session emits its token, then one
+     * {@link LlamaModel#decode} runs the LLM over all the tokens of the sessions still running.
+     */
     @Override
     public List<StepOutput> step(List<EngineSession> batch) {
         List<StepOutput> out = new ArrayList<>(batch.size());
-        for (EngineSession s : batch) {
-            out.add(((Omni2Session) s).step());
+        if (pools.llm() == null) {
+            for (EngineSession s : batch) {
+                out.add(((Omni2Session) s).step());
+            }
+            return out;
         }
+        // every session's pending token: text, TTS write, audio
+        List<Omni2Session> running = new ArrayList<>(batch.size());
+        for (EngineSession e : batch) {
+            Omni2Session s = (Omni2Session) e;
+            StepOutput o = s.emit();
+            out.add(o);
+            if (!o.done()) {
+                running.add(s);
+            }
+        }
+        llmStep(running);
         return out;
+    }
+
+    /**
+     * The LLM over the last token of every running session in one {@link LlamaModel#decode} (pooled sessions attend
+     * together, the others one by one in the same call) and the greedy next tokens of all in one argmax.
+     */
+    void llmStep(List<Omni2Session> running) {
+        if (running.isEmpty()) {
+            return;
+        }
+        LlamaModel llm = model.llm();
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            long[] tokens = new long[running.size()];
+            List<SequenceCache> caches = new ArrayList<>(running.size());
+            for (int i = 0; i < tokens.length; i++) {
+                tokens[i] = running.get(i).lastToken();
+                caches.add(running.get(i).cache());
+            }
+            LlamaModel.Output next = llm.decode(tokens, caches);
+            long[] chosen = next.lastLogits().argMax(-1).toLongArray();
+            // each session's state as its own row of the batch's (one native split, not a slice per session)
+            NDList states = next.hidden().split(tokens.length);
+            for (int i = 0; i < tokens.length; i++) {
+                running.get(i).accept(chosen[i], states.get(i));
+            }
+        }
     }
 
     @Override
     public void close() {
         if (ownsModel) {
+            pools.close();
             model.close();
         }
     }

@@ -1,0 +1,92 @@
+package dev.omnicall.worker.engine.omni2;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.pytorch.jni.JniUtils;
+import dev.omnicall.model.KvPool;
+import dev.omnicall.model.ModelOptions;
+import dev.omnicall.model.omni2.Omni2Model;
+import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.TtsSchedule;
+import dev.omnicall.model.tools.DecodeBenchmark;
+import dev.omnicall.worker.engine.TurnInput;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The point of the Omni2 engine's pools, as a count (not a timing; NativeOpsTest's way): libtorch's profiler records
+ * the top-level ATen calls of one step's LLM part, which makes as many for 6 pooled sessions as for 2, while sessions
+ * on caches of their own make more with every session.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class Omni2EngineNativeOpsTest {
+    private Omni2Model model;
+
+    @BeforeAll
+    void load() {
+        model = Omni2Model.load(Omni2TurnEngineTest.tinyDir(), ModelOptions.defaults().withPaddedSeconds(0));
+    }
+
+    @AfterAll
+    void close() {
+        model.close();
+    }
+
+    /** Top-level ATen calls of one run of body (DecodeBenchmark's counting). */
+    static long topLevelOps(Runnable body) throws Exception {
+        Path trace = Files.createTempFile("ops", ".json");
+        try {
+            JniUtils.startProfile(false, false, false);
+            body.run();
+            JniUtils.stopProfile(trace.toString());
+            return DecodeBenchmark.countOps(Files.readString(trace))[0];
+        } finally {
+            Files.deleteIfExists(trace);
+        }
+    }
+
+    /** Ops of the LLM part of a step ({@link Omni2TurnEngine#llmStep}) for b sessions, pooled or on their own caches. */
+    private long llmStepOps(int b, boolean pooled) throws Exception {
+        Omni2TurnEngine.Options options = new Omni2TurnEngine.Options(new TtsSchedule(3, 10, 40), TtsSampling.greedy(),
+                14);
+        try (KvPool pool = model.llm().newPool(b, 256)) {
+            Omni2TurnEngine engine = new Omni2TurnEngine(model, options,
+                    new Omni2TurnEngine.Pools(pooled ? pool : null, null));
+            List<Omni2Session> sessions = new ArrayList<>();
+            try {
+                for (int i = 0; i < b; i++) {
+                    sessions.add((Omni2Session) engine.start(new TurnInput("c" + i,
+                            Omni2BatchedEngineTest.pcm(0.5 + 0.1 * i, 50 + i), List.of()), null));
+                    sessions.get(i).emit();
+                }
+                assertThat(sessions).allMatch(s -> s.pooled() == pooled);
+                engine.llmStep(sessions); // warm
+                return topLevelOps(() -> engine.llmStep(sessions));
+            } finally {
+                sessions.forEach(Omni2Session::close);
+            }
+        }
+    }
+
+    @Test
+    void shouldIssueAsManyNativeOpsForTheLlmOfSixPooledSessionsAsForTwo() throws Exception {
+        // Given the tiny Omni2 checkpoint, When one step's LLM part runs for 2 and for 6 sessions
+        long pooled2 = llmStepOps(2, true);
+        long pooled6 = llmStepOps(6, true);
+        long own2 = llmStepOps(2, false);
+        long own6 = llmStepOps(6, false);
+        System.out.printf("LLM part of a step: pooled %d / %d ops (B 2 / 6), own caches %d / %d%n", pooled2, pooled6,
+                own2, own6);
+        // Then the pooled count does not move, while sessions on their own caches attend one by one
+        int layers = model.config().numHiddenLayers();
+        assertThat(pooled6).isEqualTo(pooled2);
+        assertThat(own6 - own2).isGreaterThanOrEqualTo(4L * layers * 5); // >= 5 ops per layer per session
+        assertThat(pooled6).isLessThan(own6);
+    }
+}
