@@ -184,6 +184,7 @@ def main():
     man, mels = data["manifest"], data["mel"]
     train = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
+    dev = [i for i, m in enumerate(man) if m["split"] == "dev"]  # never trained on: for tuning the recipe
     phones = sorted({ch for i in train for ch in phoneme_symbols(man[i].get("ipa", ""))})
     phone_id = {ch: k for k, ch in enumerate(phones)}
     phone_seq = {i: [phone_id[ch] for ch in phoneme_symbols(man[i].get("ipa", "")) if ch in phone_id]
@@ -306,34 +307,42 @@ def main():
     torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "train_seconds": train_s,
                 "intent_head": intent_head.state_dict(), "ctc_head": ctc_head.state_dict(), "phonemes": phones},
                os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
-    # held-out caller-text WER and intent accuracy of the auxiliary head
+    # held-out (and dev) caller-text WER, intent accuracy of the auxiliary head, phoneme error rate
     model.eval()
-    errs = words = right = perr = plen = 0
-    by_voice = {}
+
+    def evaluate(indices, samples):
+        errs = words = right = perr = plen = 0
+        by_voice = {}
+        for i in indices:
+            hyp = bpe.decode(transcribe(model, mels[i], sp, 6 if C.SMOKE else 40)).strip()
+            e, n = wer(man[i]["text"], hyp)
+            errs += e
+            words += n
+            with torch.no_grad():
+                xa, _ = model.encoder(mels[i][None].float())
+                right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
+                best = ctc_head(xa[0]).argmax(-1).tolist()  # greedy CTC: merge repeats, drop blanks
+                hyp_ph = [p for k, p in enumerate(best) if p != len(phones) and (k == 0 or p != best[k - 1])]
+                e_ph = C.edit_distance(phone_seq[i], hyp_ph)
+                perr += e_ph
+                plen += len(phone_seq[i])
+                v = by_voice.setdefault(f"{man[i].get('voice')}+{man[i].get('variant') or 'none'}", [0, 0])
+                v[0] += e_ph
+                v[1] += len(phone_seq[i])
+            if samples is not None and len(samples) < 8:
+                samples.append((man[i]["text"], hyp))
+        count = max(1, len(indices))
+        return {"caller_text_wer": errs / max(1, words), "utterances": len(indices),
+                "aux_intent_accuracy": right / count, "phoneme_error_rate": perr / max(1, plen),
+                "phoneme_error_rate_by_voice": {v: round(e / max(1, n), 3) for v, (e, n) in sorted(by_voice.items())}}
+
     samples = []
-    for i in (held[:2] if C.SMOKE else held):
-        hyp = bpe.decode(transcribe(model, mels[i], sp, 6 if C.SMOKE else 40)).strip()
-        e, n = wer(man[i]["text"], hyp)
-        errs += e
-        words += n
-        with torch.no_grad():
-            xa, _ = model.encoder(mels[i][None].float())
-            right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
-            best = ctc_head(xa[0]).argmax(-1).tolist()  # greedy CTC: merge repeats, drop blanks
-            hyp_ph = [p for k, p in enumerate(best) if p != len(phones) and (k == 0 or p != best[k - 1])]
-            e_ph = C.edit_distance(phone_seq[i], hyp_ph)
-            perr += e_ph
-            plen += len(phone_seq[i])
-            v = by_voice.setdefault(f"{man[i].get('voice')}+{man[i].get('variant') or 'none'}", [0, 0])
-            v[0] += e_ph
-            v[1] += len(phone_seq[i])
-        if len(samples) < 8:
-            samples.append((man[i]["text"], hyp))
-    count = 2 if C.SMOKE else len(held)
-    result = {"caller_text_wer": errs / max(1, words), "heldout_utterances": count,
-              "aux_intent_accuracy": right / count,
-              "phoneme_error_rate": perr / max(1, plen),
-              "phoneme_error_rate_by_voice": {v: round(e / max(1, n), 3) for v, (e, n) in sorted(by_voice.items())},
+    held_fig = evaluate(held[:2] if C.SMOKE else held, samples)
+    result = {"caller_text_wer": held_fig["caller_text_wer"], "heldout_utterances": held_fig["utterances"],
+              "aux_intent_accuracy": held_fig["aux_intent_accuracy"],
+              "phoneme_error_rate": held_fig["phoneme_error_rate"],
+              "phoneme_error_rate_by_voice": held_fig["phoneme_error_rate_by_voice"],
+              "dev": evaluate(dev[:2] if C.SMOKE else dev, None) if dev else None,
               "train_seconds": round(train_s),
               "encoder_params": C.count(model.encoder), "decoder_params": C.count(model.decoder)}
     for ref, hyp in samples:

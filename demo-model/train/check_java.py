@@ -2,7 +2,8 @@
 1. DumpStages on one held-out file (--padded-seconds 0): log-mel, encoder, adaptor, LLM states, greedy tokens
    and CTC logits compared with PyTorch on the exported fp16 weights (export.py --compare).
 2. EvalHeldout on every held-out file (held-out voices and questions), without and with earlier turns: the
-   runtime's greedy reply vs the intent's answer, and the runtime's caller transcript (WER).
+   runtime's greedy reply vs the intent's answer, and the runtime's caller transcript (WER); the same without
+   earlier turns on the dev files (dev questions and voices: never trained on, for tuning the recipe).
 Writes work/java_result.json."""
 import json
 import os
@@ -35,8 +36,9 @@ def main():
     with open(os.path.join(C.WORK, "audio", "manifest.json")) as f:
         man = json.load(f)
     held = [m for m in man if m["split"] == "heldout"]
+    dev = [m for m in man if m["split"] == "dev"]
     if C.SMOKE:
-        held = held[:3]
+        held, dev = held[:3], dev[:2]
     result = {}
     # 1. stage by stage against PyTorch
     wav = os.path.join(C.WORK, held[0]["path"])
@@ -54,6 +56,8 @@ def main():
         items.append({"wav": os.path.join(C.WORK, m["path"]), "history": []})
     for m in held:
         items.append({"wav": os.path.join(C.WORK, m["path"]), "history": pool[rnd.randrange(1, len(pool))]})
+    for m in dev:
+        items.append({"wav": os.path.join(C.WORK, m["path"]), "history": []})
     inp, outp = os.path.join(C.WORK, "eval_in.json"), os.path.join(C.WORK, "eval_out.json")
     with open(inp, "w") as f:
         json.dump(items, f)
@@ -78,6 +82,14 @@ def main():
     for m, r in zip(held, res[:n]):
         e, w = A.wer(m["text"], r.get("transcript", ""))
         errs, words = errs + e, words + w
+    if dev:
+        dev_right = dev_errs = dev_words = 0
+        for m, r in zip(dev, res[2 * n:]):
+            dev_right += r["reply"].strip() == answers[m["intent_index"]]
+            e, w = A.wer(m["text"], r.get("transcript", ""))
+            dev_errs, dev_words = dev_errs + e, dev_words + w
+        result["dev"] = {"reply_exact_no_history": dev_right, "utterances": len(dev),
+                         "caller_text_wer_java": dev_errs / max(1, dev_words)}
     result["heldout_utterances"] = n
     result["caller_text_wer_java"] = errs / max(1, words)
     result["per_intent_no_history"] = {k: f"{a}/{b}" for k, (a, b) in per_intent.items()}

@@ -72,12 +72,12 @@ def expand_template(pattern, slots, rnd):
 
 def template_questions(spec, per_intent, seed):
     """Generated training questions per intent (intents.json "templates"): up to per_intent distinct sentences
-    per intent, none of them a training question already nor within HELD_OUT_JACCARD of any held-out question of
-    any intent. Returns {intent name: [sentences]} (deterministic for a seed)."""
+    per intent, none of them a training question already nor within HELD_OUT_JACCARD of any held-out (test or dev)
+    question of any intent. Returns {intent name: [sentences]} (deterministic for a seed)."""
     tpl = spec.get("templates")
     if not tpl:
         return {}
-    held = [q for it in spec["intents"] for q in it["test"]]
+    held = [q for it in spec["intents"] for q in it["test"] + it.get("dev", [])]
     rnd = random.Random(seed)
     out = {}
     for it in spec["intents"]:
@@ -95,6 +95,17 @@ def template_questions(spec, per_intent, seed):
             got.append(s)
         out[it["name"]] = got
     return out
+
+
+def check_dev_questions(spec):
+    """the dev questions (intents.json "dev") are new wordings: none within HELD_OUT_JACCARD of a training question or
+    a held-out test question of any intent, else tuning on them would be tuning on the training or the test set."""
+    others = [q for it in spec["intents"] for q in it["train"] + it["test"]]
+    for it in spec["intents"]:
+        for q in it.get("dev", []):
+            close = [o for o in others if jaccard(q, o) >= HELD_OUT_JACCARD]
+            if close:
+                raise SystemExit(f"dev question {q!r} ({it['name']}) is within word-Jaccard {HELD_OUT_JACCARD} of {close[0]!r}")
 
 
 def edit_distance(a, b):

@@ -4,7 +4,9 @@ A-law, round trip with sox) and back to 16 kHz; held-out questions in held-out v
 Also ASR-only utterances ("asr_extra": random strings of the training questions' and answers' words, no intent)
 that make the encoder and the Whisper decoder hear words rather than memorise sentences, and each utterance's
 phonemes as the rendering voice says them (`espeak-ng -q --ipa`, the encoder's auxiliary CTC target).
-Writes work/audio/{train,heldout,asr_extra}/*.wav (+ .ipa) and work/audio/manifest.json."""
+Dev utterances: intents.json's dev questions in its dev voices, never trained on, so a recipe can be tuned without
+reading the held-out test set.
+Writes work/audio/{train,heldout,dev,asr_extra}/*.wav (+ .ipa) and work/audio/manifest.json."""
 import json
 import os
 import random
@@ -140,12 +142,15 @@ def main():
     spec = C.intents()
     rnd = random.Random(C.SEED)
     held_rnd = random.Random(C.SEED + 1000)  # held-out renderings do not move when the training recipe changes
+    dev_rnd = random.Random(C.SEED + 3000)  # nor do the dev renderings
     tv, hv = spec["voices"]["train"], spec["voices"]["test"]
+    dv = spec["voices"].get("dev")
+    C.check_dev_questions(spec)
     per_train = 1 if C.SMOKE else RENDERS_PER_TRAIN_QUESTION
     per_test = 1 if C.SMOKE else RENDERS_PER_TEST_QUESTION
     jobs, manifest = [], []
     base = os.path.join(C.WORK, "audio")
-    for split in ("train", "heldout", "asr_extra"):
+    for split in ("train", "heldout", "dev", "asr_extra"):
         os.makedirs(os.path.join(base, split), exist_ok=True)
 
     def draw(voices, rnd=rnd):
@@ -154,13 +159,15 @@ def main():
                 "alaw" if rnd.random() < ALAW_SHARE else "ulaw", rnd.uniform(0.5, 1.0),
                 rnd.uniform(0.05, 0.3), rnd.uniform(0.05, 0.3))
     for ii, it in enumerate(spec["intents"]):
-        for split, questions, voices, n in (("train", it["train"], tv, per_train),
-                                            ("heldout", it["test"], hv, per_test)):
+        sets = [("train", it["train"], tv, per_train, rnd), ("heldout", it["test"], hv, per_test, held_rnd)]
+        if dv and it.get("dev"):
+            sets.append(("dev", it["dev"], dv, per_test, dev_rnd))
+        for split, questions, voices, n, stream in sets:
             if C.SMOKE:
-                questions = questions[:2]
+                questions = questions[:2 if split != "dev" else 1]
             for qi, q in enumerate(questions):
                 for r in range(n):
-                    voice, variant, speed, pitch, codec, gain, lead, tail = draw(voices, rnd if split == "train" else held_rnd)
+                    voice, variant, speed, pitch, codec, gain, lead, tail = draw(voices, stream)
                     path = os.path.join(base, split, f"{it['name']}_{qi:02d}_{r:02d}.wav")
                     jobs.append((path, q, voice, variant, speed, pitch, codec, gain, lead, tail))
                     manifest.append({"path": os.path.relpath(path, C.WORK), "split": split, "intent": it["name"],
@@ -229,7 +236,8 @@ def main():
     if RV_UTTERANCES > 0:
         os.makedirs(os.path.join(base, "train_rv"), exist_ok=True)
         rv_rnd = random.Random(C.SEED + 5000)
-        names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001, hv["variants"])
+        names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001,
+                                      hv["variants"] + (dv["variants"] if dv else []))
         for k in range(4 if C.SMOKE else RV_UTTERANCES):
             ii, name, text = question_or_words(rv_rnd)
             voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, rv_rnd)

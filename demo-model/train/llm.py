@@ -28,6 +28,11 @@ LR = 2e-3
 HISTORY_POOL = 400
 HISTORY_SHARE = 0.35
 AUGMENTED_COPY = os.environ.get("DEMO_LLM_AUGMENT", "1") == "1"
+# continue from an exported checkpoint's adaptor + LLM (a checkpoint directory; same shapes) instead of from scratch
+INIT = os.environ.get("DEMO_LLM_INIT")
+LR = float(os.environ.get("DEMO_LLM_LR", str(LR)))
+# every N steps: the held-out and dev exact-answer counts (a learning curve in one run; 0 = only at the end)
+EVAL_EVERY = int(os.environ.get("DEMO_LLM_EVAL_EVERY", "0"))
 
 
 def java_prompt_ids(histories, texts):
@@ -143,7 +148,7 @@ def main():
     elif os.environ.get("DEMO_LLM_TRAIN_SUBSET"):  # a random subset of the training utterances (time budget)
         tr = [i for i, m in enumerate(man) if m["split"] == "train"]
         tr = set(random.Random(C.SEED).sample(tr, int(os.environ["DEMO_LLM_TRAIN_SUBSET"])))
-        keep = [i for i, m in enumerate(man) if i in tr or m["split"] == "heldout"]
+        keep = [i for i, m in enumerate(man) if i in tr or m["split"] in ("heldout", "dev")]
         man, mels = [man[i] for i in keep], [mels[i] for i in keep]
     t0 = time.time()
     clean = encode_all(asr_state, mels)
@@ -151,7 +156,13 @@ def main():
     C.log("llm", f"encoder outputs of {len(mels)} utterances (+ augmented) in {time.time() - t0:.0f} s")
     train = [i for i, m in enumerate(man) if m["split"] == "train"]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
+    dev = [i for i, m in enumerate(man) if m["split"] == "dev"]  # never trained on: for tuning the recipe
     lm = C.OmniLM(c)
+    if INIT:
+        import export as E
+        tensors = C.load_safetensors(os.path.join(INIT, E.SHARD_LLM))
+        lm.load_state_dict({k: v.float() for k, v in tensors.items()})
+        C.log("llm", f"adaptor + LLM from {INIT}")
     C.log("llm", f"adaptor {C.count(lm.model.speech_projector)} params, LLM "
                  f"{C.count(lm) - C.count(lm.model.speech_projector)} params, vocab {c['vocab_size']}, "
                  f"prompt {len(befores[0])}+speech+{len(after)} tokens")
@@ -160,6 +171,28 @@ def main():
     warm = min(60, steps // 5 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    def exact(indices, hist):
+        lm.eval()
+        right = 0
+        with torch.no_grad():
+            for i in indices:
+                a = answer_ids[man[i]["intent_index"]]
+                logits, tgt, _, _ = batch_forward(lm, [(hist(), clean[i], after, a)])
+                right += int((logits.argmax(-1) == tgt).all())
+        lm.train()
+        return right
+
+    curve = []
+
+    def checkpoint_figures(step):
+        point = {"step": step, "heldout": f"{exact(held, lambda: befores[0])}/{len(held)}"}
+        if dev:
+            point["dev"] = f"{exact(dev, lambda: befores[0])}/{len(dev)}"
+        curve.append(point)
+        C.log("llm", f"exact answers at step {step}: {json.dumps(point)}")
+
+    if EVAL_EVERY and INIT:
+        checkpoint_figures(0)
     t0 = time.time()
     for step in range(1, steps + 1):
         items = []
@@ -176,21 +209,21 @@ def main():
         sched.step()
         if step % 10 == 0 or step == steps or C.SMOKE:
             C.log("llm", f"step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f} s)")
+        if EVAL_EVERY and step % EVAL_EVERY == 0 and step < steps:
+            checkpoint_figures(step)
     train_s = time.time() - t0
     torch.save({"config": c, "model": lm.state_dict(), "answer_ids": answer_ids, "eot": eot,
                 "specials": ids["specials"], "train_seconds": train_s}, os.path.join(C.WORK, "llm.pt"))
     # held-out: greedy decoding gives the intent's answer exactly when every teacher-forced argmax is right
-    lm.eval()
     result = {"train_seconds": round(train_s)}
-    with torch.no_grad():
-        for name, hist in (("no_history", lambda: befores[0]),
-                           ("with_history", lambda: befores[rnd.randrange(1, len(befores))])):
-            right = 0
-            for i in held:
-                a = answer_ids[man[i]["intent_index"]]
-                logits, tgt, _, _ = batch_forward(lm, [(hist(), clean[i], after, a)])
-                right += int((logits.argmax(-1) == tgt).all())
-            result[f"heldout_exact_answer_{name}"] = f"{right}/{len(held)}"
+    for name, hist in (("no_history", lambda: befores[0]),
+                       ("with_history", lambda: befores[rnd.randrange(1, len(befores))])):
+        result[f"heldout_exact_answer_{name}"] = f"{exact(held, hist)}/{len(held)}"
+    if dev:
+        result["dev_exact_answer_no_history"] = f"{exact(dev, lambda: befores[0])}/{len(dev)}"
+    if curve:
+        result["curve"] = curve
+    lm.eval()
     C.log("llm", json.dumps(result))
     with open(os.path.join(C.WORK, "llm_result.json"), "w") as f:
         json.dump(result, f, indent=1)
