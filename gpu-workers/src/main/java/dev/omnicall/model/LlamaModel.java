@@ -163,6 +163,17 @@ public final class LlamaModel {
         });
     }
 
+    /**
+     * Several sequences of one pool, {@code rowsEach} new input rows each ({@link LlamaLayers#forwardPooled}: x
+     * [B*T, dim], sequence b's T rows consecutive; one write and one batched causal attention per layer), then the
+     * final norm: the normed hidden states [B*T, dim], no LM head. The slots' new positions are keyed 0. For a
+     * family's block that feeds the model input embeddings and scores only some vocabulary rows (LLaMA-Omni2's TTS
+     * LM).
+     */
+    public NDArray forwardPooledStates(NDArray inputs, List<KvPool.Slot> slots, long rowsEach) {
+        return Ops.scoped(() -> Ops.rmsNorm(decoder.forwardPooled(inputs, slots, rowsEach), norm, spec.rmsNormEps()));
+    }
+
     /** The LM head's rows (the embedding table's when tied) for these ids: [ids.length, dim], a copy. */
     public NDArray lmHeadRows(long[] ids) {
         return Ops.scoped(() -> Ops.embedding(manager.create(ids), lmHead));

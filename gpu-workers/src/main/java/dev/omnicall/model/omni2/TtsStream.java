@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDScope;
-import dev.omnicall.model.KvCache;
+import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
+import dev.omnicall.model.SequenceCache;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -16,14 +17,16 @@ import java.util.SplittableRandom;
  * the context (fused rows, {@code <sep>}, every written token's embedding, end included, in the reference's
  * order) lives in this stream's own KV cache, and each TTS step runs only the rows appended since the last one.
  * The reference ({@code LLMSpeechGenerator.generate_units}) re-runs the whole context at every write; the same
- * units come out (tested against that loop). Drive it from one thread; {@link #close} frees the cache.
+ * units come out (tested against that loop). A write's LM steps run alone ({@link #accept}) or together with other
+ * streams' ({@link TtsLanguageModel#writeAll}, the streams' caches slots of one pool): same units either way (tested).
+ * Drive it from one thread; {@link #close} frees the cache (or its pool slot).
  */
 public final class TtsStream implements AutoCloseable {
     private final TtsLanguageModel model;
     private final TtsSchedule schedule;
     private final TtsSampling sampling;
     private final SplittableRandom random;
-    private final KvCache cache;
+    private final SequenceCache cache; // its own KvCache, or a slot of the engine's TTS pool
     private final List<NDArray> hiddens = new ArrayList<>(); // [H] each: states not yet fused (unregistered)
     private final List<Long> tokens = new ArrayList<>(); // their text tokens
     private final List<Long> context = new ArrayList<>(); // keys of every appended row, in order
@@ -32,6 +35,14 @@ public final class TtsStream implements AutoCloseable {
     private int textTokens;
     private int unitsWritten;
     private boolean finished;
+    // the write in progress (read() made it due; steps until its end token or its cap; finishWrite() closes it)
+    private TtsSchedule.Write due;
+    private int duePairs;
+    private NDArray dueRows; // the rows its next LM step runs (unregistered)
+    private long[] dueKeys;
+    private int dueWritten;
+    private final List<Integer> dueUnits = new ArrayList<>();
+    private boolean dueEnded;
 
     /**
      * What one text token caused. {@code pairs} = 0: no write (not a write point). Otherwise {@code pairs} pairs
@@ -44,23 +55,55 @@ public final class TtsStream implements AutoCloseable {
         }
     }
 
-    TtsStream(TtsLanguageModel model, TtsSchedule schedule, TtsSampling sampling) {
+    TtsStream(TtsLanguageModel model, TtsSchedule schedule, TtsSampling sampling, SequenceCache cache) {
         this.model = model;
         this.schedule = schedule;
         this.sampling = sampling;
         this.random = new SplittableRandom(sampling.isGreedy() ? 0 : sampling.seed());
-        this.cache = model.newCache();
+        this.cache = cache;
     }
 
     /**
      * The next text token of the reply and the LLM state [H] (final-normed) at the position that predicted it;
      * {@code last} when it ends the text (the LLM's end token, or its length cap). Writes when the schedule
-     * says so. The state is copied; the caller keeps its own.
+     * says so, this stream's LM steps alone. The state is copied; the caller keeps its own.
      */
     public Write accept(NDArray hidden, long token, boolean last) {
+        if (!read(hidden, token, last)) {
+            return new Write(textTokens, 0, false, new int[0], false, false);
+        }
+        return writeAlone();
+    }
+
+    /** Runs the write that {@link #read} made due to its end, this stream's LM steps alone (the reference). */
+    public Write writeAlone() {
+        // write: each step runs the new rows against the cache and appends the chosen token's embedding
+        LlamaModel lm = model.lm();
+        while (writing()) {
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                NDArray states = lm.forwardStates(dueRows, cache, dueKeys);
+                NDArray logits = model.candidateLogits(states.get(states.getShape().get(0) - 1));
+                long id = model.pick(logits, sampling, random);
+                took(id, lm.embed(new long[] {id}));
+            }
+        }
+        return finishWrite();
+    }
+
+    /**
+     * Reads the next text token and its LLM state as {@link #accept} does; true when the schedule writes now: the
+     * write is then prepared (the pairs fused, {@code <sep>} when the text has ended) and runs step by step,
+     * {@link #writing()} / {@link #took} (alone in {@link #accept}, or with other streams' in
+     * {@link TtsLanguageModel#writeAll}) until {@link #finishWrite()}.
+     */
+    public boolean read(NDArray hidden, long token, boolean last) {
         if (finished) {
             throw new IllegalStateException("the TTS stream has finished: the text ended after " + textTokens
                     + " tokens");
+        }
+        if (due != null) {
+            throw new IllegalStateException("the write after text token " + textTokens + " has not finished");
         }
         long width = model.fuseWidth();
         if (hidden.size() != width) {
@@ -74,18 +117,10 @@ public final class TtsStream implements AutoCloseable {
         textTokens++;
         TtsSchedule.Write plan = schedule.at(textTokens, hiddens.size(), last);
         if (plan == null) {
-            return new Write(textTokens, 0, false, new int[0], false, false);
+            return false;
         }
         finished = last;
-        return write(plan);
-    }
-
-    private Write write(TtsSchedule.Write plan) {
         TtsVocabulary v = model.vocabulary();
-        LlamaModel lm = model.lm();
-        List<Integer> units = new ArrayList<>();
-        boolean ended = false;
-        int written = 0;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             // fuse the pairs read since the last write and append them (then <sep> when the text has ended)
@@ -102,42 +137,90 @@ public final class TtsStream implements AutoCloseable {
                 context.add(fusedKey(ids[i]));
             }
             if (plan.sep()) {
-                parts.add(lm.embed(new long[] {v.sepId()}));
+                parts.add(model.lm().embed(new long[] {v.sepId()}));
                 keys[keys.length - 1] = v.sepId();
                 context.add((long) v.sepId());
             }
-            NDArray rows = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
-            // write: each step runs the new rows against the cache and appends the chosen token's embedding
-            while (written < plan.maxTokens()) {
-                NDArray states = lm.forwardStates(rows, cache, keys);
-                NDArray logits = model.candidateLogits(states.get(states.getShape().get(0) - 1));
-                long id = model.pick(logits, sampling, random);
-                written++;
-                context.add(id);
-                rows = lm.embed(new long[] {id});
-                keys = new long[] {id};
-                if (id == v.endId()) {
-                    ended = true;
-                    break;
-                }
-                units.add((int) (id - v.unitBase()));
-            }
-            // the last written token is in the context but not yet in the cache
-            NDScope.unregister(rows);
-            if (pendingRows != null) {
-                pendingRows.close();
-            }
-            pendingRows = rows;
-            pendingKeys = keys;
+            dueRows = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
+            NDScope.unregister(dueRows);
+            dueKeys = keys;
         }
-        int pairs = hiddens.size();
+        if (pendingRows != null) {
+            pendingRows.close();
+            pendingRows = null;
+        }
+        duePairs = hiddens.size();
         hiddens.forEach(NDArray::close);
         hiddens.clear();
         tokens.clear();
-        unitsWritten += units.size();
-        boolean capped = plan.sep() && !ended;
-        return new Write(textTokens, pairs, plan.sep(), units.stream().mapToInt(Integer::intValue).toArray(), ended,
-                capped);
+        due = plan;
+        dueWritten = 0;
+        dueUnits.clear();
+        dueEnded = false;
+        return true;
+    }
+
+    /** True while the write in progress has another LM step to run (no end token yet, under its cap). */
+    boolean writing() {
+        return due != null && !dueEnded && dueWritten < due.maxTokens();
+    }
+
+    /** The rows the next LM step of the write runs [n, D] (the stream keeps them). */
+    NDArray dueRows() {
+        return dueRows;
+    }
+
+    /** Their position keys. */
+    long[] dueKeys() {
+        return dueKeys.clone();
+    }
+
+    /** The stream's TTS LM cache (its own, or a pool slot). */
+    SequenceCache cache() {
+        return cache;
+    }
+
+    TtsSampling sampling() {
+        return sampling;
+    }
+
+    SplittableRandom random() {
+        return random;
+    }
+
+    /**
+     * The write's LM step chose {@code id}; {@code row} [1, D] is its embedding, the next step's input (the stream
+     * takes it over, out of the caller's scope).
+     */
+    void took(long id, NDArray row) {
+        TtsVocabulary v = model.vocabulary();
+        dueWritten++;
+        context.add(id);
+        NDScope.unregister(row);
+        dueRows.close();
+        dueRows = row;
+        dueKeys = new long[] {id};
+        if (id == v.endId()) {
+            dueEnded = true;
+        } else {
+            dueUnits.add((int) (id - v.unitBase()));
+        }
+    }
+
+    /** Ends the write in progress: the last written token is in the context but not yet in the cache. */
+    Write finishWrite() {
+        if (due == null || writing()) {
+            throw new IllegalStateException("no write has run to its end");
+        }
+        pendingRows = dueRows;
+        pendingKeys = dueKeys;
+        dueRows = null;
+        int[] units = dueUnits.stream().mapToInt(Integer::intValue).toArray();
+        unitsWritten += units.length;
+        boolean capped = due.sep() && !dueEnded;
+        Write w = new Write(textTokens, duePairs, due.sep(), units, dueEnded, capped);
+        due = null;
+        return w;
     }
 
     /** The key of a fused (state, text token y) row in {@link #contextKeys}: −1 − y. */
@@ -170,6 +253,11 @@ public final class TtsStream implements AutoCloseable {
         return finished;
     }
 
+    /** True when the stream's cache is a slot of a TTS pool. */
+    public boolean pooled() {
+        return cache instanceof KvPool.Slot;
+    }
+
     @Override
     public void close() {
         hiddens.forEach(NDArray::close);
@@ -177,6 +265,10 @@ public final class TtsStream implements AutoCloseable {
         if (pendingRows != null) {
             pendingRows.close();
             pendingRows = null;
+        }
+        if (dueRows != null) {
+            dueRows.close();
+            dueRows = null;
         }
         cache.close();
     }

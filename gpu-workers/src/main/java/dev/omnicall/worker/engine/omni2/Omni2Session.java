@@ -56,6 +56,8 @@ final class Omni2Session implements EngineSession {
     private NDArray state; // [H]: the final-normed state that predicted the pending token
     private long pendingToken; // the greedy token of the last logits, emitted by the next step
     private final boolean pooled; // the cache is a slot of the engine's LLM pool
+    private boolean stepLast; // between read() and complete(): the token ends the text
+    private String stepText = ""; // and its text
     private String emittedText = "";
     private boolean done;
     private boolean closed;
@@ -75,17 +77,18 @@ final class Omni2Session implements EngineSession {
      * reused prefix, the rest prefilled. The session owns {@code kept} from here on.
      */
     Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input, SequenceCache kept) {
-        this(model, options, input, kept, null);
+        this(model, options, input, kept, null, null);
     }
 
     /**
-     * As above, the LLM cache placed in {@code pool} when there is one (nullable): the call's kept slot runs again in
+     * As above, the TTS LM's cache a slot of {@code ttsPool} when one is free (nullable), and the LLM cache placed in
+     * {@code pool} when there is one (nullable): the call's kept slot runs again in
      * place when the turn fits it; otherwise a free (or the longest-parked) slot when the prompt + the reply's
      * token limit fit one, the kept cache then closed and the prompt planned from nothing (its history's carried audio
      * encoded again, as after a move); otherwise a cache of the session's own (no slot free, or too long).
      */
     Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input, SequenceCache kept,
-            KvPool pool) {
+            KvPool pool, KvPool ttsPool) {
         this.model = model;
         this.options = options;
         this.llm = model.llm();
@@ -139,7 +142,7 @@ final class Omni2Session implements EngineSession {
             throw e;
         }
         this.cache = c;
-        this.tts = model.tts().newStream(options.schedule(), options.sampling());
+        this.tts = model.tts().newStream(options.schedule(), options.sampling(), ttsPool, options.maxNewTokens());
         this.speechManager = model.manager().newSubManager();
         this.speech = model.decoder().newStream(speechManager);
         this.unitCap = Math.min(options.maxReplyUnits(), speech.maxUnits());
@@ -184,25 +187,43 @@ final class Omni2Session implements EngineSession {
     /**
      * The first part of a step: the pending token's text, the TTS LM's write when the schedule says, the written
      * units through the speech stream; on the last token the stream is finished and the reply done. A reply that is
-     * not done then needs the LLM over {@link #lastToken()} and {@link #accept} of what it gives.
+     * not done then needs the LLM over {@link #lastToken()} and {@link #accept} of what it gives. {@link #read} +
+     * the write alone + {@link #complete}.
      */
     StepOutput emit() {
+        return complete(read() ? tts.writeAlone() : null);
+    }
+
+    /**
+     * Takes the pending token (a stop id or the length cap ends the text) and hands (state, token) to the TTS LM;
+     * true when the schedule writes now: the write is then run ({@link TtsStream#writeAlone}, or with other sessions'
+     * in {@link dev.omnicall.model.omni2.TtsLanguageModel#writeAll}) and handed to {@link #complete}.
+     */
+    boolean read() {
         if (done) {
             throw new IllegalStateException("the reply has ended");
         }
+        long token = pendingToken;
+        tokens.add(token);
+        boolean stop = model.isStop(token);
+        stepLast = stop || tokens.size() >= options.maxNewTokens();
+        stepText = stop ? "" : textDelta();
+        return tts.read(state, token, stepLast);
+    }
+
+    /** The reply's TTS stream (its write runs between {@link #read} and {@link #complete}). */
+    TtsStream tts() {
+        return tts;
+    }
+
+    /** The rest of the step after the TTS write ({@code write} null: none was due): units, audio, the end. */
+    StepOutput complete(TtsStream.Write write) {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            // the greedy token; a stop id or the length cap ends the text
-            long token = pendingToken;
-            tokens.add(token);
-            boolean stop = model.isStop(token);
-            boolean last = stop || tokens.size() >= options.maxNewTokens();
-            String text = stop ? "" : textDelta();
-            // the TTS LM reads (state, token) and writes when the schedule says
-            TtsStream.Write write = tts.accept(state, token, last);
+            boolean last = stepLast;
             List<StepOutput.AudioPiece> audio = new ArrayList<>(2);
-            int[] written = write.units();
-            if (write.capped()) {
+            int[] written = write == null ? new int[0] : write.units();
+            if (write != null && write.capped()) {
                 cutShort = CUT_TTS_CAP;
             }
             // a reply that reaches the speech limit (the flow noise's length) ends here, text and speech
@@ -228,7 +249,7 @@ final class Omni2Session implements EngineSession {
                 addPiece(audio, speech.finish(), 0);
                 done = true;
             }
-            return new StepOutput(text, written.length, audio, last);
+            return new StepOutput(stepText, written.length, audio, last);
         }
     }
 

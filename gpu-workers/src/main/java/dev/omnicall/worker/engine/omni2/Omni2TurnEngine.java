@@ -10,7 +10,9 @@ import dev.omnicall.model.omni2.FlowMatching;
 import dev.omnicall.model.omni2.Omni2Config;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.TtsLanguageModel;
 import dev.omnicall.model.omni2.TtsSchedule;
+import dev.omnicall.model.omni2.TtsStream;
 import dev.omnicall.worker.WorkerConfig;
 import dev.omnicall.worker.engine.ConversationSnapshot;
 import dev.omnicall.worker.engine.EngineSession;
@@ -37,9 +39,19 @@ import org.slf4j.LoggerFactory;
  * prompt found there, so a call that stays on this worker re-encodes no earlier speech; after a move the history's
  * audio carried in the TurnRequest is encoded again. Same prompt either way (tested).
  *
- * <p>Not yet: batching across turns (each session steps on its own, its cache its own: no {@code KvPool}), caller
- * transcription (the checkpoint has no Whisper decoder). Not thread-safe: the worker calls it from its engine
- * thread only.
+ * <p>Batching across turns ({@link Pools}, as LLaMA-Omni's engine): each step first takes every session's pending
+ * token and hands (state, token) to its TTS LM; the writes due at this step run their TTS LM steps together
+ * ({@link TtsLanguageModel#writeAll}: the streams in slots of the TTS pool in one pooled forward per row count and
+ * LM step, one candidate head and argmax for all); each session's units go through its own flow + HiFT; then one
+ * {@link LlamaModel#decode} runs the LLM over the tokens of all sessions still running (the pooled ones attend
+ * together). A call keeps its LLM slot between turns (parked, LRU-evicted for a newcomer); a turn that finds no
+ * free slot, or whose prompt + {@code max-new-tokens} does not fit one, runs with a cache of its own in the same
+ * calls; a reply whose TTS context does not fit (or finds no TTS slot) steps its TTS LM alone. Without pools every
+ * session steps alone (the reference; same tokens, units and audio, tested).
+ *
+ * <p>Not yet: the flow + HiFT pushes of a step run one session at a time (none of the three nets takes a padded
+ * batch), caller transcription (the checkpoint has no Whisper decoder). Not thread-safe: the worker calls it from
+ * its engine thread only.
  */
 public final class Omni2TurnEngine implements TurnEngine {
     private static final Logger LOG = LoggerFactory.getLogger(Omni2TurnEngine.class);
@@ -179,11 +191,14 @@ public final class Omni2TurnEngine implements TurnEngine {
     }
 
     /**
-     * The worker's pools within {@code kv-cache-bytes} (OmniTurnEngine's rule, {@link OmniTurnEngine#poolSizing}): the
-     * LLM's slots of {@value OmniTurnEngine#POOL_POSITIONS} positions (default 2048, at most the model's context), at
-     * least {@code max-batch}, more while the bound holds them (up to {@value OmniTurnEngine#POOL_MAX_SLOTS}, default
-     * 4 × max-batch), shortened when it holds fewer; none when {@value OmniTurnEngine#POOL_SWITCH}{@code =off} or the
-     * bound is 0. Logs the split in one line.
+     * The worker's pools within {@code kv-cache-bytes} (OmniTurnEngine's rule, {@link OmniTurnEngine#poolSizing}, the
+     * TTS LM's pool in the CTC decoder's place): the TTS LM's first, one slot per running turn ({@code max-batch}), each
+     * for a whole reply's context ({@link TtsLanguageModel#contextBound}: max-new-tokens fused rows, {@code <sep>}, W
+     * units per mid-reply write and the final cap); the LLM's gets the rest: slots of
+     * {@value OmniTurnEngine#POOL_POSITIONS} positions (default 2048, at most the model's context), at least {@code
+     * max-batch}, more while the bound holds them (up to {@value OmniTurnEngine#POOL_MAX_SLOTS}, default 4 ×
+     * max-batch), shortened when it holds fewer, refused (naming the key) below 256; none when
+     * {@value OmniTurnEngine#POOL_SWITCH}{@code =off} or the bound is 0. Logs the split in one line.
      */
     static Pools pools(Omni2Model model, Options options, int maxBatch, long kvCacheBytes) {
         if ("off".equalsIgnoreCase(System.getProperty(OmniTurnEngine.POOL_SWITCH, "on")) || kvCacheBytes == 0) {
@@ -192,15 +207,26 @@ public final class Omni2TurnEngine implements TurnEngine {
             return Pools.none();
         }
         LlamaModel llm = model.llm();
+        long ttsRows = TtsLanguageModel.contextBound(options.schedule(), options.maxNewTokens());
+        long ttsBytes = maxBatch * model.tts().poolSlotBytes(ttsRows);
         long wanted = Math.min(Long.getLong(OmniTurnEngine.POOL_POSITIONS, OmniTurnEngine.DEFAULT_POOL_POSITIONS),
                 model.config().maxPositionEmbeddings());
         int maxSlots = Integer.getInteger(OmniTurnEngine.POOL_MAX_SLOTS, 4 * maxBatch);
-        OmniTurnEngine.PoolSizing size = OmniTurnEngine.poolSizing(kvCacheBytes, 0, "nothing",
+        OmniTurnEngine.PoolSizing size = OmniTurnEngine.poolSizing(kvCacheBytes, ttsBytes, "the TTS LM's pool",
                 llm.poolSlotBytes(1), wanted, maxBatch, maxSlots);
-        LOG.info("LLaMA-Omni2 KV memory within kv-cache-bytes {}: LLM pool {} slots x {} positions = {} MiB (max-batch"
-                + " {}); a turn that does not fit runs with a cache of its own", kvCacheBytes, size.slots(),
-                size.positions(), size.slots() * llm.poolSlotBytes(size.positions()) >> 20, maxBatch);
-        return new Pools(llm.newPool(size.slots(), size.positions()), null);
+        long llmBytes = size.slots() * llm.poolSlotBytes(size.positions());
+        LOG.info("LLaMA-Omni2 KV memory within kv-cache-bytes {}: LLM pool {} slots x {} positions = {} MiB{} + TTS LM"
+                + " pool {} slots x {} rows (a whole reply's context: max-new-tokens {}, schedule {}) = {} MiB; a turn that"
+                + " does not fit runs with caches of its own", kvCacheBytes, size.slots(), size.positions(),
+                llmBytes >> 20, size.positions() < wanted ? " (shortened from " + wanted + " positions)" : "", maxBatch,
+                ttsRows, options.maxNewTokens(), options.schedule(), ttsBytes >> 20);
+        KvPool ttsPool = model.tts().newPool(maxBatch, ttsRows);
+        try {
+            return new Pools(llm.newPool(size.slots(), size.positions()), ttsPool);
+        } catch (RuntimeException e) {
+            ttsPool.close();
+            throw e;
+        }
     }
 
     public Pools pools() {
@@ -257,7 +283,7 @@ public final class Omni2TurnEngine implements TurnEngine {
         } else if (reuse != null) {
             reuse.close();
         }
-        return new Omni2Session(model, options, input, kept, pools.llm());
+        return new Omni2Session(model, options, input, kept, pools.llm(), pools.tts());
     }
 
     /** A call's LLM cache kept between its turns (the shared {@link SequenceCache}: positions and their keys). */
@@ -291,27 +317,42 @@ public final class Omni2TurnEngine implements TurnEngine {
     }
 
     /**
-     * Each session advances by one text token (and what the schedule writes after it). Without an LLM pool each
-     * session steps alone (the reference); with one, every session emits its token, then one
-     * {@link LlamaModel#decode} runs the LLM over all the tokens of the sessions still running.
+     * Each session advances by one text token (and what the schedule writes after it). Without pools each session
+     * steps alone (the reference); with them: every session reads its token, the due TTS writes run together
+     * ({@link TtsLanguageModel#writeAll}), each session's units go through its speech stream, then one
+     * {@link LlamaModel#decode} runs the LLM over the tokens of the sessions still running.
      */
     @Override
     public List<StepOutput> step(List<EngineSession> batch) {
         List<StepOutput> out = new ArrayList<>(batch.size());
-        if (pools.llm() == null) {
+        if (pools.llm() == null && pools.tts() == null) {
             for (EngineSession s : batch) {
                 out.add(((Omni2Session) s).step());
             }
             return out;
         }
-        // every session's pending token: text, TTS write, audio
+        // every session's pending token: its text, and (state, token) to its TTS LM
+        List<Omni2Session> sessions = new ArrayList<>(batch.size());
+        List<TtsStream> writers = new ArrayList<>();
+        boolean[] writes = new boolean[batch.size()];
+        for (int i = 0; i < batch.size(); i++) {
+            Omni2Session s = (Omni2Session) batch.get(i);
+            sessions.add(s);
+            writes[i] = s.read();
+            if (writes[i]) {
+                writers.add(s.tts());
+            }
+        }
+        // the writes due this step, their TTS LM steps together
+        List<TtsStream.Write> written = writers.isEmpty() ? List.of() : model.tts().writeAll(writers);
+        // units through each speech stream, audio out; then the LLM for the sessions still running
         List<Omni2Session> running = new ArrayList<>(batch.size());
-        for (EngineSession e : batch) {
-            Omni2Session s = (Omni2Session) e;
-            StepOutput o = s.emit();
+        int w = 0;
+        for (int i = 0; i < sessions.size(); i++) {
+            StepOutput o = sessions.get(i).complete(writes[i] ? written.get(w++) : null);
             out.add(o);
             if (!o.done()) {
-                running.add(s);
+                running.add(sessions.get(i));
             }
         }
         llmStep(running);

@@ -54,7 +54,11 @@ class Omni2BatchedEngineTest {
     }
 
     private static Omni2TurnEngine.Options options(TtsSchedule schedule) {
-        return new Omni2TurnEngine.Options(schedule, TtsSampling.greedy(), MAX_NEW);
+        return options(schedule, TtsSampling.greedy());
+    }
+
+    private static Omni2TurnEngine.Options options(TtsSchedule schedule, TtsSampling sampling) {
+        return new Omni2TurnEngine.Options(schedule, sampling, MAX_NEW);
     }
 
     /** A turn of the scenario: its input, the engine step it arrives at, its own steps before a cancel (-1: none). */
@@ -62,7 +66,7 @@ class Omni2BatchedEngineTest {
     }
 
     /** What a turn produced: text tokens, units, 24 kHz PCM, and the steps it ran. */
-    record Result(List<Long> tokens, List<Integer> units, byte[] pcm, int steps, boolean pooled) {
+    record Result(List<Long> tokens, List<Integer> units, byte[] pcm, int steps, boolean pooled, boolean ttsPooled) {
     }
 
     /** The scenario on one engine: arrivals joining the batch at their steps, each step one engine.step. */
@@ -93,7 +97,8 @@ class Omni2BatchedEngineTest {
                 steps[i]++;
                 out.get(j).audio().forEach(p -> audio.get(i).writeBytes(p.pcm()));
                 if (out.get(j).done() || steps[i] == arrivals.get(i).cancelAfter()) {
-                    results[i] = new Result(s.tokens(), s.units(), audio.get(i).toByteArray(), steps[i], s.pooled());
+                    results[i] = new Result(s.tokens(), s.units(), audio.get(i).toByteArray(), steps[i], s.pooled(),
+                            s.tts().pooled());
                     s.close(); // a cancel frees its slot for the next arrival
                     finished++;
                 }
@@ -104,14 +109,18 @@ class Omni2BatchedEngineTest {
 
     /** The reference: the turn alone on an engine without pools, for as many steps as it ran in the batch. */
     private Result runAlone(TtsSchedule schedule, TurnInput input, int steps) {
-        Omni2TurnEngine engine = new Omni2TurnEngine(model, options(schedule));
+        return runAlone(options(schedule), input, steps);
+    }
+
+    private Result runAlone(Omni2TurnEngine.Options options, TurnInput input, int steps) {
+        Omni2TurnEngine engine = new Omni2TurnEngine(model, options);
         ByteArrayOutputStream audio = new ByteArrayOutputStream();
         try (Omni2Session s = (Omni2Session) engine.start(input, null)) {
             for (int i = 0; i < steps && !s.done(); i++) {
                 StepOutput out = s.step();
                 out.audio().forEach(p -> audio.writeBytes(p.pcm()));
             }
-            return new Result(s.tokens(), s.units(), audio.toByteArray(), steps, false);
+            return new Result(s.tokens(), s.units(), audio.toByteArray(), steps, false, false);
         }
     }
 
@@ -128,21 +137,28 @@ class Omni2BatchedEngineTest {
     }
 
     private List<Result> checkAgainstAlone(TtsSchedule schedule, int slots, List<Arrival> arrivals) {
+        return checkAgainstAlone(options(schedule), slots, slots, arrivals);
+    }
+
+    /** The scenario batched on pools of llmSlots and ttsSlots slots, each turn against itself alone. */
+    private List<Result> checkAgainstAlone(Omni2TurnEngine.Options options, int llmSlots, int ttsSlots,
+            List<Arrival> arrivals) {
         List<Result> batched;
-        try (KvPool llmPool = model.llm().newPool(slots, 256)) {
-            Omni2TurnEngine engine = new Omni2TurnEngine(model, options(schedule),
-                    new Omni2TurnEngine.Pools(llmPool, null));
+        try (KvPool llmPool = model.llm().newPool(llmSlots, 256); KvPool ttsPool = model.tts().newPool(ttsSlots, 128)) {
+            Omni2TurnEngine engine = new Omni2TurnEngine(model, options, new Omni2TurnEngine.Pools(llmPool, ttsPool));
             batched = runBatched(engine, arrivals);
             assertThat(llmPool.running()).isZero();
+            assertThat(ttsPool.running()).isZero();
         }
         for (int i = 0; i < arrivals.size(); i++) {
             Result b = batched.get(i);
-            Result alone = runAlone(schedule, arrivals.get(i).input(), b.steps());
+            Result alone = runAlone(options, arrivals.get(i).input(), b.steps());
             assertThat(b.tokens()).as("turn %d's text tokens", i).isEqualTo(alone.tokens()).isNotEmpty();
             assertThat(b.units()).as("turn %d's units", i).isEqualTo(alone.units());
             double diff = maxAudioDifference(b.pcm(), alone.pcm());
-            System.out.printf("turn %d: %d tokens, %d units, %d samples, pooled %s, max audio difference %.2e%n", i,
-                    b.tokens().size(), b.units().size(), b.pcm().length / 2, b.pooled(), diff);
+            System.out.printf("turn %d: %d tokens, %d units, %d samples, pooled LLM %s TTS %s, max audio difference"
+                    + " %.2e%n", i, b.tokens().size(), b.units().size(), b.pcm().length / 2, b.pooled(), b.ttsPooled(),
+                    diff);
             assertThat(diff).as("turn %d's audio", i).isLessThanOrEqualTo(AUDIO_TOLERANCE);
         }
         return batched;
@@ -168,7 +184,7 @@ class Omni2BatchedEngineTest {
                 new Arrival(turn("b", 1.2, 12), 1, -1), new Arrival(turn("c", 2.0, 13), 2, -1));
         // When the batched engine runs them / Then each is what it is alone
         List<Result> r = checkAgainstAlone(new TtsSchedule(1, 3, 40), 4, arrivals);
-        assertThat(r).allMatch(Result::pooled);
+        assertThat(r).allMatch(Result::pooled).allMatch(Result::ttsPooled);
     }
 
     @Test
@@ -185,18 +201,53 @@ class Omni2BatchedEngineTest {
         assertThat(r.get(1).steps()).isEqualTo(2);
         assertThat(r.stream().filter(Result::pooled).count()).isEqualTo(4); // a, b, c; e in b's slot
         assertThat(r.get(3).pooled()).isFalse();
+        assertThat(r.stream().filter(Result::ttsPooled).count()).isEqualTo(4);
+        assertThat(r.get(3).ttsPooled()).isFalse();
+    }
+
+    @Test
+    void shouldMatchEachTurnSteppedAloneWhenTheTtsLmSamples() {
+        // Given sampled TTS (each reply's random from the same seed) and three turns, one TTS slot for two of them
+        Omni2TurnEngine.Options sampled = options(new TtsSchedule(3, 10, 40), TtsSampling.sampled(7, 1.0));
+        List<Arrival> arrivals = List.of(new Arrival(turn("a", 0.9, 61), 0, -1),
+                new Arrival(turn("b", 1.4, 62), 0, -1), new Arrival(turn("c", 1.1, 63), 2, -1));
+        // When the batched engine runs them / Then each is what it is alone, units drawn in the same order
+        List<Result> r = checkAgainstAlone(sampled, 3, 2, arrivals);
+        assertThat(r.stream().filter(Result::ttsPooled).count()).isEqualTo(2);
+    }
+
+    @Test
+    void shouldSizeTheTtsPoolForWholeRepliesAndGiveTheLlmPoolTheRest() {
+        Omni2TurnEngine.Options options = options(new TtsSchedule(3, 10, 40));
+        // Given the byte bound of 4 LLM slots of 256 positions after 2 TTS slots of a whole reply's context
+        long ttsRows = 14 + 1 + 4 * 10 + 40;
+        long ttsBytes = 2 * model.tts().poolSlotBytes(ttsRows);
+        long bound = ttsBytes + 4 * model.llm().poolSlotBytes(256);
+        System.setProperty("omnicall.worker.kv-pool-positions", "256");
+        try (Omni2TurnEngine.Pools pools = Omni2TurnEngine.pools(model, options, 2, bound)) {
+            // Then the TTS pool has max-batch slots of that context, the LLM pool the rest
+            assertThat(pools.tts().slots()).isEqualTo(2);
+            assertThat(pools.tts().capacity()).isEqualTo(ttsRows);
+            assertThat(pools.llm().slots()).isEqualTo(4);
+            assertThat(pools.llm().capacity()).isEqualTo(256);
+            assertThat(pools.deviceBytes()).isLessThanOrEqualTo(bound);
+        } finally {
+            System.clearProperty("omnicall.worker.kv-pool-positions");
+        }
+        // And a bound of 0 means no pools (every turn alone)
+        assertThat(Omni2TurnEngine.pools(model, options, 2, 0).llm()).isNull();
     }
 
     @Test
     void shouldRunATurnTooLongForTheSlotsOnACacheOfItsOwn() {
-        // Given slots of 64 positions, fewer than a prompt + the reply's limit
-        try (KvPool llmPool = model.llm().newPool(2, 64)) {
+        // Given slots of 64 positions, fewer than a prompt + the reply's limit (and than a reply's TTS context, 95)
+        try (KvPool llmPool = model.llm().newPool(2, 64); KvPool ttsPool = model.tts().newPool(2, 64)) {
             Omni2TurnEngine engine = new Omni2TurnEngine(model, options(new TtsSchedule(3, 10, 40)),
-                    new Omni2TurnEngine.Pools(llmPool, null));
-            // When two turns run batched / Then neither takes a slot, and each is what it is alone
+                    new Omni2TurnEngine.Pools(llmPool, ttsPool));
+            // When two turns run batched / Then neither takes a slot (LLM or TTS), and each is what it is alone
             List<Result> r = runBatched(engine, List.of(new Arrival(turn("a", 1.0, 31), 0, -1),
                     new Arrival(turn("b", 1.3, 32), 0, -1)));
-            assertThat(r).noneMatch(Result::pooled);
+            assertThat(r).noneMatch(Result::pooled).noneMatch(Result::ttsPooled);
             assertThat(r.get(1).tokens()).isEqualTo(runAlone(new TtsSchedule(3, 10, 40), turn("b", 1.3, 32), 99).tokens());
         }
     }
@@ -264,6 +315,6 @@ class Omni2BatchedEngineTest {
             engine.step(List.<EngineSession>of(s));
             steps++;
         }
-        return List.of(new Result(s.tokens(), s.units(), new byte[0], steps, s.pooled()));
+        return List.of(new Result(s.tokens(), s.units(), new byte[0], steps, s.pooled(), s.tts().pooled()));
     }
 }

@@ -74,6 +74,55 @@ class Omni2EngineNativeOpsTest {
         }
     }
 
+    /**
+     * Ops of the TTS LM's writes due at one step ({@link dev.omnicall.model.omni2.TtsLanguageModel#writeAll}) for b
+     * sessions at their first write (token 3 of R 3, W 10: ten LM steps each), in TTS pool slots or on own caches.
+     */
+    private long ttsWriteOps(int b, boolean pooled) throws Exception {
+        Omni2TurnEngine.Options options = new Omni2TurnEngine.Options(new TtsSchedule(3, 10, 40), TtsSampling.greedy(),
+                14);
+        long ops = 0;
+        for (int round = 0; round < 2; round++) { // the first warms up, the second is counted
+            try (KvPool pool = model.tts().newPool(b, 128)) {
+                Omni2TurnEngine engine = new Omni2TurnEngine(model, options,
+                        new Omni2TurnEngine.Pools(null, pooled ? pool : null));
+                List<Omni2Session> sessions = new ArrayList<>();
+                try {
+                    List<dev.omnicall.model.omni2.TtsStream> writers = new ArrayList<>();
+                    for (int i = 0; i < b; i++) {
+                        Omni2Session s = (Omni2Session) engine.start(new TurnInput("c" + i,
+                                Omni2BatchedEngineTest.pcm(0.5 + 0.1 * i, 70 + i), List.of()), null);
+                        sessions.add(s);
+                        s.step();
+                        s.step();
+                        assertThat(s.read()).isTrue(); // token 3: a write
+                        assertThat(s.tts().pooled()).isEqualTo(pooled);
+                        writers.add(s.tts());
+                    }
+                    ops = topLevelOps(() -> model.tts().writeAll(writers));
+                } finally {
+                    sessions.forEach(Omni2Session::close);
+                }
+            }
+        }
+        return ops;
+    }
+
+    @Test
+    void shouldIssueAsManyNativeOpsForTheTtsWritesOfSixPooledSessionsAsForTwo() throws Exception {
+        // Given the tiny Omni2 checkpoint, When the first writes of 2 and of 6 sessions run in one step
+        long pooled2 = ttsWriteOps(2, true);
+        long pooled6 = ttsWriteOps(6, true);
+        long own2 = ttsWriteOps(2, false);
+        long own6 = ttsWriteOps(6, false);
+        System.out.printf("TTS writes of a step (10 LM steps each): pooled %d / %d ops (B 2 / 6), own caches %d / %d%n",
+                pooled2, pooled6, own2, own6);
+        // Then the pooled count does not move, while streams on their own caches run their LM steps one by one
+        assertThat(pooled6).isEqualTo(pooled2);
+        assertThat(own6 - own2).isGreaterThanOrEqualTo(4L * 10 * 10); // >= 10 ops per LM step per stream
+        assertThat(pooled6).isLessThan(own6);
+    }
+
     @Test
     void shouldIssueAsManyNativeOpsForTheLlmOfSixPooledSessionsAsForTwo() throws Exception {
         // Given the tiny Omni2 checkpoint, When one step's LLM part runs for 2 and for 6 sessions
