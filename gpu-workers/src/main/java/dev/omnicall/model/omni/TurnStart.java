@@ -11,8 +11,9 @@ import java.util.Arrays;
 /**
  * A turn being started in slices (chunked prefill), from {@link SpeechGenerator#begin}: the log-mel, the encoder's
  * convolutions and the prompt (with the speech rows' places held) were computed by {@code begin}, the cache placed and
- * the reusable prefix kept. Each {@link #advanceEncoder(int)} runs at most that many more of the encoder's blocks; after
- * the last one the adaptor's rows are written into the prompt. Each {@link #advance(int)} then prefills at most that
+ * the reusable prefix kept. Each {@link #advanceEncoder(int)} runs at most that many more of the encoder's blocks, or
+ * {@link #advanceEncoderRows(long)} at most that much of its work cut at any row; after the last block the adaptor's
+ * rows are written into the prompt. Each {@link #advance(int)} then prefills at most that
  * many more prompt rows ({@link LlamaModel#forward} over a slice appends to the cache at the next positions, so slices
  * give the prefill of the whole prompt; an encoder not finished yet runs to its end first). A driver interleaves slices
  * with {@link SpeechGenerator#stepAll} of the running turns, so a newcomer's start never holds them for more than one
@@ -50,28 +51,54 @@ public final class TurnStart implements AutoCloseable {
     }
 
     /**
-     * Runs up to {@code maxBlocks} (≥ 1) more of the encoder's blocks; after the last one, the adaptor, whose rows go
-     * into the prompt. True once they are there (at once when they already were).
+     * Runs up to {@code maxBlocks} (≥ 1) more of the encoder's blocks (finishing one in progress counts as one); after
+     * the last one, the adaptor, whose rows go into the prompt. True once they are there (at once when they already
+     * were).
      */
     public boolean advanceEncoder(int maxBlocks) {
         if (maxBlocks < 1) {
             throw new IllegalArgumentException("an encoder slice needs at least 1 block, got " + maxBlocks);
         }
+        if (!encoderRunning()) {
+            return true;
+        }
+        return encoding.advanceBlocks(maxBlocks) && speechIntoPrompt();
+    }
+
+    /**
+     * Runs at most {@code blockRows} (≥ 1) more block-rows of the encoder's work, cut at any row
+     * ({@link WhisperEncoder.Pass#advanceRows}); after the last block, the adaptor, whose rows go into the prompt.
+     * True once they are there (at once when they already were).
+     */
+    public boolean advanceEncoderRows(long blockRows) {
+        if (blockRows < 1) {
+            throw new IllegalArgumentException("an encoder slice needs at least 1 block-row, got " + blockRows);
+        }
+        if (!encoderRunning()) {
+            return true;
+        }
+        return encoding.advanceRows(blockRows) && speechIntoPrompt();
+    }
+
+    /** Counts a slice when the encoder still runs; false once its rows are in the prompt. */
+    private boolean encoderRunning() {
         if (closed) {
             throw new IllegalStateException("the turn start was closed");
         }
         if (encoding == null) {
-            return true;
-        }
-        encoderSlices++;
-        if (!encoding.advance(maxBlocks)) {
             return false;
         }
+        encoderSlices++;
+        return true;
+    }
+
+    /** The finished encoder's output through the adaptor, over the zeros begin held for its rows. */
+    private boolean speechIntoPrompt() {
         NDArray out = encoding.take();
+        encoding.close();
         encoding = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            // the adaptor's rows over the zeros begin held for them
             NDArray speech = generator.model().adapt(out).toType(embeddings.getDataType(), false);
             embeddings.set(new NDIndex("{}:{}", speechAt, speechAt + speech.getShape().get(0)), speech);
         } catch (RuntimeException e) {
@@ -86,9 +113,19 @@ public final class TurnStart implements AutoCloseable {
         return true;
     }
 
-    /** The encoder's blocks still to run (0 once the speech rows are in the prompt). */
+    /** The encoder's blocks still to run, the one in progress included (0 once the speech rows are in the prompt). */
     public int encoderBlocksLeft() {
         return encoding == null ? 0 : encoding.blocksLeft();
+    }
+
+    /** The encoder's work left in block-rows ({@link WhisperEncoder.Pass#blockRowsLeft}; 0 once its rows are in). */
+    public double encoderBlockRowsLeft() {
+        return encoding == null ? 0 : encoding.blockRowsLeft();
+    }
+
+    /** The encoder's frames (a block's rows), or 0 once its rows are in the prompt. */
+    public long encoderFrames() {
+        return encoding == null ? 0 : encoding.frames();
     }
 
     /** Encoder slices run so far. */

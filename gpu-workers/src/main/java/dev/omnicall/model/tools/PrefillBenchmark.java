@@ -1,5 +1,7 @@
 package dev.omnicall.model.tools;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni.ChunkSchedule;
@@ -50,7 +52,8 @@ public final class PrefillBenchmark {
 
     /** One mode's figures. */
     private record Run(double stepMs, double worstLoopMs, double medianLoopMs, double totalExtraMs,
-            double baselineGapMs, double admissionGapMs, int loops, int deferred, double mostPrefillInGapMs, double encoderSliceMs) {
+            double baselineGapMs, double admissionGapMs, int loops, int deferred, double mostPrefillInGapMs, double encoderSliceMs,
+            double beginSliceMs, double blocksSliceMs) {
         /** The most newcomer work that fell into one running turn's gap between two chunks, in steps T. */
         double prefillInGapSteps() {
             return mostPrefillInGapMs / stepMs;
@@ -107,6 +110,7 @@ public final class PrefillBenchmark {
                     config.numHiddenLayers(), config.speechEncoderHiddenSize(), config.speechEncoderNumLayers(), running,
                     omega, load());
             run(model, running, 0, false); // warm-up
+            beginParts(model, results);
             Map<String, List<Run>> byMode = new LinkedHashMap<>();
             for (int r = 0; r < repeats; r++) {
                 byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0, false, omega));
@@ -120,7 +124,7 @@ public final class PrefillBenchmark {
             }
             System.out.println("mode        | step T ms | loops | loop p50 / max ms | extra p50 / max (steps) | total extra"
                     + " (steps) | chunk gap before / while ms | gap growth (steps) | loops a slice waited | most prefill in"
-                    + " one gap (steps) | encoder slice (steps)");
+                    + " one gap (steps) | encoder slice (steps): longest / begin's / blocks'");
             for (Map.Entry<String, List<Run>> e : byMode.entrySet()) {
                 // the median run by gap growth
                 List<Run> runs = new ArrayList<>(e.getValue());
@@ -128,12 +132,15 @@ public final class PrefillBenchmark {
                 Run m = runs.get(runs.size() / 2);
                 double worstGrowth = runs.get(runs.size() - 1).gapGrowthSteps();
                 System.out.printf(Locale.ROOT, "%-11s | %9.2f | %5d | %7.1f / %7.1f | %7.2f / %7.2f | %8.2f | %8.1f / %8.1f"
-                        + " | %6.2f (worst of %d: %.2f) | %d | %.2f (worst of %d: %.2f) | %.2f%n", e.getKey(), m.stepMs(),
+                        + " | %6.2f (worst of %d: %.2f) | %d | %.2f (worst of %d: %.2f) | %.2f / %.2f / %.2f%n", e.getKey(),
+                        m.stepMs(),
                         m.loops(), m.medianLoopMs(), m.worstLoopMs(), m.medianExtraSteps(), m.extraSteps(),
                         m.totalExtraMs() / m.stepMs(), m.baselineGapMs(), m.admissionGapMs(), m.gapGrowthSteps(),
                         runs.size(), worstGrowth, m.deferred(), m.prefillInGapSteps(), runs.size(),
                         runs.stream().mapToDouble(Run::prefillInGapSteps).max().orElse(0),
-                        m.encoderSliceMs() < 0 ? Double.NaN : m.encoderSliceMs() / m.stepMs());
+                        m.encoderSliceMs() < 0 ? Double.NaN : m.encoderSliceMs() / m.stepMs(),
+                        m.beginSliceMs() < 0 ? Double.NaN : m.beginSliceMs() / m.stepMs(),
+                        m.blocksSliceMs() < 0 ? Double.NaN : m.blocksSliceMs() / m.stepMs());
                 results.put(e.getKey() + "_step_ms", fmt(m.stepMs()));
                 results.put(e.getKey() + "_extra_steps", fmt(m.extraSteps()));
                 results.put(e.getKey() + "_extra_steps_p50", fmt(m.medianExtraSteps()));
@@ -145,6 +152,8 @@ public final class PrefillBenchmark {
                 results.put(e.getKey() + "_prefill_in_gap_steps", fmt(m.prefillInGapSteps()));
                 if (m.encoderSliceMs() >= 0) {
                     results.put(e.getKey() + "_encoder_slice_steps", fmt(m.encoderSliceMs() / m.stepMs()));
+                    results.put(e.getKey() + "_begin_slice_steps", fmt(m.beginSliceMs() / m.stepMs()));
+                    results.put(e.getKey() + "_blocks_slice_steps", fmt(m.blocksSliceMs() / m.stepMs()));
                 }
             }
         }
@@ -152,6 +161,41 @@ public final class PrefillBenchmark {
         StringBuilder line = new StringBuilder();
         results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
         System.out.println(line);
+    }
+
+    /**
+     * What begin's own slice is made of, for the newcomer's 2.4 s (median of 5, ms): the log-mel, the encoder's
+     * convolutions and positions (its pass's start), and the rest of {@code SpeechGenerator.begin} (the prompt with the
+     * speech rows' places held, the cache placed).
+     */
+    private static void beginParts(OmniModel model, Map<String, String> results) {
+        float[] audio = Benchmarks.syntheticSpeech(2.4);
+        SpeechGenerator generator = new SpeechGenerator(model, GenerationOptions.defaults().withMaxNewTokens(200));
+        List<Double> logMel = new ArrayList<>();
+        List<Double> convolutions = new ArrayList<>();
+        List<Double> begin = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                long t0 = System.nanoTime();
+                NDArray mel = model.frontend().forward(model.manager(), audio);
+                long t1 = System.nanoTime();
+                model.encoder().begin(mel).close();
+                long t2 = System.nanoTime();
+                generator.begin(audio, List.of(), null).close();
+                long t3 = System.nanoTime();
+                logMel.add((t1 - t0) / 1e6);
+                convolutions.add((t2 - t1) / 1e6);
+                begin.add((t3 - t2) / 1e6);
+            }
+        }
+        double rest = median(begin) - median(logMel) - median(convolutions);
+        System.out.printf(Locale.ROOT, "begin's slice, median of 5: %.2f ms = log-mel %.2f + convolutions %.2f + prompt"
+                + " and cache %.2f%n", median(begin), median(logMel), median(convolutions), rest);
+        results.put("begin_ms", fmt(median(begin)));
+        results.put("begin_logmel_ms", fmt(median(logMel)));
+        results.put("begin_convolutions_ms", fmt(median(convolutions)));
+        results.put("begin_prompt_cache_ms", fmt(rest));
     }
 
     /**
@@ -210,6 +254,8 @@ public final class PrefillBenchmark {
                 double[] prefillInGap = new double[running];
                 double mostPrefillInGap = 0;
                 double encoderMs = -1;
+                double beginMs = -1;
+                double blocksMs = -1;
                 EncoderSlices encoder = new EncoderSlices(pacer, sliceRows > 0);
                 while (!joined) {
                     long l0 = System.nanoTime();
@@ -247,6 +293,11 @@ public final class PrefillBenchmark {
                     double sliceMs = slice ? (System.nanoTime() - l0) / 1e6 : 0;
                     if (slice && encoderPhase && sliceRows != 0) {
                         encoderMs = Math.max(encoderMs, sliceMs); // the longest of begin's slice and the encoder's
+                        if (start != null && start.encoderSlices() == 0) {
+                            beginMs = sliceMs;
+                        } else {
+                            blocksMs = Math.max(blocksMs, sliceMs);
+                        }
                     }
                     boolean[] chunked = new boolean[running];
                     double[] r = loop(generator, turns.subList(0, running), lastChunk, t0, chunked);
@@ -277,7 +328,7 @@ public final class PrefillBenchmark {
                 double step = median(baseline);
                 double total = admissionLoops.stream().mapToDouble(l -> Math.max(0, l - step)).sum();
                 return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops, deferred,
-                        mostPrefillInGap, encoderMs);
+                        mostPrefillInGap, encoderMs, beginMs, blocksMs);
             } finally {
                 turns.forEach(TurnGenerator::close);
             }

@@ -172,7 +172,32 @@ class ChunkedPrefillTest {
     }
 
     @Test
-    void shouldPaceTheEncoderOneBlockFirstThenAtTheTurnsOwnCost(@TempDir Path dir) throws IOException {
+    void shouldGiveTheOneShotReplyWhenTheEncoderIsCutAtAnyRow() {
+        float[] audio = TinyModels.testAudio(1.0, 20);
+        SpeechGenerator generator = new SpeechGenerator(model, options).withVocoderBatching(false);
+        // Given the one-shot start (the reference)
+        OneShot reference = oneShot(generator, audio);
+        // When the encoder runs in slices of 5 block-rows (cutting its keys and values and its queries mid-block)
+        TurnStart s = generator.begin(audio, List.of(), null);
+        double work = s.encoderBlockRowsLeft();
+        int slices = 0;
+        while (!s.advanceEncoderRows(5)) {
+            slices++;
+            assertThat(s.slices()).as("no prompt row before the speech is in").isZero();
+        }
+        assertThat(s.encoderSlices()).isEqualTo(slices + 1).isGreaterThanOrEqualTo((int) Math.ceil(work / 5));
+        assertThat(s.advanceEncoderRows(5)).as("a finished encoder").isTrue();
+        assertThat(s.encoderSlices()).as("a finished encoder counts no slice").isEqualTo(slices + 1);
+        // Then the prefill's logits are within rounding of the one-shot ones and the whole reply is the same
+        assertThat(s.advance(Integer.MAX_VALUE)).isTrue();
+        assertClose(s.firstLogits(), reference.logits(), "the encoder in slices of 5 block-rows");
+        try (TurnGenerator t = s.take()) {
+            assertSameReply(alone(generator, t), reference.reply(), "the encoder in slices of 5 block-rows");
+        }
+    }
+
+    @Test
+    void shouldPaceTheEncoderWithASmallProbeFirstThenAtTheTurnsOwnCost(@TempDir Path dir) throws IOException {
         // a tiny checkpoint whose encoder has 4 blocks, so one-at-a-time and paced slices differ
         TinyCheckpointWriter.write(dir, 3L, TinyCheckpointWriter.tinyConfig().withSpeechEncoderShape(64, 4, 4),
                 TinyCheckpointWriter.tinyVocoderConfig());
@@ -193,9 +218,19 @@ class ChunkedPrefillTest {
         for (boolean oneAtATime : new boolean[] {false, true}) {
             TurnStart s = generator.begin(audio, List.of(), null);
             EncoderSlices encoder = new EncoderSlices(pacer, oneAtATime);
-            // When the driver advances the encoder: the first slice runs one block (its cost is not known yet)
+            long frames = s.encoderFrames();
+            double work = s.encoderBlockRowsLeft();
+            assertThat(work).isEqualTo((double) frames * blocks);
+            // When the driver advances the encoder: the first slice runs a block, or paced a probe of a sixteenth of
+            // a block's rows (its cost is not known yet)
             assertThat(encoder.advance(s)).isFalse();
-            assertThat(s.encoderBlocksLeft()).isEqualTo(blocks - 1);
+            if (oneAtATime) {
+                assertThat(s.encoderBlocksLeft()).isEqualTo(blocks - 1);
+            } else {
+                assertThat(s.encoderBlocksLeft()).as("the first block still in progress").isEqualTo(blocks);
+                assertThat(work - s.encoderBlockRowsLeft()).as("the probe's block-rows")
+                        .isPositive().isLessThanOrEqualTo(Math.floor(frames / 16.0));
+            }
             // Then the rest in one slice, or one block a slice when asked
             int slices = 1;
             boolean done = false;
@@ -206,9 +241,15 @@ class ChunkedPrefillTest {
             assertThat(slices).as("encoder slices, one at a time: %s", oneAtATime)
                     .isEqualTo(oneAtATime ? blocks : 2);
             assertThat(encoder.advance(s)).as("a finished encoder").isTrue();
-            // and the turn is the one-shot one
+            assertThat(s.encoderBlockRowsLeft()).isZero();
+            // and the turn is the one-shot one (whole blocks: the logits to the bit; cut at a row: within rounding,
+            // WhisperEncoderPassTest)
             assertThat(s.advance(Integer.MAX_VALUE)).isTrue();
-            assertThat(s.firstLogits()).containsExactly(expected.logits());
+            if (oneAtATime) {
+                assertThat(s.firstLogits()).containsExactly(expected.logits());
+            } else {
+                assertClose(s.firstLogits(), expected.logits(), "paced encoder");
+            }
             try (TurnGenerator t = s.take()) {
                 assertSameReply(alone(generator, t), expected.reply(), "paced encoder, one at a time: " + oneAtATime);
             }
