@@ -73,6 +73,11 @@ public final class LogMelFrontend {
         return Math.min(MAX_SAMPLES, rows * SAMPLES_PER_ROW);
     }
 
+    /** Log-mel frames {@link #forward} gives for an input of the given length (known before it runs). */
+    public int frames(int samples) {
+        return paddedLength(samples) / HOP;
+    }
+
     /** audio in [-1, 1] at 16 kHz -> log-mel [nMels, frames]. */
     public NDArray forward(NDManager manager, float[] audio) {
         // pad with zeros or trim to the configured length

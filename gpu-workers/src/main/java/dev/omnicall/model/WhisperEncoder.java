@@ -87,6 +87,11 @@ public final class WhisperEncoder {
         lnPostBias = src.load(m, PREFIX + "ln_post.bias", t, dim);
     }
 
+    /** Encoder frames (the output's rows) for a log-mel of {@code melFrames}: conv2's kernel 3, stride 2, padding 1. */
+    public static long framesFor(long melFrames) {
+        return (melFrames + 2 - 3) / 2 + 1;
+    }
+
     /** Frames the positional table allows (1500 = 30 s). */
     public long maxFrames() {
         return positionalEmbedding.getShape().get(0);

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import dev.omnicall.model.omni.OmniModel;
+import dev.omnicall.model.omni.SpeechEncoding;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -111,6 +112,50 @@ class WhisperEncoderPassTest {
                 pass.advanceBlocks(Integer.MAX_VALUE);
                 try (NDArray out = pass.take()) {
                     assertWithinRounding(out.toFloatArray(), whole, "a third of a block, then whole blocks");
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldRunTheLogMelAndTheConvolutionsAsSlicesOfTheirOwnThenTheBlocksAtAnyRow() {
+        for (double seconds : new double[] {0.1, 0.73, 1.2, 2.4}) {
+            // Given an utterance and its encoder output in one go
+            float[] audio = TinyModels.testAudio(seconds, 24);
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                NDArray whole = model.encodeAudio(audio);
+                // When its encoding starts: nothing runs, yet the frames are known from the audio's length
+                try (SpeechEncoding encoding = model.beginEncoding(audio)) {
+                    assertThat(encoding.frames()).as("frames of %s s", seconds).isEqualTo(whole.getShape().get(0));
+                    assertThat(encoding.preludeLeft()).isEqualTo(2);
+                    assertThat(encoding.blocksLeft()).isEqualTo(encoder.blockCount());
+                    // Then the log-mel, then the convolutions, each a slice whatever the budget
+                    assertThat(encoding.advanceRows(1_000_000)).isFalse();
+                    assertThat(encoding.preludeLeft()).isEqualTo(1);
+                    assertThat(encoding.advanceRows(1_000_000)).isFalse();
+                    assertThat(encoding.preludeLeft()).isZero();
+                    assertThat(encoding.blockRowsLeft()).isEqualTo((double) encoding.frames() * encoder.blockCount());
+                    // and the blocks in slices of 3 block-rows, within rounding of the one go
+                    int slices = 0;
+                    while (!encoding.advanceRows(3)) {
+                        slices++;
+                    }
+                    assertThat(slices + 1).isGreaterThanOrEqualTo((int) Math.ceil(encoding.frames()
+                            * encoder.blockCount() / 3.0));
+                    try (NDArray out = encoding.take()) {
+                        assertWithinRounding(out.toFloatArray(), whole.toFloatArray(), seconds + " s in 3-row slices");
+                    }
+                }
+                // and in whole blocks (the prelude with the first), to the bit
+                try (SpeechEncoding encoding = model.beginEncoding(audio)) {
+                    assertThat(encoding.advanceBlocks(1)).isEqualTo(encoder.blockCount() == 1);
+                    assertThat(encoding.preludeLeft()).isZero();
+                    encoding.advanceBlocks(Integer.MAX_VALUE);
+                    try (NDArray out = encoding.take()) {
+                        assertThat(out.toFloatArray()).as("%s s in whole blocks", seconds)
+                                .containsExactly(whole.toFloatArray());
+                    }
                 }
             }
         }

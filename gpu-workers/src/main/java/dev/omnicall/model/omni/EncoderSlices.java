@@ -3,12 +3,15 @@ package dev.omnicall.model.omni;
 import dev.omnicall.model.stream.PrefillPacer;
 
 /**
- * How a driver runs one newcomer's encoder in slices: cut at any row ({@link TurnStart#advanceEncoderRows}), a small
- * probe first ({@link #FIRST_SLICE_OF_A_BLOCK} of a block's rows, so the slice whose cost is not known yet stays
- * small), then as many block-rows as {@link PrefillPacer#fit} lets into a slice at this turn's own measured cost per
- * block-row (it grows with the utterance's length, so one pace across turns would err); or one whole block per slice
- * ({@code oneAtATime}: a driver with a fixed prompt-row count, so tests can count slices). The worker's engine and
- * {@code PrefillBenchmark} both drive with it. Not thread-safe: one per starting turn.
+ * How a driver runs one newcomer's encoder in slices: the log-mel, then the convolutions, each a slice of its own;
+ * then the blocks cut at any row ({@link TurnStart#advanceEncoderRows}), a small probe first
+ * ({@link #FIRST_SLICE_OF_A_BLOCK} of a block's rows, so the slice whose cost is not known yet stays small), then as
+ * many block-rows as {@link PrefillPacer#fit} lets into a slice at this turn's own measured cost per block-row (it
+ * grows with the utterance's length, so one pace across turns would err; a slower slice raises it at once, a faster
+ * one lowers it a third of the way, so one quick slice on a loaded box does not oversize the next); or one whole
+ * block per slice, the prelude with the first ({@code oneAtATime}: a driver with a fixed prompt-row count, so tests
+ * can count slices). The worker's engine and {@code PrefillBenchmark} both drive with it. Not thread-safe: one per
+ * starting turn.
  */
 public final class EncoderSlices {
     /** The probe slice, as a share of one block's rows: at most this much runs before the cost is measured. */
@@ -16,7 +19,7 @@ public final class EncoderSlices {
 
     private final PrefillPacer pacer;
     private final boolean oneAtATime;
-    private double usPerBlockRow = -1; // measured on this turn's last slice; -1 before the first
+    private double usPerBlockRow = -1; // this turn's, from its slices of blocks; -1 before the first
 
     public EncoderSlices(PrefillPacer pacer, boolean oneAtATime) {
         this.pacer = pacer;
@@ -29,6 +32,9 @@ public final class EncoderSlices {
         if (oneAtATime || left == 0) {
             return start.advanceEncoder(1); // nothing left to run: true at once
         }
+        if (start.encoderPreludeLeft() > 0) {
+            return start.advanceEncoderRows(1); // the log-mel or the convolutions, not cut
+        }
         long blockRows = usPerBlockRow < 0
                 ? Math.max(1, (long) Math.floor(start.encoderFrames() * FIRST_SLICE_OF_A_BLOCK))
                 : pacer.fit(usPerBlockRow, (int) Math.min(Integer.MAX_VALUE, Math.ceil(left)));
@@ -36,7 +42,8 @@ public final class EncoderSlices {
         boolean done = start.advanceEncoderRows(blockRows);
         double ran = left - start.encoderBlockRowsLeft(); // a slice always moves at least one row
         if (ran > 0) {
-            usPerBlockRow = (System.nanoTime() - t0) / 1000.0 / ran;
+            double us = (System.nanoTime() - t0) / 1000.0 / ran;
+            usPerBlockRow = usPerBlockRow < 0 || us > usPerBlockRow ? us : usPerBlockRow + (us - usPerBlockRow) / 3;
         }
         return done;
     }

@@ -147,15 +147,12 @@ public final class OmniModel implements AutoCloseable {
     }
 
     /**
-     * The start of {@link #encodeAudio} in slices (chunked prefill): the log-mel and the encoder's convolutions now,
-     * its blocks in the pass's {@link WhisperEncoder.Pass#advance} slices; the pass's output equals
-     * {@code encodeAudio(audio16k)} to the bit. The caller closes the pass.
+     * {@link #encodeAudio} in slices (chunked prefill): nothing runs yet; the log-mel, the encoder's convolutions and its
+     * blocks run in the {@link SpeechEncoding}'s slices, whose output equals {@code encodeAudio(audio16k)} to the bit
+     * in whole blocks. The caller closes it.
      */
-    public WhisperEncoder.Pass beginEncoding(float[] audio16k) {
-        try (NDScope scope = new NDScope()) {
-            scope.suppressNotUsedWarning();
-            return encoder.begin(frontend.forward(manager, audio16k));
-        }
+    public SpeechEncoding beginEncoding(float[] audio16k) {
+        return new SpeechEncoding(manager, frontend, encoder, audio16k);
     }
 
     /** Encoder output [frames, n_audio_state] -> speech embeddings [rows, llmDim] (the adaptor). */

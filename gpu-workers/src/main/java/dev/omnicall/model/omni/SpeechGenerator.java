@@ -7,7 +7,6 @@ import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.Prompt;
 import dev.omnicall.model.SequenceCache;
-import dev.omnicall.model.WhisperEncoder;
 import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.CallerDecoder;
 import dev.omnicall.model.stream.CallerTranscript;
@@ -138,20 +137,21 @@ public final class SpeechGenerator {
     }
 
     /**
-     * The first part of {@link #start} (chunked prefill): the log-mel and the encoder's convolutions, the prompt with
-     * the speech rows' places held, the cache placed (the call's kept one, a pool slot, or a cache of its own) with the
-     * reusable prefix kept; the encoder's blocks, the adaptor and the prefill itself run in the slices the driver asks
-     * of {@link TurnStart#advanceEncoder} and {@link TurnStart#advance}, between its {@link #stepAll} calls. Same
-     * turn, logits and tokens as {@link #start} (tested).
+     * The first part of {@link #start} (chunked prefill): the prompt with the speech rows' places held (their count
+     * follows from the audio's length), the cache placed (the call's kept one, a pool slot, or a cache of its own)
+     * with the reusable prefix kept; the log-mel, the encoder's convolutions and blocks, the adaptor and the prefill
+     * itself run in the slices the driver asks of {@link TurnStart#advanceEncoder}, {@link TurnStart#advanceEncoderRows}
+     * and {@link TurnStart#advance}, between its {@link #stepAll} calls. Same turn, logits and tokens as
+     * {@link #start} (tested).
      */
     public TurnStart begin(float[] audio16k, List<HistoryTurn> history, CallCache reuse) {
         long startUs = nowUs();
         SequenceCache cache = reuse == null ? null : reuse.take();
-        WhisperEncoder.Pass encoding = null;
+        SpeechEncoding encoding = null;
         NDArray embeddings = null;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            // log-mel and the encoder's convolutions now: they give the number of speech rows
+            // the speech rows' count from the audio's length (the log-mel and the encoder run in TurnStart's slices)
             encoding = model.beginEncoding(audio16k);
             long rows = model.adaptor().rows(encoding.frames());
             // the chat prompt with zero rows in the speech's place (TurnStart writes the adaptor's rows over them)

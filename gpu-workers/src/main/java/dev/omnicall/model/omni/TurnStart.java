@@ -9,9 +9,10 @@ import dev.omnicall.model.WhisperEncoder;
 import java.util.Arrays;
 
 /**
- * A turn being started in slices (chunked prefill), from {@link SpeechGenerator#begin}: the log-mel, the encoder's
- * convolutions and the prompt (with the speech rows' places held) were computed by {@code begin}, the cache placed and
- * the reusable prefix kept. Each {@link #advanceEncoder(int)} runs at most that many more of the encoder's blocks, or
+ * A turn being started in slices (chunked prefill), from {@link SpeechGenerator#begin}: the prompt (with the speech
+ * rows' places held: their count follows from the audio's length) was computed by {@code begin}, the cache placed and
+ * the reusable prefix kept; the log-mel, the encoder's convolutions and its blocks run here ({@link SpeechEncoding}).
+ * Each {@link #advanceEncoder(int)} runs at most that many more of the encoder's blocks, or
  * {@link #advanceEncoderRows(long)} at most that much of its work cut at any row; after the last block the adaptor's
  * rows are written into the prompt. Each {@link #advance(int)} then prefills at most that
  * many more prompt rows ({@link LlamaModel#forward} over a slice appends to the cache at the next positions, so slices
@@ -28,7 +29,7 @@ public final class TurnStart implements AutoCloseable {
     private final NDArray embeddings; // [rows, dim]: the whole prompt (zeros in the speech rows until the encoder ends)
     private final int speechAt; // the prompt row of the first speech row
     private SequenceCache cache;
-    private WhisperEncoder.Pass encoding; // the encoder's blocks still to run, or null once its rows are in the prompt
+    private SpeechEncoding encoding; // the log-mel, convolutions and blocks still to run, or null once its rows are in
     private NDArray encoderOut; // kept for the caller transcription, or null
     private int encoderSlices;
     private int next; // the first prompt row not yet in the cache
@@ -38,7 +39,7 @@ public final class TurnStart implements AutoCloseable {
     private boolean closed;
 
     TurnStart(SpeechGenerator generator, long startUs, long[] keys, int reused, NDArray embeddings, int speechAt,
-            SequenceCache cache, WhisperEncoder.Pass encoding) {
+            SequenceCache cache, SpeechEncoding encoding) {
         this.generator = generator;
         this.startUs = startUs;
         this.keys = keys;
@@ -51,9 +52,9 @@ public final class TurnStart implements AutoCloseable {
     }
 
     /**
-     * Runs up to {@code maxBlocks} (≥ 1) more of the encoder's blocks (finishing one in progress counts as one); after
-     * the last one, the adaptor, whose rows go into the prompt. True once they are there (at once when they already
-     * were).
+     * Runs the encoder's prelude if it has not run (the log-mel and the convolutions) and up to {@code maxBlocks} (≥ 1)
+     * more of its blocks (finishing one in progress counts as one); after the last one, the adaptor, whose rows go into
+     * the prompt. True once they are there (at once when they already were).
      */
     public boolean advanceEncoder(int maxBlocks) {
         if (maxBlocks < 1) {
@@ -66,9 +67,10 @@ public final class TurnStart implements AutoCloseable {
     }
 
     /**
-     * Runs at most {@code blockRows} (≥ 1) more block-rows of the encoder's work, cut at any row
-     * ({@link WhisperEncoder.Pass#advanceRows}); after the last block, the adaptor, whose rows go into the prompt.
-     * True once they are there (at once when they already were).
+     * Runs the next piece of the encoder's prelude alone (the log-mel, then the convolutions), or at most
+     * {@code blockRows} (≥ 1) more block-rows of its blocks, cut at any row ({@link WhisperEncoder.Pass#advanceRows});
+     * after the last block, the adaptor, whose rows go into the prompt. True once they are there (at once when they
+     * already were).
      */
     public boolean advanceEncoderRows(long blockRows) {
         if (blockRows < 1) {
@@ -116,6 +118,11 @@ public final class TurnStart implements AutoCloseable {
     /** The encoder's blocks still to run, the one in progress included (0 once the speech rows are in the prompt). */
     public int encoderBlocksLeft() {
         return encoding == null ? 0 : encoding.blocksLeft();
+    }
+
+    /** The encoder's pieces before its blocks still to run: 2 (log-mel, convolutions), 1 or 0. */
+    public int encoderPreludeLeft() {
+        return encoding == null ? 0 : encoding.preludeLeft();
     }
 
     /** The encoder's work left in block-rows ({@link WhisperEncoder.Pass#blockRowsLeft}; 0 once its rows are in). */

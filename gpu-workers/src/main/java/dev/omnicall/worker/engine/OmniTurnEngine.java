@@ -289,11 +289,12 @@ public final class OmniTurnEngine implements TurnEngine {
     }
 
     /**
-     * Chunked prefill: the log-mel, the encoder's convolutions and the prompt now ({@link SpeechGenerator#begin}); then
-     * per {@link StartingSession#advance()} the encoder's blocks (with {@code auto}: one, then as many as cost about half
-     * a decode step at this turn's measured cost per block; one per slice with a fixed row count), and after them at
-     * most {@value #PREFILL_SLICE_ROWS} prompt rows (default {@code auto}: about half a decode step's worth,
-     * {@link PrefillPacer}; 0 = the encoder's blocks and the whole prefill in one slice); {@link StartingSession#finish()}
+     * Chunked prefill: the prompt and the cache now ({@link SpeechGenerator#begin}); then per
+     * {@link StartingSession#advance()} the encoder (with {@code auto}: the log-mel, the convolutions, then its blocks
+     * cut at rows, a sixteenth of a block's rows first, then as many as cost about half a decode step at this turn's
+     * measured cost, {@link EncoderSlices}; one block per slice with a fixed row count), and after it at most
+     * {@value #PREFILL_SLICE_ROWS} prompt rows (default {@code auto}: about half a decode step's worth,
+     * {@link PrefillPacer}; 0 = the encoder and the whole prefill in one slice); {@link StartingSession#finish()}
      * the rest at once. Same turn as {@link #start}.
      */
     @Override

@@ -221,9 +221,22 @@ class ChunkedPrefillTest {
             long frames = s.encoderFrames();
             double work = s.encoderBlockRowsLeft();
             assertThat(work).isEqualTo((double) frames * blocks);
-            // When the driver advances the encoder: the first slice runs a block, or paced a probe of a sixteenth of
-            // a block's rows (its cost is not known yet)
+            assertThat(s.encoderPreludeLeft()).as("log-mel and convolutions, not run by begin").isEqualTo(2);
+            // When the driver advances the encoder: the first slice runs the prelude and a block, or paced the
+            // log-mel alone, the convolutions alone, then a probe of a sixteenth of a block's rows (its cost is not
+            // known yet)
+            int slices = 0;
+            if (!oneAtATime) {
+                assertThat(encoder.advance(s)).isFalse();
+                assertThat(s.encoderPreludeLeft()).isEqualTo(1);
+                assertThat(encoder.advance(s)).isFalse();
+                assertThat(s.encoderPreludeLeft()).isZero();
+                assertThat(s.encoderBlockRowsLeft()).as("no block-row in the prelude").isEqualTo(work);
+                slices = 2;
+            }
             assertThat(encoder.advance(s)).isFalse();
+            slices++;
+            assertThat(s.encoderPreludeLeft()).isZero();
             if (oneAtATime) {
                 assertThat(s.encoderBlocksLeft()).isEqualTo(blocks - 1);
             } else {
@@ -232,14 +245,13 @@ class ChunkedPrefillTest {
                         .isPositive().isLessThanOrEqualTo(Math.floor(frames / 16.0));
             }
             // Then the rest in one slice, or one block a slice when asked
-            int slices = 1;
             boolean done = false;
             while (!done) {
                 done = encoder.advance(s);
                 slices++;
             }
             assertThat(slices).as("encoder slices, one at a time: %s", oneAtATime)
-                    .isEqualTo(oneAtATime ? blocks : 2);
+                    .isEqualTo(oneAtATime ? blocks : 4);
             assertThat(encoder.advance(s)).as("a finished encoder").isTrue();
             assertThat(s.encoderBlockRowsLeft()).isZero();
             // and the turn is the one-shot one (whole blocks: the logits to the bit; cut at a row: within rounding,
