@@ -33,8 +33,9 @@ import java.util.Map;
  * newcomer's whole start and a step (one-shot, what the worker did), or one slice of it (the prompt and the cache;
  * the log-mel; the encoder's convolutions; then its blocks cut at rows, paced as the worker paces them; then at most
  * S prompt rows) and a step (chunked). "Encoder slice": the longest of those first slices, up to the adaptor's rows in
- * the prompt (and apart: begin's, and the longest of the encoder's own). Per mode: the median step time T before the newcomer; the longest
- * loop while the newcomer was being started, as T + extra; and for the running turns the longest gap between two of
+ * the prompt (and apart: begin's, and the longest of the encoder's own; the key=value line also gives the longest
+ * slice of each kind, in steps). Per mode: the median step time T before the newcomer; the longest loop while the
+ * newcomer was being started, as T + extra; and for the running turns the longest gap between two of
  * their audio chunks from the newcomer's arrival to 8 steps after it joined, against the longest gap in the 12
  * steps before it arrived (growth in decode steps T: the goal is at most one; it includes the one turn more in the
  * batch after the join). A mode ending in {@code +gap} runs its slices under the worker's chunk-gap bound
@@ -44,7 +45,7 @@ import java.util.Map;
  * gaps, in steps T: by how much the newcomer made a gap grow (the bound: at most 1), whatever the gap's own length.
  * Repeats alternate the modes; ends with one key=value line.
  * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto,auto+gap] [--repeats 3]
- *     [--omega 1]
+ *     [--omega 1] [--max-new 200]
  *     [--small false] [--encoder WIDTH,LAYERS,HEADS] [--threads 1] [--device cpu]</pre>
  */
 public final class PrefillBenchmark {
@@ -54,7 +55,7 @@ public final class PrefillBenchmark {
     /** One mode's figures. */
     private record Run(double stepMs, double worstLoopMs, double medianLoopMs, double totalExtraMs,
             double baselineGapMs, double admissionGapMs, int loops, int deferred, double mostPrefillInGapMs, double encoderSliceMs,
-            double beginSliceMs, double blocksSliceMs) {
+            double beginSliceMs, double blocksSliceMs, Map<String, Double> longestByKind) {
         /** The most newcomer work that fell into one running turn's gap between two chunks, in steps T. */
         double prefillInGapSteps() {
             return mostPrefillInGapMs / stepMs;
@@ -86,6 +87,8 @@ public final class PrefillBenchmark {
         // Ω schedule of the running turns: 1 (default) makes every step with units a chunk; the worker's 10,20,40,80
         // makes gaps of many steps, where the gap bound holds slices back
         String omega = a.get("--omega", "1");
+        // tokens each running turn may speak (so that they still speak while a slow newcomer starts)
+        int maxNew = Integer.parseInt(a.get("--max-new", "200"));
         boolean small = Boolean.parseBoolean(a.get("--small", "false"));
         ModelOptions options = ModelOptions.defaults().withDevice(a.get("--device", "cpu")).withPaddedSeconds(0);
         Map<String, String> results = new LinkedHashMap<>();
@@ -114,13 +117,13 @@ public final class PrefillBenchmark {
             beginParts(model, results);
             Map<String, List<Run>> byMode = new LinkedHashMap<>();
             for (int r = 0; r < repeats; r++) {
-                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0, false, omega));
+                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0, false, omega, maxNew));
                 for (String s : slices) {
                     boolean gap = s.endsWith("+gap");
                     String base = gap ? s.substring(0, s.length() - 4) : s;
                     int rows = base.equals("auto") ? -1 : Integer.parseInt(base);
                     String mode = (rows < 0 ? "auto" : "chunked" + base) + (gap ? "_gap" : "");
-                    byMode.computeIfAbsent(mode, k -> new ArrayList<>()).add(run(model, running, rows, gap, omega));
+                    byMode.computeIfAbsent(mode, k -> new ArrayList<>()).add(run(model, running, rows, gap, omega, maxNew));
                 }
             }
             System.out.println("mode        | step T ms | loops | loop p50 / max ms | extra p50 / max (steps) | total extra"
@@ -156,6 +159,10 @@ public final class PrefillBenchmark {
                     results.put(e.getKey() + "_begin_slice_steps", fmt(m.beginSliceMs() / m.stepMs()));
                     results.put(e.getKey() + "_encoder_only_slice_steps", fmt(m.blocksSliceMs() / m.stepMs()));
                 }
+                StringBuilder kinds = new StringBuilder();
+                m.longestByKind().forEach((k, v) -> kinds.append(kinds.length() == 0 ? "" : "/").append(k).append(':')
+                        .append(fmt(v / m.stepMs())));
+                results.put(e.getKey() + "_longest_slice_steps_by_kind", kinds.toString());
             }
         }
         results.put("load_end", load());
@@ -203,11 +210,10 @@ public final class PrefillBenchmark {
      * a slice only while no running turn has had one since its last chunk ({@link PrefillGapBudget}, as the worker).
      */
     private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound) {
-        return run(model, running, sliceRows, gapBound, "1");
+        return run(model, running, sliceRows, gapBound, "1", 200);
     }
 
-    private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound, String omega) {
-        int maxNew = 200;
+    private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound, String omega, int maxNew) {
         long frames = (maxNew + 1L) * model.ctc().upsampleFactor();
         // Ω = 1: a running turn's chunk at every step that gives units, so its chunk gap is the loop time and grows by
         // exactly what the newcomer's work adds to a loop (with Ω up to 80 a gap spans tens of steps)
@@ -256,6 +262,7 @@ public final class PrefillBenchmark {
                 double encoderMs = -1;
                 double beginMs = -1;
                 double blocksMs = -1;
+                Map<String, Double> longestByKind = new LinkedHashMap<>(); // begin, logmel, convolutions, blocks, prompt
                 EncoderSlices encoder = new EncoderSlices(pacer, sliceRows > 0);
                 while (!joined) {
                     long l0 = System.nanoTime();
@@ -266,6 +273,9 @@ public final class PrefillBenchmark {
                         }
                     }
                     boolean encoderPhase = start == null || start.encoderBlocksLeft() > 0;
+                    String kind = sliceRows == 0 ? "oneshot" : start == null ? "begin"
+                            : start.encoderPreludeLeft() == 2 ? "logmel" : start.encoderPreludeLeft() == 1 ? "convolutions"
+                            : start.encoderBlocksLeft() > 0 ? "blocks" : "prompt";
                     boolean slice = !gapBound || budget.mayRun(speaking);
                     if (slice) {
                         budget.sliceRan(speaking);
@@ -291,6 +301,9 @@ public final class PrefillBenchmark {
                         }
                     }
                     double sliceMs = slice ? (System.nanoTime() - l0) / 1e6 : 0;
+                    if (slice) {
+                        longestByKind.merge(kind, sliceMs, Math::max);
+                    }
                     if (slice && encoderPhase && sliceRows != 0) {
                         encoderMs = Math.max(encoderMs, sliceMs); // the longest of begin's slice and the encoder's
                         if (start != null && start.encoderSlices() == 0) {
@@ -328,7 +341,7 @@ public final class PrefillBenchmark {
                 double step = median(baseline);
                 double total = admissionLoops.stream().mapToDouble(l -> Math.max(0, l - step)).sum();
                 return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops, deferred,
-                        mostPrefillInGap, encoderMs, beginMs, blocksMs);
+                        mostPrefillInGap, encoderMs, beginMs, blocksMs, longestByKind);
             } finally {
                 turns.forEach(TurnGenerator::close);
             }
