@@ -15,12 +15,17 @@ import java.util.Arrays;
  * takes a free slot, else evicts the slot kept longest without use (LRU), else answers null (every slot runs a
  * turn). Because every running sequence lives in the same arrays, one decode step writes the new keys and
  * values of all its rows with one index-put per array and attends for all rows at once
- * ({@link #writeAndGather}): the number of native operations per step does not depend on the batch size.
+ * ({@link #writeAndGather}): the number of native operations per step does not depend on the batch size. The rows
+ * read their slots through one view of the pool (no copy) when the slots lie within a {@link Window} of at most twice
+ * as many slots as rows (the slots between, of ended or parked turns, are computed and dropped), else by a gather.
  *
  * <p>Family agnostic: it knows layers, KV heads, head size and positions, nothing of RoPE, GQA grouping or
  * weights. Single-threaded, like the generator that drives it.
  */
 public final class KvPool implements AutoCloseable {
+    /** A step's rows read the pool through one view while its window holds at most this many slots per row. */
+    static final int DEFAULT_WINDOW_FACTOR = 2;
+
     private final NDManager manager;
     private final NDArray[] keys; // per layer [slots, kvHeads, capacity, headDim]
     private final NDArray[] values;
@@ -33,6 +38,7 @@ public final class KvPool implements AutoCloseable {
     private long clock;
     private long evictions;
     private boolean closed;
+    private int windowFactor = DEFAULT_WINDOW_FACTOR;
 
     KvPool(NDManager parent, int layers, long kvHeads, long headDim, DataType type, int slots, long capacity) {
         if (slots < 1 || capacity < 1) {
@@ -138,37 +144,38 @@ public final class KvPool implements AutoCloseable {
 
     /**
      * One decode step of B rows in this pool, one layer: writes k, v [B, kvHeads, headDim] at position
-     * positions[b] of slot slotIndex[b] (one index-put per array) and returns the B slots' keys and values over
-     * their first span positions, [B, kvHeads, span, headDim]: a view of the pool when the slots are the run
-     * firstSlot, firstSlot + 1, ... ({@link #firstOfRun}), else one gather (a copy) each. Positions past a row's own
-     * length hold stale or zero values: the caller masks them.
+     * positions[b] of slot slotIndex[b] (one index-put per array) and returns keys and values over the first span
+     * positions of the slots the rows read, [W, kvHeads, span, headDim]: with a {@link Window} (non-null) a view of
+     * its W slots (the rows' own and any between them), else one gather (a copy) each of the B rows' slots (W = B).
+     * Positions past a row's own length, and the rows of slots between, hold stale or zero values: the caller masks
+     * them, or drops them.
      */
-    NDArray[] writeAndGather(int layer, NDArray slotIndex, long firstSlot, NDArray positions, NDArray k, NDArray v,
+    NDArray[] writeAndGather(int layer, NDArray slotIndex, Window window, NDArray positions, NDArray k, NDArray v,
             long span) {
         NDIndex at = new NDIndex("{}, :, {}", slotIndex, positions);
         keys[layer].set(at, k);
         values[layer].set(at, v);
-        return slotsUpTo(layer, slotIndex, firstSlot, k.getShape().get(0), span);
+        return slotsUpTo(layer, slotIndex, window, span);
     }
 
     /**
      * T new positions per row, one layer: writes k, v [B, T, kvHeads, headDim] at positions [B, T] of the slots
-     * slotColumn [B, 1] (one index-put per array; row b's positions are consecutive from its length) and returns the
-     * B slots' keys and values over their first span positions, [B, kvHeads, span, headDim]: a view when the slots
-     * are the run firstSlot, firstSlot + 1, ..., else gathered by slotIndex [B]. The caller masks what lies past each
-     * row's own positions.
+     * slotColumn [B, 1] (one index-put per array; row b's positions are consecutive from its length) and returns keys
+     * and values over the first span positions of the slots the rows read, [W, kvHeads, span, headDim]: a view of the
+     * window's W slots, or (window null) the B rows' slots gathered by slotIndex [B]. The caller masks what lies past
+     * each row's own positions and drops the rows of slots between.
      */
-    NDArray[] writeFramesAndGather(int layer, NDArray slotColumn, NDArray positions, NDArray slotIndex,
-            long firstSlot, NDArray k, NDArray v, long span) {
+    NDArray[] writeFramesAndGather(int layer, NDArray slotColumn, NDArray positions, NDArray slotIndex, Window window,
+            NDArray k, NDArray v, long span) {
         NDIndex at = new NDIndex("{}, :, {}", slotColumn, positions);
         keys[layer].set(at, k);
         values[layer].set(at, v);
-        return slotsUpTo(layer, slotIndex, firstSlot, k.getShape().get(0), span);
+        return slotsUpTo(layer, slotIndex, window, span);
     }
 
     /**
      * The first slot of {@code slots} when they are consecutive and ascending (firstSlot, firstSlot + 1, ...): a
-     * step's rows can then read the pool through a view instead of a gather; -1 otherwise.
+     * step's rows can then read the pool through a view in their own order; -1 otherwise.
      */
     static long firstOfRun(long[] slots) {
         for (int j = 1; j < slots.length; j++) {
@@ -180,13 +187,60 @@ public final class KvPool implements AutoCloseable {
     }
 
     /**
-     * Keys and values of b slots over their first span positions, [b, kvHeads, span, headDim]: a slice of the pool
-     * (a view: no copy, one native op) when firstSlot >= 0, else a gather by slotIndex. The same numbers either way;
-     * the view saves copying every row's whole cache once per layer and step, which grows with the batch.
+     * The slots first .. first + width - 1 that a step's rows read through one view (a slice of the pool, no copy),
+     * and where each row's slot lies in it: rowInWindow[b] = slot of row b - first; null when that is b itself (the
+     * rows are the window, in order: {@link #firstOfRun}). When turns ended or calls are parked between the running
+     * ones, the window also holds those slots: their rows are computed with the rest and dropped, which is cheaper
+     * than copying every row's cache per layer and step as long as the window stays within a small multiple of the
+     * rows ({@link #window}).
      */
-    private NDArray[] slotsUpTo(int layer, NDArray slotIndex, long firstSlot, long b, long span) {
-        NDIndex rows = firstSlot >= 0 ? new NDIndex("{}:{}, :, :{}", firstSlot, firstSlot + b, span)
-                : new NDIndex("{}, :, :{}", slotIndex, span);
+    record Window(long first, long width, long[] rowInWindow) {
+    }
+
+    /**
+     * The widest window a step may read through a view, in slots per row (default {@value #DEFAULT_WINDOW_FACTOR}):
+     * 1 = only consecutive slots (any wider spread gathers, as this pool did before windows; tests and benchmarks
+     * compare the two).
+     */
+    void windowFactor(int slotsPerRow) {
+        if (slotsPerRow < 1) {
+            throw new IllegalArgumentException("a window holds at least 1 slot per row, got " + slotsPerRow);
+        }
+        this.windowFactor = slotsPerRow;
+    }
+
+    /**
+     * The window the rows of these slots (distinct, in the batch's order) read through one view: from the lowest
+     * slot to the highest, when that spans at most {@link #windowFactor} × rows slots; null when it is wider (the
+     * step then gathers) or there are no rows.
+     */
+    Window window(long[] slots) {
+        if (slots.length == 0) {
+            return null;
+        }
+        if (firstOfRun(slots) >= 0) {
+            return new Window(slots[0], slots.length, null);
+        }
+        long lo = Arrays.stream(slots).min().orElseThrow();
+        long width = Arrays.stream(slots).max().orElseThrow() - lo + 1;
+        if (width > (long) windowFactor * slots.length) {
+            return null;
+        }
+        long[] rowInWindow = new long[slots.length];
+        for (int b = 0; b < slots.length; b++) {
+            rowInWindow[b] = slots[b] - lo;
+        }
+        return new Window(lo, width, rowInWindow);
+    }
+
+    /**
+     * Keys and values over the first span positions: of the window's slots, a slice of the pool (a view: no copy,
+     * one native op), or, window null, of the rows' slots gathered by slotIndex. The same numbers for the rows either
+     * way; the view saves copying every row's whole cache once per layer and step, which grows with the batch.
+     */
+    private NDArray[] slotsUpTo(int layer, NDArray slotIndex, Window window, long span) {
+        NDIndex rows = window != null ? new NDIndex("{}:{}, :, :{}", window.first(), window.first() + window.width(),
+                span) : new NDIndex("{}, :, :{}", slotIndex, span);
         return new NDArray[] {keys[layer].get(rows), values[layer].get(rows)};
     }
 

@@ -118,13 +118,14 @@ final class LlamaLayer {
 
     /**
      * The rows of a decode step that live in one {@link KvPool}: the first {@code count} rows of the batch, their
-     * slots and write positions [count] (int64), the first slot when the slots are consecutive and ascending (the
-     * rows then read the pool through a view; -1: a gather, {@link KvPool#firstOfRun}), the additive mask
-     * [count, 1, 1, span] (0 up to each row's new position, -inf after) and span, the longest row's length after the
-     * step.
+     * slots and write positions [count] (int64), the window of slots they read through one view (null: a gather,
+     * {@link KvPool#window}), where each row lies in it [count] (int64; null when the rows are the window in order)
+     * and a zero buffer for the window's queries [W, heads, headDim] (null likewise), the additive mask [W, 1, 1, span]
+     * (row of a row's slot: 0 up to its new position, -inf after; row of a slot between: 0, its result is dropped)
+     * and span, the longest row's length after the step.
      */
-    record PooledRows(KvPool pool, int count, NDArray slots, long firstSlot, NDArray positions, NDArray mask,
-            long span) {
+    record PooledRows(KvPool pool, int count, NDArray slots, KvPool.Window window, NDArray rowInWindow,
+            NDArray windowQueries, NDArray positions, NDArray mask, long span) {
     }
 
     /**
@@ -155,14 +156,22 @@ final class LlamaLayer {
             NDArray qp = p == b ? q : q.get(new NDIndex(":{}", p));
             NDArray kp = p == b ? k : k.get(new NDIndex(":{}", p));
             NDArray vp = p == b ? v : v.get(new NDIndex(":{}", p));
-            NDArray[] kv = pooled.pool().writeAndGather(layerIndex, pooled.slots(), pooled.firstSlot(),
+            NDArray[] kv = pooled.pool().writeAndGather(layerIndex, pooled.slots(), pooled.window(),
                     pooled.positions(), kp, vp, pooled.span());
+            long w = kv[0].getShape().get(0);
+            if (pooled.rowInWindow() != null) {
+                // each row's query at its slot's place in the window; the slots between keep zero queries
+                pooled.windowQueries().set(new NDIndex("{}", pooled.rowInWindow()), qp);
+                qp = pooled.windowQueries();
+            }
             long group = heads / kvHeads;
-            // [P, KV, G, d] x [P, KV, d, S] -> [P, KV, G, S], in float32, masked per row
-            NDArray scores = qp.reshape(p, kvHeads, group, headDim).matMul(kv[0].transpose(0, 1, 3, 2))
+            // [W, KV, G, d] x [W, KV, d, S] -> [W, KV, G, S], in float32, masked per row
+            NDArray scores = qp.reshape(w, kvHeads, group, headDim).matMul(kv[0].transpose(0, 1, 3, 2))
                     .toType(DataType.FLOAT32, false).mul(scale).add(pooled.mask());
             NDArray probs = scores.softmax(-1).toType(x.getDataType(), false);
-            outs.add(probs.matMul(kv[1]).reshape(p, (long) heads * headDim));
+            NDArray attn = probs.matMul(kv[1]).reshape(w, (long) heads * headDim);
+            // the rows' own results (a window's slots between are dropped)
+            outs.add(pooled.rowInWindow() == null ? attn : attn.get(new NDIndex("{}", pooled.rowInWindow())));
         }
         // the rest: per sequence against its own cache
         for (int i = p; i < b; i++) {
@@ -180,13 +189,14 @@ final class LlamaLayer {
 
     /**
      * Several sequences of one {@link KvPool}, T new rows each (the CTC decoder's λ frames per token): the rows' slots
-     * [B] and as a column [B, 1], the first slot when they are consecutive and ascending (else -1:
-     * {@link KvPool#firstOfRun}), their write positions [B, T] (row b's from its length on), the additive causal
-     * mask [B, 1, 1, T, span] (frame t of row b sees positions 0..length_b + t) and span, the longest row's length
-     * after the step.
+     * [B] and as a column [B, 1], the window of slots they read through one view (null: a gather,
+     * {@link KvPool#window}), where each row lies in it [B] (null when the rows are the window in order) and a zero
+     * buffer for the window's queries [W, T, heads, headDim] (null likewise), their write positions [B, T] (row b's
+     * from its length on), the additive causal mask [W, 1, 1, T, span] (frame t of row b sees positions 0..length_b +
+     * t; a slot between sees everything, its result is dropped) and span, the longest row's length after the step.
      */
-    record PooledFrames(KvPool pool, int count, long frames, NDArray slots, NDArray slotColumn, long firstSlot,
-            NDArray positions, NDArray mask, long span) {
+    record PooledFrames(KvPool pool, int count, long frames, NDArray slots, NDArray slotColumn, KvPool.Window window,
+            NDArray rowInWindow, NDArray windowQueries, NDArray positions, NDArray mask, long span) {
     }
 
     /**
@@ -208,17 +218,27 @@ final class LlamaLayer {
         NDArray s = sin.reshape(b, t, 1, headDim);
         q = RotaryEmbedding.apply(q, c, s);
         k = RotaryEmbedding.apply(k, c, s);
-        // write every row's frames, gather the B slots: [B, KV, span, d]
+        // write every row's frames, read the window's slots (or gather the B rows'): [W, KV, span, d]
         NDArray[] kv = rows.pool().writeFramesAndGather(layerIndex, rows.slotColumn(), rows.positions(), rows.slots(),
-                rows.firstSlot(), k, v, rows.span());
+                rows.window(), k, v, rows.span());
+        long w = kv[0].getShape().get(0);
+        if (rows.rowInWindow() != null) {
+            // each row's queries at its slot's place in the window; the slots between keep zero queries
+            rows.windowQueries().set(new NDIndex("{}", rows.rowInWindow()), q);
+            q = rows.windowQueries();
+        }
         long group = heads / kvHeads;
-        // [B, KV, G, T, d] x [B, KV, 1, d, S] -> [B, KV, G, T, S], in float32, causal per row
-        NDArray qh = q.reshape(b, t, kvHeads, group, headDim).transpose(0, 2, 3, 1, 4);
+        // [W, KV, G, T, d] x [W, KV, 1, d, S] -> [W, KV, G, T, S], in float32, causal per row
+        NDArray qh = q.reshape(w, t, kvHeads, group, headDim).transpose(0, 2, 3, 1, 4);
         NDArray scores = qh.matMul(kv[0].expandDims(2).transpose(0, 1, 2, 4, 3)).toType(DataType.FLOAT32, false)
                 .mul(1.0 / Math.sqrt(headDim)).add(rows.mask());
         NDArray probs = scores.softmax(-1).toType(x.getDataType(), false);
-        // [B, KV, G, T, d] -> [B*T, heads*d]
-        NDArray attn = probs.matMul(kv[1].expandDims(2)).transpose(0, 3, 1, 2, 4).reshape(b * t, (long) heads * headDim);
+        // [W, KV, G, T, d] -> [W, T, heads*d], the rows' own (a window's slots between dropped) -> [B*T, heads*d]
+        NDArray attn = probs.matMul(kv[1].expandDims(2)).transpose(0, 3, 1, 2, 4).reshape(w, t, (long) heads * headDim);
+        if (rows.rowInWindow() != null) {
+            attn = attn.get(new NDIndex("{}", rows.rowInWindow()));
+        }
+        attn = attn.reshape(b * t, (long) heads * headDim);
         // output projection and residual
         x = x.add(Ops.linear(attn, wo));
         // SwiGLU MLP with residual

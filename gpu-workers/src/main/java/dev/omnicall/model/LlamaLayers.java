@@ -180,11 +180,16 @@ public final class LlamaLayers {
             }
             span = Math.max(span, slot.length() + t);
         }
-        // row f of sequence j sees positions 0..length_j + f
-        float[] mask = new float[(int) (b * t * span)];
+        // the slots the rows read through one view (theirs, and any between), or null: a gather of theirs
+        KvPool.Window window = pool.window(slotIndex);
+        long[] rowInWindow = window == null ? null : window.rowInWindow();
+        long width = window == null ? b : window.width();
+        // row f of sequence j sees positions 0..length_j + f; a slot between sees all (its result is dropped)
+        float[] mask = new float[(int) (width * t * span)];
         for (int j = 0; j < b; j++) {
+            long at = rowInWindow == null ? j : rowInWindow[j];
             for (int f = 0; f < t; f++) {
-                int rowStart = (int) ((j * t + f) * span);
+                int rowStart = (int) ((at * t + f) * span);
                 Arrays.fill(mask, rowStart + (int) positions[(int) (j * t + f)] + 1, rowStart + (int) span,
                         Float.NEGATIVE_INFINITY);
             }
@@ -193,9 +198,11 @@ public final class LlamaLayers {
         NDArray out = Ops.scoped(() -> {
             NDArray[] cs = rope.table(manager, positions, type);
             LlamaLayer.PooledFrames rows = new LlamaLayer.PooledFrames(pool, b, t, manager.create(slotIndex),
-                    manager.create(slotIndex, new Shape(b, 1)), KvPool.firstOfRun(slotIndex),
+                    manager.create(slotIndex, new Shape(b, 1)), window,
+                    rowInWindow == null ? null : manager.create(rowInWindow),
+                    rowInWindow == null ? null : manager.zeros(new Shape(width, t, spec.heads(), spec.headDim()), type),
                     manager.create(positions, new Shape(b, t)),
-                    manager.create(mask, new Shape(b, 1, 1, t, spanFinal)), spanFinal);
+                    manager.create(mask, new Shape(width, 1, 1, t, spanFinal)), spanFinal);
             NDArray h = x;
             for (int i = 0; i < layers.size(); i++) {
                 h = layers.get(i).forwardFrames(h, cs[0], cs[1], i, rows);

@@ -318,14 +318,22 @@ public final class LlamaModel {
             slots[j] = ((KvPool.Slot) ordered.get(j)).index();
             span = Math.max(span, positions[j] + 1);
         }
-        // additive mask: row j sees positions 0..positions[j] (its cache and its new token)
-        float[] mask = new float[(int) (count * span)];
+        // the slots the rows read through one view (theirs, and any between), or null: a gather of theirs
+        KvPool.Window window = pool.window(slots);
+        long[] rowInWindow = window == null ? null : window.rowInWindow();
+        int width = window == null ? count : (int) window.width();
+        // additive mask: row j sees positions 0..positions[j] (its cache and its new token); a slot between sees all
+        float[] mask = new float[(int) (width * span)];
         for (int j = 0; j < count; j++) {
-            java.util.Arrays.fill(mask, (int) (j * span + positions[j] + 1), (int) ((j + 1) * span),
+            int at = rowInWindow == null ? j : (int) rowInWindow[j];
+            java.util.Arrays.fill(mask, (int) (at * span + positions[j] + 1), (int) ((at + 1) * span),
                     Float.NEGATIVE_INFINITY);
         }
-        NDArray maskArray = manager.create(mask, new ai.djl.ndarray.types.Shape(count, 1, 1, span));
-        return new LlamaLayer.PooledRows(pool, count, manager.create(slots), KvPool.firstOfRun(slots),
+        NDArray maskArray = manager.create(mask, new ai.djl.ndarray.types.Shape(width, 1, 1, span));
+        return new LlamaLayer.PooledRows(pool, count, manager.create(slots), window,
+                rowInWindow == null ? null : manager.create(rowInWindow),
+                rowInWindow == null ? null : manager.zeros(new ai.djl.ndarray.types.Shape(width,
+                        spec.numAttentionHeads(), spec.headDim()), type),
                 manager.create(java.util.Arrays.copyOf(positions, count)), maskArray, span);
     }
 

@@ -306,8 +306,8 @@ class KvPoolTest {
             NDArray at = m.create(positions);
             // When they are written and read back as a run (a view from slot 1) and by a gather
             assertThat(KvPool.firstOfRun(slots)).isEqualTo(1);
-            NDArray[] view = pool.writeAndGather(0, slotIndex, KvPool.firstOfRun(slots), at, k, v, 6);
-            NDArray[] gathered = pool.writeAndGather(0, slotIndex, -1, at, k, v, 6);
+            NDArray[] view = pool.writeAndGather(0, slotIndex, pool.window(slots), at, k, v, 6);
+            NDArray[] gathered = pool.writeAndGather(0, slotIndex, null, at, k, v, 6);
             // Then both hold the same numbers, and row j holds slot j's new keys and values at its position
             assertThat(view[0].getShape()).isEqualTo(new Shape(3, kvHeads, 6, headDim));
             assertThat(view[0].toFloatArray()).containsExactly(gathered[0].toFloatArray());
@@ -323,6 +323,99 @@ class KvPoolTest {
         assertThat(KvPool.firstOfRun(new long[] {1, 3})).isEqualTo(-1);
         assertThat(KvPool.firstOfRun(new long[] {2, 1})).isEqualTo(-1);
         assertThat(KvPool.firstOfRun(new long[0])).isEqualTo(-1);
+    }
+
+    /**
+     * Six decode steps of the rows in slots {4, 1, 6, 2} (in that order) of an 8-slot pool whose slots 3 and 5 are
+     * parked calls and 0 and 7 hold other ended turns, every running slot taken over from a longer ended turn (stale
+     * positions past its length): the per-step logits of each row, and afterwards the logits of one step of each
+     * parked call resumed alone. windowFactor 1 = the gather path.
+     */
+    private List<float[]> gappedRun(int windowFactor) {
+        SplittableRandom r = new SplittableRandom(77);
+        List<float[]> out = new ArrayList<>();
+        try (KvPool pool = llm.newPool(8, 48)) {
+            pool.windowFactor(windowFactor);
+            List<KvPool.Slot> slots = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                KvPool.Slot s = pool.acquire();
+                long[] longer = r.longs(30 + i, 0, 256).toArray();
+                llm.forward(llm.embed(longer), s, longer);
+                slots.add(s);
+            }
+            int[] running = {4, 1, 6, 2};
+            for (int i : running) {
+                // the slot's turn ended; a newcomer takes it over its stale positions
+                slots.get(i).close();
+                KvPool.Slot s = pool.acquire();
+                assertThat(s.index()).isEqualTo(i);
+                long[] prompt = r.longs(3 + 5 * i, 0, 256).toArray();
+                llm.forward(llm.embed(prompt), s, prompt);
+                slots.set(i, s);
+            }
+            slots.get(3).park();
+            slots.get(5).park();
+            List<SequenceCache> caches = new ArrayList<>();
+            for (int i : running) {
+                caches.add(slots.get(i));
+            }
+            long[] tokens = {11, 22, 33, 44};
+            for (int step = 0; step < 6; step++) {
+                LlamaModel.Output o = llm.decode(tokens, caches);
+                for (int j = 0; j < tokens.length; j++) {
+                    float[] row = o.lastLogits().get(j).toFloatArray();
+                    out.add(row);
+                    tokens[j] = argmax(row);
+                }
+            }
+            for (int parked : new int[] {3, 5}) {
+                slots.get(parked).resume();
+                out.add(llm.decode(new long[] {7}, List.of(slots.get(parked))).lastLogits().get(0).toFloatArray());
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void shouldDecodeRowsWithParkedSlotsBetweenThroughAWindowExactlyAsThroughAGather() {
+        // Given rows in slots 4, 1, 6, 2 with parked calls in 3 and 5: their window 1..6 is 6 slots for 4 rows
+        try (KvPool pool = llm.newPool(8, 8)) {
+            KvPool.Window w = pool.window(new long[] {4, 1, 6, 2});
+            assertThat(w.first()).isEqualTo(1);
+            assertThat(w.width()).isEqualTo(6);
+            assertThat(w.rowInWindow()).containsExactly(3, 0, 5, 1);
+        }
+        // When they decode 6 steps reading the pool through that window, and through gathers of their slots
+        List<float[]> windowed = gappedRun(KvPool.DEFAULT_WINDOW_FACTOR);
+        List<float[]> gathered = gappedRun(1);
+        // Then every step's logits of every row are the same bit for bit, and so are the parked calls' next steps
+        // (the window wrote nothing into the slots between)
+        assertThat(windowed).hasSameSizeAs(gathered);
+        for (int i = 0; i < windowed.size(); i++) {
+            assertThat(windowed.get(i)).as("logits %d", i).containsExactly(gathered.get(i));
+        }
+    }
+
+    @Test
+    void shouldReadAWindowOfAtMostTwiceTheRowsAndGatherWiderSpreads() {
+        try (KvPool pool = llm.newPool(8, 8)) {
+            // consecutive slots: the rows are the window, in order
+            assertThat(pool.window(new long[] {2, 3, 4})).isEqualTo(new KvPool.Window(2, 3, null));
+            // one slot between two rows: 3 slots for 2 rows
+            KvPool.Window gap = pool.window(new long[] {3, 1});
+            assertThat(gap.first()).isEqualTo(1);
+            assertThat(gap.width()).isEqualTo(3);
+            assertThat(gap.rowInWindow()).containsExactly(2, 0);
+            // 4 slots for 2 rows is the limit, 5 is a gather
+            assertThat(pool.window(new long[] {0, 3})).isNotNull();
+            assertThat(pool.window(new long[] {0, 4})).isNull();
+            assertThat(pool.window(new long[0])).isNull();
+            // windows of 1 slot per row are consecutive slots only
+            pool.windowFactor(1);
+            assertThat(pool.window(new long[] {3, 1})).isNull();
+            assertThat(pool.window(new long[] {5, 6})).isNotNull();
+            assertThatThrownBy(() -> pool.windowFactor(0)).hasMessageContaining("at least 1 slot per row");
+        }
     }
 
     @Test

@@ -86,6 +86,53 @@ class LlamaLayersTest {
         }
     }
 
+    /**
+     * T=3 rows for each of the slots 3, 0 and 4 of a 5-slot pool (slot 1 holds another sequence, slot 2 an ended
+     * one; slots 0 and 4 were taken over from longer sequences), two passes: the states of both passes.
+     */
+    private float[][] gappedPasses(int windowFactor) {
+        int[] cached = {4, 0, 6};
+        long t = 3;
+        try (KvPool pool = layers.newPool(5, 24)) {
+            pool.windowFactor(windowFactor);
+            List<KvPool.Slot> all = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                KvPool.Slot s = pool.acquire();
+                layers.forward(rows(12, 40 + i), s, new long[12]);
+                all.add(s);
+            }
+            List<KvPool.Slot> slots = new ArrayList<>();
+            int[] at = {3, 0, 4};
+            for (int j = 0; j < at.length; j++) {
+                all.get(at[j]).close();
+                KvPool.Slot s = pool.acquire();
+                assertThat(s.index()).isEqualTo(at[j]);
+                if (cached[j] > 0) {
+                    layers.forward(rows(cached[j], 50 + j), s, new long[cached[j]]);
+                }
+                slots.add(s);
+            }
+            all.get(2).close();
+            float[][] out = new float[2][];
+            for (int pass = 0; pass < 2; pass++) {
+                out[pass] = layers.forwardPooled(rows((int) (3 * t), 60 + pass), slots, t).toFloatArray();
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void shouldGiveSlotsWithOthersBetweenThemTheSameStatesThroughAWindowAsThroughAGather() {
+        // Given slots 3, 0 and 4 running, a live sequence in slot 1 and an ended one in slot 2 (window 0..4: 5 slots
+        // for 3 sequences)
+        // When two pooled passes of 3 rows each run reading the window, and gathering the three slots
+        float[][] windowed = gappedPasses(KvPool.DEFAULT_WINDOW_FACTOR);
+        float[][] gathered = gappedPasses(1);
+        // Then both passes give the same states bit for bit
+        assertThat(windowed[0]).containsExactly(gathered[0]);
+        assertThat(windowed[1]).containsExactly(gathered[1]);
+    }
+
     @Test
     void shouldRefuseWhatItCannotRunNamingWhy() {
         try (KvPool one = layers.newPool(1, 8); KvPool other = layers.newPool(1, 8)) {
