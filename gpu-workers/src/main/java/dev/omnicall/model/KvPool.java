@@ -26,6 +26,7 @@ public final class KvPool implements AutoCloseable {
     /** A step's rows read the pool through one view while its window holds at most this many slots per row. */
     static final int DEFAULT_WINDOW_FACTOR = 2;
 
+    private final NDManager parent; // the model's: caches moved out of the pool outlive it
     private final NDManager manager;
     private final NDArray[] keys; // per layer [slots, kvHeads, capacity, headDim]
     private final NDArray[] values;
@@ -45,6 +46,7 @@ public final class KvPool implements AutoCloseable {
             throw new IllegalArgumentException("a KV pool needs >= 1 slot and >= 1 position, got " + slots
                     + " slots of " + capacity);
         }
+        this.parent = parent;
         this.manager = parent.newSubManager();
         this.keys = new NDArray[layers];
         this.values = new NDArray[layers];
@@ -361,6 +363,38 @@ public final class KvPool implements AutoCloseable {
             values[layer].set(at, v);
             NDIndex upTo = new NDIndex("{}, :, :{}", index, length + t);
             return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
+        }
+
+        /**
+         * Moves this sequence out of the pool into a {@link KvCache} of its own with room for at least
+         * {@code capacity} positions (it grows by doubling beyond): every layer's keys and values and the position
+         * keys are copied once, the slot is closed (free for a newcomer) and the cache returned. For a sequence that
+         * outgrows its slot: it goes on with the same numbers, stepping alone.
+         */
+        public KvCache moveToCacheOfItsOwn(long capacity) {
+            if (closed) {
+                throw new IllegalStateException("slot " + index + " was evicted or closed");
+            }
+            KvCache own = new KvCache(parent, keys.length, kvHeads, headDim, type, Math.max(capacity, length));
+            try {
+                own.reserve(length);
+                if (length > 0) {
+                    for (int layer = 0; layer < keys.length; layer++) {
+                        NDIndex held = new NDIndex("{}, :, :{}", index, length);
+                        try (NDArray k = keys[layer].get(held); NDArray v = values[layer].get(held)) {
+                            for (NDArray view : own.append(layer, k, v)) {
+                                view.close();
+                            }
+                        }
+                    }
+                }
+                own.advance(positionKeys());
+            } catch (RuntimeException e) {
+                own.close();
+                throw e;
+            }
+            close();
+            return own;
         }
 
         @Override

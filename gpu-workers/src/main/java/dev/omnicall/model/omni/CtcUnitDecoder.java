@@ -60,7 +60,9 @@ public final class CtcUnitDecoder {
 
     /**
      * A pool for this decoder's caches: {@code slots} streams of up to {@code frames} frames each (λ per token), for
-     * {@link #newStream(KvPool)} and {@link #stepAll}.
+     * {@link #newStream(KvPool)} and {@link #stepAll}. A slot need not hold a whole reply: size it for a typical one;
+     * a stream that outgrows its slot moves to a cache of its own and goes on alone with the same units
+     * ({@link Stream#outgrewSlot()}).
      */
     public KvPool newPool(int slots, long frames) {
         return layers.newPool(slots, frames);
@@ -73,7 +75,8 @@ public final class CtcUnitDecoder {
 
     /** Per-turn decoding state. */
     public final class Stream implements AutoCloseable {
-        private final SequenceCache cache;
+        private SequenceCache cache; // a pool slot, or a cache of its own (from the start, or once it outgrew the slot)
+        private boolean outgrewSlot;
         private final CtcCollapser collapser = new CtcCollapser(blank);
         private NDArray lastLogits; // [λ, units+1] of the latest step(), for dumps; null after a batched step
 
@@ -88,6 +91,7 @@ public final class CtcUnitDecoder {
         public int[] step(NDArray llmStates) {
             long rows = llmStates.getShape().dimension() == 1 ? 1 : llmStates.getShape().get(0);
             long frames = rows * upsample;
+            makeRoom(frames);
             NDArray logits = Ops.scoped(() -> {
                 // project once per state and repeat λ times (same rows as upsampling first)
                 NDArray x = Ops.linear(llmStates.reshape(rows, -1), inputProj, inputProjBias).repeat(0, upsample);
@@ -119,6 +123,23 @@ public final class CtcUnitDecoder {
             return cache instanceof KvPool.Slot;
         }
 
+        /** True when the stream started in a pool slot and outgrew it (it now steps alone on a cache of its own). */
+        public boolean outgrewSlot() {
+            return outgrewSlot;
+        }
+
+        /**
+         * Before frames more: a stream whose slot cannot hold them moves to a cache of its own (its frames copied
+         * once, the slot freed; room for twice what it then holds, growing by doubling), so a reply longer than a
+         * slot goes on with the same units.
+         */
+        private void makeRoom(long frames) {
+            if (cache instanceof KvPool.Slot slot && slot.length() + frames > slot.pool().capacity()) {
+                cache = slot.moveToCacheOfItsOwn(2 * (slot.length() + frames));
+                outgrewSlot = true;
+            }
+        }
+
         @Override
         public void close() {
             cache.close();
@@ -143,8 +164,9 @@ public final class CtcUnitDecoder {
     /**
      * One LLM state [llmDim] (1-D) for each stream, all in one forward: the streams whose caches are slots of one pool
      * step together (one write and one batched causal attention per layer for all of them: the native operations
-     * do not depend on how many); any others step alone ({@link Stream#step}). Returns each stream's new units, in
-     * the order given; the same units as stepping each stream alone.
+     * do not depend on how many); any others step alone ({@link Stream#step}), among them a stream whose slot is full,
+     * which first moves to a cache of its own. Returns each stream's new units, in the order given; the same units as
+     * stepping each stream alone.
      */
     public int[][] stepAll(List<Stream> streams, List<NDArray> states) {
         int n = streams.size();
@@ -155,6 +177,7 @@ public final class CtcUnitDecoder {
         KvPool pool = null;
         List<Integer> together = new ArrayList<>();
         for (int i = 0; i < n; i++) {
+            streams.get(i).makeRoom(upsample);
             if (streams.get(i).cache instanceof KvPool.Slot s && (pool == null || s.pool() == pool)) {
                 pool = s.pool();
                 together.add(i);

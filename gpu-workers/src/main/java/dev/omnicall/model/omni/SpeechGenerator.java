@@ -61,10 +61,10 @@ public final class SpeechGenerator {
     }
 
     /**
-     * With an LLM KV pool and a CTC decoder pool (each nullable; the CTC one from {@code model.ctc().newPool}, with
-     * slots of at least ({@code maxNewTokens} + 1) × λ frames, owned by the caller): the CTC decoder steps of all
-     * turns with a CTC slot run in one forward ({@link dev.omnicall.model.omni.CtcUnitDecoder#stepAll}); a turn that
-     * finds every CTC slot taken steps its decoder alone (same units).
+     * With an LLM KV pool and a CTC decoder pool (each nullable; the CTC one from {@code model.ctc().newPool}, owned by
+     * the caller, its slots sized for a typical reply): the CTC decoder steps of all turns with a CTC slot run in one
+     * forward ({@link dev.omnicall.model.omni.CtcUnitDecoder#stepAll}); a turn that finds every CTC slot taken, or whose
+     * reply outgrows its slot (moved to a cache of its own then), steps its decoder alone (same units).
      */
     public SpeechGenerator(OmniModel model, GenerationOptions options, CallerDecoder callerDecoder, KvPool pool,
             KvPool ctcPool) {
@@ -73,13 +73,6 @@ public final class SpeechGenerator {
         this.callerDecoder = options.transcription().enabled() ? callerDecoder : null;
         this.pool = pool;
         this.ctcPool = ctcPool;
-        if (ctcPool != null) {
-            long needed = (options.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
-            if (ctcPool.capacity() < needed) {
-                throw new IllegalArgumentException("a CTC pool slot holds " + ctcPool.capacity() + " frames; a turn of "
-                        + options.maxNewTokens() + " tokens needs " + needed);
-            }
-        }
     }
 
     /** The CTC decoder's pool, or null. */

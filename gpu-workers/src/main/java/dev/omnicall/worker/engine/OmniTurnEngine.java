@@ -53,6 +53,14 @@ public final class OmniTurnEngine implements TurnEngine {
     public static final String POOL_MAX_SLOTS = "omnicall.worker.kv-pool-max-slots";
     public static final long DEFAULT_POOL_POSITIONS = 2048;
     /**
+     * System property: reply tokens one CTC decoder pool slot holds ((tokens + 1) × λ frames); default {@value
+     * #DEFAULT_CTC_POOL_TOKENS}, at most max-new-tokens. A reply that grows past it moves its decoder to a cache of its
+     * own (same units; that cache lies outside kv-cache-bytes).
+     */
+    public static final String CTC_POOL_TOKENS = "omnicall.worker.ctc-pool-tokens";
+    /** A typical spoken reply (~50 words, ~20 s of speech) fits; longer ones move out ({@link #CTC_POOL_TOKENS}). */
+    public static final long DEFAULT_CTC_POOL_TOKENS = 64;
+    /**
      * System property: prompt rows per prefill slice while other turns run (chunked prefill): {@code auto} (the
      * default: as many as cost about half a decode step, measured, {@link PrefillPacer}), a fixed count N, or 0 (the
      * whole prefill in one slice).
@@ -135,8 +143,10 @@ public final class OmniTurnEngine implements TurnEngine {
      * The worker's KV pools, all of them together within {@code kv-cache-bytes}, or none when switched off
      * ({@value #POOL_SWITCH}{@code =off}) or when {@code kv-cache-bytes} is 0 (every turn then has caches of its own,
      * nothing is kept). The CTC unit decoder's pool is taken first: one slot per running turn ({@code max-batch}), each
-     * for a whole reply, ({@code max-new-tokens} + 1) × λ frames (a turn without a slot would step its decoder alone,
-     * so it is not shortened). The LLM's pool gets the rest ({@link #poolSizing}): slots × layers × KV heads ×
+     * for a typical reply, ({@value #CTC_POOL_TOKENS} (default {@value #DEFAULT_CTC_POOL_TOKENS}, at most {@code
+     * max-new-tokens}) + 1) × λ frames; a reply that outgrows its slot moves its decoder to a cache of its own and goes
+     * on alone with the same units (before, every slot held max-new-tokens: at Llama-3.1-8B-Omni shapes, max-batch 8 and
+     * 256 tokens, 1.57 GiB of a 2 GiB bound). The LLM's pool gets the rest ({@link #poolSizing}): slots × layers × KV heads ×
      * positions × head size × 2 bytes, at least {@code max-batch} slots of {@value #POOL_POSITIONS} positions (default
      * 2048, at most the model's context), more while the rest holds them (up to {@value #POOL_MAX_SLOTS}, default 4 ×
      * max-batch; they keep calls' caches between turns, LRU); a rest too small for {@code max-batch} full slots
@@ -153,7 +163,8 @@ public final class OmniTurnEngine implements TurnEngine {
             return new KvPools(null, null);
         }
         LlamaModel llm = model.llm();
-        long frames = (config.maxNewTokens() + 1L) * model.ctc().upsampleFactor();
+        long ctcTokens = ctcSlotTokens(config.maxNewTokens());
+        long frames = (ctcTokens + 1L) * model.ctc().upsampleFactor();
         long ctcBytes = config.maxBatch() * model.ctc().poolSlotBytes(frames);
         long wanted = Math.min(Long.getLong(POOL_POSITIONS, DEFAULT_POOL_POSITIONS),
                 model.config().maxPositionEmbeddings());
@@ -162,10 +173,11 @@ public final class OmniTurnEngine implements TurnEngine {
                 maxSlots);
         long llmBytes = size.slots() * llm.poolSlotBytes(size.positions());
         LOG.info("KV memory within kv-cache-bytes {}: LLM pool {} slots x {} positions = {}{} + CTC decoder pool {} slots"
-                + " x {} frames ((max-new-tokens {} + 1) x {}) = {}; {} in all (max-batch {}, at most {} LLM slots); a turn"
-                + " that does not fit runs with caches of its own", mib(config.kvCacheBytes()), size.slots(),
-                size.positions(), mib(llmBytes), size.positions() < wanted ? " (shortened from " + wanted + " positions)"
-                        : "", config.maxBatch(), frames, config.maxNewTokens(), model.ctc().upsampleFactor(),
+                + " x {} frames (({} reply tokens + 1) x {}) = {}; {} in all (max-batch {}, at most {} LLM slots); a turn"
+                + " that does not fit, or a reply that outgrows its CTC slot, runs with caches of its own",
+                mib(config.kvCacheBytes()), size.slots(), size.positions(), mib(llmBytes), size.positions() < wanted
+                        ? " (shortened from " + wanted + " positions)" : "", config.maxBatch(), frames, ctcTokens,
+                model.ctc().upsampleFactor(),
                 mib(ctcBytes), mib(llmBytes + ctcBytes), config.maxBatch(), maxSlots);
         KvPool llmPool = llm.newPool(size.slots(), size.positions());
         try {
@@ -174,6 +186,15 @@ public final class OmniTurnEngine implements TurnEngine {
             llmPool.close();
             throw e;
         }
+    }
+
+    /** Reply tokens a CTC pool slot holds: {@value #CTC_POOL_TOKENS} (default {@value #DEFAULT_CTC_POOL_TOKENS}), at most maxNewTokens. */
+    static long ctcSlotTokens(int maxNewTokens) {
+        long tokens = Long.getLong(CTC_POOL_TOKENS, DEFAULT_CTC_POOL_TOKENS);
+        if (tokens < 1) {
+            throw new IllegalArgumentException("-D" + CTC_POOL_TOKENS + " must be >= 1, got " + tokens);
+        }
+        return Math.min(tokens, maxNewTokens);
     }
 
     private static String mib(long bytes) {

@@ -133,6 +133,74 @@ class CtcUnitDecoderTest {
         }
     }
 
+    @Test
+    void shouldEmitTheOfflineUnitsWhenAReplyOutgrowsItsPoolSlot() {
+        // Given a CTC pool of 2 slots of 3 tokens' frames each; stream a runs 10 steps (outgrows its slot at step 3),
+        // b 2 steps (fits), c joins at step 4 (takes a slot a or b left) and runs 6 steps (outgrows it too)
+        int dim = model.config().hiddenSize();
+        int[] joins = {0, 0, 4};
+        int[] lengths = {10, 2, 6};
+        SplittableRandom r = new SplittableRandom(29);
+        float[][] values = new float[3][];
+        for (int i = 0; i < 3; i++) {
+            values[i] = new float[lengths[i] * dim];
+            for (int d = 0; d < values[i].length; d++) {
+                values[i][d] = (float) r.nextGaussian();
+            }
+        }
+        List<List<Integer>> together = new ArrayList<>();
+        List<List<Integer>> alone = new ArrayList<>();
+        CtcUnitDecoder.Stream[] pooled = new CtcUnitDecoder.Stream[3];
+        CtcUnitDecoder.Stream[] single = new CtcUnitDecoder.Stream[3];
+        boolean[] pooledAtJoin = new boolean[3];
+        try (KvPool pool = ctc.newPool(2, 3L * ctc.upsampleFactor())) {
+            for (int step = 0; step < 10; step++) {
+                List<CtcUnitDecoder.Stream> streams = new ArrayList<>();
+                List<NDArray> in = new ArrayList<>();
+                List<Integer> running = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    if (step == joins[i]) {
+                        pooled[i] = ctc.newStream(pool);
+                        single[i] = ctc.newStream();
+                        pooledAtJoin[i] = pooled[i].pooled();
+                        together.add(new ArrayList<>());
+                        alone.add(new ArrayList<>());
+                    }
+                    if (step >= joins[i] && step < joins[i] + lengths[i]) {
+                        running.add(i);
+                        streams.add(pooled[i]);
+                        int row = step - joins[i];
+                        in.add(model.manager().create(java.util.Arrays.copyOfRange(values[i], row * dim, (row + 1) * dim)));
+                    }
+                }
+                // When the running streams step together, and each reference stream alone
+                int[][] units = ctc.stepAll(streams, in);
+                for (int j = 0; j < running.size(); j++) {
+                    int i = running.get(j);
+                    together.get(i).addAll(boxed(units[j]));
+                    alone.get(i).addAll(boxed(single[i].step(in.get(j))));
+                    if (step == joins[i] + lengths[i] - 1) {
+                        pooled[i].close();
+                        single[i].close();
+                    }
+                }
+            }
+            // Then a and c started in a slot and outgrew it, b fitted, and every slot is free again
+            assertThat(pooledAtJoin).containsExactly(true, true, true);
+            assertThat(pooled[0].outgrewSlot()).isTrue();
+            assertThat(pooled[1].outgrewSlot()).isFalse();
+            assertThat(pooled[2].outgrewSlot()).isTrue();
+            assertThat(pool.running()).isZero();
+        }
+        // and every stream's units are the whole-sequence reference's and the ones it emits alone
+        for (int i = 0; i < 3; i++) {
+            NDArray states = model.manager().create(values[i], new Shape(lengths[i], dim));
+            assertThat(together.get(i)).as("units of stream %d", i).isNotEmpty()
+                    .containsExactlyElementsOf(boxed(ctc.offline(states).units()))
+                    .containsExactlyElementsOf(alone.get(i));
+        }
+    }
+
     private static List<Integer> boxed(int[] a) {
         List<Integer> l = new ArrayList<>();
         for (int v : a) {

@@ -108,6 +108,39 @@ class SpeechGeneratorPoolTest {
     }
 
     @Test
+    void shouldReplyAsThePerTurnPathWhenRepliesOutgrowTheirCtcSlots() {
+        float[][] inputs = {TinyModels.testAudio(0.5, 3), TinyModels.testAudio(1.2, 4), TinyModels.testAudio(0.8, 5)};
+        // Given CTC slots of 2 reply tokens' frames for replies of up to 8 tokens
+        try (KvPool pool = model.llm().newPool(3, CAPACITY);
+                KvPool ctcPool = model.ctc().newPool(3, 3L * model.ctc().upsampleFactor())) {
+            SpeechGenerator generator = new SpeechGenerator(model, options, null, pool, ctcPool).withVocoderBatching(false);
+            List<TurnGenerator> turns = new ArrayList<>();
+            for (float[] input : inputs) {
+                turns.add(generator.start(input, List.of(), null));
+            }
+            assertThat(ctcPool.running()).isEqualTo(3);
+            // When they step together to the end
+            List<Out> outs;
+            boolean[] outgrew = new boolean[inputs.length];
+            try {
+                outs = drain(generator, turns);
+                for (int i = 0; i < inputs.length; i++) {
+                    outgrew[i] = turns.get(i).ctcStream().outgrewSlot();
+                }
+            } finally {
+                turns.forEach(TurnGenerator::close);
+            }
+            // Then the long replies moved their decoders out of the pool, and every reply's tokens, units, audio and
+            // text are the per-turn reference's
+            for (int i = 0; i < inputs.length; i++) {
+                assertSameReply(outs.get(i), reference(inputs[i], List.of()), "turn " + i);
+            }
+            assertThat(outgrew).contains(true);
+            assertThat(ctcPool.running()).isZero();
+        }
+    }
+
+    @Test
     void shouldReplyAsThePerTurnPathWhenTheCtcDecoderStepsAreBatchedToo() {
         float[][] inputs = {TinyModels.testAudio(0.5, 3), TinyModels.testAudio(1.2, 4), TinyModels.testAudio(0.8, 5),
             TinyModels.testAudio(0.7, 6)};

@@ -111,11 +111,25 @@ class OmniTurnEngineLoadTest {
         long ctcBytes;
         try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
             perPosition = engine.generator().model().llm().poolSlotBytes(1);
-            // the CTC pool: a slot per running turn, each for a whole reply of (max-new-tokens + 1) x λ frames
+            // the CTC pool: a slot per running turn, each for a typical reply (64 tokens, here all of max-new-tokens 4)
             ctcBytes = engine.generator().ctcPool().deviceBytes();
             assertThat(ctcBytes).isEqualTo(base.maxBatch()
                     * engine.generator().model().ctc().poolSlotBytes((base.maxNewTokens() + 1L) * 25));
             assertThat(engine.generator().pool().deviceBytes() + ctcBytes).isLessThanOrEqualTo(base.kvCacheBytes());
+        }
+        // CTC slots of 2 reply tokens (-Domnicall.worker.ctc-pool-tokens=2): (2 + 1) x λ frames each, the rest to the LLM
+        System.setProperty(OmniTurnEngine.CTC_POOL_TOKENS, "2");
+        try (OmniTurnEngine engine = OmniTurnEngine.load(base)) {
+            assertThat(engine.generator().ctcPool().capacity()).isEqualTo(3 * 25);
+            assertThat(engine.generator().ctcPool().deviceBytes()).isLessThan(ctcBytes);
+            EngineSession s = engine.start(new TurnInput("c", new short[8000], java.util.List.of()), null);
+            while (!s.done()) {
+                engine.step(java.util.List.of(s));
+            }
+            s.close();
+            assertThat(engine.generator().ctcPool().running()).isZero();
+        } finally {
+            System.clearProperty(OmniTurnEngine.CTC_POOL_TOKENS);
         }
         // a bound of the CTC pool + 300 positions per running turn: max-batch slots of 300 positions, not 2048
         WorkerConfig config = base.withLimits(4, java.time.Duration.ofSeconds(5),
