@@ -36,13 +36,18 @@ class NativeOpsTest {
         }
     }
 
-    /** Top-level aten::index calls (gathers) of one pooled LLM decode step over slots of a 4-slot pool. */
-    private long llmStepGathers(int[] slotOfRow) throws Exception {
+    /**
+     * Top-level aten::index calls of one pooled LLM decode step over the given slots of a pool: 2 per layer when the
+     * step gathers the rows' keys and values, 1 per layer when it reads a window (the pick of the rows' attention
+     * outputs [W, heads*d], not of a cache), 0 when the rows are consecutive slots.
+     */
+    private long llmStepGathers(int poolSlots, int windowFactor, int[] slotOfRow) throws Exception {
         SplittableRandom r = new SplittableRandom(5);
-        try (KvPool pool = llm.newPool(4, 64); NDScope scope = new NDScope()) {
+        try (KvPool pool = llm.newPool(poolSlots, 64); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
+            pool.windowFactor(windowFactor);
             List<KvPool.Slot> slots = new ArrayList<>();
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < poolSlots; i++) {
                 slots.add(pool.acquire());
             }
             List<SequenceCache> caches = new ArrayList<>();
@@ -68,14 +73,26 @@ class NativeOpsTest {
 
     @Test
     void shouldReadThePoolThroughViewsWhenTheRowsHoldConsecutiveSlotsInAnyOrder() throws Exception {
-        int layers = model.config().numHiddenLayers();
         // Given rows in slots 0..3 in order, and the same slots handed over as 2, 0, 3, 1
         // When one pooled decode step runs
         // Then no layer gathers (in order: none at all; out of order: one reordering of the result)
-        assertThat(llmStepGathers(new int[] {0, 1, 2, 3})).isZero();
-        assertThat(llmStepGathers(new int[] {2, 0, 3, 1})).isEqualTo(1);
-        // while slots with a hole (0, 1, 3) gather keys and values in every layer
-        assertThat(llmStepGathers(new int[] {0, 1, 3})).isEqualTo(2L * layers);
+        assertThat(llmStepGathers(4, 2, new int[] {0, 1, 2, 3})).isZero();
+        assertThat(llmStepGathers(4, 2, new int[] {2, 0, 3, 1})).isEqualTo(1);
+    }
+
+    @Test
+    void shouldGatherNoCacheWhenTheRowsHaveSlotsBetweenThemWithinTwiceTheirNumber() throws Exception {
+        int layers = model.config().numHiddenLayers();
+        // Given rows in slots 0, 1 and 3 of 4 (a parked or ended turn in 2), and 3 and 0 of 8 (two between)
+        // When one pooled decode step runs
+        // Then no layer gathers keys or values: each reads the window's view and picks its rows' attention outputs
+        // (one index per layer, of [W, heads*d])
+        assertThat(llmStepGathers(4, 2, new int[] {0, 1, 3})).isEqualTo(layers);
+        assertThat(llmStepGathers(8, 2, new int[] {3, 0})).isEqualTo(layers);
+        // while a spread wider than twice the rows (slots 0 and 7: 8 slots for 2 rows), or windows switched off
+        // (1 slot per row: the pool before windows), gathers keys and values in every layer
+        assertThat(llmStepGathers(8, 2, new int[] {0, 7})).isEqualTo(2L * layers);
+        assertThat(llmStepGathers(4, 1, new int[] {0, 1, 3})).isEqualTo(2L * layers);
     }
 
     private long llmStepOps(int b, boolean pooled) throws Exception {
