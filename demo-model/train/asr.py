@@ -36,6 +36,9 @@ WARP = tuple(float(v) for v in os.environ.get("DEMO_ASR_WARP", "0.8,1.25").split
 EQ = float(os.environ.get("DEMO_ASR_EQ", "0"))
 CONV_GAIN = float(os.environ.get("DEMO_ASR_CONV_GAIN", "5"))
 CTC_WEIGHT = float(os.environ.get("DEMO_ASR_CTC_WEIGHT", "1.0"))  # phoneme CTC beside the text and intent losses
+# the auxiliary intent loss on the mean-pooled encoder output (0 = off: it pays for telling sentences apart by intent,
+# not for reading words; session 15 measures it on the dev set)
+INTENT_WEIGHT = float(os.environ.get("DEMO_ASR_INTENT_WEIGHT", "1.0"))
 # decoder-only fine-tune (continuing DEMO_ASR_INIT): the encoder and its auxiliary heads stay frozen, so the LLM and
 # the CTC stage trained on that encoder's outputs stay valid and only the caller transcript changes
 DECODER_ONLY = os.environ.get("DEMO_ASR_DECODER_ONLY", "0") == "1"
@@ -287,7 +290,7 @@ def main():
             ctc_t = [torch.tensor(phone_seq[i], dtype=torch.long) for i in b]
             loss_ctc = F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), torch.tensor([len(t) for t in ctc_t]),
                                   blank=len(phones), zero_infinity=True)
-            loss = loss_text if DECODER_ONLY else loss_text + 1.0 * loss_int + CTC_WEIGHT * loss_ctc
+            loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
