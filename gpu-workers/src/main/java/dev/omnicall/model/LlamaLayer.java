@@ -136,13 +136,32 @@ final class LlamaLayer {
      */
     NDArray forwardDecode(NDArray x, NDArray cos, NDArray sin, List<? extends SequenceCache> caches,
             int layerIndex, PooledRows pooled) {
-        long b = x.getShape().get(0);
+        return forwardDecode(x, cos, sin, caches, layerIndex, pooled, null);
+    }
+
+    /**
+     * A newcomer's prompt rows riding along with a decode step: the last {@code rows} rows of the step's x, appended
+     * to {@code cache} (not one of the decode rows' caches) at positions start..start+rows-1.
+     */
+    record PromptRows(SequenceCache cache, long start, long rows) {
+    }
+
+    /**
+     * {@link #forwardDecode(NDArray, NDArray, NDArray, List, int, PooledRows)} with a newcomer's prompt rows after the
+     * B decode rows (prompt null: none): x [B+P, dim], cos/sin [B+P, headDim]. The norms, projections and MLP run over
+     * the B+P rows as one matrix (the layer's weights read once for both); attention splits: the decode rows as
+     * without the prompt, the prompt rows causally over the newcomer's cache and their own chunk.
+     */
+    NDArray forwardDecode(NDArray x, NDArray cos, NDArray sin, List<? extends SequenceCache> caches,
+            int layerIndex, PooledRows pooled, PromptRows prompt) {
+        long n = x.getShape().get(0);
+        long b = prompt == null ? n : n - prompt.rows();
         // attention input norm
         NDArray h = Ops.rmsNorm(x, inputNorm, eps);
-        // q, k, v for all rows: [B, heads, headDim]
-        NDArray q = Ops.linear(h, wq, bq).reshape(b, heads, headDim);
-        NDArray k = Ops.linear(h, wk, bk).reshape(b, kvHeads, headDim);
-        NDArray v = Ops.linear(h, wv, bv).reshape(b, kvHeads, headDim);
+        // q, k, v for all rows (the prompt's too): [B+P, heads, headDim]
+        NDArray q = Ops.linear(h, wq, bq).reshape(n, heads, headDim);
+        NDArray k = Ops.linear(h, wk, bk).reshape(n, kvHeads, headDim);
+        NDArray v = Ops.linear(h, wv, bv).reshape(n, kvHeads, headDim);
         // rotary positions, one per row
         NDArray c = cos.expandDims(1);
         NDArray s = sin.expandDims(1);
@@ -153,9 +172,9 @@ final class LlamaLayer {
         int p = pooled == null ? 0 : pooled.count();
         if (p > 0) {
             // the pooled rows: write the new keys/values of every row at once, attend over their slots
-            NDArray qp = p == b ? q : q.get(new NDIndex(":{}", p));
-            NDArray kp = p == b ? k : k.get(new NDIndex(":{}", p));
-            NDArray vp = p == b ? v : v.get(new NDIndex(":{}", p));
+            NDArray qp = p == n ? q : q.get(new NDIndex(":{}", p));
+            NDArray kp = p == n ? k : k.get(new NDIndex(":{}", p));
+            NDArray vp = p == n ? v : v.get(new NDIndex(":{}", p));
             NDArray[] kv = pooled.pool().writeAndGather(layerIndex, pooled.slots(), pooled.window(),
                     pooled.positions(), kp, vp, pooled.span());
             long w = kv[0].getShape().get(0);
@@ -179,6 +198,13 @@ final class LlamaLayer {
             NDArray[] kv = cache.append(layerIndex, k.get(i).expandDims(1), v.get(i).expandDims(1));
             NDArray qi = q.get(i).expandDims(1);
             outs.add(Ops.attention(qi, kv[0], kv[1], scale, true, cache.length()));
+        }
+        if (prompt != null) {
+            // the prompt rows, heads first [heads, P, headDim]: appended to the newcomer's cache, causal over it
+            NDIndex rows = new NDIndex("{}:", b);
+            NDArray[] kv = prompt.cache().append(layerIndex, k.get(rows).transpose(1, 0, 2),
+                    v.get(rows).transpose(1, 0, 2));
+            outs.add(Ops.attention(q.get(rows).transpose(1, 0, 2), kv[0], kv[1], scale, true, prompt.start()));
         }
         NDArray attn = outs.size() == 1 ? outs.get(0) : ai.djl.ndarray.NDArrays.concat(outs, 0);
         // output projection and residual

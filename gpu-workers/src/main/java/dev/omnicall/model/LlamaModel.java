@@ -221,6 +221,68 @@ public final class LlamaModel {
      * [B, vocab] in the order given.
      */
     public Output decode(long[] tokens, List<? extends SequenceCache> caches) {
+        NDArray hidden = decodeStates(tokens, caches, null);
+        // LM head for every row
+        NDArray logits = Ops.scoped(() -> Ops.linear(hidden, lmHead).toType(DataType.FLOAT32, false));
+        return new Output(hidden, logits);
+    }
+
+    /** What a decode step with a newcomer's prompt rows in it gives: the decode rows' output and the prompt's. */
+    public record Fused(Output decode, Output prompt) {
+    }
+
+    /**
+     * One decode step ({@link #decode}: tokens[i] appended to caches.get(i)) with a chunk of a newcomer's prompt in the
+     * same forward: promptInputs [P, dim] at positions promptCache.length()..+P-1, appended to promptCache as
+     * promptKeys (as {@link #forward} would). Every layer's norms, projections and MLP run over the B + P rows as one
+     * matrix, so the weights are read once for the step and the chunk; attention splits (the decode rows as in
+     * {@link #decode}, the prompt rows causally over the newcomer's cache and their own chunk), and the LM head runs
+     * over the B decode rows and the chunk's last row together. Returns the decode rows' normed hidden states [B, dim]
+     * and logits [B, vocab] in the order given (the same as {@link #decode} gives, to float32 rounding), and the
+     * chunk's normed hidden states [P, dim] and the logits of its last row [vocab] (the same as {@link #forward} over
+     * the chunk gives).
+     */
+    public Fused decodeWithPrompt(long[] tokens, List<? extends SequenceCache> caches, NDArray promptInputs,
+            SequenceCache promptCache, long[] promptKeys) {
+        long rows = promptInputs.getShape().get(0);
+        if (rows < 1 || promptKeys.length != rows) {
+            throw new IllegalArgumentException(promptKeys.length + " position keys for " + rows + " prompt rows");
+        }
+        if (tokens.length == 0) {
+            throw new IllegalArgumentException("a fused step needs at least 1 decode row (else use forward)");
+        }
+        for (SequenceCache c : caches) {
+            if (c == promptCache) {
+                throw new IllegalArgumentException("the prompt's cache is one of the decode rows' caches");
+            }
+        }
+        int b = tokens.length;
+        NDArray hidden = decodeStates(tokens, caches, new Prompt(promptInputs, promptCache, promptKeys));
+        // LM head over the decode rows and the chunk's last row at once (one read of the head's weights)
+        long[] headRows = new long[b + 1];
+        for (int i = 0; i < b; i++) {
+            headRows[i] = i;
+        }
+        headRows[b] = b + rows - 1;
+        NDArray logits = Ops.scoped(() -> Ops.linear(hidden.get(new ai.djl.ndarray.index.NDIndex("{}",
+                manager.create(headRows))), lmHead).toType(DataType.FLOAT32, false));
+        ai.djl.ndarray.index.NDIndex decodeRows = new ai.djl.ndarray.index.NDIndex(":{}", b);
+        return new Fused(new Output(hidden.get(decodeRows), logits.get(decodeRows)),
+                new Output(hidden.get(new ai.djl.ndarray.index.NDIndex("{}:", b)), logits.get(b)));
+    }
+
+    /** A newcomer's prompt chunk in a decode step: its input rows [P, dim], its cache and its position keys. */
+    private record Prompt(NDArray inputs, SequenceCache cache, long[] keys) {
+        long rows() {
+            return keys.length;
+        }
+    }
+
+    /**
+     * The normed hidden states of one decode step's rows in the order given, [B, dim], and after them those of the
+     * prompt's rows (prompt null: none), [B+P, dim]; every cache advanced.
+     */
+    private NDArray decodeStates(long[] tokens, List<? extends SequenceCache> caches, Prompt prompt) {
         int b = tokens.length;
         if (caches.size() != b) {
             throw new IllegalArgumentException(b + " tokens for " + caches.size() + " caches");
@@ -256,34 +318,53 @@ public final class LlamaModel {
         }
         int pooledCount = p;
         boolean inOrder = identity;
+        // the prompt's rows after the decode rows, at the positions after what its cache holds
+        long promptRows = prompt == null ? 0 : prompt.rows();
+        long promptStart = prompt == null ? 0 : prompt.cache().length();
+        if (prompt != null) {
+            prompt.cache().reserve(promptRows);
+        }
+        long[] allPositions = prompt == null ? positions : java.util.Arrays.copyOf(positions, (int) (b + promptRows));
+        for (int j = 0; j < promptRows; j++) {
+            allPositions[b + j] = promptStart + j;
+        }
+        LlamaLayer.PromptRows promptOfLayers = prompt == null ? null
+                : new LlamaLayer.PromptRows(prompt.cache(), promptStart, promptRows);
         NDArray hidden = Ops.scoped(() -> {
-            // embeddings of the new tokens [B, dim]
+            // embeddings of the new tokens [B, dim] (then the prompt's rows: [B+P, dim])
             NDArray x = Ops.embedding(manager.create(orderedTokens), embedTokens);
+            if (prompt != null) {
+                x = x.concat(prompt.inputs().toType(x.getDataType(), false), 0);
+            }
             // each row at its own position
-            NDArray[] cs = decoder.table(positions);
+            NDArray[] cs = decoder.table(allPositions);
             // the pooled rows' slots, write positions and length mask, shared by every layer
             LlamaLayer.PooledRows rows = pooledCount == 0 ? null : pooledRows(ordered, positions, pooledCount);
             for (int i = 0; i < decoder.size(); i++) {
-                x = decoder.layer(i).forwardDecode(x, cs[0], cs[1], ordered, i, rows);
+                x = decoder.layer(i).forwardDecode(x, cs[0], cs[1], ordered, i, rows, promptOfLayers);
             }
             // final norm
             x = Ops.rmsNorm(x, norm, spec.rmsNormEps());
             if (inOrder) {
                 return x;
             }
-            // back to the order given
-            long[] inverse = new long[b];
+            // back to the order given (the prompt's rows stay last)
+            long[] inverse = new long[(int) (b + promptRows)];
             for (int j = 0; j < b; j++) {
                 inverse[order[j]] = j;
+            }
+            for (int j = b; j < inverse.length; j++) {
+                inverse[j] = j;
             }
             return x.get(new ai.djl.ndarray.index.NDIndex("{}", manager.create(inverse)));
         });
         for (int i = 0; i < b; i++) {
             caches.get(i).advance(new long[] {tokens[i]});
         }
-        // LM head for every row
-        NDArray logits = Ops.scoped(() -> Ops.linear(hidden, lmHead).toType(DataType.FLOAT32, false));
-        return new Output(hidden, logits);
+        if (prompt != null) {
+            prompt.cache().advance(prompt.keys());
+        }
+        return hidden;
     }
 
     /**

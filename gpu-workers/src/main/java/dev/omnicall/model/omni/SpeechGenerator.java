@@ -36,6 +36,7 @@ public final class SpeechGenerator {
     private final KvPool ctcPool; // null: every turn's CTC decoder steps alone with a cache of its own
     private long perSequenceTurns;
     private boolean vocoderBatching = true;
+    private int lastFusedRows; // prompt rows the last stepAll carried in its forward
 
     /** Without caller transcription. */
     public SpeechGenerator(OmniModel model, GenerationOptions options) {
@@ -253,7 +254,24 @@ public final class SpeechGenerator {
 
     /** As {@link #stepAll(List)}, with the caller-decoder work the driver allows this step. */
     public List<StepResult> stepAll(List<TurnGenerator> turns, DecoderWork decoderWork) {
-        List<StepResult> results = replyStep(turns);
+        return stepAll(turns, decoderWork, null, 0);
+    }
+
+    /**
+     * As {@link #stepAll(List, DecoderWork)}, with a newcomer's next at most {@code riderRows} prompt rows riding along
+     * (rider null: none): they go through the step's own LLM forward after the turns' tokens
+     * ({@link LlamaModel#decodeWithPrompt}: the weights read once for both), or, when no turn is left running in this
+     * step, through a forward of their own ({@link TurnStart#advance}). The rider's encoder, when not finished, runs to
+     * its end first. Same turns and the same rider afterwards as the step and the slice apart, to float32 rounding.
+     * {@link #lastFusedRows()} tells how many rows rode along.
+     */
+    public List<StepResult> stepAll(List<TurnGenerator> turns, DecoderWork decoderWork, TurnStart rider,
+            int riderRows) {
+        lastFusedRows = 0;
+        if (rider != null && riderRows < 1) {
+            throw new IllegalArgumentException("a rider needs at least 1 row, got " + riderRows);
+        }
+        List<StepResult> results = replyStep(turns, rider != null && !rider.isReady() ? rider : null, riderRows);
         if (callerDecoder != null && decoderWork != DecoderWork.HOLD) {
             transcribe(turns, results, decoderWork == DecoderWork.SLICE_FINISH_AT_DONE);
         }
@@ -300,7 +318,12 @@ public final class SpeechGenerator {
         }
     }
 
-    private List<StepResult> replyStep(List<TurnGenerator> turns) {
+    /** Prompt rows the last {@link #stepAll} carried in its decode forward (0: none, or they ran apart). */
+    public int lastFusedRows() {
+        return lastFusedRows;
+    }
+
+    private List<StepResult> replyStep(List<TurnGenerator> turns, TurnStart rider, int riderRows) {
         List<StepResult> results = new ArrayList<>(turns.size());
         List<TurnGenerator> running = new ArrayList<>();
         try (NDScope scope = new NDScope()) {
@@ -327,12 +350,24 @@ public final class SpeechGenerator {
             }
             vocodeDue(turns, results, due);
             if (running.isEmpty()) {
+                if (rider != null) {
+                    rider.advance(riderRows); // nothing to ride along with: a slice of its own
+                }
                 return results;
             }
             // one batched LLM forward for every turn still running
             long[] tokens = running.stream().mapToLong(TurnGenerator::pendingToken).toArray();
             LlamaModel.Output out;
-            if (pool != null) {
+            if (rider != null) {
+                // the newcomer's next prompt rows in the same forward (one read of the weights for both)
+                TurnStart.PromptChunk chunk = rider.nextChunk(riderRows);
+                LlamaModel.Fused fused = model.llm().decodeWithPrompt(tokens,
+                        running.stream().map(TurnGenerator::cache).toList(), chunk.inputs(), chunk.cache(),
+                        chunk.keys());
+                rider.chunkDone(chunk, fused.prompt());
+                lastFusedRows = chunk.keys().length;
+                out = fused.decode();
+            } else if (pool != null) {
                 // pooled turns attend together, any others one by one
                 out = model.llm().decode(tokens, running.stream().map(TurnGenerator::cache).toList());
             } else {

@@ -148,40 +148,70 @@ public final class TurnStart implements AutoCloseable {
         if (maxRows < 1) {
             throw new IllegalArgumentException("a prefill slice needs at least 1 row, got " + maxRows);
         }
-        if (closed) {
-            throw new IllegalStateException("the turn start was closed");
-        }
-        if (turn != null) {
+        if (isReadyOrCheck()) {
             return true;
+        }
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            PromptChunk chunk = nextChunk(maxRows);
+            return chunkDone(chunk, generator.model().llm().forward(chunk.inputs(), chunk.cache(), chunk.keys()));
+        }
+    }
+
+    /**
+     * The next at most {@code maxRows} prompt rows, for a forward outside this class ({@link SpeechGenerator#stepAll}
+     * with a rider: the rows go into a decode step's own forward); {@link #chunkDone} then takes that forward's output.
+     * An encoder not finished yet runs to its end first. The inputs are a view, registered in the caller's scope.
+     */
+    PromptChunk nextChunk(int maxRows) {
+        if (maxRows < 1) {
+            throw new IllegalArgumentException("a prefill slice needs at least 1 row, got " + maxRows);
+        }
+        if (isReadyOrCheck()) {
+            throw new IllegalStateException("the prompt is in: nothing left to prefill");
         }
         if (encoding != null) {
             advanceEncoder(Integer.MAX_VALUE);
         }
-        int total = keys.length;
-        int to = (int) Math.min(total, (long) next + maxRows);
-        try (NDScope scope = new NDScope()) {
-            scope.suppressNotUsedWarning();
-            long[] sliceKeys = Arrays.copyOfRange(keys, next, to);
-            NDArray inputs = embeddings.get(new NDIndex("{}:{}", next, to));
-            LlamaModel.Output out = generator.model().llm().forward(inputs, cache, sliceKeys);
-            next = to;
-            slices++;
-            if (to < total) {
-                return false;
-            }
-            // the last row's logits give the first token; its state feeds the CTC decoder at the first step
-            firstLogits = out.lastLogits().toFloatArray();
-            long first = out.lastLogits().argMax().getLong();
-            NDArray state = out.hidden().get(sliceKeys.length - 1).duplicate();
-            NDScope.unregister(state);
-            CallerTranscription transcription = encoderOut == null ? null
-                    : new CallerTranscription(generator.callerDecoder(), generator.options().transcription(), encoderOut);
-            turn = new TurnGenerator(generator, cache, first, state, startUs, reused, transcription);
-            cache = null; // the turn owns it now
-            encoderOut = null; // the transcription owns it now
-            embeddings.close();
-            return true;
+        int to = (int) Math.min(keys.length, (long) next + maxRows);
+        return new PromptChunk(embeddings.get(new NDIndex("{}:{}", next, to)), Arrays.copyOfRange(keys, next, to),
+                cache, to);
+    }
+
+    /** Prompt rows of one forward: their inputs [rows, dim], position keys, the cache they go into, the row after. */
+    record PromptChunk(NDArray inputs, long[] keys, SequenceCache cache, int to) {
+    }
+
+    /**
+     * The chunk's forward ran ({@code out}: its normed hidden states and its last row's logits, its rows now in the
+     * cache); true once the whole prompt is in and the turn is ready for {@link #take()}.
+     */
+    boolean chunkDone(PromptChunk chunk, LlamaModel.Output out) {
+        next = chunk.to();
+        slices++;
+        if (next < keys.length) {
+            return false;
         }
+        // the last row's logits give the first token; its state feeds the CTC decoder at the first step
+        firstLogits = out.lastLogits().toFloatArray();
+        long first = out.lastLogits().argMax().getLong();
+        NDArray state = out.hidden().get(chunk.keys().length - 1).duplicate();
+        NDScope.unregister(state);
+        CallerTranscription transcription = encoderOut == null ? null
+                : new CallerTranscription(generator.callerDecoder(), generator.options().transcription(), encoderOut);
+        turn = new TurnGenerator(generator, cache, first, state, startUs, reused, transcription);
+        cache = null; // the turn owns it now
+        encoderOut = null; // the transcription owns it now
+        embeddings.close();
+        return true;
+    }
+
+    /** True when the turn is ready; throws when the start was closed. */
+    private boolean isReadyOrCheck() {
+        if (closed) {
+            throw new IllegalStateException("the turn start was closed");
+        }
+        return turn != null;
     }
 
     /** Prompt rows still to prefill. */

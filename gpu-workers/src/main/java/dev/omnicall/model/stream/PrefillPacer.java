@@ -15,6 +15,8 @@ public final class PrefillPacer {
     private final int maxRows;
     private double stepUs = -1;
     private double usPerRow = -1;
+    private double fusedUsPerRow = -1; // a prompt row's cost inside a decode step's forward (what it adds to the step)
+    private int lastFusedRows; // rows the last fused step carried: the next may take at most twice as many
 
     public PrefillPacer(double share, int minRows, int maxRows) {
         if (!(share > 0) || minRows < 1 || maxRows < minRows) {
@@ -54,6 +56,34 @@ public final class PrefillPacer {
         }
         long n = (long) Math.floor(share * stepUs / usPerUnit);
         return (int) Math.max(1, Math.min(max, n));
+    }
+
+    /**
+     * A decode step that carried {@code rows} of a newcomer's prompt rows in its own forward took this long: what it
+     * took beyond the measured step is those rows' cost (not fed to the step's own estimate). Ignored before a plain
+     * step was measured.
+     */
+    public void fusedStepTook(int rows, long micros) {
+        if (rows < 1 || stepUs < 0) {
+            return;
+        }
+        lastFusedRows = rows;
+        // at least a hundredth of a step per row: the box's jitter can make a step with rows look free
+        double perRow = Math.max(micros - stepUs, 0.01 * stepUs) / rows;
+        fusedUsPerRow = fusedUsPerRow < 0 ? perRow : 0.7 * fusedUsPerRow + 0.3 * perRow;
+    }
+
+    /**
+     * Rows the next decode step may carry along ({@link #fusedStepTook}) so that they add about {@code share} of a
+     * step: {@code minRows} until measured, then at most twice the last step's rows (a few rows measure the per-row
+     * cost poorly, so the count grows by doublings, not in one jump), at most {@code maxRows}.
+     */
+    public int fusedRows() {
+        if (stepUs < 0 || fusedUsPerRow <= 0) {
+            return minRows;
+        }
+        long rows = (long) Math.floor(share * stepUs / fusedUsPerRow);
+        return (int) Math.max(minRows, Math.min(Math.min(maxRows, 2L * lastFusedRows), rows));
     }
 
     /** Rows for the next slice. */

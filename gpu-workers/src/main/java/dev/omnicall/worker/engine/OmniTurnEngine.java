@@ -66,6 +66,13 @@ public final class OmniTurnEngine implements TurnEngine {
      * whole prefill in one slice).
      */
     public static final String PREFILL_SLICE_ROWS = "omnicall.worker.prefill-slice-rows";
+    /**
+     * System property: {@code on} (the default) carries a newcomer's prompt rows in the next decode step's own forward
+     * ({@link SpeechGenerator#stepAll} with a rider: the LLM's weights read once for the step and the rows, which cost
+     * what they add to the step, {@link PrefillPacer#fusedRows}); {@code off}: each prompt slice runs as a forward of
+     * its own between steps (the reference). The encoder's slices run apart either way.
+     */
+    public static final String FUSED_PREFILL = "omnicall.worker.fused-prefill";
     /** The share of a decode step one prefill slice may cost with {@code auto}. */
     static final double PREFILL_STEP_SHARE = 0.5;
 
@@ -75,6 +82,9 @@ public final class OmniTurnEngine implements TurnEngine {
     /** Fixed rows per prefill slice, 0 for one slice, -1 for the pacer's. */
     private final int sliceRows = sliceRows(System.getProperty(PREFILL_SLICE_ROWS, "auto"));
     private final PrefillPacer pacer = new PrefillPacer(PREFILL_STEP_SHARE, 8, 4096);
+    private final boolean fusedPrefill = fusedPrefill(System.getProperty(FUSED_PREFILL, "on"));
+    /** A newcomer whose next prompt rows ride in the next step (its advance armed it), or null. */
+    private TurnStart rider;
 
     public OmniTurnEngine(SpeechGenerator generator) {
         this(generator, false);
@@ -100,6 +110,16 @@ public final class OmniTurnEngine implements TurnEngine {
         }
         throw new IllegalArgumentException(PREFILL_SLICE_ROWS + " must be auto, 0 (one slice) or a row count, got '"
                 + value + "'");
+    }
+
+    static boolean fusedPrefill(String value) {
+        if (value.equalsIgnoreCase("on")) {
+            return true;
+        }
+        if (value.equalsIgnoreCase("off")) {
+            return false;
+        }
+        throw new IllegalArgumentException(FUSED_PREFILL + " must be on or off, got '" + value + "'");
     }
 
     /** Loads the checkpoint in {@code config.modelDir()} on {@code config.device()}. */
@@ -338,6 +358,16 @@ public final class OmniTurnEngine implements TurnEngine {
                     encoder.advance(start); // the encoder's blocks first, then the prompt rows
                     return false;
                 }
+                if (start.isReady()) {
+                    return true; // its last rows rode in a step
+                }
+                if (fusedPrefill && sliceRows != 0) {
+                    if (rider != start) {
+                        rider = start; // the next step carries its next rows
+                        return false;
+                    }
+                    rider = null; // armed, but no step ran since: nobody to ride with, a slice of its own
+                }
                 int rows = sliceRows == 0 ? Integer.MAX_VALUE : sliceRows > 0 ? sliceRows : pacer.rows();
                 int ran = Math.min(rows, start.rowsLeft());
                 long t0 = System.nanoTime();
@@ -348,6 +378,7 @@ public final class OmniTurnEngine implements TurnEngine {
 
             @Override
             public void finish() {
+                disarm(start);
                 start.advance(Integer.MAX_VALUE);
             }
 
@@ -359,11 +390,18 @@ public final class OmniTurnEngine implements TurnEngine {
 
             @Override
             public void close() {
+                disarm(start);
                 if (!taken) {
                     start.close();
                 }
             }
         };
+    }
+
+    private void disarm(TurnStart start) {
+        if (rider == start) {
+            rider = null;
+        }
     }
 
     private static List<HistoryTurn> history(TurnInput input) {
@@ -396,9 +434,18 @@ public final class OmniTurnEngine implements TurnEngine {
             Session s = (Session) batch.get(i);
             turns.add(s.turn);
         }
+        // an armed newcomer's next prompt rows ride in this step's forward
+        TurnStart riding = rider;
+        rider = null;
+        int riderRows = riding == null ? 0 : sliceRows > 0 ? sliceRows : pacer.fusedRows();
         long t0 = System.nanoTime();
-        List<StepResult> results = generator.stepAll(turns, decoderWork);
-        pacer.stepTook((System.nanoTime() - t0) / 1000);
+        List<StepResult> results = generator.stepAll(turns, decoderWork, riding, Math.max(1, riderRows));
+        long tookUs = (System.nanoTime() - t0) / 1000;
+        if (generator.lastFusedRows() > 0) {
+            pacer.fusedStepTook(generator.lastFusedRows(), tookUs);
+        } else if (riding == null) {
+            pacer.stepTook(tookUs);
+        }
         List<StepOutput> out = new ArrayList<>(results.size());
         for (int i = 0; i < results.size(); i++) {
             StepResult r = results.get(i);

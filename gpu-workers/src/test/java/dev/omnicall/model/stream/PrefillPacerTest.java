@@ -42,4 +42,28 @@ class PrefillPacerTest {
         assertThat(pacer.fit(0, 32)).isEqualTo(1);
         assertThatThrownBy(() -> pacer.fit(1_000, 0)).hasMessageContaining("at least 1 unit");
     }
+
+    @Test
+    void shouldSizeRiddenRowsByWhatTheyAddToAStepGrowingByDoublings() {
+        // Given a 40 ms step
+        PrefillPacer pacer = new PrefillPacer(0.5, 8, 4096);
+        assertThat(pacer.fusedRows()).isEqualTo(8);
+        pacer.stepTook(40_000);
+        assertThat(pacer.fusedRows()).isEqualTo(8);
+        // When a step carrying 8 prompt rows took 42 ms (0.25 ms a row beyond the step)
+        pacer.fusedStepTook(8, 42_000);
+        // Then the next may take twice as many (half a step's worth, 80 rows, is more than a doubling)
+        assertThat(pacer.fusedRows()).isEqualTo(16);
+        pacer.fusedStepTook(16, 44_000);
+        assertThat(pacer.fusedRows()).isEqualTo(32);
+        // a step with rows that looks free (jitter) counts a hundredth of a step per row: never unbounded
+        pacer.fusedStepTook(32, 30_000);
+        assertThat(pacer.fusedRows()).isBetween(8, 64);
+        // an expensive carry (10 ms a row beyond the step) brings it to the minimum; the plain step stays 40 ms
+        PrefillPacer slow = new PrefillPacer(0.5, 8, 4096);
+        slow.stepTook(40_000);
+        slow.fusedStepTook(8, 120_000);
+        assertThat(slow.fusedRows()).isEqualTo(8);
+        assertThat(slow.rows()).isEqualTo(8);
+    }
 }
