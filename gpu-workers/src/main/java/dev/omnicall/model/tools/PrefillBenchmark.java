@@ -43,8 +43,12 @@ import java.util.Map;
  * the other loops are steps alone, counted as "loops a slice waited"). "Most prefill in one gap": the newcomer's
  * work (wall time of its slices) that fell between two consecutive chunks of one running turn, the most over all
  * gaps, in steps T: by how much the newcomer made a gap grow (the bound: at most 1), whatever the gap's own length.
- * Repeats alternate the modes; ends with one key=value line.
- * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto,auto+gap] [--repeats 3]
+ * Mode {@code fused} (issue 14 item 3's last piece): the encoder's slices as {@code auto}, then the prompt's rows ride
+ * in the loop's decode step ({@link SpeechGenerator#stepAll} with a rider: one forward, the weights read once for both;
+ * rows per step from {@link PrefillPacer#fusedRows}); the newcomer's work in such a loop is the step's time beyond T.
+ * {@code -Dbench.trace=true} prints each fused step's rows and its time beyond T to stderr. Repeats alternate the
+ * modes; ends with one key=value line.
+ * <pre>java -cp ... dev.omnicall.model.tools.PrefillBenchmark [--running 4] [--slices 8,32,auto,auto+gap,fused,fused+gap] [--repeats 3]
  *     [--omega 1] [--max-new 200]
  *     [--small false] [--encoder WIDTH,LAYERS,HEADS] [--threads 1] [--device cpu]</pre>
  */
@@ -55,7 +59,8 @@ public final class PrefillBenchmark {
     /** One mode's figures. */
     private record Run(double stepMs, double worstLoopMs, double medianLoopMs, double totalExtraMs,
             double baselineGapMs, double admissionGapMs, int loops, int deferred, double mostPrefillInGapMs, double encoderSliceMs,
-            double beginSliceMs, double blocksSliceMs, Map<String, Double> longestByKind) {
+            double beginSliceMs, double blocksSliceMs, Map<String, Double> longestByKind, List<Double> promptSteps,
+            List<Double> baselineSteps) {
         /** The most newcomer work that fell into one running turn's gap between two chunks, in steps T. */
         double prefillInGapSteps() {
             return mostPrefillInGapMs / stepMs;
@@ -117,13 +122,16 @@ public final class PrefillBenchmark {
             beginParts(model, results);
             Map<String, List<Run>> byMode = new LinkedHashMap<>();
             for (int r = 0; r < repeats; r++) {
-                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0, false, omega, maxNew));
+                byMode.computeIfAbsent("oneshot", k -> new ArrayList<>()).add(run(model, running, 0, false, false, omega,
+                        maxNew));
                 for (String s : slices) {
                     boolean gap = s.endsWith("+gap");
                     String base = gap ? s.substring(0, s.length() - 4) : s;
-                    int rows = base.equals("auto") ? -1 : Integer.parseInt(base);
-                    String mode = (rows < 0 ? "auto" : "chunked" + base) + (gap ? "_gap" : "");
-                    byMode.computeIfAbsent(mode, k -> new ArrayList<>()).add(run(model, running, rows, gap, omega, maxNew));
+                    boolean fused = base.equals("fused");
+                    int rows = base.equals("auto") || fused ? -1 : Integer.parseInt(base);
+                    String mode = (fused ? "fused" : rows < 0 ? "auto" : "chunked" + base) + (gap ? "_gap" : "");
+                    byMode.computeIfAbsent(mode, k -> new ArrayList<>()).add(run(model, running, rows, gap, fused, omega,
+                            maxNew));
                 }
             }
             System.out.println("mode        | step T ms | loops | loop p50 / max ms | extra p50 / max (steps) | total extra"
@@ -159,6 +167,23 @@ public final class PrefillBenchmark {
                     results.put(e.getKey() + "_begin_slice_steps", fmt(m.beginSliceMs() / m.stepMs()));
                     results.put(e.getKey() + "_encoder_only_slice_steps", fmt(m.blocksSliceMs() / m.stepMs()));
                 }
+                // every prompt slice (or fused step) of every run: its work in steps; and a plain step's own excess
+                // over T before the newcomer (the box's jitter, which the same measure picks up)
+                List<Double> prompt = e.getValue().stream().flatMap(x -> x.promptSteps().stream()).toList();
+                List<Double> jitter = e.getValue().stream().flatMap(x -> x.baselineSteps().stream()).toList();
+                if (!prompt.isEmpty()) {
+                    System.out.printf(Locale.ROOT, "%-11s | prompt work per loop (steps) over %d loops of %d runs: p50 %.2f,"
+                            + " p90 %.2f, max %.2f; a step alone before the newcomer, over T: p90 %.2f, max %.2f%n",
+                            e.getKey(), prompt.size(), runs.size(), quantile(prompt, 0.5), quantile(prompt, 0.9),
+                            quantile(prompt, 1), quantile(jitter, 0.9), quantile(jitter, 1));
+                    results.put(e.getKey() + "_prompt_steps_p50", fmt(quantile(prompt, 0.5)));
+                    results.put(e.getKey() + "_prompt_steps_p90", fmt(quantile(prompt, 0.9)));
+                    results.put(e.getKey() + "_prompt_steps_max", fmt(quantile(prompt, 1)));
+                    results.put(e.getKey() + "_step_jitter_p90", fmt(quantile(jitter, 0.9)));
+                    results.put(e.getKey() + "_step_jitter_max", fmt(quantile(jitter, 1)));
+                }
+                results.put(e.getKey() + "_prefill_in_gap_steps_worst", fmt(runs.stream()
+                        .mapToDouble(Run::prefillInGapSteps).max().orElse(0)));
                 StringBuilder kinds = new StringBuilder();
                 m.longestByKind().forEach((k, v) -> kinds.append(kinds.length() == 0 ? "" : "/").append(k).append(':')
                         .append(fmt(v / m.stepMs())));
@@ -210,10 +235,16 @@ public final class PrefillBenchmark {
      * a slice only while no running turn has had one since its last chunk ({@link PrefillGapBudget}, as the worker).
      */
     private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound) {
-        return run(model, running, sliceRows, gapBound, "1", 200);
+        return run(model, running, sliceRows, gapBound, false, "1", 200);
     }
 
-    private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound, String omega, int maxNew) {
+    /**
+     * fused: the prompt rows ride in the loop's decode step ({@link SpeechGenerator#stepAll} with a rider, as many as
+     * {@link PrefillPacer#fusedRows} gives) instead of a slice before it; the newcomer's work in such a loop is what
+     * its step took beyond T.
+     */
+    private static Run run(OmniModel model, int running, int sliceRows, boolean gapBound, boolean fused, String omega,
+            int maxNew) {
         long frames = (maxNew + 1L) * model.ctc().upsampleFactor();
         // Ω = 1: a running turn's chunk at every step that gives units, so its chunk gap is the loop time and grows by
         // exactly what the newcomer's work adds to a loop (with Ω up to 80 a gap spans tens of steps)
@@ -245,6 +276,7 @@ public final class PrefillBenchmark {
                     baseline.add(r[0]);
                     baselineGap = Math.max(baselineGap, r[1]);
                 }
+                double baselineStep = median(baseline);
                 // the newcomer: its start in one loop, or one slice per loop
                 float[] newcomer = Benchmarks.syntheticSpeech(2.4);
                 double worst = 0;
@@ -263,6 +295,7 @@ public final class PrefillBenchmark {
                 double beginMs = -1;
                 double blocksMs = -1;
                 Map<String, Double> longestByKind = new LinkedHashMap<>(); // begin, logmel, convolutions, blocks, prompt
+                List<Double> promptSteps = new ArrayList<>(); // each prompt slice's (or fused step's) work, in steps T
                 EncoderSlices encoder = new EncoderSlices(pacer, sliceRows > 0);
                 while (!joined) {
                     long l0 = System.nanoTime();
@@ -280,8 +313,12 @@ public final class PrefillBenchmark {
                     if (slice) {
                         budget.sliceRan(speaking);
                     }
+                    // the prompt's rows ride in this loop's step (fused mode, the encoder done)
+                    TurnStart rider = null;
                     if (!slice) {
                         deferred++;
+                    } else if (fused && start != null && start.encoderBlocksLeft() == 0) {
+                        rider = start;
                     } else if (sliceRows == 0) {
                         turns.add(generator.start(newcomer, List.of(), null));
                         joined = true;
@@ -301,8 +338,31 @@ public final class PrefillBenchmark {
                         }
                     }
                     double sliceMs = slice ? (System.nanoTime() - l0) / 1e6 : 0;
+                    boolean[] chunked = new boolean[running];
+                    int riderRows = rider == null ? 0 : pacer.fusedRows();
+                    double[] r = loop(generator, turns.subList(0, running), lastChunk, t0, chunked, rider, riderRows);
+                    if (rider != null) {
+                        // the rows' work: what this step took beyond the step before the newcomer
+                        sliceMs = Math.max(0, r[0] - baselineStep);
+                        if (Boolean.getBoolean("bench.trace")) {
+                            System.err.printf(Locale.ROOT, "TRACE fused rows %d step %.1f ms T %.1f extra %.2f%n",
+                                    generator.lastFusedRows(), r[0], baselineStep, sliceMs / baselineStep);
+                        }
+                        if (generator.lastFusedRows() > 0) {
+                            pacer.fusedStepTook(generator.lastFusedRows(), (long) (r[0] * 1000));
+                        }
+                        if (rider.isReady()) {
+                            turns.add(rider.take());
+                            joined = true;
+                        }
+                    } else {
+                        pacer.stepTook((long) (r[0] * 1000));
+                    }
                     if (slice) {
                         longestByKind.merge(kind, sliceMs, Math::max);
+                        if (kind.equals("prompt")) {
+                            promptSteps.add(sliceMs / baselineStep);
+                        }
                     }
                     if (slice && encoderPhase && sliceRows != 0) {
                         encoderMs = Math.max(encoderMs, sliceMs); // the longest of begin's slice and the encoder's
@@ -312,8 +372,6 @@ public final class PrefillBenchmark {
                             blocksMs = Math.max(blocksMs, sliceMs); // log-mel, convolutions, blocks' rows
                         }
                     }
-                    boolean[] chunked = new boolean[running];
-                    double[] r = loop(generator, turns.subList(0, running), lastChunk, t0, chunked);
                     for (int i = 0; i < running; i++) {
                         if (turns.get(i).isDone()) {
                             continue; // a reply that ended has no gap to grow
@@ -325,7 +383,6 @@ public final class PrefillBenchmark {
                             prefillInGap[i] = 0;
                         }
                     }
-                    pacer.stepTook((long) (r[0] * 1000));
                     double loopMs = (System.nanoTime() - l0) / 1e6;
                     worst = Math.max(worst, loopMs);
                     admissionLoops.add(loopMs);
@@ -341,7 +398,8 @@ public final class PrefillBenchmark {
                 double step = median(baseline);
                 double total = admissionLoops.stream().mapToDouble(l -> Math.max(0, l - step)).sum();
                 return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops, deferred,
-                        mostPrefillInGap, encoderMs, beginMs, blocksMs, longestByKind);
+                        mostPrefillInGap, encoderMs, beginMs, blocksMs, longestByKind, promptSteps,
+                        baseline.stream().map(b -> (b - step) / step).toList());
             } finally {
                 turns.forEach(TurnGenerator::close);
             }
@@ -354,8 +412,15 @@ public final class PrefillBenchmark {
      */
     private static double[] loop(SpeechGenerator generator, List<TurnGenerator> turns, List<Double> lastChunk, long t0,
             boolean[] chunked) {
+        return loop(generator, turns, lastChunk, t0, chunked, null, 0);
+    }
+
+    /** As above, with a newcomer's next riderRows prompt rows riding in the step (rider null: none). */
+    private static double[] loop(SpeechGenerator generator, List<TurnGenerator> turns, List<Double> lastChunk, long t0,
+            boolean[] chunked, TurnStart rider, int riderRows) {
         long s0 = System.nanoTime();
-        List<StepResult> rs = generator.stepAll(turns);
+        List<StepResult> rs = generator.stepAll(turns, SpeechGenerator.DecoderWork.SLICE_FINISH_AT_DONE, rider,
+                Math.max(1, riderRows));
         long s1 = System.nanoTime();
         double now = (s1 - t0) / 1e6;
         double gap = 0;
@@ -374,6 +439,13 @@ public final class PrefillBenchmark {
             }
         }
         return new double[] {(s1 - s0) / 1e6, gap};
+    }
+
+    /** The q-quantile (0..1) of v, nearest rank. */
+    private static double quantile(List<Double> v, double q) {
+        double[] s = v.stream().mapToDouble(Double::doubleValue).toArray();
+        Arrays.sort(s);
+        return s[(int) Math.min(s.length - 1, Math.floor(q * s.length))];
     }
 
     private static double median(List<Double> v) {

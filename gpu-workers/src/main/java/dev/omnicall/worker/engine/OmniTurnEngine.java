@@ -336,7 +336,10 @@ public final class OmniTurnEngine implements TurnEngine {
      * measured cost, {@link EncoderSlices}; one block per slice with a fixed row count), and after it at most
      * {@value #PREFILL_SLICE_ROWS} prompt rows (default {@code auto}: about half a decode step's worth,
      * {@link PrefillPacer}; 0 = the encoder and the whole prefill in one slice); {@link StartingSession#finish()}
-     * the rest at once. Same turn as {@link #start}.
+     * the rest at once. With {@value #FUSED_PREFILL} on (the default) an advance in the prompt's phase runs nothing: it
+     * arms the start, and the next {@link #step} carries its next rows in the decode forward (auto: as many as add
+     * about half a step, {@link PrefillPacer#fusedRows}); an advance with no step since the last one (nobody speaks)
+     * runs the rows as a slice of their own. Same turn as {@link #start}.
      */
     @Override
     public StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
