@@ -37,6 +37,7 @@ public final class SpeechGenerator {
     private long perSequenceTurns;
     private boolean vocoderBatching = true;
     private int lastFusedRows; // prompt rows the last stepAll carried in its forward
+    private RuntimeException riderFailure; // why the last stepAll's rider could not give its rows, or null
 
     /** Without caller transcription. */
     public SpeechGenerator(OmniModel model, GenerationOptions options) {
@@ -261,13 +262,15 @@ public final class SpeechGenerator {
      * As {@link #stepAll(List, DecoderWork)}, with a newcomer's next at most {@code riderRows} prompt rows riding along
      * (rider null: none): they go through the step's own LLM forward after the turns' tokens
      * ({@link LlamaModel#decodeWithPrompt}: the weights read once for both), or, when no turn is left running in this
-     * step, through a forward of their own ({@link TurnStart#advance}). The rider's encoder, when not finished, runs to
-     * its end first. Same turns and the same rider afterwards as the step and the slice apart, to float32 rounding.
+     * step, through a forward of their own. The rider's encoder, when not finished, runs to its end first; when that
+     * fails the step runs without the rider and {@link #lastRiderFailure()} says why (the newcomer's failure, not the
+     * speaking turns'). Same turns and the same rider afterwards as the step and the slice apart, to float32 rounding.
      * {@link #lastFusedRows()} tells how many rows rode along.
      */
     public List<StepResult> stepAll(List<TurnGenerator> turns, DecoderWork decoderWork, TurnStart rider,
             int riderRows) {
         lastFusedRows = 0;
+        riderFailure = null;
         if (rider != null && riderRows < 1) {
             throw new IllegalArgumentException("a rider needs at least 1 row, got " + riderRows);
         }
@@ -323,11 +326,28 @@ public final class SpeechGenerator {
         return lastFusedRows;
     }
 
+    /**
+     * Why the last {@link #stepAll}'s rider could not give its next rows (its encoder failed to finish), or null: the
+     * step ran without them, the newcomer's start is the driver's to fail.
+     */
+    public RuntimeException lastRiderFailure() {
+        return riderFailure;
+    }
+
     private List<StepResult> replyStep(List<TurnGenerator> turns, TurnStart rider, int riderRows) {
         List<StepResult> results = new ArrayList<>(turns.size());
         List<TurnGenerator> running = new ArrayList<>();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
+            // the rider's next rows first: a failure there (its encoder's end) is the newcomer's alone, the step goes on
+            TurnStart.PromptChunk chunk = null;
+            if (rider != null) {
+                try {
+                    chunk = rider.nextChunk(riderRows);
+                } catch (RuntimeException e) {
+                    riderFailure = e;
+                }
+            }
             // the CTC units of every running turn's pending state: one forward for the pooled streams
             List<TurnGenerator> live = turns.stream().filter(t -> !t.isDone()).toList();
             int[][] units = ctcUnits(live);
@@ -350,17 +370,17 @@ public final class SpeechGenerator {
             }
             vocodeDue(turns, results, due);
             if (running.isEmpty()) {
-                if (rider != null) {
-                    rider.advance(riderRows); // nothing to ride along with: a slice of its own
+                if (chunk != null) {
+                    // nothing to ride along with: a forward of its own
+                    rider.chunkDone(chunk, model.llm().forward(chunk.inputs(), chunk.cache(), chunk.keys()));
                 }
                 return results;
             }
             // one batched LLM forward for every turn still running
             long[] tokens = running.stream().mapToLong(TurnGenerator::pendingToken).toArray();
             LlamaModel.Output out;
-            if (rider != null) {
+            if (chunk != null) {
                 // the newcomer's next prompt rows in the same forward (one read of the weights for both)
-                TurnStart.PromptChunk chunk = rider.nextChunk(riderRows);
                 LlamaModel.Fused fused = model.llm().decodeWithPrompt(tokens,
                         running.stream().map(TurnGenerator::cache).toList(), chunk.inputs(), chunk.cache(),
                         chunk.keys());

@@ -85,6 +85,9 @@ public final class OmniTurnEngine implements TurnEngine {
     private final boolean fusedPrefill = fusedPrefill(System.getProperty(FUSED_PREFILL, "on"));
     /** A newcomer whose next prompt rows ride in the next step (its advance armed it), or null. */
     private TurnStart rider;
+    /** The last rider that could not give its rows in a step, and why: its next advance throws it. */
+    private TurnStart failedRider;
+    private RuntimeException riderFailure;
 
     public OmniTurnEngine(SpeechGenerator generator) {
         this(generator, false);
@@ -361,6 +364,10 @@ public final class OmniTurnEngine implements TurnEngine {
                     encoder.advance(start); // the encoder's blocks first, then the prompt rows
                     return false;
                 }
+                if (failedRider == start) {
+                    failedRider = null;
+                    throw riderFailure; // its rows could not ride in a step: the scheduler fails this start alone
+                }
                 if (start.isReady()) {
                     return true; // its last rows rode in a step
                 }
@@ -405,6 +412,9 @@ public final class OmniTurnEngine implements TurnEngine {
         if (rider == start) {
             rider = null;
         }
+        if (failedRider == start) {
+            failedRider = null;
+        }
     }
 
     private static List<HistoryTurn> history(TurnInput input) {
@@ -444,6 +454,10 @@ public final class OmniTurnEngine implements TurnEngine {
         long t0 = System.nanoTime();
         List<StepResult> results = generator.stepAll(turns, decoderWork, riding, Math.max(1, riderRows));
         long tookUs = (System.nanoTime() - t0) / 1000;
+        if (generator.lastRiderFailure() != null) {
+            failedRider = riding;
+            riderFailure = generator.lastRiderFailure();
+        }
         if (generator.lastFusedRows() > 0) {
             pacer.fusedStepTook(generator.lastFusedRows(), tookUs);
         } else if (riding == null) {
