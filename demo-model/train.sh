@@ -72,7 +72,10 @@ stage "1 caller audio";            $PY data.py
 stage "2 log-mel features";        $PY features.py
 stage "0 vocabularies";            $PY bpe.py
 stage "3 Whisper encoder+decoder"; $PY asr.py
-stage "4 adaptor + LLM";           $PY llm.py
+# the deeper Whisper decoder on the frozen encoder (session 16); the LLM then reads decoder.py's encoder outputs
+# (work/decoder_views.pt) instead of encoding the training utterances again
+stage "3b deeper Whisper decoder"; $PY decoder.py
+stage "4 adaptor + LLM";           DEMO_LLM_VIEWS=1 $PY llm.py
 stage "5 CTC unit decoder";        $PY ctc.py
 if [[ -n "$VOICE_PID" ]]; then
   stage "waiting for the vocoder"

@@ -4,7 +4,8 @@
   model.safetensors.index.json,
 - speech_encoder/large-v3.pt: torch.save({"dims", "model_state_dict"}) with openai's encoder.* and decoder.*,
 - tokenizer.json and speech_encoder/multilingual.tiktoken (written by bpe.py), vocoder/ (the voice stage).
-Also `--compare STAGES WAV`: PyTorch on the exported fp16 weights vs a Java DumpStages dump of WAV."""
+Also `--compare STAGES WAV`: PyTorch on the exported fp16 weights vs a Java DumpStages dump of WAV, and
+`--decoder-only`: only the Whisper file, with decoder.py's decoder (export_decoder_only)."""
 import json
 import os
 import sys
@@ -66,8 +67,7 @@ def export():
         weight_map.update({k: name for k in tensors})
     with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, f, indent=2)
-    whisper = half(asr["model"])
-    torch.save({"dims": dict(dims), "model_state_dict": whisper}, os.path.join(out, ENCODER_FILE))
+    export_whisper(asr, out)
     sizes = {}
     for root, _, files in os.walk(out):
         for fn in files:
@@ -75,6 +75,27 @@ def export():
             sizes[os.path.relpath(p, out)] = os.path.getsize(p)
     C.log("export", f"{out}: {sum(sizes.values()) / 1e6:.1f} MB in all: " +
           ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sorted(sizes.items())))
+
+
+def export_whisper(asr, out):
+    torch.save({"dims": dict(asr["dims"]), "model_state_dict": half(asr["model"])}, os.path.join(out, ENCODER_FILE))
+
+
+def export_decoder_only():
+    """`--decoder-only`: the checkpoint's Whisper file rewritten with work/asr.pt's decoder (decoder.py), the encoder
+    left as it is: the adaptor, LLM and CTC stages were trained on that encoder's outputs, so its fp16 weights must
+    equal work/asr.pt's to the bit, else this refuses."""
+    asr = torch.load(os.path.join(C.WORK, "asr.pt"))
+    path = os.path.join(C.CHECKPOINT, ENCODER_FILE)
+    have = torch.load(path)["model_state_dict"]
+    new = half(asr["model"])
+    enc = [k for k in have if k.startswith("encoder.")]
+    differ = [k for k in enc if k not in new or not torch.equal(have[k], new[k])]
+    if differ or len(enc) != sum(k.startswith("encoder.") for k in new):
+        raise SystemExit(f"{path}: its encoder is not work/asr.pt's (first differing tensor: {(differ or enc)[0]}); "
+                         f"run the whole export")
+    export_whisper(asr, C.CHECKPOINT)
+    C.log("export", f"{path}: decoder of {asr['dims']['n_text_layer']} block(s) written, encoder unchanged")
 
 
 def load_exported():
@@ -138,4 +159,7 @@ if __name__ == "__main__":
         ok = r["log_mel"] < 2e-3 and r["encoder_out"] < 2e-3 and r["adaptor_out"] < 2e-3 and \
             r["speech_decoder_input"] < 2e-3 and r["ctc_logits"] < 5e-3 and r["greedy_tokens_equal"]
         sys.exit(0 if ok else 1)
-    export()
+    if len(sys.argv) > 1 and sys.argv[1] == "--decoder-only":
+        export_decoder_only()
+    else:
+        export()

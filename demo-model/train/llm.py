@@ -19,9 +19,11 @@ import asr as A
 import bpe as B
 import common as C
 
-LLM = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2,
-       "num_hidden_layers": 2, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "speech_encoder_ds_rate": 5,
-       "speech_projector_hidden_size": 256}
+LLM = {"hidden_size": int(os.environ.get("DEMO_LLM_HIDDEN", "256")),
+       "intermediate_size": int(os.environ.get("DEMO_LLM_FFN", "512")), "num_attention_heads": 4,
+       "num_key_value_heads": 2, "num_hidden_layers": int(os.environ.get("DEMO_LLM_LAYERS", "2")),
+       "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "speech_encoder_ds_rate": 5,
+       "speech_projector_hidden_size": int(os.environ.get("DEMO_LLM_HIDDEN", "256"))}
 STEPS = int(os.environ.get("DEMO_LLM_STEPS", "400"))
 BATCH = int(os.environ.get("DEMO_LLM_BATCH", "24"))
 LR = 2e-3
@@ -142,17 +144,29 @@ def main():
     man, mels = data["manifest"], data["mel"]
     keep = [i for i, m in enumerate(man) if m["split"] != "asr_extra"]  # the ASR stage's word strings: no intent
     man, mels = [man[i] for i in keep], [mels[i] for i in keep]
+    orig = keep  # each kept utterance's index in features.pt
     if C.SMOKE:
         keep = [i for i, m in enumerate(man) if m["question"] == 0][:16]
-        man, mels = [man[i] for i in keep], [mels[i] for i in keep]
+        man, mels, orig = [man[i] for i in keep], [mels[i] for i in keep], [orig[i] for i in keep]
     elif os.environ.get("DEMO_LLM_TRAIN_SUBSET"):  # a random subset of the training utterances (time budget)
         tr = [i for i, m in enumerate(man) if m["split"] == "train"]
         tr = set(random.Random(C.SEED).sample(tr, int(os.environ["DEMO_LLM_TRAIN_SUBSET"])))
         keep = [i for i, m in enumerate(man) if i in tr or m["split"] in ("heldout", "dev")]
-        man, mels = [man[i] for i in keep], [mels[i] for i in keep]
+        man, mels, orig = [man[i] for i in keep], [mels[i] for i in keep], [orig[i] for i in keep]
     t0 = time.time()
-    clean = encode_all(asr_state, mels)
-    augmented = encode_all(asr_state, mels, random.Random(C.SEED + 5)) if AUGMENTED_COPY else clean
+    views = os.path.join(C.WORK, "decoder_views.pt")
+    if os.environ.get("DEMO_LLM_VIEWS") == "1" and os.path.exists(views):
+        # decoder.py's views of the same encoder (clean, perturbed): the training utterances need no encoding again;
+        # SpecAugment on the perturbed copy is the one difference from encoding here
+        saved = torch.load(views)["views"]
+        rest = [k for k, i in enumerate(orig) if i not in saved[0]]
+        fresh = encode_all(asr_state, [mels[k] for k in rest])
+        fresh_of = dict(zip(rest, fresh))
+        clean = [fresh_of[k] if k in fresh_of else saved[0][i] for k, i in enumerate(orig)]
+        augmented = [fresh_of[k] if k in fresh_of else saved[-1][i] for k, i in enumerate(orig)]
+    else:
+        clean = encode_all(asr_state, mels)
+        augmented = encode_all(asr_state, mels, random.Random(C.SEED + 5)) if AUGMENTED_COPY else clean
     C.log("llm", f"encoder outputs of {len(mels)} utterances (+ augmented) in {time.time() - t0:.0f} s")
     train = [i for i, m in enumerate(man) if m["split"] == "train"]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
