@@ -4,12 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.omni.CtcUnitDecoder;
 import dev.omnicall.model.omni.OmniModel;
-import dev.omnicall.model.tools.DecodeBenchmark;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.omnicall.model.tools.NativeOps;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -19,29 +16,16 @@ import org.junit.jupiter.api.Test;
  * The point of the pools, as a count (not a timing): libtorch's profiler records the ATen calls of one step, and a
  * pooled step makes as many for 2 sequences as for 7, while the per-sequence path makes more with every sequence.
  */
-class NativeOpsTest {
+public class NativeOpsTest {
     private final OmniModel model = TinyModels.model();
     private final LlamaModel llm = model.llm();
-
-    /** Top-level ATen calls of one run of body (DecodeBenchmark's counting). */
-    private static long topLevelOps(Runnable body) throws Exception {
-        Path trace = Files.createTempFile("ops", ".json");
-        try {
-            JniUtils.startProfile(false, false, false);
-            body.run();
-            JniUtils.stopProfile(trace.toString());
-            return DecodeBenchmark.countOps(Files.readString(trace))[0];
-        } finally {
-            Files.deleteIfExists(trace);
-        }
-    }
 
     /**
      * Top-level aten::index calls of one pooled LLM decode step over the given slots of a pool: 2 per layer when the
      * step gathers the rows' keys and values, 1 per layer when it reads a window (the pick of the rows' attention
      * outputs [W, heads*d], not of a cache), 0 when the rows are consecutive slots.
      */
-    private long llmStepGathers(int poolSlots, int windowFactor, int[] slotOfRow) throws Exception {
+    private long llmStepGathers(int poolSlots, int windowFactor, int[] slotOfRow) {
         SplittableRandom r = new SplittableRandom(5);
         try (KvPool pool = llm.newPool(poolSlots, 64); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -58,21 +42,13 @@ class NativeOpsTest {
             }
             long[] tokens = r.longs(slotOfRow.length, 0, 256).toArray();
             llm.decode(tokens, caches); // warm
-            Path trace = Files.createTempFile("ops", ".json");
-            try {
-                JniUtils.startProfile(false, false, false);
-                llm.decode(tokens, caches);
-                JniUtils.stopProfile(trace.toString());
-                double[] index = DecodeBenchmark.opTimes(Files.readString(trace)).get("aten::index");
-                return index == null ? 0 : (long) index[0];
-            } finally {
-                Files.deleteIfExists(trace);
-            }
+            double[] index = NativeOps.byName(() -> llm.decode(tokens, caches)).get("aten::index");
+            return index == null ? 0 : (long) index[0];
         }
     }
 
     @Test
-    void shouldReadThePoolThroughViewsWhenTheRowsHoldConsecutiveSlotsInAnyOrder() throws Exception {
+    void shouldReadThePoolThroughViewsWhenTheRowsHoldConsecutiveSlotsInAnyOrder() {
         // Given rows in slots 0..3 in order, and the same slots handed over as 2, 0, 3, 1
         // When one pooled decode step runs
         // Then no layer gathers (in order: none at all; out of order: one reordering of the result)
@@ -81,7 +57,7 @@ class NativeOpsTest {
     }
 
     @Test
-    void shouldGatherNoCacheWhenTheRowsHaveSlotsBetweenThemWithinTwiceTheirNumber() throws Exception {
+    void shouldGatherNoCacheWhenTheRowsHaveSlotsBetweenThemWithinTwiceTheirNumber() {
         int layers = model.config().numHiddenLayers();
         // Given rows in slots 0, 1 and 3 of 4 (a parked or ended turn in 2), and 3 and 0 of 8 (two between)
         // When one pooled decode step runs
@@ -95,7 +71,7 @@ class NativeOpsTest {
         assertThat(llmStepGathers(4, 1, new int[] {0, 1, 3})).isEqualTo(2L * layers);
     }
 
-    private long llmStepOps(int b, boolean pooled) throws Exception {
+    private long llmStepOps(int b, boolean pooled) {
         SplittableRandom r = new SplittableRandom(b);
         List<SequenceCache> caches = new ArrayList<>();
         try (KvPool pool = llm.newPool(b, 64); NDScope scope = new NDScope()) {
@@ -115,13 +91,13 @@ class NativeOpsTest {
                 }
             };
             step.run(); // warm
-            return topLevelOps(step);
+            return NativeOps.count(step);
         } finally {
             caches.forEach(SequenceCache::close);
         }
     }
 
-    private long ctcStepOps(int b, boolean pooled) throws Exception {
+    private long ctcStepOps(int b, boolean pooled) {
         CtcUnitDecoder ctc = model.ctc();
         List<CtcUnitDecoder.Stream> streams = new ArrayList<>();
         try (KvPool pool = ctc.newPool(b, 8L * ctc.upsampleFactor()); NDScope scope = new NDScope()) {
@@ -141,33 +117,33 @@ class NativeOpsTest {
                 }
             };
             step.run(); // warm
-            return topLevelOps(step);
+            return NativeOps.count(step);
         } finally {
             streams.forEach(CtcUnitDecoder.Stream::close);
         }
     }
 
     @Test
-    void shouldIssueAsManyNativeOpsPerPooledDecodeStepForSevenSequencesAsForTwo() throws Exception {
+    void shouldIssueAsManyNativeOpsPerPooledDecodeStepForSevenSequencesAsForTwo() {
         // Given the tiny LLM, When one decode step runs for 2 and for 7 sequences, pooled and per sequence
-        long pooled2 = llmStepOps(2, true);
-        long pooled7 = llmStepOps(7, true);
-        long single2 = llmStepOps(2, false);
-        long single7 = llmStepOps(7, false);
+        NativeOps.Growth ops = NativeOps.Growth.of(2, 7, this::llmStepOps);
         // Then the pooled step's count does not move, the per-sequence one grows with every sequence
-        assertThat(pooled7).isEqualTo(pooled2);
-        assertThat(single7 - single2).isGreaterThanOrEqualTo(5L * 2 * 10); // >= 10 ops per layer per sequence
-        assertThat(pooled7).isLessThan(single7);
+        assertFlatWhenShared(ops, 5L * 2 * 10); // >= 10 ops per layer per sequence
     }
 
     @Test
-    void shouldIssueAsManyNativeOpsPerBatchedCtcStepForSevenStreamsAsForTwo() throws Exception {
-        long pooled2 = ctcStepOps(2, true);
-        long pooled7 = ctcStepOps(7, true);
-        long single2 = ctcStepOps(2, false);
-        long single7 = ctcStepOps(7, false);
-        assertThat(pooled7).isEqualTo(pooled2);
-        assertThat(single7 - single2).isGreaterThanOrEqualTo(5L * 2 * 10);
-        assertThat(pooled7).isLessThan(single7);
+    void shouldIssueAsManyNativeOpsPerBatchedCtcStepForSevenStreamsAsForTwo() {
+        assertFlatWhenShared(NativeOps.Growth.of(2, 7, this::ctcStepOps), 5L * 2 * 10);
+    }
+
+    /**
+     * The shared path makes as many calls at the large B as at the small one and fewer than one by one, which adds at
+     * least {@code minAloneGrowth} calls between the two.
+     */
+    public static void assertFlatWhenShared(NativeOps.Growth ops, long minAloneGrowth) {
+        System.out.println(ops);
+        assertThat(ops.sharedLarge()).isEqualTo(ops.sharedSmall());
+        assertThat(ops.aloneLarge() - ops.aloneSmall()).isGreaterThanOrEqualTo(minAloneGrowth);
+        assertThat(ops.sharedLarge()).isLessThan(ops.aloneLarge());
     }
 }

@@ -1,6 +1,5 @@
 package dev.omnicall.worker.engine.omni2;
 
-import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni2.Omni2Model;
@@ -8,7 +7,7 @@ import dev.omnicall.model.omni2.TinyOmni2Writer;
 import dev.omnicall.model.omni2.TtsLanguageModel;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
-import dev.omnicall.model.tools.DecodeBenchmark;
+import dev.omnicall.model.tools.NativeOps;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.TurnInput;
 import java.nio.file.Files;
@@ -101,7 +100,7 @@ public final class Omni2EngineBenchmark {
                         throw new IllegalStateException("the tiny replies ended before step " + (s + 1));
                     }
                     if (ops != null) {
-                        ops[s] = countOps(() -> engine.step(running));
+                        ops[s] = NativeOps.count(() -> engine.step(running));
                     } else {
                         long t0 = System.nanoTime();
                         engine.step(running);
@@ -112,18 +111,6 @@ public final class Omni2EngineBenchmark {
             } finally {
                 sessions.forEach(EngineSession::close);
             }
-        }
-    }
-
-    private static long countOps(Runnable body) throws Exception {
-        Path trace = Files.createTempFile("omni2-ops", ".json");
-        try {
-            JniUtils.startProfile(false, false, false);
-            body.run();
-            JniUtils.stopProfile(trace.toString());
-            return DecodeBenchmark.countOps(Files.readString(trace))[0];
-        } finally {
-            Files.deleteIfExists(trace);
         }
     }
 

@@ -3,9 +3,6 @@ package dev.omnicall.worker.engine.omni2;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.KvPool;
-import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.TinyModels;
-import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.worker.engine.ConversationSnapshot;
@@ -15,10 +12,7 @@ import dev.omnicall.worker.engine.TurnInput;
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * The batched LLaMA-Omni2 engine (pools: one LLM decode for all running sessions, the TTS LM's steps pooled) against
@@ -26,40 +20,9 @@ import org.junit.jupiter.api.TestInstance;
  * its own. Tiny checkpoint, real DJL tensors; turns of different audio (prompt) lengths arrive at different steps,
  * some run on caches of their own because the pool is full, one is cancelled mid-way.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class Omni2BatchedEngineTest {
-    private static final int MAX_NEW = 14;
+class Omni2BatchedEngineTest extends TinyOmni2Fixture {
     /** Audio from the same units is the same computation: the batch may not move a sample by more than this. */
     private static final double AUDIO_TOLERANCE = 1.0 / 32767;
-
-    private Omni2Model model;
-
-    @BeforeAll
-    void load() {
-        model = Omni2Model.load(Omni2TurnEngineTest.tinyDir(), ModelOptions.defaults().withPaddedSeconds(0));
-    }
-
-    @AfterAll
-    void close() {
-        model.close();
-    }
-
-    static short[] pcm(double seconds, long seed) {
-        float[] x = TinyModels.testAudio(seconds, seed);
-        short[] pcm = new short[x.length];
-        for (int i = 0; i < x.length; i++) {
-            pcm[i] = (short) Math.round(x[i] * 32767);
-        }
-        return pcm;
-    }
-
-    private static Omni2TurnEngine.Options options(TtsSchedule schedule) {
-        return options(schedule, TtsSampling.greedy());
-    }
-
-    private static Omni2TurnEngine.Options options(TtsSchedule schedule, TtsSampling sampling) {
-        return new Omni2TurnEngine.Options(schedule, sampling, MAX_NEW);
-    }
 
     /** A turn of the scenario: its input, the engine step it arrives at, its own steps before a cancel (-1: none). */
     record Arrival(TurnInput input, int atStep, int cancelAfter) {
@@ -162,10 +125,6 @@ class Omni2BatchedEngineTest {
             assertThat(diff).as("turn %d's audio", i).isLessThanOrEqualTo(AUDIO_TOLERANCE);
         }
         return batched;
-    }
-
-    private static TurnInput turn(String call, double seconds, long seed) {
-        return new TurnInput(call, pcm(seconds, seed), List.of());
     }
 
     @Test

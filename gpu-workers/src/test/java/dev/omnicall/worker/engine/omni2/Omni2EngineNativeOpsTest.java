@@ -2,59 +2,24 @@ package dev.omnicall.worker.engine.omni2;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.KvPool;
-import dev.omnicall.model.ModelOptions;
-import dev.omnicall.model.omni2.Omni2Model;
-import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
-import dev.omnicall.model.tools.DecodeBenchmark;
+import dev.omnicall.model.NativeOpsTest;
+import dev.omnicall.model.tools.NativeOps;
 import dev.omnicall.worker.engine.TurnInput;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * The point of the Omni2 engine's pools, as a count (not a timing; NativeOpsTest's way): libtorch's profiler records
  * the top-level ATen calls of one step's LLM part, which makes as many for 6 pooled sessions as for 2, while sessions
  * on caches of their own make more with every session.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class Omni2EngineNativeOpsTest {
-    private Omni2Model model;
-
-    @BeforeAll
-    void load() {
-        model = Omni2Model.load(Omni2TurnEngineTest.tinyDir(), ModelOptions.defaults().withPaddedSeconds(0));
-    }
-
-    @AfterAll
-    void close() {
-        model.close();
-    }
-
-    /** Top-level ATen calls of one run of body (DecodeBenchmark's counting). */
-    static long topLevelOps(Runnable body) throws Exception {
-        Path trace = Files.createTempFile("ops", ".json");
-        try {
-            JniUtils.startProfile(false, false, false);
-            body.run();
-            JniUtils.stopProfile(trace.toString());
-            return DecodeBenchmark.countOps(Files.readString(trace))[0];
-        } finally {
-            Files.deleteIfExists(trace);
-        }
-    }
-
+class Omni2EngineNativeOpsTest extends TinyOmni2Fixture {
     /** Ops of the LLM part of a step ({@link Omni2TurnEngine#llmStep}) for b sessions, pooled or on their own caches. */
-    private long llmStepOps(int b, boolean pooled) throws Exception {
-        Omni2TurnEngine.Options options = new Omni2TurnEngine.Options(new TtsSchedule(3, 10, 40), TtsSampling.greedy(),
-                14);
+    private long llmStepOps(int b, boolean pooled) {
+        Omni2TurnEngine.Options options = options(new TtsSchedule(3, 10, 40));
         try (KvPool pool = model.llm().newPool(b, 256)) {
             Omni2TurnEngine engine = new Omni2TurnEngine(model, options,
                     new Omni2TurnEngine.Pools(pooled ? pool : null, null));
@@ -62,12 +27,12 @@ class Omni2EngineNativeOpsTest {
             try {
                 for (int i = 0; i < b; i++) {
                     sessions.add((Omni2Session) engine.start(new TurnInput("c" + i,
-                            Omni2BatchedEngineTest.pcm(0.5 + 0.1 * i, 50 + i), List.of()), null));
+                            pcm(0.5 + 0.1 * i, 50 + i), List.of()), null));
                     sessions.get(i).emit();
                 }
                 assertThat(sessions).allMatch(s -> s.pooled() == pooled);
                 engine.llmStep(sessions); // warm
-                return topLevelOps(() -> engine.llmStep(sessions));
+                return NativeOps.count(() -> engine.llmStep(sessions));
             } finally {
                 sessions.forEach(Omni2Session::close);
             }
@@ -78,9 +43,8 @@ class Omni2EngineNativeOpsTest {
      * Ops of the TTS LM's writes due at one step ({@link dev.omnicall.model.omni2.TtsLanguageModel#writeAll}) for b
      * sessions at their first write (token 3 of R 3, W 10: ten LM steps each), in TTS pool slots or on own caches.
      */
-    private long ttsWriteOps(int b, boolean pooled) throws Exception {
-        Omni2TurnEngine.Options options = new Omni2TurnEngine.Options(new TtsSchedule(3, 10, 40), TtsSampling.greedy(),
-                14);
+    private long ttsWriteOps(int b, boolean pooled) {
+        Omni2TurnEngine.Options options = options(new TtsSchedule(3, 10, 40));
         long ops = 0;
         for (int round = 0; round < 2; round++) { // the first warms up, the second is counted
             try (KvPool pool = model.tts().newPool(b, 128)) {
@@ -91,7 +55,7 @@ class Omni2EngineNativeOpsTest {
                     List<dev.omnicall.model.omni2.TtsStream> writers = new ArrayList<>();
                     for (int i = 0; i < b; i++) {
                         Omni2Session s = (Omni2Session) engine.start(new TurnInput("c" + i,
-                                Omni2BatchedEngineTest.pcm(0.5 + 0.1 * i, 70 + i), List.of()), null);
+                                pcm(0.5 + 0.1 * i, 70 + i), List.of()), null);
                         sessions.add(s);
                         s.step();
                         s.step();
@@ -99,7 +63,7 @@ class Omni2EngineNativeOpsTest {
                         assertThat(s.tts().pooled()).isEqualTo(pooled);
                         writers.add(s.tts());
                     }
-                    ops = topLevelOps(() -> model.tts().writeAll(writers));
+                    ops = NativeOps.count(() -> model.tts().writeAll(writers));
                 } finally {
                     sessions.forEach(Omni2Session::close);
                 }
@@ -109,33 +73,19 @@ class Omni2EngineNativeOpsTest {
     }
 
     @Test
-    void shouldIssueAsManyNativeOpsForTheTtsWritesOfSixPooledSessionsAsForTwo() throws Exception {
+    void shouldIssueAsManyNativeOpsForTheTtsWritesOfSixPooledSessionsAsForTwo() {
         // Given the tiny Omni2 checkpoint, When the first writes of 2 and of 6 sessions run in one step
-        long pooled2 = ttsWriteOps(2, true);
-        long pooled6 = ttsWriteOps(6, true);
-        long own2 = ttsWriteOps(2, false);
-        long own6 = ttsWriteOps(6, false);
-        System.out.printf("TTS writes of a step (10 LM steps each): pooled %d / %d ops (B 2 / 6), own caches %d / %d%n",
-                pooled2, pooled6, own2, own6);
+        NativeOps.Growth ops = NativeOps.Growth.of(2, 6, this::ttsWriteOps);
         // Then the pooled count does not move, while streams on their own caches run their LM steps one by one
-        assertThat(pooled6).isEqualTo(pooled2);
-        assertThat(own6 - own2).isGreaterThanOrEqualTo(4L * 10 * 10); // >= 10 ops per LM step per stream
-        assertThat(pooled6).isLessThan(own6);
+        NativeOpsTest.assertFlatWhenShared(ops, 4L * 10 * 10); // >= 10 ops per LM step per stream
     }
 
     @Test
-    void shouldIssueAsManyNativeOpsForTheLlmOfSixPooledSessionsAsForTwo() throws Exception {
+    void shouldIssueAsManyNativeOpsForTheLlmOfSixPooledSessionsAsForTwo() {
         // Given the tiny Omni2 checkpoint, When one step's LLM part runs for 2 and for 6 sessions
-        long pooled2 = llmStepOps(2, true);
-        long pooled6 = llmStepOps(6, true);
-        long own2 = llmStepOps(2, false);
-        long own6 = llmStepOps(6, false);
-        System.out.printf("LLM part of a step: pooled %d / %d ops (B 2 / 6), own caches %d / %d%n", pooled2, pooled6,
-                own2, own6);
+        NativeOps.Growth ops = NativeOps.Growth.of(2, 6, this::llmStepOps);
         // Then the pooled count does not move, while sessions on their own caches attend one by one
         int layers = model.config().numHiddenLayers();
-        assertThat(pooled6).isEqualTo(pooled2);
-        assertThat(own6 - own2).isGreaterThanOrEqualTo(4L * layers * 5); // >= 5 ops per layer per session
-        assertThat(pooled6).isLessThan(own6);
+        NativeOpsTest.assertFlatWhenShared(ops, 4L * layers * 5); // >= 5 ops per layer per session
     }
 }
