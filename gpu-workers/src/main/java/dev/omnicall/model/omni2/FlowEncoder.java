@@ -141,6 +141,30 @@ public final class FlowEncoder {
         private NDArray heads(NDArray x, long rows) {
             return x.reshape(rows, heads, headDim).transpose(1, 0, 2);
         }
+
+        /** The same over a batch: x [B, T, dim], positions [2T−1, dim], mask [B, 1, T, T] additive. */
+        NDArray forwardAll(NDArray x, NDArray positions, NDArray mask) {
+            long b = x.getShape().get(0);
+            long t = x.getShape().get(1);
+            // self-attention with relative positions, pre-LN, residual
+            NDArray h = Ops.layerNorm(x, normMhaWeight, normMhaBias, LAYER_LN_EPS);
+            NDArray q = batchHeads(Ops.linear(h, wq, bq), b, t);
+            NDArray k = batchHeads(Ops.linear(h, wk, bk), b, t);
+            NDArray v = batchHeads(Ops.linear(h, wv, bv), b, t);
+            NDArray p = heads(Ops.linear(positions, wPos, null), 2 * t - 1); // [H, 2T-1, d], shared by the rows
+            NDArray ac = q.add(posBiasU).matMul(k.transpose(0, 1, 3, 2)); // [B, H, T, T]
+            NDArray bd = relShiftAll(q.add(posBiasV).matMul(p.transpose(0, 2, 1))); // [B, H, T, T]
+            NDArray scores = ac.add(bd).div((float) Math.sqrt(headDim)).add(mask);
+            NDArray attended = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * headDim);
+            x = x.add(Ops.linear(attended, wo, bo));
+            // feed-forward, pre-LN, residual
+            h = Ops.layerNorm(x, normFfWeight, normFfBias, LAYER_LN_EPS);
+            return x.add(Ops.linear(Ops.silu(Ops.linear(h, w1, b1)), w2, b2));
+        }
+
+        private NDArray batchHeads(NDArray x, long b, long rows) {
+            return x.reshape(b, rows, heads, headDim).transpose(0, 2, 1, 3);
+        }
     }
 
     public FlowEncoder(TensorSource src, NDManager m, FlowEncoderConfig c) {
@@ -220,6 +244,95 @@ public final class FlowEncoder {
         return Ops.linear(x, proj, projBias).transpose();
     }
 
+    /**
+     * Windows of several replies in one padded forward: {@code windows[i]} sits at {@code firstTokens[i]}.. of its
+     * reply, as {@link #forward(NDManager, long[], long)} → mu [B, melBins, upStride·max N], row i's first
+     * upStride·N_i frames equal to that row alone (within float rounding) and the rest padding. Rows are padded on the
+     * right; what keeps a row from seeing its padding: the pre-lookahead's input is zeroed there (alone it sees zeros
+     * after the last token), every other convolution is causal, and attention masks the padded keys.
+     */
+    public NDArray forwardAll(NDManager scope, List<long[]> windows, long[] firstTokens) {
+        int b = windows.size();
+        int n = windows.stream().mapToInt(w -> w.length).max().orElseThrow();
+        long[] tokens = new long[b * n]; // padding: token 0
+        float[] valid = new float[b * n];
+        for (int i = 0; i < b; i++) {
+            long[] w = windows.get(i);
+            for (int j = 0; j < w.length; j++) {
+                if (w[j] < 0 || w[j] >= config.vocabSize()) {
+                    throw new IllegalArgumentException("speech token " + w[j] + " outside 0.." + (config.vocabSize() - 1));
+                }
+                tokens[i * n + j] = w[j];
+                valid[i * n + j] = 1f;
+            }
+        }
+        // embed, Linear + LayerNorm, × √dim; the padding zeroed for the look-ahead
+        NDArray x = embed.forward(Ops.embedding(scope.create(tokens, new Shape(b, n)), inputEmbedding));
+        x = x.mul(scope.create(valid, new Shape(b, n, 1)));
+        // pre-lookahead over the next tokens, + residual
+        x = lookaheadAll(x);
+        // conformer layers in token-rate chunks, padded keys masked
+        int[] lengths = windows.stream().mapToInt(w -> w.length).toArray();
+        NDArray positions = relativePositions(scope, n, config.dim());
+        NDArray mask = paddedChunkMask(scope, n, config.chunkTokens(), firstTokens, lengths, 1);
+        for (ConformerLayer layer : encoders) {
+            x = layer.forwardAll(x, positions, mask);
+        }
+        // ×2 up to the mel rate (causal), embed again, conformer layers in mel-rate chunks
+        int s = config.upStride();
+        x = upsampleAll(x);
+        x = upEmbed.forward(x);
+        long frames = (long) n * s;
+        positions = relativePositions(scope, frames, config.dim());
+        mask = paddedChunkMask(scope, frames, (long) config.chunkTokens() * s, firstTokens, lengths, s);
+        for (ConformerLayer layer : upEncoders) {
+            x = layer.forwardAll(x, positions, mask);
+        }
+        // after_norm, project to the mel bins
+        x = Ops.layerNorm(x, afterNormWeight, afterNormBias, EMBED_LN_EPS);
+        return Ops.linear(x, proj, projBias).transpose(0, 2, 1);
+    }
+
+    /** x [B, N, dim]: {@link #lookahead} over a batch. */
+    private NDArray lookaheadAll(NDArray x) {
+        NDArray c = x.transpose(0, 2, 1); // [B, dim, N]
+        NDArray y = Ops.conv1d(padTime(c, 0, config.lookahead()), lookaheadConv1, lookaheadConv1Bias, 1, 0, 1);
+        y = Ops.leakyRelu(y, LOOKAHEAD_SLOPE);
+        y = Ops.conv1d(padTime(y, 2, 0), lookaheadConv2, lookaheadConv2Bias, 1, 0, 1);
+        return y.transpose(0, 2, 1).add(x);
+    }
+
+    /** x [B, N, dim] → [B, stride·N, dim]: {@link #upsample} over a batch. */
+    private NDArray upsampleAll(NDArray x) {
+        long b = x.getShape().get(0);
+        long n = x.getShape().get(1);
+        long d = x.getShape().get(2);
+        int s = config.upStride();
+        NDArray c = x.transpose(0, 2, 1).reshape(b, d, n, 1).tile(new long[] {1, 1, 1, s}).reshape(b, d, n * s);
+        return Ops.conv1d(padTime(c, 2 * s, 0), upConv, upConvBias, 1, 0, 1).transpose(0, 2, 1);
+    }
+
+    /**
+     * [B, 1, T, T] additive: row i's {@link #chunkMask} for rows at {@code scale·firstTokens[i]}.., and its keys from
+     * {@code scale·lengths[i]} on (its padding) masked too.
+     */
+    static NDArray paddedChunkMask(NDManager m, long t, long chunk, long[] firstTokens, int[] lengths, int scale) {
+        int b = lengths.length;
+        float[] mask = new float[(int) (b * t * t)];
+        for (int r = 0; r < b; r++) {
+            long first = firstTokens[r] * scale;
+            long valid = (long) lengths[r] * scale;
+            int base = (int) (r * t * t);
+            for (int i = 0; i < t; i++) {
+                long end = chunk > 0 ? Math.min(valid, ((first + i) / chunk + 1) * chunk - first) : valid;
+                for (long j = end; j < t; j++) {
+                    mask[(int) (base + i * t + j)] = Float.NEGATIVE_INFINITY;
+                }
+            }
+        }
+        return m.create(mask, new Shape(b, 1, t, t));
+    }
+
     /** x [N, dim]: right-pad lookahead, conv, leaky ReLU 0.01, left-pad 2, conv k3, + x. */
     private NDArray lookahead(NDArray x) {
         NDArray c = x.transpose().expandDims(0); // [1, dim, N]
@@ -238,15 +351,16 @@ public final class FlowEncoder {
         return Ops.conv1d(padTime(c, 2 * s, 0), upConv, upConvBias, 1, 0, 1).squeeze(0).transpose();
     }
 
-    /** Zeros on the time axis of [1, C, T]. */
+    /** Zeros on the time axis of [B, C, T]. */
     private static NDArray padTime(NDArray x, long left, long right) {
+        long b = x.getShape().get(0);
         long c = x.getShape().get(1);
         NDArray out = x;
         if (left > 0) {
-            out = x.getManager().zeros(new Shape(1, c, left), x.getDataType(), x.getDevice()).concat(out, 2);
+            out = x.getManager().zeros(new Shape(b, c, left), x.getDataType(), x.getDevice()).concat(out, 2);
         }
         if (right > 0) {
-            out = out.concat(x.getManager().zeros(new Shape(1, c, right), x.getDataType(), x.getDevice()), 2);
+            out = out.concat(x.getManager().zeros(new Shape(b, c, right), x.getDataType(), x.getDevice()), 2);
         }
         return out;
     }
@@ -286,6 +400,17 @@ public final class FlowEncoder {
         NDArray padded = x.getManager().zeros(new Shape(h, t, 1), x.getDataType(), x.getDevice()).concat(x, 2);
         return padded.reshape(h, w + 1, t).get(new NDIndex(":, 1:")).reshape(h, t, w)
                 .get(new NDIndex(":, :, :{}", t));
+    }
+
+    /** {@link #relShift} over a batch: [B, H, T, 2T−1] → [B, H, T, T]. */
+    static NDArray relShiftAll(NDArray x) {
+        long b = x.getShape().get(0);
+        long h = x.getShape().get(1);
+        long t = x.getShape().get(2);
+        long w = x.getShape().get(3);
+        NDArray padded = x.getManager().zeros(new Shape(b, h, t, 1), x.getDataType(), x.getDevice()).concat(x, 3);
+        return padded.reshape(b, h, w + 1, t).get(new NDIndex(":, :, 1:")).reshape(b, h, t, w)
+                .get(new NDIndex(":, :, :, :{}", t));
     }
 
     /** Additive [T, T] mask: query i sees keys j < (i / chunk + 1)·chunk (chunk 0: everything). */

@@ -291,12 +291,19 @@ public final class FlowEstimator {
      * from attention), exact when {@code firstFrame} is 0.
      */
     public NDArray forward(NDArray x, float t, long firstFrame) {
-        long frames = x.getShape().get(2);
+        return forwardMasked(x, t, chunkBias(x.getManager(), x.getShape().get(2), config.chunkFrames(), firstFrame));
+    }
+
+    /**
+     * Rows of different windows in one batch: x [B, inChannels, T] right-padded, mask [B, 1, T, T] from
+     * {@link #paddedChunkBias}. Every convolution here is causal and layer norms work per frame, so a row's padding
+     * reaches its real frames only through attention, which the mask closes.
+     */
+    public NDArray forwardMasked(NDArray x, float t, NDArray mask) {
         NDManager m = x.getManager();
         // time: sinusoid ×1000, Linear, SiLU, Linear
         NDArray time = Ops.linear(Ops.silu(Ops.linear(timeSinusoid(m, t, config.inChannels()), time1, time1Bias)),
                 time2, time2Bias);
-        NDArray mask = chunkBias(m, frames, config.chunkFrames(), firstFrame);
         // down stage, keeping the skip
         NDArray[] d = down.forward(x, time, mask);
         NDArray skip = d[0];
@@ -341,6 +348,27 @@ public final class FlowEstimator {
     /** Additive [T, T]: 0 where key j < (i / chunk + 1)·chunk, −1e10 elsewhere (chunk 0: all 0). */
     static NDArray chunkBias(NDManager m, long t, long chunk) {
         return chunkBias(m, t, chunk, 0);
+    }
+
+    /**
+     * [B, 1, T, T]: row r's {@link #chunkBias} for frames at {@code firsts[r]}.., with its keys from {@code
+     * lengths[r]} on (its padding) masked too; rows repeat with period {@code firsts.length} (the CFG pair's halves).
+     */
+    public NDArray paddedChunkBias(NDManager m, long t, long[] firsts, int[] lengths, int rows) {
+        long chunk = config.chunkFrames();
+        float[] mask = new float[(int) (rows * t * t)];
+        for (int r = 0; r < rows; r++) {
+            long first = firsts[r % firsts.length];
+            int valid = lengths[r % lengths.length];
+            int base = (int) (r * t * t);
+            for (int i = 0; i < t; i++) {
+                long end = chunk > 0 ? Math.min(valid, ((first + i) / chunk + 1) * chunk - first) : valid;
+                for (long j = end; j < t; j++) {
+                    mask[(int) (base + i * t + j)] = MASK_BIAS;
+                }
+            }
+        }
+        return m.create(mask, new Shape(rows, 1, t, t));
     }
 
     /** The same for rows at {@code first}.. of the reply, chunks counted from the reply's start. */

@@ -2,6 +2,7 @@ package dev.omnicall.model.omni2;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.Ops;
@@ -9,6 +10,7 @@ import dev.omnicall.model.io.CheckpointException;
 import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.TensorSource;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Units → mel, CosyVoice2's {@code CausalMaskedDiffWithXvec.inference} without a prompt: mu from the
@@ -96,6 +98,33 @@ public final class FlowMatching {
         return Ops.linear(normalised, spkAffine, spkAffineBias).reshape(-1);
     }
 
+    /** Several replies' x-vectors [B][D] → spk [B, 80], each row as {@link #speaker}. */
+    public NDArray speakers(NDManager scope, List<float[]> xvectors) {
+        int d = xvectors.get(0).length;
+        float[] all = new float[xvectors.size() * d];
+        for (int i = 0; i < xvectors.size(); i++) {
+            System.arraycopy(xvectors.get(i), 0, all, i * d, d);
+        }
+        NDArray v = scope.create(all, new Shape(xvectors.size(), d));
+        NDArray normalised = v.div(v.norm(new int[] {1}, true).maximum(1e-12f));
+        return Ops.linear(normalised, spkAffine, spkAffineBias);
+    }
+
+    /** Row r: the fixed noise for frames [firsts[r], firsts[r] + lengths[r]), zeros after it: [B, 80, frames]. */
+    public NDArray noiseAll(NDManager scope, long[] firsts, int[] lengths, int frames) {
+        int mel = encoder.config().melBins();
+        float[] z = new float[firsts.length * mel * frames];
+        for (int r = 0; r < firsts.length; r++) {
+            for (int b = 0; b < mel; b++) {
+                int base = (r * mel + b) * frames;
+                for (int t = 0; t < lengths[r]; t++) {
+                    z[base + t] = (float) SourcePins.gaussian(noiseSeed, b, firsts[r] + t);
+                }
+            }
+        }
+        return scope.create(z, new Shape(firsts.length, mel, frames));
+    }
+
     /** The fixed noise for frames [first, first + n): [80, n]. */
     public NDArray noise(NDManager scope, long first, long n) {
         int mel = encoder.config().melBins();
@@ -136,6 +165,40 @@ public final class FlowMatching {
                     .concat(x.concat(unconditionedRest, 0).expandDims(0), 0);
             NDArray v = estimator.forward(in, t, firstFrame);
             NDArray guided = v.get(0).mul((float) (1 + cfgRate)).sub(v.get(1).mul((float) cfgRate));
+            x = x.add(guided.mul(dt));
+            t = t + dt;
+            if (step < steps) {
+                dt = grid[step + 1] - t;
+            }
+        }
+        return x;
+    }
+
+    /**
+     * {@link #solve} for several windows in one batch per Euler step: mu [B, 80, T] and noise [B, 80, T] right-padded
+     * (row r's frames are the first {@code lengths[r]}, at {@code firstFrames[r]}.. of its reply), spk [B, 80] →
+     * mel [B, 80, T], row r's first lengths[r] frames equal to its window alone (within float rounding). Each step is
+     * one estimator batch of 2B rows: the B conditioned rows, then the B unconditioned ones.
+     */
+    public NDArray solveAll(NDArray mu, NDArray spk, NDArray noise, long[] firstFrames, int[] lengths) {
+        long b = mu.getShape().get(0);
+        long mel = mu.getShape().get(1);
+        long frames = mu.getShape().get(2);
+        NDManager m = mu.getManager();
+        // conditioned rows: mu, spk repeated over time, cond zeros; the unconditioned rows zeros them all
+        NDArray spkFrames = spk.reshape(b, mel, 1).tile(new long[] {1, 1, frames});
+        NDArray conditionedRest = mu.concat(spkFrames, 1).concat(m.zeros(new Shape(b, mel, frames)), 1);
+        NDArray unconditionedRest = m.zeros(new Shape(b, 3 * mel, frames));
+        NDArray mask = estimator.paddedChunkBias(m, frames, firstFrames, lengths, (int) (2 * b));
+        float[] grid = timeGrid(steps);
+        NDArray x = noise;
+        float t = grid[0];
+        float dt = grid[1] - grid[0];
+        for (int step = 1; step <= steps; step++) {
+            NDArray in = x.concat(conditionedRest, 1).concat(x.concat(unconditionedRest, 1), 0);
+            NDArray v = estimator.forwardMasked(in, t, mask);
+            NDArray guided = v.get(new NDIndex(":{}", b)).mul((float) (1 + cfgRate))
+                    .sub(v.get(new NDIndex("{}:", b)).mul((float) cfgRate));
             x = x.add(guided.mul(dt));
             t = t + dt;
             if (step < steps) {

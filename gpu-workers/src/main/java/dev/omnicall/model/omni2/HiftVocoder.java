@@ -103,6 +103,20 @@ public final class HiftVocoder implements AutoCloseable {
             }
             return x;
         }
+
+        /** The same over a right-padded batch: every convolution's input zeroed past its row ({@code mask}). */
+        NDArray forwardMasked(NDArray x, NDArray mask) {
+            x = x.mul(mask);
+            for (int j = 0; j < dilations.size(); j++) {
+                int d = dilations.get(j);
+                NDArray xt = snake(x, alpha1.get(j), inverseAlpha1.get(j)); // snake(0) = 0: still zero past the row
+                xt = Ops.conv1d(xt, convs1.get(j), convs1Bias.get(j), 1, (kernel * d - d) / 2, d);
+                xt = snake(xt.mul(mask), alpha2.get(j), inverseAlpha2.get(j));
+                xt = Ops.conv1d(xt, convs2.get(j), convs2Bias.get(j), 1, (kernel - 1) / 2, 1);
+                x = xt.add(x).mul(mask);
+            }
+            return x;
+        }
     }
 
     /** The stages of one synthesis, for dumps and checks: f0 [T] in Hz, source [480T], audio [480T]. */
@@ -307,8 +321,167 @@ public final class HiftVocoder implements AutoCloseable {
         return stft.inverse(magnitude, phase).clip(-config.audioLimit(), config.audioLimit());
     }
 
+    /*
+     * Several replies' calls in one padded batch (StreamingHift.pushAll). Rows are padded on the right; the
+     * convolutions here are not causal, so every one's input is zeroed past its row's length at that rate (alone
+     * it sees zero padding there), the STFT reflects each row at its own end and the iSTFT divides each row by
+     * its own envelope.
+     */
+
+    /** [B, 1, L] with 1 in row r's first lengths[r] positions. */
+    private static NDArray lengthMask(NDManager m, int[] lengths, int width) {
+        float[] mask = new float[lengths.length * width];
+        for (int r = 0; r < lengths.length; r++) {
+            java.util.Arrays.fill(mask, r * width, r * width + lengths[r], 1f);
+        }
+        return m.create(mask, new Shape(lengths.length, 1, width));
+    }
+
+    /** Rows of [melBins, T_r] row-major → [B, melBins, max T], zeros after each row. */
+    private NDArray paddedMels(NDManager m, List<float[]> mels, int[] frames, int width) {
+        int bins = config.melBins();
+        float[] all = new float[mels.size() * bins * width];
+        for (int r = 0; r < mels.size(); r++) {
+            for (int bin = 0; bin < bins; bin++) {
+                System.arraycopy(mels.get(r), bin * frames[r], all, (r * bins + bin) * width, frames[r]);
+            }
+        }
+        return m.create(all, new Shape(mels.size(), bins, width));
+    }
+
+    /** {@link #predictF0} for rows of different lengths: mels [melBins, T_r] → f0 [B, max T], row r's first T_r. */
+    public NDArray predictF0All(NDManager scope, List<float[]> mels, int[] frames) {
+        int width = java.util.Arrays.stream(frames).max().orElseThrow();
+        NDArray mask = lengthMask(scope, frames, width);
+        NDArray x = paddedMels(scope, mels, frames, width);
+        for (int i = 0; i < condnet.size(); i++) {
+            x = elu(Ops.conv1d(x, condnet.get(i), condnetBias.get(i), 1, 1, 1)).mul(mask);
+        }
+        return Ops.linear(x.transpose(0, 2, 1), classifier, classifierBias).squeeze(2).abs();
+    }
+
+    /**
+     * {@link #source(NDArray, long, double[])} for pieces of different lengths: f0 of piece p (frames), its first
+     * sample and its harmonics' start phases in turns (not advanced here: the caller carries them) → each piece's
+     * source [480·frames], from one batch.
+     */
+    public float[][] sourceAll(NDManager scope, List<float[]> f0s, long[] firstSamples, List<double[]> startTurns) {
+        int b = f0s.size();
+        int perFrame = config.samplesPerFrame();
+        int sines = config.harmonics() + 1;
+        int width = f0s.stream().mapToInt(f -> f.length).max().orElseThrow();
+        int length = width * perFrame;
+        float[] f0 = new float[b * width];
+        float[] start = new float[b * sines];
+        float[] noise = new float[b * sines * length];
+        for (int p = 0; p < b; p++) {
+            float[] piece = f0s.get(p);
+            System.arraycopy(piece, 0, f0, p * width, piece.length);
+            for (int h = 0; h < sines; h++) {
+                start[p * sines + h] = (float) startTurns.get(p)[h];
+            }
+            int own = piece.length * perFrame;
+            float[] z = pins.noise(sines, firstSamples[p], own);
+            for (int h = 0; h < sines; h++) {
+                System.arraycopy(z, h * own, noise, (p * sines + h) * length, own);
+            }
+        }
+        // nearest upsampling: every frame's f0 held for its 480 samples (= upsampleIndex within the flow's cap)
+        NDArray f0Samples = scope.create(f0, new Shape(b, width, 1)).tile(new long[] {1, 1, perFrame})
+                .reshape(b, 1, length);
+        // per-sample phase increment of each harmonic, accumulated from each piece's start phase, wrapped
+        NDArray increments = f0Samples.mul(harmonicNumbers).div(config.sampleRate()); // [B, sines, L]
+        NDArray turns = increments.cumSum(2).add(scope.create(start, new Shape(b, sines, 1)));
+        NDArray theta = turns.mod(1f).mul((float) (2 * Math.PI));
+        NDArray sineWaves = theta.add(phases).sin().mul(config.sineAmp());
+        NDArray voiced = f0Samples.gt(config.voicedThreshold()).toType(DataType.FLOAT32, false);
+        NDArray noiseAmp = voiced.mul(config.noiseStd()).add(voiced.neg().add(1f).mul(config.sineAmp()).div(3f));
+        NDArray excitation = sineWaves.mul(voiced).add(noiseAmp.mul(scope.create(noise, new Shape(b, sines, length))));
+        float[] all = Ops.linear(excitation.transpose(0, 2, 1), sourceLinear, sourceLinearBias).tanh().toFloatArray();
+        float[][] out = new float[b][];
+        for (int p = 0; p < b; p++) {
+            out[p] = java.util.Arrays.copyOfRange(all, p * length, p * length + f0s.get(p).length * perFrame);
+        }
+        return out;
+    }
+
+    /** {@link #decode} for rows of different lengths: mels [melBins, T_r], sources [480·T_r] → audio [480·T_r]. */
+    public float[][] decodeAll(NDManager scope, List<float[]> mels, List<float[]> sources, int[] frames) {
+        int b = frames.length;
+        int perFrame = config.samplesPerFrame();
+        int width = java.util.Arrays.stream(frames).max().orElseThrow();
+        float[] source = new float[b * width * perFrame];
+        int[] samples = new int[b];
+        for (int r = 0; r < b; r++) {
+            samples[r] = frames[r] * perFrame;
+            if (sources.get(r).length != samples[r]) {
+                throw new IllegalArgumentException("source of " + sources.get(r).length + " samples for " + frames[r]
+                        + " mel frames (" + perFrame + " per frame expected)");
+            }
+            System.arraycopy(sources.get(r), 0, source, r * width * perFrame, samples[r]);
+        }
+        // the sources' STFTs, each reflected at its own end
+        int[] stftFrames = new int[b];
+        for (int r = 0; r < b; r++) {
+            stftFrames[r] = (int) stft.frames(samples[r]);
+        }
+        NDArray sourceSpectrum = stft.forwardAll(scope.create(source, new Shape(b, (long) width * perFrame)), samples);
+        int[] lengths = frames.clone();
+        NDArray x = Ops.conv1d(paddedMels(scope, mels, frames, width), convPre, convPreBias, 1, 3, 1);
+        int stages = ups.size();
+        int kernels = config.resblockKernels().size();
+        int rowWidth = width;
+        for (int i = 0; i < stages; i++) {
+            // leaky ReLU, transposed-conv upsampling, on inputs zeroed past each row
+            int u = config.upsampleRates().get(i);
+            int k = config.upsampleKernels().get(i);
+            x = x.mul(lengthMask(scope, lengths, rowWidth));
+            x = Ops.convTranspose1d(Ops.leakyRelu(x, config.lreluSlope()), ups.get(i), upsBias.get(i), u, (k - u) / 2);
+            rowWidth *= u;
+            for (int r = 0; r < b; r++) {
+                lengths[r] *= u;
+            }
+            if (i == stages - 1) {
+                // reflect-pad one frame on the left: 120T → 120T + 1, the STFT's frame count
+                x = x.get(new NDIndex(":, :, 1:2")).concat(x, 2);
+                rowWidth += 1;
+                for (int r = 0; r < b; r++) {
+                    lengths[r] += 1;
+                }
+            }
+            NDArray mask = lengthMask(scope, lengths, rowWidth);
+            // add the source at this stage's rate
+            int rate = config.sourceDownRate(i);
+            NDArray s = Ops.conv1d(sourceSpectrum, sourceDowns.get(i), sourceDownsBias.get(i), rate,
+                    rate == 1 ? 0 : rate / 2, 1);
+            x = x.add(sourceResblocks.get(i).forwardMasked(s, mask));
+            // mean of the multi-receptive-field resblocks
+            NDArray sum = null;
+            for (int j = 0; j < kernels; j++) {
+                NDArray y = resblocks.get(i * kernels + j).forwardMasked(x, mask);
+                sum = sum == null ? y : sum.add(y);
+            }
+            x = sum.div(kernels);
+        }
+        // leaky ReLU 0.01, conv_post: log-magnitude and phase of the 16-point STFT, none past each row's frames
+        NDArray frameMask = lengthMask(scope, lengths, rowWidth);
+        x = Ops.conv1d(Ops.leakyRelu(x.mul(frameMask), POST_LRELU_SLOPE), convPost, convPostBias, 1, 3, 1);
+        int bins = stft.bins();
+        NDArray magnitude = x.get(new NDIndex(":, :{}", bins)).exp().minimum(MAX_MAGNITUDE).mul(frameMask);
+        NDArray phase = x.get(new NDIndex(":, {}:", bins)).sin();
+        // inverse STFT, clamp
+        float[] all = stft.inverseAll(magnitude, phase, lengths).clip(-config.audioLimit(), config.audioLimit())
+                .toFloatArray();
+        float[][] out = new float[b][];
+        int outWidth = (rowWidth - 1) * stft.hop();
+        for (int r = 0; r < b; r++) {
+            out[r] = java.util.Arrays.copyOfRange(all, r * outWidth, r * outWidth + samples[r]);
+        }
+        return out;
+    }
+
     /** phaseTurns[h] += (h + 1)·Σ_samples f0/sr, mod 1, in double (f0 held for each frame's samples). */
-    private void advance(double[] phaseTurns, float[] f0, int perFrame) {
+    void advance(double[] phaseTurns, float[] f0, int perFrame) {
         long[] index = upsampleIndex(f0.length, perFrame);
         double sum = 0;
         for (long frame : index) {

@@ -1,6 +1,8 @@
 package dev.omnicall.model.omni2;
 
 import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Units → 24 kHz audio for one reply, streamed: {@link StreamingFlow} then {@link StreamingHift}. Push
@@ -38,6 +40,52 @@ public final class SpeechStream {
     public float[] finish() {
         float[] mel = flow.finish();
         return hift.finish(mel, mel.length / flow.melBins());
+    }
+
+    /** What one reply's step gave: the audio of its push and of its finish (empty where it had none). */
+    public record StepAudio(float[] pushed, float[] finished) {
+    }
+
+    /**
+     * Several replies' steps at once (streams of the same decoder): reply i pushes {@code units.get(i)} (none when
+     * empty) and then finishes when {@code finish[i]}, as {@link #push} then {@link #finish} on that stream alone
+     * would, with the same audio within float rounding. The flow runs once over all pushes and once over all
+     * finishes (one padded encoder forward, one estimator batch per Euler step), HiFT likewise, whatever the number
+     * of replies; each stream keeps its own state (units, emitted tokens, HiFT history, source phase, held tail).
+     */
+    public static List<StepAudio> stepAll(List<SpeechStream> streams, List<long[]> units, boolean[] finish) {
+        List<StreamingFlow> pushFlows = new ArrayList<>();
+        List<StreamingHift> pushHifts = new ArrayList<>();
+        List<long[]> pushUnits = new ArrayList<>();
+        List<StreamingFlow> finishFlows = new ArrayList<>();
+        List<StreamingHift> finishHifts = new ArrayList<>();
+        for (int i = 0; i < streams.size(); i++) {
+            SpeechStream s = streams.get(i);
+            if (units.get(i).length > 0) {
+                pushFlows.add(s.flow);
+                pushHifts.add(s.hift);
+                pushUnits.add(units.get(i));
+            }
+            if (finish[i]) {
+                finishFlows.add(s.flow);
+                finishHifts.add(s.hift);
+            }
+        }
+        // mel: the pushes, then the finishes (a stream's flow finishes after its push, as alone)
+        List<float[]> pushMels = pushFlows.isEmpty() ? List.of() : StreamingFlow.pushAll(pushFlows, pushUnits);
+        List<float[]> finishMels = finishFlows.isEmpty() ? List.of() : StreamingFlow.finishAll(finishFlows);
+        // audio: the pushes, then the finishes
+        List<float[]> pushed = pushHifts.isEmpty() ? List.of() : StreamingHift.pushAll(pushHifts, pushMels);
+        List<float[]> finished = finishHifts.isEmpty() ? List.of() : StreamingHift.finishAll(finishHifts, finishMels);
+        List<StepAudio> out = new ArrayList<>(streams.size());
+        int p = 0;
+        int f = 0;
+        for (int i = 0; i < streams.size(); i++) {
+            float[] a = units.get(i).length > 0 ? pushed.get(p++) : new float[0];
+            float[] b = finish[i] ? finished.get(f++) : new float[0];
+            out.add(new StepAudio(a, b));
+        }
+        return out;
     }
 
     /**

@@ -54,6 +54,10 @@ final class Stft {
         synthesis = manager.create(s, new Shape(2L * bins, nFft));
     }
 
+    int hop() {
+        return hop;
+    }
+
     int bins() {
         return bins;
     }
@@ -128,5 +132,99 @@ final class Stft {
         }
         NDArray env = m.create(envelope).toDevice(framed.getDevice(), false);
         return sum.reshape(total).get(new NDIndex("{}:{}", pad, pad + length)).div(env);
+    }
+
+    /**
+     * {@link #forward} for rows of different lengths: x [B, L] right-padded, row r's first {@code lengths[r]} samples
+     * its signal → [B, 2·bins, 1 + L/hop], row r's first 1 + lengths[r]/hop frames as alone, the rest zeros. Each
+     * row's reflect padding is its own (one gather with indices made here), so the padding never enters a real frame.
+     */
+    NDArray forwardAll(NDArray x, int[] lengths) {
+        int b = lengths.length;
+        long width = x.getShape().get(1);
+        int pad = nFft / 2;
+        int r = nFft / hop;
+        long frames = frames(width);
+        int padded = (int) ((frames - 1 + r) * hop);
+        long[] index = new long[b * padded];
+        float[] valid = new float[(int) (b * frames)];
+        for (int row = 0; row < b; row++) {
+            int length = lengths[row];
+            if (length <= pad) {
+                throw new IllegalArgumentException("STFT input of " + length + " samples is too short for reflect "
+                        + "padding of " + pad);
+            }
+            int own = length + 2 * pad; // this row's centred signal: reflect | x | reflect
+            for (int k = 0; k < padded; k++) {
+                int at = k - pad;
+                long source = k >= own ? 0 : at < 0 ? -at : at >= length ? 2L * (length - 1) - at : at;
+                index[row * padded + k] = row * width + source;
+            }
+            for (long f = 0; f < frames(length); f++) {
+                valid[(int) (row * frames + f)] = 1f;
+            }
+        }
+        NDManager m = x.getManager();
+        NDArray centred = x.reshape(-1).get(new NDIndex("{}", m.create(index))).reshape(b, frames - 1 + r, hop);
+        NDList parts = new NDList(r);
+        for (int j = 0; j < r; j++) {
+            parts.add(centred.get(new NDIndex(":, {}:{}", j, j + frames)));
+        }
+        NDArray framed = NDArrays.concat(parts, 2); // [B, F, nFft]
+        return framed.matMul(analysis).transpose(0, 2, 1).mul(m.create(valid, new Shape(b, 1, frames)));
+    }
+
+    /**
+     * {@link #inverse} for rows of different frame counts: magnitude, phase [B, bins, F], row r's first
+     * {@code frames[r]} frames its own (the magnitude must be zero after them) → [B, (F − 1)·hop], row r's first
+     * (frames[r] − 1)·hop samples as alone; each row divided by its own window envelope.
+     */
+    NDArray inverseAll(NDArray magnitude, NDArray phase, int[] frames) {
+        int b = frames.length;
+        long width = magnitude.getShape().get(2);
+        NDArray spectrum = magnitude.mul(phase.cos()).concat(magnitude.mul(phase.sin()), 1); // [B, 2*bins, F]
+        NDArray framed = spectrum.transpose(0, 2, 1).matMul(synthesis); // [B, F, nFft], windowed
+        int r = nFft / hop;
+        NDManager m = framed.getManager();
+        // overlap-add: block j of frame t lands on output block t + j
+        NDArray sum = null;
+        for (int j = 0; j < r; j++) {
+            NDArray block = framed.get(new NDIndex(":, :, {}:{}", j * hop, (j + 1) * hop));
+            NDList rows = new NDList();
+            if (j > 0) {
+                rows.add(m.zeros(new Shape(b, j, hop), block.getDataType(), block.getDevice()));
+            }
+            rows.add(block);
+            if (r - 1 - j > 0) {
+                rows.add(m.zeros(new Shape(b, r - 1 - j, hop), block.getDataType(), block.getDevice()));
+            }
+            NDArray shifted = NDArrays.concat(rows, 1);
+            sum = sum == null ? shifted : sum.add(shifted);
+        }
+        long total = (width - 1 + r) * hop;
+        int pad = nFft / 2;
+        int length = (int) (total - nFft);
+        // each row's envelope from its own frames; 1 past its end (padding, dropped by the caller)
+        float[] envelope = new float[b * length];
+        for (int row = 0; row < b; row++) {
+            int own = (frames[row] - 1) * hop;
+            for (long t = 0; t < frames[row]; t++) {
+                for (int n = 0; n < nFft; n++) {
+                    long at = t * hop + n - pad;
+                    if (at >= 0 && at < own) {
+                        envelope[row * length + (int) at] += window[n] * window[n];
+                    }
+                }
+            }
+            for (int i = 0; i < length; i++) {
+                if (i >= own) {
+                    envelope[row * length + i] = 1f;
+                } else if (envelope[row * length + i] <= 1e-11f) {
+                    throw new IllegalStateException("window envelope is zero at sample " + i + ": iSTFT not invertible");
+                }
+            }
+        }
+        NDArray env = m.create(envelope, new Shape(b, length)).toDevice(framed.getDevice(), false);
+        return sum.reshape(b, total).get(new NDIndex(":, {}:{}", pad, pad + length)).div(env);
     }
 }

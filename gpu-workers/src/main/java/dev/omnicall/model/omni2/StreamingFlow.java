@@ -3,7 +3,10 @@ package dev.omnicall.model.omni2;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
 
 /**
  * Units → mel for one reply, a chunk at a time, at a cost per chunk that does not grow with the reply
@@ -100,30 +103,136 @@ public final class StreamingFlow {
         unitCount += newUnits.length;
     }
 
-    /** Emits tokens [emittedTokens, end). */
-    private float[] run(int end) {
+    /** The window a call emitting tokens [emittedTokens, end) runs over: its units and where it sits. */
+    private record Window(long[] units, int windowStart, int first, int end) {
+        int frames(int stride) {
+            return (end - windowStart) * stride;
+        }
+    }
+
+    /** The window that emits tokens [emittedTokens, end); null (and no work) when there is none. */
+    private Window plan(int end) {
         int first = emittedTokens;
         if (end <= first) {
             lastWork = new Work(0, 0, 0);
-            return new float[0];
+            return null;
         }
         if ((long) end * stride > FlowMatching.MAX_FRAMES) {
             throw new IllegalArgumentException(end + " units make " + (long) end * stride
                     + " mel frames, more than the flow noise's " + FlowMatching.MAX_FRAMES);
         }
         int windowStart = (int) Math.max(0, (long) first - contextTokens);
+        return new Window(Arrays.copyOfRange(units, windowStart, unitCount), windowStart, first, end);
+    }
+
+    /** The window's tokens were emitted. */
+    private void emitted(Window w) {
+        lastWork = new Work(unitCount - w.windowStart(), w.frames(stride), (w.end() - w.first()) * stride);
+        emittedTokens = w.end();
+    }
+
+    /** Emits tokens [emittedTokens, end). */
+    private float[] run(int end) {
+        Window w = plan(end);
+        if (w == null) {
+            return new float[0];
+        }
         try (NDManager scope = manager.newSubManager()) {
             // the encoder over the window's units, held look-ahead tokens included; their frames trimmed
-            long[] window = Arrays.copyOfRange(units, windowStart, unitCount);
-            int frames = (end - windowStart) * stride;
-            NDArray mu = flow.encoder().forward(scope, window, windowStart).get(new NDIndex(":, :{}", frames));
+            int frames = w.frames(stride);
+            NDArray mu = flow.encoder().forward(scope, w.units(), w.windowStart()).get(new NDIndex(":, :{}", frames));
             // the Euler steps over the window from the noise at its absolute frames; the new tokens' frames kept
-            long firstFrame = (long) windowStart * stride;
+            long firstFrame = (long) w.windowStart() * stride;
             NDArray mel = flow.solve(mu, flow.speaker(scope, xvector), flow.noise(scope, firstFrame, frames),
-                    firstFrame).get(new NDIndex(":, {}:", (first - windowStart) * stride));
-            lastWork = new Work(unitCount - windowStart, frames, (end - first) * stride);
-            emittedTokens = end;
+                    firstFrame).get(new NDIndex(":, {}:", (w.first() - w.windowStart()) * stride));
+            emitted(w);
             return mel.toFloatArray();
         }
+    }
+
+    /**
+     * {@link #push} for several replies at once (same flow): → each reply's new mel, as its own push would give
+     * (within float rounding), from one padded encoder forward and one estimator batch per Euler step for all.
+     */
+    public static List<float[]> pushAll(List<StreamingFlow> flows, List<long[]> newUnits) {
+        List<Window> windows = new ArrayList<>(flows.size());
+        for (int i = 0; i < flows.size(); i++) {
+            StreamingFlow f = flows.get(i);
+            f.append(newUnits.get(i));
+            windows.add(f.plan(Math.max(f.emittedTokens, f.unitCount - f.lookahead)));
+        }
+        return runAll(flows, windows);
+    }
+
+    /** {@link #finish} for several replies at once, batched as {@link #pushAll}. */
+    public static List<float[]> finishAll(List<StreamingFlow> flows) {
+        List<Window> windows = new ArrayList<>(flows.size());
+        for (StreamingFlow f : flows) {
+            if (f.finished) {
+                throw new IllegalStateException("the reply was finished; start a new stream");
+            }
+            windows.add(f.plan(f.unitCount));
+        }
+        List<float[]> mels = runAll(flows, windows);
+        flows.forEach(f -> f.finished = true);
+        return mels;
+    }
+
+    /** Runs the non-null windows as rows of one batch; → each flow's new mel [melBins, new frames] (empty: none). */
+    private static List<float[]> runAll(List<StreamingFlow> flows, List<Window> windows) {
+        List<float[]> out = new ArrayList<>(Collections.nCopies(flows.size(), new float[0]));
+        List<Integer> rows = new ArrayList<>();
+        for (int i = 0; i < windows.size(); i++) {
+            if (windows.get(i) != null) {
+                rows.add(i);
+            }
+        }
+        if (rows.isEmpty()) {
+            return out;
+        }
+        StreamingFlow lead = flows.get(rows.get(0));
+        FlowMatching flow = lead.flow;
+        int stride = lead.stride;
+        int mel = lead.melBins;
+        int b = rows.size();
+        List<long[]> units = new ArrayList<>(b);
+        List<float[]> xvectors = new ArrayList<>(b);
+        long[] firstTokens = new long[b];
+        long[] firstFrames = new long[b];
+        int[] frames = new int[b];
+        for (int r = 0; r < b; r++) {
+            StreamingFlow f = flows.get(rows.get(r));
+            if (f.flow != flow) {
+                throw new IllegalArgumentException("streams of different flow models cannot share a batch");
+            }
+            Window w = windows.get(rows.get(r));
+            units.add(w.units());
+            xvectors.add(f.xvector);
+            firstTokens[r] = w.windowStart();
+            firstFrames[r] = (long) w.windowStart() * stride;
+            frames[r] = w.frames(stride);
+        }
+        int longest = Arrays.stream(frames).max().orElseThrow();
+        try (NDManager scope = lead.manager.newSubManager()) {
+            // the encoder over all windows (padded), each row's held look-ahead frames beyond its length
+            NDArray mu = flow.encoder().forwardAll(scope, units, firstTokens).get(new NDIndex(":, :, :{}", longest));
+            // the Euler steps over all windows, each from the noise at its absolute frames
+            NDArray x = flow.solveAll(mu, flow.speakers(scope, xvectors),
+                    flow.noiseAll(scope, firstFrames, frames, longest), firstFrames, frames);
+            float[] all = x.toFloatArray(); // [b, mel, longest]
+            // each row's new tokens' frames
+            for (int r = 0; r < b; r++) {
+                Window w = windows.get(rows.get(r));
+                int from = (w.first() - w.windowStart()) * stride;
+                int n = frames[r] - from;
+                float[] rowMel = new float[mel * n];
+                for (int bin = 0; bin < mel; bin++) {
+                    System.arraycopy(all, (r * mel + bin) * longest + from, rowMel, bin * n, n);
+                }
+                out.set(rows.get(r), rowMel);
+                flows.get(rows.get(r)).emitted(w);
+            }
+        }
+        return out;
     }
 }

@@ -4,7 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
 
 /**
  * Mel → 24 kHz audio for one reply, a chunk at a time, with the reference's caches
@@ -146,30 +149,158 @@ public final class StreamingHift {
             float[] source = concat(concat(finalSource, freshValues), provisional);
             float[] audio = hift.decode(scope.create(decodeMel, new Shape(melBins, cached + n)),
                     scope.create(source)).toFloatArray();
-            lastFrames = cached + n;
-            // cross-fade the head with the held tail
-            if (heldTail.length > 0) {
-                for (int i = 0; i < overlap; i++) {
-                    audio[i] = audio[i] * fadeIn[i] + heldTail[i] * fadeOut[i];
+            return settle(audio, mel, n, cached, freshValues, finalEnd, last);
+        }
+    }
+
+    /** After a call vocoded [cache | new]: cross-fade, hold the tail back, keep what the next call needs. */
+    private float[] settle(float[] audio, float[] mel, int n, int cached, float[] freshValues, long finalEnd,
+            boolean last) {
+        long end = frames + n;
+        lastFrames = cached + n;
+        // cross-fade the head with the held tail
+        if (heldTail.length > 0) {
+            for (int i = 0; i < overlap; i++) {
+                audio[i] = audio[i] * fadeIn[i] + heldTail[i] * fadeOut[i];
+            }
+        }
+        frames = end;
+        if (last) {
+            heldTail = new float[0];
+            return audio;
+        }
+        // keep what the next call needs
+        float[] allFinal = concat(finalSource, freshValues);
+        long keepFrom = Math.max(0, end - CACHE_FRAMES); // the next call's first frame
+        finalSource = Arrays.copyOfRange(allFinal, (int) ((keepFrom - (end - n - cached)) * perFrame),
+                allFinal.length);
+        sourceFrames = finalEnd;
+        float[] all = concatFrames(history, historyFrames, mel, n);
+        int keep = (int) Math.min(F0_HISTORY, historyFrames + n);
+        history = lastFrames(all, historyFrames + n, keep);
+        historyFrames = keep;
+        heldTail = Arrays.copyOfRange(audio, audio.length - overlap, audio.length);
+        return Arrays.copyOf(audio, audio.length - overlap);
+    }
+
+    /**
+     * {@link #push} for several replies at once (same vocoder): → each reply's audio, as its own push would give
+     * (within float rounding); the calls that run go through one padded f0 predictor, one source batch (the final
+     * and the provisional pieces of all) and one padded decode.
+     */
+    public static List<float[]> pushAll(List<StreamingHift> hifts, List<float[]> mels) {
+        List<float[]> out = new ArrayList<>(Collections.nCopies(hifts.size(), new float[0]));
+        List<Integer> rows = new ArrayList<>();
+        for (int i = 0; i < hifts.size(); i++) {
+            StreamingHift h = hifts.get(i);
+            h.queue(mels.get(i), mels.get(i).length / h.melBins);
+            if (h.pendingFrames < CACHE_FRAMES) {
+                h.lastFrames = 0; // too short to hold a tail back: wait for more
+            } else {
+                rows.add(i);
+            }
+        }
+        runAll(hifts, rows, false, out);
+        return out;
+    }
+
+    /** {@link #finish} for several replies at once, batched as {@link #pushAll}. */
+    public static List<float[]> finishAll(List<StreamingHift> hifts, List<float[]> mels) {
+        List<float[]> out = new ArrayList<>(Collections.nCopies(hifts.size(), new float[0]));
+        List<Integer> rows = new ArrayList<>();
+        for (int i = 0; i < hifts.size(); i++) {
+            StreamingHift h = hifts.get(i);
+            h.queue(mels.get(i), mels.get(i).length / h.melBins);
+            if (h.pendingFrames == 0) {
+                out.set(i, h.flushTail());
+            } else {
+                rows.add(i);
+            }
+        }
+        runAll(hifts, rows, true, out);
+        hifts.forEach(h -> h.finished = true);
+        return out;
+    }
+
+    /** {@link #run} for the given rows as one batch per stage; each row's audio into {@code out}. */
+    private static void runAll(List<StreamingHift> hifts, List<Integer> rows, boolean last, List<float[]> out) {
+        if (rows.isEmpty()) {
+            return;
+        }
+        StreamingHift lead = hifts.get(rows.get(0));
+        HiftVocoder hift = lead.hift;
+        int b = rows.size();
+        int perFrame = lead.perFrame;
+        float[][] mel = new float[b][];
+        int[] n = new int[b];
+        List<float[]> withHistory = new ArrayList<>(b);
+        int[] historyLengths = new int[b];
+        for (int r = 0; r < b; r++) {
+            StreamingHift h = hifts.get(rows.get(r));
+            if (h.hift != hift) {
+                throw new IllegalArgumentException("streams of different vocoders cannot share a batch");
+            }
+            n[r] = h.pendingFrames;
+            mel[r] = h.pending;
+            h.pending = new float[0];
+            h.pendingFrames = 0;
+            withHistory.add(h.concatFrames(h.history, h.historyFrames, mel[r], n[r]));
+            historyLengths[r] = h.historyFrames + n[r];
+        }
+        try (NDManager scope = lead.manager.newSubManager()) {
+            // f0 over [history | new] of every row; a frame's f0 is final with F0_REACH frames after it (or at the end)
+            float[] f0 = hift.predictF0All(scope, withHistory, historyLengths).toFloatArray();
+            int f0Width = Arrays.stream(historyLengths).max().orElseThrow();
+            // the sources: final for [sourceFrames, finalEnd) continuing the phase, provisional after it
+            List<float[]> pieces = new ArrayList<>(2 * b);
+            List<double[]> starts = new ArrayList<>(2 * b);
+            long[] firstSamples = new long[2 * b];
+            int[] provisionalAt = new int[b];
+            long[] finalEnds = new long[b];
+            for (int r = 0; r < b; r++) {
+                StreamingHift h = hifts.get(rows.get(r));
+                long end = h.frames + n[r];
+                finalEnds[r] = last ? end : end - F0_REACH;
+                long historyStart = h.frames - h.historyFrames;
+                int rowStart = r * f0Width;
+                float[] fresh = Arrays.copyOfRange(f0, rowStart + (int) (h.sourceFrames - historyStart),
+                        rowStart + (int) (finalEnds[r] - historyStart));
+                firstSamples[pieces.size()] = h.sourceFrames * perFrame;
+                starts.add(h.phaseTurns.clone());
+                pieces.add(fresh);
+                hift.advance(h.phaseTurns, fresh, perFrame);
+                provisionalAt[r] = -1;
+                if (finalEnds[r] < end) {
+                    provisionalAt[r] = pieces.size();
+                    firstSamples[pieces.size()] = finalEnds[r] * perFrame;
+                    starts.add(h.phaseTurns.clone());
+                    pieces.add(Arrays.copyOfRange(f0, rowStart + (int) (finalEnds[r] - historyStart),
+                            rowStart + historyLengths[r]));
                 }
             }
-            frames = end;
-            if (last) {
-                heldTail = new float[0];
-                return audio;
+            float[][] sources = hift.sourceAll(scope, pieces, Arrays.copyOf(firstSamples, pieces.size()), starts);
+            // vocode [cache | new] of every row with the source of those frames
+            List<float[]> decodeMels = new ArrayList<>(b);
+            List<float[]> decodeSources = new ArrayList<>(b);
+            int[] cached = new int[b];
+            int[] decodeFrames = new int[b];
+            float[][] freshValues = new float[b][];
+            int piece = 0;
+            for (int r = 0; r < b; r++) {
+                StreamingHift h = hifts.get(rows.get(r));
+                cached[r] = (int) Math.min(CACHE_FRAMES, h.frames);
+                decodeFrames[r] = cached[r] + n[r];
+                decodeMels.add(h.concatFrames(h.lastFrames(h.history, h.historyFrames, cached[r]), cached[r], mel[r],
+                        n[r]));
+                freshValues[r] = sources[piece++];
+                float[] provisional = provisionalAt[r] < 0 ? new float[0] : sources[piece++];
+                decodeSources.add(concat(concat(h.finalSource, freshValues[r]), provisional));
             }
-            // keep what the next call needs
-            float[] allFinal = concat(finalSource, freshValues);
-            long keepFrom = Math.max(0, end - CACHE_FRAMES); // the next call's first frame
-            finalSource = Arrays.copyOfRange(allFinal, (int) ((keepFrom - (end - n - cached)) * perFrame),
-                    allFinal.length);
-            sourceFrames = finalEnd;
-            float[] all = concatFrames(history, historyFrames, mel, n);
-            int keep = (int) Math.min(F0_HISTORY, historyFrames + n);
-            history = lastFrames(all, historyFrames + n, keep);
-            historyFrames = keep;
-            heldTail = Arrays.copyOfRange(audio, audio.length - overlap, audio.length);
-            return Arrays.copyOf(audio, audio.length - overlap);
+            float[][] audio = hift.decodeAll(scope, decodeMels, decodeSources, decodeFrames);
+            for (int r = 0; r < b; r++) {
+                StreamingHift h = hifts.get(rows.get(r));
+                out.set(rows.get(r), h.settle(audio[r], mel[r], n[r], cached[r], freshValues[r], finalEnds[r], last));
+            }
         }
     }
 

@@ -220,37 +220,61 @@ final class Omni2Session implements EngineSession {
     StepOutput complete(TtsStream.Write write) {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            boolean last = stepLast;
-            List<StepOutput.AudioPiece> audio = new ArrayList<>(2);
-            int[] written = write == null ? new int[0] : write.units();
-            if (write != null && write.capped()) {
-                cutShort = CUT_TTS_CAP;
-            }
-            // a reply that reaches the speech limit (the flow noise's length) ends here, text and speech
-            int room = unitCap - units.size();
-            if (written.length > room) {
-                written = Arrays.copyOf(written, room);
-                cutShort = CUT_FLOW_NOISE;
-                last = true;
-            }
-            if (written.length > 0) {
-                if (firstUnitsUs == 0) {
-                    firstUnitsUs = nowUs();
-                }
-                long[] batch = new long[written.length];
-                for (int i = 0; i < written.length; i++) {
-                    batch[i] = written[i];
-                    units.add(written[i]);
-                }
-                addPiece(audio, speech.push(batch), written.length);
-            }
-            releaseStep();
-            if (last) {
-                addPiece(audio, speech.finish(), 0);
-                done = true;
-            }
-            return new StepOutput(stepText, written.length, audio, last);
+            Written w = written(write);
+            float[] pushed = w.units().length > 0 ? speech.push(w.units()) : new float[0];
+            float[] finished = w.last() ? speech.finish() : new float[0];
+            return deliver(w, new SpeechStream.StepAudio(pushed, finished));
         }
+    }
+
+    /** A step's units for the speech stream, and whether the stream finishes after them. */
+    record Written(long[] units, boolean last) {
+    }
+
+    /**
+     * The units a step's write hands to the speech stream ({@code write} null: none), cut at the speech limit, and
+     * whether the reply ends with this step; the speech stream runs next (alone in {@link #complete}, or with other
+     * sessions' in {@link SpeechStream#stepAll}), then {@link #deliver}.
+     */
+    Written written(TtsStream.Write write) {
+        boolean last = stepLast;
+        int[] units = write == null ? new int[0] : write.units();
+        if (write != null && write.capped()) {
+            cutShort = CUT_TTS_CAP;
+        }
+        // a reply that reaches the speech limit (the flow noise's length) ends here, text and speech
+        int room = unitCap - this.units.size();
+        if (units.length > room) {
+            units = Arrays.copyOf(units, room);
+            cutShort = CUT_FLOW_NOISE;
+            last = true;
+        }
+        long[] batch = new long[units.length];
+        for (int i = 0; i < units.length; i++) {
+            batch[i] = units[i];
+            this.units.add(units[i]);
+        }
+        if (units.length > 0 && firstUnitsUs == 0) {
+            firstUnitsUs = nowUs();
+        }
+        return new Written(batch, last);
+    }
+
+    /** The step's audio out (the speech stream's push, then its finish), the end of the reply when it is the last. */
+    StepOutput deliver(Written w, SpeechStream.StepAudio speechAudio) {
+        List<StepOutput.AudioPiece> audio = new ArrayList<>(2);
+        addPiece(audio, speechAudio.pushed(), w.units().length);
+        releaseStep();
+        if (w.last()) {
+            addPiece(audio, speechAudio.finished(), 0);
+            done = true;
+        }
+        return new StepOutput(stepText, w.units().length, audio, w.last());
+    }
+
+    /** The reply's speech stream (flow + HiFT). */
+    SpeechStream speech() {
+        return speech;
     }
 
     /** The token the last {@link #emit} took, which the LLM runs over next. */

@@ -10,6 +10,7 @@ import dev.omnicall.model.omni2.FlowMatching;
 import dev.omnicall.model.omni2.Omni2Config;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TtsSampling;
+import dev.omnicall.model.omni2.SpeechStream;
 import dev.omnicall.model.omni2.TtsLanguageModel;
 import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.model.omni2.TtsStream;
@@ -345,11 +346,28 @@ public final class Omni2TurnEngine implements TurnEngine {
         }
         // the writes due this step, their TTS LM steps together
         List<TtsStream.Write> written = writers.isEmpty() ? List.of() : model.tts().writeAll(writers);
-        // units through each speech stream, audio out; then the LLM for the sessions still running
-        List<Omni2Session> running = new ArrayList<>(batch.size());
+        // every session's units through its speech stream, all streams' flow + HiFT together; audio out
+        List<Omni2Session.Written> units = new ArrayList<>(batch.size());
+        List<SpeechStream> streams = new ArrayList<>(batch.size());
+        List<long[]> pushes = new ArrayList<>(batch.size());
+        boolean[] finishes = new boolean[batch.size()];
         int w = 0;
         for (int i = 0; i < sessions.size(); i++) {
-            StepOutput o = sessions.get(i).complete(writes[i] ? written.get(w++) : null);
+            Omni2Session.Written u = sessions.get(i).written(writes[i] ? written.get(w++) : null);
+            units.add(u);
+            streams.add(sessions.get(i).speech());
+            pushes.add(u.units());
+            finishes[i] = u.last();
+        }
+        List<SpeechStream.StepAudio> audio;
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            audio = SpeechStream.stepAll(streams, pushes, finishes);
+        }
+        // then the LLM for the sessions still running
+        List<Omni2Session> running = new ArrayList<>(batch.size());
+        for (int i = 0; i < sessions.size(); i++) {
+            StepOutput o = sessions.get(i).deliver(units.get(i), audio.get(i));
             out.add(o);
             if (!o.done()) {
                 running.add(sessions.get(i));
