@@ -11,6 +11,7 @@ import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.TensorSource;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -332,7 +333,7 @@ public final class HiftVocoder implements AutoCloseable {
     private static NDArray lengthMask(NDManager m, int[] lengths, int width) {
         float[] mask = new float[lengths.length * width];
         for (int r = 0; r < lengths.length; r++) {
-            java.util.Arrays.fill(mask, r * width, r * width + lengths[r], 1f);
+            Arrays.fill(mask, r * width, r * width + lengths[r], 1f);
         }
         return m.create(mask, new Shape(lengths.length, 1, width));
     }
@@ -351,7 +352,7 @@ public final class HiftVocoder implements AutoCloseable {
 
     /** {@link #predictF0} for rows of different lengths: mels [melBins, T_r] → f0 [B, max T], row r's first T_r. */
     public NDArray predictF0All(NDManager scope, List<float[]> mels, int[] frames) {
-        int width = java.util.Arrays.stream(frames).max().orElseThrow();
+        int width = Arrays.stream(frames).max().orElseThrow();
         NDArray mask = lengthMask(scope, frames, width);
         NDArray x = paddedMels(scope, mels, frames, width);
         for (int i = 0; i < condnet.size(); i++) {
@@ -400,7 +401,7 @@ public final class HiftVocoder implements AutoCloseable {
         float[] all = Ops.linear(excitation.transpose(0, 2, 1), sourceLinear, sourceLinearBias).tanh().toFloatArray();
         float[][] out = new float[b][];
         for (int p = 0; p < b; p++) {
-            out[p] = java.util.Arrays.copyOfRange(all, p * length, p * length + f0s.get(p).length * perFrame);
+            out[p] = Arrays.copyOfRange(all, p * length, p * length + f0s.get(p).length * perFrame);
         }
         return out;
     }
@@ -409,7 +410,7 @@ public final class HiftVocoder implements AutoCloseable {
     public float[][] decodeAll(NDManager scope, List<float[]> mels, List<float[]> sources, int[] frames) {
         int b = frames.length;
         int perFrame = config.samplesPerFrame();
-        int width = java.util.Arrays.stream(frames).max().orElseThrow();
+        int width = Arrays.stream(frames).max().orElseThrow();
         float[] source = new float[b * width * perFrame];
         int[] samples = new int[b];
         for (int r = 0; r < b; r++) {
@@ -475,7 +476,7 @@ public final class HiftVocoder implements AutoCloseable {
         float[][] out = new float[b][];
         int outWidth = (rowWidth - 1) * stft.hop();
         for (int r = 0; r < b; r++) {
-            out[r] = java.util.Arrays.copyOfRange(all, r * outWidth, r * outWidth + samples[r]);
+            out[r] = Arrays.copyOfRange(all, r * outWidth, r * outWidth + samples[r]);
         }
         return out;
     }

@@ -5,6 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import dev.omnicall.model.NativeOpsTest;
+import dev.omnicall.model.tools.NativeOps;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -246,6 +249,36 @@ class SpeechStreamBatchTest {
         assertThat(rms).isLessThanOrEqualTo(AUDIO_RMS_TOLERANCE);
     }
 
+    /** Native ops of one step of b streams at their second push (10 units each), batched or one by one. */
+    private long speechStepOps(int b, boolean batched) {
+        List<SpeechStream> streams = new ArrayList<>();
+        List<long[]> units = new ArrayList<>();
+        for (int i = 0; i < b; i++) {
+            Reply r = reply(40 + i, 0, false, 10, 10);
+            SpeechStream s = new SpeechStream(flow, hift, manager, r.xvector(), CONTEXT);
+            s.push(r.pushes()[0]);
+            streams.add(s);
+            units.add(r.pushes()[1]);
+        }
+        return NativeOps.count(() -> {
+            if (batched) {
+                SpeechStream.stepAll(streams, units, new boolean[b]);
+            } else {
+                for (int i = 0; i < b; i++) {
+                    streams.get(i).push(units.get(i));
+                }
+            }
+        });
+    }
+
+    @Test
+    void shouldIssueAsManyNativeOpsForTheSpeechOfSixStreamsAsForTwo() {
+        // Given streams past their first push, When one step pushes 10 units into 2 and into 6 of them
+        NativeOps.Growth ops = NativeOps.Growth.of(2, 6, this::speechStepOps);
+        // Then the batched step makes as many native calls for 6 as for 2; one by one, hundreds more per stream
+        NativeOpsTest.assertFlatWhenShared(ops, 4L * 100);
+    }
+
     @Test
     void shouldGiveEachPaddedRowOfTheEncoderAndTheSolverWhatItGivesAlone() {
         try (NDManager scope = manager.newSubManager()) {
@@ -259,7 +292,7 @@ class SpeechStreamBatchTest {
             for (int r = 0; r < windows.size(); r++) {
                 NDArray alone = flow.encoder().forward(scope, windows.get(r), firsts[r]);
                 NDArray row = all.get(new NDIndex("{}, :, :{}", r, 2 * windows.get(r).length));
-                assertThat(HiftVocoderTest.maxAbsDiff(row.toFloatArray(), alone.toFloatArray())).as("encoder row %d", r)
+                assertThat((double) HiftVocoderTest.maxAbsDiff(row.toFloatArray(), alone.toFloatArray())).as("encoder row %d", r)
                         .isLessThanOrEqualTo(STAGE_TOLERANCE);
             }
             // And the Euler steps over the three rows (mu of 10, 42 and 26 frames) are each row's alone
@@ -275,7 +308,7 @@ class SpeechStreamBatchTest {
                 NDArray alone = flow.solve(mu, flow.speaker(scope, xvectors.get(r)),
                         flow.noise(scope, firstFrames[r], frames[r]), firstFrames[r]);
                 NDArray row = mel.get(new NDIndex("{}, :, :{}", r, frames[r]));
-                assertThat(HiftVocoderTest.maxAbsDiff(row.toFloatArray(), alone.toFloatArray())).as("mel row %d", r)
+                assertThat((double) HiftVocoderTest.maxAbsDiff(row.toFloatArray(), alone.toFloatArray())).as("mel row %d", r)
                         .isLessThanOrEqualTo(STAGE_TOLERANCE);
             }
         }
@@ -299,11 +332,11 @@ class SpeechStreamBatchTest {
             float[] f0 = hift.predictF0All(scope, mels, frames).toFloatArray();
             List<float[]> f0s = new ArrayList<>();
             for (int r = 0; r < 3; r++) {
-                float[] alone = hift.predictF0(scope.create(mels.get(r), new ai.djl.ndarray.types.Shape(80, frames[r])))
+                float[] alone = hift.predictF0(scope.create(mels.get(r), new Shape(80, frames[r])))
                         .toFloatArray();
                 float[] row = Arrays.copyOfRange(f0, r * 28, r * 28 + frames[r]);
                 // Then each row's f0 is its own alone
-                assertThat(HiftVocoderTest.maxAbsDiff(row, alone)).as("f0 row %d", r).isLessThanOrEqualTo(F0_TOLERANCE);
+                assertThat((double) HiftVocoderTest.maxAbsDiff(row, alone)).as("f0 row %d", r).isLessThanOrEqualTo(F0_TOLERANCE);
                 f0s.add(alone);
             }
             long[] firstSamples = {0, 4800, 96000};
@@ -314,15 +347,15 @@ class SpeechStreamBatchTest {
             for (int r = 0; r < 3; r++) {
                 float[] alone = hift.source(scope.create(f0s.get(r)), firstSamples[r], phases.get(r).clone())
                         .toFloatArray();
-                assertThat(HiftVocoderTest.maxAbsDiff(sources[r], alone)).as("source row %d", r).isLessThanOrEqualTo(STAGE_TOLERANCE);
+                assertThat((double) HiftVocoderTest.maxAbsDiff(sources[r], alone)).as("source row %d", r).isLessThanOrEqualTo(STAGE_TOLERANCE);
                 sourceList.add(alone);
             }
             float[][] audio = hift.decodeAll(scope, mels, sourceList, frames);
             for (int r = 0; r < 3; r++) {
-                float[] alone = hift.decode(scope.create(mels.get(r), new ai.djl.ndarray.types.Shape(80, frames[r])),
+                float[] alone = hift.decode(scope.create(mels.get(r), new Shape(80, frames[r])),
                         scope.create(sourceList.get(r))).toFloatArray();
                 assertThat(audio[r]).hasSameSizeAs(alone);
-                assertThat(HiftVocoderTest.maxAbsDiff(audio[r], alone)).as("audio row %d", r).isLessThanOrEqualTo(DECODE_TOLERANCE);
+                assertThat((double) HiftVocoderTest.maxAbsDiff(audio[r], alone)).as("audio row %d", r).isLessThanOrEqualTo(DECODE_TOLERANCE);
             }
         }
     }
