@@ -4,11 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.omni.OmniModel;
-import dev.omnicall.model.tools.DecodeBenchmark;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.omnicall.model.tools.NativeOps;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -21,25 +18,11 @@ import org.junit.jupiter.api.Test;
  * the same step followed by the same rows as a slice of their own ({@link LlamaModel#decode} + {@link LlamaModel#forward},
  * the chunked prefill before). The fused step reads every weight matrix once (as many aten::t calls as a step alone: a
  * linear is one aten::t of its weight and one aten::matmul, nothing else here calls aten::t) where step + slice read
- * each twice. (The profiling calls are NativeOpsTest's,
- * copied: that class is being reworked elsewhere.)
+ * each twice. Counted with {@link NativeOps#byName}.
  */
 class FusedPrefillOpsTest {
     private final OmniModel model = TinyModels.model();
     private final LlamaModel llm = model.llm();
-
-    /** Top-level ATen calls by name ({calls, ms}) of one run of body. */
-    private static Map<String, double[]> profile(Runnable body) throws Exception {
-        Path trace = Files.createTempFile("ops", ".json");
-        try {
-            JniUtils.startProfile(false, false, false);
-            body.run();
-            JniUtils.stopProfile(trace.toString());
-            return DecodeBenchmark.opTimes(Files.readString(trace));
-        } finally {
-            Files.deleteIfExists(trace);
-        }
-    }
 
     private static long total(Map<String, double[]> ops) {
         return ops.values().stream().mapToLong(a -> (long) a[0]).sum();
@@ -51,7 +34,7 @@ class FusedPrefillOpsTest {
     }
 
     /** Counts of {fused step, step alone, slice alone}: top-level ops, then aten::t calls (weight matrices multiplied). */
-    private long[][] counts(int b, int promptRows) throws Exception {
+    private long[][] counts(int b, int promptRows) {
         SplittableRandom r = new SplittableRandom(b * 31L + promptRows);
         try (KvPool pool = llm.newPool(b + 1, 160); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -75,16 +58,16 @@ class FusedPrefillOpsTest {
             fused.run(); // warm
             step.run();
             slice.run();
-            Map<String, double[]> f = profile(fused);
-            Map<String, double[]> d = profile(step);
-            Map<String, double[]> s = profile(slice);
+            Map<String, double[]> f = NativeOps.byName(fused);
+            Map<String, double[]> d = NativeOps.byName(step);
+            Map<String, double[]> s = NativeOps.byName(slice);
             return new long[][] {{total(f), total(d), total(s)},
                     {calls(f, "aten::t"), calls(d, "aten::t"), calls(s, "aten::t")}};
         }
     }
 
     @Test
-    void shouldReadEveryWeightOnceForADecodeStepAndAPromptChunkTogether() throws Exception {
+    void shouldReadEveryWeightOnceForADecodeStepAndAPromptChunkTogether() {
         int layers = model.config().numHiddenLayers();
         // Given 3 speaking turns in a pool and a newcomer with 8 prompt rows to go
         long[][] c = counts(3, 8);

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.KvCache;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
@@ -38,9 +37,9 @@ import java.util.regex.Pattern;
  * gather and one batched attention per layer), in one run:
  * <ol>
  * <li>native tensor operations per LLM decode step for B = 1, 8, 32, 64 (tiny checkpoint), counted with libtorch's
- * own profiler (DJL's {@code JniUtils.startProfile}/{@code stopProfile} writes a chrome trace of every ATen call
- * made between them): "top" = ATen calls not nested in another ATen call (what the Java side dispatches; on a GPU
- * each launches one or more kernels), "all" = every ATen call, nested ones included;</li>
+ * own profiler through {@link NativeOps#trace} (a chrome trace of every ATen call made in the step): "top" = ATen
+ * calls not nested in another ATen call (what the Java side dispatches; on a GPU each launches one or more kernels),
+ * "all" = every ATen call, nested ones included;</li>
  * <li>the decode step's wall time vs B at the tiny shapes (there the cost is dispatch, as on a GPU; median and
  * minimum of --steps steps: on a shared box the minimum is the step without preemption);</li>
  * <li>the same two for one step of the CTC unit decoder of B streams: each alone vs
@@ -200,12 +199,7 @@ public final class DecodeBenchmark {
                 for (int s = 0; s < 2; s++) {
                     step(llm, tokens, caches, pool != null);
                 }
-                Path trace = Files.createTempFile("decode-trace", ".json");
-                JniUtils.startProfile(false, false, false);
-                step(llm, tokens, caches, pool != null);
-                JniUtils.stopProfile(trace.toString());
-                long[] c = countOps(Files.readString(trace));
-                Files.delete(trace);
+                long[] c = countOps(NativeOps.trace(() -> step(llm, tokens, caches, pool != null)));
                 counts[pooled] = c[0];
                 counts[2 + pooled] = c[1];
                 double[] t = new double[steps];
@@ -262,12 +256,7 @@ public final class DecodeBenchmark {
                 for (int s = 0; s < 4; s++) {
                     step.run();
                 }
-                Path trace = Files.createTempFile("ctc-trace", ".json");
-                JniUtils.startProfile(false, false, false);
-                step.run();
-                JniUtils.stopProfile(trace.toString());
-                long[] c = countOps(Files.readString(trace));
-                Files.delete(trace);
+                long[] c = countOps(NativeOps.trace(step));
                 counts[pooled] = c[0];
                 counts[2 + pooled] = c[1];
                 double[] t = new double[steps];
@@ -484,20 +473,12 @@ public final class DecodeBenchmark {
         }
         int profiled = 3;
         Map<String, double[]> sum = new LinkedHashMap<>();
-        Path trace = Files.createTempFile("step-trace", ".json");
-        try {
-            for (int i = 0; i < profiled; i++) {
-                JniUtils.startProfile(false, false, false);
-                step.run();
-                JniUtils.stopProfile(trace.toString());
-                opTimes(Files.readString(trace)).forEach((name, v) -> {
-                    double[] a = sum.computeIfAbsent(name, k -> new double[2]);
-                    a[0] += v[0] / profiled;
-                    a[1] += v[1] / profiled;
-                });
-            }
-        } finally {
-            Files.delete(trace);
+        for (int i = 0; i < profiled; i++) {
+            NativeOps.byName(step).forEach((name, v) -> {
+                double[] a = sum.computeIfAbsent(name, k -> new double[2]);
+                a[0] += v[0] / profiled;
+                a[1] += v[1] / profiled;
+            });
         }
         double calls = sum.values().stream().mapToDouble(v -> v[0]).sum();
         double ms = sum.values().stream().mapToDouble(v -> v[1]).sum();

@@ -1,7 +1,6 @@
 package dev.omnicall.model.tools;
 
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
@@ -109,12 +108,7 @@ public final class GappedSlotsBenchmark {
                 for (int s = 0; s < 3; s++) {
                     step(llm, tokens, rows);
                 }
-                Path trace = Files.createTempFile("gapped-trace", ".json");
-                JniUtils.startProfile(false, false, false);
-                step(llm, tokens, rows);
-                JniUtils.stopProfile(trace.toString());
-                double[] index = DecodeBenchmark.opTimes(Files.readString(trace)).get("aten::index");
-                Files.delete(trace);
+                double[] index = NativeOps.byName(() -> step(llm, tokens, rows)).get("aten::index");
                 long gathers = index == null ? 0 : (long) index[0];
                 double[] t = new double[steps];
                 for (int s = 0; s < steps; s++) {

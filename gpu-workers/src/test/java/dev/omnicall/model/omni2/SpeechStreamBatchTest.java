@@ -8,16 +8,11 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.NativeOpsTest;
 import dev.omnicall.model.tools.NativeOps;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Flow + HiFT of several replies in one padded forward per stage ({@link SpeechStream#stepAll}) against the slow
@@ -25,8 +20,7 @@ import org.junit.jupiter.api.TestInstance;
  * chunks (4 tokens / 8 frames) and a context of 8 units, so windows slide and chunk borders fall inside them; tiny
  * HiFT. Replies differ in speaker, units, chunk sizes and start step; one is cancelled mid-reply.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class SpeechStreamBatchTest {
+class SpeechStreamBatchTest extends TinySpeechFixture {
     /** Mel and source through the batch move in the last float bits (measured 2.2e-6 and 1.2e-7). */
     static final double STAGE_TOLERANCE = 1e-5;
     /** f0 in Hz (measured 3.2e-5) and one decode from the same mel and source (measured 9.2e-5). */
@@ -42,23 +36,8 @@ class SpeechStreamBatchTest {
     static final double AUDIO_RMS_TOLERANCE = 1e-3;
     private static final int CONTEXT = 8;
 
-    private NDManager manager;
-    private FlowMatching flow;
-    private HiftVocoder hift;
-
-    @BeforeAll
-    void load() throws Exception {
-        manager = NDManager.newBaseManager();
-        Path tmp = Files.createTempDirectory("speech-batch");
-        flow = FlowMatching.load(StreamingFlowTest.writeTinyFlow(tmp), manager, StreamingFlowTest.CHUNKED_ENCODER,
-                StreamingFlowTest.CHUNKED_ESTIMATOR, FlowMatching.DEFAULT_NOISE_SEED);
-        TinyHiftWriter.write(tmp.resolve("hift.pt"), HiftVocoderTest.SEED);
-        hift = HiftVocoder.load(tmp.resolve("hift.pt"), manager, SourcePins.defaults());
-    }
-
-    @AfterAll
-    void close() {
-        manager.close();
+    SpeechStreamBatchTest() {
+        super(StreamingFlowTest.CHUNKED_ENCODER, StreamingFlowTest.CHUNKED_ESTIMATOR);
     }
 
     /** A reply: its speaker, its pushes by step (null: nothing that step), and whether it finishes after them. */

@@ -3,42 +3,21 @@ package dev.omnicall.model.omni2;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Units → 24 kHz audio streamed W = 10 units at a time on the tiny flow (causal layout) and HiFT, against the
  * whole reply through {@link FlowMatching#mel} and {@link HiftVocoder#synthesize}.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class SpeechStreamTest {
-    private NDManager manager;
-    private FlowMatching flow;
-    private HiftVocoder hift;
-    private float[] xvector;
+class SpeechStreamTest extends TinySpeechFixture {
+    private final float[] xvector = StreamingFlowTest.gaussian(new SplittableRandom(8), StreamingFlowTest.XVECTOR);
 
-    @BeforeAll
-    void load() throws Exception {
-        manager = NDManager.newBaseManager();
-        Path tmp = Files.createTempDirectory("speech-stream");
-        flow = FlowMatching.load(StreamingFlowTest.writeTinyFlow(tmp), manager, StreamingFlowTest.CAUSAL_ENCODER,
-                StreamingFlowTest.CAUSAL_ESTIMATOR, FlowMatching.DEFAULT_NOISE_SEED);
-        TinyHiftWriter.write(tmp.resolve("hift.pt"), HiftVocoderTest.SEED);
-        hift = HiftVocoder.load(tmp.resolve("hift.pt"), manager, SourcePins.defaults());
-        xvector = StreamingFlowTest.gaussian(new SplittableRandom(8), StreamingFlowTest.XVECTOR);
-    }
-
-    @AfterAll
-    void close() {
-        manager.close();
+    SpeechStreamTest() {
+        super(StreamingFlowTest.CAUSAL_ENCODER, StreamingFlowTest.CAUSAL_ESTIMATOR);
     }
 
     @Test
