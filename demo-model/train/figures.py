@@ -14,6 +14,9 @@ def load(name):
 
 def main():
     asr, llm, ctc, java = load("asr_result.json"), load("llm_result.json"), load("ctc_result.json"), load("java_result.json")
+    dec = load("decoder_result.json")  # stage 3b: its decoder is the one exported, so its WER is the PyTorch figure
+    if dec:
+        asr = dict(asr, caller_text_wer=dec["after"]["heldout"]["caller_text_wer"])
     cfg = json.load(open(os.path.join(C.CHECKPOINT, "config.json")))
     w = torch.load(os.path.join(C.CHECKPOINT, "speech_encoder", "large-v3.pt"))["model_state_dict"]
     enc = sum(v.numel() for k, v in w.items() if k.startswith("encoder.") and "positional" not in k)
@@ -39,6 +42,9 @@ def main():
     print(f"\ncheckpoint size: {size / 1e6:.1f} MB\n")
     print("| figure | value |\n|---|---|")
     print(f"| train time: Whisper encoder+decoder (stage 3) | {asr.get('train_seconds', '?')} s |")
+    if dec:
+        print(f"| train time: deeper Whisper decoder (stage 3b) | {dec['train_seconds']} s (+ {dec['encode_seconds']} s "
+              f"of encoder outputs) |")
     print(f"| train time: adaptor + LLM (stage 4) | {llm.get('train_seconds', '?')} s |")
     print(f"| train time: CTC unit decoder (stage 5) | {ctc.get('train_seconds', '?')} s |")
     print(f"| PyTorch: held-out exact answer, no history / with history | {llm.get('heldout_exact_answer_no_history')} / "
