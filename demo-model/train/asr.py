@@ -160,10 +160,75 @@ def batch_mels(mels):
     return x, torch.tensor([m.shape[1] for m in mels])
 
 
+def adamw_warm_cosine(params, lr, steps, warm):
+    """AdamW (weight decay 0.01) with the learning rate rising linearly over `warm` steps, then a cosine to 0 at
+    `steps`."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+    return opt, sched
+
+
+def update(opt, sched, params, loss):
+    """one optimiser step on loss: gradients clipped to norm 1, then the schedule's next step."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+
+
+def vocabularies():
+    """bpe.json as written by bpe.py, its BPE, and whisper's special tokens after its base ranks (ids, vocabulary
+    size)."""
+    with open(os.path.join(C.WORK, "bpe.json")) as f:
+        vb = json.load(f)
+    sp, n_vocab = whisper_specials(vb["n_base"])
+    return vb, B.Bpe(vb["merges"]), sp, n_vocab
+
+
+def load_features():
+    """features.pt's manifest and log-mels, and the indices of the training (with the ASR-only word strings),
+    held-out and dev utterances (dev: never trained on, for tuning the recipe)."""
+    data = torch.load(os.path.join(C.WORK, "features.pt"))
+    man, mels = data["manifest"], data["mel"]
+    train = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
+    held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
+    dev = [i for i, m in enumerate(man) if m["split"] == "dev"]
+    return man, mels, train, held, dev
+
+
+def transcript_prompt(sp):
+    """the runtime's transcription prompt."""
+    return [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
+
+
+def transcript_ids(bpe, sp, text):
+    """the prompt, the text with a leading space as whisper's, end of text."""
+    return transcript_prompt(sp) + bpe.encode(" " + text.strip()) + [sp["<|endoftext|>"]]
+
+
+def teacher_forced(seqs, sp):
+    """a batch of transcript_ids sequences as the decoder's inputs (padded with end of text), its targets (-100 where
+    nothing is predicted) and the text positions (after the prompt, before the last token: where random input tokens
+    may stand in)."""
+    n_prompt = len(transcript_prompt(sp))
+    n = max(len(s) for s in seqs)
+    tok = torch.full((len(seqs), n), sp["<|endoftext|>"], dtype=torch.long)
+    tgt = torch.full((len(seqs), n), -100, dtype=torch.long)
+    text_part = torch.zeros((len(seqs), n), dtype=torch.bool)
+    for j, s in enumerate(seqs):
+        tok[j, :len(s)] = torch.tensor(s)
+        tgt[j, :len(s) - 1] = torch.tensor(s[1:])
+        tgt[j, 1:3] = -100  # <|transcribe|> <|notimestamps|> are given, not predicted
+        text_part[j, n_prompt:len(s) - 1] = True
+    return tok, tgt, text_part
+
+
 @torch.no_grad()
 def transcribe(model, mel, sp, max_tokens=40):
     xa, _ = model.encoder(mel[None].float())
-    toks = [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
+    toks = transcript_prompt(sp)
     n_base = sp["<|endoftext|>"]
     out = []
     for _ in range(max_tokens):
@@ -179,21 +244,13 @@ def transcribe(model, mel, sp, max_tokens=40):
 
 def main():
     C.setup()
-    with open(os.path.join(C.WORK, "bpe.json")) as f:
-        vb = json.load(f)
-    bpe = B.Bpe(vb["merges"])
-    sp, n_vocab = whisper_specials(vb["n_base"])
-    data = torch.load(os.path.join(C.WORK, "features.pt"))
-    man, mels = data["manifest"], data["mel"]
-    train = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
-    held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
-    dev = [i for i, m in enumerate(man) if m["split"] == "dev"]  # never trained on: for tuning the recipe
+    vb, bpe, sp, n_vocab = vocabularies()
+    man, mels, train, held, dev = load_features()
     phones = sorted({ch for i in train for ch in phoneme_symbols(man[i].get("ipa", ""))})
     phone_id = {ch: k for k, ch in enumerate(phones)}
     phone_seq = {i: [phone_id[ch] for ch in phoneme_symbols(man[i].get("ipa", "")) if ch in phone_id]
                  for i in range(len(man))}
-    prompt = [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
-    texts = {i: prompt + bpe.encode(" " + man[i]["text"].strip()) + [sp["<|endoftext|>"]] for i in range(len(man))}
+    texts = {i: transcript_ids(bpe, sp, man[i]["text"]) for i in range(len(man))}
     dims = {"n_mels": C.N_MELS, "n_vocab": n_vocab, "n_audio_ctx": 1500, "n_audio_state": D_AUDIO,
             "n_audio_head": AUDIO_HEADS, "n_audio_layer": AUDIO_LAYERS, "n_text_ctx": N_TEXT_CTX,
             "n_text_state": D_AUDIO, "n_text_head": AUDIO_HEADS, "n_text_layer": TEXT_LAYERS}
@@ -225,11 +282,8 @@ def main():
         params = list(model.decoder.parameters())
     else:
         params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
     steps = 2 if C.SMOKE else STEPS
-    warm = min(100, steps // 5 + 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+    opt, sched = adamw_warm_cosine(params, LR, steps, min(100, steps // 5 + 1))
     C.log("asr", f"encoder {C.count(model.encoder)} params, decoder {C.count(model.decoder)} params, "
                  f"{len(train)} train / {len(held)} held-out utterances, {len(phones)} phoneme symbols, "
                  f"{steps} steps of {BATCH}")
@@ -262,19 +316,9 @@ def main():
                     xa, mask = model.encoder(x, lens)
             else:
                 xa, mask = model.encoder(x, lens)
-            seqs = [texts[i] for i in b]
-            n = max(len(s) for s in seqs)
-            tok = torch.full((len(b), n), sp["<|endoftext|>"], dtype=torch.long)
-            tgt = torch.full((len(b), n), -100, dtype=torch.long)
-            for j, s in enumerate(seqs):
-                tok[j, :len(s)] = torch.tensor(s)
-                tgt[j, :len(s) - 1] = torch.tensor(s[1:])
-                tgt[j, 1:3] = -100  # <|transcribe|> <|notimestamps|> are given, not predicted
+            tok, tgt, text_part = teacher_forced([texts[i] for i in b], sp)
             if TOKEN_DROPOUT > 0:
                 noisy = tok.clone()
-                text_part = torch.zeros_like(tok, dtype=torch.bool)
-                for j, s in enumerate(seqs):
-                    text_part[j, len(prompt):len(s) - 1] = True
                 hit = text_part & (torch.rand(tok.shape, generator=torch.Generator().manual_seed(rnd.randrange(1 << 30)))
                                    < TOKEN_DROPOUT)
                 noisy[hit] = torch.randint(0, vb["n_base"], (int(hit.sum()),))
@@ -291,11 +335,7 @@ def main():
             loss_ctc = F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), torch.tensor([len(t) for t in ctc_t]),
                                   blank=len(phones), zero_infinity=True)
             loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            update(opt, sched, params, loss)
             step += 1
             if step % 10 == 0 or step == steps or C.SMOKE:
                 C.log("asr", f"step {step}/{steps} text loss {loss_text.item():.3f} intent loss {loss_int.item():.3f} "

@@ -13,7 +13,6 @@ Reads work/asr.pt and features.pt; writes work/asr.pt back (same encoder, the ne
 changed; the runtime reads the block count from the file) after keeping asr.py's as asr_before_decoder.pt; reports
 the caller WER on held-out and dev as asr.py does, before and after, in work/decoder_result.json."""
 import json
-import math
 import os
 import random
 import sys
@@ -79,25 +78,16 @@ def mask_frames(x, mask, rnd):
 
 def main():
     C.setup()
-    with open(os.path.join(C.WORK, "bpe.json")) as f:
-        vb = json.load(f)
-    bpe = B.Bpe(vb["merges"])
+    vb, bpe, sp, n_vocab = A.vocabularies()
     src = torch.load(os.path.join(C.WORK, "asr.pt"))
     dims = dict(src["dims"])
-    sp, _ = A.whisper_specials(vb["n_base"])
-    n_vocab = dims["n_vocab"]
     old = C.Whisper(dims)
     old.load_state_dict(src["model"])
     old.eval()
-    data = torch.load(os.path.join(C.WORK, "features.pt"))
-    man, mels = data["manifest"], data["mel"]
-    train = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
-    held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
-    dev = [i for i, m in enumerate(man) if m["split"] == "dev"]
+    man, mels, train, held, dev = A.load_features()
     if C.SMOKE:
         train, held, dev = train[:64], held[:2], dev[:2]
-    prompt = [sp["<|startoftranscript|>"], sp["<|en|>"], sp["<|transcribe|>"], sp["<|notimestamps|>"]]
-    texts = {i: prompt + bpe.encode(" " + man[i]["text"].strip()) + [sp["<|endoftext|>"]] for i in train}
+    texts = {i: A.transcript_ids(bpe, sp, man[i]["text"]) for i in train}
 
     rnd = random.Random(C.SEED + 4000)
     t0 = time.time()
@@ -129,11 +119,8 @@ def main():
         dec.load_state_dict({k[len("decoder."):]: v for k, v in init["model"].items() if k.startswith("decoder.")})
         C.log("decoder", f"decoder continued from {os.environ['DEMO_DEC_INIT']}")
     params = list(dec.parameters())
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
     steps = 3 if C.SMOKE else STEPS
-    warm = min(200, steps // 5 + 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+    opt, sched = A.adamw_warm_cosine(params, LR, steps, min(200, steps // 5 + 1))
     C.log("decoder", f"decoder {LAYERS} blocks, {C.count(dec)} params (was {C.count(old.decoder)}); {steps} steps "
                      f"of {BATCH}, token dropout {TOKEN_DROPOUT}, label smoothing {LABEL_SMOOTHING}, "
                      f"frame mask {FRAME_MASK}")
@@ -149,27 +136,14 @@ def main():
             b = order[k:k + BATCH]
             xa, mask = batch_states([views[rnd.randrange(len(views))][i] for i in b])
             xa = mask_frames(xa, mask, rnd)
-            seqs = [texts[i] for i in b]
-            n = max(len(s) for s in seqs)
-            tok = torch.full((len(b), n), sp["<|endoftext|>"], dtype=torch.long)
-            tgt = torch.full((len(b), n), -100, dtype=torch.long)
-            text_part = torch.zeros((len(b), n), dtype=torch.bool)
-            for j, s in enumerate(seqs):
-                tok[j, :len(s)] = torch.tensor(s)
-                tgt[j, :len(s) - 1] = torch.tensor(s[1:])
-                tgt[j, 1:3] = -100  # <|transcribe|> <|notimestamps|> are given, not predicted
-                text_part[j, len(prompt):len(s) - 1] = True
+            tok, tgt, text_part = A.teacher_forced([texts[i] for i in b], sp)
             if TOKEN_DROPOUT > 0:
                 hit = text_part & (torch.rand(tok.shape) < TOKEN_DROPOUT)
                 tok = tok.masked_scatter(hit, torch.randint(0, vb["n_base"], (int(hit.sum()),)))
             logits = dec(tok, xa, mask)
             loss = F.cross_entropy(logits.reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100,
                                    label_smoothing=LABEL_SMOOTHING)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            A.update(opt, sched, params, loss)
             step += 1
             if step % 50 == 0 or step == steps or C.SMOKE:
                 C.log("decoder", f"step {step}/{steps} loss {loss.item():.3f} ({time.time() - t1:.0f} s)")

@@ -119,15 +119,8 @@ class FusedPrefillTest {
 
     private static void assertClose(NDArray actual, NDArray expected, String what) {
         assertThat(actual.getShape()).as("%s shape", what).isEqualTo(expected.getShape());
-        float[] a = actual.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-        float[] e = expected.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-        double scale = 0;
-        double diff = 0;
-        for (int i = 0; i < e.length; i++) {
-            scale = Math.max(scale, Math.abs(e[i]));
-            diff = Math.max(diff, Math.abs(a[i] - e[i]));
-        }
-        assertThat(diff).as("max |difference| of %s (scale %s)", what, scale).isLessThanOrEqualTo(TOLERANCE * scale);
+        Closeness.assertWithinScale(actual.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(),
+                expected.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray(), TOLERANCE, what);
     }
 
     @Test

@@ -162,14 +162,7 @@ class WhisperEncoderPassTest {
     }
 
     private static void assertWithinRounding(float[] actual, float[] expected, String what) {
-        assertThat(actual).as(what).hasSameSizeAs(expected);
-        double scale = 0;
-        double diff = 0;
-        for (int i = 0; i < expected.length; i++) {
-            scale = Math.max(scale, Math.abs(expected[i]));
-            diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-        }
-        assertThat(diff).as("max |difference| of %s (scale %s)", what, scale).isLessThanOrEqualTo(ROW_TOLERANCE * scale);
+        Closeness.assertWithinScale(actual, expected, ROW_TOLERANCE, what);
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.omnicall.model.omni;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.omnicall.model.Closeness;
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
@@ -72,14 +73,7 @@ class ChunkedPrefillTest {
     }
 
     private static void assertClose(float[] actual, float[] expected, String what) {
-        assertThat(actual).as("%s logits", what).hasSameSizeAs(expected);
-        double scale = 0;
-        double diff = 0;
-        for (int i = 0; i < expected.length; i++) {
-            scale = Math.max(scale, Math.abs(expected[i]));
-            diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-        }
-        assertThat(diff).as("max |logit difference| of %s (scale %s)", what, scale).isLessThanOrEqualTo(1e-4 * scale);
+        Closeness.assertWithinScale(actual, expected, 1e-4, what + " logits");
     }
 
     private record OneShot(float[] logits, Out reply) {
