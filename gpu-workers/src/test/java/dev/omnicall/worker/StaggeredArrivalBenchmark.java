@@ -1,5 +1,10 @@
 package dev.omnicall.worker;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.nearestRank;
+
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.CallerText;
 import dev.omnicall.events.TextDelta;
@@ -12,7 +17,6 @@ import org.apache.kafka.common.TopicPartition;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -86,29 +90,29 @@ public final class StaggeredArrivalBenchmark {
                 forced += withText.forcedTokens;
                 callerTexts += withText.callerTextUs.size();
                 System.out.printf(Locale.ROOT, "  pair %d: first audio p50 off %s / on %s ms; caller text after arrival"
-                                + " p50 %s / max %s ms; load %s%n", r + 1, ms(percentile(plain.firstAudioUs, 50)),
-                        ms(percentile(withText.firstAudioUs, 50)), ms(percentile(withText.callerTextUs, 50)),
-                        ms(percentile(withText.callerTextUs, 100)), loadAverage());
+                                + " p50 %s / max %s ms; load %s%n", r + 1, ms(nearestRank(plain.firstAudioUs, 0.50)),
+                        ms(nearestRank(withText.firstAudioUs, 0.50)), ms(nearestRank(withText.callerTextUs, 0.50)),
+                        ms(nearestRank(withText.callerTextUs, 1.0)), loadAverage());
             }
         }
         Map<String, String> summary = new LinkedHashMap<>();
         summary.put("bench", "staggered_arrivals");
         summary.put("label", label);
         summary.put("turns_per_mode", Integer.toString(off.size()));
-        summary.put("off_first_audio_p50_ms", ms(percentile(off, 50)));
-        summary.put("off_first_audio_p99_ms", ms(percentile(off, 99)));
-        summary.put("on_first_audio_p50_ms", ms(percentile(on, 50)));
-        summary.put("on_first_audio_p99_ms", ms(percentile(on, 99)));
-        summary.put("on_vs_off_p50", String.format(Locale.ROOT, "%.3f", percentile(on, 50) / percentile(off, 50)));
+        summary.put("off_first_audio_p50_ms", ms(nearestRank(off, 0.50)));
+        summary.put("off_first_audio_p99_ms", ms(nearestRank(off, 0.99)));
+        summary.put("on_first_audio_p50_ms", ms(nearestRank(on, 0.50)));
+        summary.put("on_first_audio_p99_ms", ms(nearestRank(on, 0.99)));
+        summary.put("on_vs_off_p50", fixed(nearestRank(on, 0.50) / nearestRank(off, 0.50), 3));
         summary.put("caller_texts", Integer.toString(callerTexts));
-        summary.put("caller_text_after_arrival_p50_ms", ms(percentile(callerTextAfterArrival, 50)));
-        summary.put("caller_text_after_arrival_p99_ms", ms(percentile(callerTextAfterArrival, 99)));
-        summary.put("caller_text_after_arrival_max_ms", ms(percentile(callerTextAfterArrival, 100)));
+        summary.put("caller_text_after_arrival_p50_ms", ms(nearestRank(callerTextAfterArrival, 0.50)));
+        summary.put("caller_text_after_arrival_p99_ms", ms(nearestRank(callerTextAfterArrival, 0.99)));
+        summary.put("caller_text_after_arrival_max_ms", ms(nearestRank(callerTextAfterArrival, 1.0)));
         summary.put("max_delay_ms", Long.toString(maxDelayMs));
         summary.put("caller_texts_within_bound", Long.toString(callerTextAfterArrival.stream()
                 .filter(us -> us <= maxDelayMs * 1000).count()));
-        summary.put("decode_cpu_p50_ms", ms(percentile(decodeCpu, 50)));
-        summary.put("decode_cpu_p99_ms", ms(percentile(decodeCpu, 99)));
+        summary.put("decode_cpu_p50_ms", ms(nearestRank(decodeCpu, 0.50)));
+        summary.put("decode_cpu_p99_ms", ms(nearestRank(decodeCpu, 0.99)));
         summary.put("forced_tokens", Long.toString(forced));
         summary.put("load_start", loadStart);
         summary.put("load_end", loadAverage());
@@ -120,9 +124,7 @@ public final class StaggeredArrivalBenchmark {
                 summary.get("caller_text_after_arrival_p50_ms"), summary.get("caller_text_after_arrival_p99_ms"),
                 summary.get("caller_text_after_arrival_max_ms"), summary.get("caller_texts_within_bound"), maxDelayMs,
                 summary.get("decode_cpu_p50_ms"), summary.get("decode_cpu_p99_ms"));
-        StringBuilder line = new StringBuilder();
-        summary.forEach((key, v) -> line.append(line.length() == 0 ? "" : " ").append(key).append('=').append(v));
-        System.out.println(line);
+        System.out.println(keyValueLine(summary));
     }
 
     private record Round(List<Long> firstAudioUs, List<Long> callerTextUs, List<Long> decodeCpuUs, long forcedTokens) {
@@ -196,26 +198,7 @@ public final class StaggeredArrivalBenchmark {
         }
     }
 
-    /** Nearest-rank percentile. */
-    private static double percentile(List<Long> xs, int p) {
-        if (xs.isEmpty()) {
-            return Double.NaN;
-        }
-        long[] s = xs.stream().mapToLong(Long::longValue).toArray();
-        Arrays.sort(s);
-        int rank = (int) Math.ceil(p / 100.0 * s.length);
-        return s[Math.max(0, Math.min(s.length - 1, rank - 1))];
-    }
-
     private static String ms(double us) {
         return String.format(Locale.ROOT, "%.1f", us / 1000.0);
-    }
-
-    private static String loadAverage() {
-        try {
-            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (java.io.IOException | RuntimeException e) {
-            return "na";
-        }
     }
 }

@@ -1,5 +1,10 @@
 package dev.omnicall.worker;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.median;
+
 import dev.omnicall.events.AudioChunk;
 import dev.omnicall.events.TextDelta;
 import dev.omnicall.events.TurnRequest;
@@ -97,9 +102,7 @@ public final class WorkerBenchmark {
             }
         }
         summary.put("load_end", loadAverage());
-        StringBuilder line = new StringBuilder();
-        summary.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        System.out.println(keyValueLine(summary));
     }
 
     // ---- 1: tokens/s with batching on and off ----
@@ -426,30 +429,14 @@ public final class WorkerBenchmark {
     }
 
     private static double medianL(List<Long> xs) {
-        return xs.isEmpty() ? 0 : median(xs.stream().mapToLong(Long::longValue).toArray());
+        return xs.isEmpty() ? 0 : median(xs);
     }
 
     private static double medianD(List<Double> xs) {
-        double[] s = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return s.length == 0 ? 0 : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    /** The 1-minute load average (a shared machine skews every figure; print it beside them). */
-    private static String loadAverage() {
-        try {
-            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (java.io.IOException | RuntimeException e) {
-            return "na";
-        }
-    }
-
-    private static double median(long[] xs) {
-        long[] s = xs.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2.0;
+        return xs.isEmpty() ? 0 : median(xs);
     }
 
     private static String fmt(double v) {
-        return String.format(Locale.ROOT, "%.1f", v);
+        return fixed(v, 1);
     }
 }

@@ -1,5 +1,7 @@
 package dev.omnicall.model.omni2;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -260,14 +262,6 @@ public final class Omni2Benchmark {
             sum += nanos[i];
         }
         return sum / 1e6 / n;
-    }
-
-    private static String loadAverage() {
-        try {
-            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (java.io.IOException | RuntimeException e) {
-            return "unknown";
-        }
     }
 
     /** VmHWM of /proc/self/status (kB), 0 where there is none. */

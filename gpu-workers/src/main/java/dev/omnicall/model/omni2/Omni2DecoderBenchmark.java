@@ -1,5 +1,7 @@
 package dev.omnicall.model.omni2;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -8,8 +10,6 @@ import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.io.DType;
 import dev.omnicall.model.io.TensorInfo;
 import dev.omnicall.model.io.TensorSource;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -90,14 +90,6 @@ public final class Omni2DecoderBenchmark {
                     + "rtf_flow=%.3f rtf_hift=%.3f rtf=%.3f load_end=%s%n", load0, device, threads.intraOp(), units,
                     audioSeconds, bestFlow, bestHift, bestFlow / 1000 / audioSeconds, bestHift / 1000 / audioSeconds,
                     (bestFlow + bestHift) / 1000 / audioSeconds, load1);
-        }
-    }
-
-    private static String loadAverage() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (IOException | RuntimeException e) {
-            return "unknown";
         }
     }
 

@@ -1,10 +1,9 @@
 package dev.omnicall.model.omni2;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+
 import ai.djl.ndarray.NDManager;
 import dev.omnicall.model.TorchThreads;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -133,14 +132,6 @@ public final class Omni2StreamBenchmark {
             }
             hift.synthesize(window, keep);
             return (System.nanoTime() - t0) / 1e6;
-        }
-    }
-
-    private static String loadAverage() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (IOException | RuntimeException e) {
-            return "unknown";
         }
     }
 }

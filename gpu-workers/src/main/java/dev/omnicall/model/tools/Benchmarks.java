@@ -1,5 +1,9 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.upperMedian;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -71,9 +75,7 @@ public final class Benchmarks {
                 b.firstAudio(name, model);
             }
         }
-        StringBuilder line = new StringBuilder();
-        b.results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        System.out.println(keyValueLine(b.results));
     }
 
     /** Llama-3.2-1B-shaped LLM with the LLaMA-Omni speech parts around it. */
@@ -125,10 +127,10 @@ public final class Benchmarks {
                     rec[r] = (System.nanoTime() - t) / 1e6;
                 }
             }
-            double incMs = median(inc);
+            double incMs = upperMedian(inc);
             results.put(name + "_token" + position + "_incremental_ms", fmt(incMs));
             if (recomputeFits) {
-                double recMs = median(rec);
+                double recMs = upperMedian(rec);
                 System.out.printf("%s token %d: incremental %.1f ms/token, CTC recompute %.1f ms/token%n", name, position,
                         incMs, recMs);
                 results.put(name + "_token" + position + "_recompute_ms", fmt(recMs));
@@ -227,13 +229,7 @@ public final class Benchmarks {
         return new SplittableRandom(seed).longs(n, 0, 256).toArray();
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
     private static String fmt(double v) {
-        return String.format(java.util.Locale.ROOT, "%.1f", v);
+        return fixed(v, 1);
     }
 }

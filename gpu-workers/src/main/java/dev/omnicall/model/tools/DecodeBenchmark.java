@@ -1,5 +1,11 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.nearestRank;
+import static dev.omnicall.model.tools.BenchmarkFigures.upperMedian;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -19,7 +25,6 @@ import dev.omnicall.model.omni.StepResult;
 import dev.omnicall.model.omni.TinyCheckpointWriter;
 import dev.omnicall.model.omni.TurnGenerator;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -70,8 +75,8 @@ public final class DecodeBenchmark {
         int rounds = Integer.parseInt(a.get("--rounds", "1"));
         boolean profile = Boolean.parseBoolean(a.get("--profile", "false"));
         DecodeBenchmark b = new DecodeBenchmark();
-        b.results.put("load_start", load());
-        System.out.println("load average at start: " + load());
+        b.results.put("load_start", loadAverage());
+        System.out.println("load average at start: " + loadAverage());
         Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
         ModelOptions options = ModelOptions.defaults().withDevice(device).withPaddedSeconds(0);
         if (Boolean.parseBoolean(a.get("--tiny", "true"))) {
@@ -80,11 +85,9 @@ public final class DecodeBenchmark {
         if (Boolean.parseBoolean(a.get("--small", "true"))) {
             b.smallParts(tinyDir, options, steps, tpsSteps, rounds, profile);
         }
-        System.out.println("load average at end: " + load());
-        b.results.put("load_end", load());
-        StringBuilder line = new StringBuilder();
-        b.results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        System.out.println("load average at end: " + loadAverage());
+        b.results.put("load_end", loadAverage());
+        System.out.println(keyValueLine(b.results));
     }
 
     private void tinyParts(Path tinyDir, ModelOptions options, int[] batches, int steps) throws IOException {
@@ -141,12 +144,12 @@ public final class DecodeBenchmark {
                 for (int i = 0; i < rounds; i++) {
                     ratios[i] = eight[i] / one[i];
                 }
-                double r = median(ratios);
+                double r = upperMedian(ratios);
                 System.out.printf(Locale.ROOT, "small, %s path: 8 turns / 1 turn = %.2fx, median of %d round(s)"
-                        + " (goal >= 5x); tokens/s 1 turn %.1f, 8 turns %.1f (medians)%n", path, r, rounds, median(one),
-                        median(eight));
-                results.put("small_tps_1_" + path, fmt(median(one)));
-                results.put("small_tps_8_" + path, fmt(median(eight)));
+                        + " (goal >= 5x); tokens/s 1 turn %.1f, 8 turns %.1f (medians)%n", path, r, rounds,
+                        upperMedian(one), upperMedian(eight));
+                results.put("small_tps_1_" + path, fmt(upperMedian(one)));
+                results.put("small_tps_8_" + path, fmt(upperMedian(eight)));
                 results.put("small_tps_8v1_" + path, fmt(r));
             }
             if (profile) {
@@ -208,7 +211,7 @@ public final class DecodeBenchmark {
                     step(llm, tokens, caches, pool != null);
                     t[s] = (System.nanoTime() - t0) / 1e6;
                 }
-                ms[pooled] = median(t);
+                ms[pooled] = upperMedian(t);
                 best[pooled] = Arrays.stream(t).min().orElseThrow();
             } finally {
                 caches.forEach(SequenceCache::close);
@@ -265,7 +268,7 @@ public final class DecodeBenchmark {
                     step.run();
                     t[s] = (System.nanoTime() - t0) / 1e6;
                 }
-                ms[pooled] = median(t);
+                ms[pooled] = upperMedian(t);
             } finally {
                 streams.forEach(CtcUnitDecoder.Stream::close);
             }
@@ -416,7 +419,7 @@ public final class DecodeBenchmark {
             body.run();
             t[i] = (System.nanoTime() - t0) / 1e6;
         }
-        return median(t);
+        return upperMedian(t);
     }
 
     /** Where one pooled LLM decode step of bsz sequences spends its time, by ATen call. */
@@ -483,13 +486,13 @@ public final class DecodeBenchmark {
         double calls = sum.values().stream().mapToDouble(v -> v[0]).sum();
         double ms = sum.values().stream().mapToDouble(v -> v[1]).sum();
         System.out.printf(Locale.ROOT, "%s: %.2f ms wall (median of 5); profiled: %.0f top-level ATen calls, %.2f ms%n",
-                label, median(wall), calls, ms);
+                label, upperMedian(wall), calls, ms);
         sum.entrySet().stream().sorted((x, y) -> Double.compare(y.getValue()[1], x.getValue()[1])).limit(8)
                 .forEach(e -> System.out.printf(Locale.ROOT, "    %-22s %5.0f calls %8.2f ms%n", e.getKey(),
                         e.getValue()[0], e.getValue()[1]));
         double[] matmul = sum.getOrDefault("aten::matmul", new double[2]);
         double[] gather = sum.getOrDefault("aten::index", new double[2]);
-        results.put(key + "_wall_ms", fmt(median(wall)));
+        results.put(key + "_wall_ms", fmt(upperMedian(wall)));
         results.put(key + "_aten_ms", fmt(ms));
         results.put(key + "_matmul_ms", fmt(matmul[1]));
         results.put(key + "_index_ms", fmt(gather[1]));
@@ -533,9 +536,8 @@ public final class DecodeBenchmark {
             } finally {
                 running.forEach(TurnGenerator::close);
             }
-            double[] v = firstMs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            double p50 = v[(int) Math.ceil(0.50 * v.length) - 1];
-            double p95 = v[(int) Math.ceil(0.95 * v.length) - 1];
+            double p50 = nearestRank(firstMs, 0.50);
+            double p95 = nearestRank(firstMs, 0.95);
             String path = pooled ? "pool" : "old";
             System.out.printf(Locale.ROOT, "%2d turns, %-4s path: first audio p50 %.0f ms, p95 %.0f ms%n", n, path, p50,
                     p95);
@@ -578,21 +580,7 @@ public final class DecodeBenchmark {
         }
     }
 
-    private static String load() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
     private static String fmt(double v) {
-        return String.format(Locale.ROOT, "%.2f", v);
+        return fixed(v, 2);
     }
 }

@@ -1,5 +1,10 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.median;
+
 import ai.djl.ndarray.NDScope;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.LlamaModel;
@@ -9,7 +14,6 @@ import dev.omnicall.model.omni.OmniConfig;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.TinyCheckpointWriter;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -51,8 +55,8 @@ public final class GappedSlotsBenchmark {
         String[] prompt = a.get("--prompt", "96..160").split("\\.\\.");
         GappedSlotsBenchmark b = new GappedSlotsBenchmark(a.get("--label", "run"),
                 Integer.parseInt(a.get("--steps", "40")), Integer.parseInt(prompt[0]), Integer.parseInt(prompt[1]));
-        b.results.put(b.label + "_load_start", load());
-        System.out.println("load average at start: " + load());
+        b.results.put(b.label + "_load_start", loadAverage());
+        System.out.println("load average at start: " + loadAverage());
         Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
         ModelOptions options = ModelOptions.defaults().withDevice(a.get("--device", "cpu")).withPaddedSeconds(0);
         System.out.println("  model | B | layout | step ms median | step ms min | aten::index per step");
@@ -71,11 +75,9 @@ public final class GappedSlotsBenchmark {
                 }
             }
         }
-        System.out.println("load average at end: " + load());
-        b.results.put(b.label + "_load_end", load());
-        StringBuilder line = new StringBuilder();
-        b.results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        System.out.println("load average at end: " + loadAverage());
+        b.results.put(b.label + "_load_end", loadAverage());
+        System.out.println(keyValueLine(b.results));
     }
 
     private static int[] ints(String csv) {
@@ -140,21 +142,7 @@ public final class GappedSlotsBenchmark {
         }
     }
 
-    private static String load() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (IOException e) {
-            return "?";
-        }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
     private static String fmt(double v) {
-        return String.format(Locale.ROOT, "%.3f", v);
+        return fixed(v, 3);
     }
 }

@@ -1,5 +1,8 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.config.RopeScaling;
 import dev.omnicall.model.omni.OmniConfig;
@@ -50,11 +53,11 @@ public final class GpuCheck {
         String shapes = a.get("--shapes", device.startsWith("gpu") ? "8b" : "tiny");
         int[] batches = ServingBenchmark.parseInts(a.get("--batches", shapes.equals("8b") ? "1,8,32,64,128,256" : "1,4,8"));
         Map<String, String> results = new LinkedHashMap<>();
-        results.put("load_start", load());
+        results.put("load_start", loadAverage());
         results.put("device", device);
         results.put("dtype", dtype);
         System.out.println("gpu-check: device " + device + ", " + dtype + ", serving shapes " + shapes
-                + ", load average at start " + load());
+                + ", load average at start " + loadAverage());
         long t0 = System.nanoTime();
         Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
 
@@ -122,13 +125,11 @@ public final class GpuCheck {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         System.out.printf(Locale.ROOT, "%ngpu-check %s in %.0f s (load average at end %s)%n", pass ? "passed" : "FAILED",
-                seconds, load());
+                seconds, loadAverage());
         results.put("seconds", String.format(Locale.ROOT, "%.0f", seconds));
-        results.put("load_end", load());
+        results.put("load_end", loadAverage());
         results.put("check", pass ? "pass" : "fail");
-        StringBuilder line = new StringBuilder();
-        results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        System.out.println(keyValueLine(results));
         System.exit(pass ? 0 : 1);
     }
 
@@ -137,13 +138,5 @@ public final class GpuCheck {
         return new OmniConfig("omni_speech2s_llama", 4096, 14336, 32, 8, 32, 1e-5, 500000,
                 RopeScaling.llama3(8, 1, 4, 8192), 128256, 131072, 128000, List.of(128001, 128008, 128009), false,
                 "float16", "whisper", 5, 1280, 20, 32, "linear", 2048, "ctc", "(2,4096,32,11008)", 25, 1000);
-    }
-
-    private static String load() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (IOException e) {
-            return "unknown";
-        }
     }
 }

@@ -1,5 +1,11 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.quantile;
+import static dev.omnicall.model.tools.BenchmarkFigures.upperMedian;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import dev.omnicall.model.KvPool;
@@ -18,10 +24,8 @@ import dev.omnicall.model.stream.AudioPiece;
 import dev.omnicall.model.stream.PrefillGapBudget;
 import dev.omnicall.model.stream.PrefillPacer;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -97,7 +101,7 @@ public final class PrefillBenchmark {
         boolean small = Boolean.parseBoolean(a.get("--small", "false"));
         ModelOptions options = ModelOptions.defaults().withDevice(a.get("--device", "cpu")).withPaddedSeconds(0);
         Map<String, String> results = new LinkedHashMap<>();
-        results.put("load_start", load());
+        results.put("load_start", loadAverage());
         Path tinyDir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
         OmniConfig config = small ? DecodeBenchmark.smallLlm(TinyCheckpointWriter.tinyConfig())
                 : TinyCheckpointWriter.tinyConfig();
@@ -117,7 +121,7 @@ public final class PrefillBenchmark {
             System.out.printf(Locale.ROOT, "%s LLM (%d wide, %d layers), Whisper encoder %d wide x %d blocks, %d running"
                     + " turns, omega %s, newcomer of 2.4 s; load %s%n", small ? "~90M" : "tiny", config.hiddenSize(),
                     config.numHiddenLayers(), config.speechEncoderHiddenSize(), config.speechEncoderNumLayers(), running,
-                    omega, load());
+                    omega, loadAverage());
             run(model, running, 0, false); // warm-up
             beginParts(model, results);
             Map<String, List<Run>> byMode = new LinkedHashMap<>();
@@ -190,10 +194,8 @@ public final class PrefillBenchmark {
                 results.put(e.getKey() + "_longest_slice_steps_by_kind", kinds.toString());
             }
         }
-        results.put("load_end", load());
-        StringBuilder line = new StringBuilder();
-        results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        results.put("load_end", loadAverage());
+        System.out.println(keyValueLine(results));
     }
 
     /**
@@ -224,10 +226,11 @@ public final class PrefillBenchmark {
             }
         }
         System.out.printf(Locale.ROOT, "the newcomer's start before its blocks, median of 5: log-mel %.2f ms, convolutions"
-                + " %.2f ms, begin (prompt and cache) %.2f ms%n", median(logMel), median(convolutions), median(begin));
-        results.put("logmel_ms", fmt(median(logMel)));
-        results.put("convolutions_ms", fmt(median(convolutions)));
-        results.put("begin_ms", fmt(median(begin)));
+                + " %.2f ms, begin (prompt and cache) %.2f ms%n", upperMedian(logMel), upperMedian(convolutions),
+                upperMedian(begin));
+        results.put("logmel_ms", fmt(upperMedian(logMel)));
+        results.put("convolutions_ms", fmt(upperMedian(convolutions)));
+        results.put("begin_ms", fmt(upperMedian(begin)));
     }
 
     /**
@@ -276,7 +279,7 @@ public final class PrefillBenchmark {
                     baseline.add(r[0]);
                     baselineGap = Math.max(baselineGap, r[1]);
                 }
-                double baselineStep = median(baseline);
+                double baselineStep = upperMedian(baseline);
                 // the newcomer: its start in one loop, or one slice per loop
                 float[] newcomer = Benchmarks.syntheticSpeech(2.4);
                 double worst = 0;
@@ -395,10 +398,10 @@ public final class PrefillBenchmark {
                     double[] r = loop(generator, turns, lastChunk, t0, new boolean[turns.size()]);
                     admissionGap = Math.max(admissionGap, r[1]);
                 }
-                double step = median(baseline);
+                double step = upperMedian(baseline);
                 double total = admissionLoops.stream().mapToDouble(l -> Math.max(0, l - step)).sum();
-                return new Run(step, worst, median(admissionLoops), total, baselineGap, admissionGap, loops, deferred,
-                        mostPrefillInGap, encoderMs, beginMs, blocksMs, longestByKind, promptSteps,
+                return new Run(step, worst, upperMedian(admissionLoops), total, baselineGap, admissionGap, loops,
+                        deferred, mostPrefillInGap, encoderMs, beginMs, blocksMs, longestByKind, promptSteps,
                         baseline.stream().map(b -> (b - step) / step).toList());
             } finally {
                 turns.forEach(TurnGenerator::close);
@@ -441,28 +444,7 @@ public final class PrefillBenchmark {
         return new double[] {(s1 - s0) / 1e6, gap};
     }
 
-    /** The q-quantile (0..1) of v, nearest rank. */
-    private static double quantile(List<Double> v, double q) {
-        double[] s = v.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(s);
-        return s[(int) Math.min(s.length - 1, Math.floor(q * s.length))];
-    }
-
-    private static double median(List<Double> v) {
-        double[] s = v.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
     private static String fmt(double v) {
-        return String.format(Locale.ROOT, "%.2f", v);
-    }
-
-    private static String load() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (IOException e) {
-            return "unknown";
-        }
+        return fixed(v, 2);
     }
 }

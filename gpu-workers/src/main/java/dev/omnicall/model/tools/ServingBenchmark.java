@@ -1,5 +1,8 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.nearestRank;
+
 import ai.djl.Device;
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.omni.GenerationOptions;
@@ -151,7 +154,7 @@ final class ServingBenchmark {
             double[] fa = firstAudio.values().stream().mapToDouble(Double::doubleValue).sorted().toArray();
             double[] st = stepMs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
             String memory = memory(model.manager().getDevice());
-            return new Result(b, percentile(fa, 0.50), percentile(fa, 0.95), percentile(st, 0.50),
+            return new Result(b, nearestRank(fa, 0.50), nearestRank(fa, 0.95), nearestRank(st, 0.50),
                     st.length == 0 ? Double.NaN : st[0], stepMs.isEmpty() ? 0 : batchSum / (double) stepMs.size(),
                     stepMs.size(), measuredWallMs == 0 ? Double.NaN : samplesMeasured / 16000.0 / (measuredWallMs / 1000),
                     samplesRun / 16000.0 / wallRun, poolBytes, memory, generator.perSequenceTurns(),
@@ -185,15 +188,8 @@ final class ServingBenchmark {
         return String.format(Locale.ROOT, "%.0f MiB", bytes / 1048576.0);
     }
 
-    static double percentile(double[] sorted, double q) {
-        if (sorted.length == 0) {
-            return Double.NaN;
-        }
-        return sorted[Math.max(0, (int) Math.ceil(q * sorted.length) - 1)];
-    }
-
     static String fmt(double v) {
-        return String.format(Locale.ROOT, "%.2f", v);
+        return fixed(v, 2);
     }
 
     static int[] parseInts(String csv) {

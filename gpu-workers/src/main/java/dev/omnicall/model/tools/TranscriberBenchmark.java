@@ -1,5 +1,8 @@
 package dev.omnicall.model.tools;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.upperMedian;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -71,9 +74,7 @@ public final class TranscriberBenchmark {
             }
         }
         b.results.put("load_end", String.format("%.2f", load()));
-        StringBuilder line = new StringBuilder();
-        b.results.forEach((k, v) -> line.append(line.length() == 0 ? "" : " ").append(k).append('=').append(v));
-        System.out.println(line);
+        System.out.println(keyValueLine(b.results));
     }
 
     private static double load() {
@@ -135,7 +136,7 @@ public final class TranscriberBenchmark {
                         long t3 = System.nanoTime();
                         cross = Math.min(cross, (t1 - t0) / 1e6);
                         promptMs = Math.min(promptMs, (t2 - t1) / 1e6);
-                        near = Math.min(near, median(stepNs) / 1e6);
+                        near = Math.min(near, upperMedian(stepNs) / 1e6);
                         utterance = Math.min(utterance, (t3 - t0) / 1e6);
                         // on to the far position, then time a few steps there
                         while (state.length() < far) {
@@ -147,7 +148,7 @@ public final class TranscriberBenchmark {
                             next = argmax(decoder.decode(state, new long[] {next % tok.endOfText()}, false));
                             farNs[i] = System.nanoTime() - s0;
                         }
-                        farMs = Math.min(farMs, median(farNs) / 1e6);
+                        farMs = Math.min(farMs, upperMedian(farNs) / 1e6);
                     }
                 }
                 // and through the public API (suppression included; random weights may stop before the cap)
@@ -188,11 +189,5 @@ public final class TranscriberBenchmark {
         try (logits; NDArray i = logits.argMax()) {
             return i.toType(DataType.INT64, false).getLong();
         }
-    }
-
-    private static double median(long[] v) {
-        long[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
     }
 }
