@@ -98,6 +98,14 @@ public final class ConfigCheck {
                 .ifPresent(v -> p.add("omnicall.worker.prefill-gap-bound='" + v + "' must be on or off"));
         c.worker().prefillGapMarginMs().filter(ms -> ms < 0).ifPresent(ms ->
                 p.add("omnicall.worker.prefill-gap-margin-ms=" + ms + " must be >= 0 (unset: prefill-gap-bound decides)"));
+        onOrOff(p, "omnicall.worker.fused-prefill", c.worker().fusedPrefill());
+        onOrOff(p, "omnicall.worker.kv-pool", c.worker().kvPool());
+        c.worker().prefillSliceRows().map(String::strip).filter(v -> !v.equalsIgnoreCase("auto") && !v.matches("\\d+"))
+                .ifPresent(v -> p.add("omnicall.worker.prefill-slice-rows='" + v + "' must be auto, 0 (one slice) or a row"
+                        + " count"));
+        c.worker().kvPoolPositions().ifPresent(n -> atLeast(p, "omnicall.worker.kv-pool-positions", n, 1));
+        c.worker().kvPoolMaxSlots().ifPresent(n -> atLeast(p, "omnicall.worker.kv-pool-max-slots", n, 1));
+        c.worker().ctcPoolTokens().ifPresent(n -> atLeast(p, "omnicall.worker.ctc-pool-tokens", n, 1));
 
         var sip = c.sip();
         port(p, "omnicall.sip.port", sip.port(), true);
@@ -215,6 +223,11 @@ public final class ConfigCheck {
         if (!p.isEmpty()) {
             throw new InvalidConfigException(p);
         }
+    }
+
+    private static void onOrOff(List<String> p, String key, java.util.Optional<String> value) {
+        value.map(String::strip).filter(v -> !v.equalsIgnoreCase("on") && !v.equalsIgnoreCase("off"))
+                .ifPresent(v -> p.add(key + "='" + v + "' must be on or off"));
     }
 
     private static void atLeast(List<String> p, String key, long value, long min) {

@@ -174,6 +174,41 @@ public interface OmniCallConfig {
          */
         Optional<Long> prefillGapMarginMs();
 
+        /**
+         * A newcomer's prompt rows in the next decode step's own forward: {@code on} (the worker's default) or
+         * {@code off} (each prompt slice a forward of its own between steps). Handed to the worker as
+         * {@code -Domnicall.worker.fused-prefill}.
+         */
+        Optional<String> fusedPrefill();
+
+        /**
+         * Prompt rows per prefill slice while other turns run: {@code auto} (the worker's default: about half a decode
+         * step's worth, measured), 0 (the whole prefill in one slice) or N rows. Handed to the worker as
+         * {@code -Domnicall.worker.prefill-slice-rows}.
+         */
+        Optional<String> prefillSliceRows();
+
+        /**
+         * The batched KV pools: {@code on} (the worker's default) or {@code off} (every turn with caches of its own,
+         * the per-sequence reference path). Handed to the worker as {@code -Domnicall.worker.kv-pool}.
+         */
+        Optional<String> kvPool();
+
+        /**
+         * Positions per LLM pool slot (the worker's default 2048, at most the model's context). Handed to the worker
+         * as {@code -Domnicall.worker.kv-pool-positions}.
+         */
+        Optional<Long> kvPoolPositions();
+
+        /** Most LLM pool slots (the worker's default 4 × max-batch): {@code -Domnicall.worker.kv-pool-max-slots}. */
+        Optional<Integer> kvPoolMaxSlots();
+
+        /**
+         * Reply tokens one CTC decoder pool slot holds (the worker's default 64; a longer reply moves its decoder to a
+         * cache of its own). Handed to the worker as {@code -Domnicall.worker.ctc-pool-tokens}.
+         */
+        Optional<Long> ctcPoolTokens();
+
         /** Caller transcription: Whisper's decoder on the encoder output each turn already computed. */
         Transcribe transcribe();
 

@@ -10,6 +10,7 @@ import dev.omnicall.worker.DeviceSpec;
 import dev.omnicall.worker.InferenceWorker;
 import dev.omnicall.worker.MicrometerWorkerMetrics;
 import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.worker.engine.OmniTurnEngine;
 import dev.omnicall.worker.engine.TurnEngine;
 import dev.omnicall.worker.engine.TurnEngines;
 import dev.omnicall.worker.engine.omni2.Omni2TurnEngine;
@@ -74,10 +75,6 @@ public final class WorkerRoleService implements RoleService {
     }
 
     /**
-     * {@code omnicall.worker.omni2.*} as the system properties gpu-workers' Omni2 engine reads (the same names; only
-     * the keys that are set, so an unset one leaves the engine's default, or a -D value, alone).
-     */
-    /**
      * The scheduler's settings that gpu-workers' InferenceWorker reads as system properties, for those set here:
      * without the mapping such a {@code -D} would stop the app as an unknown key.
      */
@@ -89,6 +86,26 @@ public final class WorkerRoleService implements RoleService {
         return out;
     }
 
+    /**
+     * The engine's prefill and KV pool settings, which gpu-workers' OmniTurnEngine reads as system properties (the
+     * same names), for those set here: without the mapping such a {@code -D} would stop the app as an unknown key.
+     */
+    static Map<String, String> engineSettings(OmniCallConfig.Worker w) {
+        Map<String, String> out = new LinkedHashMap<>();
+        w.fusedPrefill().filter(s -> !s.isBlank()).ifPresent(s -> out.put(OmniTurnEngine.FUSED_PREFILL, s.strip()));
+        w.prefillSliceRows().filter(s -> !s.isBlank())
+                .ifPresent(s -> out.put(OmniTurnEngine.PREFILL_SLICE_ROWS, s.strip()));
+        w.kvPool().filter(s -> !s.isBlank()).ifPresent(s -> out.put(OmniTurnEngine.POOL_SWITCH, s.strip()));
+        w.kvPoolPositions().ifPresent(n -> out.put(OmniTurnEngine.POOL_POSITIONS, Long.toString(n)));
+        w.kvPoolMaxSlots().ifPresent(n -> out.put(OmniTurnEngine.POOL_MAX_SLOTS, Integer.toString(n)));
+        w.ctcPoolTokens().ifPresent(n -> out.put(OmniTurnEngine.CTC_POOL_TOKENS, Long.toString(n)));
+        return out;
+    }
+
+    /**
+     * {@code omnicall.worker.omni2.*} as the system properties gpu-workers' Omni2 engine reads (the same names; only
+     * the keys that are set, so an unset one leaves the engine's default, or a -D value, alone).
+     */
     static Map<String, String> omni2Settings(OmniCallConfig.Worker.Omni2 o) {
         Map<String, String> out = new LinkedHashMap<>();
         o.ttsFinalCap().ifPresent(cap -> out.put(Omni2TurnEngine.FINAL_CAP_KEY, Integer.toString(cap)));
@@ -115,6 +132,7 @@ public final class WorkerRoleService implements RoleService {
         // the Omni2 engine reads its settings as system properties: hand on what application.properties set
         omni2Settings(context.config().worker().omni2()).forEach(System::setProperty);
         schedulerSettings(context.config().worker()).forEach(System::setProperty);
+        engineSettings(context.config().worker()).forEach(System::setProperty);
         engine = TurnEngines.load(config, context.config().model().speechEncoder().orElse(null));
         loadMillis = (System.nanoTime() - t0) / 1_000_000;
         LOG.infof("[worker] model loaded from %s on %s in %d ms", modelDir, config.device(), loadMillis);

@@ -8,6 +8,7 @@ import dev.omnicall.model.omni2.TinyOmni2Writer;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.worker.WorkerConfig;
+import dev.omnicall.worker.engine.OmniTurnEngine;
 import dev.omnicall.worker.engine.omni2.Omni2TurnEngine;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.smallrye.config.PropertiesConfigSource;
@@ -103,6 +104,39 @@ class WorkerRoleServiceConfigTest {
                 .containsExactly(Map.entry(dev.omnicall.worker.InferenceWorker.ADMISSION_MARGIN_MS, "400"),
                         Map.entry(dev.omnicall.worker.InferenceWorker.PREFILL_GAP_BOUND, "off"),
                         Map.entry(dev.omnicall.worker.InferenceWorker.PREFILL_GAP_MARGIN_MS, "300"));
+    }
+
+    @Test
+    void shouldHandThePrefillAndKvPoolKeysToTheEngineUnderItsNamesOnlyWhenSet() {
+        // Given no prefill or pool key, then all six set in the app's configuration
+        Map<String, String> props = Map.of("omnicall.worker.fused-prefill", "off",
+                "omnicall.worker.prefill-slice-rows", " 32 ", "omnicall.worker.kv-pool", "off",
+                "omnicall.worker.kv-pool-positions", "1024", "omnicall.worker.kv-pool-max-slots", "12",
+                "omnicall.worker.ctc-pool-tokens", "96");
+        // When the role hands its settings to the engine
+        // Then it hands none (the engine's defaults, or a -D value, stay), then each under the name OmniTurnEngine reads
+        assertThat(WorkerRoleService.engineSettings(config(Map.of()).worker())).isEmpty();
+        assertThat(WorkerRoleService.engineSettings(config(props).worker())).containsExactly(
+                Map.entry(OmniTurnEngine.FUSED_PREFILL, "off"), Map.entry(OmniTurnEngine.PREFILL_SLICE_ROWS, "32"),
+                Map.entry(OmniTurnEngine.POOL_SWITCH, "off"), Map.entry(OmniTurnEngine.POOL_POSITIONS, "1024"),
+                Map.entry(OmniTurnEngine.POOL_MAX_SLOTS, "12"), Map.entry(OmniTurnEngine.CTC_POOL_TOKENS, "96"));
+        assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(props))).isEmpty();
+    }
+
+    @Test
+    void shouldRefuseABadPrefillOrKvPoolValueNamingItsKey() {
+        assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(Map.of("omnicall.worker.fused-prefill", "yes",
+                "omnicall.worker.prefill-slice-rows", "-4", "omnicall.worker.kv-pool", "maybe",
+                "omnicall.worker.kv-pool-positions", "0", "omnicall.worker.kv-pool-max-slots", "0",
+                "omnicall.worker.ctc-pool-tokens", "0"))))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.fused-prefill='yes'"))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.prefill-slice-rows='-4'"))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.kv-pool='maybe'"))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.kv-pool-positions=0"))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.kv-pool-max-slots=0"))
+                .anySatisfy(m -> assertThat(m).contains("omnicall.worker.ctc-pool-tokens=0"));
+        assertThat(dev.omnicall.app.config.ConfigCheck.problems(config(Map.of("omnicall.worker.prefill-slice-rows",
+                "auto", "omnicall.worker.fused-prefill", "ON")))).isEmpty();
     }
 
     @Test
