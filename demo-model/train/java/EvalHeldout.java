@@ -25,6 +25,7 @@ import java.util.List;
  *
  * <pre>java -cp ... EvalHeldout CHECKPOINT_DIR in.json out.json</pre>
  * in.json: [{"wav": path, "history": [[user, assistant], ...]}, ...]; out.json: [{"reply", "tokens", "transcript"}].
+ * The caller transcript searches DEMO_TRANSCRIBE_BEAMS hypotheses (default 5, the app's default; 1 = greedy).
  */
 public final class EvalHeldout {
     public static void main(String[] args) throws Exception {
@@ -32,6 +33,8 @@ public final class EvalHeldout {
         JsonArray in = gson.fromJson(Files.readString(Path.of(args[1])), JsonArray.class);
         JsonArray out = new JsonArray();
         ModelOptions options = ModelOptions.defaults().withDevice("cpu").withPaddedSeconds(0);
+        // the caller text's beam search, as the app's omnicall.worker.transcribe.beams (default 5; 1 = greedy)
+        int beams = Integer.parseInt(System.getenv().getOrDefault("DEMO_TRANSCRIBE_BEAMS", "5"));
         try (OmniModel model = OmniModel.load(Path.of(args[0]), options)) {
             Transcriber transcriber = model.transcriber().orElse(null);
             LlamaModel llm = model.llm();
@@ -68,7 +71,7 @@ public final class EvalHeldout {
                     r.addProperty("reply", model.tokenizer().decode(ids));
                     r.add("tokens", gson.toJsonTree(ids));
                     if (transcriber != null) {
-                        try (Transcription t = transcriber.start(encoded, "en", 48)) {
+                        try (Transcription t = transcriber.start(encoded, "en", 48, beams)) {
                             while (!t.step()) {
                                 // one token per step until end of text or the cap
                             }

@@ -39,6 +39,27 @@ public final class KvCache extends SequenceCache {
         }
     }
 
+    /** A copy of this cache (same capacity, positions and identities) that grows and closes on its own. */
+    KvCache copy() {
+        if (closed) {
+            throw new IllegalStateException("cache is closed");
+        }
+        KvCache c = new KvCache(manager.getParentManager(), keys.length, kvHeads, headDim, type, capacity);
+        if (length > 0) {
+            try (NDScope scope = new NDScope()) { // the views read from are freed here
+                scope.suppressNotUsedWarning();
+                NDIndex upTo = new NDIndex(":, :{}", length);
+                for (int i = 0; i < keys.length; i++) {
+                    c.keys[i].set(upTo, keys[i].get(upTo));
+                    c.values[i].set(upTo, values[i].get(upTo));
+                }
+            }
+        }
+        c.positionKeys = java.util.Arrays.copyOf(positionKeys, positionKeys.length);
+        c.length = length;
+        return c;
+    }
+
     private NDArray allocate(long cap) {
         NDArray a = manager.zeros(new Shape(kvHeads, cap, headDim), type);
         NDScope.unregister(a);

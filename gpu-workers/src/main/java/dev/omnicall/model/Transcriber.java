@@ -117,6 +117,17 @@ public final class Transcriber {
      * @param maxTokens text tokens at most (also bounded by n_text_ctx minus the 4 prompt tokens)
      */
     public Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens) {
+        return start(encoderOut, languageOrNull, maxTokens, 1);
+    }
+
+    /**
+     * As {@link #start(NDArray, String, int)}, searching {@code beams} hypotheses ({@link Transcription}; 1 =
+     * greedy). Each step then costs up to {@code beams} decoder positions.
+     */
+    public Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams) {
+        if (beams < 1) {
+            throw new IllegalArgumentException("beams must be at least 1, got " + beams);
+        }
         if (maxTokens < 1) {
             throw new IllegalArgumentException("maxTokens must be at least 1, got " + maxTokens);
         }
@@ -139,7 +150,7 @@ public final class Transcriber {
                         tokenizer.transcribe(), tokenizer.noTimestamps()}, false);
             }
             String language = tokenizer.languageOf(languageToken).orElseThrow();
-            return new Transcription(this, state, language, cap, logits);
+            return new Transcription(this, state, language, cap, beams, logits);
         } catch (RuntimeException e) {
             state.close();
             throw e;
@@ -149,6 +160,26 @@ public final class Transcriber {
     /** Token id chosen from float32 logits [1, nVocab] or [nVocab]: argmax after suppression. */
     long pick(NDArray logits, boolean firstSampled) {
         return argmax(logits, firstSampled ? firstMask : suppressMask);
+    }
+
+    /** The best next tokens of one hypothesis: ids and their log-probabilities, best first. */
+    record Top(long[] ids, float[] logProbs) {
+    }
+
+    /**
+     * The {@code k} most likely next tokens under the suppression rules, from float32 logits [1, nVocab] or
+     * [nVocab]: the log-softmax over the tokens that may be emitted.
+     */
+    Top top(NDArray logits, boolean firstSampled, int k) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray mask = (firstSampled ? firstMask : suppressMask).toDevice(logits.getDevice(), false);
+            NDArray logProbs = logits.reshape(-1).add(mask).logSoftmax(0);
+            int n = (int) Math.min(k, logProbs.size());
+            ai.djl.ndarray.NDList best = logProbs.topK(n, 0, true, true);
+            return new Top(best.get(1).toType(DataType.INT64, false).toLongArray(),
+                    best.get(0).toType(DataType.FLOAT32, false).toFloatArray());
+        }
     }
 
     private static long argmax(NDArray logits, NDArray mask) {

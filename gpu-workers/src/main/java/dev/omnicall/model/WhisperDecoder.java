@@ -129,35 +129,17 @@ public final class WhisperDecoder {
 
     /**
      * Per-utterance state: the cross-attention keys and values of every block (computed once from the
-     * encoder output) and the self-attention cache of the positions decoded so far.
+     * encoder output, shared by every {@link #fork() fork}) and the self-attention cache of the positions decoded
+     * so far (each fork its own copy).
      */
     public final class State implements AutoCloseable {
-        private final NDArray[] crossKeys; // per block [heads, frames, headDim], scaled by d_head^-0.25
-        private final NDArray[] crossValues; // per block [heads, frames, headDim]
+        private final Cross cross;
         private final KvCache cache;
-        private final NDManager owned; // holds the cross K/V, whoever owns the encoder output
         private boolean closed;
 
-        private State(NDArray encoderOut) {
-            crossKeys = new NDArray[blocks.size()];
-            crossValues = new NDArray[blocks.size()];
-            owned = manager.newSubManager();
-            try (NDScope scope = new NDScope()) {
-                scope.suppressNotUsedWarning();
-                NDArray xa = encoderOut.toType(type, false);
-                for (int i = 0; i < blocks.size(); i++) {
-                    NDArray[] kv = crossKeysAndValues(blocks.get(i).crossAttn, xa);
-                    crossKeys[i] = kv[0];
-                    crossValues[i] = kv[1];
-                    NDScope.unregister(kv);
-                    kv[0].attach(owned);
-                    kv[1].attach(owned);
-                }
-            } catch (RuntimeException e) {
-                owned.close();
-                throw e;
-            }
-            cache = new KvCache(manager, blocks.size(), dims.nTextHead(), headDim(), type, 16);
+        private State(Cross cross, KvCache cache) {
+            this.cross = cross;
+            this.cache = cache;
         }
 
         /** Positions decoded so far. */
@@ -167,15 +149,63 @@ public final class WhisperDecoder {
 
         /** Frames of the encoder output this state attends to. */
         public long frames() {
-            return crossKeys[0].getShape().get(1);
+            return cross.keys[0].getShape().get(1);
+        }
+
+        /**
+         * A second state at the same positions (beam search): the cross-attention keys and values shared, the
+         * self-attention cache copied; each is decoded and closed on its own.
+         */
+        public State fork() {
+            if (closed) {
+                throw new IllegalStateException("decoder state is closed");
+            }
+            KvCache copy = cache.copy();
+            cross.references++;
+            return new State(cross, copy);
         }
 
         @Override
         public void close() {
             if (!closed) {
                 closed = true;
-                owned.close();
+                cross.release();
                 cache.close();
+            }
+        }
+    }
+
+    /** The cross-attention keys and values of one utterance, freed when the last state using them closes. */
+    private final class Cross {
+        final NDArray[] keys; // per block [heads, frames, headDim], scaled by d_head^-0.25
+        final NDArray[] values; // per block [heads, frames, headDim]
+        final NDManager owned; // holds the cross K/V, whoever owns the encoder output
+        int references = 1;
+
+        Cross(NDArray encoderOut) {
+            keys = new NDArray[blocks.size()];
+            values = new NDArray[blocks.size()];
+            owned = manager.newSubManager();
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                NDArray xa = encoderOut.toType(type, false);
+                for (int i = 0; i < blocks.size(); i++) {
+                    NDArray[] kv = crossKeysAndValues(blocks.get(i).crossAttn, xa);
+                    keys[i] = kv[0];
+                    values[i] = kv[1];
+                    NDScope.unregister(kv);
+                    kv[0].attach(owned);
+                    kv[1].attach(owned);
+                }
+            } catch (RuntimeException e) {
+                owned.close();
+                throw e;
+            }
+        }
+
+        void release() {
+            if (--references == 0) {
+                owned.close();
             }
         }
     }
@@ -183,7 +213,8 @@ public final class WhisperDecoder {
     /** Cross K/V for one utterance; encoderOut [frames, n_audio_state] (= n_text_state in every Whisper). */
     public State newState(NDArray encoderOut) {
         checkEncoderOut(encoderOut);
-        return new State(encoderOut);
+        Cross cross = new Cross(encoderOut);
+        return new State(cross, new KvCache(manager, blocks.size(), dims.nTextHead(), headDim(), type, 16));
     }
 
     /**
@@ -198,7 +229,7 @@ public final class WhisperDecoder {
         checkPositions(start, tokens.length);
         NDArray logits = Ops.scoped(() -> {
             state.cache.reserve(tokens.length);
-            NDArray x = run(embed(tokens, start), start, state.crossKeys, state.crossValues, state.cache);
+            NDArray x = run(embed(tokens, start), start, state.cross.keys, state.cross.values, state.cache);
             if (!allPositions) {
                 x = x.get(new NDIndex("{}:", tokens.length - 1));
             }

@@ -11,7 +11,7 @@ import dev.omnicall.model.Transcription;
 public interface CallerDecoder {
 
     /**
-     * Begins greedy decoding of one utterance.
+     * Begins decoding one utterance.
      *
      * @param encoderOut [frames, n_audio_state]: the Whisper encoder output the turn already computed
      * @param language   a Whisper language code, or null to detect it
@@ -38,10 +38,15 @@ public interface CallerDecoder {
         void close();
     }
 
-    /** The model's own transcriber ({@code OmniModel.transcriber()}). */
+    /** The model's own transcriber ({@code OmniModel.transcriber()}), greedy. */
     static CallerDecoder of(Transcriber transcriber) {
+        return of(transcriber, 1);
+    }
+
+    /** The model's own transcriber, searching {@code beams} hypotheses (1 = greedy). */
+    static CallerDecoder of(Transcriber transcriber, int beams) {
         return (encoderOut, language, maxTokens) -> {
-            Transcription t = transcriber.start(encoderOut, language, maxTokens);
+            Transcription t = transcriber.start(encoderOut, language, maxTokens, beams);
             return new Run() {
                 @Override public boolean step() { return t.step(); }
                 @Override public boolean isDone() { return t.isDone(); }

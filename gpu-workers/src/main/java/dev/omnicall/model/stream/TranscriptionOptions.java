@@ -8,16 +8,24 @@ import java.time.Duration;
  * {@code en}), the token cap per utterance, and how many decoder tokens each turn advances per reply step once
  * every turn of the batch has its first audio out, and the delay bound the worker's scheduler keeps for every
  * transcript ({@code maxDelay}: from the worker reading the turn's request to its caller text handed to the producer;
- * the model itself does not use it). Defaults: on, auto, 128 tokens, 2 per step, 4 s.
+ * the model itself does not use it), and the hypotheses the decoder's beam search keeps ({@code beams}; 1 = greedy;
+ * each decoder token then costs up to that many decoder positions). Defaults: on, auto, 128 tokens, 2 per step, 4 s,
+ * 1 beam.
  */
-public record TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay) {
+public record TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay,
+        int beams) {
 
     /** Default delay bound: under a turn's reply (so the next turn's history carries the text), over its first audio. */
     public static final Duration DEFAULT_MAX_DELAY = Duration.ofSeconds(4);
 
-    /** With the default delay bound ({@link #DEFAULT_MAX_DELAY}). */
+    /** With the default delay bound ({@link #DEFAULT_MAX_DELAY}), greedy. */
     public TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep) {
         this(enabled, language, maxTokens, tokensPerStep, DEFAULT_MAX_DELAY);
+    }
+
+    /** Greedy (one beam). */
+    public TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay) {
+        this(enabled, language, maxTokens, tokensPerStep, maxDelay, 1);
     }
 
     public TranscriptionOptions {
@@ -33,6 +41,9 @@ public record TranscriptionOptions(boolean enabled, String language, int maxToke
         if (tokensPerStep < 1) {
             throw new IllegalArgumentException("transcription tokensPerStep must be >= 1, got " + tokensPerStep);
         }
+        if (beams < 1 || beams > 32) {
+            throw new IllegalArgumentException("transcription beams must be 1..32, got " + beams);
+        }
     }
 
     public static TranscriptionOptions defaults() {
@@ -45,7 +56,12 @@ public record TranscriptionOptions(boolean enabled, String language, int maxToke
 
     /** The same options with another delay bound. */
     public TranscriptionOptions withMaxDelay(Duration d) {
-        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, d);
+        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, d, beams);
+    }
+
+    /** The same options with another beam count. */
+    public TranscriptionOptions withBeams(int b) {
+        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, maxDelay, b);
     }
 
     /** The language as configured: a code, or {@code auto}. */

@@ -306,9 +306,10 @@ public final class OmniTurnEngine implements TurnEngine {
                     + " of the decoder's languages " + transcriber.get().tokenizer().languages() + " (or auto)");
         }
         LOG.info("caller transcription on: language {}, at most {} tokens per utterance, {} decoder tokens per reply"
-                + " step while no turn is queued, starting or without its first audio", t.languageOrAuto(),
-                Math.min(t.maxTokens(), transcriber.get().maxTokens()), t.tokensPerStep());
-        return CallerDecoder.of(transcriber.get());
+                + " step while no turn is queued, starting or without its first audio, beam search over {}",
+                t.languageOrAuto(), Math.min(t.maxTokens(), transcriber.get().maxTokens()), t.tokensPerStep(),
+                t.beams() == 1 ? "1 hypothesis (greedy)" : t.beams() + " hypotheses");
+        return CallerDecoder.of(transcriber.get(), t.beams());
     }
 
     public SpeechGenerator generator() {

@@ -40,7 +40,7 @@ public final class ConfigSummary {
                 + " kv-cache-bytes=" + c.worker().kvCacheBytes() + " torch-threads=" + c.worker().torchThreads()
                 + " transcribe=" + (c.worker().transcribe().enabled() ? "on (language " + c.worker().transcribe().language()
                 + ", max-tokens " + c.worker().transcribe().maxTokens() + ", tokens-per-step "
-                + c.worker().transcribe().tokensPerStep() + ")" : "off"));
+                + c.worker().transcribe().tokensPerStep() + ", beams " + c.worker().transcribe().beams() + ")" : "off"));
         var sip = c.sip();
         out.add("sip: " + sip.host() + ":" + sip.port() + " " + sip.transports() + " max-calls=" + sip.maxCalls()
                 + " invite-rate-per-source=" + sip.inviteRatePerSource() + " allow=" + sip.allow()

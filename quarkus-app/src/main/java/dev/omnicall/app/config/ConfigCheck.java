@@ -88,6 +88,9 @@ public final class ConfigCheck {
         }
         atLeast(p, "omnicall.worker.transcribe.max-tokens", transcribe.maxTokens(), 1);
         atLeast(p, "omnicall.worker.transcribe.tokens-per-step", transcribe.tokensPerStep(), 1);
+        if (transcribe.beams() < 1 || transcribe.beams() > 32) {
+            p.add("omnicall.worker.transcribe.beams=" + transcribe.beams() + " must be 1..32");
+        }
         if (transcribe.maxDelay().isNegative() || transcribe.maxDelay().isZero()) {
             p.add("omnicall.worker.transcribe.max-delay=" + transcribe.maxDelay() + " must be positive");
         }

@@ -269,6 +269,13 @@ public interface OmniCallConfig {
              */
             @WithDefault("PT4S")
             Duration maxDelay();
+
+            /**
+             * Hypotheses the Whisper decoder's beam search keeps (1 = greedy): each decoder token then costs up to
+             * that many decoder positions.
+             */
+            @WithDefault("5")
+            int beams();
         }
     }
 

@@ -71,7 +71,8 @@ public final class WorkerRoleService implements RoleService {
 
     /** {@code omnicall.worker.transcribe.*} as the worker's options (ConfigCheck has checked the ranges). */
     static TranscriptionOptions transcription(OmniCallConfig.Worker.Transcribe t) {
-        return new TranscriptionOptions(t.enabled(), t.language().trim(), t.maxTokens(), t.tokensPerStep(), t.maxDelay());
+        return new TranscriptionOptions(t.enabled(), t.language().trim(), t.maxTokens(), t.tokensPerStep(), t.maxDelay(),
+                t.beams());
     }
 
     /**

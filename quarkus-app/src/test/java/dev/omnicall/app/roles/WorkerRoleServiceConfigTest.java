@@ -52,18 +52,20 @@ class WorkerRoleServiceConfigTest {
         WorkerConfig w = workerConfig(Map.of());
         assertThat(w.transcription().enabled()).isTrue();
         assertThat(w.transcription().languageOrAuto()).isEqualTo("auto");
-        assertThat(w.transcription()).isEqualTo(dev.omnicall.model.stream.TranscriptionOptions.defaults());
+        // the library's defaults but for the beam search: the app searches 5 hypotheses, the library greedily
+        assertThat(w.transcription()).isEqualTo(dev.omnicall.model.stream.TranscriptionOptions.defaults().withBeams(5));
     }
 
     @Test
     void shouldPassEveryTranscribeKeyToTheWorkerWhenSet() {
         WorkerConfig w = workerConfig(Map.of("omnicall.worker.transcribe.enabled", "false",
                 "omnicall.worker.transcribe.language", "en", "omnicall.worker.transcribe.max-tokens", "64",
-                "omnicall.worker.transcribe.tokens-per-step", "3"));
+                "omnicall.worker.transcribe.tokens-per-step", "3", "omnicall.worker.transcribe.beams", "2"));
         assertThat(w.transcription().enabled()).isFalse();
         assertThat(w.transcription().language()).isEqualTo("en");
         assertThat(w.transcription().maxTokens()).isEqualTo(64);
         assertThat(w.transcription().tokensPerStep()).isEqualTo(3);
+        assertThat(w.transcription().beams()).isEqualTo(2);
     }
 
     @Test

@@ -1,0 +1,278 @@
+package dev.omnicall.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.omnicall.model.omni.OmniModel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The caller transcriber's beam search against a slow, obvious reference: the same search rules with every
+ * hypothesis recomputed from its whole prompt ({@link WhisperDecoder#forward}, no cache, no fork) and the
+ * log-softmax and suppression done in Java on doubles. On the tiny random checkpoint (every beam count ends on the
+ * greedy answer there: one token dominates each step) and on the demo model's trained decoder (3 blocks; the test
+ * signals are no speech it knows, so its hypotheses are close and wider beams end elsewhere).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class BeamSearchTest {
+    private static final Path DEMO = Path.of("").toAbsolutePath().getParent().resolve("demo-model/checkpoint");
+    private OmniModel demo;
+    private Transcriber transcriber;
+    private WhisperTokenizer tokenizer;
+    private NDManager manager;
+    private final List<NDArray> utterances = new ArrayList<>();
+    private final List<NDArray> demoUtterances = new ArrayList<>();
+
+    @BeforeAll
+    void encode() {
+        OmniModel tiny = TinyModels.model();
+        manager = tiny.manager().newSubManager();
+        for (long seed : new long[] {11, 29}) {
+            NDArray out = tiny.encodeAudio(TinyModels.testAudio(seed == 11 ? 1.2 : 0.7, seed));
+            out.attach(manager);
+            utterances.add(out);
+        }
+        demo = OmniModel.load(DEMO, ModelOptions.defaults().withPaddedSeconds(0));
+        for (long seed : new long[] {11, 29, 47}) {
+            NDArray out = demo.encodeAudio(TinyModels.testAudio(0.6 + seed / 40.0, seed));
+            out.attach(demo.manager());
+            demoUtterances.add(out);
+        }
+        use(tiny);
+    }
+
+    private void use(OmniModel model) {
+        transcriber = model.transcriber().orElseThrow();
+        tokenizer = transcriber.tokenizer();
+    }
+
+    @AfterAll
+    void free() {
+        manager.close();
+        if (demo != null) {
+            demo.close();
+        }
+    }
+
+    private record Hyp(long[] tokens, double logProb) {
+        double score() {
+            return logProb / Math.max(1, tokens.length);
+        }
+    }
+
+    private record Result(long[] tokens, boolean truncated) {
+    }
+
+    /** The reference search: whisper's beam rules, every position recomputed, log-probabilities in double. */
+    private Result reference(NDArray encoderOut, int maxTokens, int beams) {
+        long[] prompt = {tokenizer.startOfTranscript(), tokenizer.languageToken("en"), tokenizer.transcribe(),
+                tokenizer.noTimestamps()};
+        boolean[] never = set(transcriber.suppressedTokens());
+        boolean[] first = set(transcriber.suppressedAtFirstToken());
+        List<Hyp> live = List.of(new Hyp(new long[0], 0));
+        List<Hyp> ended = new ArrayList<>();
+        for (int step = 0; ; step++) {
+            record Cand(int parent, long token, double logProb) {
+            }
+            List<Cand> cands = new ArrayList<>();
+            for (int j = 0; j < live.size(); j++) {
+                Hyp h = live.get(j);
+                long[] seq = Arrays.copyOf(prompt, prompt.length + h.tokens.length);
+                System.arraycopy(h.tokens, 0, seq, prompt.length, h.tokens.length);
+                float[] logits;
+                try (NDArray all = transcriber.decoder().forward(seq, encoderOut)) {
+                    logits = all.get(seq.length - 1).toFloatArray();
+                }
+                double max = Double.NEGATIVE_INFINITY;
+                for (int v = 0; v < logits.length; v++) {
+                    if (!never[v] && !(step == 0 && first[v])) {
+                        max = Math.max(max, logits[v]);
+                    }
+                }
+                double sum = 0;
+                for (int v = 0; v < logits.length; v++) {
+                    if (!never[v] && !(step == 0 && first[v])) {
+                        sum += Math.exp(logits[v] - max);
+                    }
+                }
+                double logZ = max + Math.log(sum);
+                Integer[] order = new Integer[logits.length];
+                for (int v = 0; v < order.length; v++) {
+                    order[v] = v;
+                }
+                final float[] l = logits;
+                final int s = step;
+                Arrays.sort(order, Comparator.comparingDouble(v -> (never[v] || (s == 0 && first[v]))
+                        ? Double.POSITIVE_INFINITY : -(double) l[v]));
+                for (int i = 0; i < beams; i++) {
+                    cands.add(new Cand(j, order[i], h.logProb + logits[order[i]] - logZ));
+                }
+            }
+            cands.sort(Comparator.comparingDouble(c -> -c.logProb()));
+            List<Hyp> next = new ArrayList<>();
+            for (Cand c : cands) {
+                if (next.size() == beams) {
+                    break;
+                }
+                long[] parent = live.get(c.parent()).tokens;
+                if (c.token() == tokenizer.endOfText()) {
+                    ended.add(new Hyp(parent, c.logProb()));
+                } else {
+                    long[] t = Arrays.copyOf(parent, parent.length + 1);
+                    t[parent.length] = c.token();
+                    next.add(new Hyp(t, c.logProb()));
+                }
+            }
+            boolean atCap = next.size() > 0 && ended.size() < beams && step + 1 >= maxTokens;
+            if (ended.size() >= beams || next.isEmpty() || atCap) {
+                Hyp best = null;
+                boolean fromLive = false;
+                for (Hyp h : ended) {
+                    best = best == null || h.score() > best.score() ? h : best;
+                }
+                if (atCap || best == null) {
+                    for (Hyp h : next) {
+                        if (best == null || h.score() > best.score()) {
+                            best = h;
+                            fromLive = true;
+                        }
+                    }
+                }
+                return new Result(best.tokens, atCap && fromLive);
+            }
+            live = next;
+        }
+    }
+
+    private Result run(NDArray encoderOut, int maxTokens, int beams) {
+        try (Transcription t = transcriber.start(encoderOut, "en", maxTokens, beams)) {
+            int steps = 0;
+            while (!t.step()) {
+                steps++;
+                assertThat(steps).isLessThanOrEqualTo(maxTokens);
+            }
+            assertThat(t.beams()).isEqualTo(beams);
+            return new Result(t.tokenIds(), t.truncated());
+        }
+    }
+
+    private static boolean[] set(int[] ids) {
+        boolean[] s = new boolean[200_000];
+        for (int id : ids) {
+            s[id] = true;
+        }
+        return s;
+    }
+
+    @Test
+    void shouldFindTheReferenceSearchsAnswerForOneToFiveBeamsOnTheTinyCheckpoint() {
+        // Given two utterances and caps that end some searches at end-of-text and cut others
+        use(TinyModels.model());
+        sameAsReference(utterances);
+    }
+
+    @Test
+    void shouldFindTheReferenceSearchsAnswerAndLeaveTheGreedyOneOnTheDemoDecoder() {
+        // Given the demo model's trained decoder on three test signals
+        use(demo);
+        try {
+            // When the cached, forking search runs, Then it is the reference's, and not greedy in disguise
+            assertThat(sameAsReference(demoUtterances)).as("searches whose answer differs from greedy").isPositive();
+        } finally {
+            use(TinyModels.model());
+        }
+    }
+
+    /** Every utterance at caps 3 and 12 with 1, 2, 3 and 5 beams; returns how many differ from one beam. */
+    private int sameAsReference(List<NDArray> inputs) {
+        int differFromGreedy = 0;
+        for (NDArray utterance : inputs) {
+            for (int cap : new int[] {3, 12}) {
+                long[] greedy = run(utterance, cap, 1).tokens();
+                for (int beams : new int[] {1, 2, 3, 5}) {
+                    // When the cached, forking search runs
+                    Result fast = run(utterance, cap, beams);
+                    // Then it ends on the reference's tokens, cut or not as the reference
+                    Result slow = reference(utterance, cap, beams);
+                    assertThat(fast.tokens()).as("%d beams, cap %d", beams, cap).containsExactly(slow.tokens());
+                    assertThat(fast.truncated()).as("%d beams, cap %d: truncated", beams, cap)
+                            .isEqualTo(slow.truncated());
+                    differFromGreedy += Arrays.equals(fast.tokens(), greedy) ? 0 : 1;
+                }
+            }
+        }
+        return differFromGreedy;
+    }
+
+    @Test
+    void shouldDecodeOneBeamAsTheGreedyArgmaxDoes() {
+        // Given the greedy choice made one token at a time with the transcriber's own argmax
+        NDArray utterance = utterances.get(0);
+        long[] prompt = {tokenizer.startOfTranscript(), tokenizer.languageToken("en"), tokenizer.transcribe(),
+                tokenizer.noTimestamps()};
+        List<Long> greedy = new ArrayList<>();
+        long[] seq = prompt;
+        for (int i = 0; i < 12; i++) {
+            long token;
+            try (NDArray all = transcriber.decoder().forward(seq, utterance)) {
+                token = transcriber.pick(all.get(seq.length - 1), i == 0);
+            }
+            if (token == tokenizer.endOfText()) {
+                break;
+            }
+            greedy.add(token);
+            seq = Arrays.copyOf(seq, seq.length + 1);
+            seq[seq.length - 1] = token;
+        }
+        // When one beam searches, Then it is that sequence
+        assertThat(run(utterance, 12, 1).tokens()).containsExactly(greedy.stream().mapToLong(Long::longValue).toArray());
+    }
+
+    @Test
+    void shouldKeepAForkDecodingAfterItsParentIsClosed() {
+        // Given a state two tokens in, and its fork
+        NDArray utterance = utterances.get(1);
+        WhisperDecoder decoder = transcriber.decoder();
+        long[] prompt = {tokenizer.startOfTranscript(), tokenizer.languageToken("en"), tokenizer.transcribe(),
+                tokenizer.noTimestamps(), 300, 301};
+        WhisperDecoder.State parent = decoder.newState(utterance);
+        decoder.decode(parent, prompt, false).close();
+        WhisperDecoder.State fork = parent.fork();
+        assertThat(fork.length()).isEqualTo(parent.length());
+        // When the parent goes one way and is closed (its cross-attention stays: the fork shares it)
+        decoder.decode(parent, new long[] {400}, false).close();
+        parent.close();
+        // Then the fork goes another way and gives the full recompute's logits of its own sequence
+        long[] forked = Arrays.copyOf(prompt, prompt.length + 1);
+        forked[prompt.length] = 500;
+        try (NDArray step = decoder.decode(fork, new long[] {500}, false);
+                NDArray all = decoder.forward(forked, utterance)) {
+            float[] a = step.toFloatArray();
+            float[] b = all.get(forked.length - 1).toFloatArray();
+            double worst = 0;
+            for (int i = 0; i < a.length; i++) {
+                worst = Math.max(worst, Math.abs(a[i] - b[i]));
+            }
+            assertThat(worst).isLessThan(1e-4);
+        } finally {
+            fork.close();
+        }
+        assertThatThrownBy(parent::fork).isInstanceOf(IllegalStateException.class);
+    }
+
+    @Test
+    void shouldRefuseFewerThanOneBeam() {
+        assertThatThrownBy(() -> transcriber.start(utterances.get(0), "en", 5, 0))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("beams");
+    }
+}
