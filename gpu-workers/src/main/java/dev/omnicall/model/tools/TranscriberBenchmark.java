@@ -33,7 +33,9 @@ import java.util.Map;
  * checkpoint) and {@code large-v3} (Whisper large-v3's decoder shape: 32 blocks x 1280, 20 heads, n_vocab
  * 51866, random weights, float32 on CPU) with a synthetic 50257-token vocabulary. Ends with one key=value line.
  * <pre>java -cp ... dev.omnicall.model.tools.TranscriberBenchmark [--configs tiny,large-v3] [--frames 250,1500]
- *     [--far 100] [--repeats 3] [--threads 1] [--device cpu]</pre>
+ *     [--far 100] [--repeats 3] [--threads 1] [--device cpu] [--beams 1,5]</pre>
+ * {@code --beams}: the public API's wall time per utterance for each beam count (the first is also the plain
+ * {@code api_wall_ms}); a step of N beams costs up to N decoder positions and the forks' cache copies.
  */
 public final class TranscriberBenchmark {
     private static final int UTTERANCE_TOKENS = 12;
@@ -49,6 +51,7 @@ public final class TranscriberBenchmark {
         int far = Integer.parseInt(a.get("--far", "100"));
         int repeats = Integer.parseInt(a.get("--repeats", "3"));
         String device = a.get("--device", "cpu");
+        int[] beams = Arrays.stream(a.get("--beams", "1").split(",")).mapToInt(Integer::parseInt).toArray();
         TranscriberBenchmark b = new TranscriberBenchmark();
         b.results.put("load_start", String.format("%.2f", load()));
         b.tinyWrite();
@@ -59,7 +62,7 @@ public final class TranscriberBenchmark {
                 Path dir = TinyCheckpointWriter.writeIfAbsent(Path.of(".omnicall", "tiny-checkpoint"), 1L);
                 try (OmniModel model = OmniModel.load(dir, options)) {
                     System.out.printf("%n== tiny: loaded in %.1f s%n", (System.nanoTime() - t0) / 1e9);
-                    b.measure(name, model.transcriber().orElseThrow(), model.manager(), frameCounts, far, repeats);
+                    b.measure(name, model.transcriber().orElseThrow(), model.manager(), frameCounts, far, repeats, beams);
                 }
             } else if (name.equals("large-v3")) {
                 try (NDManager manager = NDManager.newBaseManager(options.djlDevice())) {
@@ -67,7 +70,7 @@ public final class TranscriberBenchmark {
                             syntheticVocabulary(), manager, options.dataType());
                     System.out.printf("%n== large-v3-shaped decoder (random %s): made in %.1f s%n",
                             options.dataType(), (System.nanoTime() - t0) / 1e9);
-                    b.measure(name, t, manager, frameCounts, far, repeats);
+                    b.measure(name, t, manager, frameCounts, far, repeats, beams);
                 }
             } else {
                 throw new IllegalArgumentException("unknown config " + name + " (tiny, large-v3)");
@@ -106,7 +109,8 @@ public final class TranscriberBenchmark {
         return WhisperTokenizer.of(tokens, WhisperDecoder.Dims.largeV3().nVocab(), "synthetic 50257");
     }
 
-    private void measure(String name, Transcriber t, NDManager parent, int[] frameCounts, int far, int repeats) {
+    private void measure(String name, Transcriber t, NDManager parent, int[] frameCounts, int far, int repeats,
+            int[] beamCounts) {
         WhisperDecoder decoder = t.decoder();
         WhisperTokenizer tok = t.tokenizer();
         long[] prompt = {tok.startOfTranscript(), tok.languageToken("en"), tok.transcribe(), tok.noTimestamps()};
@@ -151,21 +155,28 @@ public final class TranscriberBenchmark {
                         farMs = Math.min(farMs, upperMedian(farNs) / 1e6);
                     }
                 }
-                // and through the public API (suppression included; random weights may stop before the cap)
-                double api = Double.MAX_VALUE;
+                // and through the public API (suppression included; random weights may stop before the cap), per beam count
+                double api = 0;
                 int apiTokens = 0;
                 String text = "";
-                for (int r = 0; r < repeats; r++) {
-                    long t0 = System.nanoTime();
-                    try (Transcription run = t.start(xa, "en", UTTERANCE_TOKENS)) {
-                        while (!run.step()) {
-                            // to the end or the cap
+                double[] apiByBeams = new double[beamCounts.length];
+                for (int b = 0; b < beamCounts.length; b++) {
+                    apiByBeams[b] = Double.MAX_VALUE;
+                    for (int r = 0; r < repeats; r++) {
+                        long t0 = System.nanoTime();
+                        try (Transcription run = t.start(xa, "en", UTTERANCE_TOKENS, beamCounts[b])) {
+                            while (!run.step()) {
+                                // to the end or the cap
+                            }
+                            if (b == 0) {
+                                apiTokens = run.tokenCount();
+                                text = run.text();
+                            }
                         }
-                        apiTokens = run.tokenCount();
-                        text = run.text();
+                        apiByBeams[b] = Math.min(apiByBeams[b], (System.nanoTime() - t0) / 1e6);
                     }
-                    api = Math.min(api, (System.nanoTime() - t0) / 1e6);
                 }
+                api = apiByBeams[0];
                 // the compute of an utterance without the scheduler's stalls of a loaded box: K/V + prompt + 12 medians
                 double estimate = cross + promptMs + UTTERANCE_TOKENS * near;
                 System.out.printf("%s, %d frames: cross K/V %.1f ms, prompt %.1f ms, per token %.2f ms (median, tokens 1-12),"
@@ -181,6 +192,10 @@ public final class TranscriberBenchmark {
                 results.put(k + "utterance12_ms", String.format("%.1f", estimate));
                 results.put(k + "utterance12_wall_ms", String.format("%.1f", utterance));
                 results.put(k + "api_wall_ms", String.format("%.1f", api));
+                for (int b = 0; b < beamCounts.length; b++) {
+                    System.out.printf("  Transcriber.start+steps with %d beam(s): %.1f ms wall%n", beamCounts[b], apiByBeams[b]);
+                    results.put(k + "api_wall_ms_beams" + beamCounts[b], String.format("%.1f", apiByBeams[b]));
+                }
             }
         }
     }
