@@ -10,7 +10,7 @@ import dev.omnicall.model.stream.PrefillPacer;
  * grows with the utterance's length, so one pace across turns would err; a slower slice raises it at once, a faster
  * one lowers it a third of the way, so one quick slice on a loaded box does not oversize the next); or one whole
  * block per slice, the prelude with the first ({@code oneAtATime}: a driver with a fixed prompt-row count, so tests
- * can count slices). The worker's engine and {@code PrefillBenchmark} both drive with it. Not thread-safe: one per
+ * can count slices). Both worker engines (any {@link SlicedStart}) and {@code PrefillBenchmark} drive with it. Not thread-safe: one per
  * starting turn.
  */
 public final class EncoderSlices {
@@ -26,8 +26,11 @@ public final class EncoderSlices {
         this.oneAtATime = oneAtATime;
     }
 
-    /** Runs the next slice of {@code start}'s encoder; true once its speech rows are in the prompt. */
-    public boolean advance(TurnStart start) {
+    /**
+     * Runs the next slice of {@code start}'s encoder; true once its speech rows are in the prompt. A start with several
+     * speeches to encode runs them one after another, this turn's measured cost carried from one to the next.
+     */
+    public boolean advance(SlicedStart start) {
         double left = start.encoderBlockRowsLeft();
         if (oneAtATime || left == 0) {
             return start.advanceEncoder(1); // nothing left to run: true at once

@@ -24,7 +24,8 @@ public final class SpeechEncoding implements AutoCloseable {
     private WhisperEncoder.Pass pass; // once the convolutions ran
     private boolean closed;
 
-    SpeechEncoding(NDManager manager, LogMelFrontend frontend, WhisperEncoder encoder, float[] audio16k) {
+    /** Nothing runs yet; {@code audio16k}'s length gives the frames. LLaMA-Omni2's start makes its own from its model's parts. */
+    public SpeechEncoding(NDManager manager, LogMelFrontend frontend, WhisperEncoder encoder, float[] audio16k) {
         this.manager = manager;
         this.frontend = frontend;
         this.encoder = encoder;

@@ -21,7 +21,7 @@ import java.util.Arrays;
  * slice. Once the last row is in, {@link #take()} hands out the {@link TurnGenerator}. {@code SpeechGenerator.start}
  * is {@code begin} + one slice of every block and every row. Not thread-safe.
  */
-public final class TurnStart implements AutoCloseable {
+public final class TurnStart implements SlicedStart, AutoCloseable {
     private final SpeechGenerator generator;
     private final long startUs;
     private final long[] keys; // the whole prompt's position keys

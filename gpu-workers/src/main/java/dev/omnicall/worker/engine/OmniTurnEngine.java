@@ -7,7 +7,6 @@ import dev.omnicall.model.LogMelFrontend;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni.CallCache;
 import dev.omnicall.model.omni.ChunkSchedule;
-import dev.omnicall.model.omni.EncoderSlices;
 import dev.omnicall.model.omni.GenerationOptions;
 import dev.omnicall.model.omni.OmniModel;
 import dev.omnicall.model.omni.SpeechGenerator;
@@ -73,21 +72,11 @@ public final class OmniTurnEngine implements TurnEngine {
      * its own between steps (the reference). The encoder's slices run apart either way.
      */
     public static final String FUSED_PREFILL = "omnicall.worker.fused-prefill";
-    /** The share of a decode step one prefill slice may cost with {@code auto}. */
-    static final double PREFILL_STEP_SHARE = 0.5;
-
     private final OmniModel model;
     private final SpeechGenerator generator;
     private final boolean ownsModel;
-    /** Fixed rows per prefill slice, 0 for one slice, -1 for the pacer's. */
-    private final int sliceRows = sliceRows(System.getProperty(PREFILL_SLICE_ROWS, "auto"));
-    private final PrefillPacer pacer = new PrefillPacer(PREFILL_STEP_SHARE, 8, 4096);
-    private final boolean fusedPrefill = fusedPrefill(System.getProperty(FUSED_PREFILL, "on"));
-    /** A newcomer whose next prompt rows ride in the next step (its advance armed it), or null. */
-    private TurnStart rider;
-    /** The last rider that could not give its rows in a step, and why: its next advance throws it. */
-    private TurnStart failedRider;
-    private RuntimeException riderFailure;
+    /** The newcomers' slices, the pacer and the rider ({@value #PREFILL_SLICE_ROWS}, {@value #FUSED_PREFILL}). */
+    private final PrefillSlicing<TurnStart> slicing = PrefillSlicing.fromSystemProperties();
 
     public OmniTurnEngine(SpeechGenerator generator) {
         this(generator, false);
@@ -349,6 +338,7 @@ public final class OmniTurnEngine implements TurnEngine {
     public StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
         CallCache kept = keptCache(reuse);
         TurnStart start = generator.begin(LogMelFrontend.pcmToFloat(input.pcm16k()), history(input), kept);
+        PrefillSlicing<TurnStart>.Slices slices = slicing.slices(start);
         return new StartingSession() {
             private boolean taken;
 
@@ -357,40 +347,14 @@ public final class OmniTurnEngine implements TurnEngine {
                 return start.isReady() || taken;
             }
 
-            private final EncoderSlices encoder = new EncoderSlices(pacer, sliceRows > 0);
-
             @Override
             public boolean advance() {
-                if (sliceRows != 0 && start.encoderBlocksLeft() > 0) {
-                    encoder.advance(start); // the encoder's blocks first, then the prompt rows
-                    return false;
-                }
-                if (failedRider == start) {
-                    failedRider = null;
-                    throw riderFailure; // its rows could not ride in a step: the scheduler fails this start alone
-                }
-                if (start.isReady()) {
-                    return true; // its last rows rode in a step
-                }
-                if (fusedPrefill && sliceRows != 0) {
-                    if (rider != start) {
-                        rider = start; // the next step carries its next rows
-                        return false;
-                    }
-                    rider = null; // armed, but no step ran since: nobody to ride with, a slice of its own
-                }
-                int rows = sliceRows == 0 ? Integer.MAX_VALUE : sliceRows > 0 ? sliceRows : pacer.rows();
-                int ran = Math.min(rows, start.rowsLeft());
-                long t0 = System.nanoTime();
-                boolean ready = start.advance(rows);
-                pacer.sliceTook(ran, (System.nanoTime() - t0) / 1000);
-                return ready;
+                return slices.advance();
             }
 
             @Override
             public void finish() {
-                disarm(start);
-                start.advance(Integer.MAX_VALUE);
+                slices.finish();
             }
 
             @Override
@@ -401,21 +365,12 @@ public final class OmniTurnEngine implements TurnEngine {
 
             @Override
             public void close() {
-                disarm(start);
+                slices.close();
                 if (!taken) {
                     start.close();
                 }
             }
         };
-    }
-
-    private void disarm(TurnStart start) {
-        if (rider == start) {
-            rider = null;
-        }
-        if (failedRider == start) {
-            failedRider = null;
-        }
     }
 
     private static List<HistoryTurn> history(TurnInput input) {
@@ -449,21 +404,12 @@ public final class OmniTurnEngine implements TurnEngine {
             turns.add(s.turn);
         }
         // an armed newcomer's next prompt rows ride in this step's forward
-        TurnStart riding = rider;
-        rider = null;
-        int riderRows = riding == null ? 0 : sliceRows > 0 ? sliceRows : pacer.fusedRows();
+        TurnStart riding = slicing.takeRider();
+        int riderRows = riding == null ? 0 : slicing.riderRows();
         long t0 = System.nanoTime();
         List<StepResult> results = generator.stepAll(turns, decoderWork, riding, Math.max(1, riderRows));
         long tookUs = (System.nanoTime() - t0) / 1000;
-        if (generator.lastRiderFailure() != null) {
-            failedRider = riding;
-            riderFailure = generator.lastRiderFailure();
-        }
-        if (generator.lastFusedRows() > 0) {
-            pacer.fusedStepTook(generator.lastFusedRows(), tookUs);
-        } else if (riding == null) {
-            pacer.stepTook(tookUs);
-        }
+        slicing.stepDone(riding, generator.lastFusedRows(), generator.lastRiderFailure(), tookUs);
         List<StepOutput> out = new ArrayList<>(results.size());
         for (int i = 0; i < results.size(); i++) {
             StepResult r = results.get(i);
