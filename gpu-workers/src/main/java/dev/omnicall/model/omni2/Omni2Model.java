@@ -19,6 +19,7 @@ import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.OmniTokenizer;
 import dev.omnicall.model.Ops;
 import dev.omnicall.model.SpeechAdaptor;
+import dev.omnicall.model.omni.SpeechEncoding;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.WhisperEncoder;
 import dev.omnicall.model.WhisperEncoderFile;
@@ -187,6 +188,20 @@ public final class Omni2Model implements AutoCloseable {
     }
 
     /**
+     * {@link #encodeSpeech} in slices (a newcomer's chunked prefill): nothing runs yet; the log-mel, the encoder's
+     * convolutions and its blocks run in the {@link SpeechEncoding}'s slices, and {@link #adapt} of its output gives
+     * {@code encodeSpeech(audio16k)} (to the bit in whole blocks). The caller closes it.
+     */
+    public SpeechEncoding beginEncoding(float[] audio16k) {
+        return new SpeechEncoding(manager, frontend, encoder, audio16k);
+    }
+
+    /** Encoder output [frames, n_audio_state] → speech embeddings [rows, H] (the adaptor). */
+    public NDArray adapt(NDArray encoderOut) {
+        return Ops.scoped(() -> adaptor.forward(encoderOut));
+    }
+
+    /**
      * A turn's prompt against what the call's LLM cache already holds: {@code keys}, the whole prompt's position
      * keys (token ids; a speech's rows {@link #speechKey}, −1 less per row); {@code reused}, its first rows found in
      * the cache (the common prefix, at most all but the last row, which must run for the first logits); {@code rows}
@@ -205,38 +220,10 @@ public final class Omni2Model implements AutoCloseable {
      * text was cut or tokenizes differently) ends the prefix there and is recomputed: the same prompt either way.
      */
     public PromptPlan plan(float[] audio16k, List<Omni2ChatPrompt.PastTurn> history, long[] cachedKeys) {
-        List<float[]> speeches = new ArrayList<>();
-        for (Omni2ChatPrompt.PastTurn t : history) {
-            if (t.userAudio16k() != null) {
-                speeches.add(t.userAudio16k());
-            }
-        }
-        speeches.add(audio16k);
-        // the keys of every piece, then of the whole prompt
-        List<Omni2ChatPrompt.Piece> pieces = Omni2ChatPrompt.pieces(history);
-        List<long[]> pieceKeys = new ArrayList<>(pieces.size());
-        int total = 0;
-        for (Omni2ChatPrompt.Piece p : pieces) {
-            long[] k;
-            if (p instanceof Omni2ChatPrompt.Text t) {
-                k = tokenizer.encode(t.text());
-            } else {
-                float[] a = speeches.get(((Omni2ChatPrompt.Speech) p).index());
-                long base = speechKey(a);
-                k = new long[speechRows(a.length)];
-                for (int i = 0; i < k.length; i++) {
-                    k[i] = base - i;
-                }
-            }
-            pieceKeys.add(k);
-            total += k.length;
-        }
-        long[] keys = new long[total];
-        int at = 0;
-        for (long[] k : pieceKeys) {
-            System.arraycopy(k, 0, keys, at, k.length);
-            at += k.length;
-        }
+        List<PromptPiece> pieceList = promptPieces(audio16k, history);
+        List<long[]> pieceKeys = pieceList.stream().map(PromptPiece::keys).toList();
+        long[] keys = keysOf(pieceList);
+        int total = keys.length;
         int reused = Math.min(Prompt.commonPrefix(cachedKeys, keys), total - 1);
         // the rows after the reused prefix: text embedded, speech encoded (only a speech that reaches past it)
         int encoded = 0;
@@ -244,18 +231,18 @@ public final class Omni2Model implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             int start = 0;
-            for (int i = 0; i < pieces.size(); i++) {
+            for (int i = 0; i < pieceList.size(); i++) {
                 long[] k = pieceKeys.get(i);
                 int end = start + k.length;
                 if (end > reused && k.length > 0) {
                     int from = Math.max(0, reused - start);
-                    if (pieces.get(i) instanceof Omni2ChatPrompt.Speech sp) {
-                        NDArray speech = encodeSpeech(speeches.get(sp.index()));
+                    float[] speechAudio = pieceList.get(i).speech16k();
+                    if (speechAudio != null) {
+                        NDArray speech = encodeSpeech(speechAudio);
                         encoded++;
                         if (speech.getShape().get(0) != k.length) {
-                            throw new IllegalStateException("speech of " + speeches.get(sp.index()).length
-                                    + " samples gave " + speech.getShape().get(0) + " rows, " + k.length
-                                    + " expected (speechRows)");
+                            throw new IllegalStateException("speech of " + speechAudio.length + " samples gave "
+                                    + speech.getShape().get(0) + " rows, " + k.length + " expected (speechRows)");
                         }
                         parts.add(speech.get(new NDIndex("{}:", from)).toType(llm.dataType(), false));
                     } else {
@@ -268,6 +255,54 @@ public final class Omni2Model implements AutoCloseable {
             NDScope.unregister(rows);
             return new PromptPlan(keys, reused, rows, encoded);
         }
+    }
+
+    /**
+     * One piece of a turn's prompt in order: its position keys, and for a speech its 16 kHz audio (null for text). A
+     * speech's rows are known from its length ({@link #speechRows}) before it is encoded.
+     */
+    public record PromptPiece(long[] keys, float[] speech16k) {
+    }
+
+    /**
+     * The prompt's pieces ({@link Omni2ChatPrompt#pieces}: earlier caller turns as speech where their audio is carried,
+     * assistant turns as text, this turn's speech), each with its keys; nothing is embedded or encoded. {@link #plan}
+     * and a start in slices both read the prompt from them.
+     */
+    public List<PromptPiece> promptPieces(float[] audio16k, List<Omni2ChatPrompt.PastTurn> history) {
+        List<float[]> speeches = new ArrayList<>();
+        for (Omni2ChatPrompt.PastTurn t : history) {
+            if (t.userAudio16k() != null) {
+                speeches.add(t.userAudio16k());
+            }
+        }
+        speeches.add(audio16k);
+        List<PromptPiece> out = new ArrayList<>();
+        for (Omni2ChatPrompt.Piece p : Omni2ChatPrompt.pieces(history)) {
+            if (p instanceof Omni2ChatPrompt.Text t) {
+                out.add(new PromptPiece(tokenizer.encode(t.text()), null));
+            } else {
+                float[] a = speeches.get(((Omni2ChatPrompt.Speech) p).index());
+                long base = speechKey(a);
+                long[] k = new long[speechRows(a.length)];
+                for (int i = 0; i < k.length; i++) {
+                    k[i] = base - i;
+                }
+                out.add(new PromptPiece(k, a));
+            }
+        }
+        return out;
+    }
+
+    /** The whole prompt's position keys: the pieces' keys one after another. */
+    public static long[] keysOf(List<PromptPiece> pieces) {
+        long[] keys = new long[pieces.stream().mapToInt(p -> p.keys().length).sum()];
+        int at = 0;
+        for (PromptPiece p : pieces) {
+            System.arraycopy(p.keys(), 0, keys, at, p.keys().length);
+            at += p.keys().length;
+        }
+        return keys;
     }
 
     /**

@@ -89,14 +89,60 @@ final class Omni2Session implements EngineSession {
      */
     Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input, SequenceCache kept,
             KvPool pool, KvPool ttsPool) {
+        this(model, options, prefillAtOnce(model, options, input, kept, pool), ttsPool);
+    }
+
+    /**
+     * A turn whose prompt is in its LLM cache ({@link #prefillAtOnce}, or a start in slices, {@link Omni2Start}); the
+     * session owns {@code prefilled}'s cache and state from here on, the TTS LM's cache a slot of {@code ttsPool} when
+     * one is free (nullable).
+     */
+    Omni2Session(Omni2Model model, Omni2TurnEngine.Options options, Prefilled prefilled, KvPool ttsPool) {
         this.model = model;
         this.options = options;
         this.llm = model.llm();
+        this.cache = prefilled.cache();
+        this.pooled = prefilled.pooled();
+        this.promptKeys = prefilled.promptKeys();
+        this.reusedPositions = prefilled.reused();
+        this.speechEncoded = prefilled.speechEncoded();
+        this.state = prefilled.state();
+        this.firstLogits = prefilled.firstLogits();
+        this.pendingToken = argmax(firstLogits);
+        this.tts = model.tts().newStream(options.schedule(), options.sampling(), ttsPool, options.maxNewTokens());
+        this.speechManager = model.manager().newSubManager();
+        this.speech = model.decoder().newStream(speechManager);
+        this.unitCap = Math.min(options.maxReplyUnits(), speech.maxUnits());
+    }
+
+    /**
+     * A prompt prefilled into its LLM cache: the cache (a slot of the engine's pool when {@code pooled}), the whole
+     * prompt's keys, the positions reused from the call's cache, the speeches encoded for it, the final-normed state
+     * of its last row ([H], in no NDScope) and that row's logits (float32), which give the first token.
+     */
+    record Prefilled(SequenceCache cache, boolean pooled, long[] promptKeys, int reused, int speechEncoded,
+            NDArray state, float[] firstLogits) {
+    }
+
+    /** The caller turns before this one as the chat prompt's past turns (audio where the request carries it). */
+    static List<Omni2ChatPrompt.PastTurn> history(TurnInput input) {
         List<Omni2ChatPrompt.PastTurn> history = new ArrayList<>(input.history().size());
         for (TurnInput.PastTurn t : input.history()) {
             history.add(new Omni2ChatPrompt.PastTurn(t.userText(),
                     t.userAudio16k() == null ? null : LogMelFrontend.pcmToFloat(t.userAudio16k()), t.assistantText()));
         }
+        return history;
+    }
+
+    /**
+     * The one-shot start (the reference for a start in slices): the prompt planned against {@code kept}, the cache
+     * placed as the constructor above says, every speech encoded and the rows after the reused prefix prefilled in one
+     * forward.
+     */
+    static Prefilled prefillAtOnce(Omni2Model model, Omni2TurnEngine.Options options, TurnInput input,
+            SequenceCache kept, KvPool pool) {
+        LlamaModel llm = model.llm();
+        List<Omni2ChatPrompt.PastTurn> history = history(input);
         SequenceCache c = kept != null && kept.isClosed() ? null : kept;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
@@ -115,37 +161,35 @@ final class Omni2Session implements EngineSession {
                 }
                 c = placed;
             }
-            pooled = c instanceof KvPool.Slot s && s.pool() == pool;
-            promptKeys = plan.keys();
-            reusedPositions = plan.reused();
-            speechEncoded = plan.speechEncoded();
-            if (LOG.isDebugEnabled()) {
-                LOG.debug("omni2 prompt of call {}: {} positions, speech {}, {} reused from the call's cache, {}"
-                        + " speech(es) encoded", input.callId(), promptKeys.length, speechPieces(promptKeys),
-                        reusedPositions, speechEncoded);
-            }
+            boolean pooled = c instanceof KvPool.Slot s && s.pool() == pool;
+            long[] promptKeys = plan.keys();
+            logPrompt(input, promptKeys, plan.reused(), plan.speechEncoded());
             if (c == null) {
                 c = llm.newCache(promptKeys.length + options.maxNewTokens() + 1L);
             }
-            c.truncate(reusedPositions);
+            c.truncate(plan.reused());
             // the prefill of the rows after the reused prefix
             LlamaModel.Output out = llm.forward(plan.rows(), c,
-                    Arrays.copyOfRange(promptKeys, reusedPositions, promptKeys.length));
-            state = out.hidden().get(out.hidden().getShape().get(0) - 1);
-            firstLogits = out.lastLogits().toType(DataType.FLOAT32, false).toFloatArray();
-            pendingToken = argmax(firstLogits);
+                    Arrays.copyOfRange(promptKeys, plan.reused(), promptKeys.length));
+            NDArray state = out.hidden().get(out.hidden().getShape().get(0) - 1);
+            float[] firstLogits = out.lastLogits().toType(DataType.FLOAT32, false).toFloatArray();
             NDScope.unregister(state);
+            return new Prefilled(c, pooled, promptKeys, plan.reused(), plan.speechEncoded(), state, firstLogits);
         } catch (RuntimeException e) {
             if (c != null) {
                 c.close();
             }
             throw e;
         }
-        this.cache = c;
-        this.tts = model.tts().newStream(options.schedule(), options.sampling(), ttsPool, options.maxNewTokens());
-        this.speechManager = model.manager().newSubManager();
-        this.speech = model.decoder().newStream(speechManager);
-        this.unitCap = Math.min(options.maxReplyUnits(), speech.maxUnits());
+    }
+
+    /** The prompt at DEBUG: positions, its speech pieces, what the call's cache gave and what was encoded. */
+    static void logPrompt(TurnInput input, long[] promptKeys, int reused, int speechEncoded) {
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("omni2 prompt of call {}: {} positions, speech {}, {} reused from the call's cache, {}"
+                    + " speech(es) encoded", input.callId(), promptKeys.length, speechPieces(promptKeys), reused,
+                    speechEncoded);
+        }
     }
 
     /**
@@ -308,7 +352,7 @@ final class Omni2Session implements EngineSession {
      * fits it, else a free or evicted slot when the turn fits one, else the kept cache of its own, else null (a new
      * one). The caller closes a kept cache that is not returned.
      */
-    private static SequenceCache place(SequenceCache kept, KvPool pool, long needed) {
+    static SequenceCache place(SequenceCache kept, KvPool pool, long needed) {
         boolean fits = needed <= pool.capacity();
         if (kept instanceof KvPool.Slot slot && slot.pool() == pool) {
             if (fits) {

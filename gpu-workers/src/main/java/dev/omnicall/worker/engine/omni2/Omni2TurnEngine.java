@@ -18,6 +18,7 @@ import dev.omnicall.worker.WorkerConfig;
 import dev.omnicall.worker.engine.ConversationSnapshot;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.OmniTurnEngine;
+import dev.omnicall.worker.engine.PrefillSlicing;
 import dev.omnicall.worker.engine.StepOutput;
 import dev.omnicall.worker.engine.TurnEngine;
 import dev.omnicall.worker.engine.TurnInput;
@@ -50,8 +51,11 @@ import org.slf4j.LoggerFactory;
  * calls; a reply whose TTS context does not fit (or finds no TTS slot) steps its TTS LM alone. Without pools every
  * session steps alone (the reference; same tokens, units and audio, tested).
  *
- * <p>Not yet: the flow + HiFT pushes of a step run one session at a time (none of the three nets takes a padded
- * batch), caller transcription (the checkpoint has no Whisper decoder). Not thread-safe: the worker calls it from
+ * <p>Chunked prefill ({@link #begin}, as LLaMA-Omni's engine, through the shared {@link PrefillSlicing}): a newcomer's
+ * encoder runs in slices between the steps, then its prompt rows ride in the steps' LLM forward (or run in slices
+ * apart); {@link #start} is the one-shot reference.
+ *
+ * <p>Not yet: caller transcription (the checkpoint has no Whisper decoder). Not thread-safe: the worker calls it from
  * its engine thread only.
  */
 public final class Omni2TurnEngine implements TurnEngine {
@@ -170,6 +174,10 @@ public final class Omni2TurnEngine implements TurnEngine {
     private final Options options;
     private final Pools pools;
     private final boolean ownsModel;
+    /** The newcomers' slices ({@code prefill-slice-rows}, {@code fused-prefill}: OmniTurnEngine's keys and pacer). */
+    private final PrefillSlicing<Omni2Start> slicing;
+    private int lastFusedRows; // prompt rows the last step carried in its LLM forward
+    private RuntimeException riderFailure; // why the last step's rider could not give its rows, or null
 
     /** An engine over a model the caller keeps (and closes), without pools: every session steps alone. */
     public Omni2TurnEngine(Omni2Model model, Options options) {
@@ -189,6 +197,9 @@ public final class Omni2TurnEngine implements TurnEngine {
         this.options = options;
         this.pools = pools;
         this.ownsModel = ownsModel;
+        PrefillSlicing<Omni2Start> settings = PrefillSlicing.fromSystemProperties();
+        // without an LLM pool the sessions step alone (the reference): no batched forward to carry prompt rows
+        this.slicing = pools.llm() == null ? settings.withoutFusion() : settings;
     }
 
     /**
@@ -287,6 +298,62 @@ public final class Omni2TurnEngine implements TurnEngine {
         return new Omni2Session(model, options, input, kept, pools.llm(), pools.tts());
     }
 
+    /**
+     * Chunked prefill, as LLaMA-Omni's engine ({@link PrefillSlicing}, {@link OmniTurnEngine#begin}): the prompt's keys,
+     * the cache's place and the text rows now ({@link Omni2Start#begin}); per {@link StartingSession#advance()} a slice
+     * of the encoder (each speech to encode: log-mel, convolutions, blocks cut at rows, half a step's worth at this
+     * turn's measured cost), then the prompt rows: with {@value OmniTurnEngine#FUSED_PREFILL} on (the default, with an
+     * LLM pool) they ride in the next step's LLM forward ({@link LlamaModel#decodeWithPrompt}), else a slice of about
+     * half a step apart. {@value OmniTurnEngine#PREFILL_SLICE_ROWS}{@code =0}: the whole {@link #start} at once. Same
+     * session as {@link #start} (tested).
+     */
+    @Override
+    public StartingSession begin(TurnInput input, ConversationSnapshot reuse) {
+        if (slicing.oneSlice()) {
+            return TurnEngine.super.begin(input, reuse);
+        }
+        SequenceCache kept = null;
+        if (reuse instanceof Snapshot s) {
+            kept = s.take();
+        } else if (reuse != null) {
+            reuse.close();
+        }
+        Omni2Start start = Omni2Start.begin(model, options, input, kept, pools.llm());
+        PrefillSlicing<Omni2Start>.Slices slices = slicing.slices(start);
+        return new StartingSession() {
+            private boolean taken;
+
+            @Override
+            public boolean ready() {
+                return start.isReady() || taken;
+            }
+
+            @Override
+            public boolean advance() {
+                return slices.advance();
+            }
+
+            @Override
+            public void finish() {
+                slices.finish();
+            }
+
+            @Override
+            public EngineSession session() {
+                taken = true;
+                return start.take(options, pools.tts());
+            }
+
+            @Override
+            public void close() {
+                slices.close();
+                if (!taken) {
+                    start.close();
+                }
+            }
+        };
+    }
+
     /** A call's LLM cache kept between its turns (the shared {@link SequenceCache}: positions and their keys). */
     static final class Snapshot implements ConversationSnapshot {
         private SequenceCache cache;
@@ -325,6 +392,17 @@ public final class Omni2TurnEngine implements TurnEngine {
      */
     @Override
     public List<StepOutput> step(List<EngineSession> batch) {
+        // an armed newcomer's next prompt rows ride in this step's LLM forward
+        Omni2Start riding = slicing.takeRider();
+        lastFusedRows = 0;
+        riderFailure = null;
+        long t0 = System.nanoTime();
+        List<StepOutput> out = pooledOrAlone(batch, riding);
+        slicing.stepDone(riding, lastFusedRows, riderFailure, (System.nanoTime() - t0) / 1000);
+        return out;
+    }
+
+    private List<StepOutput> pooledOrAlone(List<EngineSession> batch, Omni2Start riding) {
         List<StepOutput> out = new ArrayList<>(batch.size());
         if (pools.llm() == null && pools.tts() == null) {
             for (EngineSession s : batch) {
@@ -373,28 +451,58 @@ public final class Omni2TurnEngine implements TurnEngine {
                 running.add(sessions.get(i));
             }
         }
-        llmStep(running);
+        llmStep(running, riding);
         return out;
+    }
+
+    /** {@link #llmStep(List, Omni2Start)} without a rider. */
+    void llmStep(List<Omni2Session> running) {
+        llmStep(running, null);
     }
 
     /**
      * The LLM over the last token of every running session in one {@link LlamaModel#decode} (pooled sessions attend
-     * together, the others one by one in the same call) and the greedy next tokens of all in one argmax.
+     * together, the others one by one in the same call) and the greedy next tokens of all in one argmax; with a
+     * {@code rider} (nullable), its next prompt rows in the same forward ({@link LlamaModel#decodeWithPrompt}: the
+     * weights read once for both), or in a forward of their own when no session runs. A rider whose rows cannot be
+     * had (its encoder's end failed) is left out and the failure kept for its next advance: the newcomer's, not the
+     * speaking turns'.
      */
-    void llmStep(List<Omni2Session> running) {
-        if (running.isEmpty()) {
-            return;
-        }
+    void llmStep(List<Omni2Session> running, Omni2Start rider) {
         LlamaModel llm = model.llm();
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
+            Omni2Start.Chunk chunk = null;
+            if (rider != null && !rider.isReady()) {
+                try {
+                    chunk = rider.nextChunk(slicing.riderRows());
+                } catch (RuntimeException e) {
+                    riderFailure = e;
+                }
+            }
+            if (running.isEmpty()) {
+                if (chunk != null) {
+                    // nothing to ride along with: a forward of its own
+                    rider.chunkDone(chunk, llm.forward(chunk.inputs(), rider.cache(), chunk.keys()));
+                }
+                return;
+            }
             long[] tokens = new long[running.size()];
             List<SequenceCache> caches = new ArrayList<>(running.size());
             for (int i = 0; i < tokens.length; i++) {
                 tokens[i] = running.get(i).lastToken();
                 caches.add(running.get(i).cache());
             }
-            LlamaModel.Output next = llm.decode(tokens, caches);
+            LlamaModel.Output next;
+            if (chunk != null) {
+                LlamaModel.Fused fused = llm.decodeWithPrompt(tokens, caches, chunk.inputs(), rider.cache(),
+                        chunk.keys());
+                rider.chunkDone(chunk, fused.prompt());
+                lastFusedRows = chunk.keys().length;
+                next = fused.decode();
+            } else {
+                next = llm.decode(tokens, caches);
+            }
             long[] chosen = next.lastLogits().argMax(-1).toLongArray();
             // each session's state as its own row of the batch's (one native split, not a slice per session)
             NDList states = next.hidden().split(tokens.length);
@@ -402,6 +510,11 @@ public final class Omni2TurnEngine implements TurnEngine {
                 running.get(i).accept(chosen[i], states.get(i));
             }
         }
+    }
+
+    /** Prompt rows the last {@link #step} carried in its LLM forward (0: none, or they ran apart). */
+    int lastFusedRows() {
+        return lastFusedRows;
     }
 
     @Override
