@@ -26,7 +26,8 @@ import java.util.SplittableRandom;
  * and the top-level native (ATen) calls of one more run under libtorch's profiler. {@code -Dbench.pools=off} runs the
  * engine without pools (each session alone, the reference path). Options: {@code -Dbench.batches=1,8,32
  * -Dbench.reps=5 -Dbench.pools=on -Dbench.dir=/tmp/omni2-bench-tiny}, torch threads by DJL's properties. Ends with one
- * {@code key=value} line.
+ * {@code key=value} line. {@code -Dbench.mode=newcomer}: a newcomer's start while turns speak, one-shot vs in slices
+ * ({@link NewcomerBenchmark}).
  */
 public final class Omni2EngineBenchmark {
     private static final int STEPS = 4; // a tiny reply: three letters and <|im_end|>
@@ -35,6 +36,10 @@ public final class Omni2EngineBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        if ("newcomer".equals(System.getProperty("bench.mode"))) {
+            NewcomerBenchmark.run();
+            return;
+        }
         int[] batches = Arrays.stream(System.getProperty("bench.batches", "1,8,32").split(","))
                 .mapToInt(s -> Integer.parseInt(s.trim())).toArray();
         int reps = Integer.getInteger("bench.reps", 5);
@@ -115,7 +120,7 @@ public final class Omni2EngineBenchmark {
     }
 
     /** Two tones and a little noise, 16 kHz PCM (TinyModels.testAudio's signal). */
-    private static short[] pcm(double seconds, long seed) {
+    static short[] pcm(double seconds, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int n = (int) (seconds * 16000);
         short[] x = new short[n];
@@ -128,7 +133,7 @@ public final class Omni2EngineBenchmark {
         return x;
     }
 
-    private static String loadAverage() {
+    static String loadAverage() {
         try {
             return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
         } catch (java.io.IOException e) {
