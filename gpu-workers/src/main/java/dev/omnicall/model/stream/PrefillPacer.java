@@ -5,11 +5,21 @@ package dev.omnicall.model.stream;
  * {@link dev.omnicall.model.omni.TurnStart#advance}) may take so that it costs at most
  * {@code share} of one decode step of the speaking turns: the driver reports each step's time and each slice's time
  * and rows; the pace is the measured time per prefill row (a slice's fixed cost included, so it errs small) against
- * the measured step time, both smoothed. Until both are measured a slice takes {@code minRows}. A speaking turn's
- * gap between two chunks then grows by at most {@code share} of a step for each loop of the newcomer's start inside
- * it. Not thread-safe: the engine's thread uses it.
+ * the measured step time (smoothed). The per-row cost leans the safe way, so that a measurement the box's jitter made
+ * look cheap does not oversize the next slice (issue 14 item 3: no loop's paced work over one step): a slower row
+ * raises it at once, a faster one lowers it a third of the way, and only when the rows' work stood out of the step's
+ * jitter ({@link #NOISE_SHARE} of a step). Until both are measured a slice takes {@code minRows}. A speaking turn's
+ * gap between two chunks then grows by about {@code share} of a step for each loop of the newcomer's start inside it.
+ * Not thread-safe: the engine's thread uses it.
  */
 public final class PrefillPacer {
+    /**
+     * Rows whose measured work is below this share of a step tell the box's jitter more than their cost (a plain step
+     * alone ran up to about half a step over its median on the shared 2-core box): they may raise the per-row cost,
+     * never lower it.
+     */
+    static final double NOISE_SHARE = 0.1;
+
     private final double share;
     private final int minRows;
     private final int maxRows;
@@ -38,8 +48,18 @@ public final class PrefillPacer {
         if (rows < 1) {
             return;
         }
-        double perRow = micros / (double) rows;
-        usPerRow = usPerRow < 0 ? perRow : 0.7 * usPerRow + 0.3 * perRow;
+        usPerRow = leanHigh(usPerRow, micros / (double) rows, stepUs >= 0 && micros < NOISE_SHARE * stepUs);
+    }
+
+    /**
+     * The next per-row estimate after one of {@code measured}: the first as it is; a higher one at once; a lower one a
+     * third of the way, unless {@code withinNoise} (then the estimate stays).
+     */
+    private static double leanHigh(double estimate, double measured, boolean withinNoise) {
+        if (estimate < 0 || measured > estimate) {
+            return measured;
+        }
+        return withinNoise ? estimate : estimate + (measured - estimate) / 3;
     }
 
     /**
@@ -69,8 +89,8 @@ public final class PrefillPacer {
         }
         lastFusedRows = rows;
         // at least a hundredth of a step per row: the box's jitter can make a step with rows look free
-        double perRow = Math.max(micros - stepUs, 0.01 * stepUs) / rows;
-        fusedUsPerRow = fusedUsPerRow < 0 ? perRow : 0.7 * fusedUsPerRow + 0.3 * perRow;
+        double extra = micros - stepUs;
+        fusedUsPerRow = leanHigh(fusedUsPerRow, Math.max(extra, 0.01 * stepUs) / rows, extra < NOISE_SHARE * stepUs);
     }
 
     /**

@@ -66,4 +66,45 @@ class PrefillPacerTest {
         assertThat(slow.fusedRows()).isEqualTo(8);
         assertThat(slow.rows()).isEqualTo(8);
     }
+
+    @Test
+    void shouldKeepEveryStepsRiddenRowsWithinHalfAStepWhenStepsWithRowsLookCheaperThanTheyAre() {
+        // Given a 40 ms step and prompt rows that truly add 0.5 ms each to a step (costs injected, nothing timed)
+        PrefillPacer pacer = new PrefillPacer(0.5, 8, 4096);
+        long stepUs = 40_000;
+        double rowUs = 500;
+        pacer.stepTook(stepUs);
+        // When the box makes six steps in a row run 20 ms (half a step) faster than their true cost, as a quieter
+        // moment after the step was measured does
+        long[] jitterUs = {0, -20_000, -20_000, -20_000, -20_000, -20_000, -20_000, 0, 0};
+        double mostWorkUs = 0;
+        for (long jitter : jitterUs) {
+            int rows = pacer.fusedRows();
+            double workUs = rows * rowUs;
+            mostWorkUs = Math.max(mostWorkUs, workUs);
+            pacer.fusedStepTook(rows, Math.round(stepUs + workUs + jitter));
+        }
+        // Then no step's rows truly cost more than half a step (smoothing every measurement alike, as the pacer did
+        // before, took them to 85 rows, 1.06 steps, at the fifth step)
+        assertThat(mostWorkUs).isLessThanOrEqualTo(0.5 * stepUs);
+    }
+
+    @Test
+    void shouldCutTheRowsAtOnceAfterAStepWhoseRowsCostMoreThanPlanned() {
+        // Given 16 rows at 1.25 ms a row beyond a 40 ms step: the next may take 16
+        PrefillPacer pacer = new PrefillPacer(0.5, 4, 4096);
+        pacer.stepTook(40_000);
+        pacer.fusedStepTook(16, 60_000);
+        assertThat(pacer.fusedRows()).isEqualTo(16);
+        // When the next 16 rows add 40 ms (a whole step: the rows' cost doubled, or the box slowed)
+        pacer.fusedStepTook(16, 80_000);
+        // Then the next step takes the rows that fit half a step at the new cost, not a blend of old and new
+        assertThat(pacer.fusedRows()).isEqualTo(8);
+        // and a step with rows that looks no dearer than a step alone (within a tenth of a step) does not lower it
+        pacer.fusedStepTook(8, 41_000);
+        assertThat(pacer.fusedRows()).isEqualTo(8);
+        // while a clearly cheaper one lowers it a third of the way: 2.5 -> 2.5 + (1.25 - 2.5) / 3 ms a row
+        pacer.fusedStepTook(8, 50_000);
+        assertThat(pacer.fusedRows()).isEqualTo(9);
+    }
 }
