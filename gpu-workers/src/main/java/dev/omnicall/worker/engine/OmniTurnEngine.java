@@ -339,38 +339,7 @@ public final class OmniTurnEngine implements TurnEngine {
         CallCache kept = keptCache(reuse);
         TurnStart start = generator.begin(LogMelFrontend.pcmToFloat(input.pcm16k()), history(input), kept);
         PrefillSlicing<TurnStart>.Slices slices = slicing.slices(start);
-        return new StartingSession() {
-            private boolean taken;
-
-            @Override
-            public boolean ready() {
-                return start.isReady() || taken;
-            }
-
-            @Override
-            public boolean advance() {
-                return slices.advance();
-            }
-
-            @Override
-            public void finish() {
-                slices.finish();
-            }
-
-            @Override
-            public EngineSession session() {
-                taken = true;
-                return new Session(start.take());
-            }
-
-            @Override
-            public void close() {
-                slices.close();
-                if (!taken) {
-                    start.close();
-                }
-            }
-        };
+        return slices.startingSession(() -> new Session(start.take()), start::close);
     }
 
     private static List<HistoryTurn> history(TurnInput input) {

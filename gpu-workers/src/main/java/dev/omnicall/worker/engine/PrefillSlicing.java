@@ -72,6 +72,47 @@ public final class PrefillSlicing<S extends SlicedStart> {
             this.start = start;
         }
 
+        /**
+         * These slices as the engine's {@link TurnEngine.StartingSession}: ready once the start is (or its session
+         * was taken), {@code take} makes the session once, and closing an unfinished start disarms the slices and
+         * runs {@code closeStart}.
+         */
+        public TurnEngine.StartingSession startingSession(java.util.function.Supplier<EngineSession> take,
+                Runnable closeStart) {
+            return new TurnEngine.StartingSession() {
+                private boolean taken;
+
+                @Override
+                public boolean ready() {
+                    return start.isReady() || taken;
+                }
+
+                @Override
+                public boolean advance() {
+                    return Slices.this.advance();
+                }
+
+                @Override
+                public void finish() {
+                    Slices.this.finish();
+                }
+
+                @Override
+                public EngineSession session() {
+                    taken = true;
+                    return take.get();
+                }
+
+                @Override
+                public void close() {
+                    Slices.this.close();
+                    if (!taken) {
+                        closeStart.run();
+                    }
+                }
+            };
+        }
+
         /** Runs (or, fused, arms) the next slice; true once the start is ready. */
         public boolean advance() {
             if (sliceRows != 0 && start.encoderBlocksLeft() > 0) {

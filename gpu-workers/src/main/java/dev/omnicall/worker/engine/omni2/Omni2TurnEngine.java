@@ -320,38 +320,7 @@ public final class Omni2TurnEngine implements TurnEngine {
         }
         Omni2Start start = Omni2Start.begin(model, options, input, kept, pools.llm());
         PrefillSlicing<Omni2Start>.Slices slices = slicing.slices(start);
-        return new StartingSession() {
-            private boolean taken;
-
-            @Override
-            public boolean ready() {
-                return start.isReady() || taken;
-            }
-
-            @Override
-            public boolean advance() {
-                return slices.advance();
-            }
-
-            @Override
-            public void finish() {
-                slices.finish();
-            }
-
-            @Override
-            public EngineSession session() {
-                taken = true;
-                return start.take(options, pools.tts());
-            }
-
-            @Override
-            public void close() {
-                slices.close();
-                if (!taken) {
-                    start.close();
-                }
-            }
-        };
+        return slices.startingSession(() -> start.take(options, pools.tts()), start::close);
     }
 
     /** A call's LLM cache kept between its turns (the shared {@link SequenceCache}: positions and their keys). */
