@@ -54,6 +54,16 @@ public final class SpeechStream {
      * of replies; each stream keeps its own state (units, emitted tokens, HiFT history, source phase, held tail).
      */
     public static List<StepAudio> stepAll(List<SpeechStream> streams, List<long[]> units, boolean[] finish) {
+        return stepAll(streams, units, finish, LengthGroups.single());
+    }
+
+    /**
+     * {@link #stepAll} with each stage's rows cut into a few batches of similar length ({@link LengthGroups}: the
+     * flow's by window frames, HiFT's by the frames it decodes), so that rows of very different lengths are not all
+     * padded to the longest; rows within the padding share stay one batch. Same audio within float rounding.
+     */
+    public static List<StepAudio> stepAll(List<SpeechStream> streams, List<long[]> units, boolean[] finish,
+            LengthGroups groups) {
         List<StreamingFlow> pushFlows = new ArrayList<>();
         List<StreamingHift> pushHifts = new ArrayList<>();
         List<long[]> pushUnits = new ArrayList<>();
@@ -72,11 +82,11 @@ public final class SpeechStream {
             }
         }
         // mel: the pushes, then the finishes (a stream's flow finishes after its push, as alone)
-        List<float[]> pushMels = pushFlows.isEmpty() ? List.of() : StreamingFlow.pushAll(pushFlows, pushUnits);
-        List<float[]> finishMels = finishFlows.isEmpty() ? List.of() : StreamingFlow.finishAll(finishFlows);
+        List<float[]> pushMels = pushFlows.isEmpty() ? List.of() : StreamingFlow.pushAll(pushFlows, pushUnits, groups);
+        List<float[]> finishMels = finishFlows.isEmpty() ? List.of() : StreamingFlow.finishAll(finishFlows, groups);
         // audio: the pushes, then the finishes
-        List<float[]> pushed = pushHifts.isEmpty() ? List.of() : StreamingHift.pushAll(pushHifts, pushMels);
-        List<float[]> finished = finishHifts.isEmpty() ? List.of() : StreamingHift.finishAll(finishHifts, finishMels);
+        List<float[]> pushed = pushHifts.isEmpty() ? List.of() : StreamingHift.pushAll(pushHifts, pushMels, groups);
+        List<float[]> finished = finishHifts.isEmpty() ? List.of() : StreamingHift.finishAll(finishHifts, finishMels, groups);
         List<StepAudio> out = new ArrayList<>(streams.size());
         int p = 0;
         int f = 0;

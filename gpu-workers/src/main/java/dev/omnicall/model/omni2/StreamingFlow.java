@@ -155,17 +155,30 @@ public final class StreamingFlow {
      * (within float rounding), from one padded encoder forward and one estimator batch per Euler step for all.
      */
     public static List<float[]> pushAll(List<StreamingFlow> flows, List<long[]> newUnits) {
+        return pushAll(flows, newUnits, LengthGroups.single());
+    }
+
+    /**
+     * {@link #pushAll} with the windows cut into batches of similar frame counts ({@code groups}): one padded encoder
+     * forward and one estimator batch per Euler step for each batch.
+     */
+    public static List<float[]> pushAll(List<StreamingFlow> flows, List<long[]> newUnits, LengthGroups groups) {
         List<Window> windows = new ArrayList<>(flows.size());
         for (int i = 0; i < flows.size(); i++) {
             StreamingFlow f = flows.get(i);
             f.append(newUnits.get(i));
             windows.add(f.plan(Math.max(f.emittedTokens, f.unitCount - f.lookahead)));
         }
-        return runAll(flows, windows);
+        return runAll(flows, windows, groups);
     }
 
     /** {@link #finish} for several replies at once, batched as {@link #pushAll}. */
     public static List<float[]> finishAll(List<StreamingFlow> flows) {
+        return finishAll(flows, LengthGroups.single());
+    }
+
+    /** {@link #finishAll} with the windows cut into batches of similar frame counts, as {@link #pushAll}. */
+    public static List<float[]> finishAll(List<StreamingFlow> flows, LengthGroups groups) {
         List<Window> windows = new ArrayList<>(flows.size());
         for (StreamingFlow f : flows) {
             if (f.finished) {
@@ -173,13 +186,16 @@ public final class StreamingFlow {
             }
             windows.add(f.plan(f.unitCount));
         }
-        List<float[]> mels = runAll(flows, windows);
+        List<float[]> mels = runAll(flows, windows, groups);
         flows.forEach(f -> f.finished = true);
         return mels;
     }
 
-    /** Runs the non-null windows as rows of one batch; → each flow's new mel [melBins, new frames] (empty: none). */
-    private static List<float[]> runAll(List<StreamingFlow> flows, List<Window> windows) {
+    /**
+     * Runs the non-null windows in the batches {@code groups} cuts them into by frame count; → each flow's new mel
+     * [melBins, new frames] (empty: none).
+     */
+    private static List<float[]> runAll(List<StreamingFlow> flows, List<Window> windows, LengthGroups groups) {
         List<float[]> out = new ArrayList<>(Collections.nCopies(flows.size(), new float[0]));
         List<Integer> rows = new ArrayList<>();
         for (int i = 0; i < windows.size(); i++) {
@@ -187,9 +203,23 @@ public final class StreamingFlow {
                 rows.add(i);
             }
         }
-        if (rows.isEmpty()) {
-            return out;
+        int[] lengths = new int[rows.size()];
+        for (int r = 0; r < lengths.length; r++) {
+            lengths[r] = windows.get(rows.get(r)).frames(flows.get(rows.get(r)).stride);
         }
+        for (int[] batch : groups.split(lengths)) {
+            List<Integer> batchRows = new ArrayList<>(batch.length);
+            for (int r : batch) {
+                batchRows.add(rows.get(r));
+            }
+            runBatch(flows, windows, batchRows, out);
+        }
+        return out;
+    }
+
+    /** Runs the windows of {@code rows} as rows of one padded batch; each flow's new mel into {@code out}. */
+    private static void runBatch(List<StreamingFlow> flows, List<Window> windows, List<Integer> rows,
+            List<float[]> out) {
         StreamingFlow lead = flows.get(rows.get(0));
         FlowMatching flow = lead.flow;
         int stride = lead.stride;
@@ -233,6 +263,5 @@ public final class StreamingFlow {
                 flows.get(rows.get(r)).emitted(w);
             }
         }
-        return out;
     }
 }

@@ -189,6 +189,14 @@ public final class StreamingHift {
      * and the provisional pieces of all) and one padded decode.
      */
     public static List<float[]> pushAll(List<StreamingHift> hifts, List<float[]> mels) {
+        return pushAll(hifts, mels, LengthGroups.single());
+    }
+
+    /**
+     * {@link #pushAll} with the calls that run cut into batches of similar length ({@code groups}, by the frames each
+     * decodes: the cached and the new): the three stages once per batch.
+     */
+    public static List<float[]> pushAll(List<StreamingHift> hifts, List<float[]> mels, LengthGroups groups) {
         List<float[]> out = new ArrayList<>(Collections.nCopies(hifts.size(), new float[0]));
         List<Integer> rows = new ArrayList<>();
         for (int i = 0; i < hifts.size(); i++) {
@@ -200,12 +208,17 @@ public final class StreamingHift {
                 rows.add(i);
             }
         }
-        runAll(hifts, rows, false, out);
+        runAll(hifts, rows, false, out, groups);
         return out;
     }
 
     /** {@link #finish} for several replies at once, batched as {@link #pushAll}. */
     public static List<float[]> finishAll(List<StreamingHift> hifts, List<float[]> mels) {
+        return finishAll(hifts, mels, LengthGroups.single());
+    }
+
+    /** {@link #finishAll} with the calls that run cut into batches of similar length, as {@link #pushAll}. */
+    public static List<float[]> finishAll(List<StreamingHift> hifts, List<float[]> mels, LengthGroups groups) {
         List<float[]> out = new ArrayList<>(Collections.nCopies(hifts.size(), new float[0]));
         List<Integer> rows = new ArrayList<>();
         for (int i = 0; i < hifts.size(); i++) {
@@ -217,16 +230,33 @@ public final class StreamingHift {
                 rows.add(i);
             }
         }
-        runAll(hifts, rows, true, out);
+        runAll(hifts, rows, true, out, groups);
         hifts.forEach(h -> h.finished = true);
         return out;
     }
 
-    /** {@link #run} for the given rows as one batch per stage; each row's audio into {@code out}. */
-    private static void runAll(List<StreamingHift> hifts, List<Integer> rows, boolean last, List<float[]> out) {
-        if (rows.isEmpty()) {
-            return;
+    /**
+     * {@link #run} for the given rows in the batches {@code groups} cuts them into by the frames each decodes (cached
+     * + new); each row's audio into {@code out}.
+     */
+    private static void runAll(List<StreamingHift> hifts, List<Integer> rows, boolean last, List<float[]> out,
+            LengthGroups groups) {
+        int[] lengths = new int[rows.size()];
+        for (int r = 0; r < lengths.length; r++) {
+            StreamingHift h = hifts.get(rows.get(r));
+            lengths[r] = (int) Math.min(CACHE_FRAMES, h.frames) + h.pendingFrames;
         }
+        for (int[] batch : groups.split(lengths)) {
+            List<Integer> batchRows = new ArrayList<>(batch.length);
+            for (int r : batch) {
+                batchRows.add(rows.get(r));
+            }
+            runBatch(hifts, batchRows, last, out);
+        }
+    }
+
+    /** {@link #run} for the given rows as one padded batch per stage; each row's audio into {@code out}. */
+    private static void runBatch(List<StreamingHift> hifts, List<Integer> rows, boolean last, List<float[]> out) {
         StreamingHift lead = hifts.get(rows.get(0));
         HiftVocoder hift = lead.hift;
         int b = rows.size();

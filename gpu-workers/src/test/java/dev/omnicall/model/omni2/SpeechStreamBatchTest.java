@@ -58,6 +58,11 @@ class SpeechStreamBatchTest extends TinySpeechFixture {
 
     /** Audio of every step of every reply: [reply][step] → pushed | finished samples concatenated. */
     private List<List<float[]>> runBatched(List<Reply> replies) {
+        return runBatched(replies, LengthGroups.single());
+    }
+
+    /** {@link #runBatched(List)} with each stage's rows cut into batches of similar length by {@code groups}. */
+    private List<List<float[]>> runBatched(List<Reply> replies, LengthGroups groups) {
         List<SpeechStream> streams = new ArrayList<>();
         List<List<float[]>> audio = new ArrayList<>();
         for (Reply r : replies) {
@@ -84,7 +89,7 @@ class SpeechStreamBatchTest extends TinySpeechFixture {
             for (int j = 0; j < finishes.length; j++) {
                 finishes[j] = finish.get(j);
             }
-            List<SpeechStream.StepAudio> out = SpeechStream.stepAll(due, units, finishes);
+            List<SpeechStream.StepAudio> out = SpeechStream.stepAll(due, units, finishes, groups);
             for (int j = 0; j < out.size(); j++) {
                 audio.get(which.get(j)).add(concat(out.get(j).pushed(), out.get(j).finished()));
             }
@@ -111,6 +116,56 @@ class SpeechStreamBatchTest extends TinySpeechFixture {
         List<Reply> replies = scenario();
         // When their steps run batched, and each alone
         List<List<float[]>> batched = runBatched(replies);
+        // Then every step of every reply is its audio alone
+        assertSameAudioAsAlone(replies, batched);
+    }
+
+    /** Short and long rows in the same steps: three replies pushing 5 units a step, two pushing 40. */
+    private static List<Reply> mixedLengths() {
+        return List.of(reply(51, 0, true, 5, 5, 5, 5), reply(52, 0, true, 40, 40, 40, 3),
+                reply(53, 0, true, 5, 5, 5, 5, 5), reply(54, 1, true, 40, 40, 2), reply(55, 1, true, 5, 5, 5));
+    }
+
+    @Test
+    void shouldGiveEachReplyItsAudioAloneWhenShortAndLongRowsRunInBatchesOfSimilarLength() {
+        // Given replies pushing 5 and 40 units in the same steps (flow windows of up to 32 and 102 frames, HiFT
+        // chunks of 18 and 88: one padded batch would be about half padding)
+        List<Reply> replies = mixedLengths();
+        // When their steps run in batches of similar length (the engine's default), and each alone
+        List<List<float[]>> grouped = runBatched(replies, LengthGroups.defaults());
+        // Then every step of every reply is its audio alone, as the single padded forward's is
+        assertSameAudioAsAlone(replies, grouped);
+        assertSameAudioAsAlone(replies, runBatched(replies, LengthGroups.single()));
+    }
+
+    /** Native ops of one step of the mixed replies at their second push, in the given batches. */
+    private long mixedStepOps(LengthGroups groups) {
+        List<Reply> replies = mixedLengths().subList(0, 3);
+        List<SpeechStream> streams = new ArrayList<>();
+        List<long[]> units = new ArrayList<>();
+        for (Reply r : replies) {
+            SpeechStream s = new SpeechStream(flow, hift, manager, r.xvector(), CONTEXT);
+            s.push(r.pushes()[0]);
+            streams.add(s);
+            units.add(r.pushes()[1]);
+        }
+        return NativeOps.count(() -> SpeechStream.stepAll(streams, units, new boolean[replies.size()], groups));
+    }
+
+    @Test
+    void shouldRunAMixedStepInTwoBatchesPerStageAndAnEvenStepInOne() {
+        // Given two short rows and a long one in one step
+        // When they run grouped and as one padded batch
+        long single = mixedStepOps(LengthGroups.single());
+        long grouped = mixedStepOps(LengthGroups.defaults());
+        // Then grouped makes about twice the native calls (each stage once per batch: short rows, the long one)
+        System.out.printf("mixed step native ops: one batch %d, grouped %d%n", single, grouped);
+        assertThat(grouped).isBetween(single * 17 / 10, single * 23 / 10);
+        // And rows of one length (the 6 streams of the ops test) stay one batch: as many calls as the single forward
+        assertThat(speechStepOps(6, true, LengthGroups.defaults())).isEqualTo(speechStepOps(6, true));
+    }
+
+    private void assertSameAudioAsAlone(List<Reply> replies, List<List<float[]>> batched) {
         for (int i = 0; i < replies.size(); i++) {
             List<float[]> alone = runAlone(replies.get(i));
             // Then every step gives the same number of samples and the same audio within the tolerance
@@ -230,6 +285,10 @@ class SpeechStreamBatchTest extends TinySpeechFixture {
 
     /** Native ops of one step of b streams at their second push (10 units each), batched or one by one. */
     private long speechStepOps(int b, boolean batched) {
+        return speechStepOps(b, batched, LengthGroups.single());
+    }
+
+    private long speechStepOps(int b, boolean batched, LengthGroups groups) {
         List<SpeechStream> streams = new ArrayList<>();
         List<long[]> units = new ArrayList<>();
         for (int i = 0; i < b; i++) {
@@ -241,7 +300,7 @@ class SpeechStreamBatchTest extends TinySpeechFixture {
         }
         return NativeOps.count(() -> {
             if (batched) {
-                SpeechStream.stepAll(streams, units, new boolean[b]);
+                SpeechStream.stepAll(streams, units, new boolean[b], groups);
             } else {
                 for (int i = 0; i < b; i++) {
                     streams.get(i).push(units.get(i));

@@ -7,6 +7,7 @@ import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.SequenceCache;
 import dev.omnicall.model.omni2.FlowMatching;
+import dev.omnicall.model.omni2.LengthGroups;
 import dev.omnicall.model.omni2.Omni2Config;
 import dev.omnicall.model.omni2.Omni2Model;
 import dev.omnicall.model.omni2.TtsSampling;
@@ -44,9 +45,11 @@ import org.slf4j.LoggerFactory;
  * <p>Batching across turns ({@link Pools}, as LLaMA-Omni's engine): each step first takes every session's pending
  * token and hands (state, token) to its TTS LM; the writes due at this step run their TTS LM steps together
  * ({@link TtsLanguageModel#writeAll}: the streams in slots of the TTS pool in one pooled forward per row count and
- * LM step, one candidate head and argmax for all); each session's units go through its own flow + HiFT; then one
- * {@link LlamaModel#decode} runs the LLM over the tokens of all sessions still running (the pooled ones attend
- * together). A call keeps its LLM slot between turns (parked, LRU-evicted for a newcomer); a turn that finds no
+ * LM step, one candidate head and argmax for all); the units of all sessions go through flow + HiFT together
+ * ({@link SpeechStream#stepAll}: the pushes, then the finishes, each stage one padded forward per batch of rows of
+ * similar length, {@link LengthGroups}: one batch when the rows' lengths are close, a few when they are not, at most
+ * {@value LengthGroups#DEFAULT_MAX_GROUPS} by default); then one {@link LlamaModel#decode} runs the LLM over
+ * the tokens of all sessions still running (the pooled ones attend together). A call keeps its LLM slot between turns (parked, LRU-evicted for a newcomer); a turn that finds no
  * free slot, or whose prompt + {@code max-new-tokens} does not fit one, runs with a cache of its own in the same
  * calls; a reply whose TTS context does not fit (or finds no TTS slot) steps its TTS LM alone. Without pools every
  * session steps alone (the reference; same tokens, units and audio, tested).
@@ -176,12 +179,14 @@ public final class Omni2TurnEngine implements TurnEngine {
     private final boolean ownsModel;
     /** The newcomers' slices ({@code prefill-slice-rows}, {@code fused-prefill}: OmniTurnEngine's keys and pacer). */
     private final PrefillSlicing<Omni2Start> slicing;
+    /** How the due streams' flow + HiFT rows are cut into batches of similar length (pooled steps only). */
+    private final LengthGroups lengthGroups;
     private int lastFusedRows; // prompt rows the last step carried in its LLM forward
     private RuntimeException riderFailure; // why the last step's rider could not give its rows, or null
 
     /** An engine over a model the caller keeps (and closes), without pools: every session steps alone. */
     public Omni2TurnEngine(Omni2Model model, Options options) {
-        this(model, options, Pools.none(), false);
+        this(model, options, Pools.none(), LengthGroups.single(), false);
     }
 
     /**
@@ -189,13 +194,20 @@ public final class Omni2TurnEngine implements TurnEngine {
      * sessions ({@link LlamaModel#decode}: the pooled ones attend together, the others one by one).
      */
     public Omni2TurnEngine(Omni2Model model, Options options, Pools pools) {
-        this(model, options, pools, false);
+        this(model, options, pools, LengthGroups.fromSystemProperties(), false);
     }
 
-    private Omni2TurnEngine(Omni2Model model, Options options, Pools pools, boolean ownsModel) {
+    /** The same with the flow + HiFT rows cut by {@code lengthGroups} ({@link LengthGroups#single()}: one batch). */
+    Omni2TurnEngine(Omni2Model model, Options options, Pools pools, LengthGroups lengthGroups) {
+        this(model, options, pools, lengthGroups, false);
+    }
+
+    private Omni2TurnEngine(Omni2Model model, Options options, Pools pools, LengthGroups lengthGroups,
+            boolean ownsModel) {
         this.model = model;
         this.options = options;
         this.pools = pools;
+        this.lengthGroups = lengthGroups;
         this.ownsModel = ownsModel;
         PrefillSlicing<Omni2Start> settings = PrefillSlicing.fromSystemProperties();
         // without an LLM pool the sessions step alone (the reference): no batched forward to carry prompt rows
@@ -267,8 +279,12 @@ public final class Omni2TurnEngine implements TurnEngine {
             LOG.info("LLaMA-Omni2 engine: schedule {}, TTS {}, at most {} text tokens a reply; a call's KV cache kept"
                     + " between its turns", options.schedule(), options.sampling().isGreedy()
                     ? "greedy over units + end" : options.sampling() + " over units + end", options.maxNewTokens());
+            LengthGroups groups = LengthGroups.fromSystemProperties();
+            LOG.info("LLaMA-Omni2 flow + HiFT of the due turns batched per stage, in at most {} batches of similar"
+                    + " length when more than {} of the padded rows would be padding", groups.maxGroups(),
+                    groups.maxWaste());
             return new Omni2TurnEngine(model, options, pools(model, options, config.maxBatch(), config.kvCacheBytes()),
-                    true);
+                    groups, true);
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -356,7 +372,8 @@ public final class Omni2TurnEngine implements TurnEngine {
     /**
      * Each session advances by one text token (and what the schedule writes after it). Without pools each session
      * steps alone (the reference); with them: every session reads its token, the due TTS writes run together
-     * ({@link TtsLanguageModel#writeAll}), each session's units go through its speech stream, then one
+     * ({@link TtsLanguageModel#writeAll}), all sessions' units through their speech streams together
+     * ({@link SpeechStream#stepAll}, rows cut by length as the engine's {@link LengthGroups} say), then one
      * {@link LlamaModel#decode} runs the LLM over the tokens of the sessions still running.
      */
     @Override
@@ -393,7 +410,8 @@ public final class Omni2TurnEngine implements TurnEngine {
         }
         // the writes due this step, their TTS LM steps together
         List<TtsStream.Write> written = writers.isEmpty() ? List.of() : model.tts().writeAll(writers);
-        // every session's units through its speech stream, all streams' flow + HiFT together; audio out
+        // every session's units through its speech stream, all streams' flow + HiFT together (a few batches of rows
+        // of similar length when their lengths differ a lot); audio out
         List<Omni2Session.Written> units = new ArrayList<>(batch.size());
         List<SpeechStream> streams = new ArrayList<>(batch.size());
         List<long[]> pushes = new ArrayList<>(batch.size());
@@ -409,7 +427,7 @@ public final class Omni2TurnEngine implements TurnEngine {
         List<SpeechStream.StepAudio> audio;
         try (NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            audio = SpeechStream.stepAll(streams, pushes, finishes);
+            audio = SpeechStream.stepAll(streams, pushes, finishes, lengthGroups);
         }
         // then the LLM for the sessions still running
         List<Omni2Session> running = new ArrayList<>(batch.size());

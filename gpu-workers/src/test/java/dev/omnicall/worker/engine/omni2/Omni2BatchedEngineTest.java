@@ -3,6 +3,7 @@ package dev.omnicall.worker.engine.omni2;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.omnicall.model.KvPool;
+import dev.omnicall.model.omni2.LengthGroups;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.worker.engine.ConversationSnapshot;
@@ -22,9 +23,9 @@ import org.junit.jupiter.api.Test;
  */
 class Omni2BatchedEngineTest extends TinyOmni2Fixture {
     /**
-     * Audio from the same units: flow + HiFT of all due sessions run as one padded batch per stage, which moves the
-     * float rounding (SpeechStreamBatchTest), so a sample may move by a few PCM steps (measured at most 3), not more
-     * than 16.
+     * Audio from the same units: flow + HiFT of all due sessions run as padded batches per stage (one, or a few of
+     * similar length), which moves the float rounding (SpeechStreamBatchTest), so a sample may move by a few PCM steps
+     * (measured at most 3), not more than 16.
      */
     private static final double AUDIO_TOLERANCE = 16.0 / 32767;
 
@@ -110,9 +111,16 @@ class Omni2BatchedEngineTest extends TinyOmni2Fixture {
     /** The scenario batched on pools of llmSlots and ttsSlots slots, each turn against itself alone. */
     private List<Result> checkAgainstAlone(Omni2TurnEngine.Options options, int llmSlots, int ttsSlots,
             List<Arrival> arrivals) {
+        return checkAgainstAlone(options, llmSlots, ttsSlots, arrivals, LengthGroups.defaults());
+    }
+
+    /** The same with the due streams' flow + HiFT rows cut into batches by {@code groups}. */
+    private List<Result> checkAgainstAlone(Omni2TurnEngine.Options options, int llmSlots, int ttsSlots,
+            List<Arrival> arrivals, LengthGroups groups) {
         List<Result> batched;
         try (KvPool llmPool = model.llm().newPool(llmSlots, 256); KvPool ttsPool = model.tts().newPool(ttsSlots, 128)) {
-            Omni2TurnEngine engine = new Omni2TurnEngine(model, options, new Omni2TurnEngine.Pools(llmPool, ttsPool));
+            Omni2TurnEngine engine = new Omni2TurnEngine(model, options, new Omni2TurnEngine.Pools(llmPool, ttsPool),
+                    groups);
             batched = runBatched(engine, arrivals);
             assertThat(llmPool.running()).isZero();
             assertThat(ttsPool.running()).isZero();
@@ -166,6 +174,21 @@ class Omni2BatchedEngineTest extends TinyOmni2Fixture {
         assertThat(r.get(3).pooled()).isFalse();
         assertThat(r.stream().filter(Result::ttsPooled).count()).isEqualTo(4);
         assertThat(r.get(3).ttsPooled()).isFalse();
+    }
+
+    @Test
+    void shouldMatchEachTurnSteppedAloneWhenShortFirstWritesAndLongFinalWritesShareAStep() {
+        // Given six turns in two cohorts a step apart: at the first cohort's last step its final writes (the rest of
+        // the reply, and the finishes) run beside the second cohort's first writes of 10 units
+        List<Arrival> arrivals = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            arrivals.add(new Arrival(turn("m" + i, 0.7 + 0.2 * i, 70 + i), i < 3 ? 0 : 1, -1));
+        }
+        // When the batched engine runs them with the rows of each stage in batches of similar length, and in one
+        // padded batch (the reference for the batching)
+        // Then each turn is what it is alone either way
+        checkAgainstAlone(options(new TtsSchedule(3, 10, 40)), 6, 6, arrivals, LengthGroups.defaults());
+        checkAgainstAlone(options(new TtsSchedule(3, 10, 40)), 6, 6, arrivals, LengthGroups.single());
     }
 
     @Test
