@@ -1,5 +1,10 @@
 package dev.omnicall.worker.engine.omni2;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.upperMedian;
+
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni2.Omni2Model;
@@ -14,8 +19,10 @@ import dev.omnicall.worker.engine.TurnInput;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * What a newcomer's start costs the LLaMA-Omni2 turns already speaking (issue 14 item 3), on the tiny checkpoint:
@@ -52,9 +59,7 @@ final class NewcomerBenchmark {
         }
 
         double median() {
-            double[] e = extraSteps.clone();
-            Arrays.sort(e);
-            return e[e.length / 2];
+            return upperMedian(extraSteps);
         }
     }
 
@@ -65,15 +70,15 @@ final class NewcomerBenchmark {
         double seconds = Double.parseDouble(System.getProperty("bench.seconds", "2.4"));
         int history = Integer.getInteger("bench.history", 2);
         Path dir = Path.of(System.getProperty("bench.dir", "/tmp/omni2-bench-tiny"));
-        String loadStart = Omni2EngineBenchmark.loadAverage();
+        String loadStart = loadAverage();
         TinyOmni2Writer.writeIfAbsent(dir, 20240906L);
         List<TurnInput.PastTurn> past = new ArrayList<>();
         for (int h = 0; h < history; h++) {
             past.add(new TurnInput.PastTurn(h + 1, null, Omni2EngineBenchmark.pcm(seconds, 900 + h), "Tix"));
         }
         TurnInput newcomer = new TurnInput("newcomer", Omni2EngineBenchmark.pcm(seconds, 999), past);
-        System.out.printf(Locale.ROOT, "%d speaking, newcomer %.1f s + %d history speeches, %d runs per mode%n",
-                speakers, seconds, history, reps);
+        System.out.printf(Locale.ROOT, "%d speaking, newcomer %s s + %d history speeches, %d runs per mode%n",
+                speakers, fixed(seconds, 1), history, reps);
         List<List<Run>> runs = new ArrayList<>();
         MODES.forEach(m -> runs.add(new ArrayList<>()));
         try (Omni2Model model = Omni2Model.load(dir, ModelOptions.defaults().withPaddedSeconds(0))) {
@@ -86,8 +91,10 @@ final class NewcomerBenchmark {
                 }
             }
         }
-        StringBuilder line = new StringBuilder("load_start=" + loadStart + " speakers=" + speakers + " history="
-                + history);
+        Map<String, String> line = new LinkedHashMap<>();
+        line.put("load_start", loadStart);
+        line.put("speakers", String.valueOf(speakers));
+        line.put("history", String.valueOf(history));
         System.out.printf("%-8s %8s %6s %22s %14s %12s %20s%n", "mode", "T ms", "loops", "longest extra med/max",
                 "median extra", "total extra", "longest own call");
         for (int m = 0; m < MODES.size(); m++) {
@@ -97,14 +104,19 @@ final class NewcomerBenchmark {
             double worst = rs.get(rs.size() - 1).longest();
             rs.sort((a, b) -> Double.compare(a.longestWork(), b.longestWork()));
             double work = rs.get(rs.size() / 2).longestWork();
-            System.out.printf(Locale.ROOT, "%-8s %8.1f %6d %12.2f / %6.2f %14.2f %12.2f %20.2f%n", MODES.get(m),
-                    med.stepMs(), med.extraSteps().length, med.longest(), worst, med.median(), med.total(), work);
-            line.append(String.format(Locale.ROOT, " %s_T_ms=%.1f %s_loops=%d %s_longest_extra_steps=%.2f"
-                    + " %s_worst_extra_steps=%.2f %s_total_extra_steps=%.2f %s_longest_call_steps=%.2f", MODES.get(m),
-                    med.stepMs(), MODES.get(m), med.extraSteps().length, MODES.get(m), med.longest(), MODES.get(m),
-                    worst, MODES.get(m), med.total(), MODES.get(m), work));
+            String mode = MODES.get(m);
+            System.out.printf(Locale.ROOT, "%-8s %8s %6d %12s / %6s %14s %12s %20s%n", mode, fixed(med.stepMs(), 1),
+                    med.extraSteps().length, fixed(med.longest(), 2), fixed(worst, 2), fixed(med.median(), 2),
+                    fixed(med.total(), 2), fixed(work, 2));
+            line.put(mode + "_T_ms", fixed(med.stepMs(), 1));
+            line.put(mode + "_loops", String.valueOf(med.extraSteps().length));
+            line.put(mode + "_longest_extra_steps", fixed(med.longest(), 2));
+            line.put(mode + "_worst_extra_steps", fixed(worst, 2));
+            line.put(mode + "_total_extra_steps", fixed(med.total(), 2));
+            line.put(mode + "_longest_call_steps", fixed(work, 2));
         }
-        System.out.println(line.append(" load_end=").append(Omni2EngineBenchmark.loadAverage()));
+        line.put("load_end", loadAverage());
+        System.out.println(keyValueLine(line));
     }
 
     private static Run runMode(Omni2Model model, Omni2TurnEngine.Options options, String mode, int speakers,
@@ -130,12 +142,9 @@ final class NewcomerBenchmark {
                     for (int c = 0; c < cycles; c++) {
                         at[c] = stepMs[warm + c * PERIOD + k];
                     }
-                    Arrays.sort(at);
-                    baseline[k] = at[cycles / 2];
+                    baseline[k] = upperMedian(at);
                 }
-                double[] all = Arrays.copyOfRange(stepMs, warm, stepMs.length);
-                Arrays.sort(all);
-                double t = all[all.length / 2];
+                double t = upperMedian(Arrays.copyOfRange(stepMs, warm, stepMs.length));
                 // the newcomer: each loop its next piece and the speakers' step
                 List<Double> extra = new ArrayList<>();
                 double work = 0; // the longest time spent in the newcomer's begin / start / advance calls, ms

@@ -1,5 +1,10 @@
 package dev.omnicall.worker.engine.omni2;
 
+import static dev.omnicall.model.tools.BenchmarkFigures.fixed;
+import static dev.omnicall.model.tools.BenchmarkFigures.keyValueLine;
+import static dev.omnicall.model.tools.BenchmarkFigures.loadAverage;
+import static dev.omnicall.model.tools.BenchmarkFigures.upperMedian;
+
 import dev.omnicall.model.KvPool;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.omni2.Omni2Model;
@@ -10,12 +15,13 @@ import dev.omnicall.model.omni2.TtsSchedule;
 import dev.omnicall.model.tools.NativeOps;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.TurnInput;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -27,7 +33,8 @@ import java.util.SplittableRandom;
  * engine without pools (each session alone, the reference path). Options: {@code -Dbench.batches=1,8,32
  * -Dbench.reps=5 -Dbench.pools=on -Dbench.dir=/tmp/omni2-bench-tiny}, torch threads by DJL's properties. Ends with one
  * {@code key=value} line. {@code -Dbench.mode=newcomer}: a newcomer's start while turns speak, one-shot vs in slices
- * ({@link NewcomerBenchmark}).
+ * ({@link NewcomerBenchmark}). {@code -Dbench.mode=lengths}: flow + HiFT rows of very different lengths in one step,
+ * one padded batch per stage vs batches of similar length ({@link MixedLengthsBenchmark}).
  */
 public final class Omni2EngineBenchmark {
     private static final int STEPS = 4; // a tiny reply: three letters and <|im_end|>
@@ -40,6 +47,10 @@ public final class Omni2EngineBenchmark {
             NewcomerBenchmark.run();
             return;
         }
+        if ("lengths".equals(System.getProperty("bench.mode"))) {
+            MixedLengthsBenchmark.run();
+            return;
+        }
         int[] batches = Arrays.stream(System.getProperty("bench.batches", "1,8,32").split(","))
                 .mapToInt(s -> Integer.parseInt(s.trim())).toArray();
         int reps = Integer.getInteger("bench.reps", 5);
@@ -47,7 +58,9 @@ public final class Omni2EngineBenchmark {
         Path dir = Path.of(System.getProperty("bench.dir", "/tmp/omni2-bench-tiny"));
         String loadStart = loadAverage();
         TinyOmni2Writer.writeIfAbsent(dir, 20240906L);
-        StringBuilder line = new StringBuilder("load_start=" + loadStart + " pools=" + (pools ? "on" : "off"));
+        Map<String, String> line = new LinkedHashMap<>();
+        line.put("load_start", loadStart);
+        line.put("pools", pools ? "on" : "off");
         try (Omni2Model model = Omni2Model.load(dir, ModelOptions.defaults().withPaddedSeconds(0))) {
             Omni2TurnEngine.Options options = new Omni2TurnEngine.Options(new TtsSchedule(3, 10, 40),
                     TtsSampling.greedy(), 16);
@@ -60,25 +73,25 @@ public final class Omni2EngineBenchmark {
                 }
                 long[] ops = new long[STEPS];
                 runBatch(model, options, b, pools, ops);
-                double[] median = new double[STEPS];
+                String[] median = new String[STEPS];
                 double total = 0;
                 for (int s = 0; s < STEPS; s++) {
                     double[] col = new double[reps];
                     for (int r = 0; r < reps; r++) {
                         col[r] = ms[r][s];
                     }
-                    Arrays.sort(col);
-                    median[s] = col[reps / 2];
-                    total += median[s];
+                    double m = upperMedian(col); // the higher middle value: the figures published so far
+                    median[s] = fixed(m, 1);
+                    total += m;
                 }
-                System.out.printf(Locale.ROOT, "%-4d %-44s %-44s%n", b, String.format(Locale.ROOT,
-                        "%.1f %.1f %.1f %.1f (%.1f)", median[0], median[1], median[2], median[3], total),
-                        Arrays.toString(ops));
-                line.append(String.format(Locale.ROOT, " b%d_ms=%.1f,%.1f,%.1f,%.1f b%d_ops=%d,%d,%d,%d", b, median[0],
-                        median[1], median[2], median[3], b, ops[0], ops[1], ops[2], ops[3]));
+                System.out.printf(Locale.ROOT, "%-4d %-44s %-44s%n", b, String.join(" ", median) + " ("
+                        + fixed(total, 1) + ")", Arrays.toString(ops));
+                line.put("b" + b + "_ms", String.join(",", median));
+                line.put("b" + b + "_ops", ops[0] + "," + ops[1] + "," + ops[2] + "," + ops[3]);
             }
         }
-        System.out.println(line.append(" load_end=").append(loadAverage()));
+        line.put("load_end", loadAverage());
+        System.out.println(keyValueLine(line));
     }
 
     /**
@@ -131,13 +144,5 @@ public final class Omni2EngineBenchmark {
             x[i] = (short) Math.round(v * 32767);
         }
         return x;
-    }
-
-    static String loadAverage() {
-        try {
-            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
-        } catch (java.io.IOException e) {
-            return "?";
-        }
     }
 }
