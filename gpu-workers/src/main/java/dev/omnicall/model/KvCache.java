@@ -60,6 +60,15 @@ public final class KvCache extends SequenceCache {
         return c;
     }
 
+    /** Views of one layer's keys and values over the held positions, [kvHeads, length, headDim] each. */
+    NDArray[] heldPositions(int layer) {
+        if (closed) {
+            throw new IllegalStateException("cache is closed");
+        }
+        NDIndex upTo = new NDIndex(":, :{}", length);
+        return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
+    }
+
     private NDArray allocate(long cap) {
         NDArray a = manager.zeros(new Shape(kvHeads, cap, headDim), type);
         NDScope.unregister(a);

@@ -9,7 +9,8 @@ import java.util.Arrays;
 import java.util.Locale;
 
 /**
- * Greedy Whisper transcription of the encoder output a turn already computed (no second encoder pass).
+ * Whisper transcription (greedy or beam search) of the encoder output a turn already computed (no second encoder
+ * pass).
  * Prompt {@code <|startoftranscript|><|xx|><|transcribe|><|notimestamps|>}; the language comes from the
  * caller or is detected as whisper's {@code detect_language} does it (the language token with the highest
  * logit after start-of-transcript). The detection pass is the first position of the prompt itself, so it
@@ -122,9 +123,19 @@ public final class Transcriber {
 
     /**
      * As {@link #start(NDArray, String, int)}, searching {@code beams} hypotheses ({@link Transcription}; 1 =
-     * greedy). Each step then costs up to {@code beams} decoder positions.
+     * greedy). Each step runs one decoder forward for all live hypotheses (rows of one batch); one beam takes the
+     * masked argmax without scoring.
      */
     public Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams) {
+        return start(encoderOut, languageOrNull, maxTokens, beams,
+                beams == 1 ? BeamDecoding.Kind.GREEDY : BeamDecoding.Kind.BATCHED);
+    }
+
+    /**
+     * As {@link #start(NDArray, String, int, int)} with the decoding chosen: the tests and the benchmark compare
+     * the batched and greedy paths with the per-hypothesis reference.
+     */
+    Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams, BeamDecoding.Kind kind) {
         if (beams < 1) {
             throw new IllegalArgumentException("beams must be at least 1, got " + beams);
         }
@@ -150,7 +161,8 @@ public final class Transcriber {
                         tokenizer.transcribe(), tokenizer.noTimestamps()}, false);
             }
             String language = tokenizer.languageOf(languageToken).orElseThrow();
-            return new Transcription(this, state, language, cap, beams, logits);
+            NDScope.unregister(logits);
+            return new Transcription(this, BeamDecoding.of(kind, this, state, logits), language, cap, beams);
         } catch (RuntimeException e) {
             state.close();
             throw e;
@@ -179,6 +191,29 @@ public final class Transcriber {
             ai.djl.ndarray.NDList best = logProbs.topK(n, 0, true, true);
             return new Top(best.get(1).toType(DataType.INT64, false).toLongArray(),
                     best.get(0).toType(DataType.FLOAT32, false).toFloatArray());
+        }
+    }
+
+    /**
+     * {@link #top} of every row of float32 logits [rows, nVocab] in one pass on the device: row i's best next
+     * tokens at index i.
+     */
+    Top[] topOfRows(NDArray logits, boolean firstSampled, int k) {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            NDArray mask = (firstSampled ? firstMask : suppressMask).toDevice(logits.getDevice(), false);
+            NDArray logProbs = logits.add(mask).logSoftmax(1);
+            int rows = (int) logProbs.getShape().get(0);
+            int n = (int) Math.min(k, logProbs.getShape().get(1));
+            ai.djl.ndarray.NDList best = logProbs.topK(n, 1, true, true);
+            long[] ids = best.get(1).toType(DataType.INT64, false).toLongArray();
+            float[] values = best.get(0).toType(DataType.FLOAT32, false).toFloatArray();
+            Top[] tops = new Top[rows];
+            for (int i = 0; i < rows; i++) {
+                tops[i] = new Top(Arrays.copyOfRange(ids, i * n, (i + 1) * n),
+                        Arrays.copyOfRange(values, i * n, (i + 1) * n));
+            }
+            return tops;
         }
     }
 

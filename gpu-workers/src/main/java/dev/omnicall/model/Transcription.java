@@ -1,6 +1,5 @@
 package dev.omnicall.model;
 
-import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -11,70 +10,50 @@ import java.util.List;
  * Each {@link #step()} extends every live hypothesis by one token: the {@code beams} best next tokens of each
  * (log-probabilities under the suppression rules), of all those candidates the best by summed log-probability,
  * an end-of-text candidate ending its hypothesis, the others continuing until {@code beams} are live; the
- * decoder then runs one position for each (a hypothesis chosen twice forks its state: cross-attention shared, the
- * self-attention cache copied). It ends when {@code beams} hypotheses have ended, or at the token cap (the live
- * ones then count too); the answer is the one with the best log-probability per text token, as whisper ranks
- * its beams without a length penalty. With one beam every step is the argmax: greedy decoding. Driven from one
- * thread; {@link #close()} frees the caches.
+ * decoder then runs one position for each, all live hypotheses in one forward as the rows of a batch whose
+ * self-attention caches follow the chosen parents ({@link BeamDecoding}; a step never leaves hypotheses of
+ * different lengths alive, which the batch needs). It ends when {@code beams} hypotheses have ended, or at the
+ * token cap (the live ones then count too); the answer is the one with the best log-probability per text token,
+ * as whisper ranks its beams without a length penalty. With one beam every step is the masked argmax (greedy
+ * decoding, not scored). Driven from one thread; {@link #close()} frees the caches.
  */
 public final class Transcription implements AutoCloseable {
     private final Transcriber owner;
     private final String language;
     private final int cap;
     private final int beams;
+    private BeamDecoding decoding; // row j = live hypothesis j; null once done
     private List<Hypothesis> live = new ArrayList<>(); // best first
-    private final List<Hypothesis> ended = new ArrayList<>(); // end-of-text chosen (no state, no logits)
+    private final List<Hypothesis> ended = new ArrayList<>(); // end-of-text chosen
     private int steps; // tokens chosen per live hypothesis so far
     private long[] chosen; // the answer, once done
     private boolean done;
     private boolean truncated;
     private boolean closed;
 
-    /** One hypothesis: its text tokens, summed log-probability, decoder state and the logits of its next token. */
-    private static final class Hypothesis {
-        final long[] tokens;
-        final double logProb;
-        WhisperDecoder.State state;
-        NDArray pending; // float32 [1, nVocab]
-
-        Hypothesis(long[] tokens, double logProb, WhisperDecoder.State state, NDArray pending) {
-            this.tokens = tokens;
-            this.logProb = logProb;
-            this.state = state;
-            this.pending = pending;
-        }
-
+    /** One hypothesis: its text tokens and summed log-probability (0 on the greedy path, which does not score). */
+    record Hypothesis(long[] tokens, double logProb) {
         /** whisper's ranking without a length penalty: log-probability per text token. */
         double score() {
             return logProb / Math.max(1, tokens.length);
-        }
-
-        void release() {
-            if (pending != null) {
-                pending.close();
-                pending = null;
-            }
-            if (state != null) {
-                state.close();
-                state = null;
-            }
         }
     }
 
     private record Candidate(int parent, long token, double logProb) {
     }
 
-    Transcription(Transcriber owner, WhisperDecoder.State state, String language, int cap, int beams,
-            NDArray pending) {
-        if (beams < 1) {
-            throw new IllegalArgumentException("beams must be at least 1, got " + beams);
+    /** Takes over decoding (the prompt decoded, its logits pending), closing it if this throws. */
+    Transcription(Transcriber owner, BeamDecoding decoding, String language, int cap, int beams) {
+        if (beams < 1 || (decoding instanceof BeamDecoding.Greedy && beams != 1)) {
+            decoding.close();
+            throw new IllegalArgumentException("beams must be at least 1 (exactly 1 when greedy), got " + beams);
         }
         this.owner = owner;
         this.language = language;
         this.cap = cap;
         this.beams = beams;
-        ai.djl.ndarray.NDScope.unregister(pending);
-        live.add(new Hypothesis(new long[0], 0, state, pending));
+        this.decoding = decoding;
+        live.add(new Hypothesis(new long[0], 0));
     }
 
     /** Decodes one more token on every live hypothesis; returns {@link #isDone()}. A no-op once done. */
@@ -84,11 +63,11 @@ public final class Transcription implements AutoCloseable {
         }
         try {
             List<Candidate> candidates = new ArrayList<>();
+            Transcriber.Top[] tops = decoding.tops(steps == 0, beams);
             for (int j = 0; j < live.size(); j++) {
                 Hypothesis h = live.get(j);
-                Transcriber.Top top = owner.top(h.pending, steps == 0, beams);
-                for (int i = 0; i < top.ids().length; i++) {
-                    candidates.add(new Candidate(j, top.ids()[i], h.logProb + top.logProbs()[i]));
+                for (int i = 0; i < tops[j].ids().length; i++) {
+                    candidates.add(new Candidate(j, tops[j].ids()[i], h.logProb() + tops[j].logProbs()[i]));
                 }
             }
             // best first; a stable sort keeps the better parent's and the better token's candidate first on ties
@@ -100,7 +79,7 @@ public final class Transcription implements AutoCloseable {
                     break;
                 }
                 if (c.token() == eot) {
-                    ended.add(new Hypothesis(live.get(c.parent()).tokens, c.logProb(), null, null));
+                    ended.add(new Hypothesis(live.get(c.parent()).tokens(), c.logProb()));
                 } else {
                     continuing.add(c);
                 }
@@ -108,35 +87,25 @@ public final class Transcription implements AutoCloseable {
             if (ended.size() >= beams || continuing.isEmpty()) {
                 return finish(false);
             }
-            // the states first (a parent taken twice forks before it decodes), then one position each
-            boolean[] taken = new boolean[live.size()];
+            // every continuing hypothesis is its parent plus one token: all live ones keep the same length
+            int[] parents = new int[continuing.size()];
+            long[] tokens = new long[continuing.size()];
             List<Hypothesis> next = new ArrayList<>(continuing.size());
-            for (Candidate c : continuing) {
-                Hypothesis parent = live.get(c.parent());
-                WhisperDecoder.State state = taken[c.parent()] ? parent.state.fork() : parent.state;
-                taken[c.parent()] = true;
-                long[] tokens = Arrays.copyOf(parent.tokens, parent.tokens.length + 1);
-                tokens[parent.tokens.length] = c.token();
-                next.add(new Hypothesis(tokens, c.logProb(), state, null));
-            }
-            for (int j = 0; j < live.size(); j++) {
-                Hypothesis h = live.get(j);
-                h.pending.close();
-                h.pending = null;
-                if (!taken[j]) {
-                    h.state.close();
-                }
-                h.state = null;
+            for (int i = 0; i < parents.length; i++) {
+                Candidate c = continuing.get(i);
+                long[] parent = live.get(c.parent()).tokens();
+                long[] extended = Arrays.copyOf(parent, parent.length + 1);
+                extended[parent.length] = c.token();
+                next.add(new Hypothesis(extended, c.logProb()));
+                parents[i] = c.parent();
+                tokens[i] = c.token();
             }
             live = next;
             steps++;
             if (steps >= cap) {
                 return finish(true);
             }
-            for (Hypothesis h : live) {
-                h.pending = owner.decoder().decode(h.state, new long[] {h.tokens[h.tokens.length - 1]}, false);
-                ai.djl.ndarray.NDScope.unregister(h.pending);
-            }
+            decoding.advance(parents, tokens);
         } catch (RuntimeException e) {
             finish(false);
             throw e;
@@ -162,13 +131,17 @@ public final class Transcription implements AutoCloseable {
                 }
             }
         }
-        chosen = best == null ? new long[0] : best.tokens;
+        chosen = best == null ? new long[0] : best.tokens();
         truncated = atCap && fromLive;
-        for (Hypothesis h : live) {
-            h.release();
-        }
-        live = List.of();
+        release();
         return true;
+    }
+
+    private void release() {
+        if (decoding != null) {
+            decoding.close();
+            decoding = null;
+        }
     }
 
     /** End-of-text was chosen, or the token cap reached (or closed). */
@@ -185,7 +158,7 @@ public final class Transcription implements AutoCloseable {
         if (done) {
             return t.decode(chosen).strip();
         }
-        long[] best = live.isEmpty() ? new long[0] : live.get(0).tokens;
+        long[] best = live.isEmpty() ? new long[0] : live.get(0).tokens();
         return t.decodeComplete(best, best.length).strip();
     }
 
@@ -204,7 +177,17 @@ public final class Transcription implements AutoCloseable {
         if (done) {
             return chosen.clone();
         }
-        return live.isEmpty() ? new long[0] : live.get(0).tokens.clone();
+        return live.isEmpty() ? new long[0] : live.get(0).tokens().clone();
+    }
+
+    /** The live hypotheses, best first (empty once done): the tests compare the decodings step by step. */
+    List<Hypothesis> liveHypotheses() {
+        return done ? List.of() : List.copyOf(live);
+    }
+
+    /** The hypotheses that ended at end-of-text so far, in the order they ended. */
+    List<Hypothesis> endedHypotheses() {
+        return List.copyOf(ended);
     }
 
     /** Hypotheses searched (1 = greedy). */
@@ -225,10 +208,7 @@ public final class Transcription implements AutoCloseable {
             if (!done) {
                 chosen = tokenIds();
                 done = true;
-                for (Hypothesis h : live) {
-                    h.release();
-                }
-                live = List.of();
+                release();
             }
         }
     }

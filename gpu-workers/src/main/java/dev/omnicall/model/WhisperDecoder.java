@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.omnicall.model.io.TensorSource;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,7 +18,8 @@ import java.util.List;
  *
  * <p>{@link #forward} recomputes every position (the reference the tests compare with); a {@link State}
  * computes the cross-attention keys and values once per utterance and keeps a self-attention KV cache, so
- * {@link #decode} costs one position per new token.
+ * {@link #decode} costs one position per new token. {@link Beams} holds a beam search's live hypotheses as the
+ * rows of one batch, so a search step is one forward for all of them instead of one per hypothesis.
  */
 public final class WhisperDecoder {
     public static final String PREFIX = "model.speech_decoder.";
@@ -210,6 +212,191 @@ public final class WhisperDecoder {
         }
     }
 
+    /**
+     * The live hypotheses of one utterance's beam search as the rows of one batch: the cross-attention keys and
+     * values shared (each block reads them once for all rows), the self-attention caches stacked per block. Every
+     * row holds the same positions 0..length()-1, because a beam search step extends every live hypothesis by
+     * exactly one token; that is what lets one forward serve them all, each row's query at the same position
+     * against its own keys. {@link #reorder} makes the rows the chosen parents' (a parent chosen twice is copied,
+     * one not chosen dropped), as production beam search reorders its cache. Driven from one thread.
+     */
+    public final class Beams implements AutoCloseable {
+        private final Cross cross;
+        private final NDManager owned; // the caches below
+        private final NDArray[] keys; // per block [rows, heads, capacity, headDim], scaled by d_head^-0.25
+        private final NDArray[] values; // per block [rows, heads, capacity, headDim]
+        private long capacity;
+        private int length;
+        private int rows;
+        private boolean closed;
+
+        private Beams(State state) {
+            if (state.closed) {
+                throw new IllegalStateException("decoder state is closed");
+            }
+            length = state.length();
+            rows = 1;
+            capacity = Math.max(16, 2L * length);
+            keys = new NDArray[blocks.size()];
+            values = new NDArray[blocks.size()];
+            owned = manager.newSubManager();
+            try (NDScope scope = new NDScope()) { // the views read from are freed here
+                scope.suppressNotUsedWarning();
+                NDIndex upTo = new NDIndex(":, :, :{}", length);
+                for (int i = 0; i < blocks.size(); i++) {
+                    keys[i] = allocate(rows, capacity);
+                    values[i] = allocate(rows, capacity);
+                    if (length > 0) {
+                        NDArray[] held = state.cache.heldPositions(i); // [heads, length, headDim] each
+                        keys[i].set(upTo, held[0].expandDims(0));
+                        values[i].set(upTo, held[1].expandDims(0));
+                    }
+                }
+            } catch (RuntimeException e) {
+                owned.close();
+                throw e;
+            }
+            cross = state.cross;
+            cross.references++;
+        }
+
+        private NDArray allocate(long count, long positions) {
+            NDArray a = owned.zeros(new Shape(count, dims.nTextHead(), positions, headDim()), type);
+            NDScope.unregister(a);
+            return a;
+        }
+
+        /** Live hypotheses (rows of the batch). */
+        public int rows() {
+            return rows;
+        }
+
+        /** Positions decoded so far, the same in every row. */
+        public int length() {
+            return length;
+        }
+
+        /**
+         * Row i becomes a copy of the old row parents[i] (any number of rows; a parent may repeat or be left out).
+         * One gather per block and array; nothing when the rows stay as they are.
+         */
+        public void reorder(int[] parents) {
+            checkOpen();
+            if (parents.length == 0) {
+                throw new IllegalArgumentException("no rows to keep");
+            }
+            boolean same = parents.length == rows;
+            long[] index = new long[parents.length];
+            for (int i = 0; i < parents.length; i++) {
+                if (parents[i] < 0 || parents[i] >= rows) {
+                    throw new IllegalArgumentException("parent row " + parents[i] + " outside 0.." + (rows - 1));
+                }
+                index[i] = parents[i];
+                same &= parents[i] == i;
+            }
+            if (same) {
+                return;
+            }
+            try (NDArray rowIndex = owned.create(index)) {
+                NDIndex chosen = new NDIndex("{}", rowIndex);
+                for (int i = 0; i < keys.length; i++) {
+                    keys[i] = replace(keys[i], keys[i].get(chosen));
+                    values[i] = replace(values[i], values[i].get(chosen));
+                }
+            }
+            rows = parents.length;
+        }
+
+        private NDArray replace(NDArray old, NDArray next) {
+            NDScope.unregister(next);
+            old.close();
+            return next;
+        }
+
+        /**
+         * Feeds tokens[i] to row i at position length() (one forward for all rows) and returns float32 logits
+         * [rows, nVocab].
+         */
+        public NDArray decode(long[] tokens) {
+            checkOpen();
+            if (tokens.length != rows) {
+                throw new IllegalArgumentException(tokens.length + " tokens for " + rows + " rows");
+            }
+            checkPositions(length, 1);
+            reserve();
+            NDArray logits = Ops.scoped(() -> logits(run(embed(tokens, length, 1), cross.keys, cross.values,
+                    this::selfAttention)));
+            length++;
+            return logits;
+        }
+
+        /** Room for one more position in every row: capacity doubles, the held positions copied. */
+        private void reserve() {
+            if (length < capacity) {
+                return;
+            }
+            long bigger = capacity * 2;
+            NDIndex held = new NDIndex(":, :, :{}", length);
+            for (int i = 0; i < keys.length; i++) {
+                keys[i] = grow(keys[i], held, bigger);
+                values[i] = grow(values[i], held, bigger);
+            }
+            capacity = bigger;
+        }
+
+        private NDArray grow(NDArray old, NDIndex held, long positions) {
+            NDArray next = allocate(rows, positions);
+            try (NDArray view = old.get(held)) {
+                next.set(held, view);
+            }
+            old.close();
+            return next;
+        }
+
+        /**
+         * Self-attention of h [rows, dim], one position per row: q and k scaled by d_head^-0.25 as in
+         * openai/whisper, k and v written at position length() of each row's cache; the query sits after every
+         * cached position, so no mask. Scores and softmax in float32, as {@link Ops#attention}.
+         */
+        private NDArray selfAttention(Attention a, NDArray h, int layer) {
+            int heads = dims.nTextHead();
+            NDArray q = Ops.linear(h, a.query, a.queryBias).reshape(rows, heads, 1, headDim()).mul(scale());
+            NDArray k = Ops.linear(h, a.key).reshape(rows, heads, 1, headDim()).mul(scale());
+            NDArray v = Ops.linear(h, a.value, a.valueBias).reshape(rows, heads, 1, headDim());
+            keys[layer].set(new NDIndex(":, :, {}:{}", length, length + 1), k);
+            values[layer].set(new NDIndex(":, :, {}:{}", length, length + 1), v);
+            NDIndex upTo = new NDIndex(":, :, :{}", length + 1);
+            // [rows, heads, 1, headDim] x [rows, heads, headDim, S] -> [rows, heads, 1, S]
+            NDArray probs = q.matMul(keys[layer].get(upTo).transpose(0, 1, 3, 2)).toType(DataType.FLOAT32, false)
+                    .softmax(-1).toType(type, false);
+            NDArray out = probs.matMul(values[layer].get(upTo)).reshape(rows, (long) heads * headDim());
+            return Ops.linear(out, a.out, a.outBias);
+        }
+
+        private void checkOpen() {
+            if (closed) {
+                throw new IllegalStateException("beams are closed");
+            }
+        }
+
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                cross.release();
+                owned.close();
+            }
+        }
+    }
+
+    /**
+     * A beam search's rows, starting as one: state's positions copied, its cross-attention K/V shared. The state
+     * stays usable and is closed on its own.
+     */
+    public Beams beams(State state) {
+        return new Beams(state);
+    }
+
     /** Cross K/V for one utterance; encoderOut [frames, n_audio_state] (= n_text_state in every Whisper). */
     public State newState(NDArray encoderOut) {
         checkEncoderOut(encoderOut);
@@ -229,7 +416,8 @@ public final class WhisperDecoder {
         checkPositions(start, tokens.length);
         NDArray logits = Ops.scoped(() -> {
             state.cache.reserve(tokens.length);
-            NDArray x = run(embed(tokens, start), start, state.cross.keys, state.cross.values, state.cache);
+            NDArray x = run(embed(tokens, start), state.cross.keys, state.cross.values,
+                    (a, h, layer) -> selfAttention(a, h, layer, start, state.cache));
             if (!allPositions) {
                 x = x.get(new NDIndex("{}:", tokens.length - 1));
             }
@@ -252,28 +440,41 @@ public final class WhisperDecoder {
                 keys[i] = kv[0];
                 values[i] = kv[1];
             }
-            return logits(run(embed(tokens, 0), 0, keys, values, null));
+            return logits(run(embed(tokens, 0), keys, values, (a, h, layer) -> selfAttention(a, h, layer, 0, null)));
         });
     }
 
     /** Token embeddings plus the learned positions start..start+n-1. */
     private NDArray embed(long[] tokens, long start) {
+        return embed(tokens, start, tokens.length);
+    }
+
+    /** Token embeddings plus the learned positions start..start+positions-1 (one position: every token there). */
+    private NDArray embed(long[] tokens, long start, int positions) {
         for (long t : tokens) {
             if (t < 0 || t >= dims.nVocab()) {
                 throw new IllegalArgumentException("token " + t + " outside n_vocab " + dims.nVocab());
             }
         }
         NDArray ids = manager.create(tokens);
-        NDArray positions = positionalEmbedding.get(new NDIndex("{}:{}", start, start + tokens.length));
-        return Ops.embedding(ids, tokenEmbedding).add(positions);
+        NDArray rows = positionalEmbedding.get(new NDIndex("{}:{}", start, start + positions));
+        return Ops.embedding(ids, tokenEmbedding).add(rows);
     }
 
-    /** The blocks over x [n, dim] at positions start..; cache null = no earlier positions. */
-    private NDArray run(NDArray x, long start, NDArray[] crossKeys, NDArray[] crossValues, KvCache cache) {
+    /** How a forward's rows attend to their own earlier positions: one sequence's cache, or the beams' rows. */
+    private interface SelfAttention {
+        NDArray attend(Attention a, NDArray h, int layer);
+    }
+
+    /**
+     * The blocks over x [n, dim]: n positions of one sequence, or one position of each of n beams (the
+     * cross-attention is the same either way: every row's query against the one utterance's keys).
+     */
+    private NDArray run(NDArray x, NDArray[] crossKeys, NDArray[] crossValues, SelfAttention self) {
         for (int i = 0; i < blocks.size(); i++) {
             Block b = blocks.get(i);
             // causal self-attention over this and the earlier positions
-            x = x.add(selfAttention(b.attn, Ops.layerNorm(x, b.attnLnWeight, b.attnLnBias, LN_EPS), i, start, cache));
+            x = x.add(self.attend(b.attn, Ops.layerNorm(x, b.attnLnWeight, b.attnLnBias, LN_EPS), i));
             // cross-attention over the whole utterance
             NDArray q = heads(Ops.linear(Ops.layerNorm(x, b.crossAttnLnWeight, b.crossAttnLnBias, LN_EPS),
                     b.crossAttn.query, b.crossAttn.queryBias)).mul(scale());

@@ -215,6 +215,175 @@ class BeamSearchTest {
     }
 
     @Test
+    void shouldStepTheBatchedSearchAsThePerHypothesisReferenceOnTheTinyCheckpoint() {
+        // Given two utterances, caps that cut some searches and one past the beams' first cache growth (16)
+        use(TinyModels.model());
+        for (NDArray utterance : utterances) {
+            for (int cap : new int[] {3, 12, 20}) {
+                for (int beams : new int[] {2, 3, 5}) {
+                    // When both decodings search, Then every step holds the same hypotheses and scores
+                    sameStepByStep(utterance, cap, beams, BeamDecoding.Kind.BATCHED, true);
+                }
+            }
+        }
+    }
+
+    @Test
+    void shouldStepTheBatchedSearchAsThePerHypothesisReferenceOnTheDemoDecoder() {
+        // Given the demo model's trained decoder, whose hypotheses stay close (wider beams end elsewhere)
+        use(demo);
+        try {
+            for (NDArray utterance : demoUtterances) {
+                for (int cap : new int[] {3, 20}) {
+                    for (int beams : new int[] {2, 5}) {
+                        // When both decodings search, Then every step holds the same hypotheses and scores
+                        sameStepByStep(utterance, cap, beams, BeamDecoding.Kind.BATCHED, true);
+                    }
+                }
+            }
+        } finally {
+            use(TinyModels.model());
+        }
+    }
+
+    @Test
+    void shouldPickTheGeneralSearchsTokensOnTheGreedyFastPath() {
+        // Given one beam on both checkpoints, at caps that cut the search and one that lets it end
+        for (OmniModel model : new OmniModel[] {TinyModels.model(), demo}) {
+            use(model);
+            try {
+                for (NDArray utterance : model == demo ? demoUtterances : utterances) {
+                    for (int cap : new int[] {3, 20}) {
+                        // When the argmax path and the scored per-hypothesis search run, Then the same tokens
+                        // at every step (the greedy path does not score, so no scores are compared)
+                        sameStepByStep(utterance, cap, 1, BeamDecoding.Kind.GREEDY, false);
+                        sameStepByStep(utterance, cap, 1, BeamDecoding.Kind.BATCHED, true);
+                    }
+                }
+            } finally {
+                use(TinyModels.model());
+            }
+        }
+    }
+
+    /**
+     * Runs kind and the per-hypothesis reference in lockstep: after every step the same live and ended
+     * hypotheses (tokens exactly; summed log-probabilities within float tolerance when scored), and in the end
+     * the same answer, text and cut.
+     */
+    private void sameStepByStep(NDArray utterance, int cap, int beams, BeamDecoding.Kind kind, boolean scored) {
+        String what = kind + ", " + beams + " beams, cap " + cap;
+        try (Transcription fast = transcriber.start(utterance, "en", cap, beams, kind);
+                Transcription slow = transcriber.start(utterance, "en", cap, beams,
+                        BeamDecoding.Kind.PER_HYPOTHESIS)) {
+            for (int step = 0; ; step++) {
+                boolean fastDone = fast.step();
+                boolean slowDone = slow.step();
+                String at = what + ", step " + step;
+                assertThat(fastDone).as(at + ": done").isEqualTo(slowDone);
+                sameHypotheses(fast.liveHypotheses(), slow.liveHypotheses(), at + ": live", scored);
+                sameHypotheses(fast.endedHypotheses(), slow.endedHypotheses(), at + ": ended", scored);
+                if (fastDone) {
+                    break;
+                }
+                assertThat(step).isLessThan(cap);
+            }
+            assertThat(fast.tokenIds()).as(what).containsExactly(slow.tokenIds());
+            assertThat(fast.text()).as(what).isEqualTo(slow.text());
+            assertThat(fast.truncated()).as(what).isEqualTo(slow.truncated());
+        }
+    }
+
+    private static void sameHypotheses(List<Transcription.Hypothesis> fast, List<Transcription.Hypothesis> slow,
+            String what, boolean scored) {
+        assertThat(fast).as(what).hasSameSizeAs(slow);
+        for (int i = 0; i < fast.size(); i++) {
+            assertThat(fast.get(i).tokens()).as(what + " #" + i).containsExactly(slow.get(i).tokens());
+            if (scored) {
+                assertThat(fast.get(i).logProb()).as(what + " #" + i + " log-probability")
+                        .isCloseTo(slow.get(i).logProb(), org.assertj.core.data.Offset.offset(1e-4));
+            }
+        }
+    }
+
+    @Test
+    void shouldDecodeEachBeamRowAsItsOwnForkedStateDoes() {
+        // Given the prompt decoded once, as beams and as a state per row (forked where a row is copied)
+        NDArray utterance = utterances.get(0);
+        WhisperDecoder decoder = transcriber.decoder();
+        long[] prompt = {tokenizer.startOfTranscript(), tokenizer.languageToken("en"), tokenizer.transcribe(),
+                tokenizer.noTimestamps()};
+        List<WhisperDecoder.State> states = new ArrayList<>();
+        states.add(decoder.newState(utterance));
+        decoder.decode(states.get(0), prompt, false).close();
+        try (WhisperDecoder.Beams beams = decoder.beams(states.get(0))) {
+            // When the rows grow to three, are reordered with repeats and drops, and run past the first growth
+            int[][] reorders = {{0, 0, 0}, {0, 1, 2}, {2, 0, 2}, {1, 1}, {0, 1, 0}};
+            for (int step = 0; step < 20; step++) {
+                int[] parents = reorders[Math.min(step, reorders.length - 1) % reorders.length];
+                if (step >= reorders.length) {
+                    parents = step % 2 == 0 ? new int[] {2, 1, 0} : new int[] {0, 1, 2};
+                }
+                beams.reorder(parents);
+                boolean[] taken = new boolean[states.size()];
+                List<WhisperDecoder.State> next = new ArrayList<>();
+                for (int p : parents) {
+                    next.add(taken[p] ? states.get(p).fork() : states.get(p));
+                    taken[p] = true;
+                }
+                for (int j = 0; j < states.size(); j++) {
+                    if (!taken[j]) {
+                        states.get(j).close();
+                    }
+                }
+                states = next;
+                long[] tokens = new long[parents.length];
+                for (int i = 0; i < tokens.length; i++) {
+                    tokens[i] = 300 + 7L * i + 13L * step;
+                }
+                // Then every row's logits are those of its own state fed the same token
+                try (NDArray rows = beams.decode(tokens)) {
+                    assertThat(rows.getShape().get(0)).isEqualTo(parents.length);
+                    for (int i = 0; i < tokens.length; i++) {
+                        try (NDArray own = decoder.decode(states.get(i), new long[] {tokens[i]}, false)) {
+                            assertThat(maxDifference(rows.get(i).toFloatArray(), own.toFloatArray()))
+                                    .as("step %d row %d", step, i).isLessThan(1e-4);
+                        }
+                    }
+                }
+                assertThat(beams.length()).isEqualTo(states.get(0).length());
+            }
+            assertThat(beams.length()).isGreaterThan(16);
+        } finally {
+            states.forEach(WhisperDecoder.State::close);
+        }
+    }
+
+    private static double maxDifference(float[] a, float[] b) {
+        assertThat(a).hasSameSizeAs(b);
+        double worst = 0;
+        for (int i = 0; i < a.length; i++) {
+            worst = Math.max(worst, Math.abs(a[i] - b[i]));
+        }
+        return worst;
+    }
+
+    @Test
+    void shouldRefuseABeamReorderToARowThatIsNotThere() {
+        // Given beams of one row
+        try (WhisperDecoder.State state = transcriber.decoder().newState(utterances.get(0))) {
+            transcriber.decoder().decode(state, new long[] {tokenizer.startOfTranscript()}, false).close();
+            try (WhisperDecoder.Beams beams = transcriber.decoder().beams(state)) {
+                // When asked for row 1, or for a token count that is not the rows', Then refused in words
+                assertThatThrownBy(() -> beams.reorder(new int[] {0, 1})).isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining("parent row 1");
+                assertThatThrownBy(() -> beams.decode(new long[] {300, 301}))
+                        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 tokens for 1 rows");
+            }
+        }
+    }
+
+    @Test
     void shouldDecodeOneBeamAsTheGreedyArgmaxDoes() {
         // Given the greedy choice made one token at a time with the transcriber's own argmax
         NDArray utterance = utterances.get(0);
