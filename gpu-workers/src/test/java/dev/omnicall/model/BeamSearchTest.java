@@ -369,7 +369,31 @@ class BeamSearchTest {
     }
 
     @Test
-    void shouldRefuseABeamReorderToARowThatIsNotThere() {
+    void shouldLeaveNoArrayBehindOnTheModelsManagerWithEveryDecoding() {
+        // Given the number of arrays the tiny model's manager holds (its sub-managers included)
+        ai.djl.ndarray.BaseNDManager base = (ai.djl.ndarray.BaseNDManager) TinyModels.model().manager();
+        int before = base.getManagedArrays().size();
+        for (BeamDecoding.Kind kind : BeamDecoding.Kind.values()) {
+            int beams = kind == BeamDecoding.Kind.GREEDY ? 1 : 5;
+            // When searches run past the beams' cache growth to the cap, to the end, and are closed early
+            for (int cap : new int[] {20, 3}) {
+                try (Transcription t = transcriber.start(utterances.get(0), "en", cap, beams, kind)) {
+                    while (!t.step()) {
+                        // to the end or the cap
+                    }
+                }
+            }
+            try (Transcription t = transcriber.start(utterances.get(1), "en", 20, beams, kind)) {
+                t.step();
+                t.step();
+            }
+            // Then every array they made (cross K/V, caches, gathered rows, logits) is gone again
+            assertThat(base.getManagedArrays().size()).as(kind.toString()).isEqualTo(before);
+        }
+    }
+
+    @Test
+    void shouldRefuseABeamReorderToARowThatIsNotThereAndGreedyWithTwoBeams() {
         // Given beams of one row
         try (WhisperDecoder.State state = transcriber.decoder().newState(utterances.get(0))) {
             transcriber.decoder().decode(state, new long[] {tokenizer.startOfTranscript()}, false).close();
@@ -381,6 +405,9 @@ class BeamSearchTest {
                         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 tokens for 1 rows");
             }
         }
+        // and the greedy path for more than one beam
+        assertThatThrownBy(() -> transcriber.start(utterances.get(0), "en", 5, 2, BeamDecoding.Kind.GREEDY))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("exactly 1 when greedy");
     }
 
     @Test
