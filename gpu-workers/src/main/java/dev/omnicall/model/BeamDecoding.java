@@ -47,17 +47,51 @@ sealed interface BeamDecoding extends AutoCloseable {
         }
     }
 
+    /**
+     * The two ways that hold one logits array for all live hypotheses (float32 [rows, nVocab]): a step decodes the
+     * next one, then frees the old.
+     */
+    abstract sealed class OnePending implements BeamDecoding {
+        final Transcriber owner;
+        NDArray pending;
+
+        OnePending(Transcriber owner, NDArray logits) {
+            this.owner = owner;
+            this.pending = logits;
+        }
+
+        /** One position for every live hypothesis (after the parents' rows are in place): the next logits. */
+        abstract NDArray decode(int[] parents, long[] tokens);
+
+        /** Frees the decoder side: the batch or the one state. */
+        abstract void closeDecoder();
+
+        @Override
+        public final void advance(int[] parents, long[] tokens) {
+            NDArray next = decode(parents, tokens);
+            NDScope.unregister(next);
+            pending.close();
+            pending = next;
+        }
+
+        @Override
+        public final void close() {
+            if (pending != null) {
+                pending.close();
+                pending = null;
+            }
+            closeDecoder();
+        }
+    }
+
     /** All live hypotheses in one batch: the search's parents reorder its rows, then one forward decodes them. */
-    final class Batched implements BeamDecoding {
-        private final Transcriber owner;
+    final class Batched extends OnePending {
         private final WhisperDecoder.Beams beams;
-        private NDArray pending; // float32 [rows, nVocab]
 
         Batched(Transcriber owner, WhisperDecoder.State state, NDArray logits) {
-            this.owner = owner;
+            super(owner, logits);
             this.beams = owner.decoder().beams(state);
             state.close(); // its cross-attention K/V live on in the beams
-            this.pending = logits;
         }
 
         @Override
@@ -66,34 +100,24 @@ sealed interface BeamDecoding extends AutoCloseable {
         }
 
         @Override
-        public void advance(int[] parents, long[] tokens) {
-            pending.close();
-            pending = null;
+        NDArray decode(int[] parents, long[] tokens) {
             beams.reorder(parents);
-            pending = beams.decode(tokens);
-            NDScope.unregister(pending);
+            return beams.decode(tokens);
         }
 
         @Override
-        public void close() {
-            if (pending != null) {
-                pending.close();
-                pending = null;
-            }
+        void closeDecoder() {
             beams.close();
         }
     }
 
     /** One hypothesis: the masked argmax is all a step needs (no log-softmax, no top-k, no score). */
-    final class Greedy implements BeamDecoding {
-        private final Transcriber owner;
+    final class Greedy extends OnePending {
         private final WhisperDecoder.State state;
-        private NDArray pending; // float32 [1, nVocab]
 
         Greedy(Transcriber owner, WhisperDecoder.State state, NDArray logits) {
-            this.owner = owner;
+            super(owner, logits);
             this.state = state;
-            this.pending = logits;
         }
 
         @Override
@@ -104,22 +128,15 @@ sealed interface BeamDecoding extends AutoCloseable {
         }
 
         @Override
-        public void advance(int[] parents, long[] tokens) {
+        NDArray decode(int[] parents, long[] tokens) {
             if (parents.length != 1 || parents[0] != 0) {
                 throw new IllegalArgumentException("greedy decoding has one hypothesis");
             }
-            pending.close();
-            pending = null;
-            pending = owner.decoder().decode(state, tokens, false);
-            NDScope.unregister(pending);
+            return owner.decoder().decode(state, tokens, false);
         }
 
         @Override
-        public void close() {
-            if (pending != null) {
-                pending.close();
-                pending = null;
-            }
+        void closeDecoder() {
             state.close();
         }
     }

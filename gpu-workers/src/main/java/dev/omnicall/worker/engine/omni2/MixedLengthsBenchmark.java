@@ -13,7 +13,6 @@ import dev.omnicall.model.omni2.TinyOmni2Writer;
 import dev.omnicall.model.omni2.TtsLanguageModel;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
-import dev.omnicall.model.tools.NativeOps;
 import dev.omnicall.worker.engine.EngineSession;
 import dev.omnicall.worker.engine.TurnInput;
 import java.nio.file.Path;
@@ -124,17 +123,7 @@ final class MixedLengthsBenchmark {
                         sessions.add(engine.start(new TurnInput("c" + sessions.size(), Omni2EngineBenchmark.pcm(
                                 0.8 + 0.4 * r.nextDouble(), r.nextLong()), List.of()), null));
                     }
-                    List<EngineSession> running = sessions.stream().filter(e -> !e.done()).toList();
-                    if (running.isEmpty()) {
-                        throw new IllegalStateException("the tiny replies ended before step " + (s + 1));
-                    }
-                    if (ops != null) {
-                        ops[s] = NativeOps.count(() -> engine.step(running));
-                    } else {
-                        long t0 = System.nanoTime();
-                        engine.step(running);
-                        ms[s] = (System.nanoTime() - t0) / 1e6;
-                    }
+                    Omni2EngineBenchmark.stepRunning(engine, sessions, s, ops, ms);
                 }
                 if (units != null) {
                     int first = (b + 1) / 2;

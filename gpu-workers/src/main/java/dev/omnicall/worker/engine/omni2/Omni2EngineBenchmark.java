@@ -113,17 +113,7 @@ public final class Omni2EngineBenchmark {
                 }
                 double[] ms = new double[STEPS];
                 for (int s = 0; s < STEPS; s++) {
-                    List<EngineSession> running = sessions.stream().filter(e -> !e.done()).toList();
-                    if (running.isEmpty()) {
-                        throw new IllegalStateException("the tiny replies ended before step " + (s + 1));
-                    }
-                    if (ops != null) {
-                        ops[s] = NativeOps.count(() -> engine.step(running));
-                    } else {
-                        long t0 = System.nanoTime();
-                        engine.step(running);
-                        ms[s] = (System.nanoTime() - t0) / 1e6;
-                    }
+                    stepRunning(engine, sessions, s, ops, ms);
                 }
                 return ms;
             } finally {
@@ -132,6 +122,25 @@ public final class Omni2EngineBenchmark {
         }
     }
 
+
+    /**
+     * Step s of a benchmark: one engine step of the sessions not yet done, its native calls into {@code ops[s]} when
+     * counting, else its wall time into {@code ms[s]}.
+     */
+    static void stepRunning(Omni2TurnEngine engine, List<EngineSession> sessions, int s, long[] ops, double[] ms)
+            throws Exception {
+        List<EngineSession> running = sessions.stream().filter(e -> !e.done()).toList();
+        if (running.isEmpty()) {
+            throw new IllegalStateException("the tiny replies ended before step " + (s + 1));
+        }
+        if (ops != null) {
+            ops[s] = NativeOps.count(() -> engine.step(running));
+        } else {
+            long t0 = System.nanoTime();
+            engine.step(running);
+            ms[s] = (System.nanoTime() - t0) / 1e6;
+        }
+    }
     /** Two tones and a little noise, 16 kHz PCM (TinyModels.testAudio's signal). */
     static short[] pcm(double seconds, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
