@@ -15,6 +15,7 @@ the caller WER on held-out and dev as asr.py does, before and after, in work/dec
 import json
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -170,8 +171,10 @@ def main():
     out = os.path.join(C.WORK, "asr.pt")
     before = os.path.join(C.WORK, "asr_before_decoder.pt")  # asr.py's own (one-block decoder), kept once
     if dims["n_text_layer"] != LAYERS or not os.path.exists(before):
-        os.replace(out, before)
-    torch.save(dict(src, dims=new_dims, specials=sp, model=model.state_dict(), decoder_seconds=train_s), out)
+        shutil.copyfile(out, before)
+    # written beside it, then swapped in: train.sh's LLM and CTC stages read asr.pt (the same encoder) meanwhile
+    torch.save(dict(src, dims=new_dims, specials=sp, model=model.state_dict(), decoder_seconds=train_s), out + ".tmp")
+    os.replace(out + ".tmp", out)
     C.log("decoder", json.dumps({k: v for k, v in result.items() if k not in ("before", "after")}))
     for when in ("before", "after"):
         for split in ("heldout", "dev"):
