@@ -184,11 +184,19 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     public static EmbeddedKafka start(Options options) {
         long t0 = System.nanoTime();
-        int brokerPort = options.brokerPort() == 0 ? freePort() : requireFree(options.brokerPort(), "broker");
-        int controllerPort = options.controllerPort() == 0 ? freePort() : requireFree(options.controllerPort(), "controller");
         SaslSslListener saslSsl = options.saslSsl();
-        if (saslSsl != null) {
-            saslSsl = saslSsl.withPort(saslSsl.port() == 0 ? freePort() : requireFree(saslSsl.port(), "SASL_SSL"));
+        int brokerPort;
+        int controllerPort;
+        // the ports asked for are checked and the ports asked as 0 found while every one before stays bound: one by
+        // one, the OS could hand out the same port twice (CI once got PLAINTEXT and CONTROLLER on one port, and the
+        // broker refused to start)
+        requireDistinct(options.brokerPort(), options.controllerPort(), saslSsl == null ? -1 : saslSsl.port());
+        try (FreePorts free = new FreePorts()) {
+            brokerPort = free.take(options.brokerPort(), "broker");
+            controllerPort = free.take(options.controllerPort(), "controller");
+            if (saslSsl != null) {
+                saslSsl = saslSsl.withPort(free.take(saslSsl.port(), "SASL_SSL"));
+            }
         }
         int saslSslPort = saslSsl == null ? -1 : saslSsl.port();
         boolean temporary = options.dataDir() == null;
@@ -359,24 +367,63 @@ public final class EmbeddedKafka implements AutoCloseable {
         throw new EmbeddedKafkaException("the embedded broker did not answer within " + timeout.toSeconds() + " s", last);
     }
 
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 0, InetAddress.getByName(LOOPBACK))) {
-            s.setReuseAddress(true);
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new EmbeddedKafkaException("cannot find a free port on " + LOOPBACK + ": " + e.getMessage(), e);
+    /**
+     * The loopback ports of one broker's listeners: each one taken stays bound until {@link #close}, so a port asked
+     * as 0 is never one taken before (the OS would otherwise be free to hand it out again).
+     */
+    static final class FreePorts implements AutoCloseable {
+        private final List<ServerSocket> held = new ArrayList<>();
+
+        /** A free port the OS picks. */
+        int next() {
+            return take(0, "a");
+        }
+
+        /** port, checked free (0: one the OS picks); held until close. */
+        int take(int port, String what) {
+            ServerSocket s = null;
+            try {
+                s = new ServerSocket();
+                s.setReuseAddress(true); // as the broker binds it: a restart on a fixed port is not refused by TIME_WAIT
+                s.bind(new InetSocketAddress(InetAddress.getByName(LOOPBACK), port));
+                held.add(s);
+                return s.getLocalPort();
+            } catch (IOException e) {
+                closeQuietly(s);
+                if (port == 0) {
+                    throw new EmbeddedKafkaException("cannot find a free port on " + LOOPBACK + ": " + e.getMessage(), e);
+                }
+                throw new EmbeddedKafkaException("the embedded broker's " + what + " port " + port + " on " + LOOPBACK
+                        + " is already in use (another Kafka or OmniCall running?). Stop it, choose another port,"
+                        + " or set kafka.bootstrap.servers to use an existing cluster.", e);
+            }
+        }
+
+        @Override
+        public void close() {
+            held.forEach(FreePorts::closeQuietly);
+            held.clear();
+        }
+
+        private static void closeQuietly(ServerSocket s) {
+            if (s == null) {
+                return;
+            }
+            try {
+                s.close();
+            } catch (IOException e) {
+                LOG.debug("closing a port probe: {}", e.toString());
+            }
         }
     }
 
-    private static int requireFree(int port, String what) {
-        try (ServerSocket s = new ServerSocket()) {
-            s.setReuseAddress(true);
-            s.bind(new InetSocketAddress(InetAddress.getByName(LOOPBACK), port));
-            return port;
-        } catch (IOException e) {
-            throw new EmbeddedKafkaException("the embedded broker's " + what + " port " + port + " on " + LOOPBACK
-                    + " is already in use (another Kafka or OmniCall running?). Stop it, choose another port,"
-                    + " or set kafka.bootstrap.servers to use an existing cluster.", e);
+    /** Two listeners asked for on one port: a clear error, not Kafka's "two listeners on the same port" at start. */
+    private static void requireDistinct(int broker, int controller, int saslSsl) {
+        boolean clash = broker != 0 && (broker == controller || broker == saslSsl)
+                || controller != 0 && controller == saslSsl;
+        if (clash) {
+            throw new EmbeddedKafkaException("the embedded broker's listeners need distinct ports, got broker " + broker
+                    + ", controller " + controller + (saslSsl < 0 ? "" : ", SASL_SSL " + saslSsl), null);
         }
     }
 
