@@ -39,7 +39,11 @@ stage "runtime classes and the trainer's Java tools"
 javac -nowarn -cp "$REPO/gpu-workers/target/classes:$(cat "$DEMO_WORK/classpath.txt")" -d "$DEMO_WORK/java" \
   java/PromptIds.java java/EvalHeldout.java
 
+# stage 3's training processes (asr.py, C.run_ranks): 2 put it on both cores, with the vocoder after it (below)
+export DEMO_ASR_PROCS="${DEMO_ASR_PROCS:-1}"
+[[ "$DEMO_ASR_PROCS" =~ ^[1-9][0-9]*$ ]] || { echo "DEMO_ASR_PROCS=$DEMO_ASR_PROCS: a number of processes (1, 2)"; exit 1; }
 VOICE_PID=""
+VOICE_LATER=0
 if [[ $SMOKE == 1 ]]; then
   stage "voice: bot answers, speech units (units.json), CodeHiFiGAN vocoder (smoke)"
   $PY voice_train.py --smoke
@@ -57,17 +61,25 @@ elif [[ -n "${DEMO_VOICE_FROM:-}" ]]; then
 else
   stage "voice: bot answers, speech units (units.json)"
   $PY voice_train.py --part units
-  # the vocoder needs nothing of the brain: it trains on the second core (its own thread count) while the brain
-  # stages run on the first, for DEMO_VOICE_MINUTES of wall clock (default 60, so that the second core is free for
-  # stages 4-5 soon after stage 3 ends; session 8's run of this recipe gave 12/12 answers through the sentence grammar
-  # after G.711 at 27 minutes, 16 kHz word-loop WER 0.609 then and 0.486 at 75); its log is $DEMO_WORK/voice.log
-  # (session 8's recipe: three MRF kernels, 3.56 M parameters, the telephone-band loss, no discriminator;
-  # DEMO_VOICE_GAN_AFTER=MIN adds voice_gan.py's discriminators from that minute)
-  stage "voice: CodeHiFiGAN vocoder in the background (${DEMO_VOICE_MINUTES:-60} min, log $DEMO_WORK/voice.log)"
-  $PY voice_train.py --part vocoder --minutes "${DEMO_VOICE_MINUTES:-60}" \
+  VOICE_LATER=1
+fi
+# the vocoder needs nothing of the brain: it trains on a core of its own (its own thread count) for VOICE_MINUTES of
+# wall clock, its log in $DEMO_WORK/voice.log. With stage 3 in one process (DEMO_ASR_PROCS=1, the default) it starts
+# now, beside the brain, for 60 minutes, so that the second core is free for stages 4-5 soon after stage 3 ends; with
+# stage 3 in two processes (both cores) it starts after stage 3, beside stages 3b-5 (three lanes on two cores), for
+# 35 minutes. Session 8's run of this recipe gave 12/12 answers through the sentence grammar after G.711 at 27
+# minutes, 16 kHz word-loop WER 0.609 then and 0.486 at 75 (session 8's recipe: three MRF kernels, 3.56 M parameters,
+# the telephone-band loss, no discriminator; DEMO_VOICE_GAN_AFTER=MIN adds voice_gan.py's discriminators from that
+# minute)
+VOICE_MINUTES="${DEMO_VOICE_MINUTES:-$( (( DEMO_ASR_PROCS > 1 )) && echo 35 || echo 60)}"
+start_vocoder() {
+  stage "voice: CodeHiFiGAN vocoder in the background ($VOICE_MINUTES min, log $DEMO_WORK/voice.log)"
+  $PY voice_train.py --part vocoder --minutes "$VOICE_MINUTES" \
     ${DEMO_VOICE_GAN_AFTER:+--gan-after "$DEMO_VOICE_GAN_AFTER"} >"$DEMO_WORK/voice.log" 2>&1 &
   VOICE_PID=$!
-fi
+  VOICE_LATER=0
+}
+if [[ $VOICE_LATER == 1 ]] && (( DEMO_ASR_PROCS == 1 )); then start_vocoder; fi
 BRAIN_PID=""
 stop_background() {  # on any exit: the vocoder, and stages 4-5 with the trainer they are running
   for pid in "$VOICE_PID" "$BRAIN_PID"; do
@@ -82,6 +94,10 @@ stage "1 caller audio";            $PY data.py
 stage "2 log-mel features";        $PY features.py
 stage "0 vocabularies";            $PY bpe.py
 stage "3 Whisper encoder+decoder"; $PY asr.py
+if [[ $SMOKE == 1 ]]; then  # stage 3 in two processes (DEMO_ASR_PROCS=2) must update as one does
+  stage "3 in two processes against one (ranks_check.py)"; $PY ranks_check.py
+fi
+if [[ $VOICE_LATER == 1 ]]; then start_vocoder; fi
 # Stages 3b and 4 need only stage 3's encoder, so they run side by side: the deeper Whisper decoder (3b, session 16)
 # here, and the adaptor + LLM with the CTC unit decoder after it (stages 4-5) in the background, on the core the
 # vocoder leaves. The LLM encodes the training utterances itself (a clean and a spec-augmented copy): on the committed

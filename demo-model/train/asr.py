@@ -45,6 +45,9 @@ DECODER_ONLY = os.environ.get("DEMO_ASR_DECODER_ONLY", "0") == "1"
 # share of the decoder's input text tokens (after the prompt) replaced by random base-vocabulary tokens while the
 # targets stay: the decoder must read the audio instead of recalling a training sentence from its own prefix
 TOKEN_DROPOUT = float(os.environ.get("DEMO_ASR_TOKEN_DROPOUT", "0"))
+# training processes (C.run_ranks): each takes 1/PROCS of every batch's rows on its own core and the gradients are
+# summed, so 2 make the same updates as 1 in about half the time on this 2-core box when the other core is free
+PROCS = int(os.environ.get("DEMO_ASR_PROCS", "1"))
 STRESS = "\u02c8\u02cc"  # espeak-ng's primary/secondary stress marks: not sounds of their own
 
 
@@ -242,6 +245,118 @@ def transcribe(model, mel, sp, max_tokens=40):
     return out
 
 
+class Batches:
+    """The training batches, as every process of a run draws them: the same random stream as one process (shuffles,
+    length pools, augmentation, token dropout), each batch's log-mels augmented and its teacher-forced text built
+    whole, so that a process can take its share of the rows (C.Ranks.share) and still scale its losses by the whole
+    batch's counts."""
+
+    def __init__(self, man, mels, train, texts, phone_seq, sp, n_base):
+        self.man, self.mels, self.train, self.texts, self.phone_seq, self.sp, self.n_base = \
+            man, mels, train, texts, phone_seq, sp, n_base
+
+    def __iter__(self):
+        # random batches, bucketed only within a random pool of POOL_BATCHES batches: length buckets over the whole
+        # set would put the renderings of one question (similar lengths) into one batch, leaving the intent and text
+        # losses nothing to contrast; a pool of 256 random utterances out of ~19,000 (~1,200 distinct questions)
+        # rarely holds two renderings of one, and sorting it by length cuts the padded frames a step computes (a
+        # random batch of 32 pads to its longest utterance, about twice the mean)
+        rnd = random.Random(C.SEED)
+        eq_rnd = random.Random(C.SEED + 3000)
+        order = list(self.train)
+        mels = self.mels
+        while True:
+            rnd.shuffle(order)
+            batches = []
+            for p in range(0, len(order), BATCH * POOL_BATCHES):
+                pool = sorted(order[p:p + BATCH * POOL_BATCHES], key=lambda i: mels[i].shape[1])
+                batches += [pool[k:k + BATCH] for k in range(0, len(pool), BATCH)]
+            rnd.shuffle(batches)
+            for b in batches:
+                aug = [spec_augment(augment(mels[i].float(), rnd, eq_rnd), rnd) for i in b]
+                tok, tgt, text_part = teacher_forced([self.texts[i] for i in b], self.sp)
+                if TOKEN_DROPOUT > 0:
+                    noisy = tok.clone()
+                    hit = text_part & (torch.rand(tok.shape, generator=torch.Generator().manual_seed(
+                        rnd.randrange(1 << 30))) < TOKEN_DROPOUT)
+                    noisy[hit] = torch.randint(0, self.n_base, (int(hit.sum()),))
+                    tok = noisy
+                yield b, aug, tok, tgt
+
+
+def train_steps(ranks, model, heads, batches, steps, out, extra):
+    """steps optimiser steps of the encoder, the decoder and the auxiliary heads (the decoder alone with
+    DEMO_ASR_DECODER_ONLY) on this process's share of every batch, the gradients summed over the processes
+    (C.run_ranks); the first process writes out every 100 steps and at the end."""
+    intent_head, ctc_head = heads["intent_head"], heads["ctc_head"]
+    n_vocab, n_phones = model.dims["n_vocab"], ctc_head.out_features - 1
+    if DECODER_ONLY:
+        for p in list(model.encoder.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters()):
+            p.requires_grad_(False)
+        params = list(model.decoder.parameters())
+    else:
+        params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
+    opt, sched = adamw_warm_cosine(params, LR, steps, min(100, steps // 5 + 1))
+    man, phone_seq = batches.man, batches.phone_seq
+
+    def save(step):
+        torch.save({**extra, "model": model.state_dict(), "step": step,
+                    **{name: head.state_dict() for name, head in heads.items()}}, out)
+
+    t0 = time.time()
+    model.train()
+    if DECODER_ONLY:
+        model.encoder.eval()
+    step = 0
+    for b, aug, tok, tgt in batches:
+        if step >= steps:
+            break
+        # the whole batch's counts scale every process's losses, so that their sum is one process's loss on it
+        n_tokens = max(1, int((tgt != -100).sum()))
+        labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
+        n_labelled = max(1, int((labels >= 0).sum()))
+        mine = ranks.share(list(range(len(b))))
+        opt.zero_grad()
+        parts = [0.0, 0.0, 0.0]
+        if mine:
+            x, lens = batch_mels([aug[j] for j in mine])
+            if DECODER_ONLY:
+                with torch.no_grad():
+                    xa, mask = model.encoder(x, lens)
+            else:
+                xa, mask = model.encoder(x, lens)
+            width = max(len(batches.texts[b[j]]) for j in mine)  # a causal decoder: later padding changes nothing
+            logits = model.decoder(tok[mine, :width], xa, mask)
+            loss_text = F.cross_entropy(logits.reshape(-1, n_vocab), tgt[mine, :width].reshape(-1),
+                                        ignore_index=-100, reduction="sum") / n_tokens
+            pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            loss_int = F.cross_entropy(intent_head(pooled), labels[mine], ignore_index=-1,
+                                       reduction="sum") / n_labelled
+            logp = F.log_softmax(ctc_head(xa), -1).transpose(0, 1)
+            ctc_t = [torch.tensor(phone_seq[b[j]], dtype=torch.long) for j in mine]
+            t_lens = torch.tensor([len(t) for t in ctc_t])
+            # as ctc_loss's "mean": each utterance's loss over its target length, averaged over the whole batch
+            loss_ctc = (F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), t_lens, blank=n_phones, reduction="none",
+                                   zero_infinity=True) / t_lens.clamp(min=1)).sum() / len(b)
+            loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
+            loss.backward()
+            parts = [loss_text.item(), loss_int.item(), loss_ctc.item()]
+        text_l, int_l, ctc_l = ranks.sum_grads(params, parts)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        if ranks.main and (step % 10 == 0 or step == steps or C.SMOKE):
+            C.log("asr", f"step {step}/{steps} text loss {text_l:.3f} intent loss {int_l:.3f} ctc loss {ctc_l:.3f} "
+                         f"({time.time() - t0:.0f} s)")
+        if ranks.main and step % 100 == 0:
+            # the heads too: a run stopped here can be continued (DEMO_ASR_INIT) and probed with its intent head
+            save(step)
+    ranks.check_same(params)
+    if ranks.main:
+        save(step)
+
+
 def main():
     C.setup()
     vb, bpe, sp, n_vocab = vocabularies()
@@ -276,80 +391,26 @@ def main():
             intent_head.load_state_dict(init["intent_head"])
         if init.get("phonemes") == phones:
             ctc_head.load_state_dict(init["ctc_head"])
-    if DECODER_ONLY:
-        for p in list(model.encoder.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters()):
-            p.requires_grad_(False)
-        params = list(model.decoder.parameters())
-    else:
-        params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
-    steps = 2 if C.SMOKE else STEPS
-    opt, sched = adamw_warm_cosine(params, LR, steps, min(100, steps // 5 + 1))
+    steps = int(os.environ.get("DEMO_ASR_STEPS", "2")) if C.SMOKE else STEPS
     C.log("asr", f"encoder {C.count(model.encoder)} params, decoder {C.count(model.decoder)} params, "
                  f"{len(train)} train / {len(held)} held-out utterances, {len(phones)} phoneme symbols, "
-                 f"{steps} steps of {BATCH}")
-    rnd = random.Random(C.SEED)
-    eq_rnd = random.Random(C.SEED + 3000)
-    # random batches, bucketed only within a random pool of POOL_BATCHES batches: length buckets over the whole set
-    # would put the renderings of one question (similar lengths) into one batch, leaving the intent and text losses
-    # nothing to contrast; a pool of 256 random utterances out of ~19,000 (~1,200 distinct questions) rarely holds
-    # two renderings of one, and sorting it by length cuts the padded frames a step computes (a random batch of
-    # 32 pads to its longest utterance, about twice the mean)
-    order = list(train)
+                 f"{steps} steps of {BATCH} in {PROCS} process(es)")
+    heads = {"intent_head": intent_head, "ctc_head": ctc_head}
+    out = os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt"))
+    extra = {"dims": dims, "specials": sp, "phonemes": phones}
     t0 = time.time()
-    step = 0
-    model.train()
-    if DECODER_ONLY:
-        model.encoder.eval()
-    while step < steps:
-        rnd.shuffle(order)
-        batches = []
-        for p in range(0, len(order), BATCH * POOL_BATCHES):
-            pool = sorted(order[p:p + BATCH * POOL_BATCHES], key=lambda i: mels[i].shape[1])
-            batches += [pool[k:k + BATCH] for k in range(0, len(pool), BATCH)]
-        rnd.shuffle(batches)
-        for b in batches:
-            if step >= steps:
-                break
-            x, lens = batch_mels([spec_augment(augment(mels[i].float(), rnd, eq_rnd), rnd) for i in b])
-            if DECODER_ONLY:
-                with torch.no_grad():
-                    xa, mask = model.encoder(x, lens)
-            else:
-                xa, mask = model.encoder(x, lens)
-            tok, tgt, text_part = teacher_forced([texts[i] for i in b], sp)
-            if TOKEN_DROPOUT > 0:
-                noisy = tok.clone()
-                hit = text_part & (torch.rand(tok.shape, generator=torch.Generator().manual_seed(rnd.randrange(1 << 30)))
-                                   < TOKEN_DROPOUT)
-                noisy[hit] = torch.randint(0, vb["n_base"], (int(hit.sum()),))
-                logits = model.decoder(noisy, xa, mask)
-            else:
-                logits = model.decoder(tok, xa, mask)
-            loss_text = F.cross_entropy(logits.reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100)
-            pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-            labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
-            loss_int = F.cross_entropy(intent_head(pooled), labels, ignore_index=-1) if (labels >= 0).any() \
-                else pooled.sum() * 0.0
-            logp = F.log_softmax(ctc_head(xa), -1).transpose(0, 1)
-            ctc_t = [torch.tensor(phone_seq[i], dtype=torch.long) for i in b]
-            loss_ctc = F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), torch.tensor([len(t) for t in ctc_t]),
-                                  blank=len(phones), zero_infinity=True)
-            loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
-            update(opt, sched, params, loss)
-            step += 1
-            if step % 10 == 0 or step == steps or C.SMOKE:
-                C.log("asr", f"step {step}/{steps} text loss {loss_text.item():.3f} intent loss {loss_int.item():.3f} "
-                             f"ctc loss {loss_ctc.item():.3f} "
-                             f"({time.time() - t0:.0f} s)")
-            if step % 100 == 0:
-                # the heads too: a run stopped here can be continued (DEMO_ASR_INIT) and probed with its intent head
-                torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "step": step,
-                            "intent_head": intent_head.state_dict(), "ctc_head": ctc_head.state_dict(),
-                            "phonemes": phones}, os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
+    C.run_ranks(PROCS, train_steps, model, heads, Batches(man, mels, train, texts, phone_seq, sp, vb["n_base"]), steps,
+                out, extra)
+    # the trained weights are the file the (first) training process wrote last
+    final = torch.load(out)
+    model.load_state_dict(final["model"])
+    for name, head in heads.items():
+        head.load_state_dict(final[name])
     train_s = time.time() - t0
-    torch.save({"dims": dims, "model": model.state_dict(), "specials": sp, "train_seconds": train_s,
-                "intent_head": intent_head.state_dict(), "ctc_head": ctc_head.state_dict(), "phonemes": phones},
-               os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt")))
+    final["train_seconds"] = train_s
+    torch.save(final, out)
+    if os.environ.get("DEMO_ASR_EVAL", "1") == "0":  # ranks_check.py: the weights only
+        return
     # held-out (and dev) caller-text WER, intent accuracy of the auxiliary head, phoneme error rate
     model.eval()
 

@@ -551,3 +551,74 @@ def load_safetensors(path):
 
 def count(module):
     return sum(p.numel() for p in module.parameters())
+
+
+# ---------------------------------------------------------------- data parallel on the CPU (one stage on both cores)
+
+class Ranks:
+    """One of `size` training processes that take the same batches and each compute a share of their rows
+    (`share`), then sum their gradients (`sum_grads`), so every process makes the same update as one process on the
+    whole batch would (up to the order of float sums). size 1: no peers, nothing is exchanged."""
+
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+        self.main = rank == 0
+
+    def share(self, rows):
+        return rows[self.rank::self.size]
+
+    def sum_grads(self, params, extras=()):
+        """the gradients of params (None counts as zeros) summed over the ranks, in place; extras (floats, e.g. the
+        ranks' parts of the losses for the log) summed alongside and returned."""
+        if self.size == 1:
+            return list(extras)
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+                         + [torch.tensor([float(e) for e in extras], dtype=torch.float32)])
+        torch.distributed.all_reduce(flat)
+        k = 0
+        for p in params:
+            n = p.numel()
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            p.grad.copy_(flat[k:k + n].view_as(p))
+            k += n
+        return flat[k:].tolist()
+
+    def check_same(self, params):
+        """raises unless every rank holds the same parameters (they must: same start, same summed gradients)."""
+        if self.size == 1:
+            return
+        s = torch.tensor([float(sum(p.detach().double().sum() for p in params))], dtype=torch.float64)
+        lo, hi = s.clone(), s.clone()
+        torch.distributed.all_reduce(lo, op=torch.distributed.ReduceOp.MIN)
+        torch.distributed.all_reduce(hi, op=torch.distributed.ReduceOp.MAX)
+        if lo.item() != hi.item():
+            raise RuntimeError(f"the training processes drifted apart: parameter sums {lo.item()} .. {hi.item()}")
+
+
+def _rank_main(rank, size, init_file, fn, args):
+    torch.set_num_threads(int(os.environ.get("DEMO_THREADS", "1")))
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=size)
+    try:
+        fn(Ranks(rank, size), *args)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def run_ranks(procs, fn, *args):
+    """fn(ranks, *args) in `procs` processes forked from this one, so they share what it has loaded (copy on write:
+    the features are read once), joined by gloo through a file in WORK; procs 1 runs fn here, with no process group.
+    Returns when every process has finished; raises if any failed."""
+    if procs <= 1:
+        fn(Ranks(0, 1), *args)
+        return
+    import torch.multiprocessing as mp
+    init_file = os.path.join(WORK, f"ranks.{os.getpid()}")
+    if os.path.exists(init_file):
+        os.remove(init_file)
+    try:
+        mp.start_processes(_rank_main, args=(procs, init_file, fn, args), nprocs=procs, join=True,
+                           start_method="fork")
+    finally:
+        if os.path.exists(init_file):
+            os.remove(init_file)
