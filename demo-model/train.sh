@@ -2,7 +2,7 @@
 # Retrains the demo model (issue 12) from scratch on this machine: caller audio, features, vocabularies,
 # Whisper encoder + decoder, adaptor + LLM, CTC unit decoder (brain); units + vocoder (voice); the checkpoint
 # in checkpoint/; then the Java runtime's check on held-out voices and questions.
-#   demo-model/train.sh            full run (seed 12; see README.md for the stage times)
+#   demo-model/train.sh            full run (seed 12; 72.5 min in session 19; see README.md for the stage times)
 #   DEMO_VOICE_FROM=demo-model/checkpoint demo-model/train.sh
 #                                  the brain only, keeping that checkpoint's units.json + vocoder
 #   demo-model/train.sh --smoke    a few steps of every stage into demo-model/work/smoke (CI; the committed
@@ -39,8 +39,10 @@ stage "runtime classes and the trainer's Java tools"
 javac -nowarn -cp "$REPO/gpu-workers/target/classes:$(cat "$DEMO_WORK/classpath.txt")" -d "$DEMO_WORK/java" \
   java/PromptIds.java java/EvalHeldout.java
 
-# stage 3's training processes (asr.py, C.run_ranks): 2 put it on both cores, with the vocoder after it (below)
-export DEMO_ASR_PROCS="${DEMO_ASR_PROCS:-1}"
+# stage 3's training processes (asr.py, C.run_ranks): 2 (the default) put it on both cores, with the vocoder after it
+# (below): timed at 72.5 minutes in all in session 19, where 1 process with the vocoder beside it ran 1.15 s a step
+# (0.60 with 2) and was on course for ~97
+export DEMO_ASR_PROCS="${DEMO_ASR_PROCS:-2}"
 [[ "$DEMO_ASR_PROCS" =~ ^[1-9][0-9]*$ ]] || { echo "DEMO_ASR_PROCS=$DEMO_ASR_PROCS: a number of processes (1, 2)"; exit 1; }
 VOICE_PID=""
 VOICE_LATER=0
@@ -64,10 +66,10 @@ else
   VOICE_LATER=1
 fi
 # the vocoder needs nothing of the brain: it trains on a core of its own (its own thread count) for VOICE_MINUTES of
-# wall clock, its log in $DEMO_WORK/voice.log. With stage 3 in one process (DEMO_ASR_PROCS=1, the default) it starts
-# now, beside the brain, for 60 minutes, so that the second core is free for stages 4-5 soon after stage 3 ends; with
-# stage 3 in two processes (both cores) it starts after stage 3, beside stages 3b-5 (three lanes on two cores), for
-# 35 minutes. Session 8's run of this recipe gave 12/12 answers through the sentence grammar after G.711 at 27
+# wall clock, its log in $DEMO_WORK/voice.log. With stage 3 in two processes (both cores, the default) it starts after
+# stage 3, beside stages 3b-5 (three lanes on two cores), for 35 minutes (session 19: 12/12 answers through the
+# sentence grammar at 16 kHz, 11/12 after G.711); with stage 3 in one process (DEMO_ASR_PROCS=1) it starts now, beside
+# the brain, for 60 minutes, so that the second core is free for stages 4-5 soon after stage 3 ends. Session 8's run of this recipe gave 12/12 answers through the sentence grammar after G.711 at 27
 # minutes, 16 kHz word-loop WER 0.609 then and 0.486 at 75 (session 8's recipe: three MRF kernels, 3.56 M parameters,
 # the telephone-band loss, no discriminator; DEMO_VOICE_GAN_AFTER=MIN adds voice_gan.py's discriminators from that
 # minute)
