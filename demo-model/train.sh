@@ -43,9 +43,25 @@ javac -nowarn -cp "$REPO/gpu-workers/target/classes:$(cat "$DEMO_WORK/classpath.
 # (below): timed at 72.5 minutes in all in session 19, where 1 process with the vocoder beside it ran 1.15 s a step
 # (0.60 with 2) and was on course for ~97
 export DEMO_ASR_PROCS="${DEMO_ASR_PROCS:-2}"
-[[ "$DEMO_ASR_PROCS" =~ ^[1-9][0-9]*$ ]] || { echo "DEMO_ASR_PROCS=$DEMO_ASR_PROCS: a number of processes (1, 2)"; exit 1; }
+[[ "$DEMO_ASR_PROCS" =~ ^[1-9][0-9]*$ ]] \
+  || { echo "DEMO_ASR_PROCS=$DEMO_ASR_PROCS: a number of processes (1, 2)"; exit 1; }
 VOICE_PID=""
 VOICE_LATER=0
+# the vocoder needs nothing of the brain: it trains on a core of its own (its own thread count) for VOICE_MINUTES of
+# wall clock, its log in $DEMO_WORK/voice.log. With stage 3 in two processes (both cores, the default) it starts after
+# stage 3, beside stages 3b-5 (three lanes on two cores), for 35 minutes (session 19: 12/12 answers through the
+# sentence grammar at 16 kHz, 11/12 after G.711); with stage 3 in one process (DEMO_ASR_PROCS=1) it starts before the
+# brain, beside it, for 60 minutes, so that the second core is free for stages 4-5 soon after stage 3 ends. Session
+# 8's run of this recipe gave 12/12 answers through the sentence grammar after G.711 at 27 minutes, 16 kHz word-loop
+# WER 0.609 then and 0.486 at 75 (session 8's recipe: three MRF kernels, 3.56 M parameters, the telephone-band loss,
+# no discriminator; DEMO_VOICE_GAN_AFTER=MIN adds voice_gan.py's discriminators from that minute)
+VOICE_MINUTES="${DEMO_VOICE_MINUTES:-$( (( DEMO_ASR_PROCS > 1 )) && echo 35 || echo 60)}"
+start_vocoder() {
+  stage "voice: CodeHiFiGAN vocoder in the background ($VOICE_MINUTES min, log $DEMO_WORK/voice.log)"
+  $PY voice_train.py --part vocoder --minutes "$VOICE_MINUTES" \
+    ${DEMO_VOICE_GAN_AFTER:+--gan-after "$DEMO_VOICE_GAN_AFTER"} >"$DEMO_WORK/voice.log" 2>&1 &
+  VOICE_PID=$!
+}
 if [[ $SMOKE == 1 ]]; then
   stage "voice: bot answers, speech units (units.json), CodeHiFiGAN vocoder (smoke)"
   $PY voice_train.py --smoke
@@ -63,25 +79,8 @@ elif [[ -n "${DEMO_VOICE_FROM:-}" ]]; then
 else
   stage "voice: bot answers, speech units (units.json)"
   $PY voice_train.py --part units
-  VOICE_LATER=1
+  if (( DEMO_ASR_PROCS == 1 )); then start_vocoder; else VOICE_LATER=1; fi
 fi
-# the vocoder needs nothing of the brain: it trains on a core of its own (its own thread count) for VOICE_MINUTES of
-# wall clock, its log in $DEMO_WORK/voice.log. With stage 3 in two processes (both cores, the default) it starts after
-# stage 3, beside stages 3b-5 (three lanes on two cores), for 35 minutes (session 19: 12/12 answers through the
-# sentence grammar at 16 kHz, 11/12 after G.711); with stage 3 in one process (DEMO_ASR_PROCS=1) it starts now, beside
-# the brain, for 60 minutes, so that the second core is free for stages 4-5 soon after stage 3 ends. Session 8's run of this recipe gave 12/12 answers through the sentence grammar after G.711 at 27
-# minutes, 16 kHz word-loop WER 0.609 then and 0.486 at 75 (session 8's recipe: three MRF kernels, 3.56 M parameters,
-# the telephone-band loss, no discriminator; DEMO_VOICE_GAN_AFTER=MIN adds voice_gan.py's discriminators from that
-# minute)
-VOICE_MINUTES="${DEMO_VOICE_MINUTES:-$( (( DEMO_ASR_PROCS > 1 )) && echo 35 || echo 60)}"
-start_vocoder() {
-  stage "voice: CodeHiFiGAN vocoder in the background ($VOICE_MINUTES min, log $DEMO_WORK/voice.log)"
-  $PY voice_train.py --part vocoder --minutes "$VOICE_MINUTES" \
-    ${DEMO_VOICE_GAN_AFTER:+--gan-after "$DEMO_VOICE_GAN_AFTER"} >"$DEMO_WORK/voice.log" 2>&1 &
-  VOICE_PID=$!
-  VOICE_LATER=0
-}
-if [[ $VOICE_LATER == 1 ]] && (( DEMO_ASR_PROCS == 1 )); then start_vocoder; fi
 BRAIN_PID=""
 stop_background() {  # on any exit: the vocoder, and stages 4-5 with the trainer they are running
   for pid in "$VOICE_PID" "$BRAIN_PID"; do
