@@ -48,12 +48,41 @@ TOKEN_DROPOUT = float(os.environ.get("DEMO_ASR_TOKEN_DROPOUT", "0"))
 # training processes (C.run_ranks): each takes 1/PROCS of every batch's rows on its own core and the gradients are
 # summed, so 2 make the same updates as 1 in about half the time on this 2-core box when the other core is free
 PROCS = int(os.environ.get("DEMO_ASR_PROCS", "1"))
+# the frame-level phoneme loss (session 20): every encoder frame classified as the phoneme espeak-ng was saying
+# there (data.py's .align, espeak_align.py), beside the phoneme CTC; 0 = off (the recipe before session 20). Why:
+# after 3000 steps without it the phoneme CTC head read the training utterances themselves at a phoneme error rate
+# of 0.23 (held-out 0.28): the encoder was under-trained on sounds. With it: dev phoneme error rate 0.33 -> 0.26,
+# caller-text WER through Java 0.853 -> 0.816 (held-out 0.690 -> 0.637); the LLM's dev replies did not move
+FRAME_WEIGHT = float(os.environ.get("DEMO_ASR_FRAME_WEIGHT", "1"))
+SILENCE = ""  # the frame class of pauses and of the silence around the speech
 STRESS = "\u02c8\u02cc"  # espeak-ng's primary/secondary stress marks: not sounds of their own
 
 
 def phoneme_symbols(ipa):
     """one CTC symbol per IPA character (length marks and affricate halves included), a space between words."""
     return [ch for ch in ipa if ch not in STRESS]
+
+
+def frame_labels(align, n_frames, frame_id):
+    """the frame class (frame_id) of each of n_frames log-mel frames (10 ms apart, frame k centred at k x 10 ms) from
+    an utterance's .align: the phoneme whose start is the last at or before the frame's time, the silence before the
+    first and after the end; -100 (no target) for a phoneme outside frame_id, and everywhere without an alignment."""
+    if not align:
+        return torch.full((n_frames,), -100, dtype=torch.long)
+    t = torch.arange(n_frames, dtype=torch.float64) * (C.HOP / C.SAMPLE_RATE)
+    starts = torch.tensor(align["start"], dtype=torch.float64)
+    ids = torch.tensor([frame_id.get(p, -100) for p in align["phoneme"]] + [frame_id[SILENCE]], dtype=torch.long)
+    k = torch.searchsorted(starts, t, right=True) - 1  # -1: before the first start
+    k[t >= align["end"]] = len(starts)  # after the speech: the silence appended above
+    k[k < 0] = len(starts)
+    return ids[k]
+
+
+def encoder_frame_labels(labels, n_mel):
+    """labels (per log-mel frame of the unaugmented utterance) for its augmented copy of n_mel frames (perturb()
+    stretches time) and then per encoder frame (conv2's stride 2: encoder frame j is centred on log-mel frame 2j)."""
+    idx = (torch.arange(n_mel) * labels.shape[0]) // n_mel
+    return labels[idx][0::2]
 
 
 def whisper_specials(n_base):
@@ -251,9 +280,10 @@ class Batches:
     whole, so that a process can take its share of the rows (C.Ranks.share) and still scale its losses by the whole
     batch's counts."""
 
-    def __init__(self, man, mels, train, texts, phone_seq, sp, n_base):
+    def __init__(self, man, mels, train, texts, phone_seq, sp, n_base, frames=None):
         self.man, self.mels, self.train, self.texts, self.phone_seq, self.sp, self.n_base = \
             man, mels, train, texts, phone_seq, sp, n_base
+        self.frames = frames  # {utterance: frame_labels} with the frame-level phoneme loss, else None
 
     def __iter__(self):
         # random batches, bucketed only within a random pool of POOL_BATCHES batches: length buckets over the whole
@@ -281,21 +311,23 @@ class Batches:
                         rnd.randrange(1 << 30))) < TOKEN_DROPOUT)
                     noisy[hit] = torch.randint(0, self.n_base, (int(hit.sum()),))
                     tok = noisy
-                yield b, aug, tok, tgt
+                frames = None if self.frames is None else \
+                    [encoder_frame_labels(self.frames[i], a.shape[1]) for i, a in zip(b, aug)]
+                yield b, aug, tok, tgt, frames
 
 
 def train_steps(ranks, model, heads, batches, steps, out, extra):
     """steps optimiser steps of the encoder, the decoder and the auxiliary heads (the decoder alone with
     DEMO_ASR_DECODER_ONLY) on this process's share of every batch, the gradients summed over the processes
     (C.run_ranks); the first process writes out every 100 steps and at the end."""
-    intent_head, ctc_head = heads["intent_head"], heads["ctc_head"]
+    intent_head, ctc_head, frame_head = heads["intent_head"], heads["ctc_head"], heads.get("frame_head")
     n_vocab, n_phones = model.dims["n_vocab"], ctc_head.out_features - 1
     if DECODER_ONLY:
         for p in list(model.encoder.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters()):
             p.requires_grad_(False)
         params = list(model.decoder.parameters())
     else:
-        params = list(model.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters())
+        params = [p for m in (model, intent_head, ctc_head, frame_head) if m is not None for p in m.parameters()]
     opt, sched = adamw_warm_cosine(params, LR, steps, min(100, steps // 5 + 1))
     man, phone_seq = batches.man, batches.phone_seq
 
@@ -308,16 +340,17 @@ def train_steps(ranks, model, heads, batches, steps, out, extra):
     if DECODER_ONLY:
         model.encoder.eval()
     step = 0
-    for b, aug, tok, tgt in batches:
+    for b, aug, tok, tgt, frames in batches:
         if step >= steps:
             break
+        n_frames = 1 if frames is None else max(1, sum(int((f != -100).sum()) for f in frames))
         # the whole batch's counts scale every process's losses, so that their sum is one process's loss on it
         n_tokens = max(1, int((tgt != -100).sum()))
         labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
         n_labelled = max(1, int((labels >= 0).sum()))
         mine = ranks.share(list(range(len(b))))
         opt.zero_grad()
-        parts = [0.0, 0.0, 0.0]
+        parts = [0.0, 0.0, 0.0, 0.0]
         if mine:
             x, lens = batch_mels([aug[j] for j in mine])
             if DECODER_ONLY:
@@ -339,16 +372,26 @@ def train_steps(ranks, model, heads, batches, steps, out, extra):
             loss_ctc = (F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), t_lens, blank=n_phones, reduction="none",
                                    zero_infinity=True) / t_lens.clamp(min=1)).sum() / len(b)
             loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
+            loss_frame = torch.zeros(())
+            if frame_head is not None and not DECODER_ONLY:
+                # each frame counts once over the whole batch (the padding and unaligned frames not at all)
+                target = torch.full(xa.shape[:2], -100, dtype=torch.long)
+                for r, j in enumerate(mine):
+                    target[r, :frames[j].shape[0]] = frames[j][:xa.shape[1]]
+                loss_frame = F.cross_entropy(frame_head(xa).reshape(-1, frame_head.out_features), target.reshape(-1),
+                                             ignore_index=-100, reduction="sum") / n_frames
+                loss = loss + FRAME_WEIGHT * loss_frame
             loss.backward()
-            parts = [loss_text.item(), loss_int.item(), loss_ctc.item()]
-        text_l, int_l, ctc_l = ranks.sum_grads(params, parts)
+            parts = [loss_text.item(), loss_int.item(), loss_ctc.item(), loss_frame.item()]
+        text_l, int_l, ctc_l, frame_l = ranks.sum_grads(params, parts)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         step += 1
         if ranks.main and (step % 10 == 0 or step == steps or C.SMOKE):
             C.log("asr", f"step {step}/{steps} text loss {text_l:.3f} intent loss {int_l:.3f} ctc loss {ctc_l:.3f} "
-                         f"({time.time() - t0:.0f} s)")
+                         + (f"frame loss {frame_l:.3f} " if frame_head is not None else "")
+                         + f"({time.time() - t0:.0f} s)")
         if ranks.main and step % 100 == 0:
             # the heads too: a run stopped here can be continued (DEMO_ASR_INIT) and probed with its intent head
             save(step)
@@ -366,6 +409,16 @@ def main():
     phone_seq = {i: [phone_id[ch] for ch in phoneme_symbols(man[i].get("ipa", "")) if ch in phone_id]
                  for i in range(len(man))}
     texts = {i: transcript_ids(bpe, sp, man[i]["text"]) for i in range(len(man))}
+    frame_classes = frame_id = frames = None
+    if FRAME_WEIGHT > 0:
+        frame_classes = [SILENCE] + sorted({p for i in train for p in man[i].get("align", {}).get("phoneme", ())}
+                                           - {SILENCE})
+        frame_id = {p: k for k, p in enumerate(frame_classes)}
+        frames = {i: frame_labels(man[i].get("align"), mels[i].shape[1], frame_id) for i in range(len(man))}
+        aligned = sum(1 for i in train if man[i].get("align"))
+        if aligned == 0:
+            raise SystemExit("DEMO_ASR_FRAME_WEIGHT needs data.py's .align files: run data.py again (it aligns the "
+                             "utterances it rendered before, without rendering them again), then features.py")
     dims = {"n_mels": C.N_MELS, "n_vocab": n_vocab, "n_audio_ctx": 1500, "n_audio_state": D_AUDIO,
             "n_audio_head": AUDIO_HEADS, "n_audio_layer": AUDIO_LAYERS, "n_text_ctx": N_TEXT_CTX,
             "n_text_state": D_AUDIO, "n_text_head": AUDIO_HEADS, "n_text_layer": TEXT_LAYERS}
@@ -383,6 +436,7 @@ def main():
         for conv in (model.encoder.conv1, model.encoder.conv2):
             conv.bias.zero_()
             conv.weight.mul_(CONV_GAIN)
+    init = None
     if os.environ.get("DEMO_ASR_INIT"):  # continue from an earlier run's weights (same dims, or more encoder blocks)
         init = torch.load(os.environ["DEMO_ASR_INIT"])
         grow_encoder(model, init["model"])
@@ -396,11 +450,15 @@ def main():
                  f"{len(train)} train / {len(held)} held-out utterances, {len(phones)} phoneme symbols, "
                  f"{steps} steps of {BATCH} in {PROCS} process(es)")
     heads = {"intent_head": intent_head, "ctc_head": ctc_head}
+    if frame_classes:
+        heads["frame_head"] = nn.Linear(D_AUDIO, len(frame_classes))
+        if init is not None and init.get("frame_classes") == frame_classes and "frame_head" in init:
+            heads["frame_head"].load_state_dict(init["frame_head"])
     out = os.path.join(C.WORK, os.environ.get("DEMO_ASR_OUT", "asr.pt"))
-    extra = {"dims": dims, "specials": sp, "phonemes": phones}
+    extra = {"dims": dims, "specials": sp, "phonemes": phones, "frame_classes": frame_classes}
     t0 = time.time()
-    C.run_ranks(PROCS, train_steps, model, heads, Batches(man, mels, train, texts, phone_seq, sp, vb["n_base"]), steps,
-                out, extra)
+    C.run_ranks(PROCS, train_steps, model, heads,
+                Batches(man, mels, train, texts, phone_seq, sp, vb["n_base"], frames), steps, out, extra)
     # the trained weights are the file the (first) training process wrote last
     final = torch.load(out)
     model.load_state_dict(final["model"])
@@ -415,7 +473,7 @@ def main():
     model.eval()
 
     def evaluate(indices, samples):
-        errs = words = right = perr = plen = 0
+        errs = words = right = perr = plen = f_right = f_all = 0
         by_voice = {}
         for i in indices:
             hyp = bpe.decode(transcribe(model, mels[i], sp, 6 if C.SMOKE else 40)).strip()
@@ -430,6 +488,10 @@ def main():
                 e_ph = C.edit_distance(phone_seq[i], hyp_ph)
                 perr += e_ph
                 plen += len(phone_seq[i])
+                if "frame_head" in heads and man[i].get("align"):
+                    target = frames[i][0::2][:xa.shape[1]]
+                    f_right += int(((heads["frame_head"](xa[0]).argmax(-1) == target) & (target != -100)).sum())
+                    f_all += int((target != -100).sum())
                 v = by_voice.setdefault(f"{man[i].get('voice')}+{man[i].get('variant') or 'none'}", [0, 0])
                 v[0] += e_ph
                 v[1] += len(phone_seq[i])
@@ -438,7 +500,8 @@ def main():
         count = max(1, len(indices))
         return {"caller_text_wer": errs / max(1, words), "utterances": len(indices),
                 "aux_intent_accuracy": right / count, "phoneme_error_rate": perr / max(1, plen),
-                "phoneme_error_rate_by_voice": {v: round(e / max(1, n), 3) for v, (e, n) in sorted(by_voice.items())}}
+                "phoneme_error_rate_by_voice": {v: round(e / max(1, n), 3) for v, (e, n) in sorted(by_voice.items())},
+                **({"frame_accuracy": round(f_right / f_all, 4)} if f_all else {})}
 
     samples = []
     held_fig = evaluate(held[:2] if C.SMOKE else held, samples)
@@ -446,6 +509,7 @@ def main():
               "aux_intent_accuracy": held_fig["aux_intent_accuracy"],
               "phoneme_error_rate": held_fig["phoneme_error_rate"],
               "phoneme_error_rate_by_voice": held_fig["phoneme_error_rate_by_voice"],
+              **({"frame_accuracy": held_fig["frame_accuracy"]} if "frame_accuracy" in held_fig else {}),
               "dev": evaluate(dev[:2] if C.SMOKE else dev, None) if dev else None,
               "train_seconds": round(train_s),
               "encoder_params": C.count(model.encoder), "decoder_params": C.count(model.decoder)}

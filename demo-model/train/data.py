@@ -3,10 +3,11 @@ espeak-ng voice+variant / speed / pitch combinations, through the telephone band
 A-law, round trip with sox) and back to 16 kHz; held-out questions in held-out voices for the tests.
 Also ASR-only utterances ("asr_extra": random strings of the training questions' and answers' words, no intent)
 that make the encoder and the Whisper decoder hear words rather than memorise sentences, and each utterance's
-phonemes as the rendering voice says them (`espeak-ng -q --ipa`, the encoder's auxiliary CTC target).
+phonemes as the rendering voice says them (`espeak-ng -q --ipa`, the encoder's auxiliary CTC target) and where
+each of them starts in the file (`.align`, espeak_align.py: the encoder's frame-level phoneme target).
 Dev utterances: intents.json's dev questions in its dev voices, never trained on, so a recipe can be tuned without
 reading the held-out test set.
-Writes work/audio/{train,heldout,dev,asr_extra}/*.wav (+ .ipa) and work/audio/manifest.json."""
+Writes work/audio/{train,heldout,dev,asr_extra}/*.wav (+ .ipa, .align) and work/audio/manifest.json."""
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import tempfile
 from multiprocessing import Pool
 
 import common as C
+import espeak_align
 
 RENDERS_PER_TRAIN_QUESTION = int(os.environ.get("DEMO_RENDERS", "20"))
 RENDERS_PER_TEST_QUESTION = 3
@@ -101,6 +103,29 @@ def phonemes(text, voice):
     return " ".join(out.stdout.split())
 
 
+def write_alignment(out, text, voice, variant, speed, pitch, lead, tail):
+    """out's .align beside it: where each phoneme starts in the rendered file, in seconds (espeak-ng's phoneme events
+    from synthesising the text again, shifted by the leading silence), and where the speech ends. Refused when the
+    rendered file's length is not the lead + the speech + the tail: the events would not be this file's."""
+    import wave
+    path = rv_data_dir() if variant.startswith("rv") else None
+    if path and not os.path.exists(os.path.join(path, "espeak-ng-data", "voices", "!v", variant)):
+        raise FileNotFoundError(f"random variant {variant} missing under {path}")  # espeak-ng would not say so
+    n, events = espeak_align.align(voice + ("+" + variant if variant else ""), speed, pitch, text, path)
+    speech = n / espeak_align.RATE
+    with wave.open(out) as w:
+        have = w.getnframes() / w.getframerate()
+    lead, tail = float(f"{lead:.2f}"), float(f"{tail:.2f}")  # as render() gives them to sox
+    if abs(have - (lead + speech + tail)) > 0.005:  # the library's lengths vary by up to ~20 samples (1 ms) a run
+        raise RuntimeError(f"{out}: {have:.4f} s, but lead {lead:.4f} + speech {speech:.4f} + tail {tail:.4f} s: "
+                           f"espeak-ng speaks it differently now than when it was rendered")
+    align = {"start": [round(lead + s / espeak_align.RATE, 5) for s, _ in events],
+             "phoneme": [p for _, p in events], "end": round(lead + speech, 5)}
+    with open(out[:-4] + ".align.tmp", "w") as f:
+        json.dump(align, f)
+    os.replace(out[:-4] + ".align.tmp", out[:-4] + ".align")
+
+
 def render(job):
     out, text, voice, variant, speed, pitch, codec, gain, lead, tail = job
     if not os.path.exists(out[:-4] + ".ipa"):
@@ -135,6 +160,13 @@ def render(job):
         p1.wait()
         os.replace(out + ".tmp.wav", out)
     return out
+
+
+def align(job):
+    """the .align of a rendered espeak-ng utterance (write_alignment), unless it has one."""
+    out, text, voice, variant, speed, pitch, codec, gain, lead, tail = job
+    if not os.path.exists(out[:-4] + ".align"):
+        write_alignment(out, text, voice, variant, speed, pitch, lead, tail)
 
 
 def main():
@@ -252,9 +284,24 @@ def main():
         for i, _ in enumerate(pool.imap_unordered(render, jobs, chunksize=8)):
             if (i + 1) % 500 == 0:
                 C.log("data", f"{i + 1}/{len(jobs)}")
+    # where the phonemes lie (espeak_align.py), also for utterances rendered before the aligner existed: one pool per
+    # espeak-ng data directory (the installed one, the work directory's copy with the random variants), because a
+    # process starts libespeak-ng for one
+    espeak_jobs = [j for j in jobs if not j[2].startswith("flite:") and not os.path.exists(j[0][:-4] + ".align")]
+    for group in ([j for j in espeak_jobs if not j[3].startswith("rv")],
+                  [j for j in espeak_jobs if j[3].startswith("rv")]):
+        if group:
+            with Pool(2) as pool:
+                for i, _ in enumerate(pool.imap_unordered(align, group, chunksize=16)):
+                    if (i + 1) % 2000 == 0:
+                        C.log("data", f"aligned {i + 1}/{len(group)}")
+    C.log("data", f"aligned {len(espeak_jobs)} utterances")
     for m in manifest:
         with open(os.path.join(C.WORK, m["path"][:-4] + ".ipa")) as f:
             m["ipa"] = f.read()
+        if os.path.exists(os.path.join(C.WORK, m["path"][:-4] + ".align")):  # none for flite
+            with open(os.path.join(C.WORK, m["path"][:-4] + ".align")) as f:
+                m["align"] = json.load(f)
     with open(os.path.join(base, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=0)
     C.log("data", f"done: {len(manifest)} utterances")

@@ -28,7 +28,8 @@ def trained(procs, steps):
 
 
 def flat(state):
-    return {f"{part}.{k}": v.float() for part in ("model", "intent_head", "ctc_head") for k, v in state[part].items()}
+    return {f"{part}.{k}": v.float() for part in ("model", "intent_head", "ctc_head", "frame_head") if part in state
+            for k, v in state[part].items()}
 
 
 def main():
