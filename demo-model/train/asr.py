@@ -483,8 +483,7 @@ def main():
             with torch.no_grad():
                 xa, _ = model.encoder(mels[i][None].float())
                 right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
-                best = ctc_head(xa[0]).argmax(-1).tolist()  # greedy CTC: merge repeats, drop blanks
-                hyp_ph = [p for k, p in enumerate(best) if p != len(phones) and (k == 0 or p != best[k - 1])]
+                hyp_ph = C.ctc_collapse(ctc_head(xa[0]).argmax(-1).tolist(), len(phones))  # greedy
                 e_ph = C.edit_distance(phone_seq[i], hyp_ph)
                 perr += e_ph
                 plen += len(phone_seq[i])

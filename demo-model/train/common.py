@@ -108,6 +108,17 @@ def check_dev_questions(spec):
                 raise SystemExit(f"dev question {q!r} ({it['name']}) is within word-Jaccard {HELD_OUT_JACCARD} of {close[0]!r}")
 
 
+def ctc_collapse(labels, blank):
+    """a CTC label path (one label per frame) -> its labels: repeats merged, blanks dropped (greedy decoding when
+    the path is each frame's best label)."""
+    out, prev = [], None
+    for x in labels:
+        if x != prev and x != blank:
+            out.append(x)
+        prev = x
+    return out
+
+
 def edit_distance(a, b):
     """Levenshtein distance between two sequences (words, tokens, units)."""
     d = list(range(len(b) + 1))

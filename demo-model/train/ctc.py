@@ -32,15 +32,6 @@ def units_file():
     raise SystemExit("no units.json (the voice stage writes it)")
 
 
-def collapse(labels, blank):
-    out, prev = [], -1
-    for x in labels:
-        if x != prev and x != blank:
-            out.append(x)
-        prev = x
-    return out
-
-
 def main():
     C.setup()
     rnd = random.Random(C.SEED + 7)
@@ -125,7 +116,7 @@ def main():
     with torch.no_grad():
         for s, ii in samples[:48]:
             labels = gen(s[None])[0].argmax(-1).tolist()
-            got = collapse(labels, blank)
+            got = C.ctc_collapse(labels, blank)
             exact += got == targets[ii]
             dist += C.edit_distance(got, targets[ii])
             total += len(targets[ii])
@@ -139,7 +130,7 @@ def main():
         for k, i in enumerate(held):
             ii = man[i]["intent_index"]
             _, _, s, _ = L.batch_forward(lm, [(ids["before"][0], held_enc[k], ids["after"], answer_ids[ii])])
-            got = collapse(gen(s[None])[0].argmax(-1).tolist(), blank)
+            got = C.ctc_collapse(gen(s[None])[0].argmax(-1).tolist(), blank)
             exact += got == targets[ii]
             dist += C.edit_distance(got, targets[ii])
             total += len(targets[ii])

@@ -24,7 +24,7 @@ RENDERS_PER_TRAIN_QUESTION = int(os.environ.get("DEMO_RENDERS", "20"))
 RENDERS_PER_TEST_QUESTION = 3
 ALAW_SHARE = 0.2
 EXTRA_UTTERANCES = int(os.environ.get("DEMO_EXTRA_UTTERANCES", "2400"))  # word strings for the ASR stage only
-TEMPLATES_PER_INTENT = int(os.environ.get("DEMO_TEMPLATES_PER_INTENT", "300"))  # generated questions (templates)
+TEMPLATES_PER_INTENT = int(os.environ.get("DEMO_TEMPLATES_PER_INTENT", "500"))  # generated questions (templates)
 TEMPLATE_RENDERS = int(os.environ.get("DEMO_TEMPLATE_RENDERS", "2"))
 # training utterances spoken by a second synthesiser, flite (Debian's `flite`: the kal/kal16 diphone voices and the
 # awb/rms/slt clustergen voices, built from recordings of real speakers), so the encoder hears speech that espeak-ng's

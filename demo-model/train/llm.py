@@ -3,7 +3,8 @@ caller question with its intent's answer + <|eot_id|> given the runtime's llama_
 prompt, optional earlier turns as text, the <speech> rows spliced in, the instruction, the open assistant
 header). The Whisper encoder of stage 3 is frozen: its outputs are computed once per utterance (plus a
 spec-augmented copy). Prompt and answer token ids come from the runtime itself (Java ChatPrompt +
-OmniTokenizer on checkpoint/tokenizer.json, see java/PromptIds.java). Writes work/llm.pt."""
+OmniTokenizer on checkpoint/tokenizer.json, see java/PromptIds.java). In training only, some rows of every batch
+ask for the caller's words instead of the answer (DEMO_LLM_ASR_SHARE, session 21). Writes work/llm.pt."""
 import json
 import math
 import os
@@ -35,6 +36,14 @@ INIT = os.environ.get("DEMO_LLM_INIT")
 LR = float(os.environ.get("DEMO_LLM_LR", str(LR)))
 # every N steps: the held-out and dev exact-answer counts (a learning curve in one run; 0 = only at the end)
 EVAL_EVERY = int(os.environ.get("DEMO_LLM_EVAL_EVERY", "0"))
+# a second task for the adaptor + LLM, training only (session 21): repeat the caller's words. Every step adds
+# round(BATCH x ASR_SHARE) rows whose assistant turn starts with ASR_MARKER (input, no loss) and goes on with the
+# utterance's text + <|eot_id|>, drawn from the training questions and the ASR stage's word strings (which carry no
+# intent), so the reader has to find the words in the speech rows, not only which training sentence they resemble.
+# The runtime's prompt never holds the marker: it asks for the answer. 0 = answers only (the recipe before session 21;
+# README, "Session 21": 0.5 answered 2-4 more held-out and dev files on two encoders, and a step costs ~45 % more)
+ASR_SHARE = float(os.environ.get("DEMO_LLM_ASR_SHARE", "0.5"))
+ASR_MARKER = "The caller said:"
 
 
 def java_prompt_ids(histories, texts):
@@ -142,7 +151,8 @@ def main():
     c["speech_encoder_hidden_size"] = asr_state["dims"]["n_audio_state"]
     data = torch.load(os.path.join(C.WORK, "features.pt"))
     man, mels = data["manifest"], data["mel"]
-    keep = [i for i, m in enumerate(man) if m["split"] != "asr_extra"]  # the ASR stage's word strings: no intent
+    # the ASR stage's word strings carry no intent: only the repeat task reads them
+    keep = [i for i, m in enumerate(man) if m["split"] != "asr_extra" or ASR_SHARE > 0]
     man, mels = [man[i] for i in keep], [mels[i] for i in keep]
     orig = keep  # each kept utterance's index in features.pt
     if C.SMOKE:
@@ -171,6 +181,9 @@ def main():
     train = [i for i, m in enumerate(man) if m["split"] == "train"]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
     dev = [i for i, m in enumerate(man) if m["split"] == "dev"]  # never trained on: for tuning the recipe
+    repeat = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
+    after_repeat = after + py.encode(ASR_MARKER)
+    repeat_ids = {i: py.encode(" " + man[i]["text"].strip()) + [eot] for i in repeat} if ASR_SHARE > 0 else {}
     lm = C.OmniLM(c)
     if INIT:
         import export as E
@@ -214,6 +227,9 @@ def main():
             before = befores[rnd.randrange(1, len(befores))] if rnd.random() < HISTORY_SHARE else befores[0]
             enc = augmented[i] if rnd.random() < 0.5 else clean[i]
             items.append((before, enc, after, answer_ids[man[i]["intent_index"]]))
+        for i in rnd.sample(repeat, min(len(repeat), round(BATCH * ASR_SHARE))) if repeat_ids else ():
+            enc = augmented[i] if rnd.random() < 0.5 else clean[i]
+            items.append((befores[0], enc, after_repeat, repeat_ids[i]))
         logits, tgt, _, _ = batch_forward(lm, items)
         loss = F.cross_entropy(logits, tgt)
         opt.zero_grad()
@@ -229,7 +245,7 @@ def main():
     torch.save({"config": c, "model": lm.state_dict(), "answer_ids": answer_ids, "eot": eot,
                 "specials": ids["specials"], "train_seconds": train_s}, os.path.join(C.WORK, "llm.pt"))
     # held-out: greedy decoding gives the intent's answer exactly when every teacher-forced argmax is right
-    result = {"train_seconds": round(train_s)}
+    result = {"train_seconds": round(train_s), "asr_share": ASR_SHARE}
     for name, hist in (("no_history", lambda: befores[0]),
                        ("with_history", lambda: befores[rnd.randrange(1, len(befores))])):
         result[f"heldout_exact_answer_{name}"] = f"{exact(held, hist)}/{len(held)}"

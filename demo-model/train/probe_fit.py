@@ -43,8 +43,7 @@ def main():
                 if man[i]["intent_index"] >= 0:
                     right += int(intent_head(xa.mean(1)).argmax()) == man[i]["intent_index"]
                     labelled += 1
-                best = ctc_head(xa[0]).argmax(-1).tolist()
-                hyp = [p for k, p in enumerate(best) if p != len(phones) and (k == 0 or p != best[k - 1])]
+                hyp = C.ctc_collapse(ctc_head(xa[0]).argmax(-1).tolist(), len(phones))
                 ref = [phone_id[c] for c in A.phoneme_symbols(man[i].get("ipa", "")) if c in phone_id]
                 perr, plen = perr + C.edit_distance(ref, hyp), plen + len(ref)
         figures[name] = (perr / max(1, plen), errs / max(1, words))
