@@ -21,7 +21,7 @@ import common as C
 D_AUDIO = int(os.environ.get("DEMO_ASR_DIM", "160"))
 AUDIO_HEADS = 4
 AUDIO_LAYERS = int(os.environ.get("DEMO_ASR_LAYERS", "4"))
-# decoder blocks: 1 in the recipe; 3 to continue (DEMO_ASR_INIT) a checkpoint whose decoder has 3 (sessions 17-18)
+# decoder blocks: 1 in the recipe; 3 to continue (DEMO_ASR_INIT) a checkpoint whose decoder has 3 (decoder.py, session 16)
 TEXT_LAYERS = int(os.environ.get("DEMO_ASR_TEXT_LAYERS", "1"))
 N_TEXT_CTX = 448
 N_LANGUAGES = 100  # large-v3's language tokens
