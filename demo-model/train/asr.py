@@ -220,12 +220,14 @@ def vocabularies():
     return vb, B.Bpe(vb["merges"]), sp, n_vocab
 
 
-def load_features():
-    """features.pt's manifest and log-mels, and the indices of the training (with the ASR-only word strings),
-    held-out and dev utterances (dev: never trained on, for tuning the recipe)."""
+def load_features(chain=False):
+    """features.pt's manifest and log-mels, and the indices of the training (with the ASR-only word strings, and with
+    data.py's chain sentences when `chain`: stage 3b's, not this stage's), held-out and dev utterances (dev: never
+    trained on, for tuning the recipe)."""
     data = torch.load(os.path.join(C.WORK, "features.pt"))
     man, mels = data["manifest"], data["mel"]
-    train = [i for i, m in enumerate(man) if m["split"] in ("train", "asr_extra")]
+    splits = ("train", "asr_extra", "asr_chain") if chain else ("train", "asr_extra")
+    train = [i for i, m in enumerate(man) if m["split"] in splits]
     held = [i for i, m in enumerate(man) if m["split"] == "heldout"]
     dev = [i for i, m in enumerate(man) if m["split"] == "dev"]
     return man, mels, train, held, dev

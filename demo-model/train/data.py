@@ -39,6 +39,39 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 RV_UTTERANCES = int(os.environ.get("DEMO_RV_UTTERANCES", "0"))
 RV_VARIANTS = int(os.environ.get("DEMO_RV_VARIANTS", "400"))
 RV_KLATT = (1, 2, 4, 5, 6)  # the Klatt sources of training variants (klatt3 is held out)
+# "chain" sentences for the Whisper decoder (stage 3b) and the LLM's repeat task (stage 4), never for the encoder
+# (stage 3): walks over the word trigrams and bigrams of the training texts (session 23), so the decoder hears new
+# sentences in the domain's words instead of recalling the training questions. Split "asr_chain", no intent, no
+# phoneme alignment (only stage 3's frame loss reads those). 0 = none (the recipe before session 23)
+CHAIN_UTTERANCES = int(os.environ.get("DEMO_CHAIN_UTTERANCES", "8000"))
+
+
+def chain_sentences(texts, n, rnd):
+    """n sentences of 4-15 tokens (words and , ? . !), none of them a training text itself: each a walk from a sentence
+    start that takes a word the training texts have after the last two (half the time, when there is one) or after the
+    last one, up to the first end mark."""
+    def tokens(t):
+        return re.findall(r"[a-z']+|[,?.!]", t.lower())
+    seen = {" ".join(tokens(t)) for t in texts}
+    after1, after2 = {}, {}
+    for t in texts:
+        w = ["<s>"] + tokens(t)
+        for a, b in zip(w, w[1:]):
+            after1.setdefault(a, []).append(b)
+        for a, b, c in zip(w, w[1:], w[2:]):
+            after2.setdefault((a, b), []).append(c)
+    out = []
+    while len(out) < n:
+        w = ["<s>", rnd.choice(after1["<s>"])]
+        while w[-1] not in "?.!" and len(w) < 16:
+            two = after2.get((w[-2], w[-1]))
+            w.append(rnd.choice(two) if two and rnd.random() < 0.5 else rnd.choice(after1[w[-1]]))
+        body = w[1:]
+        if body[-1] not in "?.!" or not 4 <= len(body) <= 15 or " ".join(body) in seen:
+            continue
+        text = re.sub(r"\bi\b", "I", "".join(x if x in ",?.!" else " " + x for x in body).strip())
+        out.append(text[0].upper() + text[1:])
+    return out
 
 
 def random_variant(rnd, name):
@@ -233,6 +266,18 @@ def main():
         manifest.append({"path": os.path.relpath(path, C.WORK), "split": "asr_extra", "intent": None,
                          "intent_index": -1, "question": k, "text": text, "voice": voice, "variant": variant,
                          "speed": speed, "pitch": pitch, "codec": codec})
+    # chain sentences (stages 3b and 4 only; own random stream and folder, so nothing above moves)
+    if CHAIN_UTTERANCES > 0:
+        os.makedirs(os.path.join(base, "asr_chain"), exist_ok=True)
+        ch_rnd = random.Random(C.SEED + 7000)
+        texts = [t for it in spec["intents"] for t in it["train"] + [it["answer"]] + generated.get(it["name"], [])]
+        for k, text in enumerate(chain_sentences(texts, 4 if C.SMOKE else CHAIN_UTTERANCES, ch_rnd)):
+            voice, variant, speed, pitch, codec, gain, lead, tail = draw(tv, ch_rnd)
+            path = os.path.join(base, "asr_chain", f"chain_{k:05d}.wav")
+            jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
+            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "asr_chain", "intent": None,
+                             "intent_index": -1, "question": 8000 + k, "text": text, "voice": voice,
+                             "variant": variant, "speed": speed, "pitch": pitch, "codec": codec})
     # the extra-voice sets below (flite, random variants) draw 80 % written or generated training questions with their
     # intent and 20 % word strings (no intent), each from its own random stream
     questions = [(ii, it["name"], q) for ii, it in enumerate(spec["intents"]) for q in it["train"]]
@@ -287,7 +332,8 @@ def main():
     # where the phonemes lie (espeak_align.py), also for utterances rendered before the aligner existed: one pool per
     # espeak-ng data directory (the installed one, the work directory's copy with the random variants), because a
     # process starts libespeak-ng for one
-    espeak_jobs = [j for j in jobs if not j[2].startswith("flite:") and not os.path.exists(j[0][:-4] + ".align")]
+    espeak_jobs = [j for j in jobs if not j[2].startswith("flite:") and "/asr_chain/" not in j[0]
+                   and not os.path.exists(j[0][:-4] + ".align")]
     for group in ([j for j in espeak_jobs if not j[3].startswith("rv")],
                   [j for j in espeak_jobs if j[3].startswith("rv")]):
         if group:
@@ -302,8 +348,9 @@ def main():
         if os.path.exists(os.path.join(C.WORK, m["path"][:-4] + ".align")):  # none for flite
             with open(os.path.join(C.WORK, m["path"][:-4] + ".align")) as f:
                 m["align"] = json.load(f)
-    with open(os.path.join(base, "manifest.json"), "w") as f:
+    with open(os.path.join(base, "manifest.json.tmp"), "w") as f:  # a new file: never a hard link's other name
         json.dump(manifest, f, indent=0)
+    os.replace(os.path.join(base, "manifest.json.tmp"), os.path.join(base, "manifest.json"))
     C.log("data", f"done: {len(manifest)} utterances")
 
 

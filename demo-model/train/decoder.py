@@ -85,7 +85,7 @@ def main():
     old = C.Whisper(dims)
     old.load_state_dict(src["model"])
     old.eval()
-    man, mels, train, held, dev = A.load_features()
+    man, mels, train, held, dev = A.load_features(chain=True)  # with data.py's chain sentences
     if C.SMOKE:
         train, held, dev = train[:64], held[:2], dev[:2]
     texts = {i: A.transcript_ids(bpe, sp, man[i]["text"]) for i in train}

@@ -151,8 +151,9 @@ def main():
     c["speech_encoder_hidden_size"] = asr_state["dims"]["n_audio_state"]
     data = torch.load(os.path.join(C.WORK, "features.pt"))
     man, mels = data["manifest"], data["mel"]
-    # the ASR stage's word strings carry no intent: only the repeat task reads them
-    keep = [i for i, m in enumerate(man) if m["split"] != "asr_extra" or ASR_SHARE > 0]
+    # the ASR stage's word strings carry no intent: only the repeat task reads them; data.py's chain sentences are
+    # stage 3b's alone (in the repeat task they answered no more questions: README, "Session 23")
+    keep = [i for i, m in enumerate(man) if m["split"] != "asr_chain" and (m["split"] != "asr_extra" or ASR_SHARE > 0)]
     man, mels = [man[i] for i in keep], [mels[i] for i in keep]
     orig = keep  # each kept utterance's index in features.pt
     if C.SMOKE:
