@@ -39,10 +39,10 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 RV_UTTERANCES = int(os.environ.get("DEMO_RV_UTTERANCES", "0"))
 RV_VARIANTS = int(os.environ.get("DEMO_RV_VARIANTS", "400"))
 RV_KLATT = (1, 2, 4, 5, 6)  # the Klatt sources of training variants (klatt3 is held out)
-# "chain" sentences for the Whisper decoder (stage 3b) and the LLM's repeat task (stage 4), never for the encoder
-# (stage 3): walks over the word trigrams and bigrams of the training texts (session 23), so the decoder hears new
-# sentences in the domain's words instead of recalling the training questions. Split "asr_chain", no intent, no
-# phoneme alignment (only stage 3's frame loss reads those). 0 = none (the recipe before session 23)
+# "chain" sentences for the Whisper decoder (stage 3b) alone, not the encoder (stage 3) or the LLM (stage 4): walks
+# over the word trigrams and bigrams of the training texts (session 23), so the decoder hears new sentences in the
+# domain's words instead of recalling the training questions. Split "asr_chain", no intent, no phoneme alignment
+# (only stage 3's frame loss reads those). 0 = none (the recipe before session 23)
 CHAIN_UTTERANCES = int(os.environ.get("DEMO_CHAIN_UTTERANCES", "8000"))
 
 
@@ -266,7 +266,7 @@ def main():
         manifest.append({"path": os.path.relpath(path, C.WORK), "split": "asr_extra", "intent": None,
                          "intent_index": -1, "question": k, "text": text, "voice": voice, "variant": variant,
                          "speed": speed, "pitch": pitch, "codec": codec})
-    # chain sentences (stages 3b and 4 only; own random stream and folder, so nothing above moves)
+    # chain sentences (stage 3b only; own random stream and folder, so nothing above moves)
     if CHAIN_UTTERANCES > 0:
         os.makedirs(os.path.join(base, "asr_chain"), exist_ok=True)
         ch_rnd = random.Random(C.SEED + 7000)
