@@ -23,6 +23,9 @@ if [[ "${1:-}" == "--smoke" ]]; then
   export DEMO_SMOKE=1
   export DEMO_WORK="${DEMO_WORK:-$HERE/work/smoke}"
   export DEMO_CHECKPOINT="${DEMO_CHECKPOINT:-$HERE/work/smoke/checkpoint}"
+  # the random voices and accents (off in the full run unless asked for) render and align a few utterances here, so
+  # CI runs that code too
+  export DEMO_RV_UTTERANCES="${DEMO_RV_UTTERANCES:-1}" DEMO_RA_UTTERANCES="${DEMO_RA_UTTERANCES:-1}"
 fi
 export DEMO_WORK="${DEMO_WORK:-$HERE/work}"
 export DEMO_CHECKPOINT="${DEMO_CHECKPOINT:-$HERE/checkpoint}"

@@ -37,13 +37,36 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 # breath, echo or a Klatt source other than the held-out klatt3's), so the encoder hears many more voices than the 66
 # bundled training variants; the held-out variants are never copied. 0 = none (the recipe before session 13)
 RV_UTTERANCES = int(os.environ.get("DEMO_RV_UTTERANCES", "0"))
-RV_VARIANTS = int(os.environ.get("DEMO_RV_VARIANTS", "400"))
+RV_VARIANTS = int(os.environ.get("DEMO_RV_VARIANTS", "250"))
 RV_KLATT = (1, 2, 4, 5, 6)  # the Klatt sources of training variants (klatt3 is held out)
 # "chain" sentences for the Whisper decoder (stage 3b) alone, not the encoder (stage 3) or the LLM (stage 4): walks
 # over the word trigrams and bigrams of the training texts (session 23), so the decoder hears new sentences in the
 # domain's words instead of recalling the training questions. Split "asr_chain", no intent, no phoneme alignment
 # (only stage 3's frame loss reads those). 0 = none (the recipe before session 23)
 CHAIN_UTTERANCES = int(os.environ.get("DEMO_CHAIN_UTTERANCES", "8000"))
+# training utterances in random accents (session 24): DEMO_RA_VARIANTS variant files ra000.. in the work directory's
+# copy of espeak-ng's data, each a bundled training variant's voice with 2-5 of ACCENT_RULES' phoneme replacements
+# (the `replace` attribute espeak-ng's own accents are made of: en-gb-x-gbclan is en-n's phonemes with "replace 03 N
+# n" and "replace 03 i I2"), so the encoder hears the training voices with their vowels and consonants shifted as
+# English accents shift them, not only the six training accents. Written or generated questions with their intent
+# (80 %) and word strings, like the random voices. 0 = none (the recipe before session 24)
+RA_UTTERANCES = int(os.environ.get("DEMO_RA_UTTERANCES", "0"))
+RA_VARIANTS = int(os.environ.get("DEMO_RA_VARIANTS", "250"))
+# (phoneme, spoken as) in espeak-ng's English phoneme names: lot/thought/cloth merged or split, trap raised, bath
+# short, foot-strut, goose/foot, goat, face and price and mouth monophthongised or shifted, nurse, kit/fleece, -in'
+# for -ing, th-stopping and th-fronting, non-rhotic vowels; each checked to change what en, en-us, en-gb-scotland,
+# en-029, en-gb-x-gbcwmd and en-gb-x-rp say (`espeak-ng -x`)
+ACCENT_RULES = (("0", "A:"), ("0", "O:"), ("O:", "0"), ("O:", "A:"), ("a", "E"), ("a", "e@"), ("a", "a#"),
+                ("aa", "a"), ("V", "U"), ("V", "@"), ("V", "0"), ("U", "u:"), ("u:", "U"), ("oU", "O:"),
+                ("oU", "o@"), ("eI", "E"), ("eI", "aI"), ("aI", "A:"), ("aI", "a"), ("aI", "OI"), ("aU", "a"),
+                ("aU", "aa"), ("3:", "@"), ("3:", "E"), ("i:", "I"), ("I", "i:"), ("I", "@"), ("E", "eI"),
+                ("E", "a"), ("e@", "E"), ("A@", "A:"), ("O@", "O:"), ("N", "n"), ("T", "t"), ("D", "d"),
+                ("T", "f"), ("D", "v"), ("@", "V"))
+# variants that live in a copy of espeak-ng's data in the work directory (prefix -> its folder): espeak-ng lists at most
+# ESPEAK_VOICES voice and variant files and says a variant past them "does not exist" (1.51: 322 files are installed),
+# so a copy keeps only the training voices and variants beside its own
+WORK_COPIES = {"rv": "espeak-ng", "ra": "espeak-ng-ra"}
+ESPEAK_VOICES = 349
 
 
 def chain_sentences(texts, n, rnd):
@@ -101,25 +124,56 @@ def random_variant(rnd, name):
     return "\n".join(lines) + "\n"
 
 
-def rv_data_dir():
-    return os.path.join(C.WORK, "espeak-ng")
+def copy_dir(variant):
+    """the work directory's copy of espeak-ng's data that holds this generated variant; None for a bundled one."""
+    return os.path.join(C.WORK, WORK_COPIES[variant[:2]]) if variant[:2] in WORK_COPIES else None
 
 
-def write_random_variants(n, seed, held_out):
-    """copies espeak-ng's data into work/espeak-ng/ (once) and writes n random variants rv000..; returns their names."""
-    import glob
+def espeak_data_dir():
+    src = subprocess.run(["espeak-ng", "--version"], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"Data at: (\S+)", src)
+    if not m:
+        raise SystemExit("espeak-ng --version did not name its data directory")
+    return m.group(1)
+
+
+def work_copy(prefix, train):
+    """a copy of espeak-ng's data under the work directory (made once) for the generated variants named prefix...:
+    only the training voices' language files and the training variants stay (no held-out or dev voice or variant can
+    be reached through it, and the generated variants fit under ESPEAK_VOICES); returns its espeak-ng-data folder."""
     import shutil
-    dst = os.path.join(rv_data_dir(), "espeak-ng-data")
+    dst = os.path.join(C.WORK, WORK_COPIES[prefix], "espeak-ng-data")
     if not os.path.isdir(dst):
-        src = subprocess.run(["espeak-ng", "--version"], check=True, capture_output=True, text=True).stdout
-        m = re.search(r"Data at: (\S+)", src)
-        if not m:
-            raise SystemExit("espeak-ng --version did not name its data directory")
-        shutil.copytree(m.group(1), dst + ".tmp")
-        for v in held_out:  # the held-out variants cannot be reached through this copy either
-            for f in glob.glob(os.path.join(dst + ".tmp", "voices", "!v", v)) if v else ():
-                os.remove(f)
+        shutil.copytree(espeak_data_dir(), dst + ".tmp")
+        voices, variants = {v.lower() for v in train["voices"]}, set(train["variants"])
+        shutil.rmtree(os.path.join(dst + ".tmp", "voices", "mb"), ignore_errors=True)  # mbrola's, not installed
+        for folder, keep in (("lang", voices), (os.path.join("voices", "!v"), variants)):
+            for root, _, files in os.walk(os.path.join(dst + ".tmp", folder)):
+                for f in files:
+                    if (f.lower() if folder == "lang" else f) not in keep:
+                        os.remove(os.path.join(root, f))
         os.replace(dst + ".tmp", dst)
+    return dst
+
+
+def check_speakable(data, voices, names):
+    """espeak-ng finds every generated variant with the training voices (past ESPEAK_VOICES files it finds neither
+    all the variants nor, by language, the voice "en")."""
+    listed = sum(len(files) for folder in ("lang", "voices") for _, _, files in os.walk(os.path.join(data, folder)))
+    if listed > ESPEAK_VOICES:
+        raise SystemExit(f"{listed} voice and variant files under {data}: espeak-ng finds at most {ESPEAK_VOICES}; "
+                         f"ask for fewer variants")
+    for k, name in enumerate(names):
+        voice = voices[k % len(voices)]
+        r = subprocess.run(["espeak-ng", f"--path={os.path.dirname(data)}", "-v", f"{voice}+{name}", "-q", "Hello."],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"espeak-ng does not find {voice}+{name} under {data}: {r.stderr.strip()}")
+
+
+def write_random_variants(n, seed, train):
+    """n random variants rv000.. in the work directory's copy of espeak-ng's data (work/espeak-ng/); their names."""
+    dst = work_copy("rv", train)
     rnd = random.Random(seed)
     names = []
     for k in range(n):
@@ -128,6 +182,56 @@ def write_random_variants(n, seed, held_out):
             f.write(random_variant(rnd, name))
         names.append(name)
     return names
+
+
+def random_accent(rnd, name, base_text):
+    """the text of one random-accent variant file (voices/!v/NAME): a training variant's voice (base_text, its file;
+    empty = the plain voice) with 2-5 replacements from ACCENT_RULES, at most one for each phoneme."""
+    rules, used, n = [], set(), rnd.randint(2, 5)
+    for frm, to in rnd.sample(ACCENT_RULES, len(ACCENT_RULES)):
+        if len(rules) == n:
+            break
+        if frm not in used and to not in used:  # no chains (a -> E, E -> eI) and no swaps
+            rules.append((frm, to))
+            used.update((frm, to))
+    body = [ln for ln in base_text.splitlines() if not re.match(r"\s*(name|language)\b", ln)]
+    return "\n".join(["language variant", f"name {name}", *body, *(f"replace 0 {f} {t}" for f, t in rules)]) + "\n"
+
+
+def write_random_accents(n, seed, train):
+    """n random-accent variants ra000.. in the work directory's second copy of espeak-ng's data (work/espeak-ng-ra/),
+    each on one of the training variants' voices (or the plain voice); returns their names."""
+    dst = work_copy("ra", train)
+    rnd = random.Random(seed)
+    names = []
+    for k in range(n):
+        base = rnd.choice(train["variants"])
+        base_text = ""
+        if base:
+            with open(os.path.join(dst, "voices", "!v", base)) as f:
+                base_text = f.read()
+        name = f"ra{k:03d}"
+        with open(os.path.join(dst, "voices", "!v", name), "w") as f:
+            f.write(random_accent(rnd, name, base_text))
+        names.append(name)
+    return names
+
+
+def check_variants(voices, data_path=None):
+    """every voice of a voices set speaks its variants: espeak-ng falls back to the plain voice without a word when it
+    does not take a voice+variant name (espeak-ng 1.51 says "en-gb+m3" exactly as "en-gb"; "en+m3" is en-gb's file
+    with m3), which left a sixth of the training audio without its variants until session 24."""
+    variants = [v for v in voices["variants"] if v][:2]
+    path = [f"--path={data_path}"] if data_path else []
+    for voice in voices["voices"]:
+        plain = subprocess.run(["espeak-ng", *path, "-v", voice, "--stdout", "Hello there."], check=True,
+                               capture_output=True).stdout
+        for variant in variants:
+            with_variant = subprocess.run(["espeak-ng", *path, "-v", f"{voice}+{variant}", "--stdout", "Hello there."],
+                                          check=True, capture_output=True).stdout
+            if with_variant == plain:
+                raise SystemExit(f"espeak-ng speaks {voice}+{variant} exactly as {voice}: it ignores the variant with "
+                                 f"this voice name; name the voice's file instead (`espeak-ng --voices` lists them)")
 
 
 def phonemes(text, voice):
@@ -141,7 +245,7 @@ def write_alignment(out, text, voice, variant, speed, pitch, lead, tail):
     from synthesising the text again, shifted by the leading silence), and where the speech ends. Refused when the
     rendered file's length is not the lead + the speech + the tail: the events would not be this file's."""
     import wave
-    path = rv_data_dir() if variant.startswith("rv") else None
+    path = copy_dir(variant)
     if path and not os.path.exists(os.path.join(path, "espeak-ng-data", "voices", "!v", variant)):
         raise FileNotFoundError(f"random variant {variant} missing under {path}")  # espeak-ng would not say so
     n, events = espeak_align.align(voice + ("+" + variant if variant else ""), speed, pitch, text, path)
@@ -178,10 +282,10 @@ def render(job):
             # a random variant lives in the work directory's copy of espeak-ng's data; espeak-ng falls back to the
             # plain voice without a word when a variant is missing, so its file is checked first
             path = []
-            if variant.startswith("rv"):
-                if not os.path.exists(os.path.join(rv_data_dir(), "espeak-ng-data", "voices", "!v", variant)):
-                    raise FileNotFoundError(f"random variant {variant} missing under {rv_data_dir()}")
-                path = [f"--path={rv_data_dir()}"]
+            if copy_dir(variant):
+                if not os.path.exists(os.path.join(copy_dir(variant), "espeak-ng-data", "voices", "!v", variant)):
+                    raise FileNotFoundError(f"random variant {variant} missing under {copy_dir(variant)}")
+                path = [f"--path={copy_dir(variant)}"]
             subprocess.run(["espeak-ng", *path, "-v", v, "-s", str(speed), "-p", str(pitch), "-w", tmp.name, text],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         enc = "u-law" if codec == "ulaw" else "a-law"
@@ -211,6 +315,9 @@ def main():
     tv, hv = spec["voices"]["train"], spec["voices"]["test"]
     dv = spec["voices"].get("dev")
     C.check_dev_questions(spec)
+    for voices in (tv, hv, dv):
+        if voices:
+            check_variants(voices)
     per_train = 1 if C.SMOKE else RENDERS_PER_TRAIN_QUESTION
     per_test = 1 if C.SMOKE else RENDERS_PER_TEST_QUESTION
     jobs, manifest = [], []
@@ -313,8 +420,8 @@ def main():
     if RV_UTTERANCES > 0:
         os.makedirs(os.path.join(base, "train_rv"), exist_ok=True)
         rv_rnd = random.Random(C.SEED + 5000)
-        names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001,
-                                      hv["variants"] + (dv["variants"] if dv else []))
+        names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001, tv)
+        check_speakable(work_copy("rv", tv), tv["voices"], names)
         for k in range(4 if C.SMOKE else RV_UTTERANCES):
             ii, name, text = question_or_words(rv_rnd)
             voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, rv_rnd)
@@ -324,6 +431,22 @@ def main():
             manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
                              "intent": name, "intent_index": ii, "question": 6000 + k, "text": text, "voice": voice,
                              "variant": variant, "speed": speed, "pitch": pitch, "codec": codec, "random_variant": True})
+    # random-accent renderings (training only; own random stream and folder): as the random voices, in the training
+    # voices with a random accent each
+    if RA_UTTERANCES > 0:
+        os.makedirs(os.path.join(base, "train_ra"), exist_ok=True)
+        ra_rnd = random.Random(C.SEED + 8000)
+        names = write_random_accents(4 if C.SMOKE else RA_VARIANTS, C.SEED + 8001, tv)
+        check_speakable(work_copy("ra", tv), tv["voices"], names)
+        for k in range(4 if C.SMOKE else RA_UTTERANCES):
+            ii, name, text = question_or_words(ra_rnd)
+            voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, ra_rnd)
+            variant = ra_rnd.choice(names)
+            path = os.path.join(base, "train_ra", f"ra_{k:05d}.wav")
+            jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
+            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
+                             "intent": name, "intent_index": ii, "question": 9000 + k, "text": text, "voice": voice,
+                             "variant": variant, "speed": speed, "pitch": pitch, "codec": codec, "random_accent": True})
     C.log("data", f"{len(jobs)} utterances to render ({sum(m['split'] == 'train' for m in manifest)} train)")
     with Pool(2) as pool:
         for i, _ in enumerate(pool.imap_unordered(render, jobs, chunksize=8)):
@@ -334,8 +457,8 @@ def main():
     # process starts libespeak-ng for one
     espeak_jobs = [j for j in jobs if not j[2].startswith("flite:") and "/asr_chain/" not in j[0]
                    and not os.path.exists(j[0][:-4] + ".align")]
-    for group in ([j for j in espeak_jobs if not j[3].startswith("rv")],
-                  [j for j in espeak_jobs if j[3].startswith("rv")]):
+    for group in [[j for j in espeak_jobs if copy_dir(j[3]) == d] for d in
+                  [None] + [os.path.join(C.WORK, f) for f in WORK_COPIES.values()]]:
         if group:
             with Pool(2) as pool:
                 for i, _ in enumerate(pool.imap_unordered(align, group, chunksize=16)):
