@@ -415,38 +415,30 @@ def main():
             manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
                              "intent": name, "intent_index": ii, "question": 5000 + k, "text": text, "voice": voice,
                              "variant": "", "speed": stretch, "pitch": f0, "codec": codec, "flite": True})
-    # random-variant renderings (training only; own random stream and folder): written and generated questions with
-    # their intent, and a share of word strings, in the training voices with a random variant each
+    def generated_voices(prefix, n, names, stream, question_base, flag):
+        """n training utterances (80 % questions with their intent, 20 % word strings) in the training voices, each
+        with one of the generated variants names (prefix rv or ra), into audio/train_PREFIX/"""
+        check_speakable(work_copy(prefix, tv), tv["voices"], names)
+        os.makedirs(os.path.join(base, f"train_{prefix}"), exist_ok=True)
+        for k in range(4 if C.SMOKE else n):
+            ii, name, text = question_or_words(stream)
+            voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, stream)
+            variant = stream.choice(names)
+            path = os.path.join(base, f"train_{prefix}", f"{prefix}_{k:05d}.wav")
+            jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
+            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
+                             "intent": name, "intent_index": ii, "question": question_base + k, "text": text,
+                             "voice": voice, "variant": variant, "speed": speed, "pitch": pitch, "codec": codec,
+                             flag: True})
+    # random voices (session 13) and random accents (session 24): training only, each its own random streams and folder
     if RV_UTTERANCES > 0:
-        os.makedirs(os.path.join(base, "train_rv"), exist_ok=True)
         rv_rnd = random.Random(C.SEED + 5000)
-        names = write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001, tv)
-        check_speakable(work_copy("rv", tv), tv["voices"], names)
-        for k in range(4 if C.SMOKE else RV_UTTERANCES):
-            ii, name, text = question_or_words(rv_rnd)
-            voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, rv_rnd)
-            variant = rv_rnd.choice(names)
-            path = os.path.join(base, "train_rv", f"rv_{k:05d}.wav")
-            jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
-            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
-                             "intent": name, "intent_index": ii, "question": 6000 + k, "text": text, "voice": voice,
-                             "variant": variant, "speed": speed, "pitch": pitch, "codec": codec, "random_variant": True})
-    # random-accent renderings (training only; own random stream and folder): as the random voices, in the training
-    # voices with a random accent each
+        generated_voices("rv", RV_UTTERANCES, write_random_variants(4 if C.SMOKE else RV_VARIANTS, C.SEED + 5001, tv),
+                         rv_rnd, 6000, "random_variant")
     if RA_UTTERANCES > 0:
-        os.makedirs(os.path.join(base, "train_ra"), exist_ok=True)
         ra_rnd = random.Random(C.SEED + 8000)
-        names = write_random_accents(4 if C.SMOKE else RA_VARIANTS, C.SEED + 8001, tv)
-        check_speakable(work_copy("ra", tv), tv["voices"], names)
-        for k in range(4 if C.SMOKE else RA_UTTERANCES):
-            ii, name, text = question_or_words(ra_rnd)
-            voice, _, speed, pitch, codec, gain, lead, tail = draw(tv, ra_rnd)
-            variant = ra_rnd.choice(names)
-            path = os.path.join(base, "train_ra", f"ra_{k:05d}.wav")
-            jobs.append((path, text, voice, variant, speed, pitch, codec, gain, lead, tail))
-            manifest.append({"path": os.path.relpath(path, C.WORK), "split": "train" if ii >= 0 else "asr_extra",
-                             "intent": name, "intent_index": ii, "question": 9000 + k, "text": text, "voice": voice,
-                             "variant": variant, "speed": speed, "pitch": pitch, "codec": codec, "random_accent": True})
+        generated_voices("ra", RA_UTTERANCES, write_random_accents(4 if C.SMOKE else RA_VARIANTS, C.SEED + 8001, tv),
+                         ra_rnd, 9000, "random_accent")
     C.log("data", f"{len(jobs)} utterances to render ({sum(m['split'] == 'train' for m in manifest)} train)")
     with Pool(2) as pool:
         for i, _ in enumerate(pool.imap_unordered(render, jobs, chunksize=8)):
