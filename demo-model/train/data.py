@@ -125,8 +125,14 @@ def random_variant(rnd, name):
 
 
 def copy_dir(variant):
-    """the work directory's copy of espeak-ng's data that holds this generated variant; None for a bundled one."""
-    return os.path.join(C.WORK, WORK_COPIES[variant[:2]]) if variant[:2] in WORK_COPIES else None
+    """the work directory's copy of espeak-ng's data that holds this generated variant; None for a bundled one. A
+    missing variant file is an error: espeak-ng would speak the plain voice without a word."""
+    if variant[:2] not in WORK_COPIES:
+        return None
+    path = os.path.join(C.WORK, WORK_COPIES[variant[:2]])
+    if not os.path.exists(os.path.join(path, "espeak-ng-data", "voices", "!v", variant)):
+        raise FileNotFoundError(f"random variant {variant} missing under {path}")
+    return path
 
 
 def espeak_data_dir():
@@ -217,17 +223,16 @@ def write_random_accents(n, seed, train):
     return names
 
 
-def check_variants(voices, data_path=None):
+def check_variants(voices):
     """every voice of a voices set speaks its variants: espeak-ng falls back to the plain voice without a word when it
     does not take a voice+variant name (espeak-ng 1.51 says "en-gb+m3" exactly as "en-gb"; "en+m3" is en-gb's file
     with m3), which left a sixth of the training audio without its variants until session 24."""
     variants = [v for v in voices["variants"] if v][:2]
-    path = [f"--path={data_path}"] if data_path else []
     for voice in voices["voices"]:
-        plain = subprocess.run(["espeak-ng", *path, "-v", voice, "--stdout", "Hello there."], check=True,
+        plain = subprocess.run(["espeak-ng", "-v", voice, "--stdout", "Hello there."], check=True,
                                capture_output=True).stdout
         for variant in variants:
-            with_variant = subprocess.run(["espeak-ng", *path, "-v", f"{voice}+{variant}", "--stdout", "Hello there."],
+            with_variant = subprocess.run(["espeak-ng", "-v", f"{voice}+{variant}", "--stdout", "Hello there."],
                                           check=True, capture_output=True).stdout
             if with_variant == plain:
                 raise SystemExit(f"espeak-ng speaks {voice}+{variant} exactly as {voice}: it ignores the variant with "
@@ -246,8 +251,6 @@ def write_alignment(out, text, voice, variant, speed, pitch, lead, tail):
     rendered file's length is not the lead + the speech + the tail: the events would not be this file's."""
     import wave
     path = copy_dir(variant)
-    if path and not os.path.exists(os.path.join(path, "espeak-ng-data", "voices", "!v", variant)):
-        raise FileNotFoundError(f"random variant {variant} missing under {path}")  # espeak-ng would not say so
     n, events = espeak_align.align(voice + ("+" + variant if variant else ""), speed, pitch, text, path)
     speech = n / espeak_align.RATE
     with wave.open(out) as w:
@@ -279,13 +282,9 @@ def render(job):
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         else:
             v = voice + ("+" + variant if variant else "")
-            # a random variant lives in the work directory's copy of espeak-ng's data; espeak-ng falls back to the
-            # plain voice without a word when a variant is missing, so its file is checked first
-            path = []
-            if copy_dir(variant):
-                if not os.path.exists(os.path.join(copy_dir(variant), "espeak-ng-data", "voices", "!v", variant)):
-                    raise FileNotFoundError(f"random variant {variant} missing under {copy_dir(variant)}")
-                path = [f"--path={copy_dir(variant)}"]
+            # a random variant lives in the work directory's copy of espeak-ng's data (copy_dir checks its file)
+            data = copy_dir(variant)
+            path = [f"--path={data}"] if data else []
             subprocess.run(["espeak-ng", *path, "-v", v, "-s", str(speed), "-p", str(pitch), "-w", tmp.name, text],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         enc = "u-law" if codec == "ulaw" else "a-law"
