@@ -93,6 +93,7 @@ def main():
     result["heldout_utterances"] = n
     result["caller_text_wer_java"] = errs / max(1, words)
     result["caller_text_beams"] = int(os.environ.get("DEMO_TRANSCRIBE_BEAMS", "5"))
+    result["caller_text_length_penalty"] = os.environ.get("DEMO_TRANSCRIBE_LENGTH_PENALTY", "per-token")
     result["per_intent_no_history"] = {k: f"{a}/{b}" for k, (a, b) in per_intent.items()}
     result["intents_majority_right"] = sum(a * 2 > b for a, b in per_intent.values())
     result["transcript_samples"] = [(m["text"], r.get("transcript")) for m, r in list(zip(held, res))[:6]]

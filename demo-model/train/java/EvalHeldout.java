@@ -7,6 +7,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.omnicall.model.HistoryTurn;
 import dev.omnicall.model.KvCache;
+import dev.omnicall.model.LengthPenalty;
 import dev.omnicall.model.LlamaModel;
 import dev.omnicall.model.ModelOptions;
 import dev.omnicall.model.Prompt;
@@ -25,7 +26,8 @@ import java.util.List;
  *
  * <pre>java -cp ... EvalHeldout CHECKPOINT_DIR in.json out.json</pre>
  * in.json: [{"wav": path, "history": [[user, assistant], ...]}, ...]; out.json: [{"reply", "tokens", "transcript"}].
- * The caller transcript searches DEMO_TRANSCRIBE_BEAMS hypotheses (default 5, the app's default; 1 = greedy).
+ * The caller transcript searches DEMO_TRANSCRIBE_BEAMS hypotheses (default 5; 1 = greedy), the finished ones ranked by
+ * DEMO_TRANSCRIBE_LENGTH_PENALTY (per-token, whisper's default, or whisper's length_penalty as a number).
  */
 public final class EvalHeldout {
     public static void main(String[] args) throws Exception {
@@ -35,6 +37,9 @@ public final class EvalHeldout {
         ModelOptions options = ModelOptions.defaults().withDevice("cpu").withPaddedSeconds(0);
         // the caller text's beam search, as the app's omnicall.worker.transcribe.beams (default 5; 1 = greedy)
         int beams = Integer.parseInt(System.getenv().getOrDefault("DEMO_TRANSCRIBE_BEAMS", "5"));
+        // and its ranking of finished hypotheses, as omnicall.worker.transcribe.length-penalty
+        LengthPenalty lengthPenalty = LengthPenalty.parse(
+                System.getenv().getOrDefault("DEMO_TRANSCRIBE_LENGTH_PENALTY", "per-token"));
         try (OmniModel model = OmniModel.load(Path.of(args[0]), options)) {
             Transcriber transcriber = model.transcriber().orElse(null);
             LlamaModel llm = model.llm();
@@ -71,7 +76,7 @@ public final class EvalHeldout {
                     r.addProperty("reply", model.tokenizer().decode(ids));
                     r.add("tokens", gson.toJsonTree(ids));
                     if (transcriber != null) {
-                        try (Transcription t = transcriber.start(encoded, "en", 48, beams)) {
+                        try (Transcription t = transcriber.start(encoded, "en", 48, beams, lengthPenalty)) {
                             while (!t.step()) {
                                 // one token per step until end of text or the cap
                             }

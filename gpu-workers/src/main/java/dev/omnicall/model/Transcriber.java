@@ -127,8 +127,17 @@ public final class Transcriber {
      * masked argmax without scoring.
      */
     public Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams) {
+        return start(encoderOut, languageOrNull, maxTokens, beams, LengthPenalty.PER_TOKEN);
+    }
+
+    /**
+     * As {@link #start(NDArray, String, int, int)}, the finished hypotheses ranked by {@code lengthPenalty}
+     * (whisper's {@code length_penalty}; {@link LengthPenalty#PER_TOKEN} is whisper's default).
+     */
+    public Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams,
+            LengthPenalty lengthPenalty) {
         return start(encoderOut, languageOrNull, maxTokens, beams,
-                beams == 1 ? BeamDecoding.Kind.GREEDY : BeamDecoding.Kind.BATCHED);
+                beams == 1 ? BeamDecoding.Kind.GREEDY : BeamDecoding.Kind.BATCHED, lengthPenalty);
     }
 
     /**
@@ -136,6 +145,14 @@ public final class Transcriber {
      * the batched and greedy paths with the per-hypothesis reference.
      */
     Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams, BeamDecoding.Kind kind) {
+        return start(encoderOut, languageOrNull, maxTokens, beams, kind, LengthPenalty.PER_TOKEN);
+    }
+
+    Transcription start(NDArray encoderOut, String languageOrNull, int maxTokens, int beams, BeamDecoding.Kind kind,
+            LengthPenalty lengthPenalty) {
+        if (lengthPenalty == null) {
+            throw new IllegalArgumentException("lengthPenalty is null (LengthPenalty.PER_TOKEN is whisper's default)");
+        }
         if (beams < 1) {
             throw new IllegalArgumentException("beams must be at least 1, got " + beams);
         }
@@ -162,7 +179,8 @@ public final class Transcriber {
             }
             String language = tokenizer.languageOf(languageToken).orElseThrow();
             NDScope.unregister(logits);
-            return new Transcription(this, BeamDecoding.of(kind, this, state, logits), language, cap, beams);
+            return new Transcription(this, BeamDecoding.of(kind, this, state, logits), language, cap, beams,
+                    lengthPenalty);
         } catch (RuntimeException e) {
             state.close();
             throw e;

@@ -13,8 +13,8 @@ import java.util.List;
  * decoder then runs one position for each, all live hypotheses in one forward as the rows of a batch whose
  * self-attention caches follow the chosen parents ({@link BeamDecoding}; a step never leaves hypotheses of
  * different lengths alive, which the batch needs). It ends when {@code beams} hypotheses have ended, or at the
- * token cap (the live ones then count too); the answer is the one with the best log-probability per text token,
- * as whisper ranks its beams without a length penalty. With one beam every step is the masked argmax (greedy
+ * token cap (the live ones then count too); the answer is the best by the {@link LengthPenalty} (whisper's default:
+ * log-probability per text token). With one beam every step is the masked argmax (greedy
  * decoding, not scored). Driven from one thread; {@link #close()} frees the caches.
  */
 public final class Transcription implements AutoCloseable {
@@ -22,6 +22,7 @@ public final class Transcription implements AutoCloseable {
     private final String language;
     private final int cap;
     private final int beams;
+    private final LengthPenalty lengthPenalty;
     private BeamDecoding decoding; // row j = live hypothesis j; null once done
     private List<Hypothesis> live = new ArrayList<>(); // best first
     private final List<Hypothesis> ended = new ArrayList<>(); // end-of-text chosen
@@ -33,21 +34,20 @@ public final class Transcription implements AutoCloseable {
 
     /** One hypothesis: its text tokens and summed log-probability (0 on the greedy path, which does not score). */
     record Hypothesis(long[] tokens, double logProb) {
-        /** whisper's ranking without a length penalty: log-probability per text token. */
-        double score() {
-            return logProb / Math.max(1, tokens.length);
-        }
     }
 
     private record Candidate(int parent, long token, double logProb) {
     }
 
     /** Takes over decoding (the prompt decoded, its logits pending), closing it if this throws. */
-    Transcription(Transcriber owner, BeamDecoding decoding, String language, int cap, int beams) {
-        if (beams < 1 || (decoding instanceof BeamDecoding.Greedy && beams != 1)) {
+    Transcription(Transcriber owner, BeamDecoding decoding, String language, int cap, int beams,
+            LengthPenalty lengthPenalty) {
+        if (beams < 1 || (decoding instanceof BeamDecoding.Greedy && beams != 1) || lengthPenalty == null) {
             decoding.close();
-            throw new IllegalArgumentException("beams must be at least 1 (exactly 1 when greedy), got " + beams);
+            throw new IllegalArgumentException("beams must be at least 1 (exactly 1 when greedy), got " + beams
+                    + (lengthPenalty == null ? ", and a length penalty is needed" : ""));
         }
+        this.lengthPenalty = lengthPenalty;
         this.owner = owner;
         this.language = language;
         this.cap = cap;
@@ -118,14 +118,14 @@ public final class Transcription implements AutoCloseable {
         done = true;
         Hypothesis best = null;
         for (Hypothesis h : ended) {
-            if (best == null || h.score() > best.score()) {
+            if (best == null || score(h) > score(best)) {
                 best = h;
             }
         }
         boolean fromLive = false;
         if (atCap || best == null) {
             for (Hypothesis h : live) {
-                if (best == null || h.score() > best.score()) {
+                if (best == null || score(h) > score(best)) {
                     best = h;
                     fromLive = true;
                 }
@@ -135,6 +135,10 @@ public final class Transcription implements AutoCloseable {
         truncated = atCap && fromLive;
         release();
         return true;
+    }
+
+    private double score(Hypothesis h) {
+        return lengthPenalty.score(h.logProb(), h.tokens().length);
     }
 
     private void release() {
@@ -193,6 +197,11 @@ public final class Transcription implements AutoCloseable {
     /** Hypotheses searched (1 = greedy). */
     public int beams() {
         return beams;
+    }
+
+    /** How the finished hypotheses are ranked. */
+    public LengthPenalty lengthPenalty() {
+        return lengthPenalty;
     }
 
     /** True when the cap stopped it before end-of-text. */

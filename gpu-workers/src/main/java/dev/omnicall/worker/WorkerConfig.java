@@ -2,6 +2,7 @@ package dev.omnicall.worker;
 
 import dev.omnicall.kafka.KafkaSettings;
 import dev.omnicall.kafka.SerdeConfig;
+import dev.omnicall.model.LengthPenalty;
 import dev.omnicall.model.stream.TranscriptionOptions;
 
 import java.net.InetAddress;
@@ -46,7 +47,10 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
 
     public static final String PREFIX = "omnicall.worker.";
     public static final String DEFAULT_GROUP = "omnicall-workers";
-    /** Caller transcription keys: {@code omnicall.worker.transcribe.enabled|language|max-tokens|tokens-per-step|beams}. */
+    /**
+     * Caller transcription keys: {@code omnicall.worker.transcribe.enabled|language|max-tokens|tokens-per-step|beams|
+     * length-penalty}.
+     */
     public static final String TRANSCRIBE = PREFIX + "transcribe.";
 
     /** With the default caller transcription settings ({@link TranscriptionOptions#defaults()}). */
@@ -107,7 +111,8 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
      * max-audio-seconds, max-queued-turns, instance-id, group-id, and transcribe.enabled (true),
      * transcribe.language ({@code auto} or a Whisper code such as {@code en}), transcribe.max-tokens (128),
      * transcribe.tokens-per-step (2), transcribe.max-delay (the caller-text delay bound: {@code PT4S}, {@code 4s} or
-     * {@code 4000ms}; &gt; 0), transcribe.beams (1 = greedy; up to 32).
+     * {@code 4000ms}; &gt; 0), transcribe.beams (1 = greedy; up to 32), transcribe.length-penalty ({@code per-token},
+     * whisper's default, or whisper's {@code length_penalty} as a number: {@link LengthPenalty}).
      */
     public static WorkerConfig fromProperties(Map<String, ?> props) {
         Object dir = props.get(PREFIX + "model-dir");
@@ -144,7 +149,8 @@ public record WorkerConfig(KafkaSettings kafka, SerdeConfig serde, Path modelDir
                     Integer.parseInt(get(props, "transcribe.max-tokens", Integer.toString(d.maxTokens())).trim()),
                     Integer.parseInt(get(props, "transcribe.tokens-per-step", Integer.toString(d.tokensPerStep())).trim()),
                     parseDelay(get(props, "transcribe.max-delay", d.maxDelay().toString()).trim()),
-                    Integer.parseInt(get(props, "transcribe.beams", Integer.toString(d.beams())).trim()));
+                    Integer.parseInt(get(props, "transcribe.beams", Integer.toString(d.beams())).trim()),
+                    LengthPenalty.parse(get(props, "transcribe.length-penalty", d.lengthPenalty().toString())));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(TRANSCRIBE + "max-tokens, tokens-per-step and beams must be"
                     + " whole numbers: " + e.getMessage());

@@ -65,8 +65,10 @@ class BeamSearchTest {
     }
 
     private record Hyp(long[] tokens, double logProb) {
-        double score() {
-            return logProb / Math.max(1, tokens.length);
+        /** whisper's ranking, written out: per text token (length_penalty None) or over ((5 + n) / 6) ^ alpha. */
+        double score(Double alpha) {
+            return alpha == null ? logProb / Math.max(1, tokens.length)
+                    : logProb / Math.pow((5.0 + tokens.length) / 6.0, alpha);
         }
     }
 
@@ -75,6 +77,11 @@ class BeamSearchTest {
 
     /** The reference search: whisper's beam rules, every position recomputed, log-probabilities in double. */
     private Result reference(NDArray encoderOut, int maxTokens, int beams) {
+        return reference(encoderOut, maxTokens, beams, null);
+    }
+
+    /** As {@link #reference(NDArray, int, int)}, the finished hypotheses ranked by whisper's length_penalty alpha. */
+    private Result reference(NDArray encoderOut, int maxTokens, int beams, Double alpha) {
         long[] prompt = {tokenizer.startOfTranscript(), tokenizer.languageToken("en"), tokenizer.transcribe(),
                 tokenizer.noTimestamps()};
         boolean[] never = set(transcriber.suppressedTokens());
@@ -138,11 +145,11 @@ class BeamSearchTest {
                 Hyp best = null;
                 boolean fromLive = false;
                 for (Hyp h : ended) {
-                    best = best == null || h.score() > best.score() ? h : best;
+                    best = best == null || h.score(alpha) > best.score(alpha) ? h : best;
                 }
                 if (atCap || best == null) {
                     for (Hyp h : next) {
-                        if (best == null || h.score() > best.score()) {
+                        if (best == null || h.score(alpha) > best.score(alpha)) {
                             best = h;
                             fromLive = true;
                         }
@@ -155,7 +162,11 @@ class BeamSearchTest {
     }
 
     private Result run(NDArray encoderOut, int maxTokens, int beams) {
-        try (Transcription t = transcriber.start(encoderOut, "en", maxTokens, beams)) {
+        return run(encoderOut, maxTokens, beams, LengthPenalty.PER_TOKEN);
+    }
+
+    private Result run(NDArray encoderOut, int maxTokens, int beams, LengthPenalty penalty) {
+        try (Transcription t = transcriber.start(encoderOut, "en", maxTokens, beams, penalty)) {
             int steps = 0;
             while (!t.step()) {
                 steps++;
@@ -212,6 +223,34 @@ class BeamSearchTest {
             }
         }
         return differFromGreedy;
+    }
+
+    @Test
+    void shouldRankTheFinishedHypothesesByWhispersLengthPenaltyAsTheReferenceDoes() {
+        // Given the demo model's decoder, whose finished hypotheses differ in length and are close in score
+        use(demo);
+        try {
+            int changed = 0;
+            for (NDArray utterance : demoUtterances) {
+                for (int cap : new int[] {12, 24}) {
+                    long[] perToken = run(utterance, cap, 8).tokens();
+                    for (double alpha : new double[] {1, 0, -0.5, -2}) {
+                        // When the search ranks its answers by the penalty
+                        Result fast = run(utterance, cap, 8, LengthPenalty.alpha(alpha));
+                        // Then it is the reference's answer under whisper's formula
+                        Result slow = reference(utterance, cap, 8, alpha);
+                        assertThat(fast.tokens()).as("alpha %s, cap %d", alpha, cap).containsExactly(slow.tokens());
+                        assertThat(fast.truncated()).as("alpha %s, cap %d: truncated", alpha, cap)
+                                .isEqualTo(slow.truncated());
+                        changed += Arrays.equals(fast.tokens(), perToken) ? 0 : 1;
+                    }
+                }
+            }
+            // and the penalty is not ignored: some answers are not the per-token ranking's
+            assertThat(changed).as("answers that differ from the per-token ranking's").isPositive();
+        } finally {
+            use(TinyModels.model());
+        }
     }
 
     @Test

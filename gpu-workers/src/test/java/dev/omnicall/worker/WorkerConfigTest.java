@@ -80,6 +80,10 @@ class WorkerConfigTest {
         assertThat(t.tokensPerStep()).isEqualTo(3);
         assertThat(WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.language", "auto"))
                 .transcription().language()).isNull();
+        // the beams' ranking: whisper's per-token default, or its length_penalty as a number
+        assertThat(d.lengthPenalty()).isEqualTo(dev.omnicall.model.LengthPenalty.PER_TOKEN);
+        assertThat(WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.length-penalty", "-0.5"))
+                .transcription().lengthPenalty()).isEqualTo(dev.omnicall.model.LengthPenalty.alpha(-0.5));
     }
 
     @Test
@@ -97,6 +101,8 @@ class WorkerConfigTest {
                 .hasMessageContaining("omnicall.worker.transcribe.max-delay").hasMessageContaining("soon");
         assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.max-delay", "PT0S")))
                 .hasMessageContaining("maxDelay must be > 0");
+        assertThatThrownBy(() -> WorkerConfig.fromProperties(with(base, "omnicall.worker.transcribe.length-penalty", "short")))
+                .hasMessageContaining("omnicall.worker.transcribe.").hasMessageContaining("'short'");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.omnicall.model.stream;
 
 import ai.djl.ndarray.NDArray;
+import dev.omnicall.model.LengthPenalty;
 import dev.omnicall.model.Transcriber;
 import dev.omnicall.model.Transcription;
 
@@ -43,10 +44,15 @@ public interface CallerDecoder {
         return of(transcriber, 1);
     }
 
-    /** The model's own transcriber, searching {@code beams} hypotheses (1 = greedy). */
+    /** The model's own transcriber, searching {@code beams} hypotheses (1 = greedy), ranked per token (whisper's). */
     static CallerDecoder of(Transcriber transcriber, int beams) {
+        return of(transcriber, beams, LengthPenalty.PER_TOKEN);
+    }
+
+    /** The model's own transcriber, searching {@code beams} hypotheses, the finished ones ranked by the penalty. */
+    static CallerDecoder of(Transcriber transcriber, int beams, LengthPenalty lengthPenalty) {
         return (encoderOut, language, maxTokens) -> {
-            Transcription t = transcriber.start(encoderOut, language, maxTokens, beams);
+            Transcription t = transcriber.start(encoderOut, language, maxTokens, beams, lengthPenalty);
             return new Run() {
                 @Override public boolean step() { return t.step(); }
                 @Override public boolean isDone() { return t.isDone(); }

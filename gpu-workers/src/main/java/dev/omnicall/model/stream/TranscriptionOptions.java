@@ -1,5 +1,6 @@
 package dev.omnicall.model.stream;
 
+import dev.omnicall.model.LengthPenalty;
 import java.time.Duration;
 
 /**
@@ -9,11 +10,12 @@ import java.time.Duration;
  * every turn of the batch has its first audio out, and the delay bound the worker's scheduler keeps for every
  * transcript ({@code maxDelay}: from the worker reading the turn's request to its caller text handed to the producer;
  * the model itself does not use it), and the hypotheses the decoder's beam search keeps ({@code beams}; 1 = greedy;
- * each decoder token then costs up to that many decoder positions). Defaults: on, auto, 128 tokens, 2 per step, 4 s,
- * 1 beam.
+ * each decoder token then costs up to that many decoder positions), and how it ranks finished hypotheses of different
+ * lengths ({@code lengthPenalty}, whisper's option). Defaults: on, auto, 128 tokens, 2 per step, 4 s, 1 beam, per token
+ * (whisper's).
  */
 public record TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay,
-        int beams) {
+        int beams, LengthPenalty lengthPenalty) {
 
     /** Default delay bound: under a turn's reply (so the next turn's history carries the text), over its first audio. */
     public static final Duration DEFAULT_MAX_DELAY = Duration.ofSeconds(4);
@@ -26,6 +28,12 @@ public record TranscriptionOptions(boolean enabled, String language, int maxToke
     /** Greedy (one beam). */
     public TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay) {
         this(enabled, language, maxTokens, tokensPerStep, maxDelay, 1);
+    }
+
+    /** Finished hypotheses ranked per token (whisper's default). */
+    public TranscriptionOptions(boolean enabled, String language, int maxTokens, int tokensPerStep, Duration maxDelay,
+            int beams) {
+        this(enabled, language, maxTokens, tokensPerStep, maxDelay, beams, LengthPenalty.PER_TOKEN);
     }
 
     public TranscriptionOptions {
@@ -44,6 +52,9 @@ public record TranscriptionOptions(boolean enabled, String language, int maxToke
         if (beams < 1 || beams > 32) {
             throw new IllegalArgumentException("transcription beams must be 1..32, got " + beams);
         }
+        if (lengthPenalty == null) {
+            throw new IllegalArgumentException("transcription lengthPenalty is null (LengthPenalty.PER_TOKEN: whisper's)");
+        }
     }
 
     public static TranscriptionOptions defaults() {
@@ -56,12 +67,17 @@ public record TranscriptionOptions(boolean enabled, String language, int maxToke
 
     /** The same options with another delay bound. */
     public TranscriptionOptions withMaxDelay(Duration d) {
-        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, d, beams);
+        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, d, beams, lengthPenalty);
     }
 
     /** The same options with another beam count. */
     public TranscriptionOptions withBeams(int b) {
-        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, maxDelay, b);
+        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, maxDelay, b, lengthPenalty);
+    }
+
+    /** The same options with another ranking of the finished hypotheses. */
+    public TranscriptionOptions withLengthPenalty(LengthPenalty p) {
+        return new TranscriptionOptions(enabled, language, maxTokens, tokensPerStep, maxDelay, beams, p);
     }
 
     /** The language as configured: a code, or {@code auto}. */

@@ -297,8 +297,9 @@ public final class OmniTurnEngine implements TurnEngine {
         LOG.info("caller transcription on: language {}, at most {} tokens per utterance, {} decoder tokens per reply"
                 + " step while no turn is queued, starting or without its first audio, beam search over {}",
                 t.languageOrAuto(), Math.min(t.maxTokens(), transcriber.get().maxTokens()), t.tokensPerStep(),
-                t.beams() == 1 ? "1 hypothesis (greedy)" : t.beams() + " hypotheses");
-        return CallerDecoder.of(transcriber.get(), t.beams());
+                t.beams() == 1 ? "1 hypothesis (greedy)"
+                        : t.beams() + " hypotheses, length penalty " + t.lengthPenalty());
+        return CallerDecoder.of(transcriber.get(), t.beams(), t.lengthPenalty());
     }
 
     public SpeechGenerator generator() {

@@ -1,5 +1,6 @@
 package dev.omnicall.app.config;
 
+import dev.omnicall.model.LengthPenalty;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.omni2.TtsSampling;
 import dev.omnicall.model.omni2.TtsSchedule;
@@ -90,6 +91,11 @@ public final class ConfigCheck {
         atLeast(p, "omnicall.worker.transcribe.tokens-per-step", transcribe.tokensPerStep(), 1);
         if (transcribe.beams() < 1 || transcribe.beams() > 32) {
             p.add("omnicall.worker.transcribe.beams=" + transcribe.beams() + " must be 1..32");
+        }
+        try {
+            LengthPenalty.parse(transcribe.lengthPenalty());
+        } catch (IllegalArgumentException e) {
+            p.add("omnicall.worker.transcribe.length-penalty: " + e.getMessage());
         }
         if (transcribe.maxDelay().isNegative() || transcribe.maxDelay().isZero()) {
             p.add("omnicall.worker.transcribe.max-delay=" + transcribe.maxDelay() + " must be positive");

@@ -276,6 +276,14 @@ public interface OmniCallConfig {
              */
             @WithDefault("5")
             int beams();
+
+            /**
+             * How the beam search ranks finished hypotheses of different lengths: {@code per-token} (whisper's
+             * default) or whisper's {@code length_penalty} as a number (0 = summed log-probability; below 0 favours
+             * shorter transcripts).
+             */
+            @WithDefault("per-token")
+            String lengthPenalty();
         }
     }
 

@@ -3,6 +3,7 @@ package dev.omnicall.app.roles;
 import dev.omnicall.app.config.OmniCallConfig;
 import dev.omnicall.app.config.Role;
 import dev.omnicall.kafka.TurnTrace;
+import dev.omnicall.model.LengthPenalty;
 import dev.omnicall.model.TorchThreads;
 import dev.omnicall.model.omni2.Cosy2Decoder;
 import dev.omnicall.model.stream.TranscriptionOptions;
@@ -72,7 +73,7 @@ public final class WorkerRoleService implements RoleService {
     /** {@code omnicall.worker.transcribe.*} as the worker's options (ConfigCheck has checked the ranges). */
     static TranscriptionOptions transcription(OmniCallConfig.Worker.Transcribe t) {
         return new TranscriptionOptions(t.enabled(), t.language().trim(), t.maxTokens(), t.tokensPerStep(), t.maxDelay(),
-                t.beams());
+                t.beams(), LengthPenalty.parse(t.lengthPenalty()));
     }
 
     /**

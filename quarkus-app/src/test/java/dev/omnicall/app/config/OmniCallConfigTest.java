@@ -94,6 +94,7 @@ class OmniCallConfigTest {
         props.put("omnicall.worker.transcribe.max-tokens", "0");
         props.put("omnicall.worker.transcribe.tokens-per-step", "0");
         props.put("omnicall.worker.transcribe.max-delay", "PT0S");
+        props.put("omnicall.worker.transcribe.length-penalty", "short");
         props.put("omnicall.worker.torch-threads", "0");
         props.put("omnicall.streams.ended-grace", "PT2H");
         // When it is checked
@@ -117,10 +118,12 @@ class OmniCallConfigTest {
                 .hasMessageContaining("omnicall.worker.transcribe.max-tokens=0")
                 .hasMessageContaining("omnicall.worker.transcribe.tokens-per-step=0")
                 .hasMessageContaining("omnicall.worker.transcribe.max-delay=PT0S must be positive")
+                .hasMessageContaining("omnicall.worker.transcribe.length-penalty: length penalty must be per-token, none or"
+                        + " a number such as 0 or -0.5, got 'short'")
                 .hasMessageContaining("omnicall.worker.torch-threads must be auto or a thread count >= 1, got '0'")
                 .hasMessageContaining("omnicall.streams.ended-grace=PT2H must be PT0S (off) or positive and under PT1H")
                 .hasMessageNotContaining("pw-only")
-                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(19));
+                .satisfies(e -> assertThat(((ConfigCheck.InvalidConfigException) e).problems()).hasSize(20));
     }
 
     @Test

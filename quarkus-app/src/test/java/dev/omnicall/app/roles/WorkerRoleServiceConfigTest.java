@@ -60,12 +60,14 @@ class WorkerRoleServiceConfigTest {
     void shouldPassEveryTranscribeKeyToTheWorkerWhenSet() {
         WorkerConfig w = workerConfig(Map.of("omnicall.worker.transcribe.enabled", "false",
                 "omnicall.worker.transcribe.language", "en", "omnicall.worker.transcribe.max-tokens", "64",
-                "omnicall.worker.transcribe.tokens-per-step", "3", "omnicall.worker.transcribe.beams", "2"));
+                "omnicall.worker.transcribe.tokens-per-step", "3", "omnicall.worker.transcribe.beams", "2",
+                "omnicall.worker.transcribe.length-penalty", "0"));
         assertThat(w.transcription().enabled()).isFalse();
         assertThat(w.transcription().language()).isEqualTo("en");
         assertThat(w.transcription().maxTokens()).isEqualTo(64);
         assertThat(w.transcription().tokensPerStep()).isEqualTo(3);
         assertThat(w.transcription().beams()).isEqualTo(2);
+        assertThat(w.transcription().lengthPenalty()).isEqualTo(dev.omnicall.model.LengthPenalty.alpha(0));
     }
 
     @Test
