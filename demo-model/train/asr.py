@@ -55,6 +55,13 @@ PROCS = int(os.environ.get("DEMO_ASR_PROCS", "1"))
 # of 0.23 (held-out 0.28): the encoder was under-trained on sounds. With it: dev phoneme error rate 0.33 -> 0.26,
 # caller-text WER through Java 0.853 -> 0.816 (held-out 0.690 -> 0.637); the LLM's dev replies did not move
 FRAME_WEIGHT = float(os.environ.get("DEMO_ASR_FRAME_WEIGHT", "1"))
+# data.py's chain sentences (walks over the training text's words, never a training sentence; session 23) in this
+# stage too, not only in stage 3b's decoder: the encoder hears the domain's words in orders no training sentence has.
+# 0 = the recipe (the encoder reads the training utterances and the ASR-only word strings)
+CHAIN = os.environ.get("DEMO_ASR_CHAIN", "0") == "1"
+# the auxiliary heads' learning rate when they start fresh on a continued encoder (DEMO_ASR_INIT without them: a
+# fresh phoneme CTC head at 5e-4 had not learnt after 2000 steps in session 22); default: DEMO_ASR_LR
+HEAD_LR = float(os.environ.get("DEMO_ASR_HEAD_LR", "0")) or None
 SILENCE = ""  # the frame class of pauses and of the silence around the speech
 STRESS = "\u02c8\u02cc"  # espeak-ng's primary/secondary stress marks: not sounds of their own
 
@@ -331,7 +338,12 @@ def train_steps(ranks, model, heads, batches, steps, out, extra):
         params = list(model.decoder.parameters())
     else:
         params = [p for m in (model, intent_head, ctc_head, frame_head) if m is not None for p in m.parameters()]
-    opt, sched = adamw_warm_cosine(params, LR, steps, min(100, steps // 5 + 1))
+    groups = params
+    if HEAD_LR and not DECODER_ONLY:
+        head_params = {id(p) for m in (intent_head, ctc_head, frame_head) if m is not None for p in m.parameters()}
+        groups = [{"params": [p for p in params if id(p) not in head_params]},
+                  {"params": [p for p in params if id(p) in head_params], "lr": HEAD_LR}]
+    opt, sched = adamw_warm_cosine(groups, LR, steps, min(100, steps // 5 + 1))
     man, phone_seq = batches.man, batches.phone_seq
 
     def save(step):
@@ -406,7 +418,7 @@ def train_steps(ranks, model, heads, batches, steps, out, extra):
 def main():
     C.setup()
     vb, bpe, sp, n_vocab = vocabularies()
-    man, mels, train, held, dev = load_features()
+    man, mels, train, held, dev = load_features(chain=CHAIN)
     phones = sorted({ch for i in train for ch in phoneme_symbols(man[i].get("ipa", ""))})
     phone_id = {ch: k for k, ch in enumerate(phones)}
     phone_seq = {i: [phone_id[ch] for ch in phoneme_symbols(man[i].get("ipa", "")) if ch in phone_id]
