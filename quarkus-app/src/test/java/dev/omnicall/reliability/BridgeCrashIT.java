@@ -30,10 +30,13 @@ import org.junit.jupiter.api.Timeout;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -79,10 +82,27 @@ class BridgeCrashIT extends ReliabilityTest {
         return tail.deltasOf(call).stream().anyMatch(d -> d.getLast() && d.getCancelled());
     }
 
+    /** A call's text deltas per turn and attempt (count, last, cancelled, worker) and its call events, for a failure. */
+    private static String deltaSummary(Tail tail, String call) {
+        Map<String, List<TextDelta>> byTurn = new TreeMap<>();
+        for (TextDelta d : tail.deltasOf(call)) {
+            byTurn.computeIfAbsent("turn " + d.getTurnId() + " attempt " + d.getAttempt(), k -> new ArrayList<>()).add(d);
+        }
+        StringBuilder b = new StringBuilder(call).append(":");
+        byTurn.forEach((k, ds) -> b.append(' ').append(k).append(" (").append(ds.size()).append(" deltas")
+                .append(ds.stream().anyMatch(TextDelta::getLast) ? ", last" : "")
+                .append(ds.stream().anyMatch(TextDelta::getCancelled) ? ", cancelled" : "")
+                .append(", ").append(ds.get(ds.size() - 1).getWorkerId()).append(')'));
+        b.append(" events ").append(tail.callEventsOf(call).stream()
+                .map(e -> e.getPayload().getClass().getSimpleName()).toList());
+        return b.toString();
+    }
+
     @Test
     void shouldEndCallsCancelTurnsDropContextAndAnswerNewCallsWhenTheBridgeIsKilledAndRestarted() throws Exception {
-        // Given the streams role and a worker (4000-token replies) in this JVM, and a bridge JVM with live sipp
-        // calls whose spoken questions became turns that the worker is generating
+        // Given the streams role and a worker in this JVM (4000-token replies that never end early: the endless tiny
+        // checkpoint), and a bridge JVM with live sipp calls whose spoken questions became turns that the worker is
+        // generating
         TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 3));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALL_EVENTS, Topics.RESPONSE_TEXT));
         // The ended-call grace (issue 11: a call's context text is kept 2 min after its CallEnded for late CallerTexts) is
@@ -91,7 +111,7 @@ class BridgeCrashIT extends ReliabilityTest {
                 ConversationConfig.defaults().withEndedGrace(Duration.ZERO)));
         // (4000-token replies: the CTC decoder's pool alone, 8 slots x 4001 x λ frames, is 586 MiB, over the worker's
         // 512 MiB default for its whole KV memory, which the worker then refuses to start with)
-        Map<String, String> workerProps = new java.util.HashMap<>(Roles.workerProperties(broker.bootstrapServers(), "cw-1",
+        Map<String, String> workerProps = new java.util.HashMap<>(Roles.endlessWorkerProperties(broker.bootstrapServers(), "cw-1",
                 "crash-workers", MAX_TOKENS));
         workerProps.put("omnicall.worker.kv-cache-bytes", "1g");
         Roles.Worker worker = keep(new Roles.Worker(workerProps));
@@ -134,7 +154,9 @@ class BridgeCrashIT extends ReliabilityTest {
             assertThat(Integer.parseInt(sweep.group(1))).as("calls the new bridge's sweep ended").isEqualTo(CALLS);
 
             // And every turn is cancelled by the worker
-            Waits.until("every turn cancelled", WAIT, () -> calls.stream().allMatch(c -> cancelled(tail, c)));
+            Waits.until("every turn cancelled", WAIT, () -> calls.stream().allMatch(c -> cancelled(tail, c)),
+                    () -> calls.stream().filter(c -> !cancelled(tail, c)).map(c -> deltaSummary(tail, c))
+                            .collect(Collectors.joining("; ")));
             long cancelledMs = Waits.msSince(killNanos);
 
             // And the streams role drops every call's conversation context

@@ -55,8 +55,8 @@ class BridgeRestartIT extends ReliabilityTest {
         TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), 3));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.CALL_EVENTS, Topics.RESPONSE_TEXT));
-        Roles.Worker w1 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "rw-1", "restart-workers", 2000)));
-        Roles.Worker w2 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "rw-2", "restart-workers", 2000)));
+        Roles.Worker w1 = keep(new Roles.Worker(Roles.endlessWorkerProperties(broker.bootstrapServers(), "rw-1", "restart-workers", 2000)));
+        Roles.Worker w2 = keep(new Roles.Worker(Roles.endlessWorkerProperties(broker.bootstrapServers(), "rw-2", "restart-workers", 2000)));
         int sipPort = FreePorts.udpAndTcp();
         Roles.Bridge bridge = new Roles.Bridge(broker.settings(), "restart-bridge", sipPort, 10, 50, 50);
         Path quiet = CallerAudio.quiet(tmp, "quiet", 2);

@@ -58,8 +58,8 @@ class WorkerCoPartitioningIT extends ReliabilityTest {
         TestBroker broker = keep(TestBroker.start(tmp.resolve("kafka"), PARTITIONS));
         Writer w = keep(new Writer(broker.settings(), Roles.SERDE));
         Tail tail = keep(new Tail(broker.settings(), Roles.SERDE, Topics.RESPONSE_TEXT));
-        Roles.Worker w1 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "cp-1", "cp-workers", 2000)));
-        Roles.Worker w2 = keep(new Roles.Worker(Roles.workerProperties(broker.bootstrapServers(), "cp-2", "cp-workers", 2000)));
+        Roles.Worker w1 = keep(new Roles.Worker(Roles.endlessWorkerProperties(broker.bootstrapServers(), "cp-1", "cp-workers", 2000)));
+        Roles.Worker w2 = keep(new Roles.Worker(Roles.endlessWorkerProperties(broker.bootstrapServers(), "cp-2", "cp-workers", 2000)));
         Waits.sleep(3000);   // the cooperative rebalance's second round
         List<String> calls = new ArrayList<>();
         for (int p = 0; p < PARTITIONS; p++) {

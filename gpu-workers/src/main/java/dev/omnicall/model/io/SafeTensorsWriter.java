@@ -63,6 +63,25 @@ public final class SafeTensorsWriter {
         return put(name, DType.I64, shape, b.array());
     }
 
+    /**
+     * Sets rows {@code rows} of the 2-D tensor {@code name}, already put, to zero (all bytes zero: 0.0 in every
+     * float type).
+     */
+    public SafeTensorsWriter zeroRows(String name, int... rows) {
+        Entry e = entries.get(name);
+        if (e == null || e.shape.length != 2) {
+            throw new IllegalArgumentException("tensor " + name + " is not a 2-D tensor of this writer");
+        }
+        int rowBytes = (int) (e.shape[1] * e.dtype.bytes());
+        for (int r : rows) {
+            if (r < 0 || r >= e.shape[0]) {
+                throw new IllegalArgumentException("row " + r + " is outside tensor " + name + " of " + e.shape[0] + " rows");
+            }
+            java.util.Arrays.fill(e.data, r * rowBytes, (r + 1) * rowBytes, (byte) 0);
+        }
+        return this;
+    }
+
     public long dataBytes() {
         return entries.values().stream().mapToLong(e -> e.data.length).sum();
     }

@@ -82,12 +82,17 @@ public final class TinyCheckpointWriter {
                 new VocoderConfig.DurationPredictorParams(16, 16, 3, 0.5));
     }
 
+    /** The marker's third line of a checkpoint written by {@link #writeEndlessIfAbsent}. */
+    private static final String ENDLESS = "endless: lm_head rows of the eos tokens are zero";
+
     private final TinySharedBlocks blocks;
     private final EncoderLayout layout;
+    private final boolean endless;
 
-    private TinyCheckpointWriter(long seed, EncoderLayout layout) {
+    private TinyCheckpointWriter(long seed, EncoderLayout layout, boolean endless) {
         this.blocks = new TinySharedBlocks(seed);
         this.layout = layout;
+        this.endless = endless;
     }
 
     /** Writes the tiny checkpoint into dir unless a complete one is already there; returns dir. */
@@ -102,8 +107,24 @@ public final class TinyCheckpointWriter {
      * one without the Whisper decoder) is replaced.
      */
     public static Path writeIfAbsent(Path dir, long seed, EncoderLayout layout) {
+        return writeIfAbsent(dir, seed, layout, false);
+    }
+
+    /**
+     * The same checkpoint (every tensor as {@link #writeIfAbsent(Path, long)} writes it for the seed) except that
+     * the LLM never ends a reply: the {@code lm_head} rows of the eos tokens are zero, so their logits are 0 and
+     * the greedy choice, the largest of 264 logits of which the other 261 are random, is never one of them. A
+     * reply then runs to the token cap, for tests whose premise is a turn still generating when something
+     * happens (a hang-up, a crash): the random model otherwise ends a reply now and then, wherever its greedy
+     * walk reaches an eos token, which depends on the audio the call carried.
+     */
+    public static Path writeEndlessIfAbsent(Path dir, long seed) {
+        return writeIfAbsent(dir, seed, EncoderLayout.IN_SHARDS, true);
+    }
+
+    private static Path writeIfAbsent(Path dir, long seed, EncoderLayout layout, boolean endless) {
         Path marker = dir.resolve(COMPLETE_MARKER);
-        String stamp = "seed=" + seed + "\n" + FORMAT + "\n";
+        String stamp = "seed=" + seed + "\n" + FORMAT + "\n" + (endless ? ENDLESS + "\n" : "");
         try {
             if (Files.isRegularFile(marker)) {
                 if (Files.readString(marker).equals(stamp)) {
@@ -122,7 +143,7 @@ public final class TinyCheckpointWriter {
             }
             Files.createDirectories(dir.toAbsolutePath().getParent());
             Path staging = Files.createTempDirectory(dir.toAbsolutePath().getParent(), ".tiny-");
-            new TinyCheckpointWriter(seed, layout).write(staging, tinyConfig(), tinyVocoderConfig());
+            new TinyCheckpointWriter(seed, layout, endless).write(staging, tinyConfig(), tinyVocoderConfig());
             Files.writeString(staging.resolve(COMPLETE_MARKER), stamp);
             try {
                 Files.move(staging, dir, StandardCopyOption.ATOMIC_MOVE);
@@ -146,7 +167,7 @@ public final class TinyCheckpointWriter {
     /** The same, with the encoder in the given layout. */
     public static void write(Path dir, long seed, OmniConfig config, VocoderConfig vocoder, EncoderLayout layout)
             throws IOException {
-        new TinyCheckpointWriter(seed, layout).write(dir, config, vocoder);
+        new TinyCheckpointWriter(seed, layout, false).write(dir, config, vocoder);
     }
 
     private void write(Path dir, OmniConfig c, VocoderConfig vc) throws IOException {
@@ -221,6 +242,9 @@ public final class TinyCheckpointWriter {
     private SafeTensorsWriter llm(OmniConfig c) {
         SafeTensorsWriter w = new SafeTensorsWriter();
         blocks.transformer(w, c.llmSpec());
+        if (endless) {
+            w.zeroRows(c.llmSpec().prefix() + "lm_head.weight", c.eosTokenId().stream().mapToInt(Integer::intValue).toArray());
+        }
         return w;
     }
 

@@ -42,6 +42,16 @@ public final class Roles {
                 TINY_SEED);
     }
 
+    /**
+     * The same tiny checkpoint except that its replies never end before the token cap (its eos logits are 0:
+     * {@link TinyCheckpointWriter#writeEndlessIfAbsent}), for tests whose premise is a turn still generating when
+     * a call ends or a bridge dies: the plain one ends a reply now and then, depending on the call's audio.
+     */
+    public static Path endlessTinyCheckpoint() {
+        return TinyCheckpointWriter.writeEndlessIfAbsent(Paths.get("target", "tiny-endless-" + TINY_SEED)
+                .toAbsolutePath(), TINY_SEED);
+    }
+
     // ---- streams ------------------------------------------------------------------------------------------
 
     public static StreamsRole startStreams(KafkaSettings kafka, String applicationId, Path stateDir) {
@@ -66,6 +76,13 @@ public final class Roles {
         p.put("omnicall.worker.max-new-tokens", Integer.toString(maxTokens));
         p.put("omnicall.worker.instance-id", instance);
         p.put("omnicall.worker.group-id", group);
+        return p;
+    }
+
+    /** {@link #workerProperties} with the {@link #endlessTinyCheckpoint()}: every reply runs to maxTokens. */
+    public static Map<String, String> endlessWorkerProperties(String bootstrap, String instance, String group, int maxTokens) {
+        Map<String, String> p = workerProperties(bootstrap, instance, group, maxTokens);
+        p.put("omnicall.worker.model-dir", endlessTinyCheckpoint().toString());
         return p;
     }
 

@@ -2,6 +2,7 @@ package dev.omnicall.reliability.support;
 
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /** Polling waits that fail the test with what was awaited. */
 public final class Waits {
@@ -11,11 +12,21 @@ public final class Waits {
 
     /** Waits until {@code condition} holds; returns the milliseconds it took. */
     public static long until(String what, Duration timeout, BooleanSupplier condition) {
+        return until(what, timeout, condition, () -> "");
+    }
+
+    /**
+     * Waits until {@code condition} holds; on a time-out the failure also carries {@code state}, what was seen
+     * instead (so a rare failure in CI says which call or turn it was).
+     */
+    public static long until(String what, Duration timeout, BooleanSupplier condition, Supplier<String> state) {
         long t0 = System.nanoTime();
         long deadline = t0 + timeout.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for " + what);
+                String seen = state.get();
+                throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for " + what
+                        + (seen.isEmpty() ? "" : "; seen: " + seen));
             }
             sleep(20);
         }
