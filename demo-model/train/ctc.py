@@ -16,7 +16,9 @@ import torch.nn.functional as F
 import common as C
 import llm as L
 
-CTC_CONFIG = "(2,128,4,384)"
+# the unit decoder's shape, LLaMA-Omni's ctc_decoder_config "(layers, hidden, heads, ffn)" (the published model:
+# (2,4096,32,11008)); the runtime reads it from config.json, so any shape loads (DEMO_CTC_CONFIG, session 26)
+CTC_CONFIG = os.environ.get("DEMO_CTC_CONFIG", "(2,128,4,384)")
 UPSAMPLE = 16  # units per answer token are at most 11.5 here
 STEPS = int(os.environ.get("DEMO_CTC_STEPS", "1500"))
 BATCH = int(os.environ.get("DEMO_CTC_BATCH", "8"))
