@@ -18,6 +18,8 @@ import dev.omnicall.events.EndReason;
 import dev.omnicall.events.PlaybackStarted;
 import dev.omnicall.kafka.Clock;
 import dev.omnicall.kafka.SerdeConfig;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Meter;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -75,6 +77,25 @@ class BridgeBaresipIT {
         }
     }
 
+    /**
+     * The call ID of the call baresip placed after {@code sinceUs}; when none starts, a failure that says what
+     * baresip did, what the bridge counted and what the probe read (a bare time-out left CI with nothing to go on).
+     */
+    private static String awaitCallStarted(Baresip caller, long sinceUs) throws InterruptedException {
+        try {
+            return broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= sinceUs, WAIT).getCallId();
+        } catch (AssertionError e) {
+            StringBuilder counters = new StringBuilder();
+            for (Meter m : bridge.metrics().registry().getMeters()) {
+                if (m instanceof Counter c && c.count() > 0) {
+                    counters.append(m.getId().getName()).append(m.getId().getTags()).append('=').append(c.count()).append(' ');
+                }
+            }
+            throw new AssertionError(e.getMessage() + "; " + caller.state() + "; bridge counters: "
+                    + (counters.isEmpty() ? "none" : counters.toString().trim()) + "\nbaresip log:\n" + caller.log(), e);
+        }
+    }
+
     private static int speechMs(short[] pcm, int rate) {
         int[] span = TestAudio.activeSpan(TestAudio.envelopeDb(pcm, rate, 20), 40);
         return span == null ? 0 : (span[1] - span[0] + 1) * 20;
@@ -112,7 +133,7 @@ class BridgeBaresipIT {
         Path silence = TestAudio.silenceWav(tmp, "silence-" + rate + ".wav", 15);
         long since = Clock.nowMicros();
         try (Baresip caller = Baresip.call(tmp, sipPort, silence, 8)) {
-            String callId = broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
+            String callId = awaitCallStarted(caller, since);
 
             // When a worker's reply for turn 0 arrives on response-audio at that rate
             broker.probe().sendReply(callId, 0, 0, rate, TestAudio.bytes(reply), 200, -1);
@@ -154,7 +175,7 @@ class BridgeBaresipIT {
                 "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer");
         long since = Clock.nowMicros();
         try (Baresip caller = Baresip.call(tmp, sipPort, talk, 8)) {
-            String callId = broker.probe().awaitEventRecord(CallStarted.class, e -> e.getOccurredUs() >= since, WAIT).getCallId();
+            String callId = awaitCallStarted(caller, since);
 
             // When a long reply (the sentence three times) starts playing at once
             short[] longReply = new short[reply16k.length * 3];

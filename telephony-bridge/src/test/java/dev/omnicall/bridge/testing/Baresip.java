@@ -18,6 +18,7 @@ public final class Baresip implements AutoCloseable {
 
     private final Process process;
     private final Path dir;
+    private final long startedNanos = System.nanoTime();
 
     private Baresip(Process process, Path dir) {
         this.process = process;
@@ -73,6 +74,18 @@ public final class Baresip implements AutoCloseable {
         } catch (IOException e) {
             return "(could not read " + log + ": " + e + ")";
         }
+    }
+
+    /**
+     * One line for a failure message: whether baresip still runs (or its exit code), how long since it started,
+     * and the last lines of its log (the dial, a SIP error response, a module that did not load).
+     */
+    public String state() {
+        long ms = (System.nanoTime() - startedNanos) / 1_000_000;
+        String run = process.isAlive() ? "running" : "exited with " + process.exitValue();
+        List<String> lines = log().lines().filter(l -> !l.isBlank()).toList();
+        String tail = String.join(" | ", lines.subList(Math.max(0, lines.size() - 6), lines.size()));
+        return "baresip " + run + " " + ms + " ms after start; last log lines: " + (tail.isEmpty() ? "(none)" : tail);
     }
 
     /** The recording of what baresip received (the reply audio), if sndfile wrote one. */

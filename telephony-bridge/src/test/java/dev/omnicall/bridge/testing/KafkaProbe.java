@@ -50,6 +50,8 @@ public final class KafkaProbe implements AutoCloseable {
     private final Serializer<AudioChunk> chunkSerializer;
     private final Thread thread;
     private volatile boolean running = true;
+    private volatile long lastPollNanos;
+    private volatile Throwable failure;
 
     public KafkaProbe(KafkaSettings settings, SerdeConfig serde) {
         Map<String, Object> props = settings.consumer("probe", "probe");
@@ -66,6 +68,8 @@ public final class KafkaProbe implements AutoCloseable {
         }
         consumer.assign(parts);
         consumer.seekToBeginning(parts);
+        // resolve the start offsets now, so a test that begins once the probe exists is read from its first record
+        parts.forEach(consumer::position);
         thread = new Thread(this::run, "kafka-probe");
         thread.setDaemon(true);
         thread.start();
@@ -74,7 +78,9 @@ public final class KafkaProbe implements AutoCloseable {
     private void run() {
         try {
             while (running) {
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                var records = consumer.poll(Duration.ofMillis(100));
+                lastPollNanos = System.nanoTime();
+                for (ConsumerRecord<String, byte[]> r : records) {
                     try {
                         if (r.topic().equals(Topics.CALL_EVENTS.name())) {
                             events.add(eventDeserializer.deserialize(r.topic(), r.value()));
@@ -90,9 +96,20 @@ public final class KafkaProbe implements AutoCloseable {
             }
         } catch (WakeupException e) {
             // closing
+        } catch (RuntimeException | Error e) {
+            failure = e;
+            throw e;
         } finally {
             consumer.close();
         }
+    }
+
+    /** For failure messages: what the probe has read, and whether its reader still polls. */
+    public String readState() {
+        long sincePoll = lastPollNanos == 0 ? -1 : (System.nanoTime() - lastPollNanos) / 1_000_000;
+        return "probe read " + events.size() + " call events, " + segments.size() + " segments, " + deadLetters.size()
+                + " dead letters; last poll " + (sincePoll < 0 ? "never" : sincePoll + " ms ago")
+                + (failure == null ? "" : "; reader died: " + failure);
     }
 
     /** The first dead letter that matches, waiting up to {@code timeout}. */
@@ -106,7 +123,7 @@ public final class KafkaProbe implements AutoCloseable {
             }
             Thread.sleep(20);
         }
-        throw new AssertionError("no matching dead letter within " + timeout + "; dead letters: " + deadLetters);
+        throw new AssertionError("no matching dead letter within " + timeout + "; dead letters: " + deadLetters + "; " + readState());
     }
 
     public List<CallEvent> events(String callId) {
@@ -128,7 +145,7 @@ public final class KafkaProbe implements AutoCloseable {
             }
             Thread.sleep(20);
         }
-        throw new AssertionError("no " + type.getSimpleName() + " event within " + timeout + "; events: " + events);
+        throw new AssertionError("no " + type.getSimpleName() + " event within " + timeout + "; events: " + events + "; " + readState());
     }
 
     public CallEvent awaitEventRecord(Class<?> type, Predicate<CallEvent> filter, Duration timeout)
@@ -142,7 +159,7 @@ public final class KafkaProbe implements AutoCloseable {
             }
             Thread.sleep(20);
         }
-        throw new AssertionError("no " + type.getSimpleName() + " event within " + timeout + "; events: " + events);
+        throw new AssertionError("no " + type.getSimpleName() + " event within " + timeout + "; events: " + events + "; " + readState());
     }
 
     /** Sends reply audio for a turn as a worker would: chunkMs pieces of 16 kHz S16LE, the last flagged. */
