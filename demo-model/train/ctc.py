@@ -25,6 +25,12 @@ BATCH = int(os.environ.get("DEMO_CTC_BATCH", "8"))
 LR = float(os.environ.get("DEMO_CTC_LR", "2e-3"))
 AUGMENTED_SHARE = float(os.environ.get("DEMO_CTC_AUGMENTED", "0"))  # share of the samples from augmented speech
 INPUT_NOISE = float(os.environ.get("DEMO_CTC_NOISE", "0"))  # Gaussian noise on the input states while training (x rms)
+# session 27: > 0 trains the adaptor + LLM too, at this learning rate, on the CTC loss plus its own answer loss
+# (teacher-forced cross-entropy on the same samples, weight DEMO_CTC_JOINT_CE), so the answer states become easier to
+# read; the LLM is then written back to work/llm.pt (replacing a link there). 0: the LLM stays frozen (LLaMA-Omni's
+# stage 2, the recipe before session 27)
+JOINT_LR = float(os.environ.get("DEMO_CTC_JOINT_LR", "0"))
+JOINT_CE = float(os.environ.get("DEMO_CTC_JOINT_CE", "1.0"))
 
 
 def units_file():
@@ -69,19 +75,24 @@ def main():
         for k, e in zip(sorted(aug), enc_aug):
             enc[k] = e
     ids = L.java_prompt_ids(L.history_pool(spec, rnd, 8 if C.SMOKE else 40), [])
-    samples = []
+    samples, inputs = [], []
     with torch.no_grad():
         for k, i in enumerate(pick):
             before = ids["before"][0] if k % 2 == 0 else ids["before"][rnd.randrange(1, len(ids["before"]))]
             ii = man[i]["intent_index"]
             _, _, states, _ = L.batch_forward(lm, [(before, enc[k], ids["after"], answer_ids[ii])])
             samples.append((states, ii))
+            inputs.append((before, enc[k], ids["after"], answer_ids[ii]))
     C.log("ctc", f"{len(samples)} answer state sequences; units per answer {min(map(len, targets))}.."
                  f"{max(map(len, targets))}, tokens per answer {min(map(len, answer_ids))}..{max(map(len, answer_ids))}")
     gen = C.SpeechGenerator(c)
     blank = c["unit_vocab_size"]
     C.log("ctc", f"speech generator {C.count(gen)} params, config {CTC_CONFIG}, λ={UPSAMPLE}")
-    opt = torch.optim.AdamW(gen.parameters(), lr=LR, weight_decay=0.01)
+    groups = [{"params": list(gen.parameters()), "lr": LR}]
+    if JOINT_LR > 0:
+        groups.append({"params": list(lm.parameters()), "lr": JOINT_LR, "weight_decay": 0.0})
+        C.log("ctc", f"joint: the adaptor + LLM train too (lr {JOINT_LR}, answer loss weight {JOINT_CE})")
+    opt = torch.optim.AdamW(groups, lr=LR, weight_decay=0.01)
     steps = 4 if C.SMOKE else STEPS
     warm = min(40, steps // 5 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -90,28 +101,47 @@ def main():
     if os.environ.get("DEMO_CTC_EVAL"):  # evaluate a trained ctc.pt only (no training)
         gen.load_state_dict(torch.load(os.environ["DEMO_CTC_EVAL"])["model"])
         steps = 0
+    ce = torch.zeros(())
     for step in range(1, steps + 1):
-        batch = rnd.sample(samples, min(BATCH, len(samples)))
+        chosen = rnd.sample(range(len(samples)), min(BATCH, len(samples)))
+        if JOINT_LR > 0:  # the states of this step's LLM, with their gradient
+            logits, tgt, states, counts = L.batch_forward(lm, [inputs[k] for k in chosen])
+            ce = F.cross_entropy(logits.float(), tgt)
+            batch = list(zip(torch.split(states, counts), [samples[k][1] for k in chosen]))
+        else:
+            batch = [samples[k] for k in chosen]
         n = max(s.shape[0] for s, _ in batch)
-        x = torch.zeros(len(batch), n, c["hidden_size"])
-        for j, (s, _) in enumerate(batch):
-            x[j, :s.shape[0]] = s
+        x = torch.stack([F.pad(s, (0, 0, 0, n - s.shape[0])) for s, _ in batch])  # right-padded with zeros
         if INPUT_NOISE > 0:
             x = x + INPUT_NOISE * x.pow(2).mean().sqrt() * torch.randn_like(x)
         logp = F.log_softmax(gen(x).float(), -1).transpose(0, 1)  # [T, B, C]
         tg = [torch.tensor(targets[ii]) for _, ii in batch]
         loss = F.ctc_loss(logp, torch.cat(tg), torch.tensor([s.shape[0] * UPSAMPLE for s, _ in batch]),
                           torch.tensor([len(t) for t in tg]), blank=blank, zero_infinity=True)
+        if JOINT_LR > 0:
+            loss = loss + JOINT_CE * ce
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
+        if JOINT_LR > 0:
+            torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
         opt.step()
         sched.step()
         if step % 50 == 0 or step == steps or C.SMOKE:
-            C.log("ctc", f"step {step}/{steps} ctc loss {loss.item():.4f} ({time.time() - t0:.0f} s)")
+            C.log("ctc", f"step {step}/{steps} ctc loss {loss.item() - JOINT_CE * ce.item():.4f}"
+                         + (f" answer loss {ce.item():.4f}" if JOINT_LR > 0 else "") + f" ({time.time() - t0:.0f} s)")
     train_s = time.time() - t0
     if steps:
         torch.save({"config": c, "model": gen.state_dict(), "train_seconds": train_s}, os.path.join(C.WORK, "ctc.pt"))
+        if JOINT_LR > 0:
+            path = os.path.join(C.WORK, "llm.pt")
+            if os.path.islink(path):
+                os.remove(path)  # a link to another run's LLM: that file stays as it was
+            torch.save(dict(st, model=lm.state_dict(), ctc_joint_lr=JOINT_LR), path)
+    lm.eval()
+    if JOINT_LR > 0:  # the training samples' states again, from the trained LLM
+        with torch.no_grad():
+            samples = [(L.batch_forward(lm, [inp])[2], ii) for inp, (_, ii) in zip(inputs[:48], samples[:48])]
     # exact unit sequences from greedy labels
     gen.eval()
     exact, dist, total = 0, 0, 0
