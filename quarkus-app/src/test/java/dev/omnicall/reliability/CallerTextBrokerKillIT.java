@@ -110,6 +110,26 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
         }
     }
 
+    /** Transcriptions the worker finished since {@code before}. */
+    private static long transcribedSince(Roles.Worker worker, long before) {
+        return worker.metrics.transcriptions(true) + worker.metrics.transcriptions(false) - before;
+    }
+
+    /** Turns the worker has begun (every start looks up the call's kept KV cache once: a hit or a miss). */
+    private static long begun(Roles.Worker worker) {
+        return worker.metrics.kvHits() + worker.metrics.kvMisses();
+    }
+
+    /**
+     * Second turns in the worker whose CallerText has not gone out yet: those begun since {@code begunBefore} less
+     * those transcribed, plus those still queued. Counters only rise, and a turn is begun before it is transcribed
+     * (the transcription count is read first), so a turn is never counted as pending after its text went out.
+     */
+    private static long untranscribedInFlight(Roles.Worker worker, long transcribedBefore, long begunBefore) {
+        long transcribed = transcribedSince(worker, transcribedBefore);
+        return begun(worker) - begunBefore - transcribed + worker.metrics.queueDepth();
+    }
+
     private static String key(CharSequence call, int turn) {
         return call + "#" + turn;
     }
@@ -137,16 +157,25 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
                 () -> turnDone(tail, calls, 0));
         long transcribedBefore = worker.metrics.transcriptions(true) + worker.metrics.transcriptions(false);
 
-        // When every call says its second turn, and the broker process is killed -9 the moment the worker hands its
-        // first CallerText of them to its producer (the others are still being transcribed),
+        // When every call says its second turn, and the broker process is killed -9 the moment the worker has handed
+        // a CallerText of them to its producer while another second turn in the worker is still to be transcribed (on
+        // a loaded box the streams role may hand the turns over one by one: a kill after the first alone had been
+        // answered caught no CallerText on its way; if every second turn is transcribed before that holds, the kill
+        // comes then and the scenario check below fails with the figures),
+        long begunBefore = begun(worker);
         calls.forEach(c -> utterance(w, c, FAULT_TURN));
         long takenUpNanos = System.nanoTime();
-        while (worker.metrics.transcriptions(true) + worker.metrics.transcriptions(false) == transcribedBefore) {
+        while (!(untranscribedInFlight(worker, transcribedBefore, begunBefore) > 0
+                && transcribedSince(worker, transcribedBefore) > 0)
+                && transcribedSince(worker, transcribedBefore) < CALLS) {
             if (Waits.msSince(takenUpNanos) > WAIT.toMillis()) {
-                throw new AssertionError("the worker never transcribed turn " + FAULT_TURN);
+                throw new AssertionError("the worker never transcribed turn " + FAULT_TURN + " (transcribed "
+                        + transcribedSince(worker, transcribedBefore) + ", " + worker.metrics.activeTurns() + " active)");
             }
             Thread.sleep(1);
         }
+        long untranscribedAtKill = untranscribedInFlight(worker, transcribedBefore, begunBefore);
+        long transcribedAtTrigger = transcribedSince(worker, transcribedBefore);
         long takenUpMs = Waits.msSince(takenUpNanos);
         long killEpochUs = System.currentTimeMillis() * 1000;
         long killNanos = System.nanoTime();
@@ -232,8 +261,11 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
         long tokensPerText = texts.isEmpty() ? 0 : texts.stream().mapToInt(CallerText::getTokenCount).sum() / texts.size();
 
         Figures.note("broker process killed in %d ms, %d ms after the second turns were written (worker: %d turns active,"
-                        + " %d of them transcribed); kill -> broker ready %d ms (new JVM to READY %d ms: %s)",
-                killMs, takenUpMs, activeAtKill, transcribedAtKill, killToReadyMs, restartMs, broker.readyLine());
+                        + " %d second turns transcribed; at the trigger %d transcribed, %d in the worker still to"
+                        + " transcribe); kill -> broker ready %d ms (new JVM to READY %d ms: %s)",
+                killMs, takenUpMs, activeAtKill, transcribedAtKill, transcribedAtTrigger, untranscribedAtKill,
+                killToReadyMs, restartMs,
+                broker.readyLine());
         Figures.note("worker during the outage: its producer's sends waited %.0f ns for metadata; its loop %d ms after the"
                 + " kill: %s", workerMetadataWaitNs, BrokerOutageUnderCalls.DOWN_MS / 2, workerMidOutage);
         Figures.note("CallerTexts: %d records for %d (call, turn) of %d, %d (turn, attempt) pairs; %d across the outage"
