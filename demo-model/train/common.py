@@ -70,6 +70,13 @@ def expand_template(pattern, slots, rnd):
     return text[:1].upper() + text[1:]
 
 
+def opens_with_context_clause(text, openings):
+    """the utterance opens with one of intents.json's context_clause_openings (lower case), itself or after a one-word
+    opener ('hi, ', 'yes, ')."""
+    t = text.lower()
+    return any(re.sub(r"^(\w+, )?", "", t).startswith(o) or t.startswith(o) for o in openings)
+
+
 def template_questions(spec, per_intent, seed):
     """Generated training questions per intent (intents.json "templates"): up to per_intent distinct sentences
     per intent, none of them a training question already nor within HELD_OUT_JACCARD of any held-out (test or dev)

@@ -20,7 +20,7 @@ def main():
     cfg = json.load(open(os.path.join(C.CHECKPOINT, "config.json")))
     w = torch.load(os.path.join(C.CHECKPOINT, "speech_encoder", "large-v3.pt"))["model_state_dict"]
     enc = sum(v.numel() for k, v in w.items() if k.startswith("encoder.") and "positional" not in k)
-    dec = sum(v.numel() for k, v in w.items() if k.startswith("decoder."))
+    dec_n = sum(v.numel() for k, v in w.items() if k.startswith("decoder."))
     idx = json.load(open(os.path.join(C.CHECKPOINT, "model.safetensors.index.json")))["weight_map"]
     t = {}
     for shard in set(idx.values()):
@@ -33,7 +33,7 @@ def main():
     print(f"| Whisper encoder | d {cfg['speech_encoder_hidden_size']}, {cfg['speech_encoder_num_layers']} blocks, "
           f"{cfg['speech_encoder_num_heads']} heads, 128 mels | {enc:,} (+ fixed positions) |")
     print(f"| Whisper decoder | n_vocab {w['decoder.token_embedding.weight'].shape[0]}, "
-          f"{len({k.split('.')[2] for k in w if k.startswith('decoder.blocks.')})} block(s), tied embedding | {dec:,} |")
+          f"{len({k.split('.')[2] for k in w if k.startswith('decoder.blocks.')})} block(s), tied embedding | {dec_n:,} |")
     print(f"| adaptor | k={cfg['speech_encoder_ds_rate']}, hidden {cfg['speech_projector_hidden_size']} | {ad:,} |")
     print(f"| LLM | hidden {cfg['hidden_size']}, {cfg['num_hidden_layers']} layers, {cfg['num_attention_heads']}/"
           f"{cfg['num_key_value_heads']} heads, FFN {cfg['intermediate_size']}, vocab {cfg['vocab_size']} | {llm_n:,} |")
