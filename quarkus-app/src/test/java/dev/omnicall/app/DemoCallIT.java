@@ -280,8 +280,14 @@ class DemoCallIT {
         }
         call.exit = p.isAlive() ? -1 : p.exitValue();
         call.callOutput = Files.readString(log, StandardCharsets.UTF_8);
-        call.callId = await().atMost(Duration.ofSeconds(15)).until(() -> callIds(tail).stream()
-                .filter(id -> !before.contains(id)).findFirst().orElse(null), java.util.Objects::nonNull);
+        try {
+            call.callId = await().atMost(Duration.ofSeconds(15)).until(() -> callIds(tail).stream()
+                    .filter(id -> !before.contains(id)).findFirst().orElse(null), java.util.Objects::nonNull);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            // seen once in CI (a call answered and replied to, its CallStarted never read): say what the tail read
+            throw new AssertionError("no new CallStarted from " + CALLER + " read within 15 s of call " + call.index
+                    + " (bin/call exit " + call.exit + "); " + tail.describe() + "; bin/call said: " + call.callOutput, e);
+        }
     }
 
     private static Set<String> callIds(TopicTail tail) {

@@ -34,7 +34,8 @@ final class TopicTail implements AutoCloseable {
     private final List<Event> events = new CopyOnWriteArrayList<>();
     private final Thread poller;
     private volatile boolean running = true;
-    private volatile RuntimeException failure;
+    private volatile Throwable failure;
+    private volatile long lastPollNanos = System.nanoTime();
 
     private TopicTail(OmniCallRuntime runtime, List<Topic<?>> topics) {
         this.topics = topics;
@@ -62,6 +63,7 @@ final class TopicTail implements AutoCloseable {
     private void poll() {
         try {
             while (running) {
+                lastPollNanos = System.nanoTime();
                 for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
                     Topic<?> topic = topics.stream().filter(t -> t.name().equals(r.topic())).findFirst().orElseThrow();
                     SpecificRecord value = topic.valueSerde(serde).deserializer().deserialize(r.topic(), r.value());
@@ -70,11 +72,25 @@ final class TopicTail implements AutoCloseable {
             }
         } catch (org.apache.kafka.common.errors.WakeupException e) {
             // closing
-        } catch (RuntimeException e) {
-            failure = e;
+        } catch (RuntimeException | Error e) {
+            failure = e;   // an Error too: the poller must not stop reading without the test hearing of it
         } finally {
             consumer.close(Duration.ofSeconds(5));
         }
+    }
+
+    /** For a failure message: records read per topic, ms since the poller's last poll, whether it runs, its failure. */
+    String describe() {
+        StringBuilder b = new StringBuilder("tail read");
+        for (Topic<?> t : topics) {
+            b.append(' ').append(t.name()).append('=').append(events.stream().filter(e -> e.topic().equals(t.name())).count());
+        }
+        b.append("; last poll ").append((System.nanoTime() - lastPollNanos) / 1_000_000).append(" ms ago; poller ")
+                .append(poller.isAlive() ? "alive" : "dead");
+        if (failure != null) {
+            b.append("; failed: ").append(failure);
+        }
+        return b.toString();
     }
 
     /** The values read so far from {@code topic} that match {@code filter}, in the order read. */
