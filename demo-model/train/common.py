@@ -74,7 +74,8 @@ def opens_with_context_clause(text, openings):
     """the utterance opens with one of intents.json's context_clause_openings (lower case), itself or after a one-word
     opener ('hi, ', 'yes, ')."""
     t = text.lower()
-    return any(re.sub(r"^(\w+, )?", "", t).startswith(o) or t.startswith(o) for o in openings)
+    rest = re.sub(r"^\w+, ", "", t)
+    return any(t.startswith(o) or rest.startswith(o) for o in openings)
 
 
 def template_questions(spec, per_intent, seed):

@@ -155,7 +155,7 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
         calls.forEach(c -> utterance(w, c, 0));
         long firstTurnMs = Waits.until("turn 0 transcribed and answered in every transcript", WAIT,
                 () -> turnDone(tail, calls, 0));
-        long transcribedBefore = worker.metrics.transcriptions(true) + worker.metrics.transcriptions(false);
+        long transcribedBefore = transcribedSince(worker, 0);
 
         // When every call says its second turn, and the broker process is killed -9 the moment the worker has handed
         // a CallerText of them to its producer while another second turn in the worker is still to be transcribed (on
@@ -165,22 +165,25 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
         long begunBefore = begun(worker);
         calls.forEach(c -> utterance(w, c, FAULT_TURN));
         long takenUpNanos = System.nanoTime();
-        while (!(untranscribedInFlight(worker, transcribedBefore, begunBefore) > 0
-                && transcribedSince(worker, transcribedBefore) > 0)
-                && transcribedSince(worker, transcribedBefore) < CALLS) {
+        long transcribedAtTrigger;
+        long untranscribedAtKill;
+        while (true) {
+            transcribedAtTrigger = transcribedSince(worker, transcribedBefore);
+            untranscribedAtKill = untranscribedInFlight(worker, transcribedBefore, begunBefore);
+            if ((transcribedAtTrigger > 0 && untranscribedAtKill > 0) || transcribedAtTrigger >= CALLS) {
+                break;
+            }
             if (Waits.msSince(takenUpNanos) > WAIT.toMillis()) {
                 throw new AssertionError("the worker never transcribed turn " + FAULT_TURN + " (transcribed "
-                        + transcribedSince(worker, transcribedBefore) + ", " + worker.metrics.activeTurns() + " active)");
+                        + transcribedAtTrigger + ", " + worker.metrics.activeTurns() + " active)");
             }
             Thread.sleep(1);
         }
-        long untranscribedAtKill = untranscribedInFlight(worker, transcribedBefore, begunBefore);
-        long transcribedAtTrigger = transcribedSince(worker, transcribedBefore);
         long takenUpMs = Waits.msSince(takenUpNanos);
         long killEpochUs = System.currentTimeMillis() * 1000;
         long killNanos = System.nanoTime();
         long killMs = broker.kill9();
-        long transcribedAtKill = worker.metrics.transcriptions(true) + worker.metrics.transcriptions(false) - transcribedBefore;
+        long transcribedAtKill = transcribedSince(worker, transcribedBefore);
         int activeAtKill = worker.metrics.activeTurns();
         boolean cleanMarker = broker.hasCleanShutdownMarker();
         double workerWaitBefore = BrokerOutageUnderCalls.producerMetric(WORKER, "metadata-wait-time-ns-total");
@@ -191,8 +194,7 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
         long restartMs = broker.startAgain();
         long readyEpochUs = System.currentTimeMillis() * 1000;
         long killToReadyMs = Waits.msSince(killNanos);
-        long transcribedWhileDownByMetric = worker.metrics.transcriptions(true) + worker.metrics.transcriptions(false)
-                - transcribedBefore - transcribedAtKill;
+        long transcribedWhileDownByMetric = transcribedSince(worker, transcribedBefore) - transcribedAtKill;
         // (from here a turn stuck must show in the count and the figures, not as a timeout: these waits do not fail)
         long faultTurnMs = awaitUpTo(WAIT, () -> turnDone(tail, calls, FAULT_TURN));
         long killToFaultTurnDoneMs = faultTurnMs < 0 ? -1 : Waits.msSince(killNanos);
@@ -264,8 +266,7 @@ class CallerTextBrokerKillIT extends ReliabilityTest {
                         + " %d second turns transcribed; at the trigger %d transcribed, %d in the worker still to"
                         + " transcribe); kill -> broker ready %d ms (new JVM to READY %d ms: %s)",
                 killMs, takenUpMs, activeAtKill, transcribedAtKill, transcribedAtTrigger, untranscribedAtKill,
-                killToReadyMs, restartMs,
-                broker.readyLine());
+                killToReadyMs, restartMs, broker.readyLine());
         Figures.note("worker during the outage: its producer's sends waited %.0f ns for metadata; its loop %d ms after the"
                 + " kill: %s", workerMetadataWaitNs, BrokerOutageUnderCalls.DOWN_MS / 2, workerMidOutage);
         Figures.note("CallerTexts: %d records for %d (call, turn) of %d, %d (turn, attempt) pairs; %d across the outage"
