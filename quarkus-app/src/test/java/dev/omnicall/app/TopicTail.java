@@ -4,6 +4,7 @@ import dev.omnicall.app.boot.OmniCallRuntime;
 import dev.omnicall.kafka.SerdeConfig;
 import dev.omnicall.kafka.Topic;
 import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
@@ -13,14 +14,21 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.stream.Collectors;
 
 /**
  * Reads some topics of the running app from their current ends onwards, on its own thread, and keeps
  * every record (decoded with the embedded serde), so a test can assert on what the roles published
  * after the tail was opened. Records written before {@link #open} are not seen.
+ *
+ * <p>{@link #readAll} is the other way to read them: everything the topics hold at that moment, read from their
+ * beginnings by a consumer that is closed before it returns (no thread that can stall or die unseen in a long test).
  */
 final class TopicTail implements AutoCloseable {
 
@@ -32,22 +40,37 @@ final class TopicTail implements AutoCloseable {
     private final List<Topic<?>> topics;
     private final SerdeConfig serde = SerdeConfig.embedded();
     private final List<Event> events = new CopyOnWriteArrayList<>();
-    private final Thread poller;
+    private final Thread poller;   // null for readAll's snapshot
+    private final String scanned;  // readAll's end offsets, for describe()
     private volatile boolean running = true;
     private volatile Throwable failure;
     private volatile long lastPollNanos = System.nanoTime();
 
-    private TopicTail(OmniCallRuntime runtime, List<Topic<?>> topics) {
+    private TopicTail(OmniCallRuntime runtime, List<Topic<?>> topics, boolean snapshot, boolean committedOnly) {
         this.topics = topics;
         String id = "phone-call-tail-" + UUID.randomUUID();
-        this.consumer = new KafkaConsumer<>(runtime.kafka().orElseThrow().consumer(id, id),
-                new StringDeserializer(), new ByteArrayDeserializer());
+        Map<String, Object> config = runtime.kafka().orElseThrow().consumer(id, id);
+        if (!committedOnly) {
+            config.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
+        }
+        this.consumer = new KafkaConsumer<>(config, new StringDeserializer(), new ByteArrayDeserializer());
         List<TopicPartition> partitions = new ArrayList<>();
         for (Topic<?> t : topics) {
             consumer.partitionsFor(t.name(), Duration.ofSeconds(30))
                     .forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
         }
         consumer.assign(partitions);
+        if (snapshot) {
+            this.poller = null;
+            this.running = false;
+            try {
+                this.scanned = readToEnd(partitions);
+            } finally {
+                consumer.close(Duration.ofSeconds(5));
+            }
+            return;
+        }
+        this.scanned = null;
         consumer.seekToEnd(partitions);
         // Resolve the end offsets now, so that records written from here on are all read.
         partitions.forEach(p -> consumer.position(p, Duration.ofSeconds(30)));
@@ -57,18 +80,47 @@ final class TopicTail implements AutoCloseable {
     }
 
     static TopicTail open(OmniCallRuntime runtime, Topic<?>... topics) {
-        return new TopicTail(runtime, List.of(topics));
+        return new TopicTail(runtime, List.of(topics), false, true);
+    }
+
+    /**
+     * A snapshot: every record the topics hold now, from their beginnings up to their end offsets as this consumer
+     * sees them (read_committed: the last stable offsets; {@code committedOnly=false}: the high watermarks, open
+     * transactions included). Fails when the consumer does not reach those ends within 20 s.
+     */
+    static TopicTail readAll(OmniCallRuntime runtime, boolean committedOnly, Topic<?>... topics) {
+        return new TopicTail(runtime, List.of(topics), true, committedOnly);
+    }
+
+    /** Reads from the beginnings to the end offsets taken first; says what the ends were. */
+    private String readToEnd(List<TopicPartition> partitions) {
+        consumer.seekToBeginning(partitions);
+        Map<TopicPartition, Long> ends = consumer.endOffsets(partitions, Duration.ofSeconds(30));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (partitions.stream().anyMatch(p -> consumer.position(p, Duration.ofSeconds(30)) < ends.get(p))) {
+            if (System.nanoTime() > deadline) {
+                StringBuilder b = new StringBuilder("a consumer reading from the beginning did not reach the end offsets in 20 s:");
+                partitions.forEach(p -> b.append(' ').append(p).append(" at ").append(consumer.position(p))
+                        .append(" of ").append(ends.get(p)));
+                throw new AssertionError(b.toString());
+            }
+            consumer.poll(Duration.ofMillis(100)).forEach(this::keep);
+        }
+        return new TreeMap<>(ends.entrySet().stream().collect(Collectors.toMap(e -> e.getKey().toString(), Map.Entry::getValue)))
+                .toString();
+    }
+
+    private void keep(ConsumerRecord<String, byte[]> r) {
+        Topic<?> topic = topics.stream().filter(t -> t.name().equals(r.topic())).findFirst().orElseThrow();
+        SpecificRecord value = topic.valueSerde(serde).deserializer().deserialize(r.topic(), r.value());
+        events.add(new Event(r.topic(), r.key(), value, dev.omnicall.kafka.Clock.nowMicros()));
     }
 
     private void poll() {
         try {
             while (running) {
                 lastPollNanos = System.nanoTime();
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
-                    Topic<?> topic = topics.stream().filter(t -> t.name().equals(r.topic())).findFirst().orElseThrow();
-                    SpecificRecord value = topic.valueSerde(serde).deserializer().deserialize(r.topic(), r.value());
-                    events.add(new Event(r.topic(), r.key(), value, dev.omnicall.kafka.Clock.nowMicros()));
-                }
+                consumer.poll(Duration.ofMillis(100)).forEach(this::keep);
             }
         } catch (org.apache.kafka.common.errors.WakeupException e) {
             // closing
@@ -85,8 +137,12 @@ final class TopicTail implements AutoCloseable {
         for (Topic<?> t : topics) {
             b.append(' ').append(t.name()).append('=').append(events.stream().filter(e -> e.topic().equals(t.name())).count());
         }
-        b.append("; last poll ").append((System.nanoTime() - lastPollNanos) / 1_000_000).append(" ms ago; poller ")
-                .append(poller.isAlive() ? "alive" : "dead");
+        if (poller == null) {
+            b.append(" (a snapshot to the end offsets ").append(scanned).append(')');
+        } else {
+            b.append("; last poll ").append((System.nanoTime() - lastPollNanos) / 1_000_000).append(" ms ago; poller ")
+                    .append(poller.isAlive() ? "alive" : "dead");
+        }
         if (failure != null) {
             b.append("; failed: ").append(failure);
         }
@@ -147,6 +203,9 @@ final class TopicTail implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
+        if (poller == null) {
+            return;   // a snapshot closed its consumer when it had read
+        }
         running = false;
         consumer.wakeup();
         poller.join(10_000);
