@@ -44,13 +44,18 @@ import java.util.concurrent.atomic.LongAdder;
  * Per step: send lateness p50/p99/max, the callers' RFC 3550 interarrival jitter and sequence gaps, loss at the
  * bridge (RFC 3550 loss + late, after the callers stop and its backlog drains), segments per call and their audio
  * over the speech sent (both over the measured window), CPU of the bridge threads per call, process CPU, threads,
- * heap. {@code --busy=N} starves the bridge with N spinning threads in its process.
+ * heap, and the receive threads' lag sampled as the overload guard samples it (its refuse and resume thresholds).
+ * {@code --busy=N} starves the bridge with N spinning threads in its process.
  *
  * Barge-in is switched off here (the callers talk all the time, which would stop every reply).
  */
 public final class MediaLoadBenchmark {
     private static final long P99_LIMIT_MICROS = 2_000;
     private static final int MAX_WARMUP_SECONDS = 8;
+    /** The overload guard's default sample interval and receive-lag thresholds ({@code OverloadConfig}). */
+    private static final int LAG_SAMPLE_MS = 500;
+    private static final long REFUSE_LAG_MICROS = 60_000;
+    private static final long RESUME_LAG_MICROS = 20_000;
     /** The threads whose run-queue wait and CPU each step reports (names as Linux truncates them, 15 chars). */
     private static final ThreadSchedule SCHEDULE = new ThreadSchedule(
             List.of("bench-pacer", "rtp-rx", "loadgen-send", "loadgen-recv", "C1 ", "C2 ", "GC Thread", "G1 "));
@@ -66,7 +71,7 @@ public final class MediaLoadBenchmark {
                       long vadRuns, long vadFrames, long sendDropped, long tickStartP99, String where,
                       long warmupMs, long floorP99, long floorMax, long backlogPackets, long stepSegments,
                       double stepSegmentSeconds, double stepSpeechSeconds, long stepVadFrames, long timed,
-                      long assistedTicks) {
+                      long assistedTicks, long[] receiveLagMicros) {
         boolean passes() {
             return p99 <= P99_LIMIT_MICROS && callerSideGaps == 0 && bridgeSideLost == 0
                     && receivedByCallers >= sentByBridge;
@@ -75,6 +80,29 @@ public final class MediaLoadBenchmark {
         /** 512-sample VAD frames the callers' audio in the window makes (before the gate): 20 ms packets, 32 ms frames. */
         long framesCompleted() {
             return Math.round(speechSeconds / 0.032);
+        }
+
+        /**
+         * The receive threads' lag as the overload guard samples it ({@code RtpReceivers.takeMaxReceiveLagNanos()} every
+         * {@value #LAG_SAMPLE_MS} ms over the window): p50 and max in ms, and the samples at or over the guard's default
+         * refuse threshold (60 ms) and under its resume threshold (20 ms).
+         */
+        String receiveLag() {
+            long[] sorted = receiveLagMicros.clone();
+            java.util.Arrays.sort(sorted);
+            if (sorted.length == 0) {
+                return "receive lag: no samples";
+            }
+            long hot = java.util.Arrays.stream(sorted).filter(v -> v >= REFUSE_LAG_MICROS).count();
+            long calm = java.util.Arrays.stream(sorted).filter(v -> v < RESUME_LAG_MICROS).count();
+            return String.format(Locale.ROOT, "receive lag (%d samples, %d ms apart, as the overload guard reads it): p50=%.1f ms"
+                            + " max=%.1f ms; %d at or over the refuse threshold %d ms, %d under the resume threshold %d ms",
+                    sorted.length, LAG_SAMPLE_MS, sorted[(sorted.length - 1) / 2] / 1000.0, sorted[sorted.length - 1] / 1000.0,
+                    hot, REFUSE_LAG_MICROS / 1000, calm, RESUME_LAG_MICROS / 1000);
+        }
+
+        long receiveLagMaxMicros() {
+            return java.util.Arrays.stream(receiveLagMicros).max().orElse(0);
         }
 
         double segmentsPerCall() {
@@ -174,10 +202,10 @@ public final class MediaLoadBenchmark {
                     r.timed, r.timed / (r.calls * seconds * 1000.0 / ptime), r.assistedTicks, r.warmupMs, r.floorP99, r.floorMax,
                     r.tickStartP99, r.where);
             System.out.printf(Locale.ROOT, "           receive backlog at the window's end %d packets (%.2f s a call);"
-                            + " whole step after the drain: segment audio %.2f x speech sent (%.0f s), silero frames=%d%n",
+                            + " whole step after the drain: segment audio %.2f x speech sent (%.0f s), silero frames=%d; %s%n",
                     r.backlogPackets, r.backlogPackets * 0.020 / r.calls,
                     r.stepSpeechSeconds == 0 ? 0 : r.stepSegmentSeconds / r.stepSpeechSeconds, r.stepSpeechSeconds,
-                    r.stepVadFrames);
+                    r.stepVadFrames, r.receiveLag());
             if (r.callerSideGaps > 0 || r.bridgeSideLost > 0
                     || r.processCpuPct > 90.0 * Runtime.getRuntime().availableProcessors()) {
                 break; // losing packets or out of CPU: larger steps only take longer to fail
@@ -194,12 +222,13 @@ public final class MediaLoadBenchmark {
         System.out.printf(Locale.ROOT,
                 "bench=media-load vad=%s vad_batch=%s assist=%s ptime_ms=%d cores=%d busy=%d floor_p99_us=%d max_calls=%d p99_us_at_max=%d"
                         + " cpu_per_call_pct=%.2f segments_per_call_last=%.1f segment_audio_ratio_last=%.2f"
-                        + " lost_last=%d p99_us_last=%d floor_window_p99_us_last=%d threads_last=%d load=%.1f steps=%s%n",
+                        + " lost_last=%d p99_us_last=%d floor_window_p99_us_last=%d threads_last=%d receive_lag_max_us_last=%d"
+                        + " load=%.1f steps=%s%n",
                 vadName, batch ? "on" : "off", assist ? "on" : "off", ptime, Runtime.getRuntime().availableProcessors(), busy,
                 floor[1], best == null ? 0 : best.calls, best == null ? -1 : best.p99,
                 best == null ? -1.0 : best.bridgeCpuPerCallPct, lastStep.segmentsPerCall(), lastStep.segmentAudioRatio(),
                 lastStep.bridgeSideLost + lastStep.callerSideGaps, lastStep.p99, lastStep.floorP99, lastStep.threads,
-                loadAverage(),
+                lastStep.receiveLagMaxMicros(), loadAverage(),
                 results.stream().map(r -> r.calls + (r.passes() ? "ok" : "fail")).toList().toString().replace(" ", ""));
     }
 
@@ -282,8 +311,17 @@ public final class MediaLoadBenchmark {
             ThreadSchedule.Snapshot sched0 = SCHEDULE.take();
             LatencyHistogram floorDuring = new LatencyHistogram();
             Thread floorThread = floorThread(floorDuring, seconds);
+            receivers.takeMaxReceiveLagNanos();
+            long[] lag = new long[seconds * 1000 / LAG_SAMPLE_MS];
             long wall0 = System.nanoTime();
-            Thread.sleep(seconds * 1000L);
+            for (int i = 0; i < lag.length; i++) {  // the window, read as the overload guard reads the receive lag
+                long due = wall0 + (i + 1) * LAG_SAMPLE_MS * 1_000_000L;
+                long wait;
+                while ((wait = due - System.nanoTime()) > 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                }
+                lag[i] = receivers.takeMaxReceiveLagNanos() / 1000;
+            }
             long wall = System.nanoTime() - wall0;
             floorThread.join();
             long receivedAtEnd = 0;
@@ -357,7 +395,7 @@ public final class MediaLoadBenchmark {
                     metrics.sendDropped.sum(), wake.percentileMicros(0.99),
                     ThreadSchedule.describeSince(sched0, sched1), warmupMs, floorDuring.percentileMicros(0.99),
                     floorDuring.maxMicros(), backlog, segments.sum(), segmentMicros.sum() / 1e6,
-                    callersSent * ptimeSecondsOfCaller(), vadBatchEnd[1], all.count(), assistedTicks);
+                    callersSent * ptimeSecondsOfCaller(), vadBatchEnd[1], all.count(), assistedTicks, lag);
         } finally {
             busyOn.set(false);
             for (MediaSession s : sessions) {
