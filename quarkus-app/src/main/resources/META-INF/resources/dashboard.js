@@ -264,13 +264,22 @@ function legend() {
   document.getElementById("legend").replaceChildren(...STAGES.map(([, label, color]) => el("li", { style: `--c:${color}` }, label)));
 }
 
-// Events that arrive while a snapshot loads are held and replayed on top of it; replay is harmless
-// because text pieces are keyed by (attempt, seq). The page asks for a snapshot twice as it opens (on load and
-// when the stream connects) and again on every reconnect: requests may overlap and answer out of order, so only
-// the newest request's answer is loaded, and events stay held from the first request until that answer is in
-// (an older snapshot loaded after a live event would wipe that event from the page).
+// Events that arrive while a snapshot loads are held and replayed on top of it. The page asks for a snapshot twice
+// as it opens (on load and when the stream connects) and again on every reconnect: requests may overlap and answer
+// out of order, so only the newest request's answer is loaded, and events stay held from the first request until
+// that answer is in (an older snapshot loaded after a live event would wipe that event from the page).
+//
+// Every event the server streams carries eventSeq (1, 2, 3... in the order the server applied them) and the snapshot
+// the eventSeq of the latest event it holds. An event at or below the page's latest is in what the page shows already
+// (a DTMF digit would otherwise show twice); one above latest + 1 means the page missed some (a stream that dropped
+// or lagged, an event published between a snapshot and a subscription): the page loads the snapshot again. The
+// counters tick carries the server's latest eventSeq: a page still below the previous tick's number lost the stream's
+// tail, with no later event to show the gap, and loads the snapshot too.
 let held = null;
 let snapshotRequest = 0;
+let latestSeq = null;     // eventSeq of the latest event shown (from the snapshot, then the stream); null: none loaded
+let tickSeq = null;       // the server's latest eventSeq at the previous counters tick
+let resyncs = 0;          // snapshots loaded again for a gap (shown in the page's data-resyncs, for tests and support)
 
 async function refreshSnapshot() {
   const mine = ++snapshotRequest;
@@ -281,23 +290,53 @@ async function refreshSnapshot() {
     snapshot = await r.json();
   } finally {
     if (mine === snapshotRequest) {
-      if (snapshot !== null) loadSnapshot(snapshot);
       const replay = held;
       held = null;
-      replay.forEach(apply);
+      try {
+        if (snapshot !== null) { loadSnapshot(snapshot); latestSeq = snapshot.eventSeq; tickSeq = null; }
+      } finally {
+        replay.forEach(live); // even if the snapshot did not load: events must not stay held for good
+      }
     }
   }
 }
 
-function receive(ev) {
-  if (held) held.push(ev); else apply(ev);
+function resync(why) {
+  resyncs++;
+  document.body.dataset.resyncs = String(resyncs);
+  console.warn(`dashboard: loading the snapshot again (${why})`);
+  refreshSnapshot().catch(() => { /* the next gap or tick tries again */ });
+}
+
+function live(ev) {
+  if (held) { held.push(ev); return; }
+  if (ev.type === "counters") {
+    if (latestSeq !== null && tickSeq !== null && latestSeq < tickSeq) {
+      renderCounters(ev);
+      resync(`behind the server: shown ${latestSeq}, server had ${tickSeq} two seconds ago`);
+      return;
+    }
+    tickSeq = ev.eventSeq != null ? ev.eventSeq : null;
+    apply(ev);
+    return;
+  }
+  if (ev.eventSeq != null && latestSeq !== null) {
+    if (ev.eventSeq <= latestSeq) return; // in the snapshot already
+    if (ev.eventSeq > latestSeq + 1) {
+      held = [ev];
+      resync(`missed events ${latestSeq + 1}..${ev.eventSeq - 1}`);
+      return;
+    }
+  }
+  if (ev.eventSeq != null) latestSeq = ev.eventSeq;
+  apply(ev);
 }
 
 function connect() {
   const state = document.getElementById("stream-state");
   const es = new EventSource("api/events");
   es.onopen = () => { state.textContent = "stream: live"; state.className = "pill ok"; refreshSnapshot(); };
-  es.onmessage = m => receive(JSON.parse(m.data));
+  es.onmessage = m => live(JSON.parse(m.data));
   es.onerror = () => { state.textContent = "stream: reconnecting"; state.className = "pill warn"; };
 }
 

@@ -41,7 +41,8 @@ import static org.awaitility.Awaitility.await;
  * shows once its turn-metrics record lands; the caller's words from caller-text show as the turn's first line,
  * before the bot's reply, and a reply the caller barged into shows what was heard and what was cut; a call
  * that ended before the page was opened is listed (both sides) from the page's first snapshot; each worker's load
- * (running turns, least playback margin, admission hold) shows as its deltas carry it.
+ * (running turns, least playback margin, admission hold) shows as its deltas carry it; events the page's stream lost
+ * are shown once the page sees the gap in their numbers (or, for a lost last event, the counters tick's number).
  */
 @QuarkusTest
 @WithTestResource(value = TestBrokerResource.class, scope = TestResourceScope.GLOBAL)
@@ -158,6 +159,37 @@ class DashboardBrowserIT {
                     .body("lines[1].interrupted", org.hamcrest.Matchers.equalTo(true))
                     .body("lines[1].generatedChars", org.hamcrest.Matchers.equalTo(17));
             io.restassured.RestAssured.given().get("/api/calls/no-such-call/transcript").then().statusCode(404);
+        }
+    }
+
+    @Test
+    void shouldLoadTheSnapshotAgainWhenItsStreamLostEvents() {
+        try (PipelineEvents events = new PipelineEvents(runtime);
+             Playwright playwright = playwright();
+             Browser browser = chromium(playwright)) {
+            // Given the dashboard open
+            Page page = browser.newPage();
+            page.navigate(base.toString());
+            assertThat(page.locator("#stream-state")).hasText("stream: live");
+
+            // When a call's start and the first piece of its reply reach the server's view but never the page's
+            // stream, and the next piece comes through the pipeline as usual
+            events.callStartedLostOnTheStream("call-lost-1");
+            events.textLostOnTheStream("call-lost-1", 0, 0, 0, "Good ", false);
+            events.text("call-lost-1", 0, 0, 1, "morning.", true);
+
+            // Then the page finds the gap in the events' numbers, loads the snapshot again and shows the call whole
+            Locator call = page.locator("[data-call='call-lost-1']");
+            assertThat(call.locator("[data-role='call-state']")).hasText("live");
+            assertThat(call.locator("[data-turn='0'] [data-role='assistant-text']")).hasText("Good morning.");
+            assertThat(page.locator("body")).hasAttribute("data-resyncs", Pattern.compile("[1-9][0-9]*"));
+
+            // When the last event the server sees is lost on the stream, with no later event to show the gap
+            events.callStartedLostOnTheStream("call-lost-2");
+
+            // Then the counters tick (every 2 s, with the server's latest number) shows the page behind, and it loads
+            // the snapshot again
+            assertThat(page.locator("[data-call='call-lost-2'] [data-role='call-state']")).hasText("live");
         }
     }
 

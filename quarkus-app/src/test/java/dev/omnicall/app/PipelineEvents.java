@@ -37,9 +37,11 @@ import static org.awaitility.Awaitility.await;
 final class PipelineEvents implements AutoCloseable {
 
     private final KafkaProducer<String, byte[]> producer;
+    private final OmniCallRuntime runtime;
     private final SerdeConfig serde = SerdeConfig.embedded();
 
     PipelineEvents(OmniCallRuntime runtime) {
+        this.runtime = runtime;
         awaitDashboardConsumer(runtime);
         this.producer = new KafkaProducer<>(runtime.kafka().orElseThrow().producer("test-producer"),
                 new org.apache.kafka.common.serialization.StringSerializer(), new ByteArraySerializer());
@@ -114,6 +116,25 @@ final class PipelineEvents implements AutoCloseable {
                         .setUserEndedUs(now - 3_000_000).setReplyStartedUs(now - 2_000_000)
                         .setGeneratedChars(generatedChars).build()))
                 .setEnded(false).setUpdatedUs(now).build());
+    }
+
+    /**
+     * A call's start that reaches the server's dashboard view but not its SSE stream: what a page misses when its
+     * stream drops or lags, or when an event falls between its snapshot and its subscription.
+     */
+    void callStartedLostOnTheStream(String callId) {
+        runtime.dashboard().applyLive(dev.omnicall.app.observe.EventViews.call(CallEvent.newBuilder().setCallId(callId)
+                .setBridgeId("test-bridge").setOccurredUs(Clock.nowMicros())
+                .setPayload(CallStarted.newBuilder().setFrom("sip:alice@127.0.0.1").setTo("sip:omnicall@127.0.0.1")
+                        .setCodec(Codec.PCMU).build())
+                .build()), System.currentTimeMillis());
+    }
+
+    /** A reply piece that reaches the server's dashboard view but not its SSE stream (see above). */
+    void textLostOnTheStream(String callId, int turnId, int attempt, int seq, String text, boolean last) {
+        runtime.dashboard().applyLive(dev.omnicall.app.observe.EventViews.text(TextDelta.newBuilder().setCallId(callId)
+                .setTurnId(turnId).setAttempt(attempt).setSeq(seq).setText(text).setLast(last).setWorkerId("test-worker")
+                .setTimings(TurnTimings.newBuilder().build()).build()), System.currentTimeMillis());
     }
 
     void text(String callId, int turnId, int attempt, int seq, String text, boolean last) {

@@ -39,6 +39,8 @@ public final class DashboardState {
     private final Deque<Map<String, Object>> deadLetters = new ArrayDeque<>();
     /** Worker ID → its latest load as a view ({@code workerId}, the load's fields, {@code heardMs}: record time). */
     private final TreeMap<String, Map<String, Object>> workers = new TreeMap<>();
+    /** The number of live events applied so far: the {@code eventSeq} of the latest ({@link #applyLive}). */
+    private long eventSeq;
 
     public DashboardState(int maxCalls) {
         this.maxCalls = maxCalls;
@@ -51,6 +53,23 @@ public final class DashboardState {
     /** Applies an event seen now. */
     public void apply(Map<String, Object> event) {
         apply(event, System.currentTimeMillis());
+    }
+
+    /**
+     * Applies a live event (one that also goes out over SSE) and numbers it: {@code eventSeq} = 1, 2, 3... in the
+     * order applied, put into the event, which the caller then publishes. The snapshot carries the number of the
+     * latest event it holds, so a page that loads it knows which streamed events it already has (equal or lower) and
+     * which it missed (a gap above its latest): it loads the snapshot again instead of showing a call without them.
+     */
+    public synchronized long applyLive(Map<String, Object> event, long timestampMs) {
+        event.put("eventSeq", ++eventSeq);
+        apply(event, timestampMs);
+        return eventSeq;
+    }
+
+    /** The {@code eventSeq} of the latest live event applied (0 before the first). */
+    public synchronized long eventSeq() {
+        return eventSeq;
     }
 
     /** Applies an event whose record carries {@code timestampMs} (Kafka record time). */
@@ -123,6 +142,7 @@ public final class DashboardState {
         calls.values().stream().sorted(java.util.Comparator.comparingLong((CallView c) -> c.firstMs).reversed())
                 .forEach(c -> list.add(c.view()));
         Map<String, Object> out = new LinkedHashMap<>();
+        out.put("eventSeq", eventSeq);
         out.put("calls", list);
         out.put("deadLetters", new ArrayList<>(deadLetters));
         List<Map<String, Object>> ws = new ArrayList<>();

@@ -286,7 +286,7 @@ public final class PipelineObserver implements AutoCloseable {
         } else {
             return;
         }
-        state.apply(view, r.timestamp());
+        state.applyLive(view, r.timestamp()); // numbered (eventSeq) before it goes out: pages find a lost one by the gap
         publish.accept(view);
     }
 

@@ -22,8 +22,10 @@ import java.util.TreeMap;
 /**
  * The dashboard's API. {@code GET /api/snapshot} returns the recent calls, the counters and the start-up
  * state; {@code GET /api/events} streams every watched event as it arrives (SSE, one JSON object per
- * event) plus a {@code counters} event every 2 s; {@code GET /api/calls/{callId}/transcript} returns one call's
- * conversation as lines, caller and bot in the order spoken (a barged-in reply cut to what the caller heard).
+ * event, numbered by {@code eventSeq}: the snapshot says the number of the latest event it holds, so the page
+ * finds and repairs a lost event by the gap) plus a {@code counters} event every 2 s (with the latest number);
+ * {@code GET /api/calls/{callId}/transcript} returns one call's conversation as lines, caller and bot in the order
+ * spoken (a barged-in reply cut to what the caller heard).
  */
 @Path("/api")
 public class DashboardResource {
@@ -96,6 +98,8 @@ public class DashboardResource {
         out.put("topics", sumByTag("omnicall.observer.records", "topic"));
         out.put("unreadable", sumByTag("omnicall.observer.unreadable", "topic"));
         out.put("deadLetters", sumByTag("omnicall.dead.letters", "source_topic"));
+        // the latest live event's number: a page behind it two ticks running lost the stream's tail (dashboard.js)
+        out.put("eventSeq", runtime.dashboard() == null ? 0L : runtime.dashboard().eventSeq());
         return out;
     }
 

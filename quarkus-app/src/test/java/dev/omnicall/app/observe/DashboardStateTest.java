@@ -44,6 +44,33 @@ class DashboardStateTest {
     }
 
     @Test
+    void shouldNumberLiveEventsInTheOrderAppliedAndSayInTheSnapshotWhichItHolds() {
+        // Given history read back at start-up (applied, not streamed: no number)
+        Map<String, Object> history = EventViews.text(delta(0, 0, 0, "Bon", false));
+        state.apply(history, 1_000L);
+        assertThat(history).doesNotContainKey("eventSeq");
+        assertThat(state.snapshot().get("eventSeq")).isEqualTo(0L);
+
+        // When live events are applied, a dead letter and an event of another call among them
+        Map<String, Object> first = EventViews.text(delta(0, 0, 1, "jour", false));
+        Map<String, Object> second = EventViews.callerText(callerText(0, 0, "hello"), UnaryOperator.identity());
+        long a = state.applyLive(first, 2_000L);
+        long b = state.applyLive(second, 2_001L);
+        Map<String, Object> dead = new java.util.LinkedHashMap<>(Map.of("type", "dead-letter", "sourceTopic", "audio-in"));
+        long c = state.applyLive(dead, 2_002L);
+
+        // Then each carries the next number, the snapshot says the latest, and it holds what they carried
+        assertThat(List.of(a, b, c)).containsExactly(1L, 2L, 3L);
+        assertThat(first.get("eventSeq")).isEqualTo(1L);
+        assertThat(second.get("eventSeq")).isEqualTo(2L);
+        assertThat(dead.get("eventSeq")).isEqualTo(3L);
+        assertThat(state.eventSeq()).isEqualTo(3L);
+        assertThat(state.snapshot().get("eventSeq")).isEqualTo(3L);
+        assertThat(lines()).extracting(l -> l.get("speaker") + ":" + l.get("text"))
+                .containsExactly("caller:hello", "bot:Bonjour");
+    }
+
+    @Test
     void shouldKeepTheRetrysCallerTextAndLetTheTranscriptWin() {
         // Given the caller text of attempt 1 (a retry), then a late one of attempt 0
         state.apply(EventViews.callerText(callerText(0, 1, "second try"), UnaryOperator.identity()));
