@@ -27,6 +27,17 @@ if [[ "${1:-}" == "--smoke" ]]; then
   # CI runs that code too
   export DEMO_RV_UTTERANCES="${DEMO_RV_UTTERANCES:-1}" DEMO_RA_UTTERANCES="${DEMO_RA_UTTERANCES:-1}"
 fi
+# The recipe's choices over the stages' own defaults (session 30; README, "Session 30"): each stays overridable.
+# - the LLM without the training questions that open with a context clause ("I ordered a lamp from you last week,
+#   ..."): sessions 28-29, 3-4 more held-out answers on two encoders;
+# - the CTC unit decoder on varied states (twice the samples, half of them from augmented speech, noise on its
+#   input, batch 16, 2,000 steps; 883 s, inside the vocoder's 35 minutes): sessions 27-28 (the committed brain's
+#   units heard right in two more calls) and 30 (every reply heard as what it said, 12 of 12 calls).
+# Stage 3 stays at 3,000 steps: with 4,500 (DEMO_ASR_STEPS=4500) the whole run took 93.6 minutes in session 30.
+export DEMO_LLM_CONTEXT_CLAUSES="${DEMO_LLM_CONTEXT_CLAUSES:-0}"
+export DEMO_CTC_BATCH="${DEMO_CTC_BATCH:-16}" DEMO_CTC_STEPS="${DEMO_CTC_STEPS:-2000}" \
+  DEMO_CTC_SAMPLES="${DEMO_CTC_SAMPLES:-480}" DEMO_CTC_AUGMENTED="${DEMO_CTC_AUGMENTED:-0.5}" \
+  DEMO_CTC_NOISE="${DEMO_CTC_NOISE:-0.1}"
 export DEMO_WORK="${DEMO_WORK:-$HERE/work}"
 export DEMO_CHECKPOINT="${DEMO_CHECKPOINT:-$HERE/checkpoint}"
 mkdir -p "$DEMO_WORK/java" "$DEMO_CHECKPOINT"
