@@ -92,14 +92,21 @@ public final class CountingMessageParserFactory implements MessageParserFactory 
          * trims a header value, like {@link String#trim()}: every byte up to U+0020 counts as blank, control
          * characters and NUL included (the CI fuzz run found {@code (29a23\E]\} followed by NUL NUL NUL TAB), and a
          * carriage return ends a line as a line feed does (a later run found the backslash, NUL, then a lone CR).
+         * Blank lines and control bytes before the start line are skipped, as the stack skips them (a keep-alive
+         * CRLF may precede a message): the scan used to take a leading line feed for the end of the headers and
+         * let the same Via through (CI fuzz run, session 30).
          *
          * @return the 1-based index of the first offending header line, or -1
          */
         static int headerLineEndingInBackslash(byte[] msg) {
+            int start = 0;
+            while (start < msg.length && (msg[start] & 0xff) <= ' ') {
+                start++; // before the start line: blank lines, keep-alive CRLFs, control bytes
+            }
             int line = 1;
             int lastNonBlank = -1; // last byte of the current line above U+0020 (what String.trim keeps)
-            int lineStart = 0;
-            for (int i = 0; i < msg.length; i++) {
+            int lineStart = start;
+            for (int i = start; i < msg.length; i++) {
                 byte b = msg[i];
                 if (b == '\n') {
                     if (lastNonBlank < 0 && i > lineStart) {

@@ -72,6 +72,21 @@ class CountingMessageParserTest {
     }
 
     @Test
+    @Timeout(value = 10, unit = TimeUnit.SECONDS)
+    void shouldRefuseTheViaAfterALeadingLineFeed_regressionFoundByCiFuzzingInSession30() {
+        // Found by the CI fuzz run: a line feed before the start line, which the stack skips, was taken for the
+        // empty line that ends the headers, so the Via ending in a backslash went to the parser (OutOfMemoryError)
+        byte[] leadingLf = "\nINVITE sip:b SIP/2.0\r\nVia: SIP/2.0/UDP h (c\\\u0000\r\u0000\r\n\r\n"
+                .getBytes(StandardCharsets.ISO_8859_1);
+        assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(leadingLf)).isEqualTo(2);
+        assertThatThrownBy(() -> parse(new String(leadingLf, StandardCharsets.ISO_8859_1)))
+                .isInstanceOf(ParseException.class).hasMessageContaining("backslash");
+        byte[] keepAlive = "\r\n\r\nINVITE sip:b SIP/2.0\r\nVia: x (c\\\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1);
+        assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(keepAlive))
+                .as("keep-alive CRLFs before the start line").isEqualTo(2);
+    }
+
+    @Test
     void shouldNotLookForBackslashesInTheBody() {
         byte[] msg = "INVITE sip:b SIP/2.0\r\nVia: x\r\n\r\nbody ends in \\\r\n".getBytes(StandardCharsets.ISO_8859_1);
         assertThat(CountingMessageParserFactory.CountingMessageParser.headerLineEndingInBackslash(msg)).isEqualTo(-1);
