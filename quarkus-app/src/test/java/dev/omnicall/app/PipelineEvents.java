@@ -1,6 +1,7 @@
 package dev.omnicall.app;
 
 import dev.omnicall.app.boot.OmniCallRuntime;
+import dev.omnicall.app.observe.EventViews;
 import dev.omnicall.events.CallEnded;
 import dev.omnicall.events.CallEvent;
 import dev.omnicall.events.BargeIn;
@@ -66,11 +67,14 @@ final class PipelineEvents implements AutoCloseable {
     }
 
     void callStarted(String callId) {
-        send(Topics.CALL_EVENTS, callId, CallEvent.newBuilder().setCallId(callId).setBridgeId("test-bridge")
-                .setOccurredUs(Clock.nowMicros())
+        send(Topics.CALL_EVENTS, callId, callStartedEvent(callId));
+    }
+
+    private static CallEvent callStartedEvent(String callId) {
+        return CallEvent.newBuilder().setCallId(callId).setBridgeId("test-bridge").setOccurredUs(Clock.nowMicros())
                 .setPayload(CallStarted.newBuilder().setFrom("sip:alice@127.0.0.1").setTo("sip:omnicall@127.0.0.1")
                         .setCodec(Codec.PCMU).build())
-                .build());
+                .build();
     }
 
     void callEnded(String callId) {
@@ -123,24 +127,22 @@ final class PipelineEvents implements AutoCloseable {
      * stream drops or lags, or when an event falls between its snapshot and its subscription.
      */
     void callStartedLostOnTheStream(String callId) {
-        runtime.dashboard().applyLive(dev.omnicall.app.observe.EventViews.call(CallEvent.newBuilder().setCallId(callId)
-                .setBridgeId("test-bridge").setOccurredUs(Clock.nowMicros())
-                .setPayload(CallStarted.newBuilder().setFrom("sip:alice@127.0.0.1").setTo("sip:omnicall@127.0.0.1")
-                        .setCodec(Codec.PCMU).build())
-                .build()), System.currentTimeMillis());
+        runtime.dashboard().applyLive(EventViews.call(callStartedEvent(callId)), System.currentTimeMillis());
     }
 
     /** A reply piece that reaches the server's dashboard view but not its SSE stream (see above). */
     void textLostOnTheStream(String callId, int turnId, int attempt, int seq, String text, boolean last) {
-        runtime.dashboard().applyLive(dev.omnicall.app.observe.EventViews.text(TextDelta.newBuilder().setCallId(callId)
-                .setTurnId(turnId).setAttempt(attempt).setSeq(seq).setText(text).setLast(last).setWorkerId("test-worker")
-                .setTimings(TurnTimings.newBuilder().build()).build()), System.currentTimeMillis());
+        runtime.dashboard().applyLive(EventViews.text(delta(callId, turnId, attempt, seq, text, last)),
+                System.currentTimeMillis());
     }
 
     void text(String callId, int turnId, int attempt, int seq, String text, boolean last) {
-        send(Topics.RESPONSE_TEXT, callId, TextDelta.newBuilder().setCallId(callId).setTurnId(turnId)
-                .setAttempt(attempt).setSeq(seq).setText(text).setLast(last).setWorkerId("test-worker")
-                .setTimings(TurnTimings.newBuilder().build()).build());
+        send(Topics.RESPONSE_TEXT, callId, delta(callId, turnId, attempt, seq, text, last));
+    }
+
+    private static TextDelta delta(String callId, int turnId, int attempt, int seq, String text, boolean last) {
+        return TextDelta.newBuilder().setCallId(callId).setTurnId(turnId).setAttempt(attempt).setSeq(seq).setText(text)
+                .setLast(last).setWorkerId("test-worker").setTimings(TurnTimings.newBuilder().build()).build();
     }
 
     void turnMetrics(String callId, int turnId, long firstAudioUs, long vadWaitUs, long encoderPrefillUs) {
