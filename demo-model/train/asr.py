@@ -62,6 +62,12 @@ CHAIN = os.environ.get("DEMO_ASR_CHAIN", "0") == "1"
 # the auxiliary heads' learning rate when they start fresh on a continued encoder (DEMO_ASR_INIT without them: a
 # fresh phoneme CTC head at 5e-4 had not learnt after 2000 steps in session 22); default: DEMO_ASR_LR
 HEAD_LR = float(os.environ.get("DEMO_ASR_HEAD_LR", "0")) or None
+# the training forward under CPU autocast in bfloat16 (session 31): the matrix products and convolutions run in
+# bfloat16 through oneDNN (this box's EPYC has AVX512-BF16: a 2400 x 160 x 640 product 93 -> 200 GFLOP/s), the
+# weights, the optimiser and the losses stay float32; a step of 16 utterances of 3 s measured 415-434 -> 231-244 ms on
+# one core. 0 = float32 throughout (the recipe before session 31). amp_check.py compares one step's gradients with
+# the float32 ones (train.sh --smoke runs it); evaluation and every later stage's encoding stay float32
+AMP = os.environ.get("DEMO_ASR_AMP", "1") == "1"
 SILENCE = ""  # the frame class of pauses and of the silence around the speech
 STRESS = "\u02c8\u02cc"  # espeak-ng's primary/secondary stress marks: not sounds of their own
 
@@ -326,12 +332,57 @@ class Batches:
                 yield b, aug, tok, tgt, frames
 
 
+def batch_loss(model, heads, batches, b, aug, tok, tgt, frames, mine, amp):
+    """the loss of this process's rows `mine` of batch b (the text, intent, phoneme-CTC and frame losses, each scaled
+    by the whole batch's counts, so that the processes' sum is one process's loss on it) and its four parts as
+    floats; the forward under bfloat16 autocast when amp (the losses themselves in float32)."""
+    intent_head, ctc_head, frame_head = heads["intent_head"], heads["ctc_head"], heads.get("frame_head")
+    n_vocab, n_phones = model.dims["n_vocab"], ctc_head.out_features - 1
+    man, phone_seq = batches.man, batches.phone_seq
+    n_frames = 1 if frames is None else max(1, sum(int((f != -100).sum()) for f in frames))
+    n_tokens = max(1, int((tgt != -100).sum()))
+    labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
+    n_labelled = max(1, int((labels >= 0).sum()))
+    x, lens = batch_mels([aug[j] for j in mine])
+    width = max(len(batches.texts[b[j]]) for j in mine)  # a causal decoder: later padding changes nothing
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        if DECODER_ONLY:
+            with torch.no_grad():
+                xa, mask = model.encoder(x, lens)
+        else:
+            xa, mask = model.encoder(x, lens)
+        logits = model.decoder(tok[mine, :width], xa, mask)
+        pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        intent_logits = intent_head(pooled)
+        ctc_logits = ctc_head(xa)
+        frame_logits = frame_head(xa) if frame_head is not None and not DECODER_ONLY else None
+    loss_text = F.cross_entropy(logits.float().reshape(-1, n_vocab), tgt[mine, :width].reshape(-1),
+                                ignore_index=-100, reduction="sum") / n_tokens
+    loss_int = F.cross_entropy(intent_logits.float(), labels[mine], ignore_index=-1, reduction="sum") / n_labelled
+    logp = F.log_softmax(ctc_logits.float(), -1).transpose(0, 1)
+    ctc_t = [torch.tensor(phone_seq[b[j]], dtype=torch.long) for j in mine]
+    t_lens = torch.tensor([len(t) for t in ctc_t])
+    # as ctc_loss's "mean": each utterance's loss over its target length, averaged over the whole batch
+    loss_ctc = (F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), t_lens, blank=n_phones, reduction="none",
+                           zero_infinity=True) / t_lens.clamp(min=1)).sum() / len(b)
+    loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
+    loss_frame = torch.zeros(())
+    if frame_logits is not None:
+        # each frame counts once over the whole batch (the padding and unaligned frames not at all)
+        target = torch.full(xa.shape[:2], -100, dtype=torch.long)
+        for r, j in enumerate(mine):
+            target[r, :frames[j].shape[0]] = frames[j][:xa.shape[1]]
+        loss_frame = F.cross_entropy(frame_logits.float().reshape(-1, frame_head.out_features), target.reshape(-1),
+                                     ignore_index=-100, reduction="sum") / n_frames
+        loss = loss + FRAME_WEIGHT * loss_frame
+    return loss, [loss_text.item(), loss_int.item(), loss_ctc.item(), loss_frame.item()]
+
+
 def train_steps(ranks, model, heads, batches, steps, out, extra):
     """steps optimiser steps of the encoder, the decoder and the auxiliary heads (the decoder alone with
     DEMO_ASR_DECODER_ONLY) on this process's share of every batch, the gradients summed over the processes
     (C.run_ranks); the first process writes out every 100 steps and at the end."""
     intent_head, ctc_head, frame_head = heads["intent_head"], heads["ctc_head"], heads.get("frame_head")
-    n_vocab, n_phones = model.dims["n_vocab"], ctc_head.out_features - 1
     if DECODER_ONLY:
         for p in list(model.encoder.parameters()) + list(intent_head.parameters()) + list(ctc_head.parameters()):
             p.requires_grad_(False)
@@ -344,7 +395,6 @@ def train_steps(ranks, model, heads, batches, steps, out, extra):
         groups = [{"params": [p for p in params if id(p) not in head_params]},
                   {"params": [p for p in params if id(p) in head_params], "lr": HEAD_LR}]
     opt, sched = adamw_warm_cosine(groups, LR, steps, min(100, steps // 5 + 1))
-    man, phone_seq = batches.man, batches.phone_seq
 
     def save(step):
         torch.save({**extra, "model": model.state_dict(), "step": step,
@@ -358,46 +408,12 @@ def train_steps(ranks, model, heads, batches, steps, out, extra):
     for b, aug, tok, tgt, frames in batches:
         if step >= steps:
             break
-        n_frames = 1 if frames is None else max(1, sum(int((f != -100).sum()) for f in frames))
-        # the whole batch's counts scale every process's losses, so that their sum is one process's loss on it
-        n_tokens = max(1, int((tgt != -100).sum()))
-        labels = torch.tensor([man[i]["intent_index"] for i in b])  # -1: ASR-only utterance
-        n_labelled = max(1, int((labels >= 0).sum()))
         mine = ranks.share(list(range(len(b))))
         opt.zero_grad()
         parts = [0.0, 0.0, 0.0, 0.0]
         if mine:
-            x, lens = batch_mels([aug[j] for j in mine])
-            if DECODER_ONLY:
-                with torch.no_grad():
-                    xa, mask = model.encoder(x, lens)
-            else:
-                xa, mask = model.encoder(x, lens)
-            width = max(len(batches.texts[b[j]]) for j in mine)  # a causal decoder: later padding changes nothing
-            logits = model.decoder(tok[mine, :width], xa, mask)
-            loss_text = F.cross_entropy(logits.reshape(-1, n_vocab), tgt[mine, :width].reshape(-1),
-                                        ignore_index=-100, reduction="sum") / n_tokens
-            pooled = (xa * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-            loss_int = F.cross_entropy(intent_head(pooled), labels[mine], ignore_index=-1,
-                                       reduction="sum") / n_labelled
-            logp = F.log_softmax(ctc_head(xa), -1).transpose(0, 1)
-            ctc_t = [torch.tensor(phone_seq[b[j]], dtype=torch.long) for j in mine]
-            t_lens = torch.tensor([len(t) for t in ctc_t])
-            # as ctc_loss's "mean": each utterance's loss over its target length, averaged over the whole batch
-            loss_ctc = (F.ctc_loss(logp, torch.cat(ctc_t), mask.sum(1), t_lens, blank=n_phones, reduction="none",
-                                   zero_infinity=True) / t_lens.clamp(min=1)).sum() / len(b)
-            loss = loss_text if DECODER_ONLY else loss_text + INTENT_WEIGHT * loss_int + CTC_WEIGHT * loss_ctc
-            loss_frame = torch.zeros(())
-            if frame_head is not None and not DECODER_ONLY:
-                # each frame counts once over the whole batch (the padding and unaligned frames not at all)
-                target = torch.full(xa.shape[:2], -100, dtype=torch.long)
-                for r, j in enumerate(mine):
-                    target[r, :frames[j].shape[0]] = frames[j][:xa.shape[1]]
-                loss_frame = F.cross_entropy(frame_head(xa).reshape(-1, frame_head.out_features), target.reshape(-1),
-                                             ignore_index=-100, reduction="sum") / n_frames
-                loss = loss + FRAME_WEIGHT * loss_frame
+            loss, parts = batch_loss(model, heads, batches, b, aug, tok, tgt, frames, mine, AMP)
             loss.backward()
-            parts = [loss_text.item(), loss_int.item(), loss_ctc.item(), loss_frame.item()]
         text_l, int_l, ctc_l, frame_l = ranks.sum_grads(params, parts)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
