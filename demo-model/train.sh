@@ -33,10 +33,11 @@ fi
 # - the CTC unit decoder on varied states (twice the samples, half of them from augmented speech, noise on its
 #   input, batch 16, 2,000 steps; 883 s, inside the vocoder's 35 minutes): sessions 27-28 (the committed brain's
 #   units heard right in two more calls) and 30 (every reply heard as what it said, 12 of 12 calls).
-# - stage 3 for 6,000 steps (asr.py's own default 3,000), its forward under bfloat16 autocast (asr.py's DEMO_ASR_AMP,
-#   default on since session 31: ~0.6 of a float32 step's time): 4,500 float32 steps bought every gain of session 30
+# - stage 3 for 4,000 steps (asr.py's own default 3,000), its forward under bfloat16 autocast (asr.py's DEMO_ASR_AMP,
+#   default on since session 31: 0.65 of a float32 step's time on two processes, 0.5 s a step on session 31's box,
+#   whose float32 step took 0.85 s where session 24's took 0.49): 4,500 float32 steps bought every gain of session 30
 #   but took the whole run to 93.6 minutes.
-if [[ $SMOKE == 0 ]]; then export DEMO_ASR_STEPS="${DEMO_ASR_STEPS:-6000}"; fi
+if [[ $SMOKE == 0 ]]; then export DEMO_ASR_STEPS="${DEMO_ASR_STEPS:-4000}"; fi
 export DEMO_LLM_CONTEXT_CLAUSES="${DEMO_LLM_CONTEXT_CLAUSES:-0}"
 export DEMO_CTC_BATCH="${DEMO_CTC_BATCH:-16}" DEMO_CTC_STEPS="${DEMO_CTC_STEPS:-2000}" \
   DEMO_CTC_SAMPLES="${DEMO_CTC_SAMPLES:-480}" DEMO_CTC_AUGMENTED="${DEMO_CTC_AUGMENTED:-0.5}" \
