@@ -36,7 +36,8 @@ fi
 # - stage 3 for 4,000 steps (asr.py's own default 3,000), its forward under bfloat16 autocast (asr.py's DEMO_ASR_AMP,
 #   default on since session 31: 0.65 of a float32 step's time on two processes, 0.5 s a step on session 31's box,
 #   whose float32 step took 0.85 s where session 24's took 0.49): 4,500 float32 steps bought every gain of session 30
-#   but took the whole run to 93.6 minutes.
+#   but took the whole run to 93.6 minutes; 4,000 autocast steps read as well (README, "Session 31": 89.2 minutes
+#   from nothing on that slow box).
 if [[ $SMOKE == 0 ]]; then export DEMO_ASR_STEPS="${DEMO_ASR_STEPS:-4000}"; fi
 export DEMO_LLM_CONTEXT_CLAUSES="${DEMO_LLM_CONTEXT_CLAUSES:-0}"
 export DEMO_CTC_BATCH="${DEMO_CTC_BATCH:-16}" DEMO_CTC_STEPS="${DEMO_CTC_STEPS:-2000}" \
