@@ -36,6 +36,10 @@ TOKEN_DROPOUT = float(os.environ.get("DEMO_DEC_TOKEN_DROPOUT", "0.15"))
 LABEL_SMOOTHING = float(os.environ.get("DEMO_DEC_LABEL_SMOOTHING", "0.1"))
 # share of a batch's encoder frames masked (spans of up to 4 frames, 80 ms): the audio itself noisier
 FRAME_MASK = float(os.environ.get("DEMO_DEC_FRAME_MASK", "0.1"))
+# the encoding pass and the training forward under CPU autocast in bfloat16 (session 31, as asr.py's DEMO_ASR_AMP):
+# the products run in oneDNN's bfloat16 kernels, the decoder's weights, AdamW and the loss stay float32; the views are
+# kept in float16 either way. 0 = float32 throughout (the recipe before session 31)
+AMP = os.environ.get("DEMO_DEC_AMP", "1") == "1"
 ENCODE_BATCH = 32
 
 
@@ -48,10 +52,21 @@ def encode_all(encoder, mels, indices, rnd, perturbed):
         b = order[k:k + ENCODE_BATCH]
         ms = [A.perturb(mels[i].float(), rnd) if perturbed else mels[i].float() for i in b]
         x, lens = A.batch_mels(ms)
-        xa, _ = encoder(x, lens)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AMP):
+            xa, _ = encoder(x, lens)
         for j, i in enumerate(b):
             out[i] = xa[j, :int(lens[j]) // 2].to(torch.float16).clone()
     return out
+
+
+def encode_all_f32(encoder, mels, indices):
+    """the clean views in float32 throughout: the reference the smoke run holds the autocast pass to."""
+    global AMP
+    amp, AMP = AMP, False
+    try:
+        return encode_all(encoder, mels, indices, None, False)
+    finally:
+        AMP = amp
 
 
 def batch_states(states):
@@ -95,7 +110,7 @@ def main():
     # the views depend only on the encoder, the features and the seed: kept for the next run of this stage
     cache = os.path.join(C.WORK, "decoder_views.pt")
     key = {"encoder": sum(float(v.double().sum()) for v in old.encoder.state_dict().values()), "n": len(train),
-           "copies": COPIES, "seed": C.SEED}
+           "copies": COPIES, "seed": C.SEED, "amp": AMP}
     views = None
     if os.path.exists(cache):
         saved = torch.load(cache)
@@ -107,6 +122,13 @@ def main():
             views.append(encode_all(old.encoder, mels, train, rnd, True))
         if not C.SMOKE:
             torch.save({"key": key, "views": views}, cache)
+    if C.SMOKE and AMP:  # the autocast encoding pass against float32 (session 31: 0.006 apart on 1,024 utterances)
+        ref = encode_all_f32(old.encoder, mels, train)
+        num = sum(float((views[0][i].float() - ref[i].float()).norm()) ** 2 for i in train) ** 0.5
+        den = sum(float(ref[i].float().norm()) ** 2 for i in train) ** 0.5
+        C.log("decoder", f"autocast views vs float32: relative difference {num / den:.4f} (tolerance 0.05)")
+        if not num / den <= 0.05:
+            raise SystemExit(f"the bfloat16 encoding pass is {num / den:.4f} away from float32's (tolerance 0.05)")
     rnd = random.Random(C.SEED + 4001)  # the training stream: the same batches whether the views were cached or not
     encode_s = time.time() - t0
     C.log("decoder", f"encoder outputs of {len(train)} utterances x {len(views)} views in {encode_s:.0f} s")
@@ -141,8 +163,9 @@ def main():
             if TOKEN_DROPOUT > 0:
                 hit = text_part & (torch.rand(tok.shape) < TOKEN_DROPOUT)
                 tok = tok.masked_scatter(hit, torch.randint(0, vb["n_base"], (int(hit.sum()),)))
-            logits = dec(tok, xa, mask)
-            loss = F.cross_entropy(logits.reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100,
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AMP):
+                logits = dec(tok, xa, mask)
+            loss = F.cross_entropy(logits.float().reshape(-1, n_vocab), tgt.reshape(-1), ignore_index=-100,
                                    label_smoothing=LABEL_SMOOTHING)
             A.update(opt, sched, params, loss)
             step += 1
