@@ -44,7 +44,7 @@ ENCODE_BATCH = 32
 
 
 @torch.no_grad()
-def encode_all(encoder, mels, indices, rnd, perturbed):
+def encode_all(encoder, mels, indices, rnd, perturbed, amp=None):
     """fp16 encoder outputs [frames, d] per utterance, batched by length (encoder.eval(): same as the runtime)."""
     out = {}
     order = sorted(indices, key=lambda i: mels[i].shape[1])
@@ -52,21 +52,11 @@ def encode_all(encoder, mels, indices, rnd, perturbed):
         b = order[k:k + ENCODE_BATCH]
         ms = [A.perturb(mels[i].float(), rnd) if perturbed else mels[i].float() for i in b]
         x, lens = A.batch_mels(ms)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AMP):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AMP if amp is None else amp):
             xa, _ = encoder(x, lens)
         for j, i in enumerate(b):
             out[i] = xa[j, :int(lens[j]) // 2].to(torch.float16).clone()
     return out
-
-
-def encode_all_f32(encoder, mels, indices):
-    """the clean views in float32 throughout: the reference the smoke run holds the autocast pass to."""
-    global AMP
-    amp, AMP = AMP, False
-    try:
-        return encode_all(encoder, mels, indices, None, False)
-    finally:
-        AMP = amp
 
 
 def batch_states(states):
@@ -123,7 +113,7 @@ def main():
         if not C.SMOKE:
             torch.save({"key": key, "views": views}, cache)
     if C.SMOKE and AMP:  # the autocast encoding pass against float32 (session 31: 0.006 apart on 1,024 utterances)
-        ref = encode_all_f32(old.encoder, mels, train)
+        ref = encode_all(old.encoder, mels, train, None, False, amp=False)
         num = sum(float((views[0][i].float() - ref[i].float()).norm()) ** 2 for i in train) ** 0.5
         den = sum(float(ref[i].float().norm()) ** 2 for i in train) ** 0.5
         C.log("decoder", f"autocast views vs float32: relative difference {num / den:.4f} (tolerance 0.05)")
